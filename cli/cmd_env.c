@@ -1,0 +1,1 @@
+/* stub */ typedef int ak_stub_cmd_env;

@@ -1,0 +1,89 @@
+/* ak_proto.h - the agent's wire protocol (docs/protocol.md).
+ *
+ * Frame: uint32 length (big-endian, counts the type byte and payload, 1..limit), uint8 type, payload.
+ * Requests may be at most AK_PROTO_MAX_REQUEST bytes, replies AK_PROTO_MAX_REPLY. One reply per request,
+ * in order. Strings are uint32 length + bytes, never containing NUL.
+ */
+#ifndef AK_PROTO_H
+#define AK_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ak_buf.h"
+#include "ak_err.h"
+#include "ak_store.h"
+
+#define AK_PROTO_VERSION 1
+#define AK_PROTO_MAX_REQUEST (256u * 1024)
+#define AK_PROTO_MAX_REPLY (64u * 1024 * 1024)
+
+enum ak_msg {
+	/* requests */
+	AK_MSG_STATUS = 1,   /* -> STATUS_REPLY */
+	AK_MSG_UNLOCK = 2,   /* string key (0 or 32 bytes), uint32 lifetime_s (0 = agent default,
+	                        0xffffffff = none) -> OK | ERROR */
+	AK_MSG_LOCK = 3,     /* -> OK */
+	AK_MSG_LIST = 4,     /* -> LIST_REPLY | ERROR */
+	AK_MSG_GET = 5,      /* string name -> PROFILE_REPLY | ERROR */
+	AK_MSG_ADD = 6,      /* uint8 flags (AK_ADD_FORCE), profile -> OK | ERROR */
+	AK_MSG_REMOVE = 7,   /* string name -> OK | ERROR */
+	AK_MSG_SHUTDOWN = 8, /* -> OK, then the agent locks and exits */
+	/* replies */
+	AK_MSG_OK = 0x80,
+	AK_MSG_ERROR = 0x81,        /* uint32 ak_err, string detail (never a secret) */
+	AK_MSG_STATUS_REPLY = 0x82, /* see struct ak_status */
+	AK_MSG_LIST_REPLY = 0x83,   /* uint32 n, n x list entry */
+	AK_MSG_PROFILE_REPLY = 0x84,/* profile */
+};
+
+#define AK_ADD_FORCE 0x01
+#define AK_LIFETIME_NONE 0xffffffffu
+
+struct ak_status {
+	uint32_t proto_version;
+	uint8_t unlocked;
+	uint8_t weak_kdf;          /* the unlocked store's KDF is below "interactive" */
+	uint32_t pid;
+	char *store_path;          /* malloc'd on decode */
+	uint32_t nprofiles;        /* 0 when locked */
+	uint32_t lifetime_left;    /* seconds until auto-lock; 0xffffffff none; 0 when locked */
+	uint32_t idle_timeout;     /* seconds; 0xffffffff none */
+};
+
+/* A row of LIST: no secret travels, only its redacted form. All strings malloc'd on decode. */
+struct ak_list_entry {
+	char *name, *provider, *secret_var, *redacted, *description;
+	int64_t created, rotated;
+	uint32_t nvars;
+	char **vars;               /* plain variable names */
+};
+
+/* Framing ------------------------------------------------------------------------------------------ */
+/* Begin a message: resets b and writes a length placeholder and the type. */
+enum ak_err ak_proto_begin(struct ak_buf *b, uint8_t type);
+/* Patch the length field; AK_ERR_TOO_LARGE past limit. */
+enum ak_err ak_proto_finish(struct ak_buf *b, uint32_t limit);
+/* Inspect the start of an input buffer: AK_ERR_TRUNCATED if a whole frame is not there yet (then
+ * *need is the total bytes needed, when known), AK_ERR_TOO_LARGE if the length exceeds limit or
+ * AK_ERR_BAD_MESSAGE if it is 0. On AK_OK *frame_len is 4 + length. */
+enum ak_err ak_proto_frame(const struct ak_buf *in, uint32_t limit, size_t *frame_len, size_t *need);
+
+/* Encoders append payload fields to a message begun with ak_proto_begin. */
+enum ak_err ak_proto_put_profile(struct ak_buf *b, const struct ak_profile *p);
+enum ak_err ak_proto_put_status(struct ak_buf *b, const struct ak_status *st);
+enum ak_err ak_proto_put_list_entry(struct ak_buf *b, const struct ak_profile *p);
+enum ak_err ak_proto_put_error(struct ak_buf *b, enum ak_err e, const char *detail);
+
+/* Decoders consume payload fields (after the type byte). Each validates every field (names, sizes,
+ * counts) and returns AK_ERR_BAD_MESSAGE / AK_ERR_TRUNCATED / AK_ERR_TOO_LARGE on hostile input; on
+ * failure nothing is allocated. Profiles decode into the secure arena (ak_profile_free). */
+enum ak_err ak_proto_get_profile(struct ak_buf *b, struct ak_profile **out);
+enum ak_err ak_proto_get_status(struct ak_buf *b, struct ak_status *st);
+void ak_status_clear(struct ak_status *st);
+enum ak_err ak_proto_get_list_entry(struct ak_buf *b, struct ak_list_entry *e);
+void ak_list_entry_clear(struct ak_list_entry *e);
+/* ERROR payload: *detail malloc'd (may be NULL). */
+enum ak_err ak_proto_get_error(struct ak_buf *b, enum ak_err *e, char **detail);
+
+#endif

@@ -1,0 +1,43 @@
+/* ak_shell.h - injection-proof export lines for every shell akctl claims.
+ *
+ * Every value arrives byte-for-byte when the output is evaluated the documented way:
+ *   sh/bash/zsh/dash: eval "$(akctl env P)"       fish: akctl env P --shell fish | source
+ *   csh/tcsh: eval "`akctl env P --shell tcsh`"   powershell: akctl env P --shell powershell | Invoke-Expression
+ *   cmd: akctl env P --shell cmd > env.cmd & call env.cmd
+ *   dotenv: python-dotenv / docker --env-file style file;   json: one object.
+ * Output goes to a caller-supplied ak_buf (use a secure one: values are secrets).
+ */
+#ifndef AK_SHELL_H
+#define AK_SHELL_H
+
+#include "ak_buf.h"
+#include "ak_err.h"
+
+enum ak_shell {
+	AK_SHELL_SH = 0, /* also bash, zsh, dash, ksh */
+	AK_SHELL_FISH,
+	AK_SHELL_CSH,    /* also tcsh */
+	AK_SHELL_POWERSHELL,
+	AK_SHELL_CMD,
+	AK_SHELL_DOTENV,
+	AK_SHELL_JSON,
+};
+
+/* Parse a --shell argument: sh bash zsh dash ksh fish csh tcsh powershell pwsh cmd dotenv json. */
+enum ak_err ak_shell_parse(const char *name, enum ak_shell *out);
+/* The shell from $SHELL's basename (csh/tcsh, fish, pwsh/powershell), else sh. */
+enum ak_shell ak_shell_from_env(void);
+
+/* Append a line that sets and exports name=value. name must already be a valid variable name.
+ * AK_ERR_UNSUPPORTED when the shell cannot carry the value (cmd: CR or LF). For JSON, call
+ * ak_shell_json_begin/end around the exports (they manage commas). */
+enum ak_err ak_shell_export(struct ak_buf *out, enum ak_shell sh, const char *name, const char *value);
+/* Append a line that removes name from the environment (no-op line for dotenv/json). */
+enum ak_err ak_shell_unset(struct ak_buf *out, enum ak_shell sh, const char *name);
+enum ak_err ak_shell_json_begin(struct ak_buf *out);
+enum ak_err ak_shell_json_end(struct ak_buf *out);
+
+/* Append value quoted as one word for sh (for akagent's AKAGENT_SOCK line, etc.). */
+enum ak_err ak_shell_quote(struct ak_buf *out, enum ak_shell sh, const char *value);
+
+#endif

@@ -1,0 +1,43 @@
+/* ak_smem.h - the secure-memory arena: every long-lived secret lives here.
+ *
+ * Backed by a few sodium_malloc() slabs (guard pages, canary, MADV_DONTDUMP), sub-allocated by size class.
+ * sodium_malloc silently skips mlock once RLIMIT_MEMLOCK is reached, so the arena mlocks each slab
+ * itself, counts locked bytes, and calls the warning hook once when locking fails.
+ * Every block is wiped (sodium_memzero) when freed. Not thread-safe: one thread per process uses it.
+ */
+#ifndef AK_SMEM_H
+#define AK_SMEM_H
+
+#include <stddef.h>
+
+/* Idempotent; calls sodium_init(). Returns 0, or -1 if libsodium cannot start. */
+int ak_smem_init(void);
+
+/* Allocate n bytes (n may be 0: a valid unique pointer). Zeroed. NULL on failure. 16-byte aligned. */
+void *ak_smem_alloc(size_t n);
+/* Wipe the whole block and return it to the arena. NULL is a no-op. */
+void ak_smem_free(void *p);
+/* NUL-terminated copy of s (or of the first n bytes, adding a NUL) in the arena. NULL on failure. */
+char *ak_smem_strdup(const char *s);
+char *ak_smem_strndup(const char *s, size_t n);
+
+/* Route every cJSON allocation through the arena (cJSON_InitHooks). Doing so also disables cJSON's
+ * realloc path, so every buffer cJSON ever holds is wiped when freed. */
+void ak_smem_hook_cjson(void);
+
+struct ak_smem_stats {
+	size_t slabs;          /* sodium_malloc regions held */
+	size_t slab_bytes;     /* their total size */
+	size_t locked_bytes;   /* bytes the arena succeeded in mlocking */
+	size_t in_use;         /* bytes currently handed out (block sizes) */
+	int lock_failed;       /* 1 once an mlock failed (memlock limit) */
+};
+void ak_smem_stats(struct ak_smem_stats *st);
+
+/* Called once, the first time mlock fails; default prints a one-line warning on stderr. */
+void ak_smem_set_warn(void (*fn)(const char *msg));
+
+/* Free every slab (wiping it). Only at exit, or in tests. Pointers handed out become invalid. */
+void ak_smem_release_all(void);
+
+#endif
