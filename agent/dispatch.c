@@ -1,1 +1,533 @@
-/* stub */ typedef int ak_stub_dispatch;
+/* dispatch.c - the agent's state (locked/unlocked, key, store, deadlines) and its request handlers.
+ *
+ * Every secret the agent holds lives here: the derived key (ak_smem, AK_KEY_BYTES) and the decrypted
+ * store (ak_store, all in the arena). Locking frees both, which wipes them. Nothing below logs a
+ * profile name or value: names are secret too.
+ */
+#include <limits.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "agent.h"
+#include "ak_log.h"
+#include "ak_path.h"
+#include "ak_proto.h"
+#include "ak_smem.h"
+#include "ak_store.h"
+#include "ak_util.h"
+
+#define UNLOCK_DELAY_BASE_MS 250u
+#define UNLOCK_DELAY_MAX_MS 8000u
+
+static struct {
+	char store_path[AK_PATH_MAX];
+	uint8_t *key;              /* AK_KEY_BYTES in the arena while unlocked, else NULL */
+	struct ak_store *store;    /* while unlocked, else NULL */
+	struct ak_kdf kdf;         /* of the unlocked store (not secret) */
+	uint32_t def_lifetime_s;   /* -t: 0 = none */
+	uint32_t idle_s;           /* --idle: 0 = none */
+	uint64_t lock_at;          /* lifetime deadline (ms), 0 = none */
+	uint64_t idle_at;          /* idle deadline (ms), 0 = none */
+	unsigned fails;            /* consecutive failed unlocks */
+	uint64_t unlock_gate;      /* no UNLOCK is processed before this (ms) */
+} st;
+
+void
+agent_state_init(const char *store_path, uint32_t lifetime_s, uint32_t idle_s)
+{
+	snprintf(st.store_path, sizeof(st.store_path), "%s", store_path);
+	st.def_lifetime_s = lifetime_s;
+	st.idle_s = idle_s;
+}
+
+int
+agent_state_unlocked(void)
+{
+	return st.key != NULL;
+}
+
+void
+agent_state_lock(const char *why)
+{
+	if (st.key == NULL && st.store == NULL)
+		return;
+	/* Both frees wipe: the store's every profile, and the derived key. */
+	ak_store_free(st.store);
+	st.store = NULL;
+	ak_smem_free(st.key);
+	st.key = NULL;
+	st.lock_at = 0;
+	st.idle_at = 0;
+	ak_info("locked (%s)", why);
+}
+
+void
+agent_state_tick(uint64_t now)
+{
+	if (st.key == NULL)
+		return;
+	if (st.lock_at != 0 && now >= st.lock_at)
+		agent_state_lock("lifetime expired");
+	else if (st.idle_at != 0 && now >= st.idle_at)
+		agent_state_lock("idle timeout");
+}
+
+uint64_t
+agent_state_deadline(void)
+{
+	uint64_t d = 0;
+
+	if (st.key == NULL)
+		return 0;
+	if (st.lock_at != 0)
+		d = st.lock_at;
+	if (st.idle_at != 0 && (d == 0 || st.idle_at < d))
+		d = st.idle_at;
+	return d;
+}
+
+uint64_t
+agent_state_unlock_gate(void)
+{
+	return st.unlock_gate;
+}
+
+static void
+touch_idle(uint64_t now)
+{
+	if (st.key != NULL && st.idle_s != 0)
+		st.idle_at = now + (uint64_t)st.idle_s * 1000;
+}
+
+static void
+set_lifetime(uint32_t req, uint64_t now)
+{
+	uint32_t secs = req;
+
+	if (req == 0)
+		secs = st.def_lifetime_s;
+	else if (req == AK_LIFETIME_NONE)
+		secs = 0;
+	st.lock_at = secs ? now + (uint64_t)secs * 1000 : 0;
+}
+
+static const char *
+msg_name(uint8_t type)
+{
+	switch (type) {
+	case AK_MSG_STATUS: return "STATUS";
+	case AK_MSG_UNLOCK: return "UNLOCK";
+	case AK_MSG_LOCK: return "LOCK";
+	case AK_MSG_LIST: return "LIST";
+	case AK_MSG_GET: return "GET";
+	case AK_MSG_ADD: return "ADD";
+	case AK_MSG_REMOVE: return "REMOVE";
+	case AK_MSG_SHUTDOWN: return "SHUTDOWN";
+	default: return "unknown";
+	}
+}
+
+/* Replies ----------------------------------------------------------------------------------------- */
+
+static enum ak_err
+reply_simple(struct ak_buf *out, uint8_t type)
+{
+	enum ak_err r;
+
+	if ((r = ak_proto_begin(out, type)) != AK_OK)
+		return r;
+	return ak_proto_finish(out, AK_PROTO_MAX_REPLY);
+}
+
+/* Replace whatever is in out by an ERROR frame. detail must not hold a secret. */
+static void
+reply_error(struct ak_buf *out, enum ak_err e, const char *detail)
+{
+	if (ak_proto_begin(out, AK_MSG_ERROR) != AK_OK ||
+	    ak_proto_put_error(out, e, detail) != AK_OK ||
+	    ak_proto_finish(out, AK_PROTO_MAX_REPLY) != AK_OK)
+		ak_buf_reset(out); /* cannot even say why: the caller closes on an empty reply */
+}
+
+/* Request handlers: each returns AK_OK after writing its own reply to out, or an error the caller
+ * turns into an ERROR reply. AK_ERR_BAD_MESSAGE (malformed payload) also closes the connection. */
+
+static enum ak_err
+payload_end(const struct ak_buf *req)
+{
+	return ak_buf_len(req) == 0 ? AK_OK : AK_ERR_BAD_MESSAGE;
+}
+
+static enum ak_err
+do_status(struct ak_buf *req, struct ak_buf *out, uint64_t now)
+{
+	struct ak_status s;
+	enum ak_err r;
+
+	if ((r = payload_end(req)) != AK_OK)
+		return r;
+	memset(&s, 0, sizeof(s));
+	s.proto_version = AK_PROTO_VERSION;
+	s.unlocked = st.key != NULL;
+	s.weak_kdf = st.key != NULL && ak_kdf_is_weak(&st.kdf);
+	s.pid = (uint32_t)getpid();
+	s.store_path = st.store_path;
+	s.nprofiles = st.store ? (uint32_t)st.store->n : 0;
+	if (st.key == NULL)
+		s.lifetime_left = 0;
+	else if (st.lock_at == 0)
+		s.lifetime_left = AK_LIFETIME_NONE;
+	else
+		s.lifetime_left = st.lock_at > now ? (uint32_t)((st.lock_at - now + 999) / 1000) : 0;
+	s.idle_timeout = st.idle_s ? st.idle_s : AK_LIFETIME_NONE;
+	if ((r = ak_proto_begin(out, AK_MSG_STATUS_REPLY)) != AK_OK ||
+	    (r = ak_proto_put_status(out, &s)) != AK_OK)
+		return r;
+	return ak_proto_finish(out, AK_PROTO_MAX_REPLY);
+}
+
+/* Read the keystore file and open it with key. The file image is ciphertext: not secret. */
+static enum ak_err
+open_file(const uint8_t *key, struct ak_header *hdr, struct ak_store **out)
+{
+	uint8_t *img = NULL;
+	size_t len = 0;
+	enum ak_err r;
+
+	if ((r = ak_file_read(st.store_path, &img, &len)) != AK_OK)
+		goto out;
+	r = ak_store_open_image(img, len, key, hdr, out);
+out:
+	free(img);
+	return r;
+}
+
+static enum ak_err
+do_unlock(struct ak_buf *req, struct ak_buf *out, uint64_t now, struct agent_result *res)
+{
+	const uint8_t *kp;
+	size_t klen;
+	uint32_t lifetime;
+	uint8_t *key = NULL;
+	struct ak_store *store = NULL;
+	struct ak_header hdr;
+	enum ak_err r;
+
+	if (ak_buf_get_string_direct(req, &kp, &klen, AK_KEY_BYTES) != AK_OK ||
+	    (klen != 0 && klen != AK_KEY_BYTES) ||
+	    ak_buf_get_u32(req, &lifetime) != AK_OK || payload_end(req) != AK_OK) {
+		r = AK_ERR_BAD_MESSAGE;
+		goto out;
+	}
+	if (klen == 0) {
+		/* "akctl unlock" on an unlocked agent: no prompt, just a new lifetime. */
+		if (st.key == NULL) {
+			r = AK_ERR_LOCKED;
+			goto out;
+		}
+		set_lifetime(lifetime, now);
+		r = reply_simple(out, AK_MSG_OK);
+		goto out;
+	}
+	/* The key is copied out of the request buffer (which the caller wipes) into the arena. */
+	if ((key = ak_smem_alloc(AK_KEY_BYTES)) == NULL) {
+		r = AK_ERR_NOMEM;
+		goto out;
+	}
+	memcpy(key, kp, AK_KEY_BYTES);
+	r = open_file(key, &hdr, &store);
+	if (r == AK_ERR_AUTH) {
+		uint64_t delay;
+		unsigned n;
+
+		st.fails++;
+		n = st.fails > 6 ? 6 : st.fails; /* 250 ms * 2^5 = 8 s: the cap */
+		delay = (uint64_t)UNLOCK_DELAY_BASE_MS << (n - 1);
+		if (delay > UNLOCK_DELAY_MAX_MS)
+			delay = UNLOCK_DELAY_MAX_MS;
+		st.unlock_gate = now + delay;
+		res->hold_until = st.unlock_gate;
+		ak_warn("unlock failed (%u consecutive)", st.fails);
+		goto out;
+	}
+	if (r != AK_OK)
+		goto out;
+	/* Success: replace whatever we held (a second UNLOCK re-reads the file, e.g. after passwd). */
+	ak_store_free(st.store);
+	ak_smem_free(st.key);
+	st.store = store;
+	st.key = key;
+	store = NULL;
+	key = NULL;
+	st.kdf = hdr.kdf;
+	st.fails = 0;
+	st.unlock_gate = 0;
+	set_lifetime(lifetime, now);
+	touch_idle(now);
+	ak_info("unlocked");
+	r = reply_simple(out, AK_MSG_OK);
+out:
+	ak_store_free(store);
+	ak_smem_free(key); /* wipes a key that did not open the store */
+	return r;
+}
+
+static enum ak_err
+do_list(struct ak_buf *req, struct ak_buf *out)
+{
+	enum ak_err r;
+	size_t i;
+
+	if ((r = payload_end(req)) != AK_OK)
+		return r;
+	if (st.key == NULL)
+		return AK_ERR_LOCKED;
+	if ((r = ak_proto_begin(out, AK_MSG_LIST_REPLY)) != AK_OK ||
+	    (r = ak_buf_put_u32(out, (uint32_t)st.store->n)) != AK_OK)
+		return r;
+	for (i = 0; i < st.store->n; i++)
+		if ((r = ak_proto_put_list_entry(out, st.store->p[i])) != AK_OK)
+			return r;
+	return ak_proto_finish(out, AK_PROTO_MAX_REPLY);
+}
+
+/* A profile name field: well-formed string (else BAD_MESSAGE), then its syntax (else BAD_NAME). The
+ * name is copied into the arena; the caller frees it with ak_smem_free. */
+static enum ak_err
+get_name(struct ak_buf *req, char **name)
+{
+	enum ak_err r;
+
+	*name = NULL;
+	if (ak_buf_get_cstring(req, name, AK_TEXT_MAX, 1) != AK_OK || payload_end(req) != AK_OK) {
+		ak_smem_free(*name);
+		*name = NULL;
+		return AK_ERR_BAD_MESSAGE;
+	}
+	if ((r = ak_name_check(*name)) != AK_OK) {
+		ak_smem_free(*name);
+		*name = NULL;
+	}
+	return r;
+}
+
+static enum ak_err
+do_get(struct ak_buf *req, struct ak_buf *out)
+{
+	const struct ak_profile *p;
+	char *name = NULL;
+	enum ak_err r;
+
+	if ((r = get_name(req, &name)) != AK_OK)
+		goto out;
+	if (st.key == NULL) {
+		r = AK_ERR_LOCKED;
+		goto out;
+	}
+	if ((p = ak_store_find(st.store, name)) == NULL) {
+		r = AK_ERR_NO_PROFILE;
+		goto out;
+	}
+	if ((r = ak_proto_begin(out, AK_MSG_PROFILE_REPLY)) != AK_OK ||
+	    (r = ak_proto_put_profile(out, p)) != AK_OK)
+		goto out;
+	r = ak_proto_finish(out, AK_PROTO_MAX_REPLY);
+out:
+	ak_smem_free(name);
+	return r;
+}
+
+/* The write path (BRIEF.md): under the keystore lock, re-read and decrypt the current file with our
+ * key so nothing another writer did is lost, apply the change, seal with a fresh nonce, write
+ * atomically, and only then swap the in-memory store. On failure the old in-memory store stays.
+ * apply() takes the freshly read store and returns AK_OK if it changed it. */
+struct write_op {
+	struct ak_profile *add;   /* ADD: owned until put into the store */
+	int force;
+	const char *remove;       /* REMOVE: name */
+};
+
+static enum ak_err
+apply_op(struct ak_store *s, struct write_op *op)
+{
+	const struct ak_profile *old;
+	int64_t now = ak_now_s();
+	enum ak_err r;
+
+	if (op->remove != NULL)
+		return ak_store_remove(s, op->remove);
+	old = ak_store_find(s, op->add->name);
+	if (old != NULL && !op->force)
+		return AK_ERR_PROFILE_EXISTS;
+	if (old == NULL) {
+		op->add->created = now;
+		op->add->rotated = now;
+	} else {
+		size_t a = strlen(old->secret), b = strlen(op->add->secret);
+
+		op->add->created = old->created;
+		if (a == b && sodium_memcmp(old->secret, op->add->secret, a) == 0)
+			op->add->rotated = old->rotated;
+		else
+			op->add->rotated = now;
+	}
+	if ((r = ak_store_put(s, op->add, old != NULL)) == AK_OK)
+		op->add = NULL; /* the store owns it now */
+	return r;
+}
+
+static enum ak_err
+write_store(struct write_op *op)
+{
+	struct ak_store *cur = NULL;
+	struct ak_header hdr;
+	uint8_t *img = NULL;
+	size_t imglen = 0;
+	int lockfd = -1;
+	enum ak_err r;
+
+	if ((r = ak_store_lock(st.store_path, AGENT_STORE_LOCK_MS, &lockfd)) != AK_OK)
+		goto out;
+	r = open_file(st.key, &hdr, &cur);
+	if (r == AK_ERR_AUTH) {
+		/* Re-keyed (akctl passwd) or replaced: our key is stale, so let go of everything. */
+		agent_state_lock("keystore changed");
+		r = AK_ERR_STORE_CHANGED;
+		goto out;
+	}
+	if (r != AK_OK)
+		goto out;
+	if ((r = apply_op(cur, op)) != AK_OK)
+		goto out;
+	if ((r = ak_store_seal_image(cur, &hdr.kdf, st.key, &img, &imglen)) != AK_OK)
+		goto out;
+	if ((r = ak_file_write_atomic(st.store_path, img, imglen, 0)) != AK_OK)
+		goto out;
+	ak_store_free(st.store);
+	st.store = cur;
+	st.kdf = hdr.kdf;
+	cur = NULL;
+out:
+	ak_store_free(cur);
+	free(img);
+	if (lockfd >= 0)
+		close(lockfd);
+	return r;
+}
+
+static enum ak_err
+do_add(struct ak_buf *req, struct ak_buf *out)
+{
+	struct write_op op;
+	uint8_t flags;
+	enum ak_err r;
+
+	memset(&op, 0, sizeof(op));
+	if (ak_buf_get_u8(req, &flags) != AK_OK ||
+	    ak_proto_get_profile(req, &op.add) != AK_OK || payload_end(req) != AK_OK) {
+		r = AK_ERR_BAD_MESSAGE;
+		goto out;
+	}
+	if ((r = ak_profile_validate(op.add)) != AK_OK)
+		goto out;
+	if (st.key == NULL) {
+		r = AK_ERR_LOCKED;
+		goto out;
+	}
+	op.force = (flags & AK_ADD_FORCE) != 0;
+	if ((r = write_store(&op)) != AK_OK)
+		goto out;
+	r = reply_simple(out, AK_MSG_OK);
+out:
+	ak_profile_free(op.add); /* wipes the secret if the store did not take it */
+	return r;
+}
+
+static enum ak_err
+do_remove(struct ak_buf *req, struct ak_buf *out)
+{
+	struct write_op op;
+	char *name = NULL;
+	enum ak_err r;
+
+	memset(&op, 0, sizeof(op));
+	if ((r = get_name(req, &name)) != AK_OK)
+		goto out;
+	if (st.key == NULL) {
+		r = AK_ERR_LOCKED;
+		goto out;
+	}
+	/* Cheap answer without touching the file when we already know it is absent. */
+	if (ak_store_find(st.store, name) == NULL) {
+		r = AK_ERR_NO_PROFILE;
+		goto out;
+	}
+	op.remove = name;
+	if ((r = write_store(&op)) != AK_OK)
+		goto out;
+	r = reply_simple(out, AK_MSG_OK);
+out:
+	ak_smem_free(name);
+	return r;
+}
+
+void
+agent_dispatch(uint8_t type, struct ak_buf *req, struct ak_buf *out, struct agent_result *res)
+{
+	uint64_t now = ak_now_ms();
+	enum ak_err r;
+
+	memset(res, 0, sizeof(*res));
+	ak_buf_reset(out);
+	/* Any request counts as activity except STATUS: a shell running "eval $(akagent)" or a prompt
+	 * polling the state must not keep the keys unlocked forever. */
+	if (type != AK_MSG_STATUS)
+		touch_idle(now);
+	switch (type) {
+	case AK_MSG_STATUS:
+		r = do_status(req, out, now);
+		break;
+	case AK_MSG_UNLOCK:
+		r = do_unlock(req, out, now, res);
+		break;
+	case AK_MSG_LOCK:
+		if ((r = payload_end(req)) == AK_OK) {
+			agent_state_lock("requested");
+			r = reply_simple(out, AK_MSG_OK);
+		}
+		break;
+	case AK_MSG_LIST:
+		r = do_list(req, out);
+		break;
+	case AK_MSG_GET:
+		r = do_get(req, out);
+		break;
+	case AK_MSG_ADD:
+		r = do_add(req, out);
+		break;
+	case AK_MSG_REMOVE:
+		r = do_remove(req, out);
+		break;
+	case AK_MSG_SHUTDOWN:
+		if ((r = payload_end(req)) == AK_OK) {
+			res->shutdown = 1;
+			r = reply_simple(out, AK_MSG_OK);
+		}
+		break;
+	default:
+		r = AK_ERR_UNKNOWN_MESSAGE;
+		break;
+	}
+	ak_debug("request %s (%u): %s", msg_name(type), (unsigned)type, ak_strerror(r));
+	if (r == AK_OK)
+		return;
+	if (r == AK_ERR_BAD_MESSAGE)
+		res->close = 1;
+	reply_error(out, r, NULL);
+	if (ak_buf_len(out) == 0)
+		res->close = 1;
+}

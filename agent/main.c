@@ -1,1 +1,808 @@
-int main(void){return 0;}
+/* main.c - akagent start-up: hardening, options, the socket, daemonising, exports, -k, CMD mode.
+ *
+ * Start-up order matters:
+ *   1. hardening before anything else (no core dumps, not dumpable, umask 077, SIGPIPE ignored);
+ *   2. the socket directory is created and verified, then "<dir>/agent.lock" is flock'ed so that two
+ *      concurrent starts cannot both bind;
+ *   3. an agent already answering STATUS on the socket wins: print its exports and exit 0;
+ *   4. bind + listen, then fork; the child installs its signal handlers before it tells the parent it
+ *      is ready, so the socket is never left behind by a signal arriving in that window; the parent
+ *      prints the exports and exits. Secure memory is allocated (and mlocked) only in the child.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "ak_log.h"
+#include "ak_path.h"
+#include "ak_proto.h"
+#include "ak_shell.h"
+#include "ak_smem.h"
+#include "ak_util.h"
+
+#define DEFAULT_LIFETIME_S (8u * 3600)
+#define DEFAULT_IDLE_S 3600u
+#define CLIENT_TIMEOUT_S 2
+#define STATUS_REPLY_MAX 65536u
+
+static struct rlimit saved_core, saved_nofile;
+static int have_saved_core, have_saved_nofile;
+static mode_t saved_umask;
+
+struct opts {
+	enum ak_shell shell;
+	int kill;
+	int foreground;
+	int debug;
+	const char *sock_opt;
+	const char *store_opt;
+	uint32_t lifetime_s;
+	uint32_t idle_s;
+	char **cmd;               /* CMD [ARG...] or NULL */
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: akagent [-c | -s] [-Dd] [-a SOCKET] [-f KEYSTORE] [-t DURATION] [--idle DURATION]\n"
+	    "               [CMD [ARG...]]\n"
+	    "       akagent [-c | -s] -k\n"
+	    "  -c, -s           print csh / sh commands (default: from $SHELL)\n"
+	    "  -k               stop the agent named by AKAGENT_SOCK (or AKAGENT_PID)\n"
+	    "  -D               stay in the foreground;  -d  same, with a debug log on stderr\n"
+	    "  -a SOCKET        bind the agent's socket at SOCKET\n"
+	    "  -f KEYSTORE      keystore file (default: $AKCTL_KEYSTORE, else\n"
+	    "                   $XDG_DATA_HOME/akagent/keystore)\n"
+	    "  -t DURATION      lock this long after unlock (default 8h; 0 = never)\n"
+	    "  --idle DURATION  lock after this long without a request (default 1h; 0 = never)\n"
+	    "  CMD [ARG...]     run CMD with AKAGENT_SOCK/AKAGENT_PID set; exit when it exits\n"
+	    "  -h, --help       this help;  -V, --version  the version\n");
+}
+
+/* Hardening: first thing in main. The old core limit and umask are kept for a CMD child. */
+static void
+harden(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_CORE, &saved_core) == 0) {
+		have_saved_core = 1;
+		/* Soft limit 0 (the hard limit stays, so the command we run can get cores back). */
+		rl = saved_core;
+		rl.rlim_cur = 0;
+		(void)setrlimit(RLIMIT_CORE, &rl);
+	} else {
+		rl.rlim_cur = rl.rlim_max = 0;
+		(void)setrlimit(RLIMIT_CORE, &rl);
+	}
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	saved_umask = umask(077);
+	signal(SIGPIPE, SIG_IGN);
+	/* Room for many clients: the soft descriptor limit is often 1024. */
+	if (getrlimit(RLIMIT_NOFILE, &saved_nofile) == 0) {
+		have_saved_nofile = 1;
+		rl = saved_nofile;
+		if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 65536)
+			rl.rlim_cur = 65536;
+		else
+			rl.rlim_cur = rl.rlim_max;
+		if (rl.rlim_cur > saved_nofile.rlim_cur)
+			(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* Undo what a command should not inherit (before execvp). */
+static void
+unharden_for_exec(void)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGCHLD, SIGPIPE };
+	sigset_t none;
+	size_t i;
+
+	if (have_saved_core)
+		(void)setrlimit(RLIMIT_CORE, &saved_core);
+	if (have_saved_nofile)
+		(void)setrlimit(RLIMIT_NOFILE, &saved_nofile);
+	umask(saved_umask);
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		signal(sigs[i], SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static void
+smem_warn(const char *msg)
+{
+	ak_warn("%s", msg);
+}
+
+/* Exports ---------------------------------------------------------------------------------------- */
+
+static enum ak_shell
+shell_choice(enum ak_shell s)
+{
+	return (s == AK_SHELL_CSH || s == AK_SHELL_FISH) ? s : AK_SHELL_SH;
+}
+
+static enum ak_err
+put_str(struct ak_buf *b, const char *s)
+{
+	return ak_buf_put(b, s, strlen(s));
+}
+
+/* sh:   AKAGENT_SOCK='<path>'; export AKAGENT_SOCK;\nAKAGENT_PID=<pid>; export AKAGENT_PID;\n
+ * csh:  setenv AKAGENT_SOCK '<path>';\nsetenv AKAGENT_PID <pid>;\n
+ * fish: set -gx AKAGENT_SOCK '<path>';\nset -gx AKAGENT_PID <pid>;\n */
+static int
+print_exports(enum ak_shell sh, const char *sock, long pid)
+{
+	struct ak_buf *b = ak_buf_new(4 * AK_PATH_MAX + 256);
+	char tail[128];
+	const char *head;
+	int ret = -1;
+
+	if (b == NULL)
+		goto out;
+	switch (sh) {
+	case AK_SHELL_CSH:
+		head = "setenv AKAGENT_SOCK ";
+		snprintf(tail, sizeof(tail), ";\nsetenv AKAGENT_PID %ld;\n", pid);
+		break;
+	case AK_SHELL_FISH:
+		head = "set -gx AKAGENT_SOCK ";
+		snprintf(tail, sizeof(tail), ";\nset -gx AKAGENT_PID %ld;\n", pid);
+		break;
+	default:
+		head = "AKAGENT_SOCK=";
+		snprintf(tail, sizeof(tail), "; export AKAGENT_SOCK;\nAKAGENT_PID=%ld; export AKAGENT_PID;\n",
+		    pid);
+		break;
+	}
+	if (put_str(b, head) != AK_OK || ak_shell_quote(b, sh, sock) != AK_OK ||
+	    put_str(b, tail) != AK_OK)
+		goto out;
+	if (fwrite(ak_buf_ptr(b), 1, ak_buf_len(b), stdout) != ak_buf_len(b) || fflush(stdout) != 0)
+		goto out;
+	ret = 0;
+out:
+	ak_buf_free(b);
+	if (ret != 0)
+		fprintf(stderr, "akagent: cannot print the exports\n");
+	return ret;
+}
+
+static int
+print_unsets(enum ak_shell sh, long pid)
+{
+	switch (sh) {
+	case AK_SHELL_CSH:
+		printf("unsetenv AKAGENT_SOCK;\nunsetenv AKAGENT_PID;\n");
+		break;
+	case AK_SHELL_FISH:
+		printf("set -e AKAGENT_SOCK;\nset -e AKAGENT_PID;\n");
+		break;
+	default:
+		printf("unset AKAGENT_SOCK;\nunset AKAGENT_PID;\n");
+		break;
+	}
+	printf("echo Agent pid %ld killed;\n", pid);
+	return fflush(stdout) == 0 ? 0 : -1;
+}
+
+/* A tiny client for STATUS and SHUTDOWN (both have empty payloads) ------------------------------ */
+
+/* Connect to the socket at path with short I/O timeouts. -1 with errno on failure. */
+static int
+sock_connect(const char *path)
+{
+	struct sockaddr_un sa;
+	struct timeval tv = { CLIENT_TIMEOUT_S, 0 };
+	int fd;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		int saved = errno;
+
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+static int
+io_all(int fd, void *p, size_t len, int writing)
+{
+	uint8_t *q = p;
+
+	while (len > 0) {
+		ssize_t n = writing ? send(fd, q, len, MSG_NOSIGNAL) : read(fd, q, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		q += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Send a request with an empty payload; read one reply into b (type consumed into *rtype). */
+static enum ak_err
+sock_request(int fd, uint8_t type, struct ak_buf *b, uint8_t *rtype)
+{
+	uint8_t msg[5] = { 0, 0, 0, 1, type };
+	uint8_t hdr[4];
+	uint32_t len;
+	uint8_t *p;
+
+	ak_buf_reset(b);
+	if (io_all(fd, msg, sizeof(msg), 1) != 0 || io_all(fd, hdr, sizeof(hdr), 0) != 0)
+		return AK_ERR_NO_AGENT;
+	len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+	if (len == 0 || len > ak_buf_max(b))
+		return AK_ERR_BAD_MESSAGE;
+	if (ak_buf_reserve(b, len, &p) != AK_OK)
+		return AK_ERR_NOMEM;
+	if (io_all(fd, p, len, 0) != 0)
+		return AK_ERR_NO_AGENT;
+	return ak_buf_get_u8(b, rtype);
+}
+
+/* Ask whoever listens at path for its STATUS. AK_OK with *pid (and *fdp open, if fdp) when an agent
+ * answers; AK_ERR_NO_AGENT when nothing listens (*stale = 1 if a dead socket file is there);
+ * AK_ERR_BAD_MESSAGE when something listens but does not answer like an agent. */
+static enum ak_err
+probe_status(const char *path, long *pid, int *fdp, int *stale)
+{
+	struct ak_status st;
+	struct ak_buf *b = NULL;
+	uint8_t type;
+	enum ak_err r;
+	int fd;
+
+	*stale = 0;
+	if (fdp)
+		*fdp = -1;
+	if ((fd = sock_connect(path)) < 0) {
+		if (errno == ECONNREFUSED)
+			*stale = 1;
+		return AK_ERR_NO_AGENT;
+	}
+	if ((b = ak_buf_new(STATUS_REPLY_MAX)) == NULL) {
+		r = AK_ERR_NOMEM;
+		goto out;
+	}
+	if ((r = sock_request(fd, AK_MSG_STATUS, b, &type)) != AK_OK)
+		goto out;
+	memset(&st, 0, sizeof(st));
+	if (type != AK_MSG_STATUS_REPLY || ak_proto_get_status(b, &st) != AK_OK) {
+		r = AK_ERR_BAD_MESSAGE;
+		goto out;
+	}
+	*pid = (long)st.pid;
+	ak_status_clear(&st);
+	if (fdp) {
+		*fdp = fd;
+		fd = -1;
+	}
+out:
+	ak_buf_free(b);
+	if (fd >= 0)
+		close(fd);
+	if (r == AK_ERR_NO_AGENT)
+		r = AK_ERR_BAD_MESSAGE; /* it accepted but did not answer */
+	return r;
+}
+
+/* -k ------------------------------------------------------------------------------------------ */
+
+/* Is pid an akagent of ours? Our agent is not dumpable, so /proc/PID/exe is unreadable to us
+ * (EACCES): then /proc/PID/comm must say "akagent". The real and effective uid must be ours. */
+static int
+pid_is_our_agent(long pid)
+{
+	char p[64], buf[AK_PATH_MAX], line[256];
+	const char *base;
+	ssize_t n;
+	FILE *f;
+	int ok = 0;
+
+	snprintf(p, sizeof(p), "/proc/%ld/exe", pid);
+	if ((n = readlink(p, buf, sizeof(buf) - 1)) >= 0) {
+		buf[n] = '\0';
+		if (n > 10 && strcmp(buf + n - 10, " (deleted)") == 0)
+			buf[n - 10] = '\0';
+		base = strrchr(buf, '/');
+		base = base ? base + 1 : buf;
+		if (strcmp(base, "akagent") != 0)
+			return 0;
+	} else {
+		snprintf(p, sizeof(p), "/proc/%ld/comm", pid);
+		if ((f = fopen(p, "re")) == NULL)
+			return 0;
+		ok = fgets(buf, sizeof(buf), f) != NULL && strcmp(buf, "akagent\n") == 0;
+		fclose(f);
+		if (!ok)
+			return 0;
+		ok = 0;
+	}
+	snprintf(p, sizeof(p), "/proc/%ld/status", pid);
+	if ((f = fopen(p, "re")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		unsigned long ruid, euid;
+
+		if (sscanf(line, "Uid: %lu %lu", &ruid, &euid) == 2) {
+			ok = ruid == (unsigned long)getuid() && euid == (unsigned long)getuid();
+			break;
+		}
+	}
+	fclose(f);
+	return ok;
+}
+
+static int
+do_kill(const struct opts *o)
+{
+	char path[AK_PATH_MAX];
+	struct ak_buf *b = NULL;
+	long pid = 0;
+	uint8_t type, c;
+	int fd = -1, stale, done = 0, ret = 1;
+	const char *env;
+
+	if (o->sock_opt != NULL)
+		snprintf(path, sizeof(path), "%s", o->sock_opt);
+	else if (ak_path_client_socket(path, sizeof(path)) != AK_OK)
+		path[0] = '\0';
+	if (path[0] != '\0' && probe_status(path, &pid, &fd, &stale) == AK_OK) {
+		if ((b = ak_buf_new(STATUS_REPLY_MAX)) != NULL &&
+		    sock_request(fd, AK_MSG_SHUTDOWN, b, &type) == AK_OK && type == AK_MSG_OK) {
+			/* The agent closes us when it exits (after removing its socket): wait for that. */
+			while (read(fd, &c, 1) > 0)
+				;
+			done = 1;
+		}
+	}
+	if (!done && (env = getenv("AKAGENT_PID")) != NULL && *env != '\0') {
+		char *end;
+
+		errno = 0;
+		pid = strtol(env, &end, 10);
+		if (errno != 0 || *end != '\0' || pid <= 1) {
+			fprintf(stderr, "akagent: AKAGENT_PID is not a process id\n");
+			goto out;
+		}
+		if (!pid_is_our_agent(pid)) {
+			fprintf(stderr, "akagent: process %ld is not an akagent of this user\n", pid);
+			goto out;
+		}
+		if (kill((pid_t)pid, SIGTERM) != 0) {
+			fprintf(stderr, "akagent: kill %ld: %s\n", pid, strerror(errno));
+			goto out;
+		}
+		done = 1;
+	}
+	if (!done) {
+		fprintf(stderr, "akagent: no agent to kill (AKAGENT_SOCK does not answer, AKAGENT_PID not set)\n");
+		goto out;
+	}
+	ret = print_unsets(o->shell, pid) == 0 ? 0 : 1;
+out:
+	ak_buf_free(b);
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+/* Start-up --------------------------------------------------------------------------------------- */
+
+static int
+parse_duration(const char *opt, const char *s, uint32_t *out)
+{
+	if (ak_duration_parse(s, out) != AK_OK) {
+		fprintf(stderr, "akagent: %s: invalid duration '%s' (e.g. 90s, 30m, 8h, 0 = none)\n", opt, s);
+		return -1;
+	}
+	return 0;
+}
+
+/* 0 ok, 1 exit 0 (help/version), 2 usage error. */
+static int
+parse_opts(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {
+		{ "idle", required_argument, NULL, 'I' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch, shell_set = 0;
+
+	memset(o, 0, sizeof(*o));
+	o->lifetime_s = DEFAULT_LIFETIME_S;
+	o->idle_s = DEFAULT_IDLE_S;
+	/* '+': stop at the first non-option, which starts CMD. */
+	while ((ch = getopt_long(argc, argv, "+cskDda:f:t:hV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			o->shell = AK_SHELL_CSH;
+			shell_set = 1;
+			break;
+		case 's':
+			o->shell = AK_SHELL_SH;
+			shell_set = 1;
+			break;
+		case 'k':
+			o->kill = 1;
+			break;
+		case 'd':
+			o->debug = 1;
+			/* FALLTHROUGH */
+		case 'D':
+			o->foreground = 1;
+			break;
+		case 'a':
+			o->sock_opt = optarg;
+			break;
+		case 'f':
+			o->store_opt = optarg;
+			break;
+		case 't':
+			if (parse_duration("-t", optarg, &o->lifetime_s) != 0)
+				return 2;
+			break;
+		case 'I':
+			if (parse_duration("--idle", optarg, &o->idle_s) != 0)
+				return 2;
+			break;
+		case 'h':
+			usage(stdout);
+			return 1;
+		case 'V':
+			printf("akagent %s\n", AK_VERSION);
+			return 1;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!shell_set)
+		o->shell = shell_choice(ak_shell_from_env());
+	if (optind < argc)
+		o->cmd = argv + optind;
+	if (o->kill && (o->cmd != NULL || o->foreground)) {
+		fprintf(stderr, "akagent: -k takes no command and no -D/-d\n");
+		return 2;
+	}
+	if (o->sock_opt != NULL && o->sock_opt[0] == '\0') {
+		fprintf(stderr, "akagent: -a: empty path\n");
+		return 2;
+	}
+	return 0;
+}
+
+/* The socket path (absolute: it is exported to other directories) and its directory. */
+static int
+resolve_socket(const struct opts *o, char *path, size_t len, char *dir, size_t dirlen)
+{
+	struct sockaddr_un sa;
+	enum ak_err r;
+
+	if (o->sock_opt == NULL) {
+		if ((r = ak_path_default_socket(path, len)) != AK_OK)
+			goto fail;
+	} else if (o->sock_opt[0] == '/') {
+		if ((size_t)snprintf(path, len, "%s", o->sock_opt) >= len)
+			goto toolong;
+	} else {
+		char cwd[AK_PATH_MAX];
+
+		if (getcwd(cwd, sizeof(cwd)) == NULL) {
+			fprintf(stderr, "akagent: getcwd: %s\n", strerror(errno));
+			return -1;
+		}
+		if ((size_t)snprintf(path, len, "%s/%s", cwd, o->sock_opt) >= len)
+			goto toolong;
+	}
+	if (strlen(path) >= sizeof(sa.sun_path))
+		goto toolong;
+	if ((r = ak_path_dirname(path, dir, dirlen)) != AK_OK)
+		goto fail;
+	return 0;
+toolong:
+	fprintf(stderr, "akagent: socket path too long (at most %zu bytes)\n", sizeof(sa.sun_path) - 1);
+	return -1;
+fail:
+	fprintf(stderr, "akagent: socket path: %s\n", ak_strerror(r));
+	return -1;
+}
+
+static int
+take_lock(const char *dir)
+{
+	char path[AK_PATH_MAX];
+	int fd;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/agent.lock", dir) >= sizeof(path)) {
+		fprintf(stderr, "akagent: lock path too long\n");
+		return -1;
+	}
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
+		fprintf(stderr, "akagent: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	while (flock(fd, LOCK_EX) != 0) {
+		if (errno == EINTR)
+			continue;
+		fprintf(stderr, "akagent: lock %s: %s\n", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Bind and listen at path (removing a stale socket first). Fills *dev and *ino of the new socket. */
+static int
+bind_socket(const char *path, int stale, dev_t *dev, ino_t *ino)
+{
+	struct sockaddr_un sa;
+	struct stat sb;
+	int fd = -1;
+
+	if (lstat(path, &sb) == 0) {
+		if (!S_ISSOCK(sb.st_mode)) {
+			fprintf(stderr, "akagent: %s exists and is not a socket\n", path);
+			return -1;
+		}
+		if (!stale)
+			ak_warn("replacing unresponsive socket %s", path);
+		if (unlink(path) != 0 && errno != ENOENT) {
+			fprintf(stderr, "akagent: remove %s: %s\n", path, strerror(errno));
+			return -1;
+		}
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
+		goto fail;
+	/* umask 077 already makes it 0600; chmod says so explicitly. */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		goto fail;
+	if (chmod(path, 0600) != 0 || listen(fd, SOMAXCONN) != 0 || lstat(path, &sb) != 0) {
+		int saved = errno;
+
+		unlink(path);
+		errno = saved;
+		goto fail;
+	}
+	*dev = sb.st_dev;
+	*ino = sb.st_ino;
+	return fd;
+fail:
+	fprintf(stderr, "akagent: socket %s: %s\n", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+static void
+set_agent_env(const char *sock, long pid)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%ld", pid);
+	setenv("AKAGENT_SOCK", sock, 1);
+	setenv("AKAGENT_PID", buf, 1);
+}
+
+/* Run the command in a child with the variables set; we stay in the foreground serving it. */
+static int
+run_with_command(const struct opts *o, struct agent_server_cfg *cfg, int lockfd)
+{
+	pid_t pid;
+
+	if (agent_signals_init() != 0) {
+		fprintf(stderr, "akagent: signals: %s\n", strerror(errno));
+		return 1;
+	}
+	fflush(NULL);
+	if ((pid = fork()) < 0) {
+		fprintf(stderr, "akagent: fork: %s\n", strerror(errno));
+		return 1;
+	}
+	if (pid == 0) {
+		close(cfg->listen_fd);
+		close(lockfd);
+		agent_signals_close();
+		unharden_for_exec();
+		set_agent_env(cfg->sock_path, (long)getppid());
+		execvp(o->cmd[0], o->cmd);
+		fprintf(stderr, "akagent: %s: %s\n", o->cmd[0], strerror(errno));
+		_exit(127);
+	}
+	close(lockfd);
+	cfg->child = pid;
+	return agent_server_run(cfg);
+}
+
+/* Fork into the background. Returns in the child (0) to run the server; the parent exits here. */
+static int
+daemonise(const struct opts *o, const char *sock, int lockfd)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+	sigset_t block, old;
+	int ready[2], devnull;
+	pid_t pid;
+	size_t i;
+	char c;
+	ssize_t n;
+
+	if (pipe2(ready, O_CLOEXEC) != 0) {
+		fprintf(stderr, "akagent: pipe: %s\n", strerror(errno));
+		exit(1);
+	}
+	/* Hold these until the child has its handlers, so none can kill it with the socket bound. */
+	sigemptyset(&block);
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(&block, sigs[i]);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	fflush(NULL);
+	if ((pid = fork()) < 0) {
+		fprintf(stderr, "akagent: fork: %s\n", strerror(errno));
+		exit(1);
+	}
+	if (pid > 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		close(ready[1]);
+		do
+			n = read(ready[0], &c, 1);
+		while (n < 0 && errno == EINTR);
+		if (n != 1) {
+			fprintf(stderr, "akagent: the agent failed to start\n");
+			exit(1);
+		}
+		exit(print_exports(o->shell, sock, (long)pid) == 0 ? 0 : 1);
+	}
+	close(ready[0]);
+	(void)setsid();
+	if (agent_signals_init() != 0)
+		_exit(1);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if ((devnull = open("/dev/null", O_RDWR)) >= 0) {
+		dup2(devnull, 0);
+		dup2(devnull, 1);
+		dup2(devnull, 2);
+		if (devnull > 2)
+			close(devnull);
+	}
+	ak_log_use_syslog(1);
+	(void)!chdir("/");
+	/* Ready: the socket is bound and the handlers are in place. */
+	if (write(ready[1], "1", 1) != 1)
+		_exit(1);
+	close(ready[1]);
+	close(lockfd);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct agent_server_cfg cfg;
+	struct opts o;
+	char sock[AK_PATH_MAX], dir[AK_PATH_MAX], store[AK_PATH_MAX], err[512];
+	long pid = 0;
+	int lockfd = -1, lfd = -1, stale = 0, expl = 0, code = 1;
+	enum ak_err r;
+
+	harden();
+	ak_log_init("akagent", AK_LOG_WARN);
+	switch (parse_opts(argc, argv, &o)) {
+	case 0:
+		break;
+	case 1:
+		return 0;
+	default:
+		return 2;
+	}
+	if (o.debug)
+		ak_log_init("akagent", AK_LOG_DEBUG);
+	if (ak_smem_init() != 0) {
+		fprintf(stderr, "akagent: cannot initialise libsodium\n");
+		return 1;
+	}
+	ak_smem_hook_cjson();
+	ak_smem_set_warn(smem_warn);
+	if (o.kill)
+		return do_kill(&o);
+
+	if ((r = ak_path_keystore(o.store_opt, store, sizeof(store), &expl)) != AK_OK) {
+		fprintf(stderr, "akagent: keystore path: %s\n", ak_strerror(r));
+		return 1;
+	}
+	if (resolve_socket(&o, sock, sizeof(sock), dir, sizeof(dir)) != 0)
+		return 1;
+	err[0] = '\0';
+	if ((r = ak_path_secure_dir(dir, 1, err, sizeof(err))) != AK_OK) {
+		fprintf(stderr, "akagent: refusing to use %s: %s\n", dir, err[0] ? err : ak_strerror(r));
+		return 1;
+	}
+	if ((lockfd = take_lock(dir)) < 0)
+		return 1;
+
+	/* One agent per socket: if one answers, it is the agent. */
+	r = probe_status(sock, &pid, NULL, &stale);
+	if (r == AK_OK) {
+		close(lockfd);
+		if (o.cmd != NULL) {
+			unharden_for_exec();
+			set_agent_env(sock, pid);
+			execvp(o.cmd[0], o.cmd);
+			fprintf(stderr, "akagent: %s: %s\n", o.cmd[0], strerror(errno));
+			return 127;
+		}
+		return print_exports(o.shell, sock, pid) == 0 ? 0 : 1;
+	}
+
+	memset(&cfg, 0, sizeof(cfg));
+	if ((lfd = bind_socket(sock, stale || r == AK_ERR_NO_AGENT, &cfg.sock_dev, &cfg.sock_ino)) < 0) {
+		close(lockfd);
+		return 1;
+	}
+	cfg.listen_fd = lfd;
+	cfg.sock_path = sock;
+	agent_state_init(store, o.lifetime_s, o.idle_s);
+
+	if (o.cmd != NULL) {
+		code = run_with_command(&o, &cfg, lockfd);
+	} else if (o.foreground) {
+		if (agent_signals_init() != 0) {
+			fprintf(stderr, "akagent: signals: %s\n", strerror(errno));
+			unlink(sock);
+			return 1;
+		}
+		if (print_exports(o.shell, sock, (long)getpid()) != 0) {
+			unlink(sock);
+			return 1;
+		}
+		close(lockfd);
+		ak_info("listening on %s", sock);
+		code = agent_server_run(&cfg);
+	} else {
+		daemonise(&o, sock, lockfd);
+		ak_info("listening on %s", sock);
+		code = agent_server_run(&cfg);
+	}
+	ak_smem_release_all();
+	return code;
+}

@@ -1,1 +1,254 @@
-/* stub */ typedef int ak_stub_cmd_add;
+/* cmd_add.c - akctl add PROFILE: store a new profile (or replace one with --force).
+ *
+ * The secret comes from the terminal (echo off) or stdin, never argv. With an agent unlocked on this
+ * keystore the agent writes the file (it owns it while unlocked); otherwise we ask the passphrase and
+ * write the file ourselves under the same lock. Also holds the direct-file helper rm shares.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "ak_smem.h"
+#include "ak_util.h"
+#include "cli.h"
+
+#define LOCK_TIMEOUT_MS 10000
+
+enum ak_err
+cli_store_open_direct(struct cli *c, int *lockfd, struct ak_header *hdr, uint8_t **key,
+    struct ak_store **s, char *detail, size_t detaillen)
+{
+	char prompt[AK_PATH_MAX + 64];
+	char *pass = NULL;
+	size_t passlen = 0;
+	enum ak_err r;
+
+	*lockfd = -1;
+	*s = NULL;
+	*key = NULL;
+	if ((r = cli_secure_init()) != AK_OK)
+		return r;
+	/* Fail early (no prompt) when there is no file to open. */
+	if (access(c->store, F_OK) != 0)
+		return AK_ERR_NO_STORE;
+	snprintf(prompt, sizeof(prompt), "Passphrase for %s: ", c->store);
+	if ((r = cli_pass_read(c, prompt, 0, &pass, &passlen, detail, detaillen)) != AK_OK)
+		goto out;
+	if ((*key = ak_smem_alloc(AK_KEY_BYTES)) == NULL) {
+		r = AK_ERR_NOMEM;
+		goto out;
+	}
+	r = ak_store_load_locked(c->store, pass, passlen, lockfd, hdr, *key, s);
+out:
+	ak_smem_free(pass); /* wipes */
+	if (r != AK_OK) {
+		ak_smem_free(*key);
+		*key = NULL;
+		if (*lockfd >= 0)
+			close(*lockfd);
+		*lockfd = -1;
+	}
+	return r;
+}
+
+/* Times for a replacement: keep `created`; `rotated` moves only when the secret changed. */
+static void
+carry_times(struct ak_profile *p, const struct ak_profile *old, int64_t now)
+{
+	size_t a = strlen(p->secret), b = strlen(old->secret);
+
+	p->created = old->created;
+	p->rotated = (a == b && sodium_memcmp(p->secret, old->secret, a) == 0) ? old->rotated : now;
+}
+
+static int
+exists_error(const char *name)
+{
+	fprintf(stderr, "akctl: add: %s: profile exists; use --force to replace\n", name);
+	return ak_err_exit_code(AK_ERR_PROFILE_EXISTS);
+}
+
+int
+cmd_add(struct cli *c, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "force", no_argument, NULL, 'F' },
+		{ "provider", required_argument, NULL, 'p' },
+		{ "var", required_argument, NULL, 'v' },
+		{ "set", required_argument, NULL, 's' },
+		{ "description", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *provider = "anthropic", *var = "ANTHROPIC_API_KEY", *desc = "", *name;
+	const char *sets[AK_VARS_MAX];
+	struct ak_client *cl = NULL;
+	struct ak_status st;
+	struct ak_profile *p = NULL;
+	const struct ak_profile *old;
+	struct ak_store *s = NULL;
+	struct ak_header hdr;
+	uint8_t *key = NULL;
+	char *secret = NULL, *vname = NULL;
+	char prompt[AK_NAME_MAX + 32], detail[512];
+	const char *eq;
+	size_t nsets = 0, i, secretlen = 0;
+	int64_t now;
+	int ch, rc, force = 0, lockfd = -1, replaced = 0;
+	enum ak_err r;
+
+	memset(&st, 0, sizeof(st));
+	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'F':
+			force = 1;
+			break;
+		case 'p':
+			provider = optarg;
+			break;
+		case 'v':
+			var = optarg;
+			break;
+		case 's':
+			if (nsets == AK_VARS_MAX)
+				return cli_usage_error(c, "at most %d --set", AK_VARS_MAX);
+			sets[nsets++] = optarg;
+			break;
+		case 'd':
+			desc = optarg;
+			break;
+		case 'h':
+			return cli_cmd_help(c->cmd);
+		default:
+			return cli_bad_option(c, ch, argv);
+		}
+	}
+	if (optind >= argc)
+		return cli_usage_error(c, "missing PROFILE");
+	if (optind + 1 != argc)
+		return cli_usage_error(c, "unexpected argument '%s' (the secret is read from the terminal "
+		    "or stdin, never from arguments)", argv[optind + 1]);
+	name = argv[optind];
+
+	/* Syntax first: exit 2 before anything is read or asked. */
+	if (ak_name_check(name) != AK_OK)
+		return cli_fail(AK_ERR_BAD_NAME, NULL, "add: '%s'", name);
+	if (ak_varname_check(var) != AK_OK)
+		return cli_fail(AK_ERR_BAD_VARNAME, NULL, "add: --var '%s'", var);
+	for (i = 0; i < nsets; i++) {
+		if ((eq = strchr(sets[i], '=')) == NULL)
+			return cli_usage_error(c, "--set needs NAME=VALUE, got '%s'", sets[i]);
+		if ((size_t)(eq - sets[i]) > AK_VARNAME_MAX)
+			return cli_fail(AK_ERR_BAD_VARNAME, NULL, "add: --set");
+	}
+
+	if ((r = cli_secure_init()) != AK_OK)
+		return cli_fail(r, NULL, "add");
+	now = ak_now_s();
+	if ((p = ak_profile_new()) == NULL) {
+		rc = cli_fail(AK_ERR_NOMEM, NULL, "add");
+		goto out;
+	}
+	if ((r = ak_profile_set_field(&p->name, name)) != AK_OK ||
+	    (r = ak_profile_set_field(&p->provider, provider)) != AK_OK ||
+	    (r = ak_profile_set_field(&p->secret_var, var)) != AK_OK ||
+	    (r = ak_profile_set_field(&p->description, desc)) != AK_OK) {
+		rc = cli_fail(r, NULL, "add");
+		goto out;
+	}
+	p->created = p->rotated = now;
+	for (i = 0; i < nsets; i++) {
+		eq = strchr(sets[i], '=');
+		if ((vname = ak_smem_strndup(sets[i], (size_t)(eq - sets[i]))) == NULL) {
+			rc = cli_fail(AK_ERR_NOMEM, NULL, "add");
+			goto out;
+		}
+		if ((r = ak_varname_check(vname)) != AK_OK) {
+			rc = cli_fail(r, NULL, "add: --set '%s'", vname);
+			goto out;
+		}
+		if (strcmp(vname, var) == 0) {
+			rc = cli_usage_error(c, "--set %s: that is the secret's variable", vname);
+			goto out;
+		}
+		if ((r = ak_profile_set_var(p, vname, eq + 1)) != AK_OK) {
+			rc = cli_fail(r, NULL, "add: --set %s", vname);
+			goto out;
+		}
+		ak_smem_free(vname);
+		vname = NULL;
+	}
+
+	snprintf(prompt, sizeof(prompt), "Secret for %s: ", name);
+	if ((r = cli_secret_read(prompt, &secret, &secretlen)) != AK_OK) {
+		rc = cli_fail(r, NULL, "add: reading the secret");
+		goto out;
+	}
+	r = ak_profile_set_field(&p->secret, secret);
+	ak_smem_free(secret); /* wipes; the profile holds its own copy */
+	secret = NULL;
+	if (r != AK_OK || (r = ak_profile_validate(p)) != AK_OK) {
+		rc = cli_fail(r, NULL, "add: %s", name);
+		goto out;
+	}
+
+	if (cli_store_path(c) != AK_OK) {
+		rc = cli_fail(AK_ERR_INVALID, NULL, "add: keystore path");
+		goto out;
+	}
+	if (cli_agent_for_store(c, &cl, &st, detail, sizeof(detail)) == AK_OK && st.unlocked) {
+		/* The agent carries `created` and `rotated` over itself (it sees the old secret). */
+		r = ak_client_add(cl, p, force);
+		if (r == AK_ERR_PROFILE_EXISTS) {
+			rc = exists_error(name);
+			goto out;
+		}
+		if (r != AK_OK) {
+			rc = cli_fail_client(cl, r, "add");
+			goto out;
+		}
+	} else {
+		ak_client_close(cl);
+		cl = NULL;
+		detail[0] = '\0';
+		r = cli_store_open_direct(c, &lockfd, &hdr, &key, &s, detail, sizeof(detail));
+		if (r != AK_OK) {
+			rc = cli_fail(r, detail, "add: %s", c->store);
+			goto out;
+		}
+		if ((old = ak_store_find(s, name)) != NULL) {
+			if (!force) {
+				rc = exists_error(name);
+				goto out;
+			}
+			carry_times(p, old, now);
+			replaced = 1;
+		}
+		if ((r = ak_store_put(s, p, force)) != AK_OK) {
+			rc = r == AK_ERR_PROFILE_EXISTS ? exists_error(name) : cli_fail(r, NULL, "add");
+			goto out;
+		}
+		p = NULL; /* the store owns it now */
+		if ((r = ak_store_save(c->store, s, &hdr.kdf, key)) != AK_OK) {
+			rc = cli_fail(r, NULL, "add: writing %s", c->store);
+			goto out;
+		}
+	}
+	cli_note("%s profile %s", replaced ? "replaced" : force ? "stored" : "added", name);
+	rc = 0;
+out:
+	if (lockfd >= 0)
+		close(lockfd);
+	ak_profile_free(p);
+	ak_smem_free(vname);
+	ak_smem_free(secret);
+	ak_smem_free(key);
+	ak_store_free(s);
+	ak_status_clear(&st);
+	ak_client_close(cl);
+	return rc;
+}

@@ -1,1 +1,114 @@
-/* stub */ typedef int ak_stub_cmd_init;
+/* cmd_init.c - akctl init: create a new, empty keystore. Never overwrites one. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "ak_smem.h"
+#include "cli.h"
+
+#define LOCK_TIMEOUT_MS 10000
+
+int
+cmd_init(struct cli *c, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "kdf", required_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	enum ak_kdf_preset preset = AK_KDF_MODERATE;
+	struct ak_store *s = NULL;
+	struct ak_kdf kdf;
+	struct stat sb;
+	uint8_t *key = NULL, *img = NULL;
+	char *pass = NULL;
+	char prompt[AK_PATH_MAX + 64], detail[256];
+	size_t passlen = 0, imglen = 0;
+	int ch, lockfd = -1, rc;
+	enum ak_err r;
+
+	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'k':
+			if (ak_kdf_preset_parse(optarg, &preset) != AK_OK)
+				return cli_usage_error(c, "unknown --kdf '%s' (insecure-test, interactive, "
+				    "moderate or sensitive)", optarg);
+			break;
+		case 'h':
+			return cli_cmd_help(c->cmd);
+		default:
+			return cli_bad_option(c, ch, argv);
+		}
+	}
+	if (optind != argc)
+		return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
+	if ((r = cli_secure_init()) != AK_OK)
+		return cli_fail(r, NULL, "init");
+	if ((r = cli_store_path(c)) != AK_OK)
+		return cli_fail(r, NULL, "init: keystore path");
+
+	/* Check before asking anything; the exclusive write below is what really guarantees it. */
+	if (lstat(c->store, &sb) == 0) {
+		fprintf(stderr, "akctl: init: keystore already exists at %s\n", c->store);
+		return ak_err_exit_code(AK_ERR_STORE_EXISTS);
+	}
+	if ((r = ak_store_prepare_dir(c->store)) != AK_OK) {
+		rc = cli_fail(r, NULL, "init: %s", c->store);
+		goto out;
+	}
+	if (preset == AK_KDF_INSECURE_TEST)
+		cli_note("warning: --kdf insecure-test makes the passphrase trivial to brute-force: "
+		    "use it for tests only");
+
+	snprintf(prompt, sizeof(prompt), "New passphrase for %s: ", c->store);
+	detail[0] = '\0';
+	if ((r = cli_pass_read(c, prompt, 1, &pass, &passlen, detail, sizeof(detail))) != AK_OK) {
+		rc = cli_fail(r, detail, "init: passphrase");
+		goto out;
+	}
+	ak_kdf_new(&kdf, preset);
+	if ((key = ak_smem_alloc(AK_KEY_BYTES)) == NULL) {
+		rc = cli_fail(AK_ERR_NOMEM, NULL, "init");
+		goto out;
+	}
+	if ((r = ak_kdf_derive(&kdf, pass, passlen, key)) != AK_OK) {
+		rc = cli_fail(r, NULL, "init: key derivation");
+		goto out;
+	}
+	ak_smem_free(pass); /* wipes: not needed past the KDF */
+	pass = NULL;
+	if ((s = ak_store_new()) == NULL) {
+		rc = cli_fail(AK_ERR_NOMEM, NULL, "init");
+		goto out;
+	}
+	if ((r = ak_store_seal_image(s, &kdf, key, &img, &imglen)) != AK_OK) {
+		rc = cli_fail(r, NULL, "init: encrypting");
+		goto out;
+	}
+	if ((r = ak_store_lock(c->store, LOCK_TIMEOUT_MS, &lockfd)) != AK_OK) {
+		rc = cli_fail(r, NULL, "init: locking %s", c->store);
+		goto out;
+	}
+	if ((r = ak_file_write_atomic(c->store, img, imglen, 1)) != AK_OK) {
+		if (r == AK_ERR_STORE_EXISTS)
+			fprintf(stderr, "akctl: init: keystore already exists at %s\n", c->store);
+		rc = r == AK_ERR_STORE_EXISTS ? ak_err_exit_code(r) :
+		    cli_fail(r, NULL, "init: writing %s", c->store);
+		goto out;
+	}
+	printf("akctl: created keystore at %s\n", c->store);
+	rc = 0;
+out:
+	if (lockfd >= 0)
+		close(lockfd);
+	free(img); /* ciphertext: not secret */
+	ak_store_free(s);
+	ak_smem_free(key);
+	ak_smem_free(pass);
+	return rc;
+}

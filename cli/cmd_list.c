@@ -1,1 +1,214 @@
-/* stub */ typedef int ak_stub_cmd_list;
+/* cmd_list.c - akctl list [--json] and akctl show PROFILE. Read-only, through the agent only; secrets
+ * appear redacted (LIST carries only the redacted form; show redacts the profile it gets). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "ak_util.h"
+#include "cli.h"
+
+/* "SECRET_VAR,VAR1,VAR2" into buf (truncated with "..." if long). */
+static void
+vars_column(const struct ak_list_entry *e, char *buf, size_t buflen)
+{
+	size_t i, n;
+
+	n = (size_t)snprintf(buf, buflen, "%s", e->secret_var);
+	for (i = 0; i < e->nvars && n < buflen; i++)
+		n += (size_t)snprintf(buf + n, buflen - n, ",%s", e->vars[i]);
+	if (n >= buflen && buflen > 4)
+		memcpy(buf + buflen - 4, "...", 4);
+}
+
+static int
+list_json(const struct ak_list_entry *e, uint32_t n)
+{
+	cJSON *arr = NULL, *o, *vars;
+	char *out = NULL, when[32];
+	uint32_t i, j;
+	int rc = 1;
+
+	if ((arr = cJSON_CreateArray()) == NULL)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if ((o = cJSON_CreateObject()) == NULL)
+			goto out;
+		cJSON_AddItemToArray(arr, o);
+		if (cJSON_AddStringToObject(o, "name", e[i].name) == NULL ||
+		    cJSON_AddStringToObject(o, "provider", e[i].provider) == NULL ||
+		    cJSON_AddStringToObject(o, "secret_var", e[i].secret_var) == NULL ||
+		    cJSON_AddStringToObject(o, "key", e[i].redacted) == NULL ||
+		    (vars = cJSON_AddArrayToObject(o, "vars")) == NULL)
+			goto out;
+		for (j = 0; j < e[i].nvars; j++) {
+			cJSON *s = cJSON_CreateString(e[i].vars[j]);
+			if (s == NULL)
+				goto out;
+			cJSON_AddItemToArray(vars, s);
+		}
+		if (cJSON_AddStringToObject(o, "description", e[i].description) == NULL)
+			goto out;
+		cli_iso_time(e[i].created, when, sizeof(when));
+		if (cJSON_AddStringToObject(o, "created", when) == NULL)
+			goto out;
+		cli_iso_time(e[i].rotated, when, sizeof(when));
+		if (cJSON_AddStringToObject(o, "rotated", when) == NULL)
+			goto out;
+	}
+	if ((out = cJSON_PrintUnformatted(arr)) == NULL)
+		goto out;
+	printf("%s\n", out);
+	rc = 0;
+out:
+	if (rc != 0)
+		cli_fail(AK_ERR_NOMEM, NULL, "list");
+	if (out != NULL)
+		cJSON_free(out);
+	cJSON_Delete(arr);
+	return rc;
+}
+
+static int
+list_table(const struct ak_list_entry *e, uint32_t n)
+{
+	static const char *head[5] = { "PROFILE", "PROVIDER", "VARIABLES", "KEY", "AGE" };
+	size_t w[4], k;
+	char buf[256], age[32];
+	int64_t now = ak_now_s();
+	uint32_t i;
+
+	if (n == 0) {
+		cli_note("no profiles (add one with 'akctl add PROFILE')");
+		return 0;
+	}
+	for (k = 0; k < 4; k++)
+		w[k] = strlen(head[k]);
+	for (i = 0; i < n; i++) {
+		vars_column(&e[i], buf, sizeof(buf));
+		if (cli_width(e[i].name) > w[0])
+			w[0] = cli_width(e[i].name);
+		if (cli_width(e[i].provider) > w[1])
+			w[1] = cli_width(e[i].provider);
+		if (cli_width(buf) > w[2])
+			w[2] = cli_width(buf);
+		if (cli_width(e[i].redacted) > w[3])
+			w[3] = cli_width(e[i].redacted);
+	}
+	for (k = 0; k < 4; k++) {
+		cli_print_padded(head[k], w[k] + 2);
+	}
+	printf("%s\n", head[4]);
+	for (i = 0; i < n; i++) {
+		cli_print_padded(e[i].name, w[0] + 2);
+		cli_print_padded(e[i].provider, w[1] + 2);
+		vars_column(&e[i], buf, sizeof(buf));
+		cli_print_padded(buf, w[2] + 2);
+		cli_print_padded(e[i].redacted, w[3] + 2);
+		ak_age_format(e[i].rotated, now, age, sizeof(age));
+		printf("%s\n", age);
+	}
+	return 0;
+}
+
+int
+cmd_list(struct cli *c, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ak_client *cl = NULL;
+	struct ak_list_entry *e = NULL;
+	uint32_t n = 0;
+	int ch, rc, json = 0;
+	enum ak_err r;
+
+	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'j':
+			json = 1;
+			break;
+		case 'h':
+			return cli_cmd_help(c->cmd);
+		default:
+			return cli_bad_option(c, ch, argv);
+		}
+	}
+	if (optind != argc)
+		return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
+	if ((rc = cli_agent_unlocked(c, &cl)) != 0)
+		return rc;
+	if ((r = ak_client_list(cl, &e, &n)) != AK_OK) {
+		rc = cli_fail_client(cl, r, "list");
+		goto out;
+	}
+	rc = json ? list_json(e, n) : list_table(e, n);
+out:
+	ak_client_list_free(e, n);
+	ak_client_close(cl);
+	return rc;
+}
+
+int
+cmd_show(struct cli *c, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ak_client *cl = NULL;
+	struct ak_profile *p = NULL;
+	char red[128], when[32], age[32];
+	const char *name;
+	size_t i;
+	int ch, rc;
+	enum ak_err r;
+
+	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'h':
+			return cli_cmd_help(c->cmd);
+		default:
+			return cli_bad_option(c, ch, argv);
+		}
+	}
+	if (optind >= argc)
+		return cli_usage_error(c, "missing PROFILE");
+	if (optind + 1 != argc)
+		return cli_usage_error(c, "unexpected argument '%s'", argv[optind + 1]);
+	name = argv[optind];
+	if (ak_name_check(name) != AK_OK)
+		return cli_fail(AK_ERR_BAD_NAME, NULL, "show: '%s'", name);
+	if ((rc = cli_agent_unlocked(c, &cl)) != 0)
+		return rc;
+	if ((r = ak_client_get(cl, name, &p)) != AK_OK) {
+		rc = r == AK_ERR_NO_PROFILE ? cli_fail(r, NULL, "show: %s", name) :
+		    cli_fail_client(cl, r, "show");
+		goto out;
+	}
+	ak_redact(p->secret, red, sizeof(red));
+	printf("profile:     %s\n", p->name);
+	printf("provider:    %s\n", p->provider);
+	if (p->description[0] != '\0')
+		printf("description: %s\n", p->description);
+	printf("secret:      %s=%s\n", p->secret_var, red);
+	for (i = 0; i < p->nvars; i++)
+		printf("%s %s=%s\n", i == 0 ? "variables:  " : "            ", p->vars[i].name,
+		    p->vars[i].value);
+	if (p->source != NULL && p->source[0] != '\0')
+		printf("source:      %s\n", p->source);
+	cli_iso_time(p->created, when, sizeof(when));
+	printf("created:     %s\n", when);
+	cli_iso_time(p->rotated, when, sizeof(when));
+	ak_age_format(p->rotated, ak_now_s(), age, sizeof(age));
+	printf("rotated:     %s (%s ago)\n", when, age);
+	rc = 0;
+out:
+	ak_profile_free(p);
+	ak_client_close(cl);
+	return rc;
+}

@@ -1,1 +1,167 @@
-/* stub */ typedef int ak_stub_cmd_passwd;
+/* cmd_passwd.c - akctl passwd: re-key the keystore file directly (old + new passphrase), then hand the
+ * new key to the agent if it is unlocked on this keystore.
+ *
+ * The old passphrase is checked before the new one is asked (no typing twice for nothing), and the
+ * file lock is taken only after both are read, so a person typing never holds up the agent's writes.
+ * Under the lock the file is re-read and must still open with the old key: nothing written in
+ * between is lost.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "ak_smem.h"
+#include "cli.h"
+
+#define LOCK_TIMEOUT_MS 10000
+
+int
+cmd_passwd(struct cli *c, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "kdf", required_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	enum ak_kdf_preset preset = AK_KDF_MODERATE;
+	struct ak_client *cl = NULL;
+	struct ak_status st;
+	struct ak_store *s = NULL;
+	struct ak_header hdr, hdr2;
+	struct ak_kdf newkdf;
+	uint8_t *file = NULL, *oldkey = NULL, *newkey = NULL;
+	char *pass = NULL;
+	char prompt[AK_PATH_MAX + 64], detail[512];
+	size_t filelen = 0, passlen = 0, hdrlen = 0;
+	uint32_t lifetime;
+	int ch, rc, have_preset = 0, lockfd = -1;
+	enum ak_err r;
+
+	memset(&st, 0, sizeof(st));
+	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'k':
+			if (ak_kdf_preset_parse(optarg, &preset) != AK_OK)
+				return cli_usage_error(c, "unknown --kdf '%s' (insecure-test, interactive, "
+				    "moderate or sensitive)", optarg);
+			have_preset = 1;
+			break;
+		case 'h':
+			return cli_cmd_help(c->cmd);
+		default:
+			return cli_bad_option(c, ch, argv);
+		}
+	}
+	if (optind != argc)
+		return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
+	if ((r = cli_secure_init()) != AK_OK)
+		return cli_fail(r, NULL, "passwd");
+	if ((r = cli_store_path(c)) != AK_OK)
+		return cli_fail(r, NULL, "passwd: keystore path");
+	/* Only to learn the agent's keystore when none was named; the agent is asked again at the end. */
+	if (cli_agent_for_store(c, &cl, &st, detail, sizeof(detail)) == AK_OK) {
+		ak_status_clear(&st);
+		ak_client_close(cl);
+		cl = NULL;
+	}
+
+	/* 1. Old passphrase, checked against the file as it is now. */
+	if ((r = ak_file_read(c->store, &file, &filelen)) != AK_OK ||
+	    (r = ak_header_parse(file, filelen, &hdr, &hdrlen)) != AK_OK) {
+		rc = cli_fail(r, NULL, "passwd: %s", c->store);
+		goto out;
+	}
+	snprintf(prompt, sizeof(prompt), "Old passphrase for %s: ", c->store);
+	if ((r = cli_pass_read(c, prompt, 0, &pass, &passlen, detail, sizeof(detail))) != AK_OK) {
+		rc = cli_fail(r, detail, "passwd: old passphrase");
+		goto out;
+	}
+	oldkey = ak_smem_alloc(AK_KEY_BYTES);
+	newkey = ak_smem_alloc(AK_KEY_BYTES);
+	if (oldkey == NULL || newkey == NULL) {
+		rc = cli_fail(AK_ERR_NOMEM, NULL, "passwd");
+		goto out;
+	}
+	if ((r = ak_kdf_derive(&hdr.kdf, pass, passlen, oldkey)) != AK_OK) {
+		rc = cli_fail(r, NULL, "passwd: key derivation");
+		goto out;
+	}
+	ak_smem_free(pass);
+	pass = NULL;
+	if ((r = ak_store_open_image(file, filelen, oldkey, &hdr2, &s)) != AK_OK) {
+		rc = cli_fail(r, NULL, "passwd: %s", c->store);
+		goto out;
+	}
+	ak_store_free(s);
+	s = NULL;
+	free(file);
+	file = NULL;
+
+	/* 2. New passphrase and fresh KDF parameters (same preset unless --kdf). */
+	if (!have_preset)
+		preset = hdr.kdf.preset;
+	snprintf(prompt, sizeof(prompt), "New passphrase for %s: ", c->store);
+	if ((r = cli_pass_read(c, prompt, 1, &pass, &passlen, detail, sizeof(detail))) != AK_OK) {
+		rc = cli_fail(r, detail, "passwd: new passphrase");
+		goto out;
+	}
+	if (preset == AK_KDF_INSECURE_TEST)
+		cli_note("warning: --kdf insecure-test makes the passphrase trivial to brute-force: "
+		    "use it for tests only");
+	ak_kdf_new(&newkdf, preset);
+	if ((r = ak_kdf_derive(&newkdf, pass, passlen, newkey)) != AK_OK) {
+		rc = cli_fail(r, NULL, "passwd: key derivation");
+		goto out;
+	}
+	ak_smem_free(pass);
+	pass = NULL;
+
+	/* 3. Under the lock: re-read (keep whatever was written meanwhile), re-seal, replace. */
+	if ((r = ak_store_lock(c->store, LOCK_TIMEOUT_MS, &lockfd)) != AK_OK) {
+		rc = cli_fail(r, NULL, "passwd: locking %s", c->store);
+		goto out;
+	}
+	if ((r = ak_file_read(c->store, &file, &filelen)) != AK_OK) {
+		rc = cli_fail(r, NULL, "passwd: %s", c->store);
+		goto out;
+	}
+	if ((r = ak_store_open_image(file, filelen, oldkey, &hdr2, &s)) != AK_OK) {
+		/* Someone re-keyed it between our two reads. */
+		rc = cli_fail(r == AK_ERR_AUTH ? AK_ERR_STORE_CHANGED : r, NULL, "passwd: %s", c->store);
+		goto out;
+	}
+	if ((r = ak_store_save(c->store, s, &newkdf, newkey)) != AK_OK) {
+		rc = cli_fail(r, NULL, "passwd: writing %s", c->store);
+		goto out;
+	}
+	close(lockfd);
+	lockfd = -1;
+	cli_note("passphrase changed for %s", c->store);
+
+	/* 4. An agent unlocked on this keystore keeps working: give it the new key, same time left. */
+	if (cli_agent_for_store(c, &cl, &st, detail, sizeof(detail)) == AK_OK && st.unlocked) {
+		lifetime = st.lifetime_left;
+		if (lifetime == 0)
+			lifetime = 1; /* about to expire: 0 would mean "agent default" */
+		if ((r = ak_client_unlock(cl, newkey, lifetime)) != AK_OK) {
+			rc = cli_fail_client(cl, r, "passwd: re-unlocking the agent with the new key");
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	if (lockfd >= 0)
+		close(lockfd);
+	free(file);
+	ak_store_free(s);
+	ak_smem_free(pass);
+	ak_smem_free(oldkey);
+	ak_smem_free(newkey);
+	ak_status_clear(&st);
+	ak_client_close(cl);
+	return rc;
+}

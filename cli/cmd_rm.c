@@ -1,1 +1,83 @@
-/* stub */ typedef int ak_stub_cmd_rm;
+/* cmd_rm.c - akctl rm PROFILE: through the agent when it is unlocked on this keystore, else on the
+ * file directly (passphrase, same lock). Exit 5 when the profile does not exist. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ak_smem.h"
+#include "ak_util.h"
+#include "cli.h"
+
+int
+cmd_rm(struct cli *c, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ak_client *cl = NULL;
+	struct ak_status st;
+	struct ak_store *s = NULL;
+	struct ak_header hdr;
+	uint8_t *key = NULL;
+	char detail[512];
+	const char *name;
+	int ch, rc, lockfd = -1;
+	enum ak_err r;
+
+	memset(&st, 0, sizeof(st));
+	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'h':
+			return cli_cmd_help(c->cmd);
+		default:
+			return cli_bad_option(c, ch, argv);
+		}
+	}
+	if (optind >= argc)
+		return cli_usage_error(c, "missing PROFILE");
+	if (optind + 1 != argc)
+		return cli_usage_error(c, "unexpected argument '%s'", argv[optind + 1]);
+	name = argv[optind];
+	if (ak_name_check(name) != AK_OK)
+		return cli_fail(AK_ERR_BAD_NAME, NULL, "rm: '%s'", name);
+	if ((r = cli_store_path(c)) != AK_OK)
+		return cli_fail(r, NULL, "rm: keystore path");
+
+	if (cli_agent_for_store(c, &cl, &st, detail, sizeof(detail)) == AK_OK && st.unlocked) {
+		r = ak_client_remove(cl, name);
+		if (r != AK_OK) {
+			rc = r == AK_ERR_NO_PROFILE ? cli_fail(r, NULL, "rm: %s", name) :
+			    cli_fail_client(cl, r, "rm");
+			goto out;
+		}
+	} else {
+		ak_client_close(cl);
+		cl = NULL;
+		detail[0] = '\0';
+		r = cli_store_open_direct(c, &lockfd, &hdr, &key, &s, detail, sizeof(detail));
+		if (r != AK_OK) {
+			rc = cli_fail(r, detail, "rm: %s", c->store);
+			goto out;
+		}
+		if ((r = ak_store_remove(s, name)) != AK_OK) {
+			rc = cli_fail(r, NULL, "rm: %s", name);
+			goto out;
+		}
+		if ((r = ak_store_save(c->store, s, &hdr.kdf, key)) != AK_OK) {
+			rc = cli_fail(r, NULL, "rm: writing %s", c->store);
+			goto out;
+		}
+	}
+	cli_note("removed profile %s", name);
+	rc = 0;
+out:
+	if (lockfd >= 0)
+		close(lockfd);
+	ak_smem_free(key);
+	ak_store_free(s);
+	ak_status_clear(&st);
+	ak_client_close(cl);
+	return rc;
+}

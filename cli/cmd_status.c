@@ -1,1 +1,109 @@
-/* stub */ typedef int ak_stub_cmd_status;
+/* cmd_status.c - akctl status: the agent's state and the keystore's. Exit 0 unlocked, 4 locked,
+ * 3 no agent (for this keystore). Reads only the (public) keystore header, never asks anything. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ak_util.h"
+#include "cli.h"
+
+/* The keystore line(s) from the file's header. *weak set when its KDF is weak. */
+static void
+print_keystore(const char *path, int *weak)
+{
+	struct ak_header hdr;
+	uint8_t *file = NULL;
+	size_t len = 0, hdrlen = 0;
+	enum ak_err r;
+
+	r = ak_file_read(path, &file, &len);
+	if (r == AK_ERR_NO_STORE) {
+		printf("keystore:   %s (does not exist: create it with 'akctl init')\n", path);
+		return;
+	}
+	if (r == AK_OK)
+		r = ak_header_parse(file, len, &hdr, &hdrlen);
+	free(file);
+	if (r != AK_OK) {
+		printf("keystore:   %s (unreadable: %s)\n", path, ak_strerror(r));
+		return;
+	}
+	printf("keystore:   %s\n", path);
+	printf("kdf:        argon2id, preset %s (opslimit %llu, memlimit %llu KiB)\n",
+	    ak_kdf_preset_name(hdr.kdf.preset), (unsigned long long)hdr.kdf.opslimit,
+	    (unsigned long long)(hdr.kdf.memlimit / 1024));
+	if (ak_kdf_is_weak(&hdr.kdf))
+		*weak = 1;
+}
+
+int
+cmd_status(struct cli *c, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ak_client *cl = NULL;
+	struct ak_status st;
+	char detail[512], dur[32];
+	int ch, rc, weak = 0;
+	enum ak_err r;
+
+	memset(&st, 0, sizeof(st));
+	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'h':
+			return cli_cmd_help(c->cmd);
+		default:
+			return cli_bad_option(c, ch, argv);
+		}
+	}
+	if (optind != argc)
+		return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
+
+	r = cli_agent_for_store(c, &cl, &st, detail, sizeof(detail));
+	if (r == AK_ERR_NO_AGENT) {
+		if (strncmp(detail, "socket ", 7) == 0)
+			printf("agent:      not running (no agent at %s)\n", ak_client_socket_path());
+		else
+			printf("agent:      none for this keystore (%s)\n", detail);
+		if (cli_store_path(c) == AK_OK)
+			print_keystore(c->store, &weak);
+		rc = ak_err_exit_code(AK_ERR_NO_AGENT);
+		goto out;
+	}
+	if (r != AK_OK) {
+		rc = cli_fail(r, detail, "status");
+		goto out;
+	}
+	printf("agent:      running (pid %lu)\n", (unsigned long)st.pid);
+	printf("socket:     %s\n", ak_client_socket_path());
+	printf("state:      %s\n", st.unlocked ? "unlocked" : "locked");
+	print_keystore(c->store, &weak);
+	if (st.unlocked) {
+		printf("profiles:   %lu\n", (unsigned long)st.nprofiles);
+		if (st.lifetime_left == AK_LIFETIME_NONE) {
+			printf("auto-lock:  never\n");
+		} else {
+			ak_duration_format(st.lifetime_left, dur, sizeof(dur));
+			printf("auto-lock:  in %s\n", dur);
+		}
+		if (st.weak_kdf)
+			weak = 1;
+	}
+	if (st.idle_timeout == AK_LIFETIME_NONE || st.idle_timeout == 0) {
+		printf("idle lock:  never\n");
+	} else {
+		ak_duration_format(st.idle_timeout, dur, sizeof(dur));
+		printf("idle lock:  after %s idle\n", dur);
+	}
+	rc = st.unlocked ? 0 : ak_err_exit_code(AK_ERR_LOCKED);
+out:
+	if (weak)
+		printf("warning:    the keystore's KDF is weak (tests only): change it with "
+		    "'akctl passwd --kdf moderate'\n");
+	ak_status_clear(&st);
+	ak_client_close(cl);
+	return rc;
+}

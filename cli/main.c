@@ -1,1 +1,197 @@
-int main(void){return 0;}
+/* main.c - akctl: global options, the command table, process hardening.
+ *
+ * This process serves env/get/use/exec, so start-up stays cheap: libc, libsodium and cJSON are the only
+ * libraries, and the secure arena starts only when a command needs it (cli_secure_init).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+#include "ak_smem.h"
+#include "cli.h"
+
+#ifndef AK_VERSION
+#define AK_VERSION "0.1.0"
+#endif
+
+struct cli_cmd {
+	const char *name;
+	cli_cmd_fn fn;
+	const char *usage;   /* after "akctl NAME" */
+	const char *summary;
+};
+
+static const struct cli_cmd cmds[] = {
+	{ "init", cmd_init, "[--kdf insecure-test|interactive|moderate|sensitive]",
+	    "create a new, empty keystore" },
+	{ "unlock", cmd_unlock, "[-t DURATION]", "unlock the agent (asks the passphrase)" },
+	{ "lock", cmd_lock, "", "lock the agent, wiping every secret it holds" },
+	{ "status", cmd_status, "", "show the agent's and the keystore's state" },
+	{ "passwd", cmd_passwd, "[--kdf insecure-test|interactive|moderate|sensitive]",
+	    "change the keystore passphrase" },
+	{ "add", cmd_add,
+	    "PROFILE [--force] [--provider NAME] [--var NAME] [--set NAME=VALUE]... [--description TEXT]",
+	    "add a profile (secret read from the terminal or stdin)" },
+	{ "rm", cmd_rm, "PROFILE", "remove a profile" },
+	{ "list", cmd_list, "[--json]", "list profiles (secrets redacted)" },
+	{ "show", cmd_show, "PROFILE", "show a profile's details (secret redacted)" },
+	{ "get", cmd_get, "PROFILE [VAR]", "print a profile's secret (or one variable's value)" },
+	{ "env", cmd_env, "PROFILE [--shell sh|bash|zsh|fish|csh|tcsh|powershell|cmd|dotenv|json]",
+	    "print export lines for a profile" },
+	{ "use", cmd_use, "PROFILE|--clear [--shell SHELL]",
+	    "print lines switching the current shell to a profile" },
+	{ "exec", cmd_exec, "PROFILE -- CMD [ARG...]", "run a command with a profile's variables" },
+};
+
+#define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
+
+static void
+usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: akctl [-f KEYSTORE] [--passphrase-fd N] COMMAND [ARGS]\n"
+	    "       akctl --version | --help | COMMAND --help\n\ncommands:\n");
+	for (i = 0; i < NCMDS; i++)
+		fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].summary);
+	fprintf(f, "\nexit codes: 0 ok, 1 failure, 2 usage, 3 no agent, 4 locked, 5 no such profile,\n"
+	    "            6 wrong passphrase or authentication failure\n");
+}
+
+int
+cli_cmd_help(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NCMDS; i++) {
+		if (strcmp(cmds[i].name, name) == 0) {
+			printf("usage: akctl %s%s%s\n  %s\n", name, cmds[i].usage[0] ? " " : "",
+			    cmds[i].usage, cmds[i].summary);
+			break;
+		}
+	}
+	return 0;
+}
+
+static int smem_started;
+
+enum ak_err
+cli_secure_init(void)
+{
+	static int done;
+
+	if (done)
+		return AK_OK;
+	if (ak_smem_init() != 0)
+		return AK_ERR_NOMEM;
+	/* Before any JSON: every buffer cJSON holds is then wiped on free. */
+	ak_smem_hook_cjson();
+	done = smem_started = 1;
+	return AK_OK;
+}
+
+enum ak_err
+cli_store_path(struct cli *c)
+{
+	enum ak_err r;
+
+	if (c->store_resolved)
+		return AK_OK;
+	r = ak_path_keystore(c->store_opt, c->store, sizeof(c->store), &c->store_explicit);
+	if (r == AK_OK)
+		c->store_resolved = 1;
+	return r;
+}
+
+/* Cheap hardening first: no core file, not dumpable (also blocks same-uid ptrace attach). */
+static void
+harden(void)
+{
+	struct rlimit rl = { 0, 0 };
+
+	(void)setrlimit(RLIMIT_CORE, &rl);
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "passphrase-fd", required_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cli c;
+	const char *name;
+	char *end;
+	long v;
+	size_t i;
+	int ch, rc;
+
+	harden();
+	memset(&c, 0, sizeof(c));
+	c.pass_fd = -1;
+	c.cmd = "akctl";
+
+	opterr = 0;
+	/* '+': stop at the command; its own options are parsed by the command. */
+	while ((ch = getopt_long(argc, argv, "+:f:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			if (optarg[0] == '\0') {
+				fprintf(stderr, "akctl: -f: empty keystore path\n");
+				return 2;
+			}
+			c.store_opt = optarg;
+			break;
+		case 'P':
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (end == optarg || *end != '\0' || v < 0 || v > 1048576) {
+				fprintf(stderr, "akctl: --passphrase-fd: not a file descriptor: '%s'\n", optarg);
+				return 2;
+			}
+			c.pass_fd = (int)v;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("akctl %s\n", AK_VERSION);
+			return 0;
+		default:
+			return cli_bad_option(&c, ch, argv);
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "akctl: missing command (see 'akctl --help')\n");
+		return 2;
+	}
+	name = argv[optind];
+	for (i = 0; i < NCMDS; i++)
+		if (strcmp(cmds[i].name, name) == 0)
+			break;
+	if (i == NCMDS) {
+		fprintf(stderr, "akctl: unknown command '%s' (see 'akctl --help')\n", name);
+		return 2;
+	}
+	c.cmd = cmds[i].name;
+	argc -= optind;
+	argv += optind;
+	optind = 0; /* glibc: 0 re-initialises getopt for the command's own options */
+	rc = cmds[i].fn(&c, argc, argv);
+	/* Flush before wiping: stdout may still hold non-secret output. Secrets never go through stdio. */
+	if (fflush(stdout) != 0 && rc == 0) {
+		fprintf(stderr, "akctl: write error on standard output\n");
+		rc = 1;
+	}
+	/* Every block was wiped when freed; this also wipes anything a bug leaked. */
+	if (smem_started)
+		ak_smem_release_all();
+	return rc;
+}

@@ -1,1 +1,134 @@
-/* stub */ typedef int ak_stub_output;
+/* output.c - akctl's messages and small formatting helpers. Nothing here ever sees a secret,
+ * except cli_write_all, which only moves bytes. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+void
+cli_sanitize(const char *in, char *out, size_t outlen)
+{
+	size_t i, j;
+
+	if (outlen == 0)
+		return;
+	for (i = j = 0; in != NULL && in[i] != '\0' && j + 1 < outlen; i++) {
+		unsigned char ch = (unsigned char)in[i];
+		/* Keep UTF-8 (>= 0x80) but no control bytes: an agent's detail must not drive the terminal. */
+		out[j++] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
+	}
+	out[j] = '\0';
+}
+
+int
+cli_fail(enum ak_err e, const char *detail, const char *fmt, ...)
+{
+	char ctx[1024], det[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(ctx, sizeof(ctx), fmt, ap);
+	va_end(ap);
+	cli_sanitize(detail, det, sizeof(det));
+	if (det[0] != '\0')
+		fprintf(stderr, "akctl: %s: %s (%s)\n", ctx, ak_strerror(e), det);
+	else
+		fprintf(stderr, "akctl: %s: %s\n", ctx, ak_strerror(e));
+	return ak_err_exit_code(e);
+}
+
+int
+cli_usage_error(struct cli *c, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (strcmp(c->cmd, "akctl") == 0)
+		fprintf(stderr, "akctl: %s (see 'akctl --help')\n", msg);
+	else
+		fprintf(stderr, "akctl: %s: %s (see 'akctl %s --help')\n", c->cmd, msg, c->cmd);
+	return 2;
+}
+
+int
+cli_bad_option(struct cli *c, int ch, char **argv)
+{
+	const char *arg = optind > 0 ? argv[optind - 1] : "?";
+	char opt[3] = { '-', (char)optopt, '\0' };
+
+	/* optopt is 0 for an unknown long option: argv[optind - 1] then names it. */
+	if (ch == ':')
+		return cli_usage_error(c, "option '%s' needs an argument", optopt ? opt : arg);
+	return cli_usage_error(c, "unknown option '%s'", optopt ? opt : arg);
+}
+
+void
+cli_note(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "akctl: %s\n", msg);
+}
+
+enum ak_err
+cli_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return AK_ERR_IO;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return AK_OK;
+}
+
+void
+cli_iso_time(int64_t t, char *buf, size_t buflen)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	if (t <= 0 || gmtime_r(&tt, &tm) == NULL ||
+	    strftime(buf, buflen, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, buflen, "-");
+}
+
+size_t
+cli_width(const char *s)
+{
+	size_t w = 0;
+
+	for (; *s != '\0'; s++)
+		if (((unsigned char)*s & 0xc0) != 0x80) /* count lead bytes, not continuation bytes */
+			w++;
+	return w;
+}
+
+void
+cli_print_padded(const char *s, size_t w)
+{
+	size_t n = cli_width(s);
+
+	fputs(s, stdout);
+	for (; n < w; n++)
+		putchar(' ');
+}

@@ -1,1 +1,350 @@
-/* stub */ typedef int ak_stub_pass;
+/* pass.c - reading passphrases and secret values, never through stdio or readline.
+ *
+ * Sources, in order: --passphrase-fd N (one line per call, read a byte at a time so that two lines on
+ * one descriptor go to two calls), $AKCTL_ASKPASS (a program: prompt as argv[1], passphrase on its
+ * stdout), /dev/tty with echo off. Never argv, never an environment variable's value.
+ * Every buffer here is in the secure arena and wiped on every path.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "ak_smem.h"
+#include "cli.h"
+
+/* Signals that would leave the terminal without echo if they killed us mid-read. */
+static const int tty_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGALRM, SIGPIPE };
+#define NSIG_TTY (sizeof(tty_signals) / sizeof(tty_signals[0]))
+
+static volatile sig_atomic_t tty_signo;
+
+static void
+tty_catch(int signo)
+{
+	tty_signo = signo;
+}
+
+/* Read one line (up to '\n' or EOF) from fd a byte at a time into buf (secure, max + 1 bytes).
+ * AK_ERR_TOO_LARGE past max (the rest of the line is consumed and dropped), AK_ERR_TRUNCATED on EOF
+ * with nothing read, AK_ERR_IO on a read error, AK_ERR_BUSY when interrupted by a caught signal. */
+static enum ak_err
+read_line(int fd, char *buf, size_t max, size_t *len)
+{
+	size_t n = 0;
+	int over = 0, got = 0;
+	ssize_t k;
+	char ch;
+
+	for (;;) {
+		k = read(fd, &ch, 1);
+		if (k < 0) {
+			if (errno == EINTR && tty_signo == 0)
+				continue;
+			ch = 0;
+			return errno == EINTR ? AK_ERR_BUSY : AK_ERR_IO;
+		}
+		if (k == 0)
+			break;
+		got = 1;
+		if (ch == '\n')
+			break;
+		if (n < max)
+			buf[n++] = ch;
+		else
+			over = 1;
+	}
+	ch = 0;
+	buf[n] = '\0';
+	*len = n;
+	if (over)
+		return AK_ERR_TOO_LARGE;
+	if (!got)
+		return AK_ERR_TRUNCATED;
+	return AK_OK;
+}
+
+/* Prompt on /dev/tty and read a line with echo off. The terminal settings and signal dispositions
+ * are restored on every path; a caught signal is re-raised after restoring. */
+static enum ak_err
+tty_read(const char *prompt, char *buf, size_t max, size_t *len)
+{
+	struct sigaction sa, old_sa[NSIG_TTY];
+	struct termios old_t, new_t;
+	size_t i;
+	int fd, signo;
+	enum ak_err r;
+
+	*len = 0;
+	buf[0] = '\0';
+	fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return AK_ERR_NO_PASSPHRASE;
+	if (tcgetattr(fd, &old_t) != 0) {
+		close(fd);
+		return AK_ERR_NO_PASSPHRASE;
+	}
+	tty_signo = 0;
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = tty_catch;
+	sa.sa_flags = 0; /* no SA_RESTART: the read must return EINTR */
+	for (i = 0; i < NSIG_TTY; i++)
+		(void)sigaction(tty_signals[i], &sa, &old_sa[i]);
+
+	new_t = old_t;
+	new_t.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK);
+	new_t.c_lflag |= ECHONL | ICANON;
+	(void)tcsetattr(fd, TCSAFLUSH, &new_t);
+	(void)cli_write_all(fd, prompt, strlen(prompt));
+	r = read_line(fd, buf, max, len);
+	(void)tcsetattr(fd, TCSAFLUSH, &old_t);
+	if (r == AK_ERR_BUSY)
+		(void)cli_write_all(fd, "\n", 1); /* ECHONL did not see a newline */
+	close(fd);
+
+	for (i = 0; i < NSIG_TTY; i++)
+		(void)sigaction(tty_signals[i], &old_sa[i], NULL);
+	signo = tty_signo;
+	if (signo != 0) {
+		sodium_memzero(buf, max + 1);
+		*len = 0;
+		/* Restored: now let the signal do what it would have done (usually kill us). */
+		raise(signo);
+		return AK_ERR_NO_PASSPHRASE;
+	}
+	if (r == AK_ERR_TRUNCATED)
+		r = AK_ERR_NO_PASSPHRASE; /* EOF on the terminal */
+	return r;
+}
+
+/* Run $AKCTL_ASKPASS with the prompt as argv[1]; its stdout (one trailing newline stripped) is the
+ * passphrase. Non-zero exit, or no program => AK_ERR_NO_PASSPHRASE. */
+static enum ak_err
+askpass_read(const char *prog, const char *prompt, char *buf, size_t max, size_t *len,
+    char *detail, size_t detaillen)
+{
+	char *argv[3];
+	char scratch[256];
+	size_t n = 0;
+	ssize_t k;
+	pid_t pid, w;
+	int pfd[2], status, over = 0;
+	enum ak_err r;
+
+	*len = 0;
+	buf[0] = '\0';
+	if (pipe2(pfd, O_CLOEXEC) != 0)
+		return AK_ERR_SYSTEM;
+	pid = fork();
+	if (pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return AK_ERR_SYSTEM;
+	}
+	if (pid == 0) {
+		/* Child: only async-signal-safe calls until exec. */
+		if (dup2(pfd[1], STDOUT_FILENO) < 0)
+			_exit(127);
+		argv[0] = (char *)prog;
+		argv[1] = (char *)prompt;
+		argv[2] = NULL;
+		execvp(prog, argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	for (;;) {
+		if (n < max + 1)
+			k = read(pfd[0], buf + n, max + 1 - n);
+		else
+			k = read(pfd[0], scratch, sizeof(scratch)); /* drain so the child never blocks */
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (k == 0)
+			break;
+		if (n < max + 1)
+			n += (size_t)k;
+		else
+			over = 1;
+	}
+	sodium_memzero(scratch, sizeof(scratch));
+	close(pfd[0]);
+	do {
+		w = waitpid(pid, &status, 0);
+	} while (w < 0 && errno == EINTR);
+
+	if (w < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		snprintf(detail, detaillen, "AKCTL_ASKPASS program failed");
+		r = AK_ERR_NO_PASSPHRASE;
+		goto out;
+	}
+	if (n > 0 && buf[n - 1] == '\n')
+		n--;
+	if (over || n > max) {
+		r = AK_ERR_TOO_LARGE;
+		goto out;
+	}
+	buf[n] = '\0';
+	*len = n;
+	r = AK_OK;
+out:
+	if (r != AK_OK)
+		sodium_memzero(buf, max + 1);
+	return r;
+}
+
+/* One passphrase from the configured source into buf (max + 1 bytes). */
+static enum ak_err
+pass_once(struct cli *c, const char *prompt, char *buf, size_t max, size_t *len, int *from_tty,
+    char *detail, size_t detaillen)
+{
+	const char *askpass;
+	enum ak_err r;
+
+	*from_tty = 0;
+	if (c->pass_fd >= 0) {
+		r = read_line(c->pass_fd, buf, max, len);
+		if (r == AK_OK && *len > 0 && buf[*len - 1] == '\r')
+			buf[--*len] = '\0'; /* a "\r\n" line from a file written on Windows */
+		if (r == AK_ERR_TRUNCATED) {
+			snprintf(detail, detaillen, "end of file on --passphrase-fd %d", c->pass_fd);
+			r = AK_ERR_NO_PASSPHRASE;
+		} else if (r == AK_ERR_IO) {
+			snprintf(detail, detaillen, "--passphrase-fd %d: %s", c->pass_fd, strerror(errno));
+		}
+		return r;
+	}
+	askpass = getenv("AKCTL_ASKPASS");
+	if (askpass != NULL && askpass[0] != '\0')
+		return askpass_read(askpass, prompt, buf, max, len, detail, detaillen);
+	r = tty_read(prompt, buf, max, len);
+	if (r == AK_ERR_NO_PASSPHRASE && detaillen > 0 && detail[0] == '\0')
+		snprintf(detail, detaillen, "use a terminal, --passphrase-fd or AKCTL_ASKPASS");
+	*from_tty = 1;
+	return r;
+}
+
+enum ak_err
+cli_pass_read(struct cli *c, const char *prompt, int confirm, char **out, size_t *outlen, char *detail,
+    size_t detaillen)
+{
+	char *a = NULL, *b = NULL;
+	size_t alen = 0, blen = 0;
+	int from_tty = 0;
+	char dummy[1];
+	enum ak_err r;
+
+	*out = NULL;
+	*outlen = 0;
+	if (detail == NULL || detaillen == 0) {
+		detail = dummy;
+		detaillen = sizeof(dummy);
+	}
+	detail[0] = '\0';
+	if ((r = cli_secure_init()) != AK_OK)
+		return r;
+	if ((a = ak_smem_alloc(CLI_PASS_MAX + 1)) == NULL) {
+		r = AK_ERR_NOMEM;
+		goto out;
+	}
+	if ((r = pass_once(c, prompt, a, CLI_PASS_MAX, &alen, &from_tty, detail, detaillen)) != AK_OK)
+		goto out;
+	if (alen == 0) {
+		r = AK_ERR_EMPTY;
+		goto out;
+	}
+	/* Only a person typing blind needs a second chance to notice a typo. */
+	if (confirm && from_tty) {
+		if ((b = ak_smem_alloc(CLI_PASS_MAX + 1)) == NULL) {
+			r = AK_ERR_NOMEM;
+			goto out;
+		}
+		if ((r = tty_read("Repeat passphrase: ", b, CLI_PASS_MAX, &blen)) != AK_OK)
+			goto out;
+		if (alen != blen || sodium_memcmp(a, b, alen) != 0) {
+			r = AK_ERR_MISMATCH;
+			goto out;
+		}
+	}
+	*out = a;
+	*outlen = alen;
+	a = NULL;
+	r = AK_OK;
+out:
+	ak_smem_free(a); /* wipes */
+	ak_smem_free(b);
+	return r;
+}
+
+enum ak_err
+cli_secret_read(const char *prompt, char **out, size_t *outlen)
+{
+	char *buf = NULL;
+	size_t n = 0;
+	ssize_t k;
+	enum ak_err r;
+
+	*out = NULL;
+	*outlen = 0;
+	if ((r = cli_secure_init()) != AK_OK)
+		return r;
+	/* Room for the value, a "\r\n" and one byte to detect overflow. */
+	if ((buf = ak_smem_alloc(AK_VALUE_MAX + 4)) == NULL)
+		return AK_ERR_NOMEM;
+	if (isatty(STDIN_FILENO)) {
+		if ((r = tty_read(prompt, buf, AK_VALUE_MAX, &n)) != AK_OK)
+			goto out;
+	} else {
+		for (;;) {
+			k = read(STDIN_FILENO, buf + n, AK_VALUE_MAX + 3 - n);
+			if (k < 0) {
+				if (errno == EINTR)
+					continue;
+				r = AK_ERR_IO;
+				goto out;
+			}
+			if (k == 0)
+				break;
+			n += (size_t)k;
+			if (n == AK_VALUE_MAX + 3) {
+				r = AK_ERR_TOO_LARGE;
+				goto out;
+			}
+		}
+		if (n > 0 && buf[n - 1] == '\n') {
+			n--;
+			if (n > 0 && buf[n - 1] == '\r')
+				n--;
+		}
+		buf[n] = '\0';
+	}
+	if (n > AK_VALUE_MAX) {
+		r = AK_ERR_TOO_LARGE;
+		goto out;
+	}
+	if (n == 0) {
+		r = AK_ERR_EMPTY;
+		goto out;
+	}
+	if (memchr(buf, '\0', n) != NULL) {
+		r = AK_ERR_INVALID; /* a C string cannot carry it, and no shell could export it */
+		goto out;
+	}
+	*out = buf;
+	*outlen = n;
+	buf = NULL;
+	r = AK_OK;
+out:
+	ak_smem_free(buf);
+	return r;
+}

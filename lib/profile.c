@@ -1,1 +1,666 @@
-/* stub */ typedef int ak_stub_profile;
+/* profile.c - profiles and the store in memory, and the plaintext JSON document they travel in.
+ *
+ * Everything here is secret (names included) and lives in the secure arena: structs, pointer arrays and
+ * strings are ak_smem allocations, wiped when freed. The JSON goes through cJSON, which the caller has
+ * pointed at the arena with ak_smem_hook_cjson(), so every buffer cJSON holds is wiped too.
+ *
+ * Parsing is strict and total: an unknown, missing, duplicated or mistyped field, a name that fails
+ * its syntax check, an oversize value, a string with a NUL in it, or two profiles with one name make
+ * the whole document AK_ERR_BAD_FORMAT, and nothing half-built is returned.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <sodium.h>
+
+#include "ak_smem.h"
+#include "ak_store.h"
+#include "ak_util.h"
+
+/* Times travel as JSON numbers (doubles): keep them where a double is exact. */
+#define AK_TIME_LIMIT 9007199254740992.0 /* 2^53 */
+
+/* Profiles ------------------------------------------------------------------------------------------ */
+
+struct ak_profile *
+ak_profile_new(void)
+{
+	struct ak_profile *p;
+
+	if ((p = ak_smem_alloc(sizeof(*p))) == NULL)
+		return NULL;
+	p->name = ak_smem_strdup("");
+	p->provider = ak_smem_strdup("");
+	p->secret_var = ak_smem_strdup("");
+	p->secret = ak_smem_strdup("");
+	p->description = ak_smem_strdup("");
+	p->source = ak_smem_strdup("");
+	if (p->name == NULL || p->provider == NULL || p->secret_var == NULL || p->secret == NULL ||
+	    p->description == NULL || p->source == NULL) {
+		ak_profile_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+/* Copes with a half-built profile (any pointer NULL): the parser and dup free those too. */
+void
+ak_profile_free(struct ak_profile *p)
+{
+	size_t i;
+
+	if (p == NULL)
+		return;
+	ak_smem_free(p->name);
+	ak_smem_free(p->provider);
+	ak_smem_free(p->secret_var);
+	ak_smem_free(p->secret);
+	ak_smem_free(p->description);
+	ak_smem_free(p->source);
+	if (p->vars != NULL) {
+		for (i = 0; i < p->nvars; i++) {
+			ak_smem_free(p->vars[i].name);
+			ak_smem_free(p->vars[i].value);
+		}
+		ak_smem_free(p->vars);
+	}
+	ak_smem_free(p); /* wipes the times and counts too */
+}
+
+struct ak_profile *
+ak_profile_dup(const struct ak_profile *src)
+{
+	struct ak_profile *p;
+	size_t i;
+
+	if (src == NULL || (p = ak_smem_alloc(sizeof(*p))) == NULL)
+		return NULL;
+	p->created = src->created;
+	p->rotated = src->rotated;
+	if ((p->name = ak_smem_strdup(src->name ? src->name : "")) == NULL ||
+	    (p->provider = ak_smem_strdup(src->provider ? src->provider : "")) == NULL ||
+	    (p->secret_var = ak_smem_strdup(src->secret_var ? src->secret_var : "")) == NULL ||
+	    (p->secret = ak_smem_strdup(src->secret ? src->secret : "")) == NULL ||
+	    (p->description = ak_smem_strdup(src->description ? src->description : "")) == NULL ||
+	    (p->source = ak_smem_strdup(src->source ? src->source : "")) == NULL)
+		goto fail;
+	if (src->nvars > 0) {
+		if ((p->vars = ak_smem_alloc(src->nvars * sizeof(*p->vars))) == NULL)
+			goto fail;
+		/* nvars counts the slots allocated so far, so free() sees only what exists. */
+		for (i = 0; i < src->nvars; i++) {
+			p->nvars = i + 1;
+			p->vars[i].name = ak_smem_strdup(src->vars[i].name ? src->vars[i].name : "");
+			p->vars[i].value = ak_smem_strdup(src->vars[i].value ? src->vars[i].value : "");
+			if (p->vars[i].name == NULL || p->vars[i].value == NULL)
+				goto fail;
+		}
+	}
+	return p;
+fail:
+	ak_profile_free(p);
+	return NULL;
+}
+
+/* s may be a secret: the copy lives in the arena, the old value is wiped. The caller wipes s. */
+enum ak_err
+ak_profile_set_field(char **field, const char *s)
+{
+	char *n;
+
+	if (field == NULL || s == NULL)
+		return AK_ERR_INVALID;
+	if ((n = ak_smem_strdup(s)) == NULL)
+		return AK_ERR_NOMEM;
+	ak_smem_free(*field);
+	*field = n;
+	return AK_OK;
+}
+
+/* The caller wipes name and value; the profile keeps arena copies. */
+enum ak_err
+ak_profile_set_var(struct ak_profile *p, const char *name, const char *value)
+{
+	struct ak_var *nv;
+	char *nn = NULL, *vv = NULL;
+	size_t i;
+	enum ak_err r;
+
+	if (p == NULL || name == NULL || value == NULL)
+		return AK_ERR_INVALID;
+	if ((r = ak_varname_check(name)) != AK_OK)
+		return r;
+	if (strnlen(value, AK_VALUE_MAX + 1) > AK_VALUE_MAX)
+		return AK_ERR_TOO_LARGE;
+	if ((vv = ak_smem_strdup(value)) == NULL)
+		return AK_ERR_NOMEM;
+	for (i = 0; i < p->nvars; i++) {
+		if (strcmp(p->vars[i].name, name) == 0) {
+			ak_smem_free(p->vars[i].value);
+			p->vars[i].value = vv;
+			return AK_OK;
+		}
+	}
+	if (p->nvars >= AK_VARS_MAX) {
+		ak_smem_free(vv);
+		return AK_ERR_TOO_LARGE;
+	}
+	/* At most AK_VARS_MAX entries: grow one at a time, the arena has no realloc. */
+	if ((nn = ak_smem_strdup(name)) == NULL ||
+	    (nv = ak_smem_alloc((p->nvars + 1) * sizeof(*nv))) == NULL) {
+		ak_smem_free(nn);
+		ak_smem_free(vv);
+		return AK_ERR_NOMEM;
+	}
+	if (p->nvars > 0)
+		memcpy(nv, p->vars, p->nvars * sizeof(*nv));
+	nv[p->nvars].name = nn;
+	nv[p->nvars].value = vv;
+	ak_smem_free(p->vars);
+	p->vars = nv;
+	p->nvars++;
+	return AK_OK;
+}
+
+static int
+too_long(const char *s, size_t max)
+{
+	return strnlen(s, max + 1) > max;
+}
+
+static int
+time_ok(int64_t t)
+{
+	return t >= -(int64_t)AK_TIME_LIMIT && t <= (int64_t)AK_TIME_LIMIT;
+}
+
+enum ak_err
+ak_profile_validate(const struct ak_profile *p)
+{
+	size_t i, j;
+	enum ak_err r;
+
+	if (p == NULL || p->name == NULL || p->provider == NULL || p->secret_var == NULL ||
+	    p->secret == NULL || p->description == NULL || p->source == NULL ||
+	    (p->nvars > 0 && p->vars == NULL))
+		return AK_ERR_INVALID;
+	if ((r = ak_name_check(p->name)) != AK_OK)
+		return r;
+	if ((r = ak_varname_check(p->secret_var)) != AK_OK)
+		return r;
+	if (p->secret[0] == '\0')
+		return AK_ERR_EMPTY;
+	if (too_long(p->secret, AK_VALUE_MAX) || too_long(p->provider, AK_TEXT_MAX) ||
+	    too_long(p->description, AK_TEXT_MAX) || too_long(p->source, AK_TEXT_MAX))
+		return AK_ERR_TOO_LARGE;
+	if (!time_ok(p->created) || !time_ok(p->rotated))
+		return AK_ERR_INVALID;
+	if (p->nvars > AK_VARS_MAX)
+		return AK_ERR_TOO_LARGE;
+	for (i = 0; i < p->nvars; i++) {
+		if (p->vars[i].name == NULL || p->vars[i].value == NULL)
+			return AK_ERR_INVALID;
+		if ((r = ak_varname_check(p->vars[i].name)) != AK_OK)
+			return r;
+		if (too_long(p->vars[i].value, AK_VALUE_MAX))
+			return AK_ERR_TOO_LARGE;
+		/* One value per variable name, or the exported environment would depend on order. */
+		if (strcmp(p->vars[i].name, p->secret_var) == 0)
+			return AK_ERR_INVALID;
+		for (j = 0; j < i; j++)
+			if (strcmp(p->vars[i].name, p->vars[j].name) == 0)
+				return AK_ERR_INVALID;
+	}
+	return AK_OK;
+}
+
+/* Store ----------------------------------------------------------------------------------------------- */
+
+struct ak_store *
+ak_store_new(void)
+{
+	return ak_smem_alloc(sizeof(struct ak_store));
+}
+
+void
+ak_store_free(struct ak_store *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < s->n; i++)
+		ak_profile_free(s->p[i]);
+	ak_smem_free(s->p);
+	ak_smem_free(s);
+}
+
+/* Index of name, or where it would be inserted (with *found = 0). */
+static size_t
+store_search(const struct ak_store *s, const char *name, int *found)
+{
+	size_t lo = 0, hi = s->n, mid;
+	int c;
+
+	*found = 0;
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		c = strcmp(name, s->p[mid]->name);
+		if (c == 0) {
+			*found = 1;
+			return mid;
+		}
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+struct ak_profile *
+ak_store_find(const struct ak_store *s, const char *name)
+{
+	size_t i;
+	int found;
+
+	if (s == NULL || name == NULL)
+		return NULL;
+	i = store_search(s, name, &found);
+	return found ? s->p[i] : NULL;
+}
+
+static enum ak_err
+store_grow(struct ak_store *s, size_t want)
+{
+	struct ak_profile **np;
+	size_t ncap;
+
+	if (want <= s->cap)
+		return AK_OK;
+	if (want > AK_PROFILES_MAX)
+		return AK_ERR_TOO_LARGE;
+	ncap = s->cap < 8 ? 8 : s->cap * 2;
+	if (ncap < want)
+		ncap = want;
+	if (ncap > AK_PROFILES_MAX)
+		ncap = AK_PROFILES_MAX;
+	if ((np = ak_smem_alloc(ncap * sizeof(*np))) == NULL)
+		return AK_ERR_NOMEM;
+	if (s->n > 0)
+		memcpy(np, s->p, s->n * sizeof(*np));
+	ak_smem_free(s->p);
+	s->p = np;
+	s->cap = ncap;
+	return AK_OK;
+}
+
+/* The profile is validated first so that the store always serializes into a document that parses. */
+enum ak_err
+ak_store_put(struct ak_store *s, struct ak_profile *p, int replace)
+{
+	size_t i;
+	int found;
+	enum ak_err r;
+
+	if (s == NULL || p == NULL)
+		return AK_ERR_INVALID;
+	if ((r = ak_profile_validate(p)) != AK_OK)
+		return r;
+	i = store_search(s, p->name, &found);
+	if (found) {
+		if (!replace)
+			return AK_ERR_PROFILE_EXISTS;
+		if (s->p[i] == p)
+			return AK_OK;
+		p->created = s->p[i]->created;
+		ak_profile_free(s->p[i]);
+		s->p[i] = p;
+		return AK_OK;
+	}
+	if ((r = store_grow(s, s->n + 1)) != AK_OK)
+		return r;
+	memmove(&s->p[i + 1], &s->p[i], (s->n - i) * sizeof(*s->p));
+	s->p[i] = p;
+	s->n++;
+	return AK_OK;
+}
+
+enum ak_err
+ak_store_remove(struct ak_store *s, const char *name)
+{
+	size_t i;
+	int found;
+
+	if (s == NULL || name == NULL)
+		return AK_ERR_INVALID;
+	i = store_search(s, name, &found);
+	if (!found)
+		return AK_ERR_NO_PROFILE;
+	ak_profile_free(s->p[i]);
+	memmove(&s->p[i], &s->p[i + 1], (s->n - i - 1) * sizeof(*s->p));
+	s->n--;
+	s->p[s->n] = NULL;
+	return AK_OK;
+}
+
+/* Serialize -------------------------------------------------------------------------------------------- */
+
+static cJSON *
+profile_to_json(const struct ak_profile *p)
+{
+	cJSON *o, *vars, *v;
+	size_t i;
+
+	if ((o = cJSON_CreateObject()) == NULL)
+		return NULL;
+	if (cJSON_AddStringToObject(o, "name", p->name) == NULL ||
+	    cJSON_AddStringToObject(o, "provider", p->provider) == NULL ||
+	    cJSON_AddStringToObject(o, "secret_var", p->secret_var) == NULL ||
+	    cJSON_AddStringToObject(o, "secret", p->secret) == NULL ||
+	    cJSON_AddStringToObject(o, "description", p->description) == NULL ||
+	    cJSON_AddStringToObject(o, "source", p->source) == NULL ||
+	    cJSON_AddNumberToObject(o, "created", (double)p->created) == NULL ||
+	    cJSON_AddNumberToObject(o, "rotated", (double)p->rotated) == NULL ||
+	    (vars = cJSON_AddArrayToObject(o, "vars")) == NULL)
+		goto fail;
+	for (i = 0; i < p->nvars; i++) {
+		if ((v = cJSON_CreateObject()) == NULL)
+			goto fail;
+		if (!cJSON_AddItemToArray(vars, v)) {
+			cJSON_Delete(v);
+			goto fail;
+		}
+		if (cJSON_AddStringToObject(v, "name", p->vars[i].name) == NULL ||
+		    cJSON_AddStringToObject(v, "value", p->vars[i].value) == NULL)
+			goto fail;
+	}
+	return o;
+fail:
+	cJSON_Delete(o);
+	return NULL;
+}
+
+/* *out is a secure allocation the caller frees (and thereby wipes) with ak_smem_free. */
+enum ak_err
+ak_store_serialize(const struct ak_store *s, char **out, size_t *outlen)
+{
+	cJSON *root = NULL, *arr, *o;
+	char *txt = NULL, *copy;
+	size_t i, len;
+	enum ak_err r;
+
+	if (s == NULL || out == NULL || outlen == NULL)
+		return AK_ERR_INVALID;
+	*out = NULL;
+	*outlen = 0;
+	/* Never write a document that the parser would refuse. */
+	for (i = 0; i < s->n; i++)
+		if ((r = ak_profile_validate(s->p[i])) != AK_OK)
+			return r;
+	r = AK_ERR_NOMEM;
+	if ((root = cJSON_CreateObject()) == NULL ||
+	    cJSON_AddNumberToObject(root, "version", 1) == NULL ||
+	    (arr = cJSON_AddArrayToObject(root, "profiles")) == NULL)
+		goto out;
+	for (i = 0; i < s->n; i++) {
+		if ((o = profile_to_json(s->p[i])) == NULL)
+			goto out;
+		if (!cJSON_AddItemToArray(arr, o)) {
+			cJSON_Delete(o);
+			goto out;
+		}
+	}
+	if ((txt = cJSON_PrintUnformatted(root)) == NULL)
+		goto out;
+	len = strlen(txt);
+	if ((copy = ak_smem_alloc(len + 1)) == NULL)
+		goto out;
+	memcpy(copy, txt, len + 1);
+	*out = copy;
+	*outlen = len;
+	r = AK_OK;
+out:
+	/* With the hooks in place cJSON_free and cJSON_Delete wipe: txt held every secret. */
+	if (txt != NULL)
+		cJSON_free(txt);
+	cJSON_Delete(root);
+	return r;
+}
+
+/* Parse -------------------------------------------------------------------------------------------------- */
+
+/* 1 if a JSON string in doc contains the escape \u0000: cJSON would decode it to a NUL byte and every
+ * C string after it would silently lose its tail. Valid JSON only matters: anything else fails later. */
+static int
+has_nul_escape(const char *doc, size_t len)
+{
+	size_t i;
+	int in = 0;
+
+	for (i = 0; i < len; i++) {
+		if (!in) {
+			if (doc[i] == '"')
+				in = 1;
+			continue;
+		}
+		if (doc[i] == '"') {
+			in = 0;
+		} else if (doc[i] == '\\') {
+			if (i + 5 < len && doc[i + 1] == 'u' && memcmp(doc + i + 2, "0000", 4) == 0)
+				return 1;
+			i++; /* the escaped character cannot end the string */
+		}
+	}
+	return 0;
+}
+
+/* A string item no longer than max, copied into the arena (replacing *dst). */
+static enum ak_err
+take_string(const cJSON *it, size_t max, char **dst)
+{
+	const char *v;
+
+	if (!cJSON_IsString(it) || (v = it->valuestring) == NULL || too_long(v, max))
+		return AK_ERR_BAD_FORMAT;
+	return ak_profile_set_field(dst, v);
+}
+
+static enum ak_err
+take_time(const cJSON *it, int64_t *dst)
+{
+	double d;
+	int64_t v;
+
+	if (!cJSON_IsNumber(it))
+		return AK_ERR_BAD_FORMAT;
+	d = it->valuedouble;
+	if (!(d >= -AK_TIME_LIMIT && d <= AK_TIME_LIMIT))
+		return AK_ERR_BAD_FORMAT;
+	v = (int64_t)d;
+	if ((double)v != d)
+		return AK_ERR_BAD_FORMAT;
+	*dst = v;
+	return AK_OK;
+}
+
+static enum ak_err
+parse_vars(const cJSON *arr, struct ak_profile *p)
+{
+	const cJSON *v, *f;
+	const char *name, *value;
+	size_t i, n;
+	enum ak_err r;
+
+	if (!cJSON_IsArray(arr))
+		return AK_ERR_BAD_FORMAT;
+	n = 0;
+	cJSON_ArrayForEach(v, arr) {
+		if (++n > AK_VARS_MAX || !cJSON_IsObject(v))
+			return AK_ERR_BAD_FORMAT;
+		name = value = NULL;
+		cJSON_ArrayForEach(f, v) {
+			if (f->string == NULL || !cJSON_IsString(f) || f->valuestring == NULL)
+				return AK_ERR_BAD_FORMAT;
+			if (strcmp(f->string, "name") == 0 && name == NULL)
+				name = f->valuestring;
+			else if (strcmp(f->string, "value") == 0 && value == NULL)
+				value = f->valuestring;
+			else
+				return AK_ERR_BAD_FORMAT; /* unknown or repeated key */
+		}
+		if (name == NULL || value == NULL)
+			return AK_ERR_BAD_FORMAT;
+		/* set_var would silently replace a repeated name: refuse it instead. */
+		if (strcmp(name, p->secret_var) == 0)
+			return AK_ERR_BAD_FORMAT;
+		for (i = 0; i < p->nvars; i++)
+			if (strcmp(p->vars[i].name, name) == 0)
+				return AK_ERR_BAD_FORMAT;
+		if ((r = ak_profile_set_var(p, name, value)) != AK_OK)
+			return r == AK_ERR_NOMEM ? r : AK_ERR_BAD_FORMAT;
+	}
+	return AK_OK;
+}
+
+enum pfield {
+	PF_NAME, PF_PROVIDER, PF_SECRET_VAR, PF_SECRET, PF_DESCRIPTION, PF_SOURCE, PF_CREATED,
+	PF_ROTATED, PF_VARS, PF_COUNT
+};
+static const char *const pfield_names[PF_COUNT] = {
+	"name", "provider", "secret_var", "secret", "description", "source", "created", "rotated", "vars",
+};
+
+static enum ak_err
+parse_profile(const cJSON *o, struct ak_profile **out)
+{
+	const cJSON *fields[PF_COUNT] = { 0 };
+	const cJSON *f;
+	struct ak_profile *p = NULL;
+	size_t k;
+	enum ak_err r = AK_ERR_BAD_FORMAT;
+
+	*out = NULL;
+	if (!cJSON_IsObject(o))
+		return AK_ERR_BAD_FORMAT;
+	/* Every key known and present exactly once. */
+	cJSON_ArrayForEach(f, o) {
+		if (f->string == NULL)
+			return AK_ERR_BAD_FORMAT;
+		for (k = 0; k < PF_COUNT; k++)
+			if (strcmp(f->string, pfield_names[k]) == 0)
+				break;
+		if (k == PF_COUNT || fields[k] != NULL)
+			return AK_ERR_BAD_FORMAT;
+		fields[k] = f;
+	}
+	for (k = 0; k < PF_COUNT; k++)
+		if (fields[k] == NULL)
+			return AK_ERR_BAD_FORMAT;
+	if ((p = ak_profile_new()) == NULL)
+		return AK_ERR_NOMEM;
+	if ((r = take_string(fields[PF_NAME], AK_NAME_MAX, &p->name)) != AK_OK ||
+	    (r = take_string(fields[PF_PROVIDER], AK_TEXT_MAX, &p->provider)) != AK_OK ||
+	    (r = take_string(fields[PF_SECRET_VAR], AK_VARNAME_MAX, &p->secret_var)) != AK_OK ||
+	    (r = take_string(fields[PF_SECRET], AK_VALUE_MAX, &p->secret)) != AK_OK ||
+	    (r = take_string(fields[PF_DESCRIPTION], AK_TEXT_MAX, &p->description)) != AK_OK ||
+	    (r = take_string(fields[PF_SOURCE], AK_TEXT_MAX, &p->source)) != AK_OK ||
+	    (r = take_time(fields[PF_CREATED], &p->created)) != AK_OK ||
+	    (r = take_time(fields[PF_ROTATED], &p->rotated)) != AK_OK ||
+	    (r = parse_vars(fields[PF_VARS], p)) != AK_OK)
+		goto out;
+	if (ak_profile_validate(p) != AK_OK) {
+		r = AK_ERR_BAD_FORMAT;
+		goto out;
+	}
+	*out = p;
+	p = NULL;
+	r = AK_OK;
+out:
+	ak_profile_free(p);
+	return r;
+}
+
+static int
+profile_cmp(const void *a, const void *b)
+{
+	const struct ak_profile *const *pa = a, *const *pb = b;
+
+	return strcmp((*pa)->name, (*pb)->name);
+}
+
+/* doc is the decrypted plaintext: the caller wipes it. On success *out belongs to the caller
+ * (ak_store_free); on failure *out is NULL and every partial copy has been wiped. */
+enum ak_err
+ak_store_parse(const char *doc, size_t len, struct ak_store **out)
+{
+	cJSON *root = NULL;
+	const cJSON *f, *version = NULL, *profiles = NULL, *o;
+	struct ak_store *s = NULL;
+	struct ak_profile *p;
+	char *buf = NULL;
+	size_t i, n;
+	enum ak_err r = AK_ERR_BAD_FORMAT;
+
+	if (out == NULL || (doc == NULL && len != 0))
+		return AK_ERR_INVALID;
+	*out = NULL;
+	if (len > AK_FILE_MAX)
+		return AK_ERR_BAD_FORMAT;
+	if (len == 0 || memchr(doc, '\0', len) != NULL || has_nul_escape(doc, len))
+		return AK_ERR_BAD_FORMAT;
+	/* A NUL-terminated secure copy: cJSON then needs no length, and we can require that it consumed
+	 * the whole document. */
+	if ((buf = ak_smem_strndup(doc, len)) == NULL)
+		return AK_ERR_NOMEM;
+	if ((root = cJSON_ParseWithOpts(buf, NULL, 1)) == NULL || !cJSON_IsObject(root))
+		goto out;
+	cJSON_ArrayForEach(f, root) {
+		if (f->string != NULL && strcmp(f->string, "version") == 0 && version == NULL)
+			version = f;
+		else if (f->string != NULL && strcmp(f->string, "profiles") == 0 && profiles == NULL)
+			profiles = f;
+		else
+			goto out;
+	}
+	if (version == NULL || profiles == NULL || !cJSON_IsNumber(version) || !cJSON_IsArray(profiles))
+		goto out;
+	if (version->valuedouble != 1.0) {
+		r = AK_ERR_VERSION;
+		goto out;
+	}
+	n = (size_t)cJSON_GetArraySize(profiles);
+	if (n > AK_PROFILES_MAX)
+		goto out;
+	r = AK_ERR_NOMEM;
+	if ((s = ak_store_new()) == NULL || store_grow(s, n) != AK_OK)
+		goto out;
+	cJSON_ArrayForEach(o, profiles) {
+		if ((r = parse_profile(o, &p)) != AK_OK)
+			goto out;
+		if (s->n >= s->cap) { /* cannot happen: n counted them */
+			ak_profile_free(p);
+			r = AK_ERR_INTERNAL;
+			goto out;
+		}
+		s->p[s->n++] = p;
+	}
+	/* The writer keeps them sorted; sort anyway so find() is right for any valid document. */
+	if (s->n > 1)
+		qsort(s->p, s->n, sizeof(*s->p), profile_cmp);
+	for (i = 1; i < s->n; i++) {
+		if (strcmp(s->p[i - 1]->name, s->p[i]->name) == 0) {
+			r = AK_ERR_BAD_FORMAT;
+			goto out;
+		}
+	}
+	*out = s;
+	s = NULL;
+	r = AK_OK;
+out:
+	ak_store_free(s);
+	cJSON_Delete(root);
+	ak_smem_free(buf);
+	return r;
+}

@@ -1,1 +1,491 @@
-/* stub */ typedef int ak_stub_proto;
+/* proto.c - framing and typed payloads of the agent's wire protocol (docs/protocol.md).
+ *
+ * Everything here is written for hostile input: every length is checked against its cap before any
+ * allocation that depends on it, every count against its limit, and every decoder frees what it built
+ * on any failure. Profiles (secrets) decode into the secure arena; status and list rows (no secret)
+ * into malloc.
+ */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "ak_buf.h"
+#include "ak_proto.h"
+#include "ak_smem.h"
+#include "ak_store.h"
+#include "ak_util.h"
+
+#define AK_PROTO_PATH_MAX 4096   /* store_path in STATUS_REPLY */
+#define AK_PROTO_DETAIL_MAX 1024 /* detail in ERROR */
+#define AK_PROTO_REDACT_MAX 128  /* redacted secret in a LIST row (ak_redact needs >= 64) */
+
+/* The smallest encoding of one variable (two empty strings): lets a count be checked against the bytes
+ * that are actually there before anything is allocated for it. */
+#define VAR_MIN_WIRE 8
+#define NAME_MIN_WIRE 4
+
+/* Framing ------------------------------------------------------------------------------------------ */
+
+enum ak_err
+ak_proto_begin(struct ak_buf *b, uint8_t type)
+{
+	enum ak_err r;
+
+	ak_buf_reset(b);
+	/* Placeholder: ak_proto_finish patches the real length in once the payload is known. */
+	if ((r = ak_buf_put_u32(b, 0)) != AK_OK)
+		goto out;
+	r = ak_buf_put_u8(b, type);
+out:
+	return r;
+}
+
+enum ak_err
+ak_proto_finish(struct ak_buf *b, uint32_t limit)
+{
+	enum ak_err r;
+	size_t total;
+	uint32_t len;
+	uint8_t *p;
+
+	total = ak_buf_len(b);
+	if (total < 5) {
+		/* Not begun with ak_proto_begin, or already consumed from: a caller bug. */
+		r = AK_ERR_INTERNAL;
+		goto out;
+	}
+	if (total - 4 > limit) {
+		r = AK_ERR_TOO_LARGE;
+		goto out;
+	}
+	len = (uint32_t)(total - 4);
+	/*
+	 * ak_buf has no mutable accessor; the storage is an ordinary heap (or arena) object, never a
+	 * const one, so writing through the pointer is defined. ak_proto_begin reset the buffer, so the
+	 * unconsumed data starts at the length field.
+	 */
+	p = (uint8_t *)(uintptr_t)ak_buf_ptr(b);
+	p[0] = (uint8_t)(len >> 24);
+	p[1] = (uint8_t)(len >> 16);
+	p[2] = (uint8_t)(len >> 8);
+	p[3] = (uint8_t)len;
+	r = AK_OK;
+out:
+	return r;
+}
+
+enum ak_err
+ak_proto_frame(const struct ak_buf *in, uint32_t limit, size_t *frame_len, size_t *need)
+{
+	enum ak_err r;
+	uint32_t len;
+
+	if (ak_buf_peek_u32(in, &len) != AK_OK) {
+		if (need != NULL)
+			*need = 4;
+		r = AK_ERR_TRUNCATED;
+		goto out;
+	}
+	if (len == 0) {
+		/* Not even a type byte. */
+		r = AK_ERR_BAD_MESSAGE;
+		goto out;
+	}
+	if (len > limit) {
+		/* Decided from the 4-byte header alone, so a peer cannot make us buffer it first. */
+		r = AK_ERR_TOO_LARGE;
+		goto out;
+	}
+	if (ak_buf_len(in) < 4 + (size_t)len) {
+		if (need != NULL)
+			*need = 4 + (size_t)len;
+		r = AK_ERR_TRUNCATED;
+		goto out;
+	}
+	if (frame_len != NULL)
+		*frame_len = 4 + (size_t)len;
+	r = AK_OK;
+out:
+	return r;
+}
+
+/* Field helpers ------------------------------------------------------------------------------------ */
+
+/* A NUL-terminated string field, refusing what the peer's decoder would refuse. NULL sends "". */
+static enum ak_err
+put_capped(struct ak_buf *b, const char *s, size_t cap)
+{
+	size_t len = s != NULL ? strlen(s) : 0;
+
+	if (len > cap)
+		return AK_ERR_TOO_LARGE;
+	return ak_buf_put_string(b, s != NULL ? s : "", len);
+}
+
+/* int64 travels as the uint64 of its two's complement. */
+static uint64_t
+i64_to_wire(int64_t v)
+{
+	return (uint64_t)v;
+}
+
+static int64_t
+i64_from_wire(uint64_t v)
+{
+	/* Spelled out: converting a uint64 above INT64_MAX to int64 is implementation-defined in C11. */
+	if (v <= (uint64_t)INT64_MAX)
+		return (int64_t)v;
+	return -(int64_t)(~v) - 1;
+}
+
+/*
+ * Read a string field into a profile field: decoded into a temporary secure copy (the field may be the
+ * secret), copied by ak_profile_set_field, and the temporary wiped. ak_buf_get_cstring already refuses
+ * an embedded NUL (AK_ERR_BAD_MESSAGE) and a length over cap (AK_ERR_TOO_LARGE).
+ */
+static enum ak_err
+get_field(struct ak_buf *b, char **field, size_t cap)
+{
+	enum ak_err r;
+	char *tmp = NULL;
+
+	if ((r = ak_buf_get_cstring(b, &tmp, cap, 1)) != AK_OK)
+		goto out;
+	r = ak_profile_set_field(field, tmp);
+out:
+	ak_smem_free(tmp); /* Wipes: it may have held the secret. */
+	return r;
+}
+
+/* Profile ------------------------------------------------------------------------------------------ */
+
+/* b should be a secure buffer (ak_buf_new_secure): it will hold the secret; ak_buf_free wipes it. */
+enum ak_err
+ak_proto_put_profile(struct ak_buf *b, const struct ak_profile *p)
+{
+	enum ak_err r;
+	size_t i;
+
+	if (p->nvars > AK_VARS_MAX) {
+		r = AK_ERR_TOO_LARGE;
+		goto out;
+	}
+	if ((r = put_capped(b, p->name, AK_NAME_MAX)) != AK_OK ||
+	    (r = put_capped(b, p->provider, AK_TEXT_MAX)) != AK_OK ||
+	    (r = put_capped(b, p->secret_var, AK_VARNAME_MAX)) != AK_OK ||
+	    (r = put_capped(b, p->secret, AK_VALUE_MAX)) != AK_OK ||
+	    (r = put_capped(b, p->description, AK_TEXT_MAX)) != AK_OK ||
+	    (r = put_capped(b, p->source, AK_TEXT_MAX)) != AK_OK ||
+	    (r = ak_buf_put_u64(b, i64_to_wire(p->created))) != AK_OK ||
+	    (r = ak_buf_put_u64(b, i64_to_wire(p->rotated))) != AK_OK ||
+	    (r = ak_buf_put_u32(b, (uint32_t)p->nvars)) != AK_OK)
+		goto out;
+	for (i = 0; i < p->nvars; i++) {
+		if ((r = put_capped(b, p->vars[i].name, AK_VARNAME_MAX)) != AK_OK ||
+		    (r = put_capped(b, p->vars[i].value, AK_VALUE_MAX)) != AK_OK)
+			goto out;
+	}
+	r = AK_OK;
+out:
+	return r;
+}
+
+/* Read one variable; a name the profile already has is malformed (set_var would silently replace). */
+static enum ak_err
+get_var(struct ak_buf *b, struct ak_profile *p)
+{
+	enum ak_err r;
+	char *name = NULL, *value = NULL;
+	size_t i;
+
+	if ((r = ak_buf_get_cstring(b, &name, AK_VARNAME_MAX, 1)) != AK_OK ||
+	    (r = ak_buf_get_cstring(b, &value, AK_VALUE_MAX, 1)) != AK_OK)
+		goto out;
+	for (i = 0; i < p->nvars; i++) {
+		if (strcmp(p->vars[i].name, name) == 0) {
+			r = AK_ERR_BAD_MESSAGE;
+			goto out;
+		}
+	}
+	r = ak_profile_set_var(p, name, value);
+out:
+	/* Wipe both: values are plain variables but may still be sensitive (endpoints, org ids). */
+	ak_smem_free(name);
+	ak_smem_free(value);
+	return r;
+}
+
+enum ak_err
+ak_proto_get_profile(struct ak_buf *b, struct ak_profile **out)
+{
+	enum ak_err r;
+	struct ak_profile *p = NULL;
+	uint64_t created, rotated;
+	uint32_t nvars, i;
+
+	*out = NULL;
+	if ((p = ak_profile_new()) == NULL) {
+		r = AK_ERR_NOMEM;
+		goto out;
+	}
+	if ((r = get_field(b, &p->name, AK_NAME_MAX)) != AK_OK ||
+	    (r = get_field(b, &p->provider, AK_TEXT_MAX)) != AK_OK ||
+	    (r = get_field(b, &p->secret_var, AK_VARNAME_MAX)) != AK_OK ||
+	    (r = get_field(b, &p->secret, AK_VALUE_MAX)) != AK_OK ||
+	    (r = get_field(b, &p->description, AK_TEXT_MAX)) != AK_OK ||
+	    (r = get_field(b, &p->source, AK_TEXT_MAX)) != AK_OK ||
+	    (r = ak_buf_get_u64(b, &created)) != AK_OK ||
+	    (r = ak_buf_get_u64(b, &rotated)) != AK_OK ||
+	    (r = ak_buf_get_u32(b, &nvars)) != AK_OK)
+		goto out;
+	p->created = i64_from_wire(created);
+	p->rotated = i64_from_wire(rotated);
+	/* Count checks before any per-variable allocation: a hostile count costs nothing. */
+	if (nvars > AK_VARS_MAX) {
+		r = AK_ERR_TOO_LARGE;
+		goto out;
+	}
+	if ((size_t)nvars * VAR_MIN_WIRE > ak_buf_len(b)) {
+		r = AK_ERR_TRUNCATED;
+		goto out;
+	}
+	for (i = 0; i < nvars; i++) {
+		if ((r = get_var(b, p)) != AK_OK)
+			goto out;
+	}
+	/* Names, variable names, duplicates, empty secret, time range: the same rules as the keystore.
+	 * Its specific errors (BAD_NAME, BAD_VARNAME, EMPTY, TOO_LARGE) tell the client what was wrong;
+	 * "invalid argument" (a time out of range) means a malformed message here. */
+	if ((r = ak_profile_validate(p)) != AK_OK) {
+		if (r == AK_ERR_INVALID)
+			r = AK_ERR_BAD_MESSAGE;
+		goto out;
+	}
+	*out = p;
+	p = NULL;
+out:
+	ak_profile_free(p);
+	return r;
+}
+
+/* Status ------------------------------------------------------------------------------------------- */
+
+enum ak_err
+ak_proto_put_status(struct ak_buf *b, const struct ak_status *st)
+{
+	enum ak_err r;
+
+	if ((r = ak_buf_put_u32(b, st->proto_version)) != AK_OK ||
+	    (r = ak_buf_put_u8(b, st->unlocked ? 1 : 0)) != AK_OK ||
+	    (r = ak_buf_put_u8(b, st->weak_kdf ? 1 : 0)) != AK_OK ||
+	    (r = ak_buf_put_u32(b, st->pid)) != AK_OK ||
+	    (r = put_capped(b, st->store_path, AK_PROTO_PATH_MAX)) != AK_OK ||
+	    (r = ak_buf_put_u32(b, st->nprofiles)) != AK_OK ||
+	    (r = ak_buf_put_u32(b, st->lifetime_left)) != AK_OK ||
+	    (r = ak_buf_put_u32(b, st->idle_timeout)) != AK_OK)
+		goto out;
+	r = AK_OK;
+out:
+	return r;
+}
+
+/* *st is overwritten (not freed first): clear it before reusing. On failure *st is all zero. */
+enum ak_err
+ak_proto_get_status(struct ak_buf *b, struct ak_status *st)
+{
+	enum ak_err r;
+	struct ak_status s;
+
+	memset(&s, 0, sizeof(s));
+	memset(st, 0, sizeof(*st));
+	if ((r = ak_buf_get_u32(b, &s.proto_version)) != AK_OK ||
+	    (r = ak_buf_get_u8(b, &s.unlocked)) != AK_OK ||
+	    (r = ak_buf_get_u8(b, &s.weak_kdf)) != AK_OK ||
+	    (r = ak_buf_get_u32(b, &s.pid)) != AK_OK ||
+	    (r = ak_buf_get_cstring(b, &s.store_path, AK_PROTO_PATH_MAX, 0)) != AK_OK ||
+	    (r = ak_buf_get_u32(b, &s.nprofiles)) != AK_OK ||
+	    (r = ak_buf_get_u32(b, &s.lifetime_left)) != AK_OK ||
+	    (r = ak_buf_get_u32(b, &s.idle_timeout)) != AK_OK)
+		goto out;
+	/* Flags are exactly 0 or 1, so a future meaning for other values cannot be misread as "yes". */
+	if (s.unlocked > 1 || s.weak_kdf > 1) {
+		r = AK_ERR_BAD_MESSAGE;
+		goto out;
+	}
+	*st = s;
+	s.store_path = NULL;
+	r = AK_OK;
+out:
+	free(s.store_path);
+	return r;
+}
+
+void
+ak_status_clear(struct ak_status *st)
+{
+	if (st == NULL)
+		return;
+	free(st->store_path);
+	memset(st, 0, sizeof(*st));
+}
+
+/* List entries ------------------------------------------------------------------------------------- */
+
+/* A LIST row: everything but the secret, which travels only in its redacted form. */
+enum ak_err
+ak_proto_put_list_entry(struct ak_buf *b, const struct ak_profile *p)
+{
+	enum ak_err r;
+	char red[AK_PROTO_REDACT_MAX];
+	size_t i;
+
+	ak_redact(p->secret != NULL ? p->secret : "", red, sizeof(red));
+	if (p->nvars > AK_VARS_MAX) {
+		r = AK_ERR_TOO_LARGE;
+		goto out;
+	}
+	if ((r = put_capped(b, p->name, AK_NAME_MAX)) != AK_OK ||
+	    (r = put_capped(b, p->provider, AK_TEXT_MAX)) != AK_OK ||
+	    (r = put_capped(b, p->secret_var, AK_VARNAME_MAX)) != AK_OK ||
+	    (r = put_capped(b, red, AK_PROTO_REDACT_MAX - 1)) != AK_OK ||
+	    (r = put_capped(b, p->description, AK_TEXT_MAX)) != AK_OK ||
+	    (r = ak_buf_put_u64(b, i64_to_wire(p->created))) != AK_OK ||
+	    (r = ak_buf_put_u64(b, i64_to_wire(p->rotated))) != AK_OK ||
+	    (r = ak_buf_put_u32(b, (uint32_t)p->nvars)) != AK_OK)
+		goto out;
+	for (i = 0; i < p->nvars; i++) {
+		if ((r = put_capped(b, p->vars[i].name, AK_VARNAME_MAX)) != AK_OK)
+			goto out;
+	}
+	r = AK_OK;
+out:
+	/* Wipe: the redacted form still carries the last characters of the secret. */
+	sodium_memzero(red, sizeof(red));
+	return r;
+}
+
+/* *e is overwritten (not freed first). On failure *e is all zero and nothing is allocated. */
+enum ak_err
+ak_proto_get_list_entry(struct ak_buf *b, struct ak_list_entry *e)
+{
+	enum ak_err r;
+	struct ak_list_entry le;
+	uint64_t created, rotated;
+	uint32_t i;
+
+	memset(&le, 0, sizeof(le));
+	memset(e, 0, sizeof(*e));
+	if ((r = ak_buf_get_cstring(b, &le.name, AK_NAME_MAX, 0)) != AK_OK ||
+	    (r = ak_buf_get_cstring(b, &le.provider, AK_TEXT_MAX, 0)) != AK_OK ||
+	    (r = ak_buf_get_cstring(b, &le.secret_var, AK_VARNAME_MAX, 0)) != AK_OK ||
+	    (r = ak_buf_get_cstring(b, &le.redacted, AK_PROTO_REDACT_MAX - 1, 0)) != AK_OK ||
+	    (r = ak_buf_get_cstring(b, &le.description, AK_TEXT_MAX, 0)) != AK_OK ||
+	    (r = ak_buf_get_u64(b, &created)) != AK_OK ||
+	    (r = ak_buf_get_u64(b, &rotated)) != AK_OK ||
+	    (r = ak_buf_get_u32(b, &le.nvars)) != AK_OK)
+		goto out;
+	le.created = i64_from_wire(created);
+	le.rotated = i64_from_wire(rotated);
+	if ((r = ak_name_check(le.name)) != AK_OK ||
+	    (r = ak_varname_check(le.secret_var)) != AK_OK)
+		goto out;
+	if (le.nvars > AK_VARS_MAX) {
+		r = AK_ERR_TOO_LARGE;
+		goto out;
+	}
+	if ((size_t)le.nvars * NAME_MIN_WIRE > ak_buf_len(b)) {
+		r = AK_ERR_TRUNCATED;
+		goto out;
+	}
+	if (le.nvars > 0 && (le.vars = calloc(le.nvars, sizeof(*le.vars))) == NULL) {
+		r = AK_ERR_NOMEM;
+		goto out;
+	}
+	for (i = 0; i < le.nvars; i++) {
+		if ((r = ak_buf_get_cstring(b, &le.vars[i], AK_VARNAME_MAX, 0)) != AK_OK ||
+		    (r = ak_varname_check(le.vars[i])) != AK_OK)
+			goto out;
+	}
+	*e = le;
+	memset(&le, 0, sizeof(le));
+	r = AK_OK;
+out:
+	ak_list_entry_clear(&le);
+	return r;
+}
+
+void
+ak_list_entry_clear(struct ak_list_entry *e)
+{
+	uint32_t i;
+
+	if (e == NULL)
+		return;
+	free(e->name);
+	free(e->provider);
+	free(e->secret_var);
+	/* Wipe: the redacted form still carries the last characters of the secret. */
+	if (e->redacted != NULL)
+		sodium_memzero(e->redacted, strlen(e->redacted));
+	free(e->redacted);
+	free(e->description);
+	if (e->vars != NULL) {
+		/* vars[] is calloc'd, so entries not reached by a failed decode are NULL. */
+		for (i = 0; i < e->nvars; i++)
+			free(e->vars[i]);
+		free(e->vars);
+	}
+	memset(e, 0, sizeof(*e));
+}
+
+/* Error -------------------------------------------------------------------------------------------- */
+
+/* detail must never hold a secret; NULL sends "". A detail over the cap is cut, not refused: an error
+ * reply must still go out. */
+enum ak_err
+ak_proto_put_error(struct ak_buf *b, enum ak_err e, const char *detail)
+{
+	enum ak_err r;
+	size_t len = detail != NULL ? strlen(detail) : 0;
+
+	if (len > AK_PROTO_DETAIL_MAX)
+		len = AK_PROTO_DETAIL_MAX;
+	if ((r = ak_buf_put_u32(b, (uint32_t)e)) != AK_OK ||
+	    (r = ak_buf_put_string(b, detail != NULL ? detail : "", len)) != AK_OK)
+		goto out;
+	r = AK_OK;
+out:
+	return r;
+}
+
+/* *detail (when detail is not NULL) gets a malloc'd string, or NULL when the peer sent none. */
+enum ak_err
+ak_proto_get_error(struct ak_buf *b, enum ak_err *e, char **detail)
+{
+	enum ak_err r;
+	uint32_t code;
+	char *d = NULL;
+
+	*e = AK_ERR_INTERNAL;
+	if (detail != NULL)
+		*detail = NULL;
+	if ((r = ak_buf_get_u32(b, &code)) != AK_OK ||
+	    (r = ak_buf_get_cstring(b, &d, AK_PROTO_DETAIL_MAX, 0)) != AK_OK)
+		goto out;
+	/* An ERROR that says "success" is malformed: never let it read as success. */
+	if (code == AK_OK) {
+		r = AK_ERR_BAD_MESSAGE;
+		goto out;
+	}
+	*e = ak_err_from_wire(code);
+	if (detail != NULL && d != NULL && d[0] != '\0') {
+		*detail = d;
+		d = NULL;
+	}
+	r = AK_OK;
+out:
+	free(d);
+	return r;
+}

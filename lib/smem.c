@@ -1,1 +1,406 @@
-/* stub */ typedef int ak_stub_smem;
+/* smem.c - the secure-memory arena.
+ *
+ * Small blocks (header + data <= 16 KiB) are carved from 64 KiB sodium_malloc slabs by power-of-two size
+ * class (16 .. 16384 bytes, header included) and recycled through one free list per class; they are never
+ * returned to the system before ak_smem_release_all(). Larger blocks get their own sodium_malloc region,
+ * released (and wiped by sodium_free) when freed.
+ *
+ * Every block starts with a 16-byte header (magic, class, requested size) so ak_smem_free() can find what
+ * it is given and refuse pointers it never handed out (abort: that is memory corruption, not an error).
+ *
+ * sodium_malloc silently ignores an mlock failure, so each region is mlocked again here; the result is
+ * counted in the stats and the first failure triggers the warning hook.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <sodium.h>
+
+#include "ak_smem.h"
+
+#define SLAB_SIZE (64u * 1024u)
+#define CLASS_MIN_SHIFT 4 /* 16 bytes */
+#define CLASS_MAX_SHIFT 14 /* 16384 bytes */
+#define NCLASSES (CLASS_MAX_SHIFT - CLASS_MIN_SHIFT + 1)
+#define CLASS_LARGE 0xffu
+
+#define MAGIC_USED 0x616b6d55u /* "akmU" */
+#define MAGIC_FREE 0x616b6d46u /* "akmF" */
+
+struct hdr {
+	uint32_t magic;
+	uint32_t cls;                   /* size class index, or CLASS_LARGE */
+	union {
+		uint64_t size;          /* requested bytes, while in use */
+		struct hdr *next;       /* free-list link, while free */
+	} u;
+};
+_Static_assert(sizeof(struct hdr) == 16, "block header must keep 16-byte alignment");
+
+/* A dedicated region for a large block: [link][hdr][data]. The link keeps every region on a list so
+ * release_all can find them and free can check membership. */
+struct large {
+	struct large *prev, *next;
+	size_t region_size;             /* what sodium_malloc was asked for */
+	size_t locked;                  /* bytes we mlocked for it */
+};
+#define LARGE_PREFIX 32
+_Static_assert(sizeof(struct large) <= LARGE_PREFIX, "large prefix too small");
+
+struct slab {
+	uint8_t *base;
+	size_t locked;
+};
+
+static struct {
+	int initialized;
+	struct slab *slabs;             /* plain heap: holds only pointers */
+	size_t nslabs, slabs_alloc;
+	size_t bump;                    /* next free offset in the last slab */
+	struct hdr *free_list[NCLASSES];
+	struct large *large;
+	size_t nlarge;
+	size_t large_bytes;
+	size_t locked_bytes;
+	size_t in_use;
+	int lock_failed;
+	int warned;
+	void (*warn)(const char *msg);
+} A;
+
+static const char warn_msg[] =
+    "akagent: warning: memlock limit reached (RLIMIT_MEMLOCK); secrets may be swapped";
+
+static void
+default_warn(const char *msg)
+{
+	fprintf(stderr, "%s\n", msg);
+}
+
+int
+ak_smem_init(void)
+{
+	if (A.initialized)
+		return 0;
+	if (sodium_init() < 0)
+		return -1;
+	if (A.warn == NULL)
+		A.warn = default_warn;
+	A.initialized = 1;
+	return 0;
+}
+
+void
+ak_smem_set_warn(void (*fn)(const char *msg))
+{
+	A.warn = fn != NULL ? fn : default_warn;
+}
+
+/* mlock the pages spanning [p, p+len); returns the bytes locked, 0 on failure (and warns once). */
+static size_t
+lock_range(void *p, size_t len)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	uintptr_t start, end;
+
+	if (pg <= 0)
+		pg = 4096;
+	start = (uintptr_t)p & ~((uintptr_t)pg - 1);
+	end = ((uintptr_t)p + len + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1);
+	/* The raw system call: sanitizer runtimes replace mlock() with a no-op that reports success. */
+	if (syscall(SYS_mlock, (void *)start, (size_t)(end - start)) == 0) {
+		A.locked_bytes += end - start;
+		return end - start;
+	}
+	A.lock_failed = 1;
+	if (!A.warned) {
+		A.warned = 1;
+		if (A.warn != NULL)
+			A.warn(warn_msg);
+	}
+	return 0;
+}
+
+static int
+class_of(size_t total)
+{
+	int c = 0;
+
+	while (((size_t)1 << (c + CLASS_MIN_SHIFT)) < total)
+		c++;
+	return c;
+}
+
+static size_t
+class_size(int c)
+{
+	return (size_t)1 << (c + CLASS_MIN_SHIFT);
+}
+
+static void
+push_free(int c, struct hdr *h)
+{
+	h->magic = MAGIC_FREE;
+	h->cls = (uint32_t)c;
+	h->u.next = A.free_list[c];
+	A.free_list[c] = h;
+}
+
+static int
+new_slab(void)
+{
+	struct slab *ns;
+	uint8_t *p;
+
+	if (A.nslabs == A.slabs_alloc) {
+		size_t n = A.slabs_alloc ? A.slabs_alloc * 2 : 8;
+
+		if ((ns = realloc(A.slabs, n * sizeof(*ns))) == NULL)
+			return -1;
+		A.slabs = ns;
+		A.slabs_alloc = n;
+	}
+	if ((p = sodium_malloc(SLAB_SIZE)) == NULL)
+		return -1;
+	/* sodium_malloc fills with a garbage byte; blocks are handed out zeroed. */
+	memset(p, 0, SLAB_SIZE);
+	A.slabs[A.nslabs].base = p;
+	A.slabs[A.nslabs].locked = lock_range(p, SLAB_SIZE);
+	A.nslabs++;
+	A.bump = 0;
+	return 0;
+}
+
+/* Carve the unused tail of the current slab into free blocks so it is not wasted. */
+static void
+retire_tail(void)
+{
+	int c;
+
+	if (A.nslabs == 0)
+		return;
+	for (c = NCLASSES - 1; c >= 0; c--) {
+		while (SLAB_SIZE - A.bump >= class_size(c)) {
+			push_free(c, (struct hdr *)(A.slabs[A.nslabs - 1].base + A.bump));
+			A.bump += class_size(c);
+		}
+	}
+}
+
+static void *
+alloc_small(size_t n, int c)
+{
+	struct hdr *h;
+
+	if ((h = A.free_list[c]) != NULL) {
+		A.free_list[c] = h->u.next;
+	} else {
+		if (A.nslabs == 0 || SLAB_SIZE - A.bump < class_size(c)) {
+			retire_tail();
+			if (new_slab() != 0)
+				return NULL;
+		}
+		h = (struct hdr *)(A.slabs[A.nslabs - 1].base + A.bump);
+		A.bump += class_size(c);
+	}
+	h->magic = MAGIC_USED;
+	h->cls = (uint32_t)c;
+	h->u.size = n;
+	A.in_use += class_size(c);
+	return h + 1;
+}
+
+static void *
+alloc_large(size_t n)
+{
+	size_t sz;
+	uint8_t *p;
+	struct large *l;
+	struct hdr *h;
+
+	if (n > SIZE_MAX - LARGE_PREFIX - sizeof(struct hdr) - 15)
+		return NULL;
+	/* A multiple of 16 keeps sodium_malloc's pointer (placed against the end guard page) aligned. */
+	sz = (LARGE_PREFIX + sizeof(struct hdr) + n + 15) & ~(size_t)15;
+	if ((p = sodium_malloc(sz)) == NULL)
+		return NULL;
+	memset(p, 0, sz);
+	l = (struct large *)p;
+	l->region_size = sz;
+	l->locked = lock_range(p, sz);
+	l->prev = NULL;
+	l->next = A.large;
+	if (A.large != NULL)
+		A.large->prev = l;
+	A.large = l;
+	A.nlarge++;
+	A.large_bytes += sz;
+	A.in_use += sz;
+	h = (struct hdr *)(p + LARGE_PREFIX);
+	h->magic = MAGIC_USED;
+	h->cls = CLASS_LARGE;
+	h->u.size = n;
+	return h + 1;
+}
+
+void *
+ak_smem_alloc(size_t n)
+{
+	if (ak_smem_init() != 0)
+		return NULL;
+	if (n <= class_size(NCLASSES - 1) - sizeof(struct hdr))
+		return alloc_small(n, class_of(n + sizeof(struct hdr)));
+	return alloc_large(n);
+}
+
+static int
+in_slab(const struct hdr *h, int c)
+{
+	size_t i;
+
+	for (i = 0; i < A.nslabs; i++) {
+		const uint8_t *b = A.slabs[i].base;
+
+		if ((const uint8_t *)h >= b && (const uint8_t *)h < b + SLAB_SIZE) {
+			size_t off = (size_t)((const uint8_t *)h - b);
+
+			return off % 16 == 0 && off + class_size(c) <= SLAB_SIZE;
+		}
+	}
+	return 0;
+}
+
+static int
+is_large(const struct large *l)
+{
+	const struct large *x;
+
+	for (x = A.large; x != NULL; x = x->next)
+		if (x == l)
+			return 1;
+	return 0;
+}
+
+void
+ak_smem_free(void *p)
+{
+	struct hdr *h;
+	int c;
+
+	if (p == NULL)
+		return;
+	h = (struct hdr *)p - 1;
+	/* A bad pointer or a double free means memory corruption: stop rather than recycle garbage. */
+	if (h->magic != MAGIC_USED)
+		abort();
+	if (h->cls == CLASS_LARGE) {
+		struct large *l = (struct large *)((uint8_t *)h - LARGE_PREFIX);
+
+		if (!is_large(l))
+			abort();
+		if (l->prev != NULL)
+			l->prev->next = l->next;
+		else
+			A.large = l->next;
+		if (l->next != NULL)
+			l->next->prev = l->prev;
+		A.nlarge--;
+		A.large_bytes -= l->region_size;
+		A.in_use -= l->region_size;
+		A.locked_bytes -= l->locked;
+		/* sodium_free wipes the whole region and munlocks it. */
+		sodium_free(l);
+		return;
+	}
+	c = (int)h->cls;
+	if (h->cls >= NCLASSES || !in_slab(h, c))
+		abort();
+	/* Wipe the whole block, header included: the free-list link is written afterwards. */
+	sodium_memzero(h, class_size(c));
+	A.in_use -= class_size(c);
+	push_free(c, h);
+}
+
+char *
+ak_smem_strndup(const char *s, size_t n)
+{
+	char *d;
+	size_t len;
+
+	if (s == NULL)
+		return NULL;
+	len = strnlen(s, n);
+	if (len == SIZE_MAX || (d = ak_smem_alloc(len + 1)) == NULL)
+		return NULL;
+	memcpy(d, s, len);
+	d[len] = '\0';
+	return d;
+}
+
+char *
+ak_smem_strdup(const char *s)
+{
+	if (s == NULL)
+		return NULL;
+	return ak_smem_strndup(s, strlen(s));
+}
+
+/* cJSON's malloc_fn has the same shape, but keep a wrapper so the hook never depends on our prototype. */
+static void *
+cjson_alloc(size_t n)
+{
+	return ak_smem_alloc(n);
+}
+
+void
+ak_smem_hook_cjson(void)
+{
+	cJSON_Hooks hooks = { .malloc_fn = cjson_alloc, .free_fn = ak_smem_free };
+
+	(void)ak_smem_init();
+	cJSON_InitHooks(&hooks);
+}
+
+void
+ak_smem_stats(struct ak_smem_stats *st)
+{
+	st->slabs = A.nslabs + A.nlarge;
+	st->slab_bytes = A.nslabs * (size_t)SLAB_SIZE + A.large_bytes;
+	st->locked_bytes = A.locked_bytes;
+	st->in_use = A.in_use;
+	st->lock_failed = A.lock_failed;
+}
+
+void
+ak_smem_release_all(void)
+{
+	size_t i;
+	struct large *l, *next;
+
+	/* sodium_free wipes each region before unmapping it. */
+	for (l = A.large; l != NULL; l = next) {
+		next = l->next;
+		sodium_free(l);
+	}
+	for (i = 0; i < A.nslabs; i++)
+		sodium_free(A.slabs[i].base);
+	free(A.slabs);
+	A.slabs = NULL;
+	A.nslabs = A.slabs_alloc = 0;
+	A.bump = 0;
+	memset(A.free_list, 0, sizeof(A.free_list));
+	A.large = NULL;
+	A.nlarge = 0;
+	A.large_bytes = 0;
+	A.locked_bytes = 0;
+	A.in_use = 0;
+	/* A fresh arena: a later lock failure is reported again. */
+	A.lock_failed = 0;
+	A.warned = 0;
+}

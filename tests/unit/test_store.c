@@ -1,2 +1,855 @@
+/* test_store.c - keystore model, document, file format, atomic writes and crash safety.
+ * Uses the insecure-test KDF preset throughout so that the whole test stays fast. */
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "ak_smem.h"
+#include "ak_store.h"
 #include "t.h"
-int main(void) { T_DONE(); }
+
+static char tmpdir[] = "/tmp/ak-test-store-XXXXXX";
+static const char pass[] = "correct horse battery staple";
+
+static struct ak_profile *
+mkprofile(const char *name, const char *secret, const char *desc)
+{
+	struct ak_profile *p = ak_profile_new();
+
+	if (p == NULL)
+		abort();
+	if (ak_profile_set_field(&p->name, name) != AK_OK ||
+	    ak_profile_set_field(&p->provider, "anthropic") != AK_OK ||
+	    ak_profile_set_field(&p->secret_var, "ANTHROPIC_API_KEY") != AK_OK ||
+	    ak_profile_set_field(&p->secret, secret) != AK_OK ||
+	    ak_profile_set_field(&p->description, desc) != AK_OK)
+		abort();
+	p->created = 1700000000;
+	p->rotated = 1700000100;
+	return p;
+}
+
+static struct ak_store *
+mkstore(void)
+{
+	struct ak_store *s = ak_store_new();
+	struct ak_profile *p;
+
+	CHECK(s != NULL);
+	p = mkprofile("production", "sk-ant-api03-AAAAprod", "main key");
+	CHECK_EQ(ak_profile_set_var(p, "ANTHROPIC_MODEL", "claude-sonnet-4-5-20250929"), AK_OK);
+	CHECK_EQ(ak_profile_set_var(p, "MAX_TOKENS", "1024"), AK_OK);
+	CHECK_EQ(ak_store_put(s, p, 0), AK_OK);
+	CHECK_EQ(ak_store_put(s, mkprofile("staging", "sk-ant-api03-BBBBstag", ""), 0), AK_OK);
+	CHECK_EQ(ak_store_put(s, mkprofile("project-a", "sk-ant-api03-CCCCproj", "a"), 0), AK_OK);
+	return s;
+}
+
+static int
+profiles_equal(const struct ak_profile *a, const struct ak_profile *b)
+{
+	size_t i;
+
+	if (strcmp(a->name, b->name) || strcmp(a->provider, b->provider) ||
+	    strcmp(a->secret_var, b->secret_var) || strcmp(a->secret, b->secret) ||
+	    strcmp(a->description, b->description) || strcmp(a->source, b->source) ||
+	    a->created != b->created || a->rotated != b->rotated || a->nvars != b->nvars)
+		return 0;
+	for (i = 0; i < a->nvars; i++)
+		if (strcmp(a->vars[i].name, b->vars[i].name) || strcmp(a->vars[i].value, b->vars[i].value))
+			return 0;
+	return 1;
+}
+
+static int
+stores_equal(const struct ak_store *a, const struct ak_store *b)
+{
+	size_t i;
+
+	if (a->n != b->n)
+		return 0;
+	for (i = 0; i < a->n; i++)
+		if (!profiles_equal(a->p[i], b->p[i]))
+			return 0;
+	return 1;
+}
+
+static void
+test_kdf(void)
+{
+	struct ak_kdf k;
+	enum ak_kdf_preset p;
+	uint8_t k1[AK_KEY_BYTES], k2[AK_KEY_BYTES];
+
+	CHECK_EQ(ak_kdf_preset_parse("insecure-test", &p), AK_OK);
+	CHECK_EQ(p, AK_KDF_INSECURE_TEST);
+	CHECK_EQ(ak_kdf_preset_parse("sensitive", &p), AK_OK);
+	CHECK_EQ(p, AK_KDF_SENSITIVE);
+	CHECK(ak_kdf_preset_parse("fast", &p) != AK_OK);
+	CHECK_STR(ak_kdf_preset_name(AK_KDF_MODERATE), "moderate");
+	CHECK_STR(ak_kdf_preset_name(AK_KDF_INTERACTIVE), "interactive");
+	ak_kdf_new(&k, AK_KDF_MODERATE);
+	CHECK_EQ(k.opslimit, crypto_pwhash_OPSLIMIT_MODERATE);
+	CHECK_EQ(k.memlimit, crypto_pwhash_MEMLIMIT_MODERATE);
+	CHECK(!ak_kdf_is_weak(&k));
+	ak_kdf_new(&k, AK_KDF_INSECURE_TEST);
+	CHECK_EQ(k.opslimit, 1);
+	CHECK_EQ(k.memlimit, 8192);
+	CHECK(ak_kdf_is_weak(&k));
+	CHECK_EQ(ak_kdf_derive(&k, pass, strlen(pass), k1), AK_OK);
+	CHECK_EQ(ak_kdf_derive(&k, pass, strlen(pass), k2), AK_OK);
+	CHECK(memcmp(k1, k2, sizeof(k1)) == 0);
+	CHECK_EQ(ak_kdf_derive(&k, "other", 5, k2), AK_OK);
+	CHECK(memcmp(k1, k2, sizeof(k1)) != 0);
+	k.opslimit = 0;
+	CHECK(ak_kdf_derive(&k, pass, strlen(pass), k2) != AK_OK);
+	sodium_memzero(k1, sizeof(k1));
+	sodium_memzero(k2, sizeof(k2));
+}
+
+static void
+test_model(void)
+{
+	struct ak_store *s = mkstore();
+	struct ak_profile *p, *d;
+
+	CHECK_EQ(s->n, 3);
+	CHECK_STR(s->p[0]->name, "production");
+	CHECK_STR(s->p[1]->name, "project-a");
+	CHECK_STR(s->p[2]->name, "staging");
+	CHECK(ak_store_find(s, "staging") != NULL);
+	CHECK(ak_store_find(s, "nope") == NULL);
+	p = mkprofile("staging", "new", "");
+	p->created = 5;
+	CHECK_EQ(ak_store_put(s, p, 0), AK_ERR_PROFILE_EXISTS);
+	CHECK_EQ(ak_store_put(s, p, 1), AK_OK);
+	CHECK_EQ(ak_store_find(s, "staging")->created, 1700000000); /* kept */
+	CHECK_STR(ak_store_find(s, "staging")->secret, "new");
+	CHECK_EQ(ak_store_remove(s, "project-a"), AK_OK);
+	CHECK_EQ(ak_store_remove(s, "project-a"), AK_ERR_NO_PROFILE);
+	CHECK_EQ(s->n, 2);
+	CHECK_STR(s->p[1]->name, "staging");
+
+	d = ak_profile_dup(ak_store_find(s, "production"));
+	CHECK(d != NULL && profiles_equal(d, ak_store_find(s, "production")));
+	CHECK_EQ(ak_profile_set_var(d, "MAX_TOKENS", "2048"), AK_OK); /* replace */
+	CHECK_EQ(d->nvars, 2);
+	CHECK_STR(d->vars[1].value, "2048");
+	CHECK_EQ(ak_profile_set_var(d, "1X", "v"), AK_ERR_BAD_VARNAME);
+	CHECK_EQ(ak_profile_validate(d), AK_OK);
+	CHECK_EQ(ak_profile_set_var(d, "ANTHROPIC_API_KEY", "v"), AK_OK);
+	CHECK(ak_profile_validate(d) != AK_OK); /* secret_var is also a plain var */
+	ak_profile_free(d);
+
+	d = mkprofile("x", "", "");
+	CHECK_EQ(ak_profile_validate(d), AK_ERR_EMPTY);
+	CHECK_EQ(ak_store_put(s, d, 0), AK_ERR_EMPTY);
+	ak_profile_free(d);
+	d = mkprofile("bad name", "s", "");
+	CHECK_EQ(ak_store_put(s, d, 0), AK_ERR_BAD_NAME);
+	ak_profile_free(d);
+	ak_profile_free(NULL);
+	ak_store_free(NULL);
+	ak_store_free(s);
+}
+
+static void
+test_roundtrip(void)
+{
+	struct ak_store *s = mkstore(), *o = NULL;
+	struct ak_kdf kdf;
+	struct ak_header h;
+	uint8_t key[AK_KEY_BYTES], *img = NULL;
+	size_t len = 0, dlen1, dlen2;
+	char *d1, *d2;
+
+	ak_kdf_new(&kdf, AK_KDF_INSECURE_TEST);
+	CHECK_EQ(ak_kdf_derive(&kdf, pass, strlen(pass), key), AK_OK);
+	CHECK_EQ(ak_store_seal_image(s, &kdf, key, &img, &len), AK_OK);
+	CHECK_EQ(ak_store_open_image(img, len, key, &h, &o), AK_OK);
+	CHECK(o != NULL && stores_equal(s, o));
+	CHECK_EQ(h.version, 1);
+	CHECK_EQ(h.kdf.preset, AK_KDF_INSECURE_TEST);
+	CHECK_EQ(h.kdf.opslimit, 1);
+	CHECK_EQ(h.kdf.memlimit, 8192);
+	CHECK(memcmp(h.kdf.salt, kdf.salt, AK_SALT_BYTES) == 0);
+	/* Serialization is deterministic and follows the documented shape. */
+	CHECK_EQ(ak_store_serialize(s, &d1, &dlen1), AK_OK);
+	CHECK_EQ(ak_store_serialize(o, &d2, &dlen2), AK_OK);
+	CHECK(dlen1 == dlen2 && memcmp(d1, d2, dlen1) == 0);
+	CHECK(strncmp(d1, "{\"version\":1,\"profiles\":[{\"name\":\"production\",\"provider\":\"anthropic\","
+	    "\"secret_var\":\"ANTHROPIC_API_KEY\",\"secret\":\"sk-ant-api03-AAAAprod\",\"description\":"
+	    "\"main key\",\"source\":\"\",\"created\":1700000000,\"rotated\":1700000100,\"vars\":[{\"name\":"
+	    "\"ANTHROPIC_MODEL\",\"value\":\"claude-sonnet-4-5-20250929\"},", 250) == 0);
+	ak_smem_free(d1);
+	ak_smem_free(d2);
+	/* The header is one compact line. */
+	CHECK(memcmp(img, "{\"format\":\"akagent-keystore\",\"version\":1,\"kdf\":{\"alg\":\"argon2id13\","
+	    "\"preset\":\"insecure-test\",\"opslimit\":1,\"memlimit\":8192,\"salt\":\"", 120) == 0);
+	ak_store_free(o);
+	o = NULL;
+	/* Two seals use two nonces. */
+	{
+		uint8_t *img2 = NULL;
+		size_t len2 = 0;
+		CHECK_EQ(ak_store_seal_image(s, &kdf, key, &img2, &len2), AK_OK);
+		CHECK(len2 == len && memcmp(img, img2, len) != 0);
+		free(img2);
+	}
+	/* Wrong key. */
+	key[0] ^= 1;
+	CHECK_EQ(ak_store_open_image(img, len, key, NULL, &o), AK_ERR_AUTH);
+	CHECK(o == NULL);
+	CHECK_EQ(ak_kdf_derive(&kdf, "wrong", 5, key), AK_OK);
+	CHECK_EQ(ak_store_open_image(img, len, key, NULL, &o), AK_ERR_AUTH);
+	/* An empty store round-trips too. */
+	ak_store_free(s);
+	s = ak_store_new();
+	free(img);
+	CHECK_EQ(ak_store_seal_image(s, &kdf, key, &img, &len), AK_OK);
+	CHECK_EQ(ak_store_open_image(img, len, key, NULL, &o), AK_OK);
+	CHECK(o != NULL && o->n == 0);
+	ak_store_free(o);
+	ak_store_free(s);
+	free(img);
+	sodium_memzero(key, sizeof(key));
+}
+
+static void
+test_bitflips(void)
+{
+	struct ak_store *s = ak_store_new(), *o;
+	struct ak_kdf kdf;
+	uint8_t key[AK_KEY_BYTES], *img = NULL;
+	size_t len = 0, i, bad = 0;
+	int b;
+
+	CHECK_EQ(ak_store_put(s, mkprofile("p", "k", ""), 0), AK_OK);
+	ak_kdf_new(&kdf, AK_KDF_INSECURE_TEST);
+	randombytes_buf(key, sizeof(key));
+	CHECK_EQ(ak_store_seal_image(s, &kdf, key, &img, &len), AK_OK);
+	for (i = 0; i < len; i++) {
+		for (b = 0; b < 8; b++) {
+			img[i] ^= (uint8_t)(1u << b);
+			o = NULL;
+			if (ak_store_open_image(img, len, key, NULL, &o) == AK_OK || o != NULL)
+				bad++;
+			ak_store_free(o);
+			img[i] ^= (uint8_t)(1u << b);
+		}
+	}
+	CHECK_EQ(bad, 0);
+	/* Every truncation too. */
+	for (i = 0; i < len; i++) {
+		o = NULL;
+		if (ak_store_open_image(img, i, key, NULL, &o) == AK_OK)
+			bad++;
+	}
+	CHECK_EQ(bad, 0);
+	o = NULL;
+	CHECK_EQ(ak_store_open_image(img, len, key, NULL, &o), AK_OK);
+	ak_store_free(o);
+	printf("bit flips: %zu bytes x 8 bits checked\n", len);
+	ak_store_free(s);
+	free(img);
+}
+
+/* Replace the first occurrence of from by to in the image's header; returns a new image. */
+static uint8_t *
+edit(const uint8_t *img, size_t len, const char *from, const char *to, size_t *nlen)
+{
+	const uint8_t *at = memmem(img, len, from, strlen(from));
+	uint8_t *n;
+	size_t off;
+
+	if (at == NULL)
+		abort();
+	off = (size_t)(at - img);
+	*nlen = len - strlen(from) + strlen(to);
+	n = malloc(*nlen);
+	memcpy(n, img, off);
+	memcpy(n + off, to, strlen(to));
+	memcpy(n + off + strlen(to), at + strlen(from), len - off - strlen(from));
+	return n;
+}
+
+static void
+test_header_tamper(void)
+{
+	static const struct {
+		const char *from, *to;
+		enum ak_err want;
+	} cases[] = {
+		{ "\"insecure-test\"", "\"interactive\"", AK_ERR_AUTH },
+		{ "\"opslimit\":1", "\"opslimit\":2", AK_ERR_AUTH },
+		{ "\"memlimit\":8192", "\"memlimit\":8193", AK_ERR_AUTH },
+		{ "{\"format\"", "{ \"format\"", AK_ERR_AUTH },
+		{ "}\n", "} \n", AK_ERR_AUTH },
+		{ "\"version\":1", "\"version\":2", AK_ERR_VERSION },
+		{ "akagent-keystore", "akagent-keystorf", AK_ERR_BAD_FORMAT },
+		{ "argon2id13", "argon2i13", AK_ERR_BAD_FORMAT },
+		{ "xchacha20poly1305-ietf", "chacha20poly1305-ietf", AK_ERR_BAD_FORMAT },
+		{ "\"opslimit\":1", "\"opslimit\":33", AK_ERR_BAD_FORMAT },
+		{ "\"opslimit\":1", "\"opslimit\":0", AK_ERR_BAD_FORMAT },
+		{ "\"opslimit\":1", "\"opslimit\":1.5", AK_ERR_BAD_FORMAT },
+		{ "\"opslimit\":1", "\"opslimit\":\"1\"", AK_ERR_BAD_FORMAT },
+		{ "\"memlimit\":8192", "\"memlimit\":4096", AK_ERR_BAD_FORMAT },
+		{ "\"memlimit\":8192", "\"memlimit\":4294967297", AK_ERR_BAD_FORMAT },
+		{ "\"insecure-test\"", "\"fast\"", AK_ERR_BAD_FORMAT },
+		{ "\"salt\":\"", "\"salt\":\"AAAA", AK_ERR_BAD_FORMAT },
+		{ "\"nonce\":\"", "\"nonce\":\"AAAA", AK_ERR_BAD_FORMAT },
+		{ "\"cipher\"", "\"extra\":1,\"cipher\"", AK_ERR_BAD_FORMAT },
+		{ "\"version\":1", "\"version\":1,\"version\":1", AK_ERR_BAD_FORMAT },
+		{ "}\n", "}x\n", AK_ERR_BAD_FORMAT },
+		{ "}\n", "}}", AK_ERR_BAD_FORMAT },
+	};
+	struct ak_store *s = ak_store_new(), *o = NULL;
+	struct ak_kdf kdf;
+	struct ak_header h;
+	uint8_t key[AK_KEY_BYTES], *img = NULL, *n;
+	size_t len = 0, nlen, i, hl;
+	char *salt;
+
+	CHECK_EQ(ak_store_put(s, mkprofile("p", "k", ""), 0), AK_OK);
+	ak_kdf_new(&kdf, AK_KDF_INSECURE_TEST);
+	randombytes_buf(key, sizeof(key));
+	CHECK_EQ(ak_store_seal_image(s, &kdf, key, &img, &len), AK_OK);
+	CHECK_EQ(ak_header_parse(img, len, &h, &hl), AK_OK);
+	CHECK_EQ(img[hl - 1], '\n');
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		enum ak_err r;
+		n = edit(img, len, cases[i].from, cases[i].to, &nlen);
+		r = ak_store_open_image(n, nlen, key, NULL, &o);
+		if (r != cases[i].want)
+			fprintf(stderr, "header case %zu (%s -> %s): got %d\n", i, cases[i].from, cases[i].to, r);
+		CHECK_EQ(r, cases[i].want);
+		CHECK(o == NULL);
+		free(n);
+	}
+	/* A salt character changed (keeping the base64 canonical: the first character). */
+	salt = (char *)memmem(img, len, "\"salt\":\"", 8) + 8;
+	*salt = *salt == 'A' ? 'B' : 'A';
+	CHECK_EQ(ak_store_open_image(img, len, key, NULL, &o), AK_ERR_AUTH);
+	/* No newline at all within the header limit. */
+	memset(img, ' ', len);
+	CHECK_EQ(ak_header_parse(img, len, &h, &hl), AK_ERR_BAD_FORMAT);
+	ak_store_free(s);
+	free(img);
+}
+
+/* Encrypt an arbitrary plaintext with the right key under a valid header. */
+static uint8_t *
+seal_raw(const char *doc, size_t dlen, const struct ak_kdf *kdf, const uint8_t *key, size_t *outlen)
+{
+	struct ak_store *s = ak_store_new();
+	struct ak_header h;
+	uint8_t *img = NULL, *out;
+	size_t len = 0, hl;
+	unsigned long long clen;
+
+	if (ak_store_seal_image(s, kdf, key, &img, &len) != AK_OK ||
+	    ak_header_parse(img, len, &h, &hl) != AK_OK)
+		abort();
+	out = malloc(hl + dlen + crypto_aead_xchacha20poly1305_ietf_ABYTES);
+	memcpy(out, img, hl);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(out + hl, &clen, (const unsigned char *)doc, dlen,
+	    out, hl, NULL, h.nonce, key);
+	*outlen = hl + (size_t)clen;
+	free(img);
+	ak_store_free(s);
+	return out;
+}
+
+#define P_HEAD "{\"version\":1,\"profiles\":["
+#define P_FIELDS(name, sv, sec, desc, cr, vars) \
+	"{\"name\":" name ",\"provider\":\"anthropic\",\"secret_var\":" sv ",\"secret\":" sec \
+	",\"description\":" desc ",\"source\":\"\",\"created\":" cr ",\"rotated\":2,\"vars\":" vars "}"
+#define P_OK P_FIELDS("\"a\"", "\"K\"", "\"s\"", "\"\"", "1", "[{\"name\":\"X\",\"value\":\"1\"}]")
+#define DOC(body) P_HEAD body "]}"
+
+static void
+test_malformed(void)
+{
+	static const char *const bad[] = {
+		"", " ", "[]", "{}", "null", "{\"version\":1}", "{\"profiles\":[]}",
+		"{\"version\":\"1\",\"profiles\":[]}", "{\"version\":1,\"profiles\":{}}",
+		"{\"version\":1,\"profiles\":[],\"x\":1}", "{\"version\":1,\"version\":1,\"profiles\":[]}",
+		"{\"version\":1,\"profiles\":[]} x", "{\"version\":1,\"profiles\":[]}{}",
+		"{\"version\":1,\"profiles\":[", DOC("1"), DOC("null"), DOC("{}"), DOC(P_OK "," P_OK),
+		DOC(P_FIELDS("1", "\"K\"", "\"s\"", "\"\"", "1", "[]")),
+		DOC(P_FIELDS("\"bad name\"", "\"K\"", "\"s\"", "\"\"", "1", "[]")),
+		DOC(P_FIELDS("\"\"", "\"K\"", "\"s\"", "\"\"", "1", "[]")),
+		DOC(P_FIELDS("\"..\"", "\"K\"", "\"s\"", "\"\"", "1", "[]")),
+		DOC(P_FIELDS("\"a/b\"", "\"K\"", "\"s\"", "\"\"", "1", "[]")),
+		DOC(P_FIELDS("\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"", "\"K\"",
+		    "\"s\"", "\"\"", "1", "[]")),
+		DOC(P_FIELDS("\"a\\u0000b\"", "\"K\"", "\"s\"", "\"\"", "1", "[]")),
+		DOC(P_FIELDS("\"a\"", "\"1K\"", "\"s\"", "\"\"", "1", "[]")),
+		DOC(P_FIELDS("\"a\"", "\"K-\"", "\"s\"", "\"\"", "1", "[]")),
+		DOC(P_FIELDS("\"a\"", "null", "\"s\"", "\"\"", "1", "[]")),
+		DOC(P_FIELDS("\"a\"", "\"K\"", "\"\"", "\"\"", "1", "[]")),
+		DOC(P_FIELDS("\"a\"", "\"K\"", "\"s\\u0000x\"", "\"\"", "1", "[]")),
+		DOC(P_FIELDS("\"a\"", "\"K\"", "\"s\"", "\"x\\u0000\"", "1", "[]")),
+		DOC(P_FIELDS("\"a\"", "\"K\"", "\"s\"", "1", "1", "[]")),
+		DOC(P_FIELDS("\"a\"", "\"K\"", "\"s\"", "\"\"", "1.5", "[]")),
+		DOC(P_FIELDS("\"a\"", "\"K\"", "\"s\"", "\"\"", "\"1\"", "[]")),
+		DOC(P_FIELDS("\"a\"", "\"K\"", "\"s\"", "\"\"", "1e300", "[]")),
+		DOC(P_FIELDS("\"a\"", "\"K\"", "\"s\"", "\"\"", "true", "[]")),
+		DOC(P_FIELDS("\"a\"", "\"K\"", "\"s\"", "\"\"", "1", "{}")),
+		DOC(P_FIELDS("\"a\"", "\"K\"", "\"s\"", "\"\"", "1", "[1]")),
+		DOC(P_FIELDS("\"a\"", "\"K\"", "\"s\"", "\"\"", "1", "[{\"name\":\"X\"}]")),
+		DOC(P_FIELDS("\"a\"", "\"K\"", "\"s\"", "\"\"", "1", "[{\"name\":\"X\",\"value\":1}]")),
+		DOC(P_FIELDS("\"a\"", "\"K\"", "\"s\"", "\"\"", "1",
+		    "[{\"name\":\"X\",\"value\":\"1\",\"x\":\"\"}]")),
+		DOC(P_FIELDS("\"a\"", "\"K\"", "\"s\"", "\"\"", "1", "[{\"name\":\"A-B\",\"value\":\"1\"}]")),
+		DOC(P_FIELDS("\"a\"", "\"K\"", "\"s\"", "\"\"", "1", "[{\"name\":\"K\",\"value\":\"1\"}]")),
+		DOC(P_FIELDS("\"a\"", "\"K\"", "\"s\"", "\"\"", "1",
+		    "[{\"name\":\"X\",\"value\":\"1\"},{\"name\":\"X\",\"value\":\"2\"}]")),
+		DOC(P_FIELDS("\"a\"", "\"K\"", "\"s\"", "\"\"", "1",
+		    "[{\"name\":\"X\",\"value\":\"a\\u0000\"}]")),
+		DOC("{\"name\":\"a\",\"provider\":\"anthropic\",\"secret_var\":\"K\",\"secret\":\"s\","
+		    "\"description\":\"\",\"source\":\"\",\"created\":1,\"rotated\":2}"),
+		DOC("{\"name\":\"a\",\"name\":\"b\",\"provider\":\"anthropic\",\"secret_var\":\"K\",\"secret\":\"s\","
+		    "\"description\":\"\",\"source\":\"\",\"created\":1,\"rotated\":2,\"vars\":[]}"),
+		DOC("{\"name\":\"a\",\"provider\":\"anthropic\",\"secret_var\":\"K\",\"secret\":\"s\","
+		    "\"description\":\"\",\"source\":\"\",\"created\":1,\"rotated\":2,\"vars\":[],\"x\":0}"),
+	};
+	struct ak_store *o = NULL;
+	struct ak_kdf kdf;
+	uint8_t key[AK_KEY_BYTES], *img;
+	size_t i, len;
+	char *big;
+	int k;
+
+	/* The baseline parses, and so does a literal backslash followed by "u0000". */
+	CHECK_EQ(ak_store_parse(DOC(P_OK), strlen(DOC(P_OK)), &o), AK_OK);
+	CHECK(o != NULL && o->n == 1 && o->p[0]->nvars == 1);
+	ak_store_free(o);
+	o = NULL;
+	{
+		const char *d = DOC(P_FIELDS("\"a\"", "\"K\"", "\"s\\\\u0000\"", "\"\\\\u0000\"", "1", "[]"));
+		CHECK_EQ(ak_store_parse(d, strlen(d), &o), AK_OK);
+		CHECK(o != NULL && strcmp(o->p[0]->secret, "s\\u0000") == 0);
+		ak_store_free(o);
+		o = NULL;
+	}
+	/* Not sorted on input is fine: it comes out sorted. */
+	{
+		const char *d = DOC(P_FIELDS("\"b\"", "\"K\"", "\"s\"", "\"\"", "1", "[]") ","
+		    P_FIELDS("\"a\"", "\"K\"", "\"s\"", "\"\"", "1", "[]"));
+		CHECK_EQ(ak_store_parse(d, strlen(d), &o), AK_OK);
+		CHECK(o != NULL && o->n == 2 && strcmp(o->p[0]->name, "a") == 0 && ak_store_find(o, "b"));
+		ak_store_free(o);
+		o = NULL;
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		enum ak_err r = ak_store_parse(bad[i], strlen(bad[i]), &o);
+		if (r != AK_ERR_BAD_FORMAT)
+			fprintf(stderr, "malformed case %zu: got %d: %s\n", i, r, bad[i]);
+		CHECK_EQ(r, AK_ERR_BAD_FORMAT);
+		CHECK(o == NULL);
+	}
+	CHECK_EQ(ak_store_parse("{\"version\":2,\"profiles\":[]}", 27, &o), AK_ERR_VERSION);
+	/* A raw NUL byte inside the document. */
+	CHECK_EQ(ak_store_parse("{\"version\":1,\"profiles\":[]}\0", 28, &o), AK_ERR_BAD_FORMAT);
+	/* Oversize values and too many variables. */
+	big = malloc(200000);
+	len = (size_t)snprintf(big, 200000, P_HEAD P_FIELDS("\"a\"", "\"K\"", "\"%0*d\"", "\"\"", "1", "[]") "]}",
+	    AK_VALUE_MAX + 1, 7);
+	CHECK_EQ(ak_store_parse(big, len, &o), AK_ERR_BAD_FORMAT);
+	len = (size_t)snprintf(big, 200000, P_HEAD P_FIELDS("\"a\"", "\"K\"", "\"%0*d\"", "\"\"", "1", "[]") "]}",
+	    AK_VALUE_MAX, 7);
+	CHECK_EQ(ak_store_parse(big, len, &o), AK_OK);
+	ak_store_free(o);
+	o = NULL;
+	len = (size_t)snprintf(big, 200000, P_HEAD P_FIELDS("\"a\"", "\"K\"", "\"s\"", "\"%0*d\"", "1", "[]") "]}",
+	    AK_TEXT_MAX + 1, 7);
+	CHECK_EQ(ak_store_parse(big, len, &o), AK_ERR_BAD_FORMAT);
+	for (k = AK_VARS_MAX; k <= AK_VARS_MAX + 1; k++) {
+		int j;
+		len = (size_t)snprintf(big, 200000, P_HEAD "{\"name\":\"a\",\"provider\":\"\",\"secret_var\":\"K\","
+		    "\"secret\":\"s\",\"description\":\"\",\"source\":\"\",\"created\":1,\"rotated\":2,\"vars\":[");
+		for (j = 0; j < k; j++)
+			len += (size_t)snprintf(big + len, 200000 - len, "%s{\"name\":\"V%d\",\"value\":\"\"}",
+			    j ? "," : "", j);
+		len += (size_t)snprintf(big + len, 200000 - len, "]}]}");
+		CHECK_EQ(ak_store_parse(big, len, &o), k == AK_VARS_MAX ? AK_OK : AK_ERR_BAD_FORMAT);
+		ak_store_free(o);
+		o = NULL;
+	}
+	free(big);
+
+	/* The same through the file format: valid AEAD, bad plaintext. */
+	ak_kdf_new(&kdf, AK_KDF_INSECURE_TEST);
+	randombytes_buf(key, sizeof(key));
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		img = seal_raw(bad[i], strlen(bad[i]), &kdf, key, &len);
+		CHECK_EQ(ak_store_open_image(img, len, key, NULL, &o), AK_ERR_BAD_FORMAT);
+		CHECK(o == NULL);
+		free(img);
+	}
+	img = seal_raw(DOC(P_OK), strlen(DOC(P_OK)), &kdf, key, &len);
+	CHECK_EQ(ak_store_open_image(img, len, key, NULL, &o), AK_OK);
+	ak_store_free(o);
+	free(img);
+}
+
+static void
+test_all_bytes(void)
+{
+	static const char namechars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-";
+	struct ak_store *s = ak_store_new(), *o = NULL;
+	struct ak_profile *p;
+	struct ak_kdf kdf;
+	uint8_t key[AK_KEY_BYTES], *img = NULL;
+	char all[256], name[80];
+	size_t len = 0;
+	int c;
+
+	for (c = 1; c < 256; c++)
+		all[c - 1] = (char)c;
+	all[255] = '\0';
+	/* Every allowed name character, split over two names (max 64). */
+	p = mkprofile("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._", all, all);
+	CHECK_EQ(ak_profile_set_field(&p->source, all), AK_OK);
+	CHECK_EQ(ak_profile_set_field(&p->provider, all), AK_OK);
+	CHECK_EQ(ak_profile_set_var(p, "abcdefghijklmnopqrstuvwxyz_ABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789", all),
+	    AK_OK);
+	CHECK_EQ(ak_store_put(s, p, 0), AK_OK);
+	CHECK_EQ(ak_store_put(s, mkprofile("-.-", all, ""), 0), AK_OK);
+	/* Every other byte is refused in a name. */
+	for (c = 1; c < 256; c++) {
+		if (strchr(namechars, c) != NULL)
+			continue;
+		snprintf(name, sizeof(name), "a%cb", c);
+		p = mkprofile(name, "s", "");
+		if (ak_store_put(s, p, 0) != AK_ERR_BAD_NAME) {
+			fprintf(stderr, "byte 0x%02x accepted in a name\n", c);
+			CHECK(0);
+		}
+		ak_profile_free(p);
+	}
+	ak_kdf_new(&kdf, AK_KDF_INSECURE_TEST);
+	randombytes_buf(key, sizeof(key));
+	CHECK_EQ(ak_store_seal_image(s, &kdf, key, &img, &len), AK_OK);
+	CHECK_EQ(ak_store_open_image(img, len, key, NULL, &o), AK_OK);
+	CHECK(o != NULL && stores_equal(s, o));
+	if (o != NULL && o->n == 2) {
+		p = ak_store_find(o, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._");
+		CHECK(p != NULL && memcmp(p->secret, all, 256) == 0 && memcmp(p->vars[0].value, all, 256) == 0);
+	}
+	ak_store_free(o);
+	ak_store_free(s);
+	free(img);
+}
+
+static int
+count_tmp(void)
+{
+	DIR *d = opendir(tmpdir);
+	struct dirent *e;
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		if (strstr(e->d_name, ".tmp.") != NULL)
+			n++;
+	closedir(d);
+	return n;
+}
+
+static int
+rm_tmp(void)
+{
+	DIR *d = opendir(tmpdir);
+	struct dirent *e;
+	char p[4200];
+	int n = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		if (strstr(e->d_name, ".tmp.") != NULL) {
+			snprintf(p, sizeof(p), "%s/%s", tmpdir, e->d_name);
+			unlink(p);
+			n++;
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+static int
+same_file(const char *path, const uint8_t *data, size_t len)
+{
+	uint8_t *buf = NULL;
+	size_t n = 0;
+	int same;
+
+	if (ak_file_read(path, &buf, &n) != AK_OK)
+		return 0;
+	same = n == len && memcmp(buf, data, len) == 0;
+	free(buf);
+	return same;
+}
+
+static void
+test_disk(void)
+{
+	char path[4096], sub[4096];
+	struct ak_store *s = mkstore(), *o = NULL;
+	struct ak_kdf kdf;
+	struct ak_header h;
+	struct stat st;
+	uint8_t key[AK_KEY_BYTES], key2[AK_KEY_BYTES], *img = NULL, *img2 = NULL;
+	size_t len = 0, len2 = 0;
+	int lfd = -1, lfd2 = -1;
+
+	snprintf(path, sizeof(path), "%s/a/b/keystore", tmpdir);
+	CHECK_EQ(ak_file_read(path, &img, &len), AK_ERR_NO_STORE);
+	CHECK_EQ(ak_store_prepare_dir(path), AK_OK);
+	snprintf(sub, sizeof(sub), "%s/a/b", tmpdir);
+	CHECK(stat(sub, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0700);
+	CHECK_EQ(ak_store_prepare_dir(path), AK_OK); /* idempotent */
+
+	/* init: exclusive write of a sealed store. */
+	ak_kdf_new(&kdf, AK_KDF_INSECURE_TEST);
+	CHECK_EQ(ak_kdf_derive(&kdf, pass, strlen(pass), key), AK_OK);
+	CHECK_EQ(ak_store_lock(path, 1000, &lfd), AK_OK);
+	CHECK_EQ(ak_store_seal_image(s, &kdf, key, &img, &len), AK_OK);
+	CHECK_EQ(ak_file_write_atomic(path, img, len, 1), AK_OK);
+	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+	CHECK(same_file(path, img, len));
+	/* A second init refuses and leaves the file alone. */
+	CHECK_EQ(ak_store_seal_image(s, &kdf, key, &img2, &len2), AK_OK);
+	CHECK_EQ(ak_file_write_atomic(path, img2, len2, 1), AK_ERR_STORE_EXISTS);
+	CHECK(same_file(path, img, len));
+	CHECK_EQ(count_tmp(), 0);
+	/* The lock excludes a second writer, and times out. */
+	CHECK_EQ(ak_store_lock(path, 50, &lfd2), AK_ERR_BUSY);
+	CHECK_EQ(lfd2, -1);
+	close(lfd);
+	lfd = -1;
+
+	/* load_locked: right and wrong passphrase. */
+	CHECK_EQ(ak_store_load_locked(path, "nope", 4, &lfd, &h, key2, &o), AK_ERR_AUTH);
+	CHECK(lfd == -1 && o == NULL);
+	CHECK(sodium_is_zero(key2, sizeof(key2)));
+	CHECK_EQ(ak_store_load_locked(path, pass, strlen(pass), &lfd, &h, key2, &o), AK_OK);
+	CHECK(lfd >= 0 && o != NULL && stores_equal(s, o));
+	CHECK(memcmp(key, key2, sizeof(key)) == 0);
+	CHECK_EQ(ak_store_lock(path, 0, &lfd2), AK_ERR_BUSY);
+	/* Change and save under the held lock, then reload. */
+	CHECK_EQ(ak_store_remove(o, "staging"), AK_OK);
+	CHECK_EQ(ak_store_save(path, o, &h.kdf, key2), AK_OK);
+	close(lfd);
+	lfd = -1;
+	ak_store_free(o);
+	o = NULL;
+	CHECK_EQ(ak_store_load_locked(path, pass, strlen(pass), &lfd, &h, key2, &o), AK_OK);
+	CHECK(o != NULL && o->n == 2 && ak_store_find(o, "staging") == NULL);
+	close(lfd);
+	ak_store_free(o);
+	o = NULL;
+	CHECK_EQ(count_tmp(), 0);
+	{
+		char nope[4200];
+		snprintf(nope, sizeof(nope), "%s/none/keystore", tmpdir);
+		CHECK_EQ(ak_store_load_locked(nope, pass, strlen(pass), &lfd, &h, key2, &o), AK_ERR_NO_STORE);
+		snprintf(nope, sizeof(nope), "%s/a/b/other", tmpdir);
+		CHECK_EQ(ak_store_load_locked(nope, pass, strlen(pass), &lfd, &h, key2, &o), AK_ERR_NO_STORE);
+	}
+	/* Reading a directory is an error, not a crash. */
+	free(img2);
+	CHECK_EQ(ak_file_read(sub, &img2, &len2), AK_ERR_IO);
+	CHECK(img2 == NULL);
+	ak_store_free(s);
+	free(img);
+	free(img2);
+	sodium_memzero(key, sizeof(key));
+	sodium_memzero(key2, sizeof(key2));
+}
+
+static void
+test_failed_writes(void)
+{
+	char path[4096], dirpath[4096], nodir[4096];
+	uint8_t *img = NULL, *big;
+	size_t len = 0;
+	struct rlimit old, lim;
+	struct ak_store *s = mkstore();
+	struct ak_kdf kdf;
+	uint8_t key[AK_KEY_BYTES];
+
+	snprintf(path, sizeof(path), "%s/fw", tmpdir);
+	ak_kdf_new(&kdf, AK_KDF_INSECURE_TEST);
+	randombytes_buf(key, sizeof(key));
+	CHECK_EQ(ak_store_save(path, s, &kdf, key), AK_OK);
+	CHECK_EQ(ak_file_read(path, &img, &len), AK_OK);
+
+	/* A write that fails midway (file size limit: short write, then EFBIG). */
+	big = calloc(1, 1 << 20);
+	signal(SIGXFSZ, SIG_IGN);
+	CHECK(getrlimit(RLIMIT_FSIZE, &old) == 0);
+	lim = old;
+	lim.rlim_cur = 4096;
+	CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+	CHECK_EQ(ak_file_write_atomic(path, big, 1 << 20, 0), AK_ERR_IO);
+	CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
+	signal(SIGXFSZ, SIG_DFL);
+	CHECK(same_file(path, img, len));
+	CHECK_EQ(count_tmp(), 0);
+
+	/* The temp file cannot be created: its directory does not exist. */
+	snprintf(nodir, sizeof(nodir), "%s/missing/fw", tmpdir);
+	CHECK_EQ(ak_file_write_atomic(nodir, big, 100, 0), AK_ERR_IO);
+	CHECK_EQ(ak_store_save(nodir, s, &kdf, key), AK_ERR_IO);
+
+	/* The rename fails: the target is a directory. */
+	snprintf(dirpath, sizeof(dirpath), "%s/isdir", tmpdir);
+	CHECK(mkdir(dirpath, 0700) == 0);
+	CHECK_EQ(ak_file_write_atomic(dirpath, big, 100, 0), AK_ERR_IO);
+	CHECK_EQ(count_tmp(), 0);
+	CHECK(same_file(path, img, len));
+	free(big);
+	free(img);
+	ak_store_free(s);
+}
+
+/* A writer killed at random moments always leaves a keystore holding generation N or N+1. */
+static void
+test_crash(void)
+{
+	char path[4096];
+	struct ak_store *s = ak_store_new(), *o;
+	struct ak_profile *p;
+	struct ak_kdf kdf;
+	uint8_t key[AK_KEY_BYTES], *img;
+	size_t len;
+	long *shared, done, attempt, gen;
+	int i, lfd, ok = 0, midwrite = 0;
+	pid_t pid;
+	char num[32];
+
+	shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CHECK(shared != MAP_FAILED);
+	if (shared == MAP_FAILED)
+		return;
+	snprintf(path, sizeof(path), "%s/crash", tmpdir);
+	ak_kdf_new(&kdf, AK_KDF_INSECURE_TEST);
+	randombytes_buf(key, sizeof(key));
+	CHECK_EQ(ak_store_put(s, mkprofile("counter", "sk", "0"), 0), AK_OK);
+	CHECK_EQ(ak_store_put(s, mkprofile("other", "sk2", "x"), 0), AK_OK);
+	CHECK_EQ(ak_store_save(path, s, &kdf, key), AK_OK);
+	__atomic_store_n(&shared[0], 0, __ATOMIC_SEQ_CST); /* attempt */
+	__atomic_store_n(&shared[1], 0, __ATOMIC_SEQ_CST); /* done */
+	for (i = 0; i < 50; i++) {
+		if ((pid = fork()) == 0) {
+			gen = __atomic_load_n(&shared[1], __ATOMIC_SEQ_CST);
+			p = ak_store_find(s, "counter");
+			for (;;) {
+				gen++;
+				snprintf(num, sizeof(num), "%ld", gen);
+				if (ak_profile_set_field(&p->description, num) != AK_OK)
+					_exit(2);
+				__atomic_store_n(&shared[0], gen, __ATOMIC_SEQ_CST);
+				if (ak_store_lock(path, -1, &lfd) != AK_OK ||
+				    ak_store_save(path, s, &kdf, key) != AK_OK)
+					_exit(3);
+				__atomic_store_n(&shared[1], gen, __ATOMIC_SEQ_CST);
+				close(lfd);
+			}
+		}
+		CHECK(pid > 0);
+		if (pid < 0)
+			break;
+		{
+			struct timespec ts = { 0, (long)randombytes_uniform(20000) * 1000 + 100000 };
+			nanosleep(&ts, NULL);
+		}
+		kill(pid, SIGKILL);
+		{
+			int st;
+			CHECK(waitpid(pid, &st, 0) == pid && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+		}
+		attempt = __atomic_load_n(&shared[0], __ATOMIC_SEQ_CST);
+		done = __atomic_load_n(&shared[1], __ATOMIC_SEQ_CST);
+		/* The dead writer's lock is gone with it. */
+		CHECK_EQ(ak_store_lock(path, 1000, &lfd), AK_OK);
+		close(lfd);
+		img = NULL;
+		o = NULL;
+		CHECK_EQ(ak_file_read(path, &img, &len), AK_OK);
+		CHECK_EQ(ak_store_open_image(img, len, key, NULL, &o), AK_OK);
+		if (o != NULL && (p = ak_store_find(o, "counter")) != NULL) {
+			gen = strtol(p->description, NULL, 10);
+			if (gen != done && gen != attempt)
+				fprintf(stderr, "crash %d: file holds %ld, done %ld, attempt %ld\n", i, gen, done,
+				    attempt);
+			CHECK(gen == done || gen == attempt);
+			CHECK(ak_store_find(o, "other") != NULL);
+			/* Continue from what the file holds. */
+			__atomic_store_n(&shared[1], gen, __ATOMIC_SEQ_CST);
+			ok++;
+		}
+		ak_store_free(o);
+		free(img);
+		/* A writer killed between mkstemp and rename leaves its temp file: count those kills. */
+		midwrite += rm_tmp() > 0;
+	}
+	printf("crash test: %d kills (%d mid-write), final generation %ld\n", ok, midwrite,
+	    __atomic_load_n(&shared[1], __ATOMIC_SEQ_CST));
+	CHECK_EQ(ok, 50);
+	CHECK(__atomic_load_n(&shared[1], __ATOMIC_SEQ_CST) > 0);
+	munmap(shared, 4096);
+	ak_store_free(s);
+}
+
+static void
+cleanup(void)
+{
+	char cmd[200];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", tmpdir);
+}
+
+int
+main(void)
+{
+	if (ak_smem_init() != 0) {
+		fprintf(stderr, "ak_smem_init failed\n");
+		return 1;
+	}
+	ak_smem_hook_cjson();
+	umask(077);
+	if (mkdtemp(tmpdir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	test_kdf();
+	test_model();
+	test_roundtrip();
+	test_bitflips();
+	test_header_tamper();
+	test_malformed();
+	test_all_bytes();
+	test_disk();
+	test_failed_writes();
+	test_crash();
+	cleanup();
+	T_DONE();
+}

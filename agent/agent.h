@@ -1,0 +1,71 @@
+/* agent.h - akagent's internal interfaces: main.c (start-up), server.c (event loop), dispatch.c (state).
+ *
+ * One thread. server.c owns the sockets and the timers of connections; dispatch.c owns every secret
+ * (the derived key and the decrypted store) and the lock/unlock deadlines.
+ */
+#ifndef AK_AGENT_H
+#define AK_AGENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ak_buf.h"
+#include "ak_err.h"
+
+#ifndef AK_VERSION
+#define AK_VERSION "0.1.0"
+#endif
+
+/* Per-connection limits (milliseconds). */
+#define AGENT_STALL_MS 10000u      /* a partial request, or an unread reply, for this long: drop */
+#define AGENT_IDLE_CONN_MS 60000u  /* a connection with nothing pending for this long: drop */
+#define AGENT_ACCEPT_PAUSE_MS 250u /* out of descriptors: stop accepting this long (or until a close) */
+#define AGENT_WATCH_POLL_MS 10000u /* socket check period when inotify is unavailable */
+#define AGENT_STORE_LOCK_MS 5000   /* wait for the keystore writer lock */
+
+/* dispatch.c ------------------------------------------------------------------------------------ */
+
+/* store_path is copied; lifetime_s/idle_s: 0 = none. */
+void agent_state_init(const char *store_path, uint32_t lifetime_s, uint32_t idle_s);
+/* Wipe the key and the store (no-op when locked). */
+void agent_state_lock(const char *why);
+int agent_state_unlocked(void);
+/* Lock if the lifetime or idle deadline has passed. */
+void agent_state_tick(uint64_t now_ms);
+/* The nearest deadline (ms, monotonic) of the state, or 0 when there is none. */
+uint64_t agent_state_deadline(void);
+/* UNLOCK requests must not be processed before this time (0 = now). */
+uint64_t agent_state_unlock_gate(void);
+
+struct agent_result {
+	int close;            /* send the reply, then close the connection */
+	int shutdown;         /* send the reply, then lock and exit */
+	uint64_t hold_until;  /* do not send the reply (nor read) before this time (0 = no hold) */
+};
+
+/* Handle one request. req holds the payload (after the type byte) and may hold secrets: the caller
+ * resets (wipes) it afterwards. The whole reply frame is written to out (a secure buffer, reset
+ * first). Never fails: errors become ERROR replies. */
+void agent_dispatch(uint8_t type, struct ak_buf *req, struct ak_buf *out, struct agent_result *res);
+
+/* server.c -------------------------------------------------------------------------------------- */
+
+struct agent_server_cfg {
+	int listen_fd;           /* bound, listening, non-blocking */
+	const char *sock_path;   /* ours while st_dev/st_ino match */
+	dev_t sock_dev;
+	ino_t sock_ino;
+	pid_t child;             /* CMD mode: the command's pid, else 0 */
+};
+
+/* Self-pipe signal handling: install handlers for TERM INT HUP USR1 (and CHLD). -1 on failure. */
+int agent_signals_init(void);
+/* Close the self-pipe (in a CMD child before exec). */
+void agent_signals_close(void);
+
+/* Run until told to exit; returns the process exit status. Before returning the state is locked, every
+ * connection closed and, when appropriate, the socket removed. */
+int agent_server_run(const struct agent_server_cfg *cfg);
+
+#endif

@@ -1,0 +1,130 @@
+/* cli.h - akctl's internal interfaces: global context, commands, agent client, passphrase reader, output.
+ *
+ * Nothing here is part of the library: these symbols live only in the akctl executable.
+ * Secrets handed out by these functions are in the secure arena (ak_smem); the caller wipes them
+ * (ak_smem_free / ak_profile_free), as each comment says.
+ */
+#ifndef AK_CLI_H
+#define AK_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ak_err.h"
+#include "ak_path.h"
+#include "ak_proto.h"
+#include "ak_shell.h"
+#include "ak_store.h"
+
+#define CLI_PASS_MAX 1024 /* passphrase bytes */
+
+/* Global state, filled by main() from the options before the command. */
+struct cli {
+	const char *cmd;          /* the command's name, for messages */
+	const char *store_opt;    /* -f PATH, or NULL */
+	int pass_fd;              /* --passphrase-fd N, or -1 */
+	int store_resolved;
+	int store_explicit;       /* -f or AKCTL_KEYSTORE chose the keystore */
+	char store[AK_PATH_MAX];  /* valid once store_resolved */
+};
+
+/* Commands: return akctl's exit code. argv[0] is the command name. */
+typedef int (*cli_cmd_fn)(struct cli *c, int argc, char **argv);
+int cmd_init(struct cli *c, int argc, char **argv);
+int cmd_unlock(struct cli *c, int argc, char **argv);
+int cmd_lock(struct cli *c, int argc, char **argv);
+int cmd_status(struct cli *c, int argc, char **argv);
+int cmd_passwd(struct cli *c, int argc, char **argv);
+int cmd_add(struct cli *c, int argc, char **argv);
+int cmd_rm(struct cli *c, int argc, char **argv);
+int cmd_list(struct cli *c, int argc, char **argv);
+int cmd_show(struct cli *c, int argc, char **argv);
+int cmd_get(struct cli *c, int argc, char **argv);
+int cmd_env(struct cli *c, int argc, char **argv);
+int cmd_use(struct cli *c, int argc, char **argv);
+int cmd_exec(struct cli *c, int argc, char **argv);
+
+/* main.c ------------------------------------------------------------------------------------------ */
+/* Print the usage of command name (from the table) to stdout; returns 0 (for --help). */
+int cli_cmd_help(const char *name);
+/* Start the secure arena and hook cJSON; idempotent. AK_ERR_NOMEM if libsodium cannot start. */
+enum ak_err cli_secure_init(void);
+/* Resolve the keystore path (-f, AKCTL_KEYSTORE, default) into c->store once. */
+enum ak_err cli_store_path(struct cli *c);
+
+/* output.c ---------------------------------------------------------------------------------------- */
+/* "akctl: <context>: <ak_strerror(e)>[ (detail)]" on stderr; returns ak_err_exit_code(e).
+ * detail may be NULL; it is sanitised (control bytes dropped). Never pass a secret. */
+int cli_fail(enum ak_err e, const char *detail, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* "akctl: <cmd>: <message> (see 'akctl <cmd> --help')" on stderr; returns 2. */
+int cli_usage_error(struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* For getopt_long's '?' / ':' results (optstring must start with ':'). Returns 2. */
+int cli_bad_option(struct cli *c, int ch, char **argv);
+/* "akctl: <message>" on stderr. */
+void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* write(2) all of buf to fd, retrying on EINTR/short writes. AK_ERR_IO on failure. */
+enum ak_err cli_write_all(int fd, const void *buf, size_t len);
+/* "2025-01-31T12:00:00Z" into buf (>= 24 bytes); "-" for 0. */
+void cli_iso_time(int64_t t, char *buf, size_t buflen);
+/* Display width of a UTF-8 string (counts code points). */
+size_t cli_width(const char *s);
+/* Print s padded with spaces to width w (UTF-8 aware). */
+void cli_print_padded(const char *s, size_t w);
+/* Copy detail into out, replacing control bytes with '?'. */
+void cli_sanitize(const char *in, char *out, size_t outlen);
+
+/* pass.c ------------------------------------------------------------------------------------------ */
+/* Read a passphrase: --passphrase-fd (one line per call), else $AKCTL_ASKPASS, else /dev/tty with echo
+ * off (asked twice when confirm, AK_ERR_MISMATCH if they differ), else AK_ERR_NO_PASSPHRASE.
+ * *out is a NUL-terminated secure allocation: the caller wipes it with ak_smem_free(). Empty =>
+ * AK_ERR_EMPTY, more than CLI_PASS_MAX bytes => AK_ERR_TOO_LARGE. detail (may be NULL) gets a reason. */
+enum ak_err cli_pass_read(struct cli *c, const char *prompt, int confirm, char **out, size_t *outlen,
+    char *detail, size_t detaillen);
+/* Read a secret value for `add`: the tty with echo off when stdin is a terminal, else all of stdin
+ * (one trailing "\n" or "\r\n" stripped). At most AK_VALUE_MAX bytes, empty => AK_ERR_EMPTY.
+ * *out is secure; the caller wipes it with ak_smem_free(). */
+enum ak_err cli_secret_read(const char *prompt, char **out, size_t *outlen);
+
+/* cmd_add.c: the direct-file path (no agent unlocked on this keystore), shared by add and rm.
+ * Asks the passphrase, then locks, reads, derives and decrypts (ak_store_load_locked). On AK_OK the
+ * caller holds the lock (*lockfd: close it), *key (secure: ak_smem_free) and *s (ak_store_free). */
+enum ak_err cli_store_open_direct(struct cli *c, int *lockfd, struct ak_header *hdr, uint8_t **key,
+    struct ak_store **s, char *detail, size_t detaillen);
+
+/* client.c ---------------------------------------------------------------------------------------- */
+struct ak_client;
+
+/* Connect to ak_path_client_socket(). AK_ERR_NO_AGENT if nobody answers there. */
+enum ak_err ak_client_connect(struct ak_client **out);
+void ak_client_close(struct ak_client *cl); /* NULL ok; wipes the buffers */
+/* The socket path tried by the last connect (for messages), and the detail of the last ERROR reply. */
+const char *ak_client_socket_path(void);
+const char *ak_client_detail(const struct ak_client *cl);
+
+/* Requests. Each returns the agent's error (from an ERROR reply) or a transport error. */
+enum ak_err ak_client_status(struct ak_client *cl, struct ak_status *st); /* ak_status_clear after */
+/* key: AK_KEY_BYTES (not wiped here: the caller owns it), or NULL for "already unlocked: reset lifetime".
+ * lifetime: seconds, 0 = agent default, AK_LIFETIME_NONE = none. */
+enum ak_err ak_client_unlock(struct ak_client *cl, const uint8_t *key, uint32_t lifetime);
+enum ak_err ak_client_lock(struct ak_client *cl);
+/* *entries: malloc'd array of *n entries; free with ak_client_list_free. */
+enum ak_err ak_client_list(struct ak_client *cl, struct ak_list_entry **entries, uint32_t *n);
+void ak_client_list_free(struct ak_list_entry *entries, uint32_t n);
+/* *out in the secure arena: the caller wipes it with ak_profile_free(). */
+enum ak_err ak_client_get(struct ak_client *cl, const char *name, struct ak_profile **out);
+enum ak_err ak_client_add(struct ak_client *cl, const struct ak_profile *p, int force);
+enum ak_err ak_client_remove(struct ak_client *cl, const char *name);
+
+/* The agent for akctl's keystore: connect and ask STATUS. AK_ERR_NO_AGENT (detail in detail) if none
+ * answers, or when the keystore was chosen explicitly (-f/AKCTL_KEYSTORE) and the agent serves
+ * another file. When not explicit, the agent's keystore becomes akctl's (c->store).
+ * On AK_OK *cl is connected and *st filled: the caller closes and clears both. */
+enum ak_err cli_agent_for_store(struct cli *c, struct ak_client **cl, struct ak_status *st, char *detail,
+    size_t detaillen);
+/* For read commands (never prompt): an agent unlocked on our store, else print the error
+ * ("agent is locked: run 'akctl unlock'", no agent...) and return its exit code; 0 on success. */
+int cli_agent_unlocked(struct cli *c, struct ak_client **cl);
+/* Print a failed request's error with the agent's detail; returns the exit code. */
+int cli_fail_client(struct ak_client *cl, enum ak_err e, const char *context);
+
+#endif

@@ -1,0 +1,450 @@
+/* bench.c - akbench: requests/second and latency of an agent over its Unix socket.
+ *
+ * One epoll loop per thread drives N connections, each with exactly one request outstanding (the way
+ * real clients use an agent: ask, wait, ask again). Latency is send-of-request to last byte of reply.
+ * Targets speak their own protocol, all framed as uint32 big-endian length + type byte + payload:
+ *   akagent-get     AK_MSG_GET <profile>   -> AK_MSG_PROFILE_REPLY
+ *   akagent-status  AK_MSG_STATUS          -> AK_MSG_STATUS_REPLY
+ *   ssh             SSH2_AGENTC_REQUEST_IDENTITIES (11) -> SSH2_AGENT_IDENTITIES_ANSWER (12)
+ *   echo            the akagent GET frame  -> the same frame back (akbench-echo)
+ * This is a benchmark, not a test: it only checks each reply's type, and decodes one full akagent
+ * reply before measuring so a wrong setup fails loudly instead of measuring error replies.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ak_buf.h"
+#include "ak_err.h"
+#include "ak_proto.h"
+#include "ak_smem.h"
+#include "ak_store.h"
+
+#define SSH_REQUEST_IDENTITIES 11
+#define SSH_IDENTITIES_ANSWER 12
+#define RBUF_MAX (1u << 20)	/* largest reply we accept; bigger is a setup error */
+
+enum target { T_AKAGENT_GET, T_AKAGENT_STATUS, T_SSH, T_ECHO };
+
+struct conn {
+	int fd;
+	uint64_t sent_ns;
+	size_t have;		/* reply bytes read so far */
+	uint8_t *rbuf;
+};
+
+struct lat {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+struct worker {
+	pthread_t tid;
+	const char *sock;
+	int nconn;
+	uint64_t warm_end_ns, end_ns;
+	struct lat lat;
+	uint64_t done, errors;
+	int fail;		/* setup failure: message already printed */
+};
+
+static uint8_t req[512];	/* the request frame, identical for every connection */
+static size_t req_len;
+static uint8_t want_type;
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int
+lat_push(struct lat *l, uint64_t v)
+{
+	uint64_t *nv;
+
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 65536;
+		if ((nv = realloc(l->v, l->cap * sizeof(*nv))) == NULL)
+			return -1;
+		l->v = nv;
+	}
+	l->v[l->n++] = v;
+	return 0;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int
+dial(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "akbench: socket path too long\n");
+		return -1;
+	}
+	strcpy(sun.sun_path, path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		fprintf(stderr, "akbench: connect %s: %s\n", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Write the whole request. Requests are tiny and a connection has at most one in flight, so the
+ * socket buffer always has room; a short write would be a broken peer. */
+static int
+send_req(struct conn *c)
+{
+	ssize_t w;
+
+	c->sent_ns = now_ns();
+	c->have = 0;
+	do
+		w = send(c->fd, req, req_len, MSG_NOSIGNAL);
+	while (w == -1 && errno == EINTR);
+	return w == (ssize_t)req_len ? 0 : -1;
+}
+
+/* Read what is there; returns 1 when a whole reply frame has arrived, 0 if more is needed, -1 on
+ * error or EOF. */
+static int
+recv_reply(struct conn *c)
+{
+	uint32_t len;
+	ssize_t r;
+
+	for (;;) {
+		r = recv(c->fd, c->rbuf + c->have, RBUF_MAX - c->have, MSG_DONTWAIT);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (r <= 0)
+			return -1;
+		c->have += (size_t)r;
+		if (c->have == RBUF_MAX)
+			break;
+	}
+	if (c->have < 5)
+		return 0;
+	len = (uint32_t)c->rbuf[0] << 24 | (uint32_t)c->rbuf[1] << 16 | (uint32_t)c->rbuf[2] << 8 | c->rbuf[3];
+	if (len == 0 || len > RBUF_MAX - 4)
+		return -1;
+	if (c->have < 4 + (size_t)len)
+		return c->have == RBUF_MAX ? -1 : 0;
+	if (c->have > 4 + (size_t)len)
+		return -1;	/* one reply per request: extra bytes are a protocol error */
+	return 1;
+}
+
+static void *
+worker_run(void *arg)
+{
+	struct worker *w = arg;
+	struct epoll_event ev, evs[256];
+	struct conn *conns;
+	int ep, i, n, running = 1;
+	uint64_t t;
+
+	if ((conns = calloc((size_t)w->nconn, sizeof(*conns))) == NULL ||
+	    (ep = epoll_create1(EPOLL_CLOEXEC)) == -1) {
+		w->fail = 1;
+		return NULL;
+	}
+	for (i = 0; i < w->nconn; i++) {
+		conns[i].fd = -1;
+		if ((conns[i].rbuf = malloc(RBUF_MAX)) == NULL || (conns[i].fd = dial(w->sock)) == -1) {
+			w->fail = 1;
+			goto out;
+		}
+		ev.events = EPOLLIN;
+		ev.data.ptr = &conns[i];
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, conns[i].fd, &ev) == -1) {
+			w->fail = 1;
+			goto out;
+		}
+	}
+	for (i = 0; i < w->nconn; i++)
+		if (send_req(&conns[i]) == -1) {
+			w->errors++;
+			w->fail = 1;
+			goto out;
+		}
+	while (running) {
+		n = epoll_wait(ep, evs, 256, 100);
+		if (n == -1 && errno != EINTR) {
+			w->fail = 1;
+			break;
+		}
+		for (i = 0; i < n; i++) {
+			struct conn *c = evs[i].data.ptr;
+			int r = recv_reply(c);
+
+			if (r == 0)
+				continue;
+			if (r == -1 || c->rbuf[4] != want_type) {
+				if (w->errors++ == 0)
+					fprintf(stderr, "akbench: bad reply (type %d, %zu bytes)\n",
+					    c->have > 4 ? c->rbuf[4] : -1, c->have);
+				running = 0;
+				w->fail = 1;
+				break;
+			}
+			t = now_ns();
+			if (t >= w->warm_end_ns) {
+				w->done++;
+				if (lat_push(&w->lat, t - c->sent_ns) == -1) {
+					w->fail = 1;
+					running = 0;
+					break;
+				}
+			}
+			if (t >= w->end_ns) {
+				/* stop issuing; outstanding replies on other connections are simply dropped */
+				running = 0;
+				break;
+			}
+			if (send_req(c) == -1) {
+				w->errors++;
+				w->fail = 1;
+				running = 0;
+				break;
+			}
+		}
+		if (now_ns() >= w->end_ns)
+			running = 0;
+	}
+out:
+	for (i = 0; i < w->nconn; i++) {
+		if (conns[i].fd != -1)
+			close(conns[i].fd);
+		free(conns[i].rbuf);
+	}
+	close(ep);
+	free(conns);
+	return NULL;
+}
+
+/* One synchronous request before measuring: catches a locked agent, a missing profile or a wrong
+ * socket with a readable message, and decodes a full akagent reply with the real decoder. */
+static int
+preflight(const char *sock, enum target tgt)
+{
+	struct conn c;
+	struct ak_buf *b = NULL;
+	struct ak_profile *p = NULL;
+	struct ak_status st;
+	enum ak_err e, we;
+	char *detail = NULL;
+	uint8_t type;
+	int r = -1, rr;
+
+	memset(&c, 0, sizeof(c));
+	c.fd = -1;
+	if ((c.rbuf = malloc(RBUF_MAX)) == NULL || (c.fd = dial(sock)) == -1)
+		goto out;
+	if (send_req(&c) == -1)
+		goto out;
+	while ((rr = recv_reply(&c)) == 0)
+		usleep(100);	/* blocking-ish wait; only once */
+	if (rr == -1) {
+		fprintf(stderr, "akbench: preflight: connection closed or bad frame\n");
+		goto out;
+	}
+	type = c.rbuf[4];
+	if (tgt == T_AKAGENT_GET || tgt == T_AKAGENT_STATUS) {
+		if ((b = ak_buf_new(RBUF_MAX)) == NULL || ak_buf_put(b, c.rbuf + 5, c.have - 5) != AK_OK)
+			goto out;
+		if (type == AK_MSG_ERROR) {
+			if (ak_proto_get_error(b, &we, &detail) == AK_OK)
+				fprintf(stderr, "akbench: agent answered error: %s%s%s\n", ak_strerror(we),
+				    detail ? ": " : "", detail ? detail : "");
+			goto out;
+		}
+		if (tgt == T_AKAGENT_GET && type == AK_MSG_PROFILE_REPLY) {
+			if ((e = ak_proto_get_profile(b, &p)) != AK_OK) {
+				fprintf(stderr, "akbench: PROFILE_REPLY does not decode: %s\n", ak_strerror(e));
+				goto out;
+			}
+		} else if (tgt == T_AKAGENT_STATUS && type == AK_MSG_STATUS_REPLY) {
+			memset(&st, 0, sizeof(st));
+			if ((e = ak_proto_get_status(b, &st)) != AK_OK) {
+				fprintf(stderr, "akbench: STATUS_REPLY does not decode: %s\n", ak_strerror(e));
+				goto out;
+			}
+			ak_status_clear(&st);
+		}
+	}
+	if (type != want_type) {
+		fprintf(stderr, "akbench: preflight: reply type %u, expected %u\n", type, want_type);
+		goto out;
+	}
+	r = 0;
+out:
+	ak_profile_free(p);
+	ak_buf_free(b);
+	free(detail);
+	if (c.fd != -1)
+		close(c.fd);
+	free(c.rbuf);
+	return r;
+}
+
+static int
+build_request(enum target tgt, const char *profile)
+{
+	struct ak_buf *b;
+	int r = -1;
+
+	if (tgt == T_SSH) {
+		static const uint8_t ssh_req[5] = { 0, 0, 0, 1, SSH_REQUEST_IDENTITIES };
+
+		memcpy(req, ssh_req, sizeof(ssh_req));
+		req_len = sizeof(ssh_req);
+		want_type = SSH_IDENTITIES_ANSWER;
+		return 0;
+	}
+	if ((b = ak_buf_new(sizeof(req))) == NULL)
+		return -1;
+	if (tgt == T_AKAGENT_STATUS) {
+		if (ak_proto_begin(b, AK_MSG_STATUS) != AK_OK)
+			goto out;
+		want_type = AK_MSG_STATUS_REPLY;
+	} else {
+		/* the echo target gets the same GET frame, so the bytes moved are comparable */
+		if (ak_proto_begin(b, AK_MSG_GET) != AK_OK || ak_buf_put_cstring(b, profile) != AK_OK)
+			goto out;
+		want_type = tgt == T_ECHO ? AK_MSG_GET : AK_MSG_PROFILE_REPLY;
+	}
+	if (ak_proto_finish(b, AK_PROTO_MAX_REQUEST) != AK_OK || ak_buf_len(b) > sizeof(req))
+		goto out;
+	req_len = ak_buf_len(b);
+	memcpy(req, ak_buf_ptr(b), req_len);
+	r = 0;
+out:
+	ak_buf_free(b);
+	return r;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: akbench -s SOCKET -t akagent-get|akagent-status|ssh|echo [-c CLIENTS] [-d SECONDS]\n"
+	    "               [-w WARMUP_MS] [-j THREADS] [-p PROFILE] [-H]\n"
+	    "Prints: target clients requests/s p50_us p99_us requests (-H: a header line first).\n");
+	exit(2);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *sock = NULL, *profile = "p050", *tname = NULL;
+	enum target tgt = T_ECHO;
+	int clients = 1, threads = 1, header = 0, ch, i, fail = 0;
+	double secs = 2.0, elapsed;
+	long warm_ms = 200;
+	struct worker *w;
+	struct lat all = { 0 };
+	uint64_t start, total = 0;
+	size_t k;
+
+	while ((ch = getopt(argc, argv, "s:t:c:d:w:j:p:Hh")) != -1) {
+		switch (ch) {
+		case 's': sock = optarg; break;
+		case 't': tname = optarg; break;
+		case 'c': clients = atoi(optarg); break;
+		case 'd': secs = atof(optarg); break;
+		case 'w': warm_ms = atol(optarg); break;
+		case 'j': threads = atoi(optarg); break;
+		case 'p': profile = optarg; break;
+		case 'H': header = 1; break;
+		default: usage();
+		}
+	}
+	if (sock == NULL || tname == NULL || clients < 1 || clients > 4096 || threads < 1 ||
+	    threads > clients || secs <= 0 || warm_ms < 0)
+		usage();
+	if (strcmp(tname, "akagent-get") == 0 || strcmp(tname, "akagent") == 0)
+		tgt = T_AKAGENT_GET;
+	else if (strcmp(tname, "akagent-status") == 0)
+		tgt = T_AKAGENT_STATUS;
+	else if (strcmp(tname, "ssh") == 0 || strcmp(tname, "ssh-agent") == 0)
+		tgt = T_SSH;
+	else if (strcmp(tname, "echo") == 0)
+		tgt = T_ECHO;
+	else
+		usage();
+	if (ak_smem_init() == -1 || build_request(tgt, profile) == -1) {
+		fprintf(stderr, "akbench: cannot encode the request\n");
+		return 1;
+	}
+	if (preflight(sock, tgt) == -1)
+		return 1;
+
+	if ((w = calloc((size_t)threads, sizeof(*w))) == NULL)
+		return 1;
+	start = now_ns();
+	for (i = 0; i < threads; i++) {
+		w[i].sock = sock;
+		w[i].nconn = clients / threads + (i < clients % threads);
+		w[i].warm_end_ns = start + (uint64_t)warm_ms * 1000000u;
+		w[i].end_ns = w[i].warm_end_ns + (uint64_t)(secs * 1e9);
+		if (pthread_create(&w[i].tid, NULL, worker_run, &w[i]) != 0) {
+			fprintf(stderr, "akbench: pthread_create failed\n");
+			return 1;
+		}
+	}
+	for (i = 0; i < threads; i++) {
+		pthread_join(w[i].tid, NULL);
+		fail |= w[i].fail;
+		total += w[i].done;
+		for (k = 0; k < w[i].lat.n; k++)
+			if (lat_push(&all, w[i].lat.v[k]) == -1)
+				return 1;
+		free(w[i].lat.v);
+	}
+	/* every counted reply arrived inside [warm_end, end]: the window is exactly secs long */
+	elapsed = secs;
+	if (fail || all.n == 0) {
+		fprintf(stderr, "akbench: %s: run failed after %llu replies\n", tname,
+		    (unsigned long long)total);
+		return 1;
+	}
+	qsort(all.v, all.n, sizeof(*all.v), cmp_u64);
+	if (header)
+		printf("%-16s %7s %12s %9s %9s %10s\n", "target", "clients", "req/s", "p50_us", "p99_us",
+		    "requests");
+	printf("%-16s %7d %12.0f %9.1f %9.1f %10llu\n", tname, clients, (double)total / elapsed,
+	    (double)all.v[all.n / 2] / 1e3, (double)all.v[(all.n * 99) / 100] / 1e3,
+	    (unsigned long long)total);
+	free(all.v);
+	free(w);
+	return 0;
+}

@@ -1,0 +1,223 @@
+# tests/lib.sh - sourced by every tests/e2e/NN-name.sh.
+#
+# Gives each test a private world: a fresh temporary HOME, XDG_RUNTIME_DIR (0700), XDG_DATA_HOME and
+# XDG_CONFIG_HOME, so the default socket and keystore paths are the test's own and tests can run in
+# parallel. A cleanup trap kills the agents this test started (by pid, never by name) and removes it all.
+#
+# Environment (meson passes these): AKAGENT, AKCTL = absolute paths of the built binaries.
+# shellcheck shell=bash
+# shellcheck disable=SC2034  # variables here are used by the sourcing tests
+
+set -u
+set -o pipefail
+
+: "${AKAGENT:?AKAGENT must name the akagent binary}"
+: "${AKCTL:?AKCTL must name the akctl binary}"
+
+TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+TEST_NAME=$(basename "$0" .sh)
+PY=/usr/bin/python3	# Debian's python3; the first python3 on PATH may be another install
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/akt.XXXXXX") || { echo "$TEST_NAME: mktemp failed" >&2; exit 1; }
+export HOME="$T/home" XDG_RUNTIME_DIR="$T/run" XDG_DATA_HOME="$T/data" XDG_CONFIG_HOME="$T/config"
+mkdir -p "$HOME" "$XDG_DATA_HOME" "$XDG_CONFIG_HOME"
+mkdir -m 0700 "$XDG_RUNTIME_DIR"
+
+# Nothing from the caller's session leaks in: no agent, no keystore, no profile variables.
+unset AKAGENT_SOCK AKAGENT_PID AKCTL_KEYSTORE AKCTL_PROFILE ANTHROPIC_API_KEY ANTHROPIC_MODEL \
+	OPENAI_API_KEY MAX_TOKENS
+export SHELL=/bin/bash LC_ALL=C.UTF-8 TMPDIR="$T"
+# Never prompt on a terminal when a test forgets --passphrase-fd: an askpass that fails.
+printf '#!/bin/sh\nexit 1\n' > "$T/askpass-fail"
+chmod 0755 "$T/askpass-fail"
+export AKCTL_ASKPASS="$T/askpass-fail"
+# Standard input is never a terminal: `add` would otherwise wait for a typed secret.
+exec </dev/null
+
+AGENT_PIDS=()
+OUT="$T/out"	# stdout of the last expect_exit / run
+ERR="$T/err"	# stderr of the last expect_exit / run
+RC=0
+
+# Kill every agent this test started, by pid. TERM first (it removes its socket), then KILL.
+_cleanup() {
+	local rc=$? pid i
+	trap - EXIT
+	for pid in "${AGENT_PIDS[@]}"; do
+		[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null
+	done
+	for pid in "${AGENT_PIDS[@]}"; do
+		[ -n "$pid" ] || continue
+		for i in 1 2 3 4 5 6 7 8 9 10; do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null
+	done
+	if [ "${KEEP_TMP:-0}" = 1 ]; then
+		echo "$TEST_NAME: kept $T" >&2
+	else
+		rm -rf "$T"
+	fi
+	exit "$rc"
+}
+trap _cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+# fail MSG: the test fails here.
+fail() {
+	echo "FAIL: $TEST_NAME:${BASH_LINENO[0]}: $*" >&2
+	if [ -s "$ERR" ]; then
+		echo "--- stderr of the last command:" >&2
+		head -c 4000 "$ERR" >&2
+		echo >&2
+	fi
+	exit 1
+}
+
+# skip MSG: meson counts exit 77 as skipped.
+skip() {
+	echo "SKIP: $TEST_NAME: $*" >&2
+	exit 77
+}
+
+# trace MSG: a step marker in the test log.
+trace() {
+	echo "== $TEST_NAME: $*" >&2
+}
+
+# run CMD...: run it, stdout to $OUT, stderr to $ERR, exit status in $RC. Never fails itself.
+run() {
+	RC=0
+	"$@" >"$OUT" 2>"$ERR" || RC=$?
+	return 0
+}
+
+# expect_exit CODE CMD...: run CMD (as `run`) and fail unless it exits with CODE.
+# CODE "nonzero" accepts any failure status (not a signal death).
+expect_exit() {
+	local want=$1
+	shift
+	run "$@"
+	if [ "$want" = nonzero ]; then
+		if [ "$RC" -eq 0 ] || [ "$RC" -ge 126 ]; then
+			echo "FAIL: $TEST_NAME:${BASH_LINENO[0]}: '$*' exited $RC, wanted a failure status" >&2
+			cat "$ERR" >&2
+			exit 1
+		fi
+	elif [ "$RC" -ne "$want" ]; then
+		echo "FAIL: $TEST_NAME:${BASH_LINENO[0]}: '$*' exited $RC, wanted $want" >&2
+		echo "--- stdout:" >&2
+		head -c 4000 "$OUT" >&2
+		echo "--- stderr:" >&2
+		head -c 4000 "$ERR" >&2
+		exit 1
+	fi
+}
+
+# assert_bytes FILE STRING: FILE holds exactly the bytes of STRING (no newline added).
+assert_bytes() {
+	printf '%s' "$2" > "$T/expected"
+	if ! cmp -s "$T/expected" "$1"; then
+		echo "FAIL: $TEST_NAME:${BASH_LINENO[0]}: $1 differs from the expected bytes" >&2
+		echo "--- expected (od -c):" >&2
+		od -c "$T/expected" | head -20 >&2
+		echo "--- got (od -c):" >&2
+		od -c "$1" | head -20 >&2
+		exit 1
+	fi
+}
+
+# assert_eq GOT WANT MSG
+assert_eq() {
+	[ "$1" = "$2" ] || fail "${3:-value}: got '$1', wanted '$2'"
+}
+
+# assert_no_secret FILE SECRET MSG: SECRET does not occur in FILE.
+assert_no_secret() {
+	if grep -qF -- "$2" "$1"; then
+		fail "${3:-output} contains a secret"
+	fi
+}
+
+# fake_key: a fresh Anthropic-shaped key (sk-ant-api03- + 93 base64url + AA), made up here.
+fake_key() {
+	local body
+	body=$(head -c 72 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=')
+	printf 'sk-ant-api03-%sAA' "${body:0:93}"
+}
+
+# rand_word: 24 random lowercase hex characters.
+rand_word() {
+	head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n'
+}
+
+PASS="test-pass-$(rand_word)"
+
+# start_agent [ARGS...]: start an agent for this test (sh syntax), export AKAGENT_SOCK/AKAGENT_PID,
+# and remember its pid for cleanup.
+start_agent() {
+	local exports
+	exports=$("$AKAGENT" -s "$@" 2>"$ERR") || fail "akagent -s $* failed"
+	eval "$exports"
+	[ -n "${AKAGENT_PID:-}" ] || fail "akagent printed no AKAGENT_PID"
+	[ -n "${AKAGENT_SOCK:-}" ] || fail "akagent printed no AKAGENT_SOCK"
+	AGENT_PIDS+=("$AKAGENT_PID")
+	kill -0 "$AKAGENT_PID" 2>/dev/null || fail "agent pid $AKAGENT_PID is not running"
+}
+
+# track_pid PID: an agent started some other way, to be killed at cleanup.
+track_pid() {
+	AGENT_PIDS+=("$1")
+}
+
+# stop_agent: SIGTERM the current agent and wait for it to go.
+stop_agent() {
+	local i
+	kill -TERM "$AKAGENT_PID" 2>/dev/null
+	for i in $(seq 50); do
+		kill -0 "$AKAGENT_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$AKAGENT_PID" 2>/dev/null && fail "agent $AKAGENT_PID did not exit on SIGTERM"
+	unset AKAGENT_SOCK AKAGENT_PID
+}
+
+# wait_gone PID SECONDS: wait until PID has exited; nonzero if it is still there.
+wait_gone() {
+	local pid=$1 n=$(($2 * 10))
+	while [ "$n" -gt 0 ]; do
+		kill -0 "$pid" 2>/dev/null || return 0
+		# a zombie child of ours counts as gone
+		[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] && return 0
+		sleep 0.1
+		n=$((n - 1))
+	done
+	return 1
+}
+
+# init_store [ARGS...]: create the test keystore with the fast test KDF and $PASS.
+init_store() {
+	expect_exit 0 "$AKCTL" init --kdf insecure-test --passphrase-fd 3 "$@" 3<<<"$PASS"
+}
+
+# unlock [ARGS...]: unlock the agent with $PASS.
+unlock() {
+	expect_exit 0 "$AKCTL" unlock --passphrase-fd 3 "$@" 3<<<"$PASS"
+}
+
+# add_profile NAME SECRET [ARGS...]: add through the agent (or directly with $PASS on fd 3).
+add_profile() {
+	local name=$1 secret=$2
+	shift 2
+	printf '%s' "$secret" > "$T/secret-in"
+	expect_exit 0 "$AKCTL" add "$name" --passphrase-fd 3 "$@" <"$T/secret-in" 3<<<"$PASS"
+	rm -f "$T/secret-in"
+}
+
+# am_root: true when running as uid 0.
+am_root() {
+	[ "$(id -u)" = 0 ]
+}
+
+trace "tmp $T"
