@@ -427,13 +427,13 @@ do_add(struct ak_buf *req, struct ak_buf *out)
 	enum ak_err r;
 
 	memset(&op, 0, sizeof(op));
+	/* The decoder validates the profile too; any failure is a malformed request (docs/protocol.md). */
 	if (ak_buf_get_u8(req, &flags) != AK_OK ||
-	    ak_proto_get_profile(req, &op.add) != AK_OK || payload_end(req) != AK_OK) {
+	    ak_proto_get_profile(req, &op.add) != AK_OK || payload_end(req) != AK_OK ||
+	    ak_profile_validate(op.add) != AK_OK) {
 		r = AK_ERR_BAD_MESSAGE;
 		goto out;
 	}
-	if ((r = ak_profile_validate(op.add)) != AK_OK)
-		goto out;
 	if (st.key == NULL) {
 		r = AK_ERR_LOCKED;
 		goto out;

@@ -29,7 +29,8 @@
 #include "ak_proto.h"
 #include "ak_util.h"
 
-#define READ_CHUNK 16384
+#define READ_MIN 1024
+#define READ_MAX 65536
 #define ACCEPT_BATCH 64
 #define SHUTDOWN_FLUSH_MS 1000
 #define FIXED_PFDS 3 /* signal pipe, inotify, listener */
@@ -289,9 +290,19 @@ conn_read(struct conn *c, uint64_t now)
 {
 	for (;;) {
 		size_t room = ak_buf_max(c->in) - ak_buf_len(c->in);
-		size_t want = room < READ_CHUNK ? room : READ_CHUNK;
+		size_t want = READ_MIN, need = 0, flen;
 		uint8_t *p;
 		ssize_t n;
+
+		/* Read about what the pending frame still needs: most requests are a few bytes, and
+		 * every connection's buffer comes out of locked memory. */
+		if (ak_proto_frame(c->in, AK_PROTO_MAX_REQUEST, &flen, &need) == AK_ERR_TRUNCATED &&
+		    need > ak_buf_len(c->in) && need - ak_buf_len(c->in) > want)
+			want = need - ak_buf_len(c->in);
+		if (want > READ_MAX)
+			want = READ_MAX;
+		if (want > room)
+			want = room;
 
 		if (want == 0)
 			break;

@@ -29,6 +29,7 @@
 
 struct ak_client {
 	int fd;
+	int timeout_s;          /* as set on fd */
 	struct ak_buf *req;
 	struct ak_buf *rep;
 	char detail[CLIENT_DETAIL_MAX];
@@ -85,6 +86,7 @@ ak_client_connect(struct ak_client **out)
 		goto out;
 	}
 	set_timeout(cl->fd, CLIENT_TIMEOUT_S);
+	cl->timeout_s = CLIENT_TIMEOUT_S;
 	if (connect(cl->fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
 		/* ENOENT, ECONNREFUSED (stale socket), EACCES, ENOTDIR...: nobody we can talk to. */
 		snprintf(cl->detail, sizeof(cl->detail), "%s", strerror(errno));
@@ -131,7 +133,10 @@ transact(struct ak_client *cl, uint8_t *type, int timeout_s)
 
 	cl->detail[0] = '\0';
 	ak_buf_reset(cl->rep);
-	set_timeout(cl->fd, timeout_s);
+	if (cl->timeout_s != timeout_s) {
+		set_timeout(cl->fd, timeout_s);
+		cl->timeout_s = timeout_s;
+	}
 
 	p = ak_buf_ptr(cl->req);
 	left = ak_buf_len(cl->req);

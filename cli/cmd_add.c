@@ -55,7 +55,8 @@ out:
 	return r;
 }
 
-/* Times for a replacement: keep `created`; `rotated` moves only when the secret changed. */
+/* Times for a replacement: keep `created`; `rotated` moves only when the secret changed (compared in
+ * constant time; both secrets stay owned, and wiped, by their profiles' owners). */
 static void
 carry_times(struct ak_profile *p, const struct ak_profile *old, int64_t now)
 {

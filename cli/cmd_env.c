@@ -19,7 +19,8 @@
 
 #define ENV_OUT_MAX (16u << 20) /* 65 values of 64 KiB, quoted: far below */
 
-/* Fetch profile name from an agent unlocked on our keystore. Prints errors; returns the exit code. */
+/* Fetch profile name from an agent unlocked on our keystore. Prints errors; returns the exit code.
+ * *p is secure: the caller wipes it with ak_profile_free(). */
 static int
 fetch(struct cli *c, const char *name, struct ak_profile **p)
 {
@@ -80,7 +81,7 @@ shell_opts(struct cli *c, int argc, char **argv, enum ak_shell *sh, int *clear)
 	return 0;
 }
 
-/* Emit out (secret) to stdout in one write. */
+/* Emit out to stdout in one write(2). out holds secrets: the caller frees it (ak_buf_free wipes). */
 static int
 emit(struct cli *c, struct ak_buf *out)
 {
@@ -91,6 +92,7 @@ emit(struct cli *c, struct ak_buf *out)
 	return 0;
 }
 
+/* The value of var in p (the secret or a plain variable), pointing into p: p's owner wipes it. */
 static const char *
 profile_var(const struct ak_profile *p, const char *var)
 {
@@ -159,7 +161,7 @@ out:
 	return rc;
 }
 
-/* Export every variable of p (secret first) into out. */
+/* Export every variable of p (secret first) into out, a secure buffer the caller wipes. */
 static enum ak_err
 export_profile(struct ak_buf *out, enum ak_shell sh, const struct ak_profile *p)
 {

@@ -109,7 +109,7 @@ cmd_passwd(struct cli *c, int argc, char **argv)
 		rc = cli_fail(r, detail, "passwd: new passphrase");
 		goto out;
 	}
-	if (preset == AK_KDF_INSECURE_TEST)
+	if (have_preset && preset == AK_KDF_INSECURE_TEST)
 		cli_note("warning: --kdf insecure-test makes the passphrase trivial to brute-force: "
 		    "use it for tests only");
 	ak_kdf_new(&newkdf, preset);

@@ -63,11 +63,21 @@ cli_bad_option(struct cli *c, int ch, char **argv)
 {
 	const char *arg = optind > 0 ? argv[optind - 1] : "?";
 	char opt[3] = { '-', (char)optopt, '\0' };
+	char lng[64];
+	size_t n;
 
-	/* optopt is 0 for an unknown long option: argv[optind - 1] then names it. */
+	/* A long option is named by argv[optind - 1] (glibc leaves optopt 0 or the option's val);
+	 * a short one by optopt, since it may sit inside a cluster like "-xq". */
+	if (arg != NULL && strncmp(arg, "--", 2) == 0) {
+		n = strcspn(arg, "=");
+		snprintf(lng, sizeof(lng), "%.*s", (int)(n < sizeof(lng) ? n : sizeof(lng) - 1), arg);
+		arg = lng;
+	} else if (optopt != 0) {
+		arg = opt;
+	}
 	if (ch == ':')
-		return cli_usage_error(c, "option '%s' needs an argument", optopt ? opt : arg);
-	return cli_usage_error(c, "unknown option '%s'", optopt ? opt : arg);
+		return cli_usage_error(c, "option '%s' needs an argument", arg);
+	return cli_usage_error(c, "unknown option '%s'", arg);
 }
 
 void

@@ -1,1 +1,595 @@
-/* stub */ typedef int ak_stub_shell;
+/* shell.c - export lines that carry any value byte-for-byte into each shell (rule 4).
+ *
+ * Every encoder works the same way: bytes that are plain in the shell's strongest quoting go inside
+ * single quotes; each byte that is special even there is written OUTSIDE the quotes with an escape
+ * the shell always honours. Quotes are opened lazily so the output stays readable.
+ * The exact encodings (and why) are in the comments of each *_word() below; tests/unit/test_shell.c
+ * runs them through the real shells.
+ *
+ * Output always goes to the caller's buffer, which may be secure; on any error the buffer is rolled
+ * back to its length on entry (ak_buf_unreserve wipes what it drops), so a failed export leaves no
+ * half-written secret behind.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ak_buf.h"
+#include "ak_err.h"
+#include "ak_shell.h"
+
+/* A writer with a sticky error: encoders append freely and the caller checks once. */
+struct w {
+	struct ak_buf *b;
+	enum ak_err r;
+};
+
+static void
+wn(struct w *w, const void *p, size_t n)
+{
+	if (w->r == AK_OK && n > 0)
+		w->r = ak_buf_put(w->b, p, n);
+}
+
+static void
+ws(struct w *w, const char *s)
+{
+	wn(w, s, strlen(s));
+}
+
+static void
+wc(struct w *w, uint8_t c)
+{
+	wn(w, &c, 1);
+}
+
+static void
+whex2(struct w *w, uint8_t c)
+{
+	static const char hex[] = "0123456789abcdef";
+	char s[2] = { hex[c >> 4], hex[c & 15] };
+
+	wn(w, s, 2);
+}
+
+/* Names come from the store, which validates them; check again because a name is emitted unquoted. */
+static int
+valid_name(const char *name)
+{
+	const char *p;
+
+	if (name == NULL || !((*name >= 'A' && *name <= 'Z') || (*name >= 'a' && *name <= 'z') ||
+	    *name == '_'))
+		return 0;
+	for (p = name + 1; *p != '\0'; p++)
+		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		    *p == '_'))
+			return 0;
+	return 1;
+}
+
+/* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF). */
+static int
+valid_utf8(const uint8_t *s)
+{
+	uint32_t cp;
+	size_t n, i;
+
+	while (*s != 0) {
+		if (*s < 0x80) {
+			s++;
+			continue;
+		}
+		if (*s >= 0xc2 && *s <= 0xdf) {
+			n = 1;
+			cp = *s & 0x1f;
+		} else if (*s >= 0xe0 && *s <= 0xef) {
+			n = 2;
+			cp = *s & 0x0f;
+		} else if (*s >= 0xf0 && *s <= 0xf4) {
+			n = 3;
+			cp = *s & 0x07;
+		} else
+			return 0;
+		for (i = 1; i <= n; i++) {
+			if ((s[i] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (s[i] & 0x3f);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		s += n + 1;
+	}
+	return 1;
+}
+
+/*
+ * Shared shape of the sh, fish and csh encoders: runs of plain bytes inside '...', and for a special
+ * byte the quote is closed and esc() writes it outside. An empty value is ''.
+ */
+typedef int (*esc_fn)(struct w *, uint8_t); /* writes the escape and returns 1, or 0 if c is plain */
+
+static void
+quoted_word(struct w *w, const uint8_t *v, esc_fn esc)
+{
+	const uint8_t *run;
+	int open = 0, any = 0;
+
+	while (*v != 0) {
+		run = v;
+		while (*v != 0 && esc(NULL, *v) == 0)
+			v++;
+		if (v > run) {
+			if (!open)
+				wc(w, '\'');
+			open = 1;
+			wn(w, run, v - run);
+			any = 1;
+		}
+		if (*v == 0)
+			break;
+		if (open)
+			wc(w, '\'');
+		open = 0;
+		esc(w, *v++);
+		any = 1;
+	}
+	if (open)
+		wc(w, '\'');
+	if (!any)
+		ws(w, "''");
+}
+
+/* sh/bash/zsh/dash/ksh: only ' ends a single-quoted string; \' outside quotes is a literal quote.
+ * Newlines and every other byte are literal inside '...' (also under zsh's RC_QUOTES: we never
+ * put two quotes inside one quoted run). */
+static int
+sh_esc(struct w *w, uint8_t c)
+{
+	if (c != '\'')
+		return 0;
+	if (w != NULL)
+		ws(w, "\\'");
+	return 1;
+}
+
+/* fish: inside '...' only \\ and \' are escapes, so both go outside as \\ and \'. A newline goes
+ * outside as \n so that each command stays on one line: `eval (akctl env ...)` splits its input
+ * at newlines and joins the pieces with spaces. Every other byte (controls, invalid UTF-8, fish's
+ * private-use range) round-trips literally: fish maps undecodable bytes to private-use characters
+ * and back when it exports. */
+static int
+fish_esc(struct w *w, uint8_t c)
+{
+	const char *s;
+
+	switch (c) {
+	case '\'':
+		s = "\\'";
+		break;
+	case '\\':
+		s = "\\\\";
+		break;
+	case '\n':
+		s = "\\n";
+		break;
+	default:
+		return 0;
+	}
+	if (w != NULL)
+		ws(w, s);
+	return 1;
+}
+
+/* csh/tcsh: ' ends the quote (written outside as \'); ! triggers history substitution even inside
+ * single quotes in an interactive shell, and also in eval'd and sourced text, so it goes outside as
+ * \!. A raw newline cannot survive the documented eval "`...`" (command substitution splits the
+ * output into words at newlines and eval joins them with spaces), so it is written as $'\n', the
+ * C-style quoting added in tcsh 6.23.01. Older tcsh and BSD csh reject $' with "Illegal variable
+ * name." and set nothing, so a newline fails loudly there rather than arriving as a space.
+ * Every other byte, 0x80-0xff included, is literal inside '...' (checked in tcsh 6.24 under the
+ * C and C.UTF-8 locales, through both eval and source). */
+static int
+csh_esc(struct w *w, uint8_t c)
+{
+	const char *s;
+
+	switch (c) {
+	case '\'':
+		s = "\\'";
+		break;
+	case '!':
+		s = "\\!";
+		break;
+	case '\n':
+		s = "$'\\n'";
+		break;
+	default:
+		return 0;
+	}
+	if (w != NULL)
+		ws(w, s);
+	return 1;
+}
+
+/* PowerShell: '...' where ' and the typographic quotes U+2018..U+201B (UTF-8 e2 80 98..9b), which
+ * PowerShell also treats as single quotes, are doubled. Control characters other than tab are added
+ * as [char]0xNN so no line of the output is ever split (Invoke-Expression gets piped lines one by
+ * one). The concatenation always starts with a string, so + is string concatenation; it is wrapped
+ * in parentheses to stay one operand. Values must be UTF-8 (environment strings are Unicode there). */
+static void
+ps_word(struct w *w, const uint8_t *v)
+{
+	const uint8_t *p;
+	int concat = 0;
+
+	for (p = v; *p != 0; p++)
+		if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+			concat = 1;
+	if (concat)
+		wc(w, '(');
+	wc(w, '\'');
+	for (p = v; *p != 0; p++) {
+		if ((*p < 0x20 && *p != '\t') || *p == 0x7f) {
+			ws(w, "' + [char]0x");
+			whex2(w, *p);
+			ws(w, " + '");
+		} else if (*p == '\'') {
+			ws(w, "''");
+		} else if (p[0] == 0xe2 && p[1] == 0x80 && p[2] >= 0x98 && p[2] <= 0x9b) {
+			wn(w, p, 3);
+			wn(w, p, 3);
+			p += 2;
+		} else
+			wc(w, *p);
+	}
+	wc(w, '\'');
+	if (concat)
+		wc(w, ')');
+}
+
+/* cmd.exe batch file, unquoted: %% for % (percent expansion runs first), ^ before each of
+ * ^ & | < > ( ) and " (escaping " keeps the parser out of quote mode, where ^ would be literal).
+ * ! is left alone: the file is meant to run with delayed expansion off, cmd's default; under
+ * "setlocal EnableDelayedExpansion" a ! in a value would be expanded. CR, LF and Ctrl-Z end a
+ * batch line and cannot be carried: the caller has already rejected them. */
+static void
+cmd_word(struct w *w, const uint8_t *v)
+{
+	for (; *v != 0; v++) {
+		switch (*v) {
+		case '%':
+			ws(w, "%%");
+			break;
+		case '^':
+		case '&':
+		case '|':
+		case '<':
+		case '>':
+		case '(':
+		case ')':
+		case '"':
+			wc(w, '^');
+			wc(w, *v);
+			break;
+		default:
+			wc(w, *v);
+		}
+	}
+}
+
+/* python-dotenv single-quoted value: no interpolation, newlines allowed, only \\ and \' are
+ * escapes. Readers open the file in text mode (universal newlines, UTF-8), so CR and invalid
+ * UTF-8 cannot be carried: the caller has already rejected them. */
+static void
+dotenv_word(struct w *w, const uint8_t *v)
+{
+	wc(w, '\'');
+	for (; *v != 0; v++) {
+		if (*v == '\\' || *v == '\'')
+			wc(w, '\\');
+		wc(w, *v);
+	}
+	wc(w, '\'');
+}
+
+/* JSON string: " \ and control characters escaped; bytes >= 0x80 passed through unchanged. */
+static void
+json_word(struct w *w, const uint8_t *v)
+{
+	wc(w, '"');
+	for (; *v != 0; v++) {
+		switch (*v) {
+		case '"':
+			ws(w, "\\\"");
+			break;
+		case '\\':
+			ws(w, "\\\\");
+			break;
+		case '\n':
+			ws(w, "\\n");
+			break;
+		case '\r':
+			ws(w, "\\r");
+			break;
+		case '\t':
+			ws(w, "\\t");
+			break;
+		case '\b':
+			ws(w, "\\b");
+			break;
+		case '\f':
+			ws(w, "\\f");
+			break;
+		default:
+			if (*v < 0x20) {
+				ws(w, "\\u00");
+				whex2(w, *v);
+			} else
+				wc(w, *v);
+		}
+	}
+	wc(w, '"');
+}
+
+/* What each shell cannot carry (see the encoders). */
+static enum ak_err
+check_value(enum ak_shell sh, const uint8_t *v)
+{
+	switch (sh) {
+	case AK_SHELL_CMD:
+		if (strpbrk((const char *)v, "\r\n\x1a") != NULL)
+			return AK_ERR_UNSUPPORTED;
+		return valid_utf8(v) ? AK_OK : AK_ERR_UNSUPPORTED;
+	case AK_SHELL_DOTENV:
+		if (strchr((const char *)v, '\r') != NULL)
+			return AK_ERR_UNSUPPORTED;
+		return valid_utf8(v) ? AK_OK : AK_ERR_UNSUPPORTED;
+	case AK_SHELL_POWERSHELL:
+		return valid_utf8(v) ? AK_OK : AK_ERR_UNSUPPORTED;
+	case AK_SHELL_SH:
+	case AK_SHELL_FISH:
+	case AK_SHELL_CSH:
+	case AK_SHELL_JSON:
+		return AK_OK;
+	}
+	return AK_ERR_INVALID;
+}
+
+static void
+word(struct w *w, enum ak_shell sh, const uint8_t *v)
+{
+	switch (sh) {
+	case AK_SHELL_SH:
+		quoted_word(w, v, sh_esc);
+		break;
+	case AK_SHELL_FISH:
+		quoted_word(w, v, fish_esc);
+		break;
+	case AK_SHELL_CSH:
+		quoted_word(w, v, csh_esc);
+		break;
+	case AK_SHELL_POWERSHELL:
+		ps_word(w, v);
+		break;
+	case AK_SHELL_CMD:
+		cmd_word(w, v);
+		break;
+	case AK_SHELL_DOTENV:
+		dotenv_word(w, v);
+		break;
+	case AK_SHELL_JSON:
+		json_word(w, v);
+		break;
+	}
+}
+
+/* Finish a call: on error drop (and wipe) everything appended since start. */
+static enum ak_err
+finish(struct w *w, size_t start)
+{
+	size_t len;
+
+	if (w->r != AK_OK) {
+		len = ak_buf_len(w->b);
+		if (len > start)
+			ak_buf_unreserve(w->b, len - start);
+	}
+	return w->r;
+}
+
+enum ak_err
+ak_shell_parse(const char *name, enum ak_shell *out)
+{
+	static const struct {
+		const char *name;
+		enum ak_shell sh;
+	} names[] = {
+		{ "sh", AK_SHELL_SH }, { "bash", AK_SHELL_SH }, { "zsh", AK_SHELL_SH },
+		{ "dash", AK_SHELL_SH }, { "ksh", AK_SHELL_SH }, { "fish", AK_SHELL_FISH },
+		{ "csh", AK_SHELL_CSH }, { "tcsh", AK_SHELL_CSH },
+		{ "powershell", AK_SHELL_POWERSHELL }, { "pwsh", AK_SHELL_POWERSHELL },
+		{ "cmd", AK_SHELL_CMD }, { "dotenv", AK_SHELL_DOTENV }, { "json", AK_SHELL_JSON },
+	};
+	size_t i;
+
+	if (name == NULL || out == NULL)
+		return AK_ERR_INVALID;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(name, names[i].name) == 0) {
+			*out = names[i].sh;
+			return AK_OK;
+		}
+	}
+	return AK_ERR_INVALID;
+}
+
+enum ak_shell
+ak_shell_from_env(void)
+{
+	const char *sh, *base;
+	size_t len;
+
+	if ((sh = getenv("SHELL")) == NULL)
+		return AK_SHELL_SH;
+	base = strrchr(sh, '/');
+	base = base != NULL ? base + 1 : sh;
+	len = strlen(base);
+	if (len >= 3 && strcmp(base + len - 3, "csh") == 0)
+		return AK_SHELL_CSH;
+	if (strcmp(base, "fish") == 0)
+		return AK_SHELL_FISH;
+	if (strcmp(base, "pwsh") == 0 || strcmp(base, "powershell") == 0 ||
+	    strcmp(base, "pwsh.exe") == 0 || strcmp(base, "powershell.exe") == 0)
+		return AK_SHELL_POWERSHELL;
+	return AK_SHELL_SH;
+}
+
+enum ak_err
+ak_shell_export(struct ak_buf *out, enum ak_shell sh, const char *name, const char *value)
+{
+	struct w w = { out, AK_OK };
+	const uint8_t *v = (const uint8_t *)value;
+	size_t start;
+	enum ak_err r;
+
+	if (out == NULL || value == NULL)
+		return AK_ERR_INVALID;
+	if (!valid_name(name))
+		return AK_ERR_BAD_VARNAME;
+	if ((r = check_value(sh, v)) != AK_OK)
+		return r;
+	start = ak_buf_len(out);
+	switch (sh) {
+	case AK_SHELL_SH:
+		ws(&w, "export ");
+		ws(&w, name);
+		wc(&w, '=');
+		word(&w, sh, v);
+		ws(&w, ";\n");
+		break;
+	case AK_SHELL_FISH:
+		ws(&w, "set -gx ");
+		ws(&w, name);
+		wc(&w, ' ');
+		word(&w, sh, v);
+		ws(&w, ";\n");
+		break;
+	case AK_SHELL_CSH:
+		ws(&w, "setenv ");
+		ws(&w, name);
+		wc(&w, ' ');
+		word(&w, sh, v);
+		ws(&w, ";\n");
+		break;
+	case AK_SHELL_POWERSHELL:
+		ws(&w, "$env:");
+		ws(&w, name);
+		ws(&w, " = ");
+		word(&w, sh, v);
+		wc(&w, '\n');
+		break;
+	case AK_SHELL_CMD:
+		/* @: a batch file echoes its commands by default, and this one holds secrets. */
+		ws(&w, "@set ");
+		ws(&w, name);
+		wc(&w, '=');
+		word(&w, sh, v);
+		ws(&w, "\r\n");
+		break;
+	case AK_SHELL_DOTENV:
+		ws(&w, name);
+		wc(&w, '=');
+		word(&w, sh, v);
+		wc(&w, '\n');
+		break;
+	case AK_SHELL_JSON:
+		/* A comma unless this is the first member (the last byte is then the opening brace). */
+		if (ak_buf_len(out) > 0 && ak_buf_ptr(out)[ak_buf_len(out) - 1] != '{')
+			wc(&w, ',');
+		json_word(&w, (const uint8_t *)name);
+		wc(&w, ':');
+		word(&w, sh, v);
+		break;
+	}
+	return finish(&w, start);
+}
+
+enum ak_err
+ak_shell_unset(struct ak_buf *out, enum ak_shell sh, const char *name)
+{
+	struct w w = { out, AK_OK };
+	size_t start;
+
+	if (out == NULL)
+		return AK_ERR_INVALID;
+	if (!valid_name(name))
+		return AK_ERR_BAD_VARNAME;
+	start = ak_buf_len(out);
+	switch (sh) {
+	case AK_SHELL_SH:
+		ws(&w, "unset ");
+		ws(&w, name);
+		ws(&w, ";\n");
+		break;
+	case AK_SHELL_FISH:
+		ws(&w, "set -e ");
+		ws(&w, name);
+		ws(&w, ";\n");
+		break;
+	case AK_SHELL_CSH:
+		ws(&w, "unsetenv ");
+		ws(&w, name);
+		ws(&w, ";\n");
+		break;
+	case AK_SHELL_POWERSHELL:
+		ws(&w, "Remove-Item Env:");
+		ws(&w, name);
+		ws(&w, " -ErrorAction SilentlyContinue\n");
+		break;
+	case AK_SHELL_CMD:
+		ws(&w, "@set ");
+		ws(&w, name);
+		ws(&w, "=\r\n");
+		break;
+	case AK_SHELL_DOTENV:
+	case AK_SHELL_JSON:
+		/* A file or object only lists what is set: nothing to write. */
+		break;
+	}
+	return finish(&w, start);
+}
+
+enum ak_err
+ak_shell_json_begin(struct ak_buf *out)
+{
+	if (out == NULL)
+		return AK_ERR_INVALID;
+	return ak_buf_put(out, "{", 1);
+}
+
+enum ak_err
+ak_shell_json_end(struct ak_buf *out)
+{
+	if (out == NULL)
+		return AK_ERR_INVALID;
+	return ak_buf_put(out, "}\n", 2);
+}
+
+enum ak_err
+ak_shell_quote(struct ak_buf *out, enum ak_shell sh, const char *value)
+{
+	struct w w = { out, AK_OK };
+	const uint8_t *v = (const uint8_t *)value;
+	size_t start;
+	enum ak_err r;
+
+	if (out == NULL || value == NULL)
+		return AK_ERR_INVALID;
+	if ((r = check_value(sh, v)) != AK_OK)
+		return r;
+	start = ak_buf_len(out);
+	word(&w, sh, v);
+	return finish(&w, start);
+}

@@ -198,12 +198,12 @@ wait_gone() {
 
 # init_store [ARGS...]: create the test keystore with the fast test KDF and $PASS.
 init_store() {
-	expect_exit 0 "$AKCTL" init --kdf insecure-test --passphrase-fd 3 "$@" 3<<<"$PASS"
+	expect_exit 0 "$AKCTL" --passphrase-fd 3 init --kdf insecure-test "$@" 3<<<"$PASS"
 }
 
 # unlock [ARGS...]: unlock the agent with $PASS.
 unlock() {
-	expect_exit 0 "$AKCTL" unlock --passphrase-fd 3 "$@" 3<<<"$PASS"
+	expect_exit 0 "$AKCTL" --passphrase-fd 3 unlock "$@" 3<<<"$PASS"
 }
 
 # add_profile NAME SECRET [ARGS...]: add through the agent (or directly with $PASS on fd 3).
@@ -211,7 +211,7 @@ add_profile() {
 	local name=$1 secret=$2
 	shift 2
 	printf '%s' "$secret" > "$T/secret-in"
-	expect_exit 0 "$AKCTL" add "$name" --passphrase-fd 3 "$@" <"$T/secret-in" 3<<<"$PASS"
+	expect_exit 0 "$AKCTL" --passphrase-fd 3 add "$name" "$@" <"$T/secret-in" 3<<<"$PASS"
 	rm -f "$T/secret-in"
 }
 

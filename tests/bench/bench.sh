@@ -83,7 +83,7 @@ for i in $(seq -w 0 $((NPROF - 1))); do
 	# a realistic Anthropic-shaped key (108 chars) plus two plain variables
 	key=sk-ant-api03-$(printf '%093d' "$((10#$i))" | tr 0-9 A-J)AA
 	printf %s "$key" | "$AKCTL" add "p0$i" --set ANTHROPIC_MODEL=claude-sonnet-4-5-20250929 \
-		--set MAX_TOKENS=1024 >/dev/null || die "akctl add p0$i failed"
+		--set MAX_TOKENS=1024 >/dev/null 2>"$T/add.err" || { cat "$T/add.err" >&2; die "akctl add p0$i failed"; }
 done
 P=p050
 "$AKCTL" get "$P" >/dev/null || die "akctl get $P failed"

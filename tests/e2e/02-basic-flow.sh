@@ -31,10 +31,10 @@ init_store
 assert_eq "$(stat -c %a "$STORE")" 600 "keystore mode"
 assert_eq "$(stat -c %a "$(dirname "$STORE")")" 700 "keystore directory mode"
 cp "$STORE" "$T/store.gen0"
-expect_exit nonzero "$AKCTL" init --kdf insecure-test --passphrase-fd 3 3<<<"$PASS"
+expect_exit nonzero "$AKCTL" --passphrase-fd 3 init --kdf insecure-test 3<<<"$PASS"
 cmp -s "$STORE" "$T/store.gen0" || fail "a second init changed the keystore"
 head -n1 "$STORE" | grep -q '"insecure-test"' || fail "header does not record the insecure-test preset"
-expect_exit nonzero "$AKCTL" init --kdf no-such-kdf --passphrase-fd 3 -f "$T/other" 3<<<"$PASS"
+expect_exit nonzero "$AKCTL" --passphrase-fd 3 -f "$T/other" init --kdf no-such-kdf 3<<<"$PASS"
 
 trace "agent: locked => status 4, read commands 4"
 start_agent
@@ -46,7 +46,7 @@ expect_exit 4 "$AKCTL" use production
 expect_exit 4 "$AKCTL" exec production -- true
 
 trace "wrong passphrase => 6"
-expect_exit 6 "$AKCTL" unlock --passphrase-fd 3 3<<<"wrong-$PASS"
+expect_exit 6 "$AKCTL" --passphrase-fd 3 unlock 3<<<"wrong-$PASS"
 expect_exit 4 "$AKCTL" status
 expect_exit nonzero "$AKCTL" unlock	# no fd, askpass fails, no tty: an error, never a hang
 expect_exit 4 "$AKCTL" status
@@ -172,7 +172,7 @@ assert_bytes "$OUT" "$KEY"$'\nproduction\n'
 expect_exit 0 "$AKCTL" exec other -- printenv OPENAI_API_KEY
 assert_bytes "$OUT" "$KEY3"$'\n'
 expect_exit 42 "$AKCTL" exec production -- sh -c 'exit 42'
-expect_exit nonzero "$AKCTL" exec production -- "$T/no-such-program"
+expect_exit 127 "$AKCTL" exec production -- "$T/no-such-program"
 [ -z "${ANTHROPIC_API_KEY+x}" ] || fail "exec changed the calling shell"
 
 trace "add --force replaces; rm removes"
@@ -194,8 +194,8 @@ expect_exit 0 "$AKCTL" lock	# locking a locked agent is fine
 kill -0 "$AKAGENT_PID" || fail "agent exited on lock"
 
 trace "add while locked writes the file directly (passphrase on fd 3)"
-expect_exit 0 "$AKCTL" add direct --passphrase-fd 3 3<<<"$PASS" < <(printf '%s' "$KEY2")
-expect_exit 6 "$AKCTL" add direct2 --passphrase-fd 3 3<<<"wrong-$PASS" < <(printf '%s' "$KEY2")
+expect_exit 0 "$AKCTL" --passphrase-fd 3 add direct 3<<<"$PASS" < <(printf '%s' "$KEY2")
+expect_exit 6 "$AKCTL" --passphrase-fd 3 add direct2 3<<<"wrong-$PASS" < <(printf '%s' "$KEY2")
 unlock
 expect_exit 0 "$AKCTL" get direct
 assert_bytes "$OUT" "$KEY2"
@@ -206,8 +206,8 @@ assert_bytes "$OUT" "$KEY"
 trace "a store given with -f / AKCTL_KEYSTORE"
 OTHER="$T/elsewhere/ks"
 mkdir -m 0700 "$T/elsewhere"
-expect_exit 0 "$AKCTL" init -f "$OTHER" --kdf insecure-test --passphrase-fd 3 3<<<"$PASS"
-AKCTL_KEYSTORE="$OTHER" expect_exit 0 "$AKCTL" add elsewhere --passphrase-fd 3 3<<<"$PASS" < <(printf '%s' "$KEY3")
+expect_exit 0 "$AKCTL" -f "$OTHER" --passphrase-fd 3 init --kdf insecure-test 3<<<"$PASS"
+AKCTL_KEYSTORE="$OTHER" expect_exit 0 "$AKCTL" --passphrase-fd 3 add elsewhere 3<<<"$PASS" < <(printf '%s' "$KEY3")
 expect_exit 5 "$AKCTL" get elsewhere	# the agent still serves the default store
 
 trace "SIGTERM: agent exits; then no agent => 3"

@@ -28,6 +28,7 @@ printenv ANTHROPIC_API_KEY SHARED PROD_ONLY STAGING_ONLY AKCTL_PROFILE > "$T/bas
 [ -z "${STAGING_ONLY+x}" ] || exit 13	# not even an unexported shell variable left
 eval "$("$AKCTL" use openai-dev)" || exit 14
 printenv ANTHROPIC_API_KEY SHARED PROD_ONLY AKCTL_PROFILE > "$T/bash.out2"
+exit 0
 SH
 expect_exit 0 env SHELL=/bin/bash bash "$T/u.bash"
 assert_bytes "$T/bash.out" "$expected"
@@ -38,6 +39,7 @@ cat > "$T/u.dash" <<'SH'
 eval "$("$AKCTL" use staging)" || exit 10
 eval "$("$AKCTL" use production)" || exit 12
 printenv ANTHROPIC_API_KEY SHARED PROD_ONLY STAGING_ONLY AKCTL_PROFILE > "$T/dash.out"
+exit 0
 SH
 expect_exit 0 env SHELL=/bin/sh dash "$T/u.dash"
 assert_bytes "$T/dash.out" "$expected"
@@ -47,6 +49,7 @@ cat > "$T/u.zsh" <<'SH'
 eval "$("$AKCTL" use staging)" || exit 10
 eval "$("$AKCTL" use production)" || exit 12
 printenv ANTHROPIC_API_KEY SHARED PROD_ONLY STAGING_ONLY AKCTL_PROFILE > "$T/zsh.out"
+exit 0
 SH
 expect_exit 0 env SHELL=/usr/bin/zsh zsh -f "$T/u.zsh"
 assert_bytes "$T/zsh.out" "$expected"
@@ -57,6 +60,7 @@ $AKCTL use staging | source; or exit 10
 $AKCTL use production | source; or exit 12
 printenv ANTHROPIC_API_KEY SHARED PROD_ONLY STAGING_ONLY AKCTL_PROFILE > $T/fish.out
 if set -q STAGING_ONLY; exit 13; end
+exit 0
 SH
 expect_exit 0 env SHELL=/usr/bin/fish fish --no-config "$T/u.fish"
 assert_bytes "$T/fish.out" "$expected"
@@ -66,6 +70,7 @@ cat > "$T/u.tcsh" <<'SH'
 eval "`$AKCTL use staging`"
 eval "`$AKCTL use production`"
 /usr/bin/printenv ANTHROPIC_API_KEY SHARED PROD_ONLY STAGING_ONLY AKCTL_PROFILE > $T/tcsh.out
+exit 0
 SH
 expect_exit 0 env SHELL=/usr/bin/tcsh tcsh -f "$T/u.tcsh"
 assert_bytes "$T/tcsh.out" "$expected"

@@ -50,7 +50,7 @@ check_shell() {
 
 SHOUT='printenv ANTHROPIC_API_KEY > "$T/$S.secret"; printenv HOSTILE > "$T/$S.plain"'
 # Values that would run a command if unquoted: $(id) is in SECRET; add one that leaves a mark.
-expect_exit 0 "$AKCTL" add trap --set "X=\$(touch $T/pwned)\`touch $T/pwned\`" < <(printf 'k;touch %s/pwned' "$T")
+expect_exit 0 "$AKCTL" add trap --var TRAP_KEY --set "X=\$(touch $T/pwned)\`touch $T/pwned\`" < <(printf 'k;touch %s/pwned' "$T")
 
 for sh in bash dash zsh; do
 	trace "$sh: eval \"\$(akctl env hostile)\""

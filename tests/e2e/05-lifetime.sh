@@ -45,7 +45,7 @@ start_agent -t 1s
 unlock -t 0
 sleep 2
 expect_exit 0 "$AKCTL" get p
-expect_exit 2 "$AKCTL" unlock -t nonsense --passphrase-fd 3 3<<<"$PASS"
+expect_exit 2 "$AKCTL" --passphrase-fd 3 unlock -t nonsense 3<<<"$PASS"
 stop_agent
 
 trace "--idle 2s: locks after 2 s without a request"

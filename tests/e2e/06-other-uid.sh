@@ -49,6 +49,20 @@ assert_no_secret "$OUT" "$KEY" "nobody's exec"
 expect_exit nonzero env -i PATH=/usr/bin:/bin HOME=/nonexistent AKAGENT_SOCK="$AKAGENT_SOCK" \
 	"${AS_NOBODY[@]}" "$AKCTL" lock
 
+trace "a process of the agent's own uid cannot read its memory (not dumpable)"
+NB="$T/nb"
+mkdir -m 0700 "$NB"
+chown nobody "$NB"
+expect_exit 0 env -i PATH=/usr/bin:/bin HOME="$NB" XDG_RUNTIME_DIR="$NB" \
+	"${AS_NOBODY[@]}" "$AKAGENT" -s -a "$NB/s.sock"
+NBPID=$(unset AKAGENT_PID; eval "$(cat "$OUT")" >/dev/null; echo "${AKAGENT_PID:-}")
+[ -n "$NBPID" ] || fail "no pid from nobody's agent"
+track_pid "$NBPID"
+assert_eq "$(stat -c %U "/proc/$NBPID/mem")" root "owner of a non-dumpable agent's /proc/PID/mem"
+expect_exit nonzero "${AS_NOBODY[@]}" "$PY" -c 'import sys; open("/proc/%s/mem" % sys.argv[1], "rb").read(1)' "$NBPID"
+expect_exit nonzero "${AS_NOBODY[@]}" cat "/proc/$NBPID/environ"
+kill -TERM "$NBPID"
+
 trace "the agent is still there, unlocked, for its owner"
 kill -0 "$AKAGENT_PID" || fail "agent died"
 expect_exit 0 "$AKCTL" status

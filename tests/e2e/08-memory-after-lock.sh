@@ -80,6 +80,6 @@ expect_exit 4 "$AKCTL" status
 assert_clean after-sigusr1
 
 trace "a failed unlock leaves nothing either"
-expect_exit 6 "$AKCTL" unlock --passphrase-fd 3 3<<<"wrong-$PASS"
+expect_exit 6 "$AKCTL" --passphrase-fd 3 unlock 3<<<"wrong-$PASS"
 assert_clean after-failed-unlock
 trace ok
