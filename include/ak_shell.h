@@ -6,6 +6,22 @@
  *   cmd: akctl env P --shell cmd > env.cmd & call env.cmd
  *   dotenv: python-dotenv / docker --env-file style file;   json: one object.
  * Output goes to a caller-supplied ak_buf (use a secure one: values are secrets).
+ *
+ * Encodings (lib/shell.c explains why; tests/unit/test_shell.c runs them in the real shells):
+ *   sh:     export NAME='v';   ' -> '\''              unset NAME;
+ *   fish:   set -gx NAME 'v';  \ ' newline -> \\ \' \n outside the quotes     set -e NAME;
+ *   csh:    setenv NAME 'v';   ' ! -> \' \! outside the quotes, newline -> $'\n' (tcsh >= 6.23.01;
+ *           older tcsh and BSD csh fail with "Illegal variable name."), a line holding bytes >= 0x80
+ *           -> "`\printf '\ooo...'`" (tcsh mangles such bytes across 4 KiB of `...` output)
+ *                                                      unsetenv NAME;
+ *   powershell: $env:NAME = 'v'  ' and U+2018..U+201B doubled, controls but tab as [char]0xNN;
+ *           value must be UTF-8; '' removes the variable there     Remove-Item Env:NAME -ErrorAction ...
+ *   cmd:    @set NAME=v CRLF   %% and ^ before ^&|<>()" ; for delayed expansion OFF (the default);
+ *           CR, LF, Ctrl-Z and invalid UTF-8 are AK_ERR_UNSUPPORTED; "" removes the variable there
+ *   dotenv: NAME='v'           \ ' -> \\ \' (python-dotenv; read with interpolate=False); CR, a final
+ *           \ and invalid UTF-8 are AK_ERR_UNSUPPORTED      (unset writes nothing)
+ *   json:   {"NAME":"v",...}   " \ controls escaped, bytes >= 0x80 as they are (unset writes nothing)
+ * On any error the buffer is left as it was on entry.
  */
 #ifndef AK_SHELL_H
 #define AK_SHELL_H

@@ -107,38 +107,37 @@ valid_utf8(const uint8_t *s)
 /*
  * Shared shape of the sh, fish and csh encoders: runs of plain bytes inside '...', and for a special
  * byte the quote is closed and esc() writes it outside. An empty value is ''.
+ * v need not be NUL-terminated (csh passes one line of a value).
  */
 typedef int (*esc_fn)(struct w *, uint8_t); /* writes the escape and returns 1, or 0 if c is plain */
 
 static void
-quoted_word(struct w *w, const uint8_t *v, esc_fn esc)
+quoted_word(struct w *w, const uint8_t *v, size_t len, esc_fn esc)
 {
-	const uint8_t *run;
-	int open = 0, any = 0;
+	const uint8_t *run, *end = v + len;
+	int open = 0;
 
-	while (*v != 0) {
+	if (len == 0)
+		ws(w, "''");
+	while (v < end) {
 		run = v;
-		while (*v != 0 && esc(NULL, *v) == 0)
+		while (v < end && esc(NULL, *v) == 0)
 			v++;
 		if (v > run) {
 			if (!open)
 				wc(w, '\'');
 			open = 1;
-			wn(w, run, v - run);
-			any = 1;
+			wn(w, run, (size_t)(v - run));
 		}
-		if (*v == 0)
+		if (v == end)
 			break;
 		if (open)
 			wc(w, '\'');
 		open = 0;
 		esc(w, *v++);
-		any = 1;
 	}
 	if (open)
 		wc(w, '\'');
-	if (!any)
-		ws(w, "''");
 }
 
 /* sh/bash/zsh/dash/ksh: only ' ends a single-quoted string; \' outside quotes is a literal quote.
@@ -183,13 +182,20 @@ fish_esc(struct w *w, uint8_t c)
 }
 
 /* csh/tcsh: ' ends the quote (written outside as \'); ! triggers history substitution even inside
- * single quotes in an interactive shell, and also in eval'd and sourced text, so it goes outside as
- * \!. A raw newline cannot survive the documented eval "`...`" (command substitution splits the
- * output into words at newlines and eval joins them with spaces), so it is written as $'\n', the
- * C-style quoting added in tcsh 6.23.01. Older tcsh and BSD csh reject $' with "Illegal variable
- * name." and set nothing, so a newline fails loudly there rather than arriving as a space.
- * Every other byte, 0x80-0xff included, is literal inside '...' (checked in tcsh 6.24 under the
- * C and C.UTF-8 locales, through both eval and source). */
+ * single quotes in an interactive shell, also in eval'd and sourced text, so it goes outside as \!.
+ * A raw newline cannot survive the documented eval "`...`" (command substitution splits the output
+ * into words at newlines and eval joins them with spaces), so it is written as $'\n', the C-style
+ * quoting added in tcsh 6.23.01. Older tcsh and BSD csh reject $' with "Illegal variable name."
+ * and set nothing, so a newline fails loudly there rather than arriving as a space.
+ * Bytes 0x80-0xff: tcsh's command-substitution reader (wide_read) drops or repeats a byte >= 0x80
+ * (any such byte in the C locale, invalid UTF-8 in a UTF-8 one) that straddles the end of a 4 KiB
+ * read chunk, and $'\xNN' yields a code point, not a byte, in UTF-8 locales. So a line of a value
+ * holding such bytes is rebuilt by "`\printf '\ooo...'`" in pieces of at most CSH_CHUNK bytes: each
+ * output is far below 4 KiB and the output we write stays pure ASCII. That costs one printf(1) per
+ * piece, only for values with non-ASCII bytes (\printf: no alias can stand in for it).
+ * Every other byte is literal inside '...'. */
+#define CSH_CHUNK 1024
+
 static int
 csh_esc(struct w *w, uint8_t c)
 {
@@ -211,6 +217,61 @@ csh_esc(struct w *w, uint8_t c)
 	if (w != NULL)
 		ws(w, s);
 	return 1;
+}
+
+static void
+csh_printf(struct w *w, const uint8_t *p, size_t n)
+{
+	char o[4];
+
+	ws(w, "\"`\\printf '");
+	for (; n > 0; p++, n--) {
+		/* Octal for all but alphanumerics: no %, \, ', !, or leading - reaches printf raw. */
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')) {
+			wc(w, *p);
+			continue;
+		}
+		o[0] = '\\';
+		o[1] = (char)('0' + (*p >> 6));
+		o[2] = (char)('0' + ((*p >> 3) & 7));
+		o[3] = (char)('0' + (*p & 7));
+		wn(w, o, 4);
+	}
+	ws(w, "'`\"");
+}
+
+static void
+csh_word(struct w *w, const uint8_t *v)
+{
+	const uint8_t *eol, *p;
+	size_t n;
+	int high;
+
+	if (*v == 0) {
+		ws(w, "''");
+		return;
+	}
+	while (*v != 0) {
+		eol = (const uint8_t *)strchr((const char *)v, '\n');
+		if (eol == NULL)
+			eol = v + strlen((const char *)v);
+		for (high = 0, p = v; p < eol; p++)
+			if (*p >= 0x80)
+				high = 1;
+		if (high) {
+			for (; v < eol; v += n) {
+				n = (size_t)(eol - v) < CSH_CHUNK ? (size_t)(eol - v) : CSH_CHUNK;
+				csh_printf(w, v, n);
+			}
+		} else if (eol > v) {
+			quoted_word(w, v, (size_t)(eol - v), csh_esc);
+			v = eol;
+		}
+		if (*v == '\n') {
+			csh_esc(w, '\n');
+			v++;
+		}
+	}
 }
 
 /* PowerShell: '...' where ' and the typographic quotes U+2018..U+201B (UTF-8 e2 80 98..9b), which
@@ -281,7 +342,9 @@ cmd_word(struct w *w, const uint8_t *v)
 
 /* python-dotenv single-quoted value: no interpolation, newlines allowed, only \\ and \' are
  * escapes. Readers open the file in text mode (universal newlines, UTF-8), so CR and invalid
- * UTF-8 cannot be carried: the caller has already rejected them. */
+ * UTF-8 cannot be carried, nor a value ending in \ (see check_value): the caller has already
+ * rejected them. python-dotenv 0.21 still expands ${VAR} even in single quotes unless the reader
+ * passes interpolate=False; the format has no way to escape it. */
 static void
 dotenv_word(struct w *w, const uint8_t *v)
 {
@@ -343,7 +406,9 @@ check_value(enum ak_shell sh, const uint8_t *v)
 			return AK_ERR_UNSUPPORTED;
 		return valid_utf8(v) ? AK_OK : AK_ERR_UNSUPPORTED;
 	case AK_SHELL_DOTENV:
-		if (strchr((const char *)v, '\r') != NULL)
+		/* A final \ would be written \\ right before the closing quote, and python-dotenv's
+		 * pattern '((?:\\'|[^'])*)' takes that \' as an escaped quote: no quoting carries it. */
+		if (strchr((const char *)v, '\r') != NULL || (*v != 0 && v[strlen((const char *)v) - 1] == '\\'))
 			return AK_ERR_UNSUPPORTED;
 		return valid_utf8(v) ? AK_OK : AK_ERR_UNSUPPORTED;
 	case AK_SHELL_POWERSHELL:
@@ -362,13 +427,13 @@ word(struct w *w, enum ak_shell sh, const uint8_t *v)
 {
 	switch (sh) {
 	case AK_SHELL_SH:
-		quoted_word(w, v, sh_esc);
+		quoted_word(w, v, strlen((const char *)v), sh_esc);
 		break;
 	case AK_SHELL_FISH:
-		quoted_word(w, v, fish_esc);
+		quoted_word(w, v, strlen((const char *)v), fish_esc);
 		break;
 	case AK_SHELL_CSH:
-		quoted_word(w, v, csh_esc);
+		csh_word(w, v);
 		break;
 	case AK_SHELL_POWERSHELL:
 		ps_word(w, v);

@@ -1,9 +1,13 @@
 /* smem.c - the secure-memory arena.
  *
- * Small blocks (header + data <= 16 KiB) are carved from 64 KiB sodium_malloc slabs by power-of-two size
- * class (16 .. 16384 bytes, header included) and recycled through one free list per class; they are never
- * returned to the system before ak_smem_release_all(). Larger blocks get their own sodium_malloc region,
- * released (and wiped by sodium_free) when freed.
+ * Small blocks (header + data <= 16 KiB) are rounded up to a size class (multiples of 16 up to 128, then
+ * four classes per power of two up to 16384, header included) and carved from sodium_malloc slabs that all
+ * classes share: a freed block is wiped and put on its class's free list, an allocation takes from that list
+ * first, else bump-allocates from the current slab; when the block does not fit, the slab's tail is carved
+ * into free blocks and a new slab is started. Slabs grow 16 KiB, 32 KiB, then 64 KiB each, so a process that
+ * needs one secret (akctl) maps and locks 4 pages, not 16. Slab blocks are never returned to the system
+ * before ak_smem_release_all(). Larger blocks get their own sodium_malloc region, released (and wiped by
+ * sodium_free) when freed.
  *
  * Every block starts with a 16-byte header (magic, class, requested size) so ak_smem_free() can find what
  * it is given and refuse pointers it never handed out (abort: that is memory corruption, not an error).
@@ -24,10 +28,14 @@
 
 #include "ak_smem.h"
 
-#define SLAB_SIZE (64u * 1024u)
-#define CLASS_MIN_SHIFT 4 /* 16 bytes */
-#define CLASS_MAX_SHIFT 14 /* 16384 bytes */
-#define NCLASSES (CLASS_MAX_SHIFT - CLASS_MIN_SHIFT + 1)
+/*
+ * sodium_malloc(n) maps round_up(n + 16, page) bytes (the 16 are its canary, placed just before the pointer)
+ * between guard pages. Asking for a page multiple minus 16 wastes no page and keeps the pointer 16-aligned.
+ */
+#define SLAB_FIRST (16u * 1024u - 16u)
+#define SLAB_MAX (64u * 1024u - 16u)
+#define CLASS_MAX 16384u
+#define NCLASSES 36
 #define CLASS_LARGE 0xffu
 
 #define MAGIC_USED 0x616b6d55u /* "akmU" */
@@ -55,7 +63,21 @@ _Static_assert(sizeof(struct large) <= LARGE_PREFIX, "large prefix too small");
 
 struct slab {
 	uint8_t *base;
+	size_t size;                    /* user bytes asked of sodium_malloc */
 	size_t locked;
+};
+
+/* Block sizes, header included. Finer than powers of two because most blocks are cJSON nodes (64 + 16 bytes)
+ * and short strings: with power-of-two classes a third of the arena was padding. */
+static const uint16_t class_sizes[NCLASSES] = {
+	16, 32, 48, 64, 80, 96, 112, 128,
+	160, 192, 224, 256,
+	320, 384, 448, 512,
+	640, 768, 896, 1024,
+	1280, 1536, 1792, 2048,
+	2560, 3072, 3584, 4096,
+	5120, 6144, 7168, 8192,
+	10240, 12288, 14336, 16384,
 };
 
 static struct {
@@ -63,6 +85,8 @@ static struct {
 	struct slab *slabs;             /* plain heap: holds only pointers */
 	size_t nslabs, slabs_alloc;
 	size_t bump;                    /* next free offset in the last slab */
+	size_t slab_total;              /* sum of slab sizes */
+	size_t next_slab;               /* size of the next slab to map */
 	struct hdr *free_list[NCLASSES];
 	struct large *large;
 	size_t nlarge;
@@ -127,20 +151,27 @@ lock_range(void *p, size_t len)
 	return 0;
 }
 
+/* The smallest class holding total bytes (total <= CLASS_MAX). */
 static int
 class_of(size_t total)
 {
-	int c = 0;
+	int lo = 0, hi = NCLASSES - 1;
 
-	while (((size_t)1 << (c + CLASS_MIN_SHIFT)) < total)
-		c++;
-	return c;
+	while (lo < hi) {
+		int mid = (lo + hi) / 2;
+
+		if (class_sizes[mid] < total)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 static size_t
 class_size(int c)
 {
-	return (size_t)1 << (c + CLASS_MIN_SHIFT);
+	return class_sizes[c];
 }
 
 static void
@@ -152,11 +183,13 @@ push_free(int c, struct hdr *h)
 	A.free_list[c] = h;
 }
 
+/* Map a new slab big enough for need bytes and make it the bump region. */
 static int
-new_slab(void)
+new_slab(size_t need)
 {
 	struct slab *ns;
 	uint8_t *p;
+	size_t sz;
 
 	if (A.nslabs == A.slabs_alloc) {
 		size_t n = A.slabs_alloc ? A.slabs_alloc * 2 : 8;
@@ -166,14 +199,23 @@ new_slab(void)
 		A.slabs = ns;
 		A.slabs_alloc = n;
 	}
-	if ((p = sodium_malloc(SLAB_SIZE)) == NULL)
+	/* Double from SLAB_FIRST up to SLAB_MAX: (16K - 16) * 2 + 16 = 32K - 16, and so on. */
+	if (A.next_slab == 0)
+		A.next_slab = SLAB_FIRST;
+	sz = A.next_slab;
+	while (sz < need)
+		sz = sz * 2 + 16;
+	if ((p = sodium_malloc(sz)) == NULL)
 		return -1;
 	/* sodium_malloc fills with a garbage byte; blocks are handed out zeroed. */
-	memset(p, 0, SLAB_SIZE);
+	memset(p, 0, sz);
 	A.slabs[A.nslabs].base = p;
-	A.slabs[A.nslabs].locked = lock_range(p, SLAB_SIZE);
+	A.slabs[A.nslabs].size = sz;
+	A.slabs[A.nslabs].locked = lock_range(p, sz);
 	A.nslabs++;
+	A.slab_total += sz;
 	A.bump = 0;
+	A.next_slab = sz * 2 + 16 <= SLAB_MAX ? sz * 2 + 16 : SLAB_MAX;
 	return 0;
 }
 
@@ -183,10 +225,13 @@ retire_tail(void)
 {
 	int c;
 
+	size_t end;
+
 	if (A.nslabs == 0)
 		return;
+	end = A.slabs[A.nslabs - 1].size;
 	for (c = NCLASSES - 1; c >= 0; c--) {
-		while (SLAB_SIZE - A.bump >= class_size(c)) {
+		while (end - A.bump >= class_size(c)) {
 			push_free(c, (struct hdr *)(A.slabs[A.nslabs - 1].base + A.bump));
 			A.bump += class_size(c);
 		}
@@ -201,9 +246,9 @@ alloc_small(size_t n, int c)
 	if ((h = A.free_list[c]) != NULL) {
 		A.free_list[c] = h->u.next;
 	} else {
-		if (A.nslabs == 0 || SLAB_SIZE - A.bump < class_size(c)) {
+		if (A.nslabs == 0 || A.slabs[A.nslabs - 1].size - A.bump < class_size(c)) {
 			retire_tail();
-			if (new_slab() != 0)
+			if (new_slab(class_size(c)) != 0)
 				return NULL;
 		}
 		h = (struct hdr *)(A.slabs[A.nslabs - 1].base + A.bump);
@@ -254,7 +299,7 @@ ak_smem_alloc(size_t n)
 {
 	if (ak_smem_init() != 0)
 		return NULL;
-	if (n <= class_size(NCLASSES - 1) - sizeof(struct hdr))
+	if (n <= CLASS_MAX - sizeof(struct hdr))
 		return alloc_small(n, class_of(n + sizeof(struct hdr)));
 	return alloc_large(n);
 }
@@ -266,11 +311,12 @@ in_slab(const struct hdr *h, int c)
 
 	for (i = 0; i < A.nslabs; i++) {
 		const uint8_t *b = A.slabs[i].base;
+		size_t sz = A.slabs[i].size;
 
-		if ((const uint8_t *)h >= b && (const uint8_t *)h < b + SLAB_SIZE) {
+		if ((const uint8_t *)h >= b && (const uint8_t *)h < b + sz) {
 			size_t off = (size_t)((const uint8_t *)h - b);
 
-			return off % 16 == 0 && off + class_size(c) <= SLAB_SIZE;
+			return off % 16 == 0 && off + class_size(c) <= sz;
 		}
 	}
 	return 0;
@@ -371,7 +417,7 @@ void
 ak_smem_stats(struct ak_smem_stats *st)
 {
 	st->slabs = A.nslabs + A.nlarge;
-	st->slab_bytes = A.nslabs * (size_t)SLAB_SIZE + A.large_bytes;
+	st->slab_bytes = A.slab_total + A.large_bytes;
 	st->locked_bytes = A.locked_bytes;
 	st->in_use = A.in_use;
 	st->lock_failed = A.lock_failed;
@@ -394,6 +440,8 @@ ak_smem_release_all(void)
 	A.slabs = NULL;
 	A.nslabs = A.slabs_alloc = 0;
 	A.bump = 0;
+	A.slab_total = 0;
+	A.next_slab = SLAB_FIRST;
 	memset(A.free_list, 0, sizeof(A.free_list));
 	A.large = NULL;
 	A.nlarge = 0;

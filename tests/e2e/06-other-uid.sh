@@ -8,8 +8,14 @@ command -v setpriv >/dev/null || skip "setpriv (util-linux) not installed"
 id nobody >/dev/null 2>&1 || skip "no user nobody"
 NOGROUP=$(id -gn nobody)
 AS_NOBODY=(setpriv --reuid=nobody --regid="$NOGROUP" --clear-groups)
-"${AS_NOBODY[@]}" "$AKCTL" --version >/dev/null 2>&1 ||
-	skip "nobody cannot run $AKCTL (build directory not readable by others)"
+# The build directory may sit where nobody cannot reach it (CI clones under /root): use copies.
+chmod 0711 "$T"
+mkdir -m 0755 "$T/bin"
+cp "$AKCTL" "$T/bin/akctl"
+cp "$AKAGENT" "$T/bin/akagent"
+NB_AKCTL="$T/bin/akctl"
+NB_AKAGENT="$T/bin/akagent"
+"${AS_NOBODY[@]}" "$NB_AKCTL" --version >/dev/null 2>&1 || skip "nobody cannot run a copy of akctl"
 "${AS_NOBODY[@]}" "$PY" -c '' 2>/dev/null || skip "nobody cannot run $PY"
 
 KEY=$(fake_key)
@@ -38,23 +44,23 @@ esac
 for cmd in status list "get secret-profile" "show secret-profile" "env secret-profile" "use secret-profile"; do
 	# shellcheck disable=SC2086  # split the command words
 	expect_exit nonzero env -i PATH=/usr/bin:/bin HOME=/nonexistent AKAGENT_SOCK="$AKAGENT_SOCK" \
-		"${AS_NOBODY[@]}" "$AKCTL" $cmd
+		"${AS_NOBODY[@]}" "$NB_AKCTL" $cmd
 	for s in "$KEY" secret-profile visible-mark "${KEY: -4}"; do
 		grep -qF -- "$s" "$OUT" && fail "nobody's 'akctl $cmd' printed profile data ('$s')"
 	done
 done
 expect_exit nonzero env -i PATH=/usr/bin:/bin HOME=/nonexistent AKAGENT_SOCK="$AKAGENT_SOCK" \
-	"${AS_NOBODY[@]}" "$AKCTL" exec secret-profile -- printenv ANTHROPIC_API_KEY
+	"${AS_NOBODY[@]}" "$NB_AKCTL" exec secret-profile -- printenv ANTHROPIC_API_KEY
 assert_no_secret "$OUT" "$KEY" "nobody's exec"
 expect_exit nonzero env -i PATH=/usr/bin:/bin HOME=/nonexistent AKAGENT_SOCK="$AKAGENT_SOCK" \
-	"${AS_NOBODY[@]}" "$AKCTL" lock
+	"${AS_NOBODY[@]}" "$NB_AKCTL" lock
 
 trace "a process of the agent's own uid cannot read its memory (not dumpable)"
 NB="$T/nb"
 mkdir -m 0700 "$NB"
 chown nobody "$NB"
 expect_exit 0 env -i PATH=/usr/bin:/bin HOME="$NB" XDG_RUNTIME_DIR="$NB" \
-	"${AS_NOBODY[@]}" "$AKAGENT" -s -a "$NB/s.sock"
+	"${AS_NOBODY[@]}" "$NB_AKAGENT" -s -a "$NB/s.sock"
 NBPID=$(unset AKAGENT_PID; eval "$(cat "$OUT")" >/dev/null; echo "${AKAGENT_PID:-}")
 [ -n "$NBPID" ] || fail "no pid from nobody's agent"
 track_pid "$NBPID"

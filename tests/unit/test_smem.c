@@ -62,7 +62,8 @@ test_basic(void)
 	ak_smem_stats(&st);
 	CHECK_EQ(st.in_use, 0);
 	CHECK(st.slabs >= 1);
-	CHECK(st.slab_bytes >= 65536);
+	/* The first slab is small on purpose (16 KiB less sodium's canary): akctl needs only a few blocks. */
+	CHECK(st.slab_bytes >= 16 * 1024 - 16);
 }
 
 static void
@@ -174,6 +175,159 @@ test_cjson(void)
 	cJSON_InitHooks(NULL);
 }
 
+static size_t
+page_size(void)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+
+	return pg > 0 ? (size_t)pg : 4096;
+}
+
+/* One block of every size class (1 .. 16368 bytes asked) shares slabs: a few, not one per class. */
+static void
+test_class_sharing(void)
+{
+	enum { MAXB = 64 };
+	static void *p[MAXB];
+	struct ak_smem_stats st;
+	size_t total, n, want = 0;
+	int i = 0, ok = 1;
+
+	ak_smem_release_all();
+	/* The eight smallest classes (16 .. 128 bytes with the header) fit in the first slab together. */
+	for (n = 0; n <= 112; n += 16) {
+		p[i] = ak_smem_alloc(n);
+		if (p[i] == NULL || (uintptr_t)p[i] % 16 != 0)
+			ok = 0;
+		i++;
+	}
+	ak_smem_stats(&st);
+	CHECK_EQ(st.slabs, 1);
+	CHECK(st.slab_bytes < 32 * 1024);
+	/* Then every size from 129 to 16384 bytes (header included) in 1.25x steps, one block each. */
+	for (total = 160; total <= 16384 && i < MAXB; total += total / 4 > 16 ? (total / 4 + 15) & ~(size_t)15 : 16) {
+		p[i] = ak_smem_alloc(total - 16);
+		if (p[i] == NULL || (uintptr_t)p[i] % 16 != 0 || !all_zero(p[i], total - 16))
+			ok = 0;
+		else
+			memset(p[i], 0x3c, total - 16);
+		want += total;
+		i++;
+	}
+	CHECK(ok);
+	ak_smem_stats(&st);
+	/* About 70 KiB of blocks in at least 25 classes: slabs 16K + 32K + 64K (+ 64K) suffice. */
+	CHECK(want > 60 * 1024);
+	CHECK(st.slabs <= 4);
+	CHECK(st.in_use >= want);
+	CHECK(st.slab_bytes <= 176 * 1024);
+	while (i-- > 0)
+		ak_smem_free(p[i]);
+	ak_smem_stats(&st);
+	CHECK_EQ(st.in_use, 0);
+	ak_smem_release_all();
+}
+
+/* Slabs start small and double up to 64 KiB; each is locked page by page, as much as it maps. */
+static void
+test_slab_growth(void)
+{
+	enum { MAXB = 400 };
+	static void *p[MAXB];
+	size_t sizes[8], prev_bytes = 0, prev_slabs = 0, pg = page_size();
+	struct ak_smem_stats st;
+	int i, k, nblocks, nsizes = 0, ok = 1;
+
+	ak_smem_release_all();
+	p[0] = ak_smem_alloc(100);
+	CHECK(p[0] != NULL);
+	ak_smem_stats(&st);
+	CHECK_EQ(st.slabs, 1);
+	CHECK(st.slab_bytes >= 1024 && st.slab_bytes <= 16 * 1024);
+	/* Locked: whole pages spanning the slab; one slab's worth, not 64 KiB. */
+	if (!st.lock_failed)
+		CHECK(st.locked_bytes >= st.slab_bytes && st.locked_bytes <= (16 * 1024 > pg ? 16 * 1024 : pg));
+	ak_smem_free(p[0]);
+	ak_smem_release_all();
+
+	/* 1 KiB blocks until six slabs exist; record each new slab's size. */
+	for (i = 0; i < MAXB && nsizes < 6; i++) {
+		if ((p[i] = ak_smem_alloc(1000)) == NULL) {
+			ok = 0;
+			break;
+		}
+		ak_smem_stats(&st);
+		if (st.slabs != prev_slabs) {
+			if (st.slabs != prev_slabs + 1)
+				ok = 0;
+			sizes[nsizes++] = st.slab_bytes - prev_bytes;
+			prev_slabs = st.slabs;
+			prev_bytes = st.slab_bytes;
+		}
+	}
+	nblocks = i;
+	CHECK(ok);
+	CHECK_EQ(nsizes, 6);
+	CHECK(sizes[0] <= 16 * 1024);
+	for (k = 1; k < nsizes; k++) {
+		CHECK(sizes[k] >= sizes[k - 1]);
+		CHECK(sizes[k] <= 64 * 1024);
+	}
+	CHECK(sizes[1] > sizes[0]);
+	CHECK(sizes[5] > 32 * 1024);
+	CHECK_EQ(sizes[5], sizes[4]);
+	for (i = 0; i < nblocks; i++)
+		ak_smem_free(p[i]);
+	ak_smem_stats(&st);
+	CHECK_EQ(st.in_use, 0);
+
+	/* A release_all starts small again. */
+	ak_smem_release_all();
+	p[0] = ak_smem_alloc(16);
+	ak_smem_stats(&st);
+	CHECK(st.slab_bytes <= 16 * 1024);
+	ak_smem_free(p[0]);
+	ak_smem_release_all();
+}
+
+/* A freed block is wiped at once, comes back first for its class (zeroed), and never to another class. */
+static void
+test_free_list_reuse(void)
+{
+	struct ak_smem_stats st0, st;
+	unsigned char *a, *b, *c, *d;
+
+	ak_smem_release_all();
+	a = ak_smem_alloc(100);   /* 116 bytes with the header: class 128 */
+	b = ak_smem_alloc(100);
+	CHECK(a != NULL && b != NULL && a != b);
+	memset(a, 0xa5, 100);
+	memset(b, 0x5a, 100);
+	ak_smem_stats(&st0);
+	ak_smem_free(a);
+	/* The block stays mapped in its slab: its data must already be zero (white-box look at freed memory). */
+	CHECK(all_zero(a, 112));
+	ak_smem_stats(&st);
+	CHECK_EQ(st.in_use, st0.in_use - 128);
+	/* Another class does not take it. */
+	c = ak_smem_alloc(200);
+	CHECK(c != NULL && c != a);
+	/* The same class does, even for a different size, and hands it out zeroed. */
+	d = ak_smem_alloc(110);
+	CHECK(d == a);
+	CHECK(all_zero(d, 110));
+	/* Neighbours are untouched. */
+	CHECK(b[0] == 0x5a && b[99] == 0x5a);
+	ak_smem_stats(&st);
+	CHECK_EQ(st.slabs, st0.slabs);
+	ak_smem_free(b);
+	ak_smem_free(c);
+	ak_smem_free(d);
+	ak_smem_stats(&st);
+	CHECK_EQ(st.in_use, 0);
+	ak_smem_release_all();
+}
+
 /* In a child: a 64 KiB memlock limit, then 1 MiB in the arena. The warning fires once; nothing crashes. */
 static void
 test_memlock_limit(void)
@@ -231,6 +385,9 @@ main(void)
 	struct ak_smem_stats st;
 
 	test_basic();
+	test_class_sharing();
+	test_slab_growth();
+	test_free_list_reuse();
 	test_mixed();
 	test_boundaries();
 	test_large_reuse_zeroed();
