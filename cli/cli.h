@@ -26,6 +26,8 @@ struct cli {
 	int store_resolved;
 	int store_explicit;       /* -f or AKCTL_KEYSTORE chose the keystore */
 	char store[AK_PATH_MAX];  /* valid once store_resolved */
+	int argc0;                /* main()'s argc/argv, for handing a command to akctl-net */
+	char **argv0;
 };
 
 /* Commands: return akctl's exit code. argv[0] is the command name. */
@@ -43,6 +45,12 @@ int cmd_get(struct cli *c, int argc, char **argv);
 int cmd_env(struct cli *c, int argc, char **argv);
 int cmd_use(struct cli *c, int argc, char **argv);
 int cmd_exec(struct cli *c, int argc, char **argv);
+/* Network commands (akctl-net only; in akctl the table points them at cli_net_exec). */
+int cmd_test(struct cli *c, int argc, char **argv);
+int cmd_import(struct cli *c, int argc, char **argv);
+int cmd_pull(struct cli *c, int argc, char **argv);
+/* akctl: replace this process with akctl-net and the same arguments (net_exec.c). */
+int cli_net_exec(struct cli *c, int argc, char **argv);
 
 /* main.c ------------------------------------------------------------------------------------------ */
 /* Print the usage of command name (from the table) to stdout; returns 0 (for --help). */

@@ -18,6 +18,12 @@
 #define AK_VERSION "0.1.0"
 #endif
 
+#ifdef AK_NET
+#define CLI_NET_CMD(fn) fn
+#else
+#define CLI_NET_CMD(fn) cli_net_exec
+#endif
+
 struct cli_cmd {
 	const char *name;
 	cli_cmd_fn fn;
@@ -45,6 +51,13 @@ static const struct cli_cmd cmds[] = {
 	{ "use", cmd_use, "PROFILE|--clear [--shell SHELL]",
 	    "print lines switching the current shell to a profile" },
 	{ "exec", cmd_exec, "PROFILE -- CMD [ARG...]", "run a command with a profile's variables" },
+	/* Network commands live in akctl-net (it links libcurl); akctl runs it for them, so the process that
+	 * serves env/get/use/exec never pays for libcurl's start-up. */
+	{ "test", CLI_NET_CMD(cmd_test), "PROFILE...|--all [--timeout DURATION] [--base-url URL]",
+	    "check keys against their provider's API" },
+	{ "import", CLI_NET_CMD(cmd_import), "SOURCE [PROFILE] [--dry-run] [--replace] [--force]",
+	    "import keys from a .env or JSON file, the environment, or a cloud secret manager" },
+	{ "pull", CLI_NET_CMD(cmd_pull), "PROFILE...|--all", "re-fetch profiles imported from a cloud source" },
 };
 
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
@@ -135,6 +148,8 @@ main(int argc, char **argv)
 
 	harden();
 	memset(&c, 0, sizeof(c));
+	c.argc0 = argc;
+	c.argv0 = argv;
 	c.pass_fd = -1;
 	c.cmd = "akctl";
 
@@ -183,6 +198,46 @@ main(int argc, char **argv)
 	c.cmd = cmds[i].name;
 	argc -= optind;
 	argv += optind;
+	/* Users write the global passphrase option after the command too ("akctl unlock
+	 * --passphrase-fd 3"): take it out of the command's argv, stopping at "--" (exec's command). */
+	for (int a = 1, w = 1; a <= argc; a++) {
+		const char *arg = a < argc ? argv[a] : NULL;
+		const char *val = NULL;
+		int take = 0;
+
+		if (arg != NULL && strcmp(arg, "--") == 0) {
+			for (; a <= argc; a++, w++)
+				argv[w] = a < argc ? argv[a] : NULL;
+			argc = w - 1;
+			break;
+		}
+		if (arg != NULL && strncmp(arg, "--passphrase-fd=", 16) == 0) {
+			val = arg + 16;
+			take = 1;
+		} else if (arg != NULL && strcmp(arg, "--passphrase-fd") == 0) {
+			if (a + 1 >= argc) {
+				fprintf(stderr, "akctl: --passphrase-fd: missing argument\n");
+				return 2;
+			}
+			val = argv[++a];
+			take = 1;
+		}
+		if (take) {
+			errno = 0;
+			v = strtol(val, &end, 10);
+			if (end == val || *end != '\0' || v < 0 || v > 1048576) {
+				fprintf(stderr, "akctl: --passphrase-fd: not a file descriptor: '%s'\n", val);
+				return 2;
+			}
+			c.pass_fd = (int)v;
+			continue;
+		}
+		argv[w++] = argv[a];
+		if (a == argc) {
+			argc = w - 1;
+			break;
+		}
+	}
 	optind = 0; /* glibc: 0 re-initialises getopt for the command's own options */
 	rc = cmds[i].fn(&c, argc, argv);
 	/* Flush before wiping: stdout may still hold non-secret output. Secrets never go through stdio. */
