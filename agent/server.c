@@ -543,6 +543,13 @@ agent_server_run(const struct agent_server_cfg *cfg)
 		    AGENT_WATCH_POLL_MS / 1000);
 		next_watch = ak_now_ms() + AGENT_WATCH_POLL_MS;
 	}
+	/* The parent may have printed our exports before the watch existed: whatever happened to the
+	 * socket in that window is caught by this one check. */
+	if (!sock_is_ours(cfg)) {
+		ak_warn("socket %s removed or replaced: exiting", cfg->sock_path);
+		code = 0;
+		goto out;
+	}
 	for (;;) {
 		uint64_t deadline = 0;
 		size_t npolled;
