@@ -62,6 +62,8 @@ agent_state_lock(const char *why)
 	st.key = NULL;
 	st.lock_at = 0;
 	st.idle_at = 0;
+	/* Unmap (wiped) slabs nothing lives in any more: a locked agent keeps almost no locked memory. */
+	ak_smem_trim();
 	ak_info("locked (%s)", why);
 }
 
@@ -523,6 +525,9 @@ agent_dispatch(uint8_t type, struct ak_buf *req, struct ak_buf *out, struct agen
 		break;
 	}
 	ak_debug("request %s (%u): %s", msg_name(type), (unsigned)type, ak_strerror(r));
+	/* Parsing and sealing the store leave whole slabs free: give them back (cheap when none is). */
+	if (type == AK_MSG_UNLOCK || type == AK_MSG_ADD || type == AK_MSG_REMOVE)
+		ak_smem_trim();
 	if (r == AK_OK)
 		return;
 	if (r == AK_ERR_BAD_MESSAGE)

@@ -44,10 +44,20 @@ struct net_response {
 	char request_id[128];         /* request-id / x-request-id header, "" if none */
 	long retry_after;             /* seconds from retry-after, -1 if none */
 	char error[256];              /* one line, scrubbed */
+	int retried;                  /* 1 when a 429's retry-after was honoured once (NET_RETRY_429) */
 };
 
 /* One request, synchronously. AK_OK whenever the transfer was attempted (see resp->fail). */
 enum ak_err net_perform(const struct net_request *rq, struct net_response *resp);
+/* Several requests concurrently (curl multi), all within one overall deadline of overall_ms from now
+ * (each request's own timeout_ms still applies). flags: NET_RETRY_429 = when a 429 carries a
+ * retry-after of at most NET_RETRY_CAP_MS that fits before the deadline, wait it out and send the
+ * request once more (the other transfers keep going meanwhile). resp[i] answers rq[i]; the caller
+ * clears each. AK_OK whenever the transfers were attempted. */
+#define NET_RETRY_429 0x1
+#define NET_RETRY_CAP_MS 10000
+enum ak_err net_perform_many(const struct net_request *rq, struct net_response *resp, size_t n,
+    long overall_ms, int flags);
 /* Wipe and free resp's body. */
 void net_response_clear(struct net_response *resp);
 /* Global init/cleanup of libcurl (once per process). */

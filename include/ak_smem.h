@@ -37,6 +37,10 @@ void ak_smem_stats(struct ak_smem_stats *st);
 /* Called once, the first time mlock fails; default prints a one-line warning on stderr. */
 void ak_smem_set_warn(void (*fn)(const char *msg));
 
+/* Return slabs whose blocks are all free to the system (wiped, munlocked). Cheap enough to call after
+ * each unlock, lock or write; never invalidates a live pointer. */
+void ak_smem_trim(void);
+
 /* Free every slab (wiping it). Only at exit, or in tests. Pointers handed out become invalid. */
 void ak_smem_release_all(void);
 

@@ -65,6 +65,7 @@ struct slab {
 	uint8_t *base;
 	size_t size;                    /* user bytes asked of sodium_malloc */
 	size_t locked;
+	size_t live;                    /* blocks handed out and not yet freed (ak_smem_trim) */
 };
 
 /* Block sizes, header included. Finer than powers of two because most blocks are cJSON nodes (64 + 16 bytes)
@@ -212,6 +213,7 @@ new_slab(size_t need)
 	A.slabs[A.nslabs].base = p;
 	A.slabs[A.nslabs].size = sz;
 	A.slabs[A.nslabs].locked = lock_range(p, sz);
+	A.slabs[A.nslabs].live = 0;
 	A.nslabs++;
 	A.slab_total += sz;
 	A.bump = 0;
@@ -238,6 +240,18 @@ retire_tail(void)
 	}
 }
 
+/* Index of the slab holding p, or A.nslabs if none. A handful of slabs: a linear scan is enough. */
+static size_t
+slab_of(const void *p)
+{
+	size_t i;
+
+	for (i = 0; i < A.nslabs; i++)
+		if ((const uint8_t *)p >= A.slabs[i].base && (const uint8_t *)p < A.slabs[i].base + A.slabs[i].size)
+			return i;
+	return A.nslabs;
+}
+
 static void *
 alloc_small(size_t n, int c)
 {
@@ -245,6 +259,7 @@ alloc_small(size_t n, int c)
 
 	if ((h = A.free_list[c]) != NULL) {
 		A.free_list[c] = h->u.next;
+		A.slabs[slab_of(h)].live++;
 	} else {
 		if (A.nslabs == 0 || A.slabs[A.nslabs - 1].size - A.bump < class_size(c)) {
 			retire_tail();
@@ -253,6 +268,7 @@ alloc_small(size_t n, int c)
 		}
 		h = (struct hdr *)(A.slabs[A.nslabs - 1].base + A.bump);
 		A.bump += class_size(c);
+		A.slabs[A.nslabs - 1].live++;
 	}
 	h->magic = MAGIC_USED;
 	h->cls = (uint32_t)c;
@@ -370,7 +386,43 @@ ak_smem_free(void *p)
 	/* Wipe the whole block, header included: the free-list link is written afterwards. */
 	sodium_memzero(h, class_size(c));
 	A.in_use -= class_size(c);
+	A.slabs[slab_of(h)].live--;
 	push_free(c, h);
+}
+
+void
+ak_smem_trim(void)
+{
+	size_t i, j;
+	int c;
+
+	/* Never the current bump slab: the next allocation would only map it again. */
+	for (i = 0; i + 1 < A.nslabs;) {
+		struct slab *sl = &A.slabs[i];
+
+		if (sl->live != 0) {
+			i++;
+			continue;
+		}
+		/* Every block of this slab is free: unlink them from the free lists, then unmap it. */
+		for (c = 0; c < NCLASSES; c++) {
+			struct hdr **pp = &A.free_list[c];
+
+			while (*pp != NULL) {
+				if ((uint8_t *)*pp >= sl->base && (uint8_t *)*pp < sl->base + sl->size)
+					*pp = (*pp)->u.next;
+				else
+					pp = &(*pp)->u.next;
+			}
+		}
+		A.slab_total -= sl->size;
+		A.locked_bytes -= sl->locked;
+		/* sodium_free wipes the region and munlocks it. */
+		sodium_free(sl->base);
+		for (j = i; j + 1 < A.nslabs; j++)
+			A.slabs[j] = A.slabs[j + 1];
+		A.nslabs--;
+	}
 }
 
 char *

@@ -1,0 +1,116 @@
+/* smem_shim.c - a malloc-backed stand-in for lib/smem.c, linked into the libFuzzer builds only.
+ *
+ * Why: the real arena sub-allocates sodium_malloc slabs by size class, so a read or write past the
+ * bytes a caller asked for, but inside its class block, is invisible to AddressSanitizer. Here every
+ * block is its own malloc of exactly the requested size, so ASan sees every overflow, use after free
+ * and double free in code that uses secure memory. It keeps the contract (zeroed, wiped on free,
+ * in_use counted) so the targets' leak checks still work. It defines every symbol of smem.c, so the
+ * linker never pulls smem.o out of libak.a (a missing one would show up as a duplicate definition).
+ * The replay tests in the normal build run against the real arena.
+ */
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <sodium.h>
+
+#include "ak_smem.h"
+
+static size_t in_use;
+static int initialized;
+
+int
+ak_smem_init(void)
+{
+	if (!initialized) {
+		if (sodium_init() < 0)
+			return -1;
+		initialized = 1;
+	}
+	return 0;
+}
+
+void *
+ak_smem_alloc(size_t n)
+{
+	void *p;
+
+	if (ak_smem_init() != 0)
+		return NULL;
+	/* A zero-byte request still gets a unique pointer, as the real arena promises. */
+	if ((p = calloc(1, n ? n : 1)) == NULL)
+		return NULL;
+	in_use += malloc_usable_size(p);
+	return p;
+}
+
+void
+ak_smem_free(void *p)
+{
+	size_t n;
+
+	if (p == NULL)
+		return;
+	/* Under ASan malloc_usable_size is the requested size, and it reports a foreign pointer. */
+	n = malloc_usable_size(p);
+	sodium_memzero(p, n);
+	in_use -= n;
+	free(p);
+}
+
+char *
+ak_smem_strndup(const char *s, size_t n)
+{
+	char *d;
+	size_t len;
+
+	if (s == NULL)
+		return NULL;
+	len = strnlen(s, n);
+	if ((d = ak_smem_alloc(len + 1)) == NULL)
+		return NULL;
+	memcpy(d, s, len);
+	d[len] = '\0';
+	return d;
+}
+
+char *
+ak_smem_strdup(const char *s)
+{
+	return s == NULL ? NULL : ak_smem_strndup(s, strlen(s));
+}
+
+static void *
+cjson_alloc(size_t n)
+{
+	return ak_smem_alloc(n);
+}
+
+void
+ak_smem_hook_cjson(void)
+{
+	cJSON_Hooks hooks = { .malloc_fn = cjson_alloc, .free_fn = ak_smem_free };
+
+	(void)ak_smem_init();
+	cJSON_InitHooks(&hooks);
+}
+
+void
+ak_smem_stats(struct ak_smem_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->in_use = in_use;
+}
+
+void
+ak_smem_set_warn(void (*fn)(const char *msg))
+{
+	(void)fn;
+}
+
+void
+ak_smem_release_all(void)
+{
+	/* Blocks are individually malloc'd: nothing pooled to release. */
+}
