@@ -22,15 +22,22 @@ char *ak_smem_strdup(const char *s);
 char *ak_smem_strndup(const char *s, size_t n);
 
 /* Route every cJSON allocation through the arena (cJSON_InitHooks). Doing so also disables cJSON's
- * realloc path, so every buffer cJSON ever holds is wiped when freed. */
+ * realloc path, so every buffer cJSON ever holds is wiped when freed. cJSON allocates from a separate
+ * scratch arena (same guarantees) so its short-lived nodes never pin the main arena's slabs; a buffer cJSON
+ * returns (cJSON_Print) may be freed with cJSON_free or ak_smem_free alike. */
 void ak_smem_hook_cjson(void);
 
+/* Totals over both arenas; the scratch_ fields are the scratch arena's share of them. */
 struct ak_smem_stats {
 	size_t slabs;          /* sodium_malloc regions held */
 	size_t slab_bytes;     /* their total size */
 	size_t locked_bytes;   /* bytes the arena succeeded in mlocking */
 	size_t in_use;         /* bytes currently handed out (block sizes) */
 	int lock_failed;       /* 1 once an mlock failed (memlock limit) */
+	size_t scratch_slabs;        /* of which the cJSON scratch arena's */
+	size_t scratch_slab_bytes;
+	size_t scratch_locked_bytes;
+	size_t scratch_in_use;
 };
 void ak_smem_stats(struct ak_smem_stats *st);
 
@@ -38,7 +45,8 @@ void ak_smem_stats(struct ak_smem_stats *st);
 void ak_smem_set_warn(void (*fn)(const char *msg));
 
 /* Return slabs whose blocks are all free to the system (wiped, munlocked). Cheap enough to call after
- * each unlock, lock or write; never invalidates a live pointer. */
+ * each unlock, lock or write; never invalidates a live pointer. The scratch arena gives back even its
+ * current slab, so with no cJSON allocation alive it holds nothing. */
 void ak_smem_trim(void);
 
 /* Free every slab (wiping it). Only at exit, or in tests. Pointers handed out become invalid. */

@@ -1,19 +1,27 @@
 /* smem.c - the secure-memory arena.
  *
+ * Two arenas with the same machinery: the main one (ak_smem_alloc and friends: keys, the parsed store) and
+ * a scratch one that only cJSON allocates from (ak_smem_hook_cjson). A parse or print of the store makes
+ * ~100 KB of short-lived cJSON nodes; sharing slabs with them scattered the long-lived store over every
+ * slab, so none could ever be trimmed. Kept apart, the scratch arena empties completely after each request
+ * and ak_smem_trim() unmaps all of it, and the main arena stays as small as what it really holds.
+ *
  * Small blocks (header + data <= 16 KiB) are rounded up to a size class (multiples of 16 up to 128, then
  * four classes per power of two up to 16384, header included) and carved from sodium_malloc slabs that all
- * classes share: a freed block is wiped and put on its class's free list, an allocation takes from that list
- * first, else bump-allocates from the current slab; when the block does not fit, the slab's tail is carved
- * into free blocks and a new slab is started. Slabs grow 16 KiB, 32 KiB, then 64 KiB each, so a process that
- * needs one secret (akctl) maps and locks 4 pages, not 16. Slab blocks are never returned to the system
- * before ak_smem_release_all(). Larger blocks get their own sodium_malloc region, released (and wiped by
- * sodium_free) when freed.
+ * classes of an arena share: a freed block is wiped and put on its slab's free list for its class, an
+ * allocation takes a free block of its class from the oldest slab that has one, else bump-allocates from the
+ * current slab; when the block does not fit, the slab's tail is carved into free blocks and a new slab is
+ * started. Slabs grow 16 KiB, 32 KiB, then 64 KiB each, so
+ * a process that needs one secret (akctl) maps and locks 4 pages, not 16. ak_smem_trim() returns slabs with
+ * no live block. Larger blocks get their own sodium_malloc region, released (and wiped by sodium_free) when
+ * freed.
  *
- * Every block starts with a 16-byte header (magic, class, requested size) so ak_smem_free() can find what
- * it is given and refuse pointers it never handed out (abort: that is memory corruption, not an error).
+ * Every block starts with a 16-byte header (magic, arena + class, requested size) so ak_smem_free() can find
+ * the arena and class of what it is given and refuse pointers it never handed out (abort: that is memory
+ * corruption, not an error).
  *
  * sodium_malloc silently ignores an mlock failure, so each region is mlocked again here; the result is
- * counted in the stats and the first failure triggers the warning hook.
+ * counted in the stats and the first failure (of either arena) triggers the warning hook.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -38,12 +46,19 @@
 #define NCLASSES 36
 #define CLASS_LARGE 0xffu
 
+/* hdr.cls = class | arena << ARENA_SHIFT. */
+#define CLASS_MASK 0xffu
+#define ARENA_SHIFT 8
+#define ARENA_MAIN 0u
+#define ARENA_SCRATCH 1u
+#define NARENAS 2u
+
 #define MAGIC_USED 0x616b6d55u /* "akmU" */
 #define MAGIC_FREE 0x616b6d46u /* "akmF" */
 
 struct hdr {
 	uint32_t magic;
-	uint32_t cls;                   /* size class index, or CLASS_LARGE */
+	uint32_t cls;                   /* size class index or CLASS_LARGE, plus the arena index */
 	union {
 		uint64_t size;          /* requested bytes, while in use */
 		struct hdr *next;       /* free-list link, while free */
@@ -66,6 +81,7 @@ struct slab {
 	size_t size;                    /* user bytes asked of sodium_malloc */
 	size_t locked;
 	size_t live;                    /* blocks handed out and not yet freed (ak_smem_trim) */
+	struct hdr *free_list[NCLASSES]; /* this slab's free blocks, by class */
 };
 
 /* Block sizes, header included. Finer than powers of two because most blocks are cJSON nodes (64 + 16 bytes)
@@ -81,23 +97,31 @@ static const uint16_t class_sizes[NCLASSES] = {
 	10240, 12288, 14336, 16384,
 };
 
-static struct {
-	int initialized;
+struct arena {
+	uint32_t idx;                   /* ARENA_MAIN or ARENA_SCRATCH, stored in every header */
 	struct slab *slabs;             /* plain heap: holds only pointers */
 	size_t nslabs, slabs_alloc;
 	size_t bump;                    /* next free offset in the last slab */
 	size_t slab_total;              /* sum of slab sizes */
 	size_t next_slab;               /* size of the next slab to map */
-	struct hdr *free_list[NCLASSES];
+	size_t nfree[NCLASSES];         /* free blocks per class, over all slabs */
 	struct large *large;
 	size_t nlarge;
 	size_t large_bytes;
 	size_t locked_bytes;
 	size_t in_use;
 	int lock_failed;
-	int warned;
-	void (*warn)(const char *msg);
-} A;
+};
+
+static struct arena arenas[NARENAS] = {
+	{ .idx = ARENA_MAIN },
+	{ .idx = ARENA_SCRATCH },
+};
+
+/* Process-wide: one warning however many arenas hit the limit. */
+static int initialized;
+static int warned;
+static void (*warn_fn)(const char *msg);
 
 static const char warn_msg[] =
     "akagent: warning: memlock limit reached (RLIMIT_MEMLOCK); secrets may be swapped";
@@ -111,25 +135,25 @@ default_warn(const char *msg)
 int
 ak_smem_init(void)
 {
-	if (A.initialized)
+	if (initialized)
 		return 0;
 	if (sodium_init() < 0)
 		return -1;
-	if (A.warn == NULL)
-		A.warn = default_warn;
-	A.initialized = 1;
+	if (warn_fn == NULL)
+		warn_fn = default_warn;
+	initialized = 1;
 	return 0;
 }
 
 void
 ak_smem_set_warn(void (*fn)(const char *msg))
 {
-	A.warn = fn != NULL ? fn : default_warn;
+	warn_fn = fn != NULL ? fn : default_warn;
 }
 
 /* mlock the pages spanning [p, p+len); returns the bytes locked, 0 on failure (and warns once). */
 static size_t
-lock_range(void *p, size_t len)
+lock_range(struct arena *a, void *p, size_t len)
 {
 	long pg = sysconf(_SC_PAGESIZE);
 	uintptr_t start, end;
@@ -140,14 +164,14 @@ lock_range(void *p, size_t len)
 	end = ((uintptr_t)p + len + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1);
 	/* The raw system call: sanitizer runtimes replace mlock() with a no-op that reports success. */
 	if (syscall(SYS_mlock, (void *)start, (size_t)(end - start)) == 0) {
-		A.locked_bytes += end - start;
+		a->locked_bytes += end - start;
 		return end - start;
 	}
-	A.lock_failed = 1;
-	if (!A.warned) {
-		A.warned = 1;
-		if (A.warn != NULL)
-			A.warn(warn_msg);
+	a->lock_failed = 1;
+	if (!warned) {
+		warned = 1;
+		if (warn_fn != NULL)
+			warn_fn(warn_msg);
 	}
 	return 0;
 }
@@ -176,109 +200,162 @@ class_size(int c)
 }
 
 static void
-push_free(int c, struct hdr *h)
+push_free(struct arena *a, size_t si, int c, struct hdr *h)
 {
 	h->magic = MAGIC_FREE;
-	h->cls = (uint32_t)c;
-	h->u.next = A.free_list[c];
-	A.free_list[c] = h;
+	h->cls = (uint32_t)c | a->idx << ARENA_SHIFT;
+	h->u.next = a->slabs[si].free_list[c];
+	a->slabs[si].free_list[c] = h;
+	a->nfree[c]++;
 }
 
 /* Map a new slab big enough for need bytes and make it the bump region. */
 static int
-new_slab(size_t need)
+new_slab(struct arena *a, size_t need)
 {
 	struct slab *ns;
 	uint8_t *p;
 	size_t sz;
 
-	if (A.nslabs == A.slabs_alloc) {
-		size_t n = A.slabs_alloc ? A.slabs_alloc * 2 : 8;
+	if (a->nslabs == a->slabs_alloc) {
+		size_t n = a->slabs_alloc ? a->slabs_alloc * 2 : 8;
 
-		if ((ns = realloc(A.slabs, n * sizeof(*ns))) == NULL)
+		if ((ns = realloc(a->slabs, n * sizeof(*ns))) == NULL)
 			return -1;
-		A.slabs = ns;
-		A.slabs_alloc = n;
+		a->slabs = ns;
+		a->slabs_alloc = n;
 	}
 	/* Double from SLAB_FIRST up to SLAB_MAX: (16K - 16) * 2 + 16 = 32K - 16, and so on. */
-	if (A.next_slab == 0)
-		A.next_slab = SLAB_FIRST;
-	sz = A.next_slab;
+	if (a->next_slab == 0)
+		a->next_slab = SLAB_FIRST;
+	sz = a->next_slab;
 	while (sz < need)
 		sz = sz * 2 + 16;
 	if ((p = sodium_malloc(sz)) == NULL)
 		return -1;
 	/* sodium_malloc fills with a garbage byte; blocks are handed out zeroed. */
 	memset(p, 0, sz);
-	A.slabs[A.nslabs].base = p;
-	A.slabs[A.nslabs].size = sz;
-	A.slabs[A.nslabs].locked = lock_range(p, sz);
-	A.slabs[A.nslabs].live = 0;
-	A.nslabs++;
-	A.slab_total += sz;
-	A.bump = 0;
-	A.next_slab = sz * 2 + 16 <= SLAB_MAX ? sz * 2 + 16 : SLAB_MAX;
+	a->slabs[a->nslabs].base = p;
+	a->slabs[a->nslabs].size = sz;
+	a->slabs[a->nslabs].locked = lock_range(a, p, sz);
+	a->slabs[a->nslabs].live = 0;
+	memset(a->slabs[a->nslabs].free_list, 0, sizeof(a->slabs[a->nslabs].free_list));
+	a->nslabs++;
+	a->slab_total += sz;
+	a->bump = 0;
+	a->next_slab = sz * 2 + 16 <= SLAB_MAX ? sz * 2 + 16 : SLAB_MAX;
 	return 0;
 }
 
 /* Carve the unused tail of the current slab into free blocks so it is not wasted. */
 static void
-retire_tail(void)
+retire_tail(struct arena *a)
+{
+	int c;
+	size_t end;
+
+	if (a->nslabs == 0)
+		return;
+	end = a->slabs[a->nslabs - 1].size;
+	for (c = NCLASSES - 1; c >= 0; c--) {
+		while (end - a->bump >= class_size(c)) {
+			push_free(a, a->nslabs - 1, c, (struct hdr *)(a->slabs[a->nslabs - 1].base + a->bump));
+			a->bump += class_size(c);
+		}
+	}
+}
+
+/*
+ * A free block of class c from the oldest slab that has one. Taking the oldest first (rather than the most
+ * recently freed block, wherever it is) packs long-lived blocks into the first slabs while the newest ones
+ * drain: the agent rebuilds its whole store on each write, and with LIFO reuse the live store ended up
+ * spread thinly over every slab, so ak_smem_trim could never return any. A handful of slabs: a linear scan.
+ */
+static struct hdr *
+pop_free(struct arena *a, int c)
+{
+	struct hdr *h;
+	size_t i;
+
+	if (a->nfree[c] == 0)
+		return NULL;
+	for (i = 0; i < a->nslabs; i++) {
+		if ((h = a->slabs[i].free_list[c]) != NULL) {
+			a->slabs[i].free_list[c] = h->u.next;
+			a->slabs[i].live++;
+			a->nfree[c]--;
+			return h;
+		}
+	}
+	return NULL;
+}
+
+/* Carve len bytes at p (a multiple of 16, already zeroed) of slab si into free blocks, largest first. */
+static void
+carve(struct arena *a, size_t si, uint8_t *p, size_t len)
 {
 	int c;
 
-	size_t end;
-
-	if (A.nslabs == 0)
-		return;
-	end = A.slabs[A.nslabs - 1].size;
 	for (c = NCLASSES - 1; c >= 0; c--) {
-		while (end - A.bump >= class_size(c)) {
-			push_free(c, (struct hdr *)(A.slabs[A.nslabs - 1].base + A.bump));
-			A.bump += class_size(c);
+		while (len >= class_size(c)) {
+			push_free(a, si, c, (struct hdr *)p);
+			p += class_size(c);
+			len -= class_size(c);
 		}
 	}
 }
 
-/* Index of the slab holding p, or A.nslabs if none. A handful of slabs: a linear scan is enough. */
-static size_t
-slab_of(const void *p)
+/* No free block of class c: split a larger free block, again from the oldest slab that has one, rather
+ * than grow the current slab. Large classes are freed blocks of one-off buffers (or retired slab tails)
+ * that small blocks could not use, and a new slab mapped only because of them gets pinned by whatever
+ * long-lived block lands in it next. The remainder of the split goes back on the free lists. */
+static struct hdr *
+split_free(struct arena *a, int c)
 {
+	struct hdr *h;
 	size_t i;
+	int k;
 
-	for (i = 0; i < A.nslabs; i++)
-		if ((const uint8_t *)p >= A.slabs[i].base && (const uint8_t *)p < A.slabs[i].base + A.slabs[i].size)
-			return i;
-	return A.nslabs;
+	for (i = 0; i < a->nslabs; i++) {
+		for (k = c + 1; k < NCLASSES; k++) {
+			if ((h = a->slabs[i].free_list[k]) == NULL)
+				continue;
+			a->slabs[i].free_list[k] = h->u.next;
+			a->nfree[k]--;
+			/* The block was wiped when freed; only its header words are not zero. */
+			h->u.next = NULL;
+			carve(a, i, (uint8_t *)h + class_size(c), class_size(k) - class_size(c));
+			a->slabs[i].live++;
+			return h;
+		}
+	}
+	return NULL;
 }
 
 static void *
-alloc_small(size_t n, int c)
+alloc_small(struct arena *a, size_t n, int c)
 {
 	struct hdr *h;
 
-	if ((h = A.free_list[c]) != NULL) {
-		A.free_list[c] = h->u.next;
-		A.slabs[slab_of(h)].live++;
-	} else {
-		if (A.nslabs == 0 || A.slabs[A.nslabs - 1].size - A.bump < class_size(c)) {
-			retire_tail();
-			if (new_slab(class_size(c)) != 0)
+	if ((h = pop_free(a, c)) == NULL && (h = split_free(a, c)) == NULL) {
+		if (a->nslabs == 0 || a->slabs[a->nslabs - 1].size - a->bump < class_size(c)) {
+			retire_tail(a);
+			if (new_slab(a, class_size(c)) != 0)
 				return NULL;
 		}
-		h = (struct hdr *)(A.slabs[A.nslabs - 1].base + A.bump);
-		A.bump += class_size(c);
-		A.slabs[A.nslabs - 1].live++;
+		h = (struct hdr *)(a->slabs[a->nslabs - 1].base + a->bump);
+		a->bump += class_size(c);
+		a->slabs[a->nslabs - 1].live++;
 	}
 	h->magic = MAGIC_USED;
-	h->cls = (uint32_t)c;
+	h->cls = (uint32_t)c | a->idx << ARENA_SHIFT;
 	h->u.size = n;
-	A.in_use += class_size(c);
+	a->in_use += class_size(c);
 	return h + 1;
 }
 
 static void *
-alloc_large(size_t n)
+alloc_large(struct arena *a, size_t n)
 {
 	size_t sz;
 	uint8_t *p;
@@ -294,56 +371,63 @@ alloc_large(size_t n)
 	memset(p, 0, sz);
 	l = (struct large *)p;
 	l->region_size = sz;
-	l->locked = lock_range(p, sz);
+	l->locked = lock_range(a, p, sz);
 	l->prev = NULL;
-	l->next = A.large;
-	if (A.large != NULL)
-		A.large->prev = l;
-	A.large = l;
-	A.nlarge++;
-	A.large_bytes += sz;
-	A.in_use += sz;
+	l->next = a->large;
+	if (a->large != NULL)
+		a->large->prev = l;
+	a->large = l;
+	a->nlarge++;
+	a->large_bytes += sz;
+	a->in_use += sz;
 	h = (struct hdr *)(p + LARGE_PREFIX);
 	h->magic = MAGIC_USED;
-	h->cls = CLASS_LARGE;
+	h->cls = CLASS_LARGE | a->idx << ARENA_SHIFT;
 	h->u.size = n;
 	return h + 1;
+}
+
+static void *
+arena_alloc(struct arena *a, size_t n)
+{
+	if (ak_smem_init() != 0)
+		return NULL;
+	if (n <= CLASS_MAX - sizeof(struct hdr))
+		return alloc_small(a, n, class_of(n + sizeof(struct hdr)));
+	return alloc_large(a, n);
 }
 
 void *
 ak_smem_alloc(size_t n)
 {
-	if (ak_smem_init() != 0)
-		return NULL;
-	if (n <= CLASS_MAX - sizeof(struct hdr))
-		return alloc_small(n, class_of(n + sizeof(struct hdr)));
-	return alloc_large(n);
+	return arena_alloc(&arenas[ARENA_MAIN], n);
 }
 
-static int
-in_slab(const struct hdr *h, int c)
+/* Index of the slab holding a block of class c at h, or a->nslabs if no slab of a could hold it. */
+static size_t
+slab_of_block(const struct arena *a, const struct hdr *h, int c)
 {
 	size_t i;
 
-	for (i = 0; i < A.nslabs; i++) {
-		const uint8_t *b = A.slabs[i].base;
-		size_t sz = A.slabs[i].size;
+	for (i = 0; i < a->nslabs; i++) {
+		const uint8_t *b = a->slabs[i].base;
+		size_t sz = a->slabs[i].size;
 
 		if ((const uint8_t *)h >= b && (const uint8_t *)h < b + sz) {
 			size_t off = (size_t)((const uint8_t *)h - b);
 
-			return off % 16 == 0 && off + class_size(c) <= sz;
+			return off % 16 == 0 && off + class_size(c) <= sz ? i : a->nslabs;
 		}
 	}
-	return 0;
+	return a->nslabs;
 }
 
 static int
-is_large(const struct large *l)
+is_large(const struct arena *a, const struct large *l)
 {
 	const struct large *x;
 
-	for (x = A.large; x != NULL; x = x->next)
+	for (x = a->large; x != NULL; x = x->next)
 		if (x == l)
 			return 1;
 	return 0;
@@ -352,77 +436,97 @@ is_large(const struct large *l)
 void
 ak_smem_free(void *p)
 {
+	struct arena *a;
 	struct hdr *h;
-	int c;
+	uint32_t ai, c;
+	size_t si;
 
 	if (p == NULL)
 		return;
 	h = (struct hdr *)p - 1;
-	/* A bad pointer or a double free means memory corruption: stop rather than recycle garbage. */
+	/* A bad pointer or a double free means memory corruption: stop rather than recycle garbage. The
+	 * membership checks below are against the arena the header names, so a forged index aborts too. */
 	if (h->magic != MAGIC_USED)
 		abort();
-	if (h->cls == CLASS_LARGE) {
+	ai = h->cls >> ARENA_SHIFT;
+	c = h->cls & CLASS_MASK;
+	if (ai >= NARENAS)
+		abort();
+	a = &arenas[ai];
+	if (c == CLASS_LARGE) {
 		struct large *l = (struct large *)((uint8_t *)h - LARGE_PREFIX);
 
-		if (!is_large(l))
+		if (!is_large(a, l))
 			abort();
 		if (l->prev != NULL)
 			l->prev->next = l->next;
 		else
-			A.large = l->next;
+			a->large = l->next;
 		if (l->next != NULL)
 			l->next->prev = l->prev;
-		A.nlarge--;
-		A.large_bytes -= l->region_size;
-		A.in_use -= l->region_size;
-		A.locked_bytes -= l->locked;
+		a->nlarge--;
+		a->large_bytes -= l->region_size;
+		a->in_use -= l->region_size;
+		a->locked_bytes -= l->locked;
 		/* sodium_free wipes the whole region and munlocks it. */
 		sodium_free(l);
 		return;
 	}
-	c = (int)h->cls;
-	if (h->cls >= NCLASSES || !in_slab(h, c))
+	if (c >= NCLASSES || (si = slab_of_block(a, h, (int)c)) == a->nslabs)
 		abort();
 	/* Wipe the whole block, header included: the free-list link is written afterwards. */
-	sodium_memzero(h, class_size(c));
-	A.in_use -= class_size(c);
-	A.slabs[slab_of(h)].live--;
-	push_free(c, h);
+	sodium_memzero(h, class_size((int)c));
+	a->in_use -= class_size((int)c);
+	a->slabs[si].live--;
+	push_free(a, si, (int)c, h);
+}
+
+/* Unmap the slabs of a with no live block. The current (bump) slab stays unless keep_current is 0: in the
+ * main arena the next allocation would only map it again; the scratch arena is empty between requests, and
+ * holding its last slab would keep up to 64 KiB locked for nothing. */
+static void
+trim_arena(struct arena *a, int keep_current)
+{
+	size_t i, j;
+	int c;
+
+	for (i = 0; i < a->nslabs;) {
+		struct slab *sl = &a->slabs[i];
+		int current = i + 1 == a->nslabs;
+
+		if (sl->live != 0 || (current && keep_current)) {
+			i++;
+			continue;
+		}
+		/* Every block of this slab is free: forget its free lists, then unmap it. */
+		for (c = 0; c < NCLASSES; c++) {
+			const struct hdr *h;
+
+			for (h = sl->free_list[c]; h != NULL; h = h->u.next)
+				a->nfree[c]--;
+		}
+		a->slab_total -= sl->size;
+		a->locked_bytes -= sl->locked;
+		/* sodium_free wipes the region and munlocks it. */
+		sodium_free(sl->base);
+		for (j = i; j + 1 < a->nslabs; j++)
+			a->slabs[j] = a->slabs[j + 1];
+		a->nslabs--;
+		if (current) {
+			/* The previous slab becomes the bump slab; its tail was carved into free blocks when it
+			 * was retired, so it has no room left. With no slab at all, growth starts small again. */
+			a->bump = a->nslabs > 0 ? a->slabs[a->nslabs - 1].size : 0;
+			if (a->nslabs == 0)
+				a->next_slab = SLAB_FIRST;
+		}
+	}
 }
 
 void
 ak_smem_trim(void)
 {
-	size_t i, j;
-	int c;
-
-	/* Never the current bump slab: the next allocation would only map it again. */
-	for (i = 0; i + 1 < A.nslabs;) {
-		struct slab *sl = &A.slabs[i];
-
-		if (sl->live != 0) {
-			i++;
-			continue;
-		}
-		/* Every block of this slab is free: unlink them from the free lists, then unmap it. */
-		for (c = 0; c < NCLASSES; c++) {
-			struct hdr **pp = &A.free_list[c];
-
-			while (*pp != NULL) {
-				if ((uint8_t *)*pp >= sl->base && (uint8_t *)*pp < sl->base + sl->size)
-					*pp = (*pp)->u.next;
-				else
-					pp = &(*pp)->u.next;
-			}
-		}
-		A.slab_total -= sl->size;
-		A.locked_bytes -= sl->locked;
-		/* sodium_free wipes the region and munlocks it. */
-		sodium_free(sl->base);
-		for (j = i; j + 1 < A.nslabs; j++)
-			A.slabs[j] = A.slabs[j + 1];
-		A.nslabs--;
-	}
+	trim_arena(&arenas[ARENA_MAIN], 1);
+	trim_arena(&arenas[ARENA_SCRATCH], 0);
 }
 
 char *
@@ -449,11 +553,12 @@ ak_smem_strdup(const char *s)
 	return ak_smem_strndup(s, strlen(s));
 }
 
-/* cJSON's malloc_fn has the same shape, but keep a wrapper so the hook never depends on our prototype. */
+/* cJSON's nodes and print buffers are short-lived: keep them out of the main arena (see the top). What
+ * cJSON returns (cJSON_Print) may still be freed with ak_smem_free, which finds the arena in the header. */
 static void *
 cjson_alloc(size_t n)
 {
-	return ak_smem_alloc(n);
+	return arena_alloc(&arenas[ARENA_SCRATCH], n);
 }
 
 void
@@ -468,39 +573,52 @@ ak_smem_hook_cjson(void)
 void
 ak_smem_stats(struct ak_smem_stats *st)
 {
-	st->slabs = A.nslabs + A.nlarge;
-	st->slab_bytes = A.slab_total + A.large_bytes;
-	st->locked_bytes = A.locked_bytes;
-	st->in_use = A.in_use;
-	st->lock_failed = A.lock_failed;
+	const struct arena *m = &arenas[ARENA_MAIN], *s = &arenas[ARENA_SCRATCH];
+
+	st->slabs = m->nslabs + m->nlarge + s->nslabs + s->nlarge;
+	st->slab_bytes = m->slab_total + m->large_bytes + s->slab_total + s->large_bytes;
+	st->locked_bytes = m->locked_bytes + s->locked_bytes;
+	st->in_use = m->in_use + s->in_use;
+	st->lock_failed = m->lock_failed || s->lock_failed;
+	st->scratch_slabs = s->nslabs + s->nlarge;
+	st->scratch_slab_bytes = s->slab_total + s->large_bytes;
+	st->scratch_locked_bytes = s->locked_bytes;
+	st->scratch_in_use = s->in_use;
 }
 
-void
-ak_smem_release_all(void)
+static void
+release_arena(struct arena *a)
 {
 	size_t i;
 	struct large *l, *next;
 
 	/* sodium_free wipes each region before unmapping it. */
-	for (l = A.large; l != NULL; l = next) {
+	for (l = a->large; l != NULL; l = next) {
 		next = l->next;
 		sodium_free(l);
 	}
-	for (i = 0; i < A.nslabs; i++)
-		sodium_free(A.slabs[i].base);
-	free(A.slabs);
-	A.slabs = NULL;
-	A.nslabs = A.slabs_alloc = 0;
-	A.bump = 0;
-	A.slab_total = 0;
-	A.next_slab = SLAB_FIRST;
-	memset(A.free_list, 0, sizeof(A.free_list));
-	A.large = NULL;
-	A.nlarge = 0;
-	A.large_bytes = 0;
-	A.locked_bytes = 0;
-	A.in_use = 0;
+	for (i = 0; i < a->nslabs; i++)
+		sodium_free(a->slabs[i].base);
+	free(a->slabs);
+	a->slabs = NULL;
+	a->nslabs = a->slabs_alloc = 0;
+	a->bump = 0;
+	a->slab_total = 0;
+	a->next_slab = SLAB_FIRST;
+	memset(a->nfree, 0, sizeof(a->nfree));
+	a->large = NULL;
+	a->nlarge = 0;
+	a->large_bytes = 0;
+	a->locked_bytes = 0;
+	a->in_use = 0;
+	a->lock_failed = 0;
+}
+
+void
+ak_smem_release_all(void)
+{
+	release_arena(&arenas[ARENA_MAIN]);
+	release_arena(&arenas[ARENA_SCRATCH]);
 	/* A fresh arena: a later lock failure is reported again. */
-	A.lock_failed = 0;
-	A.warned = 0;
+	warned = 0;
 }

@@ -1,4 +1,6 @@
-/* test_smem.c - the secure arena: sizes, reuse, wiping, large blocks, stats, cJSON hooks, memlock limit. */
+/* test_smem.c - the secure arena: sizes, reuse, wiping, large blocks, stats, cJSON hooks and the scratch
+ * arena, bad frees, memlock limit. */
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -173,6 +175,229 @@ test_cjson(void)
 	ak_smem_stats(&st);
 	CHECK_EQ(st.in_use, 0);
 	cJSON_InitHooks(NULL);
+}
+
+/* Main-arena share of the stats (the totals include the cJSON scratch arena). */
+static size_t
+main_in_use(const struct ak_smem_stats *st)
+{
+	return st->in_use - st->scratch_in_use;
+}
+
+static size_t
+main_slab_bytes(const struct ak_smem_stats *st)
+{
+	return st->slab_bytes - st->scratch_slab_bytes;
+}
+
+/* cJSON allocates from the scratch arena only: a parse + free leaves the main arena as it was, and a trim
+ * then leaves the scratch arena with no slab at all (not even its current one). */
+static void
+test_cjson_scratch(void)
+{
+	struct ak_smem_stats st0, st;
+	char *key, *out;
+	cJSON *doc;
+	const char *in = "{\"version\":1,\"profiles\":[{\"name\":\"a\",\"secret\":\"sk-xyz\",\"vars\":[]}]}";
+
+	ak_smem_release_all();
+	ak_smem_hook_cjson();
+	key = ak_smem_strdup("a key that stays");
+	CHECK(key != NULL);
+	ak_smem_stats(&st0);
+	CHECK_EQ(st0.scratch_slabs, 0);
+	CHECK_EQ(st0.scratch_in_use, 0);
+	doc = cJSON_Parse(in);
+	CHECK(doc != NULL);
+	ak_smem_stats(&st);
+	CHECK_EQ(main_in_use(&st), main_in_use(&st0));
+	CHECK_EQ(st.slabs - st.scratch_slabs, st0.slabs);
+	CHECK(st.scratch_in_use > 0);
+	CHECK(st.scratch_slabs >= 1);
+	if (!st.lock_failed)
+		CHECK(st.scratch_locked_bytes >= st.scratch_slab_bytes);
+	/* What cJSON hands out may be freed with ak_smem_free: the header names its arena. */
+	out = cJSON_PrintUnformatted(doc);
+	CHECK_STR(out, in);
+	CHECK_EQ((uintptr_t)out % 16, 0);
+	ak_smem_free(out);
+	cJSON_Delete(doc);
+	ak_smem_stats(&st);
+	CHECK_EQ(main_in_use(&st), main_in_use(&st0));
+	CHECK_EQ(st.scratch_in_use, 0);
+	CHECK(st.scratch_slabs >= 1);
+	ak_smem_trim();
+	ak_smem_stats(&st);
+	CHECK_EQ(st.scratch_slabs, 0);
+	CHECK_EQ(st.scratch_slab_bytes, 0);
+	CHECK_EQ(st.scratch_locked_bytes, 0);
+	CHECK_EQ(main_in_use(&st), main_in_use(&st0));
+	CHECK_STR(key, "a key that stays");
+	/* The scratch arena starts again from a small slab. */
+	doc = cJSON_Parse(in);
+	ak_smem_stats(&st);
+	CHECK(st.scratch_slab_bytes <= 16 * 1024);
+	cJSON_Delete(doc);
+	ak_smem_free(key);
+	ak_smem_trim();
+	cJSON_InitHooks(NULL);
+	ak_smem_release_all();
+}
+
+/* What the agent does on a write: parse a store (~40 KB of JSON) with cJSON, copy its strings into the main
+ * arena while building the new cJSON tree to seal, print it, free the trees. The long-lived strings must not
+ * end up scattered over slabs pinned by cJSON nodes: after a trim the main arena holds about what the
+ * strings need (+ one slab), and the scratch arena nothing. */
+static void
+test_cjson_interleaved(void)
+{
+	enum { N = 300 };
+	static char *str[N];
+	struct ak_smem_stats st;
+	cJSON *doc, *outdoc, *arr, *it;
+	char *text, *printed;
+	size_t len = 0, cap = 64 * 1024, want = 0;
+	int i, ok = 1;
+
+	ak_smem_release_all();
+	ak_smem_hook_cjson();
+	/* Test data, not secrets: plain heap. */
+	text = malloc(cap);
+	CHECK(text != NULL);
+	if (text == NULL)
+		return;
+	len += (size_t)snprintf(text + len, cap - len, "{\"version\":1,\"profiles\":[");
+	for (i = 0; i < N; i++)
+		len += (size_t)snprintf(text + len, cap - len,
+		    "%s{\"name\":\"p%03d\",\"secret\":\"sk-ant-api03-%070dAA\",\"vars\":[{\"name\":\"M\",\"value\":\"x\"}]}",
+		    i ? "," : "", i, i);
+	len += (size_t)snprintf(text + len, cap - len, "]}");
+	CHECK(len > 40 * 1000 && len < cap);
+
+	doc = cJSON_Parse(text);
+	CHECK(doc != NULL);
+	outdoc = cJSON_CreateObject();
+	arr = cJSON_AddArrayToObject(outdoc, "profiles");
+	CHECK(arr != NULL);
+	i = 0;
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(doc, "profiles")) {
+		const char *sec = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "secret"));
+		cJSON *o;
+
+		if (i >= N || sec == NULL) {
+			ok = 0;
+			break;
+		}
+		/* One long-lived string in the main arena, then more cJSON nodes right after it. */
+		if ((str[i] = ak_smem_strdup(sec)) == NULL)
+			ok = 0;
+		want += (strlen(sec) + 1 + 16 + 15) & ~(size_t)15;
+		o = cJSON_CreateObject();
+		if (o == NULL || cJSON_AddStringToObject(o, "secret", str[i]) == NULL ||
+		    cJSON_AddStringToObject(o, "name", "n") == NULL || !cJSON_AddItemToArray(arr, o))
+			ok = 0;
+		i++;
+	}
+	CHECK(ok);
+	CHECK_EQ(i, N);
+	printed = cJSON_PrintUnformatted(outdoc);
+	CHECK(printed != NULL && strlen(printed) > 30000);
+	ak_smem_stats(&st);
+	/* The cJSON side was by far the bigger one. */
+	CHECK(st.scratch_in_use > 2 * want);
+	cJSON_free(printed);
+	cJSON_Delete(outdoc);
+	cJSON_Delete(doc);
+	ak_smem_trim();
+	ak_smem_stats(&st);
+	CHECK_EQ(st.scratch_slabs, 0);
+	CHECK_EQ(st.scratch_in_use, 0);
+	CHECK(main_in_use(&st) >= want);
+	CHECK(main_slab_bytes(&st) <= want + 64 * 1024);
+	for (i = 0; i < N; i++) {
+		char exp[96];
+
+		snprintf(exp, sizeof(exp), "sk-ant-api03-%070dAA", i);
+		if (str[i] == NULL || strcmp(str[i], exp) != 0)
+			ok = 0;
+		ak_smem_free(str[i]);
+	}
+	CHECK(ok);
+	ak_smem_trim();
+	ak_smem_stats(&st);
+	CHECK_EQ(st.in_use, 0);
+	CHECK(st.slabs <= 1);
+	free(text);
+	cJSON_InitHooks(NULL);
+	ak_smem_release_all();
+}
+
+/* Freeing something the arenas never handed out, twice, or with a forged arena index aborts. */
+static void
+expect_abort(void (*fn)(void))
+{
+	pid_t pid;
+	int status = -1;
+
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		fn();
+		_exit(0);
+	}
+	CHECK(pid > 0);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+}
+
+static void
+double_free_scratch(void)
+{
+	char *out;
+	cJSON *n;
+
+	ak_smem_hook_cjson();
+	n = cJSON_CreateString("x");
+	out = cJSON_PrintUnformatted(n);
+	cJSON_Delete(n);
+	ak_smem_free(out);
+	ak_smem_free(out);
+}
+
+static void
+forged_arena(void)
+{
+	uint32_t *p = ak_smem_alloc(32);
+
+	/* White-box: the header's second word holds the class and, above bit 8, the arena. */
+	p[-3] ^= 1u << 8;
+	ak_smem_free(p);
+}
+
+static void
+forged_arena_index(void)
+{
+	uint32_t *p = ak_smem_alloc(32);
+
+	p[-3] |= 7u << 8;
+	ak_smem_free(p);
+}
+
+static void
+forged_arena_large(void)
+{
+	uint32_t *p = ak_smem_alloc(100000);
+
+	p[-3] ^= 1u << 8;
+	ak_smem_free(p);
+}
+
+static void
+test_bad_free_aborts(void)
+{
+	expect_abort(double_free_scratch);
+	expect_abort(forged_arena);
+	expect_abort(forged_arena_index);
+	expect_abort(forged_arena_large);
 }
 
 static size_t
@@ -388,6 +613,9 @@ main(void)
 	test_class_sharing();
 	test_slab_growth();
 	test_free_list_reuse();
+	test_cjson_scratch();
+	test_cjson_interleaved();
+	test_bad_free_aborts();
 	test_mixed();
 	test_boundaries();
 	test_large_reuse_zeroed();
