@@ -51,6 +51,10 @@ int cmd_import(struct cli *c, int argc, char **argv);
 int cmd_pull(struct cli *c, int argc, char **argv);
 /* akctl: replace this process with akctl-net and the same arguments (net_exec.c). */
 int cli_net_exec(struct cli *c, int argc, char **argv);
+/* add --validate: check p's key live (akctl: runs akctl-net test --key-stdin, the key on a pipe, never
+ * argv; akctl-net: in process, cmd_test.c). Prints one line on stderr; returns akctl test's exit code
+ * (0 valid). p stays owned by the caller. */
+int cli_net_validate(struct cli *c, const struct ak_profile *p);
 
 /* main.c ------------------------------------------------------------------------------------------ */
 /* Print the usage of command name (from the table) to stdout; returns 0 (for --help). */
@@ -98,6 +102,14 @@ enum ak_err cli_secret_read(const char *prompt, char **out, size_t *outlen);
  * caller holds the lock (*lockfd: close it), *key (secure: ak_smem_free) and *s (ak_store_free). */
 enum ak_err cli_store_open_direct(struct cli *c, int *lockfd, struct ak_header *hdr, uint8_t **key,
     struct ak_store **s, char *detail, size_t detaillen);
+
+/* cmd_add.c: store p (validated here) through the agent when it is unlocked on akctl's keystore, else
+ * directly on the file (asks the passphrase, as add does). An existing profile is AK_ERR_PROFILE_EXISTS
+ * unless force; *replaced (may be NULL) is 1 when the direct path replaced one (the agent does not say).
+ * p stays owned, and wiped, by the caller. On failure detail gets a secret-free reason ("" if none).
+ * Shared by add and import. */
+enum ak_err cli_profile_put(struct cli *c, const struct ak_profile *p, int force, int *replaced,
+    char *detail, size_t detaillen);
 
 /* client.c ---------------------------------------------------------------------------------------- */
 struct ak_client;

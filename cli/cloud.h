@@ -49,7 +49,8 @@ int cloud_append(char *out, size_t outlen, const char *s);
 /* A URL prefix from the environment: http:// or https://, no whitespace/control bytes, no '?' '#'.
  * Trailing '/' removed into out. -1 if unusable. */
 int cloud_base_url(const char *in, char *out, size_t outlen);
-/* Server text into out as one line: cut at the first newline, control bytes to '?', every occurrence
+/* Server text into out as one line: cut at the first blank line, line breaks and tabs to one space,
+ * other control bytes to '?', every occurrence
  * of each non-NULL secret in secrets[] (nsecrets entries) replaced by "[redacted]", capped. */
 void cloud_clean(const char *in, char *out, size_t outlen, const char *const *secrets, size_t nsecrets);
 /* The error text of a JSON error body, whichever shape (AWS __type/message, {"error":{...}} of Google

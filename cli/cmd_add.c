@@ -12,6 +12,7 @@
 
 #include <sodium.h>
 
+#include "ak_provider.h"
 #include "ak_smem.h"
 #include "ak_util.h"
 #include "cli.h"
@@ -73,6 +74,77 @@ exists_error(const char *name)
 	return ak_err_exit_code(AK_ERR_PROFILE_EXISTS);
 }
 
+enum ak_err
+cli_profile_put(struct cli *c, const struct ak_profile *p, int force, int *replaced, char *detail,
+    size_t detaillen)
+{
+	struct ak_client *cl = NULL;
+	struct ak_status st;
+	struct ak_profile *copy = NULL;
+	const struct ak_profile *old;
+	struct ak_store *s = NULL;
+	struct ak_header hdr;
+	uint8_t *key = NULL;
+	int lockfd = -1;
+	enum ak_err r;
+
+	memset(&st, 0, sizeof(st));
+	if (replaced != NULL)
+		*replaced = 0;
+	if (detaillen > 0)
+		detail[0] = '\0';
+	if ((r = cli_secure_init()) != AK_OK)
+		return r;
+	if ((r = ak_profile_validate(p)) != AK_OK)
+		return r;
+	if ((r = cli_store_path(c)) != AK_OK)
+		return r;
+	if (cli_agent_for_store(c, &cl, &st, detail, detaillen) == AK_OK && st.unlocked) {
+		/* The agent carries `created` and `rotated` over itself (it sees the old secret). */
+		if ((r = ak_client_add(cl, p, force)) != AK_OK && r != AK_ERR_PROFILE_EXISTS &&
+		    detaillen > 0)
+			cli_sanitize(ak_client_detail(cl), detail, detaillen);
+		goto out;
+	}
+	ak_client_close(cl);
+	cl = NULL;
+	if (detaillen > 0)
+		detail[0] = '\0';
+	if ((r = cli_store_open_direct(c, &lockfd, &hdr, &key, &s, detail, detaillen)) != AK_OK) {
+		if (detaillen > 0 && detail[0] == '\0')
+			snprintf(detail, detaillen, "%s", c->store);
+		goto out;
+	}
+	/* The store takes a copy: p stays the caller's whichever way we went. */
+	if ((copy = ak_profile_dup(p)) == NULL) {
+		r = AK_ERR_NOMEM;
+		goto out;
+	}
+	if ((old = ak_store_find(s, p->name)) != NULL) {
+		if (!force) {
+			r = AK_ERR_PROFILE_EXISTS;
+			goto out;
+		}
+		carry_times(copy, old, ak_now_s());
+		if (replaced != NULL)
+			*replaced = 1;
+	}
+	if ((r = ak_store_put(s, copy, force)) != AK_OK)
+		goto out;
+	copy = NULL; /* the store owns it now */
+	if ((r = ak_store_save(c->store, s, &hdr.kdf, key)) != AK_OK && detaillen > 0)
+		snprintf(detail, detaillen, "writing %s", c->store);
+out:
+	if (lockfd >= 0)
+		close(lockfd);
+	ak_profile_free(copy);
+	ak_smem_free(key);
+	ak_store_free(s);
+	ak_status_clear(&st);
+	ak_client_close(cl);
+	return r;
+}
+
 int
 cmd_add(struct cli *c, int argc, char **argv)
 {
@@ -82,27 +154,25 @@ cmd_add(struct cli *c, int argc, char **argv)
 		{ "var", required_argument, NULL, 'v' },
 		{ "set", required_argument, NULL, 's' },
 		{ "description", required_argument, NULL, 'd' },
+		{ "validate", no_argument, NULL, 'Y' },
+		{ "no-validate", no_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *provider = "anthropic", *var = "ANTHROPIC_API_KEY", *desc = "", *name;
+	const char *provider = "anthropic", *var = NULL, *desc = "", *name;
+	const struct ak_provider *pv;
+	char fmt[256];
+	int validate = -1; /* -1: only when the secret is typed on a terminal */
 	const char *sets[AK_VARS_MAX];
-	struct ak_client *cl = NULL;
-	struct ak_status st;
 	struct ak_profile *p = NULL;
-	const struct ak_profile *old;
-	struct ak_store *s = NULL;
-	struct ak_header hdr;
-	uint8_t *key = NULL;
 	char *secret = NULL, *vname = NULL;
 	char prompt[AK_NAME_MAX + 32], detail[512];
 	const char *eq;
 	size_t nsets = 0, i, secretlen = 0;
 	int64_t now;
-	int ch, rc, force = 0, lockfd = -1, replaced = 0;
+	int ch, rc, force = 0, replaced = 0;
 	enum ak_err r;
 
-	memset(&st, 0, sizeof(st));
 	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'F':
@@ -122,6 +192,10 @@ cmd_add(struct cli *c, int argc, char **argv)
 		case 'd':
 			desc = optarg;
 			break;
+		case 'Y':
+		case 'n':
+			validate = ch == 'Y';
+			break;
 		case 'h':
 			return cli_cmd_help(c->cmd);
 		default:
@@ -134,6 +208,9 @@ cmd_add(struct cli *c, int argc, char **argv)
 		return cli_usage_error(c, "unexpected argument '%s' (the secret is read from the terminal "
 		    "or stdin, never from arguments)", argv[optind + 1]);
 	name = argv[optind];
+	/* The secret's variable follows the provider (openai => OPENAI_API_KEY) unless --var says. */
+	if (var == NULL && ((pv = ak_provider_find(provider)) == NULL || (var = pv->secret_var)[0] == '\0'))
+		return cli_usage_error(c, "--provider %s has no default variable: give --var NAME", provider);
 
 	/* Syntax first: exit 2 before anything is read or asked. */
 	if (ak_name_check(name) != AK_OK)
@@ -196,60 +273,27 @@ cmd_add(struct cli *c, int argc, char **argv)
 		rc = cli_fail(r, NULL, "add: %s", name);
 		goto out;
 	}
-
-	if (cli_store_path(c) != AK_OK) {
-		rc = cli_fail(AK_ERR_INVALID, NULL, "add: keystore path");
-		goto out;
+	/* Live check before storing (docs/providers.md): a key the provider refuses is not stored. */
+	pv = ak_provider_find(provider);
+	if (validate == 1 || (validate == -1 && isatty(0) && pv != NULL && pv->check_path != NULL)) {
+		if ((rc = cli_net_validate(c, p)) != 0) {
+			cli_note("add: %s: not stored (--no-validate stores it unchecked)", name);
+			goto out;
+		}
+	} else if (pv != NULL && ak_provider_check_key(pv, p->secret, fmt, sizeof(fmt)) != AK_KEY_OK) {
+		cli_note("add: %s: warning: %s", name, fmt);
 	}
-	if (cli_agent_for_store(c, &cl, &st, detail, sizeof(detail)) == AK_OK && st.unlocked) {
-		/* The agent carries `created` and `rotated` over itself (it sees the old secret). */
-		r = ak_client_add(cl, p, force);
-		if (r == AK_ERR_PROFILE_EXISTS) {
-			rc = exists_error(name);
-			goto out;
-		}
-		if (r != AK_OK) {
-			rc = cli_fail_client(cl, r, "add");
-			goto out;
-		}
-	} else {
-		ak_client_close(cl);
-		cl = NULL;
-		detail[0] = '\0';
-		r = cli_store_open_direct(c, &lockfd, &hdr, &key, &s, detail, sizeof(detail));
-		if (r != AK_OK) {
-			rc = cli_fail(r, detail, "add: %s", c->store);
-			goto out;
-		}
-		if ((old = ak_store_find(s, name)) != NULL) {
-			if (!force) {
-				rc = exists_error(name);
-				goto out;
-			}
-			carry_times(p, old, now);
-			replaced = 1;
-		}
-		if ((r = ak_store_put(s, p, force)) != AK_OK) {
-			rc = r == AK_ERR_PROFILE_EXISTS ? exists_error(name) : cli_fail(r, NULL, "add");
-			goto out;
-		}
-		p = NULL; /* the store owns it now */
-		if ((r = ak_store_save(c->store, s, &hdr.kdf, key)) != AK_OK) {
-			rc = cli_fail(r, NULL, "add: writing %s", c->store);
-			goto out;
-		}
+
+	if ((r = cli_profile_put(c, p, force, &replaced, detail, sizeof(detail))) != AK_OK) {
+		rc = r == AK_ERR_PROFILE_EXISTS ? exists_error(name) :
+		    cli_fail(r, detail[0] ? detail : NULL, "add: %s", name);
+		goto out;
 	}
 	cli_note("%s profile %s", replaced ? "replaced" : force ? "stored" : "added", name);
 	rc = 0;
 out:
-	if (lockfd >= 0)
-		close(lockfd);
 	ak_profile_free(p);
 	ak_smem_free(vname);
 	ak_smem_free(secret);
-	ak_smem_free(key);
-	ak_store_free(s);
-	ak_status_clear(&st);
-	ak_client_close(cl);
 	return rc;
 }

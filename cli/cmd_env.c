@@ -2,6 +2,8 @@
  *
  * These never prompt: no agent => exit 3, locked => exit 4. The profile arrives in the secure arena;
  * output is built in a secure ak_buf and leaves in one write(2), never through stdio buffers.
+ * exec also reads --env-file (python-dotenv syntax) and resolves ak://PROFILE/VAR references left in the
+ * resulting environment through the agent, all before exec: never a half-resolved environment.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -13,6 +15,7 @@
 #include <sodium.h>
 
 #include "ak_buf.h"
+#include "ak_dotenv.h"
 #include "ak_smem.h"
 #include "ak_util.h"
 #include "cli.h"
@@ -317,68 +320,315 @@ wipe_env(char **names, size_t n)
 			sodium_memzero(v, strlen(v));
 }
 
+/* Names (not secret) of the variables exec set, to wipe the environment if it cannot exec. */
+struct names {
+	char **v;
+	size_t n, cap;
+};
+
+static int
+names_push(struct names *ns, const char *name)
+{
+	char **nv;
+
+	if (ns->n == ns->cap) {
+		ns->cap = ns->cap ? ns->cap * 2 : 16;
+		if ((nv = realloc(ns->v, ns->cap * sizeof(*nv))) == NULL)
+			return -1;
+		ns->v = nv;
+	}
+	if ((ns->v[ns->n] = strdup(name)) == NULL)
+		return -1;
+	ns->n++;
+	return 0;
+}
+
+/* setenv, remembering the name. */
+static int
+set_var(struct names *ns, const char *name, const char *value)
+{
+	if (names_push(ns, name) != 0 || setenv(name, value, 1) != 0)
+		return -1;
+	return 0;
+}
+
+extern char **environ;
+
+#define REF_PREFIX "ak://"
+#define EXEC_ENV_FILES_MAX 16
+
+/* A secret reference found in the environment: VAR=ak://PROFILE/NAME (none of it secret). */
+struct ref {
+	char *var;     /* the variable holding the reference */
+	char *target;  /* "PROFILE/NAME" */
+};
+
+/* Split "PROFILE/NAME" (the part after ak://). 0 if well formed. */
+static int
+ref_split(const char *t, char *prof, size_t proflen, const char **var)
+{
+	const char *slash = strchr(t, '/');
+	size_t n;
+
+	if (slash == NULL || (n = (size_t)(slash - t)) == 0 || n >= proflen)
+		return -1;
+	memcpy(prof, t, n);
+	prof[n] = '\0';
+	*var = slash + 1;
+	if (ak_name_check(prof) != AK_OK || ak_varname_check(*var) != AK_OK)
+		return -1;
+	return 0;
+}
+
+/* Resolve every reference through the agent (one connection, each profile fetched once) and set the
+ * variables. Prints errors; returns the exit code. Nothing is exec'd after a failure, so a command never
+ * sees a half-resolved environment. */
+static int
+resolve_refs(struct cli *c, struct ref *refs, size_t nrefs, struct names *ns)
+{
+	struct ak_client *cl = NULL;
+	struct ak_profile **cache = NULL;
+	char prof[AK_NAME_MAX + 1];
+	const char *var, *v;
+	size_t i, k, ncache = 0;
+	int rc = 0;
+	enum ak_err r;
+
+	if (nrefs == 0)
+		return 0;
+	/* Refuse malformed references before asking the agent anything. */
+	for (i = 0; i < nrefs; i++) {
+		if (ref_split(refs[i].target, prof, sizeof(prof), &var) != 0) {
+			fprintf(stderr, "akctl: exec: %s: malformed secret reference (want "
+			    REF_PREFIX "PROFILE/VAR)\n", refs[i].var);
+			return 2;
+		}
+	}
+	if ((rc = cli_agent_unlocked(c, &cl)) != 0)
+		return rc;
+	if ((cache = calloc(nrefs, sizeof(*cache))) == NULL) {
+		rc = cli_fail(AK_ERR_NOMEM, NULL, "exec");
+		goto out;
+	}
+	for (i = 0; i < nrefs; i++) {
+		(void)ref_split(refs[i].target, prof, sizeof(prof), &var);
+		for (k = 0; k < ncache; k++)
+			if (strcmp(cache[k]->name, prof) == 0)
+				break;
+		if (k == ncache) {
+			r = ak_client_get(cl, prof, &cache[ncache]);
+			if (r == AK_ERR_NO_PROFILE) {
+				rc = cli_fail(r, NULL, "exec: %s=" REF_PREFIX "%s", refs[i].var, refs[i].target);
+				goto out;
+			}
+			if (r != AK_OK) {
+				rc = cli_fail_client(cl, r, "exec");
+				goto out;
+			}
+			ncache++;
+		}
+		if ((v = profile_var(cache[k], var)) == NULL) {
+			fprintf(stderr, "akctl: exec: %s=" REF_PREFIX "%s: profile %s has no variable %s\n",
+			    refs[i].var, refs[i].target, prof, var);
+			rc = 1;
+			goto out;
+		}
+		if (set_var(ns, refs[i].var, v) != 0) {
+			rc = cli_fail(AK_ERR_NOMEM, NULL, "exec: setting the environment");
+			goto out;
+		}
+	}
+out:
+	for (k = 0; k < ncache; k++)
+		ak_profile_free(cache[k]); /* wipes */
+	free(cache);
+	ak_client_close(cl);
+	return rc;
+}
+
+/* Every variable of the environment whose value is a reference, except those the profile set. */
+static int
+find_refs(const struct ak_profile *p, struct ref **out, size_t *nout)
+{
+	struct ref *refs = NULL;
+	const char *eq;
+	size_t i, n = 0, cap = 0;
+	char **e;
+
+	for (e = environ; e != NULL && *e != NULL; e++) {
+		if ((eq = strchr(*e, '=')) == NULL || strncmp(eq + 1, REF_PREFIX, strlen(REF_PREFIX)) != 0)
+			continue;
+		if (n == cap) {
+			struct ref *nr;
+
+			cap = cap ? cap * 2 : 8;
+			if ((nr = realloc(refs, cap * sizeof(*nr))) == NULL)
+				goto fail;
+			refs = nr;
+		}
+		refs[n].var = strndup(*e, (size_t)(eq - *e));
+		refs[n].target = strdup(eq + 1 + strlen(REF_PREFIX));
+		n++;
+		if (refs[n - 1].var == NULL || refs[n - 1].target == NULL)
+			goto fail;
+		if (p != NULL && profile_var(p, refs[n - 1].var) != NULL) {
+			/* The profile's own value: literal, never a reference to follow. */
+			n--;
+			free(refs[n].var);
+			free(refs[n].target);
+		}
+	}
+	*out = refs;
+	*nout = n;
+	return 0;
+fail:
+	for (i = 0; i < n; i++) {
+		free(refs[i].var);
+		free(refs[i].target);
+	}
+	free(refs);
+	return -1;
+}
+
+/* Read and parse each --env-file. Prints errors; returns the exit code. */
+static int
+load_env_files(const char **files, size_t nfiles, struct ak_dotenv **d)
+{
+	char *buf = NULL;
+	size_t i, k, len, bad;
+	enum ak_err r;
+
+	for (i = 0; i < nfiles; i++) {
+		if ((r = ak_dotenv_read_file(files[i], AK_DOTENV_FILE_MAX, &buf, &len)) != AK_OK)
+			return cli_fail(r, r == AK_ERR_IO ? strerror(errno) : NULL, "exec: --env-file %s",
+			    files[i]);
+		r = ak_dotenv_parse(buf, len, &d[i], &bad);
+		ak_smem_free(buf); /* wipes */
+		buf = NULL;
+		if (r == AK_ERR_BAD_FORMAT) {
+			fprintf(stderr, "akctl: exec: %s:%zu: not UTF-8 text (or a NUL byte)\n", files[i], bad);
+			return 1;
+		}
+		if (r != AK_OK)
+			return cli_fail(r, NULL, "exec: --env-file %s", files[i]);
+		if (d[i]->nbad > 0)
+			cli_note("exec: %s:%zu: statement not understood, skipped as python-dotenv does",
+			    files[i], bad);
+		for (k = 0; k < d[i]->n; k++) {
+			const char *name = d[i]->e[k].name;
+
+			if (name[0] == '\0' || strchr(name, '=') != NULL) {
+				fprintf(stderr, "akctl: exec: %s:%zu: a variable name cannot be empty or hold "
+				    "'='\n", files[i], d[i]->e[k].line);
+				return 1;
+			}
+		}
+	}
+	return 0;
+}
+
 int
 cmd_exec(struct cli *c, int argc, char **argv)
 {
 	static const struct option longopts[] = {
+		{ "env-file", required_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct ak_dotenv *d[EXEC_ENV_FILES_MAX] = { NULL };
+	const char *files[EXEC_ENV_FILES_MAX];
 	struct ak_profile *p = NULL;
-	char **cmd, **names = NULL;
-	size_t i, n = 0;
+	struct names ns = { NULL, 0, 0 };
+	struct ref *refs = NULL;
+	const char *profile = NULL, *lastarg = NULL;
+	char **cmd;
+	size_t i, k, nfiles = 0, nrefs = 0;
 	int ch, rc, err;
 
 	/* '+': stop at PROFILE; everything after "--" belongs to the command. */
 	while ((ch = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
 		switch (ch) {
+		case 'e':
+			if (nfiles == EXEC_ENV_FILES_MAX)
+				return cli_usage_error(c, "at most %d --env-file", EXEC_ENV_FILES_MAX);
+			files[nfiles++] = lastarg = optarg;
+			break;
 		case 'h':
 			return cli_cmd_help(c->cmd);
 		default:
 			return cli_bad_option(c, ch, argv);
 		}
 	}
-	if (optind >= argc)
-		return cli_usage_error(c, "missing PROFILE");
-	cmd = &argv[optind + 1];
-	if (*cmd != NULL && strcmp(*cmd, "--") == 0)
-		cmd++;
+	/* "akctl exec [--env-file F] -- CMD": getopt ate the "--", so no PROFILE. */
+	if (optind > 1 && strcmp(argv[optind - 1], "--") == 0 && argv[optind - 1] != lastarg) {
+		cmd = &argv[optind];
+	} else {
+		if (optind >= argc)
+			return cli_usage_error(c, "missing PROFILE (or -- CMD)");
+		profile = argv[optind];
+		cmd = &argv[optind + 1];
+		if (*cmd != NULL && strcmp(*cmd, "--") == 0)
+			cmd++;
+	}
 	if (*cmd == NULL)
-		return cli_usage_error(c, "missing command (akctl exec PROFILE -- CMD [ARG...])");
-	if ((rc = fetch(c, argv[optind], &p)) != 0)
-		return rc;
+		return cli_usage_error(c, "missing command (akctl exec [--env-file FILE] [PROFILE] -- CMD "
+		    "[ARG...])");
+	if (nfiles > 0 && cli_secure_init() != AK_OK)
+		return cli_fail(AK_ERR_NOMEM, NULL, "exec");
+	if ((rc = load_env_files(files, nfiles, d)) != 0)
+		goto out;
+	if (profile != NULL && (rc = fetch(c, profile, &p)) != 0)
+		goto out;
 
-	/* Variable names (not secret) outlive the profile, to wipe the environment if exec fails. */
-	if ((names = calloc(p->nvars + 1, sizeof(*names))) == NULL)
-		goto fail_env;
-	n = p->nvars + 1;
-	names[0] = strdup(p->secret_var);
-	if (names[0] == NULL || setenv(p->secret_var, p->secret, 1) != 0)
-		goto fail_env;
-	for (i = 0; i < p->nvars; i++) {
-		names[i + 1] = strdup(p->vars[i].name);
-		if (names[i + 1] == NULL || setenv(p->vars[i].name, p->vars[i].value, 1) != 0)
+	/* Precedence: inherited environment < --env-file (in order) < PROFILE. */
+	for (i = 0; i < nfiles; i++)
+		for (k = 0; k < d[i]->n; k++)
+			if (d[i]->e[k].value != NULL && set_var(&ns, d[i]->e[k].name, d[i]->e[k].value) != 0)
+				goto fail_env;
+	if (p != NULL) {
+		if (set_var(&ns, p->secret_var, p->secret) != 0)
+			goto fail_env;
+		for (i = 0; i < p->nvars; i++)
+			if (set_var(&ns, p->vars[i].name, p->vars[i].value) != 0)
+				goto fail_env;
+		if (setenv("AKCTL_PROFILE", p->name, 1) != 0)
 			goto fail_env;
 	}
-	if (setenv("AKCTL_PROFILE", p->name, 1) != 0)
+	/* Then every ak://PROFILE/VAR left in the environment, the file's and the inherited ones. */
+	if (find_refs(p, &refs, &nrefs) != 0)
 		goto fail_env;
-	/* Our copy goes now; the kernel copies the environment into the new image. */
+	if ((rc = resolve_refs(c, refs, nrefs, &ns)) != 0) {
+		wipe_env(ns.v, ns.n);
+		goto out;
+	}
+	/* Our copies go now; the kernel copies the environment into the new image. */
 	ak_profile_free(p);
 	p = NULL;
+	for (i = 0; i < nfiles; i++) {
+		ak_dotenv_free(d[i]);
+		d[i] = NULL;
+	}
 	fflush(stdout);
 	execvp(cmd[0], cmd);
 	err = errno;
-	wipe_env(names, n);
+	wipe_env(ns.v, ns.n);
 	fprintf(stderr, "akctl: exec: %s: %s\n", cmd[0], strerror(err));
 	rc = err == ENOENT ? 127 : 126;
 	goto out;
 fail_env:
-	wipe_env(names, n);
+	wipe_env(ns.v, ns.n);
 	rc = cli_fail(AK_ERR_NOMEM, NULL, "exec: setting the environment");
 out:
-	for (i = 0; names != NULL && i < n; i++)
-		free(names[i]);
-	free(names);
+	for (i = 0; i < nrefs; i++) {
+		free(refs[i].var);
+		free(refs[i].target);
+	}
+	free(refs);
+	for (i = 0; i < ns.n; i++)
+		free(ns.v[i]);
+	free(ns.v);
+	for (i = 0; i < nfiles; i++)
+		ak_dotenv_free(d[i]);
 	ak_profile_free(p);
 	return rc;
 }

@@ -1,14 +1,677 @@
-/* cmd_import.c - stub: akctl import (network side, built into akctl-net only). */
+/* cmd_import.c - akctl import SOURCE [PROFILE]: bring a key in from a .env file, a JSON config file, the
+ * environment (env:NAME) or a cloud secret manager (aws-sm:// gcp-sm:// azure-kv:// vault://).
+ *
+ * Runs in akctl-net (cloud sources need libcurl). Every value read passes through the secure arena: files
+ * are read into it, cJSON allocates from it (cli_secure_init hooks it), the profile lives in it. Nothing
+ * is stored unless the whole source made sense; --dry-run shows the profile (secret redacted) and stops.
+ * --replace rewrites an imported .env in place with ak://PROFILE/VAR references, only once the profile is
+ * stored, and only after checking that the new file parses to the same entries.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cjson/cJSON.h>
+#include <sodium.h>
+
+#include "ak_dotenv.h"
+#include "ak_provider.h"
+#include "ak_smem.h"
+#include "ak_util.h"
 #include "cli.h"
+#include "net.h"
+
+#define JSON_FILE_MAX (1u << 20)
+#define REF_PREFIX "ak://"
+
+struct import {
+	struct cli *c;
+	const char *src;
+	const char *provider;  /* --provider or NULL */
+	const char *var;       /* --var or NULL */
+	const char *region;    /* --region or NULL */
+	long timeout_ms;
+	int dry_run, replace, force;
+	struct ak_profile *p;
+	/* .env only, for --replace */
+	char *raw;             /* the file's bytes (secure) */
+	size_t rawlen;
+	struct ak_dotenv *d;
+	size_t secret_entry;
+	struct stat st;        /* the file when read */
+};
+
+/* Does this variable name look like it holds a secret? A provider's secret variable, or a name ending
+ * in _API_KEY, _KEY, _TOKEN or _SECRET (or one of those alone: TOKEN). */
+static int
+secret_name(const char *name)
+{
+	static const char *const suffixes[] = { "_API_KEY", "_KEY", "_TOKEN", "_SECRET" };
+	size_t i, n = strlen(name), l;
+
+	if (ak_provider_for_var(name) != NULL)
+		return 1;
+	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		l = strlen(suffixes[i]);
+		if ((n > l && strcmp(name + n - l, suffixes[i]) == 0) || strcmp(name, suffixes[i] + 1) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* The profile's provider: --provider, else the provider whose secret variable var is, else dflt. */
+static const char *
+provider_for(const struct import *im, const char *var, const char *dflt)
+{
+	const struct ak_provider *pv;
+
+	if (im->provider != NULL)
+		return im->provider;
+	if ((pv = ak_provider_for_var(var)) != NULL)
+		return pv->name;
+	return dflt;
+}
+
+/* The secret variable for a single-value source: --var, else --provider's, else ANTHROPIC_API_KEY. */
+static const char *
+default_secret_var(const struct import *im)
+{
+	const struct ak_provider *pv;
+
+	if (im->var != NULL)
+		return im->var;
+	if (im->provider != NULL && (pv = ak_provider_find(im->provider)) != NULL &&
+	    pv->secret_var != NULL && pv->secret_var[0] != '\0')
+		return pv->secret_var;
+	return "ANTHROPIC_API_KEY";
+}
+
+static int
+is_reference(const char *v)
+{
+	return strncmp(v, REF_PREFIX, strlen(REF_PREFIX)) == 0;
+}
+
+/* Set the secret and its variable. The value is copied into the profile; the caller wipes its own. */
+static int
+set_secret(struct import *im, const char *var, const char *value, const char *provider)
+{
+	enum ak_err r;
+
+	if (value[0] == '\0')
+		return cli_fail(AK_ERR_EMPTY, NULL, "import: %s: %s", im->src, var);
+	if (is_reference(value)) {
+		fprintf(stderr, "akctl: import: %s: %s is already a secret reference (ak://...); nothing to "
+		    "import\n", im->src, var);
+		return 1;
+	}
+	if ((r = ak_profile_set_field(&im->p->secret_var, var)) != AK_OK ||
+	    (r = ak_profile_set_field(&im->p->provider, provider)) != AK_OK ||
+	    (r = ak_profile_set_field(&im->p->secret, value)) != AK_OK)
+		return cli_fail(r, NULL, "import: %s", im->src);
+	return 0;
+}
+
+/* .env ------------------------------------------------------------------------------------------------ */
+
+/* Pick the secret entry of d: --var; else --provider's variable when present; else the one variable a
+ * provider claims; else the one whose name looks secret. Several candidates: ask for --var. */
+static int
+pick_secret(struct import *im, size_t *idx)
+{
+	const struct ak_provider *pv;
+	const struct ak_dotenv *d = im->d;
+	size_t i, n, found = 0;
+	int pass;
+
+	if (im->var != NULL) {
+		for (i = 0; i < d->n; i++)
+			if (strcmp(d->e[i].name, im->var) == 0 && d->e[i].value != NULL)
+				break;
+		if (i == d->n) {
+			fprintf(stderr, "akctl: import: %s: no %s=... in the file\n", im->src, im->var);
+			return 1;
+		}
+		*idx = i;
+		return 0;
+	}
+	if (im->provider != NULL && (pv = ak_provider_find(im->provider)) != NULL &&
+	    pv->secret_var != NULL && pv->secret_var[0] != '\0') {
+		for (i = 0; i < d->n; i++) {
+			if (strcmp(d->e[i].name, pv->secret_var) == 0 && d->e[i].value != NULL) {
+				*idx = i;
+				return 0;
+			}
+		}
+	}
+	/* Pass 0: provider variables; pass 1: names that look secret. */
+	for (pass = 0; pass < 2; pass++) {
+		n = 0;
+		for (i = 0; i < d->n; i++) {
+			if (d->e[i].value == NULL)
+				continue;
+			if (pass == 0 ? ak_provider_for_var(d->e[i].name) != NULL : secret_name(d->e[i].name)) {
+				if (n++ == 0)
+					found = i;
+			}
+		}
+		if (n == 1) {
+			*idx = found;
+			return 0;
+		}
+		if (n > 1) {
+			fprintf(stderr, "akctl: import: %s: several secret variables (", im->src);
+			for (i = 0, n = 0; i < d->n; i++)
+				if (d->e[i].value != NULL && (pass == 0 ?
+				    ak_provider_for_var(d->e[i].name) != NULL : secret_name(d->e[i].name)))
+					fprintf(stderr, "%s%s", n++ ? ", " : "", d->e[i].name);
+			fprintf(stderr, "): choose the profile's secret with --var NAME\n");
+			return 2;
+		}
+	}
+	fprintf(stderr, "akctl: import: %s: no secret variable found (no provider's variable such as "
+	    "ANTHROPIC_API_KEY, no name ending in _API_KEY, _KEY, _TOKEN or _SECRET): name it with --var\n",
+	    im->src);
+	return 1;
+}
+
+static int
+from_dotenv(struct import *im)
+{
+	const struct ak_dotenv_entry *e;
+	char name[AK_VARNAME_MAX + 8];
+	size_t i, bad = 0;
+	int rc;
+	enum ak_err r;
+
+	if (stat(im->src, &im->st) != 0)
+		return cli_fail(AK_ERR_IO, strerror(errno), "import: %s", im->src);
+	if ((r = ak_dotenv_read_file(im->src, AK_DOTENV_FILE_MAX, &im->raw, &im->rawlen)) != AK_OK)
+		return cli_fail(r, r == AK_ERR_IO ? strerror(errno) : NULL, "import: %s", im->src);
+	r = ak_dotenv_parse(im->raw, im->rawlen, &im->d, &bad);
+	if (r == AK_ERR_BAD_FORMAT) {
+		fprintf(stderr, "akctl: import: %s:%zu: not UTF-8 text (or a NUL byte)\n", im->src, bad);
+		return 1;
+	}
+	if (r != AK_OK)
+		return cli_fail(r, NULL, "import: %s", im->src);
+	if (im->d->nbad > 0)
+		cli_note("import: %s:%zu: statement not understood, skipped as python-dotenv does "
+		    "(%zu in all)", im->src, bad, im->d->nbad);
+	if ((rc = pick_secret(im, &im->secret_entry)) != 0)
+		return rc;
+	e = &im->d->e[im->secret_entry];
+	if ((rc = set_secret(im, e->name, e->value, provider_for(im, e->name, "generic"))) != 0)
+		return rc;
+	for (i = 0; i < im->d->n; i++) {
+		e = &im->d->e[i];
+		if (i == im->secret_entry)
+			continue;
+		cli_sanitize(e->name, name, sizeof(name));
+		if (e->value == NULL) {
+			cli_note("import: %s:%zu: %s has no value; skipped", im->src, e->line, name);
+			continue;
+		}
+		if (ak_varname_check(e->name) != AK_OK) {
+			fprintf(stderr, "akctl: import: %s:%zu: '%s' is not a variable name a shell can set "
+			    "([A-Za-z_][A-Za-z0-9_]*)\n", im->src, e->line, name);
+			return 1;
+		}
+		if (is_reference(e->value))
+			cli_note("import: %s: %s holds a reference (ak://...); stored as it is", im->src, name);
+		else if (secret_name(e->name))
+			cli_note("import: %s: %s looks like a secret but is stored as a plain variable", im->src,
+			    name);
+		if ((r = ak_profile_set_var(im->p, e->name, e->value)) != AK_OK)
+			return cli_fail(r, NULL, "import: %s: %s", im->src, name);
+	}
+	return 0;
+}
+
+/* The .env with every binding of the secret variable's value replaced by ak://PROFILE/VAR. *out is
+ * secure (the file may hold other secrets); the caller wipes it. */
+static enum ak_err
+replaced_image(const struct import *im, char **out, size_t *outlen)
+{
+	const struct ak_dotenv *d = im->d;
+	char ref[sizeof(REF_PREFIX) + AK_NAME_MAX + AK_VARNAME_MAX + 2];
+	size_t i, prev = 0, len = 0, cap, rl;
+	char *buf;
+
+	rl = (size_t)snprintf(ref, sizeof(ref), REF_PREFIX "%s/%s", im->p->name, im->p->secret_var);
+	cap = im->rawlen + d->nb * (rl + 1) + 1;
+	if ((buf = ak_smem_alloc(cap)) == NULL)
+		return AK_ERR_NOMEM;
+	for (i = 0; i < d->nb; i++) {
+		const struct ak_dotenv_binding *b = &d->b[i];
+
+		if (b->entry != im->secret_entry || !b->has_value)
+			continue;
+		memcpy(buf + len, im->raw + prev, b->val_off - prev);
+		len += b->val_off - prev;
+		memcpy(buf + len, ref, rl);
+		len += rl;
+		prev = b->val_off + b->val_len;
+		/* A quoted value may touch its comment ('x'#c); unquoted, '#' needs a blank before it. */
+		if (prev < im->rawlen && im->raw[prev] == '#')
+			buf[len++] = ' ';
+	}
+	memcpy(buf + len, im->raw + prev, im->rawlen - prev);
+	len += im->rawlen - prev;
+	*out = buf;
+	*outlen = len;
+	return AK_OK;
+}
+
+/* The rewritten file must mean the same as the old one, the secret aside. */
+static int
+same_but_secret(const struct import *im, const char *img, size_t len)
+{
+	struct ak_dotenv *nd = NULL;
+	const struct ak_dotenv *d = im->d;
+	char ref[sizeof(REF_PREFIX) + AK_NAME_MAX + AK_VARNAME_MAX + 2];
+	size_t i, bad;
+	int ok = 0;
+
+	snprintf(ref, sizeof(ref), REF_PREFIX "%s/%s", im->p->name, im->p->secret_var);
+	if (ak_dotenv_parse(img, len, &nd, &bad) != AK_OK || nd->n != d->n || nd->nbad != d->nbad)
+		goto out;
+	for (i = 0; i < d->n; i++) {
+		const char *want = i == im->secret_entry ? ref : d->e[i].value;
+
+		if (strcmp(nd->e[i].name, d->e[i].name) != 0 || (want == NULL) != (nd->e[i].value == NULL) ||
+		    (want != NULL && strcmp(want, nd->e[i].value) != 0))
+			goto out;
+	}
+	ok = 1;
+out:
+	ak_dotenv_free(nd);
+	return ok;
+}
+
+static int
+rewrite_dotenv(struct import *im)
+{
+	struct stat now;
+	char real[PATH_MAX];
+	char *img = NULL;
+	size_t len = 0;
+	int rc = 1;
+	enum ak_err r;
+
+	/* Write through a symlink to the file itself, as an editor would. */
+	if (realpath(im->src, real) == NULL) {
+		rc = cli_fail(AK_ERR_IO, strerror(errno), "import: --replace: %s", im->src);
+		goto out;
+	}
+	if (stat(real, &now) != 0 || now.st_ino != im->st.st_ino || now.st_dev != im->st.st_dev ||
+	    now.st_size != im->st.st_size || now.st_mtim.tv_sec != im->st.st_mtim.tv_sec ||
+	    now.st_mtim.tv_nsec != im->st.st_mtim.tv_nsec || !S_ISREG(now.st_mode)) {
+		fprintf(stderr, "akctl: import: --replace: %s changed while importing; not rewritten "
+		    "(the profile is stored)\n", im->src);
+		goto out;
+	}
+	if ((r = replaced_image(im, &img, &len)) != AK_OK) {
+		rc = cli_fail(r, NULL, "import: --replace");
+		goto out;
+	}
+	if (!same_but_secret(im, img, len)) {
+		fprintf(stderr, "akctl: import: --replace: %s: the rewritten file would not parse the same; "
+		    "not rewritten (the profile is stored)\n", im->src);
+		goto out;
+	}
+	if ((r = ak_file_write_atomic(real, (const uint8_t *)img, len, 0)) != AK_OK) {
+		rc = cli_fail(r, strerror(errno), "import: --replace: writing %s (the profile is stored)",
+		    im->src);
+		goto out;
+	}
+	/* ak_file_write_atomic creates 0600; give the file back its own mode. */
+	if (chmod(real, now.st_mode & 07777) != 0)
+		cli_note("import: --replace: %s: could not restore mode %04o", im->src,
+		    (unsigned)(now.st_mode & 07777));
+	cli_note("import: rewrote %s: %s=" REF_PREFIX "%s/%s", im->src, im->p->secret_var, im->p->name,
+	    im->p->secret_var);
+	rc = 0;
+out:
+	ak_smem_free(img);
+	return rc;
+}
+
+/* JSON config ----------------------------------------------------------------------------------------- */
+
+/* A JSON number as it would be written: integers without a fraction (1024), others in the shortest form
+ * that reads back the same (0.7). */
+/* Integral and small enough to print exactly (no libm: akctl-net does not link it). */
+static int
+integral(double v)
+{
+	return v > -1e15 && v < 1e15 && v == (double)(long long)v;
+}
+
+static void
+fmt_number(double v, char *buf, size_t buflen)
+{
+	int prec;
+
+	if (integral(v)) {
+		snprintf(buf, buflen, "%.0f", v);
+		return;
+	}
+	for (prec = 15; prec <= 17; prec++) {
+		snprintf(buf, buflen, "%.*g", prec, v);
+		if (strtod(buf, NULL) == v)
+			return;
+	}
+}
+
+static int
+json_type_error(const struct import *im, const char *key, const char *want)
+{
+	fprintf(stderr, "akctl: import: %s: \"%s\" must be %s\n", im->src, key, want);
+	return 1;
+}
+
+static int
+from_json(struct import *im)
+{
+	static const char *const known[] = { "api_key", "model", "max_tokens", "temperature" };
+	cJSON *root = NULL, *it;
+	char *buf = NULL, num[64], kname[64];
+	const char *var;
+	size_t len = 0, i;
+	int rc = 1;
+	enum ak_err r;
+
+	if ((r = ak_dotenv_read_file(im->src, JSON_FILE_MAX, &buf, &len)) != AK_OK) {
+		rc = cli_fail(r, r == AK_ERR_IO ? strerror(errno) : NULL, "import: %s", im->src);
+		goto out;
+	}
+	if ((root = cJSON_ParseWithLength(buf, len)) == NULL) {
+		fprintf(stderr, "akctl: import: %s: not valid JSON\n", im->src);
+		goto out;
+	}
+	if (!cJSON_IsObject(root)) {
+		fprintf(stderr, "akctl: import: %s: expected a JSON object {\"api_key\": ...}\n", im->src);
+		goto out;
+	}
+	cJSON_ArrayForEach(it, root) {
+		for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+			if (it->string != NULL && strcmp(it->string, known[i]) == 0)
+				break;
+		if (i == sizeof(known) / sizeof(known[0])) {
+			cli_sanitize(it->string != NULL ? it->string : "", kname, sizeof(kname));
+			cli_note("import: %s: ignored key \"%s\"", im->src, kname);
+		}
+	}
+	it = cJSON_GetObjectItemCaseSensitive(root, "api_key");
+	if (it == NULL) {
+		fprintf(stderr, "akctl: import: %s: no \"api_key\"\n", im->src);
+		goto out;
+	}
+	if (!cJSON_IsString(it) || it->valuestring == NULL) {
+		rc = json_type_error(im, "api_key", "a string");
+		goto out;
+	}
+	var = default_secret_var(im);
+	if ((rc = set_secret(im, var, it->valuestring, provider_for(im, var, "generic"))) != 0)
+		goto out;
+	rc = 1;
+	it = cJSON_GetObjectItemCaseSensitive(root, "model");
+	if (it != NULL && !cJSON_IsNull(it)) {
+		if (!cJSON_IsString(it) || it->valuestring == NULL) {
+			rc = json_type_error(im, "model", "a string");
+			goto out;
+		}
+		if ((r = ak_profile_set_var(im->p, "ANTHROPIC_MODEL", it->valuestring)) != AK_OK) {
+			rc = cli_fail(r, NULL, "import: %s: model", im->src);
+			goto out;
+		}
+	}
+	it = cJSON_GetObjectItemCaseSensitive(root, "max_tokens");
+	if (it != NULL && !cJSON_IsNull(it)) {
+		if (!cJSON_IsNumber(it) || !integral(it->valuedouble) ||
+		    it->valuedouble < 1 || it->valuedouble > 1e9) {
+			rc = json_type_error(im, "max_tokens", "a positive integer");
+			goto out;
+		}
+		fmt_number(it->valuedouble, num, sizeof(num));
+		if ((r = ak_profile_set_var(im->p, "MAX_TOKENS", num)) != AK_OK) {
+			rc = cli_fail(r, NULL, "import: %s: max_tokens", im->src);
+			goto out;
+		}
+	}
+	it = cJSON_GetObjectItemCaseSensitive(root, "temperature");
+	if (it != NULL && !cJSON_IsNull(it)) {
+		if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble)) {
+			rc = json_type_error(im, "temperature", "a number");
+			goto out;
+		}
+		fmt_number(it->valuedouble, num, sizeof(num));
+		if ((r = ak_profile_set_var(im->p, "TEMPERATURE", num)) != AK_OK) {
+			rc = cli_fail(r, NULL, "import: %s: temperature", im->src);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	cJSON_Delete(root); /* every buffer was in the arena: wiped */
+	ak_smem_free(buf);
+	return rc;
+}
+
+/* env:NAME, cloud ------------------------------------------------------------------------------------- */
+
+static int
+from_env(struct import *im)
+{
+	const char *name = im->src + 4, *var;
+	char *v;
+	int rc;
+
+	if (ak_varname_check(name) != AK_OK)
+		return cli_usage_error(im->c, "env:NAME: '%s' is not a variable name", name);
+	if ((v = getenv(name)) == NULL) {
+		fprintf(stderr, "akctl: import: %s is not set in the environment\n", name);
+		return 1;
+	}
+	var = im->var != NULL ? im->var : name;
+	rc = set_secret(im, var, v, provider_for(im, var, "generic"));
+	/* Our copy of the environment has done its job. */
+	sodium_memzero(v, strlen(v));
+	return rc;
+}
+
+static int
+from_cloud(struct import *im)
+{
+	struct cloud_opts o = { im->region, im->timeout_ms };
+	char detail[512];
+	char *v = NULL;
+	const char *var;
+	size_t vlen = 0;
+	int rc;
+	enum ak_err r;
+
+	if ((r = cloud_fetch(im->src, &o, &v, &vlen, detail, sizeof(detail))) != AK_OK)
+		return cli_fail(r, detail[0] ? detail : NULL, "import: %s", im->src);
+	if (vlen != strlen(v)) {
+		fprintf(stderr, "akctl: import: %s: the secret holds a NUL byte\n", im->src);
+		rc = 1;
+		goto out;
+	}
+	var = default_secret_var(im);
+	if ((rc = set_secret(im, var, v, provider_for(im, var, "generic"))) != 0)
+		goto out;
+	/* pull re-fetches from here. */
+	if ((r = ak_profile_set_field(&im->p->source, im->src)) != AK_OK)
+		rc = cli_fail(r, NULL, "import: %s", im->src);
+out:
+	ak_smem_free(v); /* wipes */
+	return rc;
+}
+
+/* --dry-run ------------------------------------------------------------------------------------------- */
+
+static void
+print_value(const char *name, const char *v, int redact)
+{
+	char red[128], *s;
+	size_t n = strlen(v) + 1;
+
+	if (redact) {
+		ak_redact(v, red, sizeof(red));
+		printf("  %s=%s\n", name, red);
+		return;
+	}
+	if ((s = malloc(n)) == NULL)
+		return;
+	cli_sanitize(v, s, n);
+	printf("  %s=%s\n", name, s);
+	free(s);
+}
+
+static void
+dry_run(const struct import *im)
+{
+	const struct ak_profile *p = im->p;
+	size_t i, nrep = 0;
+
+	printf("would import into profile %s (provider %s)%s%s\n", p->name, p->provider,
+	    p->source[0] ? " from " : "", p->source);
+	print_value(p->secret_var, p->secret, 1);
+	for (i = 0; i < p->nvars; i++)
+		print_value(p->vars[i].name, p->vars[i].value, secret_name(p->vars[i].name));
+	if (im->replace) {
+		for (i = 0; i < im->d->nb; i++)
+			if (im->d->b[i].entry == im->secret_entry && im->d->b[i].has_value)
+				nrep++;
+		printf("would rewrite %s: %zu value%s of %s become " REF_PREFIX "%s/%s\n", im->src, nrep,
+		    nrep == 1 ? "" : "s", p->secret_var, p->name, p->secret_var);
+	}
+	printf("nothing written (--dry-run)\n");
+}
 
 int
 cmd_import(struct cli *c, int argc, char **argv)
 {
-	(void)c;
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "akctl: import: not implemented yet\n");
-	return 1;
+	static const struct option longopts[] = {
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "replace", no_argument, NULL, 'R' },
+		{ "force", no_argument, NULL, 'F' },
+		{ "provider", required_argument, NULL, 'p' },
+		{ "var", required_argument, NULL, 'v' },
+		{ "region", required_argument, NULL, 'r' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct import im;
+	char detail[512];
+	const char *name = "default";
+	size_t sl;
+	uint32_t secs;
+	int ch, rc, replaced = 0;
+	enum ak_err r;
+
+	memset(&im, 0, sizeof(im));
+	im.c = c;
+	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'n':
+			im.dry_run = 1;
+			break;
+		case 'R':
+			im.replace = 1;
+			break;
+		case 'F':
+			im.force = 1;
+			break;
+		case 'p':
+			im.provider = optarg;
+			break;
+		case 'v':
+			if (ak_varname_check(optarg) != AK_OK)
+				return cli_fail(AK_ERR_BAD_VARNAME, NULL, "import: --var '%s'", optarg);
+			im.var = optarg;
+			break;
+		case 'r':
+			im.region = optarg;
+			break;
+		case 't':
+			if (ak_duration_parse(optarg, &secs) != AK_OK || secs == 0 || secs > 3600)
+				return cli_usage_error(c, "--timeout: not a duration (1s to 1h): '%s'", optarg);
+			im.timeout_ms = (long)secs * 1000;
+			break;
+		case 'h':
+			return cli_cmd_help(c->cmd);
+		default:
+			return cli_bad_option(c, ch, argv);
+		}
+	}
+	if (optind >= argc)
+		return cli_usage_error(c, "missing SOURCE (FILE.env, FILE.json, env:NAME or a cloud URI)");
+	if (argc - optind > 2)
+		return cli_usage_error(c, "unexpected argument '%s'", argv[optind + 2]);
+	im.src = argv[optind];
+	if (argc - optind == 2)
+		name = argv[optind + 1];
+	if (ak_name_check(name) != AK_OK)
+		return cli_fail(AK_ERR_BAD_NAME, NULL, "import: '%s'", name);
+	sl = strlen(im.src);
+	if (im.replace && (strncmp(im.src, "env:", 4) == 0 || cloud_is_uri(im.src) ||
+	    (sl >= 5 && strcasecmp(im.src + sl - 5, ".json") == 0)))
+		return cli_usage_error(c, "--replace rewrites a .env file; '%s' is not one", im.src);
+
+	if ((r = cli_secure_init()) != AK_OK)
+		return cli_fail(r, NULL, "import");
+	if ((im.p = ak_profile_new()) == NULL ||
+	    (r = ak_profile_set_field(&im.p->name, name)) != AK_OK) {
+		rc = cli_fail(AK_ERR_NOMEM, NULL, "import");
+		goto out;
+	}
+	im.p->created = im.p->rotated = ak_now_s();
+
+	if (strncmp(im.src, "env:", 4) == 0)
+		rc = from_env(&im);
+	else if (cloud_is_uri(im.src))
+		rc = from_cloud(&im);
+	else if (sl >= 5 && strcasecmp(im.src + sl - 5, ".json") == 0)
+		rc = from_json(&im);
+	else
+		rc = from_dotenv(&im);
+	if (rc != 0)
+		goto out;
+	if ((r = ak_profile_validate(im.p)) != AK_OK) {
+		rc = cli_fail(r, NULL, "import: %s: profile %s", im.src, name);
+		goto out;
+	}
+	if (im.dry_run) {
+		dry_run(&im);
+		rc = 0;
+		goto out;
+	}
+	if ((r = cli_profile_put(c, im.p, im.force, &replaced, detail, sizeof(detail))) != AK_OK) {
+		if (r == AK_ERR_PROFILE_EXISTS) {
+			fprintf(stderr, "akctl: import: %s: profile exists; use --force to replace\n", name);
+			rc = ak_err_exit_code(r);
+		} else {
+			rc = cli_fail(r, detail[0] ? detail : NULL, "import: %s", name);
+		}
+		goto out;
+	}
+	cli_note("%s profile %s (%s, secret %s%s%zu variable%s)", replaced ? "replaced" : "imported", name,
+	    im.p->provider, im.p->secret_var, ", ", im.p->nvars, im.p->nvars == 1 ? "" : "s");
+	rc = im.replace ? rewrite_dotenv(&im) : 0;
+out:
+	ak_profile_free(im.p);
+	ak_dotenv_free(im.d);
+	ak_smem_free(im.raw);
+	return rc;
 }

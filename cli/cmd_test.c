@@ -1,14 +1,614 @@
-/* cmd_test.c - stub: akctl test (network side, built into akctl-net only). */
+/* cmd_test.c - akctl test PROFILE... | --all: is each key accepted by its provider? (akctl-net only)
+ *
+ * For each profile: the offline format check first (ak_provider_check_key; a key that cannot be right or
+ * cannot travel in a header is never sent), then one cheap authenticated request per key, all at once
+ * (curl multi) within one overall timeout. One line per profile, in the order asked (--all: by name).
+ *
+ * Exit codes (docs/providers.md): 0 all valid, 10 rejected (401), 11 valid but not permitted (402/403),
+ * 12 rate limited (429, after honouring retry-after once), 13 provider overloaded or failing (529/5xx),
+ * 14 network/DNS/TLS failure, 15 timeout, 16 key format problem (not sent), 17 unexpected response
+ * (redirect, 404, body not JSON or over 1 MiB). With several profiles: the first failing line's code.
+ * Plus akctl's usual 1-5 (usage, agent, no such profile).
+ *
+ * The key appears only in one header line, built in the secure arena and wiped after the transfer;
+ * every string shown (error type, request id, curl's error) is scrubbed of it.
+ */
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
+#include <cjson/cJSON.h>
+
+#include "ak_provider.h"
+#include "ak_smem.h"
+#include "ak_util.h"
 #include "cli.h"
+#include "net.h"
+
+#define TEST_DEFAULT_TIMEOUT_S 15
+#define TEST_URL_MAX 2048
+
+enum {
+	EXIT_VALID = 0,
+	EXIT_REJECTED = 10,
+	EXIT_FORBIDDEN = 11,
+	EXIT_RATE_LIMITED = 12,
+	EXIT_PROVIDER_FAILING = 13,
+	EXIT_NETWORK = 14,
+	EXIT_TIMEOUT = 15,
+	EXIT_FORMAT = 16,
+	EXIT_UNEXPECTED = 17,
+};
+
+struct check {
+	struct ak_profile *p;          /* secure; owned when own_p */
+	int own_p;
+	const struct ak_provider *pv;
+	int live;                      /* a request goes out */
+	int skipped;                   /* --all: no check known for this provider; not a failure */
+	int code;                      /* exit code of this line */
+	char line[512];                /* the result, without the "NAME: " prefix */
+	char warn[256];                /* a non-fatal format issue, shown on stderr */
+	char url[TEST_URL_MAX];
+	char *auth;                    /* secure: "Header: value-with-key"; wiped with ak_smem_free */
+	const char *headers[3];
+};
+
+static const char *
+var_value(const struct ak_profile *p, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < p->nvars; i++)
+		if (strcmp(p->vars[i].name, name) == 0)
+			return p->vars[i].value;
+	return NULL;
+}
+
+/* http:// is allowed only to this machine (tests, local proxies): a key must not cross a network in the
+ * clear. Checks the host part of an http URL. */
+static int
+is_loopback_http(const char *url)
+{
+	const char *h = url + 7, *end;
+	size_t n;
+
+	end = h + strcspn(h, "/?#");
+	n = (size_t)(end - h);
+	if (memchr(h, '@', n) != NULL)
+		return 0;
+	if (n >= 9 && strncmp(h, "localhost", 9) == 0 && (n == 9 || h[9] == ':'))
+		return 1;
+	if (n >= 5 && strncmp(h, "[::1]", 5) == 0 && (n == 5 || h[5] == ':'))
+		return 1;
+	return n >= 4 && strncmp(h, "127.", 4) == 0;
+}
+
+/* NULL if url may carry a key, else why not. */
+static const char *
+url_problem(const char *url)
+{
+	if (strncasecmp(url, "https://", 8) == 0)
+		return url[8] == '\0' || url[8] == '/' ? "no host in the URL" : NULL;
+	if (strncasecmp(url, "http://", 7) == 0)
+		return is_loopback_http(url) ? NULL :
+		    "refusing to send a key over plain http to a non-loopback host (use https)";
+	return "the URL must start with https://";
+}
+
+static int
+header_name_ok(const char *s)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+		    *s == '-' || *s == '_'))
+			return 0;
+	return 1;
+}
+
+#define RESULT(ck, c, ...) do { (ck)->code = (c); snprintf((ck)->line, sizeof((ck)->line), __VA_ARGS__); } \
+	while (0)
+
+/* Offline part: decide whether ck goes live, and build its URL and headers. */
+static void
+prepare(struct check *ck, const char *base_opt, int all)
+{
+	const struct ak_profile *p = ck->p;
+	const char *base, *env, *hname, *tmpl, *why, *k;
+	char fmt[256];
+	size_t blen, klen, need, i;
+	enum ak_key_issue issue;
+	char *w;
+
+	ck->pv = ak_provider_find(p->provider);
+	if (ck->pv == NULL) {
+		ck->skipped = all;
+		RESULT(ck, 1, "not checked: no live check for provider '%s'", p->provider);
+		return;
+	}
+	issue = ak_provider_check_key(ck->pv, p->secret, fmt, sizeof(fmt));
+	if (issue != AK_KEY_OK && ak_key_issue_fatal(issue)) {
+		RESULT(ck, EXIT_FORMAT, "key format: %s (not checked live)", fmt);
+		return;
+	}
+	if (issue != AK_KEY_OK)
+		snprintf(ck->warn, sizeof(ck->warn), "%s", fmt);
+
+	if (ck->pv->check_path == NULL) {
+		/* generic: everything from the profile's plain variables */
+		if ((base = var_value(p, AK_CHECK_URL_VAR)) == NULL || base[0] == '\0') {
+			RESULT(ck, 1, "not checked: provider generic needs --set %s=URL", AK_CHECK_URL_VAR);
+			return;
+		}
+		if ((size_t)snprintf(ck->url, sizeof(ck->url), "%s", base) >= sizeof(ck->url)) {
+			RESULT(ck, 1, "not checked: %s is too long", AK_CHECK_URL_VAR);
+			return;
+		}
+		hname = var_value(p, AK_CHECK_HEADER_VAR);
+		tmpl = var_value(p, AK_CHECK_TEMPLATE_VAR);
+		if (hname == NULL || hname[0] == '\0')
+			hname = "Authorization";
+		if (tmpl == NULL || tmpl[0] == '\0')
+			tmpl = "Bearer {key}";
+	} else {
+		base = base_opt;
+		if (base == NULL && ck->pv->base_url_env != NULL && (env = getenv(ck->pv->base_url_env)) != NULL &&
+		    env[0] != '\0')
+			base = env;
+		if (base == NULL)
+			base = ck->pv->default_base;
+		blen = strlen(base);
+		while (blen > 0 && base[blen - 1] == '/')
+			blen--;
+		if ((size_t)snprintf(ck->url, sizeof(ck->url), "%.*s%s", (int)blen, base, ck->pv->check_path) >=
+		    sizeof(ck->url)) {
+			RESULT(ck, 2, "not checked: base URL too long");
+			return;
+		}
+		hname = ck->pv->auth_header;
+		tmpl = NULL;
+	}
+	if ((why = url_problem(ck->url)) != NULL) {
+		RESULT(ck, 2, "not checked: %s", why);
+		return;
+	}
+	if (strstr(ck->url, p->secret) != NULL) {
+		RESULT(ck, 2, "not checked: the URL contains the key (it may only go in a header)");
+		return;
+	}
+	if (!header_name_ok(hname)) {
+		RESULT(ck, 2, "not checked: %s is not a header name", AK_CHECK_HEADER_VAR);
+		return;
+	}
+	if (tmpl != NULL && (strstr(tmpl, "{key}") == NULL || strpbrk(tmpl, "\r\n") != NULL)) {
+		RESULT(ck, 2, "not checked: %s must contain {key} and no line break", AK_CHECK_TEMPLATE_VAR);
+		return;
+	}
+
+	/* "Name: value" with the key in the secure arena. */
+	klen = strlen(p->secret);
+	need = strlen(hname) + 2 + strlen(ck->pv->auth_prefix) + klen + 1;
+	if (tmpl != NULL)
+		for (i = 0, need += strlen(tmpl); tmpl[i] != '\0'; i++)
+			if (strncmp(tmpl + i, "{key}", 5) == 0)
+				need += klen;
+	if ((ck->auth = w = ak_smem_alloc(need)) == NULL) {
+		RESULT(ck, 1, "not checked: out of memory");
+		return;
+	}
+	w += sprintf(w, "%s: ", hname);
+	if (tmpl == NULL) {
+		w += sprintf(w, "%s", ck->pv->auth_prefix);
+		memcpy(w, p->secret, klen + 1);
+	} else {
+		for (k = tmpl; *k != '\0';) {
+			if (strncmp(k, "{key}", 5) == 0) {
+				memcpy(w, p->secret, klen);
+				w += klen;
+				k += 5;
+			} else {
+				*w++ = *k++;
+			}
+		}
+		*w = '\0';
+	}
+	ck->headers[0] = ck->auth;
+	ck->headers[1] = ck->pv->extra_header;
+	ck->headers[2] = NULL;
+	ck->live = 1;
+}
+
+/* A token from the provider's JSON for display: [A-Za-z0-9_.:-] only, never the key. */
+static void
+json_token(char *out, size_t outlen, const cJSON *j, const char *secret)
+{
+	size_t i, o = 0;
+	const char *s = cJSON_IsString(j) ? j->valuestring : NULL;
+
+	out[0] = '\0';
+	if (s == NULL || (secret[0] != '\0' && strstr(s, secret) != NULL))
+		return;
+	for (i = 0; s[i] != '\0' && o + 1 < outlen; i++)
+		if ((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
+		    s[i] == '_' || s[i] == '-' || s[i] == '.' || s[i] == ':')
+			out[o++] = s[i];
+	out[o] = '\0';
+}
+
+/* Turn a response into the line and exit code. */
+static void
+judge(struct check *ck, const struct net_response *resp)
+{
+	cJSON *j = NULL;
+	const cJSON *err;
+	char type[80] = "", code[80] = "", rid[140] = "", extra[200] = "", what[200];
+	const char *verdict;
+	long st = resp->status;
+	int rc;
+
+	switch (resp->fail) {
+	case NET_OK:
+		break;
+	case NET_TIMEOUT:
+		RESULT(ck, EXIT_TIMEOUT, "timeout: %s", resp->error);
+		return;
+	case NET_DNS:
+		RESULT(ck, EXIT_NETWORK, "network failure (DNS): %s", resp->error);
+		return;
+	case NET_TLS:
+		RESULT(ck, EXIT_NETWORK, "network failure (TLS): %s", resp->error);
+		return;
+	case NET_CONNECT:
+	case NET_OTHER:
+		RESULT(ck, EXIT_NETWORK, "network failure: %s", resp->error);
+		return;
+	case NET_PROTOCOL:
+		RESULT(ck, EXIT_UNEXPECTED, "unexpected response: %s", resp->error);
+		return;
+	}
+
+	if (resp->body != NULL && resp->body_len > 0)
+		j = cJSON_ParseWithLength(resp->body, resp->body_len);
+	if (cJSON_IsObject(j)) {
+		err = cJSON_GetObjectItemCaseSensitive(j, "error");
+		if (cJSON_IsObject(err)) {
+			json_token(type, sizeof(type), cJSON_GetObjectItemCaseSensitive(err, "type"), ck->p->secret);
+			/* OpenAI: {"error":{"type":"invalid_request_error","code":"invalid_api_key"}} */
+			json_token(code, sizeof(code), cJSON_GetObjectItemCaseSensitive(err, "code"), ck->p->secret);
+		}
+		if (resp->request_id[0] == '\0')
+			json_token(rid, sizeof(rid), cJSON_GetObjectItemCaseSensitive(j, "request_id"),
+			    ck->p->secret);
+	}
+	if (resp->request_id[0] != '\0')
+		snprintf(rid, sizeof(rid), "%s", resp->request_id);
+	/* A hostile or broken server may echo the key anywhere. */
+	if (ck->p->secret[0] != '\0' && strstr(rid, ck->p->secret) != NULL)
+		snprintf(rid, sizeof(rid), "[redacted]");
+	if (code[0] != '\0' && type[0] != '\0')
+		snprintf(what, sizeof(what), ": %s/%s", type, code);
+	else if (type[0] != '\0' || code[0] != '\0')
+		snprintf(what, sizeof(what), ": %s%s", type, code);
+	else
+		what[0] = '\0';
+	if (st == 429 && resp->retry_after >= 0)
+		snprintf(extra, sizeof(extra), ", retry-after %ld s", resp->retry_after);
+	if (rid[0] != '\0')
+		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), ", request-id %s", rid);
+
+	if (st >= 200 && st < 300) {
+		if (ck->pv->check_path != NULL && !cJSON_IsObject(j)) {
+			RESULT(ck, EXIT_UNEXPECTED, "unexpected response: body is not JSON (%ld%s)", st, extra);
+		} else {
+			RESULT(ck, EXIT_VALID, "valid (%s, %ld%s%s)", ck->pv->name, st, extra,
+			    resp->retried ? ", after honouring one 429 retry-after" : "");
+		}
+		goto out;
+	}
+	if (st == 401) {
+		verdict = "rejected";
+		rc = EXIT_REJECTED;
+	} else if (st == 402 || st == 403) {
+		verdict = "valid but not permitted";
+		rc = EXIT_FORBIDDEN;
+	} else if (st == 429) {
+		verdict = resp->retried ? "rate limited (after one retry)" : "rate limited";
+		rc = EXIT_RATE_LIMITED;
+	} else if (st >= 500) {
+		verdict = st == 529 ? "provider overloaded" : "provider failing";
+		rc = EXIT_PROVIDER_FAILING;
+	} else if (st >= 300 && st < 400) {
+		verdict = "unexpected response: redirect not followed";
+		rc = EXIT_UNEXPECTED;
+	} else {
+		verdict = "unexpected response";
+		rc = EXIT_UNEXPECTED;
+	}
+	RESULT(ck, rc, "%s%s (%ld%s)", verdict, what, st, extra);
+out:
+	cJSON_Delete(j); /* the arena hook wipes its buffers */
+}
+
+/* Run every check: offline part, then all live requests at once. Prints one line each to out (each
+ * prefixed with prefix), warnings to stderr. Returns the first failing line's code. */
+static int
+run_checks(struct cli *c, struct check *cks, size_t n, long timeout_ms, const char *base_url, int all,
+    FILE *out, const char *prefix)
+{
+	struct net_request *rq = NULL;
+	struct net_response *resp = NULL;
+	size_t i, nlive = 0, k;
+	int rc = 0;
+	enum ak_err r;
+
+	for (i = 0; i < n; i++)
+		prepare(&cks[i], base_url, all);
+	for (i = 0; i < n; i++)
+		nlive += cks[i].live;
+	if (nlive > 0) {
+		if ((rq = calloc(nlive, sizeof(*rq))) == NULL || (resp = calloc(nlive, sizeof(*resp))) == NULL) {
+			rc = cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
+			goto out;
+		}
+		for (i = k = 0; i < n; i++) {
+			if (!cks[i].live)
+				continue;
+			rq[k].method = "GET";
+			rq[k].url = cks[i].url;
+			rq[k].headers = cks[i].headers;
+			rq[k].secret = cks[i].p->secret;
+			rq[k].connect_timeout_ms = 5000;
+			rq[k].timeout_ms = timeout_ms;
+			rq[k].max_body = 1u << 20;
+			k++;
+		}
+		if ((r = net_perform_many(rq, resp, nlive, timeout_ms, NET_RETRY_429)) != AK_OK)
+			cli_note("%s: %s", c->cmd, ak_strerror(r)); /* each response says what failed */
+		for (i = k = 0; i < n; i++) {
+			if (!cks[i].live)
+				continue;
+			judge(&cks[i], &resp[k]);
+			net_response_clear(&resp[k]);
+			k++;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		char line[sizeof(cks[i].line)];
+
+		/* Every string here was built from non-secret parts; sanitise anyway (server text). */
+		if (cks[i].warn[0] != '\0')
+			fprintf(stderr, "akctl: %s: %s: warning: %s\n", c->cmd, cks[i].p->name, cks[i].warn);
+		cli_sanitize(cks[i].line, line, sizeof(line));
+		fprintf(out, "%s%s: %s\n", prefix, cks[i].p->name, line);
+		if (rc == 0 && cks[i].code != 0 && !cks[i].skipped)
+			rc = cks[i].code;
+	}
+	fflush(out);
+out:
+	free(rq);
+	free(resp);
+	return rc;
+}
+
+static void
+checks_free(struct check *cks, size_t n)
+{
+	size_t i;
+
+	for (i = 0; cks != NULL && i < n; i++) {
+		ak_smem_free(cks[i].auth); /* wipes the header line holding the key */
+		if (cks[i].own_p)
+			ak_profile_free(cks[i].p);
+	}
+	free(cks);
+}
+
+/* --key-stdin (akctl add --validate): the key arrives on stdin, exactly, never through argv.
+ * *out is a secure profile the caller frees. */
+static int
+profile_from_stdin(struct cli *c, const char *name, const char *provider, const char *url,
+    const char *hdr, const char *tmpl, struct ak_profile **out)
+{
+	struct ak_profile *p = NULL;
+	char *key = NULL;
+	size_t len = 0;
+	ssize_t got;
+	int rc = 1;
+	enum ak_err r = AK_OK;
+
+	*out = NULL;
+	if ((p = ak_profile_new()) == NULL || (key = ak_smem_alloc(AK_VALUE_MAX + 1)) == NULL) {
+		r = AK_ERR_NOMEM;
+		goto out;
+	}
+	while (len < AK_VALUE_MAX) {
+		got = read(0, key + len, AK_VALUE_MAX - len);
+		if (got < 0) {
+			r = AK_ERR_IO;
+			goto out;
+		}
+		if (got == 0)
+			break;
+		len += (size_t)got;
+	}
+	key[len] = '\0';
+	if ((r = ak_profile_set_field(&p->name, name)) != AK_OK ||
+	    (r = ak_profile_set_field(&p->provider, provider)) != AK_OK ||
+	    (r = ak_profile_set_field(&p->secret, key)) != AK_OK)
+		goto out;
+	if ((url != NULL && (r = ak_profile_set_var(p, AK_CHECK_URL_VAR, url)) != AK_OK) ||
+	    (hdr != NULL && (r = ak_profile_set_var(p, AK_CHECK_HEADER_VAR, hdr)) != AK_OK) ||
+	    (tmpl != NULL && (r = ak_profile_set_var(p, AK_CHECK_TEMPLATE_VAR, tmpl)) != AK_OK))
+		goto out;
+	*out = p;
+	p = NULL;
+	rc = 0;
+out:
+	if (r != AK_OK)
+		rc = cli_fail(r, NULL, "%s: reading the key", c->cmd);
+	ak_smem_free(key); /* wipes */
+	ak_profile_free(p);
+	return rc;
+}
 
 int
 cmd_test(struct cli *c, int argc, char **argv)
 {
-	(void)c;
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "akctl: test: not implemented yet\n");
-	return 1;
+	static const struct option longopts[] = {
+		{ "all", no_argument, NULL, 'a' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "base-url", required_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
+		/* Internal, for akctl add --validate (cli_net_validate). */
+		{ "key-stdin", no_argument, NULL, 'K' },
+		{ "name", required_argument, NULL, 'N' },
+		{ "provider", required_argument, NULL, 'P' },
+		{ "check-url", required_argument, NULL, 'U' },
+		{ "check-header", required_argument, NULL, 'H' },
+		{ "check-template", required_argument, NULL, 'T' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *base_url = NULL, *vname = NULL, *vprov = NULL, *vurl = NULL, *vhdr = NULL, *vtmpl = NULL;
+	struct ak_client *cl = NULL;
+	struct ak_list_entry *ents = NULL;
+	struct check *cks = NULL;
+	uint32_t nents = 0, secs = TEST_DEFAULT_TIMEOUT_S;
+	size_t n = 0, i;
+	int ch, rc, all = 0, key_stdin = 0;
+	enum ak_err r;
+
+	while ((ch = getopt_long(argc, argv, ":ht:", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'a':
+			all = 1;
+			break;
+		case 't':
+			if (ak_duration_parse(optarg, &secs) != AK_OK || secs == 0 || secs > 3600)
+				return cli_usage_error(c, "--timeout: bad duration '%s' (1s to 1h)", optarg);
+			break;
+		case 'b':
+			base_url = optarg;
+			break;
+		case 'K':
+			key_stdin = 1;
+			break;
+		case 'N':
+			vname = optarg;
+			break;
+		case 'P':
+			vprov = optarg;
+			break;
+		case 'U':
+			vurl = optarg;
+			break;
+		case 'H':
+			vhdr = optarg;
+			break;
+		case 'T':
+			vtmpl = optarg;
+			break;
+		case 'h':
+			return cli_cmd_help(c->cmd);
+		default:
+			return cli_bad_option(c, ch, argv);
+		}
+	}
+	if (key_stdin) {
+		if (vname == NULL || vprov == NULL || all || optind != argc)
+			return cli_usage_error(c, "--key-stdin needs --name and --provider, and nothing else");
+	} else if (all == (optind < argc)) {
+		return cli_usage_error(c, all ? "--all takes no PROFILE" : "missing PROFILE (or --all)");
+	}
+	if (base_url != NULL && url_problem(base_url) != NULL)
+		return cli_usage_error(c, "--base-url: %s", url_problem(base_url));
+	if ((r = cli_secure_init()) != AK_OK)
+		return cli_fail(r, NULL, "%s", c->cmd);
+	if ((r = net_init()) != AK_OK)
+		return cli_fail(r, "libcurl", "%s", c->cmd);
+
+	if (key_stdin) {
+		if ((cks = calloc(1, sizeof(*cks))) == NULL) {
+			rc = cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
+			goto out;
+		}
+		n = 1;
+		cks[0].own_p = 1;
+		c->cmd = "add"; /* our messages belong to the add that ran us */
+		if ((rc = profile_from_stdin(c, vname, vprov, vurl, vhdr, vtmpl, &cks[0].p)) != 0)
+			goto out;
+		rc = run_checks(c, cks, n, (long)secs * 1000, base_url, 0, stderr, "akctl: add: ");
+		goto out;
+	}
+
+	for (i = (size_t)optind; i < (size_t)argc; i++)
+		if (ak_name_check(argv[i]) != AK_OK)
+			return cli_fail(AK_ERR_BAD_NAME, NULL, "%s: '%s'", c->cmd, argv[i]);
+	if ((rc = cli_agent_unlocked(c, &cl)) != 0)
+		goto out;
+	if (all) {
+		if ((r = ak_client_list(cl, &ents, &nents)) != AK_OK) {
+			rc = cli_fail_client(cl, r, c->cmd);
+			goto out;
+		}
+		n = nents;
+	} else {
+		n = (size_t)(argc - optind);
+	}
+	if (n == 0) {
+		cli_note("%s: no profiles", c->cmd);
+		rc = 0;
+		goto out;
+	}
+	if ((cks = calloc(n, sizeof(*cks))) == NULL) {
+		rc = cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
+		goto out;
+	}
+	/* Every profile first (exit 5 before any request if one is missing). */
+	for (i = 0; i < n; i++) {
+		const char *name = all ? ents[i].name : argv[optind + (int)i];
+
+		r = ak_client_get(cl, name, &cks[i].p);
+		if (r == AK_ERR_NO_PROFILE) {
+			rc = cli_fail(r, NULL, "%s: %s", c->cmd, name);
+			goto out;
+		}
+		if (r != AK_OK) {
+			rc = cli_fail_client(cl, r, c->cmd);
+			goto out;
+		}
+		cks[i].own_p = 1;
+	}
+	/* Nothing more to ask the agent: do not hold its connection through the network wait. */
+	ak_client_close(cl);
+	cl = NULL;
+	rc = run_checks(c, cks, n, (long)secs * 1000, base_url, all, stdout, "");
+out:
+	checks_free(cks, n);
+	ak_client_list_free(ents, nents);
+	ak_client_close(cl);
+	net_cleanup();
+	return rc;
+}
+
+/* akctl-net's own `add --validate`: check in this process (akctl forks akctl-net instead, net_exec.c).
+ * p stays owned by the caller. */
+int
+cli_net_validate(struct cli *c, const struct ak_profile *p)
+{
+	struct check ck;
+	int rc;
+
+	if (cli_secure_init() != AK_OK || net_init() != AK_OK)
+		return cli_fail(AK_ERR_INTERNAL, "libcurl", "%s: validate", c->cmd);
+	memset(&ck, 0, sizeof(ck));
+	ck.p = (struct ak_profile *)p; /* only read; own_p = 0 */
+	rc = run_checks(c, &ck, 1, TEST_DEFAULT_TIMEOUT_S * 1000L, NULL, 0, stderr, "akctl: add: ");
+	ak_smem_free(ck.auth);
+	net_cleanup();
+	return rc;
 }

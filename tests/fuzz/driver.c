@@ -17,7 +17,7 @@
 
 #include "fuzz.h"
 
-#define MAX_INPUT (1u << 20)
+#define REPLAY_MAX_INPUT (1u << 20)
 
 /* Weak: a target that needs no set-up does not define it. */
 __attribute__((weak)) int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -99,7 +99,7 @@ mutate(uint8_t *buf, size_t len, const uint8_t *other, size_t olen)
 			break;
 		case 3: /* insert bytes */
 			n = 1 + next() % 8;
-			if (len + n <= MAX_INPUT) {
+			if (len + n <= REPLAY_MAX_INPUT) {
 				size_t j;
 
 				i = len ? next() % (len + 1) : 0;
@@ -138,8 +138,8 @@ mutate(uint8_t *buf, size_t len, const uint8_t *other, size_t olen)
 				size_t from = next() % olen, at = len ? next() % len : 0;
 
 				n = 1 + next() % (olen - from);
-				if (at + n > MAX_INPUT)
-					n = MAX_INPUT - at;
+				if (at + n > REPLAY_MAX_INPUT)
+					n = REPLAY_MAX_INPUT - at;
 				memcpy(buf + at, other + from, n);
 				if (at + n > len)
 					len = at + n;
@@ -164,11 +164,11 @@ read_file(const char *path, size_t *len)
 
 	if (f == NULL)
 		return NULL;
-	if ((buf = malloc(MAX_INPUT)) == NULL) {
+	if ((buf = malloc(REPLAY_MAX_INPUT)) == NULL) {
 		fclose(f);
 		return NULL;
 	}
-	*len = fread(buf, 1, MAX_INPUT, f);
+	*len = fread(buf, 1, REPLAY_MAX_INPUT, f);
 	fclose(f);
 	return buf;
 }
@@ -236,7 +236,7 @@ main(int argc, char **argv)
 	}
 	qsort(files, nfiles, sizeof(*files), cmp);
 	signal(SIGABRT, on_abort);
-	if ((work = malloc(MAX_INPUT)) == NULL)
+	if ((work = malloc(REPLAY_MAX_INPUT)) == NULL)
 		return 2;
 	for (i = 0; i < nfiles; i++) {
 		size_t len = 0, wl;

@@ -114,3 +114,9 @@ ak_smem_release_all(void)
 {
 	/* Blocks are individually malloc'd: nothing pooled to release. */
 }
+
+void
+ak_smem_trim(void)
+{
+	/* Nothing pooled: free() already returned every block. */
+}

@@ -1,0 +1,178 @@
+/* cloud_vault.c - vault://MOUNT/PATH[#field]: HashiCorp Vault / OpenBao KV version 2.
+ *
+ * GET $VAULT_ADDR/v1/MOUNT/data/PATH with X-Vault-Token ($VAULT_TOKEN, else ~/.vault-token, as the vault
+ * CLI does) and X-Vault-Namespace when VAULT_NAMESPACE is set. The secret is data.data[field]; the field
+ * may be left out only when data.data holds exactly one key. MOUNT is the first path segment (a mount
+ * with a '/' in its path cannot be named). Each segment is percent-encoded; empty, "." and ".." segments
+ * are refused so nothing can climb out of the mount.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "ak_path.h"
+#include "ak_smem.h"
+#include "ak_store.h"
+#include "cloud.h"
+
+#define WHO "Vault"
+#define VAULT_DEFAULT "https://127.0.0.1:8200"
+
+static enum ak_err
+vault_token(char **tok, char *detail, size_t detaillen)
+{
+	const char *env = cloud_env("VAULT_TOKEN"), *home;
+	char path[AK_PATH_MAX];
+	uint8_t *raw = NULL;
+	size_t len = 0;
+
+	*tok = NULL;
+	if (env != NULL) {
+		if ((*tok = ak_smem_strdup(env)) == NULL)
+			return cloud_err(AK_ERR_NOMEM, detail, detaillen, "%s: out of memory", WHO);
+	} else {
+		if ((home = cloud_env("HOME")) == NULL ||
+		    (size_t)snprintf(path, sizeof(path), "%s/.vault-token", home) >= sizeof(path) ||
+		    ak_file_read(path, &raw, &len) != AK_OK)
+			return cloud_err(AK_ERR_AUTH, detail, detaillen,
+			    "%s: no token (set VAULT_TOKEN or run 'vault login')", WHO);
+		while (len > 0 && (raw[len - 1] == '\n' || raw[len - 1] == '\r' || raw[len - 1] == ' '))
+			len--;
+		*tok = ak_smem_strndup((const char *)raw, len);
+		sodium_memzero(raw, len);
+		free(raw);
+		if (*tok == NULL)
+			return cloud_err(AK_ERR_NOMEM, detail, detaillen, "%s: out of memory", WHO);
+	}
+	if (!cloud_token_ok(*tok, strlen(*tok))) {
+		ak_smem_free(*tok);
+		*tok = NULL;
+		return cloud_err(AK_ERR_AUTH, detail, detaillen,
+		    "%s: the token is empty or has a space or control character", WHO);
+	}
+	return AK_OK;
+}
+
+/* Append "/" + the percent-encoded segment s[0..n). */
+static int
+add_segment(char *url, size_t urllen, const char *s, size_t n)
+{
+	if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+		return -1;
+	if (cloud_append(url, urllen, "/") != 0)
+		return -1;
+	return cloud_append_pct(url, urllen, s, n);
+}
+
+enum ak_err
+cloud_vault_fetch(const char *rest, const char *field, const struct cloud_opts *o, char **value,
+    size_t *value_len, char *detail, size_t detaillen)
+{
+	const char *addr, *ns, *p, *slash, *secrets[1];
+	const char *headers[3] = { NULL, NULL, NULL };
+	struct net_request rq;
+	struct net_response resp;
+	char url[CLOUD_URL_MAX], nshdr[512], msg[300];
+	char *tok = NULL, *auth = NULL;
+	cJSON *j = NULL, *d, *item, *f = NULL;
+	size_t nseg = 0;
+	int nkeys;
+	enum ak_err r;
+
+	memset(&resp, 0, sizeof(resp));
+	if ((addr = cloud_env("VAULT_ADDR")) == NULL)
+		addr = VAULT_DEFAULT;
+	if (cloud_base_url(addr, url, sizeof(url)) != 0)
+		return cloud_err(AK_ERR_INVALID, detail, detaillen, "%s: VAULT_ADDR is not an http(s) URL",
+		    WHO);
+	cloud_append(url, sizeof(url), "/v1");
+	for (p = rest;; p = slash + 1) {
+		slash = strchr(p, '/');
+		if (add_segment(url, sizeof(url), p, slash != NULL ? (size_t)(slash - p) : strlen(p)) != 0)
+			return cloud_err(AK_ERR_INVALID, detail, detaillen,
+			    "%s: bad path (an empty, '.' or '..' segment, or too long)", WHO);
+		/* KV v2 reads go through MOUNT/data/PATH. */
+		if (nseg++ == 0 && cloud_append(url, sizeof(url), "/data") != 0)
+			return cloud_err(AK_ERR_INVALID, detail, detaillen, "%s: URI too long", WHO);
+		if (slash == NULL)
+			break;
+	}
+	if (nseg < 2)
+		return cloud_err(AK_ERR_INVALID, detail, detaillen, "%s: expected vault://MOUNT/PATH[#field]",
+		    WHO);
+	if ((ns = cloud_env("VAULT_NAMESPACE")) != NULL) {
+		if (!cloud_token_ok(ns, strlen(ns)) ||
+		    (size_t)snprintf(nshdr, sizeof(nshdr), "X-Vault-Namespace: %s", ns) >= sizeof(nshdr))
+			return cloud_err(AK_ERR_INVALID, detail, detaillen, "%s: bad VAULT_NAMESPACE", WHO);
+		headers[1] = nshdr;
+	}
+
+	if ((r = vault_token(&tok, detail, detaillen)) != AK_OK)
+		goto out;
+	if ((auth = cloud_header("X-Vault-Token: ", tok)) == NULL) {
+		r = cloud_err(AK_ERR_NOMEM, detail, detaillen, "%s: out of memory", WHO);
+		goto out;
+	}
+	headers[0] = auth;
+	memset(&rq, 0, sizeof(rq));
+	rq.method = "GET";
+	rq.url = url;
+	rq.headers = headers;
+	rq.secret = tok;
+	rq.connect_timeout_ms = 5000;
+	rq.timeout_ms = cloud_timeout(o);
+	if ((r = cloud_http(WHO, &rq, &resp, detail, detaillen)) != AK_OK)
+		goto out;
+	secrets[0] = tok;
+	if (resp.status != 200) {
+		cloud_json_error(resp.body, msg, sizeof(msg), secrets, 1);
+		/* KV v2 answers a missing path with 404 and an empty error list. */
+		if (msg[0] == '\0' && resp.status == 404)
+			snprintf(msg, sizeof(msg), "secret not found");
+		r = cloud_err(cloud_status_class(resp.status), detail, detaillen, "%s: HTTP %ld%s%s", WHO,
+		    resp.status, msg[0] ? ": " : "", msg);
+		goto out;
+	}
+	j = cloud_parse(&resp);
+	d = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "data"), "data");
+	if (!cJSON_IsObject(d)) {
+		r = cloud_err(AK_ERR_BAD_MESSAGE, detail, detaillen,
+		    "%s: the response has no data.data object%s (is the mount KV version 2?)", WHO,
+		    j == NULL ? " (not JSON)" : "");
+		goto out;
+	}
+	if (field != NULL) {
+		f = cJSON_GetObjectItemCaseSensitive(d, field);
+		if (f == NULL) {
+			r = cloud_err(AK_ERR_BAD_MESSAGE, detail, detaillen, "%s: the secret has no field '%s'",
+			    WHO, field);
+			goto out;
+		}
+	} else {
+		nkeys = 0;
+		cJSON_ArrayForEach(item, d) {
+			nkeys++;
+			f = item;
+		}
+		if (nkeys != 1) {
+			r = cloud_err(AK_ERR_BAD_MESSAGE, detail, detaillen,
+			    "%s: the secret has %d fields: name one with '#field'", WHO, nkeys);
+			goto out;
+		}
+	}
+	if (!cJSON_IsString(f)) {
+		r = cloud_err(AK_ERR_BAD_MESSAGE, detail, detaillen, "%s: field '%s' is not a string", WHO,
+		    f->string != NULL ? f->string : "?");
+		goto out;
+	}
+	r = cloud_take_value(WHO, f->valuestring, strlen(f->valuestring), NULL, value, value_len, detail,
+	    detaillen);
+out:
+	cJSON_Delete(j);
+	ak_smem_free(auth);
+	ak_smem_free(tok);
+	net_response_clear(&resp);
+	return r;
+}
