@@ -499,8 +499,14 @@ from_cloud(struct import *im)
 	int rc;
 	enum ak_err r;
 
-	if ((r = cloud_fetch(im->src, &o, &v, &vlen, detail, sizeof(detail))) != AK_OK)
-		return cli_fail(r, detail[0] ? detail : NULL, "import: %s", im->src);
+	if ((r = cloud_fetch(im->src, &o, &v, &vlen, detail, sizeof(detail))) != AK_OK) {
+		/* cloud_fetch's detail is the whole story (the enum's generic text would mislead: a
+		 * refused cloud credential is not a wrong keystore passphrase). */
+		if (detail[0] == '\0')
+			return cli_fail(r, NULL, "import: %s", im->src);
+		fprintf(stderr, "akctl: import: %s: %s\n", im->src, detail);
+		return ak_err_exit_code(r);
+	}
 	if (vlen != strlen(v)) {
 		fprintf(stderr, "akctl: import: %s: the secret holds a NUL byte\n", im->src);
 		rc = 1;

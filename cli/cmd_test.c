@@ -73,18 +73,25 @@ var_value(const struct ak_profile *p, const char *name)
 static int
 is_loopback_http(const char *url)
 {
-	const char *h = url + 7, *end;
-	size_t n;
+	const char *h = url + 7, *end, *colon;
+	size_t n, i;
 
 	end = h + strcspn(h, "/?#");
-	n = (size_t)(end - h);
-	if (memchr(h, '@', n) != NULL)
+	if (memchr(h, '@', (size_t)(end - h)) != NULL)
 		return 0;
-	if (n >= 9 && strncmp(h, "localhost", 9) == 0 && (n == 9 || h[9] == ':'))
+	if (strncmp(h, "[::1]", 5) == 0)
+		return h + 5 == end || h[5] == ':';
+	colon = memchr(h, ':', (size_t)(end - h));
+	n = (size_t)((colon != NULL ? colon : end) - h);
+	if (n == 9 && strncasecmp(h, "localhost", 9) == 0)
 		return 1;
-	if (n >= 5 && strncmp(h, "[::1]", 5) == 0 && (n == 5 || h[5] == ':'))
-		return 1;
-	return n >= 4 && strncmp(h, "127.", 4) == 0;
+	/* 127.0.0.0/8 as a dotted literal only: "127.0.0.1.example.com" is somebody else's host. */
+	if (n < 4 || strncmp(h, "127.", 4) != 0)
+		return 0;
+	for (i = 4; i < n; i++)
+		if (!((h[i] >= '0' && h[i] <= '9') || h[i] == '.'))
+			return 0;
+	return 1;
 }
 
 /* NULL if url may carry a key, else why not. */

@@ -50,14 +50,14 @@ static const struct cli_cmd cmds[] = {
 	    "print export lines for a profile" },
 	{ "use", cmd_use, "PROFILE|--clear [--shell SHELL]",
 	    "print lines switching the current shell to a profile" },
-	{ "exec", cmd_exec, "PROFILE -- CMD [ARG...]", "run a command with a profile's variables" },
+	{ "exec", cmd_exec, "[--env-file FILE]... [PROFILE] -- CMD [ARG...]", "run a command with a profile's variables" },
 	/* Network commands live in akctl-net (it links libcurl); akctl runs it for them, so the process that
 	 * serves env/get/use/exec never pays for libcurl's start-up. */
 	{ "test", CLI_NET_CMD(cmd_test), "PROFILE...|--all [--timeout DURATION] [--base-url URL]",
 	    "check keys against their provider's API" },
-	{ "import", CLI_NET_CMD(cmd_import), "SOURCE [PROFILE] [--dry-run] [--replace] [--force]",
+	{ "import", CLI_NET_CMD(cmd_import), "SOURCE [PROFILE] [--dry-run] [--replace] [--force] [--provider P] [--var NAME] [--region R] [--timeout DURATION]",
 	    "import keys from a .env or JSON file, the environment, or a cloud secret manager" },
-	{ "pull", CLI_NET_CMD(cmd_pull), "PROFILE...|--all", "re-fetch profiles imported from a cloud source" },
+	{ "pull", CLI_NET_CMD(cmd_pull), "PROFILE...|--all [--region REGION] [--timeout DURATION]", "re-fetch profiles imported from a cloud source" },
 };
 
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))

@@ -330,6 +330,10 @@ xfer_finish(struct xfer *x, CURLcode res)
 		    x->errbuf[0] != '\0' ? x->errbuf : curl_easy_strerror(res));
 	}
 	scrub(resp->error, sizeof(resp->error), x->rq->secret);
+	/* A broken or hostile server may echo the key back in a header we show. */
+	if (x->rq->secret != NULL && strlen(x->rq->secret) >= 4 &&
+	    strstr(resp->request_id, x->rq->secret) != NULL)
+		snprintf(resp->request_id, sizeof(resp->request_id), "[redacted]");
 	if (x->rq->aws_userpwd != NULL && (aws_secret = strchr(x->rq->aws_userpwd, ':')) != NULL)
 		scrub(resp->error, sizeof(resp->error), aws_secret + 1);
 	sodium_memzero(x->errbuf, sizeof(x->errbuf));

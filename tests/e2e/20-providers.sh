@@ -70,6 +70,8 @@ t 2 test --all production
 t 2 test --timeout 0 production
 t 2 test --base-url http://192.0.2.1 production	# plain http only to loopback
 grep -q 'plain http' "$ERR" || fail "no reason given for refusing plain http"
+t 2 test --base-url http://127.0.0.1.example.com/ production
+t 2 test --base-url http://user@127.0.0.1/ production
 t 2 test --base-url ftp://127.0.0.1/ production
 t 0 test --help
 

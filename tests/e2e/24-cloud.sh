@@ -185,6 +185,7 @@ grep -q '"Metadata-Flavor", "Google"' "$LOG" || fail "metadata request without M
 
 trace "Google: token from gcloud auth print-access-token"
 mkdir -p "$T/gbin"
+# shellcheck disable=SC2016  # $1 $2 are the fake gcloud's own arguments
 printf '#!/bin/sh\n[ "$1 $2" = "auth print-access-token" ] || exit 3\necho %s\n' "$GCP_TOK" > "$T/gbin/gcloud"
 chmod 0755 "$T/gbin/gcloud"
 log_reset
@@ -250,6 +251,8 @@ VAULT_TOKEN="x$VAULT_TOK" fails 6 'HTTP 403: permission denied' "$AKCTL" import 
 fails 6 'no token' env -u VAULT_TOKEN "$AKCTL" import 'vault://secret/team/anthropic#api_key' x
 state 'S["vault"]["mode"] = "deny"'
 fails 6 'HTTP 403: 1 error occurred: \* permission denied' "$AKCTL" import 'vault://secret/team/anthropic#api_key' x
+state 'S["vault"]["mode"] = "slow"'
+fails 1 'Vault: timed out' "$AKCTL" import --timeout 1s 'vault://secret/team/anthropic#api_key' x
 state 'S["vault"]["mode"] = None'
 fails 2 "bad path" "$AKCTL" import 'vault://secret/../sys/raw#k' x
 fails 2 "bad path" "$AKCTL" import 'vault://secret//x#k' x

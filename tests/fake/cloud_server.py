@@ -167,8 +167,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.aws_error(400, "UnknownOperationException", "bad target or content type")
         if conf.get("mode") == "deny":
             return self.aws_error(400, "AccessDeniedException",
-                                  f"User: arn:aws:iam::123456789012:user/test is not authorized to "
-                                  f"perform: secretsmanager:GetSecretValue")
+                                  "User: arn:aws:iam::123456789012:user/test is not authorized to "
+                                  "perform: secretsmanager:GetSecretValue")
         if self.mode(conf):
             return
         try:
