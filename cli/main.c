@@ -40,7 +40,8 @@ static const struct cli_cmd cmds[] = {
 	{ "passwd", cmd_passwd, "[--kdf insecure-test|interactive|moderate|sensitive]",
 	    "change the keystore passphrase" },
 	{ "add", cmd_add,
-	    "PROFILE [--force] [--provider NAME] [--var NAME] [--set NAME=VALUE]... [--description TEXT]",
+	    "PROFILE [--force] [--provider NAME] [--var NAME] [--set NAME=VALUE]... [--description TEXT]\n"
+	    "             [--validate|--no-validate]",
 	    "add a profile (secret read from the terminal or stdin)" },
 	{ "rm", cmd_rm, "PROFILE", "remove a profile" },
 	{ "list", cmd_list, "[--json]", "list profiles (secrets redacted)" },

@@ -9,7 +9,8 @@ ROOT=$PWD
 
 BUILD_DEPS=(gcc libc6-dev libsodium-dev libcurl4-openssl-dev libcjson-dev libreadline-dev meson ninja-build
 	pkg-config scdoc)
-TEST_DEPS=(bash zsh fish tcsh dash procps util-linux python3 coreutils)
+TEST_DEPS=(bash zsh fish tcsh dash procps util-linux python3 coreutils openssl curl python3-dotenv
+	python3-botocore)
 
 install_missing() {
 	local missing=() p
@@ -28,6 +29,9 @@ install_missing() {
 if command -v dpkg >/dev/null; then
 	install_missing
 fi
+
+# The official Anthropic Node SDK (pinned) for tests/e2e/21-node-sdk.sh; that test skips without npm.
+sh tests/fake/install-node-sdk.sh || echo "run-all: Node SDK not installed: 21-node-sdk will skip"
 
 PASSED=0
 FAILED=0
