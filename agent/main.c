@@ -466,7 +466,7 @@ parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'd':
 			o->debug = 1;
-			/* FALLTHROUGH */
+			__attribute__((fallthrough)); /* -d implies -D */
 		case 'D':
 			o->foreground = 1;
 			break;

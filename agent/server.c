@@ -469,7 +469,7 @@ handle_signals(const struct agent_server_cfg *cfg, int *unlink_sock)
 				/* With a command, ^C is for the command: we exit when it does. */
 				if (cfg->child > 0)
 					break;
-				/* FALLTHROUGH */
+				__attribute__((fallthrough)); /* without a command, ^C ends us */
 			case SIGTERM:
 				ak_info("exiting on signal %d", sigs[i]);
 				*unlink_sock = 1;

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
 
 BUILD_DEPS=(gcc libc6-dev libsodium-dev libcurl4-openssl-dev libcjson-dev libreadline-dev meson ninja-build
-	pkg-config scdoc)
+	pkg-config scdoc clang libclang-rt-14-dev)
 TEST_DEPS=(bash zsh fish tcsh dash procps util-linux python3 coreutils openssl curl python3-dotenv
 	python3-botocore)
 
@@ -70,7 +70,8 @@ run_build() {
 	echo "=== $dir: build"
 	ninja -C "$dir" || { FAILED=$((FAILED + 1)); return 1; }
 	echo "=== $dir: test"
-	meson test -C "$dir" --print-errorlogs --num-processes "$(nproc)" 2>&1 | tee "$log"
+	# shellcheck disable=SC2086 # TEST_ARGS is a list of words
+	meson test -C "$dir" --print-errorlogs --num-processes "$(nproc)" ${TEST_ARGS:-} 2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}
 	count "$log"
 	return "$rc"
@@ -94,6 +95,16 @@ if [ -n "$(ls -A "$SANLOG" 2>/dev/null)" ]; then
 		echo "--- $f"
 		head -c 20000 "$f"
 	done
+	FAILED=$((FAILED + 1))
+	status=1
+fi
+
+# libFuzzer targets (clang): a short fixed number of runs each; tests/fuzz/run-long.sh runs them for longer.
+# Sanitizer findings make libFuzzer exit non-zero, so meson counts them as failures.
+if command -v clang >/dev/null; then
+	CC=clang TEST_ARGS="--suite fuzz" run_build build-fuzz -Dfuzz=true -Db_lundef=false || status=1
+else
+	echo "run-all: clang missing: libFuzzer targets not built" >&2
 	FAILED=$((FAILED + 1))
 	status=1
 fi

@@ -35,8 +35,9 @@ row "status" "$(med "$AKCTL" status)"
 row "list" "$(med "$AKCTL" list)"
 row "list --json" "$(med "$AKCTL" list --json)"
 REPS=21
-row "get p05000" "$(med "$AKCTL" get p05000)"
-row "env p09999 --shell sh" "$(med "$AKCTL" env p09999 --shell sh)"
+MID=$(printf "p%05d" $((NP / 2))) LAST=$(printf "p%05d" $((NP - 1)))
+row "get $MID" "$(med "$AKCTL" get "$MID")"
+row "env $LAST --shell sh" "$(med "$AKCTL" env "$LAST" --shell sh)"
 row "exec p00001 -- true" "$(med "$AKCTL" exec p00001 -- true)"
 REPS=5
 printf 'sk-ant-api03-scale-new-secret-%s' "$RANDOM" > "$T/s"
