@@ -271,7 +271,7 @@ cloud_aws_fetch(const char *rest, const char *field, const struct cloud_opts *o,
 	if (ep != NULL) {
 		if (cloud_base_url(ep, url, sizeof(url) - 1) != 0)
 			return cloud_err(AK_ERR_INVALID, detail, detaillen,
-			    "%s: the endpoint URL from the environment is not an http(s) URL", WHO);
+			    "%s: the endpoint URL from the environment is not an https URL (plain http only to this machine)", WHO);
 		cloud_append(url, sizeof(url), "/");
 	} else {
 		snprintf(url, sizeof(url), "https://secretsmanager.%s.amazonaws.com/", region);

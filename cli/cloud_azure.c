@@ -97,7 +97,7 @@ cloud_azure_fetch(const char *rest, const char *field, const struct cloud_opts *
 	}
 	if (base[0] == '\0' || cloud_base_url(base, url, sizeof(url)) != 0)
 		return cloud_err(AK_ERR_INVALID, detail, detaillen,
-		    "%s: AKCTL_AZURE_KV_ENDPOINT is not an http(s) URL", WHO);
+		    "%s: AKCTL_AZURE_KV_ENDPOINT is not an https URL (plain http only to this machine)", WHO);
 	if ((size_t)snprintf(url + strlen(url), sizeof(url) - strlen(url), "/secrets/%.*s%s%.*s?api-version=7.4",
 	    (int)len[1], seg[1], nseg == 3 ? "/" : "", nseg == 3 ? (int)len[2] : 0, nseg == 3 ? seg[2] : "") >=
 	    sizeof(url) - strlen(url))

@@ -138,7 +138,7 @@ cloud_gcp_fetch(const char *rest, const char *field, const struct cloud_opts *o,
 	if ((ep = cloud_env("AKCTL_GCP_SM_ENDPOINT")) != NULL) {
 		if (cloud_base_url(ep, url, sizeof(url)) != 0)
 			return cloud_err(AK_ERR_INVALID, detail, detaillen,
-			    "%s: AKCTL_GCP_SM_ENDPOINT is not an http(s) URL", WHO);
+			    "%s: AKCTL_GCP_SM_ENDPOINT is not an https URL (plain http only to this machine)", WHO);
 	} else {
 		snprintf(url, sizeof(url), "%s", GCP_DEFAULT);
 	}

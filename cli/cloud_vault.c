@@ -85,7 +85,7 @@ cloud_vault_fetch(const char *rest, const char *field, const struct cloud_opts *
 	if ((addr = cloud_env("VAULT_ADDR")) == NULL)
 		addr = VAULT_DEFAULT;
 	if (cloud_base_url(addr, url, sizeof(url)) != 0)
-		return cloud_err(AK_ERR_INVALID, detail, detaillen, "%s: VAULT_ADDR is not an http(s) URL",
+		return cloud_err(AK_ERR_INVALID, detail, detaillen, "%s: VAULT_ADDR is not an https URL (plain http only to this machine)",
 		    WHO);
 	cloud_append(url, sizeof(url), "/v1");
 	for (p = rest;; p = slash + 1) {

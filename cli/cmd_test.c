@@ -68,32 +68,6 @@ var_value(const struct ak_profile *p, const char *name)
 	return NULL;
 }
 
-/* http:// is allowed only to this machine (tests, local proxies): a key must not cross a network in the
- * clear. Checks the host part of an http URL. */
-static int
-is_loopback_http(const char *url)
-{
-	const char *h = url + 7, *end, *colon;
-	size_t n, i;
-
-	end = h + strcspn(h, "/?#");
-	if (memchr(h, '@', (size_t)(end - h)) != NULL)
-		return 0;
-	if (strncmp(h, "[::1]", 5) == 0)
-		return h + 5 == end || h[5] == ':';
-	colon = memchr(h, ':', (size_t)(end - h));
-	n = (size_t)((colon != NULL ? colon : end) - h);
-	if (n == 9 && strncasecmp(h, "localhost", 9) == 0)
-		return 1;
-	/* 127.0.0.0/8 as a dotted literal only: "127.0.0.1.example.com" is somebody else's host. */
-	if (n < 4 || strncmp(h, "127.", 4) != 0)
-		return 0;
-	for (i = 4; i < n; i++)
-		if (!((h[i] >= '0' && h[i] <= '9') || h[i] == '.'))
-			return 0;
-	return 1;
-}
-
 /* NULL if url may carry a key, else why not. */
 static const char *
 url_problem(const char *url)
@@ -101,7 +75,7 @@ url_problem(const char *url)
 	if (strncasecmp(url, "https://", 8) == 0)
 		return url[8] == '\0' || url[8] == '/' ? "no host in the URL" : NULL;
 	if (strncasecmp(url, "http://", 7) == 0)
-		return is_loopback_http(url) ? NULL :
+		return net_is_loopback_http(url) ? NULL :
 		    "refusing to send a key over plain http to a non-loopback host (use https)";
 	return "the URL must start with https://";
 }

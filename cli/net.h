@@ -60,6 +60,9 @@ enum ak_err net_perform_many(const struct net_request *rq, struct net_response *
     long overall_ms, int flags);
 /* Wipe and free resp's body. */
 void net_response_clear(struct net_response *resp);
+/* 1 if url is http:// to this machine (127.0.0.0/8 as a dotted literal, localhost, [::1]). Plain http
+ * is allowed only there: a key or token must not cross a network in the clear. */
+int net_is_loopback_http(const char *url);
 /* Global init/cleanup of libcurl (once per process). */
 enum ak_err net_init(void);
 void net_cleanup(void);

@@ -172,6 +172,9 @@ fails 1 'no SecretString' "$AKCTL" import aws-sm://prod/anthropic x
 state 'S["aws"]["mode"] = "drop"'
 fails 1 'connection failed|Empty reply' "$AKCTL" import aws-sm://prod/anthropic x
 state 'S["aws"]["mode"] = None'
+# A token never crosses a network in the clear: plain http only to this machine.
+VAULT_ADDR="http://example.com" VAULT_TOKEN="$VAULT_TOK" fails 2 'plain http only to this machine' \
+	"$AKCTL" import "vault://secret/app#key" httpvault
 AWS_ENDPOINT_URL="http://127.0.0.1:1" fails 1 'AWS Secrets Manager: connection failed' \
 	"$AKCTL" import aws-sm://prod/anthropic x
 

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Fault injection on every write path: add and rm through the agent (the shim preloaded into the agent)
-# and on the file directly, passwd, init (and import when it exists). For each operation the shim fails
+# and on the file directly, passwd, init, and import of a .env (through the agent, directly, with
+# --replace: faults in the keystore writes and in the rewrite of the .env itself). For each operation the shim fails
 # the 1st, 2nd, ... matching call (open, mkstemp, write: ENOSPC / short / short-then-ENOSPC, fchmod, fsync,
 # close, rename, link, unlink, flock, read) until the operation no longer reaches that call. Each case:
 #   - failure reported: exit status 1..125, one "akctl: ..." line on stderr, the keystore file byte for
@@ -19,6 +20,11 @@ DIR=$(dirname "$STORE")
 NEWPASS="new-$PASS"
 KA=$(fake_key) KB=$(fake_key) KC=$(fake_key) KNEW=$(fake_key)
 RUN=0 SURVIVED=0
+ENVDIR="$T/envdir"
+ENVF="$ENVDIR/app.env"
+mkdir -m 0700 "$ENVDIR"
+printf 'ANTHROPIC_API_KEY=%s\nOTHER=1\n' "$KNEW" > "$T/import.env.orig"
+cp "$T/import.env.orig" "$ENVF"
 declare -a BAD=()
 
 # ---------------------------------------------------------------------------------------------------
@@ -70,7 +76,7 @@ cp "$OUT" "$T/ref.list"
 check_new() {
 	local kind=$1 snap=$2
 	case $kind in
-	add-*) grep -qF "$KNEW" "$snap" && grep -q '"newprof"' "$snap" && grep -qF "$KA" "$snap" ;;
+	add-*|import*) grep -qF "$KNEW" "$snap" && grep -q '"newprof"' "$snap" && grep -qF "$KA" "$snap" ;;
 	rm-*) ! grep -q '"beta"' "$snap" && ! grep -qF "$KB" "$snap" && grep -qF "$KA" "$snap" ;;
 	passwd) cmp -s <(sed 's/"created":[0-9]*//' "$snap") <(sed 's/"created":[0-9]*//' "$T/ref.snap") ;;
 	esac
@@ -78,8 +84,10 @@ check_new() {
 
 # case KIND SPEC: run one write with one fault. Returns 1 when the fault was not reached (sweep ends).
 fault_case() {
-	local kind=$1 spec=$2 fired rc lines state target="$STORE" leftovers newpass_ok=0
+	local kind=$1 spec=$2 fired rc lines state target="$STORE" leftovers fpath=$DIR envstate=""
 	cp "$T/ref.img" "$STORE"
+	cp "$T/import.env.orig" "$ENVF"
+	rm -f "$ENVDIR"/*.tmp* "$ENVDIR"/.*.tmp* 2>/dev/null
 	rm -f "$T/fired" "$T/arm" "$DIR"/*.tmp.* "$DIR/init-ks" "$DIR"/init-ks.*
 	case $kind in
 	*-agent)
@@ -93,6 +101,7 @@ fault_case() {
 	printf '%s' "$KNEW" > "$T/new-secret"
 	case $kind in
 	add-agent) AKAGENT_SOCK="$F_SOCK" run "$AKCTL" add newprof --set NV=1 < "$T/new-secret" ;;
+	import-agent) AKAGENT_SOCK="$F_SOCK" run "$AKCTL" import "$ENVF" newprof ;;
 	rm-agent) AKAGENT_SOCK="$F_SOCK" run "$AKCTL" rm beta ;;
 	add-direct|rm-direct|passwd|init|import*)
 		local -a cmd
@@ -101,10 +110,11 @@ fault_case() {
 		rm-direct) cmd=(--passphrase-fd 3 rm beta) ;;
 		passwd) cmd=(--passphrase-fd 3 passwd) ;;
 		init) cmd=(-f "$DIR/init-ks" --passphrase-fd 3 init --kdf insecure-test); target="$DIR/init-ks" ;;
-		import) cmd=(--passphrase-fd 3 import "$T/import.env" newprof) ;;
-		import-replace) cmd=(--passphrase-fd 3 import "$T/import.env" alpha --replace) ;;
+		import) cmd=(--passphrase-fd 3 import "$ENVF" newprof) ;;
+		import-replace) cmd=(--passphrase-fd 3 import "$ENVF" newprof --replace) ;;
+		import-replace-envfile) cmd=(--passphrase-fd 3 import "$ENVF" newprof --replace); fpath=$ENVDIR ;;
 		esac
-		AKAGENT_SOCK="$T/nowhere.sock" LD_PRELOAD="$SHIM" AK_FAULT="$spec" AK_FAULT_PATH="$DIR" \
+		AKAGENT_SOCK="$T/nowhere.sock" LD_PRELOAD="$SHIM" AK_FAULT="$spec" AK_FAULT_PATH="$fpath" \
 			AK_FAULT_LOG="$T/fired" run "$AKCTL" "${cmd[@]}" < "$T/new-secret" 3< <(
 				printf '%s\n' "$PASS"
 				[ "$kind" = passwd ] && printf '%s\n' "$NEWPASS"
@@ -122,7 +132,15 @@ fault_case() {
 	rc=$RC
 	# one "akctl: ..." line (init's insecure-KDF warning aside)
 	lines=$(grep -v 'warning: --kdf insecure-test' "$ERR" | grep -c .)
-	leftovers=$(find "$DIR" -maxdepth 1 -name '*.tmp.*' | wc -l)
+	leftovers=$(find "$DIR" "$ENVDIR" -maxdepth 1 -name '*.tmp*' | wc -l)
+	case $kind in
+	import-replace*)
+		# the .env is either untouched or rewritten to hold no secret any more
+		if cmp -s "$ENVF" "$T/import.env.orig"; then envstate=old
+		elif ! grep -qF "$KNEW" "$ENVF" && [ -s "$ENVF" ]; then envstate=new
+		else envstate=other; fi
+		;;
+	esac
 	if [ "$kind" = init ]; then
 		if [ -e "$target" ]; then state=new; else state=old; fi
 	elif cmp -s "$T/ref.img" "$STORE"; then
@@ -136,12 +154,21 @@ fault_case() {
 		fi
 	fi
 	local verdict=ok why=""
-	if [ "$rc" -ne 0 ]; then
+	if [ "$kind" = import-replace-envfile ] && [ "$rc" -ne 0 ]; then
+		# a failure rewriting the .env after the profile was stored: the .env must be untouched; the
+		# keystore may hold the new profile (nothing is lost either way), and the error must say so
+		[ "$state" = other ] && { verdict=BAD; why="keystore neither old nor new"; }
+		[ "$envstate" = old ] || { verdict=BAD; why="$why; the .env is $envstate"; }
+		state="$state+env-$envstate"
+		[ "$lines" -ge 1 ] && grep -q '^akctl: ' "$ERR" || { verdict=BAD; why="$why; no akctl: error line"; }
+	elif [ "$rc" -ne 0 ]; then
 		[ "$rc" -lt 126 ] || { verdict=BAD; why="died (status $rc)"; }
 		[ "$state" = old ] || { verdict=BAD; why="$why; failed (exit $rc) but the keystore changed ($state)"; }
+		[ -z "$envstate" ] || [ "$envstate" = old ] || { verdict=BAD; why="$why; failed but the .env is $envstate"; }
 		[ "$lines" = 1 ] && grep -q '^akctl: ' "$ERR" || { verdict=BAD; why="$why; error is not one akctl: line"; }
 	else
 		[ "$state" = new ] || { verdict=BAD; why="$why; exit 0 but the keystore is $state"; }
+		[ -z "$envstate" ] || [ "$envstate" = new ] || { verdict=BAD; why="$why; exit 0 but the .env is $envstate"; }
 	fi
 	[ "$leftovers" = 0 ] || { verdict=BAD; why="$why; $leftovers temp file(s) left"; }
 	case $kind in
@@ -190,12 +217,13 @@ for kind in add-agent rm-agent add-direct rm-direct passwd init; do
 done
 
 # import / --replace: only if akctl import works on a .env file here.
-printf 'ANTHROPIC_API_KEY=%s\n' "$KNEW" > "$T/import.env"
 cp "$T/ref.img" "$STORE"
-AKAGENT_SOCK="$T/nowhere.sock" run "$AKCTL" --passphrase-fd 3 import "$T/import.env" newprof 3<<<"$PASS"
+AKAGENT_SOCK="$T/nowhere.sock" run "$AKCTL" --passphrase-fd 3 import "$ENVF" newprof 3<<<"$PASS"
 if [ "$RC" = 0 ]; then
+	sweep import-agent
 	sweep import
 	sweep import-replace
+	sweep import-replace-envfile
 else
 	trace "import: not available yet ($(head -1 "$ERR")): not swept"
 fi

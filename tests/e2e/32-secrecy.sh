@@ -15,7 +15,6 @@ IN="$T/inputs"	# what the test feeds in (not searched, removed before the file s
 mkdir -p "$CAP" "$ASKED" "$IN"
 K1=$(fake_key) K2=$(fake_key) K3=$(fake_key) K4=$(fake_key)
 NEWPASS="new-pass-$(rand_word)"
-STORE="$XDG_DATA_HOME/akagent/keystore"
 N=0
 
 # c [asked] CMD...: run, capturing stdout/stderr into CAP (or ASKED for stdout when "asked").
@@ -171,7 +170,7 @@ search "$T/asked-list" > "$T/control"
 for i in 0 1 2 3; do
 	awk -v i="$i" '$1 == i' "$T/control" | grep -q . || fail "control: ${NAMES[i]} not found where the user asked for it"
 done
-trace "  searched $(wc -l < "$T/searched") captures/files ($(cat $(cat "$T/searched") | wc -c) bytes); control: $(wc -l < "$T/control") expected hits in $(wc -l < "$T/asked-list") asked-for outputs"
+trace "  searched $(wc -l < "$T/searched") captures/files ($(xargs -d "\n" cat < "$T/searched" | wc -c) bytes); control: $(wc -l < "$T/control") expected hits in $(wc -l < "$T/asked-list") asked-for outputs"
 if [ -s "$T/hits" ]; then
 	while read -r i cnt f; do
 		echo "  HIT: ${NAMES[i]} x$cnt in ${f#"$T"/}" >&2

@@ -163,6 +163,12 @@ def raise_nofile(n):
 
 def idle(path, n):
     raise_nofile(n)
+    # the agent inherits our limits: never ask for more connections than it can hold (a blocking
+    # connect would wait forever on a backlog the agent cannot drain)
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and n > hard - 200:
+        print("note: descriptor limit %d: %d connections instead of %d" % (hard, hard - 200, n))
+        n = hard - 200
     socks = []
     t0 = time.monotonic()
     failed = 0

@@ -41,7 +41,6 @@ for g in 1 2 3 4 5 6 7 8; do
 	guesser "$g" $((T0 + SECS * 1000)) > "$T/par.$g" &
 done
 wait
-n8=$(cat "$T/par".* | wc -l)
 # attempts a guesser started before the end but finished after it still count as attempts
 echo "== brute force against the agent ($SECS s windows)"
 printf '1 guesser : %d failed unlocks in %d s = %.1f per minute\n' "$n1" "$SECS" "$(echo "$n1 * 60 / $SECS" | bc -l)"

@@ -3,6 +3,7 @@
 # Sets AKAGENT AKCTL AKLOADGEN AKMKSTORE AKFAULTSHIM, T (temp dir, removed at exit unless KEEP_TMP=1),
 # HOME/XDG_* inside T; start_agent ARGS (sets AKAGENT_SOCK/AKAGENT_PID, killed at exit by pid).
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # variables here are used by the sourcing scripts
 set -u
 set -o pipefail
 STRESS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -62,6 +62,8 @@ awk '$1 ~ /^([0-9]+|start|end)$/ {print $2, $3, $4}' "$T/samples" | awk '
 	NR == 1 {f = $0; r0 = r1 = $1; d0 = d1 = $2}
 	{ if ($1 < r0) r0 = $1; if ($1 > r1) r1 = $1; if ($2 < d0) d0 = $2; if ($2 > d1) d1 = $2; l = $0 }
 	END { printf "first [%s]  RSS min %s max %s KiB  fds min %s max %s  last [%s]  (%d samples)\n", f, r0, r1, d0, d1, l, NR }'
+echo "   RSS KiB each second: $(awk '$1 ~ /^[0-9]+$/ {printf "%s ", $2}' "$T/samples")"
+echo "   fds each second:     $(awk '$1 ~ /^[0-9]+$/ {printf "%s ", $3}' "$T/samples")"
 grep ssh "$T/samples" | sed 's/^/ssh-agent RSS_KiB fds VmLck_KiB: /'
 [ "$AKRC" = 0 ] || die "akagent run had errors or wrong answers (akloadgen exit $AKRC)"
 [ "$SSHRC" = 0 ] || [ "$SSHRC" = skipped ] || die "ssh-agent run failed (exit $SSHRC)"
