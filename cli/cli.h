@@ -72,6 +72,16 @@ int cli_fail(enum ak_err e, const char *detail, const char *fmt, ...) __attribut
 int cli_usage_error(struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* For getopt_long's '?' / ':' results (optstring must start with ':'). Returns 2. */
 int cli_bad_option(struct cli *c, int ch, char **argv);
+/* Options of a command that has none but -h/--help: 0 to go on (optind at the first operand), -1 after
+ * printing the help (exit 0), 2 after reporting a bad option. */
+int cli_opts_help_only(struct cli *c, int argc, char **argv);
+/* The single PROFILE operand at argv[optind] into *name: 0, or the exit code after reporting it
+ * missing, followed by another argument (2) or not a valid name ("<cmd>: 'NAME'"). */
+int cli_one_profile(struct cli *c, int argc, char **argv, const char **name);
+/* --kdf NAME into *preset: 0, or 2 after reporting an unknown name. */
+int cli_kdf_opt(struct cli *c, const char *arg, enum ak_kdf_preset *preset);
+/* The warning for a chosen --kdf insecure-test (nothing for other presets). */
+void cli_kdf_warn(enum ak_kdf_preset preset);
 /* "akctl: <message>" on stderr. */
 void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* write(2) all of buf to fd, retrying on EINTR/short writes. AK_ERR_IO on failure. */
@@ -92,6 +102,11 @@ void cli_sanitize(const char *in, char *out, size_t outlen);
  * AK_ERR_EMPTY, more than CLI_PASS_MAX bytes => AK_ERR_TOO_LARGE. detail (may be NULL) gets a reason. */
 enum ak_err cli_pass_read(struct cli *c, const char *prompt, int confirm, char **out, size_t *outlen,
     char *detail, size_t detaillen);
+/* Derive the key for kdf from pass (passlen bytes; pass stays the caller's to wipe) into *key, a
+ * secure AK_KEY_BYTES allocation the caller wipes with ak_smem_free() (also when this fails). Returns 0,
+ * or the exit code after reporting "<cmd>" (no memory) or "<cmd>: key derivation". */
+int cli_pass_derive(struct cli *c, const struct ak_kdf *kdf, const char *pass, size_t passlen,
+    uint8_t **key);
 /* Read a secret value for `add`: the tty with echo off when stdin is a terminal, else all of stdin
  * (one trailing "\n" or "\r\n" stripped). At most AK_VALUE_MAX bytes, empty => AK_ERR_EMPTY.
  * *out is secure; the caller wipes it with ak_smem_free(). */

@@ -209,20 +209,31 @@ out:
 	return r;
 }
 
-/* A request without payload, expecting OK. */
+/* Finish and send cl->req, whose building ended with r (an error there: nothing is sent), and read a
+ * reply of type want into cl->rep; the caller parses it, then resets cl->rep. cl->req is wiped on every
+ * path (it may have held a key or a secret), and cl->rep too on failure. */
 static enum ak_err
-simple(struct ak_client *cl, uint8_t type)
+request(struct ak_client *cl, enum ak_err r, uint8_t want, int timeout_s)
 {
 	uint8_t rt;
-	enum ak_err r;
 
-	if ((r = ak_proto_begin(cl->req, type)) != AK_OK ||
-	    (r = ak_proto_finish(cl->req, AK_PROTO_MAX_REQUEST)) != AK_OK)
-		return r;
-	if ((r = transact(cl, &rt, CLIENT_TIMEOUT_S)) != AK_OK)
+	if (r != AK_OK || (r = ak_proto_finish(cl->req, AK_PROTO_MAX_REQUEST)) != AK_OK)
 		goto out;
-	r = rt == AK_MSG_OK ? AK_OK : AK_ERR_BAD_MESSAGE;
+	if ((r = transact(cl, &rt, timeout_s)) != AK_OK)
+		goto out;
+	r = rt == want ? AK_OK : AK_ERR_BAD_MESSAGE;
 out:
+	ak_buf_reset(cl->req);
+	if (r != AK_OK)
+		ak_buf_reset(cl->rep);
+	return r;
+}
+
+/* A request expecting OK. Both buffers are wiped on return. */
+static enum ak_err
+request_ok(struct ak_client *cl, enum ak_err r, int timeout_s)
+{
+	r = request(cl, r, AK_MSG_OK, timeout_s);
 	ak_buf_reset(cl->rep);
 	return r;
 }
@@ -230,21 +241,12 @@ out:
 enum ak_err
 ak_client_status(struct ak_client *cl, struct ak_status *st)
 {
-	uint8_t rt;
 	enum ak_err r;
 
 	memset(st, 0, sizeof(*st));
-	if ((r = ak_proto_begin(cl->req, AK_MSG_STATUS)) != AK_OK ||
-	    (r = ak_proto_finish(cl->req, AK_PROTO_MAX_REQUEST)) != AK_OK)
-		return r;
-	if ((r = transact(cl, &rt, CLIENT_TIMEOUT_S)) != AK_OK)
-		goto out;
-	if (rt != AK_MSG_STATUS_REPLY) {
-		r = AK_ERR_BAD_MESSAGE;
-		goto out;
-	}
-	r = ak_proto_get_status(cl->rep, st);
-out:
+	r = request(cl, ak_proto_begin(cl->req, AK_MSG_STATUS), AK_MSG_STATUS_REPLY, CLIENT_TIMEOUT_S);
+	if (r == AK_OK)
+		r = ak_proto_get_status(cl->rep, st);
 	ak_buf_reset(cl->rep);
 	return r;
 }
@@ -252,27 +254,18 @@ out:
 enum ak_err
 ak_client_unlock(struct ak_client *cl, const uint8_t *key, uint32_t lifetime)
 {
-	uint8_t rt;
 	enum ak_err r;
 
-	if ((r = ak_proto_begin(cl->req, AK_MSG_UNLOCK)) != AK_OK ||
-	    (r = ak_buf_put_string(cl->req, key, key != NULL ? AK_KEY_BYTES : 0)) != AK_OK ||
-	    (r = ak_buf_put_u32(cl->req, lifetime)) != AK_OK ||
-	    (r = ak_proto_finish(cl->req, AK_PROTO_MAX_REQUEST)) != AK_OK)
-		goto out;
-	if ((r = transact(cl, &rt, CLIENT_UNLOCK_TIMEOUT_S)) != AK_OK)
-		goto out;
-	r = rt == AK_MSG_OK ? AK_OK : AK_ERR_BAD_MESSAGE;
-out:
-	ak_buf_reset(cl->req); /* held the key */
-	ak_buf_reset(cl->rep);
-	return r;
+	if ((r = ak_proto_begin(cl->req, AK_MSG_UNLOCK)) == AK_OK &&
+	    (r = ak_buf_put_string(cl->req, key, key != NULL ? AK_KEY_BYTES : 0)) == AK_OK)
+		r = ak_buf_put_u32(cl->req, lifetime);
+	return request_ok(cl, r, CLIENT_UNLOCK_TIMEOUT_S); /* wipes cl->req: it held the key */
 }
 
 enum ak_err
 ak_client_lock(struct ak_client *cl)
 {
-	return simple(cl, AK_MSG_LOCK);
+	return request_ok(cl, ak_proto_begin(cl->req, AK_MSG_LOCK), CLIENT_TIMEOUT_S);
 }
 
 void
@@ -292,20 +285,13 @@ ak_client_list(struct ak_client *cl, struct ak_list_entry **entries, uint32_t *n
 {
 	struct ak_list_entry *e = NULL;
 	uint32_t count = 0, i = 0;
-	uint8_t rt;
 	enum ak_err r;
 
 	*entries = NULL;
 	*n = 0;
-	if ((r = ak_proto_begin(cl->req, AK_MSG_LIST)) != AK_OK ||
-	    (r = ak_proto_finish(cl->req, AK_PROTO_MAX_REQUEST)) != AK_OK)
-		return r;
-	if ((r = transact(cl, &rt, CLIENT_TIMEOUT_S)) != AK_OK)
+	r = request(cl, ak_proto_begin(cl->req, AK_MSG_LIST), AK_MSG_LIST_REPLY, CLIENT_TIMEOUT_S);
+	if (r != AK_OK)
 		goto out;
-	if (rt != AK_MSG_LIST_REPLY) {
-		r = AK_ERR_BAD_MESSAGE;
-		goto out;
-	}
 	if ((r = ak_buf_get_u32(cl->rep, &count)) != AK_OK)
 		goto out;
 	/* Each entry takes far more than 8 bytes: a count the payload cannot hold is hostile. */
@@ -333,22 +319,13 @@ out:
 enum ak_err
 ak_client_get(struct ak_client *cl, const char *name, struct ak_profile **out)
 {
-	uint8_t rt;
 	enum ak_err r;
 
 	*out = NULL;
-	if ((r = ak_proto_begin(cl->req, AK_MSG_GET)) != AK_OK ||
-	    (r = ak_buf_put_cstring(cl->req, name)) != AK_OK ||
-	    (r = ak_proto_finish(cl->req, AK_PROTO_MAX_REQUEST)) != AK_OK)
-		goto out;
-	if ((r = transact(cl, &rt, CLIENT_TIMEOUT_S)) != AK_OK)
-		goto out;
-	if (rt != AK_MSG_PROFILE_REPLY) {
-		r = AK_ERR_BAD_MESSAGE;
-		goto out;
-	}
-	r = ak_proto_get_profile(cl->rep, out);
-out:
+	if ((r = ak_proto_begin(cl->req, AK_MSG_GET)) == AK_OK)
+		r = ak_buf_put_cstring(cl->req, name);
+	if ((r = request(cl, r, AK_MSG_PROFILE_REPLY, CLIENT_TIMEOUT_S)) == AK_OK)
+		r = ak_proto_get_profile(cl->rep, out);
 	ak_buf_reset(cl->rep); /* held the secret */
 	return r;
 }
@@ -356,39 +333,22 @@ out:
 enum ak_err
 ak_client_add(struct ak_client *cl, const struct ak_profile *p, int force)
 {
-	uint8_t rt;
 	enum ak_err r;
 
-	if ((r = ak_proto_begin(cl->req, AK_MSG_ADD)) != AK_OK ||
-	    (r = ak_buf_put_u8(cl->req, force ? AK_ADD_FORCE : 0)) != AK_OK ||
-	    (r = ak_proto_put_profile(cl->req, p)) != AK_OK ||
-	    (r = ak_proto_finish(cl->req, AK_PROTO_MAX_REQUEST)) != AK_OK)
-		goto out;
-	if ((r = transact(cl, &rt, CLIENT_TIMEOUT_S)) != AK_OK)
-		goto out;
-	r = rt == AK_MSG_OK ? AK_OK : AK_ERR_BAD_MESSAGE;
-out:
-	ak_buf_reset(cl->req); /* held the secret */
-	ak_buf_reset(cl->rep);
-	return r;
+	if ((r = ak_proto_begin(cl->req, AK_MSG_ADD)) == AK_OK &&
+	    (r = ak_buf_put_u8(cl->req, force ? AK_ADD_FORCE : 0)) == AK_OK)
+		r = ak_proto_put_profile(cl->req, p);
+	return request_ok(cl, r, CLIENT_TIMEOUT_S); /* wipes cl->req: it held the secret */
 }
 
 enum ak_err
 ak_client_remove(struct ak_client *cl, const char *name)
 {
-	uint8_t rt;
 	enum ak_err r;
 
-	if ((r = ak_proto_begin(cl->req, AK_MSG_REMOVE)) != AK_OK ||
-	    (r = ak_buf_put_cstring(cl->req, name)) != AK_OK ||
-	    (r = ak_proto_finish(cl->req, AK_PROTO_MAX_REQUEST)) != AK_OK)
-		goto out;
-	if ((r = transact(cl, &rt, CLIENT_TIMEOUT_S)) != AK_OK)
-		goto out;
-	r = rt == AK_MSG_OK ? AK_OK : AK_ERR_BAD_MESSAGE;
-out:
-	ak_buf_reset(cl->rep);
-	return r;
+	if ((r = ak_proto_begin(cl->req, AK_MSG_REMOVE)) == AK_OK)
+		r = ak_buf_put_cstring(cl->req, name);
+	return request_ok(cl, r, CLIENT_TIMEOUT_S);
 }
 
 /* Same file? Paths are absolute but not resolved: compare the strings, then the inodes. */

@@ -74,6 +74,15 @@ char *cloud_header(const char *name_prefix, const char *token);
 /* Parse a secure response body as JSON (NULL on failure). cJSON is hooked to the arena: cJSON_Delete
  * wipes. */
 cJSON *cloud_parse(const struct net_response *resp);
+/* The GET every token-authenticated provider makes: url with the header "<auth_prefix><tok>" (plus
+ * extra, one non-secret header line, when not NULL). A 200 body is parsed into *j (NULL when it is not
+ * JSON: the caller says so); any other status fails as "WHO: HTTP N[: error text]" classed by
+ * cloud_status_class, not_found (when not NULL) standing in for the text of a 404 that has none. tok
+ * stays the caller's to wipe; the header copy and the response body are wiped here. *j is the caller's
+ * (cJSON_Delete wipes). */
+enum ak_err cloud_get_json(const char *who, const char *url, const char *auth_prefix, const char *tok,
+    const char *extra, const char *not_found, const struct cloud_opts *o, cJSON **j, char *detail,
+    size_t detaillen);
 /* The final value: s (NUL-terminated, n bytes) itself, or when field != NULL the string member field of
  * the JSON object s. Checks: no NUL byte, not empty, at most AK_VALUE_MAX. *value secure. who names the
  * provider in messages. */

@@ -56,17 +56,13 @@ enum ak_err
 cloud_azure_fetch(const char *rest, const char *field, const struct cloud_opts *o, char **value,
     size_t *value_len, char *detail, size_t detaillen)
 {
-	const char *seg[3], *p, *slash = NULL, *tmpl, *ph, *secrets[1];
-	const char *headers[2] = { NULL, NULL };
+	const char *seg[3], *p, *slash = NULL, *tmpl, *ph;
 	size_t len[3], nseg = 0;
-	struct net_request rq;
-	struct net_response resp;
-	char url[CLOUD_URL_MAX], base[CLOUD_URL_MAX], msg[300];
-	char *tok = NULL, *auth = NULL;
+	char url[CLOUD_URL_MAX], base[CLOUD_URL_MAX];
+	char *tok = NULL;
 	cJSON *j = NULL, *v;
 	enum ak_err r;
 
-	memset(&resp, 0, sizeof(resp));
 	for (p = rest; nseg < 3; p = slash + 1) {
 		slash = strchr(p, '/');
 		seg[nseg] = p;
@@ -105,28 +101,9 @@ cloud_azure_fetch(const char *rest, const char *field, const struct cloud_opts *
 
 	if ((r = az_token(&tok, detail, detaillen)) != AK_OK)
 		goto out;
-	if ((auth = cloud_header("Authorization: Bearer ", tok)) == NULL) {
-		r = cloud_err(AK_ERR_NOMEM, detail, detaillen, "%s: out of memory", WHO);
+	if ((r = cloud_get_json(WHO, url, "Authorization: Bearer ", tok, NULL, NULL, o, &j, detail,
+	    detaillen)) != AK_OK)
 		goto out;
-	}
-	headers[0] = auth;
-	memset(&rq, 0, sizeof(rq));
-	rq.method = "GET";
-	rq.url = url;
-	rq.headers = headers;
-	rq.secret = tok;
-	rq.connect_timeout_ms = 5000;
-	rq.timeout_ms = cloud_timeout(o);
-	if ((r = cloud_http(WHO, &rq, &resp, detail, detaillen)) != AK_OK)
-		goto out;
-	secrets[0] = tok;
-	if (resp.status != 200) {
-		cloud_json_error(resp.body, msg, sizeof(msg), secrets, 1);
-		r = cloud_err(cloud_status_class(resp.status), detail, detaillen, "%s: HTTP %ld%s%s", WHO,
-		    resp.status, msg[0] ? ": " : "", msg);
-		goto out;
-	}
-	j = cloud_parse(&resp);
 	v = cJSON_GetObjectItemCaseSensitive(j, "value");
 	if (!cJSON_IsString(v)) {
 		r = cloud_err(AK_ERR_BAD_MESSAGE, detail, detaillen, "%s: the response has no value%s", WHO,
@@ -137,8 +114,6 @@ cloud_azure_fetch(const char *rest, const char *field, const struct cloud_opts *
 	    detaillen);
 out:
 	cJSON_Delete(j);
-	ak_smem_free(auth);
 	ak_smem_free(tok);
-	net_response_clear(&resp);
 	return r;
 }

@@ -103,18 +103,14 @@ enum ak_err
 cloud_gcp_fetch(const char *rest, const char *field, const struct cloud_opts *o, char **value,
     size_t *value_len, char *detail, size_t detaillen)
 {
-	const char *seg[6], *p, *slash = NULL, *ep, *secrets[1];
-	const char *headers[2] = { NULL, NULL };
+	const char *seg[6], *p, *slash = NULL, *ep;
 	size_t len[6], nseg = 0, datalen = 0;
-	struct net_request rq;
-	struct net_response resp;
-	char url[CLOUD_URL_MAX], msg[300], crcbuf[32];
-	char *tok = NULL, *auth = NULL, *data = NULL, *end;
+	char url[CLOUD_URL_MAX], crcbuf[32];
+	char *tok = NULL, *data = NULL, *end;
 	cJSON *j = NULL, *pl, *d, *crc;
 	unsigned long long want;
 	enum ak_err r;
 
-	memset(&resp, 0, sizeof(resp));
 	for (p = rest; nseg < 6; p = slash + 1) {
 		slash = strchr(p, '/');
 		seg[nseg] = p;
@@ -149,28 +145,9 @@ cloud_gcp_fetch(const char *rest, const char *field, const struct cloud_opts *o,
 
 	if ((r = gcp_token(o, &tok, detail, detaillen)) != AK_OK)
 		goto out;
-	if ((auth = cloud_header("Authorization: Bearer ", tok)) == NULL) {
-		r = cloud_err(AK_ERR_NOMEM, detail, detaillen, "%s: out of memory", WHO);
+	if ((r = cloud_get_json(WHO, url, "Authorization: Bearer ", tok, NULL, NULL, o, &j, detail,
+	    detaillen)) != AK_OK)
 		goto out;
-	}
-	headers[0] = auth;
-	memset(&rq, 0, sizeof(rq));
-	rq.method = "GET";
-	rq.url = url;
-	rq.headers = headers;
-	rq.secret = tok;
-	rq.connect_timeout_ms = 5000;
-	rq.timeout_ms = cloud_timeout(o);
-	if ((r = cloud_http(WHO, &rq, &resp, detail, detaillen)) != AK_OK)
-		goto out;
-	secrets[0] = tok;
-	if (resp.status != 200) {
-		cloud_json_error(resp.body, msg, sizeof(msg), secrets, 1);
-		r = cloud_err(cloud_status_class(resp.status), detail, detaillen, "%s: HTTP %ld%s%s", WHO,
-		    resp.status, msg[0] ? ": " : "", msg);
-		goto out;
-	}
-	j = cloud_parse(&resp);
 	pl = cJSON_GetObjectItemCaseSensitive(j, "payload");
 	d = cJSON_GetObjectItemCaseSensitive(pl, "data");
 	if (!cJSON_IsString(d)) {
@@ -208,8 +185,6 @@ cloud_gcp_fetch(const char *rest, const char *field, const struct cloud_opts *o,
 out:
 	cJSON_Delete(j);
 	ak_smem_free(data);
-	ak_smem_free(auth);
 	ak_smem_free(tok);
-	net_response_clear(&resp);
 	return r;
 }

@@ -70,18 +70,14 @@ enum ak_err
 cloud_vault_fetch(const char *rest, const char *field, const struct cloud_opts *o, char **value,
     size_t *value_len, char *detail, size_t detaillen)
 {
-	const char *addr, *ns, *p, *slash, *secrets[1];
-	const char *headers[3] = { NULL, NULL, NULL };
-	struct net_request rq;
-	struct net_response resp;
-	char url[CLOUD_URL_MAX], nshdr[512], msg[300];
-	char *tok = NULL, *auth = NULL;
+	const char *addr, *ns, *p, *slash, *extra = NULL;
+	char url[CLOUD_URL_MAX], nshdr[512];
+	char *tok = NULL;
 	cJSON *j = NULL, *d, *item, *f = NULL;
 	size_t nseg = 0;
 	int nkeys;
 	enum ak_err r;
 
-	memset(&resp, 0, sizeof(resp));
 	if ((addr = cloud_env("VAULT_ADDR")) == NULL)
 		addr = VAULT_DEFAULT;
 	if (cloud_base_url(addr, url, sizeof(url)) != 0)
@@ -106,36 +102,15 @@ cloud_vault_fetch(const char *rest, const char *field, const struct cloud_opts *
 		if (!cloud_token_ok(ns, strlen(ns)) ||
 		    (size_t)snprintf(nshdr, sizeof(nshdr), "X-Vault-Namespace: %s", ns) >= sizeof(nshdr))
 			return cloud_err(AK_ERR_INVALID, detail, detaillen, "%s: bad VAULT_NAMESPACE", WHO);
-		headers[1] = nshdr;
+		extra = nshdr;
 	}
 
 	if ((r = vault_token(&tok, detail, detaillen)) != AK_OK)
 		goto out;
-	if ((auth = cloud_header("X-Vault-Token: ", tok)) == NULL) {
-		r = cloud_err(AK_ERR_NOMEM, detail, detaillen, "%s: out of memory", WHO);
+	/* KV v2 answers a missing path with 404 and an empty error list. */
+	if ((r = cloud_get_json(WHO, url, "X-Vault-Token: ", tok, extra, "secret not found", o, &j, detail,
+	    detaillen)) != AK_OK)
 		goto out;
-	}
-	headers[0] = auth;
-	memset(&rq, 0, sizeof(rq));
-	rq.method = "GET";
-	rq.url = url;
-	rq.headers = headers;
-	rq.secret = tok;
-	rq.connect_timeout_ms = 5000;
-	rq.timeout_ms = cloud_timeout(o);
-	if ((r = cloud_http(WHO, &rq, &resp, detail, detaillen)) != AK_OK)
-		goto out;
-	secrets[0] = tok;
-	if (resp.status != 200) {
-		cloud_json_error(resp.body, msg, sizeof(msg), secrets, 1);
-		/* KV v2 answers a missing path with 404 and an empty error list. */
-		if (msg[0] == '\0' && resp.status == 404)
-			snprintf(msg, sizeof(msg), "secret not found");
-		r = cloud_err(cloud_status_class(resp.status), detail, detaillen, "%s: HTTP %ld%s%s", WHO,
-		    resp.status, msg[0] ? ": " : "", msg);
-		goto out;
-	}
-	j = cloud_parse(&resp);
 	d = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "data"), "data");
 	if (!cJSON_IsObject(d)) {
 		r = cloud_err(AK_ERR_BAD_MESSAGE, detail, detaillen,
@@ -171,8 +146,6 @@ cloud_vault_fetch(const char *rest, const char *field, const struct cloud_opts *
 	    detaillen);
 out:
 	cJSON_Delete(j);
-	ak_smem_free(auth);
 	ak_smem_free(tok);
-	net_response_clear(&resp);
 	return r;
 }

@@ -112,24 +112,14 @@ profile_var(const struct ak_profile *p, const char *var)
 int
 cmd_get(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct ak_profile *p = NULL;
 	struct ak_buf *out = NULL;
 	const char *v, *var = NULL;
-	int ch, rc;
+	int rc;
 	enum ak_err r;
 
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'h':
-			return cli_cmd_help(c->cmd);
-		default:
-			return cli_bad_option(c, ch, argv);
-		}
-	}
+	if ((rc = cli_opts_help_only(c, argc, argv)) != 0)
+		return rc < 0 ? 0 : rc;
 	if (optind >= argc)
 		return cli_usage_error(c, "missing PROFILE");
 	if (argc - optind > 2)
@@ -185,16 +175,13 @@ cmd_env(struct cli *c, int argc, char **argv)
 	struct ak_profile *p = NULL;
 	struct ak_buf *out = NULL;
 	enum ak_shell sh = AK_SHELL_SH;
+	const char *name;
 	int rc;
 	enum ak_err r;
 
 	if ((rc = shell_opts(c, argc, argv, &sh, NULL)) != 0)
 		return rc < 0 ? 0 : rc;
-	if (optind >= argc)
-		return cli_usage_error(c, "missing PROFILE");
-	if (optind + 1 != argc)
-		return cli_usage_error(c, "unexpected argument '%s'", argv[optind + 1]);
-	if ((rc = fetch(c, argv[optind], &p)) != 0)
+	if ((rc = cli_one_profile(c, argc, argv, &name)) != 0 || (rc = fetch(c, name, &p)) != 0)
 		return rc;
 	if ((out = ak_buf_new_secure(ENV_OUT_MAX)) == NULL) {
 		rc = cli_fail(AK_ERR_NOMEM, NULL, "env");

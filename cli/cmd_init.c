@@ -35,9 +35,8 @@ cmd_init(struct cli *c, int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'k':
-			if (ak_kdf_preset_parse(optarg, &preset) != AK_OK)
-				return cli_usage_error(c, "unknown --kdf '%s' (insecure-test, interactive, "
-				    "moderate or sensitive)", optarg);
+			if ((rc = cli_kdf_opt(c, optarg, &preset)) != 0)
+				return rc;
 			break;
 		case 'h':
 			return cli_cmd_help(c->cmd);
@@ -61,9 +60,7 @@ cmd_init(struct cli *c, int argc, char **argv)
 		rc = cli_fail(r, NULL, "init: %s", c->store);
 		goto out;
 	}
-	if (preset == AK_KDF_INSECURE_TEST)
-		cli_note("warning: --kdf insecure-test makes the passphrase trivial to brute-force: "
-		    "use it for tests only");
+	cli_kdf_warn(preset);
 
 	snprintf(prompt, sizeof(prompt), "New passphrase for %s: ", c->store);
 	detail[0] = '\0';
@@ -72,14 +69,8 @@ cmd_init(struct cli *c, int argc, char **argv)
 		goto out;
 	}
 	ak_kdf_new(&kdf, preset);
-	if ((key = ak_smem_alloc(AK_KEY_BYTES)) == NULL) {
-		rc = cli_fail(AK_ERR_NOMEM, NULL, "init");
+	if ((rc = cli_pass_derive(c, &kdf, pass, passlen, &key)) != 0)
 		goto out;
-	}
-	if ((r = ak_kdf_derive(&kdf, pass, passlen, key)) != AK_OK) {
-		rc = cli_fail(r, NULL, "init: key derivation");
-		goto out;
-	}
 	ak_smem_free(pass); /* wipes: not needed past the KDF */
 	pass = NULL;
 	if ((s = ak_store_new()) == NULL) {

@@ -156,33 +156,18 @@ out:
 int
 cmd_show(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct ak_client *cl = NULL;
 	struct ak_profile *p = NULL;
 	char red[128], when[32], age[32];
 	const char *name;
 	size_t i;
-	int ch, rc;
+	int rc;
 	enum ak_err r;
 
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'h':
-			return cli_cmd_help(c->cmd);
-		default:
-			return cli_bad_option(c, ch, argv);
-		}
-	}
-	if (optind >= argc)
-		return cli_usage_error(c, "missing PROFILE");
-	if (optind + 1 != argc)
-		return cli_usage_error(c, "unexpected argument '%s'", argv[optind + 1]);
-	name = argv[optind];
-	if (ak_name_check(name) != AK_OK)
-		return cli_fail(AK_ERR_BAD_NAME, NULL, "show: '%s'", name);
+	if ((rc = cli_opts_help_only(c, argc, argv)) != 0)
+		return rc < 0 ? 0 : rc;
+	if ((rc = cli_one_profile(c, argc, argv, &name)) != 0)
+		return rc;
 	if ((rc = cli_agent_unlocked(c, &cl)) != 0)
 		return rc;
 	if ((r = ak_client_get(cl, name, &p)) != AK_OK) {

@@ -45,9 +45,8 @@ cmd_passwd(struct cli *c, int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'k':
-			if (ak_kdf_preset_parse(optarg, &preset) != AK_OK)
-				return cli_usage_error(c, "unknown --kdf '%s' (insecure-test, interactive, "
-				    "moderate or sensitive)", optarg);
+			if ((rc = cli_kdf_opt(c, optarg, &preset)) != 0)
+				return rc;
 			have_preset = 1;
 			break;
 		case 'h':
@@ -109,9 +108,8 @@ cmd_passwd(struct cli *c, int argc, char **argv)
 		rc = cli_fail(r, detail, "passwd: new passphrase");
 		goto out;
 	}
-	if (have_preset && preset == AK_KDF_INSECURE_TEST)
-		cli_note("warning: --kdf insecure-test makes the passphrase trivial to brute-force: "
-		    "use it for tests only");
+	if (have_preset)
+		cli_kdf_warn(preset);
 	ak_kdf_new(&newkdf, preset);
 	if ((r = ak_kdf_derive(&newkdf, pass, passlen, newkey)) != AK_OK) {
 		rc = cli_fail(r, NULL, "passwd: key derivation");

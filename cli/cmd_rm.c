@@ -1,6 +1,5 @@
 /* cmd_rm.c - akctl rm PROFILE: through the agent when it is unlocked on this keystore, else on the
  * file directly (passphrase, same lock). Exit 5 when the profile does not exist. */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,10 +11,6 @@
 int
 cmd_rm(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct ak_client *cl = NULL;
 	struct ak_status st;
 	struct ak_store *s = NULL;
@@ -23,25 +18,14 @@ cmd_rm(struct cli *c, int argc, char **argv)
 	uint8_t *key = NULL;
 	char detail[512];
 	const char *name;
-	int ch, rc, lockfd = -1;
+	int rc, lockfd = -1;
 	enum ak_err r;
 
 	memset(&st, 0, sizeof(st));
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'h':
-			return cli_cmd_help(c->cmd);
-		default:
-			return cli_bad_option(c, ch, argv);
-		}
-	}
-	if (optind >= argc)
-		return cli_usage_error(c, "missing PROFILE");
-	if (optind + 1 != argc)
-		return cli_usage_error(c, "unexpected argument '%s'", argv[optind + 1]);
-	name = argv[optind];
-	if (ak_name_check(name) != AK_OK)
-		return cli_fail(AK_ERR_BAD_NAME, NULL, "rm: '%s'", name);
+	if ((rc = cli_opts_help_only(c, argc, argv)) != 0)
+		return rc < 0 ? 0 : rc;
+	if ((rc = cli_one_profile(c, argc, argv, &name)) != 0)
+		return rc;
 	if ((r = cli_store_path(c)) != AK_OK)
 		return cli_fail(r, NULL, "rm: keystore path");
 

@@ -40,25 +40,15 @@ print_keystore(const char *path, int *weak)
 int
 cmd_status(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct ak_client *cl = NULL;
 	struct ak_status st;
 	char detail[512], dur[32];
-	int ch, rc, weak = 0;
+	int rc, weak = 0;
 	enum ak_err r;
 
 	memset(&st, 0, sizeof(st));
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'h':
-			return cli_cmd_help(c->cmd);
-		default:
-			return cli_bad_option(c, ch, argv);
-		}
-	}
+	if ((rc = cli_opts_help_only(c, argc, argv)) != 0)
+		return rc < 0 ? 0 : rc;
 	if (optind != argc)
 		return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
 

@@ -87,14 +87,8 @@ cmd_unlock(struct cli *c, int argc, char **argv)
 		rc = cli_fail(r, detail, "unlock: passphrase");
 		goto out;
 	}
-	if ((key = ak_smem_alloc(AK_KEY_BYTES)) == NULL) {
-		rc = cli_fail(AK_ERR_NOMEM, NULL, "unlock");
+	if ((rc = cli_pass_derive(c, &hdr.kdf, pass, passlen, &key)) != 0)
 		goto out;
-	}
-	if ((r = ak_kdf_derive(&hdr.kdf, pass, passlen, key)) != AK_OK) {
-		rc = cli_fail(r, NULL, "unlock: key derivation");
-		goto out;
-	}
 	ak_smem_free(pass); /* wipes */
 	pass = NULL;
 	if ((r = ak_client_unlock(cl, key, lifetime)) != AK_OK) {
@@ -114,22 +108,12 @@ out:
 int
 cmd_lock(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct ak_client *cl = NULL;
-	int ch, rc;
+	int rc;
 	enum ak_err r;
 
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'h':
-			return cli_cmd_help(c->cmd);
-		default:
-			return cli_bad_option(c, ch, argv);
-		}
-	}
+	if ((rc = cli_opts_help_only(c, argc, argv)) != 0)
+		return rc < 0 ? 0 : rc;
 	if (optind != argc)
 		return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
 	/* Lock whichever agent answers: locking is always safe. */

@@ -11,6 +11,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
+#include "ak_log.h"
 #include "ak_smem.h"
 #include "cli.h"
 
@@ -148,6 +149,8 @@ main(int argc, char **argv)
 	int ch, rc;
 
 	harden();
+	/* Library warnings (e.g. a write that succeeded but could not sync its directory) say "akctl: ". */
+	ak_log_init("akctl", AK_LOG_WARN);
 	memset(&c, 0, sizeof(c));
 	c.argc0 = argc;
 	c.argv0 = argv;

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ak_util.h"
 #include "cli.h"
 
 void
@@ -78,6 +79,57 @@ cli_bad_option(struct cli *c, int ch, char **argv)
 	if (ch == ':')
 		return cli_usage_error(c, "option '%s' needs an argument", arg);
 	return cli_usage_error(c, "unknown option '%s'", arg);
+}
+
+int
+cli_opts_help_only(struct cli *c, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'h':
+			cli_cmd_help(c->cmd);
+			return -1;
+		default:
+			return cli_bad_option(c, ch, argv);
+		}
+	}
+	return 0;
+}
+
+int
+cli_one_profile(struct cli *c, int argc, char **argv, const char **name)
+{
+	if (optind >= argc)
+		return cli_usage_error(c, "missing PROFILE");
+	if (optind + 1 != argc)
+		return cli_usage_error(c, "unexpected argument '%s'", argv[optind + 1]);
+	*name = argv[optind];
+	if (ak_name_check(*name) != AK_OK)
+		return cli_fail(AK_ERR_BAD_NAME, NULL, "%s: '%s'", c->cmd, *name);
+	return 0;
+}
+
+int
+cli_kdf_opt(struct cli *c, const char *arg, enum ak_kdf_preset *preset)
+{
+	if (ak_kdf_preset_parse(arg, preset) != AK_OK)
+		return cli_usage_error(c, "unknown --kdf '%s' (insecure-test, interactive, moderate or "
+		    "sensitive)", arg);
+	return 0;
+}
+
+void
+cli_kdf_warn(enum ak_kdf_preset preset)
+{
+	if (preset == AK_KDF_INSECURE_TEST)
+		cli_note("warning: --kdf insecure-test makes the passphrase trivial to brute-force: "
+		    "use it for tests only");
 }
 
 void

@@ -286,6 +286,18 @@ out:
 	return r;
 }
 
+int
+cli_pass_derive(struct cli *c, const struct ak_kdf *kdf, const char *pass, size_t passlen, uint8_t **key)
+{
+	enum ak_err r;
+
+	if ((*key = ak_smem_alloc(AK_KEY_BYTES)) == NULL)
+		return cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
+	if ((r = ak_kdf_derive(kdf, pass, passlen, *key)) != AK_OK)
+		return cli_fail(r, NULL, "%s: key derivation", c->cmd);
+	return 0;
+}
+
 enum ak_err
 cli_secret_read(const char *prompt, char **out, size_t *outlen)
 {

@@ -36,6 +36,7 @@ enum ak_err {
 	AK_ERR_BUSY = 26,           /* try again later (rate limit, timeout) */
 	AK_ERR_UNSUPPORTED = 27,    /* cannot be expressed (e.g. a newline in a cmd.exe value) */
 	AK_ERR_EMPTY = 28,          /* an empty secret or passphrase */
+	AK_ERR_NO_SPACE = 29,       /* the disk (or quota) is full */
 };
 
 /* A static, secret-free one-line description. Never NULL. */

@@ -34,6 +34,7 @@ ak_strerror(enum ak_err e)
 	case AK_ERR_BUSY: return "busy, try again later";
 	case AK_ERR_UNSUPPORTED: return "value cannot be represented";
 	case AK_ERR_EMPTY: return "empty value";
+	case AK_ERR_NO_SPACE: return "no space left on device";
 	}
 	return "unknown error";
 }
@@ -58,7 +59,7 @@ ak_err_exit_code(enum ak_err e)
 enum ak_err
 ak_err_from_wire(unsigned long v)
 {
-	if (v <= (unsigned long)AK_ERR_EMPTY)
+	if (v <= (unsigned long)AK_ERR_NO_SPACE)
 		return (enum ak_err)v;
 	return AK_ERR_INTERNAL;
 }

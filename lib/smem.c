@@ -9,12 +9,21 @@
  * Small blocks (header + data <= 16 KiB) are rounded up to a size class (multiples of 16 up to 128, then
  * four classes per power of two up to 16384, header included) and carved from sodium_malloc slabs that all
  * classes of an arena share: a freed block is wiped and put on its slab's free list for its class, an
- * allocation takes a free block of its class from the oldest slab that has one, else bump-allocates from the
- * current slab; when the block does not fit, the slab's tail is carved into free blocks and a new slab is
- * started. Slabs grow 16 KiB, 32 KiB, then 64 KiB each, so
- * a process that needs one secret (akctl) maps and locks 4 pages, not 16. ak_smem_trim() returns slabs with
- * no live block. Larger blocks get their own sodium_malloc region, released (and wiped by sodium_free) when
- * freed.
+ * allocation takes a free block of its class from the oldest slab that has one, else splits a larger free
+ * block (oldest slab first again), else bump-allocates from the current slab; when the block does not fit,
+ * the slab's tail is carved into free blocks and a new slab is started. Slabs grow 16 KiB, 32 KiB, then
+ * 64 KiB each, so a process that needs one secret (akctl) maps and locks 4 pages, not 16. ak_smem_trim()
+ * returns slabs with no live block. Larger blocks get their own sodium_malloc region, released (and wiped by
+ * sodium_free) when freed.
+ *
+ * A 10,000-profile store spreads over ~80 slabs, so nothing on the alloc/free path may scan them:
+ *  - each slab keeps a bit mask of the classes it has free blocks of, and a segment tree over the slabs in
+ *    age order ORs those masks, so "the oldest slab with a free block of class c" (or of any class above c,
+ *    to split) is one walk from the root: O(log nslabs);
+ *  - slabs (and large regions) are also kept sorted by address, so ak_smem_free finds a block's slab, or
+ *    proves it foreign, by binary search.
+ * Mapping or unmapping a region (and ak_smem_trim) re-sorts or rebuilds these in O(nslabs); that is cheap
+ * next to the system calls and page wiping that come with it.
  *
  * Every block starts with a 16-byte header (magic, arena + class, requested size) so ak_smem_free() can find
  * the arena and class of what it is given and refuse pointers it never handed out (abort: that is memory

@@ -21,6 +21,7 @@
 #include <cjson/cJSON.h>
 #include <sodium.h>
 
+#include "ak_log.h"
 #include "ak_path.h"
 #include "ak_smem.h"
 #include "ak_store.h"
@@ -403,28 +404,44 @@ fsync_dir_of(const char *path)
 	return rc;
 }
 
-/* Put tmp at path without replacing anything: link() fails with EEXIST when path exists. Where the
- * filesystem has no hard links, renameat2(RENAME_NOREPLACE) gives the same guarantee, and then
- * *tmp_gone = 1 (tmp was renamed, not linked). */
+/* The error for a failed write step: a full disk and a refusal are worth telling apart from I/O. */
+static enum ak_err
+io_err(int e)
+{
+	switch (e) {
+	case ENOSPC:
+	case EDQUOT:
+		return AK_ERR_NO_SPACE;
+	case EACCES:
+	case EPERM:
+	case EROFS:
+		return AK_ERR_DENIED;
+	default:
+		return AK_ERR_IO;
+	}
+}
+
+/* Put tmp at path only if path does not exist. renameat2(RENAME_NOREPLACE) first: one step, nothing
+ * left behind; link() where the filesystem lacks it (then *tmp_gone = 0: the caller drops tmp). */
 static enum ak_err
 place_exclusive(const char *tmp, const char *path, int *tmp_gone)
 {
 	*tmp_gone = 0;
-	if (link(tmp, path) == 0)
-		return AK_OK; /* the caller unlinks tmp */
+#ifdef RENAME_NOREPLACE
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0) {
+		*tmp_gone = 1;
+		return AK_OK;
+	}
 	if (errno == EEXIST)
 		return AK_ERR_STORE_EXISTS;
-#ifdef RENAME_NOREPLACE
-	if (errno == EPERM || errno == EOPNOTSUPP || errno == ENOSYS) {
-		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0) {
-			*tmp_gone = 1;
-			return AK_OK;
-		}
-		if (errno == EEXIST)
-			return AK_ERR_STORE_EXISTS;
-	}
+	if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
+		return io_err(errno);
 #endif
-	return AK_ERR_IO;
+	if (link(tmp, path) == 0)
+		return AK_OK;
+	if (errno == EEXIST)
+		return AK_ERR_STORE_EXISTS;
+	return io_err(errno);
 }
 
 enum ak_err
@@ -441,29 +458,43 @@ ak_file_write_atomic(const char *path, const uint8_t *data, size_t len, int excl
 		return AK_ERR_INVALID;
 	/* Same directory as path, so the rename is atomic; mkostemp creates it 0600 with O_EXCL. */
 	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1)
-		return AK_ERR_IO;
+		return io_err(errno);
 	have_tmp = 1;
-	if (fchmod(fd, 0600) != 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0)
+	if (fchmod(fd, 0600) != 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+		r = io_err(errno);
 		goto out;
+	}
 	n = close(fd);
 	fd = -1;
-	if (n != 0) /* NFS and friends report write errors at close */
+	if (n != 0) { /* NFS and friends report write errors at close */
+		r = io_err(errno);
 		goto out;
+	}
 	if (exclusive) {
 		if ((r = place_exclusive(tmp, path, &gone)) != AK_OK)
 			goto out;
-		r = AK_ERR_IO;
 		if (gone)
 			have_tmp = 0;
-		/* After link() both names point at the new file: dropping tmp cannot lose it. */
 	} else {
-		if (rename(tmp, path) != 0)
+		if (rename(tmp, path) != 0) {
+			r = io_err(errno);
 			goto out;
+		}
 		have_tmp = 0;
 	}
-	if (fsync_dir_of(path) != 0)
-		goto out;
+	/*
+	 * From here the new content is in place: reporting failure now would be a lie the caller acts on
+	 * (the agent would keep a store that no longer matches the file; passwd would say the old
+	 * passphrase still works). What can still fail only weakens durability across a power loss, or
+	 * leaves a stray temp name (after link): warn and report success.
+	 */
 	r = AK_OK;
+	if (have_tmp && unlink(tmp) != 0)
+		ak_warn("%s: written, but could not remove %s: %s", path, tmp, strerror(errno));
+	have_tmp = 0;
+	if (fsync_dir_of(path) != 0)
+		ak_warn("%s: written, but syncing its directory failed (%s): the change may not survive "
+		    "a power loss", path, strerror(errno));
 out:
 	if (fd != -1)
 		close(fd);

@@ -236,7 +236,7 @@ disk_case() {
 	RUN=$((RUN + 1))
 	rc=$RC
 	if [ "$rc" -ne 0 ] && [ "$rc" -lt 126 ] && cmp -s "$T/disk.ref" "$FSTORE" &&
-		[ "$(grep -c . "$ERR")" = 1 ] && grep -q '^akctl: ' "$ERR" &&
+		[ "$(grep -c . "$ERR")" = 1 ] && grep -q '^akctl: .*no space left on device' "$ERR" &&
 		[ "$(find "$MNT" -maxdepth 2 -name '*.tmp.*' | wc -l)" = 0 ]; then
 		SURVIVED=$((SURVIVED + 1))
 		trace "  $label: exit $rc, unchanged: $(cat "$ERR")"

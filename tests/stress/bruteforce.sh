@@ -37,10 +37,12 @@ unlock
 "$AKCTL" lock >/dev/null
 T0=$(ms)
 say "8 guessers in parallel, $SECS s"
+GPIDS=()
 for g in 1 2 3 4 5 6 7 8; do
 	guesser "$g" $((T0 + SECS * 1000)) > "$T/par.$g" &
+	GPIDS+=($!)
 done
-wait
+wait "${GPIDS[@]}"	# not a bare wait: the agent is a child of this shell too
 # attempts a guesser started before the end but finished after it still count as attempts
 echo "== brute force against the agent ($SECS s windows)"
 printf '1 guesser : %d failed unlocks in %d s = %.1f per minute\n' "$n1" "$SECS" "$(echo "$n1 * 60 / $SECS" | bc -l)"

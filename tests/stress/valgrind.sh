@@ -43,7 +43,9 @@ errs=0 leaked=0 bad=()
 for f in "$VG"/*.log; do
 	[ -s "$f" ] || continue
 	e=$(sed -n 's/.*ERROR SUMMARY: \([0-9]*\) errors.*/\1/p' "$f" | tail -1)
-	l=$(sed -n 's/.*definitely lost: \([0-9,]*\) bytes.*/\1/p' "$f" | tr -d , | tail -1)
+	# with -q a clean process logs nothing; a leak shows as "N bytes in M blocks are definitely lost"
+	l=$(sed -n 's/^==[0-9]*== \([0-9,]*\) bytes in .* definitely lost.*/\1/p' "$f" | tr -d , |
+		awk '{s += $1} END {if (NR) print s}')
 	# -q prints nothing for a clean process; anything else in the log is a finding
 	if [ -n "$e$l" ] || grep -q 'Invalid\|uninitialised\|definitely lost\|Mismatched' "$f"; then
 		errs=$((errs + ${e:-1}))
