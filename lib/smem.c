@@ -75,23 +75,28 @@ struct hdr {
 };
 _Static_assert(sizeof(struct hdr) == 16, "block header must keep 16-byte alignment");
 
-/* A dedicated region for a large block: [link][hdr][data]. The link keeps every region on a list so
- * release_all can find them and free can check membership. */
+/* A dedicated region for a large block: [struct large, padded to LARGE_PREFIX][hdr][data]. The region's
+ * address is kept in its arena's sorted array, so release_all can find it and free can check membership. */
 struct large {
-	struct large *prev, *next;
 	size_t region_size;             /* what sodium_malloc was asked for */
 	size_t locked;                  /* bytes we mlocked for it */
 };
 #define LARGE_PREFIX 32
 _Static_assert(sizeof(struct large) <= LARGE_PREFIX, "large prefix too small");
 
+/* Bookkeeping on the plain heap: it holds only pointers and counts, never block contents. */
 struct slab {
 	uint8_t *base;
 	size_t size;                    /* user bytes asked of sodium_malloc */
 	size_t locked;
 	size_t live;                    /* blocks handed out and not yet freed (ak_smem_trim) */
+	uint64_t free_mask;             /* bit c set iff free_list[c] is not empty */
+	size_t moved_to;                /* trim_arena: its new index, or SIZE_MAX when it goes */
 	struct hdr *free_list[NCLASSES]; /* this slab's free blocks, by class */
 };
+
+#define ALL_CLASSES ((UINT64_C(1) << NCLASSES) - 1)
+_Static_assert(NCLASSES <= 64, "a slab's free_mask has one bit per class");
 
 /* Block sizes, header included. Finer than powers of two because most blocks are cJSON nodes (64 + 16 bytes)
  * and short strings: with power-of-two classes a third of the arena was padding. */
@@ -108,14 +113,23 @@ static const uint16_t class_sizes[NCLASSES] = {
 
 struct arena {
 	uint32_t idx;                   /* ARENA_MAIN or ARENA_SCRATCH, stored in every header */
-	struct slab *slabs;             /* plain heap: holds only pointers */
-	size_t nslabs, slabs_alloc;
+	/* One array, reallocated only when it doubles: a heap object per slab would pin the top of the
+	 * heap under the agent's big request buffers, which glibc could then not give back. */
+	struct slab *slabs;             /* in the order they were mapped (the index is the age); the last
+	                                 * one is the bump slab */
+	size_t *by_addr;                /* indices into slabs, sorted by base address */
+	size_t nslabs;
+	size_t slabs_alloc;             /* capacity of the arrays: 0 or a power of two */
+	/*
+	 * Segment tree over slabs: node 1 is the root, node i has children 2i and 2i+1, and leaf
+	 * slabs_alloc + k holds slabs[k].free_mask (0 past nslabs). Every node is the OR of its leaves.
+	 */
+	uint64_t *tree;
 	size_t bump;                    /* next free offset in the last slab */
 	size_t slab_total;              /* sum of slab sizes */
 	size_t next_slab;               /* size of the next slab to map */
-	size_t nfree[NCLASSES];         /* free blocks per class, over all slabs */
-	struct large *large;
-	size_t nlarge;
+	struct large **large;           /* large regions, sorted by address */
+	size_t nlarge, large_alloc;
 	size_t large_bytes;
 	size_t locked_bytes;
 	size_t in_use;
@@ -127,13 +141,14 @@ static struct arena arenas[NARENAS] = {
 	{ .idx = ARENA_SCRATCH },
 };
 
-/* Process-wide: one warning however many arenas hit the limit. */
+/* Process-wide: one warning however many arenas hit the limit. No program name: the hook's caller (the
+ * agent's logger) adds its own prefix. */
 static int initialized;
 static int warned;
 static void (*warn_fn)(const char *msg);
 
 static const char warn_msg[] =
-    "akagent: warning: memlock limit reached (RLIMIT_MEMLOCK); secrets may be swapped";
+    "warning: memlock limit reached (RLIMIT_MEMLOCK); secrets may be swapped";
 
 static void
 default_warn(const char *msg)
@@ -208,32 +223,148 @@ class_size(int c)
 	return class_sizes[c];
 }
 
+/* The lowest set bit of a non-zero mask. */
+static int
+lowest_bit(uint64_t m)
+{
+	return __builtin_ctzll(m);
+}
+
+/* Slab sl's free_mask changed: refresh its leaf and the ORs above it, stopping where nothing changes. */
+static void
+tree_update(struct arena *a, size_t si)
+{
+	size_t i = a->slabs_alloc + si;
+
+	a->tree[i] = a->slabs[si].free_mask;
+	for (i /= 2; i >= 1; i /= 2) {
+		uint64_t v = a->tree[2 * i] | a->tree[2 * i + 1];
+
+		if (a->tree[i] == v)
+			break;
+		a->tree[i] = v;
+	}
+}
+
+/* Recompute the whole tree from slabs (after the slabs were renumbered or the tree was reallocated). */
+static void
+tree_rebuild(struct arena *a)
+{
+	size_t i;
+
+	if (a->tree == NULL)
+		return;
+	memset(a->tree, 0, 2 * a->slabs_alloc * sizeof(*a->tree));
+	for (i = 0; i < a->nslabs; i++)
+		a->tree[a->slabs_alloc + i] = a->slabs[i].free_mask;
+	for (i = a->slabs_alloc - 1; i >= 1; i--)
+		a->tree[i] = a->tree[2 * i] | a->tree[2 * i + 1];
+}
+
+/* The index of the oldest slab with a free block of some class in want, or a->nslabs: one root-to-leaf
+ * walk, always turning to the older (left) half when it has a match. */
+static size_t
+tree_oldest(const struct arena *a, uint64_t want)
+{
+	size_t i = 1;
+
+	if (a->tree == NULL || (a->tree[1] & want) == 0)
+		return a->nslabs;
+	while (i < a->slabs_alloc) {
+		i *= 2;
+		if ((a->tree[i] & want) == 0)
+			i++;
+	}
+	return i - a->slabs_alloc;
+}
+
 static void
 push_free(struct arena *a, size_t si, int c, struct hdr *h)
 {
+	struct slab *sl = &a->slabs[si];
+	uint64_t bit = UINT64_C(1) << c;
+
 	h->magic = MAGIC_FREE;
 	h->cls = (uint32_t)c | a->idx << ARENA_SHIFT;
-	h->u.next = a->slabs[si].free_list[c];
-	a->slabs[si].free_list[c] = h;
-	a->nfree[c]++;
+	h->u.next = sl->free_list[c];
+	sl->free_list[c] = h;
+	if ((sl->free_mask & bit) == 0) {
+		sl->free_mask |= bit;
+		tree_update(a, si);
+	}
+}
+
+/* Unlink the first free block of class c from sl (which has one). */
+static struct hdr *
+take_free(struct arena *a, size_t si, int c)
+{
+	struct slab *sl = &a->slabs[si];
+	struct hdr *h = sl->free_list[c];
+
+	if ((sl->free_list[c] = h->u.next) == NULL) {
+		sl->free_mask &= ~(UINT64_C(1) << c);
+		tree_update(a, si);
+	}
+	/* The block was wiped when freed (or carved from zeroed memory); only its header words are not zero. */
+	h->u.next = NULL;
+	return h;
+}
+
+/* Index of the first slab in by_addr whose base is above p (so the one before it is the candidate). */
+static size_t
+addr_upper(const struct arena *a, uintptr_t p)
+{
+	size_t lo = 0, hi = a->nslabs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if ((uintptr_t)a->slabs[a->by_addr[mid]].base <= p)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Room for one more slab in slabs, by_addr and the tree (which needs a power-of-two leaf count). */
+static int
+grow_slab_arrays(struct arena *a)
+{
+	struct slab *v;
+	size_t *x;
+	uint64_t *t;
+	size_t n;
+
+	if (a->nslabs < a->slabs_alloc)
+		return 0;
+	n = a->slabs_alloc ? a->slabs_alloc * 2 : 8;
+	/* Each step keeps what it got: a later failure leaves bigger arrays, never lost ones. */
+	if ((v = realloc(a->slabs, n * sizeof(*v))) == NULL)
+		return -1;
+	a->slabs = v;
+	if ((x = realloc(a->by_addr, n * sizeof(*x))) == NULL)
+		return -1;
+	a->by_addr = x;
+	if ((t = calloc(2 * n, sizeof(*t))) == NULL)
+		return -1;
+	free(a->tree);
+	a->tree = t;
+	a->slabs_alloc = n;
+	tree_rebuild(a);
+	return 0;
 }
 
 /* Map a new slab big enough for need bytes and make it the bump region. */
 static int
 new_slab(struct arena *a, size_t need)
 {
-	struct slab *ns;
+	struct slab *sl;
 	uint8_t *p;
-	size_t sz;
+	size_t sz, pos;
 
-	if (a->nslabs == a->slabs_alloc) {
-		size_t n = a->slabs_alloc ? a->slabs_alloc * 2 : 8;
-
-		if ((ns = realloc(a->slabs, n * sizeof(*ns))) == NULL)
-			return -1;
-		a->slabs = ns;
-		a->slabs_alloc = n;
-	}
+	if (grow_slab_arrays(a) != 0)
+		return -1;
 	/* Double from SLAB_FIRST up to SLAB_MAX: (16K - 16) * 2 + 16 = 32K - 16, and so on. */
 	if (a->next_slab == 0)
 		a->next_slab = SLAB_FIRST;
@@ -244,59 +375,20 @@ new_slab(struct arena *a, size_t need)
 		return -1;
 	/* sodium_malloc fills with a garbage byte; blocks are handed out zeroed. */
 	memset(p, 0, sz);
-	a->slabs[a->nslabs].base = p;
-	a->slabs[a->nslabs].size = sz;
-	a->slabs[a->nslabs].locked = lock_range(a, p, sz);
-	a->slabs[a->nslabs].live = 0;
-	memset(a->slabs[a->nslabs].free_list, 0, sizeof(a->slabs[a->nslabs].free_list));
+	sl = &a->slabs[a->nslabs];
+	memset(sl, 0, sizeof(*sl));
+	sl->base = p;
+	sl->size = sz;
+	sl->locked = lock_range(a, p, sz);
+	/* Its tree leaf is already 0: no free block yet. */
+	pos = addr_upper(a, (uintptr_t)p);
+	memmove(&a->by_addr[pos + 1], &a->by_addr[pos], (a->nslabs - pos) * sizeof(*a->by_addr));
+	a->by_addr[pos] = a->nslabs;
 	a->nslabs++;
 	a->slab_total += sz;
 	a->bump = 0;
 	a->next_slab = sz * 2 + 16 <= SLAB_MAX ? sz * 2 + 16 : SLAB_MAX;
 	return 0;
-}
-
-/* Carve the unused tail of the current slab into free blocks so it is not wasted. */
-static void
-retire_tail(struct arena *a)
-{
-	int c;
-	size_t end;
-
-	if (a->nslabs == 0)
-		return;
-	end = a->slabs[a->nslabs - 1].size;
-	for (c = NCLASSES - 1; c >= 0; c--) {
-		while (end - a->bump >= class_size(c)) {
-			push_free(a, a->nslabs - 1, c, (struct hdr *)(a->slabs[a->nslabs - 1].base + a->bump));
-			a->bump += class_size(c);
-		}
-	}
-}
-
-/*
- * A free block of class c from the oldest slab that has one. Taking the oldest first (rather than the most
- * recently freed block, wherever it is) packs long-lived blocks into the first slabs while the newest ones
- * drain: the agent rebuilds its whole store on each write, and with LIFO reuse the live store ended up
- * spread thinly over every slab, so ak_smem_trim could never return any. A handful of slabs: a linear scan.
- */
-static struct hdr *
-pop_free(struct arena *a, int c)
-{
-	struct hdr *h;
-	size_t i;
-
-	if (a->nfree[c] == 0)
-		return NULL;
-	for (i = 0; i < a->nslabs; i++) {
-		if ((h = a->slabs[i].free_list[c]) != NULL) {
-			a->slabs[i].free_list[c] = h->u.next;
-			a->slabs[i].live++;
-			a->nfree[c]--;
-			return h;
-		}
-	}
-	return NULL;
 }
 
 /* Carve len bytes at p (a multiple of 16, already zeroed) of slab si into free blocks, largest first. */
@@ -314,31 +406,58 @@ carve(struct arena *a, size_t si, uint8_t *p, size_t len)
 	}
 }
 
-/* No free block of class c: split a larger free block, again from the oldest slab that has one, rather
- * than grow the current slab. Large classes are freed blocks of one-off buffers (or retired slab tails)
- * that small blocks could not use, and a new slab mapped only because of them gets pinned by whatever
- * long-lived block lands in it next. The remainder of the split goes back on the free lists. */
+/* Carve the unused tail of the current slab into free blocks so it is not wasted. */
+static void
+retire_tail(struct arena *a)
+{
+	struct slab *sl;
+
+	if (a->nslabs == 0)
+		return;
+	sl = &a->slabs[a->nslabs - 1];
+	carve(a, a->nslabs - 1, sl->base + a->bump, sl->size - a->bump);
+	a->bump = sl->size;
+}
+
+/*
+ * A free block of class c from the oldest slab that has one. Taking the oldest first (rather than the most
+ * recently freed block, wherever it is) packs long-lived blocks into the first slabs while the newest ones
+ * drain: the agent rebuilds its whole store on each write, and with LIFO reuse the live store ended up
+ * spread thinly over every slab, so ak_smem_trim could never return any.
+ */
+static struct hdr *
+pop_free(struct arena *a, int c)
+{
+	struct hdr *h;
+	size_t si;
+
+	if ((si = tree_oldest(a, UINT64_C(1) << c)) == a->nslabs)
+		return NULL;
+	h = take_free(a, si, c);
+	a->slabs[si].live++;
+	return h;
+}
+
+/* No free block of class c: split a larger free block, again from the oldest slab that has one (its
+ * smallest such class), rather than grow the current slab. Large classes are freed blocks of one-off
+ * buffers (or retired slab tails) that small blocks could not use, and a new slab mapped only because of
+ * them gets pinned by whatever long-lived block lands in it next. The remainder of the split goes back on
+ * the free lists. */
 static struct hdr *
 split_free(struct arena *a, int c)
 {
+	uint64_t above = ALL_CLASSES & ~((UINT64_C(2) << c) - 1);
 	struct hdr *h;
-	size_t i;
+	size_t si;
 	int k;
 
-	for (i = 0; i < a->nslabs; i++) {
-		for (k = c + 1; k < NCLASSES; k++) {
-			if ((h = a->slabs[i].free_list[k]) == NULL)
-				continue;
-			a->slabs[i].free_list[k] = h->u.next;
-			a->nfree[k]--;
-			/* The block was wiped when freed; only its header words are not zero. */
-			h->u.next = NULL;
-			carve(a, i, (uint8_t *)h + class_size(c), class_size(k) - class_size(c));
-			a->slabs[i].live++;
-			return h;
-		}
-	}
-	return NULL;
+	if ((si = tree_oldest(a, above)) == a->nslabs)
+		return NULL;
+	k = lowest_bit(a->slabs[si].free_mask & above);
+	h = take_free(a, si, k);
+	carve(a, si, (uint8_t *)h + class_size(c), class_size(k) - class_size(c));
+	a->slabs[si].live++;
+	return h;
 }
 
 static void *
@@ -347,14 +466,17 @@ alloc_small(struct arena *a, size_t n, int c)
 	struct hdr *h;
 
 	if ((h = pop_free(a, c)) == NULL && (h = split_free(a, c)) == NULL) {
+		struct slab *cur;
+
 		if (a->nslabs == 0 || a->slabs[a->nslabs - 1].size - a->bump < class_size(c)) {
 			retire_tail(a);
 			if (new_slab(a, class_size(c)) != 0)
 				return NULL;
 		}
-		h = (struct hdr *)(a->slabs[a->nslabs - 1].base + a->bump);
+		cur = &a->slabs[a->nslabs - 1];
+		h = (struct hdr *)(cur->base + a->bump);
 		a->bump += class_size(c);
-		a->slabs[a->nslabs - 1].live++;
+		cur->live++;
 	}
 	h->magic = MAGIC_USED;
 	h->cls = (uint32_t)c | a->idx << ARENA_SHIFT;
@@ -363,16 +485,43 @@ alloc_small(struct arena *a, size_t n, int c)
 	return h + 1;
 }
 
+/* Position in a->large of the first region at or above p. */
+static size_t
+large_lower(const struct arena *a, uintptr_t p)
+{
+	size_t lo = 0, hi = a->nlarge;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if ((uintptr_t)a->large[mid] < p)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 static void *
 alloc_large(struct arena *a, size_t n)
 {
-	size_t sz;
+	size_t sz, pos;
 	uint8_t *p;
 	struct large *l;
 	struct hdr *h;
 
 	if (n > SIZE_MAX - LARGE_PREFIX - sizeof(struct hdr) - 15)
 		return NULL;
+	/* Room in the index first, so a mapped region is never left unrecorded. */
+	if (a->nlarge == a->large_alloc) {
+		size_t cap = a->large_alloc ? a->large_alloc * 2 : 8;
+		struct large **v;
+
+		if ((v = realloc(a->large, cap * sizeof(*v))) == NULL)
+			return NULL;
+		a->large = v;
+		a->large_alloc = cap;
+	}
 	/* A multiple of 16 keeps sodium_malloc's pointer (placed against the end guard page) aligned. */
 	sz = (LARGE_PREFIX + sizeof(struct hdr) + n + 15) & ~(size_t)15;
 	if ((p = sodium_malloc(sz)) == NULL)
@@ -381,11 +530,9 @@ alloc_large(struct arena *a, size_t n)
 	l = (struct large *)p;
 	l->region_size = sz;
 	l->locked = lock_range(a, p, sz);
-	l->prev = NULL;
-	l->next = a->large;
-	if (a->large != NULL)
-		a->large->prev = l;
-	a->large = l;
+	pos = large_lower(a, (uintptr_t)l);
+	memmove(&a->large[pos + 1], &a->large[pos], (a->nlarge - pos) * sizeof(*a->large));
+	a->large[pos] = l;
 	a->nlarge++;
 	a->large_bytes += sz;
 	a->in_use += sz;
@@ -416,30 +563,36 @@ ak_smem_alloc(size_t n)
 static size_t
 slab_of_block(const struct arena *a, const struct hdr *h, int c)
 {
-	size_t i;
+	uintptr_t p = (uintptr_t)h;
+	const struct slab *sl;
+	size_t i, si, off;
 
-	for (i = 0; i < a->nslabs; i++) {
-		const uint8_t *b = a->slabs[i].base;
-		size_t sz = a->slabs[i].size;
-
-		if ((const uint8_t *)h >= b && (const uint8_t *)h < b + sz) {
-			size_t off = (size_t)((const uint8_t *)h - b);
-
-			return off % 16 == 0 && off + class_size(c) <= sz ? i : a->nslabs;
-		}
-	}
-	return a->nslabs;
+	if ((i = addr_upper(a, p)) == 0)
+		return a->nslabs;
+	si = a->by_addr[i - 1];
+	sl = &a->slabs[si];
+	if (p >= (uintptr_t)sl->base + sl->size)
+		return a->nslabs;
+	off = (size_t)(p - (uintptr_t)sl->base);
+	return off % 16 == 0 && off + class_size(c) <= sl->size ? si : a->nslabs;
 }
 
-static int
-is_large(const struct arena *a, const struct large *l)
+static void
+free_large(struct arena *a, struct hdr *h)
 {
-	const struct large *x;
+	struct large *l = (struct large *)((uint8_t *)h - LARGE_PREFIX);
+	size_t pos = large_lower(a, (uintptr_t)l);
 
-	for (x = a->large; x != NULL; x = x->next)
-		if (x == l)
-			return 1;
-	return 0;
+	/* Membership by address alone: l is not read before it is known to be one of ours. */
+	if (pos == a->nlarge || a->large[pos] != l)
+		abort();
+	memmove(&a->large[pos], &a->large[pos + 1], (a->nlarge - pos - 1) * sizeof(*a->large));
+	a->nlarge--;
+	a->large_bytes -= l->region_size;
+	a->in_use -= l->region_size;
+	a->locked_bytes -= l->locked;
+	/* sodium_free wipes the whole region and munlocks it. */
+	sodium_free(l);
 }
 
 void
@@ -463,22 +616,7 @@ ak_smem_free(void *p)
 		abort();
 	a = &arenas[ai];
 	if (c == CLASS_LARGE) {
-		struct large *l = (struct large *)((uint8_t *)h - LARGE_PREFIX);
-
-		if (!is_large(a, l))
-			abort();
-		if (l->prev != NULL)
-			l->prev->next = l->next;
-		else
-			a->large = l->next;
-		if (l->next != NULL)
-			l->next->prev = l->prev;
-		a->nlarge--;
-		a->large_bytes -= l->region_size;
-		a->in_use -= l->region_size;
-		a->locked_bytes -= l->locked;
-		/* sodium_free wipes the whole region and munlocks it. */
-		sodium_free(l);
+		free_large(a, h);
 		return;
 	}
 	if (c >= NCLASSES || (si = slab_of_block(a, h, (int)c)) == a->nslabs)
@@ -492,43 +630,59 @@ ak_smem_free(void *p)
 
 /* Unmap the slabs of a with no live block. The current (bump) slab stays unless keep_current is 0: in the
  * main arena the next allocation would only map it again; the scratch arena is empty between requests, and
- * holding its last slab would keep up to 64 KiB locked for nothing. */
+ * holding its last slab would keep up to 64 KiB locked for nothing. A slab's free blocks are all on its own
+ * lists, so forgetting the slab forgets them. */
 static void
 trim_arena(struct arena *a, int keep_current)
 {
-	size_t i, j;
-	int c;
+	size_t i, n = 0;
+	int current_removed = 0;
 
-	for (i = 0; i < a->nslabs;) {
+	/* Decide, and number the survivors in their (unchanged) age order. */
+	for (i = 0; i < a->nslabs; i++) {
 		struct slab *sl = &a->slabs[i];
 		int current = i + 1 == a->nslabs;
 
 		if (sl->live != 0 || (current && keep_current)) {
-			i++;
+			sl->moved_to = n++;
 			continue;
 		}
-		/* Every block of this slab is free: forget its free lists, then unmap it. */
-		for (c = 0; c < NCLASSES; c++) {
-			const struct hdr *h;
+		sl->moved_to = SIZE_MAX;
+		current_removed = current;
+	}
+	if (n == a->nslabs)
+		return;
+	/* The address order of the survivors is unchanged: drop the others, renumber the rest. */
+	for (i = 0, n = 0; i < a->nslabs; i++) {
+		size_t to = a->slabs[a->by_addr[i]].moved_to;
 
-			for (h = sl->free_list[c]; h != NULL; h = h->u.next)
-				a->nfree[c]--;
+		if (to != SIZE_MAX)
+			a->by_addr[n++] = to;
+	}
+	for (i = 0, n = 0; i < a->nslabs; i++) {
+		struct slab *sl = &a->slabs[i];
+
+		if (sl->moved_to != SIZE_MAX) {
+			if (n != i)
+				a->slabs[n] = *sl;
+			n++;
+			continue;
 		}
 		a->slab_total -= sl->size;
 		a->locked_bytes -= sl->locked;
 		/* sodium_free wipes the region and munlocks it. */
 		sodium_free(sl->base);
-		for (j = i; j + 1 < a->nslabs; j++)
-			a->slabs[j] = a->slabs[j + 1];
-		a->nslabs--;
-		if (current) {
-			/* The previous slab becomes the bump slab; its tail was carved into free blocks when it
-			 * was retired, so it has no room left. With no slab at all, growth starts small again. */
-			a->bump = a->nslabs > 0 ? a->slabs[a->nslabs - 1].size : 0;
-			if (a->nslabs == 0)
-				a->next_slab = SLAB_FIRST;
-		}
 	}
+	a->nslabs = n;
+	if (current_removed) {
+		/* The previous slab becomes the bump slab; its tail was carved into free blocks when it was
+		 * retired, so it has no room left. With no slab at all, growth starts small again. */
+		a->bump = a->nslabs > 0 ? a->slabs[a->nslabs - 1].size : 0;
+		if (a->nslabs == 0)
+			a->next_slab = SLAB_FIRST;
+	}
+	/* Ages were renumbered. */
+	tree_rebuild(a);
 }
 
 void
@@ -599,24 +753,25 @@ static void
 release_arena(struct arena *a)
 {
 	size_t i;
-	struct large *l, *next;
 
 	/* sodium_free wipes each region before unmapping it. */
-	for (l = a->large; l != NULL; l = next) {
-		next = l->next;
-		sodium_free(l);
-	}
+	for (i = 0; i < a->nlarge; i++)
+		sodium_free(a->large[i]);
 	for (i = 0; i < a->nslabs; i++)
 		sodium_free(a->slabs[i].base);
 	free(a->slabs);
+	free(a->by_addr);
+	free(a->tree);
+	free(a->large);
 	a->slabs = NULL;
+	a->by_addr = NULL;
+	a->tree = NULL;
 	a->nslabs = a->slabs_alloc = 0;
 	a->bump = 0;
 	a->slab_total = 0;
 	a->next_slab = SLAB_FIRST;
-	memset(a->nfree, 0, sizeof(a->nfree));
 	a->large = NULL;
-	a->nlarge = 0;
+	a->nlarge = a->large_alloc = 0;
 	a->large_bytes = 0;
 	a->locked_bytes = 0;
 	a->in_use = 0;
