@@ -524,13 +524,21 @@ ak_store_prepare_dir(const char *path)
 	return AK_OK;
 }
 
+/* Same KDF input (parameters and salt): the derived key still fits. */
+static int
+same_kdf(const struct ak_kdf *a, const struct ak_kdf *b)
+{
+	return a->opslimit == b->opslimit && a->memlimit == b->memlimit &&
+	    sodium_memcmp(a->salt, b->salt, AK_SALT_BYTES) == 0;
+}
+
 /* pass is the caller's (it wipes it). key is the caller's secure buffer: filled on success, wiped here
  * on failure. On success the lock is held and *lockfd is the caller's to close. */
 enum ak_err
 ak_store_load_locked(const char *path, const char *pass, size_t passlen, int *lockfd,
     struct ak_header *hdr, uint8_t *key, struct ak_store **out)
 {
-	struct ak_header h;
+	struct ak_header h, first;
 	uint8_t *img = NULL;
 	size_t len = 0, hl;
 	int fd = -1;
@@ -540,13 +548,24 @@ ak_store_load_locked(const char *path, const char *pass, size_t passlen, int *lo
 		return AK_ERR_INVALID;
 	*lockfd = -1;
 	*out = NULL;
-	/* Lock before reading, so what we decrypt is what the next write replaces. */
-	if ((r = ak_store_lock(path, LOAD_LOCK_TIMEOUT_MS, &fd)) != AK_OK)
-		goto out;
+	/*
+	 * Derive before taking the lock: Argon2id may take seconds, and every other writer (the agent's
+	 * event loop among them) would wait that long. Then lock, re-read, and derive again only if the
+	 * file was re-keyed in between; what we decrypt under the lock is what the next write replaces.
+	 */
 	if ((r = ak_file_read(path, &img, &len)) != AK_OK ||
-	    (r = ak_header_parse(img, len, &h, &hl)) != AK_OK ||
-	    (r = ak_kdf_derive(&h.kdf, pass, passlen, key)) != AK_OK ||
-	    (r = ak_store_open_image(img, len, key, &h, out)) != AK_OK)
+	    (r = ak_header_parse(img, len, &first, &hl)) != AK_OK ||
+	    (r = ak_kdf_derive(&first.kdf, pass, passlen, key)) != AK_OK)
+		goto out;
+	free(img);
+	img = NULL;
+	if ((r = ak_store_lock(path, LOAD_LOCK_TIMEOUT_MS, &fd)) != AK_OK ||
+	    (r = ak_file_read(path, &img, &len)) != AK_OK ||
+	    (r = ak_header_parse(img, len, &h, &hl)) != AK_OK)
+		goto out;
+	if (!same_kdf(&first.kdf, &h.kdf) && (r = ak_kdf_derive(&h.kdf, pass, passlen, key)) != AK_OK)
+		goto out;
+	if ((r = ak_store_open_image(img, len, key, &h, out)) != AK_OK)
 		goto out;
 	*hdr = h;
 	*lockfd = fd;
