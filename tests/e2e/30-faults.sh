@@ -1,7 +1,9 @@
 #!/bin/bash
 # Fault injection on every write path: add and rm through the agent (the shim preloaded into the agent)
 # and on the file directly, passwd, init, and import of a .env (through the agent, directly, with
-# --replace: faults in the keystore writes and in the rewrite of the .env itself). For each operation the shim fails
+# --replace: faults in the keystore writes and in the rewrite of the .env itself), and pull of a profile
+# imported from a (fake) Vault whose value was rotated (through the agent: pull has no direct-file path).
+# For each operation the shim fails
 # the 1st, 2nd, ... matching call (open, mkstemp, write: ENOSPC / short / short-then-ENOSPC, fchmod, fsync,
 # close, rename, link, unlink, flock, read) until the operation no longer reaches that call. Each case:
 #   - failure reported: exit status 1..125, one "akctl: ..." line on stderr, the keystore file byte for
@@ -31,6 +33,8 @@ mkdir -m 0700 "$ENVDIR"
 printf 'ANTHROPIC_API_KEY=%s\nOTHER=1\n' "$KNEW" > "$T/import.env.orig"
 cp "$T/import.env.orig" "$ENVF"
 declare -a BAD=()
+# The store and agent listing a case starts from (the pull sweep swaps in its own).
+REF_IMG="$T/ref.img" REF_LIST="$T/ref.list"
 
 # ---------------------------------------------------------------------------------------------------
 trace "setup: a keystore with three profiles, a faulty agent F (shim preloaded) and a clean verifier V"
@@ -83,6 +87,8 @@ check_new() {
 	case $kind in
 	add-*|import*) grep -qF "$KNEW" "$snap" && grep -q '"newprof"' "$snap" && grep -qF "$KA" "$snap" ;;
 	rm-*) ! grep -q '"beta"' "$snap" && ! grep -qF "$KB" "$snap" && grep -qF "$KA" "$snap" ;;
+	pull-*) grep -q '"cloudp"' "$snap" && grep -qF "$KNEW" "$snap" && ! grep -qF "$KOLD" "$snap" &&
+		grep -qF "$KA" "$snap" && grep -qF "$KB" "$snap" ;;
 	passwd) cmp -s <(sed 's/"created":[0-9]*//' "$snap") <(sed 's/"created":[0-9]*//' "$T/ref.snap") ;;
 	esac
 }
@@ -90,7 +96,7 @@ check_new() {
 # case KIND SPEC: run one write with one fault. Returns 1 when the fault was not reached (sweep ends).
 fault_case() {
 	local kind=$1 spec=$2 fired rc lines state target="$STORE" leftovers fpath=$DIR envstate=""
-	cp "$T/ref.img" "$STORE"
+	cp "$REF_IMG" "$STORE"
 	cp "$T/import.env.orig" "$ENVF"
 	rm -f "$ENVDIR"/*.tmp* "$ENVDIR"/.*.tmp* 2>/dev/null
 	rm -f "$T/fired" "$T/arm" "$DIR"/*.tmp.* "$DIR/init-ks" "$DIR"/init-ks.*
@@ -108,6 +114,7 @@ fault_case() {
 	add-agent) AKAGENT_SOCK="$F_SOCK" run "$AKCTL" add newprof --set NV=1 < "$T/new-secret" ;;
 	import-agent) AKAGENT_SOCK="$F_SOCK" run "$AKCTL" import "$ENVF" newprof ;;
 	rm-agent) AKAGENT_SOCK="$F_SOCK" run "$AKCTL" rm beta ;;
+	pull-agent) AKAGENT_SOCK="$F_SOCK" run "$AKCTL" pull cloudp ;;
 	add-direct|rm-direct|passwd|init|import*)
 		local -a cmd
 		case $kind in
@@ -148,7 +155,7 @@ fault_case() {
 	esac
 	if [ "$kind" = init ]; then
 		if [ -e "$target" ]; then state=new; else state=old; fi
-	elif cmp -s "$T/ref.img" "$STORE"; then
+	elif cmp -s "$REF_IMG" "$STORE"; then
 		state=old
 	else
 		state=other
@@ -184,10 +191,10 @@ fault_case() {
 		else
 			# what the agent serves from memory must match the file
 			AKAGENT_SOCK="$F_SOCK" run "$AKCTL" list --json
-			if [ "$state" = old ] && ! cmp -s "$OUT" "$T/ref.list"; then
+			if [ "$state" = old ] && ! cmp -s "$OUT" "$REF_LIST"; then
 				verdict=BAD why="$why; the agent's memory no longer matches the (unchanged) file"
 			fi
-			if [ "$state" != old ] && cmp -s "$OUT" "$T/ref.list"; then
+			if [ "$state" != old ] && cmp -s "$OUT" "$REF_LIST"; then
 				verdict=BAD why="$why; the file changed but the agent still serves the old store"
 			fi
 		fi
@@ -233,6 +240,50 @@ else
 	trace "import: not available yet ($(head -1 "$ERR")): not swept"
 fi
 cp "$T/ref.img" "$STORE"
+
+# pull: a profile imported from the fake Vault (tests/fake/cloud_server.py), then rotated there, so each
+# `akctl pull cloudp` has a new value to store through F. The fake re-reads its state on every request.
+if "$PY" -c 'import botocore.auth' 2>/dev/null; then
+	KOLD=$(fake_key)
+	VTOK="hvs.$(rand_word)"
+	printf '{"vault": {"token": "%s", "secrets": {"secret/team/anthropic": {"api_key": "%s"}}}}\n' \
+		"$VTOK" "$KOLD" > "$T/cloud.json"
+	"$PY" "$TESTS_DIR/fake/cloud_server.py" --state "$T/cloud.json" > "$T/cloud.port" 2> "$T/cloud.err" &
+	CLOUD_PID=$!
+	track_pid "$CLOUD_PID"
+	for _ in $(seq 50); do
+		[ -s "$T/cloud.port" ] && break
+		sleep 0.1
+	done
+	[ -s "$T/cloud.port" ] || fail "the fake cloud server did not start: $(cat "$T/cloud.err")"
+	unset VAULT_NAMESPACE
+	VAULT_ADDR="http://127.0.0.1:$(head -n1 "$T/cloud.port")/vault" VAULT_TOKEN="$VTOK"
+	export VAULT_ADDR VAULT_TOKEN
+	# F may hold an older store than the file a previous case left: reopen the restored reference
+	AKAGENT_SOCK="$F_SOCK" "$AKCTL" lock >/dev/null 2>&1
+	AKAGENT_SOCK="$F_SOCK" expect_exit 0 "$AKCTL" --passphrase-fd 3 unlock 3<<<"$PASS"
+	AKAGENT_SOCK="$F_SOCK" expect_exit 0 "$AKCTL" import 'vault://secret/team/anthropic#api_key' cloudp
+	AKAGENT_SOCK="$F_SOCK" expect_exit 0 "$AKCTL" get cloudp
+	assert_bytes "$OUT" "$KOLD"
+	cp "$STORE" "$T/ref-pull.img"
+	AKAGENT_SOCK="$F_SOCK" expect_exit 0 "$AKCTL" list --json
+	cp "$OUT" "$T/ref-pull.list"
+	"$PY" - "$T/cloud.json" "$KNEW" <<'PYEOF' || fail "could not rotate the value in the fake"
+import json, sys
+S = json.load(open(sys.argv[1]))
+S["vault"]["secrets"]["secret/team/anthropic"]["api_key"] = sys.argv[2]
+json.dump(S, open(sys.argv[1], "w"))
+PYEOF
+	REF_IMG="$T/ref-pull.img" REF_LIST="$T/ref-pull.list"
+	sweep pull-agent
+	REF_IMG="$T/ref.img" REF_LIST="$T/ref.list"
+	kill -0 "$CLOUD_PID" 2>/dev/null || fail "the fake cloud server died: $(cat "$T/cloud.err")"
+	[ -s "$T/cloud.err" ] && fail "the fake cloud server printed errors: $(head -c 2000 "$T/cloud.err")"
+	unset VAULT_ADDR VAULT_TOKEN
+	cp "$T/ref.img" "$STORE"
+else
+	trace "pull: python3-botocore (needed by the fake cloud server) is not installed for $PY: not swept"
+fi
 
 # ---------------------------------------------------------------------------------------------------
 trace "full disk: the keystore on a 64 KiB tmpfs"
