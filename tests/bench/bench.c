@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "ak_buf.h"
+#include "frame_client.h"
 #include "ak_err.h"
 #include "ak_proto.h"
 #include "ak_smem.h"
@@ -61,14 +62,7 @@ static uint8_t req[512];	/* the request frame, identical for every connection */
 static size_t req_len;
 static uint8_t want_type;
 
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+#define now_ns fc_now_ns
 
 static int
 lat_push(struct lat *l, uint64_t v)
@@ -96,24 +90,7 @@ cmp_u64(const void *a, const void *b)
 static int
 dial(const char *path)
 {
-	struct sockaddr_un sun;
-	int fd;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		fprintf(stderr, "akbench: socket path too long\n");
-		return -1;
-	}
-	strcpy(sun.sun_path, path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		fprintf(stderr, "akbench: connect %s: %s\n", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return fc_dial("akbench", path);
 }
 
 /* Write the whole request. Requests are tiny and a connection has at most one in flight, so the
@@ -131,36 +108,11 @@ send_req(struct conn *c)
 	return w == (ssize_t)req_len ? 0 : -1;
 }
 
-/* Read what is there; returns 1 when a whole reply frame has arrived, 0 if more is needed, -1 on
- * error or EOF. */
+/* 1 when the whole reply frame has arrived, 0 if more is needed, -1 on error or EOF. */
 static int
 recv_reply(struct conn *c)
 {
-	uint32_t len;
-	ssize_t r;
-
-	for (;;) {
-		r = recv(c->fd, c->rbuf + c->have, RBUF_MAX - c->have, MSG_DONTWAIT);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
-		if (r <= 0)
-			return -1;
-		c->have += (size_t)r;
-		if (c->have == RBUF_MAX)
-			break;
-	}
-	if (c->have < 5)
-		return 0;
-	len = (uint32_t)c->rbuf[0] << 24 | (uint32_t)c->rbuf[1] << 16 | (uint32_t)c->rbuf[2] << 8 | c->rbuf[3];
-	if (len == 0 || len > RBUF_MAX - 4)
-		return -1;
-	if (c->have < 4 + (size_t)len)
-		return c->have == RBUF_MAX ? -1 : 0;
-	if (c->have > 4 + (size_t)len)
-		return -1;	/* one reply per request: extra bytes are a protocol error */
-	return 1;
+	return fc_recv_frame(c->fd, c->rbuf, RBUF_MAX, &c->have);
 }
 
 static void *

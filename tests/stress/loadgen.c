@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../bench/frame_client.h"
 #include "gen.h"
 
 #define RBUF_MAX (8u << 20)
@@ -65,14 +66,7 @@ static uint64_t issued;       /* atomic */
 static char (*secrets)[GEN_SECRET_LEN + 1];
 static pthread_mutex_t print_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+#define now_ns fc_now_ns
 
 static uint64_t
 xorshift(uint64_t *s)
@@ -88,20 +82,7 @@ xorshift(uint64_t *s)
 static int
 dial(void)
 {
-	struct sockaddr_un sun;
-	int fd;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sock_path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		fprintf(stderr, "akloadgen: connect %s: %s\n", sock_path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return fc_dial("akloadgen", sock_path);
 }
 
 static void
@@ -324,29 +305,7 @@ send_next(struct conn *c)
 static int
 recv_reply(struct conn *c)
 {
-	uint32_t len;
-	ssize_t r;
-
-	for (;;) {
-		r = recv(c->fd, c->rbuf + c->have, RBUF_MAX - c->have, MSG_DONTWAIT);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
-		if (r <= 0)
-			return -1;
-		c->have += (size_t)r;
-		if (c->have == RBUF_MAX)
-			break;
-	}
-	if (c->have < 5)
-		return 0;
-	len = (uint32_t)c->rbuf[0] << 24 | (uint32_t)c->rbuf[1] << 16 | (uint32_t)c->rbuf[2] << 8 | c->rbuf[3];
-	if (len == 0 || len > RBUF_MAX - 4)
-		return -1;
-	if (c->have < 4 + (size_t)len)
-		return 0;
-	return c->have == 4 + (size_t)len ? 1 : -1;
+	return fc_recv_frame(c->fd, c->rbuf, RBUF_MAX, &c->have);
 }
 
 static void *
