@@ -581,47 +581,35 @@ ak_shell_export(struct ak_buf *out, enum ak_shell sh, const char *name, const ch
 	return finish(&w, start);
 }
 
+/* What removes a variable, around its name. A file or object (dotenv, JSON) only lists what is set:
+ * nothing to write for those. */
+static const struct {
+	const char *before, *after;
+} unset_lines[] = {
+	[AK_SHELL_SH] = { "unset ", ";\n" },
+	[AK_SHELL_FISH] = { "set -e ", ";\n" },
+	[AK_SHELL_CSH] = { "unsetenv ", ";\n" },
+	[AK_SHELL_POWERSHELL] = { "Remove-Item Env:", " -ErrorAction SilentlyContinue\n" },
+	[AK_SHELL_CMD] = { "@set ", "=\r\n" },
+	[AK_SHELL_DOTENV] = { NULL, NULL },
+	[AK_SHELL_JSON] = { NULL, NULL },
+};
+
 enum ak_err
 ak_shell_unset(struct ak_buf *out, enum ak_shell sh, const char *name)
 {
 	struct w w = { out, AK_OK };
 	size_t start;
 
-	if (out == NULL)
+	if (out == NULL || (unsigned)sh >= sizeof(unset_lines) / sizeof(unset_lines[0]))
 		return AK_ERR_INVALID;
 	if (!valid_name(name))
 		return AK_ERR_BAD_VARNAME;
 	start = ak_buf_len(out);
-	switch (sh) {
-	case AK_SHELL_SH:
-		ws(&w, "unset ");
+	if (unset_lines[sh].before != NULL) {
+		ws(&w, unset_lines[sh].before);
 		ws(&w, name);
-		ws(&w, ";\n");
-		break;
-	case AK_SHELL_FISH:
-		ws(&w, "set -e ");
-		ws(&w, name);
-		ws(&w, ";\n");
-		break;
-	case AK_SHELL_CSH:
-		ws(&w, "unsetenv ");
-		ws(&w, name);
-		ws(&w, ";\n");
-		break;
-	case AK_SHELL_POWERSHELL:
-		ws(&w, "Remove-Item Env:");
-		ws(&w, name);
-		ws(&w, " -ErrorAction SilentlyContinue\n");
-		break;
-	case AK_SHELL_CMD:
-		ws(&w, "@set ");
-		ws(&w, name);
-		ws(&w, "=\r\n");
-		break;
-	case AK_SHELL_DOTENV:
-	case AK_SHELL_JSON:
-		/* A file or object only lists what is set: nothing to write. */
-		break;
+		ws(&w, unset_lines[sh].after);
 	}
 	return finish(&w, start);
 }
