@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "ak_client.h"
 #include "ak_log.h"
 #include "ak_path.h"
 #include "ak_proto.h"
@@ -38,7 +39,6 @@
 #define DEFAULT_LIFETIME_S (8u * 3600)
 #define DEFAULT_IDLE_S 3600u
 #define CLIENT_TIMEOUT_S 2
-#define STATUS_REPLY_MAX 65536u
 
 static struct rlimit saved_core, saved_nofile;
 static int have_saved_core, have_saved_nofile;
@@ -205,120 +205,37 @@ print_unsets(enum ak_shell sh, long pid)
 	return fflush(stdout) == 0 ? 0 : -1;
 }
 
-/* A tiny client for STATUS and SHUTDOWN (both have empty payloads) ------------------------------ */
-
-/* Connect to the socket at path with short I/O timeouts. -1 with errno on failure. */
-static int
-sock_connect(const char *path)
-{
-	struct sockaddr_un sa;
-	struct timeval tv = { CLIENT_TIMEOUT_S, 0 };
-	int fd;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return -1;
-	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		int saved = errno;
-
-		close(fd);
-		errno = saved;
-		return -1;
-	}
-	return fd;
-}
-
-static int
-io_all(int fd, void *p, size_t len, int writing)
-{
-	uint8_t *q = p;
-
-	while (len > 0) {
-		ssize_t n = writing ? send(fd, q, len, MSG_NOSIGNAL) : read(fd, q, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		q += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Send a request with an empty payload; read one reply into b (type consumed into *rtype). */
+/* Ask whoever listens at path for its STATUS, through the library client (so the listening process
+ * must be ours or root's). AK_OK with *pid (and *clp connected, if clp) when an agent answers;
+ * AK_ERR_NO_AGENT when nothing listens; AK_ERR_UNTRUSTED_AGENT when another user's process listens
+ * (detail says who); AK_ERR_BAD_MESSAGE when something listens but does not answer like an agent. */
 static enum ak_err
-sock_request(int fd, uint8_t type, struct ak_buf *b, uint8_t *rtype)
+probe_status(const char *path, long *pid, struct ak_client **clp, char *detail, size_t detaillen)
 {
-	uint8_t msg[5] = { 0, 0, 0, 1, type };
-	uint8_t hdr[4];
-	uint32_t len;
-	uint8_t *p;
-
-	ak_buf_reset(b);
-	if (io_all(fd, msg, sizeof(msg), 1) != 0 || io_all(fd, hdr, sizeof(hdr), 0) != 0)
-		return AK_ERR_NO_AGENT;
-	len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
-	if (len == 0 || len > ak_buf_max(b))
-		return AK_ERR_BAD_MESSAGE;
-	if (ak_buf_reserve(b, len, &p) != AK_OK)
-		return AK_ERR_NOMEM;
-	if (io_all(fd, p, len, 0) != 0)
-		return AK_ERR_NO_AGENT;
-	return ak_buf_get_u8(b, rtype);
-}
-
-/* Ask whoever listens at path for its STATUS. AK_OK with *pid (and *fdp open, if fdp) when an agent
- * answers; AK_ERR_NO_AGENT when nothing listens (*stale = 1 if a dead socket file is there);
- * AK_ERR_BAD_MESSAGE when something listens but does not answer like an agent. */
-static enum ak_err
-probe_status(const char *path, long *pid, int *fdp, int *stale)
-{
+	struct ak_client *cl = NULL;
 	struct ak_status st;
-	struct ak_buf *b = NULL;
-	uint8_t type;
 	enum ak_err r;
-	int fd;
 
-	*stale = 0;
-	if (fdp)
-		*fdp = -1;
-	if ((fd = sock_connect(path)) < 0) {
-		if (errno == ECONNREFUSED)
-			*stale = 1;
-		return AK_ERR_NO_AGENT;
-	}
-	if ((b = ak_buf_new(STATUS_REPLY_MAX)) == NULL) {
-		r = AK_ERR_NOMEM;
-		goto out;
-	}
-	if ((r = sock_request(fd, AK_MSG_STATUS, b, &type)) != AK_OK)
-		goto out;
+	if (clp != NULL)
+		*clp = NULL;
 	memset(&st, 0, sizeof(st));
-	if (type != AK_MSG_STATUS_REPLY || ak_proto_get_status(b, &st) != AK_OK) {
-		r = AK_ERR_BAD_MESSAGE;
+	/* Plain buffers: STATUS carries no secret, and secure memory is only ever allocated in the
+	 * daemonised child (mlock is not inherited across fork). */
+	if ((r = ak_client_connect(path, AK_CLIENT_PLAIN, &cl, detail, detaillen)) != AK_OK)
+		return r;
+	ak_client_set_timeout(cl, CLIENT_TIMEOUT_S);
+	if ((r = ak_client_status(cl, &st)) != AK_OK) {
+		r = AK_ERR_BAD_MESSAGE; /* it accepted but did not answer like an agent */
 		goto out;
 	}
 	*pid = (long)st.pid;
-	ak_status_clear(&st);
-	if (fdp) {
-		*fdp = fd;
-		fd = -1;
+	if (clp != NULL) {
+		*clp = cl;
+		cl = NULL;
 	}
 out:
-	ak_buf_free(b);
-	if (fd >= 0)
-		close(fd);
-	if (r == AK_ERR_NO_AGENT)
-		r = AK_ERR_BAD_MESSAGE; /* it accepted but did not answer */
+	ak_status_clear(&st);
+	ak_client_close(cl);
 	return r;
 }
 
@@ -372,26 +289,21 @@ pid_is_our_agent(long pid)
 static int
 do_kill(const struct opts *o)
 {
-	char path[AK_PATH_MAX];
-	struct ak_buf *b = NULL;
+	struct ak_client *cl = NULL;
+	char detail[AK_CLIENT_DETAIL_MAX];
 	long pid = 0;
-	uint8_t type, c;
-	int fd = -1, stale, done = 0, ret = 1;
+	int done = 0, ret = 1;
 	const char *env;
+	enum ak_err r;
 
-	if (o->sock_opt != NULL)
-		snprintf(path, sizeof(path), "%s", o->sock_opt);
-	else if (ak_path_client_socket(path, sizeof(path)) != AK_OK)
-		path[0] = '\0';
-	if (path[0] != '\0' && probe_status(path, &pid, &fd, &stale) == AK_OK) {
-		if ((b = ak_buf_new(STATUS_REPLY_MAX)) != NULL &&
-		    sock_request(fd, AK_MSG_SHUTDOWN, b, &type) == AK_OK && type == AK_MSG_OK) {
-			/* The agent closes us when it exits (after removing its socket): wait for that. */
-			while (read(fd, &c, 1) > 0)
-				;
-			done = 1;
-		}
+	/* -a PATH, else $AKAGENT_SOCK, else the default socket (its directory verified first). */
+	r = probe_status(o->sock_opt, &pid, &cl, detail, sizeof(detail));
+	if (r == AK_ERR_UNTRUSTED_AGENT) {
+		fprintf(stderr, "akagent: %s (%s)\n", ak_strerror(r), detail);
+		goto out;
 	}
+	if (r == AK_OK && ak_client_shutdown(cl) == AK_OK)
+		done = 1;
 	if (!done && (env = getenv("AKAGENT_PID")) != NULL && *env != '\0') {
 		char *end;
 
@@ -417,9 +329,7 @@ do_kill(const struct opts *o)
 	}
 	ret = print_unsets(o->shell, pid) == 0 ? 0 : 1;
 out:
-	ak_buf_free(b);
-	if (fd >= 0)
-		close(fd);
+	ak_client_close(cl);
 	return ret;
 }
 
@@ -722,7 +632,7 @@ main(int argc, char **argv)
 	struct opts o;
 	char sock[AK_PATH_MAX], dir[AK_PATH_MAX], store[AK_PATH_MAX], err[512];
 	long pid = 0;
-	int lockfd = -1, lfd = -1, stale = 0, expl = 0, code = 1;
+	int lockfd = -1, lfd = -1, expl = 0, code = 1;
 	enum ak_err r;
 
 	harden();
@@ -760,8 +670,14 @@ main(int argc, char **argv)
 	if ((lockfd = take_lock(dir)) < 0)
 		return 1;
 
-	/* One agent per socket: if one answers, it is the agent. */
-	r = probe_status(sock, &pid, NULL, &stale);
+	/* One agent per socket: if one answers, it is the agent. Our directory is 0700, so only root
+	 * could have put another user's there: refuse it rather than hand out its exports. */
+	r = probe_status(sock, &pid, NULL, err, sizeof(err));
+	if (r == AK_ERR_UNTRUSTED_AGENT) {
+		fprintf(stderr, "akagent: %s (%s)\n", ak_strerror(r), err);
+		close(lockfd);
+		return 1;
+	}
 	if (r == AK_OK) {
 		close(lockfd);
 		if (o.cmd != NULL) {
@@ -775,7 +691,7 @@ main(int argc, char **argv)
 	}
 
 	memset(&cfg, 0, sizeof(cfg));
-	if ((lfd = bind_socket(sock, stale || r == AK_ERR_NO_AGENT, &cfg.sock_dev, &cfg.sock_ino)) < 0) {
+	if ((lfd = bind_socket(sock, r == AK_ERR_NO_AGENT, &cfg.sock_dev, &cfg.sock_ino)) < 0) {
 		close(lockfd);
 		return 1;
 	}

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ak_client.h"
 #include "ak_err.h"
 #include "ak_path.h"
 #include "ak_proto.h"
@@ -59,8 +60,6 @@ int cli_net_validate(struct cli *c, const struct ak_profile *p);
 /* main.c ------------------------------------------------------------------------------------------ */
 /* Print the usage of command name (from the table) to stdout; returns 0 (for --help). */
 int cli_cmd_help(const char *name);
-/* Start the secure arena and hook cJSON; idempotent. AK_ERR_NOMEM if libsodium cannot start. */
-enum ak_err cli_secure_init(void);
 /* Resolve the keystore path (-f, AKCTL_KEYSTORE, default) into c->store once. */
 enum ak_err cli_store_path(struct cli *c);
 
@@ -126,33 +125,14 @@ enum ak_err cli_store_open_direct(struct cli *c, int *lockfd, struct ak_header *
 enum ak_err cli_profile_put(struct cli *c, const struct ak_profile *p, int force, int *replaced,
     char *detail, size_t detaillen);
 
-/* client.c ---------------------------------------------------------------------------------------- */
-struct ak_client;
+/* agent.c ----------------------------------------------------------------------------------------- */
+/* The socket akctl's clients use ($AKAGENT_SOCK, else the default), for messages. */
+const char *cli_socket_path(void);
 
-/* Connect to ak_path_client_socket(). AK_ERR_NO_AGENT if nobody answers there. */
-enum ak_err ak_client_connect(struct ak_client **out);
-void ak_client_close(struct ak_client *cl); /* NULL ok; wipes the buffers */
-/* The socket path tried by the last connect (for messages), and the detail of the last ERROR reply. */
-const char *ak_client_socket_path(void);
-const char *ak_client_detail(const struct ak_client *cl);
-
-/* Requests. Each returns the agent's error (from an ERROR reply) or a transport error. */
-enum ak_err ak_client_status(struct ak_client *cl, struct ak_status *st); /* ak_status_clear after */
-/* key: AK_KEY_BYTES (not wiped here: the caller owns it), or NULL for "already unlocked: reset lifetime".
- * lifetime: seconds, 0 = agent default, AK_LIFETIME_NONE = none. */
-enum ak_err ak_client_unlock(struct ak_client *cl, const uint8_t *key, uint32_t lifetime);
-enum ak_err ak_client_lock(struct ak_client *cl);
-/* *entries: malloc'd array of *n entries; free with ak_client_list_free. */
-enum ak_err ak_client_list(struct ak_client *cl, struct ak_list_entry **entries, uint32_t *n);
-void ak_client_list_free(struct ak_list_entry *entries, uint32_t n);
-/* *out in the secure arena: the caller wipes it with ak_profile_free(). */
-enum ak_err ak_client_get(struct ak_client *cl, const char *name, struct ak_profile **out);
-enum ak_err ak_client_add(struct ak_client *cl, const struct ak_profile *p, int force);
-enum ak_err ak_client_remove(struct ak_client *cl, const char *name);
-
-/* The agent for akctl's keystore: connect and ask STATUS. AK_ERR_NO_AGENT (detail in detail) if none
- * answers, or when the keystore was chosen explicitly (-f/AKCTL_KEYSTORE) and the agent serves
- * another file. When not explicit, the agent's keystore becomes akctl's (c->store).
+/* The agent for akctl's keystore: connect and ask STATUS. AK_ERR_NO_AGENT if none answers,
+ * AK_ERR_UNTRUSTED_AGENT if the socket's directory or the agent's process is another user's (nothing
+ * sent), AK_ERR_OTHER_STORE if the agent serves another file than akctl's keystore (-f, AKCTL_KEYSTORE
+ * or the default: akctl never takes the agent's), each with a reason in detail.
  * On AK_OK *cl is connected and *st filled: the caller closes and clears both. */
 enum ak_err cli_agent_for_store(struct cli *c, struct ak_client **cl, struct ak_status *st, char *detail,
     size_t detaillen);
@@ -161,5 +141,8 @@ enum ak_err cli_agent_for_store(struct cli *c, struct ak_client **cl, struct ak_
 int cli_agent_unlocked(struct cli *c, struct ak_client **cl);
 /* Print a failed request's error with the agent's detail; returns the exit code. */
 int cli_fail_client(struct ak_client *cl, enum ak_err e, const char *context);
+/* Print a failed connection or cli_agent_for_store (detail from it; "no agent reachable at SOCKET"
+ * for AK_ERR_NO_AGENT); returns the exit code. */
+int cli_fail_agent(enum ak_err e, const char *detail, const char *context);
 
 #endif

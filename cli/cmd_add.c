@@ -31,8 +31,6 @@ cli_store_open_direct(struct cli *c, int *lockfd, struct ak_header *hdr, uint8_t
 	*lockfd = -1;
 	*s = NULL;
 	*key = NULL;
-	if ((r = cli_secure_init()) != AK_OK)
-		return r;
 	/* Fail early (no prompt) when there is no file to open. */
 	if (access(c->store, F_OK) != 0)
 		return AK_ERR_NO_STORE;
@@ -93,13 +91,14 @@ cli_profile_put(struct cli *c, const struct ak_profile *p, int force, int *repla
 		*replaced = 0;
 	if (detaillen > 0)
 		detail[0] = '\0';
-	if ((r = cli_secure_init()) != AK_OK)
-		return r;
 	if ((r = ak_profile_validate(p)) != AK_OK)
 		return r;
 	if ((r = cli_store_path(c)) != AK_OK)
 		return r;
-	if (cli_agent_for_store(c, &cl, &st, detail, detaillen) == AK_OK && st.unlocked) {
+	r = cli_agent_for_store(c, &cl, &st, detail, detaillen);
+	if (r == AK_ERR_UNTRUSTED_AGENT)
+		goto out; /* never fall back quietly past an impostor: the user must see it */
+	if (r == AK_OK && st.unlocked) {
 		/* The agent carries `created` and `rotated` over itself (it sees the old secret). */
 		if ((r = ak_client_add(cl, p, force)) != AK_OK && r != AK_ERR_PROFILE_EXISTS &&
 		    detaillen > 0)
@@ -224,8 +223,6 @@ cmd_add(struct cli *c, int argc, char **argv)
 			return cli_fail(AK_ERR_BAD_VARNAME, NULL, "add: --set");
 	}
 
-	if ((r = cli_secure_init()) != AK_OK)
-		return cli_fail(r, NULL, "add");
 	now = ak_now_s();
 	if ((p = ak_profile_new()) == NULL) {
 		rc = cli_fail(AK_ERR_NOMEM, NULL, "add");

@@ -560,8 +560,6 @@ cmd_exec(struct cli *c, int argc, char **argv)
 	if (*cmd == NULL)
 		return cli_usage_error(c, "missing command (akctl exec [--env-file FILE] [PROFILE] -- CMD "
 		    "[ARG...])");
-	if (nfiles > 0 && cli_secure_init() != AK_OK)
-		return cli_fail(AK_ERR_NOMEM, NULL, "exec");
 	if ((rc = load_env_files(files, nfiles, d)) != 0)
 		goto out;
 	if (profile != NULL && (rc = fetch(c, profile, &p)) != 0)

@@ -2,7 +2,7 @@
  * environment (env:NAME) or a cloud secret manager (aws-sm:// gcp-sm:// azure-kv:// vault://).
  *
  * Runs in akctl-net (cloud sources need libcurl). Every value read passes through the secure arena: files
- * are read into it, cJSON allocates from it (cli_secure_init hooks it), the profile lives in it. Nothing
+ * are read into it, cJSON allocates from it (akctl's main hooks it), the profile lives in it. Nothing
  * is stored unless the whole source made sense; --dry-run shows the profile (secret redacted) and stops.
  * --replace rewrites an imported .env in place with ak://PROFILE/VAR references, only once the profile is
  * stored, and only after checking that the new file parses to the same entries.
@@ -635,8 +635,6 @@ cmd_import(struct cli *c, int argc, char **argv)
 	    (sl >= 5 && strcasecmp(im.src + sl - 5, ".json") == 0)))
 		return cli_usage_error(c, "--replace rewrites a .env file; '%s' is not one", im.src);
 
-	if ((r = cli_secure_init()) != AK_OK)
-		return cli_fail(r, NULL, "import");
 	if ((im.p = ak_profile_new()) == NULL ||
 	    (r = ak_profile_set_field(&im.p->name, name)) != AK_OK) {
 		rc = cli_fail(AK_ERR_NOMEM, NULL, "import");

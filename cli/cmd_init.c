@@ -46,8 +46,6 @@ cmd_init(struct cli *c, int argc, char **argv)
 	}
 	if (optind != argc)
 		return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
-	if ((r = cli_secure_init()) != AK_OK)
-		return cli_fail(r, NULL, "init");
 	if ((r = cli_store_path(c)) != AK_OK)
 		return cli_fail(r, NULL, "init: keystore path");
 

@@ -57,16 +57,8 @@ cmd_passwd(struct cli *c, int argc, char **argv)
 	}
 	if (optind != argc)
 		return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
-	if ((r = cli_secure_init()) != AK_OK)
-		return cli_fail(r, NULL, "passwd");
 	if ((r = cli_store_path(c)) != AK_OK)
 		return cli_fail(r, NULL, "passwd: keystore path");
-	/* Only to learn the agent's keystore when none was named; the agent is asked again at the end. */
-	if (cli_agent_for_store(c, &cl, &st, detail, sizeof(detail)) == AK_OK) {
-		ak_status_clear(&st);
-		ak_client_close(cl);
-		cl = NULL;
-	}
 
 	/* 1. Old passphrase, checked against the file as it is now. */
 	if ((r = ak_file_read(c->store, &file, &filelen)) != AK_OK ||

@@ -98,8 +98,6 @@ cmd_pull(struct cli *c, int argc, char **argv)
 	for (i = (size_t)optind; i < (size_t)argc; i++)
 		if (ak_name_check(argv[i]) != AK_OK)
 			return cli_fail(AK_ERR_BAD_NAME, NULL, "pull: '%s'", argv[i]);
-	if ((r = cli_secure_init()) != AK_OK)
-		return cli_fail(r, NULL, "pull");
 
 	/* Phase 1: which profiles, and their sources. */
 	if ((x = cli_agent_unlocked(c, &cl)) != 0)

@@ -29,7 +29,12 @@ cmd_rm(struct cli *c, int argc, char **argv)
 	if ((r = cli_store_path(c)) != AK_OK)
 		return cli_fail(r, NULL, "rm: keystore path");
 
-	if (cli_agent_for_store(c, &cl, &st, detail, sizeof(detail)) == AK_OK && st.unlocked) {
+	r = cli_agent_for_store(c, &cl, &st, detail, sizeof(detail));
+	if (r == AK_ERR_UNTRUSTED_AGENT) {
+		rc = cli_fail_agent(r, detail, "rm");
+		goto out;
+	}
+	if (r == AK_OK && st.unlocked) {
 		r = ak_client_remove(cl, name);
 		if (r != AK_OK) {
 			rc = r == AK_ERR_NO_PROFILE ? cli_fail(r, NULL, "rm: %s", name) :

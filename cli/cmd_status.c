@@ -1,5 +1,6 @@
 /* cmd_status.c - akctl status: the agent's state and the keystore's. Exit 0 unlocked, 4 locked,
- * 3 no agent (for this keystore). Reads only the (public) keystore header, never asks anything. */
+ * 3 no agent (for this keystore), 7 an agent that is not ours. Reads only the (public) keystore
+ * header, never asks anything. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,9 +54,9 @@ cmd_status(struct cli *c, int argc, char **argv)
 		return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
 
 	r = cli_agent_for_store(c, &cl, &st, detail, sizeof(detail));
-	if (r == AK_ERR_NO_AGENT) {
-		if (strncmp(detail, "socket ", 7) == 0)
-			printf("agent:      not running (no agent at %s)\n", ak_client_socket_path());
+	if (r == AK_ERR_NO_AGENT || r == AK_ERR_OTHER_STORE) {
+		if (r == AK_ERR_NO_AGENT)
+			printf("agent:      not running (no agent at %s)\n", cli_socket_path());
 		else
 			printf("agent:      none for this keystore (%s)\n", detail);
 		if (cli_store_path(c) == AK_OK)
@@ -64,11 +65,11 @@ cmd_status(struct cli *c, int argc, char **argv)
 		goto out;
 	}
 	if (r != AK_OK) {
-		rc = cli_fail(r, detail, "status");
+		rc = cli_fail_agent(r, detail, "status");
 		goto out;
 	}
 	printf("agent:      running (pid %lu)\n", (unsigned long)st.pid);
-	printf("socket:     %s\n", ak_client_socket_path());
+	printf("socket:     %s\n", ak_client_path(cl));
 	printf("state:      %s\n", st.unlocked ? "unlocked" : "locked");
 	print_keystore(c->store, &weak);
 	if (st.unlocked) {

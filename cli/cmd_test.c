@@ -507,8 +507,6 @@ cmd_test(struct cli *c, int argc, char **argv)
 	}
 	if (base_url != NULL && url_problem(base_url) != NULL)
 		return cli_usage_error(c, "--base-url: %s", url_problem(base_url));
-	if ((r = cli_secure_init()) != AK_OK)
-		return cli_fail(r, NULL, "%s", c->cmd);
 	if ((r = net_init()) != AK_OK)
 		return cli_fail(r, "libcurl", "%s", c->cmd);
 
@@ -584,7 +582,7 @@ cli_net_validate(struct cli *c, const struct ak_profile *p)
 	struct check ck;
 	int rc;
 
-	if (cli_secure_init() != AK_OK || net_init() != AK_OK)
+	if (net_init() != AK_OK)
 		return cli_fail(AK_ERR_INTERNAL, "libcurl", "%s: validate", c->cmd);
 	memset(&ck, 0, sizeof(ck));
 	ck.p = (struct ak_profile *)p; /* only read; own_p = 0 */

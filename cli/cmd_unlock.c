@@ -53,13 +53,11 @@ cmd_unlock(struct cli *c, int argc, char **argv)
 	if (optind != argc)
 		return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
 
+	/* An agent of ours serving akctl's own keystore, or nothing is sent: the key is derived under the
+	 * parameters of that keystore's header, never of a file an agent names. */
 	r = cli_agent_for_store(c, &cl, &st, detail, sizeof(detail));
-	if (r == AK_ERR_NO_AGENT && strncmp(detail, "socket ", 7) == 0) {
-		rc = cli_fail_client(NULL, r, "unlock");
-		goto out;
-	}
 	if (r != AK_OK) {
-		rc = cli_fail(r, detail, "unlock");
+		rc = cli_fail_agent(r, detail, "unlock");
 		goto out;
 	}
 	if (st.unlocked) {
@@ -109,6 +107,7 @@ int
 cmd_lock(struct cli *c, int argc, char **argv)
 {
 	struct ak_client *cl = NULL;
+	char detail[AK_CLIENT_DETAIL_MAX];
 	int rc;
 	enum ak_err r;
 
@@ -116,9 +115,9 @@ cmd_lock(struct cli *c, int argc, char **argv)
 		return rc < 0 ? 0 : rc;
 	if (optind != argc)
 		return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
-	/* Lock whichever agent answers: locking is always safe. */
-	if ((r = ak_client_connect(&cl)) != AK_OK)
-		return cli_fail_client(NULL, r, "lock");
+	/* Lock whichever agent of ours answers: locking is always safe. */
+	if ((r = ak_client_connect(NULL, 0, &cl, detail, sizeof(detail))) != AK_OK)
+		return cli_fail_agent(r, detail, "lock");
 	r = ak_client_lock(cl);
 	rc = r == AK_OK ? 0 : cli_fail_client(cl, r, "lock");
 	ak_client_close(cl);

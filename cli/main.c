@@ -1,7 +1,8 @@
 /* main.c - akctl: global options, the command table, process hardening.
  *
  * This process serves env/get/use/exec, so start-up stays cheap: libc, libsodium and cJSON are the only
- * libraries, and the secure arena starts only when a command needs it (cli_secure_init).
+ * libraries. The secure arena is started once here, before any command runs: every command holds a
+ * key, a secret or an agent connection's buffers in it.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -74,7 +75,7 @@ usage(FILE *f)
 	for (i = 0; i < NCMDS; i++)
 		fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].summary);
 	fprintf(f, "\nexit codes: 0 ok, 1 failure, 2 usage, 3 no agent, 4 locked, 5 no such profile,\n"
-	    "            6 wrong passphrase or authentication failure\n");
+	    "            6 wrong passphrase or authentication failure, 7 the agent found is not yours\n");
 }
 
 int
@@ -90,23 +91,6 @@ cli_cmd_help(const char *name)
 		}
 	}
 	return 0;
-}
-
-static int smem_started;
-
-enum ak_err
-cli_secure_init(void)
-{
-	static int done;
-
-	if (done)
-		return AK_OK;
-	if (ak_smem_init() != 0)
-		return AK_ERR_NOMEM;
-	/* Before any JSON: every buffer cJSON holds is then wiped on free. */
-	ak_smem_hook_cjson();
-	done = smem_started = 1;
-	return AK_OK;
 }
 
 enum ak_err
@@ -242,6 +226,12 @@ main(int argc, char **argv)
 			break;
 		}
 	}
+	if (ak_smem_init() != 0) {
+		fprintf(stderr, "akctl: %s\n", ak_strerror(AK_ERR_NOMEM));
+		return ak_err_exit_code(AK_ERR_NOMEM);
+	}
+	/* Before any JSON: every buffer cJSON holds is then wiped on free. */
+	ak_smem_hook_cjson();
 	optind = 0; /* glibc: 0 re-initialises getopt for the command's own options */
 	rc = cmds[i].fn(&c, argc, argv);
 	/* Flush before wiping: stdout may still hold non-secret output. Secrets never go through stdio. */
@@ -250,7 +240,6 @@ main(int argc, char **argv)
 		rc = 1;
 	}
 	/* Every block was wiped when freed; this also wipes anything a bug leaked. */
-	if (smem_started)
-		ak_smem_release_all();
+	ak_smem_release_all();
 	return rc;
 }

@@ -67,7 +67,6 @@ cloud_fetch(const char *uri, const struct cloud_opts *o, char **value, size_t *v
 	const char *field = NULL, *p;
 	char *hash;
 	size_t i, n;
-	enum ak_err r;
 
 	*value = NULL;
 	*value_len = 0;
@@ -75,8 +74,6 @@ cloud_fetch(const char *uri, const struct cloud_opts *o, char **value, size_t *v
 		detail[0] = '\0';
 	if (o == NULL)
 		o = &defaults;
-	if ((r = cli_secure_init()) != AK_OK)
-		return cloud_err(r, detail, detaillen, "cannot start the secure memory arena");
 	for (i = 0; i < NSCHEMES; i++)
 		if (strncmp(uri, schemes[i].prefix, strlen(schemes[i].prefix)) == 0)
 			break;

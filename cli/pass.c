@@ -251,8 +251,6 @@ cli_pass_read(struct cli *c, const char *prompt, int confirm, char **out, size_t
 		detaillen = sizeof(dummy);
 	}
 	detail[0] = '\0';
-	if ((r = cli_secure_init()) != AK_OK)
-		return r;
 	if ((a = ak_smem_alloc(CLI_PASS_MAX + 1)) == NULL) {
 		r = AK_ERR_NOMEM;
 		goto out;
@@ -308,8 +306,6 @@ cli_secret_read(const char *prompt, char **out, size_t *outlen)
 
 	*out = NULL;
 	*outlen = 0;
-	if ((r = cli_secure_init()) != AK_OK)
-		return r;
 	/* Room for the value, a "\r\n" and one byte to detect overflow. */
 	if ((buf = ak_smem_alloc(AK_VALUE_MAX + 4)) == NULL)
 		return AK_ERR_NOMEM;

@@ -37,13 +37,15 @@ enum ak_err {
 	AK_ERR_UNSUPPORTED = 27,    /* cannot be expressed (e.g. a newline in a cmd.exe value) */
 	AK_ERR_EMPTY = 28,          /* an empty secret or passphrase */
 	AK_ERR_NO_SPACE = 29,       /* the disk (or quota) is full */
+	AK_ERR_UNTRUSTED_AGENT = 30, /* the socket's directory or the agent's process is another user's */
+	AK_ERR_OTHER_STORE = 31,    /* the agent serves another keystore than the client's */
 };
 
 /* A static, secret-free one-line description. Never NULL. */
 const char *ak_strerror(enum ak_err e);
 
-/* akctl's documented exit code for an error: 0 ok, 1 failure, 2 usage, 3 no agent, 4 locked,
- * 5 no such profile, 6 wrong passphrase/authentication. */
+/* akctl's documented exit code for an error: 0 ok, 1 failure, 2 usage, 3 no agent (for this keystore),
+ * 4 locked, 5 no such profile, 6 wrong passphrase/authentication, 7 the agent found is not trusted. */
 int ak_err_exit_code(enum ak_err e);
 
 /* Map an int read from the wire to an enum; unknown values become AK_ERR_INTERNAL. */

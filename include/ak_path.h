@@ -17,8 +17,9 @@ enum ak_err ak_path_keystore(const char *explicit_path, char *out, size_t outlen
 enum ak_err ak_path_agent_dir(char *out, size_t outlen);
 /* Default socket: <agent dir>/agent.sock. */
 enum ak_err ak_path_default_socket(char *out, size_t outlen);
-/* Socket for clients: $AKAGENT_SOCK if set and non-empty, else the default. */
-enum ak_err ak_path_client_socket(char *out, size_t outlen);
+/* Socket for clients: $AKAGENT_SOCK if set and non-empty, else the default (then *is_default = 1, so the
+ * client verifies its directory; is_default may be NULL). */
+enum ak_err ak_path_client_socket(char *out, size_t outlen, int *is_default);
 
 /* Create dir (mode 0700) if missing, then verify with lstat: a real directory (not a symlink), owned by
  * the effective uid, no group/other permission bits. AK_ERR_UNSAFE_PATH otherwise (detail in errbuf). */

@@ -35,6 +35,8 @@ ak_strerror(enum ak_err e)
 	case AK_ERR_UNSUPPORTED: return "value cannot be represented";
 	case AK_ERR_EMPTY: return "empty value";
 	case AK_ERR_NO_SPACE: return "no space left on device";
+	case AK_ERR_UNTRUSTED_AGENT: return "refusing an agent that is not ours";
+	case AK_ERR_OTHER_STORE: return "the agent serves another keystore";
 	}
 	return "unknown error";
 }
@@ -47,11 +49,13 @@ ak_err_exit_code(enum ak_err e)
 	case AK_ERR_INVALID:
 	case AK_ERR_BAD_NAME:
 	case AK_ERR_BAD_VARNAME: return 2;
-	case AK_ERR_NO_AGENT: return 3;
+	case AK_ERR_NO_AGENT:
+	case AK_ERR_OTHER_STORE: return 3;
 	case AK_ERR_LOCKED: return 4;
 	case AK_ERR_NO_PROFILE: return 5;
 	case AK_ERR_AUTH:
 	case AK_ERR_MISMATCH: return 6;
+	case AK_ERR_UNTRUSTED_AGENT: return 7;
 	default: return 1;
 	}
 }
@@ -59,7 +63,7 @@ ak_err_exit_code(enum ak_err e)
 enum ak_err
 ak_err_from_wire(unsigned long v)
 {
-	if (v <= (unsigned long)AK_ERR_NO_SPACE)
+	if (v <= (unsigned long)AK_ERR_OTHER_STORE)
 		return (enum ak_err)v;
 	return AK_ERR_INTERNAL;
 }

@@ -119,10 +119,12 @@ ak_path_default_socket(char *out, size_t outlen)
 }
 
 enum ak_err
-ak_path_client_socket(char *out, size_t outlen)
+ak_path_client_socket(char *out, size_t outlen, int *is_default)
 {
 	const char *v = env_nonempty("AKAGENT_SOCK");
 
+	if (is_default != NULL)
+		*is_default = v == NULL;
 	if (v != NULL)
 		return fmt(out, outlen, "%s", v);
 	return ak_path_default_socket(out, outlen);

@@ -25,12 +25,6 @@
 
 /* Stubs for what net_cloud.c links against in akctl-net: the fuzzer never reaches them. */
 enum ak_err
-cli_secure_init(void)
-{
-	return AK_OK;
-}
-
-enum ak_err
 net_perform(const struct net_request *rq, struct net_response *resp)
 {
 	(void)rq;

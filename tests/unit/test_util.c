@@ -186,6 +186,7 @@ static void
 test_paths(void)
 {
 	char out[AK_PATH_MAX + 128], err[AK_PATH_MAX + 128], tmpl[] = "/tmp/aktest-XXXXXX", d[AK_PATH_MAX];
+	int isdef;
 	char cwd[1024];
 	int is_explicit = -1;
 
@@ -244,12 +245,16 @@ test_paths(void)
 	CHECK_EQ(ak_path_agent_dir(out, sizeof(out)), AK_OK);
 	CHECK_STR(out, d);
 	setenv("AKAGENT_SOCK", "/x/y.sock", 1);
-	CHECK_EQ(ak_path_client_socket(out, sizeof(out)), AK_OK);
+	isdef = -1;
+	CHECK_EQ(ak_path_client_socket(out, sizeof(out), &isdef), AK_OK);
 	CHECK_STR(out, "/x/y.sock");
+	CHECK_EQ(isdef, 0);
 	setenv("AKAGENT_SOCK", "", 1);
-	CHECK_EQ(ak_path_client_socket(out, sizeof(out)), AK_OK);
+	CHECK_EQ(ak_path_client_socket(out, sizeof(out), &isdef), AK_OK);
 	snprintf(d, sizeof(d), "/tmp/akagent-%lu/agent.sock", (unsigned long)getuid());
 	CHECK_STR(out, d);
+	CHECK_EQ(isdef, 1);
+	CHECK_EQ(ak_path_client_socket(out, sizeof(out), NULL), AK_OK);
 
 	/* secure_dir and mkdirs */
 	CHECK(mkdtemp(tmpl) != NULL);

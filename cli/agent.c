@@ -1,0 +1,127 @@
+/* agent.c - akctl's side of the agent: which agent serves akctl's keystore, and the messages for
+ * an agent that is missing, locked, not ours or serving another keystore. The protocol client itself
+ * is the library's (ak_client.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ak_client.h"
+#include "cli.h"
+
+const char *
+cli_socket_path(void)
+{
+	static char path[AK_PATH_MAX];
+
+	if (path[0] == '\0' && ak_path_client_socket(path, sizeof(path), NULL) != AK_OK)
+		snprintf(path, sizeof(path), "(unknown)");
+	return path;
+}
+
+/* Same file? Paths are absolute but not resolved: compare the strings, then the inodes. */
+static int
+same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	if (strcmp(a, b) == 0)
+		return 1;
+	if (stat(a, &sa) != 0 || stat(b, &sb) != 0)
+		return 0;
+	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+enum ak_err
+cli_agent_for_store(struct cli *c, struct ak_client **clp, struct ak_status *st, char *detail,
+    size_t detaillen)
+{
+	struct ak_client *cl = NULL;
+	enum ak_err r;
+
+	*clp = NULL;
+	memset(st, 0, sizeof(*st));
+	if (detaillen > 0)
+		detail[0] = '\0';
+	if ((r = cli_store_path(c)) != AK_OK)
+		return r;
+	if ((r = ak_client_connect(NULL, 0, &cl, detail, detaillen)) != AK_OK)
+		return r;
+	if ((r = ak_client_status(cl, st)) != AK_OK) {
+		cli_sanitize(ak_client_detail(cl), detail, detaillen);
+		goto out;
+	}
+	if (st->store_path == NULL || st->store_path[0] != '/') {
+		r = AK_ERR_BAD_MESSAGE;
+		goto out;
+	}
+	/* The agent's keystore is only compared, never used: the KDF parameters akctl derives with come
+	 * from its own keystore's header, so an agent cannot choose them. */
+	if (!same_file(c->store, st->store_path)) {
+		snprintf(detail, detaillen, "the agent at %s serves %s, not %s", ak_client_path(cl),
+		    st->store_path, c->store);
+		r = AK_ERR_OTHER_STORE;
+		goto out;
+	}
+	*clp = cl;
+	cl = NULL;
+	r = AK_OK;
+out:
+	if (r != AK_OK)
+		ak_status_clear(st);
+	ak_client_close(cl);
+	return r;
+}
+
+int
+cli_fail_client(struct ak_client *cl, enum ak_err e, const char *context)
+{
+	if (e == AK_ERR_LOCKED) {
+		fprintf(stderr, "akctl: %s: agent is locked: run 'akctl unlock'\n", context);
+		return ak_err_exit_code(e);
+	}
+	return cli_fail_agent(e, ak_client_detail(cl), context);
+}
+
+int
+cli_fail_agent(enum ak_err e, const char *detail, const char *context)
+{
+	if (e == AK_ERR_NO_AGENT) {
+		fprintf(stderr, "akctl: %s: no agent reachable at %s (start one with: eval \"$(akagent)\")\n",
+		    context, cli_socket_path());
+		return ak_err_exit_code(e);
+	}
+	return cli_fail(e, detail, "%s", context);
+}
+
+int
+cli_agent_unlocked(struct cli *c, struct ak_client **clp)
+{
+	struct ak_client *cl = NULL;
+	struct ak_status st;
+	char detail[AK_CLIENT_DETAIL_MAX];
+	enum ak_err r;
+
+	*clp = NULL;
+	if ((r = cli_store_path(c)) != AK_OK)
+		return cli_fail(r, NULL, "%s: keystore path", c->cmd);
+	if (!c->store_explicit) {
+		/* Fast path (env/get): skip STATUS; a locked agent answers the request with LOCKED. */
+		if ((r = ak_client_connect(NULL, 0, &cl, detail, sizeof(detail))) != AK_OK)
+			return cli_fail_agent(r, detail, c->cmd);
+		*clp = cl;
+		return 0;
+	}
+	r = cli_agent_for_store(c, &cl, &st, detail, sizeof(detail));
+	if (r != AK_OK)
+		return cli_fail_agent(r, detail, c->cmd);
+	if (!st.unlocked) {
+		ak_status_clear(&st);
+		ak_client_close(cl);
+		return cli_fail_client(NULL, AK_ERR_LOCKED, c->cmd);
+	}
+	ak_status_clear(&st);
+	*clp = cl;
+	return 0;
+}

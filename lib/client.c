@@ -1,0 +1,499 @@
+/* client.c - the one protocol client (contract in ak_client.h).
+ *
+ * Connecting is where trust is decided: the default socket sits in a predictable place
+ * (/tmp/akagent-$UID when XDG_RUNTIME_DIR is unset) that another user can create first, so its
+ * directory is checked before connect() and the listening process's uid after it. Nothing is sent to
+ * an agent that fails either check: a request may carry a key (UNLOCK) or a secret (ADD), and a reply
+ * is trusted (exports are evaluated by a shell).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ak_buf.h"
+#include "ak_client.h"
+#include "ak_path.h"
+#include "ak_proto.h"
+
+/* An UNLOCK may be parked behind the agent's failed-unlock back-off (at most 8 s). */
+#define CLIENT_UNLOCK_TIMEOUT_S 20
+/* The first read of a reply asks for this much, to take small replies in one recv. */
+#define CLIENT_READ_MIN 4096u
+
+struct ak_client {
+	int fd;
+	int timeout_s;          /* wanted for requests */
+	int fd_timeout_s;       /* as set on fd */
+	struct ak_buf *req;
+	struct ak_buf *rep;
+	size_t frame_len;       /* of the reply in rep, once whole (0 before) */
+	char path[AK_PATH_MAX];
+	char detail[AK_CLIENT_DETAIL_MAX];
+};
+
+const char *
+ak_client_path(const struct ak_client *cl)
+{
+	return cl != NULL ? cl->path : "";
+}
+
+const char *
+ak_client_detail(const struct ak_client *cl)
+{
+	return cl != NULL ? cl->detail : "";
+}
+
+int
+ak_client_fd(const struct ak_client *cl)
+{
+	return cl != NULL ? cl->fd : -1;
+}
+
+void
+ak_client_set_timeout(struct ak_client *cl, int seconds)
+{
+	cl->timeout_s = seconds > 0 ? seconds : AK_CLIENT_TIMEOUT_S;
+}
+
+static void
+apply_timeout(struct ak_client *cl, int seconds)
+{
+	struct timeval tv = { seconds, 0 };
+
+	if (cl->fd_timeout_s == seconds)
+		return;
+	(void)setsockopt(cl->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	(void)setsockopt(cl->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	cl->fd_timeout_s = seconds;
+}
+
+/* The default socket's directory must be what akagent itself accepts: a real directory, ours, 0700.
+ * A missing directory just means no agent. */
+static enum ak_err
+check_dir(const char *path, char *detail, size_t detaillen)
+{
+	char dir[AK_PATH_MAX], why[AK_PATH_MAX + 128];
+	enum ak_err r;
+
+	if ((r = ak_path_dirname(path, dir, sizeof(dir))) != AK_OK)
+		return r;
+	r = ak_path_secure_dir(dir, 0, why, sizeof(why));
+	if (r == AK_OK)
+		return AK_OK;
+	if (r == AK_ERR_UNSAFE_PATH) {
+		/* why names the directory and what is wrong ("owned by uid N, not by uid M"). */
+		snprintf(detail, detaillen, "socket directory %s", why);
+		return AK_ERR_UNTRUSTED_AGENT;
+	}
+	snprintf(detail, detaillen, "%s", why[0] != '\0' ? why : ak_strerror(r));
+	return AK_ERR_NO_AGENT;
+}
+
+/* The listening process must run as us, or as root (who can read our memory anyway). */
+static enum ak_err
+check_peer(int fd, const char *path, char *detail, size_t detaillen)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof(cred)) {
+		snprintf(detail, detaillen, "%s: cannot read the agent's credentials", path);
+		return AK_ERR_UNTRUSTED_AGENT;
+	}
+	if (cred.uid != geteuid() && cred.uid != 0) {
+		snprintf(detail, detaillen, "%s: the agent process runs as uid %lu, not as uid %lu", path,
+		    (unsigned long)cred.uid, (unsigned long)geteuid());
+		return AK_ERR_UNTRUSTED_AGENT;
+	}
+	return AK_OK;
+}
+
+enum ak_err
+ak_client_connect(const char *path, unsigned flags, struct ak_client **out, char *detail, size_t detaillen)
+{
+	struct sockaddr_un sun;
+	struct ak_client *cl = NULL;
+	int is_default = 0;
+	size_t len;
+	char none[1];
+	enum ak_err r;
+
+	*out = NULL;
+	if (detail == NULL || detaillen == 0) {
+		detail = none; /* every message below is then cut to "" */
+		detaillen = sizeof(none);
+	}
+	detail[0] = '\0';
+	if ((cl = calloc(1, sizeof(*cl))) == NULL)
+		return AK_ERR_NOMEM;
+	cl->fd = -1;
+	cl->timeout_s = AK_CLIENT_TIMEOUT_S;
+	if (path != NULL) {
+		if (strlen(path) >= sizeof(cl->path)) {
+			r = AK_ERR_TOO_LARGE;
+			goto out;
+		}
+		memcpy(cl->path, path, strlen(path) + 1);
+	} else if ((r = ak_path_client_socket(cl->path, sizeof(cl->path), &is_default)) != AK_OK) {
+		goto out;
+	}
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	len = strlen(cl->path);
+	if (len == 0 || len >= sizeof(sun.sun_path)) {
+		snprintf(detail, detaillen, "%s: socket path too long", cl->path);
+		r = AK_ERR_NO_AGENT; /* no agent can be bound at a path this long */
+		goto out;
+	}
+	memcpy(sun.sun_path, cl->path, len + 1);
+	if (is_default && (r = check_dir(cl->path, detail, detaillen)) != AK_OK)
+		goto out;
+
+	cl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (cl->fd < 0) {
+		r = AK_ERR_SYSTEM;
+		goto out;
+	}
+	apply_timeout(cl, cl->timeout_s);
+	if (connect(cl->fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		/* ENOENT, ECONNREFUSED (stale socket), EACCES, ENOTDIR...: nobody we can talk to. */
+		snprintf(detail, detaillen, "%s: %s", cl->path, strerror(errno));
+		r = AK_ERR_NO_AGENT;
+		goto out;
+	}
+	if ((r = check_peer(cl->fd, cl->path, detail, detaillen)) != AK_OK)
+		goto out;
+	if (flags & AK_CLIENT_PLAIN) {
+		cl->req = ak_buf_new(AK_PROTO_MAX_REQUEST);
+		cl->rep = ak_buf_new(AK_PROTO_MAX_REPLY);
+	} else {
+		cl->req = ak_buf_new_secure(AK_PROTO_MAX_REQUEST);
+		cl->rep = ak_buf_new_secure(AK_PROTO_MAX_REPLY);
+	}
+	if (cl->req == NULL || cl->rep == NULL) {
+		r = AK_ERR_NOMEM;
+		goto out;
+	}
+	*out = cl;
+	cl = NULL;
+	r = AK_OK;
+out:
+	ak_client_close(cl);
+	return r;
+}
+
+void
+ak_client_close(struct ak_client *cl)
+{
+	if (cl == NULL)
+		return;
+	if (cl->fd >= 0)
+		close(cl->fd);
+	ak_buf_free(cl->req);
+	ak_buf_free(cl->rep);
+	free(cl);
+}
+
+/* Raw frames ----------------------------------------------------------------------------------- */
+
+static enum ak_err
+send_all(struct ak_client *cl, const uint8_t *p, size_t left)
+{
+	ssize_t n;
+
+	while (left > 0) {
+		/* MSG_NOSIGNAL: an agent that went away is an error, not SIGPIPE. */
+		n = send(cl->fd, p, left, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			snprintf(cl->detail, sizeof(cl->detail), "sending: %s", strerror(errno));
+			return (errno == EAGAIN || errno == EWOULDBLOCK) ? AK_ERR_BUSY : AK_ERR_IO;
+		}
+		p += n;
+		left -= (size_t)n;
+	}
+	return AK_OK;
+}
+
+enum ak_err
+ak_client_send_frame(struct ak_client *cl, const uint8_t *frame, size_t len)
+{
+	cl->detail[0] = '\0';
+	ak_buf_reset(cl->rep);
+	cl->frame_len = 0;
+	apply_timeout(cl, cl->timeout_s);
+	return send_all(cl, frame, len);
+}
+
+enum ak_err
+ak_client_recv_frame(struct ak_client *cl, int wait, const uint8_t **frame, size_t *len)
+{
+	uint8_t *w;
+	size_t need, want;
+	ssize_t n;
+	enum ak_err r;
+
+	*frame = NULL;
+	*len = 0;
+	for (;;) {
+		need = 0;
+		r = ak_proto_frame(cl->rep, AK_PROTO_MAX_REPLY, &cl->frame_len, &need);
+		if (r == AK_OK)
+			break;
+		if (r != AK_ERR_TRUNCATED)
+			return r;
+		/* Only one reply can arrive, so reading past the frame is harmless (and caught below). */
+		want = need > ak_buf_len(cl->rep) ? need - ak_buf_len(cl->rep) : 0;
+		if (want < CLIENT_READ_MIN)
+			want = CLIENT_READ_MIN;
+		if (want > 1u << 20)
+			want = 1u << 20; /* grow the buffer with what actually arrives */
+		if ((r = ak_buf_reserve(cl->rep, want, &w)) != AK_OK)
+			return r;
+		n = recv(cl->fd, w, want, wait ? 0 : MSG_DONTWAIT);
+		if (n <= 0) {
+			ak_buf_unreserve(cl->rep, want);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && !wait && (errno == EAGAIN || errno == EWOULDBLOCK))
+				return AK_ERR_TRUNCATED;
+			if (n == 0) {
+				snprintf(cl->detail, sizeof(cl->detail), "agent closed the connection");
+				return AK_ERR_IO;
+			}
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				snprintf(cl->detail, sizeof(cl->detail), "agent did not answer in %d s",
+				    cl->fd_timeout_s);
+				return AK_ERR_BUSY;
+			}
+			snprintf(cl->detail, sizeof(cl->detail), "receiving: %s", strerror(errno));
+			return AK_ERR_IO;
+		}
+		ak_buf_unreserve(cl->rep, want - (size_t)n);
+	}
+	if (ak_buf_len(cl->rep) != cl->frame_len) {
+		snprintf(cl->detail, sizeof(cl->detail), "bytes after the reply");
+		return AK_ERR_BAD_MESSAGE;
+	}
+	*frame = ak_buf_ptr(cl->rep);
+	*len = cl->frame_len;
+	return AK_OK;
+}
+
+/* Requests ------------------------------------------------------------------------------------- */
+
+/* Copy an agent's ERROR text, control bytes replaced: it ends up on a terminal. */
+static void
+keep_detail(struct ak_client *cl, const char *in)
+{
+	size_t i;
+
+	for (i = 0; in[i] != '\0' && i + 1 < sizeof(cl->detail); i++) {
+		unsigned char ch = (unsigned char)in[i];
+
+		cl->detail[i] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
+	}
+	cl->detail[i] = '\0';
+}
+
+/* Send cl->req (already finished), read one reply frame into cl->rep and consume its length and
+ * type. An ERROR reply becomes its ak_err, its detail kept in cl->detail. *type is the reply type. */
+static enum ak_err
+transact(struct ak_client *cl, uint8_t *type, int timeout_s)
+{
+	const uint8_t *frame;
+	size_t len;
+	enum ak_err r, e;
+	char *detail = NULL;
+
+	cl->detail[0] = '\0';
+	ak_buf_reset(cl->rep);
+	cl->frame_len = 0;
+	apply_timeout(cl, timeout_s);
+	r = send_all(cl, ak_buf_ptr(cl->req), ak_buf_len(cl->req));
+	ak_buf_reset(cl->req); /* wipe the request now: it may have held a key */
+	if (r != AK_OK)
+		goto out;
+	if ((r = ak_client_recv_frame(cl, 1, &frame, &len)) != AK_OK)
+		goto out;
+	if ((r = ak_buf_consume(cl->rep, 4)) != AK_OK || (r = ak_buf_get_u8(cl->rep, type)) != AK_OK)
+		goto out;
+	if (*type == AK_MSG_ERROR) {
+		if ((r = ak_proto_get_error(cl->rep, &e, &detail)) != AK_OK)
+			goto out;
+		if (detail != NULL)
+			keep_detail(cl, detail);
+		r = e == AK_OK ? AK_ERR_INTERNAL : e;
+		goto out;
+	}
+	r = AK_OK;
+out:
+	free(detail);
+	apply_timeout(cl, cl->timeout_s);
+	return r;
+}
+
+/* Finish and send cl->req, whose building ended with r (an error there: nothing is sent), and read a
+ * reply of type want into cl->rep; the caller parses it, then resets cl->rep. cl->req is wiped on every
+ * path (it may have held a key or a secret), and cl->rep too on failure. */
+static enum ak_err
+request(struct ak_client *cl, enum ak_err r, uint8_t want, int timeout_s)
+{
+	uint8_t rt;
+
+	if (r != AK_OK || (r = ak_proto_finish(cl->req, AK_PROTO_MAX_REQUEST)) != AK_OK)
+		goto out;
+	if ((r = transact(cl, &rt, timeout_s)) != AK_OK)
+		goto out;
+	r = rt == want ? AK_OK : AK_ERR_BAD_MESSAGE;
+out:
+	ak_buf_reset(cl->req);
+	if (r != AK_OK)
+		ak_buf_reset(cl->rep);
+	return r;
+}
+
+/* A request expecting OK. Both buffers are wiped on return. */
+static enum ak_err
+request_ok(struct ak_client *cl, enum ak_err r, int timeout_s)
+{
+	r = request(cl, r, AK_MSG_OK, timeout_s);
+	ak_buf_reset(cl->rep);
+	return r;
+}
+
+enum ak_err
+ak_client_status(struct ak_client *cl, struct ak_status *st)
+{
+	enum ak_err r;
+
+	memset(st, 0, sizeof(*st));
+	r = request(cl, ak_proto_begin(cl->req, AK_MSG_STATUS), AK_MSG_STATUS_REPLY, cl->timeout_s);
+	if (r == AK_OK)
+		r = ak_proto_get_status(cl->rep, st);
+	ak_buf_reset(cl->rep);
+	return r;
+}
+
+enum ak_err
+ak_client_unlock(struct ak_client *cl, const uint8_t *key, uint32_t lifetime)
+{
+	enum ak_err r;
+	int t = cl->timeout_s > CLIENT_UNLOCK_TIMEOUT_S ? cl->timeout_s : CLIENT_UNLOCK_TIMEOUT_S;
+
+	if ((r = ak_proto_begin(cl->req, AK_MSG_UNLOCK)) == AK_OK &&
+	    (r = ak_buf_put_string(cl->req, key, key != NULL ? AK_KEY_BYTES : 0)) == AK_OK)
+		r = ak_buf_put_u32(cl->req, lifetime);
+	return request_ok(cl, r, t); /* wipes cl->req: it held the key */
+}
+
+enum ak_err
+ak_client_lock(struct ak_client *cl)
+{
+	return request_ok(cl, ak_proto_begin(cl->req, AK_MSG_LOCK), cl->timeout_s);
+}
+
+enum ak_err
+ak_client_shutdown(struct ak_client *cl)
+{
+	uint8_t c;
+	ssize_t n;
+	enum ak_err r;
+
+	if ((r = request_ok(cl, ak_proto_begin(cl->req, AK_MSG_SHUTDOWN), cl->timeout_s)) != AK_OK)
+		return r;
+	/* The agent closes us when it exits (after removing its socket): wait for that. */
+	while ((n = recv(cl->fd, &c, 1, 0)) > 0 || (n < 0 && errno == EINTR))
+		;
+	return AK_OK;
+}
+
+void
+ak_client_list_free(struct ak_list_entry *entries, uint32_t n)
+{
+	uint32_t i;
+
+	if (entries == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		ak_list_entry_clear(&entries[i]);
+	free(entries);
+}
+
+enum ak_err
+ak_client_list(struct ak_client *cl, struct ak_list_entry **entries, uint32_t *n)
+{
+	struct ak_list_entry *e = NULL;
+	uint32_t count = 0, i = 0;
+	enum ak_err r;
+
+	*entries = NULL;
+	*n = 0;
+	r = request(cl, ak_proto_begin(cl->req, AK_MSG_LIST), AK_MSG_LIST_REPLY, cl->timeout_s);
+	if (r != AK_OK)
+		goto out;
+	if ((r = ak_buf_get_u32(cl->rep, &count)) != AK_OK)
+		goto out;
+	/* Each entry takes far more than 8 bytes: a count the payload cannot hold is hostile. */
+	if (count > AK_PROFILES_MAX || count > ak_buf_len(cl->rep) / 8) {
+		r = AK_ERR_BAD_MESSAGE;
+		goto out;
+	}
+	if (count > 0 && (e = calloc(count, sizeof(*e))) == NULL) {
+		r = AK_ERR_NOMEM;
+		goto out;
+	}
+	for (i = 0; i < count; i++)
+		if ((r = ak_proto_get_list_entry(cl->rep, &e[i])) != AK_OK)
+			goto out;
+	*entries = e;
+	*n = count;
+	e = NULL;
+	r = AK_OK;
+out:
+	ak_client_list_free(e, i);
+	ak_buf_reset(cl->rep);
+	return r;
+}
+
+enum ak_err
+ak_client_get(struct ak_client *cl, const char *name, struct ak_profile **out)
+{
+	enum ak_err r;
+
+	*out = NULL;
+	if ((r = ak_proto_begin(cl->req, AK_MSG_GET)) == AK_OK)
+		r = ak_buf_put_cstring(cl->req, name);
+	if ((r = request(cl, r, AK_MSG_PROFILE_REPLY, cl->timeout_s)) == AK_OK)
+		r = ak_proto_get_profile(cl->rep, out);
+	ak_buf_reset(cl->rep); /* held the secret */
+	return r;
+}
+
+enum ak_err
+ak_client_add(struct ak_client *cl, const struct ak_profile *p, int force)
+{
+	enum ak_err r;
+
+	if ((r = ak_proto_begin(cl->req, AK_MSG_ADD)) == AK_OK &&
+	    (r = ak_buf_put_u8(cl->req, force ? AK_ADD_FORCE : 0)) == AK_OK)
+		r = ak_proto_put_profile(cl->req, p);
+	return request_ok(cl, r, cl->timeout_s); /* wipes cl->req: it held the secret */
+}
+
+enum ak_err
+ak_client_remove(struct ak_client *cl, const char *name)
+{
+	enum ak_err r;
+
+	if ((r = ak_proto_begin(cl->req, AK_MSG_REMOVE)) == AK_OK)
+		r = ak_buf_put_cstring(cl->req, name);
+	return request_ok(cl, r, cl->timeout_s);
+}
