@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "ak_buf.h"
-#include "frame_client.h"
+#include "ak_client.h"
 #include "ak_err.h"
 #include "ak_proto.h"
 #include "ak_smem.h"
@@ -37,10 +37,10 @@
 enum target { T_AKAGENT_GET, T_AKAGENT_STATUS, T_SSH, T_ECHO };
 
 struct conn {
-	int fd;
+	struct ak_client *cl;	/* the library client: it checks the peer's uid, frames, buffers */
 	uint64_t sent_ns;
-	size_t have;		/* reply bytes read so far */
-	uint8_t *rbuf;
+	size_t have;		/* size of the reply frame, once whole */
+	const uint8_t *rbuf;	/* the reply frame (in cl), once whole */
 };
 
 struct lat {
@@ -62,7 +62,14 @@ static uint8_t req[512];	/* the request frame, identical for every connection */
 static size_t req_len;
 static uint8_t want_type;
 
-#define now_ns fc_now_ns
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static int
 lat_push(struct lat *l, uint64_t v)
@@ -87,10 +94,18 @@ cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Connect c to path: 0, or -1 with a message. Plain buffers: connections live in several threads. */
 static int
-dial(const char *path)
+dial(struct conn *c, const char *path)
 {
-	return fc_dial("akbench", path);
+	char detail[AK_CLIENT_DETAIL_MAX];
+	enum ak_err e;
+
+	if ((e = ak_client_connect(path, AK_CLIENT_PLAIN, &c->cl, detail, sizeof(detail))) != AK_OK) {
+		fprintf(stderr, "akbench: %s (%s)\n", ak_strerror(e), detail);
+		return -1;
+	}
+	return 0;
 }
 
 /* Write the whole request. Requests are tiny and a connection has at most one in flight, so the
@@ -98,21 +113,21 @@ dial(const char *path)
 static int
 send_req(struct conn *c)
 {
-	ssize_t w;
-
 	c->sent_ns = now_ns();
 	c->have = 0;
-	do
-		w = send(c->fd, req, req_len, MSG_NOSIGNAL);
-	while (w == -1 && errno == EINTR);
-	return w == (ssize_t)req_len ? 0 : -1;
+	c->rbuf = NULL;
+	return ak_client_send_frame(c->cl, req, req_len) == AK_OK ? 0 : -1;
 }
 
 /* 1 when the whole reply frame has arrived, 0 if more is needed, -1 on error or EOF. */
 static int
 recv_reply(struct conn *c)
 {
-	return fc_recv_frame(c->fd, c->rbuf, RBUF_MAX, &c->have);
+	enum ak_err e = ak_client_recv_frame(c->cl, 0, &c->rbuf, &c->have);
+
+	if (e == AK_ERR_TRUNCATED)
+		return 0;
+	return e == AK_OK && c->have <= RBUF_MAX ? 1 : -1;
 }
 
 static void *
@@ -130,14 +145,13 @@ worker_run(void *arg)
 		return NULL;
 	}
 	for (i = 0; i < w->nconn; i++) {
-		conns[i].fd = -1;
-		if ((conns[i].rbuf = malloc(RBUF_MAX)) == NULL || (conns[i].fd = dial(w->sock)) == -1) {
+		if (dial(&conns[i], w->sock) == -1) {
 			w->fail = 1;
 			goto out;
 		}
 		ev.events = EPOLLIN;
 		ev.data.ptr = &conns[i];
-		if (epoll_ctl(ep, EPOLL_CTL_ADD, conns[i].fd, &ev) == -1) {
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, ak_client_fd(conns[i].cl), &ev) == -1) {
 			w->fail = 1;
 			goto out;
 		}
@@ -193,11 +207,8 @@ worker_run(void *arg)
 			running = 0;
 	}
 out:
-	for (i = 0; i < w->nconn; i++) {
-		if (conns[i].fd != -1)
-			close(conns[i].fd);
-		free(conns[i].rbuf);
-	}
+	for (i = 0; i < w->nconn; i++)
+		ak_client_close(conns[i].cl);
 	close(ep);
 	free(conns);
 	return NULL;
@@ -218,8 +229,7 @@ preflight(const char *sock, enum target tgt)
 	int r = -1, rr;
 
 	memset(&c, 0, sizeof(c));
-	c.fd = -1;
-	if ((c.rbuf = malloc(RBUF_MAX)) == NULL || (c.fd = dial(sock)) == -1)
+	if (dial(&c, sock) == -1)
 		goto out;
 	if (send_req(&c) == -1)
 		goto out;
@@ -262,9 +272,7 @@ out:
 	ak_profile_free(p);
 	ak_buf_free(b);
 	free(detail);
-	if (c.fd != -1)
-		close(c.fd);
-	free(c.rbuf);
+	ak_client_close(c.cl);
 	return r;
 }
 

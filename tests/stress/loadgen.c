@@ -25,7 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../bench/frame_client.h"
+#include <sodium.h>
+
+#include "ak_client.h"
 #include "gen.h"
 
 #define RBUF_MAX (8u << 20)
@@ -40,12 +42,12 @@
 #define SSH_ANS 12
 
 struct conn {
-	int fd;
+	struct ak_client *cl;  /* the library client (transport only: replies are checked here) */
 	uint64_t sent_ns;
 	uint8_t kind;          /* request type sent */
 	unsigned idx;          /* GET: profile index */
-	size_t have;
-	uint8_t *rbuf;
+	size_t have;           /* size of the reply frame, once whole */
+	const uint8_t *rbuf;   /* the reply frame (in cl), once whole */
 	uint64_t rng;
 };
 
@@ -66,7 +68,14 @@ static uint64_t issued;       /* atomic */
 static char (*secrets)[GEN_SECRET_LEN + 1];
 static pthread_mutex_t print_mu = PTHREAD_MUTEX_INITIALIZER;
 
-#define now_ns fc_now_ns
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static uint64_t
 xorshift(uint64_t *s)
@@ -79,10 +88,20 @@ xorshift(uint64_t *s)
 	return *s = x;
 }
 
+/* Connect c: 0, or -1 with a message. Plain buffers: connections live in several threads. */
 static int
-dial(void)
+dial(struct conn *c)
 {
-	return fc_dial("akloadgen", sock_path);
+	char detail[AK_CLIENT_DETAIL_MAX];
+	enum ak_err e;
+
+	if ((e = ak_client_connect(sock_path, AK_CLIENT_PLAIN, &c->cl, detail, sizeof(detail))) != AK_OK) {
+		pthread_mutex_lock(&print_mu);
+		fprintf(stderr, "akloadgen: %s (%s)\n", ak_strerror(e), detail);
+		pthread_mutex_unlock(&print_mu);
+		return -1;
+	}
+	return 0;
 }
 
 static void
@@ -264,7 +283,6 @@ send_next(struct conn *c)
 {
 	uint8_t req[64];
 	size_t len;
-	ssize_t n;
 
 	if (__atomic_fetch_add(&issued, 1, __ATOMIC_RELAXED) >= total_req)
 		return 0;
@@ -294,18 +312,20 @@ send_next(struct conn *c)
 		}
 	}
 	c->have = 0;
+	c->rbuf = NULL;
 	c->sent_ns = now_ns();
-	do
-		n = send(c->fd, req, len, MSG_NOSIGNAL);
-	while (n == -1 && errno == EINTR);
-	return n == (ssize_t)len ? 1 : -1;
+	return ak_client_send_frame(c->cl, req, len) == AK_OK ? 1 : -1;
 }
 
 /* 1 = a whole reply, 0 = need more, -1 = error/EOF. */
 static int
 recv_reply(struct conn *c)
 {
-	return fc_recv_frame(c->fd, c->rbuf, RBUF_MAX, &c->have);
+	enum ak_err e = ak_client_recv_frame(c->cl, 0, &c->rbuf, &c->have);
+
+	if (e == AK_ERR_TRUNCATED)
+		return 0;
+	return e == AK_OK && c->have <= RBUF_MAX ? 1 : -1;
 }
 
 static void *
@@ -322,15 +342,14 @@ worker_run(void *arg)
 		return NULL;
 	}
 	for (i = 0; i < w->nconn; i++) {
-		conns[i].fd = -1;
 		conns[i].rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)(uintptr_t)&conns[i] * 2654435761u) ^ (uint64_t)i;
-		if ((conns[i].rbuf = malloc(RBUF_MAX)) == NULL || (conns[i].fd = dial()) == -1) {
+		if (dial(&conns[i]) == -1) {
 			w->fail = 1;
 			goto out;
 		}
 		ev.events = EPOLLIN;
 		ev.data.ptr = &conns[i];
-		if (epoll_ctl(ep, EPOLL_CTL_ADD, conns[i].fd, &ev) == -1) {
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, ak_client_fd(conns[i].cl), &ev) == -1) {
 			w->fail = 1;
 			goto out;
 		}
@@ -367,7 +386,7 @@ worker_run(void *arg)
 			if (r == -1) {
 				if (w->errors++ < 5)
 					fprintf(stderr, "akloadgen: connection error (%zu bytes)\n", c->have);
-				epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+				epoll_ctl(ep, EPOLL_CTL_DEL, ak_client_fd(c->cl), NULL);
 				active--;
 				continue;
 			}
@@ -386,7 +405,7 @@ worker_run(void *arg)
 			(void)check_reply(w, c);
 			if ((s = send_next(c)) < 0) {
 				w->errors++;
-				epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+				epoll_ctl(ep, EPOLL_CTL_DEL, ak_client_fd(c->cl), NULL);
 				active--;
 			} else if (s == 0) {
 				active--;
@@ -394,11 +413,8 @@ worker_run(void *arg)
 		}
 	}
 out:
-	for (i = 0; i < w->nconn; i++) {
-		if (conns[i].fd != -1)
-			close(conns[i].fd);
-		free(conns[i].rbuf);
-	}
+	for (i = 0; i < w->nconn; i++)
+		ak_client_close(conns[i].cl);
 	close(ep);
 	free(conns);
 	return NULL;
