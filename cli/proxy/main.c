@@ -217,6 +217,7 @@ listen_on(const char *addr, char *base, size_t baselen, char *unixpath, size_t u
 	const char *colon, *portstr = addr;
 	char host[64] = "127.0.0.1", *end;
 	unsigned long port;
+	mode_t old;
 	int fd;
 
 	unixpath[0] = '\0';
@@ -231,11 +232,13 @@ listen_on(const char *addr, char *base, size_t baselen, char *unixpath, size_t u
 		memcpy(sun.sun_path, p, strlen(p));
 		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
 			die("socket: %s", strerror(errno));
-		/* Owner only: the socket is as private as its directory allows, then some. */
-		mode_t old = umask(077);
+		/* Owner only, from the moment it exists: connecting needs write permission. */
+		old = umask(077);
 		if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0)
 			die("--listen %s: %s", p, strerror(errno));
 		umask(old);
+		if (chmod(p, 0600) != 0)
+			die("chmod %s: %s", p, strerror(errno));
 		snprintf(unixpath, unixlen, "%s", p);
 		snprintf(base, baselen, "http://localhost");
 	} else {
