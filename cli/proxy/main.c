@@ -338,7 +338,7 @@ main(int argc, char **argv)
 	const char *usage_file = NULL;
 	char base[128], unixpath[108], envbase[160], *end;
 	char **cmd = NULL;
-	int ch, key_fd = -1, lfd, sfd, epfd, running, stop = 0, status = 0, rc = 0, exec_mode = 0;
+	int ch, fd, key_fd = -1, lfd, sfd, epfd, running, stop = 0, status = 0, rc = 0, exec_mode = 0;
 	int64_t started = time(NULL);
 	pid_t child = -1;
 
@@ -449,7 +449,13 @@ main(int argc, char **argv)
 		else
 			printf("%s=%s; export %s;\n", px.pv->base_url_env, envbase, px.pv->base_url_env);
 		printf("%s=%s; export %s;\n", secret_var, px.token, secret_var);
+		printf("AKCTL_PROXY_PID=%ld; export AKCTL_PROXY_PID;\n", (long)getpid());
 		fflush(stdout);
+		/* Close our end of a command substitution, so `eval "$(akctl proxy P &)"` returns. */
+		if ((fd = open("/dev/null", O_WRONLY | O_CLOEXEC)) >= 0) {
+			dup2(fd, STDOUT_FILENO);
+			close(fd);
+		}
 		fprintf(stderr, "akctl: proxy: profile %s (%s) on %s; stop with Ctrl-C\n", px.profile,
 		    px.pv->name, unixpath[0] != '\0' ? unixpath : base);
 	}
