@@ -52,6 +52,14 @@ int cmd_import(struct cli *c, int argc, char **argv);
 int cmd_pull(struct cli *c, int argc, char **argv);
 /* akctl: replace this process with akctl-net and the same arguments (net_exec.c). */
 int cli_net_exec(struct cli *c, int argc, char **argv);
+/* The path of helper program prog (akctl-net, akctl-proxy): beside akctl's own executable, else the
+ * libexec dir. 0, or -1 if the path does not fit. */
+int cli_helper_path(const char *prog, char *out, size_t outlen);
+/* akctl proxy, and akctl exec --proxy (cmd_proxy.c): cli_proxy_wanted says whether exec's arguments
+ * ask for the proxy (before any "--"); cli_proxy_exec then runs exec through akctl-proxy. */
+int cmd_proxy(struct cli *c, int argc, char **argv);
+int cli_proxy_wanted(int argc, char **argv);
+int cli_proxy_exec(struct cli *c, int argc, char **argv);
 /* add --validate: check p's key live (akctl: runs akctl-net test --key-stdin, the key on a pipe, never
  * argv; akctl-net: in process, cmd_test.c). Prints one line on stderr; returns akctl test's exit code
  * (0 valid). p stays owned by the caller. */

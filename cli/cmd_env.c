@@ -532,6 +532,8 @@ cmd_exec(struct cli *c, int argc, char **argv)
 	size_t i, k, nfiles = 0, nrefs = 0;
 	int ch, rc, err;
 
+	if (cli_proxy_wanted(argc, argv))
+		return cli_proxy_exec(c, argc, argv); /* cmd_proxy.c: the key stays out of CMD */
 	/* '+': stop at PROFILE; everything after "--" belongs to the command. */
 	while ((ch = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
 		switch (ch) {

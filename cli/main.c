@@ -54,6 +54,8 @@ static const struct cli_cmd cmds[] = {
 	{ "use", cmd_use, "PROFILE|--clear [--shell SHELL]",
 	    "print lines switching the current shell to a profile" },
 	{ "exec", cmd_exec, "[--env-file FILE]... [PROFILE] -- CMD [ARG...]", "run a command with a profile's variables" },
+	{ "proxy", cmd_proxy, "PROFILE [--listen ADDR] [--usage-file FILE]   (and: exec --proxy PROFILE -- CMD)",
+	    "serve a profile's key through a local proxy; clients get a placeholder" },
 	/* Network commands live in akctl-net (it links libcurl); akctl runs it for them, so the process that
 	 * serves env/get/use/exec never pays for libcurl's start-up. */
 	{ "test", CLI_NET_CMD(cmd_test), "PROFILE...|--all [--timeout DURATION] [--base-url URL]",

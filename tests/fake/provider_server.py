@@ -17,13 +17,18 @@ first path component "/fake-<behaviour>/" (then stripped), so a test picks a sta
   redirect      302 to another URL
   leak          401 echoing the key in request-id, error.type and error.message (must be scrubbed)
 No key at all: 401. Anthropic-style errors when the request has anthropic-version or x-api-key,
-OpenAI-style ({"error":{"type","code"}}) otherwise. POST /v1/messages answers a minimal message.
+OpenAI-style ({"error":{"type","code"}}) otherwise. POST /v1/messages answers a minimal message, or with
+"stream": true a server-sent event stream (chunked) in Anthropic's shape, whose model name picks a pace:
+  gated-NAME    after the first text delta, wait (up to 60 s) for the file LOG.gate-NAME to exist
+  slow          400 deltas 50 ms apart (a client can leave in the middle)
+and "STREAM done" or "STREAM aborted" is appended to the log when the stream ends.
 
 Every request is appended to the log: "REQ METHOD TARGET", one "H Name: value" line per header, then a
 blank line, so tests can assert that a key never appears in a request line (it does appear in headers).
 """
 import argparse
 import json
+import os
 import re
 import socket
 import ssl
@@ -107,10 +112,63 @@ class Handler(BaseHTTPRequestHandler):
             obj = {"error": {"message": "fake error", "type": t, "param": None, "code": c}}
         self._send(status, obj, extra=extra)
 
+    def _chunk(self, data):
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def _event(self, name, obj):
+        self._chunk(("event: %s\ndata: %s\n\n" % (name, json.dumps(obj))).encode())
+
+    def _stream(self, model):
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("cache-control", "no-cache")
+        self.send_header("transfer-encoding", "chunked")
+        self.send_header("request-id", "req_fakestream")
+        self.end_headers()
+        words = ["hello", " from", " the", " stream"]
+        if "slow" in model:
+            words = ["x"] * 400
+        try:
+            self._event("message_start", {"type": "message_start", "message": {
+                "id": "msg_fake02", "type": "message", "role": "assistant", "model": model, "content": [],
+                "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 11, "output_tokens": 1}}})
+            self._event("content_block_start", {"type": "content_block_start", "index": 0,
+                                                "content_block": {"type": "text", "text": ""}})
+            for i, w in enumerate(words):
+                self._event("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                                    "delta": {"type": "text_delta", "text": w}})
+                if i == 0 and model.startswith("gated-"):
+                    gate = self.server.log_path + ".gate-" + model[6:]
+                    for _ in range(1200):
+                        if os.path.exists(gate):
+                            break
+                        time.sleep(0.05)
+                if "slow" in model:
+                    time.sleep(0.05)
+            self._event("content_block_stop", {"type": "content_block_stop", "index": 0})
+            self._event("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn",
+                        "stop_sequence": None}, "usage": {"output_tokens": len(words) + 3}})
+            self._event("message_stop", {"type": "message_stop"})
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+            self._note("STREAM aborted")
+            self.close_connection = True
+            return
+        self._note("STREAM done")
+
+    def _note(self, line):
+        with LOG_LOCK, open(self.server.log_path, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+
     def _ok(self):
         if self.command == "POST" and self.path.startswith("/v1/messages"):
             length = int(self.headers.get("content-length") or 0)
             req = json.loads(self.rfile.read(length) or b"{}")
+            if req.get("stream"):
+                self._stream(str(req.get("model", "claude-fake")))
+                return
             self._send(200, {"id": "msg_fake01", "type": "message", "role": "assistant",
                              "model": req.get("model", "claude-fake"),
                              "content": [{"type": "text", "text": "hello from the fake"}],
@@ -226,7 +284,6 @@ def main():
     if a.port_file:
         with open(a.port_file + ".tmp", "w") as f:
             f.write("%d\n" % port)
-        import os
         os.rename(a.port_file + ".tmp", a.port_file)
     print(port, flush=True)
     srv.serve_forever()

@@ -1,0 +1,520 @@
+/* main.c - akctl-proxy: the key-injecting loopback proxy behind `akctl proxy` and `akctl exec --proxy`.
+ *
+ * akctl fetches the profile from the agent and starts us with the key on a pipe (--key-fd), never in
+ * argv or the environment. We hold it, its header line and the session's placeholder in the secure
+ * arena, refuse ptrace and core dumps, listen on loopback (or a Unix socket), and either print the two
+ * variables a client needs or run CMD with them and stop when it exits, with CMD's exit status.
+ *
+ *   akctl-proxy --provider P --profile NAME --upstream URL --key-fd N --secret-var VAR
+ *               [--listen ADDR] [--usage-file FILE] [--exec -- CMD [ARG...]]
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <malloc.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "ak_smem.h"
+#include "ak_store.h"
+#include "proxy.h"
+
+#define TOKEN_PREFIX "akp-"
+#define TOKEN_RANDOM 32
+
+/* Path prefixes a client may reach, per provider: the inference and model APIs, nothing that manages
+ * the account (except for an admin key, which exists for that). */
+static const char *const allow_anthropic[] = {
+	"/v1/messages", "/v1/models", "/v1/complete", "/v1/files", NULL,
+};
+static const char *const allow_anthropic_admin[] = { "/v1/organizations", NULL };
+static const char *const allow_openai[] = {
+	"/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/embeddings", "/v1/models",
+	"/v1/moderations", "/v1/audio", "/v1/images", "/v1/files", "/v1/uploads", "/v1/batches", NULL,
+};
+
+static void
+die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void
+die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("akctl: proxy: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	ak_smem_release_all();
+	exit(1);
+}
+
+/* libcurl's memory functions: every block it frees is wiped first, so request buffers that held the
+ * key's header line do not linger in the heap of this long-lived process. */
+static void
+w_free(void *p)
+{
+	if (p != NULL) {
+		sodium_memzero(p, malloc_usable_size(p));
+		free(p);
+	}
+}
+
+static void *
+w_malloc(size_t n)
+{
+	return malloc(n);
+}
+
+static void *
+w_realloc(void *p, size_t n)
+{
+	size_t old;
+	void *q;
+
+	if (p == NULL)
+		return malloc(n);
+	old = malloc_usable_size(p);
+	if ((q = malloc(n != 0 ? n : 1)) == NULL)
+		return NULL;
+	memcpy(q, p, old < n ? old : n);
+	w_free(p);
+	return q;
+}
+
+static char *
+w_strdup(const char *s)
+{
+	return strdup(s);
+}
+
+static void *
+w_calloc(size_t a, size_t b)
+{
+	return calloc(a, b);
+}
+
+static int
+loopback_host(const char *h)
+{
+	struct in_addr a;
+
+	if (strcasecmp(h, "localhost") == 0 || strcmp(h, "[::1]") == 0 || strcmp(h, "::1") == 0)
+		return 1;
+	return inet_pton(AF_INET, h, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+}
+
+/* The upstream base: https anywhere, plain http only to this machine; no credentials in it. */
+static void
+set_upstream(struct px *px, const char *url)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *user = NULL, *path = NULL;
+	size_t n;
+
+	if (u == NULL || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+		die("upstream URL is not a valid URL");
+	if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK)
+		die("upstream URL must not carry credentials");
+	if (strcmp(scheme, "https") != 0 && !(strcmp(scheme, "http") == 0 && loopback_host(host)))
+		die("refusing to send a key over plain http to a non-loopback host (use https)");
+	n = strlen(url);
+	while (n > 0 && url[n - 1] == '/')
+		n--;
+	if (n >= sizeof(px->upstream) || strchr(url, '?') != NULL || strchr(url, '#') != NULL)
+		die("upstream URL too long, or with a query");
+	memcpy(px->upstream, url, n);
+	px->upstream[n] = '\0';
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+
+	/* The clients' paths carry the provider's own prefix ("/v1" for OpenAI, whose base URL includes
+	 * it); the upstream base already ends in its equivalent. */
+	if ((u = curl_url()) == NULL || curl_url_set(u, CURLUPART_URL, px->pv->default_base, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK)
+		die("internal error: provider base URL");
+	px->strip_len = strcmp(path, "/") == 0 ? 0 : strlen(path);
+	curl_free(path);
+	curl_url_cleanup(u);
+}
+
+static void
+read_key(struct px *px, int fd)
+{
+	const struct ak_provider *pv = px->pv;
+	char *key, msg[256];
+	size_t len = 0, hlen;
+	ssize_t n;
+
+	if ((key = ak_smem_alloc(AK_VALUE_MAX + 1)) == NULL)
+		die("out of secure memory");
+	for (;;) {
+		n = read(fd, key + len, AK_VALUE_MAX - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			die("reading the key: %s", strerror(errno));
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len == AK_VALUE_MAX)
+			die("key too large");
+	}
+	close(fd);
+	key[len] = '\0';
+	if (ak_key_issue_fatal(ak_provider_check_key(pv, key, msg, sizeof(msg))))
+		die("the profile's key cannot be sent: %s", msg);
+	hlen = strlen(pv->auth_header) + 2 + strlen(pv->auth_prefix) + len + 1;
+	if ((px->key_header = ak_smem_alloc(hlen)) == NULL)
+		die("out of secure memory");
+	snprintf(px->key_header, hlen, "%s: %s%s", pv->auth_header, pv->auth_prefix, key);
+	ak_smem_free(key);
+}
+
+static void
+make_token(struct px *px)
+{
+	unsigned char rnd[TOKEN_RANDOM];
+	size_t plen = sizeof(TOKEN_PREFIX) - 1;
+
+	px->token_len = plen + 2 * TOKEN_RANDOM;
+	if ((px->token = ak_smem_alloc(px->token_len + 1)) == NULL)
+		die("out of secure memory");
+	randombytes_buf(rnd, sizeof(rnd));
+	memcpy(px->token, TOKEN_PREFIX, plen);
+	sodium_bin2hex(px->token + plen, 2 * TOKEN_RANDOM + 1, rnd, sizeof(rnd));
+	sodium_memzero(rnd, sizeof(rnd));
+}
+
+/* ADDR: [HOST:]PORT with a loopback HOST (default 127.0.0.1, port 0 = ephemeral), or unix:PATH / an
+ * absolute PATH. Never a non-loopback address: the placeholder crosses the socket in the clear. */
+static int
+listen_on(const char *addr, char *base, size_t baselen, char *unixpath, size_t unixlen)
+{
+	struct sockaddr_in sin;
+	struct sockaddr_un sun;
+	socklen_t sl = sizeof(sin);
+	const char *colon, *portstr = addr;
+	char host[64] = "127.0.0.1", *end;
+	unsigned long port;
+	mode_t old;
+	int fd;
+
+	unixpath[0] = '\0';
+	if (strncmp(addr, "unix:", 5) == 0 || addr[0] == '/') {
+		const char *p = addr[0] == '/' ? addr : addr + 5;
+
+		memset(&sun, 0, sizeof(sun));
+		sun.sun_family = AF_UNIX;
+		if (p[0] != '/' || strlen(p) >= sizeof(sun.sun_path) || strlen(p) >= unixlen)
+			die("--listen: a Unix socket needs an absolute path of at most %zu bytes",
+			    sizeof(sun.sun_path) - 1);
+		memcpy(sun.sun_path, p, strlen(p));
+		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+			die("socket: %s", strerror(errno));
+		/* Owner only, from the moment it exists: connecting needs write permission. */
+		old = umask(077);
+		if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0)
+			die("--listen %s: %s", p, strerror(errno));
+		umask(old);
+		if (chmod(p, 0600) != 0)
+			die("chmod %s: %s", p, strerror(errno));
+		snprintf(unixpath, unixlen, "%s", p);
+		snprintf(base, baselen, "http://localhost");
+	} else {
+		if ((colon = strrchr(addr, ':')) != NULL) {
+			if ((size_t)(colon - addr) >= sizeof(host))
+				die("--listen: bad address");
+			memcpy(host, addr, (size_t)(colon - addr));
+			host[colon - addr] = '\0';
+			portstr = colon + 1;
+		}
+		if (strcmp(host, "localhost") == 0)
+			snprintf(host, sizeof(host), "127.0.0.1");
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		errno = 0;
+		port = strtoul(portstr, &end, 10);
+		if (portstr[0] == '\0' || *end != '\0' || errno != 0 || port > 65535)
+			die("--listen: bad port '%s'", portstr);
+		if (inet_pton(AF_INET, host, &sin.sin_addr) != 1 || (ntohl(sin.sin_addr.s_addr) >> 24) != 127)
+			die("--listen: only a 127.0.0.0/8 address (or a Unix socket) is allowed");
+		sin.sin_port = htons((uint16_t)port);
+		if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+			die("socket: %s", strerror(errno));
+		if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0)
+			die("--listen %s: %s", addr, strerror(errno));
+		if (getsockname(fd, (struct sockaddr *)&sin, &sl) != 0)
+			die("getsockname: %s", strerror(errno));
+		snprintf(base, baselen, "http://%s:%u", host, (unsigned)ntohs(sin.sin_port));
+	}
+	if (listen(fd, 1024) != 0)
+		die("listen: %s", strerror(errno));
+	return fd;
+}
+
+static void
+summary(const struct px *px, const char *usage_file, int64_t started)
+{
+	const struct px_usage *u = &px->usage;
+	char line[768];
+	int fd, n;
+
+	fprintf(stderr, "akctl: proxy: %s: %llu requests forwarded, %llu refused, %llu failed, %llu cut off; "
+	    "tokens: %llu in, %llu out, %llu cache read, %llu cache written\n", px->profile,
+	    (unsigned long long)u->requests, (unsigned long long)u->refused, (unsigned long long)u->failed,
+	    (unsigned long long)u->aborted, (unsigned long long)u->input_tokens,
+	    (unsigned long long)u->output_tokens, (unsigned long long)u->cache_read_tokens,
+	    (unsigned long long)u->cache_creation_tokens);
+	if (usage_file == NULL)
+		return;
+	n = snprintf(line, sizeof(line), "{\"profile\":\"%s\",\"provider\":\"%s\",\"started\":%lld,\"ended\":%lld,"
+	    "\"requests\":%llu,\"refused\":%llu,\"failed\":%llu,\"aborted\":%llu,\"input_tokens\":%llu,"
+	    "\"output_tokens\":%llu,\"cache_read_input_tokens\":%llu,\"cache_creation_input_tokens\":%llu}\n",
+	    px->profile, px->pv->name, (long long)started, (long long)time(NULL),
+	    (unsigned long long)u->requests, (unsigned long long)u->refused, (unsigned long long)u->failed,
+	    (unsigned long long)u->aborted, (unsigned long long)u->input_tokens,
+	    (unsigned long long)u->output_tokens, (unsigned long long)u->cache_read_tokens,
+	    (unsigned long long)u->cache_creation_tokens);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return;
+	if ((fd = open(usage_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600)) < 0 ||
+	    write(fd, line, (size_t)n) != n)
+		fprintf(stderr, "akctl: proxy: --usage-file %s: %s\n", usage_file, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+static void
+usage(void)
+{
+	fputs("usage: akctl-proxy --provider P --profile NAME --upstream URL --key-fd N --secret-var VAR\n"
+	    "                   [--listen ADDR] [--usage-file FILE] [--exec -- CMD [ARG...]]\n"
+	    "(run by 'akctl proxy' and 'akctl exec --proxy'; see akctl(1))\n", stderr);
+	exit(2);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "provider", required_argument, NULL, 'p' },
+		{ "profile", required_argument, NULL, 'n' },
+		{ "upstream", required_argument, NULL, 'u' },
+		{ "key-fd", required_argument, NULL, 'k' },
+		{ "secret-var", required_argument, NULL, 's' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "usage-file", required_argument, NULL, 'f' },
+		{ "exec", no_argument, NULL, 'x' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct px px;
+	struct rlimit rl;
+	struct MHD_Daemon *d;
+	const union MHD_DaemonInfo *info;
+	struct signalfd_siginfo si;
+	sigset_t mask, oldmask;
+	const char *provider = NULL, *upstream = NULL, *secret_var = NULL, *listen_addr = "127.0.0.1:0";
+	const char *usage_file = NULL;
+	char base[128], unixpath[108], envbase[160], *end;
+	char **cmd = NULL;
+	int ch, fd, key_fd = -1, lfd, sfd, epfd, running, stop = 0, status = 0, rc = 0, exec_mode = 0;
+	int64_t started = time(NULL);
+	pid_t child = -1;
+
+	memset(&px, 0, sizeof(px));
+	/* Same-user processes (the child included) must not read this process's memory. */
+	prctl(PR_SET_DUMPABLE, 0);
+	rl.rlim_cur = rl.rlim_max = 0;
+	setrlimit(RLIMIT_CORE, &rl);
+	while ((ch = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'p': provider = optarg; break;
+		case 'n': px.profile = optarg; break;
+		case 'u': upstream = optarg; break;
+		case 's': secret_var = optarg; break;
+		case 'l': listen_addr = optarg; break;
+		case 'f': usage_file = optarg; break;
+		case 'x': exec_mode = 1; break;
+		case 'k':
+			errno = 0;
+			key_fd = (int)strtol(optarg, &end, 10);
+			if (*end != '\0' || errno != 0 || key_fd < 0)
+				usage();
+			break;
+		default:
+			usage();
+		}
+	}
+	if (provider == NULL || px.profile == NULL || upstream == NULL || key_fd < 0 || secret_var == NULL)
+		usage();
+	if (exec_mode) {
+		if (optind >= argc)
+			usage();
+		cmd = &argv[optind];
+	} else if (optind != argc) {
+		usage();
+	}
+	if ((px.pv = ak_provider_find(provider)) == NULL)
+		die("unknown provider '%s'", provider);
+	if (strcmp(provider, "anthropic") == 0)
+		px.allow = allow_anthropic;
+	else if (strcmp(provider, "anthropic-admin") == 0)
+		px.allow = allow_anthropic_admin;
+	else if (strcmp(provider, "openai") == 0)
+		px.allow = allow_openai;
+	else
+		die("provider %s cannot be proxied (anthropic, anthropic-admin and openai can)", provider);
+	if (ak_smem_init() != 0)
+		die("cannot start libsodium");
+	if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, w_malloc, w_free, w_realloc, w_strdup, w_calloc) != CURLE_OK)
+		die("cannot start libcurl");
+	set_upstream(&px, upstream);
+	read_key(&px, key_fd);
+	make_token(&px);
+
+	/* Two sockets per stream: let 1000 concurrent streams fit. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGQUIT);
+	sigaddset(&mask, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &mask, &oldmask);
+	if ((sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
+		die("signalfd: %s", strerror(errno));
+
+	lfd = listen_on(listen_addr, base, sizeof(base), unixpath, sizeof(unixpath));
+	if ((px.multi = curl_multi_init()) == NULL)
+		die("cannot start libcurl");
+	d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO |
+	    MHD_USE_SUPPRESS_DATE_NO_CLOCK, 0, NULL, NULL, px_access_cb, &px,
+	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)lfd,
+	    MHD_OPTION_URI_LOG_CALLBACK, px_uri_cb, &px,
+	    MHD_OPTION_NOTIFY_COMPLETED, px_completed_cb, &px,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)900,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)8192,
+	    MHD_OPTION_END);
+	if (d == NULL || (info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_EPOLL_FD)) == NULL)
+		die("cannot start the HTTP server");
+	epfd = info->epoll_fd;
+
+	/* OpenAI's SDKs want the /v1 in the base URL; Anthropic's do not. */
+	snprintf(envbase, sizeof(envbase), "%s%.*s", base, (int)px.strip_len,
+	    px.strip_len > 0 ? "/v1" : "");
+	if (exec_mode) {
+		if (setenv(px.pv->base_url_env, envbase, 1) != 0 || setenv(secret_var, px.token, 1) != 0 ||
+		    setenv("AKCTL_PROFILE", px.profile, 1) != 0)
+			die("setting the environment: %s", strerror(errno));
+		fflush(NULL);
+		if ((child = fork()) < 0)
+			die("fork: %s", strerror(errno));
+		if (child == 0) {
+			sigprocmask(SIG_SETMASK, &oldmask, NULL);
+			signal(SIGPIPE, SIG_DFL);
+			execvp(cmd[0], cmd);
+			fprintf(stderr, "akctl: exec: %s: %s\n", cmd[0], strerror(errno));
+			_exit(errno == ENOENT ? 127 : 126);
+		}
+		/* Our copy of the placeholder in the environment is not needed any more. */
+		unsetenv(secret_var);
+	} else {
+		if (unixpath[0] != '\0')
+			printf("AKCTL_PROXY_SOCK=%s; export AKCTL_PROXY_SOCK;\n", unixpath);
+		else
+			printf("%s=%s; export %s;\n", px.pv->base_url_env, envbase, px.pv->base_url_env);
+		printf("%s=%s; export %s;\n", secret_var, px.token, secret_var);
+		printf("AKCTL_PROXY_PID=%ld; export AKCTL_PROXY_PID;\n", (long)getpid());
+		fflush(stdout);
+		/* Close our end of a command substitution, so `eval "$(akctl proxy P &)"` returns. */
+		if ((fd = open("/dev/null", O_WRONLY | O_CLOEXEC)) >= 0) {
+			dup2(fd, STDOUT_FILENO);
+			close(fd);
+		}
+		fprintf(stderr, "akctl: proxy: profile %s (%s) on %s; stop with Ctrl-C\n", px.profile,
+		    px.pv->name, unixpath[0] != '\0' ? unixpath : base);
+	}
+
+	while (!stop) {
+		struct curl_waitfd ex[2] = {
+			{ epfd, CURL_WAIT_POLLIN, 0 },
+			{ sfd, CURL_WAIT_POLLIN, 0 },
+		};
+		MHD_UNSIGNED_LONG_LONG mt;
+		int tmo = 1000;
+
+		if (MHD_get_timeout(d, &mt) == MHD_YES && mt < (MHD_UNSIGNED_LONG_LONG)tmo)
+			tmo = (int)mt;
+		curl_multi_poll(px.multi, ex, 2, tmo, NULL);
+		while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+			switch (si.ssi_signo) {
+			case SIGCHLD:
+				if (child > 0 && waitpid(child, &status, WNOHANG) == child) {
+					child = -1;
+					stop = 1;
+				}
+				break;
+			case SIGINT:
+			case SIGQUIT:
+				/* With CMD, the terminal's signal is CMD's to act on, as system() does. */
+				if (!exec_mode)
+					stop = 1;
+				break;
+			default:
+				if (child > 0)
+					kill(child, (int)si.ssi_signo);
+				else
+					stop = 1;
+			}
+		}
+		MHD_run(d);
+		curl_multi_perform(px.multi, &running);
+		px_relay_reap(&px);
+		MHD_run(d);
+	}
+
+	px_relay_abort_all(&px);
+	MHD_run(d);
+	MHD_stop_daemon(d);
+	close(lfd);
+	if (unixpath[0] != '\0')
+		unlink(unixpath);
+	curl_multi_cleanup(px.multi);
+	curl_global_cleanup();
+	summary(&px, usage_file, started);
+	ak_smem_release_all();
+	if (exec_mode) {
+		if (WIFEXITED(status))
+			rc = WEXITSTATUS(status);
+		else if (WIFSIGNALED(status))
+			rc = 128 + WTERMSIG(status);
+		else
+			rc = 1;
+	}
+	return rc;
+}

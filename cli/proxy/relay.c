@@ -1,0 +1,599 @@
+/* relay.c - one request through the proxy: check the placeholder, the host and the path, forward with
+ * the real key over libcurl, and stream the answer back as it arrives.
+ *
+ * A request waits in two places, both as a suspended libmicrohttpd connection: for the upstream's
+ * headers, and (streaming) for the next bytes. libcurl's callbacks resume it; nothing blocks the one
+ * thread. A slow client pauses the upstream transfer rather than growing a buffer without bound.
+ * Bodies are never logged; error replies name only the path and the reason.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <sodium.h>
+
+#include "proxy.h"
+
+#define PEND_HIGH (256u << 10) /* unsent bytes for a slow client before the upstream is paused */
+#define PEND_LOW (64u << 10)   /* ... and resumed */
+#define READ_BLOCK (16u << 10)
+
+enum rq_state { RQ_NEW = 0, RQ_BODY, RQ_WAIT, RQ_STREAM, RQ_LOCAL };
+
+struct px_req {
+	struct px_req *prev, *next;
+	struct px *px;
+	struct MHD_Connection *conn;
+	char *uri;                 /* the request target as sent, query included */
+	enum rq_state state;
+	int in_multi, suspended, headers_ready, up_done, up_failed, paused, counted;
+	char *body;                /* the request body (the client's prompt: not ours to log) */
+	size_t blen, bcap;
+	CURL *h;
+	struct curl_slist *hdrs;   /* forwarded headers; its last node is keynode */
+	struct curl_slist keynode; /* points at px->key_header (secure); never freed with the list */
+	int has_ctype, has_accept;
+	char *pend;                /* received from upstream, not yet taken by the client */
+	size_t plen, poff, pcap;
+	struct px_scan *scan;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+/* Headers that describe one hop, or carry the client's credential: never forwarded. */
+static const char *const hop_req[] = {
+	"host", "connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer",
+	"transfer-encoding", "upgrade", "content-length", "expect", "x-api-key", "authorization",
+	/* Uncompressed answers: the usage counter reads them, and loopback needs no compression. */
+	"accept-encoding", NULL,
+};
+static const char *const hop_resp[] = {
+	"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "te", "trailer",
+	"transfer-encoding", "upgrade", "content-length", NULL,
+};
+
+static int
+in_list(const char *const *list, const char *name)
+{
+	for (; *list != NULL; list++)
+		if (strcasecmp(*list, name) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+req_free(struct px_req *rq)
+{
+	struct px *px = rq->px;
+	struct curl_slist *n;
+
+	if (rq->in_multi)
+		curl_multi_remove_handle(px->multi, rq->h);
+	if (rq->scan != NULL)
+		px_scan_finish(rq->scan, &px->usage); /* tokens of a cut-off answer were still spent */
+	if (rq->hdrs != NULL && rq->hdrs != &rq->keynode) {
+		for (n = rq->hdrs; n->next != NULL && n->next != &rq->keynode; n = n->next)
+			;
+		n->next = NULL;
+		curl_slist_free_all(rq->hdrs);
+	}
+	if (rq->h != NULL)
+		curl_easy_cleanup(rq->h);
+	if (rq->prev != NULL)
+		rq->prev->next = rq->next;
+	else
+		px->live = rq->next;
+	if (rq->next != NULL)
+		rq->next->prev = rq->prev;
+	px->nlive--;
+	free(rq->uri);
+	free(rq->body);
+	free(rq->pend);
+	free(rq);
+}
+
+static void
+wake(struct px_req *rq)
+{
+	if (rq->suspended) {
+		rq->suspended = 0;
+		MHD_resume_connection(rq->conn);
+	}
+}
+
+static void
+suspend(struct px_req *rq)
+{
+	if (!rq->suspended) {
+		rq->suspended = 1;
+		MHD_suspend_connection(rq->conn);
+	}
+}
+
+/* A JSON error in the provider's own shape, so SDKs show it as an API error. msg is ours: fixed text
+ * plus a path whose quotes, backslashes and control bytes are replaced. */
+static enum MHD_Result
+reply_error(struct px_req *rq, unsigned int status, const char *type, const char *msg)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result r;
+	char body[768], clean[512];
+	size_t i;
+	int n;
+
+	for (i = 0; msg[i] != '\0' && i < sizeof(clean) - 1; i++)
+		clean[i] = (msg[i] == '"' || msg[i] == '\\' || (unsigned char)msg[i] < 0x20 ||
+		    (unsigned char)msg[i] >= 0x7f) ? '?' : msg[i];
+	clean[i] = '\0';
+	if (strncmp(rq->px->pv->name, "anthropic", 9) == 0)
+		n = snprintf(body, sizeof(body), "{\"type\":\"error\",\"error\":{\"type\":\"%s\","
+		    "\"message\":\"akctl proxy: %s\"}}", type, clean);
+	else
+		n = snprintf(body, sizeof(body), "{\"error\":{\"message\":\"akctl proxy: %s\",\"type\":\"%s\","
+		    "\"param\":null,\"code\":null}}", clean, type);
+	if (n < 0 || (size_t)n >= sizeof(body))
+		return MHD_NO;
+	rq->state = RQ_LOCAL;
+	if ((resp = MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY)) == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, "content-type", "application/json");
+	r = MHD_queue_response(rq->conn, status, resp);
+	MHD_destroy_response(resp);
+	return r;
+}
+
+static int
+token_ok(const struct px *px, const char *v)
+{
+	return strlen(v) == px->token_len && sodium_memcmp(v, px->token, px->token_len) == 0;
+}
+
+/* Every credential the client sent must be the placeholder, and there must be one. */
+static int
+client_authorized(struct px_req *rq)
+{
+	const char *k = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "x-api-key");
+	const char *a = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "authorization");
+	int good = 0;
+
+	if (k != NULL) {
+		if (!token_ok(rq->px, k))
+			return 0;
+		good = 1;
+	}
+	if (a != NULL) {
+		if (strncasecmp(a, "Bearer ", 7) != 0 || !token_ok(rq->px, a + 7))
+			return 0;
+		good = 1;
+	}
+	return good;
+}
+
+/* The Host the client named must be this machine: a name that resolves elsewhere (DNS rebinding, a
+ * client that thinks we are a general proxy) is refused. */
+static int
+host_ok(struct px_req *rq)
+{
+	const char *h = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "host");
+	size_t n;
+
+	if (h == NULL)
+		return 1; /* HTTP/1.0 */
+	if (h[0] == '[')
+		return strncmp(h, "[::1]", 5) == 0 && (h[5] == '\0' || h[5] == ':');
+	n = strcspn(h, ":");
+	return (n == 9 && strncasecmp(h, "localhost", 9) == 0) || (n == 9 && strncmp(h, "127.0.0.1", 9) == 0);
+}
+
+/* The path must be plain (no dot segments, no encoded slash, dot or backslash, no empty segment),
+ * so what the allow list sees is what the upstream serves. */
+static const char *
+path_problem(const struct px *px, const char *uri)
+{
+	const char *const *a;
+	size_t plen = strcspn(uri, "?#"), i, alen;
+
+	if (uri[0] != '/')
+		return "only origin-form request targets are served (this is not a general proxy)";
+	for (i = 0; i < plen; i++) {
+		if (uri[i] == '\\' || (uri[i] == '/' && i + 1 < plen && uri[i + 1] == '/'))
+			return "path not allowed";
+		if (uri[i] == '%' && i + 2 < plen &&
+		    (strncasecmp(uri + i, "%2e", 3) == 0 || strncasecmp(uri + i, "%2f", 3) == 0 ||
+		    strncasecmp(uri + i, "%5c", 3) == 0))
+			return "path not allowed";
+		if (uri[i] == '/' && i + 1 < plen && uri[i + 1] == '.' &&
+		    (i + 2 == plen || uri[i + 2] == '/' || (uri[i + 2] == '.' && (i + 3 == plen || uri[i + 3] == '/'))))
+			return "path not allowed";
+	}
+	for (a = px->allow; *a != NULL; a++) {
+		alen = strlen(*a);
+		if (plen >= alen && strncmp(uri, *a, alen) == 0 && (plen == alen || uri[alen] == '/'))
+			return NULL;
+	}
+	return "path not allowed";
+}
+
+static enum MHD_Result
+add_header_it(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct px_req *rq = cls;
+	struct curl_slist *n;
+	char *line;
+	size_t len;
+
+	(void)kind;
+	if (in_list(hop_req, key))
+		return MHD_YES;
+	if (strcasecmp(key, "content-type") == 0)
+		rq->has_ctype = 1;
+	if (strcasecmp(key, "accept") == 0)
+		rq->has_accept = 1;
+	len = strlen(key) + strlen(value) + 3;
+	if ((line = malloc(len)) == NULL)
+		return MHD_NO;
+	/* "Name;" is libcurl's way to send a header with an empty value ("Name:" would delete it). */
+	snprintf(line, len, value[0] != '\0' ? "%s: %s" : "%s;", key, value);
+	n = curl_slist_append(rq->hdrs, line);
+	free(line);
+	if (n == NULL)
+		return MHD_NO;
+	rq->hdrs = n;
+	return MHD_YES;
+}
+
+static void
+headers_ready(struct px_req *rq)
+{
+	struct curl_header *ct = NULL;
+
+	if (rq->headers_ready)
+		return;
+	rq->headers_ready = 1;
+	if (curl_easy_header(rq->h, "content-type", 0, CURLH_HEADER, -1, &ct) == CURLHE_OK && ct != NULL) {
+		if (strncasecmp(ct->value, "text/event-stream", 17) == 0)
+			rq->scan = px_scan_new(1);
+		else if (strncasecmp(ct->value, "application/json", 16) == 0)
+			rq->scan = px_scan_new(0);
+	}
+	wake(rq);
+}
+
+static size_t
+on_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct px_req *rq = arg;
+	size_t n = size * nmemb;
+	long code = 0;
+
+	/* The blank line ends a header block; 1xx blocks (100 Continue) are not the answer. */
+	if (n <= 2 && (data[0] == '\r' || data[0] == '\n')) {
+		curl_easy_getinfo(rq->h, CURLINFO_RESPONSE_CODE, &code);
+		if (code >= 200)
+			headers_ready(rq);
+	}
+	return n;
+}
+
+static size_t
+on_data(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct px_req *rq = arg;
+	size_t n = size * nmemb, ncap;
+	char *nb;
+
+	headers_ready(rq);
+	if (rq->plen - rq->poff >= PEND_HIGH) {
+		rq->paused = 1;
+		return CURL_WRITEFUNC_PAUSE; /* libcurl keeps these bytes and offers them again */
+	}
+	if (rq->poff > 0 && rq->poff == rq->plen)
+		rq->poff = rq->plen = 0;
+	if (rq->plen + n > rq->pcap) {
+		ncap = rq->pcap != 0 ? rq->pcap : READ_BLOCK;
+		while (ncap < rq->plen + n)
+			ncap *= 2;
+		if ((nb = realloc(rq->pend, ncap)) == NULL)
+			return 0;
+		rq->pend = nb;
+		rq->pcap = ncap;
+	}
+	memcpy(rq->pend + rq->plen, data, n);
+	rq->plen += n;
+	px_scan_feed(rq->scan, data, n);
+	wake(rq);
+	return n;
+}
+
+/* libmicrohttpd asks for the next bytes of the answer: hand over what has arrived, or suspend until
+ * libcurl brings more. Returning what we have at once is what keeps a stream unbuffered. */
+static ssize_t
+reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct px_req *rq = cls;
+	size_t n;
+
+	(void)pos;
+	if (rq->paused && rq->plen - rq->poff < PEND_LOW) {
+		rq->paused = 0;
+		curl_easy_pause(rq->h, CURLPAUSE_CONT);
+	}
+	if (rq->plen > rq->poff) {
+		n = rq->plen - rq->poff;
+		if (n > max)
+			n = max;
+		memcpy(buf, rq->pend + rq->poff, n);
+		rq->poff += n;
+		if (rq->poff == rq->plen)
+			rq->poff = rq->plen = 0;
+		return (ssize_t)n;
+	}
+	if (rq->up_done)
+		return rq->up_failed ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
+	suspend(rq);
+	return 0;
+}
+
+static int
+start_upstream(struct px_req *rq, const char *method)
+{
+	struct px *px = rq->px;
+	const char *ca = getenv("AKCTL_CA_BUNDLE");
+	struct curl_slist *n;
+	char url[PX_URL_MAX * 2];
+	int bad = 0;
+
+	if ((size_t)snprintf(url, sizeof(url), "%s%s", px->upstream, rq->uri + px->strip_len) >= sizeof(url))
+		return -1;
+	if ((rq->h = curl_easy_init()) == NULL)
+		return -1;
+	if (MHD_get_connection_values(rq->conn, MHD_HEADER_KIND, add_header_it, rq) < 0)
+		return -1;
+	/* libcurl's defaults that the client did not ask for are not added. */
+	if (!rq->has_ctype && (n = curl_slist_append(rq->hdrs, "Content-Type:")) != NULL)
+		rq->hdrs = n;
+	if (!rq->has_accept && (n = curl_slist_append(rq->hdrs, "Accept:")) != NULL)
+		rq->hdrs = n;
+	if ((n = curl_slist_append(rq->hdrs, "Expect:")) == NULL)
+		return -1;
+	rq->hdrs = n;
+	/* The key's header line is one secure string shared by every request, linked in, not copied. */
+	rq->keynode.data = px->key_header;
+	rq->keynode.next = NULL;
+	for (n = rq->hdrs; n->next != NULL; n = n->next)
+		;
+	n->next = &rq->keynode;
+
+	bad |= curl_easy_setopt(rq->h, CURLOPT_URL, url) != CURLE_OK;
+	bad |= curl_easy_setopt(rq->h, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK;
+	bad |= curl_easy_setopt(rq->h, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK;
+	bad |= curl_easy_setopt(rq->h, CURLOPT_PATH_AS_IS, 1L) != CURLE_OK;
+	bad |= curl_easy_setopt(rq->h, CURLOPT_PROXY, "") != CURLE_OK; /* never via $https_proxy */
+	bad |= curl_easy_setopt(rq->h, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK;
+	bad |= curl_easy_setopt(rq->h, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK;
+	bad |= curl_easy_setopt(rq->h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) != CURLE_OK;
+	if (ca != NULL && ca[0] != '\0')
+		bad |= curl_easy_setopt(rq->h, CURLOPT_CAINFO, ca) != CURLE_OK;
+	bad |= curl_easy_setopt(rq->h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
+	bad |= curl_easy_setopt(rq->h, CURLOPT_CONNECTTIMEOUT_MS, 10000L) != CURLE_OK;
+	/* A model may think for minutes between events; give up only after ten silent minutes. */
+	bad |= curl_easy_setopt(rq->h, CURLOPT_LOW_SPEED_LIMIT, 1L) != CURLE_OK;
+	bad |= curl_easy_setopt(rq->h, CURLOPT_LOW_SPEED_TIME, 600L) != CURLE_OK;
+	bad |= curl_easy_setopt(rq->h, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK;
+	bad |= curl_easy_setopt(rq->h, CURLOPT_HTTPHEADER, rq->hdrs) != CURLE_OK;
+	bad |= curl_easy_setopt(rq->h, CURLOPT_WRITEFUNCTION, on_data) != CURLE_OK;
+	bad |= curl_easy_setopt(rq->h, CURLOPT_WRITEDATA, rq) != CURLE_OK;
+	bad |= curl_easy_setopt(rq->h, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK;
+	bad |= curl_easy_setopt(rq->h, CURLOPT_HEADERDATA, rq) != CURLE_OK;
+	bad |= curl_easy_setopt(rq->h, CURLOPT_ERRORBUFFER, rq->errbuf) != CURLE_OK;
+	bad |= curl_easy_setopt(rq->h, CURLOPT_PRIVATE, rq) != CURLE_OK;
+	if (strcmp(method, "HEAD") == 0) {
+		bad |= curl_easy_setopt(rq->h, CURLOPT_NOBODY, 1L) != CURLE_OK;
+	} else if (strcmp(method, "GET") != 0) {
+		bad |= curl_easy_setopt(rq->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->blen) != CURLE_OK;
+		bad |= curl_easy_setopt(rq->h, CURLOPT_POSTFIELDS, rq->body != NULL ? rq->body : "") != CURLE_OK;
+		if (strcmp(method, "POST") != 0)
+			bad |= curl_easy_setopt(rq->h, CURLOPT_CUSTOMREQUEST, method) != CURLE_OK;
+	}
+	if (bad || curl_multi_add_handle(px->multi, rq->h) != CURLM_OK)
+		return -1;
+	rq->in_multi = 1;
+	px->usage.requests++;
+	return 0;
+}
+
+static enum MHD_Result
+queue_answer(struct px_req *rq, const char *method)
+{
+	struct MHD_Response *resp;
+	struct curl_header *hh, *prev = NULL;
+	enum MHD_Result r;
+	curl_off_t len = -1;
+	long code = 0;
+	uint64_t size;
+
+	if (!rq->headers_ready) {
+		/* Only a failure ends a transfer before its headers. The reason names the upstream, no key. */
+		return reply_error(rq, 502, "api_error", rq->errbuf[0] != '\0' ? rq->errbuf : "upstream failed");
+	}
+	curl_easy_getinfo(rq->h, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_getinfo(rq->h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
+	size = len >= 0 ? (uint64_t)len : MHD_SIZE_UNKNOWN;
+	if (code == 204 || code == 304 || strcmp(method, "HEAD") == 0)
+		size = len >= 0 ? (uint64_t)len : 0;
+	rq->state = RQ_STREAM;
+	if ((resp = MHD_create_response_from_callback(size, READ_BLOCK, reader, rq, NULL)) == NULL)
+		return MHD_NO;
+	while ((hh = curl_easy_nextheader(rq->h, CURLH_HEADER, -1, prev)) != NULL) {
+		prev = hh;
+		if (!in_list(hop_resp, hh->name))
+			(void)MHD_add_response_header(resp, hh->name, hh->value);
+	}
+	r = MHD_queue_response(rq->conn, (unsigned int)code, resp);
+	MHD_destroy_response(resp);
+	return r;
+}
+
+void *
+px_uri_cb(void *cls, const char *uri, struct MHD_Connection *connection)
+{
+	struct px *px = cls;
+	struct px_req *rq = calloc(1, sizeof(*rq));
+
+	if (rq == NULL)
+		return NULL;
+	if ((rq->uri = strdup(uri)) == NULL) {
+		free(rq);
+		return NULL;
+	}
+	rq->px = px;
+	rq->conn = connection;
+	rq->next = px->live;
+	if (px->live != NULL)
+		px->live->prev = rq;
+	px->live = rq;
+	px->nlive++;
+	return rq;
+}
+
+enum MHD_Result
+px_access_cb(void *cls, struct MHD_Connection *connection, const char *url, const char *method,
+    const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+	struct px_req *rq = *con_cls;
+	struct px *px = cls;
+	const char *why;
+	size_t ncap;
+	char *nb, msg[300];
+
+	(void)url;
+	(void)version;
+	if (rq == NULL)
+		return MHD_NO;
+	switch (rq->state) {
+	case RQ_NEW:
+		rq->state = RQ_BODY;
+		if (!client_authorized(rq)) {
+			px->usage.refused++;
+			return reply_error(rq, 401, "authentication_error",
+			    "missing or wrong placeholder key (use the one akctl gave this session)");
+		}
+		if (!host_ok(rq)) {
+			px->usage.refused++;
+			return reply_error(rq, 403, "permission_error", "host not allowed");
+		}
+		if ((why = path_problem(px, rq->uri)) != NULL) {
+			px->usage.refused++;
+			snprintf(msg, sizeof(msg), "%s: %.200s", why, rq->uri[0] == '/' ? rq->uri : "(absolute URI)");
+			msg[strcspn(msg, "?")] = '\0'; /* the query may carry anything: not echoed */
+			return reply_error(rq, 403, "permission_error", msg);
+		}
+		if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0 && strcmp(method, "DELETE") != 0 &&
+		    strcmp(method, "HEAD") != 0) {
+			px->usage.refused++;
+			return reply_error(rq, 405, "invalid_request_error", "method not allowed");
+		}
+		return MHD_YES;
+	case RQ_BODY:
+		if (*upload_data_size > 0) {
+			if (rq->blen + *upload_data_size > PX_BODY_MAX) {
+				*upload_data_size = 0;
+				px->usage.refused++;
+				return reply_error(rq, 413, "request_too_large", "request body too large");
+			}
+			if (rq->blen + *upload_data_size > rq->bcap) {
+				ncap = rq->bcap != 0 ? rq->bcap : 4096;
+				while (ncap < rq->blen + *upload_data_size)
+					ncap *= 2;
+				if ((nb = realloc(rq->body, ncap)) == NULL)
+					return MHD_NO;
+				rq->body = nb;
+				rq->bcap = ncap;
+			}
+			memcpy(rq->body + rq->blen, upload_data, *upload_data_size);
+			rq->blen += *upload_data_size;
+			*upload_data_size = 0;
+			return MHD_YES;
+		}
+		if (start_upstream(rq, method) != 0) {
+			px->usage.failed++;
+			return reply_error(rq, 500, "api_error", "cannot start the upstream request");
+		}
+		rq->state = RQ_WAIT;
+		suspend(rq);
+		return MHD_YES;
+	case RQ_WAIT:
+		if (!rq->headers_ready && !rq->up_done) {
+			suspend(rq);
+			return MHD_YES;
+		}
+		return queue_answer(rq, method);
+	case RQ_STREAM:
+	case RQ_LOCAL:
+		*upload_data_size = 0; /* a refused request's remaining body is dropped */
+		return MHD_YES;
+	}
+	return MHD_NO;
+}
+
+void
+px_completed_cb(void *cls, struct MHD_Connection *connection, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct px_req *rq = *con_cls;
+
+	(void)cls;
+	(void)connection;
+	(void)toe;
+	if (rq == NULL)
+		return;
+	if (rq->in_multi && !rq->up_done)
+		rq->px->usage.aborted++; /* the client left first: the upstream transfer ends here */
+	*con_cls = NULL;
+	req_free(rq);
+}
+
+void
+px_relay_reap(struct px *px)
+{
+	struct px_req *rq;
+	CURLMsg *m;
+	int left;
+	char *p = NULL;
+
+	while ((m = curl_multi_info_read(px->multi, &left)) != NULL) {
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		if (curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &p) != CURLE_OK || p == NULL)
+			continue;
+		rq = (struct px_req *)(void *)p;
+		rq->up_done = 1;
+		rq->up_failed = m->data.result != CURLE_OK;
+		if (rq->up_failed) {
+			px->usage.failed++;
+			if (rq->errbuf[0] == '\0')
+				snprintf(rq->errbuf, sizeof(rq->errbuf), "%s", curl_easy_strerror(m->data.result));
+		}
+		curl_multi_remove_handle(px->multi, rq->h);
+		rq->in_multi = 0;
+		px_scan_finish(rq->scan, &px->usage);
+		rq->scan = NULL;
+		wake(rq);
+	}
+}
+
+void
+px_relay_abort_all(struct px *px)
+{
+	struct px_req *rq;
+
+	for (rq = px->live; rq != NULL; rq = rq->next) {
+		if (rq->in_multi) {
+			curl_multi_remove_handle(px->multi, rq->h);
+			rq->in_multi = 0;
+			rq->up_done = rq->up_failed = 1;
+			snprintf(rq->errbuf, sizeof(rq->errbuf), "the proxy is stopping");
+		}
+		wake(rq);
+	}
+}
