@@ -37,6 +37,7 @@ enum ak_err {
 	AK_ERR_UNSUPPORTED = 27,    /* cannot be expressed (e.g. a newline in a cmd.exe value) */
 	AK_ERR_EMPTY = 28,          /* an empty secret or passphrase */
 	AK_ERR_NO_SPACE = 29,       /* the disk (or quota) is full */
+	AK_ERR_NOT_FOUND = 30,      /* a file (other than the keystore) does not exist */
 };
 
 /* A static, secret-free one-line description. Never NULL. */

@@ -35,6 +35,7 @@ ak_strerror(enum ak_err e)
 	case AK_ERR_UNSUPPORTED: return "value cannot be represented";
 	case AK_ERR_EMPTY: return "empty value";
 	case AK_ERR_NO_SPACE: return "no space left on device";
+	case AK_ERR_NOT_FOUND: return "no such file";
 	}
 	return "unknown error";
 }
@@ -59,7 +60,7 @@ ak_err_exit_code(enum ak_err e)
 enum ak_err
 ak_err_from_wire(unsigned long v)
 {
-	if (v <= (unsigned long)AK_ERR_NO_SPACE)
+	if (v <= (unsigned long)AK_ERR_NOT_FOUND)
 		return (enum ak_err)v;
 	return AK_ERR_INTERNAL;
 }
