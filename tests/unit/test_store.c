@@ -728,6 +728,8 @@ test_disk(void)
 	close(lfd);
 	lfd = -1;
 
+	free(img2);
+	img2 = NULL;
 	/* The update transaction with a passphrase: wrong one, right one. */
 	memset(&pr, 0, sizeof(pr));
 	pr.path = path;
