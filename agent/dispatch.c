@@ -200,7 +200,7 @@ open_file(const uint8_t *key, struct ak_header *hdr, struct ak_store **out)
 	size_t len = 0;
 	enum ak_err r;
 
-	if ((r = ak_file_read(st.store_path, &img, &len)) != AK_OK)
+	if ((r = ak_store_read(st.store_path, &img, &len)) != AK_OK)
 		goto out;
 	r = ak_store_open_image(img, len, key, hdr, out);
 out:
@@ -343,41 +343,26 @@ out:
 	return r;
 }
 
-/* The write path (BRIEF.md): under the keystore lock, re-read and decrypt the current file with our
- * key so nothing another writer did is lost, apply the change, seal with a fresh nonce, write
- * atomically, and only then swap the in-memory store. On failure the old in-memory store stays.
- * apply() takes the freshly read store and returns AK_OK if it changed it. */
+/* The write path: one keystore transaction (ak_store_txn_run) -- under the keystore lock, re-read and
+ * open the current file with our key so nothing another writer did is lost, apply the change, seal
+ * with a fresh nonce, write atomically -- and only then swap the in-memory store. On failure the old
+ * in-memory store stays. */
 struct write_op {
 	struct ak_profile *add;   /* ADD: owned until put into the store */
 	int force;
 	const char *remove;       /* REMOVE: name */
 };
 
+/* ak_store_put stamps created/rotated: the rule lives there, not here. */
 static enum ak_err
-apply_op(struct ak_store *s, struct write_op *op)
+apply_op(struct ak_store *s, void *arg)
 {
-	const struct ak_profile *old;
-	int64_t now = ak_now_s();
+	struct write_op *op = arg;
 	enum ak_err r;
 
 	if (op->remove != NULL)
 		return ak_store_remove(s, op->remove);
-	old = ak_store_find(s, op->add->name);
-	if (old != NULL && !op->force)
-		return AK_ERR_PROFILE_EXISTS;
-	if (old == NULL) {
-		op->add->created = now;
-		op->add->rotated = now;
-	} else {
-		size_t a = strlen(old->secret), b = strlen(op->add->secret);
-
-		op->add->created = old->created;
-		if (a == b && sodium_memcmp(old->secret, op->add->secret, a) == 0)
-			op->add->rotated = old->rotated;
-		else
-			op->add->rotated = now;
-	}
-	if ((r = ak_store_put(s, op->add, old != NULL)) == AK_OK)
+	if ((r = ak_store_put(s, op->add, op->force)) == AK_OK)
 		op->add = NULL; /* the store owns it now */
 	return r;
 }
@@ -385,40 +370,31 @@ apply_op(struct ak_store *s, struct write_op *op)
 static enum ak_err
 write_store(struct write_op *op)
 {
+	struct ak_store_txn t;
 	struct ak_store *cur = NULL;
-	struct ak_header hdr;
-	uint8_t *img = NULL;
-	size_t imglen = 0;
-	int lockfd = -1;
+	struct ak_kdf kdf;
 	enum ak_err r;
 
-	if ((r = ak_store_lock(st.store_path, AGENT_STORE_LOCK_MS, &lockfd)) != AK_OK)
-		goto out;
-	r = open_file(st.key, &hdr, &cur);
+	memset(&t, 0, sizeof(t));
+	t.path = st.store_path;
+	t.lock_timeout_ms = AGENT_STORE_LOCK_MS;
+	t.key = st.key;
+	t.apply = apply_op;
+	t.arg = op;
+	t.written = &cur;
+	t.kdf_out = &kdf;
+	r = ak_store_txn_run(&t);
 	if (r == AK_ERR_AUTH) {
 		/* Re-keyed (akctl passwd) or replaced: our key is stale, so let go of everything. */
 		agent_state_lock("keystore changed");
-		r = AK_ERR_STORE_CHANGED;
-		goto out;
+		return AK_ERR_STORE_CHANGED;
 	}
 	if (r != AK_OK)
-		goto out;
-	if ((r = apply_op(cur, op)) != AK_OK)
-		goto out;
-	if ((r = ak_store_seal_image(cur, &hdr.kdf, st.key, &img, &imglen)) != AK_OK)
-		goto out;
-	if ((r = ak_file_write_atomic(st.store_path, img, imglen, 0)) != AK_OK)
-		goto out;
+		return r;
 	ak_store_free(st.store);
 	st.store = cur;
-	st.kdf = hdr.kdf;
-	cur = NULL;
-out:
-	ak_store_free(cur);
-	free(img);
-	if (lockfd >= 0)
-		close(lockfd);
-	return r;
+	st.kdf = kdf;
+	return AK_OK;
 }
 
 static enum ak_err

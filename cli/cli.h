@@ -120,10 +120,10 @@ int cli_pass_derive(struct cli *c, const struct ak_kdf *kdf, const char *pass, s
 enum ak_err cli_secret_read(const char *prompt, char **out, size_t *outlen);
 
 /* cmd_add.c: the direct-file path (no agent unlocked on this keystore), shared by add and rm.
- * Asks the passphrase, then locks, reads, derives and decrypts (ak_store_load_locked). On AK_OK the
- * caller holds the lock (*lockfd: close it), *key (secure: ak_smem_free) and *s (ak_store_free). */
-enum ak_err cli_store_open_direct(struct cli *c, int *lockfd, struct ak_header *hdr, uint8_t **key,
-    struct ak_store **s, char *detail, size_t detaillen);
+ * Asks the passphrase (no prompt when the file does not exist: AK_ERR_NO_STORE), then runs the
+ * keystore transaction ak_store_update_pass with apply/arg. detail gets a secret-free reason. */
+enum ak_err cli_store_update_direct(struct cli *c, ak_store_apply_fn apply, void *arg, char *detail,
+    size_t detaillen);
 
 /* cmd_add.c: store p (validated here) through the agent when it is unlocked on akctl's keystore, else
  * directly on the file (asks the passphrase, as add does). An existing profile is AK_ERR_PROFILE_EXISTS

@@ -13,12 +13,14 @@
 
 #include <sodium.h>
 
+#include "ak_file.h"
 #include "ak_path.h"
 #include "ak_smem.h"
 #include "ak_store.h"
 #include "cloud.h"
 
 #define WHO "AWS Secrets Manager"
+#define AWS_FILE_MAX (1u << 20) /* ~/.aws/credentials and config */
 
 struct aws_creds {
 	char *akid;    /* secure */
@@ -62,23 +64,21 @@ trim(char *s)
 }
 
 /* Read the keys of one INI section of an AWS file. keys[i] gets a secure copy of the value of names[i]
- * (left NULL if absent). section is matched as "[section]". The file is read into the arena: the
- * credentials file holds secrets. 1 if the section exists, 0 if not, -1 if the file is unreadable. */
-static int
-ini_read(const char *path, const char *section, const char *const *names, char **keys, size_t nkeys)
+ * (left NULL if absent). section is matched as "[section]". The file is read into the arena and wiped:
+ * the credentials file holds secrets. *found is 1 if the section exists. Errors are ak_file_load's
+ * (AK_ERR_NOT_FOUND for a missing file). */
+static enum ak_err
+ini_read(const char *path, const char *section, const char *const *names, char **keys, size_t nkeys,
+    int *found)
 {
-	uint8_t *raw = NULL;
 	size_t len = 0, i;
 	char *doc = NULL, *line, *next, *eq, *k, *v, *s;
-	int in = 0, found = 0;
+	int in = 0;
+	enum ak_err r;
 
-	if (ak_file_read(path, &raw, &len) != AK_OK)
-		return -1;
-	doc = ak_smem_strndup((const char *)raw, len);
-	sodium_memzero(raw, len);
-	free(raw);
-	if (doc == NULL)
-		return -1;
+	*found = 0;
+	if ((r = ak_file_load(path, AWS_FILE_MAX, AK_FILE_SECURE, &doc, &len)) != AK_OK)
+		return r;
 	for (line = doc; line != NULL; line = next) {
 		if ((next = strchr(line, '\n')) != NULL)
 			*next++ = '\0';
@@ -92,7 +92,7 @@ ini_read(const char *path, const char *section, const char *const *names, char *
 				continue;
 			*end = '\0';
 			in = strcmp(trim(s + 1), section) == 0;
-			found |= in;
+			*found |= in;
 			continue;
 		}
 		if (!in || (eq = strchr(s, '=')) == NULL)
@@ -106,7 +106,7 @@ ini_read(const char *path, const char *section, const char *const *names, char *
 		}
 	}
 	ak_smem_free(doc); /* wipes the file's secrets */
-	return found;
+	return AK_OK;
 }
 
 static enum ak_err
@@ -117,7 +117,8 @@ aws_creds(struct aws_creds *c, char *detail, size_t detaillen)
 	const char *id = cloud_env("AWS_ACCESS_KEY_ID"), *sec = cloud_env("AWS_SECRET_ACCESS_KEY");
 	const char *tok = cloud_env("AWS_SESSION_TOKEN"), *profile;
 	char path[AK_PATH_MAX], *keys[3] = { NULL, NULL, NULL };
-	int found;
+	int found = 0;
+	enum ak_err r;
 
 	memset(c, 0, sizeof(*c));
 	if (id != NULL && sec != NULL) {
@@ -135,9 +136,12 @@ aws_creds(struct aws_creds *c, char *detail, size_t detaillen)
 	if ((profile = cloud_env("AWS_PROFILE")) == NULL)
 		profile = "default";
 	if (aws_file("AWS_SHARED_CREDENTIALS_FILE", "credentials", path, sizeof(path)) != 0 ||
-	    (found = ini_read(path, profile, names, keys, 3)) < 0)
+	    (r = ini_read(path, profile, names, keys, 3, &found)) == AK_ERR_NOT_FOUND)
 		return cloud_err(AK_ERR_AUTH, detail, detaillen, "%s: no credentials (set "
 		    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or create ~/.aws/credentials)", WHO);
+	if (r != AK_OK) /* there but unreadable or too large: say so, not "no credentials" */
+		return cloud_err(r, detail, detaillen, "%s: cannot read %s: %s", WHO, path,
+		    ak_strerror(r));
 	c->akid = keys[0];
 	c->secret = keys[1];
 	c->token = keys[2];
@@ -185,6 +189,7 @@ aws_region(const struct cloud_opts *o, char *out, size_t outlen, char *detail, s
 	static const char *const names[] = { "region" };
 	const char *r = o->region, *profile;
 	char path[AK_PATH_MAX], section[256], *keys[1] = { NULL };
+	int found = 0;
 
 	if (r == NULL)
 		r = cloud_env("AWS_REGION");
@@ -197,11 +202,11 @@ aws_region(const struct cloud_opts *o, char *out, size_t outlen, char *detail, s
 		snprintf(section, sizeof(section), strcmp(profile, "default") == 0 ? "%s" : "profile %s",
 		    profile);
 		if (aws_file("AWS_CONFIG_FILE", "config", path, sizeof(path)) == 0 &&
-		    ini_read(path, section, names, keys, 1) > 0 && keys[0] != NULL) {
+		    ini_read(path, section, names, keys, 1, &found) == AK_OK && found && keys[0] != NULL) {
 			snprintf(out, outlen, "%s", keys[0]);
-			ak_smem_free(keys[0]);
 			r = out;
 		}
+		ak_smem_free(keys[0]);
 	}
 	if (r == NULL)
 		return cloud_err(AK_ERR_INVALID, detail, detaillen,

@@ -12,6 +12,7 @@
 
 #include <sodium.h>
 
+#include "ak_file.h"
 #include "ak_path.h"
 #include "ak_smem.h"
 #include "ak_store.h"
@@ -19,14 +20,15 @@
 
 #define WHO "Vault"
 #define VAULT_DEFAULT "https://127.0.0.1:8200"
+#define VAULT_TOKEN_MAX 65536 /* ~/.vault-token */
 
 static enum ak_err
 vault_token(char **tok, char *detail, size_t detaillen)
 {
 	const char *env = cloud_env("VAULT_TOKEN"), *home;
 	char path[AK_PATH_MAX];
-	uint8_t *raw = NULL;
 	size_t len = 0;
+	enum ak_err r;
 
 	*tok = NULL;
 	if (env != NULL) {
@@ -35,16 +37,16 @@ vault_token(char **tok, char *detail, size_t detaillen)
 	} else {
 		if ((home = cloud_env("HOME")) == NULL ||
 		    (size_t)snprintf(path, sizeof(path), "%s/.vault-token", home) >= sizeof(path) ||
-		    ak_file_read(path, &raw, &len) != AK_OK)
+		    (r = ak_file_load(path, VAULT_TOKEN_MAX, AK_FILE_SECURE, tok, &len)) == AK_ERR_NOT_FOUND)
 			return cloud_err(AK_ERR_AUTH, detail, detaillen,
 			    "%s: no token (set VAULT_TOKEN or run 'vault login')", WHO);
-		while (len > 0 && (raw[len - 1] == '\n' || raw[len - 1] == '\r' || raw[len - 1] == ' '))
-			len--;
-		*tok = ak_smem_strndup((const char *)raw, len);
-		sodium_memzero(raw, len);
-		free(raw);
-		if (*tok == NULL)
-			return cloud_err(AK_ERR_NOMEM, detail, detaillen, "%s: out of memory", WHO);
+		if (r != AK_OK) /* there but unreadable or too large: say so, not "no token" */
+			return cloud_err(r, detail, detaillen, "%s: cannot read %s: %s", WHO, path,
+			    ak_strerror(r));
+		/* Trim in place: the arena block is wiped whole when freed. */
+		while (len > 0 && ((*tok)[len - 1] == '\n' || (*tok)[len - 1] == '\r' ||
+		    (*tok)[len - 1] == ' '))
+			(*tok)[--len] = '\0';
 	}
 	if (!cloud_token_ok(*tok, strlen(*tok))) {
 		ak_smem_free(*tok);

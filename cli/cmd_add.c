@@ -2,7 +2,8 @@
  *
  * The secret comes from the terminal (echo off) or stdin, never argv. With an agent unlocked on this
  * keystore the agent writes the file (it owns it while unlocked); otherwise we ask the passphrase and
- * write the file ourselves under the same lock. Also holds the direct-file helper rm shares.
+ * write the file ourselves through the same keystore transaction. Also holds the direct-file helper rm
+ * shares.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -17,52 +18,51 @@
 #include "ak_util.h"
 #include "cli.h"
 
-#define LOCK_TIMEOUT_MS 10000
 
 enum ak_err
-cli_store_open_direct(struct cli *c, int *lockfd, struct ak_header *hdr, uint8_t **key,
-    struct ak_store **s, char *detail, size_t detaillen)
+cli_store_update_direct(struct cli *c, ak_store_apply_fn apply, void *arg, char *detail,
+    size_t detaillen)
 {
 	char prompt[AK_PATH_MAX + 64];
 	char *pass = NULL;
 	size_t passlen = 0;
 	enum ak_err r;
 
-	*lockfd = -1;
-	*s = NULL;
-	*key = NULL;
 	/* Fail early (no prompt) when there is no file to open. */
 	if (access(c->store, F_OK) != 0)
 		return AK_ERR_NO_STORE;
 	snprintf(prompt, sizeof(prompt), "Passphrase for %s: ", c->store);
 	if ((r = cli_pass_read(c, prompt, 0, &pass, &passlen, detail, detaillen)) != AK_OK)
 		goto out;
-	if ((*key = ak_smem_alloc(AK_KEY_BYTES)) == NULL) {
-		r = AK_ERR_NOMEM;
-		goto out;
-	}
-	r = ak_store_load_locked(c->store, pass, passlen, lockfd, hdr, *key, s);
+	r = ak_store_update_pass(c->store, pass, passlen, apply, arg);
 out:
 	ak_smem_free(pass); /* wipes */
-	if (r != AK_OK) {
-		ak_smem_free(*key);
-		*key = NULL;
-		if (*lockfd >= 0)
-			close(*lockfd);
-		*lockfd = -1;
-	}
 	return r;
 }
 
-/* Times for a replacement: keep `created`; `rotated` moves only when the secret changed (compared in
- * constant time; both secrets stay owned, and wiped, by their profiles' owners). */
-static void
-carry_times(struct ak_profile *p, const struct ak_profile *old, int64_t now)
-{
-	size_t a = strlen(p->secret), b = strlen(old->secret);
+/* The direct-path change for add: put a copy of p (ak_store_put stamps the times). */
+struct put_arg {
+	const struct ak_profile *p;
+	int force;
+	int replaced;
+};
 
-	p->created = old->created;
-	p->rotated = (a == b && sodium_memcmp(p->secret, old->secret, a) == 0) ? old->rotated : now;
+static enum ak_err
+apply_put(struct ak_store *s, void *arg)
+{
+	struct put_arg *a = arg;
+	struct ak_profile *copy;
+	enum ak_err r;
+
+	/* A fresh copy on every run: the transaction may run twice, and p stays the caller's. */
+	a->replaced = ak_store_find(s, a->p->name) != NULL;
+	if (a->replaced && !a->force)
+		return AK_ERR_PROFILE_EXISTS;
+	if ((copy = ak_profile_dup(a->p)) == NULL)
+		return AK_ERR_NOMEM;
+	if ((r = ak_store_put(s, copy, a->force)) != AK_OK)
+		ak_profile_free(copy);
+	return r;
 }
 
 static int
@@ -78,12 +78,7 @@ cli_profile_put(struct cli *c, const struct ak_profile *p, int force, int *repla
 {
 	struct ak_client *cl = NULL;
 	struct ak_status st;
-	struct ak_profile *copy = NULL;
-	const struct ak_profile *old;
-	struct ak_store *s = NULL;
-	struct ak_header hdr;
-	uint8_t *key = NULL;
-	int lockfd = -1;
+	struct put_arg pa;
 	enum ak_err r;
 
 	memset(&st, 0, sizeof(st));
@@ -99,7 +94,6 @@ cli_profile_put(struct cli *c, const struct ak_profile *p, int force, int *repla
 	if (r == AK_ERR_UNTRUSTED_AGENT)
 		goto out; /* never fall back quietly past an impostor: the user must see it */
 	if (r == AK_OK && st.unlocked) {
-		/* The agent carries `created` and `rotated` over itself (it sees the old secret). */
 		if ((r = ak_client_add(cl, p, force)) != AK_OK && r != AK_ERR_PROFILE_EXISTS &&
 		    detaillen > 0)
 			cli_sanitize(ak_client_detail(cl), detail, detaillen);
@@ -109,36 +103,15 @@ cli_profile_put(struct cli *c, const struct ak_profile *p, int force, int *repla
 	cl = NULL;
 	if (detaillen > 0)
 		detail[0] = '\0';
-	if ((r = cli_store_open_direct(c, &lockfd, &hdr, &key, &s, detail, detaillen)) != AK_OK) {
-		if (detaillen > 0 && detail[0] == '\0')
-			snprintf(detail, detaillen, "%s", c->store);
-		goto out;
-	}
-	/* The store takes a copy: p stays the caller's whichever way we went. */
-	if ((copy = ak_profile_dup(p)) == NULL) {
-		r = AK_ERR_NOMEM;
-		goto out;
-	}
-	if ((old = ak_store_find(s, p->name)) != NULL) {
-		if (!force) {
-			r = AK_ERR_PROFILE_EXISTS;
-			goto out;
-		}
-		carry_times(copy, old, ak_now_s());
-		if (replaced != NULL)
-			*replaced = 1;
-	}
-	if ((r = ak_store_put(s, copy, force)) != AK_OK)
-		goto out;
-	copy = NULL; /* the store owns it now */
-	if ((r = ak_store_save(c->store, s, &hdr.kdf, key)) != AK_OK && detaillen > 0)
-		snprintf(detail, detaillen, "writing %s", c->store);
+	pa.p = p;
+	pa.force = force;
+	pa.replaced = 0;
+	r = cli_store_update_direct(c, apply_put, &pa, detail, detaillen);
+	if (r == AK_OK && replaced != NULL)
+		*replaced = pa.replaced;
+	if (r != AK_OK && r != AK_ERR_PROFILE_EXISTS && detaillen > 0 && detail[0] == '\0')
+		snprintf(detail, detaillen, "%s", c->store);
 out:
-	if (lockfd >= 0)
-		close(lockfd);
-	ak_profile_free(copy);
-	ak_smem_free(key);
-	ak_store_free(s);
 	ak_status_clear(&st);
 	ak_client_close(cl);
 	return r;
@@ -168,7 +141,6 @@ cmd_add(struct cli *c, int argc, char **argv)
 	char prompt[AK_NAME_MAX + 32], detail[512];
 	const char *eq;
 	size_t nsets = 0, i, secretlen = 0;
-	int64_t now;
 	int ch, rc, force = 0, replaced = 0;
 	enum ak_err r;
 
@@ -223,7 +195,6 @@ cmd_add(struct cli *c, int argc, char **argv)
 			return cli_fail(AK_ERR_BAD_VARNAME, NULL, "add: --set");
 	}
 
-	now = ak_now_s();
 	if ((p = ak_profile_new()) == NULL) {
 		rc = cli_fail(AK_ERR_NOMEM, NULL, "add");
 		goto out;
@@ -235,7 +206,6 @@ cmd_add(struct cli *c, int argc, char **argv)
 		rc = cli_fail(r, NULL, "add");
 		goto out;
 	}
-	p->created = p->rotated = now;
 	for (i = 0; i < nsets; i++) {
 		eq = strchr(sets[i], '=');
 		if ((vname = ak_smem_strndup(sets[i], (size_t)(eq - sets[i]))) == NULL) {

@@ -16,6 +16,7 @@
 
 #include "ak_buf.h"
 #include "ak_dotenv.h"
+#include "ak_file.h"
 #include "ak_smem.h"
 #include "ak_util.h"
 #include "cli.h"
@@ -486,7 +487,7 @@ load_env_files(const char **files, size_t nfiles, struct ak_dotenv **d)
 	enum ak_err r;
 
 	for (i = 0; i < nfiles; i++) {
-		if ((r = ak_dotenv_read_file(files[i], AK_DOTENV_FILE_MAX, &buf, &len)) != AK_OK)
+		if ((r = ak_file_load(files[i], AK_DOTENV_FILE_MAX, AK_FILE_SECURE, &buf, &len)) != AK_OK)
 			return cli_fail(r, r == AK_ERR_IO ? strerror(errno) : NULL, "exec: --env-file %s",
 			    files[i]);
 		r = ak_dotenv_parse(buf, len, &d[i], &bad);

@@ -22,6 +22,7 @@
 #include <sodium.h>
 
 #include "ak_dotenv.h"
+#include "ak_file.h"
 #include "ak_provider.h"
 #include "ak_smem.h"
 #include "ak_util.h"
@@ -193,7 +194,7 @@ from_dotenv(struct import *im)
 
 	if (stat(im->src, &im->st) != 0)
 		return cli_fail(AK_ERR_IO, strerror(errno), "import: %s", im->src);
-	if ((r = ak_dotenv_read_file(im->src, AK_DOTENV_FILE_MAX, &im->raw, &im->rawlen)) != AK_OK)
+	if ((r = ak_file_load(im->src, AK_DOTENV_FILE_MAX, AK_FILE_SECURE, &im->raw, &im->rawlen)) != AK_OK)
 		return cli_fail(r, r == AK_ERR_IO ? strerror(errno) : NULL, "import: %s", im->src);
 	r = ak_dotenv_parse(im->raw, im->rawlen, &im->d, &bad);
 	if (r == AK_ERR_BAD_FORMAT) {
@@ -389,7 +390,8 @@ from_json(struct import *im)
 	int rc = 1;
 	enum ak_err r;
 
-	if ((r = ak_dotenv_read_file(im->src, JSON_FILE_MAX, &buf, &len)) != AK_OK) {
+	/* The same secure loader as any file holding a key; the .env parser never sees JSON. */
+	if ((r = ak_file_load(im->src, JSON_FILE_MAX, AK_FILE_SECURE, &buf, &len)) != AK_OK) {
 		rc = cli_fail(r, r == AK_ERR_IO ? strerror(errno) : NULL, "import: %s", im->src);
 		goto out;
 	}

@@ -8,10 +8,9 @@
 
 #include <sodium.h>
 
+#include "ak_file.h"
 #include "ak_smem.h"
 #include "cli.h"
-
-#define LOCK_TIMEOUT_MS 10000
 
 int
 cmd_init(struct cli *c, int argc, char **argv)
@@ -28,7 +27,7 @@ cmd_init(struct cli *c, int argc, char **argv)
 	uint8_t *key = NULL, *img = NULL;
 	char *pass = NULL;
 	char prompt[AK_PATH_MAX + 64], detail[256];
-	size_t passlen = 0, imglen = 0;
+	size_t passlen = 0, imglen = 0, stale = 0;
 	int ch, lockfd = -1, rc;
 	enum ak_err r;
 
@@ -79,8 +78,13 @@ cmd_init(struct cli *c, int argc, char **argv)
 		rc = cli_fail(r, NULL, "init: encrypting");
 		goto out;
 	}
-	if ((r = ak_store_lock(c->store, LOCK_TIMEOUT_MS, &lockfd)) != AK_OK) {
+	if ((r = ak_store_lock(c->store, AK_STORE_LOCK_MS, &lockfd)) != AK_OK) {
 		rc = cli_fail(r, NULL, "init: locking %s", c->store);
+		goto out;
+	}
+	/* Temp files a killed writer left of an earlier keystore at this path: older secrets, not ours. */
+	if ((r = ak_file_stale_temps(c->store, 1, &stale)) != AK_OK) {
+		rc = cli_fail(r, NULL, "init: removing stale temp files next to %s", c->store);
 		goto out;
 	}
 	if ((r = ak_file_write_atomic(c->store, img, imglen, 1)) != AK_OK) {

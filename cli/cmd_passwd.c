@@ -2,9 +2,9 @@
  * new key to the agent if it is unlocked on this keystore.
  *
  * The old passphrase is checked before the new one is asked (no typing twice for nothing), and the
- * file lock is taken only after both are read, so a person typing never holds up the agent's writes.
- * Under the lock the file is re-read and must still open with the old key: nothing written in
- * between is lost.
+ * keystore transaction (which takes the lock) runs only after both are read, so a person typing never
+ * holds up the agent's writes. Under the lock the file is re-read and must still open with the old key:
+ * nothing written in between is lost.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -16,8 +16,6 @@
 
 #include "ak_smem.h"
 #include "cli.h"
-
-#define LOCK_TIMEOUT_MS 10000
 
 int
 cmd_passwd(struct cli *c, int argc, char **argv)
@@ -32,13 +30,14 @@ cmd_passwd(struct cli *c, int argc, char **argv)
 	struct ak_status st;
 	struct ak_store *s = NULL;
 	struct ak_header hdr, hdr2;
+	struct ak_store_txn t;
 	struct ak_kdf newkdf;
 	uint8_t *file = NULL, *oldkey = NULL, *newkey = NULL;
 	char *pass = NULL;
 	char prompt[AK_PATH_MAX + 64], detail[512];
 	size_t filelen = 0, passlen = 0, hdrlen = 0;
 	uint32_t lifetime;
-	int ch, rc, have_preset = 0, lockfd = -1;
+	int ch, rc, have_preset = 0;
 	enum ak_err r;
 
 	memset(&st, 0, sizeof(st));
@@ -61,7 +60,7 @@ cmd_passwd(struct cli *c, int argc, char **argv)
 		return cli_fail(r, NULL, "passwd: keystore path");
 
 	/* 1. Old passphrase, checked against the file as it is now. */
-	if ((r = ak_file_read(c->store, &file, &filelen)) != AK_OK ||
+	if ((r = ak_store_read(c->store, &file, &filelen)) != AK_OK ||
 	    (r = ak_header_parse(file, filelen, &hdr, &hdrlen)) != AK_OK) {
 		rc = cli_fail(r, NULL, "passwd: %s", c->store);
 		goto out;
@@ -110,26 +109,20 @@ cmd_passwd(struct cli *c, int argc, char **argv)
 	ak_smem_free(pass);
 	pass = NULL;
 
-	/* 3. Under the lock: re-read (keep whatever was written meanwhile), re-seal, replace. */
-	if ((r = ak_store_lock(c->store, LOCK_TIMEOUT_MS, &lockfd)) != AK_OK) {
-		rc = cli_fail(r, NULL, "passwd: locking %s", c->store);
-		goto out;
-	}
-	if ((r = ak_file_read(c->store, &file, &filelen)) != AK_OK) {
-		rc = cli_fail(r, NULL, "passwd: %s", c->store);
-		goto out;
-	}
-	if ((r = ak_store_open_image(file, filelen, oldkey, &hdr2, &s)) != AK_OK) {
-		/* Someone re-keyed it between our two reads. */
+	/* 3. One keystore transaction: under the lock, re-read (keep whatever was written meanwhile), open
+	 * with the old key, remove stale temp files (older generations that the old passphrase opens),
+	 * seal under the new key, replace. */
+	memset(&t, 0, sizeof(t));
+	t.path = c->store;
+	t.lock_timeout_ms = AK_STORE_LOCK_MS;
+	t.key = oldkey;
+	t.new_kdf = &newkdf;
+	t.new_key = newkey;
+	if ((r = ak_store_txn_run(&t)) != AK_OK) {
+		/* AUTH: someone re-keyed it between our two reads. */
 		rc = cli_fail(r == AK_ERR_AUTH ? AK_ERR_STORE_CHANGED : r, NULL, "passwd: %s", c->store);
 		goto out;
 	}
-	if ((r = ak_store_save(c->store, s, &newkdf, newkey)) != AK_OK) {
-		rc = cli_fail(r, NULL, "passwd: writing %s", c->store);
-		goto out;
-	}
-	close(lockfd);
-	lockfd = -1;
 	cli_note("passphrase changed for %s", c->store);
 
 	/* 4. An agent unlocked on this keystore keeps working: give it the new key, same time left. */
@@ -144,8 +137,6 @@ cmd_passwd(struct cli *c, int argc, char **argv)
 	}
 	rc = 0;
 out:
-	if (lockfd >= 0)
-		close(lockfd);
 	free(file);
 	ak_store_free(s);
 	ak_smem_free(pass);

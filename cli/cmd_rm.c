@@ -1,5 +1,5 @@
 /* cmd_rm.c - akctl rm PROFILE: through the agent when it is unlocked on this keystore, else on the
- * file directly (passphrase, same lock). Exit 5 when the profile does not exist. */
+ * file directly (passphrase, the same keystore transaction). Exit 5 when the profile does not exist. */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -8,17 +8,27 @@
 #include "ak_util.h"
 #include "cli.h"
 
+struct rm_arg {
+	const char *name;
+};
+
+static enum ak_err
+apply_remove(struct ak_store *s, void *arg)
+{
+	const struct rm_arg *a = arg;
+
+	return ak_store_remove(s, a->name);
+}
+
 int
 cmd_rm(struct cli *c, int argc, char **argv)
 {
 	struct ak_client *cl = NULL;
 	struct ak_status st;
-	struct ak_store *s = NULL;
-	struct ak_header hdr;
-	uint8_t *key = NULL;
+	struct rm_arg ra;
 	char detail[512];
 	const char *name;
-	int rc, lockfd = -1;
+	int rc;
 	enum ak_err r;
 
 	memset(&st, 0, sizeof(st));
@@ -45,27 +55,20 @@ cmd_rm(struct cli *c, int argc, char **argv)
 		ak_client_close(cl);
 		cl = NULL;
 		detail[0] = '\0';
-		r = cli_store_open_direct(c, &lockfd, &hdr, &key, &s, detail, sizeof(detail));
-		if (r != AK_OK) {
-			rc = cli_fail(r, detail, "rm: %s", c->store);
-			goto out;
-		}
-		if ((r = ak_store_remove(s, name)) != AK_OK) {
+		ra.name = name;
+		r = cli_store_update_direct(c, apply_remove, &ra, detail, sizeof(detail));
+		if (r == AK_ERR_NO_PROFILE) {
 			rc = cli_fail(r, NULL, "rm: %s", name);
 			goto out;
 		}
-		if ((r = ak_store_save(c->store, s, &hdr.kdf, key)) != AK_OK) {
-			rc = cli_fail(r, NULL, "rm: writing %s", c->store);
+		if (r != AK_OK) {
+			rc = cli_fail(r, detail, "rm: %s", c->store);
 			goto out;
 		}
 	}
 	cli_note("removed profile %s", name);
 	rc = 0;
 out:
-	if (lockfd >= 0)
-		close(lockfd);
-	ak_smem_free(key);
-	ak_store_free(s);
 	ak_status_clear(&st);
 	ak_client_close(cl);
 	return rc;

@@ -6,19 +6,31 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ak_file.h"
 #include "ak_util.h"
 #include "cli.h"
 
+/* Temp files of the keystore's writes that a killed writer left: each an older copy of the store. */
+static void
+print_stale(const char *path)
+{
+	size_t n = 0;
+
+	if (ak_file_stale_temps(path, 0, &n) == AK_OK && n > 0)
+		printf("warning:    %zu stale temp file%s next to the keystore (older copies of it, from an "
+		    "interrupted write): the next write removes them\n", n, n == 1 ? "" : "s");
+}
+
 /* The keystore line(s) from the file's header. *weak set when its KDF is weak. */
 static void
-print_keystore(const char *path, int *weak)
+print_header(const char *path, int *weak)
 {
 	struct ak_header hdr;
 	uint8_t *file = NULL;
 	size_t len = 0, hdrlen = 0;
 	enum ak_err r;
 
-	r = ak_file_read(path, &file, &len);
+	r = ak_store_read(path, &file, &len);
 	if (r == AK_ERR_NO_STORE) {
 		printf("keystore:   %s (does not exist: create it with 'akctl init')\n", path);
 		return;
@@ -31,11 +43,20 @@ print_keystore(const char *path, int *weak)
 		return;
 	}
 	printf("keystore:   %s\n", path);
+	printf("format:     version %lu%s\n", (unsigned long)hdr.version,
+	    hdr.version < AK_STORE_VERSION ? " (rewritten as version 2 on the next write)" : "");
 	printf("kdf:        argon2id, preset %s (opslimit %llu, memlimit %llu KiB)\n",
 	    ak_kdf_preset_name(hdr.kdf.preset), (unsigned long long)hdr.kdf.opslimit,
 	    (unsigned long long)(hdr.kdf.memlimit / 1024));
 	if (ak_kdf_is_weak(&hdr.kdf))
 		*weak = 1;
+}
+
+static void
+print_keystore(const char *path, int *weak)
+{
+	print_header(path, weak);
+	print_stale(path);
 }
 
 int

@@ -71,7 +71,7 @@ cmd_unlock(struct cli *c, int argc, char **argv)
 		goto out;
 	}
 
-	if ((r = ak_file_read(c->store, &file, &filelen)) != AK_OK) {
+	if ((r = ak_store_read(c->store, &file, &filelen)) != AK_OK) {
 		rc = cli_fail(r, NULL, "unlock: %s", c->store);
 		goto out;
 	}

@@ -52,9 +52,6 @@ void ak_dotenv_free(struct ak_dotenv *d); /* wipes; NULL ok */
 /* The entry for name, or NULL. */
 const struct ak_dotenv_entry *ak_dotenv_get(const struct ak_dotenv *d, const char *name);
 
-/* Read a whole file of at most max bytes into the secure arena (it may hold secrets): *buf is
- * NUL-terminated (ak_smem_free wipes it), *len excludes the NUL. AK_ERR_TOO_LARGE past max;
- * AK_ERR_IO otherwise, with errno set. */
-enum ak_err ak_dotenv_read_file(const char *path, size_t max, char **buf, size_t *len);
+/* Files are read with ak_file_load(path, AK_DOTENV_FILE_MAX, AK_FILE_SECURE, ...) (ak_file.h). */
 
 #endif

@@ -2,8 +2,9 @@
  *
  * File (docs/keystore-format.md): one line of JSON header, '\n', then the XChaCha20-Poly1305 ciphertext
  * of the whole plaintext store (a JSON document). The header bytes, newline included, are the AEAD's
- * associated data, so changing any byte of the file is detected. Key = Argon2id(passphrase, salt, params
- * from the header).
+ * associated data, so changing any byte of the file is detected. The store key = Argon2id(passphrase,
+ * salt, params from the header); format version 2 encrypts under a subkey of it and carries a key
+ * commitment (a keyed BLAKE2b under another subkey) that is checked before decrypting.
  *
  * Every struct below, and every string in it, lives in the secure arena (ak_smem) and is wiped on free.
  */
@@ -25,6 +26,16 @@
 #define AK_VARS_MAX 64          /* plain variables per profile */
 #define AK_PROFILES_MAX 100000
 #define AK_FILE_MAX (256u << 20) /* keystore file size cap */
+#define AK_COMMIT_BYTES 32
+#define AK_STORE_VERSION 2      /* what every write produces; version 1 still opens */
+#define AK_STORE_LOCK_MS 10000  /* how long akctl waits for another writer */
+
+/* Argon2id parameters a header may carry: from the cheapest Argon2id allows (the insecure-test preset)
+ * to libsodium's sensitive preset, the strongest akctl creates (kdf.c checks they match). */
+#define AK_KDF_OPS_MIN 1
+#define AK_KDF_OPS_MAX 4
+#define AK_KDF_MEM_MIN 8192u
+#define AK_KDF_MEM_MAX (1024u << 20)
 
 enum ak_kdf_preset {
 	AK_KDF_INSECURE_TEST = 0, /* opslimit 1, memlimit 8 KiB: tests only; recorded, status warns */
@@ -45,6 +56,8 @@ enum ak_err ak_kdf_preset_parse(const char *s, enum ak_kdf_preset *out);
 const char *ak_kdf_preset_name(enum ak_kdf_preset p);
 /* Fill params for a preset with a fresh random salt. */
 void ak_kdf_new(struct ak_kdf *kdf, enum ak_kdf_preset p);
+/* 1 when opslimit and memlimit are within AK_KDF_{OPS,MEM}_{MIN,MAX}. */
+int ak_kdf_in_range(const struct ak_kdf *kdf);
 /* 1 when the parameters are weaker than libsodium's interactive preset (status warns). */
 int ak_kdf_is_weak(const struct ak_kdf *kdf);
 /* Argon2id13. key must be AK_KEY_BYTES in secure memory; the caller wipes pass and key.
@@ -94,8 +107,10 @@ enum ak_err ak_profile_validate(const struct ak_profile *p);
 struct ak_store *ak_store_new(void);
 void ak_store_free(struct ak_store *s);   /* wipes every profile */
 struct ak_profile *ak_store_find(const struct ak_store *s, const char *name);
-/* Insert p (the store takes ownership on AK_OK). Existing name: AK_ERR_PROFILE_EXISTS unless replace,
- * in which case the old one is freed and p keeps the old `created` time. */
+/* Insert p (the store takes ownership on AK_OK) and stamp its times, the one place that rule lives:
+ * a new profile gets created = rotated = now; a replacement keeps the old `created`, and the old
+ * `rotated` too unless the secret changed (compared in constant time), in which case rotated = now.
+ * Existing name: AK_ERR_PROFILE_EXISTS unless replace, in which case the old one is freed. */
 enum ak_err ak_store_put(struct ak_store *s, struct ak_profile *p, int replace);
 /* Remove and free. AK_ERR_NO_PROFILE if absent. */
 enum ak_err ak_store_remove(struct ak_store *s, const char *name);
@@ -107,44 +122,78 @@ enum ak_err ak_store_parse(const char *doc, size_t len, struct ak_store **out);
 
 /* The file ------------------------------------------------------------------------------------------- */
 struct ak_header {
-	uint32_t version;      /* 1 */
+	uint32_t version;      /* 1 or 2 */
 	struct ak_kdf kdf;
+	uint8_t commitment[AK_COMMIT_BYTES]; /* version 2 only (zero for 1) */
 	uint8_t nonce[AK_NONCE_BYTES];
 };
 
 /* Split a file image into header and ciphertext: validates the header JSON (format name, version,
- * algorithm names, parameter ranges). *hdr_len is the length of the AD (header line incl. '\n');
- * the ciphertext is file + *hdr_len. AK_ERR_BAD_FORMAT / AK_ERR_VERSION. */
+ * algorithm names, KDF parameters within AK_KDF_*_MIN/MAX). *hdr_len is the length of the AD (header
+ * line incl. '\n'); the ciphertext is file + *hdr_len. AK_ERR_BAD_FORMAT / AK_ERR_VERSION. */
 enum ak_err ak_header_parse(const uint8_t *file, size_t len, struct ak_header *h, size_t *hdr_len);
 
-/* Decrypt a file image with key (AK_ERR_AUTH on any tampering or wrong key) and parse it. */
+/* Open a file image with the store key: AK_ERR_AUTH for a wrong key or any tampering -- a commitment
+ * that does not match (checked before decrypting), a failed decryption, and equally a plaintext that
+ * decrypts but does not parse, so a forged file cannot tell "right key, bad content" from "wrong key".
+ * AK_ERR_BAD_FORMAT / AK_ERR_VERSION only for the (public) header. */
 enum ak_err ak_store_open_image(const uint8_t *file, size_t len, const uint8_t *key,
     struct ak_header *h_out, struct ak_store **out);
-/* Serialize + encrypt with a fresh nonce under kdf/key into a new malloc'd file image (not secret). */
+/* Serialize + encrypt as format version 2 with a fresh nonce under kdf/key into a new malloc'd file
+ * image (not secret). */
 enum ak_err ak_store_seal_image(const struct ak_store *s, const struct ak_kdf *kdf, const uint8_t *key,
     uint8_t **out, size_t *outlen);
+/* The same for an arbitrary plaintext pt (the caller's; not parsed): what a holder of the key could
+ * write. For tests and fuzzing of the open path. */
+enum ak_err ak_store_seal_bytes(const uint8_t *pt, size_t ptlen, const struct ak_kdf *kdf,
+    const uint8_t *key, uint8_t **out, size_t *outlen);
 
-/* Read a whole file (up to AK_FILE_MAX) into malloc'd memory. AK_ERR_NO_STORE if it does not exist. */
-enum ak_err ak_file_read(const char *path, uint8_t **out, size_t *len);
+/* Read the keystore file (a regular file, up to AK_FILE_MAX) into malloc'd memory: ciphertext, not
+ * secret. AK_ERR_NO_STORE if it does not exist; otherwise as ak_file_load (ak_file.h). */
+enum ak_err ak_store_read(const char *path, uint8_t **out, size_t *len);
 
 /* Writer lock: flock(LOCK_EX) on "<path>.lock" (created 0600), waiting at most timeout_ms.
  * Returns the lock fd in *fd (close it to release). AK_ERR_BUSY on timeout. */
 enum ak_err ak_store_lock(const char *path, int timeout_ms, int *fd);
-/* Atomic durable replace: temp file in the same directory (0600), write all, fsync, rename over path,
- * fsync the directory. If exclusive, fails with AK_ERR_STORE_EXISTS when path exists (link, not
- * rename). On any failure the previous file is untouched and the temp file removed. Caller holds the lock. */
-enum ak_err ak_file_write_atomic(const char *path, const uint8_t *data, size_t len, int exclusive);
 
 /* Make the keystore's directory (and parents) with mode 0700 if missing, and verify it is a directory
  * owned by us. */
 enum ak_err ak_store_prepare_dir(const char *path);
 
-/* Convenience for akctl's direct path (agent not unlocked): lock, read, derive, decrypt.
- * On success the lock is held (*lockfd) and *key (secure, AK_KEY_BYTES) and *hdr are filled. */
-enum ak_err ak_store_load_locked(const char *path, const char *pass, size_t passlen, int *lockfd,
-    struct ak_header *hdr, uint8_t *key, struct ak_store **out);
-/* Seal s under hdr->kdf/key and write it atomically (lock must be held). */
+/* Seal s under kdf/key and write it atomically, after removing the temp files killed writers left
+ * (each an older generation of the store). The caller holds the lock. */
 enum ak_err ak_store_save(const char *path, const struct ak_store *s, const struct ak_kdf *kdf,
     const uint8_t *key);
+
+/* The write transaction ------------------------------------------------------------------------------ */
+/* Changes the store read under the lock; AK_OK commits (the store is then written), anything else
+ * aborts with nothing written. May run more than once (ak_store_update_pass), each time on a fresh
+ * store: it must not consume arg. */
+typedef enum ak_err (*ak_store_apply_fn)(struct ak_store *s, void *arg);
+
+struct ak_store_txn {
+	const char *path;
+	int lock_timeout_ms;          /* waiting for another writer; < 0 waits forever */
+	const uint8_t *key;           /* the store key that opens the file as it is now */
+	ak_store_apply_fn apply;      /* NULL: no change (a re-key) */
+	void *arg;
+	const struct ak_kdf *new_kdf; /* re-key (passwd): seal under new_kdf/new_key; NULL keeps the kdf */
+	const uint8_t *new_key;
+	struct ak_store **written;    /* optional: receives the store as written (the caller frees it) */
+	struct ak_kdf *kdf_out;       /* optional: the KDF parameters of the file as written */
+};
+
+/* The one keystore update: lock -> read -> open (key) -> apply -> remove stale temp files -> seal ->
+ * atomic write -> unlock. AK_ERR_AUTH when key no longer opens the file (re-keyed or replaced since
+ * the key was derived), else the first failing step's error; on any failure the file is as it was.
+ * Keys are the caller's (it wipes them). */
+enum ak_err ak_store_txn_run(const struct ak_store_txn *t);
+/* The same with the default lock timeout, no re-key, nothing returned. */
+enum ak_err ak_store_update(const char *path, const uint8_t *key, ak_store_apply_fn apply, void *arg);
+/* akctl's direct path (no unlocked agent): derive the key from the file's header *before* taking the
+ * lock (Argon2id takes seconds; no writer should wait for it), then ak_store_update. If the file was
+ * re-keyed in between (other KDF parameters), derive again and retry once. pass is the caller's. */
+enum ak_err ak_store_update_pass(const char *path, const char *pass, size_t passlen,
+    ak_store_apply_fn apply, void *arg);
 
 #endif

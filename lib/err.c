@@ -37,6 +37,7 @@ ak_strerror(enum ak_err e)
 	case AK_ERR_NO_SPACE: return "no space left on device";
 	case AK_ERR_UNTRUSTED_AGENT: return "refusing an agent that is not ours";
 	case AK_ERR_OTHER_STORE: return "the agent serves another keystore";
+	case AK_ERR_NOT_FOUND: return "no such file";
 	}
 	return "unknown error";
 }
@@ -63,7 +64,7 @@ ak_err_exit_code(enum ak_err e)
 enum ak_err
 ak_err_from_wire(unsigned long v)
 {
-	if (v <= (unsigned long)AK_ERR_OTHER_STORE)
+	if (v <= (unsigned long)AK_ERR_NOT_FOUND)
 		return (enum ak_err)v;
 	return AK_ERR_INTERNAL;
 }

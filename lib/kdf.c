@@ -16,7 +16,7 @@ static const struct {
 	uint64_t opslimit;
 	uint64_t memlimit;
 } presets[] = {
-	{ "insecure-test", AK_KDF_INSECURE_TEST, 1, 8192 },
+	{ "insecure-test", AK_KDF_INSECURE_TEST, AK_KDF_OPS_MIN, AK_KDF_MEM_MIN },
 	{ "interactive", AK_KDF_INTERACTIVE, crypto_pwhash_argon2id_OPSLIMIT_INTERACTIVE,
 	    crypto_pwhash_argon2id_MEMLIMIT_INTERACTIVE },
 	{ "moderate", AK_KDF_MODERATE, crypto_pwhash_argon2id_OPSLIMIT_MODERATE,
@@ -25,6 +25,12 @@ static const struct {
 	    crypto_pwhash_argon2id_MEMLIMIT_SENSITIVE },
 };
 #define NPRESETS (sizeof(presets) / sizeof(presets[0]))
+
+/* The header's accepted range is exactly the presets' span. */
+_Static_assert(AK_KDF_OPS_MAX == crypto_pwhash_argon2id_OPSLIMIT_SENSITIVE, "ops max is sensitive");
+_Static_assert(AK_KDF_MEM_MAX == crypto_pwhash_argon2id_MEMLIMIT_SENSITIVE, "mem max is sensitive");
+_Static_assert(AK_KDF_OPS_MIN == crypto_pwhash_argon2id_OPSLIMIT_MIN, "ops min is Argon2id's");
+_Static_assert(AK_KDF_MEM_MIN == crypto_pwhash_argon2id_MEMLIMIT_MIN, "mem min is Argon2id's");
 
 enum ak_err
 ak_kdf_preset_parse(const char *s, enum ak_kdf_preset *out)
@@ -77,6 +83,21 @@ ak_kdf_is_weak(const struct ak_kdf *kdf)
 	    kdf->memlimit < crypto_pwhash_argon2id_MEMLIMIT_INTERACTIVE;
 }
 
+/*
+ * The header is not authenticated until after the KDF has run, so its parameters are attacker input:
+ * a forged "opslimit 32, memlimit 4 GiB" would make every unlock allocate 4 GiB and spin for minutes.
+ * Nothing above the strongest preset akctl can create (sensitive) is accepted, nothing below the
+ * cheapest Argon2id allows (insecure-test), so the worst a forged header costs is one sensitive
+ * derivation -- what a real store of that preset costs anyway.
+ */
+int
+ak_kdf_in_range(const struct ak_kdf *kdf)
+{
+	return kdf->opslimit >= AK_KDF_OPS_MIN && kdf->opslimit <= AK_KDF_OPS_MAX &&
+	    kdf->memlimit >= AK_KDF_MEM_MIN && kdf->memlimit <= AK_KDF_MEM_MAX &&
+	    kdf->memlimit <= SIZE_MAX;
+}
+
 /* The caller wipes pass and key (key is wiped here too when derivation fails). */
 enum ak_err
 ak_kdf_derive(const struct ak_kdf *kdf, const char *pass, size_t passlen, uint8_t *key)
@@ -84,8 +105,7 @@ ak_kdf_derive(const struct ak_kdf *kdf, const char *pass, size_t passlen, uint8_
 	if (kdf == NULL || key == NULL || (pass == NULL && passlen != 0))
 		return AK_ERR_INVALID;
 	/* The same ranges a header must satisfy (ak_header_parse): refuse before asking for memory. */
-	if (kdf->opslimit < 1 || kdf->opslimit > 32 || kdf->memlimit < 8192 ||
-	    kdf->memlimit > ((uint64_t)4 << 30) || kdf->memlimit > SIZE_MAX)
+	if (!ak_kdf_in_range(kdf))
 		return AK_ERR_INVALID;
 	if (crypto_pwhash(key, AK_KEY_BYTES, pass != NULL ? pass : "", passlen, kdf->salt,
 	    (unsigned long long)kdf->opslimit, (size_t)kdf->memlimit,

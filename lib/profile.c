@@ -296,10 +296,23 @@ store_grow(struct ak_store *s, size_t want)
 	return AK_OK;
 }
 
-/* The profile is validated first so that the store always serializes into a document that parses. */
+/* 1 if a and b are the same secret. Constant time in the contents; both stay their owners' to wipe. */
+static int
+same_secret(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+
+	return la == lb && sodium_memcmp(a, b, la) == 0;
+}
+
+/* The profile is validated first so that the store always serializes into a document that parses.
+ * Every writer (the agent's ADD, akctl's direct add and import) goes through here, so the times mean
+ * the same whoever wrote: `rotated` is when this secret was first stored under this name. */
 enum ak_err
 ak_store_put(struct ak_store *s, struct ak_profile *p, int replace)
 {
+	const struct ak_profile *old;
+	int64_t now = ak_now_s();
 	size_t i;
 	int found;
 	enum ak_err r;
@@ -314,13 +327,16 @@ ak_store_put(struct ak_store *s, struct ak_profile *p, int replace)
 			return AK_ERR_PROFILE_EXISTS;
 		if (s->p[i] == p)
 			return AK_OK;
-		p->created = s->p[i]->created;
+		old = s->p[i];
+		p->created = old->created;
+		p->rotated = same_secret(p->secret, old->secret) ? old->rotated : now;
 		ak_profile_free(s->p[i]);
 		s->p[i] = p;
 		return AK_OK;
 	}
 	if ((r = store_grow(s, s->n + 1)) != AK_OK)
 		return r;
+	p->created = p->rotated = now;
 	memmove(&s->p[i + 1], &s->p[i], (s->n - i) * sizeof(*s->p));
 	s->p[i] = p;
 	s->n++;

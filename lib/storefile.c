@@ -1,10 +1,20 @@
-/* storefile.c - the keystore file: header, sealing and opening, reading, locking, atomic writes.
+/* storefile.c - the keystore file: header, key commitment, sealing and opening, reading, locking, and
+ * the one write transaction.
  *
  * Layout (docs/keystore-format.md): one line of compact JSON header, '\n', then the
  * XChaCha20-Poly1305-IETF ciphertext of the plaintext document (profile.c). The header line, newline
  * included, is the associated data: any change to any byte of the file makes opening fail.
  * The header is not secret (parsed with cJSON like anything else); the plaintext only ever exists in
  * the secure arena.
+ *
+ * Keys (version 2). The store key K (Argon2id output, what the agent holds and UNLOCK carries) is
+ * never used directly: crypto_kdf (BLAKE2b) derives a commitment key Kc and an encryption key Ke from
+ * it. The header carries BLAKE2b-256 keyed by Kc over a fixed label; it is compared in constant time
+ * before anything is decrypted. XChaCha20-Poly1305 alone does not commit to its key (one ciphertext can
+ * be made to open under many keys, which turns "did it open?" into a partitioning oracle on the
+ * passphrase); the commitment, collision-resistant in K, closes that. Separate subkeys keep K out of
+ * two primitives at once, and cost nothing since both come from K. Version 1 (encrypted under K itself,
+ * no commitment) still opens; every write produces version 2.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -21,6 +31,7 @@
 #include <cjson/cJSON.h>
 #include <sodium.h>
 
+#include "ak_file.h"
 #include "ak_log.h"
 #include "ak_path.h"
 #include "ak_smem.h"
@@ -30,11 +41,14 @@
 #define FORMAT_NAME "akagent-keystore"
 #define ALG_NAME "argon2id13"
 #define CIPHER_NAME "xchacha20poly1305-ietf"
-#define OPS_MIN 1
-#define OPS_MAX 32
-#define MEM_MIN 8192
-#define MEM_MAX ((uint64_t)4 << 30)
-#define LOAD_LOCK_TIMEOUT_MS 10000
+#define SUBKEY_CTX "akstore2" /* crypto_kdf context: exactly 8 bytes */
+#define SUBKEY_COMMIT 1
+#define SUBKEY_ENCRYPT 2
+#define COMMIT_LABEL "akagent-keystore key commitment v2"
+
+_Static_assert(sizeof(SUBKEY_CTX) - 1 == crypto_kdf_CONTEXTBYTES, "crypto_kdf context size");
+_Static_assert(AK_KEY_BYTES == crypto_kdf_KEYBYTES, "the store key is a crypto_kdf key");
+_Static_assert(AK_KEY_BYTES == crypto_aead_xchacha20poly1305_ietf_KEYBYTES, "cipher key size");
 
 /* Header ------------------------------------------------------------------------------------------- */
 
@@ -101,8 +115,9 @@ collect(const cJSON *o, const char *const *names, const cJSON **found, size_t n)
 	return bad ? -1 : 0;
 }
 
-enum { H_FORMAT, H_VERSION, H_KDF, H_CIPHER, H_NONCE, H_COUNT };
-static const char *const hnames[H_COUNT] = { "format", "version", "kdf", "cipher", "nonce" };
+enum { H_FORMAT, H_VERSION, H_KDF, H_CIPHER, H_COMMIT, H_NONCE, H_COUNT };
+static const char *const hnames[H_COUNT] = { "format", "version", "kdf", "cipher", "commitment",
+	"nonce" };
 enum { K_ALG, K_PRESET, K_OPS, K_MEM, K_SALT, K_COUNT };
 static const char *const knames[K_COUNT] = { "alg", "preset", "opslimit", "memlimit", "salt" };
 
@@ -135,23 +150,28 @@ ak_header_parse(const uint8_t *file, size_t len, struct ak_header *h, size_t *hd
 	/* Format and version first: a later version may have other fields, and deserves its own error. */
 	if (!str_is(hf[H_FORMAT], FORMAT_NAME) || !cJSON_IsNumber(hf[H_VERSION]))
 		goto out;
-	if (hf[H_VERSION]->valuedouble != 1.0) {
+	if (hf[H_VERSION]->valuedouble != 1.0 && hf[H_VERSION]->valuedouble != 2.0) {
 		r = AK_ERR_VERSION;
 		goto out;
 	}
-	tmp.version = 1;
+	tmp.version = hf[H_VERSION]->valuedouble == 2.0 ? 2 : 1;
 	if (bad || hf[H_KDF] == NULL || !cJSON_IsObject(hf[H_KDF]) || !str_is(hf[H_CIPHER], CIPHER_NAME) ||
 	    get_b64(hf[H_NONCE], tmp.nonce, sizeof(tmp.nonce)) != 0)
+		goto out;
+	/* Version 2 has a commitment, version 1 none. */
+	if (tmp.version == 1 ? hf[H_COMMIT] != NULL :
+	    get_b64(hf[H_COMMIT], tmp.commitment, sizeof(tmp.commitment)) != 0)
 		goto out;
 	if (collect(hf[H_KDF], knames, kf, K_COUNT) != 0 || !str_is(kf[K_ALG], ALG_NAME) ||
 	    !cJSON_IsString(kf[K_PRESET]) ||
 	    ak_kdf_preset_parse(kf[K_PRESET]->valuestring, &tmp.kdf.preset) != AK_OK ||
 	    get_b64(kf[K_SALT], tmp.kdf.salt, sizeof(tmp.kdf.salt)) != 0)
 		goto out;
-	if (get_uint(kf[K_OPS], OPS_MIN, OPS_MAX, &v) != 0)
+	/* Bounded before anyone derives with them (ak_kdf_in_range says why). */
+	if (get_uint(kf[K_OPS], AK_KDF_OPS_MIN, AK_KDF_OPS_MAX, &v) != 0)
 		goto out;
 	tmp.kdf.opslimit = v;
-	if (get_uint(kf[K_MEM], MEM_MIN, MEM_MAX, &v) != 0)
+	if (get_uint(kf[K_MEM], AK_KDF_MEM_MIN, AK_KDF_MEM_MAX, &v) != 0)
 		goto out;
 	tmp.kdf.memlimit = v;
 	*h = tmp;
@@ -162,32 +182,50 @@ out:
 	return r;
 }
 
-/* The header line for kdf and nonce, '\n' included, into buf. Returns its length, 0 on error. */
+/* The version-2 header line for kdf, commitment and nonce, '\n' included, into buf. Returns its
+ * length, 0 on error. */
 static size_t
-header_format(const struct ak_kdf *kdf, const uint8_t *nonce, char *buf, size_t buflen)
+header_format(const struct ak_kdf *kdf, const uint8_t *commit, const uint8_t *nonce, char *buf,
+    size_t buflen)
 {
 	char salt64[sodium_base64_ENCODED_LEN(AK_SALT_BYTES, sodium_base64_VARIANT_ORIGINAL)];
+	char commit64[sodium_base64_ENCODED_LEN(AK_COMMIT_BYTES, sodium_base64_VARIANT_ORIGINAL)];
 	char nonce64[sodium_base64_ENCODED_LEN(AK_NONCE_BYTES, sodium_base64_VARIANT_ORIGINAL)];
 	enum ak_kdf_preset p;
 	int n;
 
-	if (ak_kdf_preset_parse(ak_kdf_preset_name(kdf->preset), &p) != AK_OK ||
-	    kdf->opslimit < OPS_MIN || kdf->opslimit > OPS_MAX ||
-	    kdf->memlimit < MEM_MIN || kdf->memlimit > MEM_MAX)
+	if (ak_kdf_preset_parse(ak_kdf_preset_name(kdf->preset), &p) != AK_OK || !ak_kdf_in_range(kdf))
 		return 0;
 	sodium_bin2base64(salt64, sizeof(salt64), kdf->salt, AK_SALT_BYTES,
+	    sodium_base64_VARIANT_ORIGINAL);
+	sodium_bin2base64(commit64, sizeof(commit64), commit, AK_COMMIT_BYTES,
 	    sodium_base64_VARIANT_ORIGINAL);
 	sodium_bin2base64(nonce64, sizeof(nonce64), nonce, AK_NONCE_BYTES,
 	    sodium_base64_VARIANT_ORIGINAL);
 	n = snprintf(buf, buflen,
-	    "{\"format\":\"" FORMAT_NAME "\",\"version\":1,\"kdf\":{\"alg\":\"" ALG_NAME "\","
+	    "{\"format\":\"" FORMAT_NAME "\",\"version\":2,\"kdf\":{\"alg\":\"" ALG_NAME "\","
 	    "\"preset\":\"%s\",\"opslimit\":%llu,\"memlimit\":%llu,\"salt\":\"%s\"},"
-	    "\"cipher\":\"" CIPHER_NAME "\",\"nonce\":\"%s\"}\n",
+	    "\"cipher\":\"" CIPHER_NAME "\",\"commitment\":\"%s\",\"nonce\":\"%s\"}\n",
 	    ak_kdf_preset_name(kdf->preset), (unsigned long long)kdf->opslimit,
-	    (unsigned long long)kdf->memlimit, salt64, nonce64);
+	    (unsigned long long)kdf->memlimit, salt64, commit64, nonce64);
 	if (n <= 0 || (size_t)n >= buflen)
 		return 0;
 	return (size_t)n;
+}
+
+/* Keys ---------------------------------------------------------------------------------------------- */
+
+/* The version-2 encryption key and key commitment for store key K. ek is the caller's to wipe. */
+static void
+v2_keys(const uint8_t *key, uint8_t ek[AK_KEY_BYTES], uint8_t commit[AK_COMMIT_BYTES])
+{
+	uint8_t ck[AK_KEY_BYTES];
+
+	crypto_kdf_derive_from_key(ck, sizeof(ck), SUBKEY_COMMIT, SUBKEY_CTX, key);
+	crypto_kdf_derive_from_key(ek, AK_KEY_BYTES, SUBKEY_ENCRYPT, SUBKEY_CTX, key);
+	crypto_generichash(commit, AK_COMMIT_BYTES, (const unsigned char *)COMMIT_LABEL,
+	    sizeof(COMMIT_LABEL) - 1, ck, sizeof(ck));
+	sodium_memzero(ck, sizeof(ck));
 }
 
 /* Seal / open --------------------------------------------------------------------------------------- */
@@ -198,6 +236,8 @@ ak_store_open_image(const uint8_t *file, size_t len, const uint8_t *key, struct 
     struct ak_store **out)
 {
 	struct ak_header h;
+	uint8_t ek[AK_KEY_BYTES], commit[AK_COMMIT_BYTES];
+	const uint8_t *dk = key;
 	unsigned char *m = NULL;
 	unsigned long long mlen = 0;
 	size_t hl, clen;
@@ -209,63 +249,92 @@ ak_store_open_image(const uint8_t *file, size_t len, const uint8_t *key, struct 
 	if ((r = ak_header_parse(file, len, &h, &hl)) != AK_OK)
 		return r;
 	clen = len - hl;
+	r = AK_ERR_AUTH;
 	/* Too short to hold a tag: the file was cut, which is tampering like any other. */
 	if (clen < crypto_aead_xchacha20poly1305_ietf_ABYTES)
-		return AK_ERR_AUTH;
-	if ((m = ak_smem_alloc(clen - crypto_aead_xchacha20poly1305_ietf_ABYTES + 1)) == NULL)
-		return AK_ERR_NOMEM;
-	if (crypto_aead_xchacha20poly1305_ietf_decrypt(m, &mlen, NULL, file + hl, clen, file, hl,
-	    h.nonce, key) != 0) {
-		r = AK_ERR_AUTH;
+		goto out;
+	if (h.version == 2) {
+		/* The commitment first: a key that does not match never decrypts anything. */
+		v2_keys(key, ek, commit);
+		if (sodium_memcmp(commit, h.commitment, AK_COMMIT_BYTES) != 0)
+			goto out;
+		dk = ek;
+	}
+	if ((m = ak_smem_alloc(clen - crypto_aead_xchacha20poly1305_ietf_ABYTES + 1)) == NULL) {
+		r = AK_ERR_NOMEM;
 		goto out;
 	}
-	if ((r = ak_store_parse((const char *)m, (size_t)mlen, out)) != AK_OK)
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(m, &mlen, NULL, file + hl, clen, file, hl,
+	    h.nonce, dk) != 0)
 		goto out;
+	/* Decrypted but unparsable is AUTH too: one answer for every way a forged file can fail. */
+	if ((r = ak_store_parse((const char *)m, (size_t)mlen, out)) != AK_OK) {
+		if (r != AK_ERR_NOMEM)
+			r = AK_ERR_AUTH;
+		goto out;
+	}
 	if (h_out != NULL)
 		*h_out = h;
 out:
+	sodium_memzero(ek, sizeof(ek));
 	ak_smem_free(m); /* wipes the plaintext */
 	return r;
 }
 
-/* key is the caller's (it wipes it). *out is ciphertext: plain malloc, the caller frees it. */
+/* key and pt are the caller's (it wipes them). *out is ciphertext: plain malloc, the caller frees it. */
+enum ak_err
+ak_store_seal_bytes(const uint8_t *pt, size_t ptlen, const struct ak_kdf *kdf, const uint8_t *key,
+    uint8_t **out, size_t *outlen)
+{
+	char hdr[HDR_MAX];
+	uint8_t nonce[AK_NONCE_BYTES], ek[AK_KEY_BYTES], commit[AK_COMMIT_BYTES];
+	uint8_t *img = NULL;
+	unsigned long long clen = 0;
+	size_t hl;
+	enum ak_err r;
+
+	if ((pt == NULL && ptlen != 0) || kdf == NULL || key == NULL || out == NULL || outlen == NULL)
+		return AK_ERR_INVALID;
+	*out = NULL;
+	*outlen = 0;
+	/* A fresh random nonce per file: 192 bits, so collisions are not a concern. */
+	randombytes_buf(nonce, sizeof(nonce));
+	v2_keys(key, ek, commit);
+	r = AK_ERR_INVALID;
+	if ((hl = header_format(kdf, commit, nonce, hdr, sizeof(hdr))) == 0)
+		goto out;
+	r = AK_ERR_TOO_LARGE;
+	if (ptlen > AK_FILE_MAX - hl - crypto_aead_xchacha20poly1305_ietf_ABYTES)
+		goto out;
+	r = AK_ERR_NOMEM;
+	if ((img = malloc(hl + ptlen + crypto_aead_xchacha20poly1305_ietf_ABYTES)) == NULL)
+		goto out;
+	memcpy(img, hdr, hl);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(img + hl, &clen, pt, ptlen, img, hl, NULL, nonce, ek);
+	*out = img;
+	*outlen = hl + (size_t)clen;
+	r = AK_OK;
+out:
+	sodium_memzero(ek, sizeof(ek));
+	return r;
+}
+
+/* key is the caller's (it wipes it). */
 enum ak_err
 ak_store_seal_image(const struct ak_store *s, const struct ak_kdf *kdf, const uint8_t *key,
     uint8_t **out, size_t *outlen)
 {
-	char hdr[HDR_MAX];
-	uint8_t nonce[AK_NONCE_BYTES];
 	char *pt = NULL;
-	size_t ptlen = 0, hl;
-	uint8_t *img = NULL;
-	unsigned long long clen = 0;
+	size_t ptlen = 0;
 	enum ak_err r;
 
 	if (s == NULL || kdf == NULL || key == NULL || out == NULL || outlen == NULL)
 		return AK_ERR_INVALID;
 	*out = NULL;
 	*outlen = 0;
-	/* A fresh random nonce per file: 192 bits, so collisions are not a concern. */
-	randombytes_buf(nonce, sizeof(nonce));
-	if ((hl = header_format(kdf, nonce, hdr, sizeof(hdr))) == 0)
-		return AK_ERR_INVALID;
 	if ((r = ak_store_serialize(s, &pt, &ptlen)) != AK_OK)
 		return r;
-	if (ptlen > AK_FILE_MAX - hl - crypto_aead_xchacha20poly1305_ietf_ABYTES) {
-		r = AK_ERR_TOO_LARGE;
-		goto out;
-	}
-	if ((img = malloc(hl + ptlen + crypto_aead_xchacha20poly1305_ietf_ABYTES)) == NULL) {
-		r = AK_ERR_NOMEM;
-		goto out;
-	}
-	memcpy(img, hdr, hl);
-	crypto_aead_xchacha20poly1305_ietf_encrypt(img + hl, &clen, (const unsigned char *)pt, ptlen,
-	    img, hl, NULL, nonce, key);
-	*out = img;
-	*outlen = hl + (size_t)clen;
-	r = AK_OK;
-out:
+	r = ak_store_seal_bytes((const uint8_t *)pt, ptlen, kdf, key, out, outlen);
 	ak_smem_free(pt); /* wipes the plaintext */
 	return r;
 }
@@ -274,49 +343,18 @@ out:
 
 /* Symlinks are followed on purpose: users may keep the keystore elsewhere and link to it. */
 enum ak_err
-ak_file_read(const char *path, uint8_t **out, size_t *len)
+ak_store_read(const char *path, uint8_t **out, size_t *len)
 {
-	struct stat st;
-	uint8_t *buf = NULL;
-	size_t size, got = 0;
-	ssize_t n;
-	int fd;
-	enum ak_err r = AK_ERR_IO;
+	char *buf = NULL;
+	enum ak_err r;
 
-	if (path == NULL || out == NULL || len == NULL)
+	if (out == NULL || len == NULL)
 		return AK_ERR_INVALID;
 	*out = NULL;
-	*len = 0;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1)
-		return errno == ENOENT ? AK_ERR_NO_STORE : AK_ERR_IO;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
-		goto out;
-	if (st.st_size < 0 || (uint64_t)st.st_size > AK_FILE_MAX) {
-		r = AK_ERR_TOO_LARGE;
-		goto out;
-	}
-	size = (size_t)st.st_size;
-	if ((buf = malloc(size ? size : 1)) == NULL) {
-		r = AK_ERR_NOMEM;
-		goto out;
-	}
-	while (got < size) {
-		if ((n = read(fd, buf + got, size - got)) < 0) {
-			if (errno == EINTR)
-				continue;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	*out = buf;
-	*len = got;
-	buf = NULL;
-	r = AK_OK;
-out:
-	free(buf);
-	close(fd);
+	r = ak_file_load(path, AK_FILE_MAX, AK_FILE_REGULAR, &buf, len);
+	if (r == AK_ERR_NOT_FOUND)
+		return AK_ERR_NO_STORE;
+	*out = (uint8_t *)buf;
 	return r;
 }
 
@@ -366,143 +404,6 @@ ak_store_lock(const char *path, int timeout_ms, int *fd)
 	return AK_OK;
 }
 
-static int
-write_all(int fd, const uint8_t *p, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		if ((n = write(fd, p, len)) < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (n == 0) { /* should not happen for a regular file; do not spin */
-			errno = EIO;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Make the rename/link itself durable. */
-static int
-fsync_dir_of(const char *path)
-{
-	char dir[AK_PATH_MAX];
-	int dfd, rc;
-
-	if (ak_path_dirname(path, dir, sizeof(dir)) != AK_OK)
-		return -1;
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		return -1;
-	rc = fsync(dfd);
-	if (close(dfd) != 0)
-		rc = -1;
-	return rc;
-}
-
-/* The error for a failed write step: a full disk and a refusal are worth telling apart from I/O. */
-static enum ak_err
-io_err(int e)
-{
-	switch (e) {
-	case ENOSPC:
-	case EDQUOT:
-		return AK_ERR_NO_SPACE;
-	case EACCES:
-	case EPERM:
-	case EROFS:
-		return AK_ERR_DENIED;
-	default:
-		return AK_ERR_IO;
-	}
-}
-
-/* Put tmp at path only if path does not exist. renameat2(RENAME_NOREPLACE) first: one step, nothing
- * left behind; link() where the filesystem lacks it (then *tmp_gone = 0: the caller drops tmp). */
-static enum ak_err
-place_exclusive(const char *tmp, const char *path, int *tmp_gone)
-{
-	*tmp_gone = 0;
-#ifdef RENAME_NOREPLACE
-	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0) {
-		*tmp_gone = 1;
-		return AK_OK;
-	}
-	if (errno == EEXIST)
-		return AK_ERR_STORE_EXISTS;
-	if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
-		return io_err(errno);
-#endif
-	if (link(tmp, path) == 0)
-		return AK_OK;
-	if (errno == EEXIST)
-		return AK_ERR_STORE_EXISTS;
-	return io_err(errno);
-}
-
-enum ak_err
-ak_file_write_atomic(const char *path, const uint8_t *data, size_t len, int exclusive)
-{
-	char tmp[AK_PATH_MAX];
-	int fd = -1, have_tmp = 0, gone = 0, n;
-	enum ak_err r = AK_ERR_IO;
-
-	if (path == NULL || (data == NULL && len != 0))
-		return AK_ERR_INVALID;
-	n = snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path);
-	if (n < 0 || (size_t)n >= sizeof(tmp))
-		return AK_ERR_INVALID;
-	/* Same directory as path, so the rename is atomic; mkostemp creates it 0600 with O_EXCL. */
-	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1)
-		return io_err(errno);
-	have_tmp = 1;
-	if (fchmod(fd, 0600) != 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0) {
-		r = io_err(errno);
-		goto out;
-	}
-	n = close(fd);
-	fd = -1;
-	if (n != 0) { /* NFS and friends report write errors at close */
-		r = io_err(errno);
-		goto out;
-	}
-	if (exclusive) {
-		if ((r = place_exclusive(tmp, path, &gone)) != AK_OK)
-			goto out;
-		if (gone)
-			have_tmp = 0;
-	} else {
-		if (rename(tmp, path) != 0) {
-			r = io_err(errno);
-			goto out;
-		}
-		have_tmp = 0;
-	}
-	/*
-	 * From here the new content is in place: reporting failure now would be a lie the caller acts on
-	 * (the agent would keep a store that no longer matches the file; passwd would say the old
-	 * passphrase still works). What can still fail only weakens durability across a power loss, or
-	 * leaves a stray temp name (after link): warn and report success.
-	 */
-	r = AK_OK;
-	if (have_tmp && unlink(tmp) != 0)
-		ak_warn("%s: written, but could not remove %s: %s", path, tmp, strerror(errno));
-	have_tmp = 0;
-	if (fsync_dir_of(path) != 0)
-		ak_warn("%s: written, but syncing its directory failed (%s): the change may not survive "
-		    "a power loss", path, strerror(errno));
-out:
-	if (fd != -1)
-		close(fd);
-	if (have_tmp)
-		unlink(tmp);
-	return r;
-}
-
 enum ak_err
 ak_store_prepare_dir(const char *path)
 {
@@ -532,64 +433,131 @@ same_kdf(const struct ak_kdf *a, const struct ak_kdf *b)
 	    sodium_memcmp(a->salt, b->salt, AK_SALT_BYTES) == 0;
 }
 
-/* pass is the caller's (it wipes it). key is the caller's secure buffer: filled on success, wiped here
- * on failure. On success the lock is held and *lockfd is the caller's to close. */
-enum ak_err
-ak_store_load_locked(const char *path, const char *pass, size_t passlen, int *lockfd,
-    struct ak_header *hdr, uint8_t *key, struct ak_store **out)
-{
-	struct ak_header h, first;
-	uint8_t *img = NULL;
-	size_t len = 0, hl;
-	int fd = -1;
-	enum ak_err r;
-
-	if (path == NULL || lockfd == NULL || hdr == NULL || key == NULL || out == NULL)
-		return AK_ERR_INVALID;
-	*lockfd = -1;
-	*out = NULL;
-	/*
-	 * Derive before taking the lock: Argon2id may take seconds, and every other writer (the agent's
-	 * event loop among them) would wait that long. Then lock, re-read, and derive again only if the
-	 * file was re-keyed in between; what we decrypt under the lock is what the next write replaces.
-	 */
-	if ((r = ak_file_read(path, &img, &len)) != AK_OK ||
-	    (r = ak_header_parse(img, len, &first, &hl)) != AK_OK ||
-	    (r = ak_kdf_derive(&first.kdf, pass, passlen, key)) != AK_OK)
-		goto out;
-	free(img);
-	img = NULL;
-	if ((r = ak_store_lock(path, LOAD_LOCK_TIMEOUT_MS, &fd)) != AK_OK ||
-	    (r = ak_file_read(path, &img, &len)) != AK_OK ||
-	    (r = ak_header_parse(img, len, &h, &hl)) != AK_OK)
-		goto out;
-	if (!same_kdf(&first.kdf, &h.kdf) && (r = ak_kdf_derive(&h.kdf, pass, passlen, key)) != AK_OK)
-		goto out;
-	if ((r = ak_store_open_image(img, len, key, &h, out)) != AK_OK)
-		goto out;
-	*hdr = h;
-	*lockfd = fd;
-	fd = -1;
-out:
-	if (r != AK_OK)
-		sodium_memzero(key, AK_KEY_BYTES);
-	if (fd != -1)
-		close(fd);
-	free(img); /* ciphertext: nothing to wipe */
-	return r;
-}
-
 /* key is the caller's (it wipes it). */
 enum ak_err
 ak_store_save(const char *path, const struct ak_store *s, const struct ak_kdf *kdf, const uint8_t *key)
 {
 	uint8_t *img = NULL;
-	size_t len = 0;
+	size_t len = 0, stale = 0;
 	enum ak_err r;
 
 	if ((r = ak_store_seal_image(s, kdf, key, &img, &len)) != AK_OK)
 		return r;
+	/*
+	 * A writer killed between creating its temp file and the rename leaves a whole older generation
+	 * of the store behind, which still opens with the passphrase of its day (after passwd: the old
+	 * one) and still holds removed keys. Under the lock no live writer has one, so all are stale.
+	 * Before the write, so passwd cannot report success with one left.
+	 */
+	if ((r = ak_file_stale_temps(path, 1, &stale)) != AK_OK)
+		goto out;
+	if (stale > 0)
+		ak_info("%s: removed %zu temp file(s) an interrupted write left behind", path, stale);
 	r = ak_file_write_atomic(path, img, len, 0);
+out:
 	free(img);
+	return r;
+}
+
+/* The write transaction ---------------------------------------------------------------------------- */
+
+/* Keys are the caller's (it wipes them). The store read exists only in the arena and is freed (wiped)
+ * here unless handed out through t->written. */
+enum ak_err
+ak_store_txn_run(const struct ak_store_txn *t)
+{
+	struct ak_store *cur = NULL;
+	struct ak_header h;
+	const struct ak_kdf *kdf;
+	const uint8_t *key;
+	uint8_t *img = NULL;
+	size_t len = 0;
+	int fd = -1;
+	enum ak_err r;
+
+	if (t == NULL || t->path == NULL || t->key == NULL || (t->new_kdf == NULL) != (t->new_key == NULL))
+		return AK_ERR_INVALID;
+	if (t->written != NULL)
+		*t->written = NULL;
+	if ((r = ak_store_lock(t->path, t->lock_timeout_ms, &fd)) != AK_OK ||
+	    (r = ak_store_read(t->path, &img, &len)) != AK_OK ||
+	    (r = ak_store_open_image(img, len, t->key, &h, &cur)) != AK_OK)
+		goto out;
+	if (t->apply != NULL && (r = t->apply(cur, t->arg)) != AK_OK)
+		goto out;
+	kdf = t->new_kdf != NULL ? t->new_kdf : &h.kdf;
+	key = t->new_key != NULL ? t->new_key : t->key;
+	if ((r = ak_store_save(t->path, cur, kdf, key)) != AK_OK)
+		goto out;
+	if (t->kdf_out != NULL)
+		*t->kdf_out = *kdf;
+	if (t->written != NULL) {
+		*t->written = cur;
+		cur = NULL;
+	}
+out:
+	if (fd != -1)
+		close(fd); /* releases the lock, after the rename */
+	ak_store_free(cur);
+	free(img); /* ciphertext: nothing to wipe */
+	return r;
+}
+
+enum ak_err
+ak_store_update(const char *path, const uint8_t *key, ak_store_apply_fn apply, void *arg)
+{
+	struct ak_store_txn t;
+
+	memset(&t, 0, sizeof(t));
+	t.path = path;
+	t.lock_timeout_ms = AK_STORE_LOCK_MS;
+	t.key = key;
+	t.apply = apply;
+	t.arg = arg;
+	return ak_store_txn_run(&t);
+}
+
+/* The KDF parameters in path's header. */
+static enum ak_err
+read_kdf(const char *path, struct ak_kdf *kdf)
+{
+	struct ak_header h;
+	uint8_t *img = NULL;
+	size_t len = 0, hl;
+	enum ak_err r;
+
+	if ((r = ak_store_read(path, &img, &len)) == AK_OK &&
+	    (r = ak_header_parse(img, len, &h, &hl)) == AK_OK)
+		*kdf = h.kdf;
+	free(img);
+	return r;
+}
+
+/* pass is the caller's (it wipes it); the key lives in the arena here and is wiped on every path. */
+enum ak_err
+ak_store_update_pass(const char *path, const char *pass, size_t passlen, ak_store_apply_fn apply,
+    void *arg)
+{
+	struct ak_kdf first, now;
+	uint8_t *key = NULL;
+	enum ak_err r;
+
+	if (path == NULL || (pass == NULL && passlen != 0))
+		return AK_ERR_INVALID;
+	if ((key = ak_smem_alloc(AK_KEY_BYTES)) == NULL)
+		return AK_ERR_NOMEM;
+	if ((r = read_kdf(path, &first)) != AK_OK ||
+	    (r = ak_kdf_derive(&first, pass, passlen, key)) != AK_OK)
+		goto out;
+	r = ak_store_update(path, key, apply, arg);
+	/* Re-keyed between our read and the lock (passwd --kdf with the same passphrase): derive again,
+	 * outside the lock, and try once more. A wrong passphrase stays AUTH. */
+	if (r == AK_ERR_AUTH && read_kdf(path, &now) == AK_OK && !same_kdf(&first, &now)) {
+		if ((r = ak_kdf_derive(&now, pass, passlen, key)) != AK_OK)
+			goto out;
+		r = ak_store_update(path, key, apply, arg);
+	}
+out:
+	ak_smem_free(key); /* wipes */
 	return r;
 }

@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ak_file.h"
 #include "fuzz.h"
 
 static char fz_dir[256], fz_path[300];
@@ -132,7 +133,7 @@ fz_check_disk(void)
 	struct ak_store *disk = NULL;
 	char *a = NULL, *b = NULL;
 
-	FUZZ_CHECK(ak_file_read(fz_path, &img, &len) == AK_OK, "keystore readable after a write");
+	FUZZ_CHECK(ak_store_read(fz_path, &img, &len) == AK_OK, "keystore readable after a write");
 	FUZZ_CHECK(ak_store_open_image(img, len, fz_key, NULL, &disk) == AK_OK,
 	    "keystore opens after a write");
 	FUZZ_CHECK(ak_store_serialize(disk, &a, &a_len) == AK_OK, "serialize disk");

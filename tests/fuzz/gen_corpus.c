@@ -289,7 +289,15 @@ gen_keystore(const struct ak_store *s, const struct ak_kdf *kdf)
 		    "\"AAAAAAAAAAAAAAAAAAAAAA==\"},\"cipher\":\"xchacha20poly1305-ietf\",\"nonce\":"
 		    "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}\n";
 
+		static const char hdr2[] =
+		    "\x00{\"format\":\"akagent-keystore\",\"version\":2,\"kdf\":{\"alg\":\"argon2id13\","
+		    "\"preset\":\"sensitive\",\"opslimit\":4,\"memlimit\":1073741824,\"salt\":"
+		    "\"AAAAAAAAAAAAAAAAAAAAAA==\"},\"cipher\":\"xchacha20poly1305-ietf\",\"commitment\":"
+		    "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\",\"nonce\":"
+		    "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}\n";
+
 		emit("keystore", "header-only", hdr, sizeof(hdr) - 1);
+		emit("keystore", "header-v2-sensitive", hdr2, sizeof(hdr2) - 1);
 	}
 	ak_store_free(e);
 }

@@ -10,6 +10,7 @@
 
 #include <sodium.h>
 
+#include "ak_file.h"
 #include "ak_smem.h"
 #include "ak_store.h"
 #include "gen.h"

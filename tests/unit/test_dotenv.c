@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "ak_dotenv.h"
+#include "ak_file.h"
 #include "ak_smem.h"
 #include "t.h"
 
@@ -340,14 +341,14 @@ test_read_file(void)
 	f = fopen(path, "w");
 	fputs("A=1\n", f);
 	fclose(f);
-	CHECK_EQ(ak_dotenv_read_file(path, 100, &buf, &len), AK_OK);
+	CHECK_EQ(ak_file_load(path, 100, AK_FILE_SECURE, &buf, &len), AK_OK);
 	CHECK_EQ(len, 4);
 	CHECK_STR(buf, "A=1\n");
 	ak_smem_free(buf);
-	CHECK_EQ(ak_dotenv_read_file(path, 3, &buf, &len), AK_ERR_TOO_LARGE);
+	CHECK_EQ(ak_file_load(path, 3, AK_FILE_SECURE, &buf, &len), AK_ERR_TOO_LARGE);
 	CHECK(buf == NULL);
-	CHECK_EQ(ak_dotenv_read_file("/nonexistent/x.env", 100, &buf, &len), AK_ERR_IO);
-	CHECK_EQ(ak_dotenv_read_file(tmpdir, 100, &buf, &len), AK_ERR_IO);
+	CHECK_EQ(ak_file_load("/nonexistent/x.env", 100, AK_FILE_SECURE, &buf, &len), AK_ERR_NOT_FOUND);
+	CHECK_EQ(ak_file_load(tmpdir, 100, AK_FILE_SECURE, &buf, &len), AK_ERR_IO);
 	unlink(path);
 }
 
