@@ -133,7 +133,7 @@ cmd_get(struct cli *c, int argc, char **argv)
 		return rc;
 	v = var != NULL ? profile_var(p, var) : p->secret;
 	if (v == NULL) {
-		fprintf(stderr, "akctl: get: no variable %s in profile %s\n", var, p->name);
+		cli_note("get: no variable %s in profile %s", var, p->name);
 		rc = 1;
 		goto out;
 	}
@@ -386,8 +386,8 @@ resolve_refs(struct cli *c, struct ref *refs, size_t nrefs, struct names *ns)
 	/* Refuse malformed references before asking the agent anything. */
 	for (i = 0; i < nrefs; i++) {
 		if (ref_split(refs[i].target, prof, sizeof(prof), &var) != 0) {
-			fprintf(stderr, "akctl: exec: %s: malformed secret reference (want "
-			    REF_PREFIX "PROFILE/VAR)\n", refs[i].var);
+			cli_note("exec: %s: malformed secret reference (want "
+			    REF_PREFIX "PROFILE/VAR)", refs[i].var);
 			return 2;
 		}
 	}
@@ -415,7 +415,7 @@ resolve_refs(struct cli *c, struct ref *refs, size_t nrefs, struct names *ns)
 			ncache++;
 		}
 		if ((v = profile_var(cache[k], var)) == NULL) {
-			fprintf(stderr, "akctl: exec: %s=" REF_PREFIX "%s: profile %s has no variable %s\n",
+			cli_note("exec: %s=" REF_PREFIX "%s: profile %s has no variable %s",
 			    refs[i].var, refs[i].target, prof, var);
 			rc = 1;
 			goto out;
@@ -493,7 +493,7 @@ load_env_files(const char **files, size_t nfiles, struct ak_dotenv **d)
 		ak_smem_free(buf); /* wipes */
 		buf = NULL;
 		if (r == AK_ERR_BAD_FORMAT) {
-			fprintf(stderr, "akctl: exec: %s:%zu: not UTF-8 text (or a NUL byte)\n", files[i], bad);
+			cli_note("exec: %s:%zu: not UTF-8 text (or a NUL byte)", files[i], bad);
 			return 1;
 		}
 		if (r != AK_OK)
@@ -505,8 +505,8 @@ load_env_files(const char **files, size_t nfiles, struct ak_dotenv **d)
 			const char *name = d[i]->e[k].name;
 
 			if (name[0] == '\0' || strchr(name, '=') != NULL) {
-				fprintf(stderr, "akctl: exec: %s:%zu: a variable name cannot be empty or hold "
-				    "'='\n", files[i], d[i]->e[k].line);
+				cli_note("exec: %s:%zu: a variable name cannot be empty or hold "
+				    "'='", files[i], d[i]->e[k].line);
 				return 1;
 			}
 		}
@@ -599,7 +599,7 @@ cmd_exec(struct cli *c, int argc, char **argv)
 	execvp(cmd[0], cmd);
 	err = errno;
 	wipe_env(ns.v, ns.n);
-	fprintf(stderr, "akctl: exec: %s: %s\n", cmd[0], strerror(err));
+	cli_note("exec: %s: %s", cmd[0], strerror(err));
 	rc = err == ENOENT ? 127 : 126;
 	goto out;
 fail_env:

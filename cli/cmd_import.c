@@ -23,6 +23,7 @@
 
 #include "ak_dotenv.h"
 #include "ak_provider.h"
+#include "ak_render.h"
 #include "ak_smem.h"
 #include "ak_util.h"
 #include "cli.h"
@@ -108,8 +109,8 @@ set_secret(struct import *im, const char *var, const char *value, const char *pr
 	if (value[0] == '\0')
 		return cli_fail(AK_ERR_EMPTY, NULL, "import: %s: %s", im->src, var);
 	if (is_reference(value)) {
-		fprintf(stderr, "akctl: import: %s: %s is already a secret reference (ak://...); nothing to "
-		    "import\n", im->src, var);
+		cli_note("import: %s: %s is already a secret reference (ak://...); nothing to import",
+		    im->src, var);
 		return 1;
 	}
 	if ((r = ak_profile_set_field(&im->p->secret_var, var)) != AK_OK ||
@@ -136,7 +137,7 @@ pick_secret(struct import *im, size_t *idx)
 			if (strcmp(d->e[i].name, im->var) == 0 && d->e[i].value != NULL)
 				break;
 		if (i == d->n) {
-			fprintf(stderr, "akctl: import: %s: no %s=... in the file\n", im->src, im->var);
+			cli_note("import: %s: no %s=... in the file", im->src, im->var);
 			return 1;
 		}
 		*idx = i;
@@ -167,17 +168,22 @@ pick_secret(struct import *im, size_t *idx)
 			return 0;
 		}
 		if (n > 1) {
-			fprintf(stderr, "akctl: import: %s: several secret variables (", im->src);
-			for (i = 0, n = 0; i < d->n; i++)
+			fputs("akctl: import: ", stderr);
+			ak_render_fputs(im->src, stderr);
+			fputs(": several secret variables (", stderr);
+			for (i = 0, n = 0; i < d->n; i++) {
 				if (d->e[i].value != NULL && (pass == 0 ?
-				    ak_provider_for_var(d->e[i].name) != NULL : secret_name(d->e[i].name)))
-					fprintf(stderr, "%s%s", n++ ? ", " : "", d->e[i].name);
-			fprintf(stderr, "): choose the profile's secret with --var NAME\n");
+				    ak_provider_for_var(d->e[i].name) != NULL : secret_name(d->e[i].name))) {
+					fputs(n++ ? ", " : "", stderr);
+					ak_render_fputs(d->e[i].name, stderr);
+				}
+			}
+			fputs("): choose the profile's secret with --var NAME\n", stderr);
 			return 2;
 		}
 	}
-	fprintf(stderr, "akctl: import: %s: no secret variable found (no provider's variable such as "
-	    "ANTHROPIC_API_KEY, no name ending in _API_KEY, _KEY, _TOKEN or _SECRET): name it with --var\n",
+	cli_note("import: %s: no secret variable found (no provider's variable such as "
+	    "ANTHROPIC_API_KEY, no name ending in _API_KEY, _KEY, _TOKEN or _SECRET): name it with --var",
 	    im->src);
 	return 1;
 }
@@ -197,7 +203,7 @@ from_dotenv(struct import *im)
 		return cli_fail(r, r == AK_ERR_IO ? strerror(errno) : NULL, "import: %s", im->src);
 	r = ak_dotenv_parse(im->raw, im->rawlen, &im->d, &bad);
 	if (r == AK_ERR_BAD_FORMAT) {
-		fprintf(stderr, "akctl: import: %s:%zu: not UTF-8 text (or a NUL byte)\n", im->src, bad);
+		cli_note("import: %s:%zu: not UTF-8 text (or a NUL byte)", im->src, bad);
 		return 1;
 	}
 	if (r != AK_OK)
@@ -220,8 +226,8 @@ from_dotenv(struct import *im)
 			continue;
 		}
 		if (ak_varname_check(e->name) != AK_OK) {
-			fprintf(stderr, "akctl: import: %s:%zu: '%s' is not a variable name a shell can set "
-			    "([A-Za-z_][A-Za-z0-9_]*)\n", im->src, e->line, name);
+			cli_note("import: %s:%zu: '%s' is not a variable name a shell can set "
+			    "([A-Za-z_][A-Za-z0-9_]*)", im->src, e->line, name);
 			return 1;
 		}
 		if (is_reference(e->value))
@@ -314,8 +320,8 @@ rewrite_dotenv(struct import *im)
 	if (stat(real, &now) != 0 || now.st_ino != im->st.st_ino || now.st_dev != im->st.st_dev ||
 	    now.st_size != im->st.st_size || now.st_mtim.tv_sec != im->st.st_mtim.tv_sec ||
 	    now.st_mtim.tv_nsec != im->st.st_mtim.tv_nsec || !S_ISREG(now.st_mode)) {
-		fprintf(stderr, "akctl: import: --replace: %s changed while importing; not rewritten "
-		    "(the profile is stored)\n", im->src);
+		cli_note("import: --replace: %s changed while importing; not rewritten (the profile is stored)",
+		    im->src);
 		goto out;
 	}
 	if ((r = replaced_image(im, &img, &len)) != AK_OK) {
@@ -323,8 +329,8 @@ rewrite_dotenv(struct import *im)
 		goto out;
 	}
 	if (!same_but_secret(im, img, len)) {
-		fprintf(stderr, "akctl: import: --replace: %s: the rewritten file would not parse the same; "
-		    "not rewritten (the profile is stored)\n", im->src);
+		cli_note("import: --replace: %s: the rewritten file would not parse the same; not rewritten "
+		    "(the profile is stored)", im->src);
 		goto out;
 	}
 	if ((r = ak_file_write_atomic(real, (const uint8_t *)img, len, 0)) != AK_OK) {
@@ -374,7 +380,7 @@ fmt_number(double v, char *buf, size_t buflen)
 static int
 json_type_error(const struct import *im, const char *key, const char *want)
 {
-	fprintf(stderr, "akctl: import: %s: \"%s\" must be %s\n", im->src, key, want);
+	cli_note("import: %s: \"%s\" must be %s", im->src, key, want);
 	return 1;
 }
 
@@ -394,11 +400,11 @@ from_json(struct import *im)
 		goto out;
 	}
 	if ((root = cJSON_ParseWithLength(buf, len)) == NULL) {
-		fprintf(stderr, "akctl: import: %s: not valid JSON\n", im->src);
+		cli_note("import: %s: not valid JSON", im->src);
 		goto out;
 	}
 	if (!cJSON_IsObject(root)) {
-		fprintf(stderr, "akctl: import: %s: expected a JSON object {\"api_key\": ...}\n", im->src);
+		cli_note("import: %s: expected a JSON object {\"api_key\": ...}", im->src);
 		goto out;
 	}
 	cJSON_ArrayForEach(it, root) {
@@ -412,7 +418,7 @@ from_json(struct import *im)
 	}
 	it = cJSON_GetObjectItemCaseSensitive(root, "api_key");
 	if (it == NULL) {
-		fprintf(stderr, "akctl: import: %s: no \"api_key\"\n", im->src);
+		cli_note("import: %s: no \"api_key\"", im->src);
 		goto out;
 	}
 	if (!cJSON_IsString(it) || it->valuestring == NULL) {
@@ -478,7 +484,7 @@ from_env(struct import *im)
 	if (ak_varname_check(name) != AK_OK)
 		return cli_usage_error(im->c, "env:NAME: '%s' is not a variable name", name);
 	if ((v = getenv(name)) == NULL) {
-		fprintf(stderr, "akctl: import: %s is not set in the environment\n", name);
+		cli_note("import: %s is not set in the environment", name);
 		return 1;
 	}
 	var = im->var != NULL ? im->var : name;
@@ -504,11 +510,11 @@ from_cloud(struct import *im)
 		 * refused cloud credential is not a wrong keystore passphrase). */
 		if (detail[0] == '\0')
 			return cli_fail(r, NULL, "import: %s", im->src);
-		fprintf(stderr, "akctl: import: %s: %s\n", im->src, detail);
+		cli_note("import: %s: %s", im->src, detail);
 		return ak_err_exit_code(r);
 	}
 	if (vlen != strlen(v)) {
-		fprintf(stderr, "akctl: import: %s: the secret holds a NUL byte\n", im->src);
+		cli_note("import: %s: the secret holds a NUL byte", im->src);
 		rc = 1;
 		goto out;
 	}
@@ -528,19 +534,16 @@ out:
 static void
 print_value(const char *name, const char *v, int redact)
 {
-	char red[128], *s;
-	size_t n = strlen(v) + 1;
+	char red[128];
 
+	fputs("  ", stdout);
+	cli_print_padded(name, 0);
 	if (redact) {
 		ak_redact(v, red, sizeof(red));
-		printf("  %s=%s\n", name, red);
+		cli_print_line("=", red);
 		return;
 	}
-	if ((s = malloc(n)) == NULL)
-		return;
-	cli_sanitize(v, s, n);
-	printf("  %s=%s\n", name, s);
-	free(s);
+	cli_print_line("=", v);
 }
 
 static void
@@ -549,8 +552,9 @@ dry_run(const struct import *im)
 	const struct ak_profile *p = im->p;
 	size_t i, nrep = 0;
 
-	printf("would import into profile %s (provider %s)%s%s\n", p->name, p->provider,
-	    p->source[0] ? " from " : "", p->source);
+	printf("would import into profile %s (provider ", p->name);
+	cli_print_padded(p->provider, 0);
+	cli_print_line(p->source[0] ? ") from " : ")", p->source);
 	print_value(p->secret_var, p->secret, 1);
 	for (i = 0; i < p->nvars; i++)
 		print_value(p->vars[i].name, p->vars[i].value, secret_name(p->vars[i].name));
@@ -665,7 +669,7 @@ cmd_import(struct cli *c, int argc, char **argv)
 	}
 	if ((r = cli_profile_put(c, im.p, im.force, &replaced, detail, sizeof(detail))) != AK_OK) {
 		if (r == AK_ERR_PROFILE_EXISTS) {
-			fprintf(stderr, "akctl: import: %s: profile exists; use --force to replace\n", name);
+			cli_note("import: %s: profile exists; use --force to replace", name);
 			rc = ak_err_exit_code(r);
 		} else {
 			rc = cli_fail(r, detail[0] ? detail : NULL, "import: %s", name);

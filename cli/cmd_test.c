@@ -363,7 +363,7 @@ run_checks(struct cli *c, struct check *cks, size_t n, long timeout_ms, const ch
 
 		/* Every string here was built from non-secret parts; sanitise anyway (server text). */
 		if (cks[i].warn[0] != '\0')
-			fprintf(stderr, "akctl: %s: %s: warning: %s\n", c->cmd, cks[i].p->name, cks[i].warn);
+			cli_note("%s: %s: warning: %s", c->cmd, cks[i].p->name, cks[i].warn);
 		cli_sanitize(cks[i].line, line, sizeof(line));
 		fprintf(out, "%s%s: %s\n", prefix, cks[i].p->name, line);
 		if (rc == 0 && cks[i].code != 0 && !cks[i].skipped)
