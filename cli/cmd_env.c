@@ -18,6 +18,7 @@
 #include "ak_dotenv.h"
 #include "ak_smem.h"
 #include "ak_util.h"
+#include "ak_varclass.h"
 #include "cli.h"
 
 #define ENV_OUT_MAX (16u << 20) /* 65 values of 64 KiB, quoted: far below */
@@ -567,11 +568,21 @@ cmd_exec(struct cli *c, int argc, char **argv)
 	if (profile != NULL && (rc = fetch(c, profile, &p)) != 0)
 		goto out;
 
-	/* Precedence: inherited environment < --env-file (in order) < PROFILE. */
-	for (i = 0; i < nfiles; i++)
-		for (k = 0; k < d[i]->n; k++)
-			if (d[i]->e[k].value != NULL && set_var(&ns, d[i]->e[k].name, d[i]->e[k].value) != 0)
+	/* Precedence: inherited environment < --env-file (in order) < PROFILE. akagent's own variables
+	 * never come from a file: AKAGENT_SOCK there would send every reference to another listener. */
+	for (i = 0; i < nfiles; i++) {
+		for (k = 0; k < d[i]->n; k++) {
+			if (d[i]->e[k].value == NULL)
+				continue;
+			if (ak_varclass_of(d[i]->e[k].name) == AK_VAR_AKAGENT) {
+				cli_note("exec: %s:%zu: %s ignored (akagent's own variables never come from a "
+				    "file)", files[i], d[i]->e[k].line, d[i]->e[k].name);
+				continue;
+			}
+			if (set_var(&ns, d[i]->e[k].name, d[i]->e[k].value) != 0)
 				goto fail_env;
+		}
+	}
 	if (p != NULL) {
 		if (set_var(&ns, p->secret_var, p->secret) != 0)
 			goto fail_env;

@@ -26,11 +26,13 @@
 #include "ak_render.h"
 #include "ak_smem.h"
 #include "ak_util.h"
+#include "ak_varclass.h"
 #include "cli.h"
 #include "net.h"
 
 #define JSON_FILE_MAX (1u << 20)
 #define REF_PREFIX "ak://"
+#define ALLOW_VARS_MAX 64
 
 struct import {
 	struct cli *c;
@@ -40,6 +42,8 @@ struct import {
 	const char *region;    /* --region or NULL */
 	long timeout_ms;
 	int dry_run, replace, force;
+	const char *allow[ALLOW_VARS_MAX]; /* --allow-var names */
+	size_t nallow;
 	struct ak_profile *p;
 	/* .env only, for --replace */
 	char *raw;             /* the file's bytes (secure) */
@@ -94,6 +98,30 @@ default_secret_var(const struct import *im)
 	return "ANTHROPIC_API_KEY";
 }
 
+/* May name be stored? Variables that run code in a shell or a program, or that steer where keys go
+ * (ak_varclass.h), only when --allow-var named them: a .env from a cloned repository is someone
+ * else's text. */
+static int
+var_allowed(const struct import *im, const char *name)
+{
+	size_t i;
+
+	if (ak_varclass_of(name) == AK_VAR_PLAIN)
+		return 1;
+	for (i = 0; i < im->nallow; i++)
+		if (strcmp(im->allow[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+refuse_var(const struct import *im, const char *name)
+{
+	cli_note("import: %s: %s is a %s variable: not stored (review it; --allow-var %s stores it)",
+	    im->src, name, ak_varclass_name(ak_varclass_of(name)), name);
+	return 1;
+}
+
 static int
 is_reference(const char *v)
 {
@@ -106,6 +134,8 @@ set_secret(struct import *im, const char *var, const char *value, const char *pr
 {
 	enum ak_err r;
 
+	if (!var_allowed(im, var))
+		return refuse_var(im, var);
 	if (value[0] == '\0')
 		return cli_fail(AK_ERR_EMPTY, NULL, "import: %s: %s", im->src, var);
 	if (is_reference(value)) {
@@ -192,8 +222,8 @@ static int
 from_dotenv(struct import *im)
 {
 	const struct ak_dotenv_entry *e;
-	char name[AK_VARNAME_MAX + 8];
-	size_t i, bad = 0;
+	char name[AK_VARNAME_MAX + 8], skipped[1024];
+	size_t i, bad = 0, nskipped = 0, sl = 0;
 	int rc;
 	enum ak_err r;
 
@@ -230,6 +260,16 @@ from_dotenv(struct import *im)
 			    "([A-Za-z_][A-Za-z0-9_]*)", im->src, e->line, name);
 			return 1;
 		}
+		if (!var_allowed(im, e->name)) {
+			/* Names only: the value may be what the attacker wants shown. */
+			if (sl + 1 < sizeof(skipped))
+				sl += (size_t)snprintf(skipped + sl, sizeof(skipped) - sl, "%s%s (%s)",
+				    nskipped ? ", " : "", e->name, ak_varclass_name(ak_varclass_of(e->name)));
+			if (sl >= sizeof(skipped))
+				memcpy(skipped + sizeof(skipped) - 4, "...", 4);
+			nskipped++;
+			continue;
+		}
 		if (is_reference(e->value))
 			cli_note("import: %s: %s holds a reference (ak://...); stored as it is", im->src, name);
 		else if (secret_name(e->name))
@@ -238,6 +278,10 @@ from_dotenv(struct import *im)
 		if ((r = ak_profile_set_var(im->p, e->name, e->value)) != AK_OK)
 			return cli_fail(r, NULL, "import: %s: %s", im->src, name);
 	}
+	if (nskipped > 0)
+		cli_note("import: %s: skipped %zu variable%s that could run code or redirect keys: %s; review "
+		    "the file, and name each one to keep with --allow-var NAME", im->src, nskipped,
+		    nskipped == 1 ? "" : "s", skipped);
 	return 0;
 }
 
@@ -579,6 +623,7 @@ cmd_import(struct cli *c, int argc, char **argv)
 		{ "var", required_argument, NULL, 'v' },
 		{ "region", required_argument, NULL, 'r' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "allow-var", required_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -613,6 +658,13 @@ cmd_import(struct cli *c, int argc, char **argv)
 			break;
 		case 'r':
 			im.region = optarg;
+			break;
+		case 'A':
+			if (ak_varname_check(optarg) != AK_OK)
+				return cli_fail(AK_ERR_BAD_VARNAME, NULL, "import: --allow-var '%s'", optarg);
+			if (im.nallow == ALLOW_VARS_MAX)
+				return cli_usage_error(c, "at most %d --allow-var", ALLOW_VARS_MAX);
+			im.allow[im.nallow++] = optarg;
 			break;
 		case 't':
 			if (ak_duration_parse(optarg, &secs) != AK_OK || secs == 0 || secs > 3600)

@@ -57,7 +57,7 @@ static const struct cli_cmd cmds[] = {
 	 * serves env/get/use/exec never pays for libcurl's start-up. */
 	{ "test", CLI_NET_CMD(cmd_test), "PROFILE...|--all [--timeout DURATION] [--base-url URL]",
 	    "check keys against their provider's API" },
-	{ "import", CLI_NET_CMD(cmd_import), "SOURCE [PROFILE] [--dry-run] [--replace] [--force] [--provider P] [--var NAME] [--region R] [--timeout DURATION]",
+	{ "import", CLI_NET_CMD(cmd_import), "SOURCE [PROFILE] [--dry-run] [--replace] [--force] [--provider P] [--var NAME] [--allow-var NAME]... [--region R] [--timeout DURATION]",
 	    "import keys from a .env or JSON file, the environment, or a cloud secret manager" },
 	{ "pull", CLI_NET_CMD(cmd_pull), "PROFILE...|--all [--region REGION] [--timeout DURATION]", "re-fetch profiles imported from a cloud source" },
 };
