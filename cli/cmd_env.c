@@ -3,7 +3,9 @@
  * These never prompt: no agent => exit 3, locked => exit 4. The profile arrives in the secure arena;
  * output is built in a secure ak_buf and leaves in one write(2), never through stdio buffers.
  * exec also reads --env-file (python-dotenv syntax) and resolves ak://PROFILE/VAR references left in the
- * resulting environment through the agent, all before exec: never a half-resolved environment.
+ * resulting environment through the agent, all before exec: never a half-resolved environment. With an
+ * env file in play, references are resolved only when the file is allowed as it is (akctl allow), or
+ * when they name the profile given on the command line.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -14,6 +16,7 @@
 
 #include <sodium.h>
 
+#include "ak_allow.h"
 #include "ak_buf.h"
 #include "ak_dotenv.h"
 #include "ak_smem.h"
@@ -478,11 +481,12 @@ fail:
 	return -1;
 }
 
-/* Read and parse each --env-file. Prints errors; returns the exit code. */
+/* Read and parse each --env-file; allowed[i] = 1 when files[i] is on the allow list with exactly the
+ * bytes parsed. Prints errors; returns the exit code. */
 static int
-load_env_files(const char **files, size_t nfiles, struct ak_dotenv **d)
+load_env_files(const char **files, size_t nfiles, struct ak_dotenv **d, int *allowed)
 {
-	char *buf = NULL;
+	char *buf = NULL, real[AK_PATH_MAX], hex[AK_ALLOW_HEX];
 	size_t i, k, len, bad;
 	enum ak_err r;
 
@@ -490,6 +494,12 @@ load_env_files(const char **files, size_t nfiles, struct ak_dotenv **d)
 		if ((r = ak_dotenv_read_file(files[i], AK_DOTENV_FILE_MAX, &buf, &len)) != AK_OK)
 			return cli_fail(r, r == AK_ERR_IO ? strerror(errno) : NULL, "exec: --env-file %s",
 			    files[i]);
+		/* The digest of the very bytes used: a file edited after its allow is not allowed. */
+		allowed[i] = 0;
+		ak_allow_digest(buf, len, hex);
+		if (ak_allow_realpath(files[i], real, sizeof(real)) == AK_OK &&
+		    ak_allow_check(real, hex, &allowed[i]) != AK_OK)
+			allowed[i] = 0;
 		r = ak_dotenv_parse(buf, len, &d[i], &bad);
 		ak_smem_free(buf); /* wipes */
 		buf = NULL;
@@ -515,6 +525,33 @@ load_env_files(const char **files, size_t nfiles, struct ak_dotenv **d)
 	return 0;
 }
 
+/* Consent: once an env file takes part, a reference is resolved only when every file is allowed (a
+ * committed .env may pair ak://production/KEY with a planted base URL), or when it names the profile
+ * given on the command line, which the user chose. Prints the refusal; returns the exit code. */
+static int
+check_consent(const char **files, const int *allowed, size_t nfiles, const struct ref *refs, size_t nrefs,
+    const char *profile)
+{
+	char prof[AK_NAME_MAX + 1];
+	const char *var;
+	size_t i, k;
+
+	for (i = 0; i < nfiles && allowed[i]; i++)
+		;
+	if (i == nfiles)
+		return 0;
+	for (k = 0; k < nrefs; k++) {
+		if (ref_split(refs[k].target, prof, sizeof(prof), &var) != 0)
+			continue; /* malformed: refused later, before the agent is asked anything */
+		if (profile != NULL && strcmp(prof, profile) == 0)
+			continue;
+		cli_note("exec: %s is not allowed to ask for secrets (%s=" REF_PREFIX "%s): review it, then run "
+		    "'akctl allow %s'", files[i], refs[k].var, refs[k].target, files[i]);
+		return 1;
+	}
+	return 0;
+}
+
 int
 cmd_exec(struct cli *c, int argc, char **argv)
 {
@@ -525,6 +562,7 @@ cmd_exec(struct cli *c, int argc, char **argv)
 	};
 	struct ak_dotenv *d[EXEC_ENV_FILES_MAX] = { NULL };
 	const char *files[EXEC_ENV_FILES_MAX];
+	int allowed[EXEC_ENV_FILES_MAX];
 	struct ak_profile *p = NULL;
 	struct names ns = { NULL, 0, 0 };
 	struct ref *refs = NULL;
@@ -563,7 +601,7 @@ cmd_exec(struct cli *c, int argc, char **argv)
 		    "[ARG...])");
 	if (nfiles > 0 && cli_secure_init() != AK_OK)
 		return cli_fail(AK_ERR_NOMEM, NULL, "exec");
-	if ((rc = load_env_files(files, nfiles, d)) != 0)
+	if ((rc = load_env_files(files, nfiles, d, allowed)) != 0)
 		goto out;
 	if (profile != NULL && (rc = fetch(c, profile, &p)) != 0)
 		goto out;
@@ -595,7 +633,8 @@ cmd_exec(struct cli *c, int argc, char **argv)
 	/* Then every ak://PROFILE/VAR left in the environment, the file's and the inherited ones. */
 	if (find_refs(p, &refs, &nrefs) != 0)
 		goto fail_env;
-	if ((rc = resolve_refs(c, refs, nrefs, &ns)) != 0) {
+	if ((rc = check_consent(files, allowed, nfiles, refs, nrefs, profile)) != 0 ||
+	    (rc = resolve_refs(c, refs, nrefs, &ns)) != 0) {
 		wipe_env(ns.v, ns.n);
 		goto out;
 	}

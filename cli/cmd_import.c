@@ -386,8 +386,9 @@ rewrite_dotenv(struct import *im)
 	if (chmod(real, now.st_mode & 07777) != 0)
 		cli_note("import: --replace: %s: could not restore mode %04o", im->src,
 		    (unsigned)(now.st_mode & 07777));
-	cli_note("import: rewrote %s: %s=" REF_PREFIX "%s/%s", im->src, im->p->secret_var, im->p->name,
-	    im->p->secret_var);
+	cli_note("import: rewrote %s: %s=" REF_PREFIX "%s/%s; review the rest of it, then 'akctl allow %s' "
+	    "lets exec --env-file resolve it", im->src, im->p->secret_var, im->p->name, im->p->secret_var,
+	    im->src);
 	rc = 0;
 out:
 	ak_smem_free(img);

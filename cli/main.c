@@ -53,6 +53,8 @@ static const struct cli_cmd cmds[] = {
 	{ "use", cmd_use, "PROFILE|--clear [--shell SHELL]",
 	    "print lines switching the current shell to a profile" },
 	{ "exec", cmd_exec, "[--env-file FILE]... [PROFILE] -- CMD [ARG...]", "run a command with a profile's variables" },
+	{ "allow", cmd_allow, "FILE | --list", "let an env file's ak:// references be resolved (as it is now)" },
+	{ "deny", cmd_deny, "FILE", "take an env file off the allow list" },
 	/* Network commands live in akctl-net (it links libcurl); akctl runs it for them, so the process that
 	 * serves env/get/use/exec never pays for libcurl's start-up. */
 	{ "test", CLI_NET_CMD(cmd_test), "PROFILE...|--all [--timeout DURATION] [--base-url URL]",
