@@ -46,6 +46,8 @@ int cmd_get(struct cli *c, int argc, char **argv);
 int cmd_env(struct cli *c, int argc, char **argv);
 int cmd_use(struct cli *c, int argc, char **argv);
 int cmd_exec(struct cli *c, int argc, char **argv);
+int cmd_allow(struct cli *c, int argc, char **argv);
+int cmd_deny(struct cli *c, int argc, char **argv);
 /* Network commands (akctl-net only; in akctl the table points them at cli_net_exec). */
 int cmd_test(struct cli *c, int argc, char **argv);
 int cmd_import(struct cli *c, int argc, char **argv);
@@ -95,11 +97,14 @@ void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 enum ak_err cli_write_all(int fd, const void *buf, size_t len);
 /* "2025-01-31T12:00:00Z" into buf (>= 24 bytes); "-" for 0. */
 void cli_iso_time(int64_t t, char *buf, size_t buflen);
-/* Display width of a UTF-8 string (counts code points). */
+/* Display width of s as cli_print_padded shows it (code points, escapes rendered: ak_render.h). */
 size_t cli_width(const char *s);
-/* Print s padded with spaces to width w (UTF-8 aware). */
+/* Print s, rendered (ak_render), padded with spaces to width w. */
 void cli_print_padded(const char *s, size_t w);
-/* Copy detail into out, replacing control bytes with '?'. */
+/* Print label, then s rendered (ak_render), then a newline, on stdout. */
+void cli_print_line(const char *label, const char *s);
+/* Copy in into out rendered for a terminal (ak_render: controls, DEL, C1 shown as \x1b, \u009b...),
+ * truncated to outlen. Messages, notes and usage errors are rendered this way as a whole. */
 void cli_sanitize(const char *in, char *out, size_t outlen);
 
 /* pass.c ------------------------------------------------------------------------------------------ */

@@ -58,6 +58,8 @@ metadata_token(const struct cloud_opts *o, char **tok, char *detail, size_t deta
 	rq.method = "GET";
 	rq.url = url;
 	rq.headers = headers;
+	/* The metadata server is on the link, never behind a proxy: no proxy may see its token. */
+	rq.no_proxy = 1;
 	/* Off Google Cloud this host does not resolve: give up quickly. */
 	rq.connect_timeout_ms = 2000;
 	rq.timeout_ms = cloud_timeout(o) < 5000 ? cloud_timeout(o) : 5000;

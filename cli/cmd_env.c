@@ -3,7 +3,9 @@
  * These never prompt: no agent => exit 3, locked => exit 4. The profile arrives in the secure arena;
  * output is built in a secure ak_buf and leaves in one write(2), never through stdio buffers.
  * exec also reads --env-file (python-dotenv syntax) and resolves ak://PROFILE/VAR references left in the
- * resulting environment through the agent, all before exec: never a half-resolved environment.
+ * resulting environment through the agent, all before exec: never a half-resolved environment. With an
+ * env file in play, references are resolved only when the file is allowed as it is (akctl allow), or
+ * when they name the profile given on the command line.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -14,11 +16,13 @@
 
 #include <sodium.h>
 
+#include "ak_allow.h"
 #include "ak_buf.h"
 #include "ak_dotenv.h"
 #include "ak_file.h"
 #include "ak_smem.h"
 #include "ak_util.h"
+#include "ak_varclass.h"
 #include "cli.h"
 
 #define ENV_OUT_MAX (16u << 20) /* 65 values of 64 KiB, quoted: far below */
@@ -134,7 +138,7 @@ cmd_get(struct cli *c, int argc, char **argv)
 		return rc;
 	v = var != NULL ? profile_var(p, var) : p->secret;
 	if (v == NULL) {
-		fprintf(stderr, "akctl: get: no variable %s in profile %s\n", var, p->name);
+		cli_note("get: no variable %s in profile %s", var, p->name);
 		rc = 1;
 		goto out;
 	}
@@ -387,8 +391,8 @@ resolve_refs(struct cli *c, struct ref *refs, size_t nrefs, struct names *ns)
 	/* Refuse malformed references before asking the agent anything. */
 	for (i = 0; i < nrefs; i++) {
 		if (ref_split(refs[i].target, prof, sizeof(prof), &var) != 0) {
-			fprintf(stderr, "akctl: exec: %s: malformed secret reference (want "
-			    REF_PREFIX "PROFILE/VAR)\n", refs[i].var);
+			cli_note("exec: %s: malformed secret reference (want "
+			    REF_PREFIX "PROFILE/VAR)", refs[i].var);
 			return 2;
 		}
 	}
@@ -416,7 +420,7 @@ resolve_refs(struct cli *c, struct ref *refs, size_t nrefs, struct names *ns)
 			ncache++;
 		}
 		if ((v = profile_var(cache[k], var)) == NULL) {
-			fprintf(stderr, "akctl: exec: %s=" REF_PREFIX "%s: profile %s has no variable %s\n",
+			cli_note("exec: %s=" REF_PREFIX "%s: profile %s has no variable %s",
 			    refs[i].var, refs[i].target, prof, var);
 			rc = 1;
 			goto out;
@@ -478,11 +482,12 @@ fail:
 	return -1;
 }
 
-/* Read and parse each --env-file. Prints errors; returns the exit code. */
+/* Read and parse each --env-file; allowed[i] = 1 when files[i] is on the allow list with exactly the
+ * bytes parsed. Prints errors; returns the exit code. */
 static int
-load_env_files(const char **files, size_t nfiles, struct ak_dotenv **d)
+load_env_files(const char **files, size_t nfiles, struct ak_dotenv **d, int *allowed)
 {
-	char *buf = NULL;
+	char *buf = NULL, real[AK_PATH_MAX], hex[AK_ALLOW_HEX];
 	size_t i, k, len, bad;
 	enum ak_err r;
 
@@ -490,11 +495,17 @@ load_env_files(const char **files, size_t nfiles, struct ak_dotenv **d)
 		if ((r = ak_file_load(files[i], AK_DOTENV_FILE_MAX, AK_FILE_SECURE, &buf, &len)) != AK_OK)
 			return cli_fail(r, r == AK_ERR_IO ? strerror(errno) : NULL, "exec: --env-file %s",
 			    files[i]);
+		/* The digest of the very bytes used: a file edited after its allow is not allowed. */
+		allowed[i] = 0;
+		ak_allow_digest(buf, len, hex);
+		if (ak_allow_realpath(files[i], real, sizeof(real)) == AK_OK &&
+		    ak_allow_check(real, hex, &allowed[i]) != AK_OK)
+			allowed[i] = 0;
 		r = ak_dotenv_parse(buf, len, &d[i], &bad);
 		ak_smem_free(buf); /* wipes */
 		buf = NULL;
 		if (r == AK_ERR_BAD_FORMAT) {
-			fprintf(stderr, "akctl: exec: %s:%zu: not UTF-8 text (or a NUL byte)\n", files[i], bad);
+			cli_note("exec: %s:%zu: not UTF-8 text (or a NUL byte)", files[i], bad);
 			return 1;
 		}
 		if (r != AK_OK)
@@ -506,11 +517,38 @@ load_env_files(const char **files, size_t nfiles, struct ak_dotenv **d)
 			const char *name = d[i]->e[k].name;
 
 			if (name[0] == '\0' || strchr(name, '=') != NULL) {
-				fprintf(stderr, "akctl: exec: %s:%zu: a variable name cannot be empty or hold "
-				    "'='\n", files[i], d[i]->e[k].line);
+				cli_note("exec: %s:%zu: a variable name cannot be empty or hold "
+				    "'='", files[i], d[i]->e[k].line);
 				return 1;
 			}
 		}
+	}
+	return 0;
+}
+
+/* Consent: once an env file takes part, a reference is resolved only when every file is allowed (a
+ * committed .env may pair ak://production/KEY with a planted base URL), or when it names the profile
+ * given on the command line, which the user chose. Prints the refusal; returns the exit code. */
+static int
+check_consent(const char **files, const int *allowed, size_t nfiles, const struct ref *refs, size_t nrefs,
+    const char *profile)
+{
+	char prof[AK_NAME_MAX + 1];
+	const char *var;
+	size_t i, k;
+
+	for (i = 0; i < nfiles && allowed[i]; i++)
+		;
+	if (i == nfiles)
+		return 0;
+	for (k = 0; k < nrefs; k++) {
+		if (ref_split(refs[k].target, prof, sizeof(prof), &var) != 0)
+			continue; /* malformed: refused later, before the agent is asked anything */
+		if (profile != NULL && strcmp(prof, profile) == 0)
+			continue;
+		cli_note("exec: %s is not allowed to ask for secrets (%s=" REF_PREFIX "%s): review it, then run "
+		    "'akctl allow %s'", files[i], refs[k].var, refs[k].target, files[i]);
+		return 1;
 	}
 	return 0;
 }
@@ -525,6 +563,7 @@ cmd_exec(struct cli *c, int argc, char **argv)
 	};
 	struct ak_dotenv *d[EXEC_ENV_FILES_MAX] = { NULL };
 	const char *files[EXEC_ENV_FILES_MAX];
+	int allowed[EXEC_ENV_FILES_MAX];
 	struct ak_profile *p = NULL;
 	struct names ns = { NULL, 0, 0 };
 	struct ref *refs = NULL;
@@ -563,16 +602,26 @@ cmd_exec(struct cli *c, int argc, char **argv)
 	if (*cmd == NULL)
 		return cli_usage_error(c, "missing command (akctl exec [--env-file FILE] [PROFILE] -- CMD "
 		    "[ARG...])");
-	if ((rc = load_env_files(files, nfiles, d)) != 0)
+	if ((rc = load_env_files(files, nfiles, d, allowed)) != 0)
 		goto out;
 	if (profile != NULL && (rc = fetch(c, profile, &p)) != 0)
 		goto out;
 
-	/* Precedence: inherited environment < --env-file (in order) < PROFILE. */
-	for (i = 0; i < nfiles; i++)
-		for (k = 0; k < d[i]->n; k++)
-			if (d[i]->e[k].value != NULL && set_var(&ns, d[i]->e[k].name, d[i]->e[k].value) != 0)
+	/* Precedence: inherited environment < --env-file (in order) < PROFILE. akagent's own variables
+	 * never come from a file: AKAGENT_SOCK there would send every reference to another listener. */
+	for (i = 0; i < nfiles; i++) {
+		for (k = 0; k < d[i]->n; k++) {
+			if (d[i]->e[k].value == NULL)
+				continue;
+			if (ak_varclass_of(d[i]->e[k].name) == AK_VAR_AKAGENT) {
+				cli_note("exec: %s:%zu: %s ignored (akagent's own variables never come from a "
+				    "file)", files[i], d[i]->e[k].line, d[i]->e[k].name);
+				continue;
+			}
+			if (set_var(&ns, d[i]->e[k].name, d[i]->e[k].value) != 0)
 				goto fail_env;
+		}
+	}
 	if (p != NULL) {
 		if (set_var(&ns, p->secret_var, p->secret) != 0)
 			goto fail_env;
@@ -585,7 +634,8 @@ cmd_exec(struct cli *c, int argc, char **argv)
 	/* Then every ak://PROFILE/VAR left in the environment, the file's and the inherited ones. */
 	if (find_refs(p, &refs, &nrefs) != 0)
 		goto fail_env;
-	if ((rc = resolve_refs(c, refs, nrefs, &ns)) != 0) {
+	if ((rc = check_consent(files, allowed, nfiles, refs, nrefs, profile)) != 0 ||
+	    (rc = resolve_refs(c, refs, nrefs, &ns)) != 0) {
 		wipe_env(ns.v, ns.n);
 		goto out;
 	}
@@ -600,7 +650,7 @@ cmd_exec(struct cli *c, int argc, char **argv)
 	execvp(cmd[0], cmd);
 	err = errno;
 	wipe_env(ns.v, ns.n);
-	fprintf(stderr, "akctl: exec: %s: %s\n", cmd[0], strerror(err));
+	cli_note("exec: %s: %s", cmd[0], strerror(err));
 	rc = err == ENOENT ? 127 : 126;
 	goto out;
 fail_env:

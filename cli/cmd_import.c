@@ -24,13 +24,16 @@
 #include "ak_dotenv.h"
 #include "ak_file.h"
 #include "ak_provider.h"
+#include "ak_render.h"
 #include "ak_smem.h"
 #include "ak_util.h"
+#include "ak_varclass.h"
 #include "cli.h"
 #include "net.h"
 
 #define JSON_FILE_MAX (1u << 20)
 #define REF_PREFIX "ak://"
+#define ALLOW_VARS_MAX 64
 
 struct import {
 	struct cli *c;
@@ -40,6 +43,8 @@ struct import {
 	const char *region;    /* --region or NULL */
 	long timeout_ms;
 	int dry_run, replace, force;
+	const char *allow[ALLOW_VARS_MAX]; /* --allow-var names */
+	size_t nallow;
 	struct ak_profile *p;
 	/* .env only, for --replace */
 	char *raw;             /* the file's bytes (secure) */
@@ -94,6 +99,30 @@ default_secret_var(const struct import *im)
 	return "ANTHROPIC_API_KEY";
 }
 
+/* May name be stored? Variables that run code in a shell or a program, or that steer where keys go
+ * (ak_varclass.h), only when --allow-var named them: a .env from a cloned repository is someone
+ * else's text. */
+static int
+var_allowed(const struct import *im, const char *name)
+{
+	size_t i;
+
+	if (ak_varclass_of(name) == AK_VAR_PLAIN)
+		return 1;
+	for (i = 0; i < im->nallow; i++)
+		if (strcmp(im->allow[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+refuse_var(const struct import *im, const char *name)
+{
+	cli_note("import: %s: %s is a %s variable: not stored (review it; --allow-var %s stores it)",
+	    im->src, name, ak_varclass_name(ak_varclass_of(name)), name);
+	return 1;
+}
+
 static int
 is_reference(const char *v)
 {
@@ -106,11 +135,13 @@ set_secret(struct import *im, const char *var, const char *value, const char *pr
 {
 	enum ak_err r;
 
+	if (!var_allowed(im, var))
+		return refuse_var(im, var);
 	if (value[0] == '\0')
 		return cli_fail(AK_ERR_EMPTY, NULL, "import: %s: %s", im->src, var);
 	if (is_reference(value)) {
-		fprintf(stderr, "akctl: import: %s: %s is already a secret reference (ak://...); nothing to "
-		    "import\n", im->src, var);
+		cli_note("import: %s: %s is already a secret reference (ak://...); nothing to import",
+		    im->src, var);
 		return 1;
 	}
 	if ((r = ak_profile_set_field(&im->p->secret_var, var)) != AK_OK ||
@@ -137,7 +168,7 @@ pick_secret(struct import *im, size_t *idx)
 			if (strcmp(d->e[i].name, im->var) == 0 && d->e[i].value != NULL)
 				break;
 		if (i == d->n) {
-			fprintf(stderr, "akctl: import: %s: no %s=... in the file\n", im->src, im->var);
+			cli_note("import: %s: no %s=... in the file", im->src, im->var);
 			return 1;
 		}
 		*idx = i;
@@ -168,17 +199,22 @@ pick_secret(struct import *im, size_t *idx)
 			return 0;
 		}
 		if (n > 1) {
-			fprintf(stderr, "akctl: import: %s: several secret variables (", im->src);
-			for (i = 0, n = 0; i < d->n; i++)
+			fputs("akctl: import: ", stderr);
+			ak_render_fputs(im->src, stderr);
+			fputs(": several secret variables (", stderr);
+			for (i = 0, n = 0; i < d->n; i++) {
 				if (d->e[i].value != NULL && (pass == 0 ?
-				    ak_provider_for_var(d->e[i].name) != NULL : secret_name(d->e[i].name)))
-					fprintf(stderr, "%s%s", n++ ? ", " : "", d->e[i].name);
-			fprintf(stderr, "): choose the profile's secret with --var NAME\n");
+				    ak_provider_for_var(d->e[i].name) != NULL : secret_name(d->e[i].name))) {
+					fputs(n++ ? ", " : "", stderr);
+					ak_render_fputs(d->e[i].name, stderr);
+				}
+			}
+			fputs("): choose the profile's secret with --var NAME\n", stderr);
 			return 2;
 		}
 	}
-	fprintf(stderr, "akctl: import: %s: no secret variable found (no provider's variable such as "
-	    "ANTHROPIC_API_KEY, no name ending in _API_KEY, _KEY, _TOKEN or _SECRET): name it with --var\n",
+	cli_note("import: %s: no secret variable found (no provider's variable such as "
+	    "ANTHROPIC_API_KEY, no name ending in _API_KEY, _KEY, _TOKEN or _SECRET): name it with --var",
 	    im->src);
 	return 1;
 }
@@ -187,8 +223,8 @@ static int
 from_dotenv(struct import *im)
 {
 	const struct ak_dotenv_entry *e;
-	char name[AK_VARNAME_MAX + 8];
-	size_t i, bad = 0;
+	char name[AK_VARNAME_MAX + 8], skipped[1024];
+	size_t i, bad = 0, nskipped = 0, sl = 0;
 	int rc;
 	enum ak_err r;
 
@@ -198,7 +234,7 @@ from_dotenv(struct import *im)
 		return cli_fail(r, r == AK_ERR_IO ? strerror(errno) : NULL, "import: %s", im->src);
 	r = ak_dotenv_parse(im->raw, im->rawlen, &im->d, &bad);
 	if (r == AK_ERR_BAD_FORMAT) {
-		fprintf(stderr, "akctl: import: %s:%zu: not UTF-8 text (or a NUL byte)\n", im->src, bad);
+		cli_note("import: %s:%zu: not UTF-8 text (or a NUL byte)", im->src, bad);
 		return 1;
 	}
 	if (r != AK_OK)
@@ -221,9 +257,19 @@ from_dotenv(struct import *im)
 			continue;
 		}
 		if (ak_varname_check(e->name) != AK_OK) {
-			fprintf(stderr, "akctl: import: %s:%zu: '%s' is not a variable name a shell can set "
-			    "([A-Za-z_][A-Za-z0-9_]*)\n", im->src, e->line, name);
+			cli_note("import: %s:%zu: '%s' is not a variable name a shell can set "
+			    "([A-Za-z_][A-Za-z0-9_]*)", im->src, e->line, name);
 			return 1;
+		}
+		if (!var_allowed(im, e->name)) {
+			/* Names only: the value may be what the attacker wants shown. */
+			if (sl + 1 < sizeof(skipped))
+				sl += (size_t)snprintf(skipped + sl, sizeof(skipped) - sl, "%s%s (%s)",
+				    nskipped ? ", " : "", e->name, ak_varclass_name(ak_varclass_of(e->name)));
+			if (sl >= sizeof(skipped))
+				memcpy(skipped + sizeof(skipped) - 4, "...", 4);
+			nskipped++;
+			continue;
 		}
 		if (is_reference(e->value))
 			cli_note("import: %s: %s holds a reference (ak://...); stored as it is", im->src, name);
@@ -233,6 +279,10 @@ from_dotenv(struct import *im)
 		if ((r = ak_profile_set_var(im->p, e->name, e->value)) != AK_OK)
 			return cli_fail(r, NULL, "import: %s: %s", im->src, name);
 	}
+	if (nskipped > 0)
+		cli_note("import: %s: skipped %zu variable%s that could run code or redirect keys: %s; review "
+		    "the file, and name each one to keep with --allow-var NAME", im->src, nskipped,
+		    nskipped == 1 ? "" : "s", skipped);
 	return 0;
 }
 
@@ -315,8 +365,8 @@ rewrite_dotenv(struct import *im)
 	if (stat(real, &now) != 0 || now.st_ino != im->st.st_ino || now.st_dev != im->st.st_dev ||
 	    now.st_size != im->st.st_size || now.st_mtim.tv_sec != im->st.st_mtim.tv_sec ||
 	    now.st_mtim.tv_nsec != im->st.st_mtim.tv_nsec || !S_ISREG(now.st_mode)) {
-		fprintf(stderr, "akctl: import: --replace: %s changed while importing; not rewritten "
-		    "(the profile is stored)\n", im->src);
+		cli_note("import: --replace: %s changed while importing; not rewritten (the profile is stored)",
+		    im->src);
 		goto out;
 	}
 	if ((r = replaced_image(im, &img, &len)) != AK_OK) {
@@ -324,8 +374,8 @@ rewrite_dotenv(struct import *im)
 		goto out;
 	}
 	if (!same_but_secret(im, img, len)) {
-		fprintf(stderr, "akctl: import: --replace: %s: the rewritten file would not parse the same; "
-		    "not rewritten (the profile is stored)\n", im->src);
+		cli_note("import: --replace: %s: the rewritten file would not parse the same; not rewritten "
+		    "(the profile is stored)", im->src);
 		goto out;
 	}
 	if ((r = ak_file_write_atomic(real, (const uint8_t *)img, len, 0)) != AK_OK) {
@@ -337,8 +387,9 @@ rewrite_dotenv(struct import *im)
 	if (chmod(real, now.st_mode & 07777) != 0)
 		cli_note("import: --replace: %s: could not restore mode %04o", im->src,
 		    (unsigned)(now.st_mode & 07777));
-	cli_note("import: rewrote %s: %s=" REF_PREFIX "%s/%s", im->src, im->p->secret_var, im->p->name,
-	    im->p->secret_var);
+	cli_note("import: rewrote %s: %s=" REF_PREFIX "%s/%s; review the rest of it, then 'akctl allow %s' "
+	    "lets exec --env-file resolve it", im->src, im->p->secret_var, im->p->name, im->p->secret_var,
+	    im->src);
 	rc = 0;
 out:
 	ak_smem_free(img);
@@ -375,7 +426,7 @@ fmt_number(double v, char *buf, size_t buflen)
 static int
 json_type_error(const struct import *im, const char *key, const char *want)
 {
-	fprintf(stderr, "akctl: import: %s: \"%s\" must be %s\n", im->src, key, want);
+	cli_note("import: %s: \"%s\" must be %s", im->src, key, want);
 	return 1;
 }
 
@@ -396,11 +447,11 @@ from_json(struct import *im)
 		goto out;
 	}
 	if ((root = cJSON_ParseWithLength(buf, len)) == NULL) {
-		fprintf(stderr, "akctl: import: %s: not valid JSON\n", im->src);
+		cli_note("import: %s: not valid JSON", im->src);
 		goto out;
 	}
 	if (!cJSON_IsObject(root)) {
-		fprintf(stderr, "akctl: import: %s: expected a JSON object {\"api_key\": ...}\n", im->src);
+		cli_note("import: %s: expected a JSON object {\"api_key\": ...}", im->src);
 		goto out;
 	}
 	cJSON_ArrayForEach(it, root) {
@@ -414,7 +465,7 @@ from_json(struct import *im)
 	}
 	it = cJSON_GetObjectItemCaseSensitive(root, "api_key");
 	if (it == NULL) {
-		fprintf(stderr, "akctl: import: %s: no \"api_key\"\n", im->src);
+		cli_note("import: %s: no \"api_key\"", im->src);
 		goto out;
 	}
 	if (!cJSON_IsString(it) || it->valuestring == NULL) {
@@ -480,7 +531,7 @@ from_env(struct import *im)
 	if (ak_varname_check(name) != AK_OK)
 		return cli_usage_error(im->c, "env:NAME: '%s' is not a variable name", name);
 	if ((v = getenv(name)) == NULL) {
-		fprintf(stderr, "akctl: import: %s is not set in the environment\n", name);
+		cli_note("import: %s is not set in the environment", name);
 		return 1;
 	}
 	var = im->var != NULL ? im->var : name;
@@ -506,11 +557,11 @@ from_cloud(struct import *im)
 		 * refused cloud credential is not a wrong keystore passphrase). */
 		if (detail[0] == '\0')
 			return cli_fail(r, NULL, "import: %s", im->src);
-		fprintf(stderr, "akctl: import: %s: %s\n", im->src, detail);
+		cli_note("import: %s: %s", im->src, detail);
 		return ak_err_exit_code(r);
 	}
 	if (vlen != strlen(v)) {
-		fprintf(stderr, "akctl: import: %s: the secret holds a NUL byte\n", im->src);
+		cli_note("import: %s: the secret holds a NUL byte", im->src);
 		rc = 1;
 		goto out;
 	}
@@ -530,19 +581,16 @@ out:
 static void
 print_value(const char *name, const char *v, int redact)
 {
-	char red[128], *s;
-	size_t n = strlen(v) + 1;
+	char red[128];
 
+	fputs("  ", stdout);
+	cli_print_padded(name, 0);
 	if (redact) {
 		ak_redact(v, red, sizeof(red));
-		printf("  %s=%s\n", name, red);
+		cli_print_line("=", red);
 		return;
 	}
-	if ((s = malloc(n)) == NULL)
-		return;
-	cli_sanitize(v, s, n);
-	printf("  %s=%s\n", name, s);
-	free(s);
+	cli_print_line("=", v);
 }
 
 static void
@@ -551,8 +599,9 @@ dry_run(const struct import *im)
 	const struct ak_profile *p = im->p;
 	size_t i, nrep = 0;
 
-	printf("would import into profile %s (provider %s)%s%s\n", p->name, p->provider,
-	    p->source[0] ? " from " : "", p->source);
+	printf("would import into profile %s (provider ", p->name);
+	cli_print_padded(p->provider, 0);
+	cli_print_line(p->source[0] ? ") from " : ")", p->source);
 	print_value(p->secret_var, p->secret, 1);
 	for (i = 0; i < p->nvars; i++)
 		print_value(p->vars[i].name, p->vars[i].value, secret_name(p->vars[i].name));
@@ -577,6 +626,7 @@ cmd_import(struct cli *c, int argc, char **argv)
 		{ "var", required_argument, NULL, 'v' },
 		{ "region", required_argument, NULL, 'r' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "allow-var", required_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -611,6 +661,13 @@ cmd_import(struct cli *c, int argc, char **argv)
 			break;
 		case 'r':
 			im.region = optarg;
+			break;
+		case 'A':
+			if (ak_varname_check(optarg) != AK_OK)
+				return cli_fail(AK_ERR_BAD_VARNAME, NULL, "import: --allow-var '%s'", optarg);
+			if (im.nallow == ALLOW_VARS_MAX)
+				return cli_usage_error(c, "at most %d --allow-var", ALLOW_VARS_MAX);
+			im.allow[im.nallow++] = optarg;
 			break;
 		case 't':
 			if (ak_duration_parse(optarg, &secs) != AK_OK || secs == 0 || secs > 3600)
@@ -665,7 +722,7 @@ cmd_import(struct cli *c, int argc, char **argv)
 	}
 	if ((r = cli_profile_put(c, im.p, im.force, &replaced, detail, sizeof(detail))) != AK_OK) {
 		if (r == AK_ERR_PROFILE_EXISTS) {
-			fprintf(stderr, "akctl: import: %s: profile exists; use --force to replace\n", name);
+			cli_note("import: %s: profile exists; use --force to replace", name);
 			rc = ak_err_exit_code(r);
 		} else {
 			rc = cli_fail(r, detail[0] ? detail : NULL, "import: %s", name);

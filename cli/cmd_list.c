@@ -1,5 +1,6 @@
 /* cmd_list.c - akctl list [--json] and akctl show PROFILE. Read-only, through the agent only; secrets
- * appear redacted (LIST carries only the redacted form; show redacts the profile it gets). */
+ * appear redacted (LIST carries only the redacted form; show redacts the profile it gets). Every cell
+ * and value is rendered for the terminal (ak_render); --json escapes DEL and U+0080..U+009F too. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,36 @@ vars_column(const struct ak_list_entry *e, char *buf, size_t buflen)
 		n += (size_t)snprintf(buf + n, buflen - n, ",%s", e->vars[i]);
 	if (n >= buflen && buflen > 4)
 		memcpy(buf + buflen - 4, "...", 4);
+}
+
+/* cJSON escapes C0 controls but writes DEL, U+0080..U+009F (C1 controls, which a terminal may obey) and
+ * bytes that are not UTF-8 as they are. DEL and U+0080..U+009F become \u escapes, which JSON reads back
+ * as the same characters; a stray byte 0x80..0x9f (JSON cannot carry it at all) becomes its Latin-1
+ * reading, \u0080..\u009f. */
+static void
+json_put(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n, i;
+
+	while (*p != '\0') {
+		n = *p >= 0xc2 && *p <= 0xdf ? 1 : *p >= 0xe0 && *p <= 0xef ? 2 : *p >= 0xf0 && *p <= 0xf4 ? 3 : 0;
+		for (i = 1; i <= n; i++)
+			if ((p[i] & 0xc0) != 0x80)
+				n = 0; /* not a sequence: its lead byte is judged alone */
+		if (n == 1 && *p == 0xc2 && p[1] <= 0x9f) {
+			printf("\\u00%02x", p[1]);
+			p += 2;
+		} else if (n > 0) {
+			fwrite(p, 1, n + 1, stdout);
+			p += n + 1;
+		} else if (*p == 0x7f || (*p >= 0x80 && *p <= 0x9f)) {
+			printf("\\u00%02x", *p++);
+		} else {
+			putchar(*p++);
+		}
+	}
+	putchar('\n');
 }
 
 static int
@@ -60,7 +91,7 @@ list_json(const struct ak_list_entry *e, uint32_t n)
 	}
 	if ((out = cJSON_PrintUnformatted(arr)) == NULL)
 		goto out;
-	printf("%s\n", out);
+	json_put(out);
 	rc = 0;
 out:
 	if (rc != 0)
@@ -175,17 +206,22 @@ cmd_show(struct cli *c, int argc, char **argv)
 		    cli_fail_client(cl, r, "show");
 		goto out;
 	}
+	/* Stored text may hold anything (an imported .env, a cloud secret's URI): rendered, never raw. */
 	ak_redact(p->secret, red, sizeof(red));
-	printf("profile:     %s\n", p->name);
-	printf("provider:    %s\n", p->provider);
+	cli_print_line("profile:     ", p->name);
+	cli_print_line("provider:    ", p->provider);
 	if (p->description[0] != '\0')
-		printf("description: %s\n", p->description);
-	printf("secret:      %s=%s\n", p->secret_var, red);
-	for (i = 0; i < p->nvars; i++)
-		printf("%s %s=%s\n", i == 0 ? "variables:  " : "            ", p->vars[i].name,
-		    p->vars[i].value);
+		cli_print_line("description: ", p->description);
+	cli_print_padded("secret:      ", 0);
+	cli_print_padded(p->secret_var, 0);
+	cli_print_line("=", red);
+	for (i = 0; i < p->nvars; i++) {
+		cli_print_padded(i == 0 ? "variables:   " : "             ", 0);
+		cli_print_padded(p->vars[i].name, 0);
+		cli_print_line("=", p->vars[i].value);
+	}
 	if (p->source != NULL && p->source[0] != '\0')
-		printf("source:      %s\n", p->source);
+		cli_print_line("source:      ", p->source);
 	cli_iso_time(p->created, when, sizeof(when));
 	printf("created:     %s\n", when);
 	cli_iso_time(p->rotated, when, sizeof(when));

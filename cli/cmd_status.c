@@ -1,6 +1,7 @@
 /* cmd_status.c - akctl status: the agent's state and the keystore's. Exit 0 unlocked, 4 locked,
  * 3 no agent (for this keystore), 7 an agent that is not ours. Reads only the (public) keystore
- * header, never asks anything. */
+ * header, never asks anything. Paths (from the environment or the agent) are rendered for the
+ * terminal (ak_render). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,17 +33,21 @@ print_header(const char *path, int *weak)
 
 	r = ak_store_read(path, &file, &len);
 	if (r == AK_ERR_NO_STORE) {
-		printf("keystore:   %s (does not exist: create it with 'akctl init')\n", path);
+		cli_print_padded("keystore:   ", 0);
+		cli_print_padded(path, 0);
+		printf(" (does not exist: create it with 'akctl init')\n");
 		return;
 	}
 	if (r == AK_OK)
 		r = ak_header_parse(file, len, &hdr, &hdrlen);
 	free(file);
 	if (r != AK_OK) {
-		printf("keystore:   %s (unreadable: %s)\n", path, ak_strerror(r));
+		cli_print_padded("keystore:   ", 0);
+		cli_print_padded(path, 0);
+		printf(" (unreadable: %s)\n", ak_strerror(r));
 		return;
 	}
-	printf("keystore:   %s\n", path);
+	cli_print_line("keystore:   ", path);
 	printf("format:     version %lu%s\n", (unsigned long)hdr.version,
 	    hdr.version < AK_STORE_VERSION ? " (rewritten as version 2 on the next write)" : "");
 	printf("kdf:        argon2id, preset %s (opslimit %llu, memlimit %llu KiB)\n",
@@ -76,10 +81,14 @@ cmd_status(struct cli *c, int argc, char **argv)
 
 	r = cli_agent_for_store(c, &cl, &st, detail, sizeof(detail));
 	if (r == AK_ERR_NO_AGENT || r == AK_ERR_OTHER_STORE) {
-		if (r == AK_ERR_NO_AGENT)
-			printf("agent:      not running (no agent at %s)\n", cli_socket_path());
-		else
-			printf("agent:      none for this keystore (%s)\n", detail);
+		if (r == AK_ERR_NO_AGENT) {
+			cli_print_padded("agent:      not running (no agent at ", 0);
+			cli_print_padded(cli_socket_path(), 0);
+		} else {
+			cli_print_padded("agent:      none for this keystore (", 0);
+			cli_print_padded(detail, 0);
+		}
+		printf(")\n");
 		if (cli_store_path(c) == AK_OK)
 			print_keystore(c->store, &weak);
 		rc = ak_err_exit_code(AK_ERR_NO_AGENT);
@@ -90,7 +99,7 @@ cmd_status(struct cli *c, int argc, char **argv)
 		goto out;
 	}
 	printf("agent:      running (pid %lu)\n", (unsigned long)st.pid);
-	printf("socket:     %s\n", ak_client_path(cl));
+	cli_print_line("socket:     ", ak_client_path(cl));
 	printf("state:      %s\n", st.unlocked ? "unlocked" : "locked");
 	print_keystore(c->store, &weak);
 	if (st.unlocked) {

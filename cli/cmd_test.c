@@ -21,8 +21,10 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <curl/curl.h>
 
 #include "ak_provider.h"
+#include "ak_render.h"
 #include "ak_smem.h"
 #include "ak_util.h"
 #include "cli.h"
@@ -53,6 +55,7 @@ struct check {
 	char line[512];                /* the result, without the "NAME: " prefix */
 	char warn[256];                /* a non-fatal format issue, shown on stderr */
 	char url[TEST_URL_MAX];
+	char host[300];                /* where the key goes, when not the provider's default; else "" */
 	char *auth;                    /* secure: "Header: value-with-key"; wiped with ak_smem_free */
 	const char *headers[3];
 };
@@ -80,6 +83,43 @@ url_problem(const char *url)
 	return "the URL must start with https://";
 }
 
+/* "host[:port]" of url into out ("?" if it does not parse); origin: "scheme://host:port", the port
+ * always given (https://api.anthropic.com and https://api.anthropic.com:443 are one place). */
+static void
+url_where(const char *url, int origin, char *out, size_t outlen)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *port = NULL;
+	unsigned flags = origin ? CURLU_DEFAULT_PORT : 0;
+
+	snprintf(out, outlen, "?");
+	if (u == NULL)
+		return;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+		if (curl_url_get(u, CURLUPART_PORT, &port, flags) != CURLUE_OK)
+			port = NULL;
+		snprintf(out, outlen, "%s%s%s%s%s", origin ? scheme : "", origin ? "://" : "", host,
+		    port != NULL ? ":" : "", port != NULL ? port : "");
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+}
+
+/* Do a and b name the same scheme, host and port? */
+static int
+same_origin(const char *a, const char *b)
+{
+	char oa[320], ob[320];
+
+	url_where(a, 1, oa, sizeof(oa));
+	url_where(b, 1, ob, sizeof(ob));
+	return strcmp(oa, "?") != 0 && strcasecmp(oa, ob) == 0;
+}
+
 static int
 header_name_ok(const char *s)
 {
@@ -100,7 +140,7 @@ static void
 prepare(struct check *ck, const char *base_opt, int all)
 {
 	const struct ak_profile *p = ck->p;
-	const char *base, *env, *hname, *tmpl, *why, *k;
+	const char *base, *hname, *tmpl, *why, *k;
 	char fmt[256];
 	size_t blen, klen, need, i;
 	enum ak_key_issue issue;
@@ -137,11 +177,12 @@ prepare(struct check *ck, const char *base_opt, int all)
 		if (tmpl == NULL || tmpl[0] == '\0')
 			tmpl = "Bearer {key}";
 	} else {
+		/* --base-url, else this profile's own base URL variable, else the provider's default.
+		 * Never our environment: a variable another profile exported would steer every key. */
 		base = base_opt;
-		if (base == NULL && ck->pv->base_url_env != NULL && (env = getenv(ck->pv->base_url_env)) != NULL &&
-		    env[0] != '\0')
-			base = env;
-		if (base == NULL)
+		if (base == NULL && ck->pv->base_url_env != NULL)
+			base = var_value(p, ck->pv->base_url_env);
+		if (base == NULL || base[0] == '\0')
 			base = ck->pv->default_base;
 		blen = strlen(base);
 		while (blen > 0 && base[blen - 1] == '/')
@@ -158,6 +199,8 @@ prepare(struct check *ck, const char *base_opt, int all)
 		RESULT(ck, 2, "not checked: %s", why);
 		return;
 	}
+	if (ck->pv->default_base == NULL || !same_origin(ck->url, ck->pv->default_base))
+		url_where(ck->url, 0, ck->host, sizeof(ck->host));
 	if (strstr(ck->url, p->secret) != NULL) {
 		RESULT(ck, 2, "not checked: the URL contains the key (it may only go in a header)");
 		return;
@@ -363,9 +406,16 @@ run_checks(struct cli *c, struct check *cks, size_t n, long timeout_ms, const ch
 
 		/* Every string here was built from non-secret parts; sanitise anyway (server text). */
 		if (cks[i].warn[0] != '\0')
-			fprintf(stderr, "akctl: %s: %s: warning: %s\n", c->cmd, cks[i].p->name, cks[i].warn);
+			cli_note("%s: %s: warning: %s", c->cmd, cks[i].p->name, cks[i].warn);
 		cli_sanitize(cks[i].line, line, sizeof(line));
-		fprintf(out, "%s%s: %s\n", prefix, cks[i].p->name, line);
+		fprintf(out, "%s%s: %s", prefix, cks[i].p->name, line);
+		/* Name where the key went whenever that is not the provider's own API. */
+		if (cks[i].live && cks[i].host[0] != '\0') {
+			fputs(" [sent to ", out);
+			ak_render_fputs(cks[i].host, out);
+			fputc(']', out);
+		}
+		fputc('\n', out);
 		if (rc == 0 && cks[i].code != 0 && !cks[i].skipped)
 			rc = cks[i].code;
 	}

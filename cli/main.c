@@ -56,11 +56,13 @@ static const struct cli_cmd cmds[] = {
 	{ "exec", cmd_exec, "[--env-file FILE]... [PROFILE] -- CMD [ARG...]", "run a command with a profile's variables" },
 	{ "proxy", cmd_proxy, "PROFILE [--listen ADDR] [--usage-file FILE]   (and: exec --proxy PROFILE -- CMD)",
 	    "serve a profile's key through a local proxy; clients get a placeholder" },
+	{ "allow", cmd_allow, "FILE | --list", "let an env file's ak:// references be resolved (as it is now)" },
+	{ "deny", cmd_deny, "FILE", "take an env file off the allow list" },
 	/* Network commands live in akctl-net (it links libcurl); akctl runs it for them, so the process that
 	 * serves env/get/use/exec never pays for libcurl's start-up. */
 	{ "test", CLI_NET_CMD(cmd_test), "PROFILE...|--all [--timeout DURATION] [--base-url URL]",
 	    "check keys against their provider's API" },
-	{ "import", CLI_NET_CMD(cmd_import), "SOURCE [PROFILE] [--dry-run] [--replace] [--force] [--provider P] [--var NAME] [--region R] [--timeout DURATION]",
+	{ "import", CLI_NET_CMD(cmd_import), "SOURCE [PROFILE] [--dry-run] [--replace] [--force] [--provider P] [--var NAME] [--allow-var NAME]... [--region R] [--timeout DURATION]",
 	    "import keys from a .env or JSON file, the environment, or a cloud secret manager" },
 	{ "pull", CLI_NET_CMD(cmd_pull), "PROFILE...|--all [--region REGION] [--timeout DURATION]", "re-fetch profiles imported from a cloud source" },
 };

@@ -34,6 +34,7 @@ struct net_request {
 	long connect_timeout_ms;      /* default 5000 */
 	long timeout_ms;              /* default 15000 */
 	size_t max_body;              /* default 1 MiB */
+	int no_proxy;                 /* 1: never through a proxy (plain http:// never is, whatever this says) */
 };
 
 struct net_response {

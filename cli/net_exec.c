@@ -55,8 +55,9 @@ cli_net_validate(struct cli *c, const struct ak_profile *p)
 		{ AK_CHECK_HEADER_VAR, "--check-header" },
 		{ AK_CHECK_TEMPLATE_VAR, "--check-template" },
 	};
+	const struct ak_provider *pv;
 	char path[PATH_MAX];
-	const char *args[16], *v;
+	const char *args[18], *v;
 	struct sigaction ign, old;
 	int fds[2] = { -1, -1 }, status, rc = 1, n = 0, i;
 	pid_t pid;
@@ -77,6 +78,12 @@ cli_net_validate(struct cli *c, const struct ak_profile *p)
 			args[n++] = vars[i][1];
 			args[n++] = v;
 		}
+	}
+	/* The profile's own base URL, as `test` would use it (never akctl's environment). */
+	if ((pv = ak_provider_find(p->provider)) != NULL && pv->base_url_env != NULL &&
+	    (v = profile_var(p, pv->base_url_env)) != NULL && v[0] != '\0') {
+		args[n++] = "--base-url";
+		args[n++] = v;
 	}
 	args[n] = NULL;
 

@@ -4,6 +4,7 @@
  *  - secrets travel only in headers (or SigV4's credentials), never in the URL;
  *  - TLS peer and host verification are always on (CA file: $AKCTL_CA_BUNDLE, else libcurl's default);
  *  - only http and https, no redirects followed (a redirect would carry the key elsewhere);
+ *  - plain http never through a proxy (https honours the usual proxy variables);
  *  - no verbose output; curl's error buffer is scrubbed of the secret before it is shown;
  *  - bodies land in the secure arena (they may hold secrets: an imported value) and are capped.
  * libcurl keeps unwiped copies of option strings (FACTS.md); we wipe what we own (header lines, error
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 #include <sodium.h>
@@ -270,6 +272,11 @@ xfer_setup(struct xfer *x, const struct net_request *rq, struct net_response *re
 	bad |= curl_easy_setopt(x->h, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS)) !=
 	    CURLE_OK;
 #endif
+	/* Plain http never goes through a proxy: http_proxy/ALL_PROXY would hand the key (or a metadata
+	 * token) in the clear to whatever listens there. https keeps honouring the proxy variables: the
+	 * proxy then sees only a CONNECT and the TLS stream. "" overrides every proxy variable. */
+	if (rq->no_proxy || strncasecmp(rq->url, "http://", 7) == 0)
+		bad |= curl_easy_setopt(x->h, CURLOPT_PROXY, "") != CURLE_OK;
 	bad |= curl_easy_setopt(x->h, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK;
 	bad |= curl_easy_setopt(x->h, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK;
 	bad |= curl_easy_setopt(x->h, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK;

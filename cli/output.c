@@ -1,5 +1,6 @@
 /* output.c - akctl's messages and small formatting helpers. Nothing here ever sees a secret,
- * except cli_write_all, which only moves bytes. */
+ * except cli_write_all, which only moves bytes. Every message and padded cell goes through
+ * ak_render: text from a file, a store, an agent or a server never drives the terminal. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -8,22 +9,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ak_render.h"
 #include "ak_util.h"
 #include "cli.h"
 
 void
 cli_sanitize(const char *in, char *out, size_t outlen)
 {
-	size_t i, j;
-
-	if (outlen == 0)
-		return;
-	for (i = j = 0; in != NULL && in[i] != '\0' && j + 1 < outlen; i++) {
-		unsigned char ch = (unsigned char)in[i];
-		/* Keep UTF-8 (>= 0x80) but no control bytes: an agent's detail must not drive the terminal. */
-		out[j++] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
-	}
-	out[j] = '\0';
+	(void)ak_render(in, out, outlen);
 }
 
 int
@@ -36,10 +29,12 @@ cli_fail(enum ak_err e, const char *detail, const char *fmt, ...)
 	vsnprintf(ctx, sizeof(ctx), fmt, ap);
 	va_end(ap);
 	cli_sanitize(detail, det, sizeof(det));
+	fputs("akctl: ", stderr);
+	ak_render_fputs(ctx, stderr); /* file names and arguments are text from outside too */
 	if (det[0] != '\0')
-		fprintf(stderr, "akctl: %s: %s (%s)\n", ctx, ak_strerror(e), det);
+		fprintf(stderr, ": %s (%s)\n", ak_strerror(e), det);
 	else
-		fprintf(stderr, "akctl: %s: %s\n", ctx, ak_strerror(e));
+		fprintf(stderr, ": %s\n", ak_strerror(e));
 	return ak_err_exit_code(e);
 }
 
@@ -52,10 +47,14 @@ cli_usage_error(struct cli *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	fputs("akctl: ", stderr);
+	if (strcmp(c->cmd, "akctl") != 0)
+		fprintf(stderr, "%s: ", c->cmd);
+	ak_render_fputs(msg, stderr);
 	if (strcmp(c->cmd, "akctl") == 0)
-		fprintf(stderr, "akctl: %s (see 'akctl --help')\n", msg);
+		fputs(" (see 'akctl --help')\n", stderr);
 	else
-		fprintf(stderr, "akctl: %s: %s (see 'akctl %s --help')\n", c->cmd, msg, c->cmd);
+		fprintf(stderr, " (see 'akctl %s --help')\n", c->cmd);
 	return 2;
 }
 
@@ -141,7 +140,9 @@ cli_note(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "akctl: %s\n", msg);
+	fputs("akctl: ", stderr);
+	ak_render_fputs(msg, stderr);
+	fputc('\n', stderr);
 }
 
 enum ak_err
@@ -177,12 +178,7 @@ cli_iso_time(int64_t t, char *buf, size_t buflen)
 size_t
 cli_width(const char *s)
 {
-	size_t w = 0;
-
-	for (; *s != '\0'; s++)
-		if (((unsigned char)*s & 0xc0) != 0x80) /* count lead bytes, not continuation bytes */
-			w++;
-	return w;
+	return ak_render_width(s);
 }
 
 void
@@ -190,7 +186,15 @@ cli_print_padded(const char *s, size_t w)
 {
 	size_t n = cli_width(s);
 
-	fputs(s, stdout);
+	ak_render_fputs(s, stdout);
 	for (; n < w; n++)
 		putchar(' ');
+}
+
+void
+cli_print_line(const char *label, const char *s)
+{
+	fputs(label, stdout);
+	ak_render_fputs(s, stdout);
+	putchar('\n');
 }

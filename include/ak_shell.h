@@ -8,7 +8,8 @@
  * Output goes to a caller-supplied ak_buf (use a secure one: values are secrets).
  *
  * Encodings (lib/shell.c explains why; tests/unit/test_shell.c runs them in the real shells):
- *   sh:     export NAME='v';   ' -> '\''              unset NAME;
+ *   sh:     export NAME='v';   ' \ -> \' \\ outside the quotes (so fish, which reads \' and \\ as
+ *           escapes even inside '...', also sources it inertly and exactly, newlines aside)   unset NAME;
  *   fish:   set -gx NAME 'v';  \ ' newline -> \\ \' \n outside the quotes     set -e NAME;
  *   csh:    setenv NAME 'v';   ' ! -> \' \! outside the quotes, newline -> $'\n' (tcsh >= 6.23.01;
  *           older tcsh and BSD csh fail with "Illegal variable name."), a line holding bytes >= 0x80

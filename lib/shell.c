@@ -142,14 +142,27 @@ quoted_word(struct w *w, const uint8_t *v, size_t len, esc_fn esc)
 
 /* sh/bash/zsh/dash/ksh: only ' ends a single-quoted string; \' outside quotes is a literal quote.
  * Newlines and every other byte are literal inside '...' (also under zsh's RC_QUOTES: we never
- * put two quotes inside one quoted run). */
+ * put two quotes inside one quoted run). A backslash goes outside too, as \\: sh reads that as one
+ * backslash, and fish (which a bash login may hand this output to) treats \' and \\ as escapes even
+ * inside single quotes, so a value like \'; cmd; # must never have its backslash inside a quote.
+ * Outside the quotes fish reads \' and \\ exactly as sh does: the line stays inert there. */
 static int
 sh_esc(struct w *w, uint8_t c)
 {
-	if (c != '\'')
+	const char *s;
+
+	switch (c) {
+	case '\'':
+		s = "\\'";
+		break;
+	case '\\':
+		s = "\\\\";
+		break;
+	default:
 		return 0;
+	}
 	if (w != NULL)
-		ws(w, "\\'");
+		ws(w, s);
 	return 1;
 }
 

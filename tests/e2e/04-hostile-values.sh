@@ -79,6 +79,31 @@ SH
 expect_exit 0 env SHELL=/bin/bash fish --no-config "$T/h.fish"
 check_shell fish
 
+trace "fish sourcing sh-syntax output (a fish started from a bash login): nothing runs"
+# fish reads \' and \\ as escapes even inside single quotes; each of these values would end its
+# quote there if a backslash were written inside one.
+FISHV=$(printf "\\\\'; touch %s/pwned; #" "$T")
+expect_exit 0 "$AKCTL" add fishy --set "FISHV=$FISHV" --set "FISHW=a\\\\\\'b" < <(printf "\\'; touch %s/pwned; #" "$T")
+cat > "$T/sh.fish" <<'SH'
+$AKCTL env fishy --shell sh | source
+$AKCTL env trap --shell sh | source
+printenv ANTHROPIC_API_KEY > $T/fishsh.secret
+printenv FISHV > $T/fishsh.v
+printenv FISHW > $T/fishsh.w
+SH
+expect_exit 0 env SHELL=/bin/bash fish --no-config "$T/sh.fish"
+[ -e "$T/pwned" ] && fail "fish ran a command from sh-syntax output"
+assert_bytes "$T/fishsh.secret" "$(printf "\\'; touch %s/pwned; #" "$T")
+"
+assert_bytes "$T/fishsh.v" "$FISHV
+"
+assert_bytes "$T/fishsh.w" "a\\\\\\'b
+"
+# and bash still reads the same output exactly
+expect_exit 0 bash -c 'eval "$("$AKCTL" env fishy --shell sh)" && printenv FISHV'
+assert_bytes "$OUT" "$FISHV
+"
+
 trace "tcsh: eval \"\`akctl env hostile --shell tcsh\`\""
 cat > "$T/h.tcsh" <<'SH'
 eval "`$AKCTL env hostile --shell tcsh`"

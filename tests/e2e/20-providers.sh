@@ -84,19 +84,21 @@ trace "profiles, one per behaviour"
 for b in ok s401 s402 s403 s404 s429 s429once s500 s529 drop huge hugechunked badjson redirect leak sleep30; do
 	k=$(key "$b")
 	KEYS+=("$k")
-	add_profile "$b" "$k" --no-validate
+	add_profile "$b" "$k" --no-validate --set "ANTHROPIC_BASE_URL=$HTTP"
 	cat "$OUT" "$ERR" >> "$ALL_OUT"
 done
-export ANTHROPIC_BASE_URL="$HTTP"
+# Each line names where the key went, since it is not the provider's own API.
+AT=" [sent to 127.0.0.1:$PORT_http]"
+ATRE=" \\[sent to 127\\.0\\.0\\.1:$PORT_http\\]"
 
 trace "each status: exact line and exit code"
 t 0 test ok
-grep -qE '^ok: valid \(anthropic, 200, request-id req_fake[0-9]{6}\)$' "$OUT" || fail "valid line: $(cat "$OUT")"
+grep -qE '^ok: valid \(anthropic, 200, request-id req_fake[0-9]{6}\)'"$ATRE"'$' "$OUT" || fail "valid line: $(cat "$OUT")"
 t 10 test s401
-grep -qE '^s401: rejected: authentication_error \(401, request-id req_fake[0-9]{6}\)$' "$OUT" ||
+grep -qE '^s401: rejected: authentication_error \(401, request-id req_fake[0-9]{6}\)'"$ATRE"'$' "$OUT" ||
 	fail "rejected line: $(cat "$OUT")"
 t 11 test s403
-grep -qE '^s403: valid but not permitted: permission_error \(403, request-id req_fake[0-9]+\)$' "$OUT" ||
+grep -qE '^s403: valid but not permitted: permission_error \(403, request-id req_fake[0-9]+\)'"$ATRE"'$' "$OUT" ||
 	fail "403 line: $(cat "$OUT")"
 t 11 test s402
 grep -q '^s402: valid but not permitted: billing_error (402, ' "$OUT" || fail "402 line: $(cat "$OUT")"
@@ -109,16 +111,16 @@ grep -q '^s529: provider overloaded: overloaded_error (529, ' "$OUT" || fail "52
 t 14 test drop
 grep -q '^drop: network failure: ' "$OUT" || fail "drop line: $(cat "$OUT")"
 t 17 test huge
-line_is "huge: unexpected response: response body larger than 1048576 bytes"
+line_is "huge: unexpected response: response body larger than 1048576 bytes$AT"
 t 17 test hugechunked
-line_is "hugechunked: unexpected response: response body larger than 1048576 bytes"
+line_is "hugechunked: unexpected response: response body larger than 1048576 bytes$AT"
 t 17 test badjson
 grep -q '^badjson: unexpected response: body is not JSON (200, ' "$OUT" || fail "badjson line: $(cat "$OUT")"
 t 17 test redirect
 grep -q '^redirect: unexpected response: redirect not followed (302, ' "$OUT" || fail "redirect: $(cat "$OUT")"
 grep -q 'elsewhere' "$T/req-http.log" && fail "the redirect was followed"
 t 10 test leak	# the fake echoes the key in request-id, error.type and error.message
-line_is "leak: rejected (401, request-id [redacted])"
+line_is "leak: rejected (401, request-id [redacted])$AT"
 
 trace "429: retry-after honoured once"
 t 12 test s429
@@ -127,7 +129,7 @@ grep -q '^s429: rate limited (after one retry): rate_limit_error (429, retry-aft
 start=$(date +%s%N)
 t 0 test s429once
 ms=$((($(date +%s%N) - start) / 1000000))
-grep -q '^s429once: valid (anthropic, 200, request-id req_fake[0-9]*, after honouring one 429 retry-after)$' \
+grep -q '^s429once: valid (anthropic, 200, request-id req_fake[0-9]*, after honouring one 429 retry-after)'"$ATRE"'$' \
 	"$OUT" || fail "429-then-200 line: $(cat "$OUT")"
 [ "$ms" -ge 900 ] || fail "the retry came after ${ms} ms, before retry-after: 1"
 [ "$(grep -ci "^H x-api-key: ${KEYS[6]}\$" "$T/req-http.log")" = 2 ] || fail "s429once was not asked exactly twice"
@@ -161,19 +163,19 @@ t 5 test ok no-such-profile
 
 trace "offline format problems"
 printf '%s\n\n' "$(key okfmt)" > "$T/nl-in"	# one newline stripped by add, one left in the key
-expect_exit 0 "$AKCTL" add nl --no-validate < "$T/nl-in"
+expect_exit 0 "$AKCTL" add nl --no-validate --set "ANTHROPIC_BASE_URL=$HTTP" < "$T/nl-in"
 t 16 test nl
 line_is "nl: key format: key has a trailing newline (not checked live)"
 k=$(key ok sk-ant-admin01-)
 KEYS+=("$k")
-printf '%s' "$k" >"$T/in"; expect_exit 0 "$AKCTL" add adm --no-validate <"$T/in"
+printf '%s' "$k" >"$T/in"; expect_exit 0 "$AKCTL" add adm --no-validate --set "ANTHROPIC_BASE_URL=$HTTP" <"$T/in"
 grep -q 'this looks like an admin key' "$ERR" || fail "add did not warn about an admin key"
 t 0 test adm	# a warning, then the live check decides
 grep -qF 'akctl: test: adm: warning: this looks like an admin key' "$ERR" || fail "no admin-key warning"
 k=$(key ok)
 k=${k:0:107}
 KEYS+=("$k")
-printf '%s' "$k" >"$T/in"; expect_exit 0 "$AKCTL" add short --no-validate <"$T/in"
+printf '%s' "$k" >"$T/in"; expect_exit 0 "$AKCTL" add short --no-validate --set "ANTHROPIC_BASE_URL=$HTTP" <"$T/in"
 t 0 test short
 grep -qF 'warning: key is 107 characters; Anthropic API keys are 108' "$ERR" || fail "no length warning"
 printf 'x' >"$T/in"; expect_exit 0 "$AKCTL" add custom --provider custom --var CUSTOM_KEY --no-validate <"$T/in"
@@ -186,9 +188,9 @@ KEYS+=("$k")
 printf '%s' "$k" >"$T/in"; expect_exit 0 "$AKCTL" add oai --provider openai --no-validate <"$T/in"
 expect_exit 0 "$AKCTL" get oai
 assert_bytes "$OUT" "$k"
-OPENAI_BASE_URL="$HTTP/v1" t 10 test oai
-line_is "$(printf 'oai: rejected: invalid_request_error/invalid_api_key (401, request-id %s)' \
-	"$(grep -o 'req_fake[0-9]*' "$OUT")")"
+t 10 test --base-url "$HTTP/v1" oai
+line_is "$(printf 'oai: rejected: invalid_request_error/invalid_api_key (401, request-id %s)%s' \
+	"$(grep -o 'req_fake[0-9]*' "$OUT")" "$AT")"
 grep -qiF "H Authorization: Bearer $k" "$T/req-http.log" || fail "openai key not sent as a Bearer header"
 grep -q '^REQ GET /v1/models$' "$T/req-http.log" || fail "openai check did not GET /v1/models"
 expect_exit 0 "$AKCTL" show oai
@@ -206,31 +208,31 @@ printf 'x' >"$T/in"; expect_exit 2 "$AKCTL" add gen2 --provider generic --no-val
 trace "add --validate: stores on success, refuses on 401 with test's exit code"
 k=$(key ok)
 KEYS+=("$k")
-printf '%s' "$k" >"$T/in"; t 0 add v-ok --validate <"$T/in"
+printf '%s' "$k" >"$T/in"; t 0 add v-ok --validate --set "ANTHROPIC_BASE_URL=$HTTP" <"$T/in"
 grep -q '^akctl: add: v-ok: valid (anthropic, 200, ' "$ERR" || fail "add --validate printed no verdict"
 expect_exit 0 "$AKCTL" get v-ok
 assert_bytes "$OUT" "$k"
 k=$(key s401)
 KEYS+=("$k")
-printf '%s' "$k" >"$T/in"; t 10 add v-bad --validate <"$T/in"
+printf '%s' "$k" >"$T/in"; t 10 add v-bad --validate --set "ANTHROPIC_BASE_URL=$HTTP" <"$T/in"
 grep -q '^akctl: add: v-bad: rejected: authentication_error (401, ' "$ERR" || fail "no rejection line"
 grep -q 'not stored' "$ERR" || fail "add did not say the profile is not stored"
 t 5 get v-bad
-printf '%s\n\n' "$(key ok)" >"$T/in"; t 16 add v-nl --validate <"$T/in"
+printf '%s\n\n' "$(key ok)" >"$T/in"; t 16 add v-nl --validate --set "ANTHROPIC_BASE_URL=$HTTP" <"$T/in"
 t 5 get v-nl
 printf '%s' "$k" >"$T/in"; t 0 add v-bad --no-validate <"$T/in"	# --no-validate always skips the network
 n=$(grep -c '^REQ ' "$T/req-http.log")
-printf '%s' "$(key s401)" >"$T/in"; t 0 add v-script <"$T/in"	# not a terminal: no validation by default
+printf '%s' "$(key s401)" >"$T/in"; t 0 add v-script --set "ANTHROPIC_BASE_URL=$HTTP" <"$T/in"	# not a terminal: no validation by default
 assert_eq "$(grep -c '^REQ ' "$T/req-http.log")" "$n" "requests made by a non-validating add"
 # The key travels to akctl-net on a pipe, never in argv: ps sees only the options.
 k=$(key sleep2)
 KEYS+=("$k")
-printf '%s' "$k" | "$AKCTL" add v-slow --validate >"$T/vs.out" 2>"$T/vs.err" &
+printf '%s' "$k" | "$AKCTL" add v-slow --validate --set "ANTHROPIC_BASE_URL=$HTTP" >"$T/vs.out" 2>"$T/vs.err" &
 vpid=$!
 sleep 1
 ps -eo args > "$T/ps"
 wait "$vpid" || fail "add --validate of a slow valid key failed"
-grep -q 'akctl-net test --key-stdin --name v-slow --provider anthropic' "$T/ps" ||
+grep -q "akctl-net test --key-stdin --name v-slow --provider anthropic --base-url $HTTP" "$T/ps" ||
 	fail "akctl-net was not running as expected: $(grep akctl "$T/ps")"
 cat "$T/vs.out" "$T/vs.err" "$T/ps" >> "$ALL_OUT"
 
@@ -242,7 +244,7 @@ for i in $(seq -w 1 50); do
 	k=$(key sleep1)
 	KEYS+=("$k")
 	printf '%s' "$k" > "$T/secret-in"
-	expect_exit 0 "$AKCTL" --passphrase-fd 3 add "p$i" <"$T/secret-in" 3<<<"$PASS"
+	expect_exit 0 "$AKCTL" --passphrase-fd 3 add "p$i" --set "ANTHROPIC_BASE_URL=$HTTP" <"$T/secret-in" 3<<<"$PASS"
 done
 rm -f "$T/secret-in"
 start_agent -f "$AKCTL_KEYSTORE"

@@ -75,6 +75,6 @@ trace "a revoked key: the SDK sees the fake's 401, akctl test agrees"
 sdk revoked
 [ "$RC" = 3 ] || fail "node client exited $RC for a 401 key"
 grep -q '^sdk error: 401 AuthenticationError' "$ERR" || fail "SDK error: $(cat "$ERR")"
-ANTHROPIC_BASE_URL="$BASE" expect_exit 10 "$AKCTL" test revoked
-ANTHROPIC_BASE_URL="$BASE" expect_exit 0 "$AKCTL" test production
+expect_exit 10 "$AKCTL" test --base-url "$BASE" revoked	# test never reads *_BASE_URL from its environment
+expect_exit 0 "$AKCTL" test --base-url "$BASE" production
 trace "ok"

@@ -24,6 +24,8 @@ $PY -c 'import json,sys; from dotenv import dotenv_values; json.dump(dotenv_valu
 expect_exit 0 "$AKCTL" import "$T/app.env" prod --replace
 assert_no_secret "$T/app.env" "$KEY" "the rewritten .env"
 grep -qx 'export ANTHROPIC_API_KEY=ak://prod/ANTHROPIC_API_KEY' "$T/app.env" || fail "no reference in the file"
+grep -q "akctl allow" "$ERR" || fail "import --replace did not say to allow the file"
+expect_exit 0 "$AKCTL" allow "$T/app.env"	# references resolve only from files the user allowed
 expect_exit 0 "$AKCTL" exec --env-file "$T/app.env" -- $PY -c \
 	'import json,os; print(json.dumps({k: os.environ[k] for k in ("ANTHROPIC_API_KEY","ANTHROPIC_MODEL","GREETING")}, sort_keys=True))'
 $PY -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2])); sys.exit(a != b)' \
@@ -66,6 +68,7 @@ grep -q 'prod has no variable NO_SUCH_VAR' "$ERR" || fail "missing variable not 
 X=ak://bad/na-me expect_exit 2 "$AKCTL" exec -- touch "$MARK"
 [ -e "$MARK" ] && fail "the command ran with a malformed reference"
 printf 'GOOD=ak://prod/ANTHROPIC_API_KEY\nBAD=ak://gone/KEY\n' > "$T/half.env"
+expect_exit 0 "$AKCTL" allow "$T/half.env"
 expect_exit 5 "$AKCTL" exec --env-file "$T/half.env" -- touch "$MARK"
 [ -e "$MARK" ] && fail "the command ran with a half-resolved environment"
 assert_no_secret "$ERR" "$KEY" "exec error"

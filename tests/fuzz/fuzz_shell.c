@@ -52,13 +52,14 @@ dec_sh(const char *s, size_t n, size_t i, struct out *o)
 {
 	while (i < n && s[i] != ';') {
 		if (s[i] == '\'') {
-			for (i++; i < n && s[i] != '\''; i++)
+			/* Never a backslash inside the quotes: fish would read \' or \\ there as an escape. */
+			for (i++; i < n && s[i] != '\'' && s[i] != '\\'; i++)
 				put(o, s[i]);
-			if (i == n)
+			if (i == n || s[i] == '\\')
 				return -1;
 			i++;
-		} else if (s[i] == '\\' && i + 1 < n && s[i + 1] == '\'') {
-			put(o, '\'');
+		} else if (s[i] == '\\' && i + 1 < n && (s[i + 1] == '\'' || s[i + 1] == '\\')) {
+			put(o, s[i + 1]);
 			i += 2;
 		} else
 			return -1;

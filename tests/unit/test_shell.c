@@ -89,6 +89,11 @@ make_values(void)
 	add("unicode-quotes", "\xe2\x80\x98x\xe2\x80\x99y\xe2\x80\x9az\xe2\x80\x9b'");
 	add("fish-private-use", "\xef\x98\x80\xef\x9b\xbf\xef\xb7\x90");
 	add("carets", "^^^&^");
+	/* fish reads \' and \\ as escapes inside '...': these would run `touch` there if a backslash
+	 * were ever written inside the quotes (fish sources sh output when started from a bash login). */
+	add("fish-escape-quote", "\\'; touch akv-ran; #");
+	add("fish-escape-backslash", "\\\\'; touch akv-ran; #");
+	add("fish-escape-nl", "\\'\ntouch akv-ran\n#");
 	for (i = 0, j = 0; i < 127; i++)
 		if (i + 1 != '\r')
 			ascii[j++] = (char)(i + 1);
@@ -338,6 +343,14 @@ verify(const char *label, const char *skip, int want_gone)
 		CHECK(dump_find(d, dlen, "AKV_GONE1", &glen) == NULL);
 	if (want_gone >= 2)
 		CHECK(dump_find(d, dlen, "AKV_GONE2", &glen) == NULL);
+	/* A value that escaped its quoting would have created akv-ran. */
+	if (access(path_in("akv-ran"), F_OK) == 0) {
+		fprintf(stderr, "  %s: a value ran as a command\n", label);
+		t_checks++;
+		t_failed++;
+		ok = 0;
+		unlink(path_in("akv-ran"));
+	}
 	fprintf(stderr, "%s %s\n", ok ? "ok  " : "FAIL", label);
 	nruns++;
 	free(d);
@@ -432,6 +445,39 @@ test_fish(void)
 	shell_case("fish source file", AK_SHELL_FISH, 0, src, NULL, "C.UTF-8");
 	shell_case("fish ... | source", AK_SHELL_FISH, 0, pipe, NULL, "C.UTF-8");
 	shell_case("fish eval (...)", AK_SHELL_FISH, 0, ev, NULL, "C.UTF-8");
+}
+
+/* sh-syntax output sourced by fish (a fish started from a bash login inherits it that way): nothing
+ * runs, and each value fish can carry arrives exactly. fish's `export` splits NAME=VALUE through a
+ * command substitution, which splits at newlines, so values holding one are only checked to be
+ * inert; `unset` is no fish command, so the unset lines only fail. */
+static void
+test_fish_sh_output(void)
+{
+	char *src[] = { "/usr/bin/fish", "--no-config", "-c", "source f; exec $AKT_SELF --dump out", NULL };
+	char *pipe[] = { "/usr/bin/fish", "--no-config", "-c", "cat f | source; exec $AKT_SELF --dump out", NULL };
+	char *const *argvs[] = { src, pipe };
+	const char *labels[] = { "fish source (sh output)", "fish ... | source (sh output)" };
+	char skip[NVAL_MAX];
+	size_t k;
+	int i;
+
+	if (!exists(src[0])) {
+		CHECK(!"fish missing");
+		return;
+	}
+	for (k = 0; k < 2; k++) {
+		if (make_script(AK_SHELL_SH, 0, skip) != 0) {
+			CHECK(!"cannot write the script");
+			return;
+		}
+		if (run(argvs[k], NULL, "C.UTF-8") == -1)
+			CHECK(!"fork/wait failed");
+		for (i = 0; i < nvals; i++)
+			if (has_nl(vals[i].v))
+				skip[i] = 1;
+		verify(labels[k], skip, 0);
+	}
 }
 
 #define CSH_EVAL "eval \"`cat f`\"; $AKT_SELF:q --dump out"
@@ -556,6 +602,8 @@ test_exact(void)
 	expect(AK_SHELL_SH, "K", "", "export K='';\n");
 	expect(AK_SHELL_SH, "K", "it's $x\n", "export K='it'\\''s $x\n';\n");
 	expect(AK_SHELL_SH, "K", "''", "export K=\\'\\';\n");
+	expect(AK_SHELL_SH, "K", "\\'; echo X; #", "export K=\\\\\\''; echo X; #';\n");
+	expect(AK_SHELL_SH, "K", "a\\b\\", "export K='a'\\\\'b'\\\\;\n");
 	expect_unset(AK_SHELL_SH, "unset K;\n");
 	expect_quote(AK_SHELL_SH, "/tmp/a b/agent.sock", "'/tmp/a b/agent.sock'");
 	/* fish */
@@ -714,7 +762,7 @@ test_misc(void)
 static void
 cleanup(void)
 {
-	char *names[] = { "f", "in", "out", "err" };
+	char *names[] = { "f", "in", "out", "err", "akv-ran" };
 	size_t i;
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -748,6 +796,7 @@ main(int argc, char **argv)
 	setenv("AKV_GONE1", "inherited, must be unset", 1);
 	test_sh_family();
 	test_fish();
+	test_fish_sh_output();
 	test_csh();
 	test_dotenv();
 	cleanup();

@@ -1,0 +1,140 @@
+/* cmd_allow.c - akctl allow FILE | --list, akctl deny FILE: the files allowed to ask for secrets.
+ *
+ * `exec --env-file FILE` resolves FILE's ak:// references only when FILE is allowed with its current
+ * content (ak_allow.h). The content is read into the secure arena (a .env may hold other secrets),
+ * hashed and wiped; only the real path and the SHA-256 are recorded.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ak_allow.h"
+#include "ak_dotenv.h"
+#include "ak_file.h"
+#include "ak_smem.h"
+#include "cli.h"
+
+/* FILE's real path and the digest of its content. Prints errors; returns the exit code. */
+static int
+file_digest(struct cli *c, const char *file, char *real, size_t reallen, char hex[AK_ALLOW_HEX])
+{
+	char *buf = NULL;
+	size_t len = 0;
+	enum ak_err r;
+
+	if ((r = ak_allow_realpath(file, real, reallen)) != AK_OK)
+		return cli_fail(r, r == AK_ERR_IO ? strerror(errno) : NULL, "%s: %s", c->cmd, file);
+	if ((r = ak_file_load(real, AK_DOTENV_FILE_MAX, AK_FILE_SECURE, &buf, &len)) != AK_OK)
+		return cli_fail(r, r == AK_ERR_IO ? strerror(errno) : NULL, "%s: %s", c->cmd, file);
+	ak_allow_digest(buf, len, hex);
+	ak_smem_free(buf); /* wipes */
+	return 0;
+}
+
+static int
+list(struct cli *c)
+{
+	struct ak_allow_entry *e = NULL;
+	char *buf, hex[AK_ALLOW_HEX];
+	const char *state;
+	size_t n = 0, i, len;
+	enum ak_err r;
+
+	if ((r = ak_allow_list(&e, &n)) != AK_OK)
+		return cli_fail(r, NULL, "allow --list");
+	for (i = 0; i < n; i++) {
+		/* Say whether the file is still as allowed: an edited file asks for secrets no more. */
+		buf = NULL;
+		if (ak_file_load(e[i].path, AK_DOTENV_FILE_MAX, AK_FILE_SECURE, &buf, &len) != AK_OK) {
+			state = "missing";
+		} else {
+			ak_allow_digest(buf, len, hex);
+			state = strcmp(hex, e[i].hex) == 0 ? "allowed" : "changed since allowed";
+		}
+		ak_smem_free(buf);
+		printf("%.16s  %-7s  ", e[i].hex, state);
+		cli_print_line("", e[i].path);
+	}
+	if (n == 0)
+		cli_note("no allowed files (allow one with 'akctl allow FILE')");
+	free(e);
+	(void)c;
+	return 0;
+}
+
+int
+cmd_allow(struct cli *c, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "list", no_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char real[AK_PATH_MAX], hex[AK_ALLOW_HEX];
+	int ch, rc, lst = 0;
+	enum ak_err r;
+
+	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'l':
+			lst = 1;
+			break;
+		case 'h':
+			return cli_cmd_help(c->cmd);
+		default:
+			return cli_bad_option(c, ch, argv);
+		}
+	}
+	if (lst) {
+		if (optind != argc)
+			return cli_usage_error(c, "--list takes no FILE");
+		return list(c);
+	}
+	if (optind >= argc)
+		return cli_usage_error(c, "missing FILE (or --list)");
+	if (optind + 1 != argc)
+		return cli_usage_error(c, "unexpected argument '%s'", argv[optind + 1]);
+	if ((rc = file_digest(c, argv[optind], real, sizeof(real), hex)) != 0)
+		return rc;
+	if ((r = ak_allow_add(real, hex)) != AK_OK)
+		return cli_fail(r, r == AK_ERR_IO ? strerror(errno) : NULL, "allow: %s", argv[optind]);
+	cli_note("allowed %s to ask for secrets (as it is now: edit it and it needs a new allow)", real);
+	return 0;
+}
+
+int
+cmd_deny(struct cli *c, int argc, char **argv)
+{
+	char real[AK_PATH_MAX], cwd[PATH_MAX];
+	const char *file;
+	int rc, found = 0;
+	enum ak_err r;
+
+	if ((rc = cli_opts_help_only(c, argc, argv)) != 0)
+		return rc < 0 ? 0 : rc;
+	if (optind >= argc)
+		return cli_usage_error(c, "missing FILE");
+	if (optind + 1 != argc)
+		return cli_usage_error(c, "unexpected argument '%s'", argv[optind + 1]);
+	file = argv[optind];
+	/* A file already gone is named by its absolute path, as it was recorded. */
+	if (ak_allow_realpath(file, real, sizeof(real)) != AK_OK) {
+		if (file[0] == '/')
+			snprintf(real, sizeof(real), "%s", file);
+		else if (getcwd(cwd, sizeof(cwd)) == NULL ||
+		    (size_t)snprintf(real, sizeof(real), "%s/%s", cwd, file) >= sizeof(real))
+			return cli_fail(AK_ERR_TOO_LARGE, NULL, "deny: %s", file);
+	}
+	if ((r = ak_allow_remove(real, &found)) != AK_OK)
+		return cli_fail(r, r == AK_ERR_IO ? strerror(errno) : NULL, "deny: %s", file);
+	if (!found) {
+		cli_note("deny: %s was not allowed", real);
+		return 1;
+	}
+	cli_note("denied %s: its references are no longer resolved", real);
+	return 0;
+}
