@@ -19,6 +19,7 @@
 #include "ak_smem.h"
 #include "ak_util.h"
 #include "cli.h"
+#include "scan.h"
 
 #define ENV_OUT_MAX (16u << 20) /* 65 values of 64 KiB, quoted: far below */
 
@@ -532,6 +533,11 @@ cmd_exec(struct cli *c, int argc, char **argv)
 	size_t i, k, nfiles = 0, nrefs = 0;
 	int ch, rc, err;
 
+	/* --redact: the command's output goes through the redaction filter (cmd_redact.c), which runs
+	 * this command again without it. */
+	for (i = 1; i < (size_t)argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--redact") == 0)
+			return cli_exec_redact(c, argc, argv);
 	/* '+': stop at PROFILE; everything after "--" belongs to the command. */
 	while ((ch = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
 		switch (ch) {
