@@ -39,7 +39,6 @@ struct keys {                  /* in the secure arena */
 	uint64_t k1, k2, base;
 	uint8_t confirm[crypto_generichash_KEYBYTES];
 	uint8_t fp[crypto_generichash_KEYBYTES];
-	crypto_generichash_state fpstate;
 };
 
 struct ak_scan {
@@ -122,7 +121,6 @@ ak_scan_new(int holdback)
 	randombytes_buf(&s->k->base, sizeof(s->k->base));
 	s->k->base |= 1;
 	randombytes_buf(s->k->confirm, sizeof(s->k->confirm));
-	crypto_generichash_init(&s->k->fpstate, (const uint8_t *)"akagent-scan-fp", 15, sizeof(s->k->fp));
 	s->mindlen = SIZE_MAX;
 	return s;
 }
@@ -377,7 +375,6 @@ ak_scan_add(struct ak_scan *s, const char *value, size_t len, uint32_t *id)
 		s->ids = nids;
 	}
 	memcpy(s->ids[s->nsecrets], idh, sizeof(idh));
-	crypto_generichash_update(&s->k->fpstate, idh, sizeof(idh));
 	*id = (uint32_t)s->nsecrets++;
 
 	/* The encodings hold the secret: build them in the arena, wipe them right after hashing. */
@@ -479,7 +476,9 @@ ak_scan_build(struct ak_scan *s)
 
 	if (s->built)
 		return AK_ERR_INTERNAL;
-	crypto_generichash_final(&s->k->fpstate, s->k->fp, sizeof(s->k->fp));
+	/* The fingerprint key: a hash of every secret's hash, in the order added (the store's order). */
+	crypto_generichash(s->k->fp, sizeof(s->k->fp), s->nsecrets ? &s->ids[0][0] : NULL, s->nsecrets * 32,
+	    NULL, 0);
 	sort_wins(s);
 	if (s->nwin > 0 && make_bits(&s->win[0].h, sizeof(struct wentry) / 8, s->nwin, &s->bits,
 	    &s->bitshift) != 0)
