@@ -24,6 +24,7 @@
 #include "ak_util.h"
 #include "ak_varclass.h"
 #include "cli.h"
+#include "scan.h"
 
 #define ENV_OUT_MAX (16u << 20) /* 65 values of 64 KiB, quoted: far below */
 
@@ -574,6 +575,11 @@ cmd_exec(struct cli *c, int argc, char **argv)
 
 	if (cli_proxy_wanted(argc, argv))
 		return cli_proxy_exec(c, argc, argv); /* cmd_proxy.c: the key stays out of CMD */
+	/* --redact: the command's output goes through the redaction filter (cmd_redact.c), which runs
+	 * this command again without it. */
+	for (i = 1; i < (size_t)argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--redact") == 0)
+			return cli_exec_redact(c, argc, argv);
 	/* '+': stop at PROFILE; everything after "--" belongs to the command. */
 	while ((ch = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
 		switch (ch) {

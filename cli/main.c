@@ -15,6 +15,7 @@
 #include "ak_log.h"
 #include "ak_smem.h"
 #include "cli.h"
+#include "scan.h"
 
 #ifndef AK_VERSION
 #define AK_VERSION "0.1.0"
@@ -53,11 +54,15 @@ static const struct cli_cmd cmds[] = {
 	    "print export lines for a profile" },
 	{ "use", cmd_use, "PROFILE|--clear [--shell SHELL]",
 	    "print lines switching the current shell to a profile" },
-	{ "exec", cmd_exec, "[--env-file FILE]... [PROFILE] -- CMD [ARG...]", "run a command with a profile's variables" },
+	{ "exec", cmd_exec, "[--env-file FILE]... [--redact] [PROFILE] -- CMD [ARG...]", "run a command with a profile's variables" },
 	{ "proxy", cmd_proxy, "PROFILE [--listen ADDR] [--usage-file FILE]   (and: exec --proxy PROFILE -- CMD)",
 	    "serve a profile's key through a local proxy; clients get a placeholder" },
 	{ "allow", cmd_allow, "FILE | --list", "let an env file's ak:// references be resolved (as it is now)" },
 	{ "deny", cmd_deny, "FILE", "take an env file off the allow list" },
+	{ "scan", cmd_scan, "[PATH...] [--git] [--history] [--agents] [--all] [--json] [--no-patterns]\n"
+	    "             [--staged] | --install-hook [--force] [REPO]",
+	    "find stored keys (every encoding) in files, git objects, histories, AI transcripts" },
+	{ "redact", cmd_redact, "", "copy stdin to stdout with every stored key replaced by [ak:PROFILE]" },
 	/* Network commands live in akctl-net (it links libcurl); akctl runs it for them, so the process that
 	 * serves env/get/use/exec never pays for libcurl's start-up. */
 	{ "test", CLI_NET_CMD(cmd_test), "PROFILE...|--all [--timeout DURATION] [--base-url URL]",

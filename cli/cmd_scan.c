@@ -1,0 +1,547 @@
+/* cmd_scan.c - akctl scan: find every copy of a stored secret in files, histories, AI tools' transcripts
+ * and (scan_git.c) git's object store. Prints where and which key, never the value. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <sodium.h>
+
+#include "ak_smem.h"
+#include "scan.h"
+
+#define SCAN_CHUNK (1u << 20)
+
+void
+scan_names_free(struct scan_names *nm)
+{
+	size_t i;
+
+	for (i = 0; i < nm->n; i++) {
+		free(nm->label[i]);
+		free(nm->profiles[i]);
+	}
+	free(nm->label);
+	free(nm->profiles);
+	memset(nm, 0, sizeof(*nm));
+}
+
+/* Append ", add" (or sep + add) to a malloc'd string. */
+static int
+append(char **s, const char *sep, const char *add)
+{
+	size_t a = *s ? strlen(*s) : 0, b = strlen(add), c = strlen(sep);
+	char *n = realloc(*s, a + c + b + 1);
+
+	if (n == NULL)
+		return -1;
+	if (a > 0)
+		memcpy(n + a, sep, c);
+	else
+		c = 0;
+	memcpy(n + a + c, add, b + 1);
+	*s = n;
+	return 0;
+}
+
+int
+scan_load(struct cli *c, int holdback, struct ak_scan **out, struct scan_names *nm)
+{
+	struct ak_client *cl = NULL;
+	struct ak_list_entry *ents = NULL;
+	struct ak_profile *p = NULL;
+	struct ak_scan *m = NULL;
+	uint32_t n = 0, i, id;
+	char label[AK_NAME_MAX + AK_VARNAME_MAX + 2];
+	enum ak_err r;
+	int rc;
+
+	*out = NULL;
+	memset(nm, 0, sizeof(*nm));
+	if ((rc = cli_agent_unlocked(c, &cl)) != 0)
+		return rc;
+	if ((r = ak_client_list(cl, &ents, &n)) != AK_OK) {
+		rc = cli_fail_client(cl, r, c->cmd);
+		goto out;
+	}
+	if ((m = ak_scan_new(holdback)) == NULL ||
+	    (nm->label = calloc(n + 1, sizeof(char *))) == NULL ||
+	    (nm->profiles = calloc(n + 1, sizeof(char *))) == NULL) {
+		rc = cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if ((r = ak_client_get(cl, ents[i].name, &p)) != AK_OK) {
+			rc = cli_fail_client(cl, r, c->cmd);
+			goto out;
+		}
+		r = ak_scan_add(m, p->secret, strlen(p->secret), &id);
+		if (r == AK_ERR_INVALID) {
+			cli_note("%s: profile %s: %s is too short to search for (fewer than %d bytes after its "
+			    "prefix); skipped", c->cmd, p->name, p->secret_var, AK_SCAN_MIN_SECRET);
+		} else if (r != AK_OK) {
+			rc = cli_fail(r, NULL, "%s", c->cmd);
+			goto out;
+		} else {
+			snprintf(label, sizeof(label), "%s %s", p->name, p->secret_var);
+			if (id >= nm->n)
+				nm->n = id + 1;
+			if (append(&nm->label[id], ", ", label) != 0 ||
+			    append(&nm->profiles[id], ",", p->name) != 0) {
+				rc = cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
+				goto out;
+			}
+		}
+		ak_profile_free(p);
+		p = NULL;
+	}
+	if ((r = ak_scan_build(m)) != AK_OK) {
+		rc = cli_fail(r, NULL, "%s", c->cmd);
+		goto out;
+	}
+	*out = m;
+	m = NULL;
+	rc = 0;
+out:
+	ak_profile_free(p);
+	ak_client_list_free(ents, n);
+	ak_client_close(cl);
+	ak_scan_free(m);
+	if (rc != 0)
+		scan_names_free(nm);
+	return rc;
+}
+
+/* Output ------------------------------------------------------------------------------------------ */
+
+static void
+report(struct scan_ctx *x, struct scan_stream *st, uint64_t line, const char *what, const char *variant,
+    int wrapped, const char *fp, int unknown)
+{
+	char label[1024];
+
+	cli_sanitize(st->label, label, sizeof(label));
+	if (x->json) {
+		cJSON *o = cJSON_CreateObject();
+		char *s;
+
+		if (o == NULL)
+			return;
+		cJSON_AddStringToObject(o, "path", st->label);
+		if (st->object != NULL)
+			cJSON_AddStringToObject(o, "object", st->object);
+		cJSON_AddNumberToObject(o, "line", (double)line);
+		cJSON_AddStringToObject(o, unknown ? "pattern" : "key", what);
+		cJSON_AddStringToObject(o, "variant", variant);
+		cJSON_AddBoolToObject(o, "wrapped", wrapped);
+		cJSON_AddBoolToObject(o, "unknown", unknown);
+		cJSON_AddStringToObject(o, "fingerprint", fp);
+		if ((s = cJSON_PrintUnformatted(o)) != NULL)
+			printf("%s\n", s);
+		cJSON_free(s);
+		cJSON_Delete(o);
+		return;
+	}
+	printf("%s:%llu: %s%s (%s%s) fp:%s\n", label, (unsigned long long)line, unknown ? "unknown " : "", what, variant,
+	    wrapped ? ", wrapped" : "", fp);
+}
+
+static uint64_t
+count_lines(const uint8_t *p, size_t n)
+{
+	const uint8_t *e = p + n, *q;
+	uint64_t c = 0;
+
+	while (p < e && (q = memchr(p, '\n', (size_t)(e - p))) != NULL) {
+		c++;
+		p = q + 1;
+	}
+	return c;
+}
+
+struct pass {
+	struct scan_ctx *x;
+	struct scan_stream *st;
+	size_t nhits;
+	size_t hs[64], he[64];   /* stored hits of this pass, to drop patterns they explain */
+};
+
+static int
+on_hit(void *arg, const struct ak_scan_hit *h)
+{
+	struct pass *ps = arg;
+	struct scan_ctx *x = ps->x;
+	struct scan_stream *st = ps->st;
+	char fp[13];
+
+	if (ps->nhits < 64) {
+		ps->hs[ps->nhits] = h->start;
+		ps->he[ps->nhits] = h->end;
+	}
+	ps->nhits++;
+	if (st->base + h->end <= st->done)
+		return 0;
+	x->found++;
+	ak_scan_secret_fingerprint(x->m, h->secret, fp);
+	report(x, st, st->line + 1 + count_lines(x->buf, h->start),
+	    h->secret < x->names.n && x->names.label[h->secret] ? x->names.label[h->secret] : "?",
+	    ak_scan_variant_name(h->variant), h->wrapped, fp, 0);
+	return 0;
+}
+
+static int
+on_pattern(void *arg, const struct ak_scan_hit *h)
+{
+	struct pass *ps = arg;
+	struct scan_ctx *x = ps->x;
+	struct scan_stream *st = ps->st;
+	char fp[13];
+	size_t i;
+
+	if (st->base + h->end <= st->done)
+		return 0;
+	for (i = 0; i < ps->nhits && i < 64; i++)
+		if (h->start < ps->he[i] && ps->hs[i] < h->end)
+			return 0; /* a stored key */
+	x->unknown++;
+	ak_scan_fingerprint(x->m, x->buf + h->start, h->end - h->start, fp);
+	report(x, st, st->line + 1 + count_lines(x->buf, h->start), ak_scan_pattern_name(h->secret), "raw",
+	    0, fp, 1);
+	return 0;
+}
+
+static void
+scan_pass(struct scan_ctx *x, struct scan_stream *st)
+{
+	struct pass ps = { x, st, 0, { 0 }, { 0 } };
+
+	ak_scan_buf(x->m, x->buf, st->n, on_hit, &ps);
+	if (x->patterns)
+		ak_scan_patterns(x->buf, st->n, on_pattern, &ps);
+	st->done = st->base + st->n;
+}
+
+void
+scan_stream_begin(struct scan_ctx *x, struct scan_stream *st, const char *label)
+{
+	memset(st, 0, sizeof(*st));
+	st->label = label;
+	(void)x;
+}
+
+void
+scan_stream_feed(struct scan_ctx *x, struct scan_stream *st, const uint8_t *data, size_t len)
+{
+	size_t keep = ak_scan_span(x->m), take, i, o;
+
+	while (len > 0) {
+		if (st->n == x->cap) {
+			scan_pass(x, st);
+			/* Keep an occurrence's worth of overlap: one that straddles is whole next time. */
+			st->line += count_lines(x->buf, st->n - keep);
+			memmove(x->buf, x->buf + st->n - keep, keep);
+			st->base += st->n - keep;
+			st->n = keep;
+		}
+		take = x->cap - st->n < len ? x->cap - st->n : len;
+		if (!st->zsh) {
+			memcpy(x->buf + st->n, data, take);
+			st->n += take;
+		} else {
+			/* zsh metafies bytes 0x83..0xa2 (and NUL) as 0x83, byte ^ 0x20. */
+			for (i = 0, o = st->n; i < take; i++) {
+				if (st->meta) {
+					x->buf[o++] = data[i] ^ 0x20;
+					st->meta = 0;
+				} else if (data[i] == 0x83) {
+					st->meta = 1;
+				} else {
+					x->buf[o++] = data[i];
+				}
+			}
+			st->n = o;
+		}
+		data += take;
+		len -= take;
+	}
+}
+
+void
+scan_stream_end(struct scan_ctx *x, struct scan_stream *st)
+{
+	if (st->n > 0 && st->base + st->n > st->done)
+		scan_pass(x, st);
+	/* The buffer held file content that may include keys: wipe it between files. */
+	sodium_memzero(x->buf, st->n);
+	st->n = 0;
+}
+
+int
+scan_file(struct scan_ctx *x, const char *path, int zsh)
+{
+	struct scan_stream st;
+	struct stat sb;
+	uint8_t *chunk = NULL;
+	ssize_t n;
+	int fd, rc = -1;
+
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return 0;
+	}
+	if ((chunk = malloc(SCAN_CHUNK)) == NULL)
+		goto out;
+	scan_stream_begin(x, &st, path);
+	st.zsh = zsh;
+	for (;;) {
+		n = read(fd, chunk, SCAN_CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			scan_stream_end(x, &st);
+			goto out;
+		}
+		if (n == 0)
+			break;
+		scan_stream_feed(x, &st, chunk, (size_t)n);
+	}
+	scan_stream_end(x, &st);
+	rc = 0;
+out:
+	if (chunk != NULL) {
+		sodium_memzero(chunk, SCAN_CHUNK);
+		free(chunk);
+	}
+	close(fd);
+	return rc;
+}
+
+/* Walk a tree: every regular file, symlinks never followed, .git skipped unless with_git. A filter
+ * (may be NULL) picks file names. */
+typedef int (*name_filter)(const char *name);
+
+static void
+walk(struct scan_ctx *x, const char *dir, int with_git, name_filter want, int depth)
+{
+	DIR *d;
+	struct dirent *e;
+	struct stat sb;
+	char path[4096];
+
+	if (depth > 64 || (d = opendir(dir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", strcmp(dir, "/") == 0 ? "" : dir,
+		    e->d_name) >= sizeof(path))
+			continue;
+		if (lstat(path, &sb) != 0)
+			continue;
+		if (S_ISDIR(sb.st_mode)) {
+			if (!with_git && strcmp(e->d_name, ".git") == 0)
+				continue;
+			walk(x, path, with_git, want, depth + 1);
+		} else if (S_ISREG(sb.st_mode) && (want == NULL || want(e->d_name))) {
+			if (scan_file(x, path, 0) != 0)
+				cli_note("scan: %s: cannot read: %s", path, strerror(errno));
+		}
+	}
+	closedir(d);
+}
+
+static void
+scan_path(struct scan_ctx *x, const char *path, int with_git)
+{
+	struct stat sb;
+
+	if (stat(path, &sb) != 0) {
+		cli_note("scan: %s: %s", path, strerror(errno));
+		return;
+	}
+	if (S_ISDIR(sb.st_mode))
+		walk(x, path, with_git, NULL, 0);
+	else if (scan_file(x, path, 0) != 0)
+		cli_note("scan: %s: cannot read: %s", path, strerror(errno));
+}
+
+/* Histories and transcripts under $HOME --------------------------------------------------------- */
+
+static int
+is_jsonl(const char *n)
+{
+	size_t l = strlen(n);
+
+	return l > 6 && strcmp(n + l - 6, ".jsonl") == 0;
+}
+
+static int
+is_rollout(const char *n)
+{
+	return strncmp(n, "rollout-", 8) == 0 && is_jsonl(n);
+}
+
+static int
+is_events(const char *n)
+{
+	return strcmp(n, "events.jsonl") == 0;
+}
+
+static void
+home_path(char *out, size_t len, const char *rel)
+{
+	const char *h = getenv("HOME");
+
+	snprintf(out, len, "%s/%s", h != NULL && h[0] ? h : ".", rel);
+}
+
+static void
+scan_history(struct scan_ctx *x)
+{
+	static const char *const files[] = {
+		".bash_history", ".local/share/fish/fish_history", ".python_history",
+		".node_repl_history", ".psql_history", ".sqlite_history", ".mysql_history",
+		".local/state/python_history",
+	};
+	static const char *const zsh[] = { ".zsh_history", ".histfile", ".zhistory" };
+	char path[4096];
+	const char *hf = getenv("HISTFILE");
+	size_t i;
+
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		home_path(path, sizeof(path), files[i]);
+		scan_file(x, path, 0);
+	}
+	for (i = 0; i < sizeof(zsh) / sizeof(zsh[0]); i++) {
+		home_path(path, sizeof(path), zsh[i]);
+		scan_file(x, path, 1);
+	}
+	/* $HISTFILE elsewhere (already scanned when it is one of the above: reported twice, harmless). */
+	if (hf != NULL && hf[0] == '/' && strstr(hf, "/.") != NULL) {
+		home_path(path, sizeof(path), "");
+		if (strncmp(hf, path, strlen(path)) != 0)
+			scan_file(x, hf, strstr(hf, "zsh") != NULL);
+	}
+}
+
+static void
+scan_agents(struct scan_ctx *x)
+{
+	static const char *const files[] = {
+		".claude/history.jsonl", ".claude.json", ".claude/settings.local.json",
+		".claude/settings.json",
+	};
+	char path[4096];
+	size_t i;
+
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		home_path(path, sizeof(path), files[i]);
+		scan_file(x, path, 0);
+	}
+	home_path(path, sizeof(path), ".claude/projects");
+	walk(x, path, 0, is_jsonl, 0);
+	home_path(path, sizeof(path), ".codex/sessions");
+	walk(x, path, 0, is_rollout, 0);
+	home_path(path, sizeof(path), ".copilot/session-state");
+	walk(x, path, 0, is_events, 0);
+}
+
+/* The command ------------------------------------------------------------------------------------- */
+
+int
+cmd_scan(struct cli *c, int argc, char **argv)
+{
+	enum { O_GIT = 1, O_HISTORY, O_AGENTS, O_ALL, O_JSON, O_NOPAT, O_HOOK, O_STAGED, O_FORCE };
+	static const struct option longopts[] = {
+		{ "git", no_argument, NULL, O_GIT },
+		{ "history", no_argument, NULL, O_HISTORY },
+		{ "agents", no_argument, NULL, O_AGENTS },
+		{ "all", no_argument, NULL, O_ALL },
+		{ "json", no_argument, NULL, O_JSON },
+		{ "no-patterns", no_argument, NULL, O_NOPAT },
+		{ "install-hook", no_argument, NULL, O_HOOK },
+		{ "staged", no_argument, NULL, O_STAGED },
+		{ "force", no_argument, NULL, O_FORCE },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct scan_ctx x;
+	int ch, git = 0, history = 0, agents = 0, all = 0, hook = 0, staged = 0, force = 0, rc, i;
+
+	memset(&x, 0, sizeof(x));
+	x.patterns = 1;
+	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case O_GIT: git = 1; break;
+		case O_HISTORY: history = 1; break;
+		case O_AGENTS: agents = 1; break;
+		case O_ALL: all = 1; break;
+		case O_JSON: x.json = 1; break;
+		case O_NOPAT: x.patterns = 0; break;
+		case O_HOOK: hook = 1; break;
+		case O_STAGED: staged = 1; break;
+		case O_FORCE: force = 1; break;
+		case 'h':
+			return cli_cmd_help(c->cmd);
+		default:
+			return cli_bad_option(c, ch, argv);
+		}
+	}
+	if (hook) {
+		if (argc - optind > 1)
+			return cli_usage_error(c, "--install-hook takes at most one repository");
+		return scan_install_hook(c, optind < argc ? argv[optind] : ".", force);
+	}
+	if ((rc = scan_load(c, 0, &x.m, &x.names)) != 0)
+		return rc;
+	x.cap = SCAN_CHUNK + ak_scan_span(x.m);
+	if ((x.buf = malloc(x.cap)) == NULL) {
+		rc = cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
+		goto out;
+	}
+	if (all)
+		git = history = agents = 1;
+	if (staged) {
+		rc = scan_git(&x, optind < argc ? argv[optind] : ".", 1);
+	} else {
+		rc = 0;
+		if (optind < argc) {
+			for (i = optind; i < argc; i++)
+				scan_path(&x, argv[i], git);
+		} else if (all || !(git || history || agents)) {
+			scan_path(&x, ".", git);
+		}
+		if (git) {
+			if (optind < argc) {
+				for (i = optind; i < argc && rc == 0; i++)
+					rc = scan_git(&x, argv[i], 0);
+			} else {
+				rc = scan_git(&x, ".", 0);
+			}
+		}
+		if (history)
+			scan_history(&x);
+		if (agents)
+			scan_agents(&x);
+	}
+	if (rc == 0 && (x.found > 0 || x.unknown > 0)) {
+		if (!x.json)
+			fprintf(stderr, "akctl: scan: %zu stored key occurrence%s, %zu unknown key%s\n", x.found,
+			    x.found == 1 ? "" : "s", x.unknown, x.unknown == 1 ? "" : "s");
+		rc = 1;
+	}
+out:
+	free(x.buf);
+	scan_names_free(&x.names);
+	ak_scan_free(x.m);
+	return rc;
+}

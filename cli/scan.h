@@ -1,0 +1,65 @@
+/* scan.h - akctl's leak scanner and redaction filter (cmd_scan.c, scan_git.c, cmd_redact.c).
+ *
+ * The matcher is built from every profile's secret, fetched from the unlocked agent; the values pass
+ * through the secure arena only (ak_profile_free wipes them) and the matcher keeps keyed hashes.
+ */
+#ifndef AK_CLI_SCAN_H
+#define AK_CLI_SCAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ak_scan.h"
+#include "cli.h"
+
+/* What each secret of the matcher is called: "production ANTHROPIC_API_KEY", and its profiles. */
+struct scan_names {
+	size_t n;
+	char **label;      /* by secret id; "dev ANTHROPIC_API_KEY, prod ANTHROPIC_API_KEY" when shared */
+	char **profiles;   /* by secret id; "dev,prod" */
+};
+
+/* Fetch every profile from the agent (LIST + GET) and add each secret to a new matcher. Returns 0 with
+ * *out and *names filled (free with scan_names_free / ak_scan_free), or the exit code after reporting. */
+int scan_load(struct cli *c, int holdback, struct ak_scan **out, struct scan_names *names);
+void scan_names_free(struct scan_names *nm);
+
+/* One scan's state: output mode, counters, the matcher. */
+struct scan_ctx {
+	struct ak_scan *m;
+	struct scan_names names;
+	int json, patterns, quiet;
+	size_t found, unknown;
+	uint8_t *buf;      /* chunk + overlap */
+	size_t cap;
+};
+
+/* A stream being scanned: feed bytes, then end. label is printed before ":line:". */
+struct scan_stream {
+	const char *label;
+	const char *object;   /* git object id, or NULL */
+	size_t n;             /* bytes in ctx->buf */
+	uint64_t base;        /* stream offset of buf[0] */
+	uint64_t line;        /* line number of buf[0] */
+	uint64_t done;        /* hits ending at or before this offset were reported */
+	int zsh;              /* unmetafy (zsh history) */
+	int meta;             /* a 0x83 at the end of the last feed */
+};
+void scan_stream_begin(struct scan_ctx *x, struct scan_stream *st, const char *label);
+void scan_stream_feed(struct scan_ctx *x, struct scan_stream *st, const uint8_t *data, size_t len);
+void scan_stream_end(struct scan_ctx *x, struct scan_stream *st);
+/* Scan a file by path (regular files only, never through a symlink). 0, or -1 when it cannot be read. */
+int scan_file(struct scan_ctx *x, const char *path, int zsh);
+
+/* scan_git.c: every object of the repository at dir (blobs, commits, tags), or only the staged blobs. */
+int scan_git(struct scan_ctx *x, const char *dir, int staged);
+/* Install the pre-commit hook in the repository at dir. Returns akctl's exit code. */
+int scan_install_hook(struct cli *c, const char *dir, int force);
+
+int cmd_scan(struct cli *c, int argc, char **argv);
+int cmd_redact(struct cli *c, int argc, char **argv);
+
+/* cmd_redact.c: exec --redact (called by cmd_exec when it sees --redact before "--"). */
+int cli_exec_redact(struct cli *c, int argc, char **argv);
+
+#endif

@@ -1,0 +1,763 @@
+/* scan.c - the exact matcher for stored secrets (contract and design in ak_scan.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "ak_scan.h"
+#include "ak_smem.h"
+
+#define W AK_SCAN_WINDOW
+#define CONFIRM_BYTES 16
+/* An occurrence split by wraps may spread this many times its length (indentation, "\r\n"...). */
+#define SPAN_FACTOR 4
+
+/* Public prefixes: the part of a key every key of its kind shares. Longest first within a family. */
+static const char *const public_prefixes[] = {
+	"sk-ant-api03-", "sk-ant-admin01-", "sk-ant-oat01-", "sk-ant-",
+	"sk-proj-", "sk-svcacct-", "sk-admin-", "sk-",
+	"github_pat_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "glpat-",
+	"xoxb-", "xoxp-", "xoxa-", "AKIA", "ASIA", "AIza",
+};
+
+struct variant {
+	uint32_t secret;
+	uint8_t kind;
+	uint32_t len;      /* core length */
+	uint32_t dstart;   /* where the distinctive part starts in the core */
+	uint8_t hdist[CONFIRM_BYTES];  /* keyed BLAKE2b of core[dstart..len) */
+	uint8_t hpre[CONFIRM_BYTES];   /* of core[0..dstart), when dstart > 0 */
+};
+
+struct wentry {
+	uint64_t h;
+	uint32_t var;
+	uint32_t off;      /* window offset in the core */
+};
+
+struct keys {                  /* in the secure arena */
+	uint64_t k1, k2, base;
+	uint8_t confirm[crypto_generichash_KEYBYTES];
+	uint8_t fp[crypto_generichash_KEYBYTES];
+};
+
+struct ak_scan {
+	struct keys *k;
+	struct variant *vars;
+	size_t nvars, capvars;
+	struct wentry *win;
+	size_t nwin, capwin;
+	uint64_t *bits;           /* filter over window hashes */
+	unsigned bitshift;
+	uint64_t *pre;            /* sorted hashes of core prefixes (holdback) */
+	size_t npre, cappre;
+	uint64_t *prebits;
+	unsigned preshift;
+	uint8_t (*ids)[32];       /* unkeyed BLAKE2b of each secret, in the secure arena */
+	size_t nsecrets;
+	size_t stride, maxlen, maxdstart, mindlen;
+	uint8_t *norm;            /* scratch for normalised text (secure: it holds candidates) */
+	uint32_t *map;
+	size_t normcap;
+	int built, holdback;
+};
+
+static const char *const variant_names[AK_SCAN_NVARIANTS] = {
+	[AK_SCAN_RAW] = "raw", [AK_SCAN_BASE64] = "base64", [AK_SCAN_BASE64URL] = "base64url",
+	[AK_SCAN_HEX] = "hex", [AK_SCAN_PERCENT] = "percent", [AK_SCAN_URLENCODED] = "url-encoded",
+	[AK_SCAN_JSON_ESCAPE] = "json-escape", [AK_SCAN_UTF16LE] = "utf16le",
+};
+
+const char *
+ak_scan_variant_name(enum ak_scan_variant v)
+{
+	return (unsigned)v < AK_SCAN_NVARIANTS ? variant_names[v] : "?";
+}
+
+static uint64_t
+load64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return v;
+}
+
+/* Keyed 64-bit hash of a 16-byte window: two multiplications and a final mix. Not a MAC: its key is
+ * secret, so the table reveals nothing usable, and every hit is confirmed with BLAKE2b anyway. */
+static inline uint64_t
+whash(const struct keys *k, const uint8_t *p)
+{
+	uint64_t a = (load64(p) ^ k->k1) * 0x9e3779b97f4a7c15ull;
+	uint64_t b = (load64(p + 8) ^ k->k2) * 0xc2b2ae3d27d4eb4full;
+	uint64_t h = a ^ ((b << 31) | (b >> 33));
+
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 29;
+	return h;
+}
+
+static void
+confirm_hash(const struct keys *k, const uint8_t *p, size_t n, uint8_t out[CONFIRM_BYTES])
+{
+	crypto_generichash(out, CONFIRM_BYTES, p, n, k->confirm, sizeof(k->confirm));
+}
+
+struct ak_scan *
+ak_scan_new(int holdback)
+{
+	struct ak_scan *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	s->holdback = holdback;
+	if ((s->k = ak_smem_alloc(sizeof(*s->k))) == NULL) {
+		free(s);
+		return NULL;
+	}
+	randombytes_buf(&s->k->k1, sizeof(s->k->k1));
+	randombytes_buf(&s->k->k2, sizeof(s->k->k2));
+	randombytes_buf(&s->k->base, sizeof(s->k->base));
+	s->k->base |= 1;
+	randombytes_buf(s->k->confirm, sizeof(s->k->confirm));
+	s->mindlen = SIZE_MAX;
+	return s;
+}
+
+static void
+wipe_free(void *p, size_t n)
+{
+	if (p == NULL)
+		return;
+	sodium_memzero(p, n);
+	free(p);
+}
+
+void
+ak_scan_free(struct ak_scan *s)
+{
+	if (s == NULL)
+		return;
+	wipe_free(s->vars, s->capvars * sizeof(*s->vars));
+	wipe_free(s->win, s->capwin * sizeof(*s->win));
+	wipe_free(s->bits, s->bits != NULL ? ((size_t)1 << (64 - s->bitshift)) / 8 : 0);
+	wipe_free(s->pre, s->cappre * sizeof(*s->pre));
+	wipe_free(s->prebits, s->prebits != NULL ? ((size_t)1 << (64 - s->preshift)) / 8 : 0);
+	wipe_free(s->map, s->normcap * sizeof(*s->map));
+	ak_smem_free(s->norm);
+	ak_smem_free(s->ids);
+	ak_smem_free(s->k);
+	free(s);
+}
+
+static int
+grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+	size_t ncap;
+	void *np;
+
+	if (need <= *cap)
+		return 0;
+	ncap = *cap ? *cap : 64;
+	while (ncap < need)
+		ncap *= 2;
+	/* Not realloc: the old block is wiped before it goes back. */
+	if ((np = calloc(ncap, elem)) == NULL)
+		return -1;
+	if (*p != NULL) {
+		memcpy(np, *p, *cap * elem);
+		sodium_memzero(*p, *cap * elem);
+		free(*p);
+	}
+	*p = np;
+	*cap = ncap;
+	return 0;
+}
+
+static size_t
+public_prefix_len(const char *v, size_t len)
+{
+	size_t i, n;
+
+	for (i = 0; i < sizeof(public_prefixes) / sizeof(public_prefixes[0]); i++) {
+		n = strlen(public_prefixes[i]);
+		if (n < len && memcmp(v, public_prefixes[i], n) == 0)
+			return n;
+	}
+	return 0;
+}
+
+/* Encoders: each writes the core of a variant into out (room for 6 * len + 8 bytes) and returns its
+ * length, with *dstart the core offset where bytes from plen on begin to show. */
+static size_t
+enc_bytes(const uint8_t *v, size_t len, size_t plen, enum ak_scan_variant kind, int upper, uint8_t *out,
+    size_t *dstart)
+{
+	static const char lo[] = "0123456789abcdef", up[] = "0123456789ABCDEF";
+	const char *hx = upper ? up : lo;
+	size_t i, o = 0;
+	uint8_t c;
+
+	for (i = 0; i < len; i++) {
+		if (i == plen)
+			*dstart = o;
+		c = v[i];
+		switch (kind) {
+		case AK_SCAN_HEX:
+			out[o++] = (uint8_t)hx[c >> 4];
+			out[o++] = (uint8_t)hx[c & 15];
+			break;
+		case AK_SCAN_PERCENT:
+			out[o++] = '%';
+			out[o++] = (uint8_t)hx[c >> 4];
+			out[o++] = (uint8_t)hx[c & 15];
+			break;
+		case AK_SCAN_URLENCODED:
+			if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+			    c == '-' || c == '_' || c == '.' || c == '~') {
+				out[o++] = c;
+			} else {
+				out[o++] = '%';
+				out[o++] = (uint8_t)hx[c >> 4];
+				out[o++] = (uint8_t)hx[c & 15];
+			}
+			break;
+		case AK_SCAN_JSON_ESCAPE:
+			memcpy(out + o, "\\u00", 4);
+			o += 4;
+			out[o++] = (uint8_t)hx[c >> 4];
+			out[o++] = (uint8_t)hx[c & 15];
+			break;
+		case AK_SCAN_UTF16LE:
+			out[o++] = c;
+			out[o++] = 0;
+			break;
+		case AK_SCAN_RAW:
+		case AK_SCAN_BASE64:
+		case AK_SCAN_BASE64URL:
+		case AK_SCAN_NVARIANTS:
+			out[o++] = c;
+			break;
+		}
+	}
+	if (plen >= len)
+		*dstart = o;
+	return o;
+}
+
+/* base64 of v placed after `align` unknown bytes: only the characters that depend on v alone. */
+static size_t
+enc_base64(const uint8_t *v, size_t len, size_t plen, size_t align, int url, uint8_t *tmp, uint8_t *out,
+    size_t *dstart)
+{
+	size_t n = align + len + 2, cs, ce, ds, enclen;
+	char *e = (char *)out;
+
+	memset(tmp, 0, align);
+	memcpy(tmp + align, v, len);
+	memset(tmp + align + len, 0, 2);
+	enclen = sodium_base64_encoded_len(n, sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
+	sodium_bin2base64(e, enclen, tmp, n,
+	    url ? sodium_base64_VARIANT_URLSAFE_NO_PADDING : sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
+	sodium_memzero(tmp, n);
+	cs = (8 * align + 5) / 6;
+	ce = 8 * (align + len) / 6;
+	ds = (8 * (align + plen) + 5) / 6;
+	memmove(out, out + cs, ce - cs);
+	*dstart = ds > cs ? ds - cs : 0;
+	return ce - cs;
+}
+
+/* Prefix hashes for holdback: H(c0..ck-1) = sum c_i B^i, tagged with k, so that a suffix of the text
+ * can be hashed from its end backwards one byte at a time. */
+static inline uint64_t
+pre_tag(uint64_t g, size_t k)
+{
+	uint64_t h = g ^ (k * 0x9e3779b97f4a7c15ull);
+
+	h ^= h >> 31;
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 27;
+	return h;
+}
+
+static int
+add_variant(struct ak_scan *s, uint32_t id, enum ak_scan_variant kind, const uint8_t *core, size_t len,
+    size_t dstart)
+{
+	struct variant *v;
+	size_t i, o;
+	uint8_t h[CONFIRM_BYTES];
+
+	if (len - dstart < W)
+		return 0; /* too short to hold a window: the raw variant's check already refused real ones */
+	confirm_hash(s->k, core + dstart, len - dstart, h);
+	/* The same core from two encodings (base64 and base64url of a key without '+' or '/'). */
+	for (i = 0; i < s->nvars; i++)
+		if (s->vars[i].secret == id && s->vars[i].len == len &&
+		    sodium_memcmp(s->vars[i].hdist, h, sizeof(h)) == 0)
+			return 0;
+	if (grow((void **)&s->vars, &s->capvars, s->nvars + 1, sizeof(*s->vars)) != 0 ||
+	    grow((void **)&s->win, &s->capwin, s->nwin + (len - dstart - W + 1), sizeof(*s->win)) != 0)
+		return -1;
+	v = &s->vars[s->nvars];
+	v->secret = id;
+	v->kind = (uint8_t)kind;
+	v->len = (uint32_t)len;
+	v->dstart = (uint32_t)dstart;
+	memcpy(v->hdist, h, sizeof(h));
+	if (dstart > 0)
+		confirm_hash(s->k, core, dstart, v->hpre);
+	if (s->holdback) {
+		uint64_t g = 0, pw = 1;
+
+		if (grow((void **)&s->pre, &s->cappre, s->npre + len, sizeof(*s->pre)) != 0)
+			return -1;
+		for (o = 0; o < len; o++) {
+			g += core[o] * pw;
+			pw *= s->k->base;
+			if (o + 1 > dstart)
+				s->pre[s->npre++] = pre_tag(g, o + 1);
+		}
+	}
+	for (o = dstart; o + W <= len; o++) {
+		s->win[s->nwin].h = whash(s->k, core + o);
+		s->win[s->nwin].var = (uint32_t)s->nvars;
+		s->win[s->nwin].off = (uint32_t)o;
+		s->nwin++;
+	}
+	s->nvars++;
+	if (len > s->maxlen)
+		s->maxlen = len;
+	if (dstart > s->maxdstart)
+		s->maxdstart = dstart;
+	if (len - dstart < s->mindlen)
+		s->mindlen = len - dstart;
+	return 0;
+}
+
+enum ak_err
+ak_scan_add(struct ak_scan *s, const char *value, size_t len, uint32_t *id)
+{
+	const uint8_t *v = (const uint8_t *)value;
+	uint8_t idh[32];
+	uint8_t *core = NULL, *tmp = NULL;
+	size_t plen, clen, ds, i, a;
+	int ascii = 1;
+	enum ak_err r;
+
+	*id = 0;
+	if (s->built)
+		return AK_ERR_INTERNAL;
+	plen = public_prefix_len(value, len);
+	if (len > (1u << 20) || len - plen < AK_SCAN_MIN_SECRET)
+		return AK_ERR_INVALID;
+	crypto_generichash(idh, sizeof(idh), v, len, NULL, 0);
+	for (i = 0; i < s->nsecrets; i++) {
+		if (sodium_memcmp(s->ids[i], idh, sizeof(idh)) == 0) {
+			*id = (uint32_t)i;
+			sodium_memzero(idh, sizeof(idh));
+			return AK_OK;
+		}
+	}
+	/* The id table is tiny: regrow it in the arena, copying (the old block is wiped on free). */
+	{
+		uint8_t(*nids)[32] = ak_smem_alloc((s->nsecrets + 1) * 32);
+
+		if (nids == NULL) {
+			r = AK_ERR_NOMEM;
+			goto out;
+		}
+		if (s->nsecrets > 0)
+			memcpy(nids, s->ids, s->nsecrets * 32);
+		ak_smem_free(s->ids);
+		s->ids = nids;
+	}
+	memcpy(s->ids[s->nsecrets], idh, sizeof(idh));
+	*id = (uint32_t)s->nsecrets++;
+
+	/* The encodings hold the secret: build them in the arena, wipe them right after hashing. */
+	core = ak_smem_alloc(6 * len + 16);
+	tmp = ak_smem_alloc(len + 8);
+	if (core == NULL || tmp == NULL) {
+		r = AK_ERR_NOMEM;
+		goto out;
+	}
+	for (i = 0; i < len; i++)
+		if (v[i] >= 0x80)
+			ascii = 0;
+	r = AK_ERR_NOMEM;
+	ds = 0;
+	clen = enc_bytes(v, len, plen, AK_SCAN_RAW, 0, core, &ds);
+	if (add_variant(s, *id, AK_SCAN_RAW, core, clen, ds) != 0)
+		goto out;
+	for (a = 0; a < 3; a++) {
+		clen = enc_base64(v, len, plen, a, 0, tmp, core, &ds);
+		if (add_variant(s, *id, AK_SCAN_BASE64, core, clen, ds) != 0)
+			goto out;
+		clen = enc_base64(v, len, plen, a, 1, tmp, core, &ds);
+		if (add_variant(s, *id, AK_SCAN_BASE64URL, core, clen, ds) != 0)
+			goto out;
+	}
+	for (a = 0; a < 2; a++) {
+		static const enum ak_scan_variant kinds[] = { AK_SCAN_HEX, AK_SCAN_PERCENT,
+			AK_SCAN_URLENCODED, AK_SCAN_JSON_ESCAPE };
+
+		for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+			clen = enc_bytes(v, len, plen, kinds[i], (int)a, core, &ds);
+			if (add_variant(s, *id, kinds[i], core, clen, ds) != 0)
+				goto out;
+		}
+	}
+	if (ascii) {
+		clen = enc_bytes(v, len, plen, AK_SCAN_UTF16LE, 0, core, &ds);
+		if (add_variant(s, *id, AK_SCAN_UTF16LE, core, clen, ds) != 0)
+			goto out;
+	}
+	r = AK_OK;
+out:
+	sodium_memzero(idh, sizeof(idh));
+	ak_smem_free(core);
+	ak_smem_free(tmp);
+	return r;
+}
+
+static int
+cmp_win(const void *a, const void *b)
+{
+	const struct wentry *x = a, *y = b;
+
+	if (x->h != y->h)
+		return x->h < y->h ? -1 : 1;
+	if (x->var != y->var)
+		return x->var < y->var ? -1 : 1;
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* A bitmap with about 16 bits per entry: most text positions are rejected with one memory read. */
+static int
+make_bits(const uint64_t *hs, size_t stride_words, size_t n, uint64_t **bits, unsigned *shift)
+{
+	unsigned lg = 16;
+	size_t i;
+
+	while (lg < 30 && ((size_t)1 << lg) < n * 16)
+		lg++;
+	if ((*bits = calloc(((size_t)1 << lg) / 64, 8)) == NULL)
+		return -1;
+	*shift = 64 - lg;
+	for (i = 0; i < n; i++) {
+		uint64_t h = hs[i * stride_words];
+
+		(*bits)[(h >> *shift) >> 6] |= 1ull << ((h >> *shift) & 63);
+	}
+	return 0;
+}
+
+
+static void
+sort_wins(struct ak_scan *s)
+{
+	qsort(s->win, s->nwin, sizeof(*s->win), cmp_win);
+}
+
+enum ak_err
+ak_scan_build(struct ak_scan *s)
+{
+
+	if (s->built)
+		return AK_ERR_INTERNAL;
+	/* The fingerprint key: a hash of every secret's hash, in the order added (the store's order). */
+	crypto_generichash(s->k->fp, sizeof(s->k->fp), s->nsecrets ? &s->ids[0][0] : NULL, s->nsecrets * 32,
+	    NULL, 0);
+	sort_wins(s);
+	if (s->nwin > 0 && make_bits(&s->win[0].h, sizeof(struct wentry) / 8, s->nwin, &s->bits,
+	    &s->bitshift) != 0)
+		return AK_ERR_NOMEM;
+	/* Every occurrence holds a window at a multiple of the stride if its distinctive part has at
+	 * least W + stride - 1 bytes. */
+	s->stride = s->mindlen == SIZE_MAX ? W : s->mindlen - W + 1;
+	if (s->stride > W)
+		s->stride = W;
+	if (s->stride < 1)
+		s->stride = 1;
+	s->normcap = SPAN_FACTOR * 2 * s->maxlen + 4 * W;
+	if ((s->norm = ak_smem_alloc(s->normcap)) == NULL ||
+	    (s->map = calloc(s->normcap, sizeof(*s->map))) == NULL)
+		return AK_ERR_NOMEM;
+	if (s->npre > 0) {
+		qsort(s->pre, s->npre, sizeof(*s->pre), cmp_u64);
+		if (make_bits(s->pre, 1, s->npre, &s->prebits, &s->preshift) != 0)
+			return AK_ERR_NOMEM;
+	}
+	s->built = 1;
+	return AK_OK;
+}
+
+size_t
+ak_scan_count(const struct ak_scan *s)
+{
+	return s->nsecrets;
+}
+
+size_t
+ak_scan_stride(const struct ak_scan *s)
+{
+	return s->stride;
+}
+
+size_t
+ak_scan_span(const struct ak_scan *s)
+{
+	return SPAN_FACTOR * s->maxlen + W;
+}
+
+/* Copy src into dst dropping line wraps: "\n", "\r\n", "\r", backslash-newline, the two-character
+ * escapes "\n" and "\r", and spaces or tabs right after any of them. map[j] is the source offset of
+ * dst[j]. Returns the output length. */
+static size_t
+normalise(const uint8_t *src, size_t n, uint8_t *dst, uint32_t *map)
+{
+	size_t i = 0, o = 0;
+	int wrapped;
+
+	while (i < n) {
+		wrapped = 0;
+		if (src[i] == '\n' || src[i] == '\r') {
+			i++;
+			wrapped = 1;
+		} else if (src[i] == '\\' && i + 1 < n &&
+		    (src[i + 1] == 'n' || src[i + 1] == 'r' || src[i + 1] == '\n' || src[i + 1] == '\r')) {
+			i += 2;
+			wrapped = 1;
+		}
+		if (wrapped) {
+			while (i < n && (src[i] == ' ' || src[i] == '\t'))
+				i++;
+			continue;
+		}
+		dst[o] = src[i];
+		map[o] = (uint32_t)i;
+		o++;
+		i++;
+	}
+	return o;
+}
+
+/* Does text[ds - dstart, ds) hold v's public prefix? */
+static int
+has_prefix(const struct ak_scan *s, const struct variant *v, const uint8_t *t, size_t ds)
+{
+	uint8_t h[CONFIRM_BYTES];
+
+	if (v->dstart == 0 || ds < v->dstart)
+		return 0;
+	confirm_hash(s->k, t + ds - v->dstart, v->dstart, h);
+	return sodium_memcmp(h, v->hpre, sizeof(h)) == 0;
+}
+
+/* The public prefix before t[ds], split by a wrap: extend hit to it. */
+static void
+wrapped_prefix(struct ak_scan *s, const struct variant *v, const uint8_t *t, size_t ds,
+    struct ak_scan_hit *hit)
+{
+	size_t lo = ds > SPAN_FACTOR * v->dstart + W ? ds - SPAN_FACTOR * v->dstart - W : 0, nn;
+	uint8_t h[CONFIRM_BYTES];
+
+	nn = normalise(t + lo, ds - lo, s->norm, s->map);
+	if (nn >= v->dstart) {
+		confirm_hash(s->k, s->norm + nn - v->dstart, v->dstart, h);
+		if (sodium_memcmp(h, v->hpre, sizeof(h)) == 0) {
+			hit->start = lo + s->map[nn - v->dstart];
+			hit->wrapped = 1;
+		}
+	}
+	sodium_memzero(s->norm, nn);
+}
+
+/* Confirm entry e, whose window matched at t[p]: fill hit and return 1 if the whole distinctive part
+ * is there (directly, else after removing wraps). */
+static int
+confirm(struct ak_scan *s, const uint8_t *t, size_t n, size_t p, const struct wentry *e,
+    struct ak_scan_hit *hit)
+{
+	const struct variant *v = &s->vars[e->var];
+	size_t rel = e->off - v->dstart, dlen = v->len - v->dstart, ds, lo, hi, nn, pn, j;
+	uint8_t h[CONFIRM_BYTES];
+
+	hit->secret = v->secret;
+	hit->variant = (enum ak_scan_variant)v->kind;
+	if (p >= rel && p - rel + dlen <= n) {
+		ds = p - rel;
+		confirm_hash(s->k, t + ds, dlen, h);
+		if (sodium_memcmp(h, v->hdist, sizeof(h)) == 0) {
+			hit->end = ds + dlen;
+			hit->wrapped = 0;
+			hit->start = ds;
+			if (has_prefix(s, v, t, ds))
+				hit->start = ds - v->dstart;
+			else if (v->dstart > 0)
+				wrapped_prefix(s, v, t, ds, hit);
+			return 1;
+		}
+	}
+	/* Line wraps: normalise a stretch around the window, which itself holds none. */
+	lo = p > SPAN_FACTOR * v->len ? p - SPAN_FACTOR * v->len : 0;
+	hi = p + W + SPAN_FACTOR * v->len < n ? p + W + SPAN_FACTOR * v->len : n;
+	if (hi - lo > s->normcap)
+		return 0;
+	nn = normalise(t + lo, hi - lo, s->norm, s->map);
+	for (pn = 0; pn < nn && s->map[pn] < p - lo; pn++)
+		;
+	if (pn >= nn || s->map[pn] != p - lo || pn < rel || pn - rel + dlen > nn)
+		goto miss;
+	ds = pn - rel;
+	confirm_hash(s->k, s->norm + ds, dlen, h);
+	if (sodium_memcmp(h, v->hdist, sizeof(h)) != 0)
+		goto miss;
+	hit->start = lo + s->map[ds];
+	if (has_prefix(s, v, s->norm, ds))
+		hit->start = lo + s->map[ds - v->dstart];
+	hit->end = lo + s->map[ds + dlen - 1] + 1;
+	hit->wrapped = 1;
+	/* Any wrap inside? If not, this was a direct hit that the fast path's bounds missed. */
+	for (j = ds; j + 1 < ds + dlen; j++)
+		if (s->map[j + 1] != s->map[j] + 1)
+			break;
+	if (j + 1 >= ds + dlen)
+		hit->wrapped = 0;
+	sodium_memzero(s->norm, nn);
+	return 1;
+miss:
+	sodium_memzero(s->norm, nn);
+	return 0;
+}
+
+static size_t
+lower_bound(const struct wentry *w, size_t n, uint64_t h)
+{
+	size_t lo = 0, hi = n, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (w[mid].h < h)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int
+ak_scan_buf(struct ak_scan *s, const uint8_t *t, size_t n, ak_scan_cb cb, void *arg)
+{
+	const size_t st = s->stride;
+	const unsigned sh = s->bitshift;
+	const uint64_t *bits = s->bits;
+	struct ak_scan_hit hit, best;
+	size_t p, i, last_end = 0;
+	uint64_t h, b;
+	int rc, found;
+
+	if (!s->built || s->nwin == 0 || n < W)
+		return 0;
+	for (p = 0; p + W <= n; p += st) {
+		h = whash(s->k, t + p);
+		b = h >> sh;
+		if (!(bits[b >> 6] & (1ull << (b & 63))))
+			continue;
+		found = 0;
+		for (i = lower_bound(s->win, s->nwin, h); i < s->nwin && s->win[i].h == h; i++) {
+			if (!confirm(s, t, n, p, &s->win[i], &hit) || hit.start < last_end)
+				continue;
+			/* Of several variants confirmed here, the earliest start, then the longest. */
+			if (!found || hit.start < best.start ||
+			    (hit.start == best.start && hit.end > best.end))
+				best = hit;
+			found = 1;
+		}
+		if (!found)
+			continue;
+		if ((rc = cb(arg, &best)) != 0)
+			return rc;
+		last_end = best.end;
+		/* Go on after the occurrence, on the stride's grid. */
+		if (best.end > p + st)
+			p = (best.end - 1) / st * st;
+	}
+	return 0;
+}
+
+void
+ak_scan_fingerprint(const struct ak_scan *s, const uint8_t *data, size_t len, char *out)
+{
+	uint8_t idh[32], fp[6];
+
+	crypto_generichash(idh, sizeof(idh), data, len, NULL, 0);
+	crypto_generichash(fp, sizeof(fp), idh, sizeof(idh), s->k->fp, sizeof(s->k->fp));
+	sodium_bin2hex(out, 13, fp, sizeof(fp));
+	sodium_memzero(idh, sizeof(idh));
+}
+
+void
+ak_scan_secret_fingerprint(const struct ak_scan *s, uint32_t id, char *out)
+{
+	uint8_t fp[6];
+
+	if (id >= s->nsecrets) {
+		memcpy(out, "????????????", 13);
+		return;
+	}
+	crypto_generichash(fp, sizeof(fp), s->ids[id], 32, s->k->fp, sizeof(s->k->fp));
+	sodium_bin2hex(out, 13, fp, sizeof(fp));
+}
+
+static int
+pre_member(const struct ak_scan *s, uint64_t h)
+{
+	uint64_t b = h >> s->preshift;
+	size_t lo = 0, hi = s->npre, mid;
+
+	if (!(s->prebits[b >> 6] & (1ull << (b & 63))))
+		return 0;
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (s->pre[mid] < h)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < s->npre && s->pre[lo] == h;
+}
+
+size_t
+ak_scan_holdback(struct ak_scan *s, const uint8_t *buf, size_t len)
+{
+	size_t L, lo, nn, k, best = 0;
+	uint64_t g = 0;
+
+	if (!s->built || s->npre == 0 || len == 0)
+		return 0;
+	L = ak_scan_span(s);
+	if (L > len)
+		L = len;
+	lo = len - L;
+	nn = normalise(buf + lo, L, s->norm, s->map);
+	/* G(c u) = c + B G(u): extend the suffix to the left one byte at a time. */
+	for (k = 1; k <= nn && k <= s->maxlen; k++) {
+		g = s->norm[nn - k] + s->k->base * g;
+		if (pre_member(s, pre_tag(g, k)))
+			best = k;
+	}
+	sodium_memzero(s->norm, nn);
+	return best > 0 ? len - (lo + s->map[nn - best]) : 0;
+}

@@ -1,0 +1,158 @@
+#!/bin/bash
+# akctl scan: planted keys (generated here) found in files, every variant, git objects (dangling commit,
+# dropped stash, index), histories and AI transcripts; nothing on a clean tree; no value in any output;
+# the pre-commit hook blocks and allows.
+# shellcheck source=../lib.sh
+. "$(dirname "$0")/../lib.sh"
+
+command -v git >/dev/null || skip "git not installed"
+KEY=$(fake_key)
+KEY2=$(fake_key)
+init_store
+start_agent
+unlock
+add_profile production "$KEY"
+add_profile dev "$KEY2"
+
+# no_value FILE...: neither stored key appears in any of them (nor its distinctive part).
+no_value() {
+	local f
+	for f in "$@"; do
+		assert_no_secret "$f" "${KEY:13:40}" "$f"
+		assert_no_secret "$f" "${KEY2:13:40}" "$f"
+	done
+}
+
+trace "clean tree: exit 0, nothing printed"
+mkdir -p "$T/clean/sub"
+head -c 200000 /dev/urandom > "$T/clean/sub/bin"
+printf 'ANTHROPIC_API_KEY=sk-ant-api03-placeholder\ntask-force\n' > "$T/clean/readme"
+expect_exit 0 "$AKCTL" scan "$T/clean"
+[ -s "$OUT" ] && fail "clean tree reported: $(cat "$OUT")"
+
+trace "every variant, in a file each"
+V="$T/variants"
+mkdir -p "$V"
+"$PY" - "$KEY" "$V" <<'PY'
+import base64, sys, urllib.parse
+key, d = sys.argv[1], sys.argv[2]
+kb = key.encode()
+def w(name, data):
+    open(f"{d}/{name}", "wb").write(b"line one\nprefix " + data + b" suffix\n")
+w("raw", kb)
+for a in range(3):
+    blob = b"xy"[:a] + kb + b"\n"
+    w(f"b64-{a}", base64.b64encode(blob))
+    w(f"b64url-{a}", base64.urlsafe_b64encode(blob).rstrip(b"="))
+w("hex", kb.hex().encode())
+w("HEX", kb.hex().upper().encode())
+w("pct", "".join("%%%02X" % c for c in kb).encode())
+w("json", "".join("\\u%04x" % c for c in kb).encode())
+w("utf16", key.encode("utf-16-le"))
+w("wrap-nl", kb[:50] + b"\n" + kb[50:])
+w("wrap-esc", kb[:70] + b"\\n" + kb[70:])
+w("wrap-cont", kb[:30] + b"\\\n    " + kb[30:])
+PY
+expect_exit 1 "$AKCTL" scan --no-patterns "$V"
+no_value "$OUT" "$ERR"
+for f in raw b64-0 b64-1 b64-2 b64url-0 b64url-1 b64url-2 hex HEX pct json utf16 wrap-nl wrap-esc wrap-cont; do
+	grep -q "^$V/$f:2: production ANTHROPIC_API_KEY (" "$OUT" || fail "variant $f not found"
+done
+assert_eq "$(wc -l < "$OUT")" 15 "one line per planted copy"
+grep -q "/wrap-nl:2: production ANTHROPIC_API_KEY (raw, wrapped) fp:[0-9a-f]\{12\}$" "$OUT" ||
+	fail "wrapped key not labelled"
+expect_exit 1 "$AKCTL" scan --json --no-patterns "$V/hex"
+"$PY" -c 'import json,sys; o=json.loads(open(sys.argv[1]).readline()); assert o["variant"]=="hex" and o["line"]==2 and o["key"]=="production ANTHROPIC_API_KEY", o' "$OUT" ||
+	fail "--json line"
+
+trace "unknown key-shaped strings, and --no-patterns"
+mkdir -p "$T/unk"
+printf 'OTHER=%s\n' "$(fake_key)" > "$T/unk/f"
+expect_exit 1 "$AKCTL" scan "$T/unk"
+grep -q ':1: unknown anthropic-api-key (raw) fp:' "$OUT" || fail "unknown key not reported"
+expect_exit 0 "$AKCTL" scan --no-patterns "$T/unk"
+
+trace "symlinks are not followed, .git skipped unless --git"
+mkdir -p "$T/links/.git"
+ln -s "$V" "$T/links/out"
+printf '%s\n' "$KEY" > "$T/links/.git/x"
+expect_exit 0 "$AKCTL" scan --no-patterns "$T/links"
+
+trace "git: dangling commit, dropped stash, index"
+R="$T/repo"
+git init -q "$R"
+cd "$R" || fail "cd"
+git config user.email t@example.invalid
+git config user.name t
+echo hello > a.txt
+git add a.txt
+git commit -qm init
+printf 'KEY=%s\n' "$KEY" > dangling.txt
+git add dangling.txt
+git commit -qm dangling
+git reset -q --hard HEAD~1
+git reflog expire --expire=now --all
+printf 'X=%s\n' "$(printf '%s' "$KEY2" | base64 -w0)" >> a.txt
+git stash -q
+git stash drop -q
+printf '%s\n' "$KEY2" > staged.txt
+git add staged.txt
+git rm -q --cached staged.txt
+rm staged.txt
+expect_exit 0 "$AKCTL" scan --no-patterns "$R"
+expect_exit 1 "$AKCTL" scan --git --no-patterns "$R"
+no_value "$OUT" "$ERR"
+grep -q "@[0-9a-f]\{40\}:1: production ANTHROPIC_API_KEY (raw)" "$OUT" || fail "dangling commit's blob not found"
+grep -q "@[0-9a-f]\{40\}:2: dev ANTHROPIC_API_KEY (base64)" "$OUT" || fail "dropped stash's blob not found"
+grep -q "@[0-9a-f]\{40\}:1: dev ANTHROPIC_API_KEY (raw)" "$OUT" || fail "blob left by the index not found"
+cd "$T" || fail "cd"
+
+trace "pre-commit hook blocks a stored key, allows a clean commit"
+expect_exit 0 "$AKCTL" scan --install-hook "$R"
+[ -x "$R/.git/hooks/pre-commit" ] || fail "hook not installed"
+expect_exit nonzero "$AKCTL" scan --install-hook "$R"
+cd "$R" || fail "cd"
+git stash list | grep -q . && fail "stash not dropped"
+echo clean > c.txt
+git add c.txt
+expect_exit 0 git commit -qm clean
+printf 'k: %s\n' "$(printf '%s' "$KEY" | xxd -p | tr -d '\n')" > leak.txt
+git add leak.txt
+expect_exit 1 git commit -qm leak
+cat "$OUT" "$ERR" | grep -q "^leak.txt:1: production ANTHROPIC_API_KEY (hex)" || fail "hook did not name the file"
+no_value "$OUT" "$ERR"
+git rm -q --cached leak.txt
+cd "$T" || fail "cd"
+
+trace "histories and transcripts"
+H="$HOME"
+mkdir -p "$H/.local/share/fish" "$H/.claude/projects/p1" "$H/.codex/sessions/2026/01" \
+	"$H/.copilot/session-state/s1"
+printf 'export ANTHROPIC_API_KEY=%s\n' "$KEY" > "$H/.bash_history"
+# zsh metafies bytes from 0x83 on: "é" (c3 a9) is stored as c3 83 89.
+printf ': 1700000000:0;echo \xc3\x83\x89 %s\n' "$KEY2" > "$H/.zsh_history"
+printf -- '- cmd: export K=%s\n  when: 1\n' "$KEY" > "$H/.local/share/fish/fish_history"
+printf 'k = "%s"\n' "$KEY" > "$H/.python_history"
+printf 'process.env.K="%s"\n' "$KEY" > "$H/.node_repl_history"
+printf "select '%s';\n" "$KEY" > "$H/.psql_history"
+expect_exit 1 "$AKCTL" scan --history --no-patterns
+for f in .bash_history .zsh_history .local/share/fish/fish_history .python_history .node_repl_history .psql_history; do
+	grep -q "^$H/$f:1: " "$OUT" || fail "history $f not scanned"
+done
+printf '{"type":"user","message":{"content":"ANTHROPIC_API_KEY=%s\\nOTHER=1"}}\n' "$KEY" > "$H/.claude/projects/p1/s.jsonl"
+printf '{"display":"%s"}\n' "$KEY2" > "$H/.claude/history.jsonl"
+printf '{"env":{"K":"%s"}}\n' "$KEY" > "$H/.claude.json"
+printf '{"env":{"K":"%s"}}\n' "$KEY" > "$H/.claude/settings.local.json"
+printf '{"payload":"%s"}\n' "$KEY" > "$H/.codex/sessions/2026/01/rollout-1.jsonl"
+printf '{"data":"%s"}\n' "$KEY2" > "$H/.copilot/session-state/s1/events.jsonl"
+expect_exit 1 "$AKCTL" scan --agents --no-patterns
+for f in .claude/projects/p1/s.jsonl .claude/history.jsonl .claude.json .claude/settings.local.json \
+	.codex/sessions/2026/01/rollout-1.jsonl .copilot/session-state/s1/events.jsonl; do
+	grep -q "^$H/$f:1: " "$OUT" || fail "transcript $f not scanned"
+done
+no_value "$OUT" "$ERR"
+
+trace "locked agent: exit 4"
+expect_exit 0 "$AKCTL" lock
+expect_exit 4 "$AKCTL" scan "$V"
+exit 0

@@ -1,0 +1,335 @@
+/* test_scan.c - the exact matcher: every variant found at every offset, wrapped keys, nothing on clean
+ * text, holdback for streaming, key-shaped patterns. Keys are generated here, never committed. */
+#include <sodium.h>
+
+#include "ak_scan.h"
+#include "ak_smem.h"
+#include "t.h"
+
+#define NKEYS 8
+#define TEXT 4096
+
+static char keys[NKEYS][128];
+
+static void
+fake_key(char *out)
+{
+	static const char b64u[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	int i;
+
+	strcpy(out, "sk-ant-api03-");
+	for (i = 0; i < 93; i++)
+		out[13 + i] = b64u[randombytes_uniform(64)];
+	strcpy(out + 106, "AA");
+}
+
+/* Independent encoders (the oracle): text = pre + encoding + post, where the encoding of base64 is
+ * of (align filler bytes + key + trailer). Returns the length written. */
+static size_t
+encode(int kind, int variant, const char *key, char *out)
+{
+	size_t n = strlen(key), i, o = 0;
+	static const char lo[] = "0123456789abcdef", up[] = "0123456789ABCDEF";
+	uint8_t tmp[256];
+
+	switch (kind) {
+	case 0:
+		memcpy(out, key, n);
+		return n;
+	case 1: /* base64 / url, align = variant % 3 */
+		memcpy(tmp, "xy", 2);
+		memcpy(tmp + variant % 3, key, n);
+		memcpy(tmp + variant % 3 + n, "\n", 1);
+		sodium_bin2base64(out, 512, tmp, variant % 3 + n + 1,
+		    variant >= 3 ? sodium_base64_VARIANT_URLSAFE : sodium_base64_VARIANT_ORIGINAL);
+		return strlen(out);
+	case 2:
+		for (i = 0; i < n; i++) {
+			out[o++] = (variant ? up : lo)[(uint8_t)key[i] >> 4];
+			out[o++] = (variant ? up : lo)[key[i] & 15];
+		}
+		return o;
+	case 3:
+		for (i = 0; i < n; i++) {
+			out[o++] = '%';
+			out[o++] = (variant ? up : lo)[(uint8_t)key[i] >> 4];
+			out[o++] = (variant ? up : lo)[key[i] & 15];
+		}
+		return o;
+	case 4:
+		for (i = 0; i < n; i++) {
+			memcpy(out + o, "\\u00", 4);
+			o += 4;
+			out[o++] = (variant ? up : lo)[(uint8_t)key[i] >> 4];
+			out[o++] = (variant ? up : lo)[key[i] & 15];
+		}
+		return o;
+	case 5:
+		for (i = 0; i < n; i++) {
+			out[o++] = key[i];
+			out[o++] = 0;
+		}
+		return o;
+	}
+	return 0;
+}
+
+static const int expect_variant[] = { AK_SCAN_RAW, -1, AK_SCAN_HEX, AK_SCAN_PERCENT, AK_SCAN_JSON_ESCAPE,
+	AK_SCAN_UTF16LE };
+
+struct found {
+	int n;
+	struct ak_scan_hit h[8];
+};
+
+static int
+collect(void *arg, const struct ak_scan_hit *hit)
+{
+	struct found *f = arg;
+
+	if (f->n < 8)
+		f->h[f->n] = *hit;
+	f->n++;
+	return 0;
+}
+
+/* Random text that holds no key: lowercase words and spaces. */
+static void
+filler(uint8_t *t, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		t[i] = randombytes_uniform(6) == 0 ? ' ' : (uint8_t)('a' + randombytes_uniform(26));
+}
+
+static void
+test_variants(struct ak_scan *s)
+{
+	static uint8_t text[TEXT];
+	char enc[1024];
+	struct found f;
+	size_t el, at;
+	int kind, var, k, nvar;
+
+	for (k = 0; k < NKEYS; k++) {
+		for (kind = 0; kind < 6; kind++) {
+			nvar = kind == 1 ? 6 : (kind == 0 || kind == 5 ? 1 : 2);
+			for (var = 0; var < nvar; var++) {
+				el = encode(kind, var, keys[k], enc);
+				for (at = 0; at < 40; at += 3) {
+					filler(text, sizeof(text));
+					memcpy(text + 100 + at, enc, el);
+					memset(&f, 0, sizeof(f));
+					ak_scan_buf(s, text, sizeof(text), collect, &f);
+					CHECK_EQ(f.n, 1);
+					if (f.n != 1) {
+						fprintf(stderr, "key %d kind %d var %d at %zu\n", k, kind, var, at);
+						continue;
+					}
+					CHECK_EQ(f.h[0].secret, k);
+					CHECK_EQ(f.h[0].wrapped, 0);
+					if (kind == 1) {
+						/* base64url of a key without '+' or '/' in it is
+						 * its base64: reported as such. */
+						CHECK(f.h[0].variant == AK_SCAN_BASE64 ||
+						    (var >= 3 && f.h[0].variant == AK_SCAN_BASE64URL));
+					} else {
+						CHECK_EQ(f.h[0].variant, expect_variant[kind]);
+					}
+					if (kind != 1) { /* the prefix is included */
+						CHECK_EQ(f.h[0].start, 100 + at);
+						CHECK_EQ(f.h[0].end, 100 + at + el);
+					}
+				}
+			}
+		}
+	}
+}
+
+/* A key split by a wrap at every position: found when a piece holds 2 * stride - 1 + ... bytes. */
+static void
+test_wrapped(struct ak_scan *s)
+{
+	static const char *const wraps[] = { "\n", "\r\n", "\\n", "\\\n", "\n    ", "\\r\\n" };
+	static uint8_t text[1024];
+	struct found f;
+	size_t cut, w, kl = strlen(keys[0]), wl;
+
+	for (w = 0; w < sizeof(wraps) / sizeof(wraps[0]); w++) {
+		wl = strlen(wraps[w]);
+		for (cut = 1; cut < kl; cut++) {
+			filler(text, sizeof(text));
+			memcpy(text + 50, keys[0], cut);
+			memcpy(text + 50 + cut, wraps[w], wl);
+			memcpy(text + 50 + cut + wl, keys[0] + cut, kl - cut);
+			memset(&f, 0, sizeof(f));
+			ak_scan_buf(s, text, sizeof(text), collect, &f);
+			CHECK_EQ(f.n, 1);
+			if (f.n == 1) {
+				if (f.h[0].start != 50)
+					fprintf(stderr, "wrap %zu cut %zu\n", w, cut);
+				CHECK_EQ(f.h[0].start, 50);
+				CHECK_EQ(f.h[0].end, 50 + kl + wl);
+				CHECK_EQ(f.h[0].wrapped, 1);
+			} else {
+				fprintf(stderr, "wrap %zu cut %zu: %d hits\n", w, cut, f.n);
+			}
+		}
+	}
+	/* Wrapped every 20 columns (PEM-like): four wraps. */
+	filler(text, sizeof(text));
+	{
+		size_t o = 10, i;
+
+		for (i = 0; i < kl; i += 20) {
+			size_t n = kl - i < 20 ? kl - i : 20;
+
+			memcpy(text + o, keys[1] + i, n);
+			o += n;
+			text[o++] = '\n';
+		}
+	}
+	memset(&f, 0, sizeof(f));
+	ak_scan_buf(s, text, sizeof(text), collect, &f);
+	/* 20-byte pieces are shorter than 2 * stride - 1 = 31: documented as not guaranteed. Pieces of
+	 * 32 and more are: */
+	filler(text, sizeof(text));
+	{
+		size_t o = 10, i;
+
+		for (i = 0; i < kl; i += 32) {
+			size_t n = kl - i < 32 ? kl - i : 32;
+
+			memcpy(text + o, keys[1] + i, n);
+			o += n;
+			text[o++] = '\n';
+		}
+	}
+	memset(&f, 0, sizeof(f));
+	ak_scan_buf(s, text, sizeof(text), collect, &f);
+	CHECK_EQ(f.n, 1);
+	CHECK_EQ(f.h[0].secret, 1);
+}
+
+static void
+test_clean(struct ak_scan *s)
+{
+	static uint8_t text[1 << 20];
+	struct found f;
+	char other[128];
+	size_t i;
+
+	randombytes_buf(text, sizeof(text));
+	memset(&f, 0, sizeof(f));
+	ak_scan_buf(s, text, sizeof(text), collect, &f);
+	CHECK_EQ(f.n, 0);
+	/* Keys sharing the public prefix and differing by one byte are not reported. */
+	for (i = 0; i < sizeof(text) - 200; i += 200) {
+		memcpy(other, keys[i % NKEYS], 109);
+		other[13 + (i / 200) % 95] ^= 1;
+		memcpy(text + i, other, 108);
+	}
+	memset(&f, 0, sizeof(f));
+	ak_scan_buf(s, text, sizeof(text), collect, &f);
+	CHECK_EQ(f.n, 0);
+	/* Two keys back to back: two hits. */
+	memcpy(text, keys[2], 108);
+	memcpy(text + 108, keys[3], 108);
+	memset(&f, 0, sizeof(f));
+	ak_scan_buf(s, text, 216, collect, &f);
+	CHECK_EQ(f.n, 2);
+	CHECK_EQ(f.h[0].secret, 2);
+	CHECK_EQ(f.h[1].secret, 3);
+}
+
+static void
+test_holdback(void)
+{
+	struct ak_scan *s = ak_scan_new(1);
+	uint32_t id;
+	uint8_t text[512];
+	size_t kl = strlen(keys[0]), cut;
+
+	CHECK(s != NULL);
+	CHECK_EQ(ak_scan_add(s, keys[0], kl, &id), AK_OK);
+	CHECK_EQ(ak_scan_build(s), AK_OK);
+	memcpy(text, "hello ", 6);
+	for (cut = 0; cut <= kl; cut++) {
+		memcpy(text + 6, keys[0], cut);
+		if (cut <= 13) /* the public prefix alone is never held */
+			CHECK_EQ(ak_scan_holdback(s, text, 6 + cut), 0);
+		else
+			CHECK_EQ(ak_scan_holdback(s, text, 6 + cut), cut);
+	}
+	/* A wrap at the end of the text is held with what it follows. */
+	memcpy(text + 6, keys[0], 40);
+	memcpy(text + 46, "\\\n", 2);
+	CHECK_EQ(ak_scan_holdback(s, text, 48), 42);
+	memcpy(text, "plain text, nothing to hold", 27);
+	CHECK_EQ(ak_scan_holdback(s, text, 27), 0);
+	ak_scan_free(s);
+}
+
+static int
+collect_pat(void *arg, const struct ak_scan_hit *hit)
+{
+	return collect(arg, hit);
+}
+
+static void
+test_patterns(void)
+{
+	char text[1024];
+	struct found f;
+
+	snprintf(text, sizeof(text), "KEY=%s\nx task-%s", keys[4], keys[5] + 3);
+	memset(&f, 0, sizeof(f));
+	ak_scan_patterns((const uint8_t *)text, strlen(text), collect_pat, &f);
+	CHECK_EQ(f.n, 1);
+	CHECK_EQ(f.h[0].start, 4);
+	CHECK_EQ(f.h[0].end, 4 + 108);
+	CHECK_STR(ak_scan_pattern_name(f.h[0].secret), "anthropic-api-key");
+	snprintf(text, sizeof(text), "id AKIA%s, ghp_%s, sk-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+	    "ABCDEFGHIJ234567", "abcdefghijklmnopqrstuvwxyz0123456789");
+	memset(&f, 0, sizeof(f));
+	ak_scan_patterns((const uint8_t *)text, strlen(text), collect_pat, &f);
+	CHECK_EQ(f.n, 2);
+}
+
+int
+main(void)
+{
+	struct ak_scan *s;
+	uint32_t id;
+	char fp1[13], fp2[13];
+	int k;
+
+	CHECK(ak_smem_init() == 0);
+	for (k = 0; k < NKEYS; k++)
+		fake_key(keys[k]);
+	s = ak_scan_new(0);
+	CHECK(s != NULL);
+	for (k = 0; k < NKEYS; k++) {
+		CHECK_EQ(ak_scan_add(s, keys[k], strlen(keys[k]), &id), AK_OK);
+		CHECK_EQ(id, k);
+	}
+	CHECK_EQ(ak_scan_add(s, keys[3], strlen(keys[3]), &id), AK_OK); /* same key, second name */
+	CHECK_EQ(id, 3);
+	CHECK_EQ(ak_scan_add(s, "sk-ant-api03-short", 18, &id), AK_ERR_INVALID);
+	CHECK_EQ(ak_scan_build(s), AK_OK);
+	CHECK_EQ(ak_scan_count(s), NKEYS);
+	CHECK_EQ(ak_scan_stride(s), 16);
+	ak_scan_secret_fingerprint(s, 0, fp1);
+	ak_scan_fingerprint(s, (const uint8_t *)keys[0], strlen(keys[0]), fp2);
+	CHECK_STR(fp1, fp2);
+	CHECK_EQ(strlen(fp1), 12);
+	test_variants(s);
+	test_wrapped(s);
+	test_clean(s);
+	ak_scan_free(s);
+	test_holdback();
+	test_patterns();
+	ak_smem_release_all();
+	T_DONE();
+}
