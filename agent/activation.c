@@ -3,7 +3,7 @@
  * The protocol is small enough to do without libsystemd: LISTEN_PID names the process meant to take the
  * descriptors, LISTEN_FDS how many start at fd 3, LISTEN_FDNAMES their names. The socket still gets
  * every check a socket we bind ourselves gets: a Unix stream socket that is listening, a path in a
- * directory that is ours and 0700, the file itself ours; and server.c checks SO_PEERCRED on every
+ * directory that is ours and 0700, the file itself ours (and made 0600); and server.c checks SO_PEERCRED on every
  * connection as always.
  */
 #include <errno.h>
@@ -99,10 +99,14 @@ agent_activation_socket(char *path, size_t pathlen, dev_t *dev, ino_t *ino)
 		fprintf(stderr, "akagent: refusing the activated socket: %s\n", why[0] ? why : dir);
 		return -2;
 	}
-	if (lstat(path, &sb) != 0 || !S_ISSOCK(sb.st_mode) || sb.st_uid != geteuid() ||
-	    (sb.st_mode & 077) != 0) {
-		fprintf(stderr, "akagent: refusing the activated socket %s: not a socket of ours with mode "
-		    "0600\n", path);
+	if (lstat(path, &sb) != 0 || !S_ISSOCK(sb.st_mode) || sb.st_uid != geteuid()) {
+		fprintf(stderr, "akagent: refusing the activated socket %s: not a socket of ours\n", path);
+		return -2;
+	}
+	/* systemd's default SocketMode is 0666 (the unit asks 0600; systemd-socket-activate cannot): the
+	 * 0700 directory already keeps others out, and the socket is made 0600 as akagent binds its own. */
+	if ((sb.st_mode & 077) != 0 && chmod(path, 0600) != 0) {
+		fprintf(stderr, "akagent: activated socket %s: chmod 0600: %s\n", path, strerror(errno));
 		return -2;
 	}
 	*dev = sb.st_dev;

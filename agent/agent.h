@@ -19,7 +19,7 @@
 
 /* The listening socket systemd passed (LISTEN_PID is us, LISTEN_FDS=1 at fd 3), checked like our own:
  * a listening AF_UNIX stream socket bound to a path in a directory that is ours and 0700, the file ours
- * and 0600. Fills path, *dev, *ino and returns the fd (non-blocking, close-on-exec); -1 when nothing was
+ * (made 0600 if it was wider). Fills path, *dev, *ino and returns the fd (non-blocking, close-on-exec); -1 when nothing was
  * passed to this process; -2 after printing why a passed socket is refused. Clears LISTEN_*. */
 int agent_activation_socket(char *path, size_t pathlen, dev_t *dev, ino_t *ino);
 
@@ -81,7 +81,7 @@ int agent_server_run(const struct agent_server_cfg *cfg);
 
 /* The listening socket systemd passed (LISTEN_PID is us, LISTEN_FDS=1 at fd 3), checked like our own:
  * a listening AF_UNIX stream socket bound to a path in a directory that is ours and 0700, the file ours
- * and 0600. Fills path, *dev, *ino and returns the fd (non-blocking, close-on-exec); -1 when nothing was
+ * (made 0600 if it was wider). Fills path, *dev, *ino and returns the fd (non-blocking, close-on-exec); -1 when nothing was
  * passed to this process; -2 after printing why a passed socket is refused. Clears LISTEN_*. */
 int agent_activation_socket(char *path, size_t pathlen, dev_t *dev, ino_t *ino);
 
