@@ -46,6 +46,7 @@ int cmd_get(struct cli *c, int argc, char **argv);
 int cmd_env(struct cli *c, int argc, char **argv);
 int cmd_use(struct cli *c, int argc, char **argv);
 int cmd_exec(struct cli *c, int argc, char **argv);
+int cmd_hook(struct cli *c, int argc, char **argv);
 /* Network commands (akctl-net only; in akctl the table points them at cli_net_exec). */
 int cmd_test(struct cli *c, int argc, char **argv);
 int cmd_import(struct cli *c, int argc, char **argv);

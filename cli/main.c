@@ -46,13 +46,14 @@ static const struct cli_cmd cmds[] = {
 	    "             [--validate|--no-validate]",
 	    "add a profile (secret read from the terminal or stdin)" },
 	{ "rm", cmd_rm, "PROFILE", "remove a profile" },
-	{ "list", cmd_list, "[--json]", "list profiles (secrets redacted)" },
+	{ "list", cmd_list, "[--json | --names]", "list profiles (secrets redacted; --names: names only)" },
 	{ "show", cmd_show, "PROFILE", "show a profile's details (secret redacted)" },
 	{ "get", cmd_get, "PROFILE [VAR]", "print a profile's secret (or one variable's value)" },
 	{ "env", cmd_env, "PROFILE [--shell sh|bash|zsh|fish|csh|tcsh|powershell|cmd|dotenv|json]",
 	    "print export lines for a profile" },
 	{ "use", cmd_use, "PROFILE|--clear [--shell SHELL]",
 	    "print lines switching the current shell to a profile" },
+	{ "hook", cmd_hook, "bash|zsh|fish", "print rc-file code: the ak function, completion, a prompt helper" },
 	{ "exec", cmd_exec, "[--env-file FILE]... [PROFILE] -- CMD [ARG...]", "run a command with a profile's variables" },
 	/* Network commands live in akctl-net (it links libcurl); akctl runs it for them, so the process that
 	 * serves env/get/use/exec never pays for libcurl's start-up. */
