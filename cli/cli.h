@@ -51,6 +51,11 @@ int cmd_hook(struct cli *c, int argc, char **argv);
 int cmd_test(struct cli *c, int argc, char **argv);
 int cmd_import(struct cli *c, int argc, char **argv);
 int cmd_pull(struct cli *c, int argc, char **argv);
+/* helper.c: the path of helper program name (beside akctl, else LIBEXECDIR/akagent): 0, or -1. */
+int cli_helper_path(const char *name, char *out, size_t outlen);
+/* akctl shell (and akctl alone on a terminal): replace this process with akctl-shell, the readline
+ * console, so that akctl itself never loads libreadline. */
+int cli_shell_exec(struct cli *c, int argc, char **argv);
 /* akctl: replace this process with akctl-net and the same arguments (net_exec.c). */
 int cli_net_exec(struct cli *c, int argc, char **argv);
 /* add --validate: check p's key live (akctl: runs akctl-net test --key-stdin, the key on a pipe, never

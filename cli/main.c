@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "ak_log.h"
 #include "ak_smem.h"
@@ -53,6 +54,7 @@ static const struct cli_cmd cmds[] = {
 	    "print export lines for a profile" },
 	{ "use", cmd_use, "PROFILE|--clear [--shell SHELL]",
 	    "print lines switching the current shell to a profile" },
+	{ "shell", cli_shell_exec, "", "interactive console (also 'akctl' alone on a terminal)" },
 	{ "hook", cmd_hook, "bash|zsh|fish", "print rc-file code: the ak function, completion, a prompt helper" },
 	{ "exec", cmd_exec, "[--env-file FILE]... [PROFILE] -- CMD [ARG...]", "run a command with a profile's variables" },
 	/* Network commands live in akctl-net (it links libcurl); akctl runs it for them, so the process that
@@ -171,6 +173,11 @@ main(int argc, char **argv)
 		default:
 			return cli_bad_option(&c, ch, argv);
 		}
+	}
+	if (optind >= argc && isatty(0) && isatty(1)) {
+		/* akctl alone on a terminal: the console (akctl-shell replaces this process). */
+		c.cmd = "shell";
+		return cli_shell_exec(&c, 1, (char *[]){ (char *)"shell", NULL });
 	}
 	if (optind >= argc) {
 		fprintf(stderr, "akctl: missing command (see 'akctl --help')\n");

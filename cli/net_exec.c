@@ -11,32 +11,11 @@
 #include "ak_provider.h"
 #include "cli.h"
 
-#ifndef AK_LIBEXECDIR
-#define AK_LIBEXECDIR "/usr/local/libexec/akagent"
-#endif
-
 /* akctl-net beside our own executable (the build tree, or a bin dir install), else the libexec dir. */
 static int
 net_path(char *out, size_t outlen)
 {
-	char self[PATH_MAX];
-	ssize_t n;
-	char *slash;
-
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n > 0) {
-		self[n] = '\0';
-		slash = strrchr(self, '/');
-		if (slash != NULL) {
-			*slash = '\0';
-			if ((size_t)snprintf(out, outlen, "%s/akctl-net", self) < outlen &&
-			    access(out, X_OK) == 0)
-				return 0;
-		}
-	}
-	if ((size_t)snprintf(out, outlen, "%s/akctl-net", AK_LIBEXECDIR) >= outlen)
-		return -1;
-	return 0;
+	return cli_helper_path("akctl-net", out, outlen);
 }
 
 int

@@ -20,6 +20,7 @@ for f in bin/akagent bin/akctl include/ak/client.h share/man/man1/akctl.1 share/
 	[ -f "$P/$f" ] || fail "$f not installed under $P"
 done
 [ -x "$P/libexec/akagent/akctl-net" ] || fail "akctl-net not installed in libexec/akagent"
+[ -x "$P/libexec/akagent/akctl-shell" ] || fail "akctl-shell not installed in libexec/akagent"
 pc=$(find "$D" -name akclient.pc) || true
 [ -n "$pc" ] || fail "akclient.pc not installed"
 lib=$(find "$D" -name 'libakclient.so.0' -type l) || true
