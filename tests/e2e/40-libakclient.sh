@@ -49,8 +49,11 @@ libdir=$(dirname "$pc")/..
 export PKG_CONFIG_PATH="$(dirname "$pc")" PKG_CONFIG_SYSROOT_DIR="$D"
 flags=$(pkg-config --cflags --libs akclient) || fail "pkg-config --cflags --libs akclient failed"
 case "$flags" in *"-I$D"*) ;; *) fail "pkg-config did not point into the destdir: $flags" ;; esac
+# A sanitizer build's library needs its runtime first: build the example the same way.
+san=
+readelf -d "$lib" | grep -q 'libasan' && san="-fsanitize=address,undefined"
 # shellcheck disable=SC2086  # flags are words
-expect_exit 0 cc -Wall -Wextra -Werror -o "$T/example" "$AK_SOURCE_ROOT/docs/examples/akclient-example.c" $flags
+expect_exit 0 cc -Wall -Wextra -Werror $san -o "$T/example" "$AK_SOURCE_ROOT/docs/examples/akclient-example.c" $flags
 export LD_LIBRARY_PATH="$libdir"
 
 trace "no agent: a clear error"
