@@ -15,6 +15,14 @@
 
 #ifndef AK_VERSION
 #define AK_VERSION "0.1.0"
+/* activation.c ---------------------------------------------------------------------------------- */
+
+/* The listening socket systemd passed (LISTEN_PID is us, LISTEN_FDS=1 at fd 3), checked like our own:
+ * a listening AF_UNIX stream socket bound to a path in a directory that is ours and 0700, the file ours
+ * (made 0600 if it was wider). Fills path, *dev, *ino and returns the fd (non-blocking, close-on-exec); -1 when nothing was
+ * passed to this process; -2 after printing why a passed socket is refused. Clears LISTEN_*. */
+int agent_activation_socket(char *path, size_t pathlen, dev_t *dev, ino_t *ino);
+
 #endif
 
 /* Per-connection limits (milliseconds). */
@@ -57,6 +65,7 @@ struct agent_server_cfg {
 	dev_t sock_dev;
 	ino_t sock_ino;
 	pid_t child;             /* CMD mode: the command's pid, else 0 */
+	int activated;           /* the socket came from systemd: never unlink it, it is not ours */
 };
 
 /* Self-pipe signal handling: install handlers for TERM INT HUP USR1 (and CHLD). -1 on failure. */
@@ -67,5 +76,13 @@ void agent_signals_close(void);
 /* Run until told to exit; returns the process exit status. Before returning the state is locked, every
  * connection closed and, when appropriate, the socket removed. */
 int agent_server_run(const struct agent_server_cfg *cfg);
+
+/* activation.c ---------------------------------------------------------------------------------- */
+
+/* The listening socket systemd passed (LISTEN_PID is us, LISTEN_FDS=1 at fd 3), checked like our own:
+ * a listening AF_UNIX stream socket bound to a path in a directory that is ours and 0700, the file ours
+ * (made 0600 if it was wider). Fills path, *dev, *ino and returns the fd (non-blocking, close-on-exec); -1 when nothing was
+ * passed to this process; -2 after printing why a passed socket is refused. Clears LISTEN_*. */
+int agent_activation_socket(char *path, size_t pathlen, dev_t *dev, ino_t *ino);
 
 #endif

@@ -8,6 +8,8 @@
  *   4. bind + listen, then fork; the child installs its signal handlers before it tells the parent it
  *      is ready, so the socket is never left behind by a signal arriving in that window; the parent
  *      prints the exports and exits. Secure memory is allocated (and mlocked) only in the child.
+ * Socket activation (activation.c) skips 2-4: the socket is systemd's, and the agent stays in the
+ * foreground as its service.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -625,6 +627,31 @@ daemonise(const struct opts *o, const char *sock, int lockfd)
 	return 0;
 }
 
+/* Socket activation: systemd (or systemd-socket-activate) holds the socket and started us for it. */
+static int
+run_activated(const struct opts *o, struct agent_server_cfg *cfg, int lfd, const char *sock,
+    const char *store)
+{
+	int code;
+
+	if (o->cmd != NULL) {
+		fprintf(stderr, "akagent: a socket-activated agent runs no command\n");
+		return 2;
+	}
+	cfg->listen_fd = lfd;
+	cfg->sock_path = sock;
+	cfg->activated = 1;
+	agent_state_init(store, o->lifetime_s, o->idle_s);
+	if (agent_signals_init() != 0) {
+		fprintf(stderr, "akagent: signals: %s\n", strerror(errno));
+		return 1;
+	}
+	ak_info("socket-activated on %s", sock);
+	code = agent_server_run(cfg);
+	ak_smem_release_all();
+	return code;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -660,6 +687,10 @@ main(int argc, char **argv)
 		fprintf(stderr, "akagent: keystore path: %s\n", ak_strerror(r));
 		return 1;
 	}
+	memset(&cfg, 0, sizeof(cfg));
+	/* Started by systemd for its socket: serve that socket in the foreground, print nothing. */
+	if ((lfd = agent_activation_socket(sock, sizeof(sock), &cfg.sock_dev, &cfg.sock_ino)) != -1)
+		return lfd < 0 ? 1 : run_activated(&o, &cfg, lfd, sock, store);
 	if (resolve_socket(&o, sock, sizeof(sock), dir, sizeof(dir)) != 0)
 		return 1;
 	err[0] = '\0';
@@ -690,7 +721,6 @@ main(int argc, char **argv)
 		return print_exports(o.shell, sock, pid) == 0 ? 0 : 1;
 	}
 
-	memset(&cfg, 0, sizeof(cfg));
 	if ((lfd = bind_socket(sock, r == AK_ERR_NO_AGENT, &cfg.sock_dev, &cfg.sock_ino)) < 0) {
 		close(lockfd);
 		return 1;

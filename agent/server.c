@@ -681,7 +681,7 @@ out:
 	if (ifd >= 0)
 		close(ifd);
 	/* Remove the socket only if it is still the one we bound. */
-	if (unlink_sock && sock_is_ours(cfg))
+	if (unlink_sock && !cfg->activated && sock_is_ours(cfg))
 		unlink(cfg->sock_path);
 	close(cfg->listen_fd);
 	return code < 0 ? 1 : code;

@@ -48,15 +48,19 @@ int cmd_use(struct cli *c, int argc, char **argv);
 int cmd_exec(struct cli *c, int argc, char **argv);
 int cmd_allow(struct cli *c, int argc, char **argv);
 int cmd_deny(struct cli *c, int argc, char **argv);
+int cmd_hook(struct cli *c, int argc, char **argv);
 /* Network commands (akctl-net only; in akctl the table points them at cli_net_exec). */
 int cmd_test(struct cli *c, int argc, char **argv);
 int cmd_import(struct cli *c, int argc, char **argv);
 int cmd_pull(struct cli *c, int argc, char **argv);
+/* helper.c: the path of helper program name (akctl-net, akctl-proxy, akctl-shell): beside akctl, else
+ * LIBEXECDIR/akagent. 0, or -1 if the path does not fit. */
+int cli_helper_path(const char *name, char *out, size_t outlen);
+/* akctl shell (and akctl alone on a terminal): replace this process with akctl-shell, the readline
+ * console, so that akctl itself never loads libreadline. */
+int cli_shell_exec(struct cli *c, int argc, char **argv);
 /* akctl: replace this process with akctl-net and the same arguments (net_exec.c). */
 int cli_net_exec(struct cli *c, int argc, char **argv);
-/* The path of helper program prog (akctl-net, akctl-proxy): beside akctl's own executable, else the
- * libexec dir. 0, or -1 if the path does not fit. */
-int cli_helper_path(const char *prog, char *out, size_t outlen);
 /* akctl proxy, and akctl exec --proxy (cmd_proxy.c): cli_proxy_wanted says whether exec's arguments
  * ask for the proxy (before any "--"); cli_proxy_exec then runs exec through akctl-proxy. */
 int cmd_proxy(struct cli *c, int argc, char **argv);

@@ -1,6 +1,7 @@
-/* cmd_list.c - akctl list [--json] and akctl show PROFILE. Read-only, through the agent only; secrets
- * appear redacted (LIST carries only the redacted form; show redacts the profile it gets). Every cell
- * and value is rendered for the terminal (ak_render); --json escapes DEL and U+0080..U+009F too. */
+/* cmd_list.c - akctl list [--json|--names] and akctl show PROFILE. Read-only, through the agent only;
+ * secrets appear redacted (LIST carries only the redacted form; show redacts the profile it gets).
+ * Every cell and value is rendered for the terminal (ak_render); --json escapes DEL and U+0080..U+009F
+ * too. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,19 +150,24 @@ cmd_list(struct cli *c, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "names", no_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ak_client *cl = NULL;
 	struct ak_list_entry *e = NULL;
 	uint32_t n = 0;
-	int ch, rc, json = 0;
+	uint32_t i;
+	int ch, rc, json = 0, names = 0;
 	enum ak_err r;
 
 	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'j':
 			json = 1;
+			break;
+		case 'n':
+			names = 1; /* for completion: names only, one a line, no note when empty */
 			break;
 		case 'h':
 			return cli_cmd_help(c->cmd);
@@ -171,13 +177,21 @@ cmd_list(struct cli *c, int argc, char **argv)
 	}
 	if (optind != argc)
 		return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
+	if (json && names)
+		return cli_usage_error(c, "--json and --names exclude each other");
 	if ((rc = cli_agent_unlocked(c, &cl)) != 0)
 		return rc;
 	if ((r = ak_client_list(cl, &e, &n)) != AK_OK) {
 		rc = cli_fail_client(cl, r, "list");
 		goto out;
 	}
-	rc = json ? list_json(e, n) : list_table(e, n);
+	if (names) {
+		for (i = 0; i < n; i++)
+			printf("%s\n", e[i].name);
+		rc = 0;
+	} else {
+		rc = json ? list_json(e, n) : list_table(e, n);
+	}
 out:
 	ak_client_list_free(e, n);
 	ak_client_close(cl);

@@ -20,35 +20,7 @@
 #include "ak_util.h"
 #include "cli.h"
 
-#ifndef AK_LIBEXECDIR
-#define AK_LIBEXECDIR "/usr/local/libexec/akagent"
-#endif
-
 #define PROXY_KEY_MAX 16384 /* far above any provider key; well within a pipe's buffer */
-
-/* A helper program beside our own executable (the build tree, or a bin dir install), else the libexec
- * dir. */
-int
-cli_helper_path(const char *prog, char *out, size_t outlen)
-{
-	char self[PATH_MAX];
-	ssize_t n;
-	char *slash;
-
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n > 0) {
-		self[n] = '\0';
-		slash = strrchr(self, '/');
-		if (slash != NULL) {
-			*slash = '\0';
-			if ((size_t)snprintf(out, outlen, "%s/%s", self, prog) < outlen && access(out, X_OK) == 0)
-				return 0;
-		}
-	}
-	if ((size_t)snprintf(out, outlen, "%s/%s", AK_LIBEXECDIR, prog) >= outlen)
-		return -1;
-	return 0;
-}
 
 int
 cli_proxy_wanted(int argc, char **argv)

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "ak_log.h"
 #include "ak_smem.h"
@@ -47,13 +48,15 @@ static const struct cli_cmd cmds[] = {
 	    "             [--validate|--no-validate]",
 	    "add a profile (secret read from the terminal or stdin)" },
 	{ "rm", cmd_rm, "PROFILE", "remove a profile" },
-	{ "list", cmd_list, "[--json]", "list profiles (secrets redacted)" },
+	{ "list", cmd_list, "[--json | --names]", "list profiles (secrets redacted; --names: names only)" },
 	{ "show", cmd_show, "PROFILE", "show a profile's details (secret redacted)" },
 	{ "get", cmd_get, "PROFILE [VAR]", "print a profile's secret (or one variable's value)" },
 	{ "env", cmd_env, "PROFILE [--shell sh|bash|zsh|fish|csh|tcsh|powershell|cmd|dotenv|json]",
 	    "print export lines for a profile" },
 	{ "use", cmd_use, "PROFILE|--clear [--shell SHELL]",
 	    "print lines switching the current shell to a profile" },
+	{ "shell", cli_shell_exec, "", "interactive console (also 'akctl' alone on a terminal)" },
+	{ "hook", cmd_hook, "bash|zsh|fish", "print rc-file code: the ak function, completion, a prompt helper" },
 	{ "exec", cmd_exec, "[--env-file FILE]... [--redact] [PROFILE] -- CMD [ARG...]", "run a command with a profile's variables" },
 	{ "proxy", cmd_proxy, "PROFILE [--listen ADDR] [--usage-file FILE]   (and: exec --proxy PROFILE -- CMD)",
 	    "serve a profile's key through a local proxy; clients get a placeholder" },
@@ -179,6 +182,11 @@ main(int argc, char **argv)
 		default:
 			return cli_bad_option(&c, ch, argv);
 		}
+	}
+	if (optind >= argc && isatty(0) && isatty(1)) {
+		/* akctl alone on a terminal: the console (akctl-shell replaces this process). */
+		c.cmd = "shell";
+		return cli_shell_exec(&c, 1, (char *[]){ (char *)"shell", NULL });
 	}
 	if (optind >= argc) {
 		fprintf(stderr, "akctl: missing command (see 'akctl --help')\n");

@@ -1,0 +1,74 @@
+/* helper.c - akctl's helper programs, found beside akctl (the build tree, a bin-dir install) or in
+ * LIBEXECDIR/akagent: akctl-net (libcurl, net_exec.c), akctl-proxy (libmicrohttpd) and akctl-shell (readline). Each library loads
+ * only in the process that needs it, so env/get/use/exec start with libc, libsodium and cJSON alone. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#ifndef AK_LIBEXECDIR
+#define AK_LIBEXECDIR "/usr/local/libexec/akagent"
+#endif
+
+static int
+self_dir(char *out, size_t outlen)
+{
+	ssize_t n;
+	char *slash;
+
+	n = readlink("/proc/self/exe", out, outlen - 1);
+	if (n <= 0)
+		return -1;
+	out[n] = '\0';
+	if ((slash = strrchr(out, '/')) == NULL)
+		return -1;
+	*slash = '\0';
+	return 0;
+}
+
+int
+cli_helper_path(const char *name, char *out, size_t outlen)
+{
+	char self[PATH_MAX];
+
+	if (self_dir(self, sizeof(self)) == 0 &&
+	    (size_t)snprintf(out, outlen, "%s/%s", self, name) < outlen && access(out, X_OK) == 0)
+		return 0;
+	if ((size_t)snprintf(out, outlen, "%s/%s", AK_LIBEXECDIR, name) >= outlen)
+		return -1;
+	return 0;
+}
+
+int
+cli_shell_exec(struct cli *c, int argc, char **argv)
+{
+	char path[PATH_MAX], self[PATH_MAX];
+	const char *args[8];
+	ssize_t n;
+	int k = 0;
+
+	if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))
+		return cli_cmd_help(c->cmd);
+	if (argc > 1)
+		return cli_usage_error(c, "unexpected argument '%s'", argv[1]);
+	if (cli_helper_path("akctl-shell", path, sizeof(path)) != 0 ||
+	    (n = readlink("/proc/self/exe", self, sizeof(self) - 1)) <= 0) {
+		fprintf(stderr, "akctl: shell: cannot locate akctl-shell\n");
+		return 1;
+	}
+	self[n] = '\0';
+	args[k++] = path;
+	args[k++] = "--akctl";
+	args[k++] = self;
+	if (c->store_opt != NULL) {
+		args[k++] = "-f";
+		args[k++] = c->store_opt;
+	}
+	args[k] = NULL;
+	execv(path, (char *const *)args);
+	fprintf(stderr, "akctl: shell: cannot run %s: %s\n", path, strerror(errno));
+	return 1;
+}
