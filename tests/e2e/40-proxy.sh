@@ -177,9 +177,30 @@ done
 [ "$(fds)" -le "$base_fds" ] || fail "the proxy holds $(fds) descriptors, $base_fds before the gated client left"
 [ -e "$T/req.log.gate-never" ] && fail "the gate was opened (the test proves nothing)"
 stream claude-fake-1 > "$T/s3" || fail "the proxy does not serve after a client left a gated wait"
+
+trace "malformed requests dropped by the HTTP server free what the proxy allocated for them"
+hostport=${ANTHROPIC_BASE_URL#http://}
+raw() { # raw BYTES: send them on a fresh connection, print the status line of the answer
+	"$PY" - "$hostport" "$1" <<'PYEOF'
+import socket, sys
+h, p = sys.argv[1].rsplit(":", 1)
+s = socket.create_connection((h, int(p)), timeout=30)
+s.sendall(sys.argv[2].replace("BIG", "a" * 20000).encode().decode("unicode_escape").encode("latin-1"))
+s.shutdown(socket.SHUT_WR)
+print((s.recv(4096).split(b"\r\n")[0] or b"(closed)").decode("latin-1"))
+PYEOF
+}
+raw 'GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nno colon here\r\n\r\n' > "$T/m1"
+raw 'GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nx-big: BIG\r\n\r\n' > "$T/m2"
+raw 'GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n' > "$T/m3"
+raw 'POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\nshort' > "$T/m4"
+grep -q '^HTTP/1.1 4' "$T/m1" || fail "a header line without a colon: $(cat "$T/m1")"
+grep -q '^HTTP/1.1 4' "$T/m2" || fail "an oversized header: $(cat "$T/m2")"
+stream claude-fake-1 > "$T/s4" || fail "the proxy does not serve after malformed requests"
 kill -TERM "$PXPID"
 wait_gone "$PXPID" 30 || fail "akctl proxy did not stop on SIGTERM"
-grep -q 'prod: 5 requests forwarded, 0 refused, 0 failed, 2 cut off' "$T/px.err" ||
+grep -q 'Sanitizer' "$T/px.err" && fail "the proxy leaked or crashed: $(cat "$T/px.err")"
+grep -q 'prod: 6 requests forwarded, [0-9]* refused, 0 failed, 2 cut off' "$T/px.err" ||
 	fail "proxy summary: $(cat "$T/px.err")"
 
 trace "a Unix socket"
