@@ -19,7 +19,8 @@
 
 #define PEND_HIGH (256u << 10) /* unsent bytes for a slow client before the upstream is paused */
 #define PEND_LOW (64u << 10)   /* ... and resumed */
-#define READ_BLOCK (8u << 10)
+#define READ_BLOCK (8u << 10)   /* libcurl's receive buffer */
+#define SEND_BLOCK (4u << 10)   /* libmicrohttpd's per-response buffer, and the first pending one */
 
 /* One client connection (it may carry many requests): its socket is watched for hang-up so a client
  * that leaves while its request is suspended is noticed at once, not at the next upstream bytes. */
@@ -435,7 +436,7 @@ on_data(char *data, size_t size, size_t nmemb, void *arg)
 	if (rq->poff > 0 && rq->poff == rq->plen)
 		rq->poff = rq->plen = 0;
 	if (rq->plen + n > rq->pcap) {
-		ncap = rq->pcap != 0 ? rq->pcap : READ_BLOCK;
+		ncap = rq->pcap != 0 ? rq->pcap : SEND_BLOCK;
 		while (ncap < rq->plen + n)
 			ncap *= 2;
 		if ((nb = realloc(rq->pend, ncap)) == NULL)
@@ -545,7 +546,7 @@ queue_answer(struct px_req *rq, const char *method)
 			rq->pend = NULL;
 		rq->plen = rq->pcap = 0;
 	} else {
-		resp = MHD_create_response_from_callback(size, READ_BLOCK, reader, rq, NULL);
+		resp = MHD_create_response_from_callback(size, SEND_BLOCK, reader, rq, NULL);
 	}
 	if (resp == NULL)
 		return MHD_NO;

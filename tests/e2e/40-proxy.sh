@@ -185,9 +185,15 @@ raw() { # raw BYTES: send them on a fresh connection, print the status line of t
 import socket, sys
 h, p = sys.argv[1].rsplit(":", 1)
 s = socket.create_connection((h, int(p)), timeout=30)
-s.sendall(sys.argv[2].replace("BIG", "a" * 20000).encode().decode("unicode_escape").encode("latin-1"))
-s.shutdown(socket.SHUT_WR)
-print((s.recv(4096).split(b"\r\n")[0] or b"(closed)").decode("latin-1"))
+try:
+    s.sendall(sys.argv[2].replace("BIG", "a" * 20000).encode().decode("unicode_escape").encode("latin-1"))
+    s.shutdown(socket.SHUT_WR)
+except OSError:
+    pass  # the server may answer and close before it has read everything
+try:
+    print((s.recv(4096).split(b"\r\n")[0] or b"(closed)").decode("latin-1"))
+except OSError:
+    print("(reset)")
 PYEOF
 }
 raw 'GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nno colon here\r\n\r\n' > "$T/m1"
@@ -195,7 +201,7 @@ raw 'GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nx-big: BIG\r\n\r\n' > "$T/m2"
 raw 'GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n' > "$T/m3"
 raw 'POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\nshort' > "$T/m4"
 grep -q '^HTTP/1.1 4' "$T/m1" || fail "a header line without a colon: $(cat "$T/m1")"
-grep -q '^HTTP/1.1 4' "$T/m2" || fail "an oversized header: $(cat "$T/m2")"
+grep -q '^HTTP/1.1 4\|^(reset)' "$T/m2" || fail "an oversized header: $(cat "$T/m2")"
 stream claude-fake-1 > "$T/s4" || fail "the proxy does not serve after malformed requests"
 kill -TERM "$PXPID"
 wait_gone "$PXPID" 30 || fail "akctl proxy did not stop on SIGTERM"
