@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -92,6 +93,8 @@ w_realloc(void *p, size_t n)
 	if (p == NULL)
 		return malloc(n);
 	old = malloc_usable_size(p);
+	if (n <= old && n != 0)
+		return p; /* fits where it is: nothing copied, nothing left behind */
 	if ((q = malloc(n != 0 ? n : 1)) == NULL)
 		return NULL;
 	memcpy(q, p, old < n ? old : n);
@@ -305,6 +308,50 @@ summary(const struct px *px, const char *usage_file, int64_t started)
 		close(fd);
 }
 
+int64_t
+px_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+px_watch_set(struct px *px, struct px_watch *w, uint32_t events)
+{
+	struct epoll_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.events = events;
+	ev.data.ptr = w;
+	if (w->in_set)
+		return epoll_ctl(px->ep, EPOLL_CTL_MOD, w->fd, &ev);
+	if (epoll_ctl(px->ep, EPOLL_CTL_ADD, w->fd, &ev) != 0)
+		return -1;
+	w->in_set = 1;
+	return 0;
+}
+
+void
+px_watch_del(struct px *px, struct px_watch *w)
+{
+	if (w->in_set)
+		(void)epoll_ctl(px->ep, EPOLL_CTL_DEL, w->fd, NULL);
+	w->in_set = 0;
+}
+
+static void
+px_watch_sweep(struct px *px)
+{
+	struct px_watch *w;
+
+	while ((w = px->dead) != NULL) {
+		px->dead = w->dead;
+		free(w);
+	}
+}
+
 static void
 usage(void)
 {
@@ -333,12 +380,13 @@ main(int argc, char **argv)
 	struct MHD_Daemon *d;
 	const union MHD_DaemonInfo *info;
 	struct signalfd_siginfo si;
+	struct px_watch w_sig = { 0 }, w_mhd = { 0 };
 	sigset_t mask, oldmask;
 	const char *provider = NULL, *upstream = NULL, *secret_var = NULL, *listen_addr = "127.0.0.1:0";
 	const char *usage_file = NULL;
 	char base[128], unixpath[108], envbase[160], *end;
 	char **cmd = NULL;
-	int ch, fd, key_fd = -1, lfd, sfd, epfd, running, stop = 0, status = 0, rc = 0, exec_mode = 0;
+	int ch, fd, key_fd = -1, lfd, sfd, running, stop = 0, status = 0, rc = 0, exec_mode = 0;
 	int64_t started = time(NULL);
 	pid_t child = -1;
 
@@ -410,19 +458,39 @@ main(int argc, char **argv)
 		die("signalfd: %s", strerror(errno));
 
 	lfd = listen_on(listen_addr, base, sizeof(base), unixpath, sizeof(unixpath));
-	if ((px.multi = curl_multi_init()) == NULL)
+	if ((px.ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		die("epoll_create1: %s", strerror(errno));
+	px.curl_due = -1;
+	if ((px.multi = curl_multi_init()) == NULL || (px.share = curl_share_init()) == NULL)
 		die("cannot start libcurl");
-	d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO |
+	curl_share_setopt(px.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	curl_share_setopt(px.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+	curl_multi_setopt(px.multi, CURLMOPT_SOCKETFUNCTION, px_curl_socket_cb);
+	curl_multi_setopt(px.multi, CURLMOPT_SOCKETDATA, &px);
+	curl_multi_setopt(px.multi, CURLMOPT_TIMERFUNCTION, px_curl_timer_cb);
+	curl_multi_setopt(px.multi, CURLMOPT_TIMERDATA, &px);
+	/* Idle upstream connections kept for reuse: enough for a burst of clients. */
+	curl_multi_setopt(px.multi, CURLMOPT_MAXCONNECTS, 512L);
+	d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_TURBO |
 	    MHD_USE_SUPPRESS_DATE_NO_CLOCK, 0, NULL, NULL, px_access_cb, &px,
 	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)lfd,
 	    MHD_OPTION_URI_LOG_CALLBACK, px_uri_cb, &px,
 	    MHD_OPTION_NOTIFY_COMPLETED, px_completed_cb, &px,
+	    MHD_OPTION_NOTIFY_CONNECTION, px_conn_cb, &px,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)900,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)8192,
+	    /* Requests and answer headers of these APIs fit in 16 KiB; 1,000 held streams stay small. */
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16u << 10),
 	    MHD_OPTION_END);
 	if (d == NULL || (info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_EPOLL_FD)) == NULL)
 		die("cannot start the HTTP server");
-	epfd = info->epoll_fd;
+	px.mhd = d;
+	w_sig.kind = PXW_SIGNAL;
+	w_sig.fd = sfd;
+	w_mhd.kind = PXW_MHD;
+	w_mhd.fd = info->epoll_fd;
+	if (px_watch_set(&px, &w_sig, EPOLLIN) != 0 || px_watch_set(&px, &w_mhd, EPOLLIN) != 0)
+		die("epoll_ctl: %s", strerror(errno));
 
 	/* OpenAI's SDKs want the /v1 in the base URL; Anthropic's do not. */
 	snprintf(envbase, sizeof(envbase), "%s%.*s", base, (int)px.strip_len,
@@ -461,50 +529,100 @@ main(int argc, char **argv)
 	}
 
 	while (!stop) {
-		struct curl_waitfd ex[2] = {
-			{ epfd, CURL_WAIT_POLLIN, 0 },
-			{ sfd, CURL_WAIT_POLLIN, 0 },
-		};
+		struct epoll_event ev[128];
 		MHD_UNSIGNED_LONG_LONG mt;
-		int tmo = 1000;
+		int64_t now;
+		int i, n, tmo = 1000, mhd_ready = 0;
 
+		if (px.mhd_kick)
+			tmo = 0;
 		if (MHD_get_timeout(d, &mt) == MHD_YES && mt < (MHD_UNSIGNED_LONG_LONG)tmo)
 			tmo = (int)mt;
-		curl_multi_poll(px.multi, ex, 2, tmo, NULL);
-		while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-			switch (si.ssi_signo) {
-			case SIGCHLD:
-				if (child > 0 && waitpid(child, &status, WNOHANG) == child) {
-					child = -1;
-					stop = 1;
+		if (px.curl_due >= 0 && tmo > 0) {
+			now = px_now_ms();
+			if (px.curl_due - now < tmo)
+				tmo = px.curl_due <= now ? 0 : (int)(px.curl_due - now);
+		}
+		n = epoll_wait(px.ep, ev, (int)(sizeof(ev) / sizeof(ev[0])), tmo);
+		if (n < 0 && errno != EINTR)
+			die("epoll_wait: %s", strerror(errno));
+		if (n <= 0)
+			mhd_ready = 1; /* a timeout: libmicrohttpd's own timers may be due */
+		for (i = 0; i < n; i++) {
+			struct px_watch *w = ev[i].data.ptr;
+			int flags = 0;
+
+			switch (w->kind) {
+			case PXW_SIGNAL:
+				while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+					switch (si.ssi_signo) {
+					case SIGCHLD:
+						if (child > 0 && waitpid(child, &status, WNOHANG) == child) {
+							child = -1;
+							stop = 1;
+						}
+						break;
+					case SIGINT:
+					case SIGQUIT:
+						/* With CMD, the terminal's signal is CMD's to act on, as system() does. */
+						if (!exec_mode)
+							stop = 1;
+						break;
+					default:
+						if (child > 0)
+							kill(child, (int)si.ssi_signo);
+						else
+							stop = 1;
+					}
 				}
 				break;
-			case SIGINT:
-			case SIGQUIT:
-				/* With CMD, the terminal's signal is CMD's to act on, as system() does. */
-				if (!exec_mode)
-					stop = 1;
+			case PXW_MHD:
+				mhd_ready = 1;
 				break;
-			default:
-				if (child > 0)
-					kill(child, (int)si.ssi_signo);
-				else
-					stop = 1;
+			case PXW_CURL:
+				if (w->fd < 0)
+					break; /* libcurl let go of it earlier in this batch */
+				flags |= (ev[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0;
+				flags |= (ev[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0;
+				flags |= (ev[i].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0;
+				curl_multi_socket_action(px.multi, w->fd, flags, &running);
+				break;
+			case PXW_CLIENT:
+				px_conn_gone(&px, w);
+				break;
+			case PXW_WS:
+				px_ws_event(&px, w, ev[i].events);
+				break;
 			}
 		}
-		MHD_run(d);
-		curl_multi_perform(px.multi, &running);
-		px_relay_reap(&px);
-		MHD_run(d);
+		/* Turn the crank until nothing is left to do now: libcurl's due timeouts (a transfer just
+		 * added is started by one), finished transfers, libmicrohttpd for woken connections. */
+		for (i = 0; i < 8; i++) {
+			if (px.curl_due >= 0 && px.curl_due <= px_now_ms()) {
+				px.curl_due = -1;
+				curl_multi_socket_action(px.multi, CURL_SOCKET_TIMEOUT, 0, &running);
+			}
+			px_relay_reap(&px);
+			if (!mhd_ready && !px.mhd_kick)
+				break;
+			mhd_ready = px.mhd_kick = 0;
+			MHD_run(d);
+		}
+		px_watch_sweep(&px);
+		px_ws_sweep(&px, 0);
 	}
 
+	px_ws_sweep(&px, 1);
 	px_relay_abort_all(&px);
 	MHD_run(d);
 	MHD_stop_daemon(d);
+	px_relay_pool_free(&px);
 	close(lfd);
 	if (unixpath[0] != '\0')
 		unlink(unixpath);
 	curl_multi_cleanup(px.multi);
+	curl_share_cleanup(px.share);
+	close(px.ep);
 	curl_global_cleanup();
 	summary(&px, usage_file, started);
 	ak_smem_release_all();

@@ -1,8 +1,9 @@
 /* proxy.h - akctl-proxy's internal interfaces: a loopback HTTP server (libmicrohttpd) that checks a
  * per-session placeholder token, swaps in the real key and relays to one upstream over libcurl.
  *
- * One thread: main.c runs one poll loop over libmicrohttpd's epoll fd, libcurl's sockets and a
- * signalfd. Secrets (the key, its header line, the placeholder) live in the secure arena, allocated
+ * One thread: main.c runs one epoll loop over libmicrohttpd's epoll fd, each socket libcurl asks us to
+ * watch (the multi-socket API: only ready transfers are touched), the client sockets (to notice a
+ * client that leaves while its request waits), relayed WebSocket sockets and a signalfd. Secrets (the key, its header line, the placeholder) live in the secure arena, allocated
  * once at start and wiped at exit; nothing here ever logs a request or response body.
  */
 #ifndef AK_PROXY_H
@@ -31,6 +32,18 @@ struct px_usage {
 	uint64_t cache_creation_tokens;
 };
 
+/* A descriptor in the loop's epoll set; epoll_event.data.ptr points at one. */
+enum px_wkind { PXW_SIGNAL, PXW_MHD, PXW_CURL, PXW_CLIENT, PXW_WS };
+struct px_watch {
+	enum px_wkind kind;
+	int fd;
+	int in_set;             /* added to the epoll set */
+	void *owner;            /* PXW_CLIENT: struct px_conn; PXW_WS: struct px_ws */
+	struct px_watch *dead;  /* PXW_CURL: on the free-after-this-batch list */
+};
+
+#define PX_POOL_MAX 64 /* idle easy handles kept for reuse */
+
 /* The running proxy: configuration and state shared by the relay. */
 struct px {
 	const struct ak_provider *pv;
@@ -44,9 +57,25 @@ struct px {
 	                               upstream base already ends in: not repeated */
 	struct px_usage usage;
 	CURLM *multi;
+	CURLSH *share;              /* DNS and TLS sessions shared by every handle */
+	CURL *pool[PX_POOL_MAX];    /* idle easy handles, options set: reused, not rebuilt */
+	size_t npool;
+	struct MHD_Daemon *mhd;
+	int ep;                     /* the loop's epoll descriptor */
+	int64_t curl_due;           /* CLOCK_MONOTONIC ms when libcurl wants its timeout action, or -1 */
+	int mhd_kick;               /* a connection was resumed: run libmicrohttpd this turn */
+	struct px_watch *dead;      /* watches to free once the current epoll batch is handled */
 	struct px_req *live;        /* requests in flight (relay.c) */
 	size_t nlive;
+	struct px_ws *ws;           /* WebSocket relays (ws.c) */
 };
+
+int64_t px_now_ms(void);
+/* Add (or change) fd in the loop's epoll set with events, data w. 0 or -1. */
+int px_watch_set(struct px *px, struct px_watch *w, uint32_t events);
+void px_watch_del(struct px *px, struct px_watch *w);
+/* At exit: free the idle easy handles. */
+void px_relay_pool_free(struct px *px);
 
 /* relay.c ------------------------------------------------------------------------------------------ */
 struct px_req;
@@ -57,11 +86,44 @@ enum MHD_Result px_access_cb(void *cls, struct MHD_Connection *connection, const
     void **con_cls);
 void px_completed_cb(void *cls, struct MHD_Connection *connection, void **con_cls,
     enum MHD_RequestTerminationCode toe);
-/* After curl_multi_perform: finish the transfers libcurl reports done. */
+/* A request header that is not forwarded (hop-by-hop, or the client's credential). */
+int px_hop_request_header(const char *name);
+/* The relay is going away before the request: forget it. */
+void px_req_forget_ws(struct px_req *rq);
+/* The request's upstream side is ready (or failed, why says so): wake its connection. */
+void px_req_ready(struct px_req *rq, int failed, const char *why);
+/* libmicrohttpd's connection notifications: a per-connection watch on the client socket. */
+void px_conn_cb(void *cls, struct MHD_Connection *connection, void **socket_context,
+    enum MHD_ConnectionNotificationCode toe);
+/* The client socket of a connection reports hang-up: end the request waiting on it. */
+void px_conn_gone(struct px *px, struct px_watch *w);
+/* libcurl's multi-socket callbacks (CURLMOPT_SOCKETFUNCTION / TIMERFUNCTION, userp = px). */
+int px_curl_socket_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp);
+int px_curl_timer_cb(CURLM *m, long timeout_ms, void *userp);
+/* After curl_multi_socket_action: finish the transfers libcurl reports done. */
 void px_relay_reap(struct px *px);
 /* At exit: end every upstream transfer and resume every suspended connection (libmicrohttpd must not
  * be stopped with one suspended). */
 void px_relay_abort_all(struct px *px);
+
+/* ws.c: WebSocket upgrades ------------------------------------------------------------------------ */
+struct px_ws;
+/* The request (already checked: placeholder, host, path, method GET) asks for a WebSocket: open the
+ * upstream connection and send it the upgrade with the real key. 0, or -1 (answered with an error). */
+int px_ws_start(struct px *px, struct px_req *rq, struct MHD_Connection *conn, const char *uri,
+    struct px_ws **out);
+/* The request asks to switch to WebSocket (Upgrade: websocket). */
+int px_is_upgrade(struct MHD_Connection *conn);
+/* The upstream switched protocols: queue the client's 101 (libmicrohttpd hands the socket over). */
+enum MHD_Result px_ws_answer(struct px_ws *ws, struct MHD_Connection *conn);
+/* A readiness event on one of a relay's sockets. */
+void px_ws_event(struct px *px, struct px_watch *w, uint32_t events);
+/* Relays whose upstream handshake libcurl finished (from px_relay_reap): CURLMSG_DONE for its handle. */
+int px_ws_connected(struct px *px, CURL *h, CURLcode result);
+/* The request object is going away (libmicrohttpd's completion callback). */
+void px_ws_req_gone(struct px_ws *ws);
+/* Free relays that ended; at exit, end them all. */
+void px_ws_sweep(struct px *px, int all);
 
 /* usage.c ------------------------------------------------------------------------------------------ */
 /* Reads `usage` objects out of a response as it streams past, without holding the body: JSON bodies

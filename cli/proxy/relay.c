@@ -6,6 +6,8 @@
  * thread. A slow client pauses the upstream transfer rather than growing a buffer without bound.
  * Bodies are never logged; error replies name only the path and the reason.
  */
+#include <sys/epoll.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +19,16 @@
 
 #define PEND_HIGH (256u << 10) /* unsent bytes for a slow client before the upstream is paused */
 #define PEND_LOW (64u << 10)   /* ... and resumed */
-#define READ_BLOCK (16u << 10)
+#define READ_BLOCK (8u << 10)   /* libcurl's receive buffer */
+#define SEND_BLOCK (4u << 10)   /* libmicrohttpd's per-response buffer, and the first pending one */
+
+/* One client connection (it may carry many requests): its socket is watched for hang-up so a client
+ * that leaves while its request is suspended is noticed at once, not at the next upstream bytes. */
+struct px_conn {
+	struct px_watch w;
+	struct px_req *cur;  /* the request being served on it, if any */
+	int gone;            /* the client hung up */
+};
 
 enum rq_state { RQ_NEW = 0, RQ_BODY, RQ_WAIT, RQ_STREAM, RQ_LOCAL };
 
@@ -25,14 +36,19 @@ struct px_req {
 	struct px_req *prev, *next;
 	struct px *px;
 	struct MHD_Connection *conn;
+	struct px_conn *pc;
+	struct px_ws *ws;          /* a WebSocket upgrade (ws.c) */
 	char *uri;                 /* the request target as sent, query included */
 	enum rq_state state;
 	int in_multi, suspended, headers_ready, up_done, up_failed, paused, counted;
 	char *body;                /* the request body (the client's prompt: not ours to log) */
 	size_t blen, bcap;
 	CURL *h;
-	struct curl_slist *hdrs;   /* forwarded headers; its last node is keynode */
-	struct curl_slist keynode; /* points at px->key_header (secure); never freed with the list */
+	struct curl_slist *hdrs;   /* forwarded headers, nodes and text in one block; the last node is
+	                              keynode */
+	struct curl_slist keynode; /* points at px->key_header (secure); not part of the block */
+	size_t hnodes, hbytes;     /* sizing pass over the client's headers */
+	char *htext;
 	int has_ctype, has_accept;
 	char *pend;                /* received from upstream, not yet taken by the client */
 	size_t plen, poff, pcap;
@@ -52,6 +68,8 @@ static const char *const hop_resp[] = {
 	"transfer-encoding", "upgrade", "content-length", NULL,
 };
 
+static void pool_put(struct px *px, CURL *h);
+
 static int
 in_list(const char *const *list, const char *name)
 {
@@ -65,20 +83,18 @@ static void
 req_free(struct px_req *rq)
 {
 	struct px *px = rq->px;
-	struct curl_slist *n;
 
 	if (rq->in_multi)
 		curl_multi_remove_handle(px->multi, rq->h);
 	if (rq->scan != NULL)
 		px_scan_finish(rq->scan, &px->usage); /* tokens of a cut-off answer were still spent */
-	if (rq->hdrs != NULL && rq->hdrs != &rq->keynode) {
-		for (n = rq->hdrs; n->next != NULL && n->next != &rq->keynode; n = n->next)
-			;
-		n->next = NULL;
-		curl_slist_free_all(rq->hdrs);
-	}
 	if (rq->h != NULL)
-		curl_easy_cleanup(rq->h);
+		pool_put(px, rq->h);
+	free(rq->hdrs);
+	if (rq->ws != NULL)
+		px_ws_req_gone(rq->ws);
+	if (rq->pc != NULL && rq->pc->cur == rq)
+		rq->pc->cur = NULL;
 	if (rq->prev != NULL)
 		rq->prev->next = rq->next;
 	else
@@ -92,22 +108,115 @@ req_free(struct px_req *rq)
 	free(rq);
 }
 
+static size_t on_header(char *data, size_t size, size_t nmemb, void *arg);
+static size_t on_data(char *data, size_t size, size_t nmemb, void *arg);
+
+/* Handles keep the options every request shares; a request sets only its own. */
+static CURL *
+pool_get(struct px *px)
+{
+	const char *ca = getenv("AKCTL_CA_BUNDLE");
+	CURL *h;
+	int bad = 0;
+
+	if (px->npool > 0)
+		return px->pool[--px->npool];
+	if ((h = curl_easy_init()) == NULL)
+		return NULL;
+	bad |= curl_easy_setopt(h, CURLOPT_SHARE, px->share) != CURLE_OK;
+	bad |= curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK;
+	bad |= curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK;
+	bad |= curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L) != CURLE_OK;
+	bad |= curl_easy_setopt(h, CURLOPT_PROXY, "") != CURLE_OK; /* never via $https_proxy */
+	bad |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK;
+	bad |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK;
+	bad |= curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) != CURLE_OK;
+	if (ca != NULL && ca[0] != '\0')
+		bad |= curl_easy_setopt(h, CURLOPT_CAINFO, ca) != CURLE_OK;
+	bad |= curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
+	bad |= curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L) != CURLE_OK;
+	/* A model may think for minutes between events; give up only after ten silent minutes. */
+	bad |= curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L) != CURLE_OK;
+	bad |= curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 600L) != CURLE_OK;
+	bad |= curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK;
+	/* Small receive buffers: a thousand held streams each own one. */
+	bad |= curl_easy_setopt(h, CURLOPT_BUFFERSIZE, (long)READ_BLOCK) != CURLE_OK;
+	bad |= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data) != CURLE_OK;
+	bad |= curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK;
+	if (bad) {
+		curl_easy_cleanup(h);
+		return NULL;
+	}
+	return h;
+}
+
+static void
+pool_put(struct px *px, CURL *h)
+{
+	/* Nothing of the finished request may be reachable from an idle handle. */
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+	curl_easy_setopt(h, CURLOPT_PRIVATE, NULL);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, NULL);
+	if (px->npool < PX_POOL_MAX)
+		px->pool[px->npool++] = h;
+	else
+		curl_easy_cleanup(h);
+}
+
+void
+px_relay_pool_free(struct px *px)
+{
+	while (px->npool > 0)
+		curl_easy_cleanup(px->pool[--px->npool]);
+}
+
 static void
 wake(struct px_req *rq)
 {
 	if (rq->suspended) {
 		rq->suspended = 0;
+		rq->px->mhd_kick = 1;
 		MHD_resume_connection(rq->conn);
 	}
 }
 
+/* The client left while its request waited: end the upstream transfer now. */
 static void
+client_left(struct px_req *rq)
+{
+	struct px *px = rq->px;
+
+	if (rq->in_multi) {
+		curl_multi_remove_handle(px->multi, rq->h);
+		rq->in_multi = 0;
+		px->usage.aborted++;
+	}
+	if (!rq->up_done) {
+		rq->up_done = rq->up_failed = 1;
+		snprintf(rq->errbuf, sizeof(rq->errbuf), "the client went away");
+	}
+	if (rq->ws != NULL)
+		px_ws_req_gone(rq->ws);
+	rq->ws = NULL;
+}
+
+/* Park the connection until libcurl has something for it; 0, or -1 if its client is already gone
+ * (the request is ended instead: the caller answers with an error, which closes the connection). */
+static int
 suspend(struct px_req *rq)
 {
+	if (rq->pc != NULL && rq->pc->gone) {
+		client_left(rq);
+		return -1;
+	}
 	if (!rq->suspended) {
 		rq->suspended = 1;
 		MHD_suspend_connection(rq->conn);
 	}
+	return 0;
 }
 
 /* A JSON error in the provider's own shape, so SDKs show it as an API error. msg is ours: fixed text
@@ -214,32 +323,69 @@ path_problem(const struct px *px, const char *uri)
 	return "path not allowed";
 }
 
+/* Two passes over the client's headers: the first sizes one block for every forwarded line and its
+ * list node (htext NULL), the second fills it. */
 static enum MHD_Result
 add_header_it(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
 	struct px_req *rq = cls;
 	struct curl_slist *n;
-	char *line;
 	size_t len;
 
 	(void)kind;
 	if (in_list(hop_req, key))
 		return MHD_YES;
+	len = strlen(key) + strlen(value) + 3;
+	if (rq->htext == NULL) {
+		rq->hnodes++;
+		rq->hbytes += len;
+		return MHD_YES;
+	}
 	if (strcasecmp(key, "content-type") == 0)
 		rq->has_ctype = 1;
 	if (strcasecmp(key, "accept") == 0)
 		rq->has_accept = 1;
-	len = strlen(key) + strlen(value) + 3;
-	if ((line = malloc(len)) == NULL)
-		return MHD_NO;
 	/* "Name;" is libcurl's way to send a header with an empty value ("Name:" would delete it). */
-	snprintf(line, len, value[0] != '\0' ? "%s: %s" : "%s;", key, value);
-	n = curl_slist_append(rq->hdrs, line);
-	free(line);
-	if (n == NULL)
-		return MHD_NO;
-	rq->hdrs = n;
+	snprintf(rq->htext, len, value[0] != '\0' ? "%s: %s" : "%s;", key, value);
+	n = &rq->hdrs[rq->hnodes++];
+	n->data = rq->htext;
+	n->next = n + 1;
+	rq->htext += len;
 	return MHD_YES;
+}
+
+/* The forwarded header list: the client's headers less hop-by-hop ones and its credential, blanks for
+ * libcurl's own defaults the client did not ask for, and last the real key's line, linked, not copied
+ * (it stays in the secure arena, shared by every request). */
+static int
+build_headers(struct px_req *rq)
+{
+	static char no_ctype[] = "Content-Type:", no_accept[] = "Accept:", no_expect[] = "Expect:";
+	struct curl_slist *n;
+	size_t extra = 3;
+
+	rq->hnodes = rq->hbytes = 0;
+	rq->htext = NULL;
+	if (MHD_get_connection_values(rq->conn, MHD_HEADER_KIND, add_header_it, rq) < 0)
+		return -1;
+	if ((rq->hdrs = malloc((rq->hnodes + extra) * sizeof(*n) + rq->hbytes)) == NULL)
+		return -1;
+	rq->htext = (char *)(rq->hdrs + rq->hnodes + extra);
+	rq->hnodes = 0;
+	if (MHD_get_connection_values(rq->conn, MHD_HEADER_KIND, add_header_it, rq) < 0)
+		return -1;
+	n = &rq->hdrs[rq->hnodes];
+	if (!rq->has_ctype)
+		(n++)->data = no_ctype;
+	if (!rq->has_accept)
+		(n++)->data = no_accept;
+	(n++)->data = no_expect;
+	for (struct curl_slist *m = &rq->hdrs[rq->hnodes]; m < n; m++)
+		m->next = m + 1;
+	n[-1].next = &rq->keynode;
+	rq->keynode.data = rq->px->key_header;
+	rq->keynode.next = NULL;
+	return 0;
 }
 
 static void
@@ -290,7 +436,7 @@ on_data(char *data, size_t size, size_t nmemb, void *arg)
 	if (rq->poff > 0 && rq->poff == rq->plen)
 		rq->poff = rq->plen = 0;
 	if (rq->plen + n > rq->pcap) {
-		ncap = rq->pcap != 0 ? rq->pcap : READ_BLOCK;
+		ncap = rq->pcap != 0 ? rq->pcap : SEND_BLOCK;
 		while (ncap < rq->plen + n)
 			ncap *= 2;
 		if ((nb = realloc(rq->pend, ncap)) == NULL)
@@ -330,7 +476,8 @@ reader(void *cls, uint64_t pos, char *buf, size_t max)
 	}
 	if (rq->up_done)
 		return rq->up_failed ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
-	suspend(rq);
+	if (suspend(rq) != 0)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
 	return 0;
 }
 
@@ -338,58 +485,27 @@ static int
 start_upstream(struct px_req *rq, const char *method)
 {
 	struct px *px = rq->px;
-	const char *ca = getenv("AKCTL_CA_BUNDLE");
-	struct curl_slist *n;
 	char url[PX_URL_MAX * 2];
 	int bad = 0;
 
 	if ((size_t)snprintf(url, sizeof(url), "%s%s", px->upstream, rq->uri + px->strip_len) >= sizeof(url))
 		return -1;
-	if ((rq->h = curl_easy_init()) == NULL)
+	if (build_headers(rq) != 0 || (rq->h = pool_get(px)) == NULL)
 		return -1;
-	if (MHD_get_connection_values(rq->conn, MHD_HEADER_KIND, add_header_it, rq) < 0)
-		return -1;
-	/* libcurl's defaults that the client did not ask for are not added. */
-	if (!rq->has_ctype && (n = curl_slist_append(rq->hdrs, "Content-Type:")) != NULL)
-		rq->hdrs = n;
-	if (!rq->has_accept && (n = curl_slist_append(rq->hdrs, "Accept:")) != NULL)
-		rq->hdrs = n;
-	if ((n = curl_slist_append(rq->hdrs, "Expect:")) == NULL)
-		return -1;
-	rq->hdrs = n;
-	/* The key's header line is one secure string shared by every request, linked in, not copied. */
-	rq->keynode.data = px->key_header;
-	rq->keynode.next = NULL;
-	for (n = rq->hdrs; n->next != NULL; n = n->next)
-		;
-	n->next = &rq->keynode;
-
 	bad |= curl_easy_setopt(rq->h, CURLOPT_URL, url) != CURLE_OK;
-	bad |= curl_easy_setopt(rq->h, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK;
-	bad |= curl_easy_setopt(rq->h, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK;
-	bad |= curl_easy_setopt(rq->h, CURLOPT_PATH_AS_IS, 1L) != CURLE_OK;
-	bad |= curl_easy_setopt(rq->h, CURLOPT_PROXY, "") != CURLE_OK; /* never via $https_proxy */
-	bad |= curl_easy_setopt(rq->h, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK;
-	bad |= curl_easy_setopt(rq->h, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK;
-	bad |= curl_easy_setopt(rq->h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) != CURLE_OK;
-	if (ca != NULL && ca[0] != '\0')
-		bad |= curl_easy_setopt(rq->h, CURLOPT_CAINFO, ca) != CURLE_OK;
-	bad |= curl_easy_setopt(rq->h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
-	bad |= curl_easy_setopt(rq->h, CURLOPT_CONNECTTIMEOUT_MS, 10000L) != CURLE_OK;
-	/* A model may think for minutes between events; give up only after ten silent minutes. */
-	bad |= curl_easy_setopt(rq->h, CURLOPT_LOW_SPEED_LIMIT, 1L) != CURLE_OK;
-	bad |= curl_easy_setopt(rq->h, CURLOPT_LOW_SPEED_TIME, 600L) != CURLE_OK;
-	bad |= curl_easy_setopt(rq->h, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK;
 	bad |= curl_easy_setopt(rq->h, CURLOPT_HTTPHEADER, rq->hdrs) != CURLE_OK;
-	bad |= curl_easy_setopt(rq->h, CURLOPT_WRITEFUNCTION, on_data) != CURLE_OK;
 	bad |= curl_easy_setopt(rq->h, CURLOPT_WRITEDATA, rq) != CURLE_OK;
-	bad |= curl_easy_setopt(rq->h, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK;
 	bad |= curl_easy_setopt(rq->h, CURLOPT_HEADERDATA, rq) != CURLE_OK;
 	bad |= curl_easy_setopt(rq->h, CURLOPT_ERRORBUFFER, rq->errbuf) != CURLE_OK;
 	bad |= curl_easy_setopt(rq->h, CURLOPT_PRIVATE, rq) != CURLE_OK;
+	/* A reused handle carries the last request's method: set all of it. */
+	bad |= curl_easy_setopt(rq->h, CURLOPT_NOBODY, 0L) != CURLE_OK;
+	bad |= curl_easy_setopt(rq->h, CURLOPT_CUSTOMREQUEST, NULL) != CURLE_OK;
 	if (strcmp(method, "HEAD") == 0) {
 		bad |= curl_easy_setopt(rq->h, CURLOPT_NOBODY, 1L) != CURLE_OK;
-	} else if (strcmp(method, "GET") != 0) {
+	} else if (strcmp(method, "GET") == 0) {
+		bad |= curl_easy_setopt(rq->h, CURLOPT_HTTPGET, 1L) != CURLE_OK;
+	} else {
 		bad |= curl_easy_setopt(rq->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->blen) != CURLE_OK;
 		bad |= curl_easy_setopt(rq->h, CURLOPT_POSTFIELDS, rq->body != NULL ? rq->body : "") != CURLE_OK;
 		if (strcmp(method, "POST") != 0)
@@ -422,7 +538,17 @@ queue_answer(struct px_req *rq, const char *method)
 	if (code == 204 || code == 304 || strcmp(method, "HEAD") == 0)
 		size = len >= 0 ? (uint64_t)len : 0;
 	rq->state = RQ_STREAM;
-	if ((resp = MHD_create_response_from_callback(size, READ_BLOCK, reader, rq, NULL)) == NULL)
+	if (rq->up_done && !rq->up_failed && size != 0 && rq->poff == 0 && rq->pend != NULL) {
+		/* All of it is here already (a short JSON answer): one buffer, sent with the headers in
+		 * one write. */
+		resp = MHD_create_response_from_buffer_with_free_callback(rq->plen, rq->pend, free);
+		if (resp != NULL)
+			rq->pend = NULL;
+		rq->plen = rq->pcap = 0;
+	} else {
+		resp = MHD_create_response_from_callback(size, SEND_BLOCK, reader, rq, NULL);
+	}
+	if (resp == NULL)
 		return MHD_NO;
 	while ((hh = curl_easy_nextheader(rq->h, CURLH_HEADER, -1, prev)) != NULL) {
 		prev = hh;
@@ -439,6 +565,7 @@ px_uri_cb(void *cls, const char *uri, struct MHD_Connection *connection)
 {
 	struct px *px = cls;
 	struct px_req *rq = calloc(1, sizeof(*rq));
+	const union MHD_ConnectionInfo *ci;
 
 	if (rq == NULL)
 		return NULL;
@@ -448,6 +575,11 @@ px_uri_cb(void *cls, const char *uri, struct MHD_Connection *connection)
 	}
 	rq->px = px;
 	rq->conn = connection;
+	if ((ci = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT)) != NULL &&
+	    ci->socket_context != NULL) {
+		rq->pc = ci->socket_context;
+		rq->pc->cur = rq;
+	}
 	rq->next = px->live;
 	if (px->live != NULL)
 		px->live->prev = rq;
@@ -515,16 +647,37 @@ px_access_cb(void *cls, struct MHD_Connection *connection, const char *url, cons
 			*upload_data_size = 0;
 			return MHD_YES;
 		}
-		if (start_upstream(rq, method) != 0) {
+		if (px_is_upgrade(connection)) {
+			if (strcmp(method, "GET") != 0 || rq->blen != 0) {
+				px->usage.refused++;
+				return reply_error(rq, 400, "invalid_request_error", "a WebSocket upgrade is a GET");
+			}
+			if (px_ws_start(px, rq, connection, rq->uri, &rq->ws) != 0) {
+				px->usage.failed++;
+				return reply_error(rq, 500, "api_error", "cannot start the upstream connection");
+			}
+			px->usage.requests++;
+		} else if (start_upstream(rq, method) != 0) {
 			px->usage.failed++;
 			return reply_error(rq, 500, "api_error", "cannot start the upstream request");
 		}
 		rq->state = RQ_WAIT;
-		suspend(rq);
+		if (suspend(rq) != 0)
+			return reply_error(rq, 502, "api_error", rq->errbuf);
 		return MHD_YES;
 	case RQ_WAIT:
+		if (rq->ws != NULL && !rq->up_done) {
+			if (suspend(rq) != 0)
+				return reply_error(rq, 502, "api_error", rq->errbuf);
+			return MHD_YES;
+		}
+		if (rq->ws != NULL && rq->up_failed)
+			return reply_error(rq, 502, "api_error", rq->errbuf);
+		if (rq->ws != NULL)
+			return px_ws_answer(rq->ws, connection);
 		if (!rq->headers_ready && !rq->up_done) {
-			suspend(rq);
+			if (suspend(rq) != 0)
+				return reply_error(rq, 502, "api_error", rq->errbuf);
 			return MHD_YES;
 		}
 		return queue_answer(rq, method);
@@ -562,7 +715,7 @@ px_relay_reap(struct px *px)
 	char *p = NULL;
 
 	while ((m = curl_multi_info_read(px->multi, &left)) != NULL) {
-		if (m->msg != CURLMSG_DONE)
+		if (m->msg != CURLMSG_DONE || px_ws_connected(px, m->easy_handle, m->data.result))
 			continue;
 		if (curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &p) != CURLE_OK || p == NULL)
 			continue;
@@ -596,4 +749,118 @@ px_relay_abort_all(struct px *px)
 		}
 		wake(rq);
 	}
+}
+
+int
+px_hop_request_header(const char *name)
+{
+	return in_list(hop_req, name);
+}
+
+void
+px_req_forget_ws(struct px_req *rq)
+{
+	rq->ws = NULL;
+}
+
+void
+px_req_ready(struct px_req *rq, int failed, const char *why)
+{
+	rq->up_done = 1;
+	rq->up_failed = failed;
+	if (why != NULL)
+		snprintf(rq->errbuf, sizeof(rq->errbuf), "%s", why);
+	wake(rq);
+}
+
+void
+px_conn_cb(void *cls, struct MHD_Connection *connection, void **socket_context,
+    enum MHD_ConnectionNotificationCode toe)
+{
+	struct px *px = cls;
+	struct px_conn *pc = *socket_context;
+	const union MHD_ConnectionInfo *ci;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		if ((ci = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD)) == NULL ||
+		    (pc = calloc(1, sizeof(*pc))) == NULL)
+			return; /* served all the same, noticed leaving only at the next bytes */
+		pc->w.kind = PXW_CLIENT;
+		pc->w.fd = ci->connect_fd;
+		pc->w.owner = pc;
+		/* Edge-triggered hang-up only: libmicrohttpd does the reading. */
+		if (px_watch_set(px, &pc->w, EPOLLRDHUP | EPOLLET) != 0) {
+			free(pc);
+			return;
+		}
+		*socket_context = pc;
+		return;
+	}
+	if (pc == NULL)
+		return;
+	px_watch_del(px, &pc->w);
+	if (pc->cur != NULL)
+		pc->cur->pc = NULL;
+	*socket_context = NULL;
+	free(pc);
+}
+
+void
+px_conn_gone(struct px *px, struct px_watch *w)
+{
+	struct px_conn *pc = w->owner;
+	struct px_req *rq = pc->cur;
+
+	(void)px;
+	if (pc->gone)
+		return;
+	pc->gone = 1;
+	if (rq != NULL && rq->suspended) {
+		client_left(rq);
+		wake(rq);
+	}
+}
+
+/* libcurl says which of its sockets to watch for what: each gets a watch of its own. A watch let go
+ * of is freed only after the current batch of events, which may still name it. */
+int
+px_curl_socket_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
+{
+	struct px *px = userp;
+	struct px_watch *w = socketp;
+	uint32_t ev = 0;
+
+	(void)e;
+	if (what == CURL_POLL_REMOVE) {
+		if (w != NULL) {
+			px_watch_del(px, w);
+			curl_multi_assign(px->multi, s, NULL);
+			w->fd = -1;
+			w->dead = px->dead;
+			px->dead = w;
+		}
+		return 0;
+	}
+	if (w == NULL) {
+		if ((w = calloc(1, sizeof(*w))) == NULL)
+			return -1;
+		w->kind = PXW_CURL;
+		w->fd = s;
+		curl_multi_assign(px->multi, s, w);
+	}
+	if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
+		ev |= EPOLLIN;
+	if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
+		ev |= EPOLLOUT;
+	return px_watch_set(px, w, ev) == 0 ? 0 : -1;
+}
+
+int
+px_curl_timer_cb(CURLM *m, long timeout_ms, void *userp)
+{
+	struct px *px = userp;
+
+	(void)m;
+	px->curl_due = timeout_ms < 0 ? -1 : px_now_ms() + timeout_ms;
+	return 0;
 }

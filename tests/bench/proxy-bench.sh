@@ -1,12 +1,18 @@
 #!/bin/bash
-# proxy-bench.sh BUILD [REQUESTS]: akctl-proxy's added latency and throughput (a benchmark, not a test).
-# One nginx serves a fixed Anthropic-shaped JSON answer over TLS (test CA made here) as the upstream;
-# the same load (tests/bench/httpload.c, keep-alive POSTs) runs directly against it, through
-# akctl-proxy, and through a second nginx doing proxy_pass (keepalive upstream) in front of it, at 1,
-# 16 and 256 clients. Prints one line per run: p50/p99 latency, time to first byte, requests/s.
+# proxy-bench.sh BUILD [REQUESTS] [ROUNDS]: akctl-proxy's added latency and throughput (a benchmark,
+# not a test). One nginx serves a fixed Anthropic-shaped JSON answer over TLS (test CA made here) as
+# the upstream; the same load (tests/bench/httpload.c, keep-alive POSTs) runs directly against it,
+# through akctl-proxy, and through a second nginx doing proxy_pass (keepalive upstream) in front of
+# it, at 1, 16 and 256 clients, the three interleaved ROUNDS times (medians are compared, so a busy
+# machine hurts all three alike). Then 1,000 concurrent server-sent-event streams are held open
+# through the proxy (a small asyncio upstream) to measure its RSS and the time to the first streamed
+# byte. Every ratio is printed beside its goal.
 set -euo pipefail
-B=$(cd "${1:?usage: proxy-bench.sh BUILD [REQUESTS]}" && pwd)
+B=$(cd "${1:?usage: proxy-bench.sh BUILD [REQUESTS] [ROUNDS]}" && pwd)
 N=${2:-20000}
+ROUNDS=${3:-3}
+STREAMS=1000
+ulimit -n "$(ulimit -Hn)" # a thousand streams: two descriptors each, in the proxy and in the load
 T=$(mktemp -d "${TMPDIR:-/tmp}/akpb.XXXXXX")
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$T"; }
@@ -44,6 +50,40 @@ http { access_log off; client_body_temp_path $T/ng2; proxy_temp_path $T/ng2;
       proxy_ssl_trusted_certificate $T/ca.pem; proxy_ssl_verify on; proxy_ssl_name 127.0.0.1;
       proxy_ssl_session_reuse on; proxy_buffering off; } } }
 NG
+# The streaming upstream: each POST gets an SSE answer, the first event at once, then four more
+# 0.5 s apart (plain http: loopback only).
+cat > "$T/sse.py" <<'PY'
+import asyncio, sys
+async def handle(r, w):
+    try:
+        while True:
+            head = await r.readuntil(b"\r\n\r\n")
+            n = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    n = int(line.split(b":")[1])
+            if n:
+                await r.readexactly(n)
+            w.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
+            for i in range(5):
+                ev = b'event: message_delta\ndata: {"type":"message_delta","usage":{"output_tokens":%d}}\n\n' % i
+                w.write(b"%x\r\n%s\r\n" % (len(ev), ev))
+                await w.drain()
+                await asyncio.sleep(0.5)
+            w.write(b"0\r\n\r\n")
+            await w.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    w.close()
+async def main():
+    srv = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=4096)
+    with open(sys.argv[1] + ".tmp", "w") as f:
+        f.write(str(srv.sockets[0].getsockname()[1]))
+    import os; os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+    await srv.serve_forever()
+asyncio.run(main())
+PY
+/usr/bin/python3 "$T/sse.py" "$T/sse.port" & PIDS+=($!)
 nginx -p "$T/ng1" -c "$T/ng1/nginx.conf" & PIDS+=($!)
 nginx -p "$T/ng2" -c "$T/ng2/nginx.conf" & PIDS+=($!)
 
@@ -54,12 +94,73 @@ eval "$("$B/akagent" -s)"; PIDS+=("$AKAGENT_PID")
 KEY="sk-ant-api03-$(head -c 80 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=' | head -c 93)AA"
 printf %s "$KEY" | "$B/akctl" add bench --no-validate --set "ANTHROPIC_BASE_URL=https://127.0.0.1:$UPP" >/dev/null 2>&1
 eval "$("$B/akctl" proxy bench 2>"$T/proxy.err" &)"; PIDS+=("$AKCTL_PROXY_PID")
+PX_BASE=$ANTHROPIC_BASE_URL PX_TOKEN=$ANTHROPIC_API_KEY PX_PID=$AKCTL_PROXY_PID
+while [ ! -s "$T/sse.port" ]; do sleep 0.1; done
+SSE=http://127.0.0.1:$(cat "$T/sse.port")
+printf %s "$KEY" | "$B/akctl" add sse --no-validate --set "ANTHROPIC_BASE_URL=$SSE" >/dev/null 2>&1
+eval "$("$B/akctl" proxy sse 2>"$T/proxy-sse.err" &)"; PIDS+=("$AKCTL_PROXY_PID")
+SSE_BASE=$ANTHROPIC_BASE_URL SSE_TOKEN=$ANTHROPIC_API_KEY SSE_PID=$AKCTL_PROXY_PID
 sleep 1
+
+# field LINE NAME: the value of NAME=… in an httpload line
+field() { sed -n "s/.*[ ^]$2=\([0-9]*\).*/\1/p" <<<" $1"; }
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+verdict() { awk -v v="$1" -v g="$2" -v le="$3" 'BEGIN { ok = le ? v <= g : v >= g; print (ok ? "ok" : "MISSED") }'; }
 
 for c in 1 16 256; do
 	n=$N; [ "$c" = 1 ] && n=$((N / 4))
-	printf 'c=%-4s direct      ' "$c"; "$B/tests/bench/httpload" "https://127.0.0.1:$UPP/v1/messages" "$c" "$n" "x-api-key: $KEY"
-	printf 'c=%-4s akctl-proxy ' "$c"; "$B/tests/bench/httpload" "$ANTHROPIC_BASE_URL/v1/messages" "$c" "$n" "x-api-key: $ANTHROPIC_API_KEY"
-	printf 'c=%-4s nginx       ' "$c"; "$B/tests/bench/httpload" "http://127.0.0.1:$NGP/v1/messages" "$c" "$n" "x-api-key: $KEY"
+	: > "$T/res.$c"
+	for r in $(seq "$ROUNDS"); do
+		for who in direct akctl-proxy nginx; do
+			case $who in
+			direct) url="https://127.0.0.1:$UPP/v1/messages" h="x-api-key: $KEY" ;;
+			akctl-proxy) url="$PX_BASE/v1/messages" h="x-api-key: $PX_TOKEN" ;;
+			nginx) url="http://127.0.0.1:$NGP/v1/messages" h="x-api-key: $KEY" ;;
+			esac
+			line=$("$B/tests/bench/httpload" "$url" "$c" "$n" "$h")
+			printf 'c=%-4s round %s %-11s %s\n' "$c" "$r" "$who" "$line"
+			echo "$who $(field "$line" rps) $(field "$line" p50_us) $(field "$line" p99_us) $(field "$line" ttfb_p50_us)" >> "$T/res.$c"
+		done
+	done
 done
-echo "akctl-proxy RSS after the runs: $(awk '/VmRSS/ {print $2 " kB"}' "/proc/$AKCTL_PROXY_PID/status"), HWM $(awk '/VmHWM/ {print $2 " kB"}' "/proc/$AKCTL_PROXY_PID/status")"
+echo
+echo "medians over $ROUNDS rounds (rps, p50 µs, p99 µs, time to first byte p50 µs), and the goals:"
+for c in 1 16 256; do
+	for who in direct akctl-proxy nginx; do
+		for k in 2 3 4 5; do
+			eval "m_${who//-/_}_$k=$(awk -v w="$who" -v k="$k" '$1 == w {print $k}' "$T/res.$c" | median)"
+		done
+		eval "printf 'c=%-4s %-11s rps=%s p50_us=%s p99_us=%s ttfb_p50_us=%s\n' $c $who \$m_${who//-/_}_2 \$m_${who//-/_}_3 \$m_${who//-/_}_4 \$m_${who//-/_}_5"
+	done
+	add50=$((m_akctl_proxy_3 - m_direct_3)) add99=$((m_akctl_proxy_4 - m_direct_4))
+	ng50=$((m_nginx_3 - m_direct_3))
+	rr=$(awk -v a="$m_akctl_proxy_2" -v b="$m_nginx_2" 'BEGIN {printf "%.2f", a / b}')
+	lr=$(awk -v a="$m_akctl_proxy_3" -v b="$m_nginx_3" 'BEGIN {printf "%.2f", a / b}')
+	if [ "$c" = 1 ]; then
+		echo "  c=1: added p50 ${add50} µs (goal <= 200: $(verdict "$add50" 200 1); nginx adds ${ng50} µs)," \
+			"added p99 ${add99} µs (goal <= 500: $(verdict "$add99" 500 1))"
+	fi
+	echo "  c=$c: rps proxy/nginx $rr (goal >= 1.00: $(verdict "$rr" 1 0)), p50 proxy/nginx $lr (goal <= 1.00: $(verdict "$lr" 1 1))"
+done
+
+echo
+echo "$STREAMS concurrent streams held open through akctl-proxy (each 5 events over 2 s):"
+rss0=$(awk '/VmRSS/ {print $2}' "/proc/$SSE_PID/status")
+"$B/tests/bench/httpload" "$SSE/v1/messages" "$STREAMS" "$STREAMS" "x-api-key: $KEY" > "$T/sse.direct"
+"$B/tests/bench/httpload" "$SSE_BASE/v1/messages" "$STREAMS" "$STREAMS" "x-api-key: $SSE_TOKEN" > "$T/sse.proxy" &
+LP=$!
+peak=0
+while kill -0 "$LP" 2>/dev/null; do
+	r=$(awk '/VmRSS/ {print $2}' "/proc/$SSE_PID/status")
+	[ "$r" -gt "$peak" ] && peak=$r
+	sleep 0.2
+done
+wait "$LP" || echo "  (some streams failed: $(cat "$T/sse.proxy"))"
+hwm=$(awk '/VmHWM/ {print $2}' "/proc/$SSE_PID/status")
+echo "  direct:      $(cat "$T/sse.direct")"
+echo "  akctl-proxy: $(cat "$T/sse.proxy")"
+d_tt=$(field "$(cat "$T/sse.direct")" ttfb_p50_us) p_tt=$(field "$(cat "$T/sse.proxy")" ttfb_p50_us)
+echo "  time to first streamed byte p50: direct ${d_tt} µs, through the proxy ${p_tt} µs (+$((p_tt - d_tt)) µs)"
+echo "  proxy RSS: ${rss0} kB idle, peak sampled ${peak} kB, VmHWM ${hwm} kB" \
+	"(goal <= 51200 kB: $(verdict "$hwm" 51200 1))"
+echo "akctl-proxy (JSON runs) RSS after the runs: $(awk '/VmRSS/ {print $2 " kB"}' "/proc/$PX_PID/status"), HWM $(awk '/VmHWM/ {print $2 " kB"}' "/proc/$PX_PID/status")"

@@ -148,9 +148,65 @@ done
 [ "$(fds)" -le "$base_fds" ] || fail "the proxy holds $(fds) descriptors, $base_fds before the aborted stream"
 stream claude-fake-1 > "$T/s2" || fail "the proxy does not serve after an aborted stream"
 grep -q '^event: message_stop' "$T/s2" || fail "the next stream is incomplete"
+
+trace "a client that leaves while its request waits for upstream bytes: noticed at once"
+base_fds=$(fds)
+# The fake holds the stream after its first delta until a gate file that never comes; the client
+# leaves during that wait. Only the proxy closing the upstream connection ends the fake's wait.
+(exec curl -sS -N -H "x-api-key: $ANTHROPIC_API_KEY" -H 'content-type: application/json' \
+	-d '{"model":"gated-never","max_tokens":8,"stream":true,"messages":[{"role":"user","content":"hi"}]}' \
+	"$ANTHROPIC_BASE_URL/v1/messages" > "$T/g1" 2>/dev/null) &
+GPID=$!
+for i in $(seq 600); do
+	grep -q '"text": "hello"' "$T/g1" && break
+	sleep 0.1
+done
+grep -q '"text": "hello"' "$T/g1" || fail "the gated stream's first delta did not arrive"
+kill -TERM "$GPID"
+wait "$GPID" 2>/dev/null || true
+for i in $(seq 300); do
+	[ "$(grep -c '^STREAM aborted' "$T/req.log")" = 2 ] && break
+	sleep 0.1
+done
+[ "$(grep -c '^STREAM aborted' "$T/req.log")" = 2 ] ||
+	fail "the upstream transfer went on after its waiting client left"
+for i in $(seq 300); do
+	[ "$(fds)" -le "$base_fds" ] && break
+	sleep 0.1
+done
+[ "$(fds)" -le "$base_fds" ] || fail "the proxy holds $(fds) descriptors, $base_fds before the gated client left"
+[ -e "$T/req.log.gate-never" ] && fail "the gate was opened (the test proves nothing)"
+stream claude-fake-1 > "$T/s3" || fail "the proxy does not serve after a client left a gated wait"
+
+trace "malformed requests dropped by the HTTP server free what the proxy allocated for them"
+hostport=${ANTHROPIC_BASE_URL#http://}
+raw() { # raw BYTES: send them on a fresh connection, print the status line of the answer
+	"$PY" - "$hostport" "$1" <<'PYEOF'
+import socket, sys
+h, p = sys.argv[1].rsplit(":", 1)
+s = socket.create_connection((h, int(p)), timeout=30)
+try:
+    s.sendall(sys.argv[2].replace("BIG", "a" * 20000).encode().decode("unicode_escape").encode("latin-1"))
+    s.shutdown(socket.SHUT_WR)
+except OSError:
+    pass  # the server may answer and close before it has read everything
+try:
+    print((s.recv(4096).split(b"\r\n")[0] or b"(closed)").decode("latin-1"))
+except OSError:
+    print("(reset)")
+PYEOF
+}
+raw 'GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nno colon here\r\n\r\n' > "$T/m1"
+raw 'GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nx-big: BIG\r\n\r\n' > "$T/m2"
+raw 'GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n' > "$T/m3"
+raw 'POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\nshort' > "$T/m4"
+grep -q '^HTTP/1.1 4' "$T/m1" || fail "a header line without a colon: $(cat "$T/m1")"
+grep -q '^HTTP/1.1 4\|^(reset)' "$T/m2" || fail "an oversized header: $(cat "$T/m2")"
+stream claude-fake-1 > "$T/s4" || fail "the proxy does not serve after malformed requests"
 kill -TERM "$PXPID"
 wait_gone "$PXPID" 30 || fail "akctl proxy did not stop on SIGTERM"
-grep -q 'prod: 3 requests forwarded, 0 refused, 0 failed, 1 cut off' "$T/px.err" ||
+grep -q 'Sanitizer' "$T/px.err" && fail "the proxy leaked or crashed: $(cat "$T/px.err")"
+grep -q 'prod: 6 requests forwarded, [0-9]* refused, 0 failed, 2 cut off' "$T/px.err" ||
 	fail "proxy summary: $(cat "$T/px.err")"
 
 trace "a Unix socket"

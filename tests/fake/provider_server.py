@@ -19,7 +19,8 @@ first path component "/fake-<behaviour>/" (then stripped), so a test picks a sta
 No key at all: 401. Anthropic-style errors when the request has anthropic-version or x-api-key,
 OpenAI-style ({"error":{"type","code"}}) otherwise. POST /v1/messages answers a minimal message, or with
 "stream": true a server-sent event stream (chunked) in Anthropic's shape, whose model name picks a pace:
-  gated-NAME    after the first text delta, wait (up to 60 s) for the file LOG.gate-NAME to exist
+  gated-NAME    after the first text delta, wait (up to 60 s) for the file LOG.gate-NAME to exist;
+                the connection closing meanwhile ends the stream ("STREAM aborted") at once
   slow          400 deltas 50 ms apart (a client can leave in the middle)
 and "STREAM done" or "STREAM aborted" is appended to the log when the stream ends.
 
@@ -30,6 +31,7 @@ import argparse
 import json
 import os
 import re
+import select
 import socket
 import ssl
 import sys
@@ -143,6 +145,7 @@ class Handler(BaseHTTPRequestHandler):
                     for _ in range(1200):
                         if os.path.exists(gate):
                             break
+                        self._check_gone()
                         time.sleep(0.05)
                 if "slow" in model:
                     time.sleep(0.05)
@@ -157,6 +160,17 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self._note("STREAM done")
+
+    def _check_gone(self):
+        # While held at the gate: the proxy closing this connection means its client left.
+        r, _, _ = select.select([self.connection], [], [], 0)
+        if r:
+            try:
+                d = self.connection.recv(1)
+            except (ssl.SSLError, OSError):
+                d = b""
+            if not d:
+                raise BrokenPipeError("closed while gated")
 
     def _note(self, line):
         with LOG_LOCK, open(self.server.log_path, "a", encoding="utf-8") as f:
