@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "ak_client.h"
 #include "cli.h"
@@ -106,7 +108,7 @@ cli_agent_unlocked(struct cli *c, struct ak_client **clp)
 	*clp = NULL;
 	if ((r = cli_store_path(c)) != AK_OK)
 		return cli_fail(r, NULL, "%s: keystore path", c->cmd);
-	if (!c->store_explicit) {
+	if (!c->store_explicit && !cli_can_prompt(c)) {
 		/* Fast path (env/get): skip STATUS; a locked agent answers the request with LOCKED. */
 		if ((r = ak_client_connect(NULL, 0, &cl, detail, sizeof(detail))) != AK_OK)
 			return cli_fail_agent(r, detail, c->cmd);
@@ -117,11 +119,40 @@ cli_agent_unlocked(struct cli *c, struct ak_client **clp)
 	if (r != AK_OK)
 		return cli_fail_agent(r, detail, c->cmd);
 	if (!st.unlocked) {
+		int rc;
+
 		ak_status_clear(&st);
-		ak_client_close(cl);
-		return cli_fail_client(NULL, AK_ERR_LOCKED, c->cmd);
+		/* Locked, and someone can answer: ask, unlock, carry on (the agent's default lifetime). */
+		rc = cli_can_prompt(c) ? cli_unlock_pass(c, cl, 0, 1) :
+		    cli_fail_client(NULL, AK_ERR_LOCKED, c->cmd);
+		if (rc != 0) {
+			ak_client_close(cl);
+			return rc;
+		}
+		*clp = cl;
+		return 0;
 	}
 	ak_status_clear(&st);
 	*clp = cl;
 	return 0;
+}
+
+int
+cli_can_prompt(const struct cli *c)
+{
+	const char *askpass = getenv("AKCTL_ASKPASS");
+	int fd;
+
+	if (c->no_prompt)
+		return 0;
+	if (askpass != NULL && askpass[0] != '\0')
+		return 1;
+	/* A person at a terminal: eval "$(akctl use P)" has stdout on a pipe but stdin and stderr on
+	 * the terminal. */
+	if (!isatty(STDIN_FILENO) && !isatty(STDERR_FILENO))
+		return 0;
+	if ((fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0)
+		return 0;
+	close(fd);
+	return 1;
 }

@@ -7,6 +7,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -284,14 +286,59 @@ out:
 	return r;
 }
 
+#define SPIN_AFTER_MS 300 /* a derivation quicker than this shows nothing */
+#define SPIN_FRAME_MS 100
+
+/* The spinner thread: waits SPIN_AFTER_MS, then draws a frame every SPIN_FRAME_MS on stderr until the
+ * pipe it polls becomes readable (the derivation ended), and erases its line. It touches no secret. */
+static void *
+spinner(void *arg)
+{
+	static const char frames[] = "|/-\\";
+	struct pollfd pfd = { *(int *)arg, POLLIN, 0 };
+	unsigned i = 0;
+	int shown = 0, wait = SPIN_AFTER_MS;
+
+	for (;;) {
+		char line[64];
+		int n, k = poll(&pfd, 1, wait);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k != 0)
+			break;
+		n = snprintf(line, sizeof(line), "\r%c deriving the key...", frames[i++ % 4]);
+		(void)cli_write_all(STDERR_FILENO, line, (size_t)n);
+		shown = 1;
+		wait = SPIN_FRAME_MS;
+	}
+	if (shown)
+		(void)cli_write_all(STDERR_FILENO, "\r\033[K", 4);
+	return NULL;
+}
+
 int
 cli_pass_derive(struct cli *c, const struct ak_kdf *kdf, const char *pass, size_t passlen, uint8_t **key)
 {
+	pthread_t th;
+	int pfd[2] = { -1, -1 }, spinning = 0;
 	enum ak_err r;
 
 	if ((*key = ak_smem_alloc(AK_KEY_BYTES)) == NULL)
 		return cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
-	if ((r = ak_kdf_derive(kdf, pass, passlen, *key)) != AK_OK)
+	/* Argon2id at "moderate" takes seconds: show a person at a terminal that something is happening. */
+	if (isatty(STDERR_FILENO) && pipe2(pfd, O_CLOEXEC) == 0)
+		spinning = pthread_create(&th, NULL, spinner, &pfd[0]) == 0;
+	r = ak_kdf_derive(kdf, pass, passlen, *key);
+	if (spinning) {
+		(void)cli_write_all(pfd[1], "x", 1);
+		(void)pthread_join(th, NULL);
+	}
+	if (pfd[0] >= 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+	}
+	if (r != AK_OK)
 		return cli_fail(r, NULL, "%s: key derivation", c->cmd);
 	return 0;
 }
