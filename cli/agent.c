@@ -2,6 +2,7 @@
  * an agent that is missing, locked, not ours or serving another keystore. The protocol client itself
  * is the library's (ak_client.h).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +109,9 @@ cli_agent_unlocked(struct cli *c, struct ak_client **clp)
 	*clp = NULL;
 	if ((r = cli_store_path(c)) != AK_OK)
 		return cli_fail(r, NULL, "%s: keystore path", c->cmd);
+	/* Before init there is nothing to unlock: say what to do instead of "no agent" or "locked". */
+	if (access(c->store, F_OK) != 0 && errno == ENOENT)
+		return cli_fail(AK_ERR_NO_STORE, "run 'akctl init' first", "%s: %s", c->cmd, c->store);
 	if (!c->store_explicit && !cli_can_prompt(c)) {
 		/* Fast path (env/get): skip STATUS; a locked agent answers the request with LOCKED. */
 		if ((r = ak_client_connect(NULL, 0, &cl, detail, sizeof(detail))) != AK_OK)

@@ -18,6 +18,7 @@
 #include "ak_store.h"
 
 #define CLI_PASS_MAX 1024 /* passphrase bytes */
+#define CLI_PASS_TRIES 3  /* at a terminal: wrong or mismatched passphrases before giving up */
 
 /* Global state, filled by main() from the options before the command. */
 struct cli {
@@ -100,7 +101,8 @@ void cli_sanitize(const char *in, char *out, size_t outlen);
 
 /* pass.c ------------------------------------------------------------------------------------------ */
 /* Read a passphrase: --passphrase-fd (one line per call), else $AKCTL_ASKPASS, else /dev/tty with echo
- * off (asked twice when confirm, AK_ERR_MISMATCH if they differ), else AK_ERR_NO_PASSPHRASE.
+ * off (asked twice when confirm; on a mismatch both again, AK_ERR_MISMATCH after CLI_PASS_TRIES), else
+ * AK_ERR_NO_PASSPHRASE.
  * *out is a NUL-terminated secure allocation: the caller wipes it with ak_smem_free(). Empty =>
  * AK_ERR_EMPTY, more than CLI_PASS_MAX bytes => AK_ERR_TOO_LARGE. detail (may be NULL) gets a reason. */
 enum ak_err cli_pass_read(struct cli *c, const char *prompt, int confirm, char **out, size_t *outlen,

@@ -654,11 +654,106 @@ load_env_files(const char **files, size_t nfiles, struct ak_dotenv **d)
 	return 0;
 }
 
+#define EXEC_KEEP_MAX 64
+
+/* Variables a clean environment (exec --clean) keeps from the caller's. */
+static int
+clean_keeps(const char *name, size_t len)
+{
+	static const char *const base[] = { "PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "LANG",
+		"TZ", "TMPDIR" };
+	size_t i;
+
+	if (len > 3 && strncmp(name, "LC_", 3) == 0)
+		return 1;
+	for (i = 0; i < sizeof(base) / sizeof(base[0]); i++)
+		if (strlen(base[i]) == len && strncmp(name, base[i], len) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+kept(const char *name, const char **keep, size_t nkeep)
+{
+	size_t i;
+
+	for (i = 0; i < nkeep; i++)
+		if (strcmp(keep[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+/* The child gets the profile, not the profile plus whatever the shell had loaded: every variable a
+ * stored profile defines (ents: names only, from LIST) goes, and what `use` set goes back to its value
+ * before use (AKCTL_RESTORE), except --keep names. A basic variable (PATH, HOME...) only ever goes back,
+ * never away: a profile defining HOME must not leave the command homeless. With clean, first everything
+ * but those basic variables goes. Then the caller sets the profile's own. Returns 0, or -1 on no memory. */
+static int
+isolate_env(const struct ak_list_entry *ents, uint32_t nents, const char **keep, size_t nkeep, int clean)
+{
+	struct ak_restore *rs = NULL;
+	const char *enc = getenv(AK_RESTORE_VAR);
+	char name[AK_VARNAME_MAX + 1];
+	const char *eq;
+	uint32_t i, k;
+	size_t j;
+	int ret = -1;
+
+	if (clean) {
+		/* Walk a copy of the names: unsetenv changes environ. */
+		for (;;) {
+			char **e;
+
+			for (e = environ; *e != NULL; e++) {
+				eq = strchr(*e, '=');
+				j = eq != NULL ? (size_t)(eq - *e) : strlen(*e);
+				if (!clean_keeps(*e, j) && j < sizeof(name)) {
+					memcpy(name, *e, j);
+					name[j] = '\0';
+					if (!kept(name, keep, nkeep))
+						break;
+				}
+			}
+			if (*e == NULL)
+				break;
+			if (unsetenv(name) != 0)
+				goto out;
+		}
+	}
+	if (enc != NULL && enc[0] != '\0' && ak_restore_decode(enc, 1, &rs) == AK_OK) {
+		for (j = 0; j < rs->n; j++) {
+			if (kept(rs->e[j].name, keep, nkeep))
+				continue;
+			if (rs->e[j].old != NULL ? setenv(rs->e[j].name, rs->e[j].old, 1) != 0 :
+			    unsetenv(rs->e[j].name) != 0)
+				goto out;
+		}
+	}
+	if (unsetenv(AK_RESTORE_VAR) != 0)
+		goto out;
+	for (i = 0; i < nents; i++) {
+		for (k = 0; k <= ents[i].nvars; k++) {
+			const char *nm = k == 0 ? ents[i].secret_var : ents[i].vars[k - 1];
+
+			if (kept(nm, keep, nkeep) || clean_keeps(nm, strlen(nm)))
+				continue;
+			if (unsetenv(nm) != 0)
+				goto out;
+		}
+	}
+	ret = 0;
+out:
+	ak_restore_free(rs);
+	return ret;
+}
+
 int
 cmd_exec(struct cli *c, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "env-file", required_argument, NULL, 'e' },
+		{ "keep", required_argument, NULL, 'k' },
+		{ "clean", no_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -667,6 +762,11 @@ cmd_exec(struct cli *c, int argc, char **argv)
 	struct ak_profile *p = NULL;
 	struct names ns = { NULL, 0, 0 };
 	struct ref *refs = NULL;
+	struct ak_list_entry *ents = NULL;
+	uint32_t nents = 0;
+	const char *keep[EXEC_KEEP_MAX];
+	size_t nkeep = 0;
+	int clean = 0;
 	const char *profile = NULL, *lastarg = NULL;
 	char **cmd;
 	size_t i, k, nfiles = 0, nrefs = 0;
@@ -679,6 +779,16 @@ cmd_exec(struct cli *c, int argc, char **argv)
 			if (nfiles == EXEC_ENV_FILES_MAX)
 				return cli_usage_error(c, "at most %d --env-file", EXEC_ENV_FILES_MAX);
 			files[nfiles++] = lastarg = optarg;
+			break;
+		case 'k':
+			if (ak_varname_check(optarg) != AK_OK)
+				return cli_fail(AK_ERR_BAD_VARNAME, NULL, "exec: --keep '%s'", optarg);
+			if (nkeep == EXEC_KEEP_MAX)
+				return cli_usage_error(c, "at most %d --keep", EXEC_KEEP_MAX);
+			keep[nkeep++] = lastarg = optarg;
+			break;
+		case 'c':
+			clean = 1;
 			break;
 		case 'h':
 			return cli_cmd_help(c->cmd);
@@ -702,8 +812,12 @@ cmd_exec(struct cli *c, int argc, char **argv)
 		    "[ARG...])");
 	if ((rc = load_env_files(files, nfiles, d)) != 0)
 		goto out;
-	if (profile != NULL && (rc = fetch(c, profile, &p)) != 0)
+	if (profile != NULL && (rc = fetch_all(c, profile, &p, &ents, &nents)) != 0)
 		goto out;
+	if ((profile != NULL || clean) && isolate_env(ents, nents, keep, nkeep, clean) != 0) {
+		rc = cli_fail(AK_ERR_NOMEM, NULL, "exec: setting the environment");
+		goto out;
+	}
 
 	/* Precedence: inherited environment < --env-file (in order) < PROFILE. */
 	for (i = 0; i < nfiles; i++)
@@ -749,6 +863,7 @@ out:
 		free(refs[i].target);
 	}
 	free(refs);
+	ak_client_list_free(ents, nents);
 	for (i = 0; i < ns.n; i++)
 		free(ns.v[i]);
 	free(ns.v);

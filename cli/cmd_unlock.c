@@ -18,7 +18,6 @@
 #include "ak_util.h"
 #include "cli.h"
 
-#define UNLOCK_TRIES 3 /* at a terminal: a typo costs a retry, not a re-run */
 
 /* After a successful unlock at a terminal: what the agent holds now and when it locks itself.
  * Nothing is said to a script (stderr not a terminal): its exit code says enough. */
@@ -98,7 +97,7 @@ cli_unlock_pass(struct cli *c, struct ak_client *cl, uint32_t lifetime, int quie
 		r = ak_client_unlock(cl, key, lifetime);
 		ak_smem_free(key);
 		key = NULL;
-		if (r != AK_ERR_AUTH || !interactive || tries + 1 >= UNLOCK_TRIES)
+		if (r != AK_ERR_AUTH || !interactive || tries + 1 >= CLI_PASS_TRIES)
 			break;
 		fprintf(stderr, "akctl: %s: wrong passphrase, try again\n", c->cmd);
 	}

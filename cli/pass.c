@@ -242,7 +242,7 @@ cli_pass_read(struct cli *c, const char *prompt, int confirm, char **out, size_t
 {
 	char *a = NULL, *b = NULL;
 	size_t alen = 0, blen = 0;
-	int from_tty = 0;
+	int from_tty = 0, tries;
 	char dummy[1];
 	enum ak_err r;
 
@@ -269,11 +269,23 @@ cli_pass_read(struct cli *c, const char *prompt, int confirm, char **out, size_t
 			r = AK_ERR_NOMEM;
 			goto out;
 		}
-		if ((r = tty_read("Repeat passphrase: ", b, CLI_PASS_MAX, &blen)) != AK_OK)
-			goto out;
-		if (alen != blen || sodium_memcmp(a, b, alen) != 0) {
-			r = AK_ERR_MISMATCH;
-			goto out;
+		for (tries = 1;; tries++) {
+			if ((r = tty_read("Repeat passphrase: ", b, CLI_PASS_MAX, &blen)) != AK_OK)
+				goto out;
+			if (alen == blen && sodium_memcmp(a, b, alen) == 0)
+				break;
+			if (tries == CLI_PASS_TRIES) {
+				r = AK_ERR_MISMATCH;
+				goto out;
+			}
+			/* A typo in either: start again from the first. */
+			fprintf(stderr, "akctl: passphrases do not match, try again\n");
+			if ((r = tty_read(prompt, a, CLI_PASS_MAX, &alen)) != AK_OK)
+				goto out;
+			if (alen == 0) {
+				r = AK_ERR_EMPTY;
+				goto out;
+			}
 		}
 	}
 	*out = a;
