@@ -152,7 +152,8 @@ cmd_unlock(struct cli *c, int argc, char **argv)
 	/* An agent of ours serving akctl's own keystore, or nothing is sent: the key is derived under the
 	 * parameters of that keystore's header, never of a file an agent names. */
 	if ((r = cli_store_path(c)) == AK_OK && access(c->store, F_OK) != 0 && errno == ENOENT) {
-		rc = cli_fail(AK_ERR_NO_STORE, "run 'akctl init' first", "unlock: %s", c->store);
+		fprintf(stderr, "akctl: unlock: no keystore at %s: run 'akctl init' first\n", c->store);
+		rc = ak_err_exit_code(AK_ERR_NO_STORE);
 		goto out;
 	}
 	r = cli_agent_for_store(c, &cl, &st, detail, sizeof(detail));

@@ -73,10 +73,88 @@ read_line(int fd, char *buf, size_t max, size_t *len)
 	return AK_OK;
 }
 
-/* Prompt on /dev/tty and read a line with echo off. The terminal settings and signal dispositions
- * are restored on every path; a caught signal is re-raised after restoring. */
+#define PASTE_ON "\033[?2004h"
+#define PASTE_OFF "\033[?2004l"
+#define PASTE_BEGIN "\033[200~"
+#define PASTE_END "\033[201~"
+
+/* Read a secret typed or pasted on a terminal in non-canonical mode (no line-length cut) with
+ * bracketed paste on: Enter ends it, except inside a paste, where a line break is part of the value,
+ * so a key pasted with a wrapped line arrives whole and none of it is left for the shell to read.
+ * Backspace and Ctrl-U edit; Ctrl-D on an empty line is end of file. Same returns as read_line. */
 static enum ak_err
-tty_read(const char *prompt, char *buf, size_t max, size_t *len)
+read_raw(int fd, char *buf, size_t max, size_t *len)
+{
+	char esc[8];
+	size_t n = 0, e = 0;
+	int over = 0, pasting = 0, got = 0;
+	ssize_t k;
+	char ch;
+
+	for (;;) {
+		k = read(fd, &ch, 1);
+		if (k < 0) {
+			if (errno == EINTR && tty_signo == 0)
+				continue;
+			ch = 0;
+			sodium_memzero(esc, sizeof(esc));
+			return errno == EINTR ? AK_ERR_BUSY : AK_ERR_IO;
+		}
+		if (k == 0)
+			break;
+		got = 1;
+		/* Escape sequences: only the paste markers mean something; others are dropped. */
+		if (e > 0 || ch == '\033') {
+			esc[e++] = ch;
+			if (e == strlen(PASTE_BEGIN) || (e >= 2 && ch >= 0x40 && ch <= 0x7e && ch != '[')) {
+				if (e == strlen(PASTE_BEGIN) && memcmp(esc, PASTE_BEGIN, e) == 0)
+					pasting = 1;
+				else if (e == strlen(PASTE_END) && memcmp(esc, PASTE_END, e) == 0)
+					pasting = 0;
+				e = 0;
+			}
+			continue;
+		}
+		if (!pasting && (ch == '\r' || ch == '\n'))
+			break;
+		if (!pasting && ch == 0x04 && n == 0) {
+			got = 0;
+			break;
+		}
+		if (!pasting && (ch == 0x7f || ch == 0x08)) {
+			if (n > 0)
+				buf[--n] = '\0';
+			continue;
+		}
+		if (!pasting && ch == 0x15) { /* Ctrl-U */
+			sodium_memzero(buf, n);
+			n = 0;
+			continue;
+		}
+		if (n < max)
+			buf[n++] = ch;
+		else
+			over = 1;
+	}
+	ch = 0;
+	sodium_memzero(esc, sizeof(esc));
+	/* A pasted value ends with the line break that was copied with it: not part of the secret. */
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	buf[n] = '\0';
+	*len = n;
+	if (over)
+		return AK_ERR_TOO_LARGE;
+	if (!got)
+		return AK_ERR_TRUNCATED;
+	return AK_OK;
+}
+
+/* Prompt on /dev/tty and read a line with echo off (raw: read_raw, for secrets). The terminal settings
+ * and signal dispositions are restored on every path, and input left unread is discarded; a caught
+ * signal is re-raised after restoring. */
+static enum ak_err
+tty_read_mode(const char *prompt, char *buf, size_t max, size_t *len, int raw)
 {
 	struct sigaction sa, old_sa[NSIG_TTY];
 	struct termios old_t, new_t;
@@ -103,13 +181,26 @@ tty_read(const char *prompt, char *buf, size_t max, size_t *len)
 
 	new_t = old_t;
 	new_t.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK);
-	new_t.c_lflag |= ECHONL | ICANON;
+	if (raw) {
+		new_t.c_lflag &= ~(tcflag_t)(ICANON | ECHONL | IEXTEN);
+		new_t.c_iflag &= ~(tcflag_t)(ICRNL | INLCR | IGNCR | IXON);
+		new_t.c_cc[VMIN] = 1;
+		new_t.c_cc[VTIME] = 0;
+	} else {
+		new_t.c_lflag |= ECHONL | ICANON;
+	}
 	(void)tcsetattr(fd, TCSAFLUSH, &new_t);
 	(void)cli_write_all(fd, prompt, strlen(prompt));
-	r = read_line(fd, buf, max, len);
+	if (raw) {
+		(void)cli_write_all(fd, PASTE_ON, strlen(PASTE_ON));
+		r = read_raw(fd, buf, max, len);
+		(void)cli_write_all(fd, PASTE_OFF, strlen(PASTE_OFF));
+	} else {
+		r = read_line(fd, buf, max, len);
+	}
 	(void)tcsetattr(fd, TCSAFLUSH, &old_t);
-	if (r == AK_ERR_BUSY)
-		(void)cli_write_all(fd, "\n", 1); /* ECHONL did not see a newline */
+	if (r == AK_ERR_BUSY || raw)
+		(void)cli_write_all(fd, "\n", 1); /* ECHONL did not see a newline (raw: not on) */
 	close(fd);
 
 	for (i = 0; i < NSIG_TTY; i++)
@@ -125,6 +216,12 @@ tty_read(const char *prompt, char *buf, size_t max, size_t *len)
 	if (r == AK_ERR_TRUNCATED)
 		r = AK_ERR_NO_PASSPHRASE; /* EOF on the terminal */
 	return r;
+}
+
+static enum ak_err
+tty_read(const char *prompt, char *buf, size_t max, size_t *len)
+{
+	return tty_read_mode(prompt, buf, max, len, 0);
 }
 
 /* Run $AKCTL_ASKPASS with the prompt as argv[1]; its stdout (one trailing newline stripped) is the
@@ -369,7 +466,7 @@ cli_secret_read(const char *prompt, char **out, size_t *outlen)
 	if ((buf = ak_smem_alloc(AK_VALUE_MAX + 4)) == NULL)
 		return AK_ERR_NOMEM;
 	if (isatty(STDIN_FILENO)) {
-		if ((r = tty_read(prompt, buf, AK_VALUE_MAX, &n)) != AK_OK)
+		if ((r = tty_read_mode(prompt, buf, AK_VALUE_MAX, &n, 1)) != AK_OK)
 			goto out;
 	} else {
 		for (;;) {

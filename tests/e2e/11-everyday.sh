@@ -12,9 +12,11 @@ KS=$(fake_key)
 KO=$(fake_key)
 
 trace "before init: list and unlock say to run akctl init"
-expect_exit 1 "$AKCTL" list
+expect_exit 3 "$AKCTL" list
 grep -q "run 'akctl init' first" "$ERR" || fail "list before init: no hint"
 start_agent
+expect_exit 4 "$AKCTL" list
+grep -q "run 'akctl init' first" "$ERR" || fail "list before init (agent running): no hint"
 expect_exit 1 "$AKCTL" unlock
 grep -q "run 'akctl init' first" "$ERR" || fail "unlock before init: no hint"
 stop_agent
@@ -198,6 +200,25 @@ expect_exit 0 "${PTY[@]}" -- env -u AKCTL_ASKPASS "$AKCTL" unlock -t 1h
 grep -q "lifetime shortened" "$OUT" || fail "unlock -t 1h did not shorten the default 8h"
 expect_exit 0 "${PTY[@]}" --expect "Passphrase for" --send "$PASS" -- env -u AKCTL_ASKPASS "$AKCTL" unlock -t 2h
 grep -q "needs the passphrase" "$OUT" || fail "unlock -t 2h did not explain the prompt"
+
+trace "add: an existing name is refused before the secret is asked"
+expect_exit 1 "${PTY[@]}" -- "$AKCTL" add production
+grep -q "profile exists" "$OUT" || fail "add of an existing name was not refused"
+grep -q "Secret for" "$OUT" && fail "add asked for the secret of a name it then refused"
+
+trace "add: a pasted key (wrapped line, spaces) arrives whole, none of it reaches the shell; no verdict stores"
+KN=$(fake_key)
+# Bracketed paste of "  KEY[:40] LF KEY[40:] LF", then Enter; the shell then reads what is left.
+expect_exit 0 "${PTY[@]}" --expect "Secret for pasted" --send $'\e[200~  '"${KN:0:40}"$'\n'"${KN:40}"$'\n\e[201~' -- \
+	env -u AKCTL_ASKPASS ANTHROPIC_BASE_URL=http://127.0.0.1:1 bash -c \
+	'"$AKCTL" add pasted; echo "rc=$?"; read -r -t 1 left; echo "left=[$left]"'
+grep -q "rc=0" "$OUT" || fail "add of a pasted key with no verdict did not store it"
+grep -q "removed spaces and line breaks" "$OUT" || fail "add did not say it tidied the key"
+grep -q "could not be verified" "$OUT" || fail "add did not warn that the key is unverified"
+grep -q "left=\[\]" "$OUT" || fail "part of the pasted key reached the shell"
+assert_no_secret "$OUT" "$KN"
+expect_exit 0 "$AKCTL" get pasted
+assert_bytes "$OUT" "$KN"
 
 trace "help, CMD --help, did you mean, global options after the command"
 expect_exit 0 "$AKCTL" help
