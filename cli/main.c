@@ -84,14 +84,13 @@ static const struct cli_cmd cmds[] = {
 	    "                   LC_* TZ TMPDIR\n" },
 	/* Network commands live in akctl-net (it links libcurl); akctl runs it for them, so the process that
 	 * serves env/get/use/exec never pays for libcurl's start-up. */
-	{ "test", CLI_NET_CMD(cmd_test), "PROFILE...|--all [--timeout DURATION] [--base-url URL] [--json]",
+	{ "test", CLI_NET_CMD(cmd_test), "PROFILE...|--all [--timeout DURATION] [--base-url URL]",
 	    "check keys against their provider's API",
 	    "  --all            every profile\n"
 	    "  --timeout DURATION  per request (default 10s)\n"
-	    "  --base-url URL   send the check to URL instead of the provider's API\n"
-	    "  --json           one JSON array (schema in akctl(1))\n" },
+	    "  --base-url URL   send the check to URL instead of the provider's API\n" },
 	{ "import", CLI_NET_CMD(cmd_import), "SOURCE [PROFILE] [--dry-run] [--replace] [--force] [--provider P] [--var NAME]\n"
-	    "             [--region R] [--timeout DURATION] [--json-path A.B] [--json]",
+	    "             [--region R] [--timeout DURATION]",
 	    "import keys from a .env or JSON file, the environment, or a cloud secret manager",
 	    "  --dry-run        show what would be stored, store nothing\n"
 	    "  --replace        replace an existing profile's secret\n"
@@ -99,9 +98,7 @@ static const struct cli_cmd cmds[] = {
 	    "  --provider P     the provider of the imported key\n"
 	    "  --var NAME       the variable to import (from a file with several)\n"
 	    "  --region R       the cloud region (AWS)\n"
-	    "  --timeout DURATION  per cloud request\n"
-	    "  --json-path A.B  in a JSON file, the object at A.B holds the variables\n"
-	    "  --json           with --dry-run: one JSON array (schema in akctl(1))\n" },
+	    "  --timeout DURATION  per cloud request\n" },
 	{ "pull", CLI_NET_CMD(cmd_pull), "PROFILE...|--all [--region REGION] [--timeout DURATION]",
 	    "re-fetch profiles imported from a cloud source",
 	    "  --all            every profile imported from a cloud source\n"

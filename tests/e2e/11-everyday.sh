@@ -237,4 +237,14 @@ expect_exit 0 "$AKCTL" list --no-prompt -f "$XDG_DATA_HOME/akagent/keystore"
 grep -q "^production" "$OUT" || fail "global options after the command"
 expect_exit 0 "$AKCTL" exec production -- sh -c 'echo "$1"' sh -f
 assert_bytes "$OUT" $'-f\n'
+
+trace "status --json and show --json: the schema, never a secret"
+expect_exit 0 "$AKCTL" status --json
+"$PY" -c 'import json,sys; o=json.load(open(sys.argv[1])); assert o["agent"]=="running" and o["unlocked"] is True and o["profiles"]==4 and o["keystore_exists"] is True and o["kdf"]["preset"]=="insecure-test", o' "$OUT" || fail "status --json"
+expect_exit 0 "$AKCTL" show production --json
+assert_no_secret "$OUT" "$KP"
+"$PY" -c 'import json,sys; o=json.load(open(sys.argv[1])); assert o["name"]=="production" and o["secret_var"]=="ANTHROPIC_API_KEY" and o["vars"]["SHARED"]=="prod" and o["key"].startswith("sk-ant-api03-"), o' "$OUT" || fail "show --json"
+expect_exit 0 "$AKCTL" lock
+expect_exit 4 "$AKCTL" status --json
+"$PY" -c 'import json,sys; o=json.load(open(sys.argv[1])); assert o["unlocked"] is False and "profiles" not in o, o' "$OUT" || fail "status --json locked"
 trace ok
