@@ -167,24 +167,30 @@ name_taken(struct cli *c, const char *name)
 	return taken;
 }
 
-/* A pasted key of a known format often carries a trailing newline, spaces, or a line break where the
- * terminal wrapped it: remove them (in place, *len updated) and say so. Only when the provider's key
- * format is known (a prefix), so a free-form secret keeps every byte. */
+/* A pasted key often carries a trailing newline, spaces, or a line break where the terminal wrapped
+ * it: when what remains without them is a key of the provider's known format, remove them (in place,
+ * *len updated) and say so. Any other secret keeps every byte. */
 static void
 tidy_key(const struct ak_provider *pv, const char *name, char *key, size_t *len)
 {
+	char *t, msg[256];
 	size_t i, w = 0;
 
 	if (pv == NULL || pv->key_prefix == NULL || pv->key_prefix[0] == '\0')
 		return;
+	if ((t = ak_smem_alloc(*len + 1)) == NULL)
+		return;
 	for (i = 0; i < *len; i++)
 		if (key[i] != ' ' && key[i] != '\t' && key[i] != '\r' && key[i] != '\n')
-			key[w++] = key[i];
-	if (w == *len)
-		return;
-	sodium_memzero(key + w, *len - w);
-	*len = w;
-	cli_note("add: %s: removed spaces and line breaks from the pasted key", name);
+			t[w++] = key[i];
+	t[w] = '\0';
+	if (w != *len && ak_provider_check_key(pv, t, msg, sizeof(msg)) == AK_KEY_OK) {
+		memcpy(key, t, w + 1);
+		sodium_memzero(key + w, *len - w);
+		*len = w;
+		cli_note("add: %s: removed spaces and line breaks from the pasted key", name);
+	}
+	ak_smem_free(t); /* wipes */
 }
 
 int
