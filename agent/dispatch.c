@@ -105,8 +105,10 @@ touch_idle(uint64_t now)
 		st.idle_at = now + (uint64_t)st.idle_s * 1000;
 }
 
-static void
-set_lifetime(uint32_t req, uint64_t now)
+/* The lock deadline a requested lifetime gives (0 = the agent's default, AK_LIFETIME_NONE = none):
+ * 0 for no deadline. */
+static uint64_t
+lifetime_deadline(uint32_t req, uint64_t now)
 {
 	uint32_t secs = req;
 
@@ -114,7 +116,13 @@ set_lifetime(uint32_t req, uint64_t now)
 		secs = st.def_lifetime_s;
 	else if (req == AK_LIFETIME_NONE)
 		secs = 0;
-	st.lock_at = secs ? now + (uint64_t)secs * 1000 : 0;
+	return secs ? now + (uint64_t)secs * 1000 : 0;
+}
+
+static void
+set_lifetime(uint32_t req, uint64_t now)
+{
+	st.lock_at = lifetime_deadline(req, now);
 }
 
 static const char *
@@ -226,12 +234,21 @@ do_unlock(struct ak_buf *req, struct ak_buf *out, uint64_t now, struct agent_res
 		goto out;
 	}
 	if (klen == 0) {
-		/* "akctl unlock" on an unlocked agent: no prompt, just a new lifetime. */
+		/* "akctl unlock -t" on an unlocked agent: without the key the lifetime may only get shorter.
+		 * Whoever can reach the socket must not keep the secrets unlocked longer than the person
+		 * who typed the passphrase chose. */
+		uint64_t d;
+
 		if (st.key == NULL) {
 			r = AK_ERR_LOCKED;
 			goto out;
 		}
-		set_lifetime(lifetime, now);
+		d = lifetime_deadline(lifetime, now);
+		if (d == 0 ? st.lock_at != 0 : st.lock_at != 0 && d > st.lock_at) {
+			r = AK_ERR_DENIED;
+			goto out;
+		}
+		st.lock_at = d;
 		r = reply_simple(out, AK_MSG_OK);
 		goto out;
 	}

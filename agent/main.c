@@ -34,6 +34,7 @@
 #include "ak_log.h"
 #include "ak_path.h"
 #include "ak_proto.h"
+#include "ak_restore.h"
 #include "ak_shell.h"
 #include "ak_smem.h"
 #include "ak_util.h"
@@ -62,10 +63,11 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: akagent [-c | -s] [-Dd] [-a SOCKET] [-f KEYSTORE] [-t DURATION] [--idle DURATION]\n"
+	    "usage: akagent [-c | -s | --shell NAME] [-Dd] [-a SOCKET] [-f KEYSTORE] [-t DURATION] [--idle DURATION]\n"
 	    "               [CMD [ARG...]]\n"
-	    "       akagent [-c | -s] -k\n"
-	    "  -c, -s           print csh / sh commands (default: from $SHELL)\n"
+	    "       akagent [-c | -s | --shell NAME] -k\n"
+	    "  -c, -s           print csh / sh commands (default: the shell running akagent, else $SHELL)\n"
+	    "  --shell NAME     print commands for NAME: sh bash zsh dash ksh fish csh tcsh\n"
 	    "  -k               stop the agent named by AKAGENT_SOCK (or AKAGENT_PID)\n"
 	    "  -D               stay in the foreground;  -d  same, with a debug log on stderr\n"
 	    "  -a SOCKET        bind the agent's socket at SOCKET\n"
@@ -189,9 +191,41 @@ out:
 	return ret;
 }
 
+/* The shell was switched with akctl use: put back what it replaced (the record is in the shell's
+ * environment, AKCTL_RESTORE), since the profiles go with the agent. */
+static int
+print_restore(enum ak_shell sh)
+{
+	const char *enc = getenv(AK_RESTORE_VAR);
+	struct ak_restore *r = NULL;
+	struct ak_buf *b = NULL;
+	int ret = -1;
+
+	if (enc == NULL || enc[0] == '\0')
+		return 0;
+	if (ak_restore_decode(enc, 0, &r) != AK_OK) {
+		fprintf(stderr, "akagent: %s is not a record of akctl use: left alone\n", AK_RESTORE_VAR);
+		return 0;
+	}
+	/* Plain memory, wiped on free: no secure arena outside the daemon. */
+	if ((b = ak_buf_new(16u << 20)) == NULL ||
+	    ak_restore_lines(b, sh, r, NULL, NULL) != AK_OK ||
+	    ak_shell_unset(b, sh, AK_RESTORE_VAR) != AK_OK)
+		goto out;
+	if (fwrite(ak_buf_ptr(b), 1, ak_buf_len(b), stdout) != ak_buf_len(b))
+		goto out;
+	ret = 0;
+out:
+	ak_buf_free(b);
+	ak_restore_free(r);
+	return ret;
+}
+
 static int
 print_unsets(enum ak_shell sh, long pid)
 {
+	if (print_restore(sh) != 0)
+		return -1;
 	switch (sh) {
 	case AK_SHELL_CSH:
 		printf("unsetenv AKAGENT_SOCK;\nunsetenv AKAGENT_PID;\n");
@@ -353,6 +387,7 @@ parse_opts(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
 		{ "idle", required_argument, NULL, 'I' },
+		{ "shell", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -373,6 +408,18 @@ parse_opts(int argc, char **argv, struct opts *o)
 			o->shell = AK_SHELL_SH;
 			shell_set = 1;
 			break;
+		case 'S': {
+			enum ak_shell sh;
+
+			if (ak_shell_parse(optarg, &sh) != AK_OK || shell_choice(sh) != sh) {
+				fprintf(stderr, "akagent: --shell: unknown shell '%s' (sh bash zsh dash ksh fish "
+				    "csh tcsh)\n", optarg);
+				return 2;
+			}
+			o->shell = sh;
+			shell_set = 1;
+			break;
+		}
 		case 'k':
 			o->kill = 1;
 			break;
@@ -408,7 +455,7 @@ parse_opts(int argc, char **argv, struct opts *o)
 		}
 	}
 	if (!shell_set)
-		o->shell = shell_choice(ak_shell_from_env());
+		o->shell = shell_choice(ak_shell_detect());
 	if (optind < argc)
 		o->cmd = argv + optind;
 	if (o->kill && (o->cmd != NULL || o->foreground)) {

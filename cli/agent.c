@@ -2,10 +2,13 @@
  * an agent that is missing, locked, not ours or serving another keystore. The protocol client itself
  * is the library's (ak_client.h).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "ak_client.h"
 #include "cli.h"
@@ -95,6 +98,22 @@ cli_fail_agent(enum ak_err e, const char *detail, const char *context)
 	return cli_fail(e, detail, "%s", context);
 }
 
+/* Before init there is nothing to unlock: when that is why no agent or only a locked one answers,
+ * say what to do instead. */
+static int
+no_store(const struct cli *c, enum ak_err e)
+{
+	return (e == AK_ERR_NO_AGENT || e == AK_ERR_LOCKED) && access(c->store, F_OK) != 0 && errno == ENOENT;
+}
+
+static int
+no_store_fail(const struct cli *c, enum ak_err e)
+{
+	fprintf(stderr, "akctl: %s: no keystore at %s: run 'akctl init' first%s\n", c->cmd, c->store,
+	    e == AK_ERR_NO_AGENT ? ", then eval \"$(akagent)\"" : "");
+	return ak_err_exit_code(e);
+}
+
 int
 cli_agent_unlocked(struct cli *c, struct ak_client **clp)
 {
@@ -106,22 +125,55 @@ cli_agent_unlocked(struct cli *c, struct ak_client **clp)
 	*clp = NULL;
 	if ((r = cli_store_path(c)) != AK_OK)
 		return cli_fail(r, NULL, "%s: keystore path", c->cmd);
-	if (!c->store_explicit) {
+	if (!c->store_explicit && !cli_can_prompt(c)) {
 		/* Fast path (env/get): skip STATUS; a locked agent answers the request with LOCKED. */
 		if ((r = ak_client_connect(NULL, 0, &cl, detail, sizeof(detail))) != AK_OK)
-			return cli_fail_agent(r, detail, c->cmd);
+			return no_store(c, r) ? no_store_fail(c, r) : cli_fail_agent(r, detail, c->cmd);
 		*clp = cl;
 		return 0;
 	}
 	r = cli_agent_for_store(c, &cl, &st, detail, sizeof(detail));
 	if (r != AK_OK)
-		return cli_fail_agent(r, detail, c->cmd);
+		return no_store(c, r) ? no_store_fail(c, r) : cli_fail_agent(r, detail, c->cmd);
 	if (!st.unlocked) {
+		int rc;
+
 		ak_status_clear(&st);
-		ak_client_close(cl);
-		return cli_fail_client(NULL, AK_ERR_LOCKED, c->cmd);
+		if (no_store(c, AK_ERR_LOCKED)) {
+			ak_client_close(cl);
+			return no_store_fail(c, AK_ERR_LOCKED);
+		}
+		/* Locked, and someone can answer: ask, unlock, carry on (the agent's default lifetime). */
+		rc = cli_can_prompt(c) ? cli_unlock_pass(c, cl, 0, 1) :
+		    cli_fail_client(NULL, AK_ERR_LOCKED, c->cmd);
+		if (rc != 0) {
+			ak_client_close(cl);
+			return rc;
+		}
+		*clp = cl;
+		return 0;
 	}
 	ak_status_clear(&st);
 	*clp = cl;
 	return 0;
+}
+
+int
+cli_can_prompt(const struct cli *c)
+{
+	const char *askpass = getenv("AKCTL_ASKPASS");
+	int fd;
+
+	if (c->no_prompt)
+		return 0;
+	if (askpass != NULL && askpass[0] != '\0')
+		return 1;
+	/* A person at a terminal: eval "$(akctl use P)" has stdout on a pipe but stdin and stderr on
+	 * the terminal. */
+	if (!isatty(STDIN_FILENO) && !isatty(STDERR_FILENO))
+		return 0;
+	if ((fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0)
+		return 0;
+	close(fd);
+	return 1;
 }

@@ -18,12 +18,14 @@
 #include "ak_store.h"
 
 #define CLI_PASS_MAX 1024 /* passphrase bytes */
+#define CLI_PASS_TRIES 3  /* at a terminal: wrong or mismatched passphrases before giving up */
 
 /* Global state, filled by main() from the options before the command. */
 struct cli {
 	const char *cmd;          /* the command's name, for messages */
 	const char *store_opt;    /* -f PATH, or NULL */
 	int pass_fd;              /* --passphrase-fd N, or -1 */
+	int no_prompt;            /* --no-prompt: a locked agent is exit 4, never a question */
 	int store_resolved;
 	int store_explicit;       /* -f or AKCTL_KEYSTORE chose the keystore */
 	char store[AK_PATH_MAX];  /* valid once store_resolved */
@@ -49,6 +51,7 @@ int cmd_exec(struct cli *c, int argc, char **argv);
 int cmd_allow(struct cli *c, int argc, char **argv);
 int cmd_deny(struct cli *c, int argc, char **argv);
 int cmd_hook(struct cli *c, int argc, char **argv);
+int cmd_help(struct cli *c, int argc, char **argv);
 /* Network commands (akctl-net only; in akctl the table points them at cli_net_exec). */
 int cmd_test(struct cli *c, int argc, char **argv);
 int cmd_import(struct cli *c, int argc, char **argv);
@@ -74,6 +77,8 @@ int cli_net_validate(struct cli *c, const struct ak_profile *p);
 /* main.c ------------------------------------------------------------------------------------------ */
 /* Print the usage of command name (from the table) to stdout; returns 0 (for --help). */
 int cli_cmd_help(const char *name);
+/* The candidate closest to word within a typo's distance (for "did you mean"), or NULL. */
+const char *cli_closest(const char *word, const char *const *cands, size_t n);
 /* Resolve the keystore path (-f, AKCTL_KEYSTORE, default) into c->store once. */
 enum ak_err cli_store_path(struct cli *c);
 
@@ -113,7 +118,8 @@ void cli_sanitize(const char *in, char *out, size_t outlen);
 
 /* pass.c ------------------------------------------------------------------------------------------ */
 /* Read a passphrase: --passphrase-fd (one line per call), else $AKCTL_ASKPASS, else /dev/tty with echo
- * off (asked twice when confirm, AK_ERR_MISMATCH if they differ), else AK_ERR_NO_PASSPHRASE.
+ * off (asked twice when confirm; on a mismatch both again, AK_ERR_MISMATCH after CLI_PASS_TRIES), else
+ * AK_ERR_NO_PASSPHRASE.
  * *out is a NUL-terminated secure allocation: the caller wipes it with ak_smem_free(). Empty =>
  * AK_ERR_EMPTY, more than CLI_PASS_MAX bytes => AK_ERR_TOO_LARGE. detail (may be NULL) gets a reason. */
 enum ak_err cli_pass_read(struct cli *c, const char *prompt, int confirm, char **out, size_t *outlen,
@@ -142,6 +148,12 @@ enum ak_err cli_store_update_direct(struct cli *c, ak_store_apply_fn apply, void
 enum ak_err cli_profile_put(struct cli *c, const struct ak_profile *p, int force, int *replaced,
     char *detail, size_t detaillen);
 
+/* cmd_unlock.c: ask the passphrase (three tries at a terminal), derive the key from akctl's keystore
+ * header and UNLOCK cl (an agent serving that keystore) with lifetime. At a terminal, says what it holds
+ * now. quiet_no_pass: no passphrase source is reported as "agent is locked" (exit 4), for read commands
+ * that only prompt when they can. Returns the exit code. */
+int cli_unlock_pass(struct cli *c, struct ak_client *cl, uint32_t lifetime, int quiet_no_pass);
+
 /* agent.c ----------------------------------------------------------------------------------------- */
 /* The socket akctl's clients use ($AKAGENT_SOCK, else the default), for messages. */
 const char *cli_socket_path(void);
@@ -153,9 +165,13 @@ const char *cli_socket_path(void);
  * On AK_OK *cl is connected and *st filled: the caller closes and clears both. */
 enum ak_err cli_agent_for_store(struct cli *c, struct ak_client **cl, struct ak_status *st, char *detail,
     size_t detaillen);
-/* For read commands (never prompt): an agent unlocked on our store, else print the error
- * ("agent is locked: run 'akctl unlock'", no agent...) and return its exit code; 0 on success. */
+/* For read commands: an agent unlocked on our store. A locked one is unlocked first when someone can
+ * answer (cli_can_prompt: the passphrase is asked); else print the error ("agent is locked: run 'akctl
+ * unlock'" exit 4, no agent...) and return its exit code; 0 on success. */
 int cli_agent_unlocked(struct cli *c, struct ak_client **cl);
+/* 1 when a locked agent may be unlocked by asking: not --no-prompt, and AKCTL_ASKPASS is set or a
+ * terminal is at hand (stdin or stderr a terminal, /dev/tty opens). */
+int cli_can_prompt(const struct cli *c);
 /* Print a failed request's error with the agent's detail; returns the exit code. */
 int cli_fail_client(struct ak_client *cl, enum ak_err e, const char *context);
 /* Print a failed connection or cli_agent_for_store (detail from it; "no agent reachable at SOCKET"

@@ -117,6 +117,55 @@ out:
 	return r;
 }
 
+/* Is name already stored? Answered only by an agent unlocked on our keystore (LIST: names, no secret),
+ * so that add refuses before asking for a secret; otherwise the write itself refuses later. */
+static int
+name_taken(struct cli *c, const char *name)
+{
+	struct ak_client *cl = NULL;
+	struct ak_status st;
+	struct ak_list_entry *ents = NULL;
+	char detail[AK_CLIENT_DETAIL_MAX];
+	uint32_t n = 0, i;
+	int taken = 0;
+
+	memset(&st, 0, sizeof(st));
+	if (cli_agent_for_store(c, &cl, &st, detail, sizeof(detail)) == AK_OK && st.unlocked &&
+	    ak_client_list(cl, &ents, &n) == AK_OK)
+		for (i = 0; i < n && !taken; i++)
+			taken = strcmp(ents[i].name, name) == 0;
+	ak_client_list_free(ents, n);
+	ak_status_clear(&st);
+	ak_client_close(cl);
+	return taken;
+}
+
+/* A pasted key often carries a trailing newline, spaces, or a line break where the terminal wrapped
+ * it: when what remains without them is a key of the provider's known format, remove them (in place,
+ * *len updated) and say so. Any other secret keeps every byte. */
+static void
+tidy_key(const struct ak_provider *pv, const char *name, char *key, size_t *len)
+{
+	char *t, msg[256];
+	size_t i, w = 0;
+
+	if (pv == NULL || pv->key_prefix == NULL || pv->key_prefix[0] == '\0')
+		return;
+	if ((t = ak_smem_alloc(*len + 1)) == NULL)
+		return;
+	for (i = 0; i < *len; i++)
+		if (key[i] != ' ' && key[i] != '\t' && key[i] != '\r' && key[i] != '\n')
+			t[w++] = key[i];
+	t[w] = '\0';
+	if (w != *len && ak_provider_check_key(pv, t, msg, sizeof(msg)) == AK_KEY_OK) {
+		memcpy(key, t, w + 1);
+		sodium_memzero(key + w, *len - w);
+		*len = w;
+		cli_note("add: %s: removed spaces and line breaks from the pasted key", name);
+	}
+	ak_smem_free(t); /* wipes */
+}
+
 int
 cmd_add(struct cli *c, int argc, char **argv)
 {
@@ -228,9 +277,19 @@ cmd_add(struct cli *c, int argc, char **argv)
 		vname = NULL;
 	}
 
+	/* Refuse an existing name before the secret is typed, not after. */
+	if (!force && name_taken(c, name)) {
+		rc = exists_error(name);
+		goto out;
+	}
 	snprintf(prompt, sizeof(prompt), "Secret for %s: ", name);
 	if ((r = cli_secret_read(prompt, &secret, &secretlen)) != AK_OK) {
 		rc = cli_fail(r, NULL, "add: reading the secret");
+		goto out;
+	}
+	tidy_key(ak_provider_find(provider), name, secret, &secretlen);
+	if (secretlen == 0) {
+		rc = cli_fail(AK_ERR_EMPTY, NULL, "add: reading the secret");
 		goto out;
 	}
 	r = ak_profile_set_field(&p->secret, secret);
@@ -243,10 +302,16 @@ cmd_add(struct cli *c, int argc, char **argv)
 	/* Live check before storing (docs/providers.md): a key the provider refuses is not stored. */
 	pv = ak_provider_find(provider);
 	if (validate == 1 || (validate == -1 && isatty(0) && pv != NULL && pv->check_path != NULL)) {
-		if ((rc = cli_net_validate(c, p)) != 0) {
+		/* Only a definite answer refuses: the provider rejected the key (10) or it is malformed
+		 * (16). No verdict (network, timeout, rate limit, provider failing, 403) stores it. */
+		rc = cli_net_validate(c, p);
+		if (rc == 10 || rc == 16) {
 			cli_note("add: %s: not stored (--no-validate stores it unchecked)", name);
 			goto out;
 		}
+		if (rc != 0)
+			cli_note("add: %s: warning: the key could not be verified; storing it unverified "
+			    "(check later with 'akctl test %s')", name, name);
 	} else if (pv != NULL && ak_provider_check_key(pv, p->secret, fmt, sizeof(fmt)) != AK_KEY_OK) {
 		cli_note("add: %s: warning: %s", name, fmt);
 	}

@@ -20,6 +20,7 @@
 #include "ak_buf.h"
 #include "ak_dotenv.h"
 #include "ak_file.h"
+#include "ak_restore.h"
 #include "ak_smem.h"
 #include "ak_util.h"
 #include "ak_varclass.h"
@@ -28,10 +29,35 @@
 
 #define ENV_OUT_MAX (16u << 20) /* 65 values of 64 KiB, quoted: far below */
 
-/* Fetch profile name from an agent unlocked on our keystore. Prints errors; returns the exit code.
- * *p is secure: the caller wipes it with ak_profile_free(). */
+/* "no such profile", with the closest stored name when one is near (did you mean). Returns exit 5. */
 static int
-fetch(struct cli *c, const char *name, struct ak_profile **p)
+fail_no_profile(struct cli *c, struct ak_client *cl, const char *name)
+{
+	struct ak_list_entry *ents = NULL;
+	const char **names = NULL;
+	const char *near = NULL;
+	char hint[AK_NAME_MAX + 32];
+	uint32_t n = 0, i;
+
+	hint[0] = '\0';
+	if (cl != NULL && ak_client_list(cl, &ents, &n) == AK_OK && n > 0 &&
+	    (names = calloc(n, sizeof(*names))) != NULL) {
+		for (i = 0; i < n; i++)
+			names[i] = ents[i].name;
+		if ((near = cli_closest(name, names, n)) != NULL)
+			snprintf(hint, sizeof(hint), "did you mean '%s'?", near);
+	}
+	free(names);
+	ak_client_list_free(ents, n);
+	return cli_fail(AK_ERR_NO_PROFILE, hint[0] ? hint : NULL, "%s: %s", c->cmd, name);
+}
+
+/* Fetch profile name from an agent unlocked on our keystore. Prints errors; returns the exit code.
+ * *p is secure: the caller wipes it with ak_profile_free(). With names (may be NULL), also the names of
+ * every variable any stored profile defines (LIST: no secret), for exec's isolation. */
+static int
+fetch_all(struct cli *c, const char *name, struct ak_profile **p, struct ak_list_entry **ents,
+    uint32_t *nents)
 {
 	struct ak_client *cl = NULL;
 	int rc;
@@ -44,20 +70,57 @@ fetch(struct cli *c, const char *name, struct ak_profile **p)
 		return rc;
 	r = ak_client_get(cl, name, p);
 	if (r == AK_ERR_NO_PROFILE)
-		rc = cli_fail(r, NULL, "%s: %s", c->cmd, name);
+		rc = fail_no_profile(c, cl, name);
 	else if (r != AK_OK)
+		rc = cli_fail_client(cl, r, c->cmd);
+	else if (ents != NULL && (r = ak_client_list(cl, ents, nents)) != AK_OK)
 		rc = cli_fail_client(cl, r, c->cmd);
 	ak_client_close(cl);
 	return rc;
 }
 
-/* Parse [--shell NAME] [-h] and the positional arguments. */
 static int
-shell_opts(struct cli *c, int argc, char **argv, enum ak_shell *sh, int *clear)
+fetch(struct cli *c, const char *name, struct ak_profile **p)
+{
+	return fetch_all(c, name, p, NULL, NULL);
+}
+
+/* env/use with stdout on a terminal: the secret would land in the scrollback (and the shell would
+ * not even get it). Say how to use it instead, unless --reveal. Returns 0 to go on, else exit 1. */
+static int
+terminal_guard(struct cli *c, enum ak_shell sh, const char *name, int reveal)
+{
+	if (reveal || !isatty(STDOUT_FILENO))
+		return 0;
+	switch (sh) {
+	case AK_SHELL_FISH:
+		fprintf(stderr, "akctl: %s prints secrets for the shell to read: run 'akctl %s %s | source' "
+		    "(or --reveal to print them here)\n", c->cmd, c->cmd, name);
+		break;
+	case AK_SHELL_CSH:
+		fprintf(stderr, "akctl: %s prints secrets for the shell to read: run 'eval \"`akctl %s %s`\"' "
+		    "(or --reveal to print them here)\n", c->cmd, c->cmd, name);
+		break;
+	case AK_SHELL_POWERSHELL:
+		fprintf(stderr, "akctl: %s prints secrets for the shell to read: run 'akctl %s %s | "
+		    "Invoke-Expression' (or --reveal to print them here)\n", c->cmd, c->cmd, name);
+		break;
+	default:
+		fprintf(stderr, "akctl: %s prints secrets for the shell to read: run 'eval \"$(akctl %s %s)\"' "
+		    "(or --reveal to print them here)\n", c->cmd, c->cmd, name);
+		break;
+	}
+	return 1;
+}
+
+/* Parse [--shell NAME] [--clear] [--reveal] [-h] and the positional arguments. */
+static int
+shell_opts(struct cli *c, int argc, char **argv, enum ak_shell *sh, int *clear, int *reveal)
 {
 	static const struct option longopts[] = {
 		{ "shell", required_argument, NULL, 's' },
 		{ "clear", no_argument, NULL, 'C' },
+		{ "reveal", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -78,6 +141,9 @@ shell_opts(struct cli *c, int argc, char **argv, enum ak_shell *sh, int *clear)
 				return cli_bad_option(c, '?', argv);
 			*clear = 1;
 			break;
+		case 'R':
+			*reveal = 1;
+			break;
 		case 'h':
 			cli_cmd_help(c->cmd);
 			return -1;
@@ -85,8 +151,9 @@ shell_opts(struct cli *c, int argc, char **argv, enum ak_shell *sh, int *clear)
 			return cli_bad_option(c, ch, argv);
 		}
 	}
+	/* The shell that will read the output: the one running us, else the login shell. */
 	if (!have)
-		*sh = ak_shell_from_env();
+		*sh = ak_shell_detect();
 	return 0;
 }
 
@@ -182,12 +249,14 @@ cmd_env(struct cli *c, int argc, char **argv)
 	struct ak_buf *out = NULL;
 	enum ak_shell sh = AK_SHELL_SH;
 	const char *name;
-	int rc;
+	int rc, reveal = 0;
 	enum ak_err r;
 
-	if ((rc = shell_opts(c, argc, argv, &sh, NULL)) != 0)
+	if ((rc = shell_opts(c, argc, argv, &sh, NULL, &reveal)) != 0)
 		return rc < 0 ? 0 : rc;
-	if ((rc = cli_one_profile(c, argc, argv, &name)) != 0 || (rc = fetch(c, name, &p)) != 0)
+	if ((rc = cli_one_profile(c, argc, argv, &name)) != 0 ||
+	    (sh != AK_SHELL_DOTENV && sh != AK_SHELL_JSON && (rc = terminal_guard(c, sh, name, reveal)) != 0) ||
+	    (rc = fetch(c, name, &p)) != 0)
 		return rc;
 	if ((out = ak_buf_new_secure(ENV_OUT_MAX)) == NULL) {
 		rc = cli_fail(AK_ERR_NOMEM, NULL, "env");
@@ -206,36 +275,95 @@ out:
 	return rc;
 }
 
-/* Unset old's variables, except those new (may be NULL) sets again. */
+/* Does profile p (the one switched to) set name? (ak_restore_lines' keep callback.) */
+static int
+sets_var(const char *name, void *arg)
+{
+	const struct ak_profile *p = arg;
+
+	return p != NULL && (profile_var(p, name) != NULL || strcmp(name, "AKCTL_PROFILE") == 0);
+}
+
+/* The shell's record of the last use (AKCTL_RESTORE), or an empty one. A record that does not decode
+ * is not ours to interpret: it is dropped (the variable is replaced) with a warning. NULL on no memory. */
+static struct ak_restore *
+restore_current(struct cli *c)
+{
+	const char *enc = getenv(AK_RESTORE_VAR);
+	struct ak_restore *r = NULL;
+
+	if (enc != NULL && enc[0] != '\0') {
+		if (ak_restore_decode(enc, 1, &r) == AK_OK)
+			return r;
+		cli_note("%s: %s is not a record of ours: ignored", c->cmd, AK_RESTORE_VAR);
+	}
+	return ak_restore_new(1);
+}
+
+/* The value name had before the last use: the record's, else the environment's. */
+static const char *
+value_before(const struct ak_restore *r, const char *name)
+{
+	const struct ak_restore_entry *e = ak_restore_find(r, name);
+
+	return e != NULL ? e->old : getenv(name);
+}
+
+/* Record, for every variable p sets (and AKCTL_PROFILE), the value it had before any use. */
 static enum ak_err
-unset_profile(struct ak_buf *out, enum ak_shell sh, const struct ak_profile *old,
-    const struct ak_profile *new)
+record_profile(struct ak_restore *next, const struct ak_restore *prev, const struct ak_profile *p)
 {
 	size_t i;
 	enum ak_err r;
 
-	if (new == NULL || profile_var(new, old->secret_var) == NULL)
-		if ((r = ak_shell_unset(out, sh, old->secret_var)) != AK_OK)
+	if ((r = ak_restore_add(next, p->secret_var, value_before(prev, p->secret_var))) != AK_OK)
+		return r;
+	for (i = 0; i < p->nvars; i++)
+		if ((r = ak_restore_add(next, p->vars[i].name, value_before(prev, p->vars[i].name))) != AK_OK)
 			return r;
-	for (i = 0; i < old->nvars; i++)
-		if (new == NULL || profile_var(new, old->vars[i].name) == NULL)
-			if ((r = ak_shell_unset(out, sh, old->vars[i].name)) != AK_OK)
-				return r;
-	return AK_OK;
+	return ak_restore_add(next, "AKCTL_PROFILE", value_before(prev, "AKCTL_PROFILE"));
+}
+
+/* A shell switched by an akctl that kept no record: AKCTL_PROFILE names the profile. Its variables are
+ * unset if an unlocked agent still has it; without one only AKCTL_PROFILE goes (never a prompt). */
+static enum ak_err
+legacy_unset(struct cli *c, struct ak_buf *out, enum ak_shell sh, const struct ak_profile *p)
+{
+	struct ak_client *cl = NULL;
+	struct ak_profile *old = NULL;
+	const char *cur = getenv("AKCTL_PROFILE");
+	char detail[AK_CLIENT_DETAIL_MAX];
+	size_t i;
+	enum ak_err r = AK_OK;
+
+	if (cur == NULL || ak_name_check(cur) != AK_OK)
+		return AK_OK;
+	if (cli_store_path(c) == AK_OK && ak_client_connect(NULL, 0, &cl, detail, sizeof(detail)) == AK_OK &&
+	    ak_client_get(cl, cur, &old) == AK_OK) {
+		if (!sets_var(old->secret_var, (void *)p))
+			r = ak_shell_unset(out, sh, old->secret_var);
+		for (i = 0; r == AK_OK && i < old->nvars; i++)
+			if (!sets_var(old->vars[i].name, (void *)p))
+				r = ak_shell_unset(out, sh, old->vars[i].name);
+	}
+	ak_profile_free(old);
+	ak_client_close(cl);
+	return r;
 }
 
 int
 cmd_use(struct cli *c, int argc, char **argv)
 {
 	struct ak_client *cl = NULL;
-	struct ak_profile *p = NULL, *old = NULL;
+	struct ak_profile *p = NULL;
+	struct ak_restore *prev = NULL, *next = NULL;
 	struct ak_buf *out = NULL;
 	enum ak_shell sh = AK_SHELL_SH;
-	const char *cur, *name = NULL;
-	int rc, clear = 0;
+	const char *name = NULL;
+	int rc, clear = 0, reveal = 0;
 	enum ak_err r;
 
-	if ((rc = shell_opts(c, argc, argv, &sh, &clear)) != 0)
+	if ((rc = shell_opts(c, argc, argv, &sh, &clear, &reveal)) != 0)
 		return rc < 0 ? 0 : rc;
 	if (clear) {
 		if (optind != argc)
@@ -248,54 +376,66 @@ cmd_use(struct cli *c, int argc, char **argv)
 		name = argv[optind];
 		if (ak_name_check(name) != AK_OK)
 			return cli_fail(AK_ERR_BAD_NAME, NULL, "use: '%s'", name);
-	}
-	cur = getenv("AKCTL_PROFILE");
-	if (cur != NULL && ak_name_check(cur) != AK_OK)
-		cur = NULL; /* not ours to interpret: only AKCTL_PROFILE itself is replaced */
-	if (clear && cur == NULL && getenv("AKCTL_PROFILE") == NULL)
-		return 0; /* nothing in use */
-
-	if (name != NULL || cur != NULL) {
-		if ((rc = cli_agent_unlocked(c, &cl)) != 0)
+		if ((rc = terminal_guard(c, sh, name, reveal)) != 0)
 			return rc;
 	}
-	if (name != NULL && (r = ak_client_get(cl, name, &p)) != AK_OK) {
-		rc = r == AK_ERR_NO_PROFILE ? cli_fail(r, NULL, "use: %s", name) :
-		    cli_fail_client(cl, r, "use");
-		goto out;
-	}
-	if (cur != NULL) {
-		/* The previous profile as stored now; if it is gone, only AKCTL_PROFILE is replaced. */
-		r = ak_client_get(cl, cur, &old);
-		if (r != AK_OK && r != AK_ERR_NO_PROFILE) {
-			rc = cli_fail_client(cl, r, "use");
+	/* --clear needs no agent: the shell's own record says what to undo. */
+	if (name != NULL) {
+		if ((rc = cli_agent_unlocked(c, &cl)) != 0)
+			return rc;
+		if ((r = ak_client_get(cl, name, &p)) != AK_OK) {
+			rc = r == AK_ERR_NO_PROFILE ? fail_no_profile(c, cl, name) : cli_fail_client(cl, r, "use");
 			goto out;
 		}
 	}
-	if ((out = ak_buf_new_secure(ENV_OUT_MAX)) == NULL) {
+	if ((prev = restore_current(c)) == NULL || (next = ak_restore_new(1)) == NULL ||
+	    (out = ak_buf_new_secure(ENV_OUT_MAX)) == NULL) {
 		rc = cli_fail(AK_ERR_NOMEM, NULL, "use");
 		goto out;
 	}
 	if (sh == AK_SHELL_JSON && (r = ak_shell_json_begin(out)) != AK_OK)
 		goto fail;
-	if (old != NULL && (r = unset_profile(out, sh, old, p)) != AK_OK)
+	/* Undo the last use, except what the new profile sets again; then set and record. */
+	if (prev->n == 0 && (r = legacy_unset(c, out, sh, p)) != AK_OK)
+		goto fail;
+	if ((r = ak_restore_lines(out, sh, prev, sets_var, p)) != AK_OK)
 		goto fail;
 	if (p != NULL) {
+		if ((r = record_profile(next, prev, p)) != AK_OK)
+			goto fail;
 		if ((r = export_profile(out, sh, p)) != AK_OK ||
 		    (r = ak_shell_export(out, sh, "AKCTL_PROFILE", p->name)) != AK_OK)
 			goto fail;
-	} else if ((r = ak_shell_unset(out, sh, "AKCTL_PROFILE")) != AK_OK) {
-		goto fail;
+		if (sh != AK_SHELL_DOTENV && sh != AK_SHELL_JSON) {
+			struct ak_buf *enc = ak_buf_new_secure(AK_RESTORE_ENC_MAX + 1);
+
+			if (enc == NULL) {
+				r = AK_ERR_NOMEM;
+				goto fail;
+			}
+			if ((r = ak_restore_encode(next, enc)) == AK_OK && (r = ak_buf_put_u8(enc, 0)) == AK_OK)
+				r = ak_shell_export(out, sh, AK_RESTORE_VAR, (const char *)ak_buf_ptr(enc));
+			ak_buf_free(enc);
+			if (r != AK_OK)
+				goto fail;
+		}
+	} else {
+		if (prev->n == 0 && (r = ak_shell_unset(out, sh, "AKCTL_PROFILE")) != AK_OK)
+			goto fail;
+		if ((r = ak_shell_unset(out, sh, AK_RESTORE_VAR)) != AK_OK)
+			goto fail;
 	}
 	if (sh == AK_SHELL_JSON && (r = ak_shell_json_end(out)) != AK_OK)
 		goto fail;
 	rc = emit(c, out);
 	goto out;
 fail:
-	rc = cli_fail(r, NULL, "use: %s", name != NULL ? name : "--clear");
+	rc = cli_fail(r, r == AK_ERR_TOO_LARGE ? "the values it replaces are too large to record" : NULL,
+	    "use: %s", name != NULL ? name : "--clear");
 out:
 	ak_buf_free(out);
-	ak_profile_free(old);
+	ak_restore_free(prev);
+	ak_restore_free(next);
 	ak_profile_free(p);
 	ak_client_close(cl);
 	return rc;
@@ -554,11 +694,106 @@ check_consent(const char **files, const int *allowed, size_t nfiles, const struc
 	return 0;
 }
 
+#define EXEC_KEEP_MAX 64
+
+/* Variables a clean environment (exec --clean) keeps from the caller's. */
+static int
+clean_keeps(const char *name, size_t len)
+{
+	static const char *const base[] = { "PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "LANG",
+		"TZ", "TMPDIR" };
+	size_t i;
+
+	if (len > 3 && strncmp(name, "LC_", 3) == 0)
+		return 1;
+	for (i = 0; i < sizeof(base) / sizeof(base[0]); i++)
+		if (strlen(base[i]) == len && strncmp(name, base[i], len) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+kept(const char *name, const char **keep, size_t nkeep)
+{
+	size_t i;
+
+	for (i = 0; i < nkeep; i++)
+		if (strcmp(keep[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+/* The child gets the profile, not the profile plus whatever the shell had loaded: every variable a
+ * stored profile defines (ents: names only, from LIST) goes, and what `use` set goes back to its value
+ * before use (AKCTL_RESTORE), except --keep names. A basic variable (PATH, HOME...) only ever goes back,
+ * never away: a profile defining HOME must not leave the command homeless. With clean, first everything
+ * but those basic variables goes. Then the caller sets the profile's own. Returns 0, or -1 on no memory. */
+static int
+isolate_env(const struct ak_list_entry *ents, uint32_t nents, const char **keep, size_t nkeep, int clean)
+{
+	struct ak_restore *rs = NULL;
+	const char *enc = getenv(AK_RESTORE_VAR);
+	char name[AK_VARNAME_MAX + 1];
+	const char *eq;
+	uint32_t i, k;
+	size_t j;
+	int ret = -1;
+
+	if (clean) {
+		/* Walk a copy of the names: unsetenv changes environ. */
+		for (;;) {
+			char **e;
+
+			for (e = environ; *e != NULL; e++) {
+				eq = strchr(*e, '=');
+				j = eq != NULL ? (size_t)(eq - *e) : strlen(*e);
+				if (!clean_keeps(*e, j) && j < sizeof(name)) {
+					memcpy(name, *e, j);
+					name[j] = '\0';
+					if (!kept(name, keep, nkeep))
+						break;
+				}
+			}
+			if (*e == NULL)
+				break;
+			if (unsetenv(name) != 0)
+				goto out;
+		}
+	}
+	if (enc != NULL && enc[0] != '\0' && ak_restore_decode(enc, 1, &rs) == AK_OK) {
+		for (j = 0; j < rs->n; j++) {
+			if (kept(rs->e[j].name, keep, nkeep))
+				continue;
+			if (rs->e[j].old != NULL ? setenv(rs->e[j].name, rs->e[j].old, 1) != 0 :
+			    unsetenv(rs->e[j].name) != 0)
+				goto out;
+		}
+	}
+	if (unsetenv(AK_RESTORE_VAR) != 0)
+		goto out;
+	for (i = 0; i < nents; i++) {
+		for (k = 0; k <= ents[i].nvars; k++) {
+			const char *nm = k == 0 ? ents[i].secret_var : ents[i].vars[k - 1];
+
+			if (kept(nm, keep, nkeep) || clean_keeps(nm, strlen(nm)))
+				continue;
+			if (unsetenv(nm) != 0)
+				goto out;
+		}
+	}
+	ret = 0;
+out:
+	ak_restore_free(rs);
+	return ret;
+}
+
 int
 cmd_exec(struct cli *c, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "env-file", required_argument, NULL, 'e' },
+		{ "keep", required_argument, NULL, 'k' },
+		{ "clean", no_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -568,6 +803,11 @@ cmd_exec(struct cli *c, int argc, char **argv)
 	struct ak_profile *p = NULL;
 	struct names ns = { NULL, 0, 0 };
 	struct ref *refs = NULL;
+	struct ak_list_entry *ents = NULL;
+	uint32_t nents = 0;
+	const char *keep[EXEC_KEEP_MAX];
+	size_t nkeep = 0;
+	int clean = 0;
 	const char *profile = NULL, *lastarg = NULL;
 	char **cmd;
 	size_t i, k, nfiles = 0, nrefs = 0;
@@ -587,6 +827,16 @@ cmd_exec(struct cli *c, int argc, char **argv)
 			if (nfiles == EXEC_ENV_FILES_MAX)
 				return cli_usage_error(c, "at most %d --env-file", EXEC_ENV_FILES_MAX);
 			files[nfiles++] = lastarg = optarg;
+			break;
+		case 'k':
+			if (ak_varname_check(optarg) != AK_OK)
+				return cli_fail(AK_ERR_BAD_VARNAME, NULL, "exec: --keep '%s'", optarg);
+			if (nkeep == EXEC_KEEP_MAX)
+				return cli_usage_error(c, "at most %d --keep", EXEC_KEEP_MAX);
+			keep[nkeep++] = lastarg = optarg;
+			break;
+		case 'c':
+			clean = 1;
 			break;
 		case 'h':
 			return cli_cmd_help(c->cmd);
@@ -610,8 +860,12 @@ cmd_exec(struct cli *c, int argc, char **argv)
 		    "[ARG...])");
 	if ((rc = load_env_files(files, nfiles, d, allowed)) != 0)
 		goto out;
-	if (profile != NULL && (rc = fetch(c, profile, &p)) != 0)
+	if (profile != NULL && (rc = fetch_all(c, profile, &p, &ents, &nents)) != 0)
 		goto out;
+	if ((profile != NULL || clean) && isolate_env(ents, nents, keep, nkeep, clean) != 0) {
+		rc = cli_fail(AK_ERR_NOMEM, NULL, "exec: setting the environment");
+		goto out;
+	}
 
 	/* Precedence: inherited environment < --env-file (in order) < PROFILE. akagent's own variables
 	 * never come from a file: AKAGENT_SOCK there would send every reference to another listener. */
@@ -668,6 +922,7 @@ out:
 		free(refs[i].target);
 	}
 	free(refs);
+	ak_client_list_free(ents, nents);
 	for (i = 0; i < ns.n; i++)
 		free(ns.v[i]);
 	free(ns.v);

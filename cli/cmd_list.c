@@ -198,19 +198,70 @@ out:
 	return rc;
 }
 
+/* show --json: one object (schema in akctl(1)); the secret only redacted. */
+static int
+show_json(const struct ak_profile *p, const char *red)
+{
+	cJSON *o, *vars;
+	char *out = NULL, when[32];
+	size_t i;
+	int rc = 1;
+
+	if ((o = cJSON_CreateObject()) == NULL)
+		goto out;
+	cJSON_AddStringToObject(o, "name", p->name);
+	cJSON_AddStringToObject(o, "provider", p->provider);
+	cJSON_AddStringToObject(o, "description", p->description);
+	cJSON_AddStringToObject(o, "secret_var", p->secret_var);
+	cJSON_AddStringToObject(o, "key", red);
+	if ((vars = cJSON_AddObjectToObject(o, "vars")) == NULL)
+		goto out;
+	for (i = 0; i < p->nvars; i++)
+		cJSON_AddStringToObject(vars, p->vars[i].name, p->vars[i].value);
+	cJSON_AddStringToObject(o, "source", p->source != NULL ? p->source : "");
+	cli_iso_time(p->created, when, sizeof(when));
+	cJSON_AddStringToObject(o, "created", when);
+	cli_iso_time(p->rotated, when, sizeof(when));
+	cJSON_AddStringToObject(o, "rotated", when);
+	if ((out = cJSON_PrintUnformatted(o)) == NULL)
+		goto out;
+	printf("%s\n", out);
+	rc = 0;
+out:
+	if (rc != 0)
+		cli_fail(AK_ERR_NOMEM, NULL, "show");
+	cJSON_free(out);
+	cJSON_Delete(o);
+	return rc;
+}
+
 int
 cmd_show(struct cli *c, int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
 	struct ak_client *cl = NULL;
 	struct ak_profile *p = NULL;
 	char red[128], when[32], age[32];
 	const char *name;
 	size_t i;
-	int rc;
+	int ch, rc, json = 0;
 	enum ak_err r;
 
-	if ((rc = cli_opts_help_only(c, argc, argv)) != 0)
-		return rc < 0 ? 0 : rc;
+	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'j':
+			json = 1;
+			break;
+		case 'h':
+			return cli_cmd_help(c->cmd);
+		default:
+			return cli_bad_option(c, ch, argv);
+		}
+	}
 	if ((rc = cli_one_profile(c, argc, argv, &name)) != 0)
 		return rc;
 	if ((rc = cli_agent_unlocked(c, &cl)) != 0)
@@ -222,6 +273,10 @@ cmd_show(struct cli *c, int argc, char **argv)
 	}
 	/* Stored text may hold anything (an imported .env, a cloud secret's URI): rendered, never raw. */
 	ak_redact(p->secret, red, sizeof(red));
+	if (json) {
+		rc = show_json(p, red);
+		goto out;
+	}
 	cli_print_line("profile:     ", p->name);
 	cli_print_line("provider:    ", p->provider);
 	if (p->description[0] != '\0')

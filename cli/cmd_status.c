@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "ak_file.h"
 #include "ak_util.h"
 #include "cli.h"
@@ -64,22 +66,104 @@ print_keystore(const char *path, int *weak)
 	print_stale(path);
 }
 
+/* status --json: one object (schema in akctl(1)); nothing in it is secret. */
+static int
+status_json(struct cli *c, enum ak_err r, struct ak_client *cl, const struct ak_status *st)
+{
+	struct ak_header hdr;
+	uint8_t *file = NULL;
+	size_t len = 0, hdrlen = 0;
+	cJSON *o = NULL, *k;
+	char *out = NULL;
+	enum ak_err fr = AK_ERR_NO_STORE;
+	int rc = 1, up = r == AK_OK;
+
+	if ((o = cJSON_CreateObject()) == NULL)
+		goto out;
+	cJSON_AddStringToObject(o, "agent", up ? "running" : r == AK_ERR_OTHER_STORE ? "other-keystore" :
+	    "none");
+	if (up) {
+		cJSON_AddNumberToObject(o, "pid", st->pid);
+		cJSON_AddStringToObject(o, "socket", ak_client_path(cl));
+		cJSON_AddBoolToObject(o, "unlocked", st->unlocked);
+	} else {
+		cJSON_AddStringToObject(o, "socket", cli_socket_path());
+		cJSON_AddBoolToObject(o, "unlocked", 0);
+	}
+	if (cli_store_path(c) == AK_OK) {
+		cJSON_AddStringToObject(o, "keystore", c->store);
+		if ((fr = ak_store_read(c->store, &file, &len)) == AK_OK)
+			fr = ak_header_parse(file, len, &hdr, &hdrlen);
+		free(file);
+	}
+	cJSON_AddBoolToObject(o, "keystore_exists", fr != AK_ERR_NO_STORE);
+	if (fr == AK_OK)
+		cJSON_AddNumberToObject(o, "format", (double)hdr.version);
+	if (fr == AK_OK && (k = cJSON_AddObjectToObject(o, "kdf")) != NULL) {
+		cJSON_AddStringToObject(k, "preset", ak_kdf_preset_name(hdr.kdf.preset));
+		cJSON_AddNumberToObject(k, "opslimit", (double)hdr.kdf.opslimit);
+		cJSON_AddNumberToObject(k, "memlimit_kib", (double)(hdr.kdf.memlimit / 1024));
+		cJSON_AddBoolToObject(k, "weak", ak_kdf_is_weak(&hdr.kdf));
+	}
+	if (up && st->unlocked) {
+		cJSON_AddNumberToObject(o, "profiles", st->nprofiles);
+		if (st->lifetime_left == AK_LIFETIME_NONE)
+			cJSON_AddNullToObject(o, "lock_in_s");
+		else
+			cJSON_AddNumberToObject(o, "lock_in_s", st->lifetime_left);
+	}
+	if (up) {
+		if (st->idle_timeout == AK_LIFETIME_NONE || st->idle_timeout == 0)
+			cJSON_AddNullToObject(o, "idle_lock_s");
+		else
+			cJSON_AddNumberToObject(o, "idle_lock_s", st->idle_timeout);
+	}
+	if ((out = cJSON_PrintUnformatted(o)) == NULL)
+		goto out;
+	printf("%s\n", out);
+	rc = !up ? ak_err_exit_code(AK_ERR_NO_AGENT) : st->unlocked ? 0 : ak_err_exit_code(AK_ERR_LOCKED);
+out:
+	if (out == NULL)
+		rc = cli_fail(AK_ERR_NOMEM, NULL, "status");
+	cJSON_free(out);
+	cJSON_Delete(o);
+	return rc;
+}
+
 int
 cmd_status(struct cli *c, int argc, char **argv)
 {
 	struct ak_client *cl = NULL;
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
 	struct ak_status st;
 	char detail[512], dur[32];
-	int rc, weak = 0;
+	int ch, rc, weak = 0, json = 0;
 	enum ak_err r;
 
 	memset(&st, 0, sizeof(st));
-	if ((rc = cli_opts_help_only(c, argc, argv)) != 0)
-		return rc < 0 ? 0 : rc;
+	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'j':
+			json = 1;
+			break;
+		case 'h':
+			return cli_cmd_help(c->cmd);
+		default:
+			return cli_bad_option(c, ch, argv);
+		}
+	}
 	if (optind != argc)
 		return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
 
 	r = cli_agent_for_store(c, &cl, &st, detail, sizeof(detail));
+	if (json && (r == AK_OK || r == AK_ERR_NO_AGENT || r == AK_ERR_OTHER_STORE)) {
+		rc = status_json(c, r, cl, &st);
+		goto out_json;
+	}
 	if (r == AK_ERR_NO_AGENT || r == AK_ERR_OTHER_STORE) {
 		if (r == AK_ERR_NO_AGENT) {
 			cli_print_padded("agent:      not running (no agent at ", 0);
@@ -124,6 +208,7 @@ out:
 	if (weak)
 		printf("warning:    the keystore's KDF is weak (tests only): change it with "
 		    "'akctl passwd --kdf moderate'\n");
+out_json:
 	ak_status_clear(&st);
 	ak_client_close(cl);
 	return rc;

@@ -33,61 +33,188 @@ struct cli_cmd {
 	cli_cmd_fn fn;
 	const char *usage;   /* after "akctl NAME" */
 	const char *summary;
+	const char *options; /* one line per option, for "akctl help NAME" */
 };
+
+#define SHELL_OPT "  --shell NAME     sh bash zsh dash ksh fish csh tcsh powershell cmd dotenv json (default: the\n" \
+	"                   shell that runs akctl, else $SHELL)\n"
+#define REVEAL_OPT "  --reveal         print to a terminal anyway (by default a terminal gets a hint, not the secret)\n"
 
 static const struct cli_cmd cmds[] = {
 	{ "init", cmd_init, "[--kdf insecure-test|interactive|moderate|sensitive]",
-	    "create a new, empty keystore" },
-	{ "unlock", cmd_unlock, "[-t DURATION]", "unlock the agent (asks the passphrase)" },
-	{ "lock", cmd_lock, "", "lock the agent, wiping every secret it holds" },
-	{ "status", cmd_status, "", "show the agent's and the keystore's state" },
+	    "create a new, empty keystore",
+	    "  --kdf PRESET     Argon2id cost: interactive, moderate (default), sensitive; insecure-test\n"
+	    "                   only for tests\n" },
+	{ "unlock", cmd_unlock, "[-t DURATION]", "unlock the agent (asks the passphrase)",
+	    "  -t, --lifetime DURATION  lock again after DURATION (90s, 30m, 8h, 0 = no limit); on an\n"
+	    "                   unlocked agent a shorter one needs no passphrase, a longer one does\n" },
+	{ "lock", cmd_lock, "", "lock the agent, wiping every secret it holds", "" },
+	{ "status", cmd_status, "[--json]", "show the agent's and the keystore's state",
+	    "  --json           one JSON object (schema in akctl(1))\n" },
 	{ "passwd", cmd_passwd, "[--kdf insecure-test|interactive|moderate|sensitive]",
-	    "change the keystore passphrase" },
+	    "change the keystore passphrase",
+	    "  --kdf PRESET     Argon2id cost of the new passphrase (default: keep the current one)\n" },
 	{ "add", cmd_add,
 	    "PROFILE [--force] [--provider NAME] [--var NAME] [--set NAME=VALUE]... [--description TEXT]\n"
 	    "             [--validate|--no-validate]",
-	    "add a profile (secret read from the terminal or stdin)" },
-	{ "rm", cmd_rm, "PROFILE", "remove a profile" },
-	{ "list", cmd_list, "[--json | --names]", "list profiles (secrets redacted; --names: names only)" },
-	{ "show", cmd_show, "PROFILE", "show a profile's details (secret redacted)" },
-	{ "get", cmd_get, "PROFILE [VAR]", "print a profile's secret (or one variable's value)" },
-	{ "env", cmd_env, "PROFILE [--shell sh|bash|zsh|fish|csh|tcsh|powershell|cmd|dotenv|json]",
-	    "print export lines for a profile" },
-	{ "use", cmd_use, "PROFILE|--clear [--shell SHELL]",
-	    "print lines switching the current shell to a profile" },
-	{ "shell", cli_shell_exec, "", "interactive console (also 'akctl' alone on a terminal)" },
-	{ "hook", cmd_hook, "bash|zsh|fish", "print rc-file code: the ak function, completion, a prompt helper" },
-	{ "exec", cmd_exec, "[--env-file FILE]... [--redact] [PROFILE] -- CMD [ARG...]", "run a command with a profile's variables" },
+	    "add a profile (secret read from the terminal or stdin)",
+	    "  --force          replace an existing profile\n"
+	    "  --provider NAME  anthropic (default), openai, ... (sets the variable and the check)\n"
+	    "  --var NAME       the secret's variable (default: the provider's, e.g. ANTHROPIC_API_KEY)\n"
+	    "  --set NAME=VALUE a plain variable exported with the secret (repeatable)\n"
+	    "  --description TEXT  a note shown by list and show\n"
+	    "  --validate       check the key with the provider before storing (default at a terminal)\n"
+	    "  --no-validate    store without the live check\n" },
+	{ "rm", cmd_rm, "PROFILE", "remove a profile", "" },
+	{ "list", cmd_list, "[--json | --names]", "list profiles (secrets redacted; --names: names only)",
+	    "  --json           one JSON array (schema in akctl(1))\n"
+	    "  --names          profile names only, one a line (for completion)\n" },
+	{ "show", cmd_show, "PROFILE [--json]", "show a profile's details (secret redacted)",
+	    "  --json           one JSON object (schema in akctl(1))\n" },
+	{ "get", cmd_get, "PROFILE [VAR] [--reveal]", "print a profile's secret (or one variable's value)",
+	    "" },
+	{ "env", cmd_env, "PROFILE [--shell NAME] [--reveal]", "print export lines for a profile",
+	    SHELL_OPT REVEAL_OPT },
+	{ "use", cmd_use, "PROFILE|--clear [--shell NAME] [--reveal]",
+	    "print lines switching the current shell to a profile",
+	    "  --clear          undo the last use: unset what it set, restore what it replaced\n"
+	    SHELL_OPT REVEAL_OPT },
+	{ "shell", cli_shell_exec, "", "interactive console (also 'akctl' alone on a terminal)", "" },
+	{ "hook", cmd_hook, "bash|zsh|fish", "print rc-file code: the ak function, completion, a prompt helper",
+	    "" },
+	{ "exec", cmd_exec, "[--env-file FILE]... [--keep VAR]... [--clean] [--redact] [PROFILE] -- CMD [ARG...]",
+	    "run a command with a profile's variables",
+	    "  --env-file FILE  variables from a .env file (python-dotenv syntax; ak://PROFILE/VAR resolved)\n"
+	    "  --keep VAR       pass VAR through even if a stored profile or 'use' defines it (repeatable)\n"
+	    "  --clean          start from an empty environment plus PATH HOME USER LOGNAME SHELL TERM LANG\n"
+	    "                   LC_* TZ TMPDIR\n"
+	    "  --redact         filter the command's output: stored keys become [ak:PROFILE]\n"
+	    "  --proxy PROFILE  run the command behind akctl-proxy: it never holds the key (see 'proxy')\n" },
 	{ "proxy", cmd_proxy, "PROFILE [--listen ADDR] [--usage-file FILE]   (and: exec --proxy PROFILE -- CMD)",
-	    "serve a profile's key through a local proxy; clients get a placeholder" },
-	{ "allow", cmd_allow, "FILE | --list", "let an env file's ak:// references be resolved (as it is now)" },
-	{ "deny", cmd_deny, "FILE", "take an env file off the allow list" },
+	    "serve a profile's key through a local proxy; clients get a placeholder",
+	    "  --listen ADDR    [127.x.y.z:]PORT or unix:PATH (default: an ephemeral port on 127.0.0.1)\n"
+	    "  --usage-file FILE  append one JSON line of token counts at the end\n" },
+	{ "allow", cmd_allow, "FILE | --list", "let an env file's ak:// references be resolved (as it is now)",
+	    "  --list           the allowed files and whether each changed since\n" },
+	{ "deny", cmd_deny, "FILE", "take an env file off the allow list", "" },
 	{ "scan", cmd_scan, "[PATH...] [--git] [--history] [--agents] [--all] [--json] [--no-patterns]\n"
 	    "             [--staged] | --install-hook [--force] [REPO]",
-	    "find stored keys (every encoding) in files, git objects, histories, AI transcripts" },
-	{ "redact", cmd_redact, "", "copy stdin to stdout with every stored key replaced by [ak:PROFILE]" },
+	    "find stored keys (every encoding) in files, git objects, histories, AI transcripts",
+	    "  --git            every object of the repository, reachable or not\n"
+	    "  --history        shell and REPL histories in HOME\n"
+	    "  --agents         AI coding tools' transcripts (Claude Code, Codex, Copilot)\n"
+	    "  --all            all of the above\n"
+	    "  --json           one JSON object per finding\n"
+	    "  --no-patterns    only stored keys, not unknown key-shaped strings\n"
+	    "  --staged         the blobs the next commit would add\n"
+	    "  --install-hook   a git pre-commit hook refusing commits that carry a stored key\n" },
+	{ "redact", cmd_redact, "", "copy stdin to stdout with every stored key replaced by [ak:PROFILE]", "" },
 	/* Network commands live in akctl-net (it links libcurl); akctl runs it for them, so the process that
 	 * serves env/get/use/exec never pays for libcurl's start-up. */
 	{ "test", CLI_NET_CMD(cmd_test), "PROFILE...|--all [--timeout DURATION] [--base-url URL]",
-	    "check keys against their provider's API" },
-	{ "import", CLI_NET_CMD(cmd_import), "SOURCE [PROFILE] [--dry-run] [--replace] [--force] [--provider P] [--var NAME] [--allow-var NAME]... [--region R] [--timeout DURATION]",
-	    "import keys from a .env or JSON file, the environment, or a cloud secret manager" },
-	{ "pull", CLI_NET_CMD(cmd_pull), "PROFILE...|--all [--region REGION] [--timeout DURATION]", "re-fetch profiles imported from a cloud source" },
+	    "check keys against their provider's API",
+	    "  --all            every profile\n"
+	    "  --timeout DURATION  per request (default 10s)\n"
+	    "  --base-url URL   send the check to URL instead of the provider's API\n" },
+	{ "import", CLI_NET_CMD(cmd_import), "SOURCE [PROFILE] [--dry-run] [--replace] [--force] [--provider P] [--var NAME]\n"
+	    "             [--allow-var NAME]... [--region R] [--timeout DURATION]",
+	    "import keys from a .env or JSON file, the environment, or a cloud secret manager",
+	    "  --dry-run        show what would be stored, store nothing\n"
+	    "  --replace        replace an existing profile's secret\n"
+	    "  --force          replace an existing profile entirely\n"
+	    "  --provider P     the provider of the imported key\n"
+	    "  --var NAME       the variable to import (from a file with several)\n"
+	    "  --allow-var NAME import NAME although it steers a shell, a loader or where keys go\n"
+	    "  --region R       the cloud region (AWS)\n"
+	    "  --timeout DURATION  per cloud request\n" },
+	{ "pull", CLI_NET_CMD(cmd_pull), "PROFILE...|--all [--region REGION] [--timeout DURATION]",
+	    "re-fetch profiles imported from a cloud source",
+	    "  --all            every profile imported from a cloud source\n"
+	    "  --region REGION  the cloud region (AWS)\n"
+	    "  --timeout DURATION  per cloud request\n" },
+	{ "help", cmd_help, "[COMMAND]", "show the commands, or one command's options", "" },
 };
 
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
+
+#define GLOBAL_OPTS \
+	"global options (before or after the command):\n" \
+	"  -f KEYSTORE        the keystore file (default: $AKCTL_KEYSTORE, else ~/.local/share/akagent/keystore)\n" \
+	"  --passphrase-fd N  read passphrases from file descriptor N, one line each\n" \
+	"  --no-prompt        never ask: a locked agent is exit 4\n"
 
 static void
 usage(FILE *f)
 {
 	size_t i;
 
-	fprintf(f, "usage: akctl [-f KEYSTORE] [--passphrase-fd N] COMMAND [ARGS]\n"
-	    "       akctl --version | --help | COMMAND --help\n\ncommands:\n");
+	fprintf(f, "usage: akctl [-f KEYSTORE] [--passphrase-fd N] [--no-prompt] COMMAND [ARGS]\n"
+	    "       akctl --version | --help | help [COMMAND] | COMMAND --help\n\ncommands:\n");
 	for (i = 0; i < NCMDS; i++)
 		fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].summary);
-	fprintf(f, "\nexit codes: 0 ok, 1 failure, 2 usage, 3 no agent, 4 locked, 5 no such profile,\n"
-	    "            6 wrong passphrase or authentication failure, 7 the agent found is not yours\n");
+	fprintf(f, "\n" GLOBAL_OPTS "\nexit codes: 0 ok, 1 failure, 2 usage, 3 no agent, 4 locked, 5 no such profile,\n"
+	    "            6 wrong passphrase or authentication failure, 7 the agent found is not yours\n"
+	    "\nSee 'man akctl' for more.\n");
+}
+
+/* Edit distance (insertions, deletions, substitutions; a swap of neighbours counts 1), capped. */
+static size_t
+distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j, d[33][33];
+
+	if (la > 32 || lb > 32)
+		return (size_t)-1;
+	for (i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (i = 1; i <= la; i++) {
+		for (j = 1; j <= lb; j++) {
+			size_t v = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+
+			if (d[i - 1][j] + 1 < v)
+				v = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < v)
+				v = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
+				v = d[i - 2][j - 2] + 1;
+			d[i][j] = v;
+		}
+	}
+	return d[la][lb];
+}
+
+const char *
+cli_closest(const char *word, const char *const *cands, size_t n)
+{
+	const char *best = NULL;
+	size_t i, d, bestd = (size_t)-1, lim;
+
+	/* Close enough to be a typo: a third of the word, at least 1, at most 3 edits; or a prefix. */
+	lim = strlen(word) / 3;
+	lim = lim < 1 ? 1 : lim > 3 ? 3 : lim;
+	for (i = 0; i < n; i++) {
+		d = distance(word, cands[i]);
+		if (d > lim && word[0] != '\0' && strncmp(cands[i], word, strlen(word)) == 0)
+			d = lim;
+		if (d <= lim && d < bestd) {
+			bestd = d;
+			best = cands[i];
+		}
+	}
+	return best;
+}
+
+static const char *
+closest_cmd(const char *name)
+{
+	const char *names[NCMDS];
+	size_t i;
+
+	for (i = 0; i < NCMDS; i++)
+		names[i] = cmds[i].name;
+	return cli_closest(name, names, NCMDS);
 }
 
 int
@@ -99,10 +226,36 @@ cli_cmd_help(const char *name)
 		if (strcmp(cmds[i].name, name) == 0) {
 			printf("usage: akctl %s%s%s\n  %s\n", name, cmds[i].usage[0] ? " " : "",
 			    cmds[i].usage, cmds[i].summary);
+			printf("\noptions:\n%s  -h, --help       this help\n\n" GLOBAL_OPTS
+			    "\nSee 'man akctl' for more.\n", cmds[i].options);
 			break;
 		}
 	}
 	return 0;
+}
+
+int
+cmd_help(struct cli *c, int argc, char **argv)
+{
+	const char *near;
+	size_t i;
+
+	(void)c;
+	if (argc < 2) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc > 2) {
+		fprintf(stderr, "akctl: help: unexpected argument '%s'\n", argv[2]);
+		return 2;
+	}
+	for (i = 0; i < NCMDS; i++)
+		if (strcmp(cmds[i].name, argv[1]) == 0)
+			return cli_cmd_help(argv[1]);
+	near = closest_cmd(argv[1]);
+	fprintf(stderr, "akctl: help: unknown command '%s'%s%s%s\n", argv[1], near ? " (did you mean '" : "",
+	    near ? near : "", near ? "'?)" : "");
+	return 2;
 }
 
 enum ak_err
@@ -128,21 +281,64 @@ harden(void)
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
+/* One global option at argv[*a] (with its value in argv[*a + 1] if separate): 1 taken (*a advanced past
+ * a separate value), 0 not a global option, or -2 after reporting a bad value. */
+static int
+global_opt(struct cli *c, int argc, char **argv, int *a)
+{
+	const char *arg = argv[*a], *val;
+	char *end;
+	long v;
+
+	if (strcmp(arg, "--no-prompt") == 0) {
+		c->no_prompt = 1;
+		return 1;
+	}
+	if (strncmp(arg, "--passphrase-fd=", 16) == 0 || strcmp(arg, "--passphrase-fd") == 0) {
+		if (arg[15] == '=') {
+			val = arg + 16;
+		} else if (*a + 1 >= argc) {
+			fprintf(stderr, "akctl: --passphrase-fd: missing argument\n");
+			return -2;
+		} else {
+			val = argv[++*a];
+		}
+		errno = 0;
+		v = strtol(val, &end, 10);
+		if (end == val || *end != '\0' || v < 0 || v > 1048576) {
+			fprintf(stderr, "akctl: --passphrase-fd: not a file descriptor: '%s'\n", val);
+			return -2;
+		}
+		c->pass_fd = (int)v;
+		return 1;
+	}
+	if (strcmp(arg, "-f") == 0 || (strncmp(arg, "-f", 2) == 0 && arg[2] != '\0')) {
+		if (arg[2] != '\0') {
+			val = arg + 2;
+		} else if (*a + 1 >= argc) {
+			fprintf(stderr, "akctl: -f: missing argument\n");
+			return -2;
+		} else {
+			val = argv[++*a];
+		}
+		if (val[0] == '\0') {
+			fprintf(stderr, "akctl: -f: empty keystore path\n");
+			return -2;
+		}
+		c->store_opt = val;
+		return 1;
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "passphrase-fd", required_argument, NULL, 'P' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct cli c;
-	const char *name;
-	char *end;
-	long v;
+	char **cargv;
+	const char *name, *near;
 	size_t i;
-	int ch, rc;
+	int rc, a, w, k, npos = 0, prev_takes = 0;
 
 	harden();
 	/* Library warnings (e.g. a write that succeeded but could not sync its directory) say "akctl: ". */
@@ -153,96 +349,71 @@ main(int argc, char **argv)
 	c.pass_fd = -1;
 	c.cmd = "akctl";
 
-	opterr = 0;
-	/* '+': stop at the command; its own options are parsed by the command. */
-	while ((ch = getopt_long(argc, argv, "+:f:h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'f':
-			if (optarg[0] == '\0') {
-				fprintf(stderr, "akctl: -f: empty keystore path\n");
-				return 2;
-			}
-			c.store_opt = optarg;
-			break;
-		case 'P':
-			errno = 0;
-			v = strtol(optarg, &end, 10);
-			if (end == optarg || *end != '\0' || v < 0 || v > 1048576) {
-				fprintf(stderr, "akctl: --passphrase-fd: not a file descriptor: '%s'\n", optarg);
-				return 2;
-			}
-			c.pass_fd = (int)v;
-			break;
-		case 'h':
+	/* Global options before the command. */
+	for (a = 1; a < argc; a++) {
+		if ((k = global_opt(&c, argc, argv, &a)) < 0)
+			return 2;
+		if (k == 1)
+			continue;
+		if (strcmp(argv[a], "-h") == 0 || strcmp(argv[a], "--help") == 0) {
 			usage(stdout);
 			return 0;
-		case 'V':
+		}
+		if (strcmp(argv[a], "--version") == 0 || strcmp(argv[a], "-V") == 0) {
 			printf("akctl %s\n", AK_VERSION);
 			return 0;
-		default:
-			return cli_bad_option(&c, ch, argv);
 		}
+		if (argv[a][0] == '-' && argv[a][1] != '\0') {
+			fprintf(stderr, "akctl: unknown option '%s' (see 'akctl --help')\n", argv[a]);
+			return 2;
+		}
+		break;
 	}
-	if (optind >= argc && isatty(0) && isatty(1)) {
+	if (a >= argc && isatty(0) && isatty(1)) {
 		/* akctl alone on a terminal: the console (akctl-shell replaces this process). */
 		c.cmd = "shell";
 		return cli_shell_exec(&c, 1, (char *[]){ (char *)"shell", NULL });
 	}
-	if (optind >= argc) {
+	if (a >= argc) {
 		fprintf(stderr, "akctl: missing command (see 'akctl --help')\n");
 		return 2;
 	}
-	name = argv[optind];
+	name = argv[a];
 	for (i = 0; i < NCMDS; i++)
 		if (strcmp(cmds[i].name, name) == 0)
 			break;
 	if (i == NCMDS) {
-		fprintf(stderr, "akctl: unknown command '%s' (see 'akctl --help')\n", name);
+		near = closest_cmd(name);
+		fprintf(stderr, "akctl: unknown command '%s'%s%s%s (see 'akctl --help')\n", name,
+		    near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
 		return 2;
 	}
 	c.cmd = cmds[i].name;
-	argc -= optind;
-	argv += optind;
-	/* Users write the global passphrase option after the command too ("akctl unlock
-	 * --passphrase-fd 3"): take it out of the command's argv, stopping at "--" (exec's command). */
-	for (int a = 1, w = 1; a <= argc; a++) {
-		const char *arg = a < argc ? argv[a] : NULL;
-		const char *val = NULL;
-		int take = 0;
-
-		if (arg != NULL && strcmp(arg, "--") == 0) {
-			for (; a <= argc; a++, w++)
-				argv[w] = a < argc ? argv[a] : NULL;
-			argc = w - 1;
-			break;
-		}
-		if (arg != NULL && strncmp(arg, "--passphrase-fd=", 16) == 0) {
-			val = arg + 16;
-			take = 1;
-		} else if (arg != NULL && strcmp(arg, "--passphrase-fd") == 0) {
-			if (a + 1 >= argc) {
-				fprintf(stderr, "akctl: --passphrase-fd: missing argument\n");
-				return 2;
-			}
-			val = argv[++a];
-			take = 1;
-		}
-		if (take) {
-			errno = 0;
-			v = strtol(val, &end, 10);
-			if (end == val || *end != '\0' || v < 0 || v > 1048576) {
-				fprintf(stderr, "akctl: --passphrase-fd: not a file descriptor: '%s'\n", val);
-				return 2;
-			}
-			c.pass_fd = (int)v;
-			continue;
-		}
-		argv[w++] = argv[a];
-		if (a == argc) {
-			argc = w - 1;
-			break;
-		}
+	/* A copy: argv itself stays whole for handing the command to akctl-net. */
+	if ((cargv = calloc((size_t)(argc - a + 1), sizeof(*cargv))) == NULL) {
+		fprintf(stderr, "akctl: %s\n", ak_strerror(AK_ERR_NOMEM));
+		return 1;
 	}
+	memcpy(cargv, argv + a, (size_t)(argc - a) * sizeof(*cargv));
+	argc -= a;
+	argv = cargv;
+	/* Global options after the command too ("akctl unlock --passphrase-fd 3"): take them out of the
+	 * command's argv, stopping at "--" and, for exec, at the command it runs (its second operand), whose
+	 * arguments are its own. */
+	for (a = 1, w = 1; a < argc; a++) {
+		if (strcmp(argv[a], "--") == 0 ||
+		    (strcmp(c.cmd, "exec") == 0 && argv[a][0] != '-' && !prev_takes && ++npos == 2))
+			break;
+		prev_takes = strcmp(argv[a], "--env-file") == 0 || strcmp(argv[a], "--keep") == 0;
+		if ((k = global_opt(&c, argc, argv, &a)) < 0)
+			return 2;
+		if (k == 0)
+			argv[w++] = argv[a];
+	}
+	while (a < argc)
+		argv[w++] = argv[a++];
+	argv[w] = NULL;
+	argc = w;
 	if (ak_smem_init() != 0) {
 		fprintf(stderr, "akctl: %s\n", ak_strerror(AK_ERR_NOMEM));
 		return ak_err_exit_code(AK_ERR_NOMEM);
@@ -258,5 +429,6 @@ main(int argc, char **argv)
 	}
 	/* Every block was wiped when freed; this also wipes anything a bug leaked. */
 	ak_smem_release_all();
+	free(cargv);
 	return rc;
 }

@@ -7,6 +7,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,10 +73,88 @@ read_line(int fd, char *buf, size_t max, size_t *len)
 	return AK_OK;
 }
 
-/* Prompt on /dev/tty and read a line with echo off. The terminal settings and signal dispositions
- * are restored on every path; a caught signal is re-raised after restoring. */
+#define PASTE_ON "\033[?2004h"
+#define PASTE_OFF "\033[?2004l"
+#define PASTE_BEGIN "\033[200~"
+#define PASTE_END "\033[201~"
+
+/* Read a secret typed or pasted on a terminal in non-canonical mode (no line-length cut) with
+ * bracketed paste on: Enter ends it, except inside a paste, where a line break is part of the value,
+ * so a key pasted with a wrapped line arrives whole and none of it is left for the shell to read.
+ * Backspace and Ctrl-U edit; Ctrl-D on an empty line is end of file. Same returns as read_line. */
 static enum ak_err
-tty_read(const char *prompt, char *buf, size_t max, size_t *len)
+read_raw(int fd, char *buf, size_t max, size_t *len)
+{
+	char esc[8];
+	size_t n = 0, e = 0;
+	int over = 0, pasting = 0, got = 0;
+	ssize_t k;
+	char ch;
+
+	for (;;) {
+		k = read(fd, &ch, 1);
+		if (k < 0) {
+			if (errno == EINTR && tty_signo == 0)
+				continue;
+			ch = 0;
+			sodium_memzero(esc, sizeof(esc));
+			return errno == EINTR ? AK_ERR_BUSY : AK_ERR_IO;
+		}
+		if (k == 0)
+			break;
+		got = 1;
+		/* Escape sequences: only the paste markers mean something; others are dropped. */
+		if (e > 0 || ch == '\033') {
+			esc[e++] = ch;
+			if (e == strlen(PASTE_BEGIN) || (e >= 2 && ch >= 0x40 && ch <= 0x7e && ch != '[')) {
+				if (e == strlen(PASTE_BEGIN) && memcmp(esc, PASTE_BEGIN, e) == 0)
+					pasting = 1;
+				else if (e == strlen(PASTE_END) && memcmp(esc, PASTE_END, e) == 0)
+					pasting = 0;
+				e = 0;
+			}
+			continue;
+		}
+		if (!pasting && (ch == '\r' || ch == '\n'))
+			break;
+		if (!pasting && ch == 0x04 && n == 0) {
+			got = 0;
+			break;
+		}
+		if (!pasting && (ch == 0x7f || ch == 0x08)) {
+			if (n > 0)
+				buf[--n] = '\0';
+			continue;
+		}
+		if (!pasting && ch == 0x15) { /* Ctrl-U */
+			sodium_memzero(buf, n);
+			n = 0;
+			continue;
+		}
+		if (n < max)
+			buf[n++] = ch;
+		else
+			over = 1;
+	}
+	ch = 0;
+	sodium_memzero(esc, sizeof(esc));
+	/* A pasted value ends with the line break that was copied with it: not part of the secret. */
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	buf[n] = '\0';
+	*len = n;
+	if (over)
+		return AK_ERR_TOO_LARGE;
+	if (!got)
+		return AK_ERR_TRUNCATED;
+	return AK_OK;
+}
+
+/* Prompt on /dev/tty and read a line with echo off (raw: read_raw, for secrets). The terminal settings
+ * and signal dispositions are restored on every path, and input left unread is discarded; a caught
+ * signal is re-raised after restoring. */
+static enum ak_err
+tty_read_mode(const char *prompt, char *buf, size_t max, size_t *len, int raw)
 {
 	struct sigaction sa, old_sa[NSIG_TTY];
 	struct termios old_t, new_t;
@@ -101,13 +181,26 @@ tty_read(const char *prompt, char *buf, size_t max, size_t *len)
 
 	new_t = old_t;
 	new_t.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK);
-	new_t.c_lflag |= ECHONL | ICANON;
+	if (raw) {
+		new_t.c_lflag &= ~(tcflag_t)(ICANON | ECHONL | IEXTEN);
+		new_t.c_iflag &= ~(tcflag_t)(ICRNL | INLCR | IGNCR | IXON);
+		new_t.c_cc[VMIN] = 1;
+		new_t.c_cc[VTIME] = 0;
+	} else {
+		new_t.c_lflag |= ECHONL | ICANON;
+	}
 	(void)tcsetattr(fd, TCSAFLUSH, &new_t);
 	(void)cli_write_all(fd, prompt, strlen(prompt));
-	r = read_line(fd, buf, max, len);
+	if (raw) {
+		(void)cli_write_all(fd, PASTE_ON, strlen(PASTE_ON));
+		r = read_raw(fd, buf, max, len);
+		(void)cli_write_all(fd, PASTE_OFF, strlen(PASTE_OFF));
+	} else {
+		r = read_line(fd, buf, max, len);
+	}
 	(void)tcsetattr(fd, TCSAFLUSH, &old_t);
-	if (r == AK_ERR_BUSY)
-		(void)cli_write_all(fd, "\n", 1); /* ECHONL did not see a newline */
+	if (r == AK_ERR_BUSY || raw)
+		(void)cli_write_all(fd, "\n", 1); /* ECHONL did not see a newline (raw: not on) */
 	close(fd);
 
 	for (i = 0; i < NSIG_TTY; i++)
@@ -123,6 +216,12 @@ tty_read(const char *prompt, char *buf, size_t max, size_t *len)
 	if (r == AK_ERR_TRUNCATED)
 		r = AK_ERR_NO_PASSPHRASE; /* EOF on the terminal */
 	return r;
+}
+
+static enum ak_err
+tty_read(const char *prompt, char *buf, size_t max, size_t *len)
+{
+	return tty_read_mode(prompt, buf, max, len, 0);
 }
 
 /* Run $AKCTL_ASKPASS with the prompt as argv[1]; its stdout (one trailing newline stripped) is the
@@ -240,7 +339,7 @@ cli_pass_read(struct cli *c, const char *prompt, int confirm, char **out, size_t
 {
 	char *a = NULL, *b = NULL;
 	size_t alen = 0, blen = 0;
-	int from_tty = 0;
+	int from_tty = 0, tries;
 	char dummy[1];
 	enum ak_err r;
 
@@ -267,11 +366,23 @@ cli_pass_read(struct cli *c, const char *prompt, int confirm, char **out, size_t
 			r = AK_ERR_NOMEM;
 			goto out;
 		}
-		if ((r = tty_read("Repeat passphrase: ", b, CLI_PASS_MAX, &blen)) != AK_OK)
-			goto out;
-		if (alen != blen || sodium_memcmp(a, b, alen) != 0) {
-			r = AK_ERR_MISMATCH;
-			goto out;
+		for (tries = 1;; tries++) {
+			if ((r = tty_read("Repeat passphrase: ", b, CLI_PASS_MAX, &blen)) != AK_OK)
+				goto out;
+			if (alen == blen && sodium_memcmp(a, b, alen) == 0)
+				break;
+			if (tries == CLI_PASS_TRIES) {
+				r = AK_ERR_MISMATCH;
+				goto out;
+			}
+			/* A typo in either: start again from the first. */
+			fprintf(stderr, "akctl: passphrases do not match, try again\n");
+			if ((r = tty_read(prompt, a, CLI_PASS_MAX, &alen)) != AK_OK)
+				goto out;
+			if (alen == 0) {
+				r = AK_ERR_EMPTY;
+				goto out;
+			}
 		}
 	}
 	*out = a;
@@ -284,14 +395,59 @@ out:
 	return r;
 }
 
+#define SPIN_AFTER_MS 300 /* a derivation quicker than this shows nothing */
+#define SPIN_FRAME_MS 100
+
+/* The spinner thread: waits SPIN_AFTER_MS, then draws a frame every SPIN_FRAME_MS on stderr until the
+ * pipe it polls becomes readable (the derivation ended), and erases its line. It touches no secret. */
+static void *
+spinner(void *arg)
+{
+	static const char frames[] = "|/-\\";
+	struct pollfd pfd = { *(int *)arg, POLLIN, 0 };
+	unsigned i = 0;
+	int shown = 0, wait = SPIN_AFTER_MS;
+
+	for (;;) {
+		char line[64];
+		int n, k = poll(&pfd, 1, wait);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k != 0)
+			break;
+		n = snprintf(line, sizeof(line), "\r%c deriving the key...", frames[i++ % 4]);
+		(void)cli_write_all(STDERR_FILENO, line, (size_t)n);
+		shown = 1;
+		wait = SPIN_FRAME_MS;
+	}
+	if (shown)
+		(void)cli_write_all(STDERR_FILENO, "\r\033[K", 4);
+	return NULL;
+}
+
 int
 cli_pass_derive(struct cli *c, const struct ak_kdf *kdf, const char *pass, size_t passlen, uint8_t **key)
 {
+	pthread_t th;
+	int pfd[2] = { -1, -1 }, spinning = 0;
 	enum ak_err r;
 
 	if ((*key = ak_smem_alloc(AK_KEY_BYTES)) == NULL)
 		return cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
-	if ((r = ak_kdf_derive(kdf, pass, passlen, *key)) != AK_OK)
+	/* Argon2id at "moderate" takes seconds: show a person at a terminal that something is happening. */
+	if (isatty(STDERR_FILENO) && pipe2(pfd, O_CLOEXEC) == 0)
+		spinning = pthread_create(&th, NULL, spinner, &pfd[0]) == 0;
+	r = ak_kdf_derive(kdf, pass, passlen, *key);
+	if (spinning) {
+		(void)cli_write_all(pfd[1], "x", 1);
+		(void)pthread_join(th, NULL);
+	}
+	if (pfd[0] >= 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+	}
+	if (r != AK_OK)
 		return cli_fail(r, NULL, "%s: key derivation", c->cmd);
 	return 0;
 }
@@ -310,7 +466,7 @@ cli_secret_read(const char *prompt, char **out, size_t *outlen)
 	if ((buf = ak_smem_alloc(AK_VALUE_MAX + 4)) == NULL)
 		return AK_ERR_NOMEM;
 	if (isatty(STDIN_FILENO)) {
-		if ((r = tty_read(prompt, buf, AK_VALUE_MAX, &n)) != AK_OK)
+		if ((r = tty_read_mode(prompt, buf, AK_VALUE_MAX, &n, 1)) != AK_OK)
 			goto out;
 	} else {
 		for (;;) {

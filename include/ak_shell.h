@@ -44,6 +44,9 @@ enum ak_shell {
 enum ak_err ak_shell_parse(const char *name, enum ak_shell *out);
 /* The shell from $SHELL's basename (csh/tcsh, fish, pwsh/powershell), else sh. */
 enum ak_shell ak_shell_from_env(void);
+/* The shell that will evaluate our output: the parent process (/proc/PPID/exe, else its comm) when it
+ * is a shell (sh dash bash zsh ksh mksh busybox fish csh tcsh pwsh), else ak_shell_from_env(). */
+enum ak_shell ak_shell_detect(void);
 
 /* Append a line that sets and exports name=value. name must already be a valid variable name.
  * AK_ERR_UNSUPPORTED when the shell cannot carry the value (cmd: CR or LF). For JSON, call

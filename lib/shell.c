@@ -12,7 +12,9 @@
  */
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ak_buf.h"
 #include "ak_err.h"
@@ -522,6 +524,61 @@ ak_shell_from_env(void)
 	    strcmp(base, "pwsh.exe") == 0 || strcmp(base, "powershell.exe") == 0)
 		return AK_SHELL_POWERSHELL;
 	return AK_SHELL_SH;
+}
+
+/* The shell a program name (a path's basename, a login shell's "-bash") is, if it is one. */
+static int
+shell_by_name(const char *path, enum ak_shell *out)
+{
+	const char *base = strrchr(path, '/');
+	char name[32];
+	size_t len;
+
+	base = base != NULL ? base + 1 : path;
+	if (base[0] == '-')
+		base++;
+	len = strcspn(base, " \n");
+	if (len == 0 || len >= sizeof(name))
+		return 0;
+	memcpy(name, base, len);
+	name[len] = '\0';
+	if (strcmp(name, "mksh") == 0 || strcmp(name, "busybox") == 0 || strcmp(name, "ash") == 0 ||
+	    strcmp(name, "yash") == 0 || strcmp(name, "posh") == 0) {
+		*out = AK_SHELL_SH;
+		return 1;
+	}
+	/* Only shells: ak_shell_parse also knows the output formats (cmd, dotenv, json). */
+	if (strcmp(name, "cmd") == 0 || strcmp(name, "dotenv") == 0 || strcmp(name, "json") == 0)
+		return 0;
+	return ak_shell_parse(name, out) == AK_OK;
+}
+
+enum ak_shell
+ak_shell_detect(void)
+{
+	char p[64], buf[4096];
+	enum ak_shell sh;
+	ssize_t n;
+	FILE *f;
+	int ok;
+
+	/* The parent evaluates our output: eval "$(akctl use P)" runs us from the shell (or its
+	 * subshell), whatever the login shell is. */
+	snprintf(p, sizeof(p), "/proc/%ld/exe", (long)getppid());
+	if ((n = readlink(p, buf, sizeof(buf) - 1)) > 0) {
+		buf[n] = '\0';
+		if (shell_by_name(buf, &sh))
+			return sh;
+	}
+	/* busybox sh, or an exe we may not read: the process name. */
+	snprintf(p, sizeof(p), "/proc/%ld/comm", (long)getppid());
+	if ((f = fopen(p, "re")) != NULL) {
+		ok = fgets(buf, sizeof(buf), f) != NULL && shell_by_name(buf, &sh);
+		fclose(f);
+		if (ok)
+			return sh;
+	}
+	return ak_shell_from_env();
 }
 
 enum ak_err

@@ -8,6 +8,8 @@
   rawclient.py oversize SOCK          announce a 0xffffffff-byte message; print as for status
   rawclient.py garbage SOCK           send a frame of unknown type 0x7e; print as for status
   rawclient.py empty SOCK             send a zero-length frame; print as for status
+  rawclient.py relife SOCK SECS       send UNLOCK with an empty key and lifetime SECS (0 = the agent's
+                                      default, 4294967295 = none); print as for status
 Exit 0 unless the socket could not be reached (2).
 """
 import socket
@@ -88,6 +90,10 @@ def main():
         print(read_reply(s))
     elif mode == "garbage":
         send(s, struct.pack(">IB", 4, 0x7E) + b"abc")
+        print(read_reply(s))
+    elif mode == "relife":
+        payload = struct.pack(">BII", 2, 0, int(sys.argv[3]))
+        send(s, struct.pack(">I", len(payload)) + payload)
         print(read_reply(s))
     elif mode == "empty":
         send(s, struct.pack(">I", 0))

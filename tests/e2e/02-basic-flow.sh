@@ -22,6 +22,7 @@ expect_exit 2 "$AKCTL"
 trace "no agent: status 3, read commands 3"
 expect_exit 3 "$AKCTL" status
 expect_exit 3 "$AKCTL" list
+grep -q "run 'akctl init' first" "$ERR" || fail "list before init: no hint to run init"
 expect_exit 3 "$AKCTL" get production
 AKAGENT_SOCK="$T/nowhere.sock" expect_exit 3 "$AKCTL" get production
 

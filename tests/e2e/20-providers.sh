@@ -162,8 +162,8 @@ t 5 test ok no-such-profile
 [ -s "$OUT" ] && fail "lines printed before a missing profile was reported"
 
 trace "offline format problems"
-printf '%s\n\n' "$(key okfmt)" > "$T/nl-in"	# one newline stripped by add, one left in the key
-expect_exit 0 "$AKCTL" add nl --no-validate --set "ANTHROPIC_BASE_URL=$HTTP" < "$T/nl-in"
+# add tidies a pasted key; import from the environment keeps every byte: a key with a newline.
+expect_exit 0 env ANTHROPIC_API_KEY="$(key okfmt)"$'\n' "$AKCTL" import env:ANTHROPIC_API_KEY nl
 t 16 test nl
 line_is "nl: key format: key has a trailing newline (not checked live)"
 k=$(key ok sk-ant-admin01-)
@@ -218,8 +218,17 @@ printf '%s' "$k" >"$T/in"; t 10 add v-bad --validate --set "ANTHROPIC_BASE_URL=$
 grep -q '^akctl: add: v-bad: rejected: authentication_error (401, ' "$ERR" || fail "no rejection line"
 grep -q 'not stored' "$ERR" || fail "add did not say the profile is not stored"
 t 5 get v-bad
-printf '%s\n\n' "$(key ok)" >"$T/in"; t 16 add v-nl --validate --set "ANTHROPIC_BASE_URL=$HTTP" <"$T/in"
-t 5 get v-nl
+k=$(key ok)
+KEYS+=("$k")
+printf ' %s\n\n' "$k" >"$T/in"; t 0 add v-nl --validate --set "ANTHROPIC_BASE_URL=$HTTP" <"$T/in"	# spaces and line breaks removed
+grep -q 'removed spaces and line breaks' "$ERR" || fail "add did not say it tidied the key"
+expect_exit 0 "$AKCTL" get v-nl
+assert_bytes "$OUT" "$k"
+k=$(key s500)
+KEYS+=("$k")
+printf '%s' "$k" >"$T/in"; t 0 add v-500 --validate --set "ANTHROPIC_BASE_URL=$HTTP" <"$T/in"	# no verdict: stored, with a warning
+grep -q 'could not be verified' "$ERR" || fail "add did not warn that the key is unverified"
+expect_exit 0 "$AKCTL" get v-500
 printf '%s' "$k" >"$T/in"; t 0 add v-bad --no-validate <"$T/in"	# --no-validate always skips the network
 n=$(grep -c '^REQ ' "$T/req-http.log")
 printf '%s' "$(key s401)" >"$T/in"; t 0 add v-script --set "ANTHROPIC_BASE_URL=$HTTP" <"$T/in"	# not a terminal: no validation by default
