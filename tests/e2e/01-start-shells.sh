@@ -201,7 +201,12 @@ trace "-D stays in the foreground"
 "$AKAGENT" -D -a "$T/fg.sock" >"$T/fg.out" 2>"$T/fg.err" &
 FG=$!
 track_pid "$FG"
-for i in $(seq 50); do [ -S "$T/fg.sock" ] && break; sleep 0.1; done
+# The socket file exists from bind(), a moment before listen(): wait until it answers.
+for i in $(seq 300); do
+	[ -S "$T/fg.sock" ] && AKAGENT_SOCK="$T/fg.sock" "$AKCTL" status >/dev/null 2>&1
+	[ $? = 4 ] && break
+	sleep 0.1
+done
 AKAGENT_SOCK="$T/fg.sock" expect_exit 4 "$AKCTL" status
 kill -TERM "$FG"
 wait "$FG"
