@@ -51,6 +51,7 @@ int cmd_exec(struct cli *c, int argc, char **argv);
 int cmd_allow(struct cli *c, int argc, char **argv);
 int cmd_deny(struct cli *c, int argc, char **argv);
 int cmd_hook(struct cli *c, int argc, char **argv);
+int cmd_direnv(struct cli *c, int argc, char **argv);
 int cmd_help(struct cli *c, int argc, char **argv);
 /* Network commands (akctl-net only; in akctl the table points them at cli_net_exec). */
 int cmd_test(struct cli *c, int argc, char **argv);

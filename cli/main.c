@@ -82,6 +82,10 @@ static const struct cli_cmd cmds[] = {
 	{ "shell", cli_shell_exec, "", "interactive console (also 'akctl' alone on a terminal)", "" },
 	{ "hook", cmd_hook, "bash|zsh|fish", "print rc-file code: the ak function, completion, a prompt helper",
 	    "" },
+	{ "dir-env", cmd_direnv, "[--shell NAME]",
+	    "for the shell hook: switch to an allowed .akprofile's profile here, restore on leaving",
+	    "  --shell NAME     sh bash zsh dash ksh fish csh tcsh powershell cmd (default: the shell that\n"
+	    "                   runs akctl, else $SHELL)\n" },
 	{ "exec", cmd_exec, "[--env-file FILE]... [--keep VAR]... [--clean] [--redact] [PROFILE] -- CMD [ARG...]",
 	    "run a command with a profile's variables",
 	    "  --env-file FILE  variables from a .env file (python-dotenv syntax; ak://PROFILE/VAR resolved)\n"
