@@ -117,6 +117,20 @@ void cli_print_line(const char *label, const char *s);
  * truncated to outlen. Messages, notes and usage errors are rendered this way as a whole. */
 void cli_sanitize(const char *in, char *out, size_t outlen);
 
+/* Colour, decided in one place: only on a terminal (fd), never with NO_COLOR set (non-empty) or TERM
+ * unset, empty or "dumb". cli_color returns the escape sequence for c, or "" when colour is off (so
+ * callers print it unconditionally); CLI_COLOR_OFF ends a coloured run. */
+enum cli_color {
+	CLI_COLOR_OK,   /* green: unlocked, valid */
+	CLI_COLOR_WARN, /* yellow: locked */
+	CLI_COLOR_BAD,  /* red: rejected */
+	CLI_COLOR_OFF,
+};
+int cli_color_on(int fd);
+const char *cli_color(int fd, enum cli_color c);
+/* A green check mark or a red cross and a space before a verdict, or "" when colour is off. */
+const char *cli_mark(int fd, int ok);
+
 /* pass.c ------------------------------------------------------------------------------------------ */
 /* Read a passphrase: --passphrase-fd (one line per call), else $AKCTL_ASKPASS, else /dev/tty with echo
  * off (asked twice when confirm; on a mismatch both again, AK_ERR_MISMATCH after CLI_PASS_TRIES), else

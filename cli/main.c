@@ -98,8 +98,9 @@ static const struct cli_cmd cmds[] = {
 	    "serve a profile's key through a local proxy; clients get a placeholder",
 	    "  --listen ADDR    [127.x.y.z:]PORT or unix:PATH (default: an ephemeral port on 127.0.0.1)\n"
 	    "  --usage-file FILE  append one JSON line of token counts at the end\n" },
-	{ "allow", cmd_allow, "FILE | --list", "let an env file's ak:// references be resolved (as it is now)",
-	    "  --list           the allowed files and whether each changed since\n" },
+	{ "allow", cmd_allow, "FILE | --list [--json]", "let an env file's ak:// references be resolved (as it is now)",
+	    "  --list           the allowed files and whether each changed since\n"
+	    "  --json           with --list: one JSON array (schema in akctl(1))\n" },
 	{ "deny", cmd_deny, "FILE", "take an env file off the allow list", "" },
 	{ "scan", cmd_scan, "[PATH...] [--git] [--history] [--agents] [--all] [--json] [--no-patterns]\n"
 	    "             [--staged] | --install-hook [--force] [REPO]",
