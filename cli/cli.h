@@ -149,6 +149,10 @@ int cli_pass_derive(struct cli *c, const struct ak_kdf *kdf, const char *pass, s
  * *out is secure; the caller wipes it with ak_smem_free(). */
 enum ak_err cli_secret_read(const char *prompt, char **out, size_t *outlen);
 
+/* add_guide.c: `akctl add` alone at a terminal: ask name, provider, variable and plain variables,
+ * then run cmd_add with them as options (it reads the secret and checks it). Returns add's exit code. */
+int cli_add_guided(struct cli *c);
+
 /* cmd_add.c: the direct-file path (no agent unlocked on this keystore), shared by add and rm.
  * Asks the passphrase (no prompt when the file does not exist: AK_ERR_NO_STORE), then runs the
  * keystore transaction ak_store_update_pass with apply/arg. detail gets a secret-free reason. */
