@@ -406,7 +406,7 @@ cmd_direnv(struct cli *c, int argc, char **argv)
 	enum ak_shell sh = AK_SHELL_SH;
 	const char *curv = getenv(DIRENV_VAR);
 	const char *denied[DIRENV_VARS_MAX] = { NULL };
-	char *buf = NULL, why[128];
+	char *buf = NULL, why[128], real[AK_PATH_MAX];
 	size_t len = 0, i;
 	int ch, rc = 0, have_cur, found, same_file, have_sh = 0;
 	enum ak_err r;
@@ -472,12 +472,15 @@ cmd_direnv(struct cli *c, int argc, char **argv)
 		goto emit;
 	}
 	ak_allow_digest(buf, len, next.hex);
+	/* The list holds real paths: a .akprofile that is a symlink is allowed by its target's. */
+	if (ak_allow_realpath(next.path, real, sizeof(real)) != AK_OK)
+		snprintf(real, sizeof(real), "%s", next.path);
 	same_file = have_cur && strcmp(cur.path, next.path) == 0 && strcmp(cur.hex, next.hex) == 0;
 	/* Touched, or another file allowed: the same content, still allowed, already on. */
 	if (same_file && strcmp(cur.status, "on") == 0 && v.dirrec != NULL) {
 		int ok = 0;
 
-		if ((r = ak_allow_check(next.path, next.hex, &ok)) != AK_OK)
+		if ((r = ak_allow_check(real, next.hex, &ok)) != AK_OK)
 			goto fail;
 		if (ok) {
 			snprintf(next.status, sizeof(next.status), "on");
@@ -491,13 +494,13 @@ cmd_direnv(struct cli *c, int argc, char **argv)
 		struct ak_allow_entry *ents = NULL;
 		size_t n = 0;
 
-		if ((r = ak_allow_check(next.path, next.hex, &ok)) != AK_OK)
+		if ((r = ak_allow_check(real, next.hex, &ok)) != AK_OK)
 			goto fail;
 		if (!ok) {
 			if (!(same_file && strcmp(cur.status, "off") == 0)) {
 				if (ak_allow_list(&ents, &n) == AK_OK)
 					for (i = 0; i < n; i++)
-						known |= strcmp(ents[i].path, next.path) == 0;
+						known |= strcmp(ents[i].path, real) == 0;
 				free(ents);
 				cli_note("%s %s: review it, then run 'akctl allow %s' to use it", next.path,
 				    known ? "changed since it was allowed" : "is not allowed", next.path);

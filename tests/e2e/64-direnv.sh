@@ -114,6 +114,12 @@ __ak_direnv 2>>"$T/msg"
 [ "$AKCTL_PROFILE" = production ] || exit 46
 # The hook keeps $? for the prompt.
 false; __ak_direnv; [ $? = 1 ] || exit 47
+# A .akprofile that is a symlink is allowed by its target (the list holds real paths).
+mkdir -p "$W/linked" && printf 'staging\n' >"$W/shared.akprofile" && ln -s ../shared.akprofile "$W/linked/.akprofile"
+akctl allow "$W/linked/.akprofile" >/dev/null 2>&1 || exit 48
+cd "$W/linked" && __ak_direnv 2>>"$T/msg"
+[ "$AKCTL_PROFILE" = staging ] && [ "$ANTHROPIC_API_KEY" = "$K2" ] || exit 49
+case "$AKCTL_DIRENV" in "on "*) ;; *) exit 50 ;; esac
 exit 0
 SH
 expect_exit 0 bash --norc --noprofile "$T/t.bash"
