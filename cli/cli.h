@@ -51,6 +51,7 @@ int cmd_exec(struct cli *c, int argc, char **argv);
 int cmd_allow(struct cli *c, int argc, char **argv);
 int cmd_deny(struct cli *c, int argc, char **argv);
 int cmd_hook(struct cli *c, int argc, char **argv);
+int cmd_direnv(struct cli *c, int argc, char **argv);
 int cmd_help(struct cli *c, int argc, char **argv);
 /* Network commands (akctl-net only; in akctl the table points them at cli_net_exec). */
 int cmd_test(struct cli *c, int argc, char **argv);
@@ -116,6 +117,20 @@ void cli_print_line(const char *label, const char *s);
  * truncated to outlen. Messages, notes and usage errors are rendered this way as a whole. */
 void cli_sanitize(const char *in, char *out, size_t outlen);
 
+/* Colour, decided in one place: only on a terminal (fd), never with NO_COLOR set (non-empty) or TERM
+ * unset, empty or "dumb". cli_color returns the escape sequence for c, or "" when colour is off (so
+ * callers print it unconditionally); CLI_COLOR_OFF ends a coloured run. */
+enum cli_color {
+	CLI_COLOR_OK,   /* green: unlocked, valid */
+	CLI_COLOR_WARN, /* yellow: locked */
+	CLI_COLOR_BAD,  /* red: rejected */
+	CLI_COLOR_OFF,
+};
+int cli_color_on(int fd);
+const char *cli_color(int fd, enum cli_color c);
+/* A green check mark or a red cross and a space before a verdict, or "" when colour is off. */
+const char *cli_mark(int fd, int ok);
+
 /* pass.c ------------------------------------------------------------------------------------------ */
 /* Read a passphrase: --passphrase-fd (one line per call), else $AKCTL_ASKPASS, else /dev/tty with echo
  * off (asked twice when confirm; on a mismatch both again, AK_ERR_MISMATCH after CLI_PASS_TRIES), else
@@ -133,6 +148,10 @@ int cli_pass_derive(struct cli *c, const struct ak_kdf *kdf, const char *pass, s
  * (one trailing "\n" or "\r\n" stripped). At most AK_VALUE_MAX bytes, empty => AK_ERR_EMPTY.
  * *out is secure; the caller wipes it with ak_smem_free(). */
 enum ak_err cli_secret_read(const char *prompt, char **out, size_t *outlen);
+
+/* add_guide.c: `akctl add` alone at a terminal: ask name, provider, variable and plain variables,
+ * then run cmd_add with them as options (it reads the secret and checks it). Returns add's exit code. */
+int cli_add_guided(struct cli *c);
 
 /* cmd_add.c: the direct-file path (no agent unlocked on this keystore), shared by add and rm.
  * Asks the passphrase (no prompt when the file does not exist: AK_ERR_NO_STORE), then runs the

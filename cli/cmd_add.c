@@ -193,6 +193,9 @@ cmd_add(struct cli *c, int argc, char **argv)
 	int ch, rc, force = 0, replaced = 0;
 	enum ak_err r;
 
+	/* Alone at a terminal: ask (add_guide.c), then come back here with the answers as options. */
+	if (argc == 1 && isatty(STDIN_FILENO) && isatty(STDERR_FILENO))
+		return cli_add_guided(c);
 	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'F':

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "ak_allow.h"
 #include "ak_dotenv.h"
 #include "ak_file.h"
@@ -35,35 +37,81 @@ file_digest(struct cli *c, const char *file, char *real, size_t reallen, char he
 	return 0;
 }
 
+/* Whether path still holds the content allowed with digest hex. */
+static const char *
+entry_state(const struct ak_allow_entry *e)
+{
+	char *buf = NULL, hex[AK_ALLOW_HEX];
+	const char *state;
+	size_t len;
+
+	/* An edited file asks for secrets no more: say so. */
+	if (ak_file_load(e->path, AK_DOTENV_FILE_MAX, AK_FILE_SECURE, &buf, &len) != AK_OK) {
+		state = "missing";
+	} else {
+		ak_allow_digest(buf, len, hex);
+		state = strcmp(hex, e->hex) == 0 ? "allowed" : "changed since allowed";
+	}
+	ak_smem_free(buf); /* wipes */
+	return state;
+}
+
+/* allow --list --json: one array (schema in akctl(1)). */
 static int
-list(struct cli *c)
+list_json(const struct ak_allow_entry *e, size_t n)
+{
+	cJSON *a, *o;
+	char *out = NULL;
+	size_t i;
+	int rc = 1;
+
+	if ((a = cJSON_CreateArray()) == NULL)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if ((o = cJSON_CreateObject()) == NULL)
+			goto out;
+		cJSON_AddItemToArray(a, o);
+		if (cJSON_AddStringToObject(o, "path", e[i].path) == NULL ||
+		    cJSON_AddStringToObject(o, "sha256", e[i].hex) == NULL ||
+		    cJSON_AddStringToObject(o, "state", entry_state(&e[i])) == NULL)
+			goto out;
+	}
+	if ((out = cJSON_PrintUnformatted(a)) == NULL)
+		goto out;
+	printf("%s\n", out);
+	rc = 0;
+out:
+	if (rc != 0)
+		cli_fail(AK_ERR_NOMEM, NULL, "allow --list");
+	cJSON_free(out);
+	cJSON_Delete(a);
+	return rc;
+}
+
+static int
+list(struct cli *c, int json)
 {
 	struct ak_allow_entry *e = NULL;
-	char *buf, hex[AK_ALLOW_HEX];
-	const char *state;
-	size_t n = 0, i, len;
+	size_t n = 0, i;
 	enum ak_err r;
+	int rc = 0;
 
 	if ((r = ak_allow_list(&e, &n)) != AK_OK)
 		return cli_fail(r, NULL, "allow --list");
+	if (json) {
+		rc = list_json(e, n);
+		goto out;
+	}
 	for (i = 0; i < n; i++) {
-		/* Say whether the file is still as allowed: an edited file asks for secrets no more. */
-		buf = NULL;
-		if (ak_file_load(e[i].path, AK_DOTENV_FILE_MAX, AK_FILE_SECURE, &buf, &len) != AK_OK) {
-			state = "missing";
-		} else {
-			ak_allow_digest(buf, len, hex);
-			state = strcmp(hex, e[i].hex) == 0 ? "allowed" : "changed since allowed";
-		}
-		ak_smem_free(buf);
-		printf("%.16s  %-7s  ", e[i].hex, state);
+		printf("%.16s  %-7s  ", e[i].hex, entry_state(&e[i]));
 		cli_print_line("", e[i].path);
 	}
 	if (n == 0)
 		cli_note("no allowed files (allow one with 'akctl allow FILE')");
+out:
 	free(e);
 	(void)c;
-	return 0;
+	return rc;
 }
 
 int
@@ -71,17 +119,21 @@ cmd_allow(struct cli *c, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "list", no_argument, NULL, 'l' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char real[AK_PATH_MAX], hex[AK_ALLOW_HEX];
-	int ch, rc, lst = 0;
+	int ch, rc, lst = 0, json = 0;
 	enum ak_err r;
 
 	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'l':
 			lst = 1;
+			break;
+		case 'j':
+			json = 1;
 			break;
 		case 'h':
 			return cli_cmd_help(c->cmd);
@@ -92,8 +144,10 @@ cmd_allow(struct cli *c, int argc, char **argv)
 	if (lst) {
 		if (optind != argc)
 			return cli_usage_error(c, "--list takes no FILE");
-		return list(c);
+		return list(c, json);
 	}
+	if (json)
+		return cli_usage_error(c, "--json goes with --list");
 	if (optind >= argc)
 		return cli_usage_error(c, "missing FILE (or --list)");
 	if (optind + 1 != argc)

@@ -2,7 +2,7 @@
  *
  * It defines `ak` (akctl, except that `ak use ...` evaluates akctl use's output in the shell itself, so
  * switching needs no eval), `ak_prompt` (the active profile, for a prompt) and the completion for akctl
- * and ak. The completion text is the installed completion file itself (embedded at build time). The
+ * and ak, and `__ak_direnv`, run at each prompt, for per-directory profiles (cmd_direnv.c). The completion text is the installed completion file itself (embedded at build time). The
  * hook never contains a secret: keys only arrive when `ak use` runs.
  */
 #include <getopt.h>
@@ -31,6 +31,35 @@ static const char hook_sh[] =
     "\t[ -n \"${AKCTL_PROFILE-}\" ] && printf '[%s] ' \"$AKCTL_PROFILE\"\n"
     "\treturn 0\n"
     "}\n";
+
+/* Per-directory profiles: akctl dir-env at every prompt (and on cd). It prints nothing, and asks no
+ * agent, unless the .akprofile in effect or the allow list changed; $? is kept for the prompt. */
+static const char direnv_sh[] =
+    "# .akprofile: an allowed file switches this shell to its profile here, leaving restores.\n"
+    "__ak_direnv() {\n"
+    "\tlocal __ak_st=$? __ak_out\n"
+    "\t__ak_out=$(command akctl dir-env --shell @SH@) && [ -n \"$__ak_out\" ] && eval \"$__ak_out\"\n"
+    "\treturn $__ak_st\n"
+    "}\n";
+
+static const char direnv_bash[] =
+    "case \";${PROMPT_COMMAND-};\" in\n"
+    "*\";__ak_direnv;\"*) ;;\n"
+    "*) PROMPT_COMMAND=\"__ak_direnv${PROMPT_COMMAND:+;$PROMPT_COMMAND}\" ;;\n"
+    "esac\n";
+
+static const char direnv_zsh[] =
+    "autoload -Uz add-zsh-hook\n"
+    "add-zsh-hook chpwd __ak_direnv\n"
+    "add-zsh-hook precmd __ak_direnv\n";
+
+static const char direnv_fish[] =
+    "# .akprofile: an allowed file switches this shell to its profile here, leaving restores.\n"
+    "function __ak_direnv --on-variable PWD --on-event fish_prompt\n"
+    "    set -l __ak_out (command akctl dir-env --shell fish); or return 0\n"
+    "    test -n \"$__ak_out\"; and string join \\n -- $__ak_out | source\n"
+    "    return 0\n"
+    "end\n";
 
 static const char hook_fish[] =
     "# akagent shell integration (fish): akctl hook fish | source   (in config.fish)\n"
@@ -78,14 +107,19 @@ cmd_hook(struct cli *c, int argc, char **argv)
 	sh = argv[optind];
 	if (strcmp(sh, "bash") == 0) {
 		put_sub(hook_sh, "bash");
+		put_sub(direnv_sh, "bash");
+		fputs(direnv_bash, stdout);
 		fputs(comp_bash, stdout);
 	} else if (strcmp(sh, "zsh") == 0) {
 		put_sub(hook_sh, "zsh");
+		put_sub(direnv_sh, "zsh");
+		fputs(direnv_zsh, stdout);
 		/* The completion file is an autoloaded function's body: define the function from it. */
 		printf("_akctl() {\n%s}\n", comp_zsh);
 		fputs("if (( $+functions[compdef] )); then\n\tcompdef _akctl akctl ak\nfi\n", stdout);
 	} else if (strcmp(sh, "fish") == 0) {
 		fputs(hook_fish, stdout);
+		fputs(direnv_fish, stdout);
 		fputs(comp_fish, stdout);
 		fputs("complete -c ak -w akctl\n", stdout);
 	} else {

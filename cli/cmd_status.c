@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -184,7 +185,8 @@ cmd_status(struct cli *c, int argc, char **argv)
 	}
 	printf("agent:      running (pid %lu)\n", (unsigned long)st.pid);
 	cli_print_line("socket:     ", ak_client_path(cl));
-	printf("state:      %s\n", st.unlocked ? "unlocked" : "locked");
+	printf("state:      %s%s%s\n", cli_color(STDOUT_FILENO, st.unlocked ? CLI_COLOR_OK : CLI_COLOR_WARN),
+	    st.unlocked ? "unlocked" : "locked", cli_color(STDOUT_FILENO, CLI_COLOR_OFF));
 	print_keystore(c->store, &weak);
 	if (st.unlocked) {
 		printf("profiles:   %lu\n", (unsigned long)st.nprofiles);

@@ -408,7 +408,8 @@ run_checks(struct cli *c, struct check *cks, size_t n, long timeout_ms, const ch
 		if (cks[i].warn[0] != '\0')
 			cli_note("%s: %s: warning: %s", c->cmd, cks[i].p->name, cks[i].warn);
 		cli_sanitize(cks[i].line, line, sizeof(line));
-		fprintf(out, "%s%s: %s", prefix, cks[i].p->name, line);
+		fprintf(out, "%s%s%s: %s", prefix, cks[i].skipped ? "" : cli_mark(fileno(out), cks[i].code == 0),
+		    cks[i].p->name, line);
 		/* Name where the key went whenever that is not the provider's own API. */
 		if (cks[i].live && cks[i].host[0] != '\0') {
 			fputs(" [sent to ", out);

@@ -82,6 +82,10 @@ static const struct cli_cmd cmds[] = {
 	{ "shell", cli_shell_exec, "", "interactive console (also 'akctl' alone on a terminal)", "" },
 	{ "hook", cmd_hook, "bash|zsh|fish", "print rc-file code: the ak function, completion, a prompt helper",
 	    "" },
+	{ "dir-env", cmd_direnv, "[--shell NAME]",
+	    "for the shell hook: switch to an allowed .akprofile's profile here, restore on leaving",
+	    "  --shell NAME     sh bash zsh dash ksh fish csh tcsh powershell cmd (default: the shell that\n"
+	    "                   runs akctl, else $SHELL)\n" },
 	{ "exec", cmd_exec, "[--env-file FILE]... [--keep VAR]... [--clean] [--redact] [PROFILE] -- CMD [ARG...]",
 	    "run a command with a profile's variables",
 	    "  --env-file FILE  variables from a .env file (python-dotenv syntax; ak://PROFILE/VAR resolved)\n"
@@ -94,8 +98,9 @@ static const struct cli_cmd cmds[] = {
 	    "serve a profile's key through a local proxy; clients get a placeholder",
 	    "  --listen ADDR    [127.x.y.z:]PORT or unix:PATH (default: an ephemeral port on 127.0.0.1)\n"
 	    "  --usage-file FILE  append one JSON line of token counts at the end\n" },
-	{ "allow", cmd_allow, "FILE | --list", "let an env file's ak:// references be resolved (as it is now)",
-	    "  --list           the allowed files and whether each changed since\n" },
+	{ "allow", cmd_allow, "FILE | --list [--json]", "let an env file's ak:// references be resolved (as it is now)",
+	    "  --list           the allowed files and whether each changed since\n"
+	    "  --json           with --list: one JSON array (schema in akctl(1))\n" },
 	{ "deny", cmd_deny, "FILE", "take an env file off the allow list", "" },
 	{ "scan", cmd_scan, "[PATH...] [--git] [--history] [--agents] [--all] [--json] [--no-patterns]\n"
 	    "             [--staged] | --install-hook [--force] [REPO]",

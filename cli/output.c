@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -197,4 +198,43 @@ cli_print_line(const char *label, const char *s)
 	fputs(label, stdout);
 	ak_render_fputs(s, stdout);
 	putchar('\n');
+}
+
+int
+cli_color_on(int fd)
+{
+	const char *no = getenv("NO_COLOR"), *term = getenv("TERM");
+
+	/* NO_COLOR set to anything but the empty string turns colour off (no-color.org). */
+	if (no != NULL && no[0] != '\0')
+		return 0;
+	if (term == NULL || term[0] == '\0' || strcmp(term, "dumb") == 0)
+		return 0;
+	return isatty(fd);
+}
+
+const char *
+cli_color(int fd, enum cli_color c)
+{
+	if (!cli_color_on(fd))
+		return "";
+	switch (c) {
+	case CLI_COLOR_OK:
+		return "\033[32m";
+	case CLI_COLOR_WARN:
+		return "\033[33m";
+	case CLI_COLOR_BAD:
+		return "\033[31m";
+	case CLI_COLOR_OFF:
+		return "\033[0m";
+	}
+	return "";
+}
+
+const char *
+cli_mark(int fd, int ok)
+{
+	if (!cli_color_on(fd))
+		return "";
+	return ok ? "\033[32m\u2713\033[0m " : "\033[31m\u2717\033[0m ";
 }
