@@ -102,7 +102,7 @@ count_agents() {
 	exe=$(readlink -f "$AKAGENT")
 	for p in /proc/[0-9]*; do
 		[ "$(readlink "$p/exe" 2>/dev/null)" = "$exe" ] || continue
-		tr '\0' '\n' < "$p/environ" 2>/dev/null | grep -qxF "XDG_RUNTIME_DIR=$XDG_RUNTIME_DIR" &&
+		tr '\0' '\n' < "$p/environ" 2>/dev/null | grep -xF "XDG_RUNTIME_DIR=$XDG_RUNTIME_DIR" >/dev/null &&
 			n=$((n + 1))
 	done
 	echo "$n"

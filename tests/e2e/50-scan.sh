@@ -119,7 +119,7 @@ expect_exit 0 git commit -qm clean
 printf 'k: %s\n' "$(printf '%s' "$KEY" | xxd -p | tr -d '\n')" > leak.txt
 git add leak.txt
 expect_exit 1 git commit -qm leak
-cat "$OUT" "$ERR" | grep -q "^leak.txt:1: production ANTHROPIC_API_KEY (hex)" || fail "hook did not name the file"
+cat "$OUT" "$ERR" | grep "^leak.txt:1: production ANTHROPIC_API_KEY (hex)" >/dev/null || fail "hook did not name the file"
 no_value "$OUT" "$ERR"
 git rm -q --cached leak.txt
 cd "$T" || fail "cd"

@@ -42,7 +42,7 @@ if grep -v '^akclient_' "$T/syms" >"$T/extra"; then
 	fail "exported beyond akclient_*: $(head -5 "$T/extra" | tr '\n' ' ')"
 fi
 grep -qx akclient_get "$T/syms" || fail "akclient_get not exported"
-readelf -d "$lib" | grep -q 'SONAME.*libakclient\.so\.0\]' || fail "soname is not libakclient.so.0"
+readelf -d "$lib" | grep 'SONAME.*libakclient\.so\.0\]' >/dev/null || fail "soname is not libakclient.so.0"
 
 trace "the example builds against the installed .pc"
 libdir=$(dirname "$pc")/..
@@ -51,7 +51,7 @@ flags=$(pkg-config --cflags --libs akclient) || fail "pkg-config --cflags --libs
 case "$flags" in *"-I$D"*) ;; *) fail "pkg-config did not point into the destdir: $flags" ;; esac
 # A sanitizer build's library needs its runtime first: build the example the same way.
 san=
-readelf -d "$lib" | grep -q 'libasan' && san="-fsanitize=address,undefined"
+readelf -d "$lib" | grep 'libasan' >/dev/null && san="-fsanitize=address,undefined"
 # shellcheck disable=SC2086  # flags are words
 expect_exit 0 cc -Wall -Wextra -Werror $san -o "$T/example" "$AK_SOURCE_ROOT/docs/examples/akclient-example.c" $flags
 export LD_LIBRARY_PATH="$libdir"

@@ -10,8 +10,8 @@ command -v tmux >/dev/null || skip "tmux not installed"
 SCALE=${AK_TEST_TIMEOUT_SCALE:-1}
 
 trace "akctl does not link readline; akctl-shell does"
-ldd "$AKCTL" | grep -q readline && fail "akctl links libreadline"
-ldd "$(dirname "$AKCTL")/akctl-shell" | grep -q readline || fail "akctl-shell does not link libreadline"
+ldd "$AKCTL" | grep readline >/dev/null && fail "akctl links libreadline"
+ldd "$(dirname "$AKCTL")/akctl-shell" | grep readline >/dev/null || fail "akctl-shell does not link libreadline"
 expect_exit 2 "$AKCTL"	# not a terminal: no console, the usual usage error
 grep -q 'missing command' "$ERR" || fail "akctl without a terminal: $(cat "$ERR")"
 
@@ -64,7 +64,7 @@ wait_screen 'Secret for newprof: '
 keys -l "$KEY"
 keys Enter
 wait_screen 'added profile newprof'
-screen | grep -qF -- "$KEY" && fail "the secret was echoed"
+screen | grep -F -- "$KEY" >/dev/null && fail "the secret was echoed"
 
 trace "a pasted key is neither run nor recorded"
 keys -l "$KEY"
