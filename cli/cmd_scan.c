@@ -126,6 +126,8 @@ report(struct scan_ctx *x, struct scan_stream *st, uint64_t line, const char *wh
 {
 	char label[1024];
 
+	if (x->quiet)
+		return;
 	cli_sanitize(st->label, label, sizeof(label));
 	if (x->json) {
 		cJSON *o = cJSON_CreateObject();
@@ -404,7 +406,7 @@ home_path(char *out, size_t len, const char *rel)
 	snprintf(out, len, "%s/%s", h != NULL && h[0] ? h : ".", rel);
 }
 
-static void
+void
 scan_history(struct scan_ctx *x)
 {
 	static const char *const files[] = {
@@ -433,7 +435,7 @@ scan_history(struct scan_ctx *x)
 	}
 }
 
-static void
+void
 scan_agents(struct scan_ctx *x)
 {
 	static const char *const files[] = {
@@ -453,6 +455,14 @@ scan_agents(struct scan_ctx *x)
 	walk(x, path, 0, is_rollout, 0);
 	home_path(path, sizeof(path), ".copilot/session-state");
 	walk(x, path, 0, is_events, 0);
+}
+
+int
+scan_ctx_buffer(struct scan_ctx *x)
+{
+	x->cap = SCAN_CHUNK + ak_scan_span(x->m);
+	x->buf = malloc(x->cap);
+	return x->buf != NULL ? 0 : -1;
 }
 
 /* The command ------------------------------------------------------------------------------------- */
@@ -503,8 +513,7 @@ cmd_scan(struct cli *c, int argc, char **argv)
 	}
 	if ((rc = scan_load(c, 0, &x.m, &x.names)) != 0)
 		return rc;
-	x.cap = SCAN_CHUNK + ak_scan_span(x.m);
-	if ((x.buf = malloc(x.cap)) == NULL) {
+	if (scan_ctx_buffer(&x) != 0) {
 		rc = cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
 		goto out;
 	}

@@ -113,6 +113,13 @@ static const struct cli_cmd cmds[] = {
 	    "  --no-patterns    only stored keys, not unknown key-shaped strings\n"
 	    "  --staged         the blobs the next commit would add\n"
 	    "  --install-hook   a git pre-commit hook refusing commits that carry a stored key\n" },
+	{ "doctor", cmd_doctor, "[--json]", "check the security checklist (modes, agent hardening, KDF, leaks)",
+	    "  --json           one JSON object: ok and the checks (schema in akctl(1))\n" },
+	{ "exposure", cmd_exposure, "[--json] [--no-history] [--no-agents]",
+	    "find stored keys live in processes' environments, tmux, systemd, histories, transcripts",
+	    "  --json           one JSON object per finding\n"
+	    "  --no-history     skip shell and REPL histories\n"
+	    "  --no-agents      skip AI coding tools' transcripts\n" },
 	{ "redact", cmd_redact, "", "copy stdin to stdout with every stored key replaced by [ak:PROFILE]", "" },
 	/* Network commands live in akctl-net (it links libcurl); akctl runs it for them, so the process that
 	 * serves env/get/use/exec never pays for libcurl's start-up. */

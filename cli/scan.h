@@ -28,7 +28,8 @@ void scan_names_free(struct scan_names *nm);
 struct scan_ctx {
 	struct ak_scan *m;
 	struct scan_names names;
-	int json, patterns, quiet;
+	int json, patterns;
+	int quiet;         /* count findings, print nothing (doctor) */
 	size_t found, unknown;
 	uint8_t *buf;      /* chunk + overlap */
 	size_t cap;
@@ -51,12 +52,21 @@ void scan_stream_end(struct scan_ctx *x, struct scan_stream *st);
 /* Scan a file by path (regular files only, never through a symlink). 0, or -1 when it cannot be read. */
 int scan_file(struct scan_ctx *x, const char *path, int zsh);
 
+/* The --history sources (shell and REPL histories in HOME, zsh unmetafied) and the --agents sources
+ * (Claude Code, Codex, Copilot CLI transcripts). Missing files are skipped. */
+void scan_history(struct scan_ctx *x);
+void scan_agents(struct scan_ctx *x);
+/* A scan context for x->m/x->names already loaded: the chunk buffer. 0, or -1 out of memory. */
+int scan_ctx_buffer(struct scan_ctx *x);
+
 /* scan_git.c: every object of the repository at dir (blobs, commits, tags), or only the staged blobs. */
 int scan_git(struct scan_ctx *x, const char *dir, int staged);
 /* Install the pre-commit hook in the repository at dir. Returns akctl's exit code. */
 int scan_install_hook(struct cli *c, const char *dir, int force);
 
 int cmd_scan(struct cli *c, int argc, char **argv);
+int cmd_doctor(struct cli *c, int argc, char **argv);
+int cmd_exposure(struct cli *c, int argc, char **argv);
 int cmd_redact(struct cli *c, int argc, char **argv);
 
 /* cmd_redact.c: exec --redact (called by cmd_exec when it sees --redact before "--"). */

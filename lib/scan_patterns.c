@@ -83,50 +83,86 @@ plausible(const uint8_t *p, size_t n)
 	return digit + lower + upper >= 2;
 }
 
-/* The anchors searched with memmem; each pattern's prefix starts with one of them. */
-static const char *const anchors[] = { "sk-", "gh", "github_pat_", "glpat-", "xox", "AKIA", "AIza" };
+/* One pass finds every place a prefix may start: a table of the byte pairs that open a prefix or
+ * follow its first byte, probed at every second position (a prefix of 3 bytes or more always puts one of
+ * its first two pairs there). Several memmem passes, one per anchor, cost several times more on text
+ * full of "sk" and "gh". */
+static uint64_t pairs[65536 / 64];
+static int pairs_ready;
+
+static void
+pairs_init(void)
+{
+	size_t i;
+
+	for (i = 0; i < NPATTERNS; i++) {
+		const uint8_t *pr = (const uint8_t *)patterns[i].prefix;
+		unsigned a = (unsigned)pr[0] << 8 | pr[1], b = (unsigned)pr[1] << 8 | pr[2];
+
+		pairs[a >> 6] |= 1ull << (a & 63);
+		pairs[b >> 6] |= 1ull << (b & 63);
+	}
+	pairs_ready = 1;
+}
+
+/* A key-shaped string starting at q: its end, or 0. *pat gets its pattern. */
+static size_t
+match_at(const uint8_t *buf, size_t len, size_t q, uint32_t *pat)
+{
+	const uint8_t *p = buf + q, *end = buf + len;
+	size_t i, pl, run;
+
+	if (q > 0 && word_byte(p[-1]))
+		return 0;
+	for (i = 0; i < NPATTERNS; i++) {
+		if ((uint8_t)patterns[i].prefix[0] != *p)
+			continue;
+		pl = strlen(patterns[i].prefix);
+		if ((size_t)(end - p) < pl || memcmp(p, patterns[i].prefix, pl) != 0)
+			continue;
+		for (run = 0; p + pl + run < end && in_set(patterns[i].cs, p[pl + run]); run++)
+			;
+		if (run < patterns[i].min || run > patterns[i].max ||
+		    (p + pl + run < end && word_byte(p[pl + run])) || !plausible(p + pl, run))
+			return 0; /* the longest prefix decides */
+		*pat = (uint32_t)i;
+		return q + pl + run;
+	}
+	return 0;
+}
 
 int
 ak_scan_patterns(const uint8_t *buf, size_t len, ak_scan_cb cb, void *arg)
 {
 	struct ak_scan_hit hit;
-	const uint8_t *p, *end = buf + len;
-	size_t a, i, pl, run, off;
+	size_t p, q, e, k;
+	uint32_t pat;
+	unsigned v;
 	int rc;
 
-	for (a = 0; a < sizeof(anchors) / sizeof(anchors[0]); a++) {
-		size_t al = strlen(anchors[a]);
-
-		for (off = 0; off + al <= len; off = (size_t)(p - buf) + 1) {
-			p = memmem(buf + off, len - off, anchors[a], al);
-			if (p == NULL)
-				break;
-			if (p > buf && word_byte(p[-1]))
+	if (!pairs_ready)
+		pairs_init();
+	for (p = 0; p + 1 < len; p += 2) {
+		v = (unsigned)buf[p] << 8 | buf[p + 1];
+		if (!(pairs[v >> 6] & (1ull << (v & 63))))
+			continue;
+		/* A prefix at p-1 (this pair is its second) comes before one at p. */
+		for (k = 0; k < 2; k++) {
+			if (p + k < 1)
 				continue;
-			for (i = 0; i < NPATTERNS; i++) {
-				pl = strlen(patterns[i].prefix);
-				if (strncmp(patterns[i].prefix, anchors[a], al) != 0)
-					continue;
-				if (anchors[a][0] == 'g' && al == 2 && pl > 4)
-					continue; /* github_pat_ has its own anchor */
-				if ((size_t)(end - p) < pl || memcmp(p, patterns[i].prefix, pl) != 0)
-					continue;
-				for (run = 0; p + pl + run < end && in_set(patterns[i].cs, p[pl + run]); run++)
-					;
-				if (run < patterns[i].min || run > patterns[i].max ||
-				    (p + pl + run < end && word_byte(p[pl + run])) ||
-				    !plausible(p + pl, run))
-					break; /* the longest prefix decides */
-				memset(&hit, 0, sizeof(hit));
-				hit.start = (size_t)(p - buf);
-				hit.end = hit.start + pl + run;
-				hit.secret = (uint32_t)i;
-				hit.variant = AK_SCAN_RAW;
-				if ((rc = cb(arg, &hit)) != 0)
-					return rc;
-				p += pl + run - 1;
-				break;
-			}
+			q = p + k - 1;
+			if ((e = match_at(buf, len, q, &pat)) == 0)
+				continue;
+			memset(&hit, 0, sizeof(hit));
+			hit.start = q;
+			hit.end = e;
+			hit.secret = pat;
+			hit.variant = AK_SCAN_RAW;
+			if ((rc = cb(arg, &hit)) != 0)
+				return rc;
+			/* Go on after it, on the even grid. */
+			p = (e + 1) / 2 * 2 - 2;
+			break;
 		}
 	}
 	return 0;

@@ -1,0 +1,130 @@
+#!/bin/bash
+# Leak-scanner benchmark (not a test): a generated tree of SIZE MiB (default 256; the goal is stated for
+# 1024) with keys planted in every variant, 64 stored keys, and in one run:
+#   - akctl scan --no-patterns over the tree against `rg -F` given the same literal set (every variant of
+#     the 64 keys as a full literal), goal >= 10x;
+#   - akctl scan --git (the whole object store of a repository holding that tree) against
+#     `git cat-file --batch-all-objects --batch` to /dev/null, goal >= 1x;
+#   - every planted copy found (the count must match).
+# Needs ripgrep (Debian: apt-get install ripgrep) and git; installs nothing.
+# usage: AKAGENT=build/akagent AKCTL=build/akctl tests/bench/scan-bench.sh [SIZE_MIB]
+# shellcheck source=../lib.sh
+. "$(dirname "$0")/../lib.sh"
+
+SIZE=${1:-256}
+command -v rg >/dev/null || fail "ripgrep (rg) is needed: apt-get install ripgrep"
+command -v git >/dev/null || fail "git is needed"
+NKEYS=64
+init_store
+start_agent
+unlock
+: > "$T/keys"
+for i in $(seq "$NKEYS"); do
+	k=$(fake_key)
+	printf '%s\n' "$k" >> "$T/keys"
+	add_profile "p$i" "$k"
+done
+
+trace "generating $SIZE MiB with planted keys"
+"$PY" - "$T/keys" "$T/tree" "$SIZE" "$T/literals" "$T/planted" <<'PY'
+import base64, os, random, sys
+keys = [l.strip().encode() for l in open(sys.argv[1])]
+root, size = sys.argv[2], int(sys.argv[3]) << 20
+rng = random.Random(7)
+def variants(k):
+    out = [("raw", k), ("hex", k.hex().encode()), ("HEX", k.hex().upper().encode()),
+           ("pct", "".join("%%%02X" % c for c in k).encode()),
+           ("json", "".join("\\u%04x" % c for c in k).encode()), ("utf16", k.decode().encode("utf-16-le"))]
+    for a in range(3):
+        out.append(("b64-%d" % a, base64.b64encode(b"xy"[:a] + k + b"\n")))
+        out.append(("b64url-%d" % a, base64.urlsafe_b64encode(b"xy"[:a] + k + b"\n")))
+    return out
+# The literal set rg gets: every variant of every key, whole (what an exact scanner must look for).
+with open(sys.argv[4], "wb") as f:
+    for k in keys:
+        for _, v in variants(k):
+            f.write(v + b"\n")
+words = [b"const", b"return", b"function", b"ANTHROPIC_API_KEY", b"import", b"self", b"{", b"}", b"=",
+         b"if", b"else", b"for", b"token", b"model", b"claude", b"api", b"sk-", b"task-force"]
+def filler(n):
+    out, m = [], 0
+    while m < n:
+        r = rng.random()
+        if r < 0.001:  # a public prefix now and then, as in code and logs that mention keys
+            line = b"ANTHROPIC_API_KEY=sk-ant-api03-" + base64.urlsafe_b64encode(os.urandom(12))
+        elif r < 0.3:
+            line = base64.b64encode(os.urandom(rng.randrange(20, 90)))
+        else:
+            line = b" ".join(rng.choice(words) for _ in range(rng.randrange(3, 16)))
+        out.append(line)
+        m += len(line) + 1
+    return b"\n".join(out) + b"\n"
+planted, written, i = 0, 0, 0
+chunk = 1 << 20
+while written < size:
+    d = os.path.join(root, "d%03d" % (i // 64))
+    os.makedirs(d, exist_ok=True)
+    data = filler(chunk)
+    if i % 4 == 0:  # a key in one file of four, in a rotating variant
+        k = keys[i % len(keys)]
+        name, v = variants(k)[(i // 4) % 12]
+        pos = rng.randrange(len(data))
+        data = data[:pos] + b"\nleak " + v + b" end\n" + data[pos:]
+        planted += 1
+    open(os.path.join(d, "f%05d.txt" % i), "wb").write(data)
+    written += len(data)
+    i += 1
+open(sys.argv[5], "w").write("%d\n" % planted)
+PY
+PLANTED=$(cat "$T/planted")
+BYTES=$(du -sb "$T/tree" | cut -f1)
+
+# best SECONDS of 3 runs of CMD (warm cache); stdout to $T/last.
+best() {
+	local i s e t b=""
+	for i in 1 2 3; do
+		s=$(date +%s.%N)
+		"$@" > "$T/last" 2>/dev/null
+		e=$(date +%s.%N)
+		t=$(echo "$e - $s" | bc -l)
+		if [ -z "$b" ] || [ "$(echo "$t < $b" | bc -l)" = 1 ]; then b=$t; fi
+	done
+	echo "$b"
+}
+mbs() { echo "scale=0; $BYTES / $1 / 1000000" | bc -l; }
+
+cat "$T/tree"/*/* > /dev/null
+trace "files: akctl scan --no-patterns vs rg -F (same literal set: $(wc -l < "$T/literals") literals)"
+t_ak=$(best "$AKCTL" --no-prompt scan --no-patterns "$T/tree")
+found=$(grep -c ' (' "$T/last")
+t_rg=$(best rg -F -a -c --no-ignore --hidden -f "$T/literals" "$T/tree")
+t_akp=$(best "$AKCTL" --no-prompt scan "$T/tree")
+
+trace "git: a repository holding the tree; akctl scan --git vs git cat-file --batch-all-objects --batch"
+R="$T/repo"
+git init -q "$R"
+cp -r "$T/tree/." "$R/"
+git -C "$R" add -A
+git -C "$R" -c user.name=b -c user.email=b@b commit -qm tree
+git -C "$R" gc -q
+t_cat=$( cd "$R" && best sh -c 'git cat-file --batch-all-objects --batch > /dev/null' )
+t_git=$( cd "$R" && best "$AKCTL" --no-prompt scan --git --no-patterns )
+gfound=$(grep -c ' (' "$T/last")
+ODB=$(du -sb "$R/.git/objects" | cut -f1)
+
+ratio() { echo "scale=1; $1 / $2" | bc -l; }
+echo
+echo "tree: $((BYTES / 1048576)) MiB, $NKEYS stored keys, $PLANTED planted copies"
+printf '%-52s %8s s %6s MB/s\n' "akctl scan --no-patterns" "$t_ak" "$(mbs "$t_ak")"
+printf '%-52s %8s s %6s MB/s\n' "akctl scan (with unknown-key patterns)" "$t_akp" "$(mbs "$t_akp")"
+printf '%-52s %8s s %6s MB/s\n' "rg -F -f literals (all variants of $NKEYS keys)" "$t_rg" "$(mbs "$t_rg")"
+printf '%-52s %8s s\n' "git cat-file --batch-all-objects --batch >/dev/null" "$t_cat"
+printf '%-52s %8s s   (object store %s MiB on disk)\n' "akctl scan --git --no-patterns" "$t_git" "$((ODB / 1048576))"
+echo
+printf 'ratio scan/rg -F:            %6sx   goal >= 10x\n' "$(ratio "$t_rg" "$t_ak")"
+printf 'ratio scan/rg -F (patterns): %6sx\n' "$(ratio "$t_rg" "$t_akp")"
+printf 'ratio scan --git/cat-file:   %6sx   goal >= 1x\n' "$(ratio "$t_cat" "$t_git")"
+printf 'found in files: %d of %d planted; in git: %d\n' "$found" "$PLANTED" "$gfound"
+[ "$found" -eq "$PLANTED" ] || fail "files: found $found of $PLANTED"
+[ "$gfound" -eq "$PLANTED" ] || fail "git: found $gfound of $PLANTED"
+exit 0
