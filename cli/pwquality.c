@@ -8,6 +8,7 @@
 #include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <pwquality.h>
 #include <sodium.h>
@@ -15,6 +16,32 @@
 #include "cli.h"
 
 #define PWQ_SONAME "libpwquality.so.1"
+
+/* cracklib's dictionary is another package (Debian: cracklib-runtime, only recommended by libcrack2).
+ * Without it every check fails with "error loading dictionary": check the rest, and say so. */
+static void
+dict_or_skip(void *lib, pwquality_settings_t *pwq)
+{
+	__typeof__(&pwquality_get_str_value) f_get;
+	__typeof__(&pwquality_set_int_value) f_set;
+	const char *(*f_dflt)(void);
+	const char *dict = NULL;
+	char path[4096];
+
+	*(void **)&f_get = dlsym(lib, "pwquality_get_str_value");
+	*(void **)&f_set = dlsym(lib, "pwquality_set_int_value");
+	*(void **)&f_dflt = dlsym(lib, "GetDefaultCracklibDict"); /* libcrack2, loaded with the library */
+	if (f_get == NULL || f_set == NULL)
+		return;
+	if (f_get(pwq, PWQ_SETTING_DICT_PATH, &dict) != 0 || dict == NULL || dict[0] == '\0')
+		dict = f_dflt != NULL ? f_dflt() : NULL;
+	if (dict != NULL && (size_t)snprintf(path, sizeof(path), "%s.pwd", dict) < sizeof(path) &&
+	    access(path, R_OK) == 0)
+		return;
+	(void)f_set(pwq, PWQ_SETTING_DICT_CHECK, 0);
+	cli_note("warning: no cracklib dictionary (Debian: cracklib-runtime): the passphrase is checked "
+	    "without it");
+}
 
 enum cli_pwq
 cli_pwq_score(const char *pass, char *reason, size_t reasonlen)
@@ -53,6 +80,7 @@ cli_pwq_score(const char *pass, char *reason, size_t reasonlen)
 	if (f_config(pwq, NULL, &aux) != 0)
 		(void)f_strerror(buf, sizeof(buf), PWQ_ERROR_CFGFILE_MALFORMED, aux);
 	aux = NULL;
+	dict_or_skip(lib, pwq);
 	score = f_check(pwq, pass, NULL, NULL, &aux);
 	if (score >= 0) {
 		res = CLI_PWQ_OK;
