@@ -134,11 +134,18 @@ const char *cli_mark(int fd, int ok);
 /* pass.c ------------------------------------------------------------------------------------------ */
 /* Read a passphrase: --passphrase-fd (one line per call), else $AKCTL_ASKPASS, else /dev/tty with echo
  * off (asked twice when confirm; on a mismatch both again, AK_ERR_MISMATCH after CLI_PASS_TRIES), else
- * AK_ERR_NO_PASSPHRASE.
+ * AK_ERR_NO_PASSPHRASE. confirm also means a new passphrase: it is scored (cli_pwq_score); a weak one
+ * typed at the terminal is refused with the reason and asked again (AK_ERR_WEAK_PASS after
+ * CLI_PASS_TRIES), one from --passphrase-fd or AKCTL_ASKPASS is taken with a warning on stderr.
  * *out is a NUL-terminated secure allocation: the caller wipes it with ak_smem_free(). Empty =>
  * AK_ERR_EMPTY, more than CLI_PASS_MAX bytes => AK_ERR_TOO_LARGE. detail (may be NULL) gets a reason. */
 enum ak_err cli_pass_read(struct cli *c, const char *prompt, int confirm, char **out, size_t *outlen,
     char *detail, size_t detaillen);
+/* pwquality.c: score a new passphrase with libpwquality (loaded with dlopen only now, so that no other
+ * command loads it or libcrack2). CLI_PWQ_WEAK puts the library's reason in reason (its text:
+ * print it through cli_note/cli_fail, which render it as one safe line); CLI_PWQ_UNAVAILABLE says why nothing was scored. pass stays the caller's. */
+enum cli_pwq { CLI_PWQ_OK, CLI_PWQ_WEAK, CLI_PWQ_UNAVAILABLE };
+enum cli_pwq cli_pwq_score(const char *pass, char *reason, size_t reasonlen);
 /* Derive the key for kdf from pass (passlen bytes; pass stays the caller's to wipe) into *key, a
  * secure AK_KEY_BYTES allocation the caller wipes with ak_smem_free() (also when this fails). Returns 0,
  * or the exit code after reporting "<cmd>" (no memory) or "<cmd>: key derivation". */

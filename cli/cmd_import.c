@@ -41,8 +41,9 @@ struct import {
 	const char *provider;  /* --provider or NULL */
 	const char *var;       /* --var or NULL */
 	const char *region;    /* --region or NULL */
+	const char *json_path;  /* --json-path or NULL */
 	long timeout_ms;
-	int dry_run, replace, force;
+	int dry_run, replace, force, json;
 	const char *allow[ALLOW_VARS_MAX]; /* --allow-var names */
 	size_t nallow;
 	struct ak_profile *p;
@@ -219,13 +220,12 @@ pick_secret(struct import *im, size_t *idx)
 	return 1;
 }
 
+static int from_entries(struct import *im);
+
 static int
 from_dotenv(struct import *im)
 {
-	const struct ak_dotenv_entry *e;
-	char name[AK_VARNAME_MAX + 8], skipped[1024];
-	size_t i, bad = 0, nskipped = 0, sl = 0;
-	int rc;
+	size_t bad = 0;
 	enum ak_err r;
 
 	if (stat(im->src, &im->st) != 0)
@@ -242,6 +242,20 @@ from_dotenv(struct import *im)
 	if (im->d->nbad > 0)
 		cli_note("import: %s:%zu: statement not understood, skipped as python-dotenv does "
 		    "(%zu in all)", im->src, bad, im->d->nbad);
+	return from_entries(im);
+}
+
+/* The profile from im->d's entries (a .env file, or a JSON object of variables): the secret chosen by
+ * pick_secret, every other entry a plain variable. Entries from JSON have no line (0). */
+static int
+from_entries(struct import *im)
+{
+	const struct ak_dotenv_entry *e;
+	char name[AK_VARNAME_MAX + 8], skipped[1024], at[32];
+	size_t i, nskipped = 0, sl = 0;
+	int rc;
+	enum ak_err r;
+
 	if ((rc = pick_secret(im, &im->secret_entry)) != 0)
 		return rc;
 	e = &im->d->e[im->secret_entry];
@@ -252,13 +266,16 @@ from_dotenv(struct import *im)
 		if (i == im->secret_entry)
 			continue;
 		cli_sanitize(e->name, name, sizeof(name));
+		at[0] = '\0';
+		if (e->line > 0)
+			snprintf(at, sizeof(at), ":%zu", e->line);
 		if (e->value == NULL) {
-			cli_note("import: %s:%zu: %s has no value; skipped", im->src, e->line, name);
+			cli_note("import: %s%s: %s has no value; skipped", im->src, at, name);
 			continue;
 		}
 		if (ak_varname_check(e->name) != AK_OK) {
-			cli_note("import: %s:%zu: '%s' is not a variable name a shell can set "
-			    "([A-Za-z_][A-Za-z0-9_]*)", im->src, e->line, name);
+			cli_note("import: %s%s: '%s' is not a variable name a shell can set "
+			    "([A-Za-z_][A-Za-z0-9_]*)", im->src, at, name);
 			return 1;
 		}
 		if (!var_allowed(im, e->name)) {
@@ -430,11 +447,130 @@ json_type_error(const struct import *im, const char *key, const char *want)
 	return 1;
 }
 
+/* Walk --json-path from root: dot-separated members of objects; a segment of digits indexes an array
+ * (servers.0.key). A member name holding a dot cannot be reached. NULL after saying what is missing. */
+static cJSON *
+json_walk(const struct import *im, cJSON *root)
+{
+	const char *p = im->json_path, *dot;
+	char seg[256], shown[300];
+	size_t n, k;
+	unsigned long idx;
+	cJSON *cur = root;
+
+	while (*p != '\0') {
+		dot = strchr(p, '.');
+		n = dot != NULL ? (size_t)(dot - p) : strlen(p);
+		if (n >= sizeof(seg)) {
+			cli_note("import: --json-path: a segment is longer than %zu bytes", sizeof(seg) - 1);
+			return NULL;
+		}
+		memcpy(seg, p, n);
+		seg[n] = '\0';
+		cli_sanitize(seg, shown, sizeof(shown));
+		if (cJSON_IsArray(cur)) {
+			for (k = 0; k < n && seg[k] >= '0' && seg[k] <= '9'; k++)
+				;
+			idx = k == n && n > 0 && n < 10 ? strtoul(seg, NULL, 10) : ULONG_MAX;
+			if (idx == ULONG_MAX) {
+				cli_note("import: %s: --json-path: '%s' meets an array: give an index (0, 1, ...)",
+				    im->src, shown);
+				return NULL;
+			}
+			cur = idx < (unsigned long)cJSON_GetArraySize(cur) ? cJSON_GetArrayItem(cur, (int)idx) : NULL;
+		} else if (cJSON_IsObject(cur)) {
+			cur = cJSON_GetObjectItemCaseSensitive(cur, seg);
+		} else {
+			cli_note("import: %s: --json-path: '%s' is below a value that is not an object or array",
+			    im->src, shown);
+			return NULL;
+		}
+		if (cur == NULL) {
+			cli_note("import: %s: --json-path: no '%s'", im->src, shown);
+			return NULL;
+		}
+		p += n;
+		if (*p == '.')
+			p++;
+	}
+	return cur;
+}
+
+/* Copy src (secure, NUL-terminated) into a new secure string. */
+static char *
+smem_dup(const char *src)
+{
+	size_t n = strlen(src);
+	char *d;
+
+	if ((d = ak_smem_alloc(n + 1)) != NULL)
+		memcpy(d, src, n + 1);
+	return d;
+}
+
+/* A JSON object of variables (what env --shell json prints) into im->d, then a profile as from a .env:
+ * strings as they are, numbers as written, true/false, null = no value (skipped). A repeated name keeps
+ * the last value, as a JSON reader does. */
+static int
+from_json_vars(struct import *im, const cJSON *obj)
+{
+	const cJSON *it;
+	struct ak_dotenv *d;
+	struct ak_dotenv_entry *e;
+	char num[64], kname[AK_VARNAME_MAX + 8];
+	const char *v;
+	size_t i, n = 0;
+
+	cJSON_ArrayForEach(it, obj)
+		n++;
+	if (n == 0) {
+		cli_note("import: %s: the object is empty", im->src);
+		return 1;
+	}
+	if (n > AK_DOTENV_ENTRIES_MAX) {
+		cli_note("import: %s: more than %u variables", im->src, AK_DOTENV_ENTRIES_MAX);
+		return 1;
+	}
+	if ((d = im->d = calloc(1, sizeof(*d))) == NULL || (d->e = calloc(n, sizeof(*d->e))) == NULL)
+		return cli_fail(AK_ERR_NOMEM, NULL, "import");
+	cJSON_ArrayForEach(it, obj) {
+		cli_sanitize(it->string != NULL ? it->string : "", kname, sizeof(kname));
+		if (cJSON_IsString(it) && it->valuestring != NULL) {
+			v = it->valuestring;
+		} else if (cJSON_IsNumber(it)) {
+			fmt_number(it->valuedouble, num, sizeof(num));
+			v = num;
+		} else if (cJSON_IsBool(it)) {
+			v = cJSON_IsTrue(it) ? "true" : "false";
+		} else if (cJSON_IsNull(it)) {
+			v = NULL;
+		} else {
+			cli_note("import: %s: \"%s\" is %s, not a value: choose a nested object with "
+			    "--json-path", im->src, kname, cJSON_IsArray(it) ? "an array" : "an object");
+			return 1;
+		}
+		for (i = 0; i < d->n; i++)
+			if (strcmp(d->e[i].name, it->string) == 0)
+				break;
+		e = &d->e[i];
+		if (i == d->n) {
+			if ((e->name = smem_dup(it->string)) == NULL)
+				return cli_fail(AK_ERR_NOMEM, NULL, "import");
+			d->n++;
+		}
+		ak_smem_free(e->value); /* wipes an earlier value of a repeated name */
+		e->value = NULL;
+		if (v != NULL && (e->value = smem_dup(v)) == NULL)
+			return cli_fail(AK_ERR_NOMEM, NULL, "import");
+	}
+	return from_entries(im);
+}
+
 static int
 from_json(struct import *im)
 {
 	static const char *const known[] = { "api_key", "model", "max_tokens", "temperature" };
-	cJSON *root = NULL, *it;
+	cJSON *root = NULL, *top = NULL, *it;
 	char *buf = NULL, num[64], kname[64];
 	const char *var;
 	size_t len = 0, i;
@@ -450,8 +586,17 @@ from_json(struct import *im)
 		cli_note("import: %s: not valid JSON", im->src);
 		goto out;
 	}
+	top = root;
+	if (im->json_path != NULL && (root = json_walk(im, top)) == NULL)
+		goto out;
 	if (!cJSON_IsObject(root)) {
-		cli_note("import: %s: expected a JSON object {\"api_key\": ...}", im->src);
+		cli_note("import: %s: expected a JSON object ({\"api_key\": ...} or {\"NAME\": \"value\", ...})%s",
+		    im->src, im->json_path != NULL ? " at --json-path" : "");
+		goto out;
+	}
+	/* Without "api_key" it is an object of variables, as env --shell json prints. */
+	if (cJSON_GetObjectItemCaseSensitive(root, "api_key") == NULL) {
+		rc = from_json_vars(im, root);
 		goto out;
 	}
 	cJSON_ArrayForEach(it, root) {
@@ -514,7 +659,7 @@ from_json(struct import *im)
 	}
 	rc = 0;
 out:
-	cJSON_Delete(root); /* every buffer was in the arena: wiped */
+	cJSON_Delete(top); /* every buffer was in the arena: wiped */
 	ak_smem_free(buf);
 	return rc;
 }
@@ -615,6 +760,66 @@ dry_run(const struct import *im)
 	printf("nothing written (--dry-run)\n");
 }
 
+/* --dry-run --json: the same as one JSON object (schema in akctl(1)); the secret and every variable
+ * whose name looks secret only redacted. */
+static int
+dry_run_json(const struct import *im)
+{
+	const struct ak_profile *p = im->p;
+	cJSON *o = NULL, *vars, *v, *rp;
+	char red[128], ref[sizeof(REF_PREFIX) + AK_NAME_MAX + AK_VARNAME_MAX + 2], *out = NULL;
+	size_t i, nrep = 0;
+	int redact, rc = 1;
+
+	if ((o = cJSON_CreateObject()) == NULL)
+		goto out;
+	cJSON_AddStringToObject(o, "profile", p->name);
+	cJSON_AddStringToObject(o, "provider", p->provider);
+	if (p->source[0] != '\0')
+		cJSON_AddStringToObject(o, "source", p->source);
+	else
+		cJSON_AddNullToObject(o, "source");
+	cJSON_AddStringToObject(o, "secret_var", p->secret_var);
+	ak_redact(p->secret, red, sizeof(red));
+	cJSON_AddStringToObject(o, "secret", red);
+	if ((vars = cJSON_AddArrayToObject(o, "variables")) == NULL)
+		goto out;
+	for (i = 0; i < p->nvars; i++) {
+		if ((v = cJSON_CreateObject()) == NULL || !cJSON_AddItemToArray(vars, v))
+			goto out;
+		redact = secret_name(p->vars[i].name);
+		cJSON_AddStringToObject(v, "name", p->vars[i].name);
+		if (redact)
+			ak_redact(p->vars[i].value, red, sizeof(red));
+		cJSON_AddStringToObject(v, "value", redact ? red : p->vars[i].value);
+		cJSON_AddBoolToObject(v, "redacted", redact);
+	}
+	if (im->replace) {
+		for (i = 0; i < im->d->nb; i++)
+			if (im->d->b[i].entry == im->secret_entry && im->d->b[i].has_value)
+				nrep++;
+		snprintf(ref, sizeof(ref), REF_PREFIX "%s/%s", p->name, p->secret_var);
+		if ((rp = cJSON_AddObjectToObject(o, "replace")) == NULL)
+			goto out;
+		cJSON_AddStringToObject(rp, "file", im->src);
+		cJSON_AddNumberToObject(rp, "values", (double)nrep);
+		cJSON_AddStringToObject(rp, "reference", ref);
+	} else {
+		cJSON_AddNullToObject(o, "replace");
+	}
+	cJSON_AddBoolToObject(o, "written", 0);
+	if ((out = cJSON_PrintUnformatted(o)) == NULL)
+		goto out;
+	printf("%s\n", out);
+	rc = 0;
+out:
+	if (rc != 0)
+		rc = cli_fail(AK_ERR_NOMEM, NULL, "import");
+	cJSON_free(out);
+	cJSON_Delete(o);
+	return rc;
+}
+
 int
 cmd_import(struct cli *c, int argc, char **argv)
 {
@@ -627,6 +832,8 @@ cmd_import(struct cli *c, int argc, char **argv)
 		{ "region", required_argument, NULL, 'r' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "allow-var", required_argument, NULL, 'A' },
+		{ "json-path", required_argument, NULL, 'J' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -674,6 +881,15 @@ cmd_import(struct cli *c, int argc, char **argv)
 				return cli_usage_error(c, "--timeout: not a duration (1s to 1h): '%s'", optarg);
 			im.timeout_ms = (long)secs * 1000;
 			break;
+		case 'J':
+			if (optarg[0] == '\0' || optarg[0] == '.' || optarg[strlen(optarg) - 1] == '.' ||
+			    strstr(optarg, "..") != NULL)
+				return cli_usage_error(c, "--json-path: not a dot path (a.b, servers.0): '%s'", optarg);
+			im.json_path = optarg;
+			break;
+		case 'j':
+			im.json = 1;
+			break;
 		case 'h':
 			return cli_cmd_help(c->cmd);
 		default:
@@ -693,6 +909,11 @@ cmd_import(struct cli *c, int argc, char **argv)
 	if (im.replace && (strncmp(im.src, "env:", 4) == 0 || cloud_is_uri(im.src) ||
 	    (sl >= 5 && strcasecmp(im.src + sl - 5, ".json") == 0)))
 		return cli_usage_error(c, "--replace rewrites a .env file; '%s' is not one", im.src);
+	if (im.json_path != NULL && (strncmp(im.src, "env:", 4) == 0 || cloud_is_uri(im.src) ||
+	    sl < 5 || strcasecmp(im.src + sl - 5, ".json") != 0))
+		return cli_usage_error(c, "--json-path selects inside a .json file; '%s' is not one", im.src);
+	if (im.json && !im.dry_run)
+		return cli_usage_error(c, "--json goes with --dry-run");
 
 	if ((im.p = ak_profile_new()) == NULL ||
 	    (r = ak_profile_set_field(&im.p->name, name)) != AK_OK) {
@@ -716,6 +937,10 @@ cmd_import(struct cli *c, int argc, char **argv)
 		goto out;
 	}
 	if (im.dry_run) {
+		if (im.json) {
+			rc = dry_run_json(&im);
+			goto out;
+		}
 		dry_run(&im);
 		rc = 0;
 		goto out;

@@ -52,6 +52,7 @@ struct check {
 	int live;                      /* a request goes out */
 	int skipped;                   /* --all: no check known for this provider; not a failure */
 	int code;                      /* exit code of this line */
+	long http;                     /* the response's HTTP status, 0 if none came */
 	char line[512];                /* the result, without the "NAME: " prefix */
 	char warn[256];                /* a non-fatal format issue, shown on stderr */
 	char url[TEST_URL_MAX];
@@ -275,6 +276,8 @@ judge(struct check *ck, const struct net_response *resp)
 	long st = resp->status;
 	int rc;
 
+	ck->http = resp->fail == NET_OK ? st : 0;
+
 	switch (resp->fail) {
 	case NET_OK:
 		break;
@@ -358,11 +361,77 @@ out:
 	cJSON_Delete(j); /* the arena hook wipes its buffers */
 }
 
+/* The one-word result for --json, from a line's exit code. */
+static const char *
+result_word(const struct check *ck)
+{
+	switch (ck->code) {
+	case EXIT_VALID: return "valid";
+	case EXIT_REJECTED: return "rejected";
+	case EXIT_FORBIDDEN: return "forbidden";
+	case EXIT_RATE_LIMITED: return "rate-limited";
+	case EXIT_PROVIDER_FAILING: return "provider-failing";
+	case EXIT_NETWORK: return "network";
+	case EXIT_TIMEOUT: return "timeout";
+	case EXIT_FORMAT: return "format";
+	case EXIT_UNEXPECTED: return "unexpected";
+	}
+	return "not-checked";
+}
+
+/* test --json: one object (schema in akctl(1)). Every string was built from non-secret parts and
+ * server text scrubbed of the key, as for the lines. */
+static int
+print_json(struct cli *c, const struct check *cks, size_t n, int rc)
+{
+	cJSON *o = NULL, *arr, *e;
+	char *out = NULL;
+	size_t i;
+	int ok = 0;
+
+	if ((o = cJSON_CreateObject()) == NULL || (arr = cJSON_AddArrayToObject(o, "profiles")) == NULL)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if ((e = cJSON_CreateObject()) == NULL || !cJSON_AddItemToArray(arr, e))
+			goto out;
+		cJSON_AddStringToObject(e, "profile", cks[i].p->name);
+		cJSON_AddStringToObject(e, "provider", cks[i].p->provider);
+		cJSON_AddStringToObject(e, "result", result_word(&cks[i]));
+		cJSON_AddNumberToObject(e, "exit", cks[i].code);
+		cJSON_AddBoolToObject(e, "live", cks[i].live);
+		cJSON_AddBoolToObject(e, "skipped", cks[i].skipped);
+		if (cks[i].http > 0)
+			cJSON_AddNumberToObject(e, "http_status", (double)cks[i].http);
+		else
+			cJSON_AddNullToObject(e, "http_status");
+		cJSON_AddStringToObject(e, "message", cks[i].line);
+		if (cks[i].live && cks[i].host[0] != '\0')
+			cJSON_AddStringToObject(e, "sent_to", cks[i].host);
+		else
+			cJSON_AddNullToObject(e, "sent_to");
+		if (cks[i].warn[0] != '\0')
+			cJSON_AddStringToObject(e, "warning", cks[i].warn);
+		else
+			cJSON_AddNullToObject(e, "warning");
+	}
+	cJSON_AddNumberToObject(o, "exit", rc);
+	if ((out = cJSON_PrintUnformatted(o)) == NULL)
+		goto out;
+	printf("%s\n", out);
+	fflush(stdout);
+	ok = 1;
+out:
+	cJSON_free(out);
+	cJSON_Delete(o);
+	return ok ? rc : cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
+}
+
 /* Run every check: offline part, then all live requests at once. Prints one line each to out (each
- * prefixed with prefix), warnings to stderr. Returns the first failing line's code. */
+ * prefixed with prefix; json: one JSON object on stdout instead), warnings to stderr. Returns the first
+ * failing line's code. */
 static int
 run_checks(struct cli *c, struct check *cks, size_t n, long timeout_ms, const char *base_url, int all,
-    FILE *out, const char *prefix)
+    FILE *out, const char *prefix, int json)
 {
 	struct net_request *rq = NULL;
 	struct net_response *resp = NULL;
@@ -407,6 +476,10 @@ run_checks(struct cli *c, struct check *cks, size_t n, long timeout_ms, const ch
 		/* Every string here was built from non-secret parts; sanitise anyway (server text). */
 		if (cks[i].warn[0] != '\0')
 			cli_note("%s: %s: warning: %s", c->cmd, cks[i].p->name, cks[i].warn);
+		if (rc == 0 && cks[i].code != 0 && !cks[i].skipped)
+			rc = cks[i].code;
+		if (json)
+			continue;
 		cli_sanitize(cks[i].line, line, sizeof(line));
 		fprintf(out, "%s%s%s: %s", prefix, cks[i].skipped ? "" : cli_mark(fileno(out), cks[i].code == 0),
 		    cks[i].p->name, line);
@@ -417,9 +490,9 @@ run_checks(struct cli *c, struct check *cks, size_t n, long timeout_ms, const ch
 			fputc(']', out);
 		}
 		fputc('\n', out);
-		if (rc == 0 && cks[i].code != 0 && !cks[i].skipped)
-			rc = cks[i].code;
 	}
+	if (json)
+		rc = print_json(c, cks, n, rc);
 	fflush(out);
 out:
 	free(rq);
@@ -495,6 +568,7 @@ cmd_test(struct cli *c, int argc, char **argv)
 		{ "all", no_argument, NULL, 'a' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "base-url", required_argument, NULL, 'b' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		/* Internal, for akctl add --validate (cli_net_validate). */
 		{ "key-stdin", no_argument, NULL, 'K' },
@@ -511,7 +585,7 @@ cmd_test(struct cli *c, int argc, char **argv)
 	struct check *cks = NULL;
 	uint32_t nents = 0, secs = TEST_DEFAULT_TIMEOUT_S;
 	size_t n = 0, i;
-	int ch, rc, all = 0, key_stdin = 0;
+	int ch, rc, all = 0, key_stdin = 0, json = 0;
 	enum ak_err r;
 
 	while ((ch = getopt_long(argc, argv, ":ht:", longopts, NULL)) != -1) {
@@ -525,6 +599,9 @@ cmd_test(struct cli *c, int argc, char **argv)
 			break;
 		case 'b':
 			base_url = optarg;
+			break;
+		case 'j':
+			json = 1;
 			break;
 		case 'K':
 			key_stdin = 1;
@@ -571,7 +648,7 @@ cmd_test(struct cli *c, int argc, char **argv)
 		c->cmd = "add"; /* our messages belong to the add that ran us */
 		if ((rc = profile_from_stdin(c, vname, vprov, vurl, vhdr, vtmpl, &cks[0].p)) != 0)
 			goto out;
-		rc = run_checks(c, cks, n, (long)secs * 1000, base_url, 0, stderr, "akctl: add: ");
+		rc = run_checks(c, cks, n, (long)secs * 1000, base_url, 0, stderr, "akctl: add: ", 0);
 		goto out;
 	}
 
@@ -590,7 +667,10 @@ cmd_test(struct cli *c, int argc, char **argv)
 		n = (size_t)(argc - optind);
 	}
 	if (n == 0) {
-		cli_note("%s: no profiles", c->cmd);
+		if (json)
+			printf("{\"profiles\":[],\"exit\":0}\n");
+		else
+			cli_note("%s: no profiles", c->cmd);
 		rc = 0;
 		goto out;
 	}
@@ -616,7 +696,7 @@ cmd_test(struct cli *c, int argc, char **argv)
 	/* Nothing more to ask the agent: do not hold its connection through the network wait. */
 	ak_client_close(cl);
 	cl = NULL;
-	rc = run_checks(c, cks, n, (long)secs * 1000, base_url, all, stdout, "");
+	rc = run_checks(c, cks, n, (long)secs * 1000, base_url, all, stdout, "", json);
 out:
 	checks_free(cks, n);
 	ak_client_list_free(ents, nents);
@@ -637,7 +717,7 @@ cli_net_validate(struct cli *c, const struct ak_profile *p)
 		return cli_fail(AK_ERR_INTERNAL, "libcurl", "%s: validate", c->cmd);
 	memset(&ck, 0, sizeof(ck));
 	ck.p = (struct ak_profile *)p; /* only read; own_p = 0 */
-	rc = run_checks(c, &ck, 1, TEST_DEFAULT_TIMEOUT_S * 1000L, NULL, 0, stderr, "akctl: add: ");
+	rc = run_checks(c, &ck, 1, TEST_DEFAULT_TIMEOUT_S * 1000L, NULL, 0, stderr, "akctl: add: ", 0);
 	ak_smem_free(ck.auth);
 	net_cleanup();
 	return rc;

@@ -123,20 +123,23 @@ static const struct cli_cmd cmds[] = {
 	{ "redact", cmd_redact, "", "copy stdin to stdout with every stored key replaced by [ak:PROFILE]", "" },
 	/* Network commands live in akctl-net (it links libcurl); akctl runs it for them, so the process that
 	 * serves env/get/use/exec never pays for libcurl's start-up. */
-	{ "test", CLI_NET_CMD(cmd_test), "PROFILE...|--all [--timeout DURATION] [--base-url URL]",
+	{ "test", CLI_NET_CMD(cmd_test), "PROFILE...|--all [--timeout DURATION] [--base-url URL] [--json]",
 	    "check keys against their provider's API",
 	    "  --all            every profile\n"
-	    "  --timeout DURATION  per request (default 10s)\n"
-	    "  --base-url URL   send the check to URL instead of the provider's API\n" },
-	{ "import", CLI_NET_CMD(cmd_import), "SOURCE [PROFILE] [--dry-run] [--replace] [--force] [--provider P] [--var NAME]\n"
-	    "             [--allow-var NAME]... [--region R] [--timeout DURATION]",
+	    "  --timeout DURATION  per request (default 15s)\n"
+	    "  --base-url URL   send the check to URL instead of the provider's API\n"
+	    "  --json           one JSON object instead of the lines (schema in akctl(1))\n" },
+	{ "import", CLI_NET_CMD(cmd_import), "SOURCE [PROFILE] [--dry-run [--json]] [--replace] [--force] [--provider P]\n"
+	    "             [--var NAME] [--allow-var NAME]... [--json-path A.B] [--region R] [--timeout DURATION]",
 	    "import keys from a .env or JSON file, the environment, or a cloud secret manager",
 	    "  --dry-run        show what would be stored, store nothing\n"
-	    "  --replace        replace an existing profile's secret\n"
+	    "  --json           with --dry-run: one JSON object, secrets redacted (schema in akctl(1))\n"
+	    "  --replace        rewrite the .env file's secret as an ak://PROFILE/VAR reference\n"
 	    "  --force          replace an existing profile entirely\n"
 	    "  --provider P     the provider of the imported key\n"
 	    "  --var NAME       the variable to import (from a file with several)\n"
 	    "  --allow-var NAME import NAME although it steers a shell, a loader or where keys go\n"
+	    "  --json-path A.B  the object inside a .json file to import (a digit segment indexes an array)\n"
 	    "  --region R       the cloud region (AWS)\n"
 	    "  --timeout DURATION  per cloud request\n" },
 	{ "pull", CLI_NET_CMD(cmd_pull), "PROFILE...|--all [--region REGION] [--timeout DURATION]",

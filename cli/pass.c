@@ -333,6 +333,37 @@ pass_once(struct cli *c, const char *prompt, char *buf, size_t max, size_t *len,
 	return r;
 }
 
+/* A new passphrase's score: AK_OK to take it (perhaps with a warning), AK_ERR_WEAK_PASS when a person at
+ * the terminal should choose another (the reason is then printed or, on the last try, in detail). */
+static enum ak_err
+pass_judge(const char *pass, int from_tty, int last, char *detail, size_t detaillen)
+{
+	char reason[256];
+	enum ak_err r = AK_OK;
+
+	switch (cli_pwq_score(pass, reason, sizeof(reason))) {
+	case CLI_PWQ_OK:
+		break;
+	case CLI_PWQ_UNAVAILABLE:
+		cli_note("warning: passphrase strength not checked (%s)", reason);
+		break;
+	case CLI_PWQ_WEAK:
+		/* A script or an askpass program cannot choose again: it is told, not stopped. */
+		if (!from_tty) {
+			cli_note("warning: weak passphrase: %s", reason);
+			break;
+		}
+		r = AK_ERR_WEAK_PASS;
+		if (last)
+			snprintf(detail, detaillen, "%s", reason);
+		else
+			cli_note("passphrase refused: %s; choose another", reason);
+		break;
+	}
+	sodium_memzero(reason, sizeof(reason));
+	return r;
+}
+
 enum ak_err
 cli_pass_read(struct cli *c, const char *prompt, int confirm, char **out, size_t *outlen, char *detail,
     size_t detaillen)
@@ -356,17 +387,26 @@ cli_pass_read(struct cli *c, const char *prompt, int confirm, char **out, size_t
 	}
 	if ((r = pass_once(c, prompt, a, CLI_PASS_MAX, &alen, &from_tty, detail, detaillen)) != AK_OK)
 		goto out;
-	if (alen == 0) {
-		r = AK_ERR_EMPTY;
-		goto out;
-	}
-	/* Only a person typing blind needs a second chance to notice a typo. */
-	if (confirm && from_tty) {
-		if ((b = ak_smem_alloc(CLI_PASS_MAX + 1)) == NULL) {
-			r = AK_ERR_NOMEM;
+	/* A new passphrase (confirm): scored, and at a terminal typed twice, since a person typing blind
+	 * needs a second chance to notice a typo. A weak one or a mismatch starts again from the first,
+	 * CLI_PASS_TRIES times in all. */
+	for (tries = 1;; tries++) {
+		if (alen == 0) {
+			r = AK_ERR_EMPTY;
 			goto out;
 		}
-		for (tries = 1;; tries++) {
+		if (!confirm)
+			break;
+		r = pass_judge(a, from_tty, tries == CLI_PASS_TRIES, detail, detaillen);
+		if (r != AK_OK && tries == CLI_PASS_TRIES)
+			goto out;
+		if (r == AK_OK && !from_tty)
+			break;
+		if (r == AK_OK) {
+			if (b == NULL && (b = ak_smem_alloc(CLI_PASS_MAX + 1)) == NULL) {
+				r = AK_ERR_NOMEM;
+				goto out;
+			}
 			if ((r = tty_read("Repeat passphrase: ", b, CLI_PASS_MAX, &blen)) != AK_OK)
 				goto out;
 			if (alen == blen && sodium_memcmp(a, b, alen) == 0)
@@ -377,13 +417,9 @@ cli_pass_read(struct cli *c, const char *prompt, int confirm, char **out, size_t
 			}
 			/* A typo in either: start again from the first. */
 			fprintf(stderr, "akctl: passphrases do not match, try again\n");
-			if ((r = tty_read(prompt, a, CLI_PASS_MAX, &alen)) != AK_OK)
-				goto out;
-			if (alen == 0) {
-				r = AK_ERR_EMPTY;
-				goto out;
-			}
 		}
+		if ((r = tty_read(prompt, a, CLI_PASS_MAX, &alen)) != AK_OK)
+			goto out;
 	}
 	*out = a;
 	*outlen = alen;

@@ -122,6 +122,30 @@ grep -q 'elsewhere' "$T/req-http.log" && fail "the redirect was followed"
 t 10 test leak	# the fake echoes the key in request-id, error.type and error.message
 line_is "leak: rejected (401, request-id [redacted])$AT"
 
+trace "test --json: one object with the same verdicts, no key in it"
+t 10 test --json ok s401 leak drop
+"$PY" - "$OUT" "$PORT_http" <<'PY' || fail "test --json: $(cat "$OUT")"
+import json, re, sys
+raw = open(sys.argv[1]).read()
+assert raw.count("\n") == 1 and raw.endswith("\n"), "not one line"
+d = json.loads(raw)
+assert d["exit"] == 10, d["exit"]
+ps = d["profiles"]
+assert [p["profile"] for p in ps] == ["ok", "s401", "leak", "drop"], ps
+assert [p["result"] for p in ps] == ["valid", "rejected", "rejected", "network"], ps
+assert [p["exit"] for p in ps] == [0, 10, 10, 14], ps
+assert [p["http_status"] for p in ps] == [200, 401, 401, None], ps
+for p in ps:
+    assert p["provider"] == "anthropic" and p["live"] is True and p["skipped"] is False, p
+    assert p["sent_to"] == "127.0.0.1:" + sys.argv[2], p
+    assert p["warning"] is None, p
+assert re.fullmatch(r"valid \(anthropic, 200, request-id req_fake[0-9]{6}\)", ps[0]["message"]), ps[0]
+assert ps[2]["message"] == "rejected (401, request-id [redacted])", ps[2]
+PY
+t 0 test --json ok
+"$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["exit"]==0 and len(d["profiles"])==1' "$OUT" ||
+	fail "test --json ok: $(cat "$OUT")"
+
 trace "429: retry-after honoured once"
 t 12 test s429
 grep -q '^s429: rate limited (after one retry): rate_limit_error (429, retry-after 1 s, request-id ' "$OUT" ||
