@@ -38,6 +38,8 @@ ak_strerror(enum ak_err e)
 	case AK_ERR_UNTRUSTED_AGENT: return "refusing an agent that is not ours";
 	case AK_ERR_OTHER_STORE: return "the agent serves another keystore";
 	case AK_ERR_NOT_FOUND: return "no such file";
+	case AK_ERR_NO_VAR: return "no such variable in the profile";
+	case AK_ERR_LOOKS_SECRET: return "the value looks like a key: store it with --secret";
 	}
 	return "unknown error";
 }
@@ -53,7 +55,8 @@ ak_err_exit_code(enum ak_err e)
 	case AK_ERR_NO_AGENT:
 	case AK_ERR_OTHER_STORE: return 3;
 	case AK_ERR_LOCKED: return 4;
-	case AK_ERR_NO_PROFILE: return 5;
+	case AK_ERR_NO_PROFILE:
+	case AK_ERR_NO_VAR: return 5;
 	case AK_ERR_AUTH:
 	case AK_ERR_MISMATCH: return 6;
 	case AK_ERR_UNTRUSTED_AGENT: return 7;
@@ -64,7 +67,7 @@ ak_err_exit_code(enum ak_err e)
 enum ak_err
 ak_err_from_wire(unsigned long v)
 {
-	if (v <= (unsigned long)AK_ERR_NOT_FOUND)
+	if (v <= (unsigned long)AK_ERR_LOOKS_SECRET)
 		return (enum ak_err)v;
 	return AK_ERR_INTERNAL;
 }
