@@ -55,8 +55,7 @@ ak_err_exit_code(enum ak_err e)
 	case AK_ERR_NO_AGENT:
 	case AK_ERR_OTHER_STORE: return 3;
 	case AK_ERR_LOCKED: return 4;
-	case AK_ERR_NO_PROFILE:
-	case AK_ERR_NO_VAR: return 5;
+	case AK_ERR_NO_PROFILE: return 5;
 	case AK_ERR_AUTH:
 	case AK_ERR_MISMATCH: return 6;
 	case AK_ERR_UNTRUSTED_AGENT: return 7;
