@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "agent.h"
+#include "ak_edit.h"
 #include "ak_log.h"
 #include "ak_path.h"
 #include "ak_proto.h"
@@ -137,6 +138,7 @@ msg_name(uint8_t type)
 	case AK_MSG_ADD: return "ADD";
 	case AK_MSG_REMOVE: return "REMOVE";
 	case AK_MSG_SHUTDOWN: return "SHUTDOWN";
+	case AK_MSG_EDIT: return "EDIT";
 	default: return "unknown";
 	}
 }
@@ -368,6 +370,7 @@ struct write_op {
 	struct ak_profile *add;   /* ADD: owned until put into the store */
 	int force;
 	const char *remove;       /* REMOVE: name */
+	struct ak_edit *edit;     /* EDIT */
 };
 
 /* ak_store_put stamps created/rotated: the rule lives there, not here. */
@@ -379,6 +382,8 @@ apply_op(struct ak_store *s, void *arg)
 
 	if (op->remove != NULL)
 		return ak_store_remove(s, op->remove);
+	if (op->edit != NULL)
+		return ak_edit_apply(s, op->edit);
 	if ((r = ak_store_put(s, op->add, op->force)) == AK_OK)
 		op->add = NULL; /* the store owns it now */
 	return r;
@@ -470,6 +475,35 @@ out:
 	return r;
 }
 
+static enum ak_err
+do_edit(struct ak_buf *req, struct ak_buf *out)
+{
+	struct write_op op;
+	enum ak_err r;
+
+	memset(&op, 0, sizeof(op));
+	if ((r = ak_proto_get_edit(req, &op.edit)) != AK_OK || payload_end(req) != AK_OK) {
+		/* A bad name or variable name says which; anything else is a malformed request. */
+		if (r != AK_ERR_BAD_NAME && r != AK_ERR_BAD_VARNAME && r != AK_ERR_EMPTY)
+			r = AK_ERR_BAD_MESSAGE;
+		goto out;
+	}
+	if (st.key == NULL) {
+		r = AK_ERR_LOCKED;
+		goto out;
+	}
+	if (ak_store_find(st.store, op.edit->profile) == NULL) {
+		r = AK_ERR_NO_PROFILE;
+		goto out;
+	}
+	if ((r = write_store(&op)) != AK_OK)
+		goto out;
+	r = reply_simple(out, AK_MSG_OK);
+out:
+	ak_edit_free(op.edit); /* wipes a secret it carried */
+	return r;
+}
+
 void
 agent_dispatch(uint8_t type, struct ak_buf *req, struct ak_buf *out, struct agent_result *res)
 {
@@ -507,6 +541,9 @@ agent_dispatch(uint8_t type, struct ak_buf *req, struct ak_buf *out, struct agen
 	case AK_MSG_REMOVE:
 		r = do_remove(req, out);
 		break;
+	case AK_MSG_EDIT:
+		r = do_edit(req, out);
+		break;
 	case AK_MSG_SHUTDOWN:
 		if ((r = payload_end(req)) == AK_OK) {
 			res->shutdown = 1;
@@ -519,7 +556,7 @@ agent_dispatch(uint8_t type, struct ak_buf *req, struct ak_buf *out, struct agen
 	}
 	ak_debug("request %s (%u): %s", msg_name(type), (unsigned)type, ak_strerror(r));
 	/* Parsing and sealing the store leave whole slabs free: give them back (cheap when none is). */
-	if (type == AK_MSG_UNLOCK || type == AK_MSG_ADD || type == AK_MSG_REMOVE)
+	if (type == AK_MSG_UNLOCK || type == AK_MSG_ADD || type == AK_MSG_REMOVE || type == AK_MSG_EDIT)
 		ak_smem_trim();
 	if (r == AK_OK)
 		return;

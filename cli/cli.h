@@ -42,6 +42,9 @@ int cmd_status(struct cli *c, int argc, char **argv);
 int cmd_passwd(struct cli *c, int argc, char **argv);
 int cmd_add(struct cli *c, int argc, char **argv);
 int cmd_rm(struct cli *c, int argc, char **argv);
+int cmd_set(struct cli *c, int argc, char **argv);
+int cmd_rename(struct cli *c, int argc, char **argv);
+int cmd_cp(struct cli *c, int argc, char **argv);
 int cmd_list(struct cli *c, int argc, char **argv);
 int cmd_show(struct cli *c, int argc, char **argv);
 int cmd_get(struct cli *c, int argc, char **argv);
@@ -173,6 +176,16 @@ enum ak_err cli_store_update_direct(struct cli *c, ak_store_apply_fn apply, void
  * Shared by add and import. */
 enum ak_err cli_profile_put(struct cli *c, const struct ak_profile *p, int force, int *replaced,
     char *detail, size_t detaillen);
+
+/* cmd_set.c: apply edit e through the agent when it is unlocked on akctl's keystore, else directly on
+ * the file (asks the passphrase). e stays the caller's. detail gets a secret-free reason. */
+struct ak_edit;
+enum ak_err cli_edit_run(struct cli *c, const struct ak_edit *e, char *detail, size_t detaillen);
+/* cmd_set.c: read n secrets (prompts[i] at a terminal, each with echo off). From a pipe, one secret is
+ * all of stdin (as cli_secret_read); several are one line each, in order ("\r\n" accepted), exactly n
+ * non-empty lines (AK_ERR_TRUNCATED fewer, AK_ERR_TOO_LARGE more, AK_ERR_EMPTY an empty one).
+ * outs[i] are secure: the caller wipes each with ak_smem_free (all NULL on failure). */
+enum ak_err cli_secrets_read(const char *const *prompts, size_t n, char **outs);
 
 /* cmd_unlock.c: ask the passphrase (three tries at a terminal), derive the key from akctl's keystore
  * header and UNLOCK cl (an agent serving that keystore) with lifetime. At a terminal, says what it holds

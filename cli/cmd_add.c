@@ -16,6 +16,7 @@
 #include "ak_provider.h"
 #include "ak_smem.h"
 #include "ak_util.h"
+#include "ak_varclass.h"
 #include "cli.h"
 
 
@@ -174,6 +175,7 @@ cmd_add(struct cli *c, int argc, char **argv)
 		{ "provider", required_argument, NULL, 'p' },
 		{ "var", required_argument, NULL, 'v' },
 		{ "set", required_argument, NULL, 's' },
+		{ "secret", required_argument, NULL, 'S' },
 		{ "description", required_argument, NULL, 'd' },
 		{ "validate", no_argument, NULL, 'Y' },
 		{ "no-validate", no_argument, NULL, 'n' },
@@ -184,12 +186,15 @@ cmd_add(struct cli *c, int argc, char **argv)
 	const struct ak_provider *pv;
 	char fmt[256];
 	int validate = -1; /* -1: only when the secret is typed on a terminal */
-	const char *sets[AK_VARS_MAX];
+	const char *sets[AK_VARS_MAX], *secrets[AK_VARS_MAX];
+	const char *pp[AK_VARS_MAX + 1];
+	char *values[AK_VARS_MAX + 1];
+	char prompts[AK_VARS_MAX + 1][AK_NAME_MAX + AK_VARNAME_MAX + 32];
 	struct ak_profile *p = NULL;
 	char *secret = NULL, *vname = NULL;
-	char prompt[AK_NAME_MAX + 32], detail[512];
+	char detail[512];
 	const char *eq;
-	size_t nsets = 0, i, secretlen = 0;
+	size_t nsets = 0, nsecrets = 0, i, j, secretlen = 0;
 	int ch, rc, force = 0, replaced = 0;
 	enum ak_err r;
 
@@ -211,6 +216,11 @@ cmd_add(struct cli *c, int argc, char **argv)
 			if (nsets == AK_VARS_MAX)
 				return cli_usage_error(c, "at most %d --set", AK_VARS_MAX);
 			sets[nsets++] = optarg;
+			break;
+		case 'S':
+			if (nsecrets == AK_VARS_MAX)
+				return cli_usage_error(c, "at most %d --secret", AK_VARS_MAX);
+			secrets[nsecrets++] = optarg;
 			break;
 		case 'd':
 			desc = optarg;
@@ -245,6 +255,25 @@ cmd_add(struct cli *c, int argc, char **argv)
 			return cli_usage_error(c, "--set needs NAME=VALUE, got '%s'", sets[i]);
 		if ((size_t)(eq - sets[i]) > AK_VARNAME_MAX)
 			return cli_fail(AK_ERR_BAD_VARNAME, NULL, "add: --set");
+		/* A key given as a plain variable would be shown unredacted by list and show. */
+		if (ak_varclass_value_secret(eq + 1))
+			return cli_fail(AK_ERR_LOOKS_SECRET, "it was on the command line: consider it exposed in "
+			    "shell history", "add: --set %.*s", (int)(eq - sets[i]), sets[i]);
+	}
+	if (nsets + nsecrets > AK_VARS_MAX)
+		return cli_usage_error(c, "at most %d variables", AK_VARS_MAX);
+	for (i = 0; i < nsecrets; i++) {
+		if (ak_varname_check(secrets[i]) != AK_OK)
+			return cli_fail(AK_ERR_BAD_VARNAME, NULL, "add: --secret '%s'", secrets[i]);
+		if (strcmp(secrets[i], var) == 0)
+			return cli_usage_error(c, "--secret %s: that is the main secret's variable", secrets[i]);
+		for (j = 0; j < i; j++)
+			if (strcmp(secrets[i], secrets[j]) == 0)
+				return cli_usage_error(c, "--secret %s given twice", secrets[i]);
+		for (j = 0; j < nsets; j++)
+			if (strncmp(sets[j], secrets[i], strlen(secrets[i])) == 0 &&
+			    sets[j][strlen(secrets[i])] == '=')
+				return cli_usage_error(c, "%s given with both --set and --secret", secrets[i]);
 	}
 
 	if ((p = ak_profile_new()) == NULL) {
@@ -285,10 +314,34 @@ cmd_add(struct cli *c, int argc, char **argv)
 		rc = exists_error(name);
 		goto out;
 	}
-	snprintf(prompt, sizeof(prompt), "Secret for %s: ", name);
-	if ((r = cli_secret_read(prompt, &secret, &secretlen)) != AK_OK) {
-		rc = cli_fail(r, NULL, "add: reading the secret");
+	memset(values, 0, sizeof(values));
+	snprintf(prompts[0], sizeof(prompts[0]), "Secret for %s: ", name);
+	pp[0] = prompts[0];
+	for (i = 0; i < nsecrets; i++) {
+		snprintf(prompts[i + 1], sizeof(prompts[i + 1]), "Secret %s for %s: ", secrets[i], name);
+		pp[i + 1] = prompts[i + 1];
+	}
+	if ((r = cli_secrets_read(pp, nsecrets + 1, values)) != AK_OK) {
+		rc = cli_fail(r, nsecrets > 0 && !isatty(STDIN_FILENO) ? "from stdin: one line per secret, "
+		    "the main secret first, then each --secret in the order given" : NULL,
+		    "add: reading the secret");
 		goto out;
+	}
+	secret = values[0];
+	values[0] = NULL;
+	secretlen = strlen(secret);
+	for (i = 0; i < nsecrets; i++) {
+		r = ak_profile_put_var(p, secrets[i], values[i + 1], 1);
+		ak_smem_free(values[i + 1]); /* wipes; the profile holds its own copy */
+		values[i + 1] = NULL;
+		if (r != AK_OK) {
+			for (j = i + 1; j < nsecrets; j++) {
+				ak_smem_free(values[j + 1]);
+				values[j + 1] = NULL;
+			}
+			rc = cli_fail(r, NULL, "add: --secret %s", secrets[i]);
+			goto out;
+		}
 	}
 	tidy_key(ak_provider_find(provider), name, secret, &secretlen);
 	if (secretlen == 0) {

@@ -56,21 +56,11 @@ struct import {
 };
 
 /* Does this variable name look like it holds a secret? A provider's secret variable, or a name ending
- * in _API_KEY, _KEY, _TOKEN or _SECRET (or one of those alone: TOKEN). */
+ * in _KEY, _TOKEN, _SECRET, _PASSWORD, _PASS, _PWD or _CREDENTIALS (ak_varclass.h). */
 static int
 secret_name(const char *name)
 {
-	static const char *const suffixes[] = { "_API_KEY", "_KEY", "_TOKEN", "_SECRET" };
-	size_t i, n = strlen(name), l;
-
-	if (ak_provider_for_var(name) != NULL)
-		return 1;
-	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-		l = strlen(suffixes[i]);
-		if ((n > l && strcmp(name + n - l, suffixes[i]) == 0) || strcmp(name, suffixes[i] + 1) == 0)
-			return 1;
-	}
-	return 0;
+	return ak_varclass_is_secret(name, NULL);
 }
 
 /* The profile's provider: --provider, else the provider whose secret variable var is, else dflt. */
@@ -215,7 +205,8 @@ pick_secret(struct import *im, size_t *idx)
 		}
 	}
 	cli_note("import: %s: no secret variable found (no provider's variable such as "
-	    "ANTHROPIC_API_KEY, no name ending in _API_KEY, _KEY, _TOKEN or _SECRET): name it with --var",
+	    "ANTHROPIC_API_KEY, no name ending in _KEY, _TOKEN, _SECRET, _PASSWORD, _PASS, _PWD or "
+	    "_CREDENTIALS): name it with --var",
 	    im->src);
 	return 1;
 }
@@ -288,12 +279,12 @@ from_entries(struct import *im)
 			nskipped++;
 			continue;
 		}
+		/* Secret by its name or its value (a key, a URL with a password): stored as a secret
+		 * variable, redacted by list and show. A reference is a pointer, not a secret. */
 		if (is_reference(e->value))
 			cli_note("import: %s: %s holds a reference (ak://...); stored as it is", im->src, name);
-		else if (secret_name(e->name))
-			cli_note("import: %s: %s looks like a secret but is stored as a plain variable", im->src,
-			    name);
-		if ((r = ak_profile_set_var(im->p, e->name, e->value)) != AK_OK)
+		if ((r = ak_profile_put_var(im->p, e->name, e->value, !is_reference(e->value) &&
+		    ak_varclass_is_secret(e->name, e->value))) != AK_OK)
 			return cli_fail(r, NULL, "import: %s: %s", im->src, name);
 	}
 	if (nskipped > 0)
@@ -749,7 +740,7 @@ dry_run(const struct import *im)
 	cli_print_line(p->source[0] ? ") from " : ")", p->source);
 	print_value(p->secret_var, p->secret, 1);
 	for (i = 0; i < p->nvars; i++)
-		print_value(p->vars[i].name, p->vars[i].value, secret_name(p->vars[i].name));
+		print_value(p->vars[i].name, p->vars[i].value, p->vars[i].secret);
 	if (im->replace) {
 		for (i = 0; i < im->d->nb; i++)
 			if (im->d->b[i].entry == im->secret_entry && im->d->b[i].has_value)
@@ -840,7 +831,7 @@ cmd_import(struct cli *c, int argc, char **argv)
 	struct import im;
 	char detail[512];
 	const char *name = "default";
-	size_t sl;
+	size_t sl, i, nsec;
 	uint32_t secs;
 	int ch, rc, replaced = 0;
 	enum ak_err r;
@@ -954,8 +945,11 @@ cmd_import(struct cli *c, int argc, char **argv)
 		}
 		goto out;
 	}
-	cli_note("%s profile %s (%s, secret %s%s%zu variable%s)", replaced ? "replaced" : "imported", name,
-	    im.p->provider, im.p->secret_var, ", ", im.p->nvars, im.p->nvars == 1 ? "" : "s");
+	for (i = 0, nsec = 0; i < im.p->nvars; i++)
+		nsec += im.p->vars[i].secret != 0;
+	cli_note("%s profile %s (%s, secret %s, %zu other secret%s, %zu variable%s)",
+	    replaced ? "replaced" : "imported", name, im.p->provider, im.p->secret_var, nsec,
+	    nsec == 1 ? "" : "s", im.p->nvars - nsec, im.p->nvars - nsec == 1 ? "" : "s");
 	rc = im.replace ? rewrite_dotenv(&im) : 0;
 out:
 	ak_profile_free(im.p);

@@ -8,11 +8,13 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <sodium.h>
 
 #include "ak_util.h"
 #include "cli.h"
 
-/* "SECRET_VAR,VAR1,VAR2" into buf (truncated with "..." if long). */
+/* "SECRET_VAR,VAR1,SECRET2*" into buf (truncated with "..." if long): the main secret first, then the
+ * other variables, the secret ones marked '*' (no variable name has one). */
 static void
 vars_column(const struct ak_list_entry *e, char *buf, size_t buflen)
 {
@@ -20,7 +22,8 @@ vars_column(const struct ak_list_entry *e, char *buf, size_t buflen)
 
 	n = (size_t)snprintf(buf, buflen, "%s", e->secret_var);
 	for (i = 0; i < e->nvars && n < buflen; i++)
-		n += (size_t)snprintf(buf + n, buflen - n, ",%s", e->vars[i]);
+		n += (size_t)snprintf(buf + n, buflen - n, ",%s%s", e->vars[i],
+		    e->var_secret != NULL && e->var_secret[i] ? "*" : "");
 	if (n >= buflen && buflen > 4)
 		memcpy(buf + buflen - 4, "...", 4);
 }
@@ -58,7 +61,7 @@ json_put(const char *s)
 static int
 list_json(const struct ak_list_entry *e, uint32_t n)
 {
-	cJSON *arr = NULL, *o, *vars;
+	cJSON *arr = NULL, *o, *vars, *secrets;
 	char *out = NULL, when[32];
 	uint32_t i, j;
 	int rc = 1;
@@ -73,13 +76,14 @@ list_json(const struct ak_list_entry *e, uint32_t n)
 		    cJSON_AddStringToObject(o, "provider", e[i].provider) == NULL ||
 		    cJSON_AddStringToObject(o, "secret_var", e[i].secret_var) == NULL ||
 		    cJSON_AddStringToObject(o, "key", e[i].redacted) == NULL ||
-		    (vars = cJSON_AddArrayToObject(o, "vars")) == NULL)
+		    (vars = cJSON_AddArrayToObject(o, "vars")) == NULL ||
+		    (secrets = cJSON_AddArrayToObject(o, "secrets")) == NULL)
 			goto out;
 		for (j = 0; j < e[i].nvars; j++) {
 			cJSON *s = cJSON_CreateString(e[i].vars[j]);
 			if (s == NULL)
 				goto out;
-			cJSON_AddItemToArray(vars, s);
+			cJSON_AddItemToArray(e[i].var_secret != NULL && e[i].var_secret[j] ? secrets : vars, s);
 		}
 		if (cJSON_AddStringToObject(o, "description", e[i].description) == NULL)
 			goto out;
@@ -202,8 +206,8 @@ out:
 static int
 show_json(const struct ak_profile *p, const char *red)
 {
-	cJSON *o, *vars;
-	char *out = NULL, when[32];
+	cJSON *o, *vars, *secrets;
+	char *out = NULL, when[32], vred[128];
 	size_t i;
 	int rc = 1;
 
@@ -214,10 +218,18 @@ show_json(const struct ak_profile *p, const char *red)
 	cJSON_AddStringToObject(o, "description", p->description);
 	cJSON_AddStringToObject(o, "secret_var", p->secret_var);
 	cJSON_AddStringToObject(o, "key", red);
-	if ((vars = cJSON_AddObjectToObject(o, "vars")) == NULL)
+	if ((vars = cJSON_AddObjectToObject(o, "vars")) == NULL ||
+	    (secrets = cJSON_AddObjectToObject(o, "secrets")) == NULL)
 		goto out;
-	for (i = 0; i < p->nvars; i++)
-		cJSON_AddStringToObject(vars, p->vars[i].name, p->vars[i].value);
+	for (i = 0; i < p->nvars; i++) {
+		if (p->vars[i].secret) {
+			ak_redact(p->vars[i].value, vred, sizeof(vred));
+			cJSON_AddStringToObject(secrets, p->vars[i].name, vred);
+		} else {
+			cJSON_AddStringToObject(vars, p->vars[i].name, p->vars[i].value);
+		}
+	}
+	sodium_memzero(vred, sizeof(vred));
 	cJSON_AddStringToObject(o, "source", p->source != NULL ? p->source : "");
 	cli_iso_time(p->created, when, sizeof(when));
 	cJSON_AddStringToObject(o, "created", when);
@@ -247,7 +259,7 @@ cmd_show(struct cli *c, int argc, char **argv)
 	struct ak_profile *p = NULL;
 	char red[128], when[32], age[32];
 	const char *name;
-	size_t i;
+	size_t i, k;
 	int ch, rc, json = 0;
 	enum ak_err r;
 
@@ -284,11 +296,23 @@ cmd_show(struct cli *c, int argc, char **argv)
 	cli_print_padded("secret:      ", 0);
 	cli_print_padded(p->secret_var, 0);
 	cli_print_line("=", red);
+	/* Every secret redacted: the other secret variables under the main one, then the plain ones. */
 	for (i = 0; i < p->nvars; i++) {
-		cli_print_padded(i == 0 ? "variables:   " : "             ", 0);
+		if (!p->vars[i].secret)
+			continue;
+		ak_redact(p->vars[i].value, red, sizeof(red));
+		cli_print_padded("             ", 0);
+		cli_print_padded(p->vars[i].name, 0);
+		cli_print_line("=", red);
+	}
+	for (i = 0, k = 0; i < p->nvars; i++) {
+		if (p->vars[i].secret)
+			continue;
+		cli_print_padded(k++ == 0 ? "variables:   " : "             ", 0);
 		cli_print_padded(p->vars[i].name, 0);
 		cli_print_line("=", p->vars[i].value);
 	}
+	sodium_memzero(red, sizeof(red));
 	if (p->source != NULL && p->source[0] != '\0')
 		cli_print_line("source:      ", p->source);
 	cli_iso_time(p->created, when, sizeof(when));

@@ -55,17 +55,31 @@ static const struct cli_cmd cmds[] = {
 	    "change the keystore passphrase",
 	    "  --kdf PRESET     Argon2id cost of the new passphrase (default: keep the current one)\n" },
 	{ "add", cmd_add,
-	    "PROFILE [--force] [--provider NAME] [--var NAME] [--set NAME=VALUE]... [--description TEXT]\n"
-	    "             [--validate|--no-validate]",
+	    "PROFILE [--force] [--provider NAME] [--var NAME] [--set NAME=VALUE]... [--secret NAME]...\n"
+	    "             [--description TEXT] [--validate|--no-validate]",
 	    "add a profile (secret read from the terminal or stdin)",
 	    "  --force          replace an existing profile\n"
 	    "  --provider NAME  anthropic (default), openai, ... (sets the variable and the check)\n"
 	    "  --var NAME       the secret's variable (default: the provider's, e.g. ANTHROPIC_API_KEY)\n"
-	    "  --set NAME=VALUE a plain variable exported with the secret (repeatable)\n"
+	    "  --set NAME=VALUE a plain variable exported with the secret (repeatable; refused if VALUE\n"
+	    "                   looks like a key)\n"
+	    "  --secret NAME    a further secret variable, read after the main secret (repeatable; from a\n"
+	    "                   pipe: one line per secret, the main secret first)\n"
 	    "  --description TEXT  a note shown by list and show\n"
 	    "  --validate       check the key with the provider before storing (default at a terminal)\n"
 	    "  --no-validate    store without the live check\n" },
 	{ "rm", cmd_rm, "PROFILE", "remove a profile", "" },
+	{ "set", cmd_set, "PROFILE [--set NAME=VALUE]... [--unset NAME]... [--secret NAME]...\n"
+	    "             [--description TEXT] [--provider NAME]",
+	    "change a profile's variables and attributes, keeping the rest (and the key)",
+	    "  --set NAME=VALUE a plain variable, added or replaced (refused if VALUE looks like a key)\n"
+	    "  --unset NAME     remove a variable (not the main secret's)\n"
+	    "  --secret NAME    a secret variable, its value read like add's secret (repeatable; from a\n"
+	    "                   pipe: one line per --secret, in the order given)\n"
+	    "  --description TEXT  replace the note\n"
+	    "  --provider NAME  replace the provider\n" },
+	{ "rename", cmd_rename, "OLD NEW", "rename a profile (keeps everything, times included)", "" },
+	{ "cp", cmd_cp, "SRC DST", "copy a profile under a new name", "" },
 	{ "list", cmd_list, "[--json | --names]", "list profiles (secrets redacted; --names: names only)",
 	    "  --json           one JSON array (schema in akctl(1))\n"
 	    "  --names          profile names only, one a line (for completion)\n" },

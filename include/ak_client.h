@@ -67,6 +67,8 @@ void ak_client_list_free(struct ak_list_entry *entries, uint32_t n);
 enum ak_err ak_client_get(struct ak_client *cl, const char *name, struct ak_profile **out);
 enum ak_err ak_client_add(struct ak_client *cl, const struct ak_profile *p, int force);
 enum ak_err ak_client_remove(struct ak_client *cl, const char *name);
+/* Apply an edit (ak_edit.h) under the keystore lock; e stays the caller's. */
+enum ak_err ak_client_edit(struct ak_client *cl, const struct ak_edit *e);
 
 /* Raw frames, for the load tools (which also speak ssh-agent's framing: u32 big-endian length, type,
  * payload). One request in flight: send a whole frame, then receive its reply.

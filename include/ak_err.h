@@ -41,7 +41,11 @@ enum ak_err {
 	AK_ERR_OTHER_STORE = 31,    /* the agent serves another keystore than the client's */
 	AK_ERR_NOT_FOUND = 32,      /* a file (other than the keystore) does not exist */
 	AK_ERR_WEAK_PASS = 33,      /* a new passphrase the strength check refused */
+	AK_ERR_NO_VAR = 34,         /* the profile has no such variable */
+	AK_ERR_LOOKS_SECRET = 35,   /* a plain value that looks like a provider key */
 };
+/* The highest code: new codes are appended and this follows them. */
+#define AK_ERR_LAST AK_ERR_LOOKS_SECRET
 
 /* A static, secret-free one-line description. Never NULL. */
 const char *ak_strerror(enum ak_err e);

@@ -11,10 +11,11 @@
 #include <stdint.h>
 
 #include "ak_buf.h"
+#include "ak_edit.h"
 #include "ak_err.h"
 #include "ak_store.h"
 
-#define AK_PROTO_VERSION 1
+#define AK_PROTO_VERSION 2
 #define AK_PROTO_MAX_REQUEST (256u * 1024)
 #define AK_PROTO_MAX_REPLY (64u * 1024 * 1024)
 
@@ -29,6 +30,7 @@ enum ak_msg {
 	AK_MSG_ADD = 6,      /* uint8 flags (AK_ADD_FORCE), profile -> OK | ERROR */
 	AK_MSG_REMOVE = 7,   /* string name -> OK | ERROR */
 	AK_MSG_SHUTDOWN = 8, /* -> OK, then the agent locks and exits */
+	AK_MSG_EDIT = 9,     /* edit (ak_edit.h) -> OK | ERROR */
 	/* replies */
 	AK_MSG_OK = 0x80,
 	AK_MSG_ERROR = 0x81,        /* uint32 ak_err, string detail (never a secret) */
@@ -56,7 +58,8 @@ struct ak_list_entry {
 	char *name, *provider, *secret_var, *redacted, *description;
 	int64_t created, rotated;
 	uint32_t nvars;
-	char **vars;               /* plain variable names */
+	char **vars;               /* variable names */
+	uint8_t *var_secret;       /* nvars flags: 1 for a secret variable */
 };
 
 /* Framing ------------------------------------------------------------------------------------------ */
@@ -74,6 +77,8 @@ enum ak_err ak_proto_put_profile(struct ak_buf *b, const struct ak_profile *p);
 enum ak_err ak_proto_put_status(struct ak_buf *b, const struct ak_status *st);
 enum ak_err ak_proto_put_list_entry(struct ak_buf *b, const struct ak_profile *p);
 enum ak_err ak_proto_put_error(struct ak_buf *b, enum ak_err e, const char *detail);
+/* b should be secure: an edit may carry a secret. */
+enum ak_err ak_proto_put_edit(struct ak_buf *b, const struct ak_edit *e);
 
 /* Decoders consume payload fields (after the type byte). Each validates every field (names, sizes,
  * counts) and returns AK_ERR_BAD_MESSAGE / AK_ERR_TRUNCATED / AK_ERR_TOO_LARGE on hostile input; on
@@ -83,6 +88,8 @@ enum ak_err ak_proto_get_status(struct ak_buf *b, struct ak_status *st);
 void ak_status_clear(struct ak_status *st);
 enum ak_err ak_proto_get_list_entry(struct ak_buf *b, struct ak_list_entry *e);
 void ak_list_entry_clear(struct ak_list_entry *e);
+/* EDIT payload into *out (secure arena, ak_edit_free); every action checked as ak_edit_add does. */
+enum ak_err ak_proto_get_edit(struct ak_buf *b, struct ak_edit **out);
 /* ERROR payload: *detail malloc'd (may be NULL). */
 enum ak_err ak_proto_get_error(struct ak_buf *b, enum ak_err *e, char **detail);
 

@@ -28,6 +28,7 @@
 #define AK_FILE_MAX (256u << 20) /* keystore file size cap */
 #define AK_COMMIT_BYTES 32
 #define AK_STORE_VERSION 2      /* what every write produces; version 1 still opens */
+#define AK_DOC_VERSION 2        /* plaintext document every write produces; 1 still parses */
 #define AK_STORE_LOCK_MS 10000  /* how long akctl waits for another writer */
 
 /* Argon2id parameters a header may carry: from the cheapest Argon2id allows (the insecure-test preset)
@@ -67,6 +68,7 @@ enum ak_err ak_kdf_derive(const struct ak_kdf *kdf, const char *pass, size_t pas
 struct ak_var {
 	char *name;
 	char *value;
+	int secret;         /* 1: a secret (redacted by list/show, kept like the main secret) */
 };
 
 struct ak_profile {
@@ -79,7 +81,7 @@ struct ak_profile {
 	int64_t created;    /* unix seconds */
 	int64_t rotated;    /* unix seconds: last time the secret changed */
 	size_t nvars;
-	struct ak_var *vars; /* plain variables, in insertion order */
+	struct ak_var *vars; /* further variables, plain or secret, in insertion order */
 };
 
 struct ak_store {
@@ -99,6 +101,13 @@ struct ak_profile *ak_profile_dup(const struct ak_profile *p);
 enum ak_err ak_profile_set_field(char **field, const char *s);
 /* Add or replace a plain variable (name validated; AK_ERR_TOO_LARGE past AK_VARS_MAX). */
 enum ak_err ak_profile_set_var(struct ak_profile *p, const char *name, const char *value);
+/* The same with the variable's kind: secret 1 makes it a secret variable (replacing a plain one of that
+ * name, or the other way round). */
+enum ak_err ak_profile_put_var(struct ak_profile *p, const char *name, const char *value, int secret);
+/* Remove a variable (wiped). AK_ERR_NOT_FOUND if the profile has none of that name. */
+enum ak_err ak_profile_unset_var(struct ak_profile *p, const char *name);
+/* The variable named name, or NULL. */
+struct ak_var *ak_profile_find_var(const struct ak_profile *p, const char *name);
 /* Checks every field's syntax and size (names, variable names, no duplicate variable, secret_var not
  * also a plain variable, non-empty secret). */
 enum ak_err ak_profile_validate(const struct ak_profile *p);
@@ -114,6 +123,10 @@ struct ak_profile *ak_store_find(const struct ak_store *s, const char *name);
 enum ak_err ak_store_put(struct ak_store *s, struct ak_profile *p, int replace);
 /* Remove and free. AK_ERR_NO_PROFILE if absent. */
 enum ak_err ak_store_remove(struct ak_store *s, const char *name);
+/* Rename from to to (copy 0), or copy from to to (copy 1). Nothing else of the profile changes: a
+ * renamed profile keeps `created` and `rotated`; a copy is created now and keeps `rotated` (the age of
+ * its secret). AK_ERR_NO_PROFILE if from is absent, AK_ERR_PROFILE_EXISTS if to exists. */
+enum ak_err ak_store_rename(struct ak_store *s, const char *from, const char *to, int copy);
 
 /* Plaintext document <-> store (JSON via cJSON; call ak_smem_hook_cjson() first so every copy is wiped).
  * *out is a NUL-terminated secure allocation (ak_smem_free), *outlen excludes the NUL. */

@@ -23,4 +23,14 @@ enum ak_varclass ak_varclass_of(const char *name);
  * "akagent's own"; "" for AK_VAR_PLAIN. */
 const char *ak_varclass_name(enum ak_varclass c);
 
+/* Secrets among an imported file's variables ------------------------------------------------------- */
+/* 1 when value itself is secret: it has the shape of a provider key (ak_scan_patterns: sk-ant-api03-,
+ * sk-proj-, ghp_, AKIA...) or is a URL carrying a password (scheme://user:password@host...). */
+int ak_varclass_value_secret(const char *value);
+/* 1 when a variable should be stored as a secret: a provider's key variable (ANTHROPIC_API_KEY...), a
+ * name ending in _KEY _TOKEN _SECRET _PASSWORD _PASS _PWD _CREDENTIALS or _CREDENTIAL (ignoring case;
+ * or one of those words alone, TOKEN), or a value ak_varclass_value_secret finds secret (value may be
+ * NULL). */
+int ak_varclass_is_secret(const char *name, const char *value);
+
 #endif

@@ -497,3 +497,13 @@ ak_client_remove(struct ak_client *cl, const char *name)
 		r = ak_buf_put_cstring(cl->req, name);
 	return request_ok(cl, r, cl->timeout_s);
 }
+
+enum ak_err
+ak_client_edit(struct ak_client *cl, const struct ak_edit *e)
+{
+	enum ak_err r;
+
+	if ((r = ak_proto_begin(cl->req, AK_MSG_EDIT)) == AK_OK)
+		r = ak_proto_put_edit(cl->req, e);
+	return request_ok(cl, r, cl->timeout_s); /* wipes cl->req: it may have held a secret */
+}

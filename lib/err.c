@@ -39,6 +39,8 @@ ak_strerror(enum ak_err e)
 	case AK_ERR_OTHER_STORE: return "the agent serves another keystore";
 	case AK_ERR_NOT_FOUND: return "no such file";
 	case AK_ERR_WEAK_PASS: return "passphrase too weak";
+	case AK_ERR_NO_VAR: return "no such variable in the profile";
+	case AK_ERR_LOOKS_SECRET: return "the value looks like a key: store it with --secret";
 	}
 	return "unknown error";
 }
@@ -65,7 +67,7 @@ ak_err_exit_code(enum ak_err e)
 enum ak_err
 ak_err_from_wire(unsigned long v)
 {
-	if (v <= (unsigned long)AK_ERR_WEAK_PASS)
+	if (v <= (unsigned long)AK_ERR_LAST)
 		return (enum ak_err)v;
 	return AK_ERR_INTERNAL;
 }

@@ -93,6 +93,7 @@ ak_profile_dup(const struct ak_profile *src)
 			p->nvars = i + 1;
 			p->vars[i].name = ak_smem_strdup(src->vars[i].name ? src->vars[i].name : "");
 			p->vars[i].value = ak_smem_strdup(src->vars[i].value ? src->vars[i].value : "");
+			p->vars[i].secret = src->vars[i].secret;
 			if (p->vars[i].name == NULL || p->vars[i].value == NULL)
 				goto fail;
 		}
@@ -120,7 +121,7 @@ ak_profile_set_field(char **field, const char *s)
 
 /* The caller wipes name and value; the profile keeps arena copies. */
 enum ak_err
-ak_profile_set_var(struct ak_profile *p, const char *name, const char *value)
+ak_profile_put_var(struct ak_profile *p, const char *name, const char *value, int secret)
 {
 	struct ak_var *nv;
 	char *nn = NULL, *vv = NULL;
@@ -139,6 +140,7 @@ ak_profile_set_var(struct ak_profile *p, const char *name, const char *value)
 		if (strcmp(p->vars[i].name, name) == 0) {
 			ak_smem_free(p->vars[i].value);
 			p->vars[i].value = vv;
+			p->vars[i].secret = secret != 0;
 			return AK_OK;
 		}
 	}
@@ -157,9 +159,50 @@ ak_profile_set_var(struct ak_profile *p, const char *name, const char *value)
 		memcpy(nv, p->vars, p->nvars * sizeof(*nv));
 	nv[p->nvars].name = nn;
 	nv[p->nvars].value = vv;
+	nv[p->nvars].secret = secret != 0;
 	ak_smem_free(p->vars);
 	p->vars = nv;
 	p->nvars++;
+	return AK_OK;
+}
+
+enum ak_err
+ak_profile_set_var(struct ak_profile *p, const char *name, const char *value)
+{
+	return ak_profile_put_var(p, name, value, 0);
+}
+
+struct ak_var *
+ak_profile_find_var(const struct ak_profile *p, const char *name)
+{
+	size_t i;
+
+	if (p == NULL || name == NULL)
+		return NULL;
+	for (i = 0; i < p->nvars; i++)
+		if (strcmp(p->vars[i].name, name) == 0)
+			return &p->vars[i];
+	return NULL;
+}
+
+/* The slot array keeps its size (the arena has no realloc); the removed entry is wiped. */
+enum ak_err
+ak_profile_unset_var(struct ak_profile *p, const char *name)
+{
+	size_t i;
+
+	if (p == NULL || name == NULL)
+		return AK_ERR_INVALID;
+	for (i = 0; i < p->nvars; i++)
+		if (strcmp(p->vars[i].name, name) == 0)
+			break;
+	if (i == p->nvars)
+		return AK_ERR_NO_VAR;
+	ak_smem_free(p->vars[i].name);
+	ak_smem_free(p->vars[i].value);
+	memmove(&p->vars[i], &p->vars[i + 1], (p->nvars - i - 1) * sizeof(*p->vars));
+	p->nvars--;
+	memset(&p->vars[p->nvars], 0, sizeof(*p->vars));
 	return AK_OK;
 }
 
@@ -361,6 +404,41 @@ ak_store_remove(struct ak_store *s, const char *name)
 	return AK_OK;
 }
 
+enum ak_err
+ak_store_rename(struct ak_store *s, const char *from, const char *to, int copy)
+{
+	struct ak_profile *src, *p;
+	enum ak_err r;
+	size_t i;
+	int found;
+
+	if (s == NULL || from == NULL || to == NULL)
+		return AK_ERR_INVALID;
+	if ((r = ak_name_check(to)) != AK_OK)
+		return r;
+	if ((src = ak_store_find(s, from)) == NULL)
+		return AK_ERR_NO_PROFILE;
+	if (ak_store_find(s, to) != NULL)
+		return AK_ERR_PROFILE_EXISTS;
+	if ((p = ak_profile_dup(src)) == NULL)
+		return AK_ERR_NOMEM;
+	if ((r = ak_profile_set_field(&p->name, to)) != AK_OK || (r = store_grow(s, s->n + 1)) != AK_OK) {
+		ak_profile_free(p);
+		return r;
+	}
+	/* The times say when the profile was made and when its secret was stored: a rename changes
+	 * neither, a copy is a new profile holding a secret of the original's age. */
+	if (copy)
+		p->created = ak_now_s();
+	i = store_search(s, to, &found);
+	memmove(&s->p[i + 1], &s->p[i], (s->n - i) * sizeof(*s->p));
+	s->p[i] = p;
+	s->n++;
+	if (!copy)
+		(void)ak_store_remove(s, from);
+	return AK_OK;
+}
+
 /* Serialize -------------------------------------------------------------------------------------------- */
 
 static cJSON *
@@ -389,7 +467,8 @@ profile_to_json(const struct ak_profile *p)
 			goto fail;
 		}
 		if (cJSON_AddStringToObject(v, "name", p->vars[i].name) == NULL ||
-		    cJSON_AddStringToObject(v, "value", p->vars[i].value) == NULL)
+		    cJSON_AddStringToObject(v, "value", p->vars[i].value) == NULL ||
+		    (p->vars[i].secret && cJSON_AddTrueToObject(v, "secret") == NULL))
 			goto fail;
 	}
 	return o;
@@ -417,7 +496,7 @@ ak_store_serialize(const struct ak_store *s, char **out, size_t *outlen)
 			return r;
 	r = AK_ERR_NOMEM;
 	if ((root = cJSON_CreateObject()) == NULL ||
-	    cJSON_AddNumberToObject(root, "version", 1) == NULL ||
+	    cJSON_AddNumberToObject(root, "version", AK_DOC_VERSION) == NULL ||
 	    (arr = cJSON_AddArrayToObject(root, "profiles")) == NULL)
 		goto out;
 	for (i = 0; i < s->n; i++) {
@@ -507,6 +586,7 @@ parse_vars(const cJSON *arr, struct ak_profile *p)
 	const cJSON *v, *f;
 	const char *name, *value;
 	size_t i, n;
+	int secret, has_secret;
 	enum ak_err r;
 
 	if (!cJSON_IsArray(arr))
@@ -516,7 +596,15 @@ parse_vars(const cJSON *arr, struct ak_profile *p)
 		if (++n > AK_VARS_MAX || !cJSON_IsObject(v))
 			return AK_ERR_BAD_FORMAT;
 		name = value = NULL;
+		secret = has_secret = 0;
 		cJSON_ArrayForEach(f, v) {
+			if (f->string != NULL && strcmp(f->string, "secret") == 0 && !has_secret &&
+			    cJSON_IsBool(f)) {
+				/* Optional (document version 2): absent means a plain variable. */
+				has_secret = 1;
+				secret = cJSON_IsTrue(f);
+				continue;
+			}
 			if (f->string == NULL || !cJSON_IsString(f) || f->valuestring == NULL)
 				return AK_ERR_BAD_FORMAT;
 			if (strcmp(f->string, "name") == 0 && name == NULL)
@@ -534,7 +622,7 @@ parse_vars(const cJSON *arr, struct ak_profile *p)
 		for (i = 0; i < p->nvars; i++)
 			if (strcmp(p->vars[i].name, name) == 0)
 				return AK_ERR_BAD_FORMAT;
-		if ((r = ak_profile_set_var(p, name, value)) != AK_OK)
+		if ((r = ak_profile_put_var(p, name, value, secret)) != AK_OK)
 			return r == AK_ERR_NOMEM ? r : AK_ERR_BAD_FORMAT;
 	}
 	return AK_OK;
@@ -642,7 +730,8 @@ ak_store_parse(const char *doc, size_t len, struct ak_store **out)
 	}
 	if (version == NULL || profiles == NULL || !cJSON_IsNumber(version) || !cJSON_IsArray(profiles))
 		goto out;
-	if (version->valuedouble != 1.0) {
+	/* 1: before secret variables; a version-1 document is read as one with none of them. */
+	if (version->valuedouble != 1.0 && version->valuedouble != (double)AK_DOC_VERSION) {
 		r = AK_ERR_VERSION;
 		goto out;
 	}

@@ -23,8 +23,9 @@
 
 /* The smallest encoding of one variable (two empty strings): lets a count be checked against the bytes
  * that are actually there before anything is allocated for it. */
-#define VAR_MIN_WIRE 8
-#define NAME_MIN_WIRE 4
+#define VAR_MIN_WIRE 9
+#define NAME_MIN_WIRE 5
+#define EDIT_MIN_WIRE 9
 
 /* Framing ------------------------------------------------------------------------------------------ */
 
@@ -184,7 +185,8 @@ ak_proto_put_profile(struct ak_buf *b, const struct ak_profile *p)
 		goto out;
 	for (i = 0; i < p->nvars; i++) {
 		if ((r = put_capped(b, p->vars[i].name, AK_VARNAME_MAX)) != AK_OK ||
-		    (r = put_capped(b, p->vars[i].value, AK_VALUE_MAX)) != AK_OK)
+		    (r = put_capped(b, p->vars[i].value, AK_VALUE_MAX)) != AK_OK ||
+		    (r = ak_buf_put_u8(b, p->vars[i].secret ? 1 : 0)) != AK_OK)
 			goto out;
 	}
 	r = AK_OK;
@@ -198,18 +200,24 @@ get_var(struct ak_buf *b, struct ak_profile *p)
 {
 	enum ak_err r;
 	char *name = NULL, *value = NULL;
+	uint8_t secret;
 	size_t i;
 
 	if ((r = ak_buf_get_cstring(b, &name, AK_VARNAME_MAX, 1)) != AK_OK ||
-	    (r = ak_buf_get_cstring(b, &value, AK_VALUE_MAX, 1)) != AK_OK)
+	    (r = ak_buf_get_cstring(b, &value, AK_VALUE_MAX, 1)) != AK_OK ||
+	    (r = ak_buf_get_u8(b, &secret)) != AK_OK)
 		goto out;
+	if (secret > 1) {
+		r = AK_ERR_BAD_MESSAGE;
+		goto out;
+	}
 	for (i = 0; i < p->nvars; i++) {
 		if (strcmp(p->vars[i].name, name) == 0) {
 			r = AK_ERR_BAD_MESSAGE;
 			goto out;
 		}
 	}
-	r = ak_profile_set_var(p, name, value);
+	r = ak_profile_put_var(p, name, value, secret);
 out:
 	/* Wipe both: values are plain variables but may still be sensitive (endpoints, org ids). */
 	ak_smem_free(name);
@@ -356,7 +364,8 @@ ak_proto_put_list_entry(struct ak_buf *b, const struct ak_profile *p)
 	    (r = ak_buf_put_u32(b, (uint32_t)p->nvars)) != AK_OK)
 		goto out;
 	for (i = 0; i < p->nvars; i++) {
-		if ((r = put_capped(b, p->vars[i].name, AK_VARNAME_MAX)) != AK_OK)
+		if ((r = put_capped(b, p->vars[i].name, AK_VARNAME_MAX)) != AK_OK ||
+		    (r = ak_buf_put_u8(b, p->vars[i].secret ? 1 : 0)) != AK_OK)
 			goto out;
 	}
 	r = AK_OK;
@@ -399,14 +408,20 @@ ak_proto_get_list_entry(struct ak_buf *b, struct ak_list_entry *e)
 		r = AK_ERR_TRUNCATED;
 		goto out;
 	}
-	if (le.nvars > 0 && (le.vars = calloc(le.nvars, sizeof(*le.vars))) == NULL) {
+	if (le.nvars > 0 && ((le.vars = calloc(le.nvars, sizeof(*le.vars))) == NULL ||
+	    (le.var_secret = calloc(le.nvars, 1)) == NULL)) {
 		r = AK_ERR_NOMEM;
 		goto out;
 	}
 	for (i = 0; i < le.nvars; i++) {
 		if ((r = ak_buf_get_cstring(b, &le.vars[i], AK_VARNAME_MAX, 0)) != AK_OK ||
-		    (r = ak_varname_check(le.vars[i])) != AK_OK)
+		    (r = ak_varname_check(le.vars[i])) != AK_OK ||
+		    (r = ak_buf_get_u8(b, &le.var_secret[i])) != AK_OK)
 			goto out;
+		if (le.var_secret[i] > 1) {
+			r = AK_ERR_BAD_MESSAGE;
+			goto out;
+		}
 	}
 	*e = le;
 	memset(&le, 0, sizeof(le));
@@ -437,6 +452,7 @@ ak_list_entry_clear(struct ak_list_entry *e)
 			free(e->vars[i]);
 		free(e->vars);
 	}
+	free(e->var_secret);
 	memset(e, 0, sizeof(*e));
 }
 
@@ -487,5 +503,86 @@ ak_proto_get_error(struct ak_buf *b, enum ak_err *e, char **detail)
 	r = AK_OK;
 out:
 	free(d);
+	return r;
+}
+
+/* Edit --------------------------------------------------------------------------------------------- */
+
+/* b should be a secure buffer: a SET_SECRET action carries a secret. */
+enum ak_err
+ak_proto_put_edit(struct ak_buf *b, const struct ak_edit *e)
+{
+	enum ak_err r;
+	size_t i;
+
+	if (e->n == 0 || e->n > AK_EDIT_MAX) {
+		r = AK_ERR_INVALID;
+		goto out;
+	}
+	if ((r = put_capped(b, e->profile, AK_NAME_MAX)) != AK_OK ||
+	    (r = ak_buf_put_u32(b, (uint32_t)e->n)) != AK_OK)
+		goto out;
+	for (i = 0; i < e->n; i++) {
+		if ((r = ak_buf_put_u8(b, e->a[i].kind)) != AK_OK ||
+		    (r = put_capped(b, e->a[i].arg, AK_TEXT_MAX)) != AK_OK ||
+		    (r = put_capped(b, e->a[i].value, AK_VALUE_MAX)) != AK_OK)
+			goto out;
+	}
+	r = AK_OK;
+out:
+	return r;
+}
+
+enum ak_err
+ak_proto_get_edit(struct ak_buf *b, struct ak_edit **out)
+{
+	struct ak_edit *e = NULL;
+	char *name = NULL, *arg = NULL, *value = NULL;
+	uint32_t n, i;
+	uint8_t kind;
+	enum ak_err r;
+
+	*out = NULL;
+	if ((r = ak_buf_get_cstring(b, &name, AK_NAME_MAX, 1)) != AK_OK ||
+	    (r = ak_buf_get_u32(b, &n)) != AK_OK)
+		goto out;
+	if ((r = ak_name_check(name)) != AK_OK)
+		goto out;
+	if (n == 0 || n > AK_EDIT_MAX) {
+		r = n == 0 ? AK_ERR_BAD_MESSAGE : AK_ERR_TOO_LARGE;
+		goto out;
+	}
+	if ((size_t)n * EDIT_MIN_WIRE > ak_buf_len(b)) {
+		r = AK_ERR_TRUNCATED;
+		goto out;
+	}
+	if ((e = ak_edit_new(name)) == NULL) {
+		r = AK_ERR_NOMEM;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if ((r = ak_buf_get_u8(b, &kind)) != AK_OK ||
+		    (r = ak_buf_get_cstring(b, &arg, AK_TEXT_MAX, 1)) != AK_OK ||
+		    (r = ak_buf_get_cstring(b, &value, AK_VALUE_MAX, 1)) != AK_OK)
+			goto out;
+		/* The same checks as the sender's; "invalid" (unknown kind, misplaced rename, a value
+		 * where none belongs) means a malformed message here. */
+		if ((r = ak_edit_add(e, kind, arg, value)) != AK_OK) {
+			if (r == AK_ERR_INVALID)
+				r = AK_ERR_BAD_MESSAGE;
+			goto out;
+		}
+		ak_smem_free(arg);
+		ak_smem_free(value);
+		arg = value = NULL;
+	}
+	*out = e;
+	e = NULL;
+	r = AK_OK;
+out:
+	ak_smem_free(name);
+	ak_smem_free(arg);
+	ak_smem_free(value); /* wipes: may have been a secret */
+	ak_edit_free(e);
 	return r;
 }

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ak_provider.h"
+#include "ak_scan.h"
 #include "ak_varclass.h"
 
 enum match { EXACT, PREFIX, SUFFIX, CONTAINS };
@@ -120,4 +122,71 @@ ak_varclass_name(enum ak_varclass c)
 	case AK_VAR_AKAGENT: return "akagent's own";
 	}
 	return "";
+}
+
+/* Secrets --------------------------------------------------------------------------------------------- */
+
+static int
+stop_at_first(void *arg, const struct ak_scan_hit *hit)
+{
+	(void)arg;
+	(void)hit;
+	return 1;
+}
+
+/* scheme "://" userinfo-with-a-colon "@": a password in a URL (postgres://app:pw@db/x). */
+static int
+url_with_password(const char *v)
+{
+	const char *p = strstr(v, "://"), *at, *colon, *end;
+	size_t i;
+
+	if (p == NULL || p == v)
+		return 0;
+	for (i = 0; v + i < p; i++)
+		if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') ||
+		    (i > 0 && ((v[i] >= '0' && v[i] <= '9') || v[i] == '+' || v[i] == '-' || v[i] == '.'))))
+			return 0;
+	p += 3;
+	/* The authority ends at the first '/', '?' or '#'; userinfo is what comes before its last '@'. */
+	end = p + strcspn(p, "/?#");
+	at = NULL;
+	for (const char *q = p; q < end; q++)
+		if (*q == '@')
+			at = q;
+	if (at == NULL)
+		return 0;
+	colon = memchr(p, ':', (size_t)(at - p));
+	return colon != NULL && colon + 1 < at;
+}
+
+int
+ak_varclass_value_secret(const char *value)
+{
+	if (value == NULL || value[0] == '\0')
+		return 0;
+	if (url_with_password(value))
+		return 1;
+	return ak_scan_patterns((const uint8_t *)value, strlen(value), stop_at_first, NULL) == 1;
+}
+
+int
+ak_varclass_is_secret(const char *name, const char *value)
+{
+	static const char *const words[] = { "KEY", "TOKEN", "SECRET", "PASSWORD", "PASS", "PWD",
+		"CREDENTIALS", "CREDENTIAL" };
+	size_t i, n, l;
+
+	if (name != NULL) {
+		if (ak_provider_for_var(name) != NULL)
+			return 1;
+		n = strlen(name);
+		for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+			l = strlen(words[i]);
+			if (strcasecmp(name, words[i]) == 0 ||
+			    (n > l && name[n - l - 1] == '_' && strcasecmp(name + n - l, words[i]) == 0))
+				return 1;
+		}
+	}
+	return ak_varclass_value_secret(value);
 }

@@ -201,13 +201,14 @@ def idle(path, n):
 
 def maxsize(path):
     # ADD of exactly MAX_REQ bytes (length field): a valid profile with a 64 KiB secret and 3 plain vars
+    # (each variable: name, value, a flags byte; 0 = plain)
     secret = b"sk-ant-api03-" + b"x" * (65536 - 13)
     head = bytes([0]) + s_(b"big") + s_(b"anthropic") + s_(b"ANTHROPIC_API_KEY") + s_(secret) + \
         s_(b"") + s_(b"") + struct.pack(">qqI", 0, 0, 3)
-    v1 = s_(b"V1") + s_(b"a" * 65536)
-    v2 = s_(b"V2") + s_(b"b" * 65536)
-    rest = MAX_REQ - 1 - len(head) - len(v1) - len(v2) - len(s_(b"V3")) - 4
-    v3 = s_(b"V3") + s_(b"c" * rest)
+    v1 = s_(b"V1") + s_(b"a" * 65536) + b"\0"
+    v2 = s_(b"V2") + s_(b"b" * 65536) + b"\0"
+    rest = MAX_REQ - 1 - len(head) - len(v1) - len(v2) - len(s_(b"V3")) - 4 - 1
+    v3 = s_(b"V3") + s_(b"c" * rest) + b"\0"
     payload = head + v1 + v2 + v3
     assert 1 + len(payload) == MAX_REQ, 1 + len(payload)
     s = connect(path, 30)

@@ -242,7 +242,8 @@ fz_request(uint8_t type, struct ak_buf *req, struct ak_buf *out)
 	case AK_MSG_OK:
 		FUZZ_CHECK(len == 5, "OK has no payload");
 		FUZZ_CHECK(type == AK_MSG_UNLOCK || type == AK_MSG_LOCK || type == AK_MSG_ADD ||
-		    type == AK_MSG_REMOVE || type == AK_MSG_SHUTDOWN, "OK for a request that takes it");
+		    type == AK_MSG_REMOVE || type == AK_MSG_EDIT || type == AK_MSG_SHUTDOWN,
+		    "OK for a request that takes it");
 		FUZZ_CHECK(!res.close, "OK does not close");
 		switch (type) {
 		case AK_MSG_LOCK:
@@ -263,6 +264,13 @@ fz_request(uint8_t type, struct ak_buf *req, struct ak_buf *out)
 				    "ADD adds or replaces one");
 			fz_check_disk();
 			break;
+		case AK_MSG_EDIT:
+			/* A set keeps the count, a rename too, a copy adds one. */
+			FUZZ_CHECK(was_unlocked && agent_state_unlocked(), "writes need the key");
+			fz_dirty = 1;
+			FUZZ_CHECK(st.store->n == n_before || st.store->n == n_before + 1, "EDIT count");
+			fz_check_disk();
+			break;
 		case AK_MSG_SHUTDOWN:
 			FUZZ_CHECK(res.shutdown, "SHUTDOWN OK sets shutdown");
 			break;
@@ -278,7 +286,7 @@ fz_request(uint8_t type, struct ak_buf *req, struct ak_buf *out)
 		FUZZ_CHECK(e != AK_ERR_INTERNAL && e != AK_ERR_NOMEM, "no internal error or OOM");
 		if (e == AK_ERR_BAD_MESSAGE)
 			FUZZ_CHECK(res.close, "a malformed request closes the connection");
-		if (type < AK_MSG_STATUS || type > AK_MSG_SHUTDOWN)
+		if (type < AK_MSG_STATUS || type > AK_MSG_EDIT)
 			FUZZ_CHECK(e == AK_ERR_UNKNOWN_MESSAGE, "unknown type -> UNKNOWN_MESSAGE");
 		if (e == AK_ERR_AUTH) {
 			FUZZ_CHECK(type == AK_MSG_UNLOCK && res.hold_until != 0, "failed unlock is delayed");

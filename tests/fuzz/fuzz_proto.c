@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "ak_buf.h"
+#include "ak_edit.h"
 #include "ak_proto.h"
 #include "ak_smem.h"
 #include "ak_store.h"
@@ -150,6 +151,29 @@ do_unlock(struct ak_buf *b)
 	(void)ak_buf_get_u32(b, &lt);
 }
 
+/* EDIT: a decoded edit re-encodes to the bytes it came from, and every action obeys ak_edit_add. */
+static void
+do_edit(struct ak_buf *b, const uint8_t *orig, size_t olen)
+{
+	struct ak_edit *e = (struct ak_edit *)1;
+	struct ak_buf *enc;
+	size_t used;
+
+	if (ak_proto_get_edit(b, &e) != AK_OK) {
+		FUZZ_CHECK(e == NULL, "failed edit decode leaves *out NULL");
+		return;
+	}
+	FUZZ_CHECK(e->n >= 1 && e->n <= AK_EDIT_MAX, "edit count");
+	FUZZ_CHECK(ak_name_check(e->profile) == AK_OK, "edit profile name");
+	used = olen - ak_buf_len(b);
+	if ((enc = ak_buf_new_secure(olen + 16)) != NULL) {
+		FUZZ_CHECK(ak_proto_put_edit(enc, e) == AK_OK, "edit re-encodes");
+		check_reencode(orig, used, enc, "edit canonical");
+		ak_buf_free(enc);
+	}
+	ak_edit_free(e);
+}
+
 static void
 decode(uint8_t type, struct ak_buf *b, const uint8_t *orig, size_t olen)
 {
@@ -179,6 +203,9 @@ decode(uint8_t type, struct ak_buf *b, const uint8_t *orig, size_t olen)
 	case AK_MSG_UNLOCK:
 		do_unlock(b);
 		return;
+	case AK_MSG_EDIT:
+		do_edit(b, orig, olen);
+		return;
 	case AK_MSG_OK:
 	case AK_MSG_STATUS:
 	case AK_MSG_LOCK:
@@ -187,7 +214,7 @@ decode(uint8_t type, struct ak_buf *b, const uint8_t *orig, size_t olen)
 		return;
 	default:
 		decode((uint8_t[]){ AK_MSG_PROFILE_REPLY, AK_MSG_STATUS_REPLY, AK_MSG_LIST_REPLY,
-		    AK_MSG_ERROR, AK_MSG_ADD, AK_MSG_GET, AK_MSG_UNLOCK, AK_MSG_OK }[type & 7], b, orig,
+		    AK_MSG_ERROR, AK_MSG_ADD, AK_MSG_EDIT, AK_MSG_UNLOCK, AK_MSG_OK }[type & 7], b, orig,
 		    olen);
 	}
 }

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "ak_buf.h"
+#include "ak_edit.h"
 #include "ak_proto.h"
 #include "ak_smem.h"
 #include "ak_store.h"
@@ -83,6 +84,25 @@ req_name(struct ak_buf *acc, uint8_t type, const char *name)
 	ak_proto_begin(m, type);
 	ak_buf_put_cstring(m, name);
 	cat(acc, m);
+	ak_buf_free(m);
+}
+
+/* An EDIT of profile: set a plain and a secret variable, a description, then rename or copy to dst. */
+static void
+req_edit(struct ak_buf *acc, const char *profile, uint8_t last, const char *dst)
+{
+	struct ak_buf *m = B();
+	struct ak_edit *e = ak_edit_new(profile);
+
+	if (e == NULL || ak_edit_add(e, AK_EDIT_SET_VAR, "MODEL", "m") != AK_OK ||
+	    ak_edit_add(e, AK_EDIT_SET_SECRET, "DB_PASSWORD", "pw") != AK_OK ||
+	    ak_edit_add(e, AK_EDIT_DESCRIPTION, "d", NULL) != AK_OK ||
+	    (dst != NULL && ak_edit_add(e, last, dst, NULL) != AK_OK))
+		die("edit");
+	ak_proto_begin(m, AK_MSG_EDIT);
+	ak_proto_put_edit(m, e);
+	cat(acc, m);
+	ak_edit_free(e);
 	ak_buf_free(m);
 }
 
@@ -178,6 +198,7 @@ gen_proto(const struct ak_store *s)
 	req_add(acc, s->p[0], AK_ADD_FORCE);
 	req_name(acc, AK_MSG_GET, "work");
 	req_name(acc, AK_MSG_REMOVE, "x.y_z-1");
+	req_edit(acc, "work", AK_EDIT_RENAME, "work2");
 	req_unlock(acc, key, sizeof(key), 3600);
 	req_simple(acc, AK_MSG_LIST);
 	emit("proto", "requests", ak_buf_ptr(acc), ak_buf_len(acc));
@@ -222,6 +243,15 @@ gen_dispatch(const struct ak_store *s)
 	req_name(acc, AK_MSG_REMOVE, "work");
 	req_name(acc, AK_MSG_GET, "new-one");
 	emit_dispatch("writes", 1, 0, acc);
+
+	req_edit(acc, "personal", 0, NULL);
+	req_name(acc, AK_MSG_GET, "personal");
+	req_edit(acc, "personal", AK_EDIT_COPY, "personal2");
+	req_edit(acc, "personal", AK_EDIT_RENAME, "personal2");
+	req_edit(acc, "personal", AK_EDIT_RENAME, "renamed");
+	req_simple(acc, AK_MSG_LIST);
+	req_edit(acc, "missing", 0, NULL);
+	emit_dispatch("edits", 1, 0, acc);
 
 	memset(wrong, 0x5a, sizeof(wrong));
 	req_unlock(acc, wrong, sizeof(wrong), 0);

@@ -9,6 +9,7 @@
 
 #include "ak_buf.h"
 #include "ak_err.h"
+#include "ak_edit.h"
 #include "ak_proto.h"
 #include "ak_smem.h"
 #include "ak_store.h"
@@ -574,7 +575,7 @@ test_error_roundtrip(void)
 	CHECK_EQ(e, AK_ERR_AUTH);
 
 	/* Every code survives; unknown codes map to INTERNAL; "ERROR: success" is malformed. */
-	for (unsigned c = 1; c <= AK_ERR_WEAK_PASS; c++) {
+	for (unsigned c = 1; c <= AK_ERR_LAST; c++) {
 		ak_buf_reset(b);
 		CHECK_EQ(ak_proto_put_error(b, (enum ak_err)c, ""), AK_OK);
 		CHECK_EQ(ak_proto_get_error(b, &e, &d), AK_OK);
@@ -631,8 +632,11 @@ raw_profile(const struct wire_str f[6], uint32_t nvars, const struct wire_str *v
 	CHECK_EQ(ak_buf_put_u64(b, 1), AK_OK);
 	CHECK_EQ(ak_buf_put_u64(b, 2), AK_OK);
 	CHECK_EQ(ak_buf_put_u32(b, nvars), AK_OK);
-	for (i = 0; i < nv; i++)
+	for (i = 0; i < nv; i++) {
 		CHECK_EQ(ak_buf_put_string(b, vars[i].p, vars[i].len), AK_OK);
+		if (i % 2 == 1) /* each variable ends with its flags byte: plain */
+			CHECK_EQ(ak_buf_put_u8(b, 0), AK_OK);
+	}
 	return b;
 }
 
@@ -803,8 +807,8 @@ test_other_hostile(void)
 	ak_status_clear(&st);
 	free(path);
 
-	/* List entries: bad name, bad var name, huge var count, NUL. */
-	for (i = 0; i < 5; i++) {
+	/* List entries: bad name, bad var name, huge var count, NUL, a secret flag that is not 0 or 1. */
+	for (i = 0; i < 6; i++) {
 		ak_buf_reset(b);
 		CHECK_EQ(ak_buf_put_cstring(b, i == 0 ? "bad name" : "ok"), AK_OK);
 		CHECK_EQ(ak_buf_put_cstring(b, "anthropic"), AK_OK);
@@ -818,13 +822,19 @@ test_other_hostile(void)
 		CHECK_EQ(ak_buf_put_u64(b, 0), AK_OK);
 		CHECK_EQ(ak_buf_put_u32(b, i == 2 ? 0xffffffffu : 2), AK_OK);
 		CHECK_EQ(ak_buf_put_cstring(b, "A"), AK_OK);
+		CHECK_EQ(ak_buf_put_u8(b, 1), AK_OK);
 		CHECK_EQ(ak_buf_put_cstring(b, i == 1 ? "9X" : "B"), AK_OK);
+		CHECK_EQ(ak_buf_put_u8(b, i == 5 ? 2 : 0), AK_OK);
 		switch (i) {
 		case 0: CHECK_EQ(ak_proto_get_list_entry(b, &e), AK_ERR_BAD_NAME); break;
 		case 1: CHECK_EQ(ak_proto_get_list_entry(b, &e), AK_ERR_BAD_VARNAME); break;
 		case 2: CHECK_EQ(ak_proto_get_list_entry(b, &e), AK_ERR_TOO_LARGE); break;
 		case 3: CHECK_EQ(ak_proto_get_list_entry(b, &e), AK_ERR_BAD_MESSAGE); break;
-		case 4: CHECK_EQ(ak_proto_get_list_entry(b, &e), AK_OK); break;
+		case 4:
+			CHECK_EQ(ak_proto_get_list_entry(b, &e), AK_OK);
+			CHECK(e.var_secret != NULL && e.var_secret[0] == 1 && e.var_secret[1] == 0);
+			break;
+		case 5: CHECK_EQ(ak_proto_get_list_entry(b, &e), AK_ERR_BAD_MESSAGE); break;
 		}
 		ak_list_entry_clear(&e);
 	}
@@ -888,6 +898,112 @@ test_sweeps(void)
 		free(valid[i]);
 }
 
+/* EDIT: round trip, every truncation refused, hostile counts and kinds. */
+static void
+test_edit(void)
+{
+	struct ak_edit *e = ak_edit_new("prod"), *d = NULL;
+	struct ak_buf *b = ak_buf_new_secure(BIG), *t;
+	const uint8_t *img;
+	size_t len, cut;
+	size_t i;
+
+	CHECK(e != NULL && b != NULL);
+	CHECK_EQ(ak_edit_add(e, AK_EDIT_SET_VAR, "MODEL", "opus"), AK_OK);
+	CHECK_EQ(ak_edit_add(e, AK_EDIT_SET_SECRET, "DB_PASSWORD", "hunter2"), AK_OK);
+	CHECK_EQ(ak_edit_add(e, AK_EDIT_UNSET, "OLD", NULL), AK_OK);
+	CHECK_EQ(ak_edit_add(e, AK_EDIT_DESCRIPTION, "new text", NULL), AK_OK);
+	CHECK_EQ(ak_edit_add(e, AK_EDIT_PROVIDER, "openai", NULL), AK_OK);
+	CHECK_EQ(ak_edit_add(e, AK_EDIT_RENAME, "prod2", NULL), AK_OK);
+	/* Nothing after a rename; bad names; empty secret; unknown kind. */
+	CHECK_EQ(ak_edit_add(e, AK_EDIT_DESCRIPTION, "x", NULL), AK_ERR_INVALID);
+	CHECK_EQ(ak_edit_add(d = ak_edit_new("p"), AK_EDIT_RENAME, "../x", NULL), AK_ERR_BAD_NAME);
+	CHECK_EQ(ak_edit_add(d, AK_EDIT_SET_VAR, "9X", "v"), AK_ERR_BAD_VARNAME);
+	CHECK_EQ(ak_edit_add(d, AK_EDIT_SET_SECRET, "X", ""), AK_ERR_EMPTY);
+	CHECK_EQ(ak_edit_add(d, 99, "X", NULL), AK_ERR_INVALID);
+	CHECK_EQ(ak_edit_add(d, AK_EDIT_UNSET, "X", "v"), AK_ERR_INVALID);
+	ak_edit_free(d);
+	d = NULL;
+
+	CHECK_EQ(ak_proto_put_edit(b, e), AK_OK);
+	img = ak_buf_ptr(b);
+	len = ak_buf_len(b);
+	t = ak_buf_new_secure(BIG);
+	CHECK_EQ(ak_buf_put(t, img, len), AK_OK);
+	CHECK_EQ(ak_proto_get_edit(t, &d), AK_OK);
+	CHECK_EQ(ak_buf_len(t), 0);
+	CHECK(d != NULL && d->n == e->n && strcmp(d->profile, "prod") == 0);
+	for (i = 0; d != NULL && i < d->n; i++) {
+		CHECK_EQ(d->a[i].kind, e->a[i].kind);
+		CHECK_STR(d->a[i].arg, e->a[i].arg);
+		CHECK_STR(d->a[i].value, e->a[i].value);
+	}
+	ak_edit_free(d);
+	/* Every proper prefix fails, and leaves nothing allocated. */
+	for (cut = 0; cut < len; cut++) {
+		size_t before = arena_in_use();
+
+		ak_buf_reset(t);
+		CHECK_EQ(ak_buf_put(t, img, cut), AK_OK);
+		d = (struct ak_edit *)1;
+		CHECK(ak_proto_get_edit(t, &d) != AK_OK);
+		CHECK(d == NULL);
+		CHECK_EQ(arena_in_use(), before);
+	}
+	/* Hostile count, zero count, unknown kind, an action after a rename. */
+	{
+		static const struct { uint32_t n; uint8_t k1, k2; enum ak_err want; } cases[] = {
+			{ 0xffffffffu, 1, 1, AK_ERR_TOO_LARGE },
+			{ AK_EDIT_MAX + 1, 1, 1, AK_ERR_TOO_LARGE },
+			{ 0, 1, 1, AK_ERR_BAD_MESSAGE },
+			{ 2, 1, 42, AK_ERR_BAD_MESSAGE },
+			{ 2, AK_EDIT_RENAME, AK_EDIT_DESCRIPTION, AK_ERR_BAD_MESSAGE },
+			{ 2, AK_EDIT_DESCRIPTION, AK_EDIT_COPY, AK_OK },
+			{ 3, 1, 1, AK_ERR_TRUNCATED },
+		};
+		for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			ak_buf_reset(t);
+			CHECK_EQ(ak_buf_put_cstring(t, "prod"), AK_OK);
+			CHECK_EQ(ak_buf_put_u32(t, cases[i].n), AK_OK);
+			CHECK_EQ(ak_buf_put_u8(t, cases[i].k1), AK_OK);
+			CHECK_EQ(ak_buf_put_cstring(t, cases[i].k1 == AK_EDIT_RENAME ? "other" : "TEXT"), AK_OK);
+			CHECK_EQ(ak_buf_put_cstring(t, ""), AK_OK);
+			CHECK_EQ(ak_buf_put_u8(t, cases[i].k2), AK_OK);
+			CHECK_EQ(ak_buf_put_cstring(t, cases[i].k2 == AK_EDIT_COPY ? "other" : "TEXT"), AK_OK);
+			CHECK_EQ(ak_buf_put_cstring(t, ""), AK_OK);
+			d = NULL;
+			CHECK_EQ(ak_proto_get_edit(t, &d), cases[i].want);
+			ak_edit_free(d);
+		}
+	}
+	ak_buf_free(t);
+	ak_buf_free(b);
+	ak_edit_free(e);
+}
+
+/* A secret variable keeps its flag on the wire; a LIST row carries the flag but never the value. */
+static void
+test_secret_vars(void)
+{
+	struct ak_profile *p = sample_profile(), *q = NULL;
+	struct ak_buf *b = ak_buf_new_secure(BIG);
+	struct ak_list_entry e;
+
+	CHECK_EQ(ak_profile_put_var(p, "DB_PASSWORD", "pw-hunter2", 1), AK_OK);
+	CHECK_EQ(ak_proto_put_profile(b, p), AK_OK);
+	CHECK_EQ(ak_proto_get_profile(b, &q), AK_OK);
+	CHECK(q != NULL && q->nvars == 4 && q->vars[3].secret == 1 && q->vars[0].secret == 0);
+	ak_buf_reset(b);
+	CHECK_EQ(ak_proto_put_list_entry(b, p), AK_OK);
+	CHECK(memmem(ak_buf_ptr(b), ak_buf_len(b), "hunter2", 7) == NULL);
+	CHECK_EQ(ak_proto_get_list_entry(b, &e), AK_OK);
+	CHECK(e.nvars == 4 && e.var_secret[3] == 1 && e.var_secret[1] == 0);
+	ak_list_entry_clear(&e);
+	ak_profile_free(q);
+	ak_profile_free(p);
+	ak_buf_free(b);
+}
+
 int
 main(void)
 {
@@ -903,5 +1019,7 @@ main(void)
 	test_profile_hostile();
 	test_other_hostile();
 	test_sweeps();
+	test_edit();
+	test_secret_vars();
 	T_DONE();
 }

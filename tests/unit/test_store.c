@@ -17,6 +17,7 @@
 
 #include "ak_file.h"
 #include "ak_smem.h"
+#include "ak_edit.h"
 #include "ak_store.h"
 #include "ak_util.h"
 #include "t.h"
@@ -212,7 +213,7 @@ test_roundtrip(void)
 	CHECK_EQ(ak_store_serialize(s, &d1, &dlen1), AK_OK);
 	CHECK_EQ(ak_store_serialize(o, &d2, &dlen2), AK_OK);
 	CHECK(dlen1 == dlen2 && memcmp(d1, d2, dlen1) == 0);
-	CHECK(strncmp(d1, "{\"version\":1,\"profiles\":[{\"name\":\"production\",\"provider\":\"anthropic\","
+	CHECK(strncmp(d1, "{\"version\":2,\"profiles\":[{\"name\":\"production\",\"provider\":\"anthropic\","
 	    "\"secret_var\":\"ANTHROPIC_API_KEY\",\"secret\":\"sk-ant-api03-AAAAprod\",\"description\":"
 	    "\"main key\",\"source\":\"\",\"created\":1700000000,\"rotated\":1700000100,\"vars\":[{\"name\":"
 	    "\"ANTHROPIC_MODEL\",\"value\":\"claude-sonnet-4-5-20250929\"},", 250) == 0);
@@ -511,7 +512,7 @@ test_malformed(void)
 		CHECK_EQ(r, AK_ERR_BAD_FORMAT);
 		CHECK(o == NULL);
 	}
-	CHECK_EQ(ak_store_parse("{\"version\":2,\"profiles\":[]}", 27, &o), AK_ERR_VERSION);
+	CHECK_EQ(ak_store_parse("{\"version\":3,\"profiles\":[]}", 27, &o), AK_ERR_VERSION);
 	/* A raw NUL byte inside the document. */
 	CHECK_EQ(ak_store_parse("{\"version\":1,\"profiles\":[]}\0", 28, &o), AK_ERR_BAD_FORMAT);
 	/* Oversize values and too many variables. */
@@ -1214,6 +1215,88 @@ test_load(void)
 	close(fds[0]);
 }
 
+/* Secret variables in the document, version-1 documents, and edits that keep every other field. */
+static void
+test_secret_vars_and_edits(void)
+{
+	struct ak_store *s = mkstore(), *o = NULL;
+	struct ak_profile *p, *q;
+	struct ak_edit *e;
+	char *d = NULL;
+	size_t dlen;
+	static const char v1[] = "{\"version\":1,\"profiles\":[{\"name\":\"a\",\"provider\":\"x\","
+	    "\"secret_var\":\"K\",\"secret\":\"s\",\"description\":\"\",\"source\":\"\",\"created\":1,"
+	    "\"rotated\":2,\"vars\":[{\"name\":\"V\",\"value\":\"w\"}]}]}";
+	static const char badflag[] = "{\"version\":2,\"profiles\":[{\"name\":\"a\",\"provider\":\"x\","
+	    "\"secret_var\":\"K\",\"secret\":\"s\",\"description\":\"\",\"source\":\"\",\"created\":1,"
+	    "\"rotated\":2,\"vars\":[{\"name\":\"V\",\"value\":\"w\",\"secret\":\"yes\"}]}]}";
+
+	/* A version-1 document reads as one without secret variables; a flag must be a boolean. */
+	CHECK_EQ(ak_store_parse(v1, sizeof(v1) - 1, &o), AK_OK);
+	CHECK(o != NULL && o->n == 1 && o->p[0]->nvars == 1 && o->p[0]->vars[0].secret == 0);
+	ak_store_free(o);
+	o = NULL;
+	CHECK_EQ(ak_store_parse(badflag, sizeof(badflag) - 1, &o), AK_ERR_BAD_FORMAT);
+
+	p = ak_store_find(s, "production");
+	CHECK_EQ(ak_profile_put_var(p, "DB_PASSWORD", "pw-1", 1), AK_OK);
+	CHECK_EQ(ak_store_serialize(s, &d, &dlen), AK_OK);
+	CHECK(strstr(d, "{\"name\":\"DB_PASSWORD\",\"value\":\"pw-1\",\"secret\":true}") != NULL);
+	CHECK(strstr(d, "{\"name\":\"MAX_TOKENS\",\"value\":\"1024\"}") != NULL);
+	CHECK_EQ(ak_store_parse(d, dlen, &o), AK_OK);
+	CHECK(o != NULL && profiles_equal(ak_store_find(o, "production"), p));
+	CHECK(ak_store_find(o, "production")->vars[2].secret == 1);
+	ak_store_free(o);
+	ak_smem_free(d);
+
+	/* set: every field not named stays, times included. */
+	e = ak_edit_new("production");
+	CHECK_EQ(ak_edit_add(e, AK_EDIT_SET_VAR, "MAX_TOKENS", "2048"), AK_OK);
+	CHECK_EQ(ak_edit_add(e, AK_EDIT_UNSET, "ANTHROPIC_MODEL", NULL), AK_OK);
+	CHECK_EQ(ak_edit_add(e, AK_EDIT_DESCRIPTION, "changed", NULL), AK_OK);
+	CHECK_EQ(ak_edit_apply(s, e), AK_OK);
+	ak_edit_free(e);
+	q = ak_store_find(s, "production");
+	CHECK(q->created == 1700000000 && q->rotated == 1700000100);
+	CHECK_STR(q->secret, "sk-ant-api03-AAAAprod");
+	CHECK_STR(q->description, "changed");
+	CHECK(q->nvars == 2 && strcmp(q->vars[0].name, "MAX_TOKENS") == 0 && q->vars[1].secret == 1);
+	CHECK_STR(q->vars[0].value, "2048");
+	/* All or nothing: an unknown variable, or the main secret, leaves the profile unchanged. */
+	e = ak_edit_new("production");
+	CHECK_EQ(ak_edit_add(e, AK_EDIT_DESCRIPTION, "never", NULL), AK_OK);
+	CHECK_EQ(ak_edit_add(e, AK_EDIT_UNSET, "NOPE", NULL), AK_OK);
+	CHECK_EQ(ak_edit_apply(s, e), AK_ERR_NO_VAR);
+	ak_edit_free(e);
+	e = ak_edit_new("production");
+	CHECK_EQ(ak_edit_add(e, AK_EDIT_UNSET, "ANTHROPIC_API_KEY", NULL), AK_OK);
+	CHECK_EQ(ak_edit_apply(s, e), AK_ERR_INVALID);
+	ak_edit_free(e);
+	CHECK_STR(ak_store_find(s, "production")->description, "changed");
+	/* rename keeps both times; cp keeps rotated; neither onto a name in use. */
+	e = ak_edit_new("production");
+	CHECK_EQ(ak_edit_add(e, AK_EDIT_RENAME, "staging", NULL), AK_OK);
+	CHECK_EQ(ak_edit_apply(s, e), AK_ERR_PROFILE_EXISTS);
+	ak_edit_free(e);
+	e = ak_edit_new("production");
+	CHECK_EQ(ak_edit_add(e, AK_EDIT_RENAME, "prod", NULL), AK_OK);
+	CHECK_EQ(ak_edit_apply(s, e), AK_OK);
+	ak_edit_free(e);
+	CHECK(ak_store_find(s, "production") == NULL);
+	q = ak_store_find(s, "prod");
+	CHECK(q != NULL && q->created == 1700000000 && q->rotated == 1700000100 && q->nvars == 2);
+	e = ak_edit_new("prod");
+	CHECK_EQ(ak_edit_add(e, AK_EDIT_COPY, "prod-copy", NULL), AK_OK);
+	CHECK_EQ(ak_edit_apply(s, e), AK_OK);
+	ak_edit_free(e);
+	q = ak_store_find(s, "prod-copy");
+	CHECK(q != NULL && q->rotated == 1700000100 && q->created > 1700000000 && q->nvars == 2);
+	CHECK(ak_store_find(s, "prod") != NULL && s->n == 4);
+	for (size_t i = 1; i < s->n; i++)
+		CHECK(strcmp(s->p[i - 1]->name, s->p[i]->name) < 0);
+	ak_store_free(s);
+}
+
 int
 main(void)
 {
@@ -1242,6 +1325,7 @@ main(void)
 	test_kdf_bounds();
 	test_stale_temps();
 	test_load();
+	test_secret_vars_and_edits();
 	cleanup();
 	T_DONE();
 }

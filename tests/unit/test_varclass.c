@@ -41,5 +41,31 @@ main(void)
 	CHECK_EQ(ak_varclass_of("AKAGENT_SOCK"), AK_VAR_AKAGENT);
 	CHECK_STR(ak_varclass_name(AK_VAR_ENDPOINT), "credential endpoint");
 	CHECK_STR(ak_varclass_name(AK_VAR_PLAIN), "");
+	/* Secrets: names by suffix (any case), provider variables, key-shaped values, URL passwords. */
+	{
+		static const struct { const char *n, *v; int want; } sec[] = {
+			{ "ANTHROPIC_API_KEY", "x", 1 }, { "STRIPE_KEY", "x", 1 }, { "GH_TOKEN", "x", 1 },
+			{ "APP_SECRET", "x", 1 }, { "DB_PASSWORD", "x", 1 }, { "SMTP_PASS", "x", 1 },
+			{ "MYSQL_PWD", "x", 1 }, { "GOOGLE_APPLICATION_CREDENTIALS", "x", 1 },
+			{ "db_password", "x", 1 }, { "TOKEN", "x", 1 }, { "PASSWORD", "x", 1 },
+			{ "MAX_TOKENS", "1024", 0 }, { "KEYBOARD", "us", 0 }, { "PASSPORT", "x", 0 },
+			{ "MONKEY", "x", 0 }, { "ANTHROPIC_MODEL", "claude", 0 }, { "BYPASS", "x", 0 },
+			{ "DATABASE_URL", "postgres://app:s3cret@db.example:5432/app", 1 },
+			{ "DATABASE_URL", "postgres://app@db.example/app", 0 },
+			{ "DATABASE_URL", "postgres://db.example/app?x=a:b@c", 0 },
+			{ "HOME_URL", "https://example.com/a:b@c", 0 },
+			{ "REDIS_URL", "redis://:pw@localhost:6379", 1 },
+			{ "OTHER", "ghp_0123456789abcdefghijABCDEFGHIJ012345", 1 },
+			{ "OTHER", "plain words", 0 }, { "OTHER", "", 0 }, { "OTHER", NULL, 0 },
+		};
+		for (size_t k = 0; k < sizeof(sec) / sizeof(sec[0]); k++) {
+			if (ak_varclass_is_secret(sec[k].n, sec[k].v) != sec[k].want) {
+				fprintf(stderr, "is_secret(%s, %s): expected %d\n", sec[k].n,
+				    sec[k].v ? sec[k].v : "NULL", sec[k].want);
+				t_failed++;
+			}
+			t_checks++;
+		}
+	}
 	T_DONE();
 }

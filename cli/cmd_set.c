@@ -1,0 +1,312 @@
+/* cmd_set.c - akctl set PROFILE (change attributes), rename OLD NEW, cp SRC DST.
+ *
+ * Each builds one edit (ak_edit.h) that names what changes; everything else of the profile stays,
+ * its main secret and times included. The edit is applied in the one keystore transaction: by the
+ * agent (EDIT) when it is unlocked on this keystore, else by akctl on the file with the passphrase.
+ * Secret values (--secret VAR) are read like add's secret, never from argv. Also holds the reader of
+ * several secrets that add shares.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ak_edit.h"
+#include "ak_smem.h"
+#include "ak_util.h"
+#include "ak_varclass.h"
+#include "cli.h"
+
+enum ak_err
+cli_secrets_read(const char *const *prompts, size_t n, char **outs)
+{
+	char *all = NULL, *line, *nl;
+	size_t len = 0, i, l;
+	enum ak_err r;
+
+	for (i = 0; i < n; i++)
+		outs[i] = NULL;
+	if (n == 0)
+		return AK_OK;
+	if (n == 1 || isatty(STDIN_FILENO)) {
+		for (i = 0; i < n; i++)
+			if ((r = cli_secret_read(prompts[i], &outs[i], &len)) != AK_OK)
+				goto fail;
+		return AK_OK;
+	}
+	/* Several secrets from a pipe: one line each, in the order asked. */
+	if ((r = cli_secret_read(prompts[0], &all, &len)) != AK_OK)
+		goto fail;
+	line = all;
+	for (i = 0; i < n; i++) {
+		if (line == NULL) {
+			r = AK_ERR_TRUNCATED;
+			goto fail;
+		}
+		nl = strchr(line, '\n');
+		l = nl != NULL ? (size_t)(nl - line) : strlen(line);
+		if (l > 0 && line[l - 1] == '\r')
+			l--;
+		if (l == 0) {
+			r = AK_ERR_EMPTY;
+			goto fail;
+		}
+		if ((outs[i] = ak_smem_strndup(line, l)) == NULL) {
+			r = AK_ERR_NOMEM;
+			goto fail;
+		}
+		line = nl != NULL ? nl + 1 : NULL;
+	}
+	if (line != NULL) {
+		r = AK_ERR_TOO_LARGE; /* more lines than secrets asked for */
+		goto fail;
+	}
+	ak_smem_free(all);
+	return AK_OK;
+fail:
+	ak_smem_free(all); /* wipes */
+	for (i = 0; i < n; i++) {
+		ak_smem_free(outs[i]);
+		outs[i] = NULL;
+	}
+	return r;
+}
+
+enum ak_err
+cli_edit_run(struct cli *c, const struct ak_edit *e, char *detail, size_t detaillen)
+{
+	struct ak_client *cl = NULL;
+	struct ak_status st;
+	enum ak_err r;
+
+	memset(&st, 0, sizeof(st));
+	if (detaillen > 0)
+		detail[0] = '\0';
+	if ((r = cli_store_path(c)) != AK_OK)
+		return r;
+	r = cli_agent_for_store(c, &cl, &st, detail, detaillen);
+	if (r == AK_ERR_UNTRUSTED_AGENT)
+		goto out; /* never fall back quietly past an impostor */
+	if (r == AK_OK && st.unlocked) {
+		if ((r = ak_client_edit(cl, e)) != AK_OK && detaillen > 0)
+			cli_sanitize(ak_client_detail(cl), detail, detaillen);
+		goto out;
+	}
+	ak_client_close(cl);
+	cl = NULL;
+	if (detaillen > 0)
+		detail[0] = '\0';
+	/* ak_edit_apply does not consume the edit, so the transaction may run it twice. */
+	r = cli_store_update_direct(c, ak_edit_apply, (void *)(uintptr_t)e, detail, detaillen);
+out:
+	ak_status_clear(&st);
+	ak_client_close(cl);
+	return r;
+}
+
+/* The message for a failed edit; returns the exit code. */
+static int
+edit_fail(struct cli *c, enum ak_err r, const char *detail, const char *name, const char *var)
+{
+	switch (r) {
+	case AK_ERR_NO_PROFILE:
+	case AK_ERR_PROFILE_EXISTS:
+		return cli_fail(r, NULL, "%s: %s", c->cmd, name);
+	case AK_ERR_NO_VAR:
+		return cli_fail(r, NULL, "%s: %s: %s", c->cmd, name, var != NULL ? var : "");
+	case AK_ERR_INVALID:
+		return cli_fail(r, "the main secret's variable changes only with 'add --force' or 'rotate'",
+		    "%s: %s", c->cmd, name);
+	default:
+		return cli_fail(r, detail != NULL && detail[0] ? detail : NULL, "%s: %s", c->cmd, name);
+	}
+}
+
+int
+cmd_set(struct cli *c, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "set", required_argument, NULL, 's' },
+		{ "unset", required_argument, NULL, 'u' },
+		{ "secret", required_argument, NULL, 'S' },
+		{ "description", required_argument, NULL, 'd' },
+		{ "provider", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *sets[AK_EDIT_MAX], *unsets[AK_EDIT_MAX], *secrets[AK_EDIT_MAX];
+	const char *desc = NULL, *provider = NULL, *name, *eq, *unvar = NULL;
+	char *values[AK_EDIT_MAX], *vname = NULL, detail[512];
+	char prompts[AK_EDIT_MAX][AK_NAME_MAX + AK_VARNAME_MAX + 32];
+	const char *pp[AK_EDIT_MAX];
+	size_t nsets = 0, nunsets = 0, nsecrets = 0, i, j;
+	struct ak_edit *e = NULL;
+	int ch, rc;
+	enum ak_err r;
+
+	memset(values, 0, sizeof(values));
+	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		if ((ch == 's' || ch == 'u' || ch == 'S') && nsets + nunsets + nsecrets + 2 >= AK_EDIT_MAX)
+			return cli_usage_error(c, "at most %d changes at once", AK_EDIT_MAX - 2);
+		switch (ch) {
+		case 's':
+			sets[nsets++] = optarg;
+			break;
+		case 'u':
+			unsets[nunsets++] = optarg;
+			break;
+		case 'S':
+			secrets[nsecrets++] = optarg;
+			break;
+		case 'd':
+			desc = optarg;
+			break;
+		case 'p':
+			provider = optarg;
+			break;
+		case 'h':
+			return cli_cmd_help(c->cmd);
+		default:
+			return cli_bad_option(c, ch, argv);
+		}
+	}
+	if ((rc = cli_one_profile(c, argc, argv, &name)) != 0)
+		return rc;
+	if (nsets + nunsets + nsecrets == 0 && desc == NULL && provider == NULL)
+		return cli_usage_error(c, "nothing to change (--set, --unset, --secret, --description, "
+		    "--provider)");
+	if ((e = ak_edit_new(name)) == NULL) {
+		rc = cli_fail(AK_ERR_NOMEM, NULL, "set");
+		goto out;
+	}
+	/* Everything from argv is checked before any secret is asked for. */
+	for (i = 0; i < nsets; i++) {
+		if ((eq = strchr(sets[i], '=')) == NULL) {
+			rc = cli_usage_error(c, "--set needs NAME=VALUE, got '%s'", sets[i]);
+			goto out;
+		}
+		if ((vname = ak_smem_strndup(sets[i], (size_t)(eq - sets[i]))) == NULL) {
+			rc = cli_fail(AK_ERR_NOMEM, NULL, "set");
+			goto out;
+		}
+		/* A key given as a plain variable would show in list, show and every export line's
+		 * neighbourhood unredacted; it also went through argv, so say so. */
+		if (ak_varclass_value_secret(eq + 1)) {
+			rc = cli_fail(AK_ERR_LOOKS_SECRET, "it was on the command line: consider it exposed in "
+			    "shell history", "set: --set %s", vname);
+			goto out;
+		}
+		if ((r = ak_edit_add(e, AK_EDIT_SET_VAR, vname, eq + 1)) != AK_OK) {
+			rc = cli_fail(r, NULL, "set: --set '%s'", vname);
+			goto out;
+		}
+		ak_smem_free(vname);
+		vname = NULL;
+	}
+	for (i = 0; i < nunsets; i++) {
+		if ((r = ak_edit_add(e, AK_EDIT_UNSET, unsets[i], NULL)) != AK_OK) {
+			rc = cli_fail(r, NULL, "set: --unset '%s'", unsets[i]);
+			goto out;
+		}
+	}
+	for (i = 0; i < nsecrets; i++) {
+		if (ak_varname_check(secrets[i]) != AK_OK) {
+			rc = cli_fail(AK_ERR_BAD_VARNAME, NULL, "set: --secret '%s'", secrets[i]);
+			goto out;
+		}
+		for (j = 0; j < i; j++) {
+			if (strcmp(secrets[i], secrets[j]) == 0) {
+				rc = cli_usage_error(c, "--secret %s given twice", secrets[i]);
+				goto out;
+			}
+		}
+		snprintf(prompts[i], sizeof(prompts[i]), "Secret %s for %s: ", secrets[i], name);
+		pp[i] = prompts[i];
+	}
+	if (desc != NULL && (r = ak_edit_add(e, AK_EDIT_DESCRIPTION, desc, NULL)) != AK_OK) {
+		rc = cli_fail(r, NULL, "set: --description");
+		goto out;
+	}
+	if (provider != NULL && (r = ak_edit_add(e, AK_EDIT_PROVIDER, provider, NULL)) != AK_OK) {
+		rc = cli_fail(r, NULL, "set: --provider");
+		goto out;
+	}
+	if ((r = cli_secrets_read(pp, nsecrets, values)) != AK_OK) {
+		rc = cli_fail(r, nsecrets > 1 && !isatty(STDIN_FILENO) ?
+		    "from stdin: one line per --secret, in the order given" : NULL, "set: reading the secrets");
+		goto out;
+	}
+	for (i = 0; i < nsecrets; i++) {
+		if ((r = ak_edit_add(e, AK_EDIT_SET_SECRET, secrets[i], values[i])) != AK_OK) {
+			rc = cli_fail(r, NULL, "set: --secret %s", secrets[i]);
+			goto out;
+		}
+	}
+	if ((r = cli_edit_run(c, e, detail, sizeof(detail))) != AK_OK) {
+		if (r == AK_ERR_NO_VAR)
+			for (i = 0; i < nunsets && unvar == NULL; i++)
+				unvar = unsets[i]; /* the agent does not say which: name the first */
+		rc = edit_fail(c, r, detail, name, nunsets == 1 ? unvar : NULL);
+		goto out;
+	}
+	cli_note("changed profile %s", name);
+	rc = 0;
+out:
+	for (i = 0; i < nsecrets; i++)
+		ak_smem_free(values[i]); /* wipes */
+	ak_smem_free(vname);
+	ak_edit_free(e);
+	return rc;
+}
+
+/* rename OLD NEW and cp SRC DST. */
+static int
+rename_or_copy(struct cli *c, int argc, char **argv, int copy)
+{
+	struct ak_edit *e = NULL;
+	char detail[512];
+	const char *from, *to;
+	int rc;
+	enum ak_err r;
+
+	if ((rc = cli_opts_help_only(c, argc, argv)) != 0)
+		return rc < 0 ? 0 : rc;
+	if (argc - optind != 2)
+		return cli_usage_error(c, argc - optind < 2 ? "needs two profile names" :
+		    "unexpected argument '%s'", argv[optind + 2 < argc ? optind + 2 : 0]);
+	from = argv[optind];
+	to = argv[optind + 1];
+	if (ak_name_check(from) != AK_OK)
+		return cli_fail(AK_ERR_BAD_NAME, NULL, "%s: '%s'", c->cmd, from);
+	if (ak_name_check(to) != AK_OK)
+		return cli_fail(AK_ERR_BAD_NAME, NULL, "%s: '%s'", c->cmd, to);
+	if (strcmp(from, to) == 0)
+		return cli_usage_error(c, "the two names are the same");
+	if ((e = ak_edit_new(from)) == NULL ||
+	    (r = ak_edit_add(e, copy ? AK_EDIT_COPY : AK_EDIT_RENAME, to, NULL)) != AK_OK) {
+		rc = cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
+		goto out;
+	}
+	if ((r = cli_edit_run(c, e, detail, sizeof(detail))) != AK_OK) {
+		rc = edit_fail(c, r, detail, r == AK_ERR_PROFILE_EXISTS ? to : from, NULL);
+		goto out;
+	}
+	cli_note("%s profile %s to %s", copy ? "copied" : "renamed", from, to);
+	rc = 0;
+out:
+	ak_edit_free(e);
+	return rc;
+}
+
+int
+cmd_rename(struct cli *c, int argc, char **argv)
+{
+	return rename_or_copy(c, argc, argv, 0);
+}
+
+int
+cmd_cp(struct cli *c, int argc, char **argv)
+{
+	return rename_or_copy(c, argc, argv, 1);
+}
