@@ -947,9 +947,13 @@ cmd_import(struct cli *c, int argc, char **argv)
 	}
 	for (i = 0, nsec = 0; i < im.p->nvars; i++)
 		nsec += im.p->vars[i].secret != 0;
-	cli_note("%s profile %s (%s, secret %s, %zu other secret%s, %zu variable%s)",
-	    replaced ? "replaced" : "imported", name, im.p->provider, im.p->secret_var, nsec,
-	    nsec == 1 ? "" : "s", im.p->nvars - nsec, im.p->nvars - nsec == 1 ? "" : "s");
+	if (nsec > 0)
+		cli_note("%s profile %s (%s, secret %s, %zu other secret%s, %zu variable%s)",
+		    replaced ? "replaced" : "imported", name, im.p->provider, im.p->secret_var, nsec,
+		    nsec == 1 ? "" : "s", im.p->nvars - nsec, im.p->nvars - nsec == 1 ? "" : "s");
+	else
+		cli_note("%s profile %s (%s, secret %s, %zu variable%s)", replaced ? "replaced" : "imported",
+		    name, im.p->provider, im.p->secret_var, im.p->nvars, im.p->nvars == 1 ? "" : "s");
 	rc = im.replace ? rewrite_dotenv(&im) : 0;
 out:
 	ak_profile_free(im.p);
