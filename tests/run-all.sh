@@ -43,6 +43,7 @@ sh tests/fake/install-node-sdk.sh || echo "run-all: the Node SDK is not installe
 # limited to 108 bytes), checked empty after each build's tests and removed at the end, however
 # run-all ends. A test killed on its timeout removes its own; what is left is counted as a failure.
 AKT_TMPDIR=$(mktemp -d "${TMPDIR:-/tmp}/akagent-tests.XXXXXX") || exit 1
+chmod 0711 "$AKT_TMPDIR"	# searchable, like /tmp: 06-other-uid runs a client as nobody in its dir
 export AKT_TMPDIR
 trap 'rm -rf "$AKT_TMPDIR"' EXIT
 trap 'exit 143' TERM
