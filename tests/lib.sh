@@ -5,6 +5,9 @@
 # parallel. A cleanup trap kills the agents this test started (by pid, never by name) and removes it all.
 #
 # Environment (meson passes these): AKAGENT, AKCTL = absolute paths of the built binaries.
+# AKT_TMPDIR: where the test's directory goes (tests/run-all.sh gives each build its own and removes it
+# afterwards); else $TMPDIR or /tmp. AKT_TIME_FACTOR: how much slower than a plain build this one runs
+# (default 4 when akagent links the ASan runtime, else 1); `scaled` and `wait_until` use it.
 # shellcheck shell=bash
 # shellcheck disable=SC2034  # variables here are used by the sourcing tests
 
@@ -18,7 +21,23 @@ TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TEST_NAME=$(basename "$0" .sh)
 PY=/usr/bin/python3	# Debian's python3; the first python3 on PATH may be another install
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/akt.XXXXXX") || { echo "$TEST_NAME: mktemp failed" >&2; exit 1; }
+# AKT_ASAN_RT: the ASan runtime akagent loads (sanitizer builds), to preload ahead of any other
+# LD_PRELOAD library. (Read whole, never piped into `grep -q`: with pipefail ldd's SIGPIPE would turn
+# a match into a failure.)
+AKT_ASAN_RT=$(ldd "$AKAGENT" 2>/dev/null | awk '$1 ~ /^libasan\.so/ && $3 ~ /^\// && !n++ {print $3}')
+if [ -z "${AKT_TIME_FACTOR:-}" ]; then
+	AKT_TIME_FACTOR=1
+	[ -n "$AKT_ASAN_RT" ] && AKT_TIME_FACTOR=4
+fi
+export AKT_TIME_FACTOR
+
+_parent=${AKT_TMPDIR:-${TMPDIR:-/tmp}}
+mkdir -p "$_parent" 2>/dev/null
+T=$(mktemp -d "$_parent/akt.XXXXXX") || { echo "$TEST_NAME: mktemp failed" >&2; exit 1; }
+unset _parent
+# Helpers that start agents themselves (tests/faults/crashloop.py) write their pids here, one a line,
+# so the cleanup kills those too.
+export AKT_PIDFILE="$T/pids"
 export HOME="$T/home" XDG_RUNTIME_DIR="$T/run" XDG_DATA_HOME="$T/data" XDG_CONFIG_HOME="$T/config"
 mkdir -p "$HOME" "$XDG_DATA_HOME" "$XDG_CONFIG_HOME"
 mkdir -m 0700 "$XDG_RUNTIME_DIR"
@@ -39,21 +58,57 @@ OUT="$T/out"	# stdout of the last expect_exit / run
 ERR="$T/err"	# stderr of the last expect_exit / run
 RC=0
 
-# Kill every agent this test started, by pid. TERM first (it removes its socket), then KILL.
+# Kill every agent this test started, by pid, and remove $T. On a normal exit TERM first (an agent
+# removes its socket), then KILL what is still there after a second. When the test itself was killed
+# (meson's timeout sends TERM to the process group, then KILL half a second later) KILL at once, so the
+# directory is gone before that second signal. The agents daemonise into their own session, so the
+# group signal never reaches them; an agent missed even so exits when its socket directory goes.
+_SIGNALLED=0
+# _starttime PID: the process's start time (field 22 of /proc/PID/stat), empty once it is gone.
+_starttime() {
+	local line rest
+	read -r line 2>/dev/null < "/proc/$1/stat" || return 0
+	rest=${line##*) }
+	# shellcheck disable=SC2086 # split into the fields
+	set -- $rest
+	echo "${20}"
+}
 _cleanup() {
-	local rc=$? pid i
+	local rc=$? pid i alive mnt
 	trap - EXIT
-	for pid in "${AGENT_PIDS[@]}"; do
-		[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null
-	done
-	for pid in "${AGENT_PIDS[@]}"; do
-		[ -n "$pid" ] || continue
-		for i in 1 2 3 4 5 6 7 8 9 10; do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
+	trap '' INT TERM HUP
+	if [ -s "$T/pids" ]; then
+		while read -r pid st; do
+			# a pid recorded with its start time is ours only while that still matches (pids are reused)
+			[ -z "$st" ] || [ "$(_starttime "$pid")" = "$st" ] && AGENT_PIDS+=("$pid")
+		done < "$T/pids"
+	fi
+	if [ "$_SIGNALLED" = 1 ]; then
+		for pid in "${AGENT_PIDS[@]}"; do
+			[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
 		done
-		kill -KILL "$pid" 2>/dev/null
-	done
+	else
+		for pid in "${AGENT_PIDS[@]}"; do
+			[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null
+		done
+		for i in $(seq 20); do
+			alive=0
+			for pid in "${AGENT_PIDS[@]}"; do
+				[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null &&
+					[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ] && alive=1
+			done
+			[ "$alive" = 0 ] && break
+			sleep 0.05
+		done
+		for pid in "${AGENT_PIDS[@]}"; do
+			[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+		done
+	fi
+	# a file system a test mounted inside $T (30-faults' small tmpfs)
+	if [ "$(id -u)" = 0 ]; then
+		awk -v t="$T/" 'index($2, t) == 1 {print $2}' /proc/self/mounts 2>/dev/null | sort -r |
+			while read -r mnt; do umount -l "$mnt" 2>/dev/null; done
+	fi
 	if [ "${KEEP_TMP:-0}" = 1 ]; then
 		echo "$TEST_NAME: kept $T" >&2
 	else
@@ -62,7 +117,9 @@ _cleanup() {
 	exit "$rc"
 }
 trap _cleanup EXIT
-trap 'exit 130' INT TERM HUP
+trap '_SIGNALLED=1; exit 130' INT
+trap '_SIGNALLED=1; exit 143' TERM
+trap '_SIGNALLED=1; exit 129' HUP
 
 # fail MSG: the test fails here.
 fail() {
@@ -83,7 +140,7 @@ skip() {
 
 # trace MSG: a step marker in the test log.
 trace() {
-	echo "== $TEST_NAME: $*" >&2
+	echo "== $TEST_NAME [${SECONDS}s]: $*" >&2
 }
 
 # run CMD...: run it, stdout to $OUT, stderr to $ERR, exit status in $RC. Never fails itself.
@@ -162,30 +219,52 @@ start_agent() {
 	eval "$exports"
 	[ -n "${AKAGENT_PID:-}" ] || fail "akagent printed no AKAGENT_PID"
 	[ -n "${AKAGENT_SOCK:-}" ] || fail "akagent printed no AKAGENT_SOCK"
-	AGENT_PIDS+=("$AKAGENT_PID")
+	track_pid "$AKAGENT_PID"
 	kill -0 "$AKAGENT_PID" 2>/dev/null || fail "agent pid $AKAGENT_PID is not running"
 }
 
-# track_pid PID: an agent started some other way, to be killed at cleanup.
+# track_pid PID: an agent started some other way, to be killed at cleanup. Kept in a file, so agents
+# started in a subshell (a test's parallel parts) are killed too.
 track_pid() {
-	AGENT_PIDS+=("$1")
+	echo "$1 $(_starttime "$1")" >> "$AKT_PIDFILE"
 }
 
 # stop_agent: SIGTERM the current agent and wait for it to go.
 stop_agent() {
-	local i
 	kill -TERM "$AKAGENT_PID" 2>/dev/null
-	for i in $(seq 50); do
-		kill -0 "$AKAGENT_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 "$AKAGENT_PID" 2>/dev/null && fail "agent $AKAGENT_PID did not exit on SIGTERM"
+	wait_gone "$AKAGENT_PID" 5 || fail "agent $AKAGENT_PID did not exit on SIGTERM"
 	unset AKAGENT_SOCK AKAGENT_PID
 }
 
-# wait_gone PID SECONDS: wait until PID has exited; nonzero if it is still there.
+# scaled SECONDS: SECONDS times AKT_TIME_FACTOR (for timeouts: never for how long a test waits when
+# it could poll instead).
+scaled() {
+	awk -v s="$1" -v f="$AKT_TIME_FACTOR" 'BEGIN { printf "%g", s * f }'
+}
+
+# wait_until SECONDS CMD...: run CMD every 50 ms until it succeeds; nonzero if it has not within
+# SECONDS (scaled).
+wait_until() {
+	local secs end
+	secs=$(scaled "$1")
+	shift
+	end=$(($(date +%s%N) + ${secs%.*} * 1000000000 + 1000000000))
+	until "$@"; do
+		[ "$(date +%s%N)" -lt "$end" ] || return 1
+		sleep 0.05
+	done
+	return 0
+}
+
+# now_ms: milliseconds on the monotonic-enough wall clock (for lower bounds: "not before").
+now_ms() {
+	echo $(($(date +%s%N) / 1000000))
+}
+
+# wait_gone PID SECONDS: wait until PID has exited (SECONDS scaled); nonzero if it is still there.
 wait_gone() {
-	local pid=$1 n=$(($2 * 10))
+	local pid=$1 n
+	n=$(awk -v s="$2" -v f="$AKT_TIME_FACTOR" 'BEGIN { printf "%d", s * f * 10 }')
 	while [ "$n" -gt 0 ]; do
 		kill -0 "$pid" 2>/dev/null || return 0
 		# a zombie child of ours counts as gone

@@ -19,16 +19,20 @@ done
 expect_exit 0 "$AKCTL" list --json
 assert_eq "$(grep -o '"p[0-9]*"' "$OUT" | sort -u | wc -l)" "$N" "profiles listed"
 
-# One round of N clients started together; each writes its own output and exit status.
+# One round of N clients started together; each writes its own output and exit status. The checks use
+# no subprocess (read, not cat/cmp), so a loaded machine does not turn 64 checks into 256 forks.
 round() {
-	local r=$1 i
+	local r=$1 i rc got pids=()
 	for i in $(seq 1 $N); do
 		( "$AKCTL" get "p$i" > "$T/r$r.$i.out" 2>"$T/r$r.$i.err"; echo $? > "$T/r$r.$i.rc" ) &
+		pids+=($!)
 	done
-	wait
+	wait "${pids[@]}"	# only these: not the stalling clients that may be running meanwhile
 	for i in $(seq 1 $N); do
-		assert_eq "$(cat "$T/r$r.$i.rc")" 0 "round $r client $i exit ($(head -c 300 "$T/r$r.$i.err"))"
-		cmp -s "$T/r$r.$i.out" <(printf '%s' "${KEYS[i]}") || fail "round $r client $i got the wrong bytes"
+		read -r rc < "$T/r$r.$i.rc"
+		[ "$rc" = 0 ] || fail "round $r client $i exit $rc ($(head -c 300 "$T/r$r.$i.err"))"
+		IFS= read -r -d '' got < "$T/r$r.$i.out"
+		[ "$got" = "${KEYS[i]}" ] || fail "round $r client $i got the wrong bytes"
 	done
 }
 
@@ -64,42 +68,40 @@ for i in $(seq 1 16); do
 	assert_bytes "$OUT" "w-$i"
 done
 
-# timed_get I: `akctl get pI` must answer correctly within 1 s.
-timed_get() {
-	local start end
-	start=$(date +%s%N)
-	expect_exit 0 timeout 5 "$AKCTL" get "p$1"
-	end=$(date +%s%N)
+# get_ok I: `akctl get pI` answers with pI's key (a hang is cut by a timeout and fails).
+get_ok() {
+	expect_exit 0 timeout "$(scaled 10)" "$AKCTL" get "p$1"
 	assert_bytes "$OUT" "${KEYS[$1]}"
-	[ $(((end - start) / 1000000)) -lt 1000 ] || fail "get took $(((end - start) / 1000000)) ms while $2"
 }
 
+# The stalled client is dropped by the agent 10 s after its partial header. A get answered before that
+# drop was served while the stalled client was held: an agent blocked on it would answer only after.
+# (A check on the order of events, not on how fast this machine is.)
 trace "a client stalled mid-header does not block others"
-"$PY" "$RAW" stall "$AKAGENT_SOCK" 30 > "$T/stall.out" 2>&1 &
-STALL=$!
-"$PY" "$RAW" idle "$AKAGENT_SOCK" 30 > "$T/idle.out" 2>&1 &
+"$PY" "$RAW" stall "$AKAGENT_SOCK" "$(scaled 30)" > "$T/stall.out" 2>&1 &
+"$PY" "$RAW" idle "$AKAGENT_SOCK" "$(scaled 30)" > "$T/idle.out" 2>&1 &
 IDLE=$!
-for i in $(seq 50); do
-	grep -q connected "$T/stall.out" && grep -q connected "$T/idle.out" && break
-	sleep 0.1
-done
-for i in 1 2 3 4 5; do timed_get "$i" "a client stalls"; done
+connected() { grep -q connected "$T/stall.out" && grep -q connected "$T/idle.out"; }
+wait_until 10 connected || fail "the stalling clients did not connect"
+get_ok 1
+grep -q '^dropped' "$T/stall.out" && fail "a get was answered only once the stalled client was dropped"
+for i in 2 3 4 5; do get_ok "$i"; done
 round 4
 
 trace "oversized, empty and unknown messages get an error or a close; the agent survives"
 for m in oversize empty garbage; do
-	expect_exit 0 timeout 10 "$PY" "$RAW" "$m" "$AKAGENT_SOCK"
+	expect_exit 0 timeout "$(scaled 10)" "$PY" "$RAW" "$m" "$AKAGENT_SOCK"
 	case $(cat "$OUT") in
 	closed | error*) ;;
 	*) fail "$m message got '$(cat "$OUT")'" ;;
 	esac
-	timed_get 7 "after a $m message"
+	get_ok 7
 done
 expect_exit 0 "$AKCTL" status
 
 trace "the stalled client is dropped after a timeout"
-wait "$STALL"
-grep -q '^dropped' "$T/stall.out" || fail "a client stalled mid-message was not dropped within 30 s"
+wait_until 40 grep -q '^dropped' "$T/stall.out" ||
+	fail "a client stalled mid-message was not dropped: $(cat "$T/stall.out")"
 kill "$IDLE" 2>/dev/null
 wait "$IDLE" 2>/dev/null
 kill -0 "$AKAGENT_PID" || fail "agent died"

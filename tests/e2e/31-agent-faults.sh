@@ -15,7 +15,7 @@ KA=$(fake_key) KB=$(fake_key)
 # alive LABEL: the current agent is running and answers STATUS.
 alive() {
 	kill -0 "$AKAGENT_PID" 2>/dev/null || fail "$1: the agent died"
-	run timeout 10 "$PY" "$CL" status "$AKAGENT_SOCK"
+	run timeout "$(scaled 10)" "$PY" "$CL" status "$AKAGENT_SOCK"
 	[ "$(cat "$OUT")" = "reply 0x82" ] || fail "$1: the agent does not answer STATUS: $(cat "$OUT")"
 }
 
@@ -33,30 +33,32 @@ add_profile alpha "$KA" --set ANTHROPIC_MODEL=m1
 add_profile beta "$KB"
 
 trace "clients vanishing mid-request (200)"
-expect_exit 0 timeout 30 "$PY" "$CL" midreq "$AKAGENT_SOCK" 200
+expect_exit 0 timeout "$(scaled 30)" "$PY" "$CL" midreq "$AKAGENT_SOCK" 200
 alive midreq
 expect_exit 0 "$AKCTL" get alpha
 assert_bytes "$OUT" "$KA"
 
 trace "a client sending one byte a second (others served meanwhile)"
-expect_exit 0 timeout 40 "$PY" "$CL" slow "$AKAGENT_SOCK"
+expect_exit 0 timeout "$(scaled 40)" "$PY" "$CL" slow "$AKAGENT_SOCK"
 cat "$OUT" >&2
 grep -q '^slow-status reply 0x82$' "$OUT" || fail "the slow STATUS (5 s) was not answered"
 grep -q '^slow-get dropped' "$OUT" || fail "the 16 s GET was not dropped at the stall limit"
-grep -q '^others [0-9]* served, worst' "$OUT" || fail "others were not all served"
-worst=$(sed -n 's/^others .*worst \([0-9]*\)\..*/\1/p' "$OUT")
-[ "$worst" -lt 1000 ] || fail "a client waited ${worst} ms while another dribbled"
+grep -q '^others [0-9]* served, worst [0-9.]* ms, [0-9]* while' "$OUT" || fail "others were not all served"
+# An agent waiting on a dribbler's next byte answers nobody while that message is incomplete: count the
+# STATUS requests answered from start to end while both dribblers were mid-message (no speed involved).
+during=$(sed -n 's/^others .* ms, \([0-9]*\) while both.*/\1/p' "$OUT")
+[ "${during:-0}" -ge 3 ] || fail "only ${during:-0} other clients were served while two clients dribbled"
 alive slow
 
 trace "10,000 connections that never send"
-expect_exit 0 timeout 60 "$PY" "$CL" idle "$AKAGENT_SOCK" 10000
+expect_exit 0 timeout "$(scaled 60)" "$PY" "$CL" idle "$AKAGENT_SOCK" 10000
 cat "$OUT" >&2
 grep -q 'connected [0-9]* (failed 0).*status with them open: reply 0x82' "$OUT" || fail "idle flood: $(cat "$OUT")"
 grep -q 'after closing: reply 0x82' "$OUT" || fail "not served after the idle flood"
 alive idle
 
 trace "a request of exactly 256 KiB, then one byte over"
-expect_exit 0 timeout 60 "$PY" "$CL" maxsize "$AKAGENT_SOCK"
+expect_exit 0 timeout "$(scaled 60)" "$PY" "$CL" maxsize "$AKAGENT_SOCK"
 cat "$OUT" >&2
 grep -q '^add-max reply 0x80$' "$OUT" || fail "the 256 KiB ADD was not accepted"
 grep -q '^get-max reply 0x84 same-bytes$' "$OUT" || fail "the 256 KiB profile did not come back intact"
@@ -131,7 +133,7 @@ trace "descriptor limit: prlimit --nofile=64, 200 clients at once, then recovery
 start_agent -a "$T/nofile.sock"
 prlimit --pid "$AKAGENT_PID" --nofile=64:64 || skip "prlimit --nofile failed"
 unlock
-expect_exit 0 timeout 60 "$PY" "$CL" flood "$AKAGENT_SOCK" 200 5
+expect_exit 0 timeout "$(scaled 60)" "$PY" "$CL" flood "$AKAGENT_SOCK" 200 5
 cat "$OUT" >&2
 grep -q '^after 200/200$' "$OUT" || fail "not every request was served after the descriptor flood"
 alive nofile

@@ -1,10 +1,11 @@
 #!/bin/sh
 # Install the official Anthropic Node SDK, exact version, where tests/e2e/21-node-sdk.sh looks for it.
 # Run by tests/run-all.sh (and CI) before the tests; the test installs it itself if this was not run,
-# and skips (77) when npm is missing or the registry is unreachable.
+# and skips (77) when npm is missing or the registry is unreachable (tests/run-all.sh, as root, then
+# counts it as a failure).
 #   usage: install-node-sdk.sh [DIR]   (default $AKAGENT_NODE_SDK_DIR, else /tmp/akagent-node-sdk-<version>)
 set -eu
-VERSION=1.14.0	# pinned: 1.x sends Authorization: Bearer; Node 20 here (some later majors need 22)
+VERSION=1.14.0	# pinned: 1.x sends Authorization: Bearer; runs on Debian 12's Node 18 and on Node 20
 DIR=${1:-${AKAGENT_NODE_SDK_DIR:-/tmp/akagent-node-sdk-$VERSION}}
 if [ -f "$DIR/node_modules/@anthropic-ai/sdk/package.json" ] &&
 	grep -q "\"version\": \"$VERSION\"" "$DIR/node_modules/@anthropic-ai/sdk/package.json"; then

@@ -116,16 +116,24 @@ def midreq(path, n):
 def slow(path):
     res = {}
     worst = [0.0, 0]
+    # (after byte 2 was sent, before the last byte is sent) per dribbler: while both are mid-message, an
+    # agent that waited on either could answer nobody else
+    marks = {}
+    answered = []
 
     def dribble(label, data):
         try:
             s = connect(path, 30)
             for i, b in enumerate(data):
+                if i == len(data) - 1:
+                    marks[label] = (marks.get(label, (None,))[0], time.monotonic())
                 try:
                     s.send(bytes([b]))
                 except (BrokenPipeError, ConnectionResetError):
                     res[label] = "dropped after %d bytes" % i
                     return
+                if i == 1:
+                    marks[label] = (time.monotonic(), None)
                 time.sleep(1.0)
             t, p = read_frame(s, 15)
             res[label] = describe(t, p)
@@ -137,16 +145,26 @@ def slow(path):
     for t in th:
         t.start()
     while any(t.is_alive() for t in th):
+        t0 = time.monotonic()
         r, dt = status(path, 5)
         worst[1] += 1
         if not r.startswith("reply"):
             res["other"] = r
+        else:
+            answered.append((t0, t0 + dt))
         worst[0] = max(worst[0], dt)
         time.sleep(0.1)
+    # the window: both dribblers past their 2nd byte, neither at its last (the GET is dropped before
+    # its last byte: its window ends at the drop)
+    starts = [m[0] for m in marks.values() if m[0] is not None]
+    ends = [m[1] for m in marks.values() if m[1] is not None]
+    w0 = max(starts) if len(starts) == 2 else None
+    w1 = min(ends) if ends else time.monotonic()
+    during = sum(1 for a, b in answered if w0 is not None and a >= w0 and b <= w1)
     print("slow-status %s" % res.get("status"))
     print("slow-get %s" % res.get("get"))
-    print("others %d served, worst %.1f ms%s" % (worst[1], worst[0] * 1e3,
-          (", failure: " + res["other"]) if "other" in res else ""))
+    print("others %d served, worst %.1f ms, %d while both were mid-message%s" % (
+          worst[1], worst[0] * 1e3, during, (", failure: " + res["other"]) if "other" in res else ""))
 
 
 def raise_nofile(n):

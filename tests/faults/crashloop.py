@@ -78,6 +78,15 @@ class Box:
         if pid is None:
             raise SystemExit("akagent printed no AKAGENT_PID")
         self.pids.append(pid)
+        # tests/lib.sh kills these at cleanup even if this script is killed first
+        if os.environ.get("AKT_PIDFILE"):
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    start = f.read().rsplit(")", 1)[1].split()[19]
+            except (OSError, IndexError):
+                start = ""
+            with open(os.environ["AKT_PIDFILE"], "a") as f:
+                f.write("%d %s\n" % (pid, start))
         return pid
 
     def state(self):
@@ -126,6 +135,8 @@ def main():
     a = ap.parse_args()
     rnd = random.Random(a.seed)
     b = Box(a)
+    # a TERM (the test's timeout) still runs the finally below, so no agent outlives us
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     vpid = b.start_agent(b.vsock)
     try:
         run(a, b, rnd)

@@ -22,6 +22,8 @@ EOS
 	chmod 755 "$T/bin/$p"
 done
 export AKFAULTSHIM AKMKSTORE TMPDIR_KEEP=/tmp
+# valgrind runs the binaries ~40x slower: the tests scale their timeouts by this (tests/lib.sh)
+export AKT_TIME_FACTOR=${AKT_TIME_FACTOR:-20}
 pass=0 failn=0 skipn=0
 for t in "${TESTS[@]}"; do
 	name=$(basename "$t" .sh)
