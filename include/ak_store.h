@@ -28,7 +28,7 @@
 #define AK_FILE_MAX (256u << 20) /* keystore file size cap */
 #define AK_COMMIT_BYTES 32
 #define AK_STORE_VERSION 2      /* what every write produces; version 1 still opens */
-#define AK_DOC_VERSION 2        /* plaintext document every write produces; 1 still parses */
+#define AK_DOC_VERSION 3        /* plaintext document every write produces; 1 and 2 still parse */
 #define AK_STORE_LOCK_MS 10000  /* how long akctl waits for another writer */
 
 /* Argon2id parameters a header may carry: from the cheapest Argon2id allows (the insecure-test preset)

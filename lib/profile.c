@@ -771,8 +771,9 @@ ak_store_parse(const char *doc, size_t len, struct ak_store **out)
 	}
 	if (version == NULL || profiles == NULL || !cJSON_IsNumber(version) || !cJSON_IsArray(profiles))
 		goto out;
-	/* 1: before secret variables; a version-1 document is read as one with none of them. */
-	if (version->valuedouble != 1.0 && version->valuedouble != (double)AK_DOC_VERSION) {
+	/* 1: before secret variables, 2: before rotation; each reads as a document without them. */
+	if (version->valuedouble != 1.0 && version->valuedouble != 2.0 &&
+	    version->valuedouble != (double)AK_DOC_VERSION) {
 		r = AK_ERR_VERSION;
 		goto out;
 	}

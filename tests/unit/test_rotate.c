@@ -110,26 +110,26 @@ test_document(void)
 {
 	static const char *bad[] = {
 		/* previous with a missing, unknown or mistyped field, or on a plain variable */
-		"{\"version\":2,\"profiles\":[{\"name\":\"p\",\"provider\":\"a\",\"secret_var\":\"K\",\"secret\":\"s\","
+		"{\"version\":3,\"profiles\":[{\"name\":\"p\",\"provider\":\"a\",\"secret_var\":\"K\",\"secret\":\"s\","
 		"\"description\":\"\",\"source\":\"\",\"created\":1,\"rotated\":1,\"vars\":[],"
 		"\"previous\":{\"value\":\"o\",\"rotated\":1}}]}",
-		"{\"version\":2,\"profiles\":[{\"name\":\"p\",\"provider\":\"a\",\"secret_var\":\"K\",\"secret\":\"s\","
+		"{\"version\":3,\"profiles\":[{\"name\":\"p\",\"provider\":\"a\",\"secret_var\":\"K\",\"secret\":\"s\","
 		"\"description\":\"\",\"source\":\"\",\"created\":1,\"rotated\":1,\"vars\":[],"
 		"\"previous\":{\"value\":\"o\",\"rotated\":1,\"until\":2,\"x\":1}}]}",
-		"{\"version\":2,\"profiles\":[{\"name\":\"p\",\"provider\":\"a\",\"secret_var\":\"K\",\"secret\":\"s\","
+		"{\"version\":3,\"profiles\":[{\"name\":\"p\",\"provider\":\"a\",\"secret_var\":\"K\",\"secret\":\"s\","
 		"\"description\":\"\",\"source\":\"\",\"created\":1,\"rotated\":1,\"vars\":[],"
 		"\"previous\":{\"value\":\"\",\"rotated\":1,\"until\":2}}]}",
-		"{\"version\":2,\"profiles\":[{\"name\":\"p\",\"provider\":\"a\",\"secret_var\":\"K\",\"secret\":\"s\","
+		"{\"version\":3,\"profiles\":[{\"name\":\"p\",\"provider\":\"a\",\"secret_var\":\"K\",\"secret\":\"s\","
 		"\"description\":\"\",\"source\":\"\",\"created\":1,\"rotated\":1,\"vars\":[{\"name\":\"M\",\"value\":\"v\","
 		"\"previous\":{\"value\":\"o\",\"rotated\":1,\"until\":2}}]}]}",
-		"{\"version\":2,\"profiles\":[{\"name\":\"p\",\"provider\":\"a\",\"secret_var\":\"K\",\"secret\":\"s\","
+		"{\"version\":3,\"profiles\":[{\"name\":\"p\",\"provider\":\"a\",\"secret_var\":\"K\",\"secret\":\"s\","
 		"\"description\":\"\",\"source\":\"\",\"created\":1,\"rotated\":1,\"vars\":[],\"rotate_every\":-5}]}",
-		"{\"version\":2,\"profiles\":[{\"name\":\"p\",\"provider\":\"a\",\"secret_var\":\"K\",\"secret\":\"s\","
+		"{\"version\":3,\"profiles\":[{\"name\":\"p\",\"provider\":\"a\",\"secret_var\":\"K\",\"secret\":\"s\","
 		"\"description\":\"\",\"source\":\"\",\"created\":1,\"rotated\":1,\"vars\":[],\"rotate_every\":1,"
 		"\"rotate_every\":2}]}",
 	};
 	static const char *good =
-		"{\"version\":2,\"profiles\":[{\"name\":\"p\",\"provider\":\"a\",\"secret_var\":\"K\",\"secret\":\"s\","
+		"{\"version\":3,\"profiles\":[{\"name\":\"p\",\"provider\":\"a\",\"secret_var\":\"K\",\"secret\":\"s\","
 		"\"description\":\"\",\"source\":\"\",\"created\":1,\"rotated\":1,\"vars\":[{\"name\":\"M\",\"value\":\"v\","
 		"\"secret\":true,\"previous\":{\"value\":\"o\",\"rotated\":1,\"until\":2}}],\"rotate_every\":60}]}";
 	struct ak_store *s = NULL;
