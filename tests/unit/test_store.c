@@ -512,7 +512,7 @@ test_malformed(void)
 		CHECK_EQ(r, AK_ERR_BAD_FORMAT);
 		CHECK(o == NULL);
 	}
-	CHECK_EQ(ak_store_parse("{\"version\":3,\"profiles\":[]}", 27, &o), AK_ERR_VERSION);
+	CHECK_EQ(ak_store_parse("{\"version\":4,\"profiles\":[]}", 27, &o), AK_ERR_VERSION);
 	/* A raw NUL byte inside the document. */
 	CHECK_EQ(ak_store_parse("{\"version\":1,\"profiles\":[]}\0", 28, &o), AK_ERR_BAD_FORMAT);
 	/* Oversize values and too many variables. */
