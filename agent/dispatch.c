@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -17,6 +18,7 @@
 #include "ak_log.h"
 #include "ak_path.h"
 #include "ak_proto.h"
+#include "ak_rotate.h"
 #include "ak_smem.h"
 #include "ak_store.h"
 #include "ak_util.h"
@@ -35,7 +37,10 @@ static struct {
 	uint64_t idle_at;          /* idle deadline (ms), 0 = none */
 	unsigned fails;            /* consecutive failed unlocks */
 	uint64_t unlock_gate;      /* no UNLOCK is processed before this (ms) */
+	uint64_t expire_retry;     /* a failed grace-expiry write is retried no sooner (ms), 0 = now */
 } st;
+
+static enum ak_err write_expiry(void);
 
 void
 agent_state_init(const char *store_path, uint32_t lifetime_s, uint32_t idle_s)
@@ -63,26 +68,62 @@ agent_state_lock(const char *why)
 	st.key = NULL;
 	st.lock_at = 0;
 	st.idle_at = 0;
+	st.expire_retry = 0;
 	/* Unmap (wiped) slabs nothing lives in any more: a locked agent keeps almost no locked memory. */
 	ak_smem_trim();
 	ak_info("locked (%s)", why);
 }
 
+/* Milliseconds (monotonic) until the wall-clock second t, 0 if it has come. */
+static uint64_t
+wall_wait_ms(int64_t t)
+{
+	struct timespec ts;
+	int64_t now_ms;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return t * 1000 > now_ms ? (uint64_t)(t * 1000 - now_ms) : 0;
+}
+
 void
 agent_state_tick(uint64_t now)
 {
+	int64_t exp;
+
 	if (st.key == NULL)
 		return;
-	if (st.lock_at != 0 && now >= st.lock_at)
+	if (st.lock_at != 0 && now >= st.lock_at) {
 		agent_state_lock("lifetime expired");
-	else if (st.idle_at != 0 && now >= st.idle_at)
+		return;
+	}
+	if (st.idle_at != 0 && now >= st.idle_at) {
 		agent_state_lock("idle timeout");
+		return;
+	}
+	/* A previous key whose grace is over: wiped from the keystore by a write (which expires it), and
+	 * from memory even if that write fails, so it is never served or held past its deadline. */
+	exp = ak_store_next_expiry(st.store);
+	if (exp != 0 && wall_wait_ms(exp) == 0 && now >= st.expire_retry) {
+		if (write_expiry() != AK_OK) {
+			if (st.key == NULL)
+				return; /* the keystore changed under us: locked, nothing left to wipe */
+			(void)ak_store_expire(st.store, ak_now_s());
+			st.expire_retry = now + 5000;
+			ak_warn("could not write the keystore after a grace period ended; retrying");
+		} else {
+			st.expire_retry = 0;
+			ak_info("a previous key's grace period ended: wiped");
+		}
+		ak_smem_trim();
+	}
 }
 
 uint64_t
 agent_state_deadline(void)
 {
-	uint64_t d = 0;
+	uint64_t d = 0, e;
+	int64_t exp;
 
 	if (st.key == NULL)
 		return 0;
@@ -90,6 +131,13 @@ agent_state_deadline(void)
 		d = st.lock_at;
 	if (st.idle_at != 0 && (d == 0 || st.idle_at < d))
 		d = st.idle_at;
+	if ((exp = ak_store_next_expiry(st.store)) != 0) {
+		e = ak_now_ms() + wall_wait_ms(exp);
+		if (e < st.expire_retry)
+			e = st.expire_retry;
+		if (d == 0 || e < d)
+			d = e;
+	}
 	return d;
 }
 
@@ -139,6 +187,7 @@ msg_name(uint8_t type)
 	case AK_MSG_REMOVE: return "REMOVE";
 	case AK_MSG_SHUTDOWN: return "SHUTDOWN";
 	case AK_MSG_EDIT: return "EDIT";
+	case AK_MSG_GET_PREVIOUS: return "GET_PREVIOUS";
 	default: return "unknown";
 	}
 }
@@ -336,10 +385,12 @@ get_name(struct ak_buf *req, char **name)
 	return r;
 }
 
+/* GET, or GET_PREVIOUS: a copy of the profile with its previous keys in place of the current ones. */
 static enum ak_err
-do_get(struct ak_buf *req, struct ak_buf *out)
+do_get(struct ak_buf *req, struct ak_buf *out, int previous)
 {
 	const struct ak_profile *p;
+	struct ak_profile *view = NULL;
 	char *name = NULL;
 	enum ak_err r;
 
@@ -353,11 +404,17 @@ do_get(struct ak_buf *req, struct ak_buf *out)
 		r = AK_ERR_NO_PROFILE;
 		goto out;
 	}
+	if (previous) {
+		if ((r = ak_profile_previous_view(p, ak_now_s(), &view)) != AK_OK)
+			goto out;
+		p = view;
+	}
 	if ((r = ak_proto_begin(out, AK_MSG_PROFILE_REPLY)) != AK_OK ||
 	    (r = ak_proto_put_profile(out, p)) != AK_OK)
 		goto out;
 	r = ak_proto_finish(out, AK_PROTO_MAX_REPLY);
 out:
+	ak_profile_free(view); /* wipes the copy */
 	ak_smem_free(name);
 	return r;
 }
@@ -371,6 +428,7 @@ struct write_op {
 	int force;
 	const char *remove;       /* REMOVE: name */
 	struct ak_edit *edit;     /* EDIT */
+	int expire;               /* nothing but the expiry every write does */
 };
 
 /* ak_store_put stamps created/rotated: the rule lives there, not here. */
@@ -380,6 +438,8 @@ apply_op(struct ak_store *s, void *arg)
 	struct write_op *op = arg;
 	enum ak_err r;
 
+	if (op->expire)
+		return AK_OK;
 	if (op->remove != NULL)
 		return ak_store_remove(s, op->remove);
 	if (op->edit != NULL)
@@ -417,6 +477,17 @@ write_store(struct write_op *op)
 	st.store = cur;
 	st.kdf = kdf;
 	return AK_OK;
+}
+
+/* The transaction wipes every previous key past its grace, on disk and then in memory. */
+static enum ak_err
+write_expiry(void)
+{
+	struct write_op op;
+
+	memset(&op, 0, sizeof(op));
+	op.expire = 1;
+	return write_store(&op);
 }
 
 static enum ak_err
@@ -533,7 +604,10 @@ agent_dispatch(uint8_t type, struct ak_buf *req, struct ak_buf *out, struct agen
 		r = do_list(req, out);
 		break;
 	case AK_MSG_GET:
-		r = do_get(req, out);
+		r = do_get(req, out, 0);
+		break;
+	case AK_MSG_GET_PREVIOUS:
+		r = do_get(req, out, 1);
 		break;
 	case AK_MSG_ADD:
 		r = do_add(req, out);

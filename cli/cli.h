@@ -29,6 +29,7 @@ struct cli {
 	int store_resolved;
 	int store_explicit;       /* -f or AKCTL_KEYSTORE chose the keystore */
 	char store[AK_PATH_MAX];  /* valid once store_resolved */
+	int previous;             /* --previous (get env use exec): serve the keys a rotation replaced */
 	int argc0;                /* main()'s argc/argv, for handing a command to akctl-net */
 	char **argv0;
 };
@@ -45,6 +46,15 @@ int cmd_rm(struct cli *c, int argc, char **argv);
 int cmd_set(struct cli *c, int argc, char **argv);
 int cmd_rename(struct cli *c, int argc, char **argv);
 int cmd_cp(struct cli *c, int argc, char **argv);
+int cmd_rotate(struct cli *c, int argc, char **argv);
+/* cmd_rotate.c: take "--previous" out of argv (before "--"; for exec, before the profile) into
+ * c->previous; and a list entry's rotation mark: "overdue", "due" or "" (ak_rot_due). */
+void cli_take_previous(struct cli *c, int *argc, char **argv, int exec);
+struct ak_list_entry;
+const char *cli_rotation_mark(const struct ak_list_entry *e, int64_t now);
+/* status: a "rotation:" count line when some profile has a policy, a "previous:" one when keys are
+ * kept (LIST on cl; nothing on failure). */
+void cli_rotation_status(struct ak_client *cl);
 int cmd_list(struct cli *c, int argc, char **argv);
 int cmd_show(struct cli *c, int argc, char **argv);
 int cmd_get(struct cli *c, int argc, char **argv);

@@ -68,7 +68,7 @@ fetch_all(struct cli *c, const char *name, struct ak_profile **p, struct ak_list
 		return cli_fail(AK_ERR_BAD_NAME, NULL, "%s: '%s'", c->cmd, name);
 	if ((rc = cli_agent_unlocked(c, &cl)) != 0)
 		return rc;
-	r = ak_client_get(cl, name, p);
+	r = ak_client_get_kind(cl, c->previous ? AK_MSG_GET_PREVIOUS : AK_MSG_GET, name, p);
 	if (r == AK_ERR_NO_PROFILE)
 		rc = fail_no_profile(c, cl, name);
 	else if (r != AK_OK)
@@ -191,6 +191,7 @@ cmd_get(struct cli *c, int argc, char **argv)
 	int rc;
 	enum ak_err r;
 
+	cli_take_previous(c, &argc, argv, 0);
 	if ((rc = cli_opts_help_only(c, argc, argv)) != 0)
 		return rc < 0 ? 0 : rc;
 	if (optind >= argc)
@@ -252,6 +253,7 @@ cmd_env(struct cli *c, int argc, char **argv)
 	int rc, reveal = 0;
 	enum ak_err r;
 
+	cli_take_previous(c, &argc, argv, 0);
 	if ((rc = shell_opts(c, argc, argv, &sh, NULL, &reveal)) != 0)
 		return rc < 0 ? 0 : rc;
 	if ((rc = cli_one_profile(c, argc, argv, &name)) != 0 ||
@@ -363,6 +365,7 @@ cmd_use(struct cli *c, int argc, char **argv)
 	int rc, clear = 0, reveal = 0;
 	enum ak_err r;
 
+	cli_take_previous(c, &argc, argv, 0);
 	if ((rc = shell_opts(c, argc, argv, &sh, &clear, &reveal)) != 0)
 		return rc < 0 ? 0 : rc;
 	if (clear) {
@@ -383,7 +386,8 @@ cmd_use(struct cli *c, int argc, char **argv)
 	if (name != NULL) {
 		if ((rc = cli_agent_unlocked(c, &cl)) != 0)
 			return rc;
-		if ((r = ak_client_get(cl, name, &p)) != AK_OK) {
+		if ((r = ak_client_get_kind(cl, c->previous ? AK_MSG_GET_PREVIOUS : AK_MSG_GET, name,
+		    &p)) != AK_OK) {
 			rc = r == AK_ERR_NO_PROFILE ? fail_no_profile(c, cl, name) : cli_fail_client(cl, r, "use");
 			goto out;
 		}
@@ -821,6 +825,7 @@ cmd_exec(struct cli *c, int argc, char **argv)
 		if (strcmp(argv[i], "--redact") == 0)
 			return cli_exec_redact(c, argc, argv);
 	/* '+': stop at PROFILE; everything after "--" belongs to the command. */
+	cli_take_previous(c, &argc, argv, 1);
 	while ((ch = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'e':

@@ -93,6 +93,17 @@ list_json(const struct ak_list_entry *e, uint32_t n)
 		cli_iso_time(e[i].rotated, when, sizeof(when));
 		if (cJSON_AddStringToObject(o, "rotated", when) == NULL)
 			goto out;
+		/* Rotation: the policy in seconds, its state, and when a kept previous key goes. */
+		if (e[i].rotate_every != 0 &&
+		    (cJSON_AddNumberToObject(o, "rotate_every", (double)e[i].rotate_every) == NULL ||
+		    cJSON_AddStringToObject(o, "rotation", cli_rotation_mark(&e[i], ak_now_s())[0] ?
+		    cli_rotation_mark(&e[i], ak_now_s()) : "ok") == NULL))
+			goto out;
+		if (e[i].prev_until != 0) {
+			cli_iso_time(e[i].prev_until, when, sizeof(when));
+			if (cJSON_AddStringToObject(o, "previous_until", when) == NULL)
+				goto out;
+		}
 	}
 	if ((out = cJSON_PrintUnformatted(arr)) == NULL)
 		goto out;
@@ -144,7 +155,9 @@ list_table(const struct ak_list_entry *e, uint32_t n)
 		cli_print_padded(buf, w[2] + 2);
 		cli_print_padded(e[i].redacted, w[3] + 2);
 		ak_age_format(e[i].rotated, now, age, sizeof(age));
-		printf("%s\n", age);
+		/* Marks after the age: the rotation policy's verdict, and a previous key still kept. */
+		printf("%s%s%s%s\n", age, cli_rotation_mark(&e[i], now)[0] ? " " : "",
+		    cli_rotation_mark(&e[i], now), e[i].prev_until != 0 ? " +previous" : "");
 	}
 	return 0;
 }

@@ -132,11 +132,14 @@ cmd_set(struct cli *c, int argc, char **argv)
 		{ "secret", required_argument, NULL, 'S' },
 		{ "description", required_argument, NULL, 'd' },
 		{ "provider", required_argument, NULL, 'p' },
+		{ "rotate-every", required_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sets[AK_EDIT_MAX], *unsets[AK_EDIT_MAX], *secrets[AK_EDIT_MAX];
-	const char *desc = NULL, *provider = NULL, *name, *eq, *unvar = NULL;
+	const char *desc = NULL, *provider = NULL, *name, *eq, *unvar = NULL, *every = NULL;
+	char everys[24];
+	uint32_t every_s = 0;
 	char *values[AK_EDIT_MAX], *vname = NULL, detail[512];
 	char prompts[AK_EDIT_MAX][AK_NAME_MAX + AK_VARNAME_MAX + 32];
 	const char *pp[AK_EDIT_MAX];
@@ -165,6 +168,9 @@ cmd_set(struct cli *c, int argc, char **argv)
 		case 'p':
 			provider = optarg;
 			break;
+		case 'E':
+			every = optarg;
+			break;
 		case 'h':
 			return cli_cmd_help(c->cmd);
 		default:
@@ -173,9 +179,12 @@ cmd_set(struct cli *c, int argc, char **argv)
 	}
 	if ((rc = cli_one_profile(c, argc, argv, &name)) != 0)
 		return rc;
-	if (nsets + nunsets + nsecrets == 0 && desc == NULL && provider == NULL)
+	if (nsets + nunsets + nsecrets == 0 && desc == NULL && provider == NULL && every == NULL)
 		return cli_usage_error(c, "nothing to change (--set, --unset, --secret, --description, "
-		    "--provider)");
+		    "--provider, --rotate-every)");
+	if (every != NULL && ak_duration_parse(every, &every_s) != AK_OK)
+		return cli_usage_error(c, "--rotate-every needs a duration like 90d, 12w or 0 (none; at most "
+		    "365d)");
 	if ((e = ak_edit_new(name)) == NULL) {
 		rc = cli_fail(AK_ERR_NOMEM, NULL, "set");
 		goto out;
@@ -230,6 +239,11 @@ cmd_set(struct cli *c, int argc, char **argv)
 	}
 	if (provider != NULL && (r = ak_edit_add(e, AK_EDIT_PROVIDER, provider, NULL)) != AK_OK) {
 		rc = cli_fail(r, NULL, "set: --provider");
+		goto out;
+	}
+	snprintf(everys, sizeof(everys), "%lu", (unsigned long)every_s);
+	if (every != NULL && (r = ak_edit_add(e, AK_EDIT_ROTATE_EVERY, everys, NULL)) != AK_OK) {
+		rc = cli_fail(r, NULL, "set: --rotate-every");
 		goto out;
 	}
 	if ((r = cli_secrets_read(pp, nsecrets, values)) != AK_OK) {

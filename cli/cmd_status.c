@@ -190,6 +190,7 @@ cmd_status(struct cli *c, int argc, char **argv)
 	print_keystore(c->store, &weak);
 	if (st.unlocked) {
 		printf("profiles:   %lu\n", (unsigned long)st.nprofiles);
+		cli_rotation_status(cl);
 		if (st.lifetime_left == AK_LIFETIME_NONE) {
 			printf("auto-lock:  never\n");
 		} else {

@@ -38,6 +38,7 @@ struct cli_cmd {
 
 #define SHELL_OPT "  --shell NAME     sh bash zsh dash ksh fish csh tcsh powershell cmd dotenv json (default: the\n" \
 	"                   shell that runs akctl, else $SHELL)\n"
+#define PREVIOUS_OPT "  --previous       the keys a rotation replaced, while their grace lasts ('rotate')\n"
 #define REVEAL_OPT "  --reveal         print to a terminal anyway (by default a terminal gets a hint, not the secret)\n"
 
 static const struct cli_cmd cmds[] = {
@@ -70,14 +71,25 @@ static const struct cli_cmd cmds[] = {
 	    "  --no-validate    store without the live check\n" },
 	{ "rm", cmd_rm, "PROFILE", "remove a profile", "" },
 	{ "set", cmd_set, "PROFILE [--set NAME=VALUE]... [--unset NAME]... [--secret NAME]...\n"
-	    "             [--description TEXT] [--provider NAME]",
+	    "             [--description TEXT] [--provider NAME] [--rotate-every DURATION]",
 	    "change a profile's variables and attributes, keeping the rest (and the key)",
 	    "  --set NAME=VALUE a plain variable, added or replaced (refused if VALUE looks like a key)\n"
 	    "  --unset NAME     remove a variable (not the main secret's)\n"
 	    "  --secret NAME    a secret variable, its value read like add's secret (repeatable; from a\n"
 	    "                   pipe: one line per --secret, in the order given)\n"
 	    "  --description TEXT  replace the note\n"
-	    "  --provider NAME  replace the provider\n" },
+	    "  --provider NAME  replace the provider\n"
+	    "  --rotate-every DURATION  rotation policy for the key (90d, 12w...; 0 none): list and\n"
+	    "                   status mark it due, then overdue\n" },
+	{ "rotate", cmd_rotate, "PROFILE [--var VAR] [--grace DURATION] [--validate | --no-validate]\n"
+	    "             | PROFILE [--var VAR] --rollback | --finish",
+	    "replace a key, keeping the old one as previous for a grace period",
+	    "  --var VAR        rotate a secret variable instead of the main secret\n"
+	    "  --grace DURATION how long the previous key stays (default 24h; then the agent wipes it)\n"
+	    "  --validate       check the new key with the provider first (default at a terminal)\n"
+	    "  --no-validate    rotate without the live check\n"
+	    "  --rollback       swap back: the previous key is current again\n"
+	    "  --finish         wipe the previous key now\n" },
 	{ "rename", cmd_rename, "OLD NEW", "rename a profile (keeps everything, times included)", "" },
 	{ "cp", cmd_cp, "SRC DST", "copy a profile under a new name", "" },
 	{ "list", cmd_list, "[--json | --names]", "list profiles (secrets redacted; --names: names only)",
@@ -85,14 +97,14 @@ static const struct cli_cmd cmds[] = {
 	    "  --names          profile names only, one a line (for completion)\n" },
 	{ "show", cmd_show, "PROFILE [--json]", "show a profile's details (secret redacted)",
 	    "  --json           one JSON object (schema in akctl(1))\n" },
-	{ "get", cmd_get, "PROFILE [VAR] [--reveal]", "print a profile's secret (or one variable's value)",
-	    "" },
-	{ "env", cmd_env, "PROFILE [--shell NAME] [--reveal]", "print export lines for a profile",
-	    SHELL_OPT REVEAL_OPT },
-	{ "use", cmd_use, "PROFILE|--clear [--shell NAME] [--reveal]",
+	{ "get", cmd_get, "PROFILE [VAR] [--reveal] [--previous]", "print a profile's secret (or one variable's value)",
+	    PREVIOUS_OPT },
+	{ "env", cmd_env, "PROFILE [--shell NAME] [--reveal] [--previous]", "print export lines for a profile",
+	    SHELL_OPT REVEAL_OPT PREVIOUS_OPT },
+	{ "use", cmd_use, "PROFILE|--clear [--shell NAME] [--reveal] [--previous]",
 	    "print lines switching the current shell to a profile",
 	    "  --clear          undo the last use: unset what it set, restore what it replaced\n"
-	    SHELL_OPT REVEAL_OPT },
+	    SHELL_OPT REVEAL_OPT PREVIOUS_OPT },
 	{ "shell", cli_shell_exec, "", "interactive console (also 'akctl' alone on a terminal)", "" },
 	{ "hook", cmd_hook, "bash|zsh|fish", "print rc-file code: the ak function, completion, a prompt helper",
 	    "" },
@@ -100,14 +112,15 @@ static const struct cli_cmd cmds[] = {
 	    "for the shell hook: switch to an allowed .akprofile's profile here, restore on leaving",
 	    "  --shell NAME     sh bash zsh dash ksh fish csh tcsh powershell cmd (default: the shell that\n"
 	    "                   runs akctl, else $SHELL)\n" },
-	{ "exec", cmd_exec, "[--env-file FILE]... [--keep VAR]... [--clean] [--redact] [PROFILE] -- CMD [ARG...]",
+	{ "exec", cmd_exec, "[--env-file FILE]... [--keep VAR]... [--clean] [--redact] [--previous] [PROFILE] -- CMD [ARG...]",
 	    "run a command with a profile's variables",
 	    "  --env-file FILE  variables from a .env file (python-dotenv syntax; ak://PROFILE/VAR resolved)\n"
 	    "  --keep VAR       pass VAR through even if a stored profile or 'use' defines it (repeatable)\n"
 	    "  --clean          start from an empty environment plus PATH HOME USER LOGNAME SHELL TERM LANG\n"
 	    "                   LC_* TZ TMPDIR\n"
 	    "  --redact         filter the command's output: stored keys become [ak:PROFILE]\n"
-	    "  --proxy PROFILE  run the command behind akctl-proxy: it never holds the key (see 'proxy')\n" },
+	    "  --proxy PROFILE  run the command behind akctl-proxy: it never holds the key (see 'proxy')\n"
+	    PREVIOUS_OPT },
 	{ "proxy", cmd_proxy, "PROFILE [--listen ADDR] [--usage-file FILE]   (and: exec --proxy PROFILE -- CMD)",
 	    "serve a profile's key through a local proxy; clients get a placeholder",
 	    "  --listen ADDR    [127.x.y.z:]PORT or unix:PATH (default: an ephemeral port on 127.0.0.1)\n"

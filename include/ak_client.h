@@ -65,6 +65,9 @@ enum ak_err ak_client_list(struct ak_client *cl, struct ak_list_entry **entries,
 void ak_client_list_free(struct ak_list_entry *entries, uint32_t n);
 /* *out in the secure arena: the caller wipes it with ak_profile_free(). */
 enum ak_err ak_client_get(struct ak_client *cl, const char *name, struct ak_profile **out);
+/* The same with type AK_MSG_GET or AK_MSG_GET_PREVIOUS (the previous keys, while in their grace). */
+enum ak_err ak_client_get_kind(struct ak_client *cl, uint8_t type, const char *name,
+    struct ak_profile **out);
 enum ak_err ak_client_add(struct ak_client *cl, const struct ak_profile *p, int force);
 enum ak_err ak_client_remove(struct ak_client *cl, const char *name);
 /* Apply an edit (ak_edit.h) under the keystore lock; e stays the caller's. */

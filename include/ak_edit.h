@@ -26,6 +26,13 @@ enum ak_edit_kind {
 	AK_EDIT_PROVIDER = 5,    /* arg = the provider's name */
 	AK_EDIT_RENAME = 6,      /* arg = the new profile name; only as the last action */
 	AK_EDIT_COPY = 7,        /* arg = the copy's name; only as the last action */
+	/* Rotation (ak_rotate.h): arg names the main secret's variable (or is "" for it) or a secret
+	 * variable. */
+	AK_EDIT_ROTATE = 8,      /* arg = variable, value = the new secret; the old one becomes previous */
+	AK_EDIT_GRACE = 9,       /* arg = variable, value = decimal seconds: previous kept until now + that */
+	AK_EDIT_ROLLBACK = 10,   /* arg = variable: swap current and previous */
+	AK_EDIT_FINISH = 11,     /* arg = variable: wipe the previous value */
+	AK_EDIT_ROTATE_EVERY = 12, /* arg = decimal seconds between rotations (0: no policy) */
 };
 
 struct ak_edit_action {

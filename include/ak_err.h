@@ -43,9 +43,11 @@ enum ak_err {
 	AK_ERR_WEAK_PASS = 33,      /* a new passphrase the strength check refused */
 	AK_ERR_NO_VAR = 34,         /* the profile has no such variable */
 	AK_ERR_LOOKS_SECRET = 35,   /* a plain value that looks like a provider key */
+	AK_ERR_NO_PREVIOUS = 36,    /* no previous key kept (never rotated, finished, or grace over) */
+	AK_ERR_SAME_SECRET = 37,    /* a rotation to the key that is already current */
 };
 /* The highest code: new codes are appended and this follows them. */
-#define AK_ERR_LAST AK_ERR_LOOKS_SECRET
+#define AK_ERR_LAST AK_ERR_SAME_SECRET
 
 /* A static, secret-free one-line description. Never NULL. */
 const char *ak_strerror(enum ak_err e);

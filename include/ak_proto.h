@@ -15,7 +15,7 @@
 #include "ak_err.h"
 #include "ak_store.h"
 
-#define AK_PROTO_VERSION 2
+#define AK_PROTO_VERSION 3
 #define AK_PROTO_MAX_REQUEST (256u * 1024)
 #define AK_PROTO_MAX_REPLY (64u * 1024 * 1024)
 
@@ -31,6 +31,8 @@ enum ak_msg {
 	AK_MSG_REMOVE = 7,   /* string name -> OK | ERROR */
 	AK_MSG_SHUTDOWN = 8, /* -> OK, then the agent locks and exits */
 	AK_MSG_EDIT = 9,     /* edit (ak_edit.h) -> OK | ERROR */
+	AK_MSG_GET_PREVIOUS = 10, /* string name -> PROFILE_REPLY with each secret that has a previous
+	                             value in its grace replaced by it | ERROR (NO_PREVIOUS) */
 	/* replies */
 	AK_MSG_OK = 0x80,
 	AK_MSG_ERROR = 0x81,        /* uint32 ak_err, string detail (never a secret) */
@@ -60,6 +62,8 @@ struct ak_list_entry {
 	uint32_t nvars;
 	char **vars;               /* variable names */
 	uint8_t *var_secret;       /* nvars flags: 1 for a secret variable */
+	int64_t rotate_every;      /* policy, seconds (0 none) */
+	int64_t prev_until;        /* earliest grace deadline of a kept previous value, 0 none */
 };
 
 /* Framing ------------------------------------------------------------------------------------------ */

@@ -28,7 +28,7 @@
 #define AK_FILE_MAX (256u << 20) /* keystore file size cap */
 #define AK_COMMIT_BYTES 32
 #define AK_STORE_VERSION 2      /* what every write produces; version 1 still opens */
-#define AK_DOC_VERSION 2        /* plaintext document every write produces; 1 still parses */
+#define AK_DOC_VERSION 3        /* plaintext document every write produces; 1 and 2 still parse */
 #define AK_STORE_LOCK_MS 10000  /* how long akctl waits for another writer */
 
 /* Argon2id parameters a header may carry: from the cheapest Argon2id allows (the insecure-test preset)
@@ -65,10 +65,19 @@ int ak_kdf_is_weak(const struct ak_kdf *kdf);
  * AK_ERR_NOMEM if the KDF cannot get its memory. */
 enum ak_err ak_kdf_derive(const struct ak_kdf *kdf, const char *pass, size_t passlen, uint8_t *key);
 
+/* A secret's previous value after a rotation (ak_rotate.h): kept, and served on request, until the
+ * grace deadline, then wiped. prev NULL: none. */
+struct ak_rot {
+	char *prev;         /* the previous value, or NULL */
+	int64_t at;         /* unix seconds: when it was replaced */
+	int64_t until;      /* unix seconds: grace deadline, after which it is wiped */
+};
+
 struct ak_var {
 	char *name;
 	char *value;
 	int secret;         /* 1: a secret (redacted by list/show, kept like the main secret) */
+	struct ak_rot rot;  /* secret variables only */
 };
 
 struct ak_profile {
@@ -82,6 +91,8 @@ struct ak_profile {
 	int64_t rotated;    /* unix seconds: last time the secret changed */
 	size_t nvars;
 	struct ak_var *vars; /* further variables, plain or secret, in insertion order */
+	struct ak_rot rot;   /* the main secret's previous value */
+	int64_t rotate_every; /* policy: seconds between rotations of the main secret, 0 = none */
 };
 
 struct ak_store {

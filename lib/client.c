@@ -466,10 +466,18 @@ out:
 enum ak_err
 ak_client_get(struct ak_client *cl, const char *name, struct ak_profile **out)
 {
+	return ak_client_get_kind(cl, AK_MSG_GET, name, out);
+}
+
+enum ak_err
+ak_client_get_kind(struct ak_client *cl, uint8_t type, const char *name, struct ak_profile **out)
+{
 	enum ak_err r;
 
 	*out = NULL;
-	if ((r = ak_proto_begin(cl->req, AK_MSG_GET)) == AK_OK)
+	if (type != AK_MSG_GET && type != AK_MSG_GET_PREVIOUS)
+		return AK_ERR_INVALID;
+	if ((r = ak_proto_begin(cl->req, type)) == AK_OK)
 		r = ak_buf_put_cstring(cl->req, name);
 	if ((r = request(cl, r, AK_MSG_PROFILE_REPLY, cl->timeout_s)) == AK_OK)
 		r = ak_proto_get_profile(cl->rep, out);

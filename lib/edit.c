@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ak_edit.h"
+#include "ak_rotate.h"
 #include "ak_smem.h"
 #include "ak_util.h"
 
@@ -42,6 +43,7 @@ enum ak_err
 ak_edit_add(struct ak_edit *e, uint8_t kind, const char *arg, const char *value)
 {
 	struct ak_edit_action *a;
+	int64_t secs;
 	enum ak_err r;
 
 	if (e == NULL || arg == NULL)
@@ -80,6 +82,26 @@ ak_edit_add(struct ak_edit *e, uint8_t kind, const char *arg, const char *value)
 		if (value[0] != '\0')
 			return AK_ERR_INVALID;
 		break;
+	case AK_EDIT_ROTATE:
+	case AK_EDIT_GRACE:
+	case AK_EDIT_ROLLBACK:
+	case AK_EDIT_FINISH:
+		/* "" names the main secret: a client without the profile at hand need not know its variable. */
+		if (arg[0] != '\0' && (r = ak_varname_check(arg)) != AK_OK)
+			return r;
+		if (strnlen(value, AK_VALUE_MAX + 1) > AK_VALUE_MAX)
+			return AK_ERR_TOO_LARGE;
+		if (kind == AK_EDIT_ROTATE && value[0] == '\0')
+			return AK_ERR_EMPTY;
+		if (kind == AK_EDIT_GRACE && ak_rot_secs_parse(value, &secs) != AK_OK)
+			return AK_ERR_INVALID;
+		if ((kind == AK_EDIT_ROLLBACK || kind == AK_EDIT_FINISH) && value[0] != '\0')
+			return AK_ERR_INVALID;
+		break;
+	case AK_EDIT_ROTATE_EVERY:
+		if (ak_rot_secs_parse(arg, &secs) != AK_OK || value[0] != '\0')
+			return AK_ERR_INVALID;
+		break;
 	default:
 		return AK_ERR_INVALID;
 	}
@@ -112,6 +134,12 @@ apply_one(struct ak_profile *p, const struct ak_edit_action *a)
 		return ak_profile_set_field(&p->description, a->arg);
 	case AK_EDIT_PROVIDER:
 		return ak_profile_set_field(&p->provider, a->arg);
+	case AK_EDIT_ROTATE:
+	case AK_EDIT_GRACE:
+	case AK_EDIT_ROLLBACK:
+	case AK_EDIT_FINISH:
+	case AK_EDIT_ROTATE_EVERY:
+		return ak_rot_apply(p, a->kind, a->arg, a->value, ak_now_s());
 	default:
 		return AK_ERR_INVALID;
 	}
@@ -123,6 +151,7 @@ ak_edit_apply(struct ak_store *s, void *arg)
 	const struct ak_edit *e = arg;
 	const struct ak_edit_action *last;
 	struct ak_profile *cur, *p = NULL;
+	int64_t every;
 	size_t i, nfields;
 	enum ak_err r;
 
@@ -144,9 +173,13 @@ ak_edit_apply(struct ak_store *s, void *arg)
 		for (i = 0; i < nfields; i++)
 			if ((r = apply_one(p, &e->a[i])) != AK_OK)
 				goto out;
-		/* Same name, same main secret: ak_store_put keeps both times. */
+		/* Same name, same main secret: ak_store_put keeps both times. It also keeps the old
+		 * rotation policy for a replacement without one (add --force, pull): an edit says exactly
+		 * what the policy is, so set it again after. */
+		every = p->rotate_every;
 		if ((r = ak_store_put(s, p, 1)) != AK_OK)
 			goto out;
+		p->rotate_every = every;
 		p = NULL;
 	}
 	r = AK_OK;

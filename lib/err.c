@@ -41,6 +41,8 @@ ak_strerror(enum ak_err e)
 	case AK_ERR_WEAK_PASS: return "passphrase too weak";
 	case AK_ERR_NO_VAR: return "no such variable in the profile";
 	case AK_ERR_LOOKS_SECRET: return "the value looks like a key: store it with --secret";
+	case AK_ERR_NO_PREVIOUS: return "no previous key (never rotated, finished, or its grace is over)";
+	case AK_ERR_SAME_SECRET: return "the new key is the current one";
 	}
 	return "unknown error";
 }

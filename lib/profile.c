@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 #include <sodium.h>
 
+#include "ak_rotate.h"
 #include "ak_smem.h"
 #include "ak_store.h"
 #include "ak_util.h"
@@ -62,9 +63,11 @@ ak_profile_free(struct ak_profile *p)
 		for (i = 0; i < p->nvars; i++) {
 			ak_smem_free(p->vars[i].name);
 			ak_smem_free(p->vars[i].value);
+			ak_rot_clear(&p->vars[i].rot);
 		}
 		ak_smem_free(p->vars);
 	}
+	ak_rot_clear(&p->rot);
 	ak_smem_free(p); /* wipes the times and counts too */
 }
 
@@ -78,6 +81,9 @@ ak_profile_dup(const struct ak_profile *src)
 		return NULL;
 	p->created = src->created;
 	p->rotated = src->rotated;
+	p->rotate_every = src->rotate_every;
+	if (ak_rot_copy(&p->rot, &src->rot) != AK_OK)
+		goto fail;
 	if ((p->name = ak_smem_strdup(src->name ? src->name : "")) == NULL ||
 	    (p->provider = ak_smem_strdup(src->provider ? src->provider : "")) == NULL ||
 	    (p->secret_var = ak_smem_strdup(src->secret_var ? src->secret_var : "")) == NULL ||
@@ -94,7 +100,8 @@ ak_profile_dup(const struct ak_profile *src)
 			p->vars[i].name = ak_smem_strdup(src->vars[i].name ? src->vars[i].name : "");
 			p->vars[i].value = ak_smem_strdup(src->vars[i].value ? src->vars[i].value : "");
 			p->vars[i].secret = src->vars[i].secret;
-			if (p->vars[i].name == NULL || p->vars[i].value == NULL)
+			if (p->vars[i].name == NULL || p->vars[i].value == NULL ||
+			    ak_rot_copy(&p->vars[i].rot, &src->vars[i].rot) != AK_OK)
 				goto fail;
 		}
 	}
@@ -141,6 +148,8 @@ ak_profile_put_var(struct ak_profile *p, const char *name, const char *value, in
 			ak_smem_free(p->vars[i].value);
 			p->vars[i].value = vv;
 			p->vars[i].secret = secret != 0;
+			/* A value set outright is not a rotation: no previous one outlives it. */
+			ak_rot_clear(&p->vars[i].rot);
 			return AK_OK;
 		}
 	}
@@ -160,6 +169,7 @@ ak_profile_put_var(struct ak_profile *p, const char *name, const char *value, in
 	nv[p->nvars].name = nn;
 	nv[p->nvars].value = vv;
 	nv[p->nvars].secret = secret != 0;
+	memset(&nv[p->nvars].rot, 0, sizeof(nv[p->nvars].rot));
 	ak_smem_free(p->vars);
 	p->vars = nv;
 	p->nvars++;
@@ -200,6 +210,7 @@ ak_profile_unset_var(struct ak_profile *p, const char *name)
 		return AK_ERR_NO_VAR;
 	ak_smem_free(p->vars[i].name);
 	ak_smem_free(p->vars[i].value);
+	ak_rot_clear(&p->vars[i].rot);
 	memmove(&p->vars[i], &p->vars[i + 1], (p->nvars - i - 1) * sizeof(*p->vars));
 	p->nvars--;
 	memset(&p->vars[p->nvars], 0, sizeof(*p->vars));
@@ -237,8 +248,11 @@ ak_profile_validate(const struct ak_profile *p)
 	if (too_long(p->secret, AK_VALUE_MAX) || too_long(p->provider, AK_TEXT_MAX) ||
 	    too_long(p->description, AK_TEXT_MAX) || too_long(p->source, AK_TEXT_MAX))
 		return AK_ERR_TOO_LARGE;
-	if (!time_ok(p->created) || !time_ok(p->rotated))
+	if (!time_ok(p->created) || !time_ok(p->rotated) || p->rotate_every < 0 ||
+	    p->rotate_every > AK_DURATION_MAX_S)
 		return AK_ERR_INVALID;
+	if ((r = ak_rot_check(&p->rot)) != AK_OK)
+		return r;
 	if (p->nvars > AK_VARS_MAX)
 		return AK_ERR_TOO_LARGE;
 	for (i = 0; i < p->nvars; i++) {
@@ -248,6 +262,10 @@ ak_profile_validate(const struct ak_profile *p)
 			return r;
 		if (too_long(p->vars[i].value, AK_VALUE_MAX))
 			return AK_ERR_TOO_LARGE;
+		if ((r = ak_rot_check(&p->vars[i].rot)) != AK_OK)
+			return r;
+		if (p->vars[i].rot.prev != NULL && !p->vars[i].secret)
+			return AK_ERR_INVALID;
 		/* One value per variable name, or the exported environment would depend on order. */
 		if (strcmp(p->vars[i].name, p->secret_var) == 0)
 			return AK_ERR_INVALID;
@@ -371,6 +389,9 @@ ak_store_put(struct ak_store *s, struct ak_profile *p, int replace)
 		if (s->p[i] == p)
 			return AK_OK;
 		old = s->p[i];
+		/* A replacement that brings no rotation policy keeps the old one (pull re-adds profiles). */
+		if (p->rotate_every == 0)
+			p->rotate_every = old->rotate_every;
 		p->created = old->created;
 		p->rotated = same_secret(p->secret, old->secret) ? old->rotated : now;
 		ak_profile_free(s->p[i]);
@@ -457,7 +478,10 @@ profile_to_json(const struct ak_profile *p)
 	    cJSON_AddStringToObject(o, "source", p->source) == NULL ||
 	    cJSON_AddNumberToObject(o, "created", (double)p->created) == NULL ||
 	    cJSON_AddNumberToObject(o, "rotated", (double)p->rotated) == NULL ||
-	    (vars = cJSON_AddArrayToObject(o, "vars")) == NULL)
+	    (vars = cJSON_AddArrayToObject(o, "vars")) == NULL ||
+	    ak_rot_to_json(o, &p->rot) != AK_OK ||
+	    (p->rotate_every != 0 &&
+	    cJSON_AddNumberToObject(o, "rotate_every", (double)p->rotate_every) == NULL))
 		goto fail;
 	for (i = 0; i < p->nvars; i++) {
 		if ((v = cJSON_CreateObject()) == NULL)
@@ -468,7 +492,8 @@ profile_to_json(const struct ak_profile *p)
 		}
 		if (cJSON_AddStringToObject(v, "name", p->vars[i].name) == NULL ||
 		    cJSON_AddStringToObject(v, "value", p->vars[i].value) == NULL ||
-		    (p->vars[i].secret && cJSON_AddTrueToObject(v, "secret") == NULL))
+		    (p->vars[i].secret && cJSON_AddTrueToObject(v, "secret") == NULL) ||
+		    ak_rot_to_json(v, &p->vars[i].rot) != AK_OK)
 			goto fail;
 	}
 	return o;
@@ -583,7 +608,7 @@ take_time(const cJSON *it, int64_t *dst)
 static enum ak_err
 parse_vars(const cJSON *arr, struct ak_profile *p)
 {
-	const cJSON *v, *f;
+	const cJSON *v, *f, *prev;
 	const char *name, *value;
 	size_t i, n;
 	int secret, has_secret;
@@ -596,8 +621,13 @@ parse_vars(const cJSON *arr, struct ak_profile *p)
 		if (++n > AK_VARS_MAX || !cJSON_IsObject(v))
 			return AK_ERR_BAD_FORMAT;
 		name = value = NULL;
+		prev = NULL;
 		secret = has_secret = 0;
 		cJSON_ArrayForEach(f, v) {
+			if (f->string != NULL && strcmp(f->string, "previous") == 0 && prev == NULL) {
+				prev = f; /* optional: a rotated secret variable's previous value */
+				continue;
+			}
 			if (f->string != NULL && strcmp(f->string, "secret") == 0 && !has_secret &&
 			    cJSON_IsBool(f)) {
 				/* Optional (document version 2): absent means a plain variable. */
@@ -624,17 +654,25 @@ parse_vars(const cJSON *arr, struct ak_profile *p)
 				return AK_ERR_BAD_FORMAT;
 		if ((r = ak_profile_put_var(p, name, value, secret)) != AK_OK)
 			return r == AK_ERR_NOMEM ? r : AK_ERR_BAD_FORMAT;
+		if (prev != NULL) {
+			if (!secret)
+				return AK_ERR_BAD_FORMAT;
+			if ((r = ak_rot_from_json(prev, &p->vars[p->nvars - 1].rot)) != AK_OK)
+				return r;
+		}
 	}
 	return AK_OK;
 }
 
 enum pfield {
 	PF_NAME, PF_PROVIDER, PF_SECRET_VAR, PF_SECRET, PF_DESCRIPTION, PF_SOURCE, PF_CREATED,
-	PF_ROTATED, PF_VARS, PF_COUNT
+	PF_ROTATED, PF_VARS, PF_PREVIOUS, PF_ROTATE_EVERY, PF_COUNT
 };
 static const char *const pfield_names[PF_COUNT] = {
 	"name", "provider", "secret_var", "secret", "description", "source", "created", "rotated", "vars",
+	"previous", "rotate_every",
 };
+#define PF_REQUIRED PF_PREVIOUS /* the fields before it are required; the rest are optional */
 
 static enum ak_err
 parse_profile(const cJSON *o, struct ak_profile **out)
@@ -659,7 +697,7 @@ parse_profile(const cJSON *o, struct ak_profile **out)
 			return AK_ERR_BAD_FORMAT;
 		fields[k] = f;
 	}
-	for (k = 0; k < PF_COUNT; k++)
+	for (k = 0; k < PF_REQUIRED; k++)
 		if (fields[k] == NULL)
 			return AK_ERR_BAD_FORMAT;
 	if ((p = ak_profile_new()) == NULL)
@@ -672,7 +710,10 @@ parse_profile(const cJSON *o, struct ak_profile **out)
 	    (r = take_string(fields[PF_SOURCE], AK_TEXT_MAX, &p->source)) != AK_OK ||
 	    (r = take_time(fields[PF_CREATED], &p->created)) != AK_OK ||
 	    (r = take_time(fields[PF_ROTATED], &p->rotated)) != AK_OK ||
-	    (r = parse_vars(fields[PF_VARS], p)) != AK_OK)
+	    (r = parse_vars(fields[PF_VARS], p)) != AK_OK ||
+	    (fields[PF_PREVIOUS] != NULL && (r = ak_rot_from_json(fields[PF_PREVIOUS], &p->rot)) != AK_OK) ||
+	    (fields[PF_ROTATE_EVERY] != NULL &&
+	    (r = take_time(fields[PF_ROTATE_EVERY], &p->rotate_every)) != AK_OK))
 		goto out;
 	if (ak_profile_validate(p) != AK_OK) {
 		r = AK_ERR_BAD_FORMAT;
@@ -730,8 +771,9 @@ ak_store_parse(const char *doc, size_t len, struct ak_store **out)
 	}
 	if (version == NULL || profiles == NULL || !cJSON_IsNumber(version) || !cJSON_IsArray(profiles))
 		goto out;
-	/* 1: before secret variables; a version-1 document is read as one with none of them. */
-	if (version->valuedouble != 1.0 && version->valuedouble != (double)AK_DOC_VERSION) {
+	/* 1: before secret variables, 2: before rotation; each reads as a document without them. */
+	if (version->valuedouble != 1.0 && version->valuedouble != 2.0 &&
+	    version->valuedouble != (double)AK_DOC_VERSION) {
 		r = AK_ERR_VERSION;
 		goto out;
 	}

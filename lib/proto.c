@@ -13,6 +13,7 @@
 
 #include "ak_buf.h"
 #include "ak_proto.h"
+#include "ak_rotate.h"
 #include "ak_smem.h"
 #include "ak_store.h"
 #include "ak_util.h"
@@ -368,6 +369,10 @@ ak_proto_put_list_entry(struct ak_buf *b, const struct ak_profile *p)
 		    (r = ak_buf_put_u8(b, p->vars[i].secret ? 1 : 0)) != AK_OK)
 			goto out;
 	}
+	/* Protocol 3: the rotation policy and when a kept previous key goes (never the key itself). */
+	if ((r = ak_buf_put_u64(b, i64_to_wire(p->rotate_every))) != AK_OK ||
+	    (r = ak_buf_put_u64(b, i64_to_wire(ak_profile_next_expiry(p)))) != AK_OK)
+		goto out;
 	r = AK_OK;
 out:
 	/* Wipe: the redacted form still carries the last characters of the secret. */
@@ -422,6 +427,15 @@ ak_proto_get_list_entry(struct ak_buf *b, struct ak_list_entry *e)
 			r = AK_ERR_BAD_MESSAGE;
 			goto out;
 		}
+	}
+	if ((r = ak_buf_get_u64(b, &created)) != AK_OK ||
+	    (r = ak_buf_get_u64(b, &rotated)) != AK_OK)
+		goto out;
+	le.rotate_every = i64_from_wire(created);
+	le.prev_until = i64_from_wire(rotated);
+	if (le.rotate_every < 0 || le.prev_until < 0) {
+		r = AK_ERR_BAD_MESSAGE;
+		goto out;
 	}
 	*e = le;
 	memset(&le, 0, sizeof(le));

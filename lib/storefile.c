@@ -35,7 +35,9 @@
 #include "ak_log.h"
 #include "ak_path.h"
 #include "ak_smem.h"
+#include "ak_rotate.h"
 #include "ak_store.h"
+#include "ak_util.h"
 
 #define HDR_MAX 4096 /* header line, '\n' included */
 #define FORMAT_NAME "akagent-keystore"
@@ -485,6 +487,8 @@ ak_store_txn_run(const struct ak_store_txn *t)
 		goto out;
 	if (t->apply != NULL && (r = t->apply(cur, t->arg)) != AK_OK)
 		goto out;
+	/* Previous keys past their grace go with any write: the agent expires them by writing. */
+	(void)ak_store_expire(cur, ak_now_s());
 	kdf = t->new_kdf != NULL ? t->new_kdf : &h.kdf;
 	key = t->new_key != NULL ? t->new_key : t->key;
 	if ((r = ak_store_save(t->path, cur, kdf, key)) != AK_OK)

@@ -286,7 +286,7 @@ fz_request(uint8_t type, struct ak_buf *req, struct ak_buf *out)
 		FUZZ_CHECK(e != AK_ERR_INTERNAL && e != AK_ERR_NOMEM, "no internal error or OOM");
 		if (e == AK_ERR_BAD_MESSAGE)
 			FUZZ_CHECK(res.close, "a malformed request closes the connection");
-		if (type < AK_MSG_STATUS || type > AK_MSG_EDIT)
+		if (type < AK_MSG_STATUS || type > AK_MSG_GET_PREVIOUS)
 			FUZZ_CHECK(e == AK_ERR_UNKNOWN_MESSAGE, "unknown type -> UNKNOWN_MESSAGE");
 		if (e == AK_ERR_AUTH) {
 			FUZZ_CHECK(type == AK_MSG_UNLOCK && res.hold_until != 0, "failed unlock is delayed");
@@ -319,7 +319,8 @@ fz_request(uint8_t type, struct ak_buf *req, struct ak_buf *out)
 		fz_check_list(rb, reply, len);
 		break;
 	case AK_MSG_PROFILE_REPLY:
-		FUZZ_CHECK(type == AK_MSG_GET && was_unlocked, "PROFILE_REPLY only for GET while unlocked");
+		FUZZ_CHECK((type == AK_MSG_GET || type == AK_MSG_GET_PREVIOUS) && was_unlocked,
+		    "PROFILE_REPLY only for GET or GET_PREVIOUS while unlocked");
 		fz_check_profile(rb, pl, pl_len);
 		break;
 	default:

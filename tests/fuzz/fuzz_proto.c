@@ -197,6 +197,7 @@ decode(uint8_t type, struct ak_buf *b, const uint8_t *orig, size_t olen)
 			do_profile(b, orig + 1, olen - 1);
 		return;
 	case AK_MSG_GET:
+	case AK_MSG_GET_PREVIOUS:
 	case AK_MSG_REMOVE:
 		do_request_name(b);
 		return;

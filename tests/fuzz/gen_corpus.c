@@ -106,6 +106,37 @@ req_edit(struct ak_buf *acc, const char *profile, uint8_t last, const char *dst)
 	ak_buf_free(m);
 }
 
+/* A rotation of profile's main secret with a grace, then GET_PREVIOUS, a rollback and a finish. */
+static void
+req_rotate(struct ak_buf *acc, const char *profile)
+{
+	static const uint8_t kinds[] = { AK_EDIT_ROLLBACK, AK_EDIT_FINISH };
+	struct ak_buf *m = B();
+	struct ak_edit *e = ak_edit_new(profile);
+	size_t i;
+
+	if (e == NULL || ak_edit_add(e, AK_EDIT_ROTATE, "", "rotated-key") != AK_OK ||
+	    ak_edit_add(e, AK_EDIT_GRACE, "", "60") != AK_OK ||
+	    ak_edit_add(e, AK_EDIT_ROTATE_EVERY, "86400", NULL) != AK_OK)
+		die("rotate");
+	ak_proto_begin(m, AK_MSG_EDIT);
+	ak_proto_put_edit(m, e);
+	cat(acc, m);
+	ak_edit_free(e);
+	ak_proto_begin(m, AK_MSG_GET_PREVIOUS);
+	ak_buf_put_cstring(m, profile);
+	cat(acc, m);
+	for (i = 0; i < sizeof(kinds); i++) {
+		if ((e = ak_edit_new(profile)) == NULL || ak_edit_add(e, kinds[i], "", NULL) != AK_OK)
+			die("rotate");
+		ak_proto_begin(m, AK_MSG_EDIT);
+		ak_proto_put_edit(m, e);
+		cat(acc, m);
+		ak_edit_free(e);
+	}
+	ak_buf_free(m);
+}
+
 static void
 req_unlock(struct ak_buf *acc, const uint8_t *k, size_t klen, uint32_t lifetime)
 {
@@ -245,6 +276,7 @@ gen_dispatch(const struct ak_store *s)
 	emit_dispatch("writes", 1, 0, acc);
 
 	req_edit(acc, "personal", 0, NULL);
+	req_rotate(acc, "personal");
 	req_name(acc, AK_MSG_GET, "personal");
 	req_edit(acc, "personal", AK_EDIT_COPY, "personal2");
 	req_edit(acc, "personal", AK_EDIT_RENAME, "personal2");

@@ -515,6 +515,8 @@ test_list_roundtrip(void)
 		CHECK_STR(e[i].description, p->description);
 		CHECK_EQ(e[i].created, 1700000000);
 		CHECK_EQ(e[i].rotated, -2);
+		CHECK_EQ(e[i].rotate_every, 0);
+		CHECK_EQ(e[i].prev_until, 0);
 		CHECK_EQ(e[i].nvars, 3);
 		if (e[i].nvars == 3) {
 			CHECK_STR(e[i].vars[0], "ANTHROPIC_MODEL");
@@ -825,6 +827,9 @@ test_other_hostile(void)
 		CHECK_EQ(ak_buf_put_u8(b, 1), AK_OK);
 		CHECK_EQ(ak_buf_put_cstring(b, i == 1 ? "9X" : "B"), AK_OK);
 		CHECK_EQ(ak_buf_put_u8(b, i == 5 ? 2 : 0), AK_OK);
+		/* Protocol 3: rotation policy and previous-key deadline (a negative one is malformed). */
+		CHECK_EQ(ak_buf_put_u64(b, i == 5 ? 0 : 7776000), AK_OK);
+		CHECK_EQ(ak_buf_put_u64(b, i == 4 ? 1700000000 : 0), AK_OK);
 		switch (i) {
 		case 0: CHECK_EQ(ak_proto_get_list_entry(b, &e), AK_ERR_BAD_NAME); break;
 		case 1: CHECK_EQ(ak_proto_get_list_entry(b, &e), AK_ERR_BAD_VARNAME); break;
@@ -833,6 +838,8 @@ test_other_hostile(void)
 		case 4:
 			CHECK_EQ(ak_proto_get_list_entry(b, &e), AK_OK);
 			CHECK(e.var_secret != NULL && e.var_secret[0] == 1 && e.var_secret[1] == 0);
+			CHECK_EQ(e.rotate_every, 7776000);
+			CHECK_EQ(e.prev_until, 1700000000);
 			break;
 		case 5: CHECK_EQ(ak_proto_get_list_entry(b, &e), AK_ERR_BAD_MESSAGE); break;
 		}
@@ -981,6 +988,43 @@ test_edit(void)
 	ak_edit_free(e);
 }
 
+/* Rotation actions: what ak_edit_add accepts, and a round trip of each kind. */
+static void
+test_edit_rotation(void)
+{
+	struct ak_edit *e = ak_edit_new("prod"), *d = NULL;
+	struct ak_buf *b = ak_buf_new_secure(BIG);
+	size_t i;
+
+	CHECK(e != NULL && b != NULL);
+	CHECK_EQ(ak_edit_add(e, AK_EDIT_ROTATE, "", "sk-new"), AK_OK);       /* "": the main secret */
+	CHECK_EQ(ak_edit_add(e, AK_EDIT_GRACE, "", "86400"), AK_OK);
+	CHECK_EQ(ak_edit_add(e, AK_EDIT_ROTATE, "DB_PASSWORD", "pw"), AK_OK);
+	CHECK_EQ(ak_edit_add(e, AK_EDIT_ROLLBACK, "DB_PASSWORD", NULL), AK_OK);
+	CHECK_EQ(ak_edit_add(e, AK_EDIT_FINISH, "DB_PASSWORD", NULL), AK_OK);
+	CHECK_EQ(ak_edit_add(e, AK_EDIT_ROTATE_EVERY, "7776000", NULL), AK_OK);
+	CHECK_EQ(ak_edit_add(e, AK_EDIT_ROTATE, "X", ""), AK_ERR_EMPTY);
+	CHECK_EQ(ak_edit_add(e, AK_EDIT_ROTATE, "9X", "v"), AK_ERR_BAD_VARNAME);
+	CHECK_EQ(ak_edit_add(e, AK_EDIT_GRACE, "X", "-1"), AK_ERR_INVALID);
+	CHECK_EQ(ak_edit_add(e, AK_EDIT_GRACE, "X", "1h"), AK_ERR_INVALID);
+	CHECK_EQ(ak_edit_add(e, AK_EDIT_GRACE, "X", "1234567890123"), AK_ERR_INVALID);
+	CHECK_EQ(ak_edit_add(e, AK_EDIT_FINISH, "X", "v"), AK_ERR_INVALID);
+	CHECK_EQ(ak_edit_add(e, AK_EDIT_ROTATE_EVERY, "90d", NULL), AK_ERR_INVALID);
+	CHECK_EQ(ak_edit_add(e, AK_EDIT_ROTATE_EVERY, "1", "v"), AK_ERR_INVALID);
+	CHECK_EQ(ak_proto_put_edit(b, e), AK_OK);
+	CHECK_EQ(ak_proto_get_edit(b, &d), AK_OK);
+	CHECK_EQ(ak_buf_len(b), 0);
+	CHECK(d != NULL && d->n == e->n);
+	for (i = 0; d != NULL && i < d->n; i++) {
+		CHECK_EQ(d->a[i].kind, e->a[i].kind);
+		CHECK_STR(d->a[i].arg, e->a[i].arg);
+		CHECK_STR(d->a[i].value, e->a[i].value);
+	}
+	ak_edit_free(d);
+	ak_buf_free(b);
+	ak_edit_free(e);
+}
+
 /* A secret variable keeps its flag on the wire; a LIST row carries the flag but never the value. */
 static void
 test_secret_vars(void)
@@ -1020,6 +1064,7 @@ main(void)
 	test_other_hostile();
 	test_sweeps();
 	test_edit();
+	test_edit_rotation();
 	test_secret_vars();
 	T_DONE();
 }

@@ -213,7 +213,7 @@ test_roundtrip(void)
 	CHECK_EQ(ak_store_serialize(s, &d1, &dlen1), AK_OK);
 	CHECK_EQ(ak_store_serialize(o, &d2, &dlen2), AK_OK);
 	CHECK(dlen1 == dlen2 && memcmp(d1, d2, dlen1) == 0);
-	CHECK(strncmp(d1, "{\"version\":2,\"profiles\":[{\"name\":\"production\",\"provider\":\"anthropic\","
+	CHECK(strncmp(d1, "{\"version\":3,\"profiles\":[{\"name\":\"production\",\"provider\":\"anthropic\","
 	    "\"secret_var\":\"ANTHROPIC_API_KEY\",\"secret\":\"sk-ant-api03-AAAAprod\",\"description\":"
 	    "\"main key\",\"source\":\"\",\"created\":1700000000,\"rotated\":1700000100,\"vars\":[{\"name\":"
 	    "\"ANTHROPIC_MODEL\",\"value\":\"claude-sonnet-4-5-20250929\"},", 250) == 0);
@@ -512,7 +512,7 @@ test_malformed(void)
 		CHECK_EQ(r, AK_ERR_BAD_FORMAT);
 		CHECK(o == NULL);
 	}
-	CHECK_EQ(ak_store_parse("{\"version\":3,\"profiles\":[]}", 27, &o), AK_ERR_VERSION);
+	CHECK_EQ(ak_store_parse("{\"version\":4,\"profiles\":[]}", 27, &o), AK_ERR_VERSION);
 	/* A raw NUL byte inside the document. */
 	CHECK_EQ(ak_store_parse("{\"version\":1,\"profiles\":[]}\0", 28, &o), AK_ERR_BAD_FORMAT);
 	/* Oversize values and too many variables. */

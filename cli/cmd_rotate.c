@@ -1,0 +1,257 @@
+/* cmd_rotate.c - akctl rotate PROFILE [--var VAR] [--grace DURATION] | --rollback | --finish, and the
+ * pieces of rotation other commands show: get/env/use/exec --previous, the due marks of list/status.
+ *
+ * A rotation is one edit (ak_edit.h: ROTATE then GRACE) applied in the keystore transaction, by the
+ * agent when it is unlocked on this keystore, else on the file with the passphrase: the old key is
+ * kept as the record's previous value until the grace deadline (ak_rotate.h). The new key is read
+ * like add's (no-echo at a terminal, else stdin), never from argv, and checked live like add's.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ak_edit.h"
+#include "ak_provider.h"
+#include "ak_rotate.h"
+#include "ak_smem.h"
+#include "ak_util.h"
+#include "cli.h"
+
+void
+cli_take_previous(struct cli *c, int *argc, char **argv, int exec)
+{
+	int i, j;
+
+	/* Only options of akctl's own: up to "--" (and for exec up to the first operand, where the
+	 * command's own arguments may follow). */
+	for (i = 1; i < *argc; i++) {
+		if (strcmp(argv[i], "--") == 0 || (exec && argv[i][0] != '-'))
+			break;
+		if (exec && (strcmp(argv[i], "--env-file") == 0 || strcmp(argv[i], "--keep") == 0 ||
+		    strcmp(argv[i], "--proxy") == 0)) {
+			i++; /* the option's argument */
+			continue;
+		}
+		if (strcmp(argv[i], "--previous") != 0)
+			continue;
+		c->previous = 1;
+		for (j = i; j + 1 < *argc; j++)
+			argv[j] = argv[j + 1];
+		argv[--*argc] = NULL;
+		i--;
+	}
+}
+
+const char *
+cli_rotation_mark(const struct ak_list_entry *e, int64_t now)
+{
+	switch (ak_rot_due(e->rotated, e->rotate_every, now)) {
+	case 2: return "overdue";
+	case 1: return "due";
+	default: return "";
+	}
+}
+
+/* The new key, checked live when asked (or typed at a terminal, as add does) for the main secret:
+ * 0 to go on, else the exit code after saying why. The check needs the profile's provider, which only
+ * an unlocked agent can give without the passphrase; without one it is skipped with a note. */
+static int
+check_live(struct cli *c, const char *name, const char *key, int validate)
+{
+	struct ak_client *cl = NULL;
+	struct ak_status st;
+	struct ak_profile *p = NULL;
+	const struct ak_provider *pv;
+	char detail[256];
+	int rc = 0;
+
+	memset(&st, 0, sizeof(st));
+	if (validate == 0 || (validate == -1 && !isatty(STDIN_FILENO)))
+		return 0;
+	if (cli_agent_for_store(c, &cl, &st, detail, sizeof(detail)) != AK_OK || !st.unlocked ||
+	    ak_client_get(cl, name, &p) != AK_OK) {
+		if (validate == 1)
+			cli_note("rotate: %s: warning: the new key was not checked (no unlocked agent to say "
+			    "its provider)", name);
+		goto out;
+	}
+	ak_client_close(cl); /* no connection held across the network wait */
+	cl = NULL;
+	pv = ak_provider_find(p->provider);
+	if (validate == -1 && (pv == NULL || pv->check_path == NULL))
+		goto out;
+	if (ak_profile_set_field(&p->secret, key) != AK_OK) {
+		rc = cli_fail(AK_ERR_NOMEM, NULL, "rotate");
+		goto out;
+	}
+	/* As add: only a definite rejection (10) or a malformed key (16) refuses. */
+	rc = cli_net_validate(c, p);
+	if (rc == 10 || rc == 16) {
+		cli_note("rotate: %s: not rotated (--no-validate rotates to it unchecked)", name);
+		goto out;
+	}
+	if (rc != 0)
+		cli_note("rotate: %s: warning: the new key could not be verified; rotating to it unverified",
+		    name);
+	rc = 0;
+out:
+	ak_profile_free(p); /* wipes the copy of the new key */
+	ak_status_clear(&st);
+	ak_client_close(cl);
+	return rc;
+}
+
+static int
+rotate_fail(enum ak_err r, const char *detail, const char *name, const char *var)
+{
+	switch (r) {
+	case AK_ERR_NO_PROFILE:
+		return cli_fail(r, NULL, "rotate: %s", name);
+	case AK_ERR_NO_VAR:
+		return cli_fail(r, NULL, "rotate: %s: %s", name, var);
+	case AK_ERR_INVALID:
+		return cli_fail(r, "only the main secret and secret variables rotate", "rotate: %s: %s",
+		    name, var);
+	case AK_ERR_NO_PREVIOUS:
+		return cli_fail(r, NULL, "rotate: %s%s%s", name, var[0] ? ": " : "", var);
+	default:
+		return cli_fail(r, detail != NULL && detail[0] ? detail : NULL, "rotate: %s", name);
+	}
+}
+
+int
+cmd_rotate(struct cli *c, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "var", required_argument, NULL, 'v' },
+		{ "grace", required_argument, NULL, 'g' },
+		{ "rollback", no_argument, NULL, 'r' },
+		{ "finish", no_argument, NULL, 'f' },
+		{ "validate", no_argument, NULL, 'Y' },
+		{ "no-validate", no_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *name, *var = "", *grace_s = NULL;
+	char prompt[AK_NAME_MAX + AK_VARNAME_MAX + 32], detail[512], secs[24], until[32];
+	char *key = NULL;
+	size_t keylen = 0;
+	uint32_t grace = AK_GRACE_DEFAULT_S;
+	struct ak_edit *e = NULL;
+	int ch, rc, rollback = 0, finish = 0, validate = -1;
+	enum ak_err r;
+
+	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'v':
+			var = optarg;
+			break;
+		case 'g':
+			grace_s = optarg;
+			break;
+		case 'r':
+			rollback = 1;
+			break;
+		case 'f':
+			finish = 1;
+			break;
+		case 'Y':
+		case 'n':
+			validate = ch == 'Y';
+			break;
+		case 'h':
+			return cli_cmd_help(c->cmd);
+		default:
+			return cli_bad_option(c, ch, argv);
+		}
+	}
+	if ((rc = cli_one_profile(c, argc, argv, &name)) != 0)
+		return rc;
+	if (rollback && finish)
+		return cli_usage_error(c, "--rollback and --finish exclude each other");
+	if ((rollback || finish) && (grace_s != NULL || validate != -1))
+		return cli_usage_error(c, "--grace and --validate go with a rotation, not --%s",
+		    rollback ? "rollback" : "finish");
+	if (var[0] != '\0' && ak_varname_check(var) != AK_OK)
+		return cli_fail(AK_ERR_BAD_VARNAME, NULL, "rotate: --var '%s'", var);
+	if (grace_s != NULL && (ak_duration_parse(grace_s, &grace) != AK_OK || grace == 0))
+		return cli_usage_error(c, "--grace needs a duration like 24h, 7d or 90s (at most 365d; "
+		    "end it now with --finish)");
+	if ((e = ak_edit_new(name)) == NULL) {
+		rc = cli_fail(AK_ERR_NOMEM, NULL, "rotate");
+		goto out;
+	}
+	if (rollback || finish) {
+		if ((r = ak_edit_add(e, rollback ? AK_EDIT_ROLLBACK : AK_EDIT_FINISH, var, NULL)) != AK_OK) {
+			rc = cli_fail(r, NULL, "rotate");
+			goto out;
+		}
+	} else {
+		if (var[0] != '\0')
+			snprintf(prompt, sizeof(prompt), "New secret %s for %s: ", var, name);
+		else
+			snprintf(prompt, sizeof(prompt), "New key for %s: ", name);
+		if ((r = cli_secret_read(prompt, &key, &keylen)) != AK_OK) {
+			rc = cli_fail(r, NULL, "rotate: reading the new key");
+			goto out;
+		}
+		/* Only the main secret is a provider's key that a provider can check. */
+		if (var[0] == '\0' && (rc = check_live(c, name, key, validate)) != 0)
+			goto out;
+		snprintf(secs, sizeof(secs), "%lu", (unsigned long)grace);
+		if ((r = ak_edit_add(e, AK_EDIT_ROTATE, var, key)) != AK_OK ||
+		    (r = ak_edit_add(e, AK_EDIT_GRACE, var, secs)) != AK_OK) {
+			rc = cli_fail(r, NULL, "rotate: %s", name);
+			goto out;
+		}
+	}
+	if ((r = cli_edit_run(c, e, detail, sizeof(detail))) != AK_OK) {
+		rc = rotate_fail(r, detail, name, var);
+		goto out;
+	}
+	if (rollback) {
+		cli_note("rolled back %s%s%s: the previous key is current again, the other one kept as "
+		    "previous", name, var[0] ? " " : "", var);
+	} else if (finish) {
+		cli_note("finished the rotation of %s%s%s: the previous key is wiped", name,
+		    var[0] ? " " : "", var);
+	} else {
+		cli_iso_time(ak_now_s() + (int64_t)grace, until, sizeof(until));
+		cli_note("rotated %s%s%s: the previous key stays available (--previous) until %s; "
+		    "'akctl rotate %s --finish' ends that now", name, var[0] ? " " : "", var, until, name);
+	}
+	rc = 0;
+out:
+	ak_smem_free(key); /* wipes */
+	ak_edit_free(e);
+	return rc;
+}
+
+void
+cli_rotation_status(struct ak_client *cl)
+{
+	struct ak_list_entry *e = NULL;
+	uint32_t n = 0, i, due = 0, overdue = 0, policy = 0, kept = 0;
+	int64_t now = ak_now_s();
+
+	if (ak_client_list(cl, &e, &n) != AK_OK)
+		return;
+	for (i = 0; i < n; i++) {
+		policy += e[i].rotate_every != 0;
+		kept += e[i].prev_until != 0;
+		switch (ak_rot_due(e[i].rotated, e[i].rotate_every, now)) {
+		case 2: overdue++; break;
+		case 1: due++; break;
+		default: break;
+		}
+	}
+	if (policy > 0)
+		printf("rotation:   %lu overdue, %lu due (of %lu with a policy)\n", (unsigned long)overdue,
+		    (unsigned long)due, (unsigned long)policy);
+	if (kept > 0)
+		printf("previous:   %lu key%s kept for a grace period\n", (unsigned long)kept,
+		    kept == 1 ? "" : "s");
+	ak_client_list_free(e, n);
+}
