@@ -79,11 +79,15 @@ set_fix(struct doc_item *i, const char *fix)
 static void
 more(struct doc_item *i, const char *s)
 {
-	size_t l = strlen(i->detail);
+	size_t l = strlen(i->detail), room;
+	int n;
 
 	if (l + 3 >= sizeof(i->detail))
 		return;
-	snprintf(i->detail + l, sizeof(i->detail) - l, "%s%s", l ? ", " : "", s);
+	room = sizeof(i->detail) - l;
+	n = snprintf(i->detail + l, room, "%s%s", l ? ", " : "", s);
+	if (n < 0 || (size_t)n >= room)
+		i->detail[sizeof(i->detail) - 1] = '\0'; /* a long list is cut: the detail is a hint */
 }
 
 /* Keystore ---------------------------------------------------------------------------------------- */
