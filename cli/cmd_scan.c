@@ -237,20 +237,29 @@ scan_stream_begin(struct scan_ctx *x, struct scan_stream *st, const char *label)
 	(void)x;
 }
 
+/* When the buffer is full: scan it and keep an occurrence's worth of overlap at its start, so one that
+ * straddles is whole next time. */
+static void
+make_room(struct scan_ctx *x, struct scan_stream *st)
+{
+	size_t keep = ak_scan_span(x->m);
+
+	if (st->n < x->cap)
+		return;
+	scan_pass(x, st);
+	st->line += count_lines(x->buf, st->n - keep);
+	memmove(x->buf, x->buf + st->n - keep, keep);
+	st->base += st->n - keep;
+	st->n = keep;
+}
+
 void
 scan_stream_feed(struct scan_ctx *x, struct scan_stream *st, const uint8_t *data, size_t len)
 {
-	size_t keep = ak_scan_span(x->m), take, i, o;
+	size_t take, i, o;
 
 	while (len > 0) {
-		if (st->n == x->cap) {
-			scan_pass(x, st);
-			/* Keep an occurrence's worth of overlap: one that straddles is whole next time. */
-			st->line += count_lines(x->buf, st->n - keep);
-			memmove(x->buf, x->buf + st->n - keep, keep);
-			st->base += st->n - keep;
-			st->n = keep;
-		}
+		make_room(x, st);
 		take = x->cap - st->n < len ? x->cap - st->n : len;
 		if (!st->zsh) {
 			memcpy(x->buf + st->n, data, take);
@@ -291,7 +300,7 @@ scan_file(struct scan_ctx *x, const char *path, int zsh)
 	struct stat sb;
 	uint8_t *chunk = NULL;
 	ssize_t n;
-	int fd, rc = -1;
+	int fd, rc = -1, e;
 
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
@@ -300,24 +309,32 @@ scan_file(struct scan_ctx *x, const char *path, int zsh)
 		close(fd);
 		return 0;
 	}
-	if ((chunk = malloc(SCAN_CHUNK)) == NULL)
-		goto out;
 	scan_stream_begin(x, &st, path);
 	st.zsh = zsh;
+	if (zsh && (chunk = malloc(SCAN_CHUNK)) == NULL)
+		goto out;
 	for (;;) {
-		n = read(fd, chunk, SCAN_CHUNK);
+		/* Straight into the scan buffer (no copy), except zsh's, which is unmetafied on the way. */
+		if (chunk == NULL) {
+			make_room(x, &st);
+			n = read(fd, x->buf + st.n, x->cap - st.n);
+		} else {
+			n = read(fd, chunk, SCAN_CHUNK);
+		}
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0) {
-			scan_stream_end(x, &st);
-			goto out;
-		}
-		if (n == 0)
+		if (n <= 0)
 			break;
-		scan_stream_feed(x, &st, chunk, (size_t)n);
+		if (chunk == NULL)
+			st.n += (size_t)n;
+		else
+			scan_stream_feed(x, &st, chunk, (size_t)n);
 	}
+	e = errno;
 	scan_stream_end(x, &st);
-	rc = 0;
+	if (n == 0)
+		rc = 0;
+	errno = e;
 out:
 	if (chunk != NULL) {
 		sodium_memzero(chunk, SCAN_CHUNK);
@@ -347,7 +364,12 @@ walk(struct scan_ctx *x, const char *dir, int with_git, name_filter want, int de
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", strcmp(dir, "/") == 0 ? "" : dir,
 		    e->d_name) >= sizeof(path))
 			continue;
-		if (lstat(path, &sb) != 0)
+		/* The entry's type saves a stat per file; scan_file checks the file it opened anyway. */
+		if (e->d_type == DT_REG)
+			sb.st_mode = S_IFREG;
+		else if (e->d_type == DT_DIR)
+			sb.st_mode = S_IFDIR;
+		else if (lstat(path, &sb) != 0)
 			continue;
 		if (S_ISDIR(sb.st_mode)) {
 			if (!with_git && strcmp(e->d_name, ".git") == 0)
