@@ -170,6 +170,7 @@ count_lines(const uint8_t *p, size_t n)
 struct pass {
 	struct scan_ctx *x;
 	struct scan_stream *st;
+	const uint8_t *data;     /* what is being scanned: x->buf, or a whole object in place */
 	size_t nhits;
 	size_t hs[64], he[64];   /* stored hits of this pass, to drop patterns they explain */
 };
@@ -191,7 +192,7 @@ on_hit(void *arg, const struct ak_scan_hit *h)
 		return 0;
 	x->found++;
 	ak_scan_secret_fingerprint(x->m, h->secret, fp);
-	report(x, st, st->line + 1 + count_lines(x->buf, h->start),
+	report(x, st, st->line + 1 + count_lines(ps->data, h->start),
 	    h->secret < x->names.n && x->names.label[h->secret] ? x->names.label[h->secret] : "?",
 	    ak_scan_variant_name(h->variant), h->wrapped, fp, 0);
 	return 0;
@@ -212,21 +213,38 @@ on_pattern(void *arg, const struct ak_scan_hit *h)
 		if (h->start < ps->he[i] && ps->hs[i] < h->end)
 			return 0; /* a stored key */
 	x->unknown++;
-	ak_scan_fingerprint(x->m, x->buf + h->start, h->end - h->start, fp);
-	report(x, st, st->line + 1 + count_lines(x->buf, h->start), ak_scan_pattern_name(h->secret), "raw",
+	ak_scan_fingerprint(x->m, ps->data + h->start, h->end - h->start, fp);
+	report(x, st, st->line + 1 + count_lines(ps->data, h->start), ak_scan_pattern_name(h->secret), "raw",
 	    0, fp, 1);
 	return 0;
 }
 
 static void
+scan_bytes(struct scan_ctx *x, struct scan_stream *st, const uint8_t *data, size_t n)
+{
+	struct pass ps = { x, st, data, 0, { 0 }, { 0 } };
+
+	ak_scan_buf(x->m, data, n, on_hit, &ps);
+	if (x->patterns)
+		ak_scan_patterns(data, n, on_pattern, &ps);
+}
+
+static void
 scan_pass(struct scan_ctx *x, struct scan_stream *st)
 {
-	struct pass ps = { x, st, 0, { 0 }, { 0 } };
-
-	ak_scan_buf(x->m, x->buf, st->n, on_hit, &ps);
-	if (x->patterns)
-		ak_scan_patterns(x->buf, st->n, on_pattern, &ps);
+	scan_bytes(x, st, x->buf, st->n);
 	st->done = st->base + st->n;
+}
+
+void
+scan_stream_whole(struct scan_ctx *x, struct scan_stream *st, const uint8_t *data, size_t len)
+{
+	if (st->n > 0 || st->zsh) {
+		scan_stream_feed(x, st, data, len);
+		return;
+	}
+	scan_bytes(x, st, data, len);
+	st->done = st->base + len;
 }
 
 void

@@ -49,6 +49,9 @@ struct scan_stream {
 void scan_stream_begin(struct scan_ctx *x, struct scan_stream *st, const char *label);
 void scan_stream_feed(struct scan_ctx *x, struct scan_stream *st, const uint8_t *data, size_t len);
 void scan_stream_end(struct scan_ctx *x, struct scan_stream *st);
+/* A stream's whole content at once, scanned where it lies (no copy); the caller wipes data. Right after
+ * scan_stream_begin only; then scan_stream_end. */
+void scan_stream_whole(struct scan_ctx *x, struct scan_stream *st, const uint8_t *data, size_t len);
 /* Scan a file by path (regular files only, never through a symlink). 0, or -1 when it cannot be read. */
 int scan_file(struct scan_ctx *x, const char *path, int zsh);
 

@@ -13,29 +13,74 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "scan.h"
+
+/* cat-file's output, read in large pieces: an object that fits is scanned where it lies. The buffer
+ * holds object contents (keys, maybe): wiped when freed. */
+#define RD_CAP (4u << 20)
 
 struct rd {
 	int fd;
 	size_t pos, len;
-	uint8_t buf[65536];
+	uint8_t *buf;
 };
+
+static struct rd *
+rd_new(int fd)
+{
+	struct rd *r = calloc(1, sizeof(*r));
+
+	if (r == NULL || (r->buf = malloc(RD_CAP)) == NULL) {
+		free(r);
+		return NULL;
+	}
+	r->fd = fd;
+	/* A larger pipe: fewer wake-ups of git and of us (best effort, capped by pipe-max-size). */
+	(void)fcntl(fd, F_SETPIPE_SZ, 1 << 20);
+	return r;
+}
+
+static void
+rd_free(struct rd *r)
+{
+	if (r == NULL)
+		return;
+	sodium_memzero(r->buf, RD_CAP);
+	free(r->buf);
+	free(r);
+}
+
+/* Read more after what is buffered, moving it to the start first if need be. 0 at EOF or error. */
+static int
+rd_more(struct rd *r)
+{
+	ssize_t n;
+
+	if (r->len == RD_CAP) {
+		if (r->pos == 0)
+			return 0;
+		memmove(r->buf, r->buf + r->pos, r->len - r->pos);
+		r->len -= r->pos;
+		r->pos = 0;
+	}
+	do
+		n = read(r->fd, r->buf + r->len, RD_CAP - r->len);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return 0;
+	r->len += (size_t)n;
+	return 1;
+}
 
 static int
 rd_fill(struct rd *r)
 {
-	ssize_t n;
-
 	if (r->pos < r->len)
 		return 1;
-	do
-		n = read(r->fd, r->buf, sizeof(r->buf));
-	while (n < 0 && errno == EINTR);
-	if (n <= 0)
-		return 0;
-	r->pos = 0;
-	r->len = (size_t)n;
-	return 1;
+	r->pos = r->len = 0;
+	return rd_more(r);
 }
 
 /* One line (without "\n") into out; 0 at EOF or when too long. */
@@ -67,6 +112,18 @@ rd_object(struct rd *r, struct scan_ctx *x, struct scan_stream *st, uint64_t n)
 {
 	size_t take;
 
+	/* Whole in the buffer (after reading more when it would fit): scanned in place. */
+	if (st != NULL && n + 1 <= RD_CAP) {
+		while (r->len - r->pos < n + 1)
+			if (!rd_more(r))
+				return 0;
+		scan_stream_whole(x, st, r->buf + r->pos, (size_t)n);
+		r->pos += (size_t)n;
+		if (r->buf[r->pos] != '\n')
+			return 0;
+		r->pos++;
+		return 1;
+	}
 	while (n > 0) {
 		if (!rd_fill(r))
 			return 0;
@@ -144,13 +201,13 @@ scan_all_objects(struct scan_ctx *x, const char *dir)
 	pid_t pid;
 	int fd, ok = 1, scan;
 
-	if ((r = calloc(1, sizeof(*r))) == NULL)
-		return cli_fail(AK_ERR_NOMEM, NULL, "scan");
-	if ((pid = spawn(dir, args, NULL, &fd)) < 0) {
-		free(r);
+	if ((pid = spawn(dir, args, NULL, &fd)) < 0)
 		return cli_fail(AK_ERR_SYSTEM, strerror(errno), "scan: running git");
+	if ((r = rd_new(fd)) == NULL) {
+		close(fd);
+		reap(pid);
+		return cli_fail(AK_ERR_NOMEM, NULL, "scan");
 	}
-	r->fd = fd;
 	while (rd_line(r, hdr, sizeof(hdr))) {
 		if (sscanf(hdr, "%127s %31s %llu", oid, type, &size) != 3) {
 			ok = 0;
@@ -168,7 +225,7 @@ scan_all_objects(struct scan_ctx *x, const char *dir)
 		scan_stream_end(x, &st);
 	}
 	close(fd);
-	free(r);
+	rd_free(r);
 	if (reap(pid) != 0 || !ok)
 		return cli_fail(AK_ERR_IO, NULL, "scan: git cat-file --batch-all-objects in %s failed "
 		    "(not a repository?)", dir);
@@ -214,12 +271,11 @@ scan_staged(struct scan_ctx *x, const char *dir)
 		goto out;
 	}
 	list[len] = '\0';
-	if ((r = calloc(1, sizeof(*r))) == NULL || (cpid = spawn(dir, cargs, &cin, &cout)) < 0) {
+	if ((cpid = spawn(dir, cargs, &cin, &cout)) < 0 || (r = rd_new(cout)) == NULL) {
 		rc = cli_fail(AK_ERR_NOMEM, NULL, "scan");
 		goto out;
 	}
 	cr = r;
-	cr->fd = cout;
 	/* ":100644 100644 OLD NEW M\0path\0" per entry. */
 	for (p = list, end = list + len; p < end;) {
 		char *meta = p, *path, *sp;
@@ -255,7 +311,7 @@ out:
 		close(cout);
 	if (cpid > 0)
 		reap(cpid);
-	free(r);
+	rd_free(r);
 	free(list);
 	return rc;
 }
