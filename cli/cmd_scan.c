@@ -495,6 +495,7 @@ scan_agents(struct scan_ctx *x)
 	walk(x, path, 0, is_rollout, 0);
 	home_path(path, sizeof(path), ".copilot/session-state");
 	walk(x, path, 0, is_events, 0);
+	scan_cursor(x);
 }
 
 int

@@ -59,6 +59,8 @@ int scan_file(struct scan_ctx *x, const char *path, int zsh);
  * (Claude Code, Codex, Copilot CLI transcripts). Missing files are skipped. */
 void scan_history(struct scan_ctx *x);
 void scan_agents(struct scan_ctx *x);
+/* scan_cursor.c: Cursor's state.vscdb files (SQLite, loaded at the moment of use), part of --agents. */
+void scan_cursor(struct scan_ctx *x);
 /* A scan context for x->m/x->names already loaded: the chunk buffer. 0, or -1 out of memory. */
 int scan_ctx_buffer(struct scan_ctx *x);
 
