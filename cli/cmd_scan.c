@@ -128,6 +128,10 @@ report(struct scan_ctx *x, struct scan_stream *st, uint64_t line, const char *wh
 
 	if (x->quiet)
 		return;
+	if (st->relabel != NULL && !st->relabeled) {
+		st->relabeled = 1;
+		st->relabel(st->relabel_arg, st);
+	}
 	cli_sanitize(st->label, label, sizeof(label));
 	if (x->json) {
 		cJSON *o = cJSON_CreateObject();

@@ -45,6 +45,11 @@ struct scan_stream {
 	uint64_t done;        /* hits ending at or before this offset were reported */
 	int zsh;              /* unmetafy (zsh history) */
 	int meta;             /* a 0x83 at the end of the last feed */
+	/* Called once, before the first finding is printed, to give the stream a better label (a git
+	 * object's path); may be NULL. Set after scan_stream_begin. */
+	void (*relabel)(void *arg, struct scan_stream *st);
+	void *relabel_arg;
+	int relabeled;
 };
 void scan_stream_begin(struct scan_ctx *x, struct scan_stream *st, const char *label);
 void scan_stream_feed(struct scan_ctx *x, struct scan_stream *st, const uint8_t *data, size_t len);

@@ -189,6 +189,109 @@ reap(pid_t pid)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
+/* Paths of the blobs in HEAD's tree (`git ls-tree -r -z HEAD`), read at the first finding only, so a
+ * clean repository costs nothing: a finding in such a blob is printed as REPO/PATH@OID. */
+struct gpath {
+	char oid[41];
+	const char *path;
+};
+
+struct gpaths {
+	const char *dir;
+	int loaded;
+	char *list;
+	struct gpath *e;
+	size_t n;
+	char label[PATH_MAX * 2 + 64];
+};
+
+static int
+cmp_gpath(const void *a, const void *b)
+{
+	return strcmp(((const struct gpath *)a)->oid, ((const struct gpath *)b)->oid);
+}
+
+static void
+gpaths_load(struct gpaths *g)
+{
+	static const char *const args[] = { "git", "ls-tree", "-r", "-z", "--full-tree", "HEAD", NULL };
+	size_t len = 0, cap = 0, cape = 0;
+	char *p, *end, *tab;
+	ssize_t n;
+	pid_t pid;
+	int fd;
+
+	g->loaded = 1;
+	if ((pid = spawn(g->dir, args, NULL, &fd)) < 0)
+		return;
+	for (;;) {
+		if (len + 65536 + 1 > cap) {
+			char *nl = realloc(g->list, cap = cap * 2 + 65536 + 1);
+
+			if (nl == NULL)
+				break;
+			g->list = nl;
+		}
+		n = read(fd, g->list + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	/* An empty repository has no HEAD: no paths, object ids only. */
+	if (reap(pid) != 0 || g->list == NULL)
+		return;
+	g->list[len] = '\0';
+	/* "<mode> blob <oid>\t<path>\0" per entry. */
+	for (p = g->list, end = g->list + len; p < end; p += strlen(p) + 1) {
+		char *sp = strchr(p, ' ');
+
+		/* SHA-1 ids only (40 hex digits); anything else keeps its object id. */
+		if ((tab = strchr(p, '\t')) == NULL || sp == NULL || sp > tab ||
+		    strncmp(sp + 1, "blob ", 5) != 0 || tab - (sp + 6) != 40)
+			continue;
+		if (g->n == cape) {
+			struct gpath *ne = realloc(g->e, (cape = cape * 2 + 256) * sizeof(*ne));
+
+			if (ne == NULL)
+				break;
+			g->e = ne;
+		}
+		memcpy(g->e[g->n].oid, tab - 40, 40);
+		g->e[g->n].oid[40] = '\0';
+		g->e[g->n].path = tab + 1;
+		g->n++;
+	}
+	if (g->n > 0)
+		qsort(g->e, g->n, sizeof(*g->e), cmp_gpath);
+}
+
+static void
+gpaths_relabel(void *arg, struct scan_stream *st)
+{
+	struct gpaths *g = arg;
+	struct gpath key, *hit;
+
+	if (!g->loaded)
+		gpaths_load(g);
+	if (st->object == NULL || g->n == 0 || strlen(st->object) != 40)
+		return;
+	memcpy(key.oid, st->object, 41);
+	if ((hit = bsearch(&key, g->e, g->n, sizeof(*g->e), cmp_gpath)) == NULL)
+		return;
+	snprintf(g->label, sizeof(g->label), "%s/%s@%s", g->dir, hit->path, st->object);
+	st->label = g->label;
+}
+
+static void
+gpaths_free(struct gpaths *g)
+{
+	free(g->e);
+	free(g->list);
+}
+
 static int
 scan_all_objects(struct scan_ctx *x, const char *dir)
 {
@@ -198,9 +301,12 @@ scan_all_objects(struct scan_ctx *x, const char *dir)
 	struct scan_stream st;
 	char hdr[256], oid[128], type[32], label[PATH_MAX + 160];
 	unsigned long long size;
+	struct gpaths gp;
 	pid_t pid;
 	int fd, ok = 1, scan;
 
+	memset(&gp, 0, sizeof(gp));
+	gp.dir = dir;
 	if ((pid = spawn(dir, args, NULL, &fd)) < 0)
 		return cli_fail(AK_ERR_SYSTEM, strerror(errno), "scan: running git");
 	if ((r = rd_new(fd)) == NULL) {
@@ -218,6 +324,8 @@ scan_all_objects(struct scan_ctx *x, const char *dir)
 		snprintf(label, sizeof(label), "%s@%s", dir, oid);
 		scan_stream_begin(x, &st, label);
 		st.object = oid;
+		st.relabel = gpaths_relabel;
+		st.relabel_arg = &gp;
 		if (!rd_object(r, x, scan ? &st : NULL, size)) {
 			ok = 0;
 			break;
@@ -226,6 +334,7 @@ scan_all_objects(struct scan_ctx *x, const char *dir)
 	}
 	close(fd);
 	rd_free(r);
+	gpaths_free(&gp);
 	if (reap(pid) != 0 || !ok)
 		return cli_fail(AK_ERR_IO, NULL, "scan: git cat-file --batch-all-objects in %s failed "
 		    "(not a repository?)", dir);

@@ -105,6 +105,14 @@ no_value "$OUT" "$ERR"
 grep -q "@[0-9a-f]\{40\}:1: production ANTHROPIC_API_KEY (raw)" "$OUT" || fail "dangling commit's blob not found"
 grep -q "@[0-9a-f]\{40\}:2: dev ANTHROPIC_API_KEY (base64)" "$OUT" || fail "dropped stash's blob not found"
 grep -q "@[0-9a-f]\{40\}:1: dev ANTHROPIC_API_KEY (raw)" "$OUT" || fail "blob left by the index not found"
+printf 'TOKEN=%s\n' "$KEY" > sub-committed.txt
+git add sub-committed.txt
+git commit -qm committed
+expect_exit 1 "$AKCTL" scan --git --no-patterns "$R"
+grep -q "^$R/sub-committed.txt@[0-9a-f]\{40\}:1: production ANTHROPIC_API_KEY (raw)" "$OUT" ||
+	fail "a blob in HEAD not named by its path: $(cat "$OUT")"
+git rm -q sub-committed.txt
+git commit -qm removed
 cd "$T" || fail "cd"
 
 trace "pre-commit hook blocks a stored key, allows a clean commit"
