@@ -445,7 +445,7 @@ cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* A bitmap with about 16 bits per entry: most text positions are rejected with one memory read. */
+/* A bitmap with about 16 bits per entry (holdback's prefix hashes): one memory read rejects most. */
 static int
 make_bits(const uint64_t *hs, size_t stride_words, size_t n, uint64_t **bits, unsigned *shift)
 {
