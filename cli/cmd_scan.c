@@ -128,6 +128,10 @@ report(struct scan_ctx *x, struct scan_stream *st, uint64_t line, const char *wh
 
 	if (x->quiet)
 		return;
+	if (st->relabel != NULL && !st->relabeled) {
+		st->relabeled = 1;
+		st->relabel(st->relabel_arg, st);
+	}
 	cli_sanitize(st->label, label, sizeof(label));
 	if (x->json) {
 		cJSON *o = cJSON_CreateObject();
@@ -170,6 +174,7 @@ count_lines(const uint8_t *p, size_t n)
 struct pass {
 	struct scan_ctx *x;
 	struct scan_stream *st;
+	const uint8_t *data;     /* what is being scanned: x->buf, or a whole object in place */
 	size_t nhits;
 	size_t hs[64], he[64];   /* stored hits of this pass, to drop patterns they explain */
 };
@@ -191,7 +196,7 @@ on_hit(void *arg, const struct ak_scan_hit *h)
 		return 0;
 	x->found++;
 	ak_scan_secret_fingerprint(x->m, h->secret, fp);
-	report(x, st, st->line + 1 + count_lines(x->buf, h->start),
+	report(x, st, st->line + 1 + count_lines(ps->data, h->start),
 	    h->secret < x->names.n && x->names.label[h->secret] ? x->names.label[h->secret] : "?",
 	    ak_scan_variant_name(h->variant), h->wrapped, fp, 0);
 	return 0;
@@ -212,21 +217,38 @@ on_pattern(void *arg, const struct ak_scan_hit *h)
 		if (h->start < ps->he[i] && ps->hs[i] < h->end)
 			return 0; /* a stored key */
 	x->unknown++;
-	ak_scan_fingerprint(x->m, x->buf + h->start, h->end - h->start, fp);
-	report(x, st, st->line + 1 + count_lines(x->buf, h->start), ak_scan_pattern_name(h->secret), "raw",
+	ak_scan_fingerprint(x->m, ps->data + h->start, h->end - h->start, fp);
+	report(x, st, st->line + 1 + count_lines(ps->data, h->start), ak_scan_pattern_name(h->secret), "raw",
 	    0, fp, 1);
 	return 0;
 }
 
 static void
+scan_bytes(struct scan_ctx *x, struct scan_stream *st, const uint8_t *data, size_t n)
+{
+	struct pass ps = { x, st, data, 0, { 0 }, { 0 } };
+
+	ak_scan_buf(x->m, data, n, on_hit, &ps);
+	if (x->patterns)
+		ak_scan_patterns(data, n, on_pattern, &ps);
+}
+
+static void
 scan_pass(struct scan_ctx *x, struct scan_stream *st)
 {
-	struct pass ps = { x, st, 0, { 0 }, { 0 } };
-
-	ak_scan_buf(x->m, x->buf, st->n, on_hit, &ps);
-	if (x->patterns)
-		ak_scan_patterns(x->buf, st->n, on_pattern, &ps);
+	scan_bytes(x, st, x->buf, st->n);
 	st->done = st->base + st->n;
+}
+
+void
+scan_stream_whole(struct scan_ctx *x, struct scan_stream *st, const uint8_t *data, size_t len)
+{
+	if (st->n > 0 || st->zsh) {
+		scan_stream_feed(x, st, data, len);
+		return;
+	}
+	scan_bytes(x, st, data, len);
+	st->done = st->base + len;
 }
 
 void
@@ -237,20 +259,29 @@ scan_stream_begin(struct scan_ctx *x, struct scan_stream *st, const char *label)
 	(void)x;
 }
 
+/* When the buffer is full: scan it and keep an occurrence's worth of overlap at its start, so one that
+ * straddles is whole next time. */
+static void
+make_room(struct scan_ctx *x, struct scan_stream *st)
+{
+	size_t keep = ak_scan_span(x->m);
+
+	if (st->n < x->cap)
+		return;
+	scan_pass(x, st);
+	st->line += count_lines(x->buf, st->n - keep);
+	memmove(x->buf, x->buf + st->n - keep, keep);
+	st->base += st->n - keep;
+	st->n = keep;
+}
+
 void
 scan_stream_feed(struct scan_ctx *x, struct scan_stream *st, const uint8_t *data, size_t len)
 {
-	size_t keep = ak_scan_span(x->m), take, i, o;
+	size_t take, i, o;
 
 	while (len > 0) {
-		if (st->n == x->cap) {
-			scan_pass(x, st);
-			/* Keep an occurrence's worth of overlap: one that straddles is whole next time. */
-			st->line += count_lines(x->buf, st->n - keep);
-			memmove(x->buf, x->buf + st->n - keep, keep);
-			st->base += st->n - keep;
-			st->n = keep;
-		}
+		make_room(x, st);
 		take = x->cap - st->n < len ? x->cap - st->n : len;
 		if (!st->zsh) {
 			memcpy(x->buf + st->n, data, take);
@@ -291,7 +322,7 @@ scan_file(struct scan_ctx *x, const char *path, int zsh)
 	struct stat sb;
 	uint8_t *chunk = NULL;
 	ssize_t n;
-	int fd, rc = -1;
+	int fd, rc = -1, e;
 
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
@@ -300,24 +331,32 @@ scan_file(struct scan_ctx *x, const char *path, int zsh)
 		close(fd);
 		return 0;
 	}
-	if ((chunk = malloc(SCAN_CHUNK)) == NULL)
-		goto out;
 	scan_stream_begin(x, &st, path);
 	st.zsh = zsh;
+	if (zsh && (chunk = malloc(SCAN_CHUNK)) == NULL)
+		goto out;
 	for (;;) {
-		n = read(fd, chunk, SCAN_CHUNK);
+		/* Straight into the scan buffer (no copy), except zsh's, which is unmetafied on the way. */
+		if (chunk == NULL) {
+			make_room(x, &st);
+			n = read(fd, x->buf + st.n, x->cap - st.n);
+		} else {
+			n = read(fd, chunk, SCAN_CHUNK);
+		}
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0) {
-			scan_stream_end(x, &st);
-			goto out;
-		}
-		if (n == 0)
+		if (n <= 0)
 			break;
-		scan_stream_feed(x, &st, chunk, (size_t)n);
+		if (chunk == NULL)
+			st.n += (size_t)n;
+		else
+			scan_stream_feed(x, &st, chunk, (size_t)n);
 	}
+	e = errno;
 	scan_stream_end(x, &st);
-	rc = 0;
+	if (n == 0)
+		rc = 0;
+	errno = e;
 out:
 	if (chunk != NULL) {
 		sodium_memzero(chunk, SCAN_CHUNK);
@@ -347,7 +386,12 @@ walk(struct scan_ctx *x, const char *dir, int with_git, name_filter want, int de
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", strcmp(dir, "/") == 0 ? "" : dir,
 		    e->d_name) >= sizeof(path))
 			continue;
-		if (lstat(path, &sb) != 0)
+		/* The entry's type saves a stat per file; scan_file checks the file it opened anyway. */
+		if (e->d_type == DT_REG)
+			sb.st_mode = S_IFREG;
+		else if (e->d_type == DT_DIR)
+			sb.st_mode = S_IFDIR;
+		else if (lstat(path, &sb) != 0)
 			continue;
 		if (S_ISDIR(sb.st_mode)) {
 			if (!with_git && strcmp(e->d_name, ".git") == 0)
@@ -455,6 +499,7 @@ scan_agents(struct scan_ctx *x)
 	walk(x, path, 0, is_rollout, 0);
 	home_path(path, sizeof(path), ".copilot/session-state");
 	walk(x, path, 0, is_events, 0);
+	scan_cursor(x);
 }
 
 int

@@ -45,10 +45,18 @@ struct scan_stream {
 	uint64_t done;        /* hits ending at or before this offset were reported */
 	int zsh;              /* unmetafy (zsh history) */
 	int meta;             /* a 0x83 at the end of the last feed */
+	/* Called once, before the first finding is printed, to give the stream a better label (a git
+	 * object's path); may be NULL. Set after scan_stream_begin. */
+	void (*relabel)(void *arg, struct scan_stream *st);
+	void *relabel_arg;
+	int relabeled;
 };
 void scan_stream_begin(struct scan_ctx *x, struct scan_stream *st, const char *label);
 void scan_stream_feed(struct scan_ctx *x, struct scan_stream *st, const uint8_t *data, size_t len);
 void scan_stream_end(struct scan_ctx *x, struct scan_stream *st);
+/* A stream's whole content at once, scanned where it lies (no copy); the caller wipes data. Right after
+ * scan_stream_begin only; then scan_stream_end. */
+void scan_stream_whole(struct scan_ctx *x, struct scan_stream *st, const uint8_t *data, size_t len);
 /* Scan a file by path (regular files only, never through a symlink). 0, or -1 when it cannot be read. */
 int scan_file(struct scan_ctx *x, const char *path, int zsh);
 
@@ -56,6 +64,8 @@ int scan_file(struct scan_ctx *x, const char *path, int zsh);
  * (Claude Code, Codex, Copilot CLI transcripts). Missing files are skipped. */
 void scan_history(struct scan_ctx *x);
 void scan_agents(struct scan_ctx *x);
+/* scan_cursor.c: Cursor's state.vscdb files (SQLite, loaded at the moment of use), part of --agents. */
+void scan_cursor(struct scan_ctx *x);
 /* A scan context for x->m/x->names already loaded: the chunk buffer. 0, or -1 out of memory. */
 int scan_ctx_buffer(struct scan_ctx *x);
 

@@ -13,29 +13,74 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "scan.h"
+
+/* cat-file's output, read in large pieces: an object that fits is scanned where it lies. The buffer
+ * holds object contents (keys, maybe): wiped when freed. */
+#define RD_CAP (4u << 20)
 
 struct rd {
 	int fd;
 	size_t pos, len;
-	uint8_t buf[65536];
+	uint8_t *buf;
 };
+
+static struct rd *
+rd_new(int fd)
+{
+	struct rd *r = calloc(1, sizeof(*r));
+
+	if (r == NULL || (r->buf = malloc(RD_CAP)) == NULL) {
+		free(r);
+		return NULL;
+	}
+	r->fd = fd;
+	/* A larger pipe: fewer wake-ups of git and of us (best effort, capped by pipe-max-size). */
+	(void)fcntl(fd, F_SETPIPE_SZ, 1 << 20);
+	return r;
+}
+
+static void
+rd_free(struct rd *r)
+{
+	if (r == NULL)
+		return;
+	sodium_memzero(r->buf, RD_CAP);
+	free(r->buf);
+	free(r);
+}
+
+/* Read more after what is buffered, moving it to the start first if need be. 0 at EOF or error. */
+static int
+rd_more(struct rd *r)
+{
+	ssize_t n;
+
+	if (r->len == RD_CAP) {
+		if (r->pos == 0)
+			return 0;
+		memmove(r->buf, r->buf + r->pos, r->len - r->pos);
+		r->len -= r->pos;
+		r->pos = 0;
+	}
+	do
+		n = read(r->fd, r->buf + r->len, RD_CAP - r->len);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return 0;
+	r->len += (size_t)n;
+	return 1;
+}
 
 static int
 rd_fill(struct rd *r)
 {
-	ssize_t n;
-
 	if (r->pos < r->len)
 		return 1;
-	do
-		n = read(r->fd, r->buf, sizeof(r->buf));
-	while (n < 0 && errno == EINTR);
-	if (n <= 0)
-		return 0;
-	r->pos = 0;
-	r->len = (size_t)n;
-	return 1;
+	r->pos = r->len = 0;
+	return rd_more(r);
 }
 
 /* One line (without "\n") into out; 0 at EOF or when too long. */
@@ -67,6 +112,18 @@ rd_object(struct rd *r, struct scan_ctx *x, struct scan_stream *st, uint64_t n)
 {
 	size_t take;
 
+	/* Whole in the buffer (after reading more when it would fit): scanned in place. */
+	if (st != NULL && n + 1 <= RD_CAP) {
+		while (r->len - r->pos < n + 1)
+			if (!rd_more(r))
+				return 0;
+		scan_stream_whole(x, st, r->buf + r->pos, (size_t)n);
+		r->pos += (size_t)n;
+		if (r->buf[r->pos] != '\n')
+			return 0;
+		r->pos++;
+		return 1;
+	}
 	while (n > 0) {
 		if (!rd_fill(r))
 			return 0;
@@ -132,6 +189,109 @@ reap(pid_t pid)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
+/* Paths of the blobs in HEAD's tree (`git ls-tree -r -z HEAD`), read at the first finding only, so a
+ * clean repository costs nothing: a finding in such a blob is printed as REPO/PATH@OID. */
+struct gpath {
+	char oid[41];
+	const char *path;
+};
+
+struct gpaths {
+	const char *dir;
+	int loaded;
+	char *list;
+	struct gpath *e;
+	size_t n;
+	char label[PATH_MAX * 2 + 64];
+};
+
+static int
+cmp_gpath(const void *a, const void *b)
+{
+	return strcmp(((const struct gpath *)a)->oid, ((const struct gpath *)b)->oid);
+}
+
+static void
+gpaths_load(struct gpaths *g)
+{
+	static const char *const args[] = { "git", "ls-tree", "-r", "-z", "--full-tree", "HEAD", NULL };
+	size_t len = 0, cap = 0, cape = 0;
+	char *p, *end, *tab;
+	ssize_t n;
+	pid_t pid;
+	int fd;
+
+	g->loaded = 1;
+	if ((pid = spawn(g->dir, args, NULL, &fd)) < 0)
+		return;
+	for (;;) {
+		if (len + 65536 + 1 > cap) {
+			char *nl = realloc(g->list, cap = cap * 2 + 65536 + 1);
+
+			if (nl == NULL)
+				break;
+			g->list = nl;
+		}
+		n = read(fd, g->list + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	/* An empty repository has no HEAD: no paths, object ids only. */
+	if (reap(pid) != 0 || g->list == NULL)
+		return;
+	g->list[len] = '\0';
+	/* "<mode> blob <oid>\t<path>\0" per entry. */
+	for (p = g->list, end = g->list + len; p < end; p += strlen(p) + 1) {
+		char *sp = strchr(p, ' ');
+
+		/* SHA-1 ids only (40 hex digits); anything else keeps its object id. */
+		if ((tab = strchr(p, '\t')) == NULL || sp == NULL || sp > tab ||
+		    strncmp(sp + 1, "blob ", 5) != 0 || tab - (sp + 6) != 40)
+			continue;
+		if (g->n == cape) {
+			struct gpath *ne = realloc(g->e, (cape = cape * 2 + 256) * sizeof(*ne));
+
+			if (ne == NULL)
+				break;
+			g->e = ne;
+		}
+		memcpy(g->e[g->n].oid, tab - 40, 40);
+		g->e[g->n].oid[40] = '\0';
+		g->e[g->n].path = tab + 1;
+		g->n++;
+	}
+	if (g->n > 0)
+		qsort(g->e, g->n, sizeof(*g->e), cmp_gpath);
+}
+
+static void
+gpaths_relabel(void *arg, struct scan_stream *st)
+{
+	struct gpaths *g = arg;
+	struct gpath key, *hit;
+
+	if (!g->loaded)
+		gpaths_load(g);
+	if (st->object == NULL || g->n == 0 || strlen(st->object) != 40)
+		return;
+	memcpy(key.oid, st->object, 41);
+	if ((hit = bsearch(&key, g->e, g->n, sizeof(*g->e), cmp_gpath)) == NULL)
+		return;
+	snprintf(g->label, sizeof(g->label), "%s/%s@%s", g->dir, hit->path, st->object);
+	st->label = g->label;
+}
+
+static void
+gpaths_free(struct gpaths *g)
+{
+	free(g->e);
+	free(g->list);
+}
+
 static int
 scan_all_objects(struct scan_ctx *x, const char *dir)
 {
@@ -141,16 +301,19 @@ scan_all_objects(struct scan_ctx *x, const char *dir)
 	struct scan_stream st;
 	char hdr[256], oid[128], type[32], label[PATH_MAX + 160];
 	unsigned long long size;
+	struct gpaths gp;
 	pid_t pid;
 	int fd, ok = 1, scan;
 
-	if ((r = calloc(1, sizeof(*r))) == NULL)
-		return cli_fail(AK_ERR_NOMEM, NULL, "scan");
-	if ((pid = spawn(dir, args, NULL, &fd)) < 0) {
-		free(r);
+	memset(&gp, 0, sizeof(gp));
+	gp.dir = dir;
+	if ((pid = spawn(dir, args, NULL, &fd)) < 0)
 		return cli_fail(AK_ERR_SYSTEM, strerror(errno), "scan: running git");
+	if ((r = rd_new(fd)) == NULL) {
+		close(fd);
+		reap(pid);
+		return cli_fail(AK_ERR_NOMEM, NULL, "scan");
 	}
-	r->fd = fd;
 	while (rd_line(r, hdr, sizeof(hdr))) {
 		if (sscanf(hdr, "%127s %31s %llu", oid, type, &size) != 3) {
 			ok = 0;
@@ -161,6 +324,8 @@ scan_all_objects(struct scan_ctx *x, const char *dir)
 		snprintf(label, sizeof(label), "%s@%s", dir, oid);
 		scan_stream_begin(x, &st, label);
 		st.object = oid;
+		st.relabel = gpaths_relabel;
+		st.relabel_arg = &gp;
 		if (!rd_object(r, x, scan ? &st : NULL, size)) {
 			ok = 0;
 			break;
@@ -168,7 +333,8 @@ scan_all_objects(struct scan_ctx *x, const char *dir)
 		scan_stream_end(x, &st);
 	}
 	close(fd);
-	free(r);
+	rd_free(r);
+	gpaths_free(&gp);
 	if (reap(pid) != 0 || !ok)
 		return cli_fail(AK_ERR_IO, NULL, "scan: git cat-file --batch-all-objects in %s failed "
 		    "(not a repository?)", dir);
@@ -214,12 +380,11 @@ scan_staged(struct scan_ctx *x, const char *dir)
 		goto out;
 	}
 	list[len] = '\0';
-	if ((r = calloc(1, sizeof(*r))) == NULL || (cpid = spawn(dir, cargs, &cin, &cout)) < 0) {
+	if ((cpid = spawn(dir, cargs, &cin, &cout)) < 0 || (r = rd_new(cout)) == NULL) {
 		rc = cli_fail(AK_ERR_NOMEM, NULL, "scan");
 		goto out;
 	}
 	cr = r;
-	cr->fd = cout;
 	/* ":100644 100644 OLD NEW M\0path\0" per entry. */
 	for (p = list, end = list + len; p < end;) {
 		char *meta = p, *path, *sp;
@@ -255,7 +420,7 @@ out:
 		close(cout);
 	if (cpid > 0)
 		reap(cpid);
-	free(r);
+	rd_free(r);
 	free(list);
 	return rc;
 }

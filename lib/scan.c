@@ -45,10 +45,11 @@ struct ak_scan {
 	struct keys *k;
 	struct variant *vars;
 	size_t nvars, capvars;
-	struct wentry *win;
+	struct wentry *win;       /* every window, in the order added; then the table's slots */
 	size_t nwin, capwin;
-	uint64_t *bits;           /* filter over window hashes */
-	unsigned bitshift;
+	size_t tmask;             /* open-addressing table of window hashes (h 0 = empty slot) */
+	uint64_t *filt;           /* filter over window hashes: 2 bits in one word per window */
+	size_t fmask;
 	uint64_t *pre;            /* sorted hashes of core prefixes (holdback) */
 	size_t npre, cappre;
 	uint64_t *prebits;
@@ -83,19 +84,32 @@ load64(const uint8_t *p)
 	return v;
 }
 
-/* Keyed 64-bit hash of a 16-byte window: two multiplications and a final mix. Not a MAC: its key is
- * secret, so the table reveals nothing usable, and every hit is confirmed with BLAKE2b anyway. */
+/* Keyed 64-bit hash of a 16-byte window: one 64x64->128-bit multiplication of the two halves, each
+ * masked by a secret key, folded (wyhash's "mum"). Not a MAC: its key is secret, so the table reveals
+ * nothing usable, and every hit is confirmed with keyed BLAKE2b anyway. Never 0 (the empty slot). */
 static inline uint64_t
 whash(const struct keys *k, const uint8_t *p)
 {
-	uint64_t a = (load64(p) ^ k->k1) * 0x9e3779b97f4a7c15ull;
-	uint64_t b = (load64(p + 8) ^ k->k2) * 0xc2b2ae3d27d4eb4full;
-	uint64_t h = a ^ ((b << 31) | (b >> 33));
+	unsigned __int128 m = (unsigned __int128)(load64(p) ^ k->k1) * (load64(p + 8) ^ k->k2);
+	uint64_t h = (uint64_t)m ^ (uint64_t)(m >> 64);
 
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 29;
-	return h;
+	return h | (h == 0);
+}
+
+/* The filter: word from the low bits, two bit positions from the top 12. */
+static inline int
+filt_has(const uint64_t *f, size_t fmask, uint64_t h)
+{
+	uint64_t want = (1ull << (h >> 58)) | (1ull << ((h >> 52) & 63));
+
+	return (f[h & fmask] & want) == want;
+}
+
+/* The table's home slot: bits the filter does not use. */
+static inline size_t
+tab_home(uint64_t h, size_t tmask)
+{
+	return (size_t)(h >> 20) & tmask;
 }
 
 static void
@@ -141,7 +155,7 @@ ak_scan_free(struct ak_scan *s)
 		return;
 	wipe_free(s->vars, s->capvars * sizeof(*s->vars));
 	wipe_free(s->win, s->capwin * sizeof(*s->win));
-	wipe_free(s->bits, s->bits != NULL ? ((size_t)1 << (64 - s->bitshift)) / 8 : 0);
+	wipe_free(s->filt, s->filt != NULL ? (s->fmask + 1) * 8 : 0);
 	wipe_free(s->pre, s->cappre * sizeof(*s->pre));
 	wipe_free(s->prebits, s->prebits != NULL ? ((size_t)1 << (64 - s->preshift)) / 8 : 0);
 	wipe_free(s->map, s->normcap * sizeof(*s->map));
@@ -424,18 +438,6 @@ out:
 }
 
 static int
-cmp_win(const void *a, const void *b)
-{
-	const struct wentry *x = a, *y = b;
-
-	if (x->h != y->h)
-		return x->h < y->h ? -1 : 1;
-	if (x->var != y->var)
-		return x->var < y->var ? -1 : 1;
-	return x->off < y->off ? -1 : x->off > y->off;
-}
-
-static int
 cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -443,7 +445,7 @@ cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* A bitmap with about 16 bits per entry: most text positions are rejected with one memory read. */
+/* A bitmap with about 16 bits per entry (holdback's prefix hashes): one memory read rejects most. */
 static int
 make_bits(const uint64_t *hs, size_t stride_words, size_t n, uint64_t **bits, unsigned *shift)
 {
@@ -463,11 +465,38 @@ make_bits(const uint64_t *hs, size_t stride_words, size_t n, uint64_t **bits, un
 	return 0;
 }
 
-
-static void
-sort_wins(struct ak_scan *s)
+/* Move the windows into an open-addressing table (linear probing, at most half full), so a lookup
+ * touches one or two cache lines, and a filter of 2 bits per window in one 64-bit word (about 16 bits
+ * per window: about 2% of unrelated text positions get past it). Entries of equal hash stay in the
+ * order added, so ties between variants resolve the same way every time. */
+static int
+make_table(struct ak_scan *s)
 {
-	qsort(s->win, s->nwin, sizeof(*s->win), cmp_win);
+	struct wentry *tab;
+	size_t cap = 64, fw = 64, i, j;
+
+	while (cap < 2 * s->nwin)
+		cap *= 2;
+	while (fw * 4 < s->nwin)
+		fw *= 2;
+	if ((tab = calloc(cap, sizeof(*tab))) == NULL || (s->filt = calloc(fw, 8)) == NULL) {
+		free(tab);
+		return -1;
+	}
+	s->fmask = fw - 1;
+	for (i = 0; i < s->nwin; i++) {
+		uint64_t h = s->win[i].h;
+
+		s->filt[h & s->fmask] |= (1ull << (h >> 58)) | (1ull << ((h >> 52) & 63));
+		for (j = tab_home(h, cap - 1); tab[j].h != 0; j = (j + 1) & (cap - 1))
+			;
+		tab[j] = s->win[i];
+	}
+	wipe_free(s->win, s->capwin * sizeof(*s->win));
+	s->win = tab;
+	s->capwin = cap;
+	s->tmask = cap - 1;
+	return 0;
 }
 
 enum ak_err
@@ -479,9 +508,7 @@ ak_scan_build(struct ak_scan *s)
 	/* The fingerprint key: a hash of every secret's hash, in the order added (the store's order). */
 	crypto_generichash(s->k->fp, sizeof(s->k->fp), s->nsecrets ? &s->ids[0][0] : NULL, s->nsecrets * 32,
 	    NULL, 0);
-	sort_wins(s);
-	if (s->nwin > 0 && make_bits(&s->win[0].h, sizeof(struct wentry) / 8, s->nwin, &s->bits,
-	    &s->bitshift) != 0)
+	if (make_table(s) != 0)
 		return AK_ERR_NOMEM;
 	/* Every occurrence holds a window at a multiple of the stride if its distinctive part has at
 	 * least W + stride - 1 bytes. */
@@ -642,42 +669,27 @@ miss:
 	return 0;
 }
 
-static size_t
-lower_bound(const struct wentry *w, size_t n, uint64_t h)
-{
-	size_t lo = 0, hi = n, mid;
-
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		if (w[mid].h < h)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 int
 ak_scan_buf(struct ak_scan *s, const uint8_t *t, size_t n, ak_scan_cb cb, void *arg)
 {
-	const size_t st = s->stride;
-	const unsigned sh = s->bitshift;
-	const uint64_t *bits = s->bits;
+	const size_t st = s->stride, fmask = s->fmask, tmask = s->tmask;
+	const uint64_t *filt = s->filt;
+	const struct wentry *tab = s->win;
+	const struct keys *k = s->k;
 	struct ak_scan_hit hit, best;
 	size_t p, i, last_end = 0;
-	uint64_t h, b;
+	uint64_t h;
 	int rc, found;
 
 	if (!s->built || s->nwin == 0 || n < W)
 		return 0;
 	for (p = 0; p + W <= n; p += st) {
-		h = whash(s->k, t + p);
-		b = h >> sh;
-		if (!(bits[b >> 6] & (1ull << (b & 63))))
+		h = whash(k, t + p);
+		if (!filt_has(filt, fmask, h))
 			continue;
 		found = 0;
-		for (i = lower_bound(s->win, s->nwin, h); i < s->nwin && s->win[i].h == h; i++) {
-			if (!confirm(s, t, n, p, &s->win[i], &hit) || hit.start < last_end)
+		for (i = tab_home(h, tmask); tab[i].h != 0; i = (i + 1) & tmask) {
+			if (tab[i].h != h || !confirm(s, t, n, p, &tab[i], &hit) || hit.start < last_end)
 				continue;
 			/* Of several variants confirmed here, the earliest start, then the longest. */
 			if (!found || hit.start < best.start ||

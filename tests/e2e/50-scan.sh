@@ -105,6 +105,14 @@ no_value "$OUT" "$ERR"
 grep -q "@[0-9a-f]\{40\}:1: production ANTHROPIC_API_KEY (raw)" "$OUT" || fail "dangling commit's blob not found"
 grep -q "@[0-9a-f]\{40\}:2: dev ANTHROPIC_API_KEY (base64)" "$OUT" || fail "dropped stash's blob not found"
 grep -q "@[0-9a-f]\{40\}:1: dev ANTHROPIC_API_KEY (raw)" "$OUT" || fail "blob left by the index not found"
+printf 'TOKEN=%s\n' "$KEY" > sub-committed.txt
+git add sub-committed.txt
+git commit -qm committed
+expect_exit 1 "$AKCTL" scan --git --no-patterns "$R"
+grep -q "^$R/sub-committed.txt@[0-9a-f]\{40\}:1: production ANTHROPIC_API_KEY (raw)" "$OUT" ||
+	fail "a blob in HEAD not named by its path: $(cat "$OUT")"
+git rm -q sub-committed.txt
+git commit -qm removed
 cd "$T" || fail "cd"
 
 trace "pre-commit hook blocks a stored key, allows a clean commit"
@@ -150,6 +158,33 @@ for f in .claude/projects/p1/s.jsonl .claude/history.jsonl .claude.json .claude/
 	.codex/sessions/2026/01/rollout-1.jsonl .copilot/session-state/s1/events.jsonl; do
 	grep -q "^$H/$f:1: " "$OUT" || fail "transcript $f not scanned"
 done
+no_value "$OUT" "$ERR"
+
+trace "Cursor's state.vscdb (SQLite): a key in a value is found, a corrupt file is one line and skipped"
+C="$XDG_CONFIG_HOME/Cursor/User"
+mkdir -p "$C/globalStorage" "$C/workspaceStorage/w1" "$C/workspaceStorage/w2"
+"$PY" - "$KEY" "$KEY2" "$C" <<'PY'
+import sqlite3, sys
+key, key2, c = sys.argv[1], sys.argv[2], sys.argv[3]
+for path, table, value in ((c + "/globalStorage/state.vscdb", "ItemTable", "{\"token\":\"%s\"}" % key),
+                           (c + "/workspaceStorage/w1/state.vscdb", "cursorDiskKV", key2.encode())):
+    db = sqlite3.connect(path)
+    for t in ("ItemTable", "cursorDiskKV"):
+        db.execute("CREATE TABLE %s (key TEXT UNIQUE ON CONFLICT REPLACE, value BLOB)" % t)
+    db.execute("INSERT INTO ItemTable VALUES ('clean', 'nothing here')")
+    db.execute("INSERT INTO %s VALUES ('composerData:1', ?)" % table, (value,))
+    db.commit()
+    db.close()
+PY
+head -c 8192 /dev/urandom > "$C/workspaceStorage/w2/state.vscdb"
+expect_exit 1 "$AKCTL" scan --agents --no-patterns
+grep -q "^$C/globalStorage/state.vscdb#ItemTable/composerData:1:1: production ANTHROPIC_API_KEY (raw)" "$OUT" ||
+	fail "Cursor ItemTable value not found: $(cat "$OUT")"
+grep -q "^$C/workspaceStorage/w1/state.vscdb#cursorDiskKV/composerData:1:1: dev ANTHROPIC_API_KEY (raw)" "$OUT" ||
+	fail "Cursor cursorDiskKV blob not found"
+[ "$(grep -c "w2/state.vscdb" "$ERR")" = 1 ] || fail "corrupt state.vscdb not reported in one line: $(cat "$ERR")"
+grep -q "w2/state.vscdb: cannot read as SQLite" "$ERR" || fail "corrupt state.vscdb message"
+[ -e "$C/globalStorage/state.vscdb-journal" ] && fail "state.vscdb opened writable"
 no_value "$OUT" "$ERR"
 
 trace "locked agent: exit 4"
