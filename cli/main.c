@@ -86,7 +86,7 @@ static const struct cli_cmd cmds[] = {
 	{ "show", cmd_show, "PROFILE [--json]", "show a profile's details (secret redacted)",
 	    "  --json           one JSON object (schema in akctl(1))\n" },
 	{ "get", cmd_get, "PROFILE [VAR] [--reveal]", "print a profile's secret (or one variable's value)",
-	    "" },
+	    REVEAL_OPT },
 	{ "env", cmd_env, "PROFILE [--shell NAME] [--reveal]", "print export lines for a profile",
 	    SHELL_OPT REVEAL_OPT },
 	{ "use", cmd_use, "PROFILE|--clear [--shell NAME] [--reveal]",
