@@ -150,9 +150,14 @@ put_str(struct ak_buf *b, const char *s)
 	return ak_buf_put(b, s, strlen(s));
 }
 
+/* The keystore named with -f (absolute), exported as AKCTL_KEYSTORE with the agent's variables: akctl
+ * never takes the agent's keystore path for unlocking, so the user's environment carries it. */
+static const char *export_store;
+
 /* sh:   AKAGENT_SOCK='<path>'; export AKAGENT_SOCK;\nAKAGENT_PID=<pid>; export AKAGENT_PID;\n
  * csh:  setenv AKAGENT_SOCK '<path>';\nsetenv AKAGENT_PID <pid>;\n
- * fish: set -gx AKAGENT_SOCK '<path>';\nset -gx AKAGENT_PID <pid>;\n */
+ * fish: set -gx AKAGENT_SOCK '<path>';\nset -gx AKAGENT_PID <pid>;\n
+ * then, after -f, AKCTL_KEYSTORE the same way. */
 static int
 print_exports(enum ak_shell sh, const char *sock, long pid)
 {
@@ -180,6 +185,8 @@ print_exports(enum ak_shell sh, const char *sock, long pid)
 	}
 	if (put_str(b, head) != AK_OK || ak_shell_quote(b, sh, sock) != AK_OK ||
 	    put_str(b, tail) != AK_OK)
+		goto out;
+	if (export_store != NULL && ak_shell_export(b, sh, "AKCTL_KEYSTORE", export_store) != AK_OK)
 		goto out;
 	if (fwrite(ak_buf_ptr(b), 1, ak_buf_len(b), stdout) != ak_buf_len(b) || fflush(stdout) != 0)
 		goto out;
@@ -265,6 +272,13 @@ probe_status(const char *path, long *pid, struct ak_client **clp, char *detail, 
 		goto out;
 	}
 	*pid = (long)st.pid;
+	/* A running agent may serve another keystore than -f names: then exporting it would pair the
+	 * agent with the wrong file. */
+	if (export_store != NULL && (st.store_path == NULL || strcmp(st.store_path, export_store) != 0)) {
+		fprintf(stderr, "akagent: the running agent serves %s, not %s: AKCTL_KEYSTORE not set\n",
+		    st.store_path != NULL ? st.store_path : "another keystore", export_store);
+		export_store = NULL;
+	}
 	if (clp != NULL) {
 		*clp = cl;
 		cl = NULL;
@@ -582,6 +596,8 @@ set_agent_env(const char *sock, long pid)
 	snprintf(buf, sizeof(buf), "%ld", pid);
 	setenv("AKAGENT_SOCK", sock, 1);
 	setenv("AKAGENT_PID", buf, 1);
+	if (export_store != NULL)
+		setenv("AKCTL_KEYSTORE", export_store, 1);
 }
 
 /* Run the command in a child with the variables set; we stay in the foreground serving it. */
@@ -734,6 +750,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "akagent: keystore path: %s\n", ak_strerror(r));
 		return 1;
 	}
+	if (o.store_opt != NULL)
+		export_store = store;
 	memset(&cfg, 0, sizeof(cfg));
 	/* Started by systemd for its socket: serve that socket in the foreground, print nothing. */
 	if ((lfd = agent_activation_socket(sock, sizeof(sock), &cfg.sock_dev, &cfg.sock_ino)) != -1)

@@ -98,7 +98,7 @@ static const struct cli_cmd cmds[] = {
 	{ "show", cmd_show, "PROFILE [--json]", "show a profile's details (secret redacted)",
 	    "  --json           one JSON object (schema in akctl(1))\n" },
 	{ "get", cmd_get, "PROFILE [VAR] [--reveal] [--previous]", "print a profile's secret (or one variable's value)",
-	    PREVIOUS_OPT },
+	    REVEAL_OPT PREVIOUS_OPT },
 	{ "env", cmd_env, "PROFILE [--shell NAME] [--reveal] [--previous]", "print export lines for a profile",
 	    SHELL_OPT REVEAL_OPT PREVIOUS_OPT },
 	{ "use", cmd_use, "PROFILE|--clear [--shell NAME] [--reveal] [--previous]",

@@ -12,7 +12,7 @@ ROOT=$PWD
 BUILD_DEPS=(gcc libc6-dev libsodium-dev libcurl4-openssl-dev libcjson-dev libreadline-dev libmicrohttpd-dev libpwquality-dev meson ninja-build
 	pkg-config scdoc clang libclang-rt-14-dev)
 TEST_DEPS=(bash zsh fish tcsh dash procps util-linux python3 coreutils openssl curl python3-dotenv git tmux
-	systemd bash-completion cracklib-runtime
+	systemd bash-completion cracklib-runtime openssh-server openssh-client
 	python3-botocore)
 
 install_missing() {

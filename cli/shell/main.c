@@ -32,33 +32,30 @@
 static const char *akctl_path;
 static const char *store_opt;
 
-/* Completion table: commands and their options (the same as the completion scripts). */
+/* Completion tables, generated from akctl's command table like the shell completion scripts. */
+#include "shell_cmds.h"
+
+enum shell_arg { ARG_NONE, ARG_PROFILE, ARG_FILE, ARG_COMMAND, ARG_WORDS };
+
 struct shell_cmd {
 	const char *name;
 	const char *opts;      /* space-separated */
-	int takes_profile;
+	int arg;               /* enum shell_arg: what the first argument is */
+	const char *argwords;  /* ARG_WORDS: the words, space-separated */
 };
 
 static const struct shell_cmd cmds[] = {
-	{ "init", "--kdf --help", 0 },
-	{ "unlock", "-t --help", 0 },
-	{ "lock", "--help", 0 },
-	{ "status", "--help", 0 },
-	{ "passwd", "--kdf --help", 0 },
-	{ "add", "--force --provider --var --set --description --validate --no-validate --help", 0 },
-	{ "rm", "--help", 1 },
-	{ "list", "--json --names --help", 0 },
-	{ "show", "--help", 1 },
-	{ "get", "--help", 1 },
-	{ "env", "--shell --help", 1 },
-	{ "use", "--clear --help", 1 },
-	{ "exec", "--env-file --help", 1 },
-	{ "test", "--all --timeout --base-url --help", 1 },
-	{ "import", "--dry-run --replace --force --provider --var --region --timeout --help", 0 },
-	{ "pull", "--all --region --timeout --help", 1 },
-	{ "help", "", 0 },
-	{ "exit", "", 0 },
+	SHELL_GEN_CMDS
+	{ "exit", "", ARG_NONE, "" },
 };
+
+struct shell_optval {
+	const char *opt;
+	const char *values;    /* space-separated; "" = a file name */
+};
+
+static const struct shell_optval optvals[] = { SHELL_GEN_OPTVALS };
+#define NOPTVALS (sizeof(optvals) / sizeof(optvals[0]))
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 
 /* The agent's view, refreshed before each prompt: never a secret (STATUS and LIST only). */
@@ -130,10 +127,33 @@ gen_command(const char *text, int state)
 	return NULL;
 }
 
+/* The values of an option (NULL if it has no list; "" if they are file names). */
+static const char *
+option_values(const char *opt)
+{
+	size_t i;
+
+	for (i = 0; i < NOPTVALS; i++)
+		if (strcmp(optvals[i].opt, opt) == 0)
+			return optvals[i].values;
+	return NULL;
+}
+
+/* An option whose value cannot be guessed (a name, a duration...): offer nothing after it. */
+static int
+option_takes_plain_value(const char *opt)
+{
+	const char *p = strstr(SHELL_GEN_PLAIN, opt);
+	size_t len = strlen(opt);
+
+	return opt[0] == '-' && p != NULL && p[-1] == ' ' && p[len] == ' ';
+}
+
+static const char *comp_list; /* what gen_word offers: space-separated words, or NULL for profiles */
+
 static char *
 gen_word(const char *text, int state)
 {
-	static const char *list;
 	static size_t pos;
 	static uint32_t pi;
 	size_t tl = strlen(text);
@@ -141,19 +161,10 @@ gen_word(const char *text, int state)
 	if (state == 0) {
 		pos = 0;
 		pi = 0;
-		list = NULL;
-		if (comp_prev != NULL && strcmp(comp_prev, "--kdf") == 0)
-			list = "insecure-test interactive moderate sensitive";
-		else if (comp_prev != NULL && strcmp(comp_prev, "--shell") == 0)
-			list = "sh bash zsh fish csh tcsh powershell cmd dotenv json";
-		else if (comp_prev != NULL && strcmp(comp_prev, "--provider") == 0)
-			list = "anthropic anthropic-admin openai generic";
-		else if (text[0] == '-')
-			list = comp_cmd->opts;
 	}
-	if (list != NULL) {
-		while (list[pos] != '\0') {
-			const char *w = list + pos;
+	if (comp_list != NULL) {
+		while (comp_list[pos] != '\0') {
+			const char *w = comp_list + pos;
 			size_t wl = strcspn(w, " ");
 
 			pos += wl + (w[wl] == ' ');
@@ -162,8 +173,6 @@ gen_word(const char *text, int state)
 		}
 		return NULL;
 	}
-	if (!comp_cmd->takes_profile)
-		return NULL;
 	while (pi < nprofiles) {
 		const char *n = profiles[pi++].name;
 
@@ -177,7 +186,7 @@ static char **
 complete(const char *text, int start, int end)
 {
 	static char prev[64];
-	const char *line = rl_line_buffer, *p = line, *w0 = NULL, *pw = NULL;
+	const char *line = rl_line_buffer, *p = line, *w0 = NULL, *pw = NULL, *vals;
 	size_t w0len = 0, pwlen = 0;
 
 	(void)end;
@@ -209,6 +218,30 @@ complete(const char *text, int start, int end)
 		memcpy(prev, pw, pwlen);
 		prev[pwlen] = '\0';
 		comp_prev = prev;
+	}
+	comp_list = NULL;
+	if (comp_prev != NULL && (vals = option_values(comp_prev)) != NULL) {
+		if (vals[0] == '\0')
+			return rl_completion_matches(text, rl_filename_completion_function);
+		comp_list = vals;
+	} else if (comp_prev != NULL && option_takes_plain_value(comp_prev)) {
+		return NULL;
+	} else if (text[0] == '-') {
+		comp_list = comp_cmd->opts;
+	} else {
+		switch (comp_cmd->arg) {
+		case ARG_PROFILE:
+			break; /* gen_word offers the profile names */
+		case ARG_FILE:
+			return rl_completion_matches(text, rl_filename_completion_function);
+		case ARG_COMMAND:
+			return rl_completion_matches(text, gen_command);
+		case ARG_WORDS:
+			comp_list = comp_cmd->argwords;
+			break;
+		default:
+			return NULL;
+		}
 	}
 	return rl_completion_matches(text, gen_word);
 }

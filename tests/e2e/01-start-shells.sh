@@ -1,6 +1,6 @@
 #!/bin/bash
 # eval "$(akagent)" in bash, zsh, fish and tcsh; one agent per user; -k; akagent CMD; stale and
-# removed sockets; unsafe socket directory; -a and -D.
+# removed sockets; unsafe socket directory; -a and -D; -f KEYSTORE exports AKCTL_KEYSTORE too.
 # shellcheck source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
 
@@ -95,6 +95,58 @@ echo $status > $T/tcsh.after
 SH
 expect_exit 0 env SHELL=/usr/bin/tcsh tcsh -f "$T/t.tcsh"
 check_shell tcsh
+
+trace "-f KEYSTORE also exports AKCTL_KEYSTORE: akctl unlock then finds that keystore (sh, fish, csh)"
+# Another passphrase than the default keystore's, so unlocking with the wrong file would fail.
+STORE2="$T/key's \$store"
+PASS2="other-$(rand_word)"
+printf '%s\n' "$PASS2" > "$T/pass2"
+expect_exit 0 "$AKCTL" -f "$STORE2" --passphrase-fd 3 init --kdf insecure-test 3<"$T/pass2"
+export STORE2
+cat > "$T/f.bash" <<'SH'
+eval "$("$AKAGENT" -f "$STORE2")" || exit 10
+printf '%s\n' "$AKAGENT_PID" > "$T/fbash.pid"
+[ "$AKCTL_KEYSTORE" = "$STORE2" ] || exit 11
+"$AKCTL" --passphrase-fd 0 unlock < "$T/pass2" || exit 12
+"$AKCTL" status >/dev/null || exit 13
+# A second start finds this agent, serving this keystore: the same exports.
+unset AKCTL_KEYSTORE
+eval "$("$AKAGENT" -f "$STORE2")" || exit 14
+[ "$AKCTL_KEYSTORE" = "$STORE2" ] || exit 15
+# Another keystore than the running agent's is not exported, with a note.
+unset AKCTL_KEYSTORE
+eval "$("$AKAGENT" -f "$T/other" 2>"$T/fbash.note")" || exit 16
+[ -z "${AKCTL_KEYSTORE+x}" ] || exit 17
+grep -q 'AKCTL_KEYSTORE not set' "$T/fbash.note" || exit 18
+eval "$("$AKAGENT" -k)" >/dev/null || exit 19
+SH
+expect_exit 0 env SHELL=/bin/bash bash "$T/f.bash"
+track_pid "$(cat "$T/fbash.pid")"
+wait_gone "$(cat "$T/fbash.pid")" 5 || fail "bash: agent still running after -k"
+cat > "$T/f.fish" <<'SH'
+$AKAGENT -f $STORE2 | source; or exit 10
+printf '%s\n' $AKAGENT_PID > $T/ffish.pid
+test "$AKCTL_KEYSTORE" = "$STORE2"; or exit 11
+$AKCTL --passphrase-fd 0 unlock < $T/pass2; or exit 12
+$AKAGENT -k | source
+SH
+expect_exit 0 env SHELL=/usr/bin/fish fish --no-config "$T/f.fish"
+track_pid "$(cat "$T/ffish.pid")"
+wait_gone "$(cat "$T/ffish.pid")" 5 || fail "fish: agent still running after -k"
+# csh syntax (the path has a quote in it; tcsh cannot pass it as an argument inside backquotes).
+expect_exit 0 "$AKAGENT" -c -f "$STORE2"
+cp "$OUT" "$T/f.csh"
+cat > "$T/f.tcsh" <<'SH'
+eval "`cat $T/f.csh`"
+printf '%s\n' "$AKAGENT_PID" > $T/ftcsh.pid
+if ( "$AKCTL_KEYSTORE" != "$STORE2" ) exit 11
+$AKCTL --passphrase-fd 0 unlock < $T/pass2
+if ( $status != 0 ) exit 12
+eval "`$AKAGENT -k`"
+SH
+expect_exit 0 env SHELL=/usr/bin/tcsh tcsh -f "$T/f.tcsh"
+track_pid "$(cat "$T/ftcsh.pid")"
+wait_gone "$(cat "$T/ftcsh.pid")" 5 || fail "tcsh: agent still running after -k"
 
 # Agents on the default socket of this test (root can read a non-dumpable process's environ).
 count_agents() {

@@ -357,6 +357,7 @@ elif am_root && mount -t tmpfs -o size=64k,mode=0700 akfaults "$MNT" 2>/dev/null
 	# through an agent serving that store
 	ex=$("$AKAGENT" -s -a "$T/d.sock" -f "$FSTORE") || fail "agent on tmpfs store"
 	eval "$ex"
+	unset AKCTL_KEYSTORE	# exported with -f; the cases below name their store, later ones the default
 	track_pid "$AKAGENT_PID"
 	AKAGENT_SOCK="$T/d.sock" expect_exit 0 "$AKCTL" -f "$FSTORE" --passphrase-fd 3 unlock 3<<<"$PASS"
 	AKAGENT_SOCK="$T/d.sock" run "$AKCTL" -f "$FSTORE" add full3 < "$T/s"

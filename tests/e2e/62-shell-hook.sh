@@ -1,12 +1,14 @@
 #!/bin/bash
 # Shell integration in real shells: `akctl hook bash|zsh|fish` defines ak (ak use switches the shell
 # without eval, other subcommands pass through), ak_prompt, and completion of commands, options and
-# profile names (from `akctl list --names`); the completion files themselves load in each shell.
+# profile names (from `akctl list --names`); the completion files themselves load in each shell. The
+# files are generated from akctl's command table: every command of `akctl --help` and every option of
+# `akctl help COMMAND` is completed in bash, zsh and fish.
 # shellcheck source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
 
-: "${AK_SOURCE_ROOT:?AK_SOURCE_ROOT must name the source directory}"
-COMP="$AK_SOURCE_ROOT/cli/completions"
+: "${AK_BUILD_ROOT:?AK_BUILD_ROOT must name the build directory}"
+COMP="$AK_BUILD_ROOT/cli/completions"	# the generated files, as installed
 mkdir -p "$T/bin"
 ln -s "$AKCTL" "$T/bin/akctl"
 export PATH="$T/bin:$PATH"
@@ -60,6 +62,15 @@ comp() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=(); _akctl; printf
 [ "$(comp akctl --ver)" = --version ] || exit 36
 [ "$(comp akctl list --n)" = --names ] || exit 37
 complete -p ak | grep -q _akctl || exit 38
+[ "$(comp akctl rena)" = rename ] || exit 39
+[ "$(comp akctl cp pro)" = production ] || exit 40
+[ "$(comp akctl scan --inst)" = --install-hook ] || exit 41
+[ "$(comp akctl help sc)" = scan ] || exit 42
+[ "$(comp akctl get x --rev)" = --reveal ] || exit 43
+[ "$(comp akctl unlock --lifetime '')" = "" ] || exit 44
+[ "$(comp akctl dir-env --shell zs)" = zsh ] || exit 45
+[ "$(comp akctl init --kdf mod)" = moderate ] || exit 46
+[ "$(comp akctl hook f)" = fish ] || exit 47
 exit 0
 SH
 expect_exit 0 bash --norc --noprofile "$T/t.bash"
@@ -68,7 +79,7 @@ trace "bash: the installed completion file, loaded by bash-completion"
 if [ -r /usr/share/bash-completion/bash_completion ]; then
 	cat >"$T/t2.bash" <<SH
 . /usr/share/bash-completion/bash_completion
-. "$COMP/akctl.bash"
+. "$COMP/akctl"
 COMP_WORDS=(akctl show st); COMP_CWORD=2; _akctl
 [ "\${COMPREPLY[*]}" = staging ] || exit 40
 SH
@@ -128,5 +139,57 @@ test (complete -C 'ak show st' | string split -f1 \t) = staging; or exit 31
 exit 0
 SH
 	expect_exit 0 fish --no-config "$T/t2.fish"
+fi
+trace "every command and option akctl knows is completed (bash, zsh, fish)"
+# The commands of `akctl --help`: the indented lines between "commands:" and the blank line.
+expect_exit 0 akctl --help
+sed -n '/^commands:$/,/^$/s/^  \([a-z][a-z-]*\) .*/\1/p' "$OUT" >"$T/cmds"
+[ "$(wc -l <"$T/cmds")" -ge 25 ] || fail "akctl --help lists only $(wc -l <"$T/cmds") commands"
+grep -qx dir-env "$T/cmds" && grep -qx help "$T/cmds" || fail "the command list was not read: $(cat "$T/cmds")"
+# Each command's own options, from `akctl help COMMAND` (usage and option lines), one "CMD OPT" a line.
+: >"$T/opts"
+while read -r c; do
+	expect_exit 0 akctl help "$c"
+	# Up to the global options, without "(and: ...)" asides and the -h alias of --help.
+	sed -e '/^global options/,$d' -e 's/([^)]*)//g' -e 's/-h, --help/--help/' "$OUT" |
+		grep -oE -- '(^|[ [|])--?[a-zA-Z][a-zA-Z-]*' | sed 's/^[ [|]//' | sort -u |
+		while read -r o; do printf '%s %s\n' "$c" "$o"; done >>"$T/opts"
+done <"$T/cmds"
+grep -qx 'scan --install-hook' "$T/opts" && grep -qx 'unlock --lifetime' "$T/opts" ||
+	fail "the option list was not read: $(head "$T/opts")"
+cat >"$T/drift.bash" <<'SH'
+. "$COMP/akctl"
+comp() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=(); _akctl; printf '%s\n' "${COMPREPLY[@]}"; }
+bad=0
+while read -r c; do
+	comp akctl "$c" | grep -qx -- "$c" || { echo "bash: command $c not completed"; bad=1; }
+done <"$T/cmds"
+while read -r c o; do
+	comp akctl "$c" "$o" | grep -qx -- "$o" || { echo "bash: $c $o not completed"; bad=1; }
+done <"$T/opts"
+exit $bad
+SH
+COMP="$COMP" T="$T" expect_exit 0 bash --norc --noprofile "$T/drift.bash"
+# zsh: the _describe list names every command; each command's case lists its options.
+while read -r c; do
+	grep -q "^	'$c:" "$COMP/_akctl" || fail "zsh: command $c not in _akctl"
+done <"$T/cmds"
+while read -r c o; do
+	grep -qE -- "^	$c\) opts=\((.* )?$o( |\))" "$COMP/_akctl" || fail "zsh: $c $o not in _akctl"
+done <"$T/opts"
+if command -v fish >/dev/null; then
+	cat >"$T/drift.fish" <<'SH'
+set fish_complete_path $COMP $fish_complete_path
+set -l bad 0
+for c in (cat $T/cmds)
+	contains -- $c (complete -C "akctl $c" | string split -f1 \t); or begin; echo "fish: command $c"; set bad 1; end
+end
+for line in (cat $T/opts)
+	set -l w (string split ' ' -- $line)
+	contains -- $w[2] (complete -C "akctl $w[1] -" | string split -f1 \t); or begin; echo "fish: $line"; set bad 1; end
+end
+exit $bad
+SH
+	COMP="$COMP" T="$T" expect_exit 0 fish --no-config "$T/drift.fish"
 fi
 trace ok

@@ -2,7 +2,8 @@
 # The readline console driven through tmux (send-keys, capture-pane): `akctl` alone on a terminal opens
 # it; the prompt shows the state and the active profile; Tab completes a profile name and an option;
 # `add` reads the secret with echo off (the secret never appears on screen); a pasted key is neither run
-# nor recorded; the history file is 0600 and holds no secret. akctl itself never loads libreadline.
+# nor recorded; the history file is 0600 and holds no secret. The console completes every command of
+# `akctl --help` (its table is generated from akctl's). akctl itself never loads libreadline.
 # shellcheck source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
 
@@ -56,6 +57,28 @@ keys 'list --na' Tab
 wait_screen '^ak\[production\]> list --names $'
 keys Enter
 wait_screen '^staging$'
+
+trace "the console knows every command of akctl --help, and completes them and their arguments"
+expect_exit 0 "$AKCTL" --help
+sed -n '/^commands:$/,/^$/s/^  \([a-z][a-z-]*\) .*/\1/p' "$OUT" >"$T/cmds"
+[ "$(wc -l <"$T/cmds")" -ge 25 ] || fail "akctl --help lists only $(wc -l <"$T/cmds") commands"
+keys 'help' Enter
+wait_screen '^commands: '
+line=$(grep '^commands: ' "$T/screen" | tail -n 1)
+while read -r c; do
+	case " $line " in *" $c "*) ;; *) fail "the console's help lacks $c: $line" ;; esac
+done <"$T/cmds"
+keys 'rena' Tab
+wait_screen '^ak\[production\]> rename $'
+keys 'sta' Tab
+wait_screen '^ak\[production\]> rename staging $'
+keys C-u 'unlock --life' Tab
+wait_screen '^ak\[production\]> unlock --lifetime *$'
+keys C-u 'help di' Tab
+wait_screen '^ak\[production\]> help dir-env *$'
+keys C-u 'dir-env --shell fi' Tab
+wait_screen '^ak\[production\]> dir-env --shell fish *$'
+keys C-u
 
 trace "add reads the secret with echo off"
 KEY=$(fake_key)
