@@ -6,7 +6,8 @@
 # it, at 1, 16 and 256 clients, the three interleaved ROUNDS times (medians are compared, so a busy
 # machine hurts all three alike). Then 1,000 concurrent server-sent-event streams are held open
 # through the proxy (a small asyncio upstream) to measure its RSS and the time to the first streamed
-# byte. Every ratio is printed beside its goal.
+# byte. Every ratio is printed beside its goal. PB_H2=1 lets the upstream offer HTTP/2 (the proxy
+# multiplexes onto it; nginx's proxy_pass speaks HTTP/1.1 upstream whatever is offered).
 set -euo pipefail
 B=$(cd "${1:?usage: proxy-bench.sh BUILD [REQUESTS] [ROUNDS]}" && pwd)
 N=${2:-20000}
@@ -37,7 +38,7 @@ events { worker_connections 4096; }"
 cat > "$T/ng1/nginx.conf" <<NG
 ${common/PIDFILE/$T/ng1/pid}
 http { access_log off; client_body_temp_path $T/ng1;
-  server { listen 127.0.0.1:$UPP ssl; ssl_certificate $T/srv.pem; ssl_certificate_key $T/srv.key;
+  server { listen 127.0.0.1:$UPP ssl${PB_H2:+ http2}; ssl_certificate $T/srv.pem; ssl_certificate_key $T/srv.key;
     keepalive_requests 1000000;
     location / { default_type application/json; return 200 '$ANSWER'; } } }
 NG
