@@ -557,8 +557,8 @@ main(int argc, char **argv)
 			die("epoll_wait: %s", strerror(errno));
 		if (n <= 0) {
 			mhd_ready = 1; /* a timeout: libmicrohttpd's own timers may be due */
-			/* Idle for a turn after a busy spell: hand the freed heap back to the kernel. */
-			if (px.nlive == 0 && px.trim_due) {
+			/* Idle for a second after a busy spell: hand the freed heap back to the kernel. */
+			if (px.nlive == 0 && px.trim_due && px_now_ms() - px.busy_ms >= 1000) {
 				px.trim_due = 0;
 				malloc_trim(0);
 			}

@@ -595,6 +595,7 @@ px_uri_cb(void *cls, const char *uri, struct MHD_Connection *connection)
 	px->live = rq;
 	px->nlive++;
 	px->trim_due = 1;
+	px->busy_ms = px_now_ms();
 	return rq;
 }
 
