@@ -67,6 +67,8 @@ struct px {
 	struct px_watch *dead;      /* watches to free once the current epoll batch is handled */
 	struct px_req *live;        /* requests in flight (relay.c) */
 	size_t nlive;
+	int trim_due;               /* memory was used since the last malloc_trim */
+	int64_t busy_ms;            /* when the last request came in (px_now_ms) */
 	struct px_ws *ws;           /* WebSocket relays (ws.c) */
 };
 

@@ -19,7 +19,7 @@
 
 #define PEND_HIGH (256u << 10) /* unsent bytes for a slow client before the upstream is paused */
 #define PEND_LOW (64u << 10)   /* ... and resumed */
-#define READ_BLOCK (8u << 10)   /* libcurl's receive buffer */
+#define READ_BLOCK (4u << 10)   /* libcurl's receive buffer: events are small, TLS records 16 KiB */
 #define SEND_BLOCK (4u << 10)   /* libmicrohttpd's per-response buffer, and the first pending one */
 
 /* One client connection (it may carry many requests): its socket is watched for hang-up so a client
@@ -139,6 +139,11 @@ pool_get(struct px *px)
 	bad |= curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L) != CURLE_OK;
 	bad |= curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 600L) != CURLE_OK;
 	bad |= curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK;
+	/* HTTP/2 where the upstream offers it (the providers do): every request is a stream on one
+	 * multiplexed connection, so a burst of clients costs no new TLS handshakes. A request waits for
+	 * a connection being set up to say whether it multiplexes rather than opening its own. */
+	bad |= curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS) != CURLE_OK;
+	bad |= curl_easy_setopt(h, CURLOPT_PIPEWAIT, 1L) != CURLE_OK;
 	/* Small receive buffers: a thousand held streams each own one. */
 	bad |= curl_easy_setopt(h, CURLOPT_BUFFERSIZE, (long)READ_BLOCK) != CURLE_OK;
 	bad |= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data) != CURLE_OK;
@@ -470,8 +475,12 @@ reader(void *cls, uint64_t pos, char *buf, size_t max)
 			n = max;
 		memcpy(buf, rq->pend + rq->poff, n);
 		rq->poff += n;
-		if (rq->poff == rq->plen)
-			rq->poff = rq->plen = 0;
+		if (rq->poff == rq->plen) {
+			/* Drained: a held stream waits seconds between events, so it keeps no buffer. */
+			free(rq->pend);
+			rq->pend = NULL;
+			rq->poff = rq->plen = rq->pcap = 0;
+		}
 		return (ssize_t)n;
 	}
 	if (rq->up_done)
@@ -585,6 +594,8 @@ px_uri_cb(void *cls, const char *uri, struct MHD_Connection *connection)
 		px->live->prev = rq;
 	px->live = rq;
 	px->nlive++;
+	px->trim_due = 1;
+	px->busy_ms = px_now_ms();
 	return rq;
 }
 

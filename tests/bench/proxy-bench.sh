@@ -6,7 +6,8 @@
 # it, at 1, 16 and 256 clients, the three interleaved ROUNDS times (medians are compared, so a busy
 # machine hurts all three alike). Then 1,000 concurrent server-sent-event streams are held open
 # through the proxy (a small asyncio upstream) to measure its RSS and the time to the first streamed
-# byte. Every ratio is printed beside its goal.
+# byte. Every ratio is printed beside its goal. PB_H2=1 lets the upstream offer HTTP/2 (the proxy
+# multiplexes onto it; nginx's proxy_pass speaks HTTP/1.1 upstream whatever is offered).
 set -euo pipefail
 B=$(cd "${1:?usage: proxy-bench.sh BUILD [REQUESTS] [ROUNDS]}" && pwd)
 N=${2:-20000}
@@ -37,7 +38,7 @@ events { worker_connections 4096; }"
 cat > "$T/ng1/nginx.conf" <<NG
 ${common/PIDFILE/$T/ng1/pid}
 http { access_log off; client_body_temp_path $T/ng1;
-  server { listen 127.0.0.1:$UPP ssl; ssl_certificate $T/srv.pem; ssl_certificate_key $T/srv.key;
+  server { listen 127.0.0.1:$UPP ssl${PB_H2:+ http2}; ssl_certificate $T/srv.pem; ssl_certificate_key $T/srv.key;
     keepalive_requests 1000000;
     location / { default_type application/json; return 200 '$ANSWER'; } } }
 NG
@@ -105,6 +106,9 @@ sleep 1
 # field LINE NAME: the value of NAME=… in an httpload line
 field() { sed -n "s/.*[ ^]$2=\([0-9]*\).*/\1/p" <<<" $1"; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# cpu PID: user+system clock ticks the process has used so far
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+HZ=$(getconf CLK_TCK) NG2_PID=$(cat "$T/ng2/pid")
 verdict() { awk -v v="$1" -v g="$2" -v le="$3" 'BEGIN { ok = le ? v <= g : v >= g; print (ok ? "ok" : "MISSED") }'; }
 
 for c in 1 16 256; do
@@ -117,20 +121,26 @@ for c in 1 16 256; do
 			akctl-proxy) url="$PX_BASE/v1/messages" h="x-api-key: $PX_TOKEN" ;;
 			nginx) url="http://127.0.0.1:$NGP/v1/messages" h="x-api-key: $KEY" ;;
 			esac
+			# The relay's own CPU time per request (the proxy, or the nginx doing proxy_pass): on a
+			# shared machine the steadiest measure of what each costs.
+			pid=; [ "$who" = akctl-proxy ] && pid=$PX_PID; [ "$who" = nginx ] && pid=$NG2_PID
+			c0=0; [ -n "$pid" ] && c0=$(cpu "$pid")
 			line=$("$B/tests/bench/httpload" "$url" "$c" "$n" "$h")
+			cu=0; [ -n "$pid" ] && cu=$((($(cpu "$pid") - c0) * 1000000 / HZ / n))
+			line="$line cpu_us_per_req=$cu"
 			printf 'c=%-4s round %s %-11s %s\n' "$c" "$r" "$who" "$line"
-			echo "$who $(field "$line" rps) $(field "$line" p50_us) $(field "$line" p99_us) $(field "$line" ttfb_p50_us)" >> "$T/res.$c"
+			echo "$who $(field "$line" rps) $(field "$line" p50_us) $(field "$line" p99_us) $(field "$line" ttfb_p50_us) $cu" >> "$T/res.$c"
 		done
 	done
 done
 echo
-echo "medians over $ROUNDS rounds (rps, p50 µs, p99 µs, time to first byte p50 µs), and the goals:"
+echo "medians over $ROUNDS rounds (rps, p50 µs, p99 µs, time to first byte p50 µs, relay CPU µs per request), and the goals:"
 for c in 1 16 256; do
 	for who in direct akctl-proxy nginx; do
-		for k in 2 3 4 5; do
+		for k in 2 3 4 5 6; do
 			eval "m_${who//-/_}_$k=$(awk -v w="$who" -v k="$k" '$1 == w {print $k}' "$T/res.$c" | median)"
 		done
-		eval "printf 'c=%-4s %-11s rps=%s p50_us=%s p99_us=%s ttfb_p50_us=%s\n' $c $who \$m_${who//-/_}_2 \$m_${who//-/_}_3 \$m_${who//-/_}_4 \$m_${who//-/_}_5"
+		eval "printf 'c=%-4s %-11s rps=%s p50_us=%s p99_us=%s ttfb_p50_us=%s cpu_us_per_req=%s\n' $c $who \$m_${who//-/_}_2 \$m_${who//-/_}_3 \$m_${who//-/_}_4 \$m_${who//-/_}_5 \$m_${who//-/_}_6"
 	done
 	add50=$((m_akctl_proxy_3 - m_direct_3)) add99=$((m_akctl_proxy_4 - m_direct_4))
 	ng50=$((m_nginx_3 - m_direct_3))
@@ -140,13 +150,16 @@ for c in 1 16 256; do
 		echo "  c=1: added p50 ${add50} µs (goal <= 200: $(verdict "$add50" 200 1); nginx adds ${ng50} µs)," \
 			"added p99 ${add99} µs (goal <= 500: $(verdict "$add99" 500 1))"
 	fi
-	echo "  c=$c: rps proxy/nginx $rr (goal >= 1.00: $(verdict "$rr" 1 0)), p50 proxy/nginx $lr (goal <= 1.00: $(verdict "$lr" 1 1))"
+	cr=$(awk -v a="$m_akctl_proxy_6" -v b="$m_nginx_6" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
+	echo "  c=$c: rps proxy/nginx $rr (goal >= 1.00: $(verdict "$rr" 1 0)), p50 proxy/nginx $lr (goal <= 1.00: $(verdict "$lr" 1 1))," \
+		"CPU per request proxy/nginx $cr"
 done
 
 echo
 echo "$STREAMS concurrent streams held open through akctl-proxy (each 5 events over 2 s):"
 rss0=$(awk '/VmRSS/ {print $2}' "/proc/$SSE_PID/status")
 "$B/tests/bench/httpload" "$SSE/v1/messages" "$STREAMS" "$STREAMS" "x-api-key: $KEY" > "$T/sse.direct"
+sc0=$(cpu "$SSE_PID")
 "$B/tests/bench/httpload" "$SSE_BASE/v1/messages" "$STREAMS" "$STREAMS" "x-api-key: $SSE_TOKEN" > "$T/sse.proxy" &
 LP=$!
 peak=0
@@ -160,7 +173,8 @@ hwm=$(awk '/VmHWM/ {print $2}' "/proc/$SSE_PID/status")
 echo "  direct:      $(cat "$T/sse.direct")"
 echo "  akctl-proxy: $(cat "$T/sse.proxy")"
 d_tt=$(field "$(cat "$T/sse.direct")" ttfb_p50_us) p_tt=$(field "$(cat "$T/sse.proxy")" ttfb_p50_us)
-echo "  time to first streamed byte p50: direct ${d_tt} µs, through the proxy ${p_tt} µs (+$((p_tt - d_tt)) µs)"
+echo "  time to first streamed byte p50: direct ${d_tt} µs, through the proxy ${p_tt} µs (+$((p_tt - d_tt)) µs);" \
+	"the proxy's CPU for all $STREAMS streams: $((($(cpu "$SSE_PID") - sc0) * 1000 / HZ)) ms"
 echo "  proxy RSS: ${rss0} kB idle, peak sampled ${peak} kB, VmHWM ${hwm} kB" \
 	"(goal <= 51200 kB: $(verdict "$hwm" 51200 1))"
 echo "akctl-proxy (JSON runs) RSS after the runs: $(awk '/VmRSS/ {print $2 " kB"}' "/proc/$PX_PID/status"), HWM $(awk '/VmHWM/ {print $2 " kB"}' "/proc/$PX_PID/status")"

@@ -60,8 +60,8 @@ req ok -H "x-api-key: $tok" -H 'anthropic-version: 2023-06-01' -H 'content-type:
 	-d "$msg" "$base/v1/messages"
 req bearer -H "authorization: Bearer $tok" -H 'anthropic-version: 2023-06-01' "$base/v1/models?limit=1"
 req missing -H 'anthropic-version: 2023-06-01' -d "$msg" "$base/v1/messages"
-# One digit off (a token ending in 0 gets a 1: the same token would be accepted).
-if [ "${tok: -1}" = 0 ]; then wrong=${tok%?}1; else wrong=${tok%?}0; fi
+# The placeholder with its last digit changed (a placeholder ending in 0 gets a 1 instead).
+wrong=${tok%?}0; [ "$wrong" != "$tok" ] || wrong=${tok%?}1
 req wrong -H "x-api-key: $wrong" -d "$msg" "$base/v1/messages"
 req both -H "x-api-key: $tok" -H "authorization: Bearer nope" -d "$msg" "$base/v1/messages"
 req path -H "x-api-key: $tok" "$base/v1/organizations/me"
