@@ -13,8 +13,6 @@
 #include "ak_buf.h"
 #include "ak_err.h"
 
-#ifndef AK_VERSION
-#define AK_VERSION "0.1.0"
 /* activation.c ---------------------------------------------------------------------------------- */
 
 /* The listening socket systemd passed (LISTEN_PID is us, LISTEN_FDS=1 at fd 3), checked like our own:
@@ -22,8 +20,6 @@
  * (made 0600 if it was wider). Fills path, *dev, *ino and returns the fd (non-blocking, close-on-exec); -1 when nothing was
  * passed to this process; -2 after printing why a passed socket is refused. Clears LISTEN_*. */
 int agent_activation_socket(char *path, size_t pathlen, dev_t *dev, ino_t *ino);
-
-#endif
 
 /* Per-connection limits (milliseconds). */
 #define AGENT_STALL_MS 10000u      /* a partial request, or an unread reply, for this long: drop */

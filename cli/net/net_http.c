@@ -288,7 +288,7 @@ xfer_setup(struct xfer *x, const struct net_request *rq, struct net_response *re
 	bad |= curl_easy_setopt(x->h, CURLOPT_CONNECTTIMEOUT_MS, connect_ms) != CURLE_OK;
 	bad |= curl_easy_setopt(x->h, CURLOPT_TIMEOUT_MS, timeout_ms) != CURLE_OK;
 	bad |= curl_easy_setopt(x->h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max_body) != CURLE_OK;
-	bad |= curl_easy_setopt(x->h, CURLOPT_USERAGENT, "akctl/" "0.1.0") != CURLE_OK;
+	bad |= curl_easy_setopt(x->h, CURLOPT_USERAGENT, "akctl/" AK_VERSION) != CURLE_OK;
 	bad |= curl_easy_setopt(x->h, CURLOPT_HTTPHEADER, x->hdrs) != CURLE_OK;
 	bad |= curl_easy_setopt(x->h, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK;
 	bad |= curl_easy_setopt(x->h, CURLOPT_WRITEDATA, x) != CURLE_OK;

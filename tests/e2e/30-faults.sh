@@ -14,7 +14,7 @@
 # shellcheck source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
 
-SHIM=${AKFAULTSHIM:-$(dirname "$AKAGENT")/tests/faults/akfaultshim.so}
+SHIM=${AKFAULTSHIM:-$(dirname "$AKAGENT")/tests/e2e/akfaultshim.so}
 # In the sanitizer build the shim is preloaded ahead of libasan: ASan then refuses to start unless told
 # the order is intended. The shim only forwards to the next definition, so ASan still sees every call.
 if ldd "$AKAGENT" 2>/dev/null | grep -q libasan; then
