@@ -12,14 +12,9 @@
 
 #include "ak_buf.h"
 #include "ak_err.h"
+#include "ak_shell.h"
 
-/* activation.c ---------------------------------------------------------------------------------- */
-
-/* The listening socket systemd passed (LISTEN_PID is us, LISTEN_FDS=1 at fd 3), checked like our own:
- * a listening AF_UNIX stream socket bound to a path in a directory that is ours and 0700, the file ours
- * (made 0600 if it was wider). Fills path, *dev, *ino and returns the fd (non-blocking, close-on-exec); -1 when nothing was
- * passed to this process; -2 after printing why a passed socket is refused. Clears LISTEN_*. */
-int agent_activation_socket(char *path, size_t pathlen, dev_t *dev, ino_t *ino);
+struct ak_client;
 
 /* Per-connection limits (milliseconds). */
 #define AGENT_STALL_MS 10000u      /* a partial request, or an unread reply, for this long: drop */
@@ -72,6 +67,35 @@ void agent_signals_close(void);
 /* Run until told to exit; returns the process exit status. Before returning the state is locked, every
  * connection closed and, when appropriate, the socket removed. */
 int agent_server_run(const struct agent_server_cfg *cfg);
+
+/* main.c, start.c, kill.c ---------------------------------------------------------------------- */
+
+struct agent_opts {
+	enum ak_shell shell;
+	int kill;
+	int foreground;
+	int debug;
+	const char *sock_opt;
+	const char *store_opt;
+	uint32_t lifetime_s;
+	uint32_t idle_s;
+	char **cmd;               /* CMD [ARG...] or NULL */
+};
+
+#define AGENT_CLIENT_TIMEOUT_S 2 /* how long a start-up or -k probe waits for an agent's answer */
+
+/* First thing in main: no core dumps, not dumpable, umask 077, SIGPIPE ignored, more descriptors. */
+void agent_harden(void);
+/* The start-up: the socket, then daemonise, a CMD child, the foreground or socket activation. Returns
+ * the exit status (the daemonising parent exits inside). */
+int agent_start(const struct agent_opts *o);
+/* Ask whoever listens at path for its STATUS, through the library client (so the listening process
+ * must be ours or root's). AK_OK with *pid (and *clp connected, if clp) when an agent answers;
+ * AK_ERR_NO_AGENT when nothing listens; AK_ERR_UNTRUSTED_AGENT when another user's process listens
+ * (detail says who); AK_ERR_BAD_MESSAGE when something listens but does not answer like an agent. */
+enum ak_err agent_probe(const char *path, long *pid, struct ak_client **clp, char *detail, size_t detaillen);
+/* -k: stop the agent and print the shell lines that unset its variables. Returns the exit status. */
+int agent_kill(const struct agent_opts *o);
 
 /* activation.c ---------------------------------------------------------------------------------- */
 

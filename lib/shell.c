@@ -581,6 +581,21 @@ ak_shell_detect(void)
 	return ak_shell_from_env();
 }
 
+/* What sets a variable: before the name, between it and the quoted value, after the value. JSON is an
+ * object member, written apart. */
+static const struct {
+	const char *before, *between, *after;
+} export_lines[] = {
+	[AK_SHELL_SH] = { "export ", "=", ";\n" },
+	[AK_SHELL_FISH] = { "set -gx ", " ", ";\n" },
+	[AK_SHELL_CSH] = { "setenv ", " ", ";\n" },
+	[AK_SHELL_POWERSHELL] = { "$env:", " = ", "\n" },
+	/* @: a batch file echoes its commands by default, and this one holds secrets. */
+	[AK_SHELL_CMD] = { "@set ", "=", "\r\n" },
+	[AK_SHELL_DOTENV] = { "", "=", "\n" },
+	[AK_SHELL_JSON] = { NULL, NULL, NULL },
+};
+
 enum ak_err
 ak_shell_export(struct ak_buf *out, enum ak_shell sh, const char *name, const char *value)
 {
@@ -589,64 +604,26 @@ ak_shell_export(struct ak_buf *out, enum ak_shell sh, const char *name, const ch
 	size_t start;
 	enum ak_err r;
 
-	if (out == NULL || value == NULL)
+	if (out == NULL || value == NULL || (unsigned)sh >= sizeof(export_lines) / sizeof(export_lines[0]))
 		return AK_ERR_INVALID;
 	if (!valid_name(name))
 		return AK_ERR_BAD_VARNAME;
 	if ((r = check_value(sh, v)) != AK_OK)
 		return r;
 	start = ak_buf_len(out);
-	switch (sh) {
-	case AK_SHELL_SH:
-		ws(&w, "export ");
-		ws(&w, name);
-		wc(&w, '=');
-		word(&w, sh, v);
-		ws(&w, ";\n");
-		break;
-	case AK_SHELL_FISH:
-		ws(&w, "set -gx ");
-		ws(&w, name);
-		wc(&w, ' ');
-		word(&w, sh, v);
-		ws(&w, ";\n");
-		break;
-	case AK_SHELL_CSH:
-		ws(&w, "setenv ");
-		ws(&w, name);
-		wc(&w, ' ');
-		word(&w, sh, v);
-		ws(&w, ";\n");
-		break;
-	case AK_SHELL_POWERSHELL:
-		ws(&w, "$env:");
-		ws(&w, name);
-		ws(&w, " = ");
-		word(&w, sh, v);
-		wc(&w, '\n');
-		break;
-	case AK_SHELL_CMD:
-		/* @: a batch file echoes its commands by default, and this one holds secrets. */
-		ws(&w, "@set ");
-		ws(&w, name);
-		wc(&w, '=');
-		word(&w, sh, v);
-		ws(&w, "\r\n");
-		break;
-	case AK_SHELL_DOTENV:
-		ws(&w, name);
-		wc(&w, '=');
-		word(&w, sh, v);
-		wc(&w, '\n');
-		break;
-	case AK_SHELL_JSON:
+	if (sh == AK_SHELL_JSON) {
 		/* A comma unless this is the first member (the last byte is then the opening brace). */
 		if (ak_buf_len(out) > 0 && ak_buf_ptr(out)[ak_buf_len(out) - 1] != '{')
 			wc(&w, ',');
 		json_word(&w, (const uint8_t *)name);
 		wc(&w, ':');
 		word(&w, sh, v);
-		break;
+	} else {
+		ws(&w, export_lines[sh].before);
+		ws(&w, name);
+		ws(&w, export_lines[sh].between);
+		word(&w, sh, v);
+		ws(&w, export_lines[sh].after);
 	}
 	return finish(&w, start);
 }
