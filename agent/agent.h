@@ -97,6 +97,31 @@ enum ak_err agent_probe(const char *path, long *pid, struct ak_client **clp, cha
 /* -k: stop the agent and print the shell lines that unset its variables. Returns the exit status. */
 int agent_kill(const struct agent_opts *o);
 
+/* conn.c ---------------------------------------------------------------------------------------- */
+
+struct pollfd;
+
+/* The request buffer (secure). -1 when out of secure memory. */
+int agent_conns_init(void);
+/* Close every connection (wiping its buffers) and free the request buffer. */
+void agent_conns_free(void);
+size_t agent_conns_count(void);
+/* Accept what is waiting (peer uid ours or root). Returns the time until which accepting pauses (0 =
+ * none): after running out of descriptors or memory. */
+uint64_t agent_conns_accept(int lfd, uint64_t now);
+/* Stall, idle and hold timers of every connection. */
+void agent_conns_timers(uint64_t now);
+/* Free dead connections; returns how many. */
+size_t agent_conns_compact(void);
+/* pf[i] for connection i (agent_conns_count() of them); lowers *deadline to their nearest timer. */
+void agent_conns_poll_set(struct pollfd *pf, uint64_t *deadline);
+/* Serve the first n connections by what poll said of them. */
+void agent_conns_serve(const struct pollfd *pf, size_t n, uint64_t now);
+/* 1 once a client asked for SHUTDOWN; *flushing while its reply is still going out. */
+int agent_conns_shutdown(int *flushing);
+/* *d = the earlier of *d and t, where 0 means none. */
+void agent_min_deadline(uint64_t *d, uint64_t t);
+
 /* activation.c ---------------------------------------------------------------------------------- */
 
 /* The listening socket systemd passed (LISTEN_PID is us, LISTEN_FDS=1 at fd 3), checked like our own:
