@@ -33,7 +33,7 @@ enum ak_err cloud_azure_fetch(const char *rest, const char *field, const struct 
 enum ak_err cloud_vault_fetch(const char *rest, const char *field, const struct cloud_opts *o,
     char **value, size_t *value_len, char *detail, size_t detaillen);
 
-/* Helpers (net_cloud.c) ------------------------------------------------------------------------------ */
+/* Helpers (cloud_enc.c, net_cloud.c, cloud_token.c) ------------------------------------------------------------------------------ */
 /* snprintf into detail; returns e (so "return cloud_err(e, ...)"). */
 enum ak_err cloud_err(enum ak_err e, char *detail, size_t detaillen, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

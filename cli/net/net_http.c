@@ -487,3 +487,29 @@ net_perform(const struct net_request *rq, struct net_response *resp)
 	return net_perform_many(rq, resp, 1, rq->timeout_ms > 0 ? rq->timeout_ms : NET_DEFAULT_TIMEOUT_MS,
 	    0);
 }
+
+/* http:// is allowed only to this machine (tests, local proxies): a key must not cross a network in the
+ * clear. Checks the host part of an http URL. */
+int
+net_is_loopback_http(const char *url)
+{
+	const char *h = url + 7, *end, *colon;
+	size_t n, i;
+
+	end = h + strcspn(h, "/?#");
+	if (memchr(h, '@', (size_t)(end - h)) != NULL)
+		return 0;
+	if (strncmp(h, "[::1]", 5) == 0)
+		return h + 5 == end || h[5] == ':';
+	colon = memchr(h, ':', (size_t)(end - h));
+	n = (size_t)((colon != NULL ? colon : end) - h);
+	if (n == 9 && strncasecmp(h, "localhost", 9) == 0)
+		return 1;
+	/* 127.0.0.0/8 as a dotted literal only: "127.0.0.1.example.com" is somebody else's host. */
+	if (n < 4 || strncmp(h, "127.", 4) != 0)
+		return 0;
+	for (i = 4; i < n; i++)
+		if (!((h[i] >= '0' && h[i] <= '9') || h[i] == '.'))
+			return 0;
+	return 1;
+}
