@@ -88,17 +88,43 @@ unharden_for_exec(void)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-/* AKAGENT_SOCK and AKAGENT_PID for the shell, through the same quoting as every export akctl prints. */
+static enum ak_err
+put_str(struct ak_buf *b, const char *s)
+{
+	return ak_buf_put(b, s, strlen(s));
+}
+
+/* The form ssh-agent prints, which scripts parse (AKAGENT_PID=N unquoted); the path through ak_shell_quote.
+ * sh:   AKAGENT_SOCK='<path>'; export AKAGENT_SOCK;\nAKAGENT_PID=<pid>; export AKAGENT_PID;\n
+ * csh:  setenv AKAGENT_SOCK '<path>';\nsetenv AKAGENT_PID <pid>;\n
+ * fish: set -gx AKAGENT_SOCK '<path>';\nset -gx AKAGENT_PID <pid>;\n */
 static int
 print_exports(enum ak_shell sh, const char *sock, long pid)
 {
 	struct ak_buf *b = ak_buf_new(4 * AK_PATH_MAX + 256);
-	char pidstr[32];
+	char tail[128];
+	const char *head;
 	int ret = -1;
 
-	snprintf(pidstr, sizeof(pidstr), "%ld", pid);
-	if (b == NULL || ak_shell_export(b, sh, "AKAGENT_SOCK", sock) != AK_OK ||
-	    ak_shell_export(b, sh, "AKAGENT_PID", pidstr) != AK_OK)
+	if (b == NULL)
+		goto out;
+	switch (sh) {
+	case AK_SHELL_CSH:
+		head = "setenv AKAGENT_SOCK ";
+		snprintf(tail, sizeof(tail), ";\nsetenv AKAGENT_PID %ld;\n", pid);
+		break;
+	case AK_SHELL_FISH:
+		head = "set -gx AKAGENT_SOCK ";
+		snprintf(tail, sizeof(tail), ";\nset -gx AKAGENT_PID %ld;\n", pid);
+		break;
+	default:
+		head = "AKAGENT_SOCK=";
+		snprintf(tail, sizeof(tail), "; export AKAGENT_SOCK;\nAKAGENT_PID=%ld; export AKAGENT_PID;\n",
+		    pid);
+		break;
+	}
+	if (put_str(b, head) != AK_OK || ak_shell_quote(b, sh, sock) != AK_OK ||
+	    put_str(b, tail) != AK_OK)
 		goto out;
 	if (fwrite(ak_buf_ptr(b), 1, ak_buf_len(b), stdout) != ak_buf_len(b) || fflush(stdout) != 0)
 		goto out;

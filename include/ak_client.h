@@ -66,6 +66,10 @@ void ak_client_list_free(struct ak_list_entry *entries, uint32_t n);
 /* *out in the secure arena: the caller wipes it with ak_profile_free(). */
 enum ak_err ak_client_get(struct ak_client *cl, const char *name, struct ak_profile **out);
 enum ak_err ak_client_add(struct ak_client *cl, const struct ak_profile *p, int force);
+/* Store p->secret as the secret of the profile named p->name, only if that profile's source is still
+ * p->source (one ADD with AK_ADD_IF_SOURCE; its other fields stay as stored). AK_ERR_NO_PROFILE when
+ * it is gone, AK_ERR_SOURCE_CHANGED when its source differs. */
+enum ak_err ak_client_put_secret(struct ak_client *cl, const struct ak_profile *p);
 enum ak_err ak_client_remove(struct ak_client *cl, const char *name);
 
 /* Raw frames, for the load tools (which also speak ssh-agent's framing: u32 big-endian length, type,

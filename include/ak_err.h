@@ -40,6 +40,7 @@ enum ak_err {
 	AK_ERR_UNTRUSTED_AGENT = 30, /* the socket's directory or the agent's process is another user's */
 	AK_ERR_OTHER_STORE = 31,    /* the agent serves another keystore than the client's */
 	AK_ERR_NOT_FOUND = 32,      /* a file (other than the keystore) does not exist */
+	AK_ERR_SOURCE_CHANGED = 33, /* the profile's source changed while its value was being fetched */
 };
 
 /* A static, secret-free one-line description. Never NULL. */

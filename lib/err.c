@@ -38,6 +38,7 @@ ak_strerror(enum ak_err e)
 	case AK_ERR_UNTRUSTED_AGENT: return "refusing an agent that is not ours";
 	case AK_ERR_OTHER_STORE: return "the agent serves another keystore";
 	case AK_ERR_NOT_FOUND: return "no such file";
+	case AK_ERR_SOURCE_CHANGED: return "the profile changed while fetching; not updated";
 	}
 	return "unknown error";
 }
@@ -64,7 +65,7 @@ ak_err_exit_code(enum ak_err e)
 enum ak_err
 ak_err_from_wire(unsigned long v)
 {
-	if (v <= (unsigned long)AK_ERR_NOT_FOUND)
+	if (v <= (unsigned long)AK_ERR_SOURCE_CHANGED)
 		return (enum ak_err)v;
 	return AK_ERR_INTERNAL;
 }

@@ -61,12 +61,8 @@ ak_proto_finish(struct ak_buf *b, uint32_t limit)
 		goto out;
 	}
 	len = (uint32_t)(total - 4);
-	/*
-	 * ak_buf has no mutable accessor; the storage is an ordinary heap (or arena) object, never a
-	 * const one, so writing through the pointer is defined. ak_proto_begin reset the buffer, so the
-	 * unconsumed data starts at the length field.
-	 */
-	p = (uint8_t *)(uintptr_t)ak_buf_ptr(b);
+	/* ak_proto_begin reset the buffer, so the unconsumed data starts at the length field. */
+	p = ak_buf_data(b);
 	p[0] = (uint8_t)(len >> 24);
 	p[1] = (uint8_t)(len >> 16);
 	p[2] = (uint8_t)(len >> 8);
@@ -162,6 +158,16 @@ out:
 /* Profile ------------------------------------------------------------------------------------------ */
 
 /* b should be a secure buffer (ak_buf_new_secure): it will hold the secret; ak_buf_free wipes it. */
+enum ak_err
+ak_proto_put_add(struct ak_buf *b, uint8_t flags, const struct ak_profile *p)
+{
+	enum ak_err r;
+
+	if ((r = ak_buf_put_u8(b, flags)) != AK_OK)
+		return r;
+	return ak_proto_put_profile(b, p);
+}
+
 enum ak_err
 ak_proto_put_profile(struct ak_buf *b, const struct ak_profile *p)
 {

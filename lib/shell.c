@@ -19,6 +19,7 @@
 #include "ak_buf.h"
 #include "ak_err.h"
 #include "ak_shell.h"
+#include "ak_util.h"
 
 /* A writer with a sticky error: encoders append freely and the caller checks once. */
 struct w {
@@ -58,51 +59,19 @@ whex2(struct w *w, uint8_t c)
 static int
 valid_name(const char *name)
 {
-	const char *p;
-
-	if (name == NULL || !((*name >= 'A' && *name <= 'Z') || (*name >= 'a' && *name <= 'z') ||
-	    *name == '_'))
-		return 0;
-	for (p = name + 1; *p != '\0'; p++)
-		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-		    *p == '_'))
-			return 0;
-	return 1;
+	return ak_varname_check(name) == AK_OK;
 }
 
-/* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF). */
+/* Strict UTF-8 (ak_utf8_next), NUL-terminated. */
 static int
 valid_utf8(const uint8_t *s)
 {
+	size_t n = strlen((const char *)s), k;
 	uint32_t cp;
-	size_t n, i;
 
-	while (*s != 0) {
-		if (*s < 0x80) {
-			s++;
-			continue;
-		}
-		if (*s >= 0xc2 && *s <= 0xdf) {
-			n = 1;
-			cp = *s & 0x1f;
-		} else if (*s >= 0xe0 && *s <= 0xef) {
-			n = 2;
-			cp = *s & 0x0f;
-		} else if (*s >= 0xf0 && *s <= 0xf4) {
-			n = 3;
-			cp = *s & 0x07;
-		} else
+	for (; n > 0; s += k, n -= k)
+		if ((k = ak_utf8_next(s, n, &cp)) == 0)
 			return 0;
-		for (i = 1; i <= n; i++) {
-			if ((s[i] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (s[i] & 0x3f);
-		}
-		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		s += n + 1;
-	}
 	return 1;
 }
 

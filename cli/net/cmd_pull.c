@@ -2,9 +2,10 @@
  *
  * A team rotates a key in its secret manager; each laptop runs `akctl pull`. The profile remembers its
  * URI in `source` (set by import). Needs an unlocked agent, which writes the result. Three phases so
- * no agent connection sits idle across a slow fetch: read the sources, fetch, then for each changed
- * value re-read the profile and store it with only the secret replaced (so edits made meanwhile to its
- * other fields survive). The agent moves `rotated` itself when the secret changes.
+ * no agent connection sits idle across a slow fetch: read the profiles, fetch, then store each changed
+ * value with one ADD that the agent applies only if the profile's source is still the one fetched
+ * (AK_ADD_IF_SOURCE: a compare-and-swap under its writer lock; edits made meanwhile to the other
+ * fields survive). The agent moves `rotated` itself when the secret changes.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -20,10 +21,19 @@
 
 struct pull_item {
 	char name[AK_NAME_MAX + 1];
-	char *source;   /* secure copy of the profile's source (a URI holds no secret) */
-	char *value;    /* secure: fetched value, wiped in items_free */
+	struct ak_profile *p; /* secure: the profile as phase 1 read it (source, old secret) */
+	char *value;          /* secure: fetched value, wiped in items_free */
 	size_t value_len;
-	int skip;       /* 1: nothing to do (no cloud source with --all, or failed) */
+	int skip;             /* 1: nothing to do (no cloud source with --all, or failed) */
+};
+
+struct pull {
+	struct cli *c;
+	struct cloud_opts opts;
+	struct pull_item *it;
+	size_t n;
+	int all;
+	int rc;   /* the first failure's exit code; later ones only print */
 };
 
 static void
@@ -32,7 +42,7 @@ items_free(struct pull_item *it, size_t n)
 	size_t i;
 
 	for (i = 0; it != NULL && i < n; i++) {
-		ak_smem_free(it[i].source);
+		ak_profile_free(it[i].p);
 		ak_smem_free(it[i].value);
 	}
 	free(it);
@@ -53,6 +63,130 @@ note_rc(int *rc, int code)
 		*rc = code;
 }
 
+/* Phase 1: which profiles, as stored. Returns 0, or the exit code that ends the command. */
+static int
+pull_read(struct pull *pl, char **names, size_t nnames)
+{
+	struct ak_client *cl = NULL;
+	struct ak_list_entry *le = NULL;
+	uint32_t nle = 0;
+	char cbuf[AK_NAME_MAX + 16];
+	size_t i;
+	int x, ncloud = 0;
+	enum ak_err r;
+
+	if ((x = cli_agent_unlocked(pl->c, &cl)) != 0)
+		return x;
+	if (pl->all && (r = ak_client_list(cl, &le, &nle)) != AK_OK) {
+		x = cli_fail_client(cl, r, "pull");
+		goto out;
+	}
+	pl->n = pl->all ? nle : nnames;
+	if ((pl->it = calloc(pl->n > 0 ? pl->n : 1, sizeof(*pl->it))) == NULL) {
+		x = cli_fail(AK_ERR_NOMEM, NULL, "pull");
+		goto out;
+	}
+	for (i = 0; i < pl->n; i++) {
+		struct pull_item *it = &pl->it[i];
+
+		snprintf(it->name, sizeof(it->name), "%s", pl->all ? le[i].name : names[i]);
+		if ((r = ak_client_get(cl, it->name, &it->p)) != AK_OK) {
+			it->skip = 1;
+			if (r == AK_ERR_NO_AGENT || r == AK_ERR_LOCKED) {
+				x = cli_fail_client(cl, r, "pull");
+				goto out;
+			}
+			note_rc(&pl->rc, cli_fail_client(cl, r, ctx(it->name, cbuf, sizeof(cbuf))));
+			continue;
+		}
+		if (!cloud_is_uri(it->p->source)) {
+			it->skip = 1;
+			if (!pl->all) {
+				fprintf(stderr, "akctl: pull: %s: not imported from a cloud source\n", it->name);
+				note_rc(&pl->rc, 1);
+			}
+		} else {
+			ncloud++;
+		}
+	}
+	if (pl->all && ncloud == 0)
+		cli_note("pull: no profile was imported from a cloud source");
+out:
+	if (le != NULL)
+		ak_client_list_free(le, nle);
+	ak_client_close(cl);
+	return x;
+}
+
+/* Phase 2: fetch, with no agent connection open. Returns 0, or the exit code that ends the command. */
+static int
+pull_fetch(struct pull *pl)
+{
+	char detail[512], clean[512];
+	size_t i;
+	int netup = 0;
+	enum ak_err r;
+
+	for (i = 0; i < pl->n; i++) {
+		struct pull_item *it = &pl->it[i];
+
+		if (it->skip)
+			continue;
+		if (!netup) {
+			if ((r = net_init()) != AK_OK)
+				return cli_fail(r, NULL, "pull: network");
+			netup = 1;
+		}
+		r = cloud_fetch(it->p->source, &pl->opts, &it->value, &it->value_len, detail, sizeof(detail));
+		if (r != AK_OK) {
+			it->skip = 1;
+			/* The detail is the whole story ("Vault: HTTP 403: permission denied"). */
+			cli_sanitize(detail, clean, sizeof(clean));
+			fprintf(stderr, "akctl: pull: %s: %s\n", it->name, clean[0] != '\0' ? clean : ak_strerror(r));
+			note_rc(&pl->rc, ak_err_exit_code(r));
+		}
+	}
+	if (netup)
+		net_cleanup();
+	return 0;
+}
+
+/* Phase 3: store what changed, each with one compare-and-swap ADD. Returns 0, or the exit code that
+ * ends the command. */
+static int
+pull_store(struct pull *pl)
+{
+	struct ak_client *cl = NULL;
+	char cbuf[AK_NAME_MAX + 16];
+	size_t i, slen;
+	int x = 0;
+	enum ak_err r;
+
+	for (i = 0; i < pl->n; i++) {
+		struct pull_item *it = &pl->it[i];
+
+		if (it->skip)
+			continue;
+		if ((slen = strlen(it->p->secret)) == it->value_len &&
+		    sodium_memcmp(it->p->secret, it->value, slen) == 0) {
+			printf("%s: unchanged\n", it->name);
+			continue;
+		}
+		if (cl == NULL && (x = cli_agent_unlocked(pl->c, &cl)) != 0)
+			break;
+		if ((r = ak_profile_set_field(&it->p->secret, it->value)) != AK_OK ||
+		    (r = ak_profile_validate(it->p)) != AK_OK)
+			note_rc(&pl->rc, cli_fail(r, NULL, "pull: %s", it->name));
+		else if ((r = ak_client_put_secret(cl, it->p)) != AK_OK)
+			note_rc(&pl->rc, cli_fail_client(cl, r, ctx(it->name, cbuf, sizeof(cbuf))));
+		else
+			printf("%s: updated (rotated)\n", it->name);
+	}
+	fflush(stdout);
+	ak_client_close(cl);
+	return x;
+}
+
 int
 cmd_pull(struct cli *c, int argc, char **argv)
 {
@@ -63,29 +197,24 @@ cmd_pull(struct cli *c, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct cloud_opts opts = { NULL, 0 };
-	struct ak_client *cl = NULL;
-	struct ak_list_entry *le = NULL;
-	struct ak_profile *p = NULL;
-	struct pull_item *it = NULL;
-	uint32_t nle = 0, secs;
-	size_t n = 0, i, slen;
-	char detail[512], clean[512], cbuf[AK_NAME_MAX + 16];
-	int ch, all = 0, rc = 0, x, netup = 0, ncloud = 0;
-	enum ak_err r;
+	struct pull pl;
+	uint32_t secs;
+	int ch, i, x;
 
+	memset(&pl, 0, sizeof(pl));
+	pl.c = c;
 	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'a':
-			all = 1;
+			pl.all = 1;
 			break;
 		case 'r':
-			opts.region = optarg;
+			pl.opts.region = optarg;
 			break;
 		case 't':
 			if (ak_duration_parse(optarg, &secs) != AK_OK || secs == 0)
 				return cli_usage_error(c, "bad --timeout '%s'", optarg);
-			opts.timeout_ms = (long)secs * 1000;
+			pl.opts.timeout_ms = (long)secs * 1000;
 			break;
 		case 'h':
 			return cli_cmd_help(c->cmd);
@@ -93,120 +222,15 @@ cmd_pull(struct cli *c, int argc, char **argv)
 			return cli_bad_option(c, ch, argv);
 		}
 	}
-	if (all == (optind < argc))
-		return cli_usage_error(c, all ? "--all takes no PROFILE" : "missing PROFILE (or --all)");
-	for (i = (size_t)optind; i < (size_t)argc; i++)
+	if (pl.all == (optind < argc))
+		return cli_usage_error(c, pl.all ? "--all takes no PROFILE" : "missing PROFILE (or --all)");
+	for (i = optind; i < argc; i++)
 		if (ak_name_check(argv[i]) != AK_OK)
 			return cli_fail(AK_ERR_BAD_NAME, NULL, "pull: '%s'", argv[i]);
 
-	/* Phase 1: which profiles, and their sources. */
-	if ((x = cli_agent_unlocked(c, &cl)) != 0)
-		return x;
-	if (all) {
-		if ((r = ak_client_list(cl, &le, &nle)) != AK_OK) {
-			rc = cli_fail_client(cl, r, "pull");
-			goto out;
-		}
-		n = nle;
-	} else {
-		n = (size_t)(argc - optind);
-	}
-	if ((it = calloc(n > 0 ? n : 1, sizeof(*it))) == NULL) {
-		rc = cli_fail(AK_ERR_NOMEM, NULL, "pull");
-		goto out;
-	}
-	for (i = 0; i < n; i++) {
-		snprintf(it[i].name, sizeof(it[i].name), "%s", all ? le[i].name : argv[optind + (int)i]);
-		if ((r = ak_client_get(cl, it[i].name, &p)) != AK_OK) {
-			it[i].skip = 1;
-			if (r == AK_ERR_NO_AGENT || r == AK_ERR_LOCKED) {
-				rc = cli_fail_client(cl, r, "pull");
-				goto out;
-			}
-			note_rc(&rc, cli_fail_client(cl, r, ctx(it[i].name, cbuf, sizeof(cbuf))));
-			continue;
-		}
-		if (!cloud_is_uri(p->source)) {
-			it[i].skip = 1;
-			if (!all) {
-				fprintf(stderr, "akctl: pull: %s: not imported from a cloud source\n", it[i].name);
-				note_rc(&rc, 1);
-			}
-		} else if ((it[i].source = ak_smem_strdup(p->source)) == NULL) {
-			rc = cli_fail(AK_ERR_NOMEM, NULL, "pull");
-			goto out;
-		} else {
-			ncloud++;
-		}
-		ak_profile_free(p);
-		p = NULL;
-	}
-	ak_client_close(cl);
-	cl = NULL;
-	if (all && ncloud == 0) {
-		cli_note("pull: no profile was imported from a cloud source");
-		goto out;
-	}
-
-	/* Phase 2: fetch, with no agent connection open. */
-	if (ncloud > 0) {
-		if ((r = net_init()) != AK_OK) {
-			rc = cli_fail(r, NULL, "pull: network");
-			goto out;
-		}
-		netup = 1;
-	}
-	for (i = 0; i < n; i++) {
-		if (it[i].skip)
-			continue;
-		r = cloud_fetch(it[i].source, &opts, &it[i].value, &it[i].value_len, detail, sizeof(detail));
-		if (r != AK_OK) {
-			it[i].skip = 1;
-			/* The detail is the whole story ("Vault: HTTP 403: permission denied"). */
-			cli_sanitize(detail, clean, sizeof(clean));
-			fprintf(stderr, "akctl: pull: %s: %s\n", it[i].name,
-			    clean[0] != '\0' ? clean : ak_strerror(r));
-			note_rc(&rc, ak_err_exit_code(r));
-		}
-	}
-
-	/* Phase 3: store what changed. */
-	for (i = 0; i < n; i++) {
-		if (it[i].skip)
-			continue;
-		if (cl == NULL && (x = cli_agent_unlocked(c, &cl)) != 0) {
-			rc = x;
-			goto out;
-		}
-		if ((r = ak_client_get(cl, it[i].name, &p)) != AK_OK) {
-			note_rc(&rc, cli_fail_client(cl, r, ctx(it[i].name, cbuf, sizeof(cbuf))));
-			continue;
-		}
-		if (strcmp(p->source, it[i].source) != 0) {
-			fprintf(stderr, "akctl: pull: %s: changed while fetching; not updated\n", it[i].name);
-			note_rc(&rc, 1);
-		} else if ((slen = strlen(p->secret)) == it[i].value_len &&
-		    sodium_memcmp(p->secret, it[i].value, slen) == 0) {
-			printf("%s: unchanged\n", it[i].name);
-		} else if ((r = ak_profile_set_field(&p->secret, it[i].value)) != AK_OK ||
-		    (r = ak_profile_validate(p)) != AK_OK) {
-			note_rc(&rc, cli_fail(r, NULL, "pull: %s", it[i].name));
-		} else if ((r = ak_client_add(cl, p, 1)) != AK_OK) {
-			note_rc(&rc, cli_fail_client(cl, r, ctx(it[i].name, cbuf, sizeof(cbuf))));
-		} else {
-			printf("%s: updated (rotated)\n", it[i].name);
-		}
-		ak_profile_free(p);
-		p = NULL;
-	}
-	fflush(stdout);
-out:
-	if (netup)
-		net_cleanup();
-	ak_profile_free(p);
-	items_free(it, n);
-	if (le != NULL)
-		ak_client_list_free(le, nle);
-	ak_client_close(cl);
-	return rc;
+	if ((x = pull_read(&pl, argv + optind, (size_t)(argc - optind))) == 0 &&
+	    (x = pull_fetch(&pl)) == 0)
+		x = pull_store(&pl);
+	items_free(pl.it, pl.n);
+	return x != 0 ? x : pl.rc;
 }

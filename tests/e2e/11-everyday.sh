@@ -150,7 +150,7 @@ track_pid "$pid"
 kill "$pid"
 expect_exit 0 env SHELL=/usr/bin/fish "$AKAGENT" --shell tcsh -a "$T/s3"
 grep -q "^setenv AKAGENT_SOCK '$T/s3';" "$OUT" || fail "akagent --shell tcsh"
-track_pid "$(sed -n "s/^setenv AKAGENT_PID '\\([0-9]*\\)';\$/\\1/p" "$OUT")"
+track_pid "$(sed -n 's/^setenv AKAGENT_PID \([0-9]*\);$/\1/p' "$OUT")"
 expect_exit 2 "$AKAGENT" --shell cmd -a "$T/s4"
 start_agent
 unlock

@@ -36,8 +36,8 @@ grep -q 'akagent' "/proc/$SA_PID/comm" || fail "pid $SA_PID is not akagent: $(ca
 
 trace "eval \"\$(akagent)\" just prints the activated agent's exports"
 expect_exit 0 "$AKAGENT" -s
-grep -qx "export AKAGENT_SOCK='$dir/agent.sock';" "$OUT" || fail "exports: $(cat "$OUT")"
-grep -qx "export AKAGENT_PID='$SA_PID';" "$OUT" || fail "exports pid: $(cat "$OUT")"
+grep -qx "AKAGENT_SOCK='$dir/agent.sock'; export AKAGENT_SOCK;" "$OUT" || fail "exports: $(cat "$OUT")"
+grep -qx "AKAGENT_PID=$SA_PID; export AKAGENT_PID;" "$OUT" || fail "exports pid: $(cat "$OUT")"
 
 trace "unlock, add, get through it"
 unlock
