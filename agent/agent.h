@@ -94,6 +94,8 @@ int agent_start(const struct agent_opts *o);
  * AK_ERR_NO_AGENT when nothing listens; AK_ERR_UNTRUSTED_AGENT when another user's process listens
  * (detail says who); AK_ERR_BAD_MESSAGE when something listens but does not answer like an agent. */
 enum ak_err agent_probe(const char *path, long *pid, struct ak_client **clp, char *detail, size_t detaillen);
+/* Write b to stdout and flush: 0, or -1 when not all of it went out. */
+int agent_print(const struct ak_buf *b);
 /* -k: stop the agent and print the shell lines that unset its variables. Returns the exit status. */
 int agent_kill(const struct agent_opts *o);
 

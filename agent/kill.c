@@ -58,9 +58,7 @@ print_unsets(enum ak_shell sh, long pid)
 	if ((b = ak_buf_new(256)) == NULL || ak_shell_unset(b, sh, "AKAGENT_SOCK") != AK_OK ||
 	    ak_shell_unset(b, sh, "AKAGENT_PID") != AK_OK || ak_buf_put(b, line, strlen(line)) != AK_OK)
 		goto out;
-	if (fwrite(ak_buf_ptr(b), 1, ak_buf_len(b), stdout) != ak_buf_len(b) || fflush(stdout) != 0)
-		goto out;
-	ret = 0;
+	ret = agent_print(b);
 out:
 	ak_buf_free(b);
 	return ret;

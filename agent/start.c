@@ -88,6 +88,12 @@ unharden_for_exec(void)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+int
+agent_print(const struct ak_buf *b)
+{
+	return fwrite(ak_buf_ptr(b), 1, ak_buf_len(b), stdout) == ak_buf_len(b) && fflush(stdout) == 0 ? 0 : -1;
+}
+
 static enum ak_err
 put_str(struct ak_buf *b, const char *s)
 {
@@ -123,12 +129,9 @@ print_exports(enum ak_shell sh, const char *sock, long pid)
 		    pid);
 		break;
 	}
-	if (put_str(b, head) != AK_OK || ak_shell_quote(b, sh, sock) != AK_OK ||
-	    put_str(b, tail) != AK_OK)
-		goto out;
-	if (fwrite(ak_buf_ptr(b), 1, ak_buf_len(b), stdout) != ak_buf_len(b) || fflush(stdout) != 0)
-		goto out;
-	ret = 0;
+	if (put_str(b, head) == AK_OK && ak_shell_quote(b, sh, sock) == AK_OK &&
+	    put_str(b, tail) == AK_OK)
+		ret = agent_print(b);
 out:
 	ak_buf_free(b);
 	if (ret != 0)

@@ -81,6 +81,20 @@ cli_bad_option(struct cli *c, int ch, char **argv)
 }
 
 int
+cli_opt_other(struct cli *c, int ch, char **argv)
+{
+	if (ch == 'h')
+		return cli_cmd_help(c->cmd);
+	return cli_bad_option(c, ch, argv);
+}
+
+int
+cli_no_operand(struct cli *c, char **argv)
+{
+	return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
+}
+
+int
 cli_opts_help_only(struct cli *c, int argc, char **argv)
 {
 	static const struct option longopts[] = {

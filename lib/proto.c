@@ -168,25 +168,35 @@ ak_proto_put_add(struct ak_buf *b, uint8_t flags, const struct ak_profile *p)
 	return ak_proto_put_profile(b, p);
 }
 
+/* The fields a profile and a LIST row share, up to the variable count: secret is the profile's own or
+ * its redacted form; a LIST row carries no source (with_source 0). */
+static enum ak_err
+put_profile_head(struct ak_buf *b, const struct ak_profile *p, const char *secret, size_t secret_cap,
+    int with_source)
+{
+	enum ak_err r;
+
+	if (p->nvars > AK_VARS_MAX)
+		return AK_ERR_TOO_LARGE;
+	if ((r = put_capped(b, p->name, AK_NAME_MAX)) != AK_OK ||
+	    (r = put_capped(b, p->provider, AK_TEXT_MAX)) != AK_OK ||
+	    (r = put_capped(b, p->secret_var, AK_VARNAME_MAX)) != AK_OK ||
+	    (r = put_capped(b, secret, secret_cap)) != AK_OK ||
+	    (r = put_capped(b, p->description, AK_TEXT_MAX)) != AK_OK ||
+	    (with_source && (r = put_capped(b, p->source, AK_TEXT_MAX)) != AK_OK) ||
+	    (r = ak_buf_put_u64(b, i64_to_wire(p->created))) != AK_OK ||
+	    (r = ak_buf_put_u64(b, i64_to_wire(p->rotated))) != AK_OK)
+		return r;
+	return ak_buf_put_u32(b, (uint32_t)p->nvars);
+}
+
 enum ak_err
 ak_proto_put_profile(struct ak_buf *b, const struct ak_profile *p)
 {
 	enum ak_err r;
 	size_t i;
 
-	if (p->nvars > AK_VARS_MAX) {
-		r = AK_ERR_TOO_LARGE;
-		goto out;
-	}
-	if ((r = put_capped(b, p->name, AK_NAME_MAX)) != AK_OK ||
-	    (r = put_capped(b, p->provider, AK_TEXT_MAX)) != AK_OK ||
-	    (r = put_capped(b, p->secret_var, AK_VARNAME_MAX)) != AK_OK ||
-	    (r = put_capped(b, p->secret, AK_VALUE_MAX)) != AK_OK ||
-	    (r = put_capped(b, p->description, AK_TEXT_MAX)) != AK_OK ||
-	    (r = put_capped(b, p->source, AK_TEXT_MAX)) != AK_OK ||
-	    (r = ak_buf_put_u64(b, i64_to_wire(p->created))) != AK_OK ||
-	    (r = ak_buf_put_u64(b, i64_to_wire(p->rotated))) != AK_OK ||
-	    (r = ak_buf_put_u32(b, (uint32_t)p->nvars)) != AK_OK)
+	if ((r = put_profile_head(b, p, p->secret, AK_VALUE_MAX, 1)) != AK_OK)
 		goto out;
 	for (i = 0; i < p->nvars; i++) {
 		if ((r = put_capped(b, p->vars[i].name, AK_VARNAME_MAX)) != AK_OK ||
@@ -348,18 +358,7 @@ ak_proto_put_list_entry(struct ak_buf *b, const struct ak_profile *p)
 	size_t i;
 
 	ak_redact(p->secret != NULL ? p->secret : "", red, sizeof(red));
-	if (p->nvars > AK_VARS_MAX) {
-		r = AK_ERR_TOO_LARGE;
-		goto out;
-	}
-	if ((r = put_capped(b, p->name, AK_NAME_MAX)) != AK_OK ||
-	    (r = put_capped(b, p->provider, AK_TEXT_MAX)) != AK_OK ||
-	    (r = put_capped(b, p->secret_var, AK_VARNAME_MAX)) != AK_OK ||
-	    (r = put_capped(b, red, AK_PROTO_REDACT_MAX - 1)) != AK_OK ||
-	    (r = put_capped(b, p->description, AK_TEXT_MAX)) != AK_OK ||
-	    (r = ak_buf_put_u64(b, i64_to_wire(p->created))) != AK_OK ||
-	    (r = ak_buf_put_u64(b, i64_to_wire(p->rotated))) != AK_OK ||
-	    (r = ak_buf_put_u32(b, (uint32_t)p->nvars)) != AK_OK)
+	if ((r = put_profile_head(b, p, red, AK_PROTO_REDACT_MAX - 1, 0)) != AK_OK)
 		goto out;
 	for (i = 0; i < p->nvars; i++) {
 		if ((r = put_capped(b, p->vars[i].name, AK_VARNAME_MAX)) != AK_OK)
