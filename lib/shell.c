@@ -1,4 +1,5 @@
-/* shell.c - export lines that carry any value byte-for-byte into each shell (rule 4).
+/* shell.c - export lines that carry any value byte-for-byte into each shell, injection-proof in every
+ * shell they claim.
  *
  * Every encoder works the same way: bytes that are plain in the shell's strongest quoting go inside
  * single quotes; each byte that is special even there is written OUTSIDE the quotes with an escape

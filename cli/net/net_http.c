@@ -7,7 +7,7 @@
  *  - plain http never through a proxy (https honours the usual proxy variables);
  *  - no verbose output; curl's error buffer is scrubbed of the secret before it is shown;
  *  - bodies land in the secure arena (they may hold secrets: an imported value) and are capped.
- * libcurl keeps unwiped copies of option strings (FACTS.md); we wipe what we own (header lines, error
+ * libcurl keeps unwiped copies of option strings, which it never wipes; we wipe what we own (header lines, error
  * buffers, bodies), and this process is short-lived.
  */
 #include <stdio.h>
