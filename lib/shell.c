@@ -112,30 +112,42 @@ quoted_word(struct w *w, const uint8_t *v, size_t len, esc_fn esc)
 		wc(w, '\'');
 }
 
+/* A shell's escapes: each byte that must leave the quotes, and what stands for it outside them. */
+struct esc {
+	uint8_t c;
+	const char *s;
+};
+
+/* 1 if c has an escape in t (written to w unless w is NULL), 0 if it is plain inside the quotes. */
+static int
+esc_lookup(struct w *w, uint8_t c, const struct esc *t)
+{
+	for (; t->s != NULL; t++) {
+		if (t->c == c) {
+			if (w != NULL)
+				ws(w, t->s);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /* sh/bash/zsh/dash/ksh: only ' ends a single-quoted string; \' outside quotes is a literal quote.
  * Newlines and every other byte are literal inside '...' (also under zsh's RC_QUOTES: we never
  * put two quotes inside one quoted run). A backslash goes outside too, as \\: sh reads that as one
  * backslash, and fish (which a bash login may hand this output to) treats \' and \\ as escapes even
  * inside single quotes, so a value like \'; cmd; # must never have its backslash inside a quote.
  * Outside the quotes fish reads \' and \\ exactly as sh does: the line stays inert there. */
+static const struct esc sh_escs[] = {
+	{ '\'', "\\'" },
+	{ '\\', "\\\\" },
+	{ 0, NULL },
+};
+
 static int
 sh_esc(struct w *w, uint8_t c)
 {
-	const char *s;
-
-	switch (c) {
-	case '\'':
-		s = "\\'";
-		break;
-	case '\\':
-		s = "\\\\";
-		break;
-	default:
-		return 0;
-	}
-	if (w != NULL)
-		ws(w, s);
-	return 1;
+	return esc_lookup(w, c, sh_escs);
 }
 
 /* fish: inside '...' only \\ and \' are escapes, so both go outside as \\ and \'. A newline goes
@@ -143,27 +155,17 @@ sh_esc(struct w *w, uint8_t c)
  * at newlines and joins the pieces with spaces. Every other byte (controls, invalid UTF-8, fish's
  * private-use range) round-trips literally: fish maps undecodable bytes to private-use characters
  * and back when it exports. */
+static const struct esc fish_escs[] = {
+	{ '\'', "\\'" },
+	{ '\\', "\\\\" },
+	{ '\n', "\\n" },
+	{ 0, NULL },
+};
+
 static int
 fish_esc(struct w *w, uint8_t c)
 {
-	const char *s;
-
-	switch (c) {
-	case '\'':
-		s = "\\'";
-		break;
-	case '\\':
-		s = "\\\\";
-		break;
-	case '\n':
-		s = "\\n";
-		break;
-	default:
-		return 0;
-	}
-	if (w != NULL)
-		ws(w, s);
-	return 1;
+	return esc_lookup(w, c, fish_escs);
 }
 
 /* csh/tcsh: ' ends the quote (written outside as \'); ! triggers history substitution even inside
@@ -181,27 +183,17 @@ fish_esc(struct w *w, uint8_t c)
  * Every other byte is literal inside '...'. */
 #define CSH_CHUNK 1024
 
+static const struct esc csh_escs[] = {
+	{ '\'', "\\'" },
+	{ '!', "\\!" },
+	{ '\n', "$'\\n'" },
+	{ 0, NULL },
+};
+
 static int
 csh_esc(struct w *w, uint8_t c)
 {
-	const char *s;
-
-	switch (c) {
-	case '\'':
-		s = "\\'";
-		break;
-	case '!':
-		s = "\\!";
-		break;
-	case '\n':
-		s = "$'\\n'";
-		break;
-	default:
-		return 0;
-	}
-	if (w != NULL)
-		ws(w, s);
-	return 1;
+	return esc_lookup(w, c, csh_escs);
 }
 
 static void

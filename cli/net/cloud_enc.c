@@ -305,3 +305,21 @@ cloud_crc32c(const void *buf, size_t len)
 		c = table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
 	return c ^ 0xFFFFFFFFu;
 }
+
+size_t
+cloud_split(const char *rest, const char **seg, size_t *len, size_t max, int *more)
+{
+	const char *p, *slash = NULL;
+	size_t n = 0;
+
+	for (p = rest; n < max; p = slash + 1) {
+		slash = strchr(p, '/');
+		seg[n] = p;
+		len[n] = slash != NULL ? (size_t)(slash - p) : strlen(p);
+		n++;
+		if (slash == NULL)
+			break;
+	}
+	*more = slash != NULL;
+	return n;
+}
