@@ -166,8 +166,19 @@ tidy_key(const struct ak_provider *pv, const char *name, char *key, size_t *len)
 	ak_smem_free(t); /* wipes */
 }
 
-int
-cmd_add(struct cli *c, int argc, char **argv)
+/* What the command line asked for. */
+struct add_args {
+	const char *name, *provider, *var, *desc;
+	const char *sets[AK_VARS_MAX];
+	size_t nsets;
+	int force;
+	int validate; /* -1: only when the secret is typed on a terminal */
+};
+
+/* Options and operands, and their syntax: exit 2 before anything is read or asked. Returns 0, or the
+ * exit code (help printed: 0 too, with *done set). */
+static int
+add_parse(struct cli *c, int argc, char **argv, struct add_args *a, int *done)
 {
 	static const struct option longopts[] = {
 		{ "force", no_argument, NULL, 'F' },
@@ -180,46 +191,37 @@ cmd_add(struct cli *c, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *provider = "anthropic", *var = NULL, *desc = "", *name;
 	const struct ak_provider *pv;
-	char fmt[256];
-	int validate = -1; /* -1: only when the secret is typed on a terminal */
-	const char *sets[AK_VARS_MAX];
-	struct ak_profile *p = NULL;
-	char *secret = NULL, *vname = NULL;
-	char prompt[AK_NAME_MAX + 32], detail[512];
 	const char *eq;
-	size_t nsets = 0, i, secretlen = 0;
-	int ch, rc, force = 0, replaced = 0;
-	enum ak_err r;
+	size_t i;
+	int ch;
 
+	*done = 1;
 	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'F':
-			force = 1;
+			a->force = 1;
 			break;
 		case 'p':
-			provider = optarg;
+			a->provider = optarg;
 			break;
 		case 'v':
-			var = optarg;
+			a->var = optarg;
 			break;
 		case 's':
-			if (nsets == AK_VARS_MAX)
+			if (a->nsets == AK_VARS_MAX)
 				return cli_usage_error(c, "at most %d --set", AK_VARS_MAX);
-			sets[nsets++] = optarg;
+			a->sets[a->nsets++] = optarg;
 			break;
 		case 'd':
-			desc = optarg;
+			a->desc = optarg;
 			break;
 		case 'Y':
 		case 'n':
-			validate = ch == 'Y';
+			a->validate = ch == 'Y';
 			break;
-		case 'h':
-			return cli_cmd_help(c->cmd);
 		default:
-			return cli_bad_option(c, ch, argv);
+			return cli_opt_other(c, ch, argv);
 		}
 	}
 	if (optind >= argc)
@@ -227,37 +229,48 @@ cmd_add(struct cli *c, int argc, char **argv)
 	if (optind + 1 != argc)
 		return cli_usage_error(c, "unexpected argument '%s' (the secret is read from the terminal "
 		    "or stdin, never from arguments)", argv[optind + 1]);
-	name = argv[optind];
+	a->name = argv[optind];
 	/* The secret's variable follows the provider (openai => OPENAI_API_KEY) unless --var says. */
-	if (var == NULL && ((pv = ak_provider_find(provider)) == NULL || (var = pv->secret_var)[0] == '\0'))
-		return cli_usage_error(c, "--provider %s has no default variable: give --var NAME", provider);
-
-	/* Syntax first: exit 2 before anything is read or asked. */
-	if (ak_name_check(name) != AK_OK)
-		return cli_fail(AK_ERR_BAD_NAME, NULL, "add: '%s'", name);
-	if (ak_varname_check(var) != AK_OK)
-		return cli_fail(AK_ERR_BAD_VARNAME, NULL, "add: --var '%s'", var);
-	for (i = 0; i < nsets; i++) {
-		if ((eq = strchr(sets[i], '=')) == NULL)
-			return cli_usage_error(c, "--set needs NAME=VALUE, got '%s'", sets[i]);
-		if ((size_t)(eq - sets[i]) > AK_VARNAME_MAX)
+	if (a->var == NULL &&
+	    ((pv = ak_provider_find(a->provider)) == NULL || (a->var = pv->secret_var)[0] == '\0'))
+		return cli_usage_error(c, "--provider %s has no default variable: give --var NAME", a->provider);
+	if (ak_name_check(a->name) != AK_OK)
+		return cli_fail(AK_ERR_BAD_NAME, NULL, "add: '%s'", a->name);
+	if (ak_varname_check(a->var) != AK_OK)
+		return cli_fail(AK_ERR_BAD_VARNAME, NULL, "add: --var '%s'", a->var);
+	for (i = 0; i < a->nsets; i++) {
+		if ((eq = strchr(a->sets[i], '=')) == NULL)
+			return cli_usage_error(c, "--set needs NAME=VALUE, got '%s'", a->sets[i]);
+		if ((size_t)(eq - a->sets[i]) > AK_VARNAME_MAX)
 			return cli_fail(AK_ERR_BAD_VARNAME, NULL, "add: --set");
 	}
+	*done = 0;
+	return 0;
+}
 
-	if ((p = ak_profile_new()) == NULL) {
-		rc = cli_fail(AK_ERR_NOMEM, NULL, "add");
-		goto out;
-	}
-	if ((r = ak_profile_set_field(&p->name, name)) != AK_OK ||
-	    (r = ak_profile_set_field(&p->provider, provider)) != AK_OK ||
-	    (r = ak_profile_set_field(&p->secret_var, var)) != AK_OK ||
-	    (r = ak_profile_set_field(&p->description, desc)) != AK_OK) {
+/* The profile without its secret. Returns 0 with *out, or the exit code. */
+static int
+add_build(struct cli *c, const struct add_args *a, struct ak_profile **out)
+{
+	struct ak_profile *p;
+	char *vname = NULL;
+	const char *eq;
+	size_t i;
+	int rc = 0;
+	enum ak_err r;
+
+	if ((p = ak_profile_new()) == NULL)
+		return cli_fail(AK_ERR_NOMEM, NULL, "add");
+	if ((r = ak_profile_set_field(&p->name, a->name)) != AK_OK ||
+	    (r = ak_profile_set_field(&p->provider, a->provider)) != AK_OK ||
+	    (r = ak_profile_set_field(&p->secret_var, a->var)) != AK_OK ||
+	    (r = ak_profile_set_field(&p->description, a->desc)) != AK_OK) {
 		rc = cli_fail(r, NULL, "add");
 		goto out;
 	}
-	for (i = 0; i < nsets; i++) {
-		eq = strchr(sets[i], '=');
-		if ((vname = ak_smem_strndup(sets[i], (size_t)(eq - sets[i]))) == NULL) {
+	for (i = 0; i < a->nsets; i++) {
+		eq = strchr(a->sets[i], '=');
+		if ((vname = ak_smem_strndup(a->sets[i], (size_t)(eq - a->sets[i]))) == NULL) {
 			rc = cli_fail(AK_ERR_NOMEM, NULL, "add");
 			goto out;
 		}
@@ -265,7 +278,7 @@ cmd_add(struct cli *c, int argc, char **argv)
 			rc = cli_fail(r, NULL, "add: --set '%s'", vname);
 			goto out;
 		}
-		if (strcmp(vname, var) == 0) {
+		if (strcmp(vname, a->var) == 0) {
 			rc = cli_usage_error(c, "--set %s: that is the secret's variable", vname);
 			goto out;
 		}
@@ -276,56 +289,94 @@ cmd_add(struct cli *c, int argc, char **argv)
 		ak_smem_free(vname);
 		vname = NULL;
 	}
+out:
+	ak_smem_free(vname);
+	if (rc != 0)
+		ak_profile_free(p);
+	else
+		*out = p;
+	return rc;
+}
 
-	/* Refuse an existing name before the secret is typed, not after. */
-	if (!force && name_taken(c, name)) {
-		rc = exists_error(name);
-		goto out;
-	}
-	snprintf(prompt, sizeof(prompt), "Secret for %s: ", name);
-	if ((r = cli_secret_read(prompt, &secret, &secretlen)) != AK_OK) {
-		rc = cli_fail(r, NULL, "add: reading the secret");
-		goto out;
-	}
-	tidy_key(ak_provider_find(provider), name, secret, &secretlen);
+/* The secret, from the terminal (raw, bracketed paste) or stdin, into the profile. Returns 0, or the
+ * exit code. */
+static int
+add_read_secret(const struct add_args *a, struct ak_profile *p)
+{
+	char prompt[AK_NAME_MAX + 32];
+	char *secret = NULL;
+	size_t secretlen = 0;
+	enum ak_err r;
+
+	snprintf(prompt, sizeof(prompt), "Secret for %s: ", a->name);
+	if ((r = cli_secret_read(prompt, &secret, &secretlen)) != AK_OK)
+		return cli_fail(r, NULL, "add: reading the secret");
+	tidy_key(ak_provider_find(a->provider), a->name, secret, &secretlen);
 	if (secretlen == 0) {
-		rc = cli_fail(AK_ERR_EMPTY, NULL, "add: reading the secret");
-		goto out;
+		ak_smem_free(secret);
+		return cli_fail(AK_ERR_EMPTY, NULL, "add: reading the secret");
 	}
 	r = ak_profile_set_field(&p->secret, secret);
 	ak_smem_free(secret); /* wipes; the profile holds its own copy */
-	secret = NULL;
-	if (r != AK_OK || (r = ak_profile_validate(p)) != AK_OK) {
-		rc = cli_fail(r, NULL, "add: %s", name);
-		goto out;
-	}
-	/* Live check before storing (docs/providers.md): a key the provider refuses is not stored. */
-	pv = ak_provider_find(provider);
-	if (validate == 1 || (validate == -1 && isatty(0) && pv != NULL && pv->check_path != NULL)) {
+	if (r != AK_OK || (r = ak_profile_validate(p)) != AK_OK)
+		return cli_fail(r, NULL, "add: %s", a->name);
+	return 0;
+}
+
+/* Live check before storing (docs/providers.md): a key the provider refuses is not stored. Returns 0
+ * to store, or the exit code. */
+static int
+add_check(struct cli *c, const struct add_args *a, const struct ak_profile *p)
+{
+	const struct ak_provider *pv = ak_provider_find(a->provider);
+	char fmt[256];
+	int rc;
+
+	if (a->validate == 1 || (a->validate == -1 && isatty(0) && pv != NULL && pv->check_path != NULL)) {
 		/* Only a definite answer refuses: the provider rejected the key (10) or it is malformed
 		 * (16). No verdict (network, timeout, rate limit, provider failing, 403) stores it. */
 		rc = cli_net_validate(c, p);
 		if (rc == 10 || rc == 16) {
-			cli_note("add: %s: not stored (--no-validate stores it unchecked)", name);
-			goto out;
+			cli_note("add: %s: not stored (--no-validate stores it unchecked)", a->name);
+			return rc;
 		}
 		if (rc != 0)
 			cli_note("add: %s: warning: the key could not be verified; storing it unverified "
-			    "(check later with 'akctl test %s')", name, name);
+			    "(check later with 'akctl test %s')", a->name, a->name);
 	} else if (pv != NULL && ak_provider_check_key(pv, p->secret, fmt, sizeof(fmt)) != AK_KEY_OK) {
-		cli_note("add: %s: warning: %s", name, fmt);
+		cli_note("add: %s: warning: %s", a->name, fmt);
 	}
+	return 0;
+}
 
-	if ((r = cli_profile_put(c, p, force, &replaced, detail, sizeof(detail))) != AK_OK) {
-		rc = r == AK_ERR_PROFILE_EXISTS ? exists_error(name) :
-		    cli_fail(r, detail[0] ? detail : NULL, "add: %s", name);
+int
+cmd_add(struct cli *c, int argc, char **argv)
+{
+	struct add_args a = { .provider = "anthropic", .desc = "", .validate = -1 };
+	struct ak_profile *p = NULL;
+	char detail[512];
+	int rc, done, replaced = 0;
+	enum ak_err r;
+
+	if ((rc = add_parse(c, argc, argv, &a, &done)) != 0 || done)
+		return rc;
+	if ((rc = add_build(c, &a, &p)) != 0)
+		return rc;
+	/* Refuse an existing name before the secret is typed, not after. */
+	if (!a.force && name_taken(c, a.name)) {
+		rc = exists_error(a.name);
 		goto out;
 	}
-	cli_note("%s profile %s", replaced ? "replaced" : force ? "stored" : "added", name);
+	if ((rc = add_read_secret(&a, p)) != 0 || (rc = add_check(c, &a, p)) != 0)
+		goto out;
+	if ((r = cli_profile_put(c, p, a.force, &replaced, detail, sizeof(detail))) != AK_OK) {
+		rc = r == AK_ERR_PROFILE_EXISTS ? exists_error(a.name) :
+		    cli_fail(r, detail[0] ? detail : NULL, "add: %s", a.name);
+		goto out;
+	}
+	cli_note("%s profile %s", replaced ? "replaced" : a.force ? "stored" : "added", a.name);
 	rc = 0;
 out:
 	ak_profile_free(p);
-	ak_smem_free(vname);
-	ak_smem_free(secret);
 	return rc;
 }
