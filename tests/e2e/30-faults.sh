@@ -17,7 +17,9 @@
 SHIM=${AKFAULTSHIM:-$(dirname "$AKAGENT")/tests/e2e/akfaultshim.so}
 # In the sanitizer build the shim is preloaded ahead of libasan: ASan then refuses to start unless told
 # the order is intended. The shim only forwards to the next definition, so ASan still sees every call.
-if ldd "$AKAGENT" 2>/dev/null | grep -q libasan; then
+# (grep reads all of ldd's output: with -q it could exit first, and under pipefail ldd's SIGPIPE would
+# fail the test.)
+if ldd "$AKAGENT" 2>/dev/null | grep libasan >/dev/null; then
 	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
 fi
 [ -f "$SHIM" ] || skip "fault shim not built ($SHIM)"
