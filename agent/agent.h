@@ -12,18 +12,9 @@
 
 #include "ak_buf.h"
 #include "ak_err.h"
+#include "ak_shell.h"
 
-#ifndef AK_VERSION
-#define AK_VERSION "0.1.0"
-/* activation.c ---------------------------------------------------------------------------------- */
-
-/* The listening socket systemd passed (LISTEN_PID is us, LISTEN_FDS=1 at fd 3), checked like our own:
- * a listening AF_UNIX stream socket bound to a path in a directory that is ours and 0700, the file ours
- * (made 0600 if it was wider). Fills path, *dev, *ino and returns the fd (non-blocking, close-on-exec); -1 when nothing was
- * passed to this process; -2 after printing why a passed socket is refused. Clears LISTEN_*. */
-int agent_activation_socket(char *path, size_t pathlen, dev_t *dev, ino_t *ino);
-
-#endif
+struct ak_client;
 
 /* Per-connection limits (milliseconds). */
 #define AGENT_STALL_MS 10000u      /* a partial request, or an unread reply, for this long: drop */
@@ -76,6 +67,62 @@ void agent_signals_close(void);
 /* Run until told to exit; returns the process exit status. Before returning the state is locked, every
  * connection closed and, when appropriate, the socket removed. */
 int agent_server_run(const struct agent_server_cfg *cfg);
+
+/* main.c, start.c, kill.c ---------------------------------------------------------------------- */
+
+struct agent_opts {
+	enum ak_shell shell;
+	int kill;
+	int foreground;
+	int debug;
+	const char *sock_opt;
+	const char *store_opt;
+	uint32_t lifetime_s;
+	uint32_t idle_s;
+	char **cmd;               /* CMD [ARG...] or NULL */
+};
+
+#define AGENT_CLIENT_TIMEOUT_S 2 /* how long a start-up or -k probe waits for an agent's answer */
+
+/* First thing in main: no core dumps, not dumpable, umask 077, SIGPIPE ignored, more descriptors. */
+void agent_harden(void);
+/* The start-up: the socket, then daemonise, a CMD child, the foreground or socket activation. Returns
+ * the exit status (the daemonising parent exits inside). */
+int agent_start(const struct agent_opts *o);
+/* Ask whoever listens at path for its STATUS, through the library client (so the listening process
+ * must be ours or root's). AK_OK with *pid (and *clp connected, if clp) when an agent answers;
+ * AK_ERR_NO_AGENT when nothing listens; AK_ERR_UNTRUSTED_AGENT when another user's process listens
+ * (detail says who); AK_ERR_BAD_MESSAGE when something listens but does not answer like an agent. */
+enum ak_err agent_probe(const char *path, long *pid, struct ak_client **clp, char *detail, size_t detaillen);
+/* Write b to stdout and flush: 0, or -1 when not all of it went out. */
+int agent_print(const struct ak_buf *b);
+/* -k: stop the agent and print the shell lines that unset its variables. Returns the exit status. */
+int agent_kill(const struct agent_opts *o);
+
+/* conn.c ---------------------------------------------------------------------------------------- */
+
+struct pollfd;
+
+/* The request buffer (secure). -1 when out of secure memory. */
+int agent_conns_init(void);
+/* Close every connection (wiping its buffers) and free the request buffer. */
+void agent_conns_free(void);
+size_t agent_conns_count(void);
+/* Accept what is waiting (peer uid ours or root). Returns the time until which accepting pauses (0 =
+ * none): after running out of descriptors or memory. */
+uint64_t agent_conns_accept(int lfd, uint64_t now);
+/* Stall, idle and hold timers of every connection. */
+void agent_conns_timers(uint64_t now);
+/* Free dead connections; returns how many. */
+size_t agent_conns_compact(void);
+/* pf[i] for connection i (agent_conns_count() of them); lowers *deadline to their nearest timer. */
+void agent_conns_poll_set(struct pollfd *pf, uint64_t *deadline);
+/* Serve the first n connections by what poll said of them. */
+void agent_conns_serve(const struct pollfd *pf, size_t n, uint64_t now);
+/* 1 once a client asked for SHUTDOWN; *flushing while its reply is still going out. */
+int agent_conns_shutdown(int *flushing);
+/* *d = the earlier of *d and t, where 0 means none. */
+void agent_min_deadline(uint64_t *d, uint64_t t);
 
 /* activation.c ---------------------------------------------------------------------------------- */
 

@@ -426,10 +426,33 @@ out:
 struct write_op {
 	struct ak_profile *add;   /* ADD: owned until put into the store */
 	int force;
+	int if_source;            /* ADD with AK_ADD_IF_SOURCE: only add->secret is taken */
 	const char *remove;       /* REMOVE: name */
 	struct ak_edit *edit;     /* EDIT */
 	int expire;               /* nothing but the expiry every write does */
 };
+
+/* The stored profile with only its secret replaced, while its source is the request's. Runs on the
+ * store as re-read under the writer lock, so the comparison and the write are one step. */
+static enum ak_err
+put_secret_if_source(struct ak_store *s, struct write_op *op)
+{
+	const struct ak_profile *cur = ak_store_find(s, op->add->name);
+	struct ak_profile *p;
+	enum ak_err r;
+
+	if (cur == NULL)
+		return AK_ERR_NO_PROFILE;
+	if (strcmp(cur->source, op->add->source) != 0)
+		return AK_ERR_SOURCE_CHANGED;
+	if ((p = ak_profile_dup(cur)) == NULL)
+		return AK_ERR_NOMEM;
+	if ((r = ak_profile_set_field(&p->secret, op->add->secret)) == AK_OK)
+		r = ak_store_put(s, p, 1);
+	if (r != AK_OK)
+		ak_profile_free(p);
+	return r;
+}
 
 /* ak_store_put stamps created/rotated: the rule lives there, not here. */
 static enum ak_err
@@ -444,6 +467,8 @@ apply_op(struct ak_store *s, void *arg)
 		return ak_store_remove(s, op->remove);
 	if (op->edit != NULL)
 		return ak_edit_apply(s, op->edit);
+	if (op->if_source)
+		return put_secret_if_source(s, op);
 	if ((r = ak_store_put(s, op->add, op->force)) == AK_OK)
 		op->add = NULL; /* the store owns it now */
 	return r;
@@ -510,6 +535,7 @@ do_add(struct ak_buf *req, struct ak_buf *out)
 		goto out;
 	}
 	op.force = (flags & AK_ADD_FORCE) != 0;
+	op.if_source = (flags & AK_ADD_IF_SOURCE) != 0;
 	if ((r = write_store(&op)) != AK_OK)
 		goto out;
 	r = reply_simple(out, AK_MSG_OK);

@@ -1,8 +1,5 @@
-/* server.c - akagent's event loop: one thread, poll(), non-blocking sockets, timers.
- *
- * Each connection has a secure input buffer (requests may carry keys and secrets) and a secure output
- * buffer (replies carry secrets); both wipe what they consume. A connection answers one request at a
- * time: the next frame is taken only once the previous reply is flushed, which also bounds memory.
+/* server.c - akagent's event loop: one thread, poll(), non-blocking sockets, timers; signals and the
+ * socket watch. The connections themselves are conn.c's.
  *
  * Timers: the state's lifetime/idle deadlines (dispatch.c), per-connection stall/idle limits, holds
  * (failed-unlock delay, UNLOCK gate), the accept pause after EMFILE, and the socket check period when
@@ -29,32 +26,11 @@
 #include "ak_proto.h"
 #include "ak_util.h"
 
-#define READ_MIN 1024
-#define READ_MAX 65536
-#define ACCEPT_BATCH 64
 #define SHUTDOWN_FLUSH_MS 1000
 #define FIXED_PFDS 3 /* signal pipe, inotify, listener */
 
-struct conn {
-	int fd;
-	struct ak_buf *in;      /* secure: requests (UNLOCK keys, ADD secrets) */
-	struct ak_buf *out;     /* secure: replies (profiles) */
-	uint64_t last_active;   /* accept or last request (ms) */
-	uint64_t msg_start;     /* first byte of the pending partial request (ms), 0 = none */
-	uint64_t out_since;     /* reply queued or last write progress (ms) */
-	uint64_t hold_until;    /* parked until (ms), 0 = not parked */
-	int eof;                /* the peer will send nothing more */
-	int closing;            /* close once the reply is flushed */
-	int dead;
-};
-
-static struct conn **conns;
-static size_t nconns, capconns;
 static struct pollfd *pfds;
 static size_t cappfds;
-static struct ak_buf *req;          /* one request's payload, copied out of its frame */
-static struct conn *shutdown_conn;  /* the connection that asked us to exit, until its OK is out */
-static int shutdown_req;
 static int sigpipe_fd[2] = { -1, -1 };
 
 /* Signals ---------------------------------------------------------------------------------------- */
@@ -99,7 +75,7 @@ agent_signals_close(void)
 	sigpipe_fd[0] = sigpipe_fd[1] = -1;
 }
 
-/* Connections ------------------------------------------------------------------------------------ */
+/* The socket and the loop ------------------------------------------------------------------------ */
 
 static int
 sock_is_ours(const struct agent_server_cfg *cfg)
@@ -108,318 +84,6 @@ sock_is_ours(const struct agent_server_cfg *cfg)
 
 	return lstat(cfg->sock_path, &sb) == 0 && sb.st_dev == cfg->sock_dev &&
 	    sb.st_ino == cfg->sock_ino;
-}
-
-/* Best effort: tell a refused peer why, without ever blocking on it. */
-static void
-send_error_and_close(int fd, enum ak_err e)
-{
-	struct ak_buf *b = ak_buf_new(256);
-
-	if (b != NULL && ak_proto_begin(b, AK_MSG_ERROR) == AK_OK &&
-	    ak_proto_put_error(b, e, NULL) == AK_OK && ak_proto_finish(b, 256) == AK_OK)
-		(void)!send(fd, ak_buf_ptr(b), ak_buf_len(b), MSG_NOSIGNAL | MSG_DONTWAIT);
-	ak_buf_free(b);
-	close(fd);
-}
-
-static void
-conn_free(struct conn *c)
-{
-	if (c == NULL)
-		return;
-	if (c->fd >= 0)
-		close(c->fd);
-	ak_buf_free(c->in);
-	ak_buf_free(c->out);
-	if (c == shutdown_conn)
-		shutdown_conn = NULL;
-	free(c);
-}
-
-static int
-conn_add(int fd, uint64_t now)
-{
-	struct conn *c;
-
-	if (nconns == capconns) {
-		size_t ncap = capconns ? capconns * 2 : 64;
-		struct conn **nc = realloc(conns, ncap * sizeof(*nc));
-
-		if (nc == NULL)
-			return -1;
-		conns = nc;
-		capconns = ncap;
-	}
-	if ((c = calloc(1, sizeof(*c))) == NULL)
-		return -1;
-	c->fd = fd;
-	c->in = ak_buf_new_secure(AK_PROTO_MAX_REQUEST + 4);
-	c->out = ak_buf_new_secure(AK_PROTO_MAX_REPLY);
-	if (c->in == NULL || c->out == NULL) {
-		c->fd = -1; /* the caller closes fd */
-		conn_free(c);
-		return -1;
-	}
-	c->last_active = now;
-	conns[nconns++] = c;
-	return 0;
-}
-
-static void
-queue_error(struct conn *c, enum ak_err e, uint64_t now)
-{
-	if (ak_proto_begin(c->out, AK_MSG_ERROR) != AK_OK ||
-	    ak_proto_put_error(c->out, e, NULL) != AK_OK ||
-	    ak_proto_finish(c->out, AK_PROTO_MAX_REPLY) != AK_OK)
-		ak_buf_reset(c->out);
-	c->out_since = now;
-	c->closing = 1;
-}
-
-/* Take the next complete frame from c->in and dispatch it. Returns 1 if something happened (a reply
- * was queued or the connection was parked), 0 if no complete frame is there. */
-static int
-conn_next_frame(struct conn *c, uint64_t now)
-{
-	struct agent_result res;
-	const uint8_t *p;
-	size_t flen = 0, need = 0;
-	uint8_t type;
-	enum ak_err r;
-
-	r = ak_proto_frame(c->in, AK_PROTO_MAX_REQUEST, &flen, &need);
-	if (r == AK_ERR_TRUNCATED) {
-		if (ak_buf_len(c->in) == 0)
-			c->msg_start = 0;
-		else if (c->msg_start == 0)
-			c->msg_start = now;
-		return 0;
-	}
-	if (r != AK_OK || flen < 5) {
-		/* Oversized or zero-length: answer, then hang up without reading the rest. */
-		ak_debug("bad frame: %s", ak_strerror(r));
-		ak_buf_reset(c->in);
-		c->msg_start = 0;
-		queue_error(c, r == AK_ERR_TOO_LARGE ? AK_ERR_TOO_LARGE : AK_ERR_BAD_MESSAGE, now);
-		return 1;
-	}
-	p = ak_buf_ptr(c->in);
-	type = p[4];
-	if (type == AK_MSG_UNLOCK) {
-		uint64_t gate = agent_state_unlock_gate();
-
-		/* Rate limit: no UNLOCK from anyone before the failure delay ends. */
-		if (gate > now) {
-			c->hold_until = gate;
-			return 1;
-		}
-	}
-	ak_buf_reset(req);
-	if (ak_buf_put(req, p + 5, flen - 5) != AK_OK) {
-		ak_buf_reset(c->in);
-		queue_error(c, AK_ERR_NOMEM, now);
-		return 1;
-	}
-	ak_buf_consume(c->in, flen); /* wipes the request bytes in the connection buffer */
-	c->msg_start = ak_buf_len(c->in) ? now : 0;
-	c->last_active = now;
-	agent_dispatch(type, req, c->out, &res);
-	ak_buf_reset(req); /* wipe: it may have held a key or a secret */
-	c->out_since = now;
-	if (res.close || ak_buf_len(c->out) == 0)
-		c->closing = 1;
-	if (res.hold_until != 0)
-		c->hold_until = res.hold_until;
-	if (res.shutdown) {
-		/* Lock now; exit once this OK is flushed (or after a short grace). */
-		agent_state_lock("shutdown requested");
-		shutdown_req = 1;
-		shutdown_conn = c;
-		c->closing = 1;
-	}
-	return 1;
-}
-
-/* Write what we can. Returns -1 when the connection died. */
-static int
-conn_flush(struct conn *c, uint64_t now)
-{
-	while (ak_buf_len(c->out) > 0) {
-		ssize_t n = send(c->fd, ak_buf_ptr(c->out), ak_buf_len(c->out), MSG_NOSIGNAL);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return 0;
-			c->dead = 1;
-			return -1;
-		}
-		ak_buf_consume(c->out, (size_t)n); /* wipes the sent reply bytes */
-		c->out_since = now;
-	}
-	return 0;
-}
-
-/* Move the connection forward as far as it can go without blocking. */
-static void
-conn_progress(struct conn *c, uint64_t now)
-{
-	while (!c->dead) {
-		if (c->hold_until != 0)
-			return;
-		if (ak_buf_len(c->out) > 0) {
-			if (conn_flush(c, now) != 0 || ak_buf_len(c->out) > 0)
-				return;
-		}
-		if (c->closing) {
-			c->dead = 1;
-			return;
-		}
-		if (!conn_next_frame(c, now))
-			break;
-	}
-	/* Nothing queued and no complete request: a peer that sent EOF is done. */
-	if (!c->dead && c->eof)
-		c->dead = 1;
-}
-
-static void
-conn_read(struct conn *c, uint64_t now)
-{
-	for (;;) {
-		size_t room = ak_buf_max(c->in) - ak_buf_len(c->in);
-		size_t want = READ_MIN, need = 0, flen;
-		uint8_t *p;
-		ssize_t n;
-
-		/* Read about what the pending frame still needs: most requests are a few bytes, and
-		 * every connection's buffer comes out of locked memory. */
-		if (ak_proto_frame(c->in, AK_PROTO_MAX_REQUEST, &flen, &need) == AK_ERR_TRUNCATED &&
-		    need > ak_buf_len(c->in) && need - ak_buf_len(c->in) > want)
-			want = need - ak_buf_len(c->in);
-		if (want > READ_MAX)
-			want = READ_MAX;
-		if (want > room)
-			want = room;
-
-		if (want == 0)
-			break;
-		if (ak_buf_reserve(c->in, want, &p) != AK_OK) {
-			c->dead = 1;
-			return;
-		}
-		n = read(c->fd, p, want);
-		if (n < 0) {
-			ak_buf_unreserve(c->in, want);
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				c->dead = 1;
-			break;
-		}
-		ak_buf_unreserve(c->in, want - (size_t)n);
-		if (n == 0) {
-			c->eof = 1;
-			break;
-		}
-		if ((size_t)n < want)
-			break;
-	}
-	if (!c->dead)
-		conn_progress(c, now);
-}
-
-static uint64_t
-conn_deadline(const struct conn *c)
-{
-	if (c->hold_until != 0)
-		return c->hold_until;
-	if (ak_buf_len(c->out) > 0)
-		return c->out_since + AGENT_STALL_MS;
-	if (ak_buf_len(c->in) > 0)
-		return (c->msg_start ? c->msg_start : c->last_active) + AGENT_STALL_MS;
-	return c->last_active + AGENT_IDLE_CONN_MS;
-}
-
-static void
-conn_timers(struct conn *c, uint64_t now)
-{
-	if (c->dead || now < conn_deadline(c))
-		return;
-	if (c->hold_until != 0) {
-		c->hold_until = 0;
-		conn_progress(c, now);
-		return;
-	}
-	ak_debug("dropping %s client", ak_buf_len(c->in) || ak_buf_len(c->out) ? "stalled" : "idle");
-	c->dead = 1;
-}
-
-/* Free dead connections; returns how many. */
-static size_t
-conns_compact(void)
-{
-	size_t i, j, freed = 0;
-
-	for (i = j = 0; i < nconns; i++) {
-		if (conns[i]->dead) {
-			conn_free(conns[i]);
-			freed++;
-		} else
-			conns[j++] = conns[i];
-	}
-	nconns = j;
-	return freed;
-}
-
-static int
-peer_allowed(int fd)
-{
-	struct ucred cr;
-	socklen_t len = sizeof(cr);
-
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0 || len != sizeof(cr))
-		return 0;
-	if (cr.uid == getuid() || cr.uid == 0)
-		return 1;
-	ak_warn("refused a connection from uid %lu", (unsigned long)cr.uid);
-	return 0;
-}
-
-/* Returns the time until which accepting pauses (0 = no pause). */
-static uint64_t
-accept_some(int lfd, uint64_t now)
-{
-	int k;
-
-	for (k = 0; k < ACCEPT_BATCH; k++) {
-		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
-				continue;
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-				/* Stop polling the listener until a connection closes or the pause ends. */
-				ak_warn("accept: %s; pausing", strerror(errno));
-				return now + AGENT_ACCEPT_PAUSE_MS;
-			}
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				ak_warn("accept: %s", strerror(errno));
-			return 0;
-		}
-		if (!peer_allowed(fd)) {
-			send_error_and_close(fd, AK_ERR_DENIED);
-			continue;
-		}
-		if (conn_add(fd, now) != 0) {
-			ak_warn("out of memory for a connection");
-			send_error_and_close(fd, AK_ERR_NOMEM);
-			return now + AGENT_ACCEPT_PAUSE_MS;
-		}
-	}
-	return 0;
 }
 
 static int
@@ -519,170 +183,167 @@ ensure_pfds(size_t n)
 	return 0;
 }
 
-static void
-min_deadline(uint64_t *d, uint64_t t)
+/* The loop's own state between its phases. */
+struct loop {
+	const struct agent_server_cfg *cfg;
+	int ifd;                     /* inotify on the socket's directory, or -1 */
+	uint64_t paused_until;       /* accept pause after running out of descriptors */
+	uint64_t next_watch;         /* next socket check when inotify is unavailable */
+	uint64_t shutdown_deadline;  /* SHUTDOWN asked: exit by then even if its reply is not out */
+	int unlink_sock;
+	size_t npolled;              /* connections in pfds this round */
+};
+
+/* Buffers, the socket watch and the first check of the socket. -1 to go on, else the exit status. */
+static int
+loop_open(struct loop *l)
 {
-	if (t != 0 && (*d == 0 || t < *d))
-		*d = t;
+	if (agent_conns_init() != 0) {
+		ak_error("out of secure memory");
+		return 1;
+	}
+	if ((l->ifd = watch_init(l->cfg->sock_path)) < 0) {
+		ak_warn("inotify unavailable (%s): checking the socket every %us", strerror(errno),
+		    AGENT_WATCH_POLL_MS / 1000);
+		l->next_watch = ak_now_ms() + AGENT_WATCH_POLL_MS;
+	}
+	/* The parent may have printed our exports before the watch existed: whatever happened to the
+	 * socket in that window is caught by this one check. */
+	if (!sock_is_ours(l->cfg)) {
+		ak_warn("socket %s removed or replaced: exiting", l->cfg->sock_path);
+		return 0;
+	}
+	return -1;
+}
+
+/* Timers: the state's deadlines, the connections', the accept pause, a requested shutdown, the socket
+ * check. -1 to go on, else the exit status. */
+static int
+loop_timers(struct loop *l, uint64_t now)
+{
+	int flushing;
+
+	agent_state_tick(now);
+	agent_conns_timers(now);
+	if (agent_conns_compact() > 0)
+		l->paused_until = 0; /* a descriptor came back: try accepting again */
+	if (l->paused_until != 0 && now >= l->paused_until)
+		l->paused_until = 0;
+	if (agent_conns_shutdown(&flushing)) {
+		if (l->shutdown_deadline == 0)
+			l->shutdown_deadline = now + SHUTDOWN_FLUSH_MS;
+		if (!flushing || now >= l->shutdown_deadline) {
+			ak_info("exiting on request");
+			l->unlink_sock = 1;
+			return 0;
+		}
+	}
+	if (l->next_watch != 0 && now >= l->next_watch) {
+		if (!sock_is_ours(l->cfg)) {
+			ak_warn("socket %s removed or replaced: locking and exiting", l->cfg->sock_path);
+			return 0;
+		}
+		l->next_watch = now + AGENT_WATCH_POLL_MS;
+	}
+	return -1;
+}
+
+/* Fill pfds for this round; returns poll's timeout (ms, -1 = none), or -2 when out of memory. */
+static int
+loop_poll_set(struct loop *l, uint64_t now)
+{
+	uint64_t deadline = 0;
+	int flushing, down = agent_conns_shutdown(&flushing);
+
+	l->npolled = agent_conns_count();
+	if (ensure_pfds(FIXED_PFDS + l->npolled) != 0)
+		return -2;
+	pfds[0].fd = sigpipe_fd[0];
+	pfds[0].events = POLLIN;
+	pfds[1].fd = l->ifd;
+	pfds[1].events = POLLIN;
+	pfds[2].fd = (l->paused_until || down) ? -1 : l->cfg->listen_fd;
+	pfds[2].events = POLLIN;
+	pfds[0].revents = pfds[1].revents = pfds[2].revents = 0;
+	agent_conns_poll_set(pfds + FIXED_PFDS, &deadline);
+	agent_min_deadline(&deadline, agent_state_deadline());
+	agent_min_deadline(&deadline, l->paused_until);
+	agent_min_deadline(&deadline, l->next_watch);
+	agent_min_deadline(&deadline, l->shutdown_deadline);
+	if (deadline == 0)
+		return -1;
+	if (deadline <= now)
+		return 0;
+	return deadline - now > INT_MAX ? INT_MAX : (int)(deadline - now);
+}
+
+/* What poll reported: signals, the socket watch, new connections, then the polled connections.
+ * -1 to go on, else the exit status. */
+static int
+loop_events(struct loop *l, uint64_t now)
+{
+	int code;
+
+	if (pfds[0].revents && (code = handle_signals(l->cfg, &l->unlink_sock)) >= 0)
+		return code;
+	if (l->ifd >= 0 && pfds[1].revents) {
+		watch_drain(l->ifd);
+		if (!sock_is_ours(l->cfg)) {
+			/* Not ours any more: someone else's socket may sit there now, leave it. */
+			ak_warn("socket %s removed or replaced: locking and exiting", l->cfg->sock_path);
+			return 0;
+		}
+	}
+	if (pfds[2].fd >= 0 && pfds[2].revents)
+		l->paused_until = agent_conns_accept(l->cfg->listen_fd, now);
+	/* Connections accepted just now are past the pollfd range: they are served next round. */
+	agent_conns_serve(pfds + FIXED_PFDS, l->npolled, now);
+	return -1;
+}
+
+/* Lock, close every connection and, when it is still the one we bound, remove the socket. */
+static void
+loop_close(struct loop *l)
+{
+	agent_state_lock("exit");
+	agent_conns_free();
+	free(pfds);
+	pfds = NULL;
+	cappfds = 0;
+	if (l->ifd >= 0)
+		close(l->ifd);
+	if (l->unlink_sock && !l->cfg->activated && sock_is_ours(l->cfg))
+		unlink(l->cfg->sock_path);
+	close(l->cfg->listen_fd);
 }
 
 int
 agent_server_run(const struct agent_server_cfg *cfg)
 {
-	uint64_t now, paused_until = 0, next_watch = 0, shutdown_deadline = 0;
-	int ifd = -1, code = -1, unlink_sock = 0;
-	size_t i;
+	struct loop l = { .cfg = cfg, .ifd = -1 };
+	int code, timeout;
 
-	if ((req = ak_buf_new_secure(AK_PROTO_MAX_REQUEST)) == NULL) {
-		ak_error("out of secure memory");
-		code = 1;
+	if ((code = loop_open(&l)) >= 0)
 		goto out;
-	}
-	if ((ifd = watch_init(cfg->sock_path)) < 0) {
-		ak_warn("inotify unavailable (%s): checking the socket every %us", strerror(errno),
-		    AGENT_WATCH_POLL_MS / 1000);
-		next_watch = ak_now_ms() + AGENT_WATCH_POLL_MS;
-	}
-	/* The parent may have printed our exports before the watch existed: whatever happened to the
-	 * socket in that window is caught by this one check. */
-	if (!sock_is_ours(cfg)) {
-		ak_warn("socket %s removed or replaced: exiting", cfg->sock_path);
-		code = 0;
-		goto out;
-	}
 	for (;;) {
-		uint64_t deadline = 0;
-		size_t npolled;
-		int timeout, n;
-
-		now = ak_now_ms();
-		agent_state_tick(now);
-		for (i = 0; i < nconns; i++)
-			conn_timers(conns[i], now);
-		if (conns_compact() > 0)
-			paused_until = 0; /* a descriptor came back: try accepting again */
-		if (paused_until != 0 && now >= paused_until)
-			paused_until = 0;
-		if (shutdown_req) {
-			if (shutdown_deadline == 0)
-				shutdown_deadline = now + SHUTDOWN_FLUSH_MS;
-			if (shutdown_conn == NULL || now >= shutdown_deadline) {
-				ak_info("exiting on request");
-				unlink_sock = 1;
-				code = 0;
-				break;
-			}
-		}
-		if (next_watch != 0 && now >= next_watch) {
-			if (!sock_is_ours(cfg)) {
-				ak_warn("socket %s removed or replaced: locking and exiting", cfg->sock_path);
-				code = 0;
-				break;
-			}
-			next_watch = now + AGENT_WATCH_POLL_MS;
-		}
-
-		if (ensure_pfds(FIXED_PFDS + nconns) != 0) {
+		if ((code = loop_timers(&l, ak_now_ms())) >= 0)
+			break;
+		if ((timeout = loop_poll_set(&l, ak_now_ms())) == -2) {
 			ak_error("out of memory");
 			code = 1;
 			break;
 		}
-		pfds[0].fd = sigpipe_fd[0];
-		pfds[0].events = POLLIN;
-		pfds[1].fd = ifd;
-		pfds[1].events = POLLIN;
-		pfds[2].fd = (paused_until || shutdown_req) ? -1 : cfg->listen_fd;
-		pfds[2].events = POLLIN;
-		for (i = 0; i < nconns; i++) {
-			struct conn *c = conns[i];
-			struct pollfd *pf = &pfds[FIXED_PFDS + i];
-
-			pf->fd = c->fd;
-			pf->revents = 0;
-			if (c->hold_until != 0)
-				pf->events = 0; /* parked: only hang-ups */
-			else if (ak_buf_len(c->out) > 0)
-				pf->events = POLLOUT;
-			else
-				pf->events = POLLIN;
-			min_deadline(&deadline, conn_deadline(c));
-		}
-		pfds[0].revents = pfds[1].revents = pfds[2].revents = 0;
-		min_deadline(&deadline, agent_state_deadline());
-		min_deadline(&deadline, paused_until);
-		min_deadline(&deadline, next_watch);
-		min_deadline(&deadline, shutdown_deadline);
-		if (deadline == 0)
-			timeout = -1;
-		else if (deadline <= now)
-			timeout = 0;
-		else
-			timeout = deadline - now > INT_MAX ? INT_MAX : (int)(deadline - now);
-
-		npolled = nconns;
-		n = poll(pfds, FIXED_PFDS + npolled, timeout);
-		if (n < 0) {
+		if (poll(pfds, FIXED_PFDS + l.npolled, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			ak_error("poll: %s", strerror(errno));
 			code = 1;
 			break;
 		}
-		now = ak_now_ms();
-		if (pfds[0].revents) {
-			if ((code = handle_signals(cfg, &unlink_sock)) >= 0)
-				break;
-		}
-		if (ifd >= 0 && pfds[1].revents) {
-			watch_drain(ifd);
-			if (!sock_is_ours(cfg)) {
-				/* Not ours any more: someone else's socket may sit there now, leave it. */
-				ak_warn("socket %s removed or replaced: locking and exiting", cfg->sock_path);
-				code = 0;
-				break;
-			}
-		}
-		if (pfds[2].fd >= 0 && pfds[2].revents)
-			paused_until = accept_some(cfg->listen_fd, now);
-		/* Connections accepted just now are past the pollfd range: they are served next round. */
-		for (i = 0; i < npolled; i++) {
-			struct conn *c = conns[i];
-			short re;
-
-			re = pfds[FIXED_PFDS + i].revents;
-			if (re == 0 || c->dead)
-				continue;
-			if (re & (POLLERR | POLLNVAL)) {
-				c->dead = 1;
-				continue;
-			}
-			if (c->hold_until != 0) {
-				if (re & POLLHUP)
-					c->dead = 1;
-				continue;
-			}
-			if (re & POLLOUT)
-				conn_progress(c, now);
-			if (!c->dead && (re & (POLLIN | POLLHUP)))
-				conn_read(c, now);
-		}
+		if ((code = loop_events(&l, ak_now_ms())) >= 0)
+			break;
 	}
 out:
-	agent_state_lock("exit");
-	for (i = 0; i < nconns; i++)
-		conn_free(conns[i]);
-	nconns = 0;
-	free(conns);
-	conns = NULL;
-	free(pfds);
-	pfds = NULL;
-	ak_buf_free(req);
-	req = NULL;
-	if (ifd >= 0)
-		close(ifd);
-	/* Remove the socket only if it is still the one we bound. */
-	if (unlink_sock && !cfg->activated && sock_is_ours(cfg))
-		unlink(cfg->sock_path);
-	close(cfg->listen_fd);
-	return code < 0 ? 1 : code;
+	loop_close(&l);
+	return code;
 }

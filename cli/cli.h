@@ -104,6 +104,11 @@ int cli_fail(enum ak_err e, const char *detail, const char *fmt, ...) __attribut
 int cli_usage_error(struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* For getopt_long's '?' / ':' results (optstring must start with ':'). Returns 2. */
 int cli_bad_option(struct cli *c, int ch, char **argv);
+/* The end of every command's option switch: -h prints the command's help (exit 0), anything else is
+ * cli_bad_option. */
+int cli_opt_other(struct cli *c, int ch, char **argv);
+/* A command that takes no operand got argv[optind]: the usage error. */
+int cli_no_operand(struct cli *c, char **argv);
 /* Options of a command that has none but -h/--help: 0 to go on (optind at the first operand), -1 after
  * printing the help (exit 0), 2 after reporting a bad option. */
 int cli_opts_help_only(struct cli *c, int argc, char **argv);

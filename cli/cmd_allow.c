@@ -135,10 +135,8 @@ cmd_allow(struct cli *c, int argc, char **argv)
 		case 'j':
 			json = 1;
 			break;
-		case 'h':
-			return cli_cmd_help(c->cmd);
 		default:
-			return cli_bad_option(c, ch, argv);
+			return cli_opt_other(c, ch, argv);
 		}
 	}
 	if (lst) {

@@ -37,14 +37,12 @@ cmd_init(struct cli *c, int argc, char **argv)
 			if ((rc = cli_kdf_opt(c, optarg, &preset)) != 0)
 				return rc;
 			break;
-		case 'h':
-			return cli_cmd_help(c->cmd);
 		default:
-			return cli_bad_option(c, ch, argv);
+			return cli_opt_other(c, ch, argv);
 		}
 	}
 	if (optind != argc)
-		return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
+		return cli_no_operand(c, argv);
 	if ((r = cli_store_path(c)) != AK_OK)
 		return cli_fail(r, NULL, "init: keystore path");
 

@@ -186,14 +186,12 @@ cmd_list(struct cli *c, int argc, char **argv)
 		case 'n':
 			names = 1; /* for completion: names only, one a line, no note when empty */
 			break;
-		case 'h':
-			return cli_cmd_help(c->cmd);
 		default:
-			return cli_bad_option(c, ch, argv);
+			return cli_opt_other(c, ch, argv);
 		}
 	}
 	if (optind != argc)
-		return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
+		return cli_no_operand(c, argv);
 	if (json && names)
 		return cli_usage_error(c, "--json and --names exclude each other");
 	if ((rc = cli_agent_unlocked(c, &cl)) != 0)
@@ -281,10 +279,8 @@ cmd_show(struct cli *c, int argc, char **argv)
 		case 'j':
 			json = 1;
 			break;
-		case 'h':
-			return cli_cmd_help(c->cmd);
 		default:
-			return cli_bad_option(c, ch, argv);
+			return cli_opt_other(c, ch, argv);
 		}
 	}
 	if ((rc = cli_one_profile(c, argc, argv, &name)) != 0)

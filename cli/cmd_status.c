@@ -151,14 +151,12 @@ cmd_status(struct cli *c, int argc, char **argv)
 		case 'j':
 			json = 1;
 			break;
-		case 'h':
-			return cli_cmd_help(c->cmd);
 		default:
-			return cli_bad_option(c, ch, argv);
+			return cli_opt_other(c, ch, argv);
 		}
 	}
 	if (optind != argc)
-		return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
+		return cli_no_operand(c, argv);
 
 	r = cli_agent_for_store(c, &cl, &st, detail, sizeof(detail));
 	if (json && (r == AK_OK || r == AK_ERR_NO_AGENT || r == AK_ERR_OTHER_STORE)) {

@@ -140,14 +140,12 @@ cmd_unlock(struct cli *c, int argc, char **argv)
 			lifetime = secs == 0 ? AK_LIFETIME_NONE : secs;
 			have_t = 1;
 			break;
-		case 'h':
-			return cli_cmd_help(c->cmd);
 		default:
-			return cli_bad_option(c, ch, argv);
+			return cli_opt_other(c, ch, argv);
 		}
 	}
 	if (optind != argc)
-		return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
+		return cli_no_operand(c, argv);
 
 	/* An agent of ours serving akctl's own keystore, or nothing is sent: the key is derived under the
 	 * parameters of that keystore's header, never of a file an agent names. */
@@ -203,7 +201,7 @@ cmd_lock(struct cli *c, int argc, char **argv)
 	if ((rc = cli_opts_help_only(c, argc, argv)) != 0)
 		return rc < 0 ? 0 : rc;
 	if (optind != argc)
-		return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
+		return cli_no_operand(c, argv);
 	/* Lock whichever agent of ours answers: locking is always safe. */
 	if ((r = ak_client_connect(NULL, 0, &cl, detail, sizeof(detail))) != AK_OK)
 		return cli_fail_agent(r, detail, "lock");

@@ -18,10 +18,6 @@
 #include "cli.h"
 #include "scan.h"
 
-#ifndef AK_VERSION
-#define AK_VERSION "0.1.0"
-#endif
-
 #ifdef AK_NET
 #define CLI_NET_CMD(fn) fn
 #else

@@ -11,10 +11,22 @@
 #include "ak_provider.h"
 #include "cli.h"
 
+/* The path of akctl-net, or -1 after saying why there is none. */
 static int
-net_path(char *out, size_t outlen)
+net_path(const char *cmd, char *out, size_t outlen)
 {
-	return cli_helper_path("akctl-net", out, outlen);
+#ifdef AK_NO_NET
+	(void)out;
+	(void)outlen;
+	fprintf(stderr, "akctl: %s: this akctl was built without network support (meson -Dnet=disabled)\n", cmd);
+	return -1;
+#else
+	if (cli_helper_path("akctl-net", out, outlen) != 0) {
+		fprintf(stderr, "akctl: %s: cannot locate akctl-net\n", cmd);
+		return -1;
+	}
+	return 0;
+#endif
 }
 
 int
@@ -24,10 +36,8 @@ cli_net_exec(struct cli *c, int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
-	if (net_path(path, sizeof(path)) != 0) {
-		fprintf(stderr, "akctl: %s: cannot locate akctl-net\n", c->cmd);
+	if (net_path(c->cmd, path, sizeof(path)) != 0)
 		return 1;
-	}
 	c->argv0[0] = path;
 	execv(path, c->argv0);
 	fprintf(stderr, "akctl: %s: cannot run %s: %s\n", c->cmd, path, strerror(errno));
@@ -62,10 +72,8 @@ cli_net_validate(struct cli *c, const struct ak_profile *p)
 	int fds[2] = { -1, -1 }, status, rc = 1, n = 0, i;
 	pid_t pid;
 
-	if (net_path(path, sizeof(path)) != 0) {
-		fprintf(stderr, "akctl: %s: cannot locate akctl-net\n", c->cmd);
+	if (net_path(c->cmd, path, sizeof(path)) != 0)
 		return 1;
-	}
 	args[n++] = path;
 	args[n++] = "test";
 	args[n++] = "--key-stdin";

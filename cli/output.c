@@ -20,18 +20,30 @@ cli_sanitize(const char *in, char *out, size_t outlen)
 	(void)ak_render(in, out, outlen);
 }
 
+/* "akctl: [CMD: ]MESSAGE" on stderr, no newline. The message goes through ak_render: file names and
+ * arguments in it are text from outside. */
+static void __attribute__((format(printf, 2, 0)))
+say(const char *cmd, const char *fmt, va_list ap)
+{
+	char msg[1024];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	fputs("akctl: ", stderr);
+	if (cmd != NULL)
+		fprintf(stderr, "%s: ", cmd);
+	ak_render_fputs(msg, stderr);
+}
+
 int
 cli_fail(enum ak_err e, const char *detail, const char *fmt, ...)
 {
-	char ctx[1024], det[512];
+	char det[512];
 	va_list ap;
 
-	va_start(ap, fmt);
-	vsnprintf(ctx, sizeof(ctx), fmt, ap);
-	va_end(ap);
 	cli_sanitize(detail, det, sizeof(det));
-	fputs("akctl: ", stderr);
-	ak_render_fputs(ctx, stderr); /* file names and arguments are text from outside too */
+	va_start(ap, fmt);
+	say(NULL, fmt, ap);
+	va_end(ap);
 	if (det[0] != '\0')
 		fprintf(stderr, ": %s (%s)\n", ak_strerror(e), det);
 	else
@@ -42,16 +54,11 @@ cli_fail(enum ak_err e, const char *detail, const char *fmt, ...)
 int
 cli_usage_error(struct cli *c, const char *fmt, ...)
 {
-	char msg[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	say(strcmp(c->cmd, "akctl") != 0 ? c->cmd : NULL, fmt, ap);
 	va_end(ap);
-	fputs("akctl: ", stderr);
-	if (strcmp(c->cmd, "akctl") != 0)
-		fprintf(stderr, "%s: ", c->cmd);
-	ak_render_fputs(msg, stderr);
 	if (strcmp(c->cmd, "akctl") == 0)
 		fputs(" (see 'akctl --help')\n", stderr);
 	else
@@ -79,6 +86,20 @@ cli_bad_option(struct cli *c, int ch, char **argv)
 	if (ch == ':')
 		return cli_usage_error(c, "option '%s' needs an argument", arg);
 	return cli_usage_error(c, "unknown option '%s'", arg);
+}
+
+int
+cli_opt_other(struct cli *c, int ch, char **argv)
+{
+	if (ch == 'h')
+		return cli_cmd_help(c->cmd);
+	return cli_bad_option(c, ch, argv);
+}
+
+int
+cli_no_operand(struct cli *c, char **argv)
+{
+	return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
 }
 
 int
@@ -135,14 +156,11 @@ cli_kdf_warn(enum ak_kdf_preset preset)
 void
 cli_note(const char *fmt, ...)
 {
-	char msg[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	say(NULL, fmt, ap);
 	va_end(ap);
-	fputs("akctl: ", stderr);
-	ak_render_fputs(msg, stderr);
 	fputc('\n', stderr);
 }
 

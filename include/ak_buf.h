@@ -27,6 +27,8 @@ void ak_buf_reset(struct ak_buf *b);
 /* Bytes not yet consumed, and a pointer to them (valid until the next put/consume/free). */
 size_t ak_buf_len(const struct ak_buf *b);
 const uint8_t *ak_buf_ptr(const struct ak_buf *b);
+/* The same bytes, writable in place (e.g. a length field patched once the payload is known). */
+uint8_t *ak_buf_data(struct ak_buf *b);
 size_t ak_buf_max(const struct ak_buf *b);
 
 /* Reserve len writable bytes at the end (e.g. for read()); returns AK_ERR_TOO_LARGE past the cap.

@@ -69,6 +69,10 @@ enum ak_err ak_client_get(struct ak_client *cl, const char *name, struct ak_prof
 enum ak_err ak_client_get_kind(struct ak_client *cl, uint8_t type, const char *name,
     struct ak_profile **out);
 enum ak_err ak_client_add(struct ak_client *cl, const struct ak_profile *p, int force);
+/* Store p->secret as the secret of the profile named p->name, only if that profile's source is still
+ * p->source (one ADD with AK_ADD_IF_SOURCE; its other fields stay as stored). AK_ERR_NO_PROFILE when
+ * it is gone, AK_ERR_SOURCE_CHANGED when its source differs. */
+enum ak_err ak_client_put_secret(struct ak_client *cl, const struct ak_profile *p);
 enum ak_err ak_client_remove(struct ak_client *cl, const char *name);
 /* Apply an edit (ak_edit.h) under the keystore lock; e stays the caller's. */
 enum ak_err ak_client_edit(struct ak_client *cl, const struct ak_edit *e);

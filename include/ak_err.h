@@ -45,9 +45,10 @@ enum ak_err {
 	AK_ERR_LOOKS_SECRET = 35,   /* a plain value that looks like a provider key */
 	AK_ERR_NO_PREVIOUS = 36,    /* no previous key kept (never rotated, finished, or grace over) */
 	AK_ERR_SAME_SECRET = 37,    /* a rotation to the key that is already current */
+	AK_ERR_SOURCE_CHANGED = 38, /* the profile's source changed while its value was being fetched */
 };
 /* The highest code: new codes are appended and this follows them. */
-#define AK_ERR_LAST AK_ERR_SAME_SECRET
+#define AK_ERR_LAST AK_ERR_SOURCE_CHANGED
 
 /* A static, secret-free one-line description. Never NULL. */
 const char *ak_strerror(enum ak_err e);

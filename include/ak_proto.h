@@ -27,7 +27,7 @@ enum ak_msg {
 	AK_MSG_LOCK = 3,     /* -> OK */
 	AK_MSG_LIST = 4,     /* -> LIST_REPLY | ERROR */
 	AK_MSG_GET = 5,      /* string name -> PROFILE_REPLY | ERROR */
-	AK_MSG_ADD = 6,      /* uint8 flags (AK_ADD_FORCE), profile -> OK | ERROR */
+	AK_MSG_ADD = 6,      /* uint8 flags (AK_ADD_*), profile -> OK | ERROR */
 	AK_MSG_REMOVE = 7,   /* string name -> OK | ERROR */
 	AK_MSG_SHUTDOWN = 8, /* -> OK, then the agent locks and exits */
 	AK_MSG_EDIT = 9,     /* edit (ak_edit.h) -> OK | ERROR */
@@ -42,6 +42,10 @@ enum ak_msg {
 };
 
 #define AK_ADD_FORCE 0x01
+/* Replace only the secret of the stored profile of that name, and only while its source is still the
+ * request's source (a compare-and-swap for pull: a profile edited or re-imported meanwhile is left as
+ * it is, AK_ERR_SOURCE_CHANGED). */
+#define AK_ADD_IF_SOURCE 0x02
 #define AK_LIFETIME_NONE 0xffffffffu
 
 struct ak_status {
@@ -78,6 +82,8 @@ enum ak_err ak_proto_frame(const struct ak_buf *in, uint32_t limit, size_t *fram
 
 /* Encoders append payload fields to a message begun with ak_proto_begin. */
 enum ak_err ak_proto_put_profile(struct ak_buf *b, const struct ak_profile *p);
+/* An ADD request's payload: flags (AK_ADD_*), then the profile. */
+enum ak_err ak_proto_put_add(struct ak_buf *b, uint8_t flags, const struct ak_profile *p);
 enum ak_err ak_proto_put_status(struct ak_buf *b, const struct ak_status *st);
 enum ak_err ak_proto_put_list_entry(struct ak_buf *b, const struct ak_profile *p);
 enum ak_err ak_proto_put_error(struct ak_buf *b, enum ak_err e, const char *detail);

@@ -1,5 +1,5 @@
 /* ak_provider.h - the provider table (data-driven, one place) and the offline key format check.
- * No network here: akctl links this; the live check is in akctl-net (cli/cmd_test.c, cli/net_http.c).
+ * No network here: akctl links this; the live check is in akctl-net (cli/net/cmd_test.c, cli/net/net_http.c).
  *
  * Nothing here ever copies a key: the check reads it and writes a message that never contains it.
  */

@@ -12,6 +12,11 @@ enum ak_err ak_name_check(const char *name);
 /* [A-Za-z_][A-Za-z0-9_]*, at most AK_VARNAME_MAX bytes. AK_OK or AK_ERR_BAD_VARNAME. */
 enum ak_err ak_varname_check(const char *name);
 
+/* One strict UTF-8 sequence at s (n bytes available): no overlongs, surrogates or code points past
+ * U+10FFFF. Returns its length (1-4) with *cp, or 0 when s does not start a valid one. A NUL is the
+ * one-byte U+0000; callers that refuse it check for it. */
+size_t ak_utf8_next(const uint8_t *s, size_t n, uint32_t *cp);
+
 /* "90s", "30m", "8h", "2d", "1h30m", plain digits = seconds; 0 allowed ("0" = no limit, the caller
  * decides). Max 365 days. AK_ERR_INVALID otherwise. */
 enum ak_err ak_duration_parse(const char *s, uint32_t *seconds);

@@ -25,7 +25,9 @@ struct ak_buf {
 	int secure;
 };
 
-static const uint8_t empty[1];
+/* What an unallocated buffer points at: zero bytes are ever read or written through it. Not const, so
+ * the writable accessors need no cast. */
+static uint8_t empty[1];
 
 static struct ak_buf *
 buf_new(size_t max_size, int secure)
@@ -97,6 +99,12 @@ ak_buf_ptr(const struct ak_buf *b)
 	return b->data != NULL ? b->data + b->off : empty;
 }
 
+uint8_t *
+ak_buf_data(struct ak_buf *b)
+{
+	return b->data != NULL ? b->data + b->off : empty;
+}
+
 size_t
 ak_buf_max(const struct ak_buf *b)
 {
@@ -150,7 +158,7 @@ ak_buf_reserve(struct ak_buf *b, size_t len, uint8_t **out)
 
 	if ((r = ensure(b, len)) != AK_OK)
 		return r;
-	*out = b->data != NULL ? b->data + b->end : (uint8_t *)empty;
+	*out = b->data != NULL ? b->data + b->end : empty;
 	b->end += len;
 	return AK_OK;
 }

@@ -490,9 +490,18 @@ ak_client_add(struct ak_client *cl, const struct ak_profile *p, int force)
 {
 	enum ak_err r;
 
-	if ((r = ak_proto_begin(cl->req, AK_MSG_ADD)) == AK_OK &&
-	    (r = ak_buf_put_u8(cl->req, force ? AK_ADD_FORCE : 0)) == AK_OK)
-		r = ak_proto_put_profile(cl->req, p);
+	if ((r = ak_proto_begin(cl->req, AK_MSG_ADD)) == AK_OK)
+		r = ak_proto_put_add(cl->req, force ? AK_ADD_FORCE : 0, p);
+	return request_ok(cl, r, cl->timeout_s); /* wipes cl->req: it held the secret */
+}
+
+enum ak_err
+ak_client_put_secret(struct ak_client *cl, const struct ak_profile *p)
+{
+	enum ak_err r;
+
+	if ((r = ak_proto_begin(cl->req, AK_MSG_ADD)) == AK_OK)
+		r = ak_proto_put_add(cl->req, AK_ADD_FORCE | AK_ADD_IF_SOURCE, p);
 	return request_ok(cl, r, cl->timeout_s); /* wipes cl->req: it held the secret */
 }
 

@@ -22,6 +22,7 @@
 
 #include "ak_dotenv.h"
 #include "ak_smem.h"
+#include "ak_util.h"
 
 struct parser {
 	const unsigned char *s;
@@ -95,8 +96,8 @@ skip_ws(const struct parser *ps, size_t i)
 static int
 check_utf8(const unsigned char *s, size_t n, size_t *bad_line)
 {
-	size_t i = 0, line = 1, k, len;
-	uint32_t cp, min;
+	size_t i = 0, line = 1, len;
+	uint32_t cp;
 
 	while (i < n) {
 		unsigned char c = s[i];
@@ -109,23 +110,7 @@ check_utf8(const unsigned char *s, size_t n, size_t *bad_line)
 			i++;
 			continue;
 		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			len = 2, cp = c & 0x1f, min = 0x80;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			len = 3, cp = c & 0x0f, min = 0x800;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			len = 4, cp = c & 0x07, min = 0x10000;
-		} else {
-			goto bad;
-		}
-		if (i + len > n)
-			goto bad;
-		for (k = 1; k < len; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				goto bad;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		if ((len = ak_utf8_next(s + i, n - i, &cp)) == 0)
 			goto bad;
 		i += len;
 	}

@@ -63,12 +63,8 @@ ak_proto_finish(struct ak_buf *b, uint32_t limit)
 		goto out;
 	}
 	len = (uint32_t)(total - 4);
-	/*
-	 * ak_buf has no mutable accessor; the storage is an ordinary heap (or arena) object, never a
-	 * const one, so writing through the pointer is defined. ak_proto_begin reset the buffer, so the
-	 * unconsumed data starts at the length field.
-	 */
-	p = (uint8_t *)(uintptr_t)ak_buf_ptr(b);
+	/* ak_proto_begin reset the buffer, so the unconsumed data starts at the length field. */
+	p = ak_buf_data(b);
 	p[0] = (uint8_t)(len >> 24);
 	p[1] = (uint8_t)(len >> 16);
 	p[2] = (uint8_t)(len >> 8);
@@ -165,24 +161,44 @@ out:
 
 /* b should be a secure buffer (ak_buf_new_secure): it will hold the secret; ak_buf_free wipes it. */
 enum ak_err
+ak_proto_put_add(struct ak_buf *b, uint8_t flags, const struct ak_profile *p)
+{
+	enum ak_err r;
+
+	if ((r = ak_buf_put_u8(b, flags)) != AK_OK)
+		return r;
+	return ak_proto_put_profile(b, p);
+}
+
+/* The fields a profile and a LIST row share, up to the variable count: secret is the profile's own or
+ * its redacted form; a LIST row carries no source (with_source 0). */
+static enum ak_err
+put_profile_head(struct ak_buf *b, const struct ak_profile *p, const char *secret, size_t secret_cap,
+    int with_source)
+{
+	enum ak_err r;
+
+	if (p->nvars > AK_VARS_MAX)
+		return AK_ERR_TOO_LARGE;
+	if ((r = put_capped(b, p->name, AK_NAME_MAX)) != AK_OK ||
+	    (r = put_capped(b, p->provider, AK_TEXT_MAX)) != AK_OK ||
+	    (r = put_capped(b, p->secret_var, AK_VARNAME_MAX)) != AK_OK ||
+	    (r = put_capped(b, secret, secret_cap)) != AK_OK ||
+	    (r = put_capped(b, p->description, AK_TEXT_MAX)) != AK_OK ||
+	    (with_source && (r = put_capped(b, p->source, AK_TEXT_MAX)) != AK_OK) ||
+	    (r = ak_buf_put_u64(b, i64_to_wire(p->created))) != AK_OK ||
+	    (r = ak_buf_put_u64(b, i64_to_wire(p->rotated))) != AK_OK)
+		return r;
+	return ak_buf_put_u32(b, (uint32_t)p->nvars);
+}
+
+enum ak_err
 ak_proto_put_profile(struct ak_buf *b, const struct ak_profile *p)
 {
 	enum ak_err r;
 	size_t i;
 
-	if (p->nvars > AK_VARS_MAX) {
-		r = AK_ERR_TOO_LARGE;
-		goto out;
-	}
-	if ((r = put_capped(b, p->name, AK_NAME_MAX)) != AK_OK ||
-	    (r = put_capped(b, p->provider, AK_TEXT_MAX)) != AK_OK ||
-	    (r = put_capped(b, p->secret_var, AK_VARNAME_MAX)) != AK_OK ||
-	    (r = put_capped(b, p->secret, AK_VALUE_MAX)) != AK_OK ||
-	    (r = put_capped(b, p->description, AK_TEXT_MAX)) != AK_OK ||
-	    (r = put_capped(b, p->source, AK_TEXT_MAX)) != AK_OK ||
-	    (r = ak_buf_put_u64(b, i64_to_wire(p->created))) != AK_OK ||
-	    (r = ak_buf_put_u64(b, i64_to_wire(p->rotated))) != AK_OK ||
-	    (r = ak_buf_put_u32(b, (uint32_t)p->nvars)) != AK_OK)
+	if ((r = put_profile_head(b, p, p->secret, AK_VALUE_MAX, 1)) != AK_OK)
 		goto out;
 	for (i = 0; i < p->nvars; i++) {
 		if ((r = put_capped(b, p->vars[i].name, AK_VARNAME_MAX)) != AK_OK ||
@@ -351,18 +367,7 @@ ak_proto_put_list_entry(struct ak_buf *b, const struct ak_profile *p)
 	size_t i;
 
 	ak_redact(p->secret != NULL ? p->secret : "", red, sizeof(red));
-	if (p->nvars > AK_VARS_MAX) {
-		r = AK_ERR_TOO_LARGE;
-		goto out;
-	}
-	if ((r = put_capped(b, p->name, AK_NAME_MAX)) != AK_OK ||
-	    (r = put_capped(b, p->provider, AK_TEXT_MAX)) != AK_OK ||
-	    (r = put_capped(b, p->secret_var, AK_VARNAME_MAX)) != AK_OK ||
-	    (r = put_capped(b, red, AK_PROTO_REDACT_MAX - 1)) != AK_OK ||
-	    (r = put_capped(b, p->description, AK_TEXT_MAX)) != AK_OK ||
-	    (r = ak_buf_put_u64(b, i64_to_wire(p->created))) != AK_OK ||
-	    (r = ak_buf_put_u64(b, i64_to_wire(p->rotated))) != AK_OK ||
-	    (r = ak_buf_put_u32(b, (uint32_t)p->nvars)) != AK_OK)
+	if ((r = put_profile_head(b, p, red, AK_PROTO_REDACT_MAX - 1, 0)) != AK_OK)
 		goto out;
 	for (i = 0; i < p->nvars; i++) {
 		if ((r = put_capped(b, p->vars[i].name, AK_VARNAME_MAX)) != AK_OK ||

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "ak_render.h"
+#include "ak_util.h"
 
 /* The next piece of s: either a run to copy as it is (*esc = "") or one escape written into esc.
  * Returns how many input bytes the piece covers (0 at the end). */
@@ -11,7 +12,7 @@ static size_t
 piece(const uint8_t *s, char esc[12])
 {
 	uint32_t cp;
-	size_t n, i;
+	size_t n;
 
 	esc[0] = '\0';
 	if (*s == 0)
@@ -29,30 +30,12 @@ piece(const uint8_t *s, char esc[12])
 	}
 	if (*s < 0x80)
 		return 1;
-	/* Strict UTF-8: no overlongs, surrogates or code points past U+10FFFF. */
-	if (*s >= 0xc2 && *s <= 0xdf) {
-		n = 1;
-		cp = *s & 0x1f;
-	} else if (*s >= 0xe0 && *s <= 0xef) {
-		n = 2;
-		cp = *s & 0x0f;
-	} else if (*s >= 0xf0 && *s <= 0xf4) {
-		n = 3;
-		cp = *s & 0x07;
-	} else {
-		goto bad;
-	}
-	for (i = 1; i <= n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			goto bad;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+	if ((n = ak_utf8_next(s, strnlen((const char *)s, 4), &cp)) == 0)
 		goto bad;
 	if ((cp >= 0x80 && cp <= 0x9f) || cp == 0x200e || cp == 0x200f || (cp >= 0x2028 && cp <= 0x202e) ||
 	    (cp >= 0x2066 && cp <= 0x2069))
 		snprintf(esc, 12, "\\u%04x", (unsigned)cp);
-	return n + 1;
+	return n;
 bad:
 	snprintf(esc, 12, "\\x%02x", *s);
 	return 1;

@@ -90,7 +90,9 @@ load64(const uint8_t *p)
 static inline uint64_t
 whash(const struct keys *k, const uint8_t *p)
 {
-	unsigned __int128 m = (unsigned __int128)(load64(p) ^ k->k1) * (load64(p + 8) ^ k->k2);
+	/* __extension__: the 128-bit product is a GCC/Clang extension (both compilers we build with). */
+	__extension__ typedef unsigned __int128 u128;
+	u128 m = (u128)(load64(p) ^ k->k1) * (load64(p + 8) ^ k->k2);
 	uint64_t h = (uint64_t)m ^ (uint64_t)(m >> 64);
 
 	return h | (h == 0);

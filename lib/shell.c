@@ -1,4 +1,5 @@
-/* shell.c - export lines that carry any value byte-for-byte into each shell (rule 4).
+/* shell.c - export lines that carry any value byte-for-byte into each shell, injection-proof in every
+ * shell they claim.
  *
  * Every encoder works the same way: bytes that are plain in the shell's strongest quoting go inside
  * single quotes; each byte that is special even there is written OUTSIDE the quotes with an escape
@@ -19,6 +20,7 @@
 #include "ak_buf.h"
 #include "ak_err.h"
 #include "ak_shell.h"
+#include "ak_util.h"
 
 /* A writer with a sticky error: encoders append freely and the caller checks once. */
 struct w {
@@ -58,51 +60,19 @@ whex2(struct w *w, uint8_t c)
 static int
 valid_name(const char *name)
 {
-	const char *p;
-
-	if (name == NULL || !((*name >= 'A' && *name <= 'Z') || (*name >= 'a' && *name <= 'z') ||
-	    *name == '_'))
-		return 0;
-	for (p = name + 1; *p != '\0'; p++)
-		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-		    *p == '_'))
-			return 0;
-	return 1;
+	return ak_varname_check(name) == AK_OK;
 }
 
-/* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF). */
+/* Strict UTF-8 (ak_utf8_next), NUL-terminated. */
 static int
 valid_utf8(const uint8_t *s)
 {
+	size_t n = strlen((const char *)s), k;
 	uint32_t cp;
-	size_t n, i;
 
-	while (*s != 0) {
-		if (*s < 0x80) {
-			s++;
-			continue;
-		}
-		if (*s >= 0xc2 && *s <= 0xdf) {
-			n = 1;
-			cp = *s & 0x1f;
-		} else if (*s >= 0xe0 && *s <= 0xef) {
-			n = 2;
-			cp = *s & 0x0f;
-		} else if (*s >= 0xf0 && *s <= 0xf4) {
-			n = 3;
-			cp = *s & 0x07;
-		} else
+	for (; n > 0; s += k, n -= k)
+		if ((k = ak_utf8_next(s, n, &cp)) == 0)
 			return 0;
-		for (i = 1; i <= n; i++) {
-			if ((s[i] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (s[i] & 0x3f);
-		}
-		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		s += n + 1;
-	}
 	return 1;
 }
 
@@ -142,30 +112,42 @@ quoted_word(struct w *w, const uint8_t *v, size_t len, esc_fn esc)
 		wc(w, '\'');
 }
 
+/* A shell's escapes: each byte that must leave the quotes, and what stands for it outside them. */
+struct esc {
+	uint8_t c;
+	const char *s;
+};
+
+/* 1 if c has an escape in t (written to w unless w is NULL), 0 if it is plain inside the quotes. */
+static int
+esc_lookup(struct w *w, uint8_t c, const struct esc *t)
+{
+	for (; t->s != NULL; t++) {
+		if (t->c == c) {
+			if (w != NULL)
+				ws(w, t->s);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /* sh/bash/zsh/dash/ksh: only ' ends a single-quoted string; \' outside quotes is a literal quote.
  * Newlines and every other byte are literal inside '...' (also under zsh's RC_QUOTES: we never
  * put two quotes inside one quoted run). A backslash goes outside too, as \\: sh reads that as one
  * backslash, and fish (which a bash login may hand this output to) treats \' and \\ as escapes even
  * inside single quotes, so a value like \'; cmd; # must never have its backslash inside a quote.
  * Outside the quotes fish reads \' and \\ exactly as sh does: the line stays inert there. */
+static const struct esc sh_escs[] = {
+	{ '\'', "\\'" },
+	{ '\\', "\\\\" },
+	{ 0, NULL },
+};
+
 static int
 sh_esc(struct w *w, uint8_t c)
 {
-	const char *s;
-
-	switch (c) {
-	case '\'':
-		s = "\\'";
-		break;
-	case '\\':
-		s = "\\\\";
-		break;
-	default:
-		return 0;
-	}
-	if (w != NULL)
-		ws(w, s);
-	return 1;
+	return esc_lookup(w, c, sh_escs);
 }
 
 /* fish: inside '...' only \\ and \' are escapes, so both go outside as \\ and \'. A newline goes
@@ -173,27 +155,17 @@ sh_esc(struct w *w, uint8_t c)
  * at newlines and joins the pieces with spaces. Every other byte (controls, invalid UTF-8, fish's
  * private-use range) round-trips literally: fish maps undecodable bytes to private-use characters
  * and back when it exports. */
+static const struct esc fish_escs[] = {
+	{ '\'', "\\'" },
+	{ '\\', "\\\\" },
+	{ '\n', "\\n" },
+	{ 0, NULL },
+};
+
 static int
 fish_esc(struct w *w, uint8_t c)
 {
-	const char *s;
-
-	switch (c) {
-	case '\'':
-		s = "\\'";
-		break;
-	case '\\':
-		s = "\\\\";
-		break;
-	case '\n':
-		s = "\\n";
-		break;
-	default:
-		return 0;
-	}
-	if (w != NULL)
-		ws(w, s);
-	return 1;
+	return esc_lookup(w, c, fish_escs);
 }
 
 /* csh/tcsh: ' ends the quote (written outside as \'); ! triggers history substitution even inside
@@ -211,27 +183,17 @@ fish_esc(struct w *w, uint8_t c)
  * Every other byte is literal inside '...'. */
 #define CSH_CHUNK 1024
 
+static const struct esc csh_escs[] = {
+	{ '\'', "\\'" },
+	{ '!', "\\!" },
+	{ '\n', "$'\\n'" },
+	{ 0, NULL },
+};
+
 static int
 csh_esc(struct w *w, uint8_t c)
 {
-	const char *s;
-
-	switch (c) {
-	case '\'':
-		s = "\\'";
-		break;
-	case '!':
-		s = "\\!";
-		break;
-	case '\n':
-		s = "$'\\n'";
-		break;
-	default:
-		return 0;
-	}
-	if (w != NULL)
-		ws(w, s);
-	return 1;
+	return esc_lookup(w, c, csh_escs);
 }
 
 static void
@@ -581,6 +543,21 @@ ak_shell_detect(void)
 	return ak_shell_from_env();
 }
 
+/* What sets a variable: before the name, between it and the quoted value, after the value. JSON is an
+ * object member, written apart. */
+static const struct {
+	const char *before, *between, *after;
+} export_lines[] = {
+	[AK_SHELL_SH] = { "export ", "=", ";\n" },
+	[AK_SHELL_FISH] = { "set -gx ", " ", ";\n" },
+	[AK_SHELL_CSH] = { "setenv ", " ", ";\n" },
+	[AK_SHELL_POWERSHELL] = { "$env:", " = ", "\n" },
+	/* @: a batch file echoes its commands by default, and this one holds secrets. */
+	[AK_SHELL_CMD] = { "@set ", "=", "\r\n" },
+	[AK_SHELL_DOTENV] = { "", "=", "\n" },
+	[AK_SHELL_JSON] = { NULL, NULL, NULL },
+};
+
 enum ak_err
 ak_shell_export(struct ak_buf *out, enum ak_shell sh, const char *name, const char *value)
 {
@@ -589,64 +566,26 @@ ak_shell_export(struct ak_buf *out, enum ak_shell sh, const char *name, const ch
 	size_t start;
 	enum ak_err r;
 
-	if (out == NULL || value == NULL)
+	if (out == NULL || value == NULL || (unsigned)sh >= sizeof(export_lines) / sizeof(export_lines[0]))
 		return AK_ERR_INVALID;
 	if (!valid_name(name))
 		return AK_ERR_BAD_VARNAME;
 	if ((r = check_value(sh, v)) != AK_OK)
 		return r;
 	start = ak_buf_len(out);
-	switch (sh) {
-	case AK_SHELL_SH:
-		ws(&w, "export ");
-		ws(&w, name);
-		wc(&w, '=');
-		word(&w, sh, v);
-		ws(&w, ";\n");
-		break;
-	case AK_SHELL_FISH:
-		ws(&w, "set -gx ");
-		ws(&w, name);
-		wc(&w, ' ');
-		word(&w, sh, v);
-		ws(&w, ";\n");
-		break;
-	case AK_SHELL_CSH:
-		ws(&w, "setenv ");
-		ws(&w, name);
-		wc(&w, ' ');
-		word(&w, sh, v);
-		ws(&w, ";\n");
-		break;
-	case AK_SHELL_POWERSHELL:
-		ws(&w, "$env:");
-		ws(&w, name);
-		ws(&w, " = ");
-		word(&w, sh, v);
-		wc(&w, '\n');
-		break;
-	case AK_SHELL_CMD:
-		/* @: a batch file echoes its commands by default, and this one holds secrets. */
-		ws(&w, "@set ");
-		ws(&w, name);
-		wc(&w, '=');
-		word(&w, sh, v);
-		ws(&w, "\r\n");
-		break;
-	case AK_SHELL_DOTENV:
-		ws(&w, name);
-		wc(&w, '=');
-		word(&w, sh, v);
-		wc(&w, '\n');
-		break;
-	case AK_SHELL_JSON:
+	if (sh == AK_SHELL_JSON) {
 		/* A comma unless this is the first member (the last byte is then the opening brace). */
 		if (ak_buf_len(out) > 0 && ak_buf_ptr(out)[ak_buf_len(out) - 1] != '{')
 			wc(&w, ',');
 		json_word(&w, (const uint8_t *)name);
 		wc(&w, ':');
 		word(&w, sh, v);
-		break;
+	} else {
+		ws(&w, export_lines[sh].before);
+		ws(&w, name);
+		ws(&w, export_lines[sh].between);
+		word(&w, sh, v);
+		ws(&w, export_lines[sh].after);
 	}
 	return finish(&w, start);
 }

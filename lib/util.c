@@ -60,6 +60,39 @@ ak_varname_check(const char *name)
 	return AK_OK;
 }
 
+size_t
+ak_utf8_next(const uint8_t *s, size_t n, uint32_t *cp)
+{
+	uint32_t c, min;
+	size_t len, k;
+
+	if (n == 0)
+		return 0;
+	if (s[0] < 0x80) {
+		*cp = s[0];
+		return 1;
+	}
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2, c = s[0] & 0x1f, min = 0x80;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3, c = s[0] & 0x0f, min = 0x800;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4, c = s[0] & 0x07, min = 0x10000;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (k = 1; k < len; k++) {
+		if ((s[k] & 0xc0) != 0x80)
+			return 0;
+		c = (c << 6) | (s[k] & 0x3f);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return len;
+}
+
 /*
  * Either all digits (seconds), or one or more <digits><unit> groups with units d, h, m, s each used at
  * most once and in that order ("1h30m", not "30m1h"). Every intermediate sum is checked against the

@@ -16,10 +16,6 @@
 #include "ak_smem.h"
 #include "ak_store.h"
 
-#ifndef AK_VERSION
-#define AK_VERSION "0.1.0"
-#endif
-
 struct akclient {
 	struct ak_client *cl;
 	char detail[AK_CLIENT_DETAIL_MAX];

@@ -17,7 +17,7 @@
 # shellcheck source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
 
-SHIM=${AKFAULTSHIM:-$(dirname "$AKAGENT")/tests/faults/akfaultshim.so}
+SHIM=${AKFAULTSHIM:-$(dirname "$AKAGENT")/tests/e2e/akfaultshim.so}
 # In the sanitizer build ASan's runtime must be the first library loaded: preload it ahead of the shim
 # (the shim forwards each call to the next definition, so ASan still sees every call, and the shim sees
 # the calls ASan's interceptors pass on).

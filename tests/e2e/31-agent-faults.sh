@@ -8,7 +8,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 CL="$TESTS_DIR/faults/clients.py"
-MKSTORE=${AKMKSTORE:-$(dirname "$AKAGENT")/tests/faults/akmkstore}
+MKSTORE=${AKMKSTORE:-$(dirname "$AKAGENT")/tests/stress/akmkstore}
 STORE="$XDG_DATA_HOME/akagent/keystore"
 KA=$(fake_key) KB=$(fake_key)
 

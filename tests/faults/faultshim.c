@@ -102,7 +102,13 @@ static int (*r_linkat)(int, const char *, int, const char *, int);
 static int (*r_unlink)(const char *);
 static int (*r_unlinkat)(int, const char *, int);
 
-#define SYM(v, name) (v) = (__typeof__(v))dlsym(RTLD_NEXT, name)
+/* dlsym returns an object pointer; ISO C has no cast from it to a function pointer, so copy the bytes
+ * (what POSIX guarantees works for dlsym's result). */
+#define SYM(v, name) \
+	do { \
+		void *sym_ = dlsym(RTLD_NEXT, name); \
+		memcpy(&(v), &sym_, sizeof(v)); \
+	} while (0)
 
 static void
 parse_rules(const char *spec)

@@ -1,8 +1,8 @@
-/* fuzz_cloud.c - the cloud secret managers' response handling (cli/net_cloud.c), which parses what a
+/* fuzz_cloud.c - the cloud secret managers' response handling (cli/net/cloud_enc.c), which parses what a
  * remote service (or anyone on the path before TLS verification fails) sends to akctl-net.
  *
- * Input: byte 0 = mode/size knobs, the rest = a response body. net_cloud.c is compiled in; the
- * network and provider entry points it references are stubs here (never called).
+ * Input: byte 0 = mode/size knobs, the rest = a response body. cloud_enc.c and the HTTP layer
+ * (net_http.c, for its URL check) are compiled in; nothing here reaches the network.
  * Properties:
  *  - cloud_json_error / cloud_clean: the text shown is one line (no control bytes), fits outlen, and
  *    never carries any 12-character piece of the credentials passed as secrets (a whole secret becomes
@@ -22,28 +22,6 @@
 #include "cli.h"
 #include "cloud.h"
 #include "fuzz.h"
-
-/* Stubs for what net_cloud.c links against in akctl-net: the fuzzer never reaches them. */
-enum ak_err
-net_perform(const struct net_request *rq, struct net_response *resp)
-{
-	(void)rq;
-	(void)resp;
-	abort();
-}
-
-#define STUB_FETCH(fn)                                                                            \
-	enum ak_err fn(const char *rest, const char *field, const struct cloud_opts *o, char **value, \
-	    size_t *value_len, char *detail, size_t detaillen)                                    \
-	{                                                                                         \
-		(void)rest, (void)field, (void)o, (void)value, (void)value_len, (void)detail,     \
-		    (void)detaillen;                                                              \
-		abort();                                                                          \
-	}
-STUB_FETCH(cloud_aws_fetch)
-STUB_FETCH(cloud_gcp_fetch)
-STUB_FETCH(cloud_azure_fetch)
-STUB_FETCH(cloud_vault_fetch)
 
 static const char *const secrets[] = {
 	"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",        /* an AWS secret access key */

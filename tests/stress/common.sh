@@ -12,9 +12,12 @@ BUILD=${1:-${BUILD:-}}
 BUILD=$(cd "$BUILD" && pwd)
 AKAGENT=${AKAGENT:-$BUILD/akagent}
 AKCTL=${AKCTL:-$BUILD/akctl}
-AKLOADGEN=$BUILD/tests/faults/akloadgen
-AKMKSTORE=$BUILD/tests/faults/akmkstore
-AKFAULTSHIM=$BUILD/tests/faults/akfaultshim.so
+AKLOADGEN=$BUILD/tests/stress/akloadgen
+AKMKSTORE=$BUILD/tests/stress/akmkstore
+AKFAULTSHIM=$BUILD/tests/e2e/akfaultshim.so
+# The helpers are not built by default; build them (quietly) if this build tree lacks them.
+[ -x "$AKLOADGEN" ] && [ -x "$AKMKSTORE" ] && [ -f "$AKFAULTSHIM" ] ||
+	ninja -C "$BUILD" akloadgen akmkstore akfaultshim > /dev/null || { echo "$0: cannot build the helpers" >&2; exit 2; }
 PY=/usr/bin/python3
 NAME=$(basename "$0" .sh)
 T=$(mktemp -d "${TMPDIR:-/tmp}/akstress.XXXXXX") || exit 1

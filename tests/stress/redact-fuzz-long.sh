@@ -5,8 +5,8 @@
 # tests/stress/redact-fuzz-long.sh
 # shellcheck source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
-FUZZ=${AKREDACTFUZZ:-$(dirname "$AKCTL")/tests/faults/akredactfuzz}
-[ -x "$FUZZ" ] || fail "akredactfuzz not built (looked for $FUZZ; set AKREDACTFUZZ)"
+FUZZ=${AKREDACTFUZZ:-$(dirname "$AKCTL")/tests/stress/akredactfuzz}
+[ -x "$FUZZ" ] || fail "akredactfuzz not built (ninja -C BUILD tests/stress/akredactfuzz; looked for $FUZZ; set AKREDACTFUZZ)"
 KEY=$(fake_key)
 init_store
 start_agent

@@ -440,6 +440,51 @@ test_profile_roundtrip(void)
 	ak_buf_free(b);
 }
 
+/* pull's compare-and-swap: an ADD whose flags carry AK_ADD_IF_SOURCE beside AK_ADD_FORCE, the
+ * profile's source and new secret intact after the trip; the two flags are distinct bits. */
+static void
+test_add_if_source(void)
+{
+	struct ak_buf *b = ak_buf_new_secure(BIG);
+	struct ak_profile *p = sample_profile(), *q = NULL;
+	size_t flen, need;
+	uint8_t type, flags;
+
+	CHECK((AK_ADD_FORCE & AK_ADD_IF_SOURCE) == 0);
+	CHECK_EQ(ak_proto_begin(b, AK_MSG_ADD), AK_OK);
+	CHECK_EQ(ak_proto_put_add(b, AK_ADD_FORCE | AK_ADD_IF_SOURCE, p), AK_OK);
+	CHECK_EQ(ak_proto_finish(b, AK_PROTO_MAX_REQUEST), AK_OK);
+	CHECK_EQ(ak_proto_frame(b, AK_PROTO_MAX_REQUEST, &flen, &need), AK_OK);
+	CHECK_EQ(ak_buf_consume(b, 4), AK_OK);
+	CHECK_EQ(ak_buf_get_u8(b, &type), AK_OK);
+	CHECK_EQ(type, AK_MSG_ADD);
+	CHECK_EQ(ak_buf_get_u8(b, &flags), AK_OK);
+	CHECK((flags & AK_ADD_IF_SOURCE) != 0);
+	CHECK((flags & AK_ADD_FORCE) != 0);
+	CHECK_EQ(ak_proto_get_profile(b, &q), AK_OK);
+	CHECK_EQ(ak_buf_len(b), 0);
+	CHECK(q != NULL);
+	if (q != NULL) {
+		CHECK_STR(q->name, p->name);
+		CHECK_STR(q->source, p->source);
+		CHECK_STR(q->secret, SECRET);
+	}
+	/* The error it answers with when the source moved survives the wire as itself. */
+	ak_buf_reset(b);
+	{
+		enum ak_err e;
+		char *d = NULL;
+
+		CHECK_EQ(ak_proto_put_error(b, AK_ERR_SOURCE_CHANGED, NULL), AK_OK);
+		CHECK_EQ(ak_proto_get_error(b, &e, &d), AK_OK);
+		CHECK_EQ(e, AK_ERR_SOURCE_CHANGED);
+		free(d);
+	}
+	ak_profile_free(q);
+	ak_profile_free(p);
+	ak_buf_free(b);
+}
+
 static void
 test_status_roundtrip(void)
 {
@@ -1057,6 +1102,7 @@ main(void)
 	}
 	test_framing();
 	test_profile_roundtrip();
+	test_add_if_source();
 	test_status_roundtrip();
 	test_list_roundtrip();
 	test_error_roundtrip();

@@ -1,4 +1,4 @@
-/* test_shell.c - rule 4: exports arrive byte-for-byte in the REAL shells.
+/* test_shell.c - exports are injection-proof: values arrive byte-for-byte in the REAL shells.
  *
  * For a table of hostile values this writes the library's export lines to a file, has each shell
  * evaluate them the documented way (and by sourcing), then execs this same binary with --dump,

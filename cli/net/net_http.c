@@ -7,7 +7,7 @@
  *  - plain http never through a proxy (https honours the usual proxy variables);
  *  - no verbose output; curl's error buffer is scrubbed of the secret before it is shown;
  *  - bodies land in the secure arena (they may hold secrets: an imported value) and are capped.
- * libcurl keeps unwiped copies of option strings (FACTS.md); we wipe what we own (header lines, error
+ * libcurl keeps unwiped copies of option strings, which it never wipes; we wipe what we own (header lines, error
  * buffers, bodies), and this process is short-lived.
  */
 #include <stdio.h>
@@ -288,7 +288,7 @@ xfer_setup(struct xfer *x, const struct net_request *rq, struct net_response *re
 	bad |= curl_easy_setopt(x->h, CURLOPT_CONNECTTIMEOUT_MS, connect_ms) != CURLE_OK;
 	bad |= curl_easy_setopt(x->h, CURLOPT_TIMEOUT_MS, timeout_ms) != CURLE_OK;
 	bad |= curl_easy_setopt(x->h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max_body) != CURLE_OK;
-	bad |= curl_easy_setopt(x->h, CURLOPT_USERAGENT, "akctl/" "0.1.0") != CURLE_OK;
+	bad |= curl_easy_setopt(x->h, CURLOPT_USERAGENT, "akctl/" AK_VERSION) != CURLE_OK;
 	bad |= curl_easy_setopt(x->h, CURLOPT_HTTPHEADER, x->hdrs) != CURLE_OK;
 	bad |= curl_easy_setopt(x->h, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK;
 	bad |= curl_easy_setopt(x->h, CURLOPT_WRITEDATA, x) != CURLE_OK;
@@ -486,4 +486,30 @@ net_perform(const struct net_request *rq, struct net_response *resp)
 {
 	return net_perform_many(rq, resp, 1, rq->timeout_ms > 0 ? rq->timeout_ms : NET_DEFAULT_TIMEOUT_MS,
 	    0);
+}
+
+/* http:// is allowed only to this machine (tests, local proxies): a key must not cross a network in the
+ * clear. Checks the host part of an http URL. */
+int
+net_is_loopback_http(const char *url)
+{
+	const char *h = url + 7, *end, *colon;
+	size_t n, i;
+
+	end = h + strcspn(h, "/?#");
+	if (memchr(h, '@', (size_t)(end - h)) != NULL)
+		return 0;
+	if (strncmp(h, "[::1]", 5) == 0)
+		return h + 5 == end || h[5] == ':';
+	colon = memchr(h, ':', (size_t)(end - h));
+	n = (size_t)((colon != NULL ? colon : end) - h);
+	if (n == 9 && strncasecmp(h, "localhost", 9) == 0)
+		return 1;
+	/* 127.0.0.0/8 as a dotted literal only: "127.0.0.1.example.com" is somebody else's host. */
+	if (n < 4 || strncmp(h, "127.", 4) != 0)
+		return 0;
+	for (i = 4; i < n; i++)
+		if (!((h[i] >= '0' && h[i] <= '9') || h[i] == '.'))
+			return 0;
+	return 1;
 }

@@ -2,7 +2,7 @@
  *
  * Secrets go only in headers (never URLs); TLS verification is always on; curl's error buffer and any
  * verbose output are scrubbed of the secret before they are shown. libcurl keeps unwiped copies of option
- * strings (FACTS.md), which is why this code runs only in the short-lived akctl-net process.
+ * strings (a header line holding a key among them), which is why this code runs only in the short-lived akctl-net process.
  */
 #ifndef AK_NET_H
 #define AK_NET_H

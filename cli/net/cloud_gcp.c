@@ -105,23 +105,17 @@ enum ak_err
 cloud_gcp_fetch(const char *rest, const char *field, const struct cloud_opts *o, char **value,
     size_t *value_len, char *detail, size_t detaillen)
 {
-	const char *seg[6], *p, *slash = NULL, *ep;
-	size_t len[6], nseg = 0, datalen = 0;
+	const char *seg[6], *ep;
+	size_t len[6], nseg, datalen = 0;
+	int more;
 	char url[CLOUD_URL_MAX], crcbuf[32];
 	char *tok = NULL, *data = NULL, *end;
 	cJSON *j = NULL, *pl, *d, *crc;
 	unsigned long long want;
 	enum ak_err r;
 
-	for (p = rest; nseg < 6; p = slash + 1) {
-		slash = strchr(p, '/');
-		seg[nseg] = p;
-		len[nseg] = slash != NULL ? (size_t)(slash - p) : strlen(p);
-		nseg++;
-		if (slash == NULL)
-			break;
-	}
-	if ((nseg != 4 && nseg != 6) || (slash != NULL && nseg == 6) ||
+	nseg = cloud_split(rest, seg, len, 6, &more);
+	if ((nseg != 4 && nseg != 6) || more ||
 	    len[0] != 8 || strncmp(seg[0], "projects", 8) != 0 ||
 	    len[2] != 7 || strncmp(seg[2], "secrets", 7) != 0 ||
 	    (nseg == 6 && (len[4] != 8 || strncmp(seg[4], "versions", 8) != 0)))

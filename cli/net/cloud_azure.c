@@ -56,22 +56,16 @@ enum ak_err
 cloud_azure_fetch(const char *rest, const char *field, const struct cloud_opts *o, char **value,
     size_t *value_len, char *detail, size_t detaillen)
 {
-	const char *seg[3], *p, *slash = NULL, *tmpl, *ph;
-	size_t len[3], nseg = 0;
+	const char *seg[3], *tmpl, *ph;
+	size_t len[3], nseg;
+	int more;
 	char url[CLOUD_URL_MAX], base[CLOUD_URL_MAX];
 	char *tok = NULL;
 	cJSON *j = NULL, *v;
 	enum ak_err r;
 
-	for (p = rest; nseg < 3; p = slash + 1) {
-		slash = strchr(p, '/');
-		seg[nseg] = p;
-		len[nseg] = slash != NULL ? (size_t)(slash - p) : strlen(p);
-		nseg++;
-		if (slash == NULL)
-			break;
-	}
-	if (nseg < 2 || slash != NULL)
+	nseg = cloud_split(rest, seg, len, 3, &more);
+	if (nseg < 2 || more)
 		return cloud_err(AK_ERR_INVALID, detail, detaillen,
 		    "%s: expected azure-kv://VAULT-NAME/SECRET[/VERSION]", WHO);
 	/* Azure's own rules: vault 3-24 alphanumerics and hyphens, secret 1-127, versions are hex ids. */

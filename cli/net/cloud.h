@@ -33,12 +33,15 @@ enum ak_err cloud_azure_fetch(const char *rest, const char *field, const struct 
 enum ak_err cloud_vault_fetch(const char *rest, const char *field, const struct cloud_opts *o,
     char **value, size_t *value_len, char *detail, size_t detaillen);
 
-/* Helpers (net_cloud.c) ------------------------------------------------------------------------------ */
+/* Helpers (cloud_enc.c, net_cloud.c, cloud_token.c) ------------------------------------------------------------------------------ */
 /* snprintf into detail; returns e (so "return cloud_err(e, ...)"). */
 enum ak_err cloud_err(enum ak_err e, char *detail, size_t detaillen, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* getenv, but NULL when unset or empty. */
 const char *cloud_env(const char *name);
+/* Split rest at '/' into at most max segments (pointers into rest, with lengths); returns how many.
+ * *more is 1 when a '/' follows the last segment taken (rest has more than max). */
+size_t cloud_split(const char *rest, const char **seg, size_t *len, size_t max, int *more);
 /* 1 if every byte of s[0..n) is printable ASCII without space (0x21..0x7e): safe in a header. */
 int cloud_token_ok(const char *s, size_t n);
 /* Append s[0..n) to out (cap outlen, NUL kept) percent-encoding every byte outside [A-Za-z0-9._~-].
