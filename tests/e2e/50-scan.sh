@@ -124,7 +124,7 @@ git stash list | grep -q . && fail "stash not dropped"
 echo clean > c.txt
 git add c.txt
 expect_exit 0 git commit -qm clean
-printf 'k: %s\n' "$(printf '%s' "$KEY" | xxd -p | tr -d '\n')" > leak.txt
+printf 'k: %s\n' "$(printf '%s' "$KEY" | od -An -tx1 | tr -d ' \n')" > leak.txt
 git add leak.txt
 expect_exit 1 git commit -qm leak
 cat "$OUT" "$ERR" | grep "^leak.txt:1: production ANTHROPIC_API_KEY (hex)" >/dev/null || fail "hook did not name the file"
