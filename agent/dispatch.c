@@ -609,9 +609,10 @@ agent_dispatch(uint8_t type, struct ak_buf *req, struct ak_buf *out, struct agen
 
 	memset(res, 0, sizeof(*res));
 	ak_buf_reset(out);
-	/* Any request counts as activity except STATUS: a shell running "eval $(akagent)" or a prompt
-	 * polling the state must not keep the keys unlocked forever. */
-	if (type != AK_MSG_STATUS)
+	/* Activity is what uses or changes a secret: STATUS and LIST (names and redacted forms only) are
+	 * what a prompt, a completion or `akctl status` polls, and must not keep the keys unlocked
+	 * forever. */
+	if (type != AK_MSG_STATUS && type != AK_MSG_LIST)
 		touch_idle(now);
 	switch (type) {
 	case AK_MSG_STATUS:

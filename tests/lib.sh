@@ -174,15 +174,18 @@ expect_exit() {
 
 # assert_bytes FILE STRING: FILE holds exactly the bytes of STRING (no newline added).
 assert_bytes() {
-	printf '%s' "$2" > "$T/expected"
-	if ! cmp -s "$T/expected" "$1"; then
+	# A file of this shell's own: parts of a test may assert at the same time.
+	local exp="$T/expected.$BASHPID"
+	printf '%s' "$2" > "$exp"
+	if ! cmp -s "$exp" "$1"; then
 		echo "FAIL: $TEST_NAME:${BASH_LINENO[0]}: $1 differs from the expected bytes" >&2
 		echo "--- expected (od -c):" >&2
-		od -c "$T/expected" | head -20 >&2
+		od -c "$exp" | head -20 >&2
 		echo "--- got (od -c):" >&2
 		od -c "$1" | head -20 >&2
 		exit 1
 	fi
+	rm -f "$exp"
 }
 
 # assert_eq GOT WANT MSG
