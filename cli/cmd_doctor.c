@@ -22,6 +22,8 @@
 #include <cjson/cJSON.h>
 #include <sodium.h>
 
+#include "ak_rotate.h"
+#include "ak_util.h"
 #include "scan.h"
 
 extern char **environ;
@@ -341,13 +343,73 @@ check_shared(struct doctor *d)
 	}
 }
 
+/* "3d", "5h", "40m", "12s": the largest whole unit, for the notes. */
+static void
+span(int64_t secs, char *out, size_t outlen)
+{
+	if (secs < 0)
+		secs = 0;
+	if (secs >= 86400)
+		snprintf(out, outlen, "%lldd", (long long)(secs / 86400));
+	else if (secs >= 3600)
+		snprintf(out, outlen, "%lldh", (long long)(secs / 3600));
+	else if (secs >= 60)
+		snprintf(out, outlen, "%lldm", (long long)(secs / 60));
+	else
+		snprintf(out, outlen, "%llds", (long long)secs);
+}
+
+/* Each profile's --rotate-every policy: overdue fails (fix: rotate it), due soon passes with a note. */
 static void
 check_rotation(struct doctor *d)
 {
 	struct doc_item *i = item(d, "rotation", "no key overdue for rotation");
+	const struct scan_names *nm = &d->x.names;
+	char overdue[sizeof(i->detail)] = "", due[sizeof(i->detail)] = "", fix[sizeof(i->fix)] = "";
+	char name[AK_NAME_MAX + 1], a[32], b[32], s[AK_NAME_MAX + 96];
+	int64_t now = ak_now_s();
+	size_t policies = 0, nover = 0;
+	uint32_t k;
 
-	/* Profiles record when their key last changed, but no rotation period yet: nothing is overdue. */
-	set(i, DOC_SKIP, "the keystore records no rotation policy");
+	if (d->x.m == NULL) {
+		keys_unchecked(i, d);
+		return;
+	}
+	for (k = 0; k < nm->nents; k++) {
+		const struct ak_list_entry *e = &nm->ents[k];
+		int v = ak_rot_due(e->rotated, e->rotate_every, now);
+		size_t l;
+
+		if (e->rotate_every <= 0)
+			continue;
+		policies++;
+		if (v == 0)
+			continue;
+		cli_sanitize(e->name, name, sizeof(name));
+		span(e->rotate_every, a, sizeof(a));
+		span(v == 2 ? now - (e->rotated + e->rotate_every) : e->rotated + e->rotate_every - now, b,
+		    sizeof(b));
+		snprintf(s, sizeof(s), v == 2 ? "%s (every %s, %s overdue)" : "%s (every %s, due in %s)", name,
+		    a, b);
+		l = strlen(v == 2 ? overdue : due);
+		snprintf((v == 2 ? overdue : due) + l, sizeof(overdue) - l, "%s%s", l ? ", " : "", s);
+		if (v == 2) {
+			l = strlen(fix);
+			snprintf(fix + l, sizeof(fix) - l, "%sakctl rotate %s", l ? "; " : "", name);
+			nover++;
+		}
+	}
+	if (nover > 0) {
+		set(i, DOC_FAIL, "overdue: %s%s%s", overdue, due[0] ? "; due soon: " : "", due);
+		set_fix(i, fix);
+	} else if (due[0]) {
+		set(i, DOC_PASS, "none overdue; due soon: %s", due);
+	} else if (policies > 0) {
+		set(i, DOC_PASS, "%zu key%s within %s rotation polic%s", policies, policies == 1 ? "" : "s",
+		    policies == 1 ? "its" : "their", policies == 1 ? "y" : "ies");
+	} else {
+		set(i, DOC_PASS, "no rotation policy set (akctl set PROFILE --rotate-every 90d)");
+	}
 }
 
 struct env_hit {
@@ -365,17 +427,23 @@ on_env_hit(void *arg, const struct ak_scan_hit *h)
 	return 1;
 }
 
-/* 1 when label list "dev ANTHROPIC_API_KEY, prod ANTHROPIC_API_KEY" holds "PROFILE VAR". */
+/* 1 when label list "dev ANTHROPIC_API_KEY, prod ANTHROPIC_API_KEY" holds "PROFILE VAR", or its
+ * previous key "PROFILE VAR (previous)" (what use/exec --previous set). */
 static int
 label_has(const char *labels, const char *profile, const char *var, size_t varlen)
 {
-	const char *p = labels;
+	static const char prevmark[] = " (previous)";
+	const char *p = labels, *end;
 	size_t pl = strlen(profile);
 
 	while (p != NULL && *p) {
-		if (strncmp(p, profile, pl) == 0 && p[pl] == ' ' && strncmp(p + pl + 1, var, varlen) == 0 &&
-		    (p[pl + 1 + varlen] == ',' || p[pl + 1 + varlen] == '\0'))
-			return 1;
+		if (strncmp(p, profile, pl) == 0 && p[pl] == ' ' && strncmp(p + pl + 1, var, varlen) == 0) {
+			end = p + pl + 1 + varlen;
+			if (strncmp(end, prevmark, sizeof(prevmark) - 1) == 0)
+				end += sizeof(prevmark) - 1;
+			if (*end == ',' || *end == '\0')
+				return 1;
+		}
 		if ((p = strstr(p, ", ")) != NULL)
 			p += 2;
 	}

@@ -29,6 +29,7 @@ scan_names_free(struct scan_names *nm)
 	}
 	free(nm->label);
 	free(nm->profiles);
+	ak_client_list_free(nm->ents, nm->nents);
 	memset(nm, 0, sizeof(*nm));
 }
 
@@ -50,15 +51,59 @@ append(char **s, const char *sep, const char *add)
 	return 0;
 }
 
+/* 1 when the comma-separated list holds name. */
+static int
+list_has(const char *list, const char *name)
+{
+	size_t l = strlen(name);
+	const char *s = list;
+
+	while ((s = strstr(s, name)) != NULL) {
+		if ((s == list || s[-1] == ',') && (s[l] == ',' || s[l] == '\0'))
+			return 1;
+		s += l;
+	}
+	return 0;
+}
+
+/* Add one profile's secret (current or previous) to the matcher under "NAME VAR" + suffix. 0, or the exit
+ * code after reporting. */
+static int
+load_one(struct cli *c, struct ak_scan *m, struct scan_names *nm, const struct ak_profile *p,
+    const char *suffix)
+{
+	char label[AK_NAME_MAX + AK_VARNAME_MAX + 16];
+	enum ak_err r;
+	uint32_t id;
+
+	r = ak_scan_add(m, p->secret, strlen(p->secret), &id);
+	if (r == AK_ERR_INVALID) {
+		cli_note("%s: profile %s: %s%s is too short to search for (fewer than %d bytes after its "
+		    "prefix); skipped", c->cmd, p->name, p->secret_var, suffix, AK_SCAN_MIN_SECRET);
+		return 0;
+	}
+	if (r != AK_OK)
+		return cli_fail(r, NULL, "%s", c->cmd);
+	snprintf(label, sizeof(label), "%s %s%s", p->name, p->secret_var, suffix);
+	if (id >= nm->n)
+		nm->n = id + 1;
+	/* The same key as another profile's previous and current is listed under both names once. */
+	if ((nm->profiles[id] == NULL || !list_has(nm->profiles[id], p->name)) &&
+	    append(&nm->profiles[id], ",", p->name) != 0)
+		return cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
+	if (append(&nm->label[id], ", ", label) != 0)
+		return cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
+	return 0;
+}
+
 int
 scan_load(struct cli *c, int holdback, struct ak_scan **out, struct scan_names *nm)
 {
 	struct ak_client *cl = NULL;
 	struct ak_list_entry *ents = NULL;
-	struct ak_profile *p = NULL;
+	struct ak_profile *p = NULL, *prev = NULL;
 	struct ak_scan *m = NULL;
-	uint32_t n = 0, i, id;
-	char label[AK_NAME_MAX + AK_VARNAME_MAX + 2];
+	uint32_t n = 0, i;
 	enum ak_err r;
 	int rc;
 
@@ -70,9 +115,10 @@ scan_load(struct cli *c, int holdback, struct ak_scan **out, struct scan_names *
 		rc = cli_fail_client(cl, r, c->cmd);
 		goto out;
 	}
+	/* Room for two secrets per profile: its key and its previous one. */
 	if ((m = ak_scan_new(holdback)) == NULL ||
-	    (nm->label = calloc(n + 1, sizeof(char *))) == NULL ||
-	    (nm->profiles = calloc(n + 1, sizeof(char *))) == NULL) {
+	    (nm->label = calloc(2 * (size_t)n + 1, sizeof(char *))) == NULL ||
+	    (nm->profiles = calloc(2 * (size_t)n + 1, sizeof(char *))) == NULL) {
 		rc = cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
 		goto out;
 	}
@@ -81,22 +127,21 @@ scan_load(struct cli *c, int holdback, struct ak_scan **out, struct scan_names *
 			rc = cli_fail_client(cl, r, c->cmd);
 			goto out;
 		}
-		r = ak_scan_add(m, p->secret, strlen(p->secret), &id);
-		if (r == AK_ERR_INVALID) {
-			cli_note("%s: profile %s: %s is too short to search for (fewer than %d bytes after its "
-			    "prefix); skipped", c->cmd, p->name, p->secret_var, AK_SCAN_MIN_SECRET);
-		} else if (r != AK_OK) {
-			rc = cli_fail(r, NULL, "%s", c->cmd);
+		if ((rc = load_one(c, m, nm, p, "")) != 0)
 			goto out;
-		} else {
-			snprintf(label, sizeof(label), "%s %s", p->name, p->secret_var);
-			if (id >= nm->n)
-				nm->n = id + 1;
-			if (append(&nm->label[id], ", ", label) != 0 ||
-			    append(&nm->profiles[id], ",", p->name) != 0) {
-				rc = cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
+		if (ents[i].prev_until != 0) {
+			r = ak_client_get_kind(cl, AK_MSG_GET_PREVIOUS, ents[i].name, &prev);
+			/* NO_PREVIOUS: its grace ended since the list; nothing left to find. The view holds the
+			 * current key where only another variable was rotated: not a previous key then. */
+			if (r == AK_OK && strcmp(prev->secret, p->secret) != 0) {
+				if ((rc = load_one(c, m, nm, prev, " (previous)")) != 0)
+					goto out;
+			} else if (r != AK_OK && r != AK_ERR_NO_PREVIOUS) {
+				rc = cli_fail_client(cl, r, c->cmd);
 				goto out;
 			}
+			ak_profile_free(prev);
+			prev = NULL;
 		}
 		ak_profile_free(p);
 		p = NULL;
@@ -107,8 +152,12 @@ scan_load(struct cli *c, int holdback, struct ak_scan **out, struct scan_names *
 	}
 	*out = m;
 	m = NULL;
+	nm->ents = ents;
+	nm->nents = n;
+	ents = NULL;
 	rc = 0;
 out:
+	ak_profile_free(prev);
 	ak_profile_free(p);
 	ak_client_list_free(ents, n);
 	ak_client_close(cl);

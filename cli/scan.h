@@ -17,9 +17,14 @@ struct scan_names {
 	size_t n;
 	char **label;      /* by secret id; "dev ANTHROPIC_API_KEY, prod ANTHROPIC_API_KEY" when shared */
 	char **profiles;   /* by secret id; "dev,prod" */
+	/* The profiles as listed (names, rotation policy and times; no secret), for doctor. */
+	struct ak_list_entry *ents;
+	uint32_t nents;
 };
 
-/* Fetch every profile from the agent (LIST + GET) and add each secret to a new matcher. Returns 0 with
+/* Fetch every profile from the agent (LIST + GET) and add each secret to a new matcher, and the previous
+ * key of each profile whose list entry says one is kept (GET_PREVIOUS), labelled "prod VAR (previous)":
+ * a key just rotated away still works until its grace ends, so a copy of it is still a leak. Returns 0 with
  * *out and *names filled (free with scan_names_free / ak_scan_free), or the exit code after reporting. */
 int scan_load(struct cli *c, int holdback, struct ak_scan **out, struct scan_names *names);
 void scan_names_free(struct scan_names *nm);

@@ -1,0 +1,69 @@
+#!/bin/bash
+# A rotated profile's previous key, while the agent keeps it for its grace, is still a live key: scan
+# finds a copy of it labelled "(previous)", redact masks it; no value in any output.
+# shellcheck source=../lib.sh
+. "$(dirname "$0")/../lib.sh"
+
+OLD=$(fake_key)
+NEW=$(fake_key)
+init_store
+start_agent
+unlock
+add_profile production "$OLD"
+
+# no_value FILE...: neither key appears in any of them (nor its distinctive part).
+no_value() {
+	local f
+	for f in "$@"; do
+		assert_no_secret "$f" "${OLD:13:40}" "$f"
+		assert_no_secret "$f" "${NEW:13:40}" "$f"
+	done
+}
+
+mkdir -p "$T/tree"
+printf 'ANTHROPIC_API_KEY=%s\n' "$OLD" > "$T/tree/.env"
+printf 'note\n%s\n' "$(printf '%s' "$OLD" | base64 -w0)" > "$T/tree/b64"
+
+trace "before the rotation the old key is the current one"
+expect_exit 1 "$AKCTL" scan --no-patterns "$T/tree"
+no_value "$OUT" "$ERR"
+grep -q "^$T/tree/.env:1: production ANTHROPIC_API_KEY (raw)" "$OUT" || fail "current key not found: $(cat "$OUT")"
+
+trace "rotate: the old key is found as the previous one"
+printf '%s' "$NEW" > "$T/in"
+expect_exit 0 "$AKCTL" rotate production --no-validate < "$T/in"
+expect_exit 0 "$AKCTL" list --json
+"$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); d=d if isinstance(d,list) else d["profiles"]; assert any(p.get("previous_until") for p in d), d' "$OUT" ||
+	fail "list --json shows no previous key after rotate"
+expect_exit 1 "$AKCTL" scan --no-patterns "$T/tree"
+no_value "$OUT" "$ERR"
+grep -q "^$T/tree/.env:1: production ANTHROPIC_API_KEY (previous) (raw) fp:[0-9a-f]\{12\}$" "$OUT" ||
+	fail "previous key not labelled previous: $(cat "$OUT")"
+grep -q "^$T/tree/b64:2: production ANTHROPIC_API_KEY (previous) (base64" "$OUT" ||
+	fail "previous key's base64 not found: $(cat "$OUT")"
+assert_eq "$(wc -l < "$OUT")" 2 "one line per planted copy"
+expect_exit 1 "$AKCTL" scan --json --no-patterns "$T/tree/.env"
+no_value "$OUT" "$ERR"
+"$PY" -c 'import json,sys; o=json.loads(open(sys.argv[1]).readline()); assert o["key"]=="production ANTHROPIC_API_KEY (previous)", o' "$OUT" ||
+	fail "--json key of the previous"
+
+trace "the new key is found as the current one, the old one still as previous"
+printf 'X=%s\n' "$NEW" > "$T/tree/new"
+expect_exit 1 "$AKCTL" scan --no-patterns "$T/tree"
+no_value "$OUT" "$ERR"
+grep -q "^$T/tree/new:1: production ANTHROPIC_API_KEY (raw)" "$OUT" || fail "new key not found: $(cat "$OUT")"
+assert_eq "$(grep -c '(previous)' "$OUT")" 2 "previous copies still reported"
+
+trace "redact masks the previous key and the current one"
+printf 'old %s new %s end\n' "$OLD" "$NEW" > "$T/stream"
+expect_exit 0 "$AKCTL" redact < "$T/stream"
+no_value "$OUT" "$ERR"
+assert_eq "$(cat "$OUT")" "old [ak:production] new [ak:production] end" "redact output"
+
+trace "rotate --finish: the old key is no longer searched for"
+expect_exit 0 "$AKCTL" rotate production --finish
+rm "$T/tree/new"
+expect_exit 0 "$AKCTL" scan --no-patterns "$T/tree"
+no_value "$OUT" "$ERR"
+[ -s "$OUT" ] && fail "finished rotation still reported: $(cat "$OUT")"
+exit 0
