@@ -1,8 +1,8 @@
 #!/bin/bash
 # akctl doctor: every item fails when its fault is planted (keystore modes, a weak KDF, the agent's core
-# limit and memlock room, no agent, one key under two profiles, a stored key in the environment, .env
-# files git would commit or holding a key, a key in shell history) and all pass on a clean setup; exit
-# 0 only then; --json; no secret in any output.
+# limit and memlock room, no agent, one key under two profiles, a key overdue for rotation, a stored key
+# in the environment, .env files git would commit or holding a key, a key in shell history) and all
+# pass on a clean setup; exit 0 only then; --json; no secret in any output.
 # shellcheck source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
 
@@ -67,7 +67,8 @@ unlock
 doctor_json 0
 only_failing
 "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["ok"] is True' "$OUT" || fail "ok not true"
-expect_status rotation skip
+expect_status rotation pass
+grep -q "no rotation policy set" "$OUT" || fail "rotation without a policy: $(cat "$OUT")"
 am_root || expect_status agent-dumpable pass
 expect_status agent-core pass
 expect_status agent-mlock pass
@@ -145,15 +146,39 @@ only_failing history
 rm "$HOME/.zsh_history"
 doctor_json 0
 
+trace "a key overdue for rotation fails with its fix; a policy kept passes"
+expect_exit 0 "$AKCTL" set production --rotate-every 90d
+doctor_json 0
+expect_status rotation pass
+expect_exit 0 "$AKCTL" set production --rotate-every 1s
+# overdue once a second has passed since the key was stored: poll, the machine may be slow
+rotation_fails() {
+	"$AKCTL" --no-prompt doctor --json > "$OUT" 2> "$ERR"
+	[ "$(status_of rotation)" = fail ]
+}
+wait_until 30 rotation_fails || fail "rotation never overdue: $(cat "$OUT")"
+no_value "$OUT" "$ERR"
+only_failing rotation
+"$PY" -c 'import json,sys
+d=json.load(open(sys.argv[1]))
+c=[c for c in d["checks"] if c["id"]=="rotation"][0]
+assert c["fix"]=="akctl rotate production", c
+assert "production (every 1s" in c["detail"] and "overdue" in c["detail"], c' "$OUT" ||
+	fail "rotation item: $(cat "$OUT")"
+expect_exit 1 "$AKCTL" --no-prompt doctor
+grep -q '^    fix: akctl rotate production$' "$OUT" || fail "no fix line: $(cat "$OUT")"
+expect_exit 0 "$AKCTL" set production --rotate-every 0
+doctor_json 0
+
 trace "a locked agent: the key checks fail as not checked"
 expect_exit 0 "$AKCTL" lock
 doctor_json 1
-only_failing shared-key environment history
+only_failing shared-key rotation environment history
 grep -q 'not checked: the agent is locked' "$OUT" || fail "reason missing: $(cat "$OUT")"
 
 trace "no agent: the agent's items fail too"
 stop_agent
 doctor_json 1
-only_failing agent-dumpable agent-core agent-mlock agent-memlock-room shared-key environment history
+only_failing agent-dumpable agent-core agent-mlock agent-memlock-room shared-key rotation environment history
 unset AKAGENT_SOCK
 exit 0

@@ -60,6 +60,27 @@ expect_exit 0 "$AKCTL" redact < "$T/stream"
 no_value "$OUT" "$ERR"
 assert_eq "$(cat "$OUT")" "old [ak:production] new [ak:production] end" "redact output"
 
+trace "doctor: the previous key in the environment is named; exec --previous sets it on purpose"
+envstatus() {
+	"$PY" -c 'import json,sys
+d=json.load(open(sys.argv[1]))
+c=[c for c in d["checks"] if c["id"]=="environment"][0]
+print(c["status"], c["detail"])' "$OUT"
+}
+cd "$T/tree" || fail "cd"
+expect_exit 1 env "OTHER=$OLD" "$AKCTL" --no-prompt doctor --json
+no_value "$OUT" "$ERR"
+case $(envstatus) in
+"fail OTHER holds production ANTHROPIC_API_KEY (previous)") ;;
+*) fail "doctor environment with the previous key: $(envstatus)" ;;
+esac
+"$AKCTL" exec --previous production -- "$AKCTL" --no-prompt doctor --json > "$OUT" 2> "$ERR"
+no_value "$OUT" "$ERR"
+case $(envstatus) in
+pass*) ;;
+*) fail "doctor under exec --previous: $(envstatus)" ;;
+esac
+
 trace "rotate --finish: the old key is no longer searched for"
 expect_exit 0 "$AKCTL" rotate production --finish
 rm "$T/tree/new"
