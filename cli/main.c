@@ -76,7 +76,7 @@ static const struct cli_cmd cmds[] = {
 	    "  --description TEXT  replace the note\n"
 	    "  --provider NAME  replace the provider\n"
 	    "  --rotate-every DURATION  rotation policy for the key (90d, 12w...; 0 none): list and\n"
-	    "                   status mark it due, then overdue\n" },
+	    "                   status mark it due, then overdue; doctor fails it overdue\n" },
 	{ "rotate", cmd_rotate, "PROFILE [--var VAR] [--grace DURATION] [--validate | --no-validate]\n"
 	    "             | PROFILE [--var VAR] --rollback | --finish",
 	    "replace a key, keeping the old one as previous for a grace period",
