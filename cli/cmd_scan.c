@@ -69,30 +69,73 @@ list_has(const char *list, const char *name)
 /* Add one profile's secret (current or previous) to the matcher under "NAME VAR" + suffix. 0, or the exit
  * code after reporting. */
 static int
-load_one(struct cli *c, struct ak_scan *m, struct scan_names *nm, const struct ak_profile *p,
-    const char *suffix)
+load_one(struct cli *c, struct ak_scan *m, struct scan_names *nm, const char *name, const char *var,
+    const char *value, const char *suffix)
 {
 	char label[AK_NAME_MAX + AK_VARNAME_MAX + 16];
 	enum ak_err r;
 	uint32_t id;
 
-	r = ak_scan_add(m, p->secret, strlen(p->secret), &id);
+	r = ak_scan_add(m, value, strlen(value), &id);
 	if (r == AK_ERR_INVALID) {
 		cli_note("%s: profile %s: %s%s is too short to search for (fewer than %d bytes after its "
-		    "prefix); skipped", c->cmd, p->name, p->secret_var, suffix, AK_SCAN_MIN_SECRET);
+		    "prefix); skipped", c->cmd, name, var, suffix, AK_SCAN_MIN_SECRET);
 		return 0;
 	}
 	if (r != AK_OK)
 		return cli_fail(r, NULL, "%s", c->cmd);
-	snprintf(label, sizeof(label), "%s %s%s", p->name, p->secret_var, suffix);
+	if (id >= nm->cap) {
+		/* More secrets than the first guess (secret variables): grow, the new entries empty. */
+		size_t cap = (size_t)id * 2 + 1;
+		char **l = realloc(nm->label, cap * sizeof(char *)), **pr;
+
+		if (l == NULL)
+			return cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
+		nm->label = l;
+		if ((pr = realloc(nm->profiles, cap * sizeof(char *))) == NULL)
+			return cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
+		nm->profiles = pr;
+		memset(nm->label + nm->cap, 0, (cap - nm->cap) * sizeof(char *));
+		memset(nm->profiles + nm->cap, 0, (cap - nm->cap) * sizeof(char *));
+		nm->cap = cap;
+	}
+	snprintf(label, sizeof(label), "%s %s%s", name, var, suffix);
 	if (id >= nm->n)
 		nm->n = id + 1;
 	/* The same key as another profile's previous and current is listed under both names once. */
-	if ((nm->profiles[id] == NULL || !list_has(nm->profiles[id], p->name)) &&
-	    append(&nm->profiles[id], ",", p->name) != 0)
+	if ((nm->profiles[id] == NULL || !list_has(nm->profiles[id], name)) &&
+	    append(&nm->profiles[id], ",", name) != 0)
 		return cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
 	if (append(&nm->label[id], ", ", label) != 0)
 		return cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
+	return 0;
+}
+
+/* Every secret of p: the main one and each secret variable. With cur (p is the previous-key view),
+ * only the values that differ from cur's: where nothing was rotated the view holds the current value. */
+static int
+load_profile(struct cli *c, struct ak_scan *m, struct scan_names *nm, const struct ak_profile *p,
+    const struct ak_profile *cur, const char *suffix)
+{
+	size_t i, j;
+	int rc;
+
+	if ((cur == NULL || strcmp(p->secret, cur->secret) != 0) &&
+	    (rc = load_one(c, m, nm, p->name, p->secret_var, p->secret, suffix)) != 0)
+		return rc;
+	for (i = 0; i < p->nvars; i++) {
+		if (!p->vars[i].secret || p->vars[i].value == NULL)
+			continue;
+		if (cur != NULL) {
+			for (j = 0; j < cur->nvars && strcmp(cur->vars[j].name, p->vars[i].name) != 0; j++)
+				;
+			if (j < cur->nvars && cur->vars[j].value != NULL &&
+			    strcmp(cur->vars[j].value, p->vars[i].value) == 0)
+				continue;
+		}
+		if ((rc = load_one(c, m, nm, p->name, p->vars[i].name, p->vars[i].value, suffix)) != 0)
+			return rc;
+	}
 	return 0;
 }
 
@@ -115,26 +158,28 @@ scan_load(struct cli *c, int holdback, struct ak_scan **out, struct scan_names *
 		rc = cli_fail_client(cl, r, c->cmd);
 		goto out;
 	}
-	/* Room for two secrets per profile: its key and its previous one. */
+	/* Room for two secrets per profile to begin with (its key and its previous one); load_one grows it
+	 * for secret variables. */
 	if ((m = ak_scan_new(holdback)) == NULL ||
 	    (nm->label = calloc(2 * (size_t)n + 1, sizeof(char *))) == NULL ||
 	    (nm->profiles = calloc(2 * (size_t)n + 1, sizeof(char *))) == NULL) {
 		rc = cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
 		goto out;
 	}
+	nm->cap = 2 * (size_t)n + 1;
 	for (i = 0; i < n; i++) {
 		if ((r = ak_client_get(cl, ents[i].name, &p)) != AK_OK) {
 			rc = cli_fail_client(cl, r, c->cmd);
 			goto out;
 		}
-		if ((rc = load_one(c, m, nm, p, "")) != 0)
+		if ((rc = load_profile(c, m, nm, p, NULL, "")) != 0)
 			goto out;
 		if (ents[i].prev_until != 0) {
 			r = ak_client_get_kind(cl, AK_MSG_GET_PREVIOUS, ents[i].name, &prev);
 			/* NO_PREVIOUS: its grace ended since the list; nothing left to find. The view holds the
 			 * current key where only another variable was rotated: not a previous key then. */
-			if (r == AK_OK && strcmp(prev->secret, p->secret) != 0) {
-				if ((rc = load_one(c, m, nm, prev, " (previous)")) != 0)
+			if (r == AK_OK) {
+				if ((rc = load_profile(c, m, nm, prev, p, " (previous)")) != 0)
 					goto out;
 			} else if (r != AK_OK && r != AK_ERR_NO_PREVIOUS) {
 				rc = cli_fail_client(cl, r, c->cmd);

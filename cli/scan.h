@@ -15,6 +15,7 @@
 /* What each secret of the matcher is called: "production ANTHROPIC_API_KEY", and its profiles. */
 struct scan_names {
 	size_t n;
+	size_t cap;        /* entries allocated in label and profiles */
 	char **label;      /* by secret id; "dev ANTHROPIC_API_KEY, prod ANTHROPIC_API_KEY" when shared */
 	char **profiles;   /* by secret id; "dev,prod" */
 	/* The profiles as listed (names, rotation policy and times; no secret), for doctor. */
@@ -22,8 +23,8 @@ struct scan_names {
 	uint32_t nents;
 };
 
-/* Fetch every profile from the agent (LIST + GET) and add each secret to a new matcher, and the previous
- * key of each profile whose list entry says one is kept (GET_PREVIOUS), labelled "prod VAR (previous)":
+/* Fetch every profile from the agent (LIST + GET) and add each secret (the main one and every secret
+ * variable) to a new matcher, and the previous key of each profile whose list entry says one is kept (GET_PREVIOUS), labelled "prod VAR (previous)":
  * a key just rotated away still works until its grace ends, so a copy of it is still a leak. Returns 0 with
  * *out and *names filled (free with scan_names_free / ak_scan_free), or the exit code after reporting. */
 int scan_load(struct cli *c, int holdback, struct ak_scan **out, struct scan_names *names);

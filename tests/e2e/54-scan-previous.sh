@@ -87,4 +87,19 @@ rm "$T/tree/new"
 expect_exit 0 "$AKCTL" scan --no-patterns "$T/tree"
 no_value "$OUT" "$ERR"
 [ -s "$OUT" ] && fail "finished rotation still reported: $(cat "$OUT")"
+trace "secret variables are searched for too, and their previous values after a rotate --var"
+TOK="tok-$(rand_word)$(rand_word)"
+TOK2="tok-$(rand_word)$(rand_word)"
+printf '%s\n%s\n' "$(fake_key)" "$TOK" | "$AKCTL" add withvar --secret DB_TOKEN >/dev/null 2>&1 ||
+	fail "add --secret failed"
+printf 'db=%s\n' "$TOK" > "$T/tree/db"
+expect_exit 1 "$AKCTL" scan --no-patterns "$T/tree"
+grep -q '^.*/db:1: withvar DB_TOKEN (raw)' "$OUT" || fail "a secret variable was not found: $(cat "$OUT")"
+assert_no_secret "$OUT" "$TOK" "scan output"
+printf '%s' "$TOK2" | "$AKCTL" rotate withvar --var DB_TOKEN --no-validate >/dev/null 2>&1 ||
+	fail "rotate --var failed"
+expect_exit 1 "$AKCTL" scan --no-patterns "$T/tree"
+grep -q '^.*/db:1: withvar DB_TOKEN (previous) (raw)' "$OUT" ||
+	fail "a secret variable's previous value was not found: $(cat "$OUT")"
+assert_no_secret "$OUT" "$TOK" "scan output"
 exit 0
