@@ -22,6 +22,7 @@
  *  - at the end (locked), the secure arena holds exactly what it held before: nothing leaked.
  */
 #include "dispatch.c"
+#include "uselog.c"
 
 #include <errno.h>
 #include <stdio.h>
@@ -218,7 +219,7 @@ fz_request(uint8_t type, struct ak_buf *req, struct ak_buf *out)
 	FUZZ_CHECK(pl != NULL, "alloc");
 	memcpy(pl, ak_buf_ptr(req), pl_len);
 
-	agent_dispatch(type, req, out, &res);
+	agent_dispatch(type, req, out, &res, NULL);
 	ak_buf_reset(req); /* as server.c does: it may have held a key or a secret */
 
 	len = ak_buf_len(out);
