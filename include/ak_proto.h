@@ -15,7 +15,7 @@
 #include "ak_err.h"
 #include "ak_store.h"
 
-#define AK_PROTO_VERSION 3
+#define AK_PROTO_VERSION 4
 #define AK_PROTO_MAX_REQUEST (256u * 1024)
 #define AK_PROTO_MAX_REPLY (64u * 1024 * 1024)
 
