@@ -118,6 +118,18 @@ kill "$FPID"
 wait "$FPID" 2>/dev/null
 cat "$T/follow" >>"$SHOWN"
 
+trace "the agent's own write when a grace period ends"
+K3=$(fake_key)
+printf '%s' "$K3" >"$T/in"
+expect_exit 0 "$AKCTL" rotate prod --grace 2s --no-validate <"$T/in"
+expired() {
+	"$AKCTL" log >"$T/exp" 2>&1 && awk -v p="$AKAGENT_PID" '$2 == "expire" && $3 == "-" && $4 == p && $NF == "ok"' "$T/exp" | grep -q .
+}
+wait_until 30 expired || { cat "$T/exp" >&2; fail "no expire row by the agent itself"; }
+cat "$T/exp" >>"$SHOWN"
+log --profile prod
+[ "$(rows edit prod)" -ge 1 ] || fail "rotate: no edit row"
+
 trace "locked: no log; lock wipes it"
 expect_exit 0 "$AKCTL" lock
 expect_exit 4 "$AKCTL" --no-prompt log
@@ -131,5 +143,6 @@ assert_bytes "$OUT" ""
 trace "no output held a secret"
 assert_no_secret "$SHOWN" "$K1" "log output"
 assert_no_secret "$SHOWN" "$K2" "log output"
+assert_no_secret "$SHOWN" "$K3" "log output"
 assert_no_secret "$SHOWN" "$PASS" "log output"
 trace "ok"
