@@ -28,8 +28,34 @@ vars_column(const struct ak_list_entry *e, char *buf, size_t buflen)
 		memcpy(buf + buflen - 4, "...", 4);
 }
 
+/* Use of one profile, from the agent's usage log: secrets handed out since unlock, and the last. */
+struct use {
+	uint32_t count;
+	int64_t last;
+};
+
+/* u[i] for e[i] from the log entries lg (NULL when the agent gave no log: then nothing is shown). */
+static void
+count_uses(const struct ak_list_entry *e, uint32_t n, const struct ak_use_entry *lg, uint32_t nlg,
+    struct use *u)
+{
+	uint32_t i, j;
+
+	for (j = 0; j < nlg; j++) {
+		if ((lg[j].op != AK_MSG_GET && lg[j].op != AK_MSG_GET_PREVIOUS) || lg[j].err != AK_OK)
+			continue;
+		for (i = 0; i < n; i++)
+			if (strcmp(e[i].name, lg[j].profile) == 0) {
+				u[i].count++;
+				if (lg[j].time > u[i].last)
+					u[i].last = lg[j].time;
+				break;
+			}
+	}
+}
+
 static int
-list_json(const struct ak_list_entry *e, uint32_t n)
+list_json(const struct ak_list_entry *e, uint32_t n, const struct use *u)
 {
 	cJSON *arr = NULL, *o, *vars, *secrets;
 	char *out = NULL, when[32];
@@ -74,6 +100,13 @@ list_json(const struct ak_list_entry *e, uint32_t n)
 			if (cJSON_AddStringToObject(o, "previous_until", when) == NULL)
 				goto out;
 		}
+		if (u != NULL) {
+			if (cJSON_AddNumberToObject(o, "uses", u[i].count) == NULL)
+				goto out;
+			cli_iso_time(u[i].last, when, sizeof(when));
+			if (u[i].last != 0 && cJSON_AddStringToObject(o, "last_use", when) == NULL)
+				goto out;
+		}
 	}
 	if ((out = cJSON_PrintUnformatted(arr)) == NULL)
 		goto out;
@@ -88,12 +121,23 @@ out:
 	return rc;
 }
 
-static int
-list_table(const struct ak_list_entry *e, uint32_t n)
+/* The age of the key, then the rotation policy's verdict and a previous key still kept. */
+static void
+age_column(const struct ak_list_entry *e, int64_t now, char *buf, size_t buflen)
 {
-	static const char *head[5] = { "PROFILE", "PROVIDER", "VARIABLES", "KEY", "AGE" };
-	size_t w[4], k;
-	char buf[256], age[32];
+	char age[32];
+
+	ak_age_format(e->rotated, now, age, sizeof(age));
+	snprintf(buf, buflen, "%s%s%s%s", age, cli_rotation_mark(e, now)[0] ? " " : "",
+	    cli_rotation_mark(e, now), e->prev_until != 0 ? " +previous" : "");
+}
+
+static int
+list_table(const struct ak_list_entry *e, uint32_t n, const struct use *u)
+{
+	static const char *head[7] = { "PROFILE", "PROVIDER", "VARIABLES", "KEY", "AGE", "USES", "LAST USE" };
+	size_t w[5], k;
+	char buf[256], age[32], ageplus[64], cnt[16];
 	int64_t now = ak_now_s();
 	uint32_t i;
 
@@ -101,7 +145,7 @@ list_table(const struct ak_list_entry *e, uint32_t n)
 		cli_note("no profiles (add one with 'akctl add PROFILE')");
 		return 0;
 	}
-	for (k = 0; k < 4; k++)
+	for (k = 0; k < 5; k++)
 		w[k] = strlen(head[k]);
 	for (i = 0; i < n; i++) {
 		vars_column(&e[i], buf, sizeof(buf));
@@ -113,21 +157,35 @@ list_table(const struct ak_list_entry *e, uint32_t n)
 			w[2] = cli_width(buf);
 		if (cli_width(e[i].redacted) > w[3])
 			w[3] = cli_width(e[i].redacted);
+		age_column(&e[i], now, ageplus, sizeof(ageplus));
+		if (strlen(ageplus) > w[4])
+			w[4] = strlen(ageplus);
 	}
 	for (k = 0; k < 4; k++) {
 		cli_print_padded(head[k], w[k] + 2);
 	}
-	printf("%s\n", head[4]);
+	if (u != NULL) {
+		cli_print_padded(head[4], w[4] + 2);
+		printf("%-6s%s\n", head[5], head[6]);
+	} else {
+		printf("%s\n", head[4]);
+	}
 	for (i = 0; i < n; i++) {
 		cli_print_padded(e[i].name, w[0] + 2);
 		cli_print_padded(e[i].provider, w[1] + 2);
 		vars_column(&e[i], buf, sizeof(buf));
 		cli_print_padded(buf, w[2] + 2);
 		cli_print_padded(e[i].redacted, w[3] + 2);
-		ak_age_format(e[i].rotated, now, age, sizeof(age));
-		/* Marks after the age: the rotation policy's verdict, and a previous key still kept. */
-		printf("%s%s%s%s\n", age, cli_rotation_mark(&e[i], now)[0] ? " " : "",
-		    cli_rotation_mark(&e[i], now), e[i].prev_until != 0 ? " +previous" : "");
+		age_column(&e[i], now, ageplus, sizeof(ageplus));
+		if (u == NULL) {
+			printf("%s\n", ageplus);
+			continue;
+		}
+		cli_print_padded(ageplus, w[4] + 2);
+		snprintf(cnt, sizeof(cnt), "%lu", (unsigned long)u[i].count);
+		if (u[i].last != 0)
+			ak_age_format(u[i].last, now, age, sizeof(age));
+		printf("%-6s%s%s\n", cnt, u[i].last != 0 ? age : "-", u[i].last != 0 ? " ago" : "");
 	}
 	return 0;
 }
@@ -175,7 +233,17 @@ cmd_list(struct cli *c, int argc, char **argv)
 			printf("%s\n", e[i].name);
 		rc = 0;
 	} else {
-		rc = json ? list_json(e, n) : list_table(e, n);
+		/* Use counts from the usage log; an agent without one (or a failure) just shows none. */
+		struct ak_use_entry *lg = NULL;
+		uint32_t nlg = 0;
+		struct use *u = NULL;
+
+		if (n > 0 && ak_client_log(cl, NULL, 0, &lg, &nlg) == AK_OK &&
+		    (u = calloc(n, sizeof(*u))) != NULL)
+			count_uses(e, n, lg, nlg, u);
+		ak_client_log_free(lg, nlg);
+		rc = json ? list_json(e, n, u) : list_table(e, n, u);
+		free(u);
 	}
 out:
 	ak_client_list_free(e, n);

@@ -42,12 +42,26 @@ wait "$GETPID" || fail "get dev in the background failed"
 log
 head -1 "$OUT" | grep -q '^TIME  *OP  *PROFILE  *PID  *EXE  *OUTCOME$' || fail "log: no header"
 assert_eq "$(rows add prod)" 1 "add prod rows"
-assert_eq "$(rows get prod)" 1 "get prod rows"
+assert_eq "$(rows get prod)" 1 "get prod rows" # before list's test below adds one
 assert_eq "$(rows get dev)" 1 "get dev rows"
 awk -v e="$EXE" 'NR > 1 && $2 == "get" && $3 == "prod" && $5 == e && $6 == "ok"' "$OUT" | grep -q . ||
 	fail "get prod: not logged with exe $EXE and outcome ok"
 awk -v p="$GETPID" -v e="$EXE" 'NR > 1 && $2 == "get" && $3 == "dev" && $4 == p && $5 == e' "$OUT" |
 	grep -q . || fail "get dev: not logged with pid $GETPID"
+
+trace "list shows each profile's uses since unlock and the last one"
+expect_exit 0 "$AKCTL" get prod
+expect_exit 0 "$AKCTL" list
+cat "$OUT" >>"$SHOWN"
+head -1 "$OUT" | grep -q ' AGE  *USES  *LAST USE$' || fail "list: no use columns"
+awk '$1 == "prod"' "$OUT" | grep -Eq ' 2 +[0-9]+s ago$' || fail "list: prod not used twice just now"
+awk '$1 == "dev"' "$OUT" | grep -Eq ' 1 +[0-9]+s ago$' || fail "list: dev not used once just now"
+expect_exit 0 "$AKCTL" list --json
+cat "$OUT" >>"$SHOWN"
+"$PY" -c 'import json, sys
+rows = {r["name"]: r for r in json.load(open(sys.argv[1]))}
+assert rows["prod"]["uses"] == 2 and rows["dev"]["uses"] == 1, rows
+assert rows["prod"]["last_use"].endswith("Z"), rows' "$OUT" || fail "list --json: uses"
 
 trace "a failed handout shows its outcome"
 expect_exit 5 "$AKCTL" get missing
@@ -139,6 +153,9 @@ log
 assert_bytes "$OUT" ""
 log --json
 assert_bytes "$OUT" ""
+expect_exit 0 "$AKCTL" list
+cat "$OUT" >>"$SHOWN"
+awk '$1 == "prod"' "$OUT" | grep -Eq ' 0 +-$' || fail "list after lock: prod still counted"
 
 trace "no output held a secret"
 assert_no_secret "$SHOWN" "$K1" "log output"
