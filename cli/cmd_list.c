@@ -135,8 +135,8 @@ age_column(const struct ak_list_entry *e, int64_t now, char *buf, size_t buflen)
 static int
 list_table(const struct ak_list_entry *e, uint32_t n, const struct use *u)
 {
-	static const char *head[7] = { "PROFILE", "PROVIDER", "VARIABLES", "KEY", "AGE", "USES", "LAST USE" };
-	size_t w[5], k;
+	static const char *head[7] = { "PROFILE", "PROVIDER", "VARIABLES", "KEY", "USES", "LAST USE", "AGE" };
+	size_t w[4], k;
 	char buf[256], age[32], ageplus[64], cnt[16];
 	int64_t now = ak_now_s();
 	uint32_t i;
@@ -145,7 +145,7 @@ list_table(const struct ak_list_entry *e, uint32_t n, const struct use *u)
 		cli_note("no profiles (add one with 'akctl add PROFILE')");
 		return 0;
 	}
-	for (k = 0; k < 5; k++)
+	for (k = 0; k < 4; k++)
 		w[k] = strlen(head[k]);
 	for (i = 0; i < n; i++) {
 		vars_column(&e[i], buf, sizeof(buf));
@@ -157,35 +157,27 @@ list_table(const struct ak_list_entry *e, uint32_t n, const struct use *u)
 			w[2] = cli_width(buf);
 		if (cli_width(e[i].redacted) > w[3])
 			w[3] = cli_width(e[i].redacted);
-		age_column(&e[i], now, ageplus, sizeof(ageplus));
-		if (strlen(ageplus) > w[4])
-			w[4] = strlen(ageplus);
 	}
 	for (k = 0; k < 4; k++) {
 		cli_print_padded(head[k], w[k] + 2);
 	}
-	if (u != NULL) {
-		cli_print_padded(head[4], w[4] + 2);
-		printf("%-6s%s\n", head[5], head[6]);
-	} else {
-		printf("%s\n", head[4]);
-	}
+	if (u != NULL)
+		printf("%-6s%-10s", head[4], head[5]);
+	printf("%s\n", head[6]);
 	for (i = 0; i < n; i++) {
 		cli_print_padded(e[i].name, w[0] + 2);
 		cli_print_padded(e[i].provider, w[1] + 2);
 		vars_column(&e[i], buf, sizeof(buf));
 		cli_print_padded(buf, w[2] + 2);
 		cli_print_padded(e[i].redacted, w[3] + 2);
-		age_column(&e[i], now, ageplus, sizeof(ageplus));
-		if (u == NULL) {
-			printf("%s\n", ageplus);
-			continue;
+		if (u != NULL) {
+			snprintf(cnt, sizeof(cnt), "%lu", (unsigned long)u[i].count);
+			if (u[i].last != 0)
+				ak_age_format(u[i].last, now, age, sizeof(age));
+			printf("%-6s%-10s", cnt, u[i].last != 0 ? age : "-");
 		}
-		cli_print_padded(ageplus, w[4] + 2);
-		snprintf(cnt, sizeof(cnt), "%lu", (unsigned long)u[i].count);
-		if (u[i].last != 0)
-			ak_age_format(u[i].last, now, age, sizeof(age));
-		printf("%-6s%s%s\n", cnt, u[i].last != 0 ? age : "-", u[i].last != 0 ? " ago" : "");
+		age_column(&e[i], now, ageplus, sizeof(ageplus));
+		printf("%s\n", ageplus);
 	}
 	return 0;
 }

@@ -53,9 +53,9 @@ trace "list shows each profile's uses since unlock and the last one"
 expect_exit 0 "$AKCTL" get prod
 expect_exit 0 "$AKCTL" list
 cat "$OUT" >>"$SHOWN"
-head -1 "$OUT" | grep -q ' AGE  *USES  *LAST USE$' || fail "list: no use columns"
-awk '$1 == "prod"' "$OUT" | grep -Eq ' 2 +[0-9]+s ago$' || fail "list: prod not used twice just now"
-awk '$1 == "dev"' "$OUT" | grep -Eq ' 1 +[0-9]+s ago$' || fail "list: dev not used once just now"
+head -1 "$OUT" | grep -q ' KEY  *USES  *LAST USE  *AGE$' || fail "list: no use columns"
+awk '$1 == "prod" && $5 == 2 && $6 ~ /^[0-9]+s$/' "$OUT" | grep -q . || fail "list: prod not used twice just now"
+awk '$1 == "dev" && $5 == 1 && $6 ~ /^[0-9]+s$/' "$OUT" | grep -q . || fail "list: dev not used once just now"
 expect_exit 0 "$AKCTL" list --json
 cat "$OUT" >>"$SHOWN"
 "$PY" -c 'import json, sys
@@ -155,7 +155,7 @@ log --json
 assert_bytes "$OUT" ""
 expect_exit 0 "$AKCTL" list
 cat "$OUT" >>"$SHOWN"
-awk '$1 == "prod"' "$OUT" | grep -Eq ' 0 +-$' || fail "list after lock: prod still counted"
+awk '$1 == "prod" && $5 == 0 && $6 == "-"' "$OUT" | grep -q . || fail "list after lock: prod still counted"
 
 trace "no output held a secret"
 assert_no_secret "$SHOWN" "$K1" "log output"
