@@ -12,6 +12,7 @@
 
 #include "ak_buf.h"
 #include "ak_err.h"
+#include "ak_proto.h"
 #include "ak_shell.h"
 
 struct ak_client;
@@ -43,10 +44,31 @@ struct agent_result {
 	uint64_t hold_until;  /* do not send the reply (nor read) before this time (0 = no hold) */
 };
 
-/* Handle one request. req holds the payload (after the type byte) and may hold secrets: the caller
+/* Who sent a request: SO_PEERCRED and readlink("/proc/PID/exe") at accept time. */
+struct agent_peer {
+	pid_t pid;
+	uid_t uid;
+	char *exe;            /* malloc'd; NULL when unreadable */
+};
+
+/* Handle one request from peer (NULL: unknown, e.g. the fuzz harness). req holds the payload (after the type byte) and may hold secrets: the caller
  * resets (wipes) it afterwards. The whole reply frame is written to out (a secure buffer, reset
  * first). Never fails: errors become ERROR replies. */
-void agent_dispatch(uint8_t type, struct ak_buf *req, struct ak_buf *out, struct agent_result *res);
+void agent_dispatch(uint8_t type, struct ak_buf *req, struct ak_buf *out, struct agent_result *res,
+    const struct agent_peer *peer);
+
+/* uselog.c -------------------------------------------------------------------------------------- */
+
+#define AGENT_USELOG_MAX 1024 /* entries kept; the oldest goes first */
+
+/* Record one use (op: a request type or AK_USE_EXPIRE) of profile (NULL: none) by peer (NULL: the
+ * agent itself) with outcome r. Only while unlocked; everything is copied into the secure arena. */
+void agent_uselog_add(uint8_t op, const char *profile, const struct agent_peer *peer, enum ak_err r);
+/* Free (wipe) every entry: on lock and at exit. */
+void agent_uselog_wipe(void);
+size_t agent_uselog_count(void);
+/* A whole LOG_REPLY frame into out with the entries of profile (NULL: all) since the unix second since. */
+enum ak_err agent_uselog_reply(struct ak_buf *out, const char *profile, int64_t since);
 
 /* server.c -------------------------------------------------------------------------------------- */
 

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -32,6 +33,7 @@ struct conn {
 	int eof;                /* the peer will send nothing more */
 	int closing;            /* close once the reply is flushed */
 	int dead;
+	struct agent_peer peer; /* for the usage log */
 };
 
 static struct conn **conns;
@@ -69,13 +71,15 @@ conn_free(struct conn *c)
 		close(c->fd);
 	ak_buf_free(c->in);
 	ak_buf_free(c->out);
+	free(c->peer.exe);
 	if (c == shutdown_conn)
 		shutdown_conn = NULL;
 	free(c);
 }
 
+/* Takes peer->exe (freed with the connection, or here on failure). */
 static int
-conn_add(int fd, uint64_t now)
+conn_add(int fd, uint64_t now, struct agent_peer *peer)
 {
 	struct conn *c;
 
@@ -84,12 +88,14 @@ conn_add(int fd, uint64_t now)
 		struct conn **nc = realloc(conns, ncap * sizeof(*nc));
 
 		if (nc == NULL)
-			return -1;
+			goto fail;
 		conns = nc;
 		capconns = ncap;
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL)
-		return -1;
+		goto fail;
+	c->peer = *peer;
+	peer->exe = NULL;
 	c->fd = fd;
 	c->in = ak_buf_new_secure(AK_PROTO_MAX_REQUEST + 4);
 	c->out = ak_buf_new_secure(AK_PROTO_MAX_REPLY);
@@ -101,6 +107,10 @@ conn_add(int fd, uint64_t now)
 	c->last_active = now;
 	conns[nconns++] = c;
 	return 0;
+fail:
+	free(peer->exe);
+	peer->exe = NULL;
+	return -1;
 }
 
 static void
@@ -161,7 +171,7 @@ conn_next_frame(struct conn *c, uint64_t now)
 	ak_buf_consume(c->in, flen); /* wipes the request bytes in the connection buffer */
 	c->msg_start = ak_buf_len(c->in) ? now : 0;
 	c->last_active = now;
-	agent_dispatch(type, req, c->out, &res);
+	agent_dispatch(type, req, c->out, &res, &c->peer);
 	ak_buf_reset(req); /* wipe: it may have held a key or a secret */
 	c->out_since = now;
 	if (res.close || ak_buf_len(c->out) == 0)
@@ -310,16 +320,37 @@ agent_conns_compact(void)
 	return freed;
 }
 
+/* The peer's executable now, while the connecting process surely exists (a pid read later may have
+ * been reused). NULL when unreadable (another user's process, e.g. root's). */
+static char *
+peer_exe(pid_t pid)
+{
+	char link[64], path[AK_USE_EXE_MAX + 1];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/%ld/exe", (long)pid);
+	if ((n = readlink(link, path, sizeof(path) - 1)) <= 0)
+		return NULL;
+	path[n] = '\0';
+	return strdup(path);
+}
+
+/* Fills *peer (pid, uid, exe) for an allowed peer. */
 static int
-peer_allowed(int fd)
+peer_allowed(int fd, struct agent_peer *peer)
 {
 	struct ucred cr;
 	socklen_t len = sizeof(cr);
 
+	memset(peer, 0, sizeof(*peer));
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0 || len != sizeof(cr))
 		return 0;
-	if (cr.uid == getuid() || cr.uid == 0)
+	if (cr.uid == getuid() || cr.uid == 0) {
+		peer->pid = cr.pid;
+		peer->uid = cr.uid;
+		peer->exe = peer_exe(cr.pid);
 		return 1;
+	}
 	ak_warn("refused a connection from uid %lu", (unsigned long)cr.uid);
 	return 0;
 }
@@ -331,6 +362,7 @@ agent_conns_accept(int lfd, uint64_t now)
 
 	for (k = 0; k < ACCEPT_BATCH; k++) {
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct agent_peer peer;
 
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
@@ -344,11 +376,11 @@ agent_conns_accept(int lfd, uint64_t now)
 				ak_warn("accept: %s", strerror(errno));
 			return 0;
 		}
-		if (!peer_allowed(fd)) {
+		if (!peer_allowed(fd, &peer)) {
 			send_error_and_close(fd, AK_ERR_DENIED);
 			continue;
 		}
-		if (conn_add(fd, now) != 0) {
+		if (conn_add(fd, now, &peer) != 0) {
 			ak_warn("out of memory for a connection");
 			send_error_and_close(fd, AK_ERR_NOMEM);
 			return now + AGENT_ACCEPT_PAUSE_MS;

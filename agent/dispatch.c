@@ -42,6 +42,9 @@ static struct {
 
 static enum ak_err write_expiry(void);
 
+/* The peer of the request being handled (NULL: unknown), for the usage log. */
+static const struct agent_peer *cur_peer;
+
 void
 agent_state_init(const char *store_path, uint32_t lifetime_s, uint32_t idle_s)
 {
@@ -59,6 +62,8 @@ agent_state_unlocked(void)
 void
 agent_state_lock(const char *why)
 {
+	/* The usage log names profiles: it goes with the secrets. */
+	agent_uselog_wipe();
 	if (st.key == NULL && st.store == NULL)
 		return;
 	/* Both frees wipe: the store's every profile, and the derived key. */
@@ -90,6 +95,7 @@ void
 agent_state_tick(uint64_t now)
 {
 	int64_t exp;
+	enum ak_err r;
 
 	if (st.key == NULL)
 		return;
@@ -105,7 +111,9 @@ agent_state_tick(uint64_t now)
 	 * from memory even if that write fails, so it is never served or held past its deadline. */
 	exp = ak_store_next_expiry(st.store);
 	if (exp != 0 && wall_wait_ms(exp) == 0 && now >= st.expire_retry) {
-		if (write_expiry() != AK_OK) {
+		r = write_expiry();
+		agent_uselog_add(AK_USE_EXPIRE, NULL, NULL, r);
+		if (r != AK_OK) {
 			if (st.key == NULL)
 				return; /* the keystore changed under us: locked, nothing left to wipe */
 			(void)ak_store_expire(st.store, ak_now_s());
@@ -188,6 +196,7 @@ msg_name(uint8_t type)
 	case AK_MSG_SHUTDOWN: return "SHUTDOWN";
 	case AK_MSG_EDIT: return "EDIT";
 	case AK_MSG_GET_PREVIOUS: return "GET_PREVIOUS";
+	case AK_MSG_LOG: return "LOG";
 	default: return "unknown";
 	}
 }
@@ -414,6 +423,8 @@ do_get(struct ak_buf *req, struct ak_buf *out, int previous)
 		goto out;
 	r = ak_proto_finish(out, AK_PROTO_MAX_REPLY);
 out:
+	if (name != NULL)
+		agent_uselog_add(previous ? AK_MSG_GET_PREVIOUS : AK_MSG_GET, name, cur_peer, r);
 	ak_profile_free(view); /* wipes the copy */
 	ak_smem_free(name);
 	return r;
@@ -519,6 +530,7 @@ static enum ak_err
 do_add(struct ak_buf *req, struct ak_buf *out)
 {
 	struct write_op op;
+	char name[AK_NAME_MAX + 1] = "";
 	uint8_t flags;
 	enum ak_err r;
 
@@ -534,12 +546,17 @@ do_add(struct ak_buf *req, struct ak_buf *out)
 		r = AK_ERR_LOCKED;
 		goto out;
 	}
+	/* The store may take op.add: keep its name for the log (wiped below). */
+	snprintf(name, sizeof(name), "%s", op.add->name);
 	op.force = (flags & AK_ADD_FORCE) != 0;
 	op.if_source = (flags & AK_ADD_IF_SOURCE) != 0;
 	if ((r = write_store(&op)) != AK_OK)
 		goto out;
 	r = reply_simple(out, AK_MSG_OK);
 out:
+	if (name[0] != '\0')
+		agent_uselog_add(AK_MSG_ADD, name, cur_peer, r);
+	sodium_memzero(name, sizeof(name));
 	ak_profile_free(op.add); /* wipes the secret if the store did not take it */
 	return r;
 }
@@ -568,6 +585,8 @@ do_remove(struct ak_buf *req, struct ak_buf *out)
 		goto out;
 	r = reply_simple(out, AK_MSG_OK);
 out:
+	if (name != NULL)
+		agent_uselog_add(AK_MSG_REMOVE, name, cur_peer, r);
 	ak_smem_free(name);
 	return r;
 }
@@ -597,22 +616,50 @@ do_edit(struct ak_buf *req, struct ak_buf *out)
 		goto out;
 	r = reply_simple(out, AK_MSG_OK);
 out:
+	if (op.edit != NULL)
+		agent_uselog_add(AK_MSG_EDIT, op.edit->profile, cur_peer, r);
 	ak_edit_free(op.edit); /* wipes a secret it carried */
 	return r;
 }
 
+/* LOG: the usage log, only while unlocked (it names profiles). */
+static enum ak_err
+do_log(struct ak_buf *req, struct ak_buf *out)
+{
+	char *profile = NULL;
+	int64_t since;
+	enum ak_err r;
+
+	if (ak_proto_get_log_req(req, &profile, &since) != AK_OK || payload_end(req) != AK_OK) {
+		r = AK_ERR_BAD_MESSAGE;
+		goto out;
+	}
+	if (st.key == NULL) {
+		r = AK_ERR_LOCKED;
+		goto out;
+	}
+	r = agent_uselog_reply(out, profile, since);
+out:
+	if (profile != NULL)
+		sodium_memzero(profile, strlen(profile));
+	free(profile);
+	return r;
+}
+
 void
-agent_dispatch(uint8_t type, struct ak_buf *req, struct ak_buf *out, struct agent_result *res)
+agent_dispatch(uint8_t type, struct ak_buf *req, struct ak_buf *out, struct agent_result *res,
+    const struct agent_peer *peer)
 {
 	uint64_t now = ak_now_ms();
 	enum ak_err r;
 
+	cur_peer = peer;
 	memset(res, 0, sizeof(*res));
 	ak_buf_reset(out);
 	/* Activity is what uses or changes a secret: STATUS and LIST (names and redacted forms only) are
 	 * what a prompt, a completion or `akctl status` polls, and must not keep the keys unlocked
 	 * forever. */
-	if (type != AK_MSG_STATUS && type != AK_MSG_LIST)
+	if (type != AK_MSG_STATUS && type != AK_MSG_LIST && type != AK_MSG_LOG)
 		touch_idle(now);
 	switch (type) {
 	case AK_MSG_STATUS:
@@ -645,6 +692,9 @@ agent_dispatch(uint8_t type, struct ak_buf *req, struct ak_buf *out, struct agen
 	case AK_MSG_EDIT:
 		r = do_edit(req, out);
 		break;
+	case AK_MSG_LOG:
+		r = do_log(req, out);
+		break;
 	case AK_MSG_SHUTDOWN:
 		if ((r = payload_end(req)) == AK_OK) {
 			res->shutdown = 1;
@@ -655,6 +705,7 @@ agent_dispatch(uint8_t type, struct ak_buf *req, struct ak_buf *out, struct agen
 		r = AK_ERR_UNKNOWN_MESSAGE;
 		break;
 	}
+	cur_peer = NULL;
 	ak_debug("request %s (%u): %s", msg_name(type), (unsigned)type, ak_strerror(r));
 	/* Parsing and sealing the store leave whole slabs free: give them back (cheap when none is). */
 	if (type == AK_MSG_UNLOCK || type == AK_MSG_ADD || type == AK_MSG_REMOVE || type == AK_MSG_EDIT)

@@ -57,6 +57,7 @@ const char *cli_rotation_mark(const struct ak_list_entry *e, int64_t now);
 void cli_rotation_status(struct ak_client *cl);
 int cmd_list(struct cli *c, int argc, char **argv);
 int cmd_show(struct cli *c, int argc, char **argv);
+int cmd_log(struct cli *c, int argc, char **argv);
 int cmd_get(struct cli *c, int argc, char **argv);
 int cmd_env(struct cli *c, int argc, char **argv);
 int cmd_use(struct cli *c, int argc, char **argv);
@@ -125,6 +126,9 @@ void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 enum ak_err cli_write_all(int fd, const void *buf, size_t len);
 /* "2025-01-31T12:00:00Z" into buf (>= 24 bytes); "-" for 0. */
 void cli_iso_time(int64_t t, char *buf, size_t buflen);
+/* Print a JSON text from cJSON and a newline on stdout, with DEL and U+0080..U+009F (and stray bytes
+ * 0x80..0x9f) as \u escapes: cJSON leaves them raw, and a terminal may obey C1 controls. */
+void cli_json_put(const char *s);
 /* Display width of s as cli_print_padded shows it (code points, escapes rendered: ak_render.h). */
 size_t cli_width(const char *s);
 /* Print s, rendered (ak_render), padded with spaces to width w. */

@@ -28,38 +28,34 @@ vars_column(const struct ak_list_entry *e, char *buf, size_t buflen)
 		memcpy(buf + buflen - 4, "...", 4);
 }
 
-/* cJSON escapes C0 controls but writes DEL, U+0080..U+009F (C1 controls, which a terminal may obey) and
- * bytes that are not UTF-8 as they are. DEL and U+0080..U+009F become \u escapes, which JSON reads back
- * as the same characters; a stray byte 0x80..0x9f (JSON cannot carry it at all) becomes its Latin-1
- * reading, \u0080..\u009f. */
-static void
-json_put(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t n, i;
+/* Use of one profile, from the agent's usage log: secrets handed out since unlock, and the last. */
+struct use {
+	uint32_t count;
+	int64_t last;
+};
 
-	while (*p != '\0') {
-		n = *p >= 0xc2 && *p <= 0xdf ? 1 : *p >= 0xe0 && *p <= 0xef ? 2 : *p >= 0xf0 && *p <= 0xf4 ? 3 : 0;
-		for (i = 1; i <= n; i++)
-			if ((p[i] & 0xc0) != 0x80)
-				n = 0; /* not a sequence: its lead byte is judged alone */
-		if (n == 1 && *p == 0xc2 && p[1] <= 0x9f) {
-			printf("\\u00%02x", p[1]);
-			p += 2;
-		} else if (n > 0) {
-			fwrite(p, 1, n + 1, stdout);
-			p += n + 1;
-		} else if (*p == 0x7f || (*p >= 0x80 && *p <= 0x9f)) {
-			printf("\\u00%02x", *p++);
-		} else {
-			putchar(*p++);
-		}
+/* u[i] for e[i] from the log entries lg (NULL when the agent gave no log: then nothing is shown). */
+static void
+count_uses(const struct ak_list_entry *e, uint32_t n, const struct ak_use_entry *lg, uint32_t nlg,
+    struct use *u)
+{
+	uint32_t i, j;
+
+	for (j = 0; j < nlg; j++) {
+		if ((lg[j].op != AK_MSG_GET && lg[j].op != AK_MSG_GET_PREVIOUS) || lg[j].err != AK_OK)
+			continue;
+		for (i = 0; i < n; i++)
+			if (strcmp(e[i].name, lg[j].profile) == 0) {
+				u[i].count++;
+				if (lg[j].time > u[i].last)
+					u[i].last = lg[j].time;
+				break;
+			}
 	}
-	putchar('\n');
 }
 
 static int
-list_json(const struct ak_list_entry *e, uint32_t n)
+list_json(const struct ak_list_entry *e, uint32_t n, const struct use *u)
 {
 	cJSON *arr = NULL, *o, *vars, *secrets;
 	char *out = NULL, when[32];
@@ -104,10 +100,17 @@ list_json(const struct ak_list_entry *e, uint32_t n)
 			if (cJSON_AddStringToObject(o, "previous_until", when) == NULL)
 				goto out;
 		}
+		if (u != NULL) {
+			if (cJSON_AddNumberToObject(o, "uses", u[i].count) == NULL)
+				goto out;
+			cli_iso_time(u[i].last, when, sizeof(when));
+			if (u[i].last != 0 && cJSON_AddStringToObject(o, "last_use", when) == NULL)
+				goto out;
+		}
 	}
 	if ((out = cJSON_PrintUnformatted(arr)) == NULL)
 		goto out;
-	json_put(out);
+	cli_json_put(out);
 	rc = 0;
 out:
 	if (rc != 0)
@@ -118,12 +121,23 @@ out:
 	return rc;
 }
 
-static int
-list_table(const struct ak_list_entry *e, uint32_t n)
+/* The age of the key, then the rotation policy's verdict and a previous key still kept. */
+static void
+age_column(const struct ak_list_entry *e, int64_t now, char *buf, size_t buflen)
 {
-	static const char *head[5] = { "PROFILE", "PROVIDER", "VARIABLES", "KEY", "AGE" };
+	char age[32];
+
+	ak_age_format(e->rotated, now, age, sizeof(age));
+	snprintf(buf, buflen, "%s%s%s%s", age, cli_rotation_mark(e, now)[0] ? " " : "",
+	    cli_rotation_mark(e, now), e->prev_until != 0 ? " +previous" : "");
+}
+
+static int
+list_table(const struct ak_list_entry *e, uint32_t n, const struct use *u)
+{
+	static const char *head[7] = { "PROFILE", "PROVIDER", "VARIABLES", "KEY", "USES", "LAST USE", "AGE" };
 	size_t w[4], k;
-	char buf[256], age[32];
+	char buf[256], age[32], ageplus[64], cnt[16];
 	int64_t now = ak_now_s();
 	uint32_t i;
 
@@ -147,17 +161,23 @@ list_table(const struct ak_list_entry *e, uint32_t n)
 	for (k = 0; k < 4; k++) {
 		cli_print_padded(head[k], w[k] + 2);
 	}
-	printf("%s\n", head[4]);
+	if (u != NULL)
+		printf("%-6s%-10s", head[4], head[5]);
+	printf("%s\n", head[6]);
 	for (i = 0; i < n; i++) {
 		cli_print_padded(e[i].name, w[0] + 2);
 		cli_print_padded(e[i].provider, w[1] + 2);
 		vars_column(&e[i], buf, sizeof(buf));
 		cli_print_padded(buf, w[2] + 2);
 		cli_print_padded(e[i].redacted, w[3] + 2);
-		ak_age_format(e[i].rotated, now, age, sizeof(age));
-		/* Marks after the age: the rotation policy's verdict, and a previous key still kept. */
-		printf("%s%s%s%s\n", age, cli_rotation_mark(&e[i], now)[0] ? " " : "",
-		    cli_rotation_mark(&e[i], now), e[i].prev_until != 0 ? " +previous" : "");
+		if (u != NULL) {
+			snprintf(cnt, sizeof(cnt), "%lu", (unsigned long)u[i].count);
+			if (u[i].last != 0)
+				ak_age_format(u[i].last, now, age, sizeof(age));
+			printf("%-6s%-10s", cnt, u[i].last != 0 ? age : "-");
+		}
+		age_column(&e[i], now, ageplus, sizeof(ageplus));
+		printf("%s\n", ageplus);
 	}
 	return 0;
 }
@@ -205,7 +225,17 @@ cmd_list(struct cli *c, int argc, char **argv)
 			printf("%s\n", e[i].name);
 		rc = 0;
 	} else {
-		rc = json ? list_json(e, n) : list_table(e, n);
+		/* Use counts from the usage log; an agent without one (or a failure) just shows none. */
+		struct ak_use_entry *lg = NULL;
+		uint32_t nlg = 0;
+		struct use *u = NULL;
+
+		if (n > 0 && ak_client_log(cl, NULL, 0, &lg, &nlg) == AK_OK &&
+		    (u = calloc(n, sizeof(*u))) != NULL)
+			count_uses(e, n, lg, nlg, u);
+		ak_client_log_free(lg, nlg);
+		rc = json ? list_json(e, n, u) : list_table(e, n, u);
+		free(u);
 	}
 out:
 	ak_client_list_free(e, n);

@@ -91,6 +91,12 @@ static const struct cli_cmd cmds[] = {
 	{ "list", cmd_list, "[--json | --names]", "list profiles (secrets redacted; --names: names only)",
 	    "  --json           one JSON array (schema in akctl(1))\n"
 	    "  --names          profile names only, one a line (for completion)\n" },
+	{ "log", cmd_log, "[--profile PROFILE] [--since DURATION] [--follow] [--json]",
+	    "what the agent handed out and wrote since unlock: when, which profile, to which program",
+	    "  --profile PROFILE  only this profile's entries\n"
+	    "  --since DURATION entries of the last DURATION (90s, 30m, 1h, 7d)\n"
+	    "  --follow         keep printing new entries (polls every second)\n"
+	    "  --json           one JSON object per entry, one a line (schema in akctl(1))\n" },
 	{ "show", cmd_show, "PROFILE [--json]", "show a profile's details (secret redacted)",
 	    "  --json           one JSON object (schema in akctl(1))\n" },
 	{ "get", cmd_get, "PROFILE [VAR] [--reveal] [--previous]", "print a profile's secret (or one variable's value)",

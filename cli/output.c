@@ -256,3 +256,33 @@ cli_mark(int fd, int ok)
 		return "";
 	return ok ? "\033[32m\u2713\033[0m " : "\033[31m\u2717\033[0m ";
 }
+
+/* cJSON escapes C0 controls but writes DEL, U+0080..U+009F (C1 controls, which a terminal may obey) and
+ * bytes that are not UTF-8 as they are. DEL and U+0080..U+009F become \u escapes, which JSON reads back
+ * as the same characters; a stray byte 0x80..0x9f (JSON cannot carry it at all) becomes its Latin-1
+ * reading, \u0080..\u009f. */
+void
+cli_json_put(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n, i;
+
+	while (*p != '\0') {
+		n = *p >= 0xc2 && *p <= 0xdf ? 1 : *p >= 0xe0 && *p <= 0xef ? 2 : *p >= 0xf0 && *p <= 0xf4 ? 3 : 0;
+		for (i = 1; i <= n; i++)
+			if ((p[i] & 0xc0) != 0x80)
+				n = 0; /* not a sequence: its lead byte is judged alone */
+		if (n == 1 && *p == 0xc2 && p[1] <= 0x9f) {
+			printf("\\u00%02x", p[1]);
+			p += 2;
+		} else if (n > 0) {
+			fwrite(p, 1, n + 1, stdout);
+			p += n + 1;
+		} else if (*p == 0x7f || (*p >= 0x80 && *p <= 0x9f)) {
+			printf("\\u00%02x", *p++);
+		} else {
+			putchar(*p++);
+		}
+	}
+	putchar('\n');
+}

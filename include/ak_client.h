@@ -77,6 +77,12 @@ enum ak_err ak_client_remove(struct ak_client *cl, const char *name);
 /* Apply an edit (ak_edit.h) under the keystore lock; e stays the caller's. */
 enum ak_err ak_client_edit(struct ak_client *cl, const struct ak_edit *e);
 
+/* The agent's usage log (LOG), oldest first: profile NULL for every profile, since 0 for all time.
+ * *entries malloc'd; free with ak_client_log_free (wipes the names). */
+enum ak_err ak_client_log(struct ak_client *cl, const char *profile, int64_t since,
+    struct ak_use_entry **entries, uint32_t *n);
+void ak_client_log_free(struct ak_use_entry *entries, uint32_t n);
+
 /* Raw frames, for the load tools (which also speak ssh-agent's framing: u32 big-endian length, type,
  * payload). One request in flight: send a whole frame, then receive its reply.
  * ak_client_send_frame: frame is sent as is (length prefix included); the last reply is dropped.

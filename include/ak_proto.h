@@ -15,7 +15,7 @@
 #include "ak_err.h"
 #include "ak_store.h"
 
-#define AK_PROTO_VERSION 3
+#define AK_PROTO_VERSION 4
 #define AK_PROTO_MAX_REQUEST (256u * 1024)
 #define AK_PROTO_MAX_REPLY (64u * 1024 * 1024)
 
@@ -33,12 +33,15 @@ enum ak_msg {
 	AK_MSG_EDIT = 9,     /* edit (ak_edit.h) -> OK | ERROR */
 	AK_MSG_GET_PREVIOUS = 10, /* string name -> PROFILE_REPLY with each secret that has a previous
 	                             value in its grace replaced by it | ERROR (NO_PREVIOUS) */
+	AK_MSG_LOG = 11,     /* string profile ("" = all), uint64 since (unix s, 0 = all) -> LOG_REPLY |
+	                        ERROR (LOCKED) */
 	/* replies */
 	AK_MSG_OK = 0x80,
 	AK_MSG_ERROR = 0x81,        /* uint32 ak_err, string detail (never a secret) */
 	AK_MSG_STATUS_REPLY = 0x82, /* see struct ak_status */
 	AK_MSG_LIST_REPLY = 0x83,   /* uint32 n, n x list entry */
 	AK_MSG_PROFILE_REPLY = 0x84,/* profile */
+	AK_MSG_LOG_REPLY = 0x85,    /* uint32 n, n x use entry, oldest first */
 };
 
 #define AK_ADD_FORCE 0x01
@@ -68,6 +71,21 @@ struct ak_list_entry {
 	uint8_t *var_secret;       /* nvars flags: 1 for a secret variable */
 	int64_t rotate_every;      /* policy, seconds (0 none) */
 	int64_t prev_until;        /* earliest grace deadline of a kept previous value, 0 none */
+};
+
+/* A row of the agent's usage log: one secret handed out (GET, GET_PREVIOUS) or one write (ADD,
+ * REMOVE, EDIT; EXPIRE for the agent's own write when a grace period ends, with the agent as peer).
+ * No secret travels; the profile name is secret in this design, so the agent keeps the log in its
+ * secure arena and only answers LOG while unlocked. Strings malloc'd on decode. */
+#define AK_USE_EXPIRE 0xff /* the op of the agent's grace-expiry write (no request type) */
+#define AK_USE_EXE_MAX 4096
+struct ak_use_entry {
+	int64_t time;              /* unix seconds */
+	uint8_t op;                /* AK_MSG_GET, _GET_PREVIOUS, _ADD, _REMOVE, _EDIT or AK_USE_EXPIRE */
+	uint32_t pid, uid;         /* the peer (SO_PEERCRED) */
+	uint32_t err;              /* enum ak_err: the outcome */
+	char *profile;             /* "" when none (EXPIRE) */
+	char *exe;                 /* readlink /proc/PID/exe at accept; "" when unknown */
 };
 
 /* Framing ------------------------------------------------------------------------------------------ */
@@ -100,6 +118,15 @@ enum ak_err ak_proto_get_list_entry(struct ak_buf *b, struct ak_list_entry *e);
 void ak_list_entry_clear(struct ak_list_entry *e);
 /* EDIT payload into *out (secure arena, ak_edit_free); every action checked as ak_edit_add does. */
 enum ak_err ak_proto_get_edit(struct ak_buf *b, struct ak_edit **out);
+/* LOG request: profile NULL or "" for all, since 0 for all. *profile malloc'd on decode (NULL for
+ * all); a non-empty name must pass ak_name_check. */
+enum ak_err ak_proto_put_log_req(struct ak_buf *b, const char *profile, int64_t since);
+enum ak_err ak_proto_get_log_req(struct ak_buf *b, char **profile, int64_t *since);
+enum ak_err ak_proto_put_use_entry(struct ak_buf *b, const struct ak_use_entry *e);
+/* *e overwritten; on failure all zero and nothing allocated. */
+enum ak_err ak_proto_get_use_entry(struct ak_buf *b, struct ak_use_entry *e);
+/* NULL-safe; frees (wiping the profile name) and zeroes. */
+void ak_use_entry_clear(struct ak_use_entry *e);
 /* ERROR payload: *detail malloc'd (may be NULL). */
 enum ak_err ak_proto_get_error(struct ak_buf *b, enum ak_err *e, char **detail);
 

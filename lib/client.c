@@ -463,6 +463,60 @@ out:
 	return r;
 }
 
+void
+ak_client_log_free(struct ak_use_entry *entries, uint32_t n)
+{
+	uint32_t i;
+
+	if (entries == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		ak_use_entry_clear(&entries[i]);
+	free(entries);
+}
+
+enum ak_err
+ak_client_log(struct ak_client *cl, const char *profile, int64_t since, struct ak_use_entry **entries,
+    uint32_t *n)
+{
+	struct ak_use_entry *e = NULL;
+	uint32_t count = 0, i = 0;
+	enum ak_err r;
+
+	*entries = NULL;
+	*n = 0;
+	if ((r = ak_proto_begin(cl->req, AK_MSG_LOG)) == AK_OK)
+		r = ak_proto_put_log_req(cl->req, profile, since);
+	if ((r = request(cl, r, AK_MSG_LOG_REPLY, cl->timeout_s)) != AK_OK)
+		goto out;
+	if ((r = ak_buf_get_u32(cl->rep, &count)) != AK_OK)
+		goto out;
+	/* An entry takes at least 29 bytes: a count the payload cannot hold is hostile. */
+	if (count > ak_buf_len(cl->rep) / 29) {
+		r = AK_ERR_BAD_MESSAGE;
+		goto out;
+	}
+	if (count > 0 && (e = calloc(count, sizeof(*e))) == NULL) {
+		r = AK_ERR_NOMEM;
+		goto out;
+	}
+	for (i = 0; i < count; i++)
+		if ((r = ak_proto_get_use_entry(cl->rep, &e[i])) != AK_OK)
+			goto out;
+	if (ak_buf_len(cl->rep) != 0) {
+		r = AK_ERR_BAD_MESSAGE;
+		goto out;
+	}
+	*entries = e;
+	*n = count;
+	e = NULL;
+	r = AK_OK;
+out:
+	ak_client_log_free(e, i);
+	ak_buf_reset(cl->rep);
+	return r;
+}
+
 enum ak_err
 ak_client_get(struct ak_client *cl, const char *name, struct ak_profile **out)
 {

@@ -475,6 +475,120 @@ ak_list_entry_clear(struct ak_list_entry *e)
 	memset(e, 0, sizeof(*e));
 }
 
+/* Usage log --------------------------------------------------------------------------------------- */
+
+enum ak_err
+ak_proto_put_log_req(struct ak_buf *b, const char *profile, int64_t since)
+{
+	enum ak_err r;
+
+	if ((r = ak_buf_put_cstring(b, profile != NULL ? profile : "")) != AK_OK)
+		return r;
+	return ak_buf_put_u64(b, i64_to_wire(since));
+}
+
+enum ak_err
+ak_proto_get_log_req(struct ak_buf *b, char **profile, int64_t *since)
+{
+	char *name = NULL;
+	uint64_t s;
+	enum ak_err r;
+
+	*profile = NULL;
+	*since = 0;
+	if ((r = ak_buf_get_cstring(b, &name, AK_NAME_MAX, 0)) != AK_OK ||
+	    (r = ak_buf_get_u64(b, &s)) != AK_OK)
+		goto out;
+	if (i64_from_wire(s) < 0) {
+		r = AK_ERR_BAD_MESSAGE;
+		goto out;
+	}
+	if (name[0] != '\0' && (r = ak_name_check(name)) != AK_OK)
+		goto out;
+	*since = i64_from_wire(s);
+	if (name[0] != '\0') {
+		*profile = name;
+		name = NULL;
+	}
+	r = AK_OK;
+out:
+	if (name != NULL)
+		sodium_memzero(name, strlen(name)); /* a profile name */
+	free(name);
+	return r;
+}
+
+enum ak_err
+ak_proto_put_use_entry(struct ak_buf *b, const struct ak_use_entry *e)
+{
+	enum ak_err r;
+	const char *exe = e->exe != NULL ? e->exe : "";
+	size_t elen = strlen(exe);
+
+	/* An executable path over the cap is cut, not refused: the entry still goes out. */
+	if (elen > AK_USE_EXE_MAX)
+		elen = AK_USE_EXE_MAX;
+	if ((r = ak_buf_put_u64(b, i64_to_wire(e->time))) != AK_OK ||
+	    (r = ak_buf_put_u8(b, e->op)) != AK_OK ||
+	    (r = ak_buf_put_u32(b, e->pid)) != AK_OK ||
+	    (r = ak_buf_put_u32(b, e->uid)) != AK_OK ||
+	    (r = ak_buf_put_u32(b, e->err)) != AK_OK ||
+	    (r = ak_buf_put_cstring(b, e->profile != NULL ? e->profile : "")) != AK_OK)
+		return r;
+	return ak_buf_put_string(b, exe, elen);
+}
+
+static int
+use_op_known(uint8_t op)
+{
+	return op == AK_MSG_GET || op == AK_MSG_GET_PREVIOUS || op == AK_MSG_ADD ||
+	    op == AK_MSG_REMOVE || op == AK_MSG_EDIT || op == AK_USE_EXPIRE;
+}
+
+enum ak_err
+ak_proto_get_use_entry(struct ak_buf *b, struct ak_use_entry *e)
+{
+	struct ak_use_entry ue;
+	uint64_t t;
+	enum ak_err r;
+
+	memset(&ue, 0, sizeof(ue));
+	memset(e, 0, sizeof(*e));
+	if ((r = ak_buf_get_u64(b, &t)) != AK_OK ||
+	    (r = ak_buf_get_u8(b, &ue.op)) != AK_OK ||
+	    (r = ak_buf_get_u32(b, &ue.pid)) != AK_OK ||
+	    (r = ak_buf_get_u32(b, &ue.uid)) != AK_OK ||
+	    (r = ak_buf_get_u32(b, &ue.err)) != AK_OK ||
+	    (r = ak_buf_get_cstring(b, &ue.profile, AK_NAME_MAX, 0)) != AK_OK ||
+	    (r = ak_buf_get_cstring(b, &ue.exe, AK_USE_EXE_MAX, 0)) != AK_OK)
+		goto out;
+	ue.time = i64_from_wire(t);
+	if (!use_op_known(ue.op) || ue.err > AK_ERR_LAST) {
+		r = AK_ERR_BAD_MESSAGE;
+		goto out;
+	}
+	if (ue.profile[0] != '\0' && (r = ak_name_check(ue.profile)) != AK_OK)
+		goto out;
+	*e = ue;
+	memset(&ue, 0, sizeof(ue));
+	r = AK_OK;
+out:
+	ak_use_entry_clear(&ue);
+	return r;
+}
+
+void
+ak_use_entry_clear(struct ak_use_entry *e)
+{
+	if (e == NULL)
+		return;
+	if (e->profile != NULL)
+		sodium_memzero(e->profile, strlen(e->profile)); /* names are secret */
+	free(e->profile);
+	free(e->exe);
+	memset(e, 0, sizeof(*e));
+}
+
 /* Error -------------------------------------------------------------------------------------------- */
 
 /* detail must never hold a secret; NULL sends "". A detail over the cap is cut, not refused: an error

@@ -55,6 +55,11 @@ add_profile beta "$KB" --set X_ONE=1 --set X_TWO='two words'
 add_profile gamma "$KC" --var OPENAI_API_KEY --provider openai
 cp "$STORE" "$T/ref.img"
 
+# no_uses FILE: drop list --json's use counts (the agent's usage log, not keystore state) from FILE.
+no_uses() {
+	sed -i -E 's/,"uses":[0-9]+(,"last_use":"[^"]*")?//g' "$1"
+}
+
 # A clean agent to open whatever is on disk: snapshot PASSPHRASE OUTFILE prints list --json + env json.
 export AKAGENT_SOCK="$T/v.sock"
 start_agent -a "$T/v.sock"
@@ -91,6 +96,7 @@ if part agent; then
 	start_fault_agent
 	AKAGENT_SOCK="$F_SOCK" unlock
 	AKAGENT_SOCK="$F_SOCK" expect_exit 0 "$AKCTL" list --json
+	no_uses "$OUT"
 	cp "$OUT" "$T/ref.list"
 fi
 
@@ -205,6 +211,7 @@ fault_case() {
 		else
 			# what the agent serves from memory must match the file
 			AKAGENT_SOCK="$F_SOCK" run "$AKCTL" list --json
+			no_uses "$OUT"
 			if [ "$state" = old ] && ! cmp -s "$OUT" "$REF_LIST"; then
 				verdict=BAD why="$why; the agent's memory no longer matches the (unchanged) file"
 			fi
@@ -288,6 +295,7 @@ elif "$PY" -c 'import botocore.auth' 2>/dev/null; then
 	assert_bytes "$OUT" "$KOLD"
 	cp "$STORE" "$T/ref-pull.img"
 	AKAGENT_SOCK="$F_SOCK" expect_exit 0 "$AKCTL" list --json
+	no_uses "$OUT"
 	cp "$OUT" "$T/ref-pull.list"
 	"$PY" - "$T/cloud.json" "$KNEW" <<'PYEOF' || fail "could not rotate the value in the fake"
 import json, sys

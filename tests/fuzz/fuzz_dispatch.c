@@ -22,6 +22,7 @@
  *  - at the end (locked), the secure arena holds exactly what it held before: nothing leaked.
  */
 #include "dispatch.c"
+#include "uselog.c"
 
 #include <errno.h>
 #include <stdio.h>
@@ -218,7 +219,7 @@ fz_request(uint8_t type, struct ak_buf *req, struct ak_buf *out)
 	FUZZ_CHECK(pl != NULL, "alloc");
 	memcpy(pl, ak_buf_ptr(req), pl_len);
 
-	agent_dispatch(type, req, out, &res);
+	agent_dispatch(type, req, out, &res, NULL);
 	ak_buf_reset(req); /* as server.c does: it may have held a key or a secret */
 
 	len = ak_buf_len(out);
@@ -286,7 +287,7 @@ fz_request(uint8_t type, struct ak_buf *req, struct ak_buf *out)
 		FUZZ_CHECK(e != AK_ERR_INTERNAL && e != AK_ERR_NOMEM, "no internal error or OOM");
 		if (e == AK_ERR_BAD_MESSAGE)
 			FUZZ_CHECK(res.close, "a malformed request closes the connection");
-		if (type < AK_MSG_STATUS || type > AK_MSG_GET_PREVIOUS)
+		if (type < AK_MSG_STATUS || type > AK_MSG_LOG)
 			FUZZ_CHECK(e == AK_ERR_UNKNOWN_MESSAGE, "unknown type -> UNKNOWN_MESSAGE");
 		if (e == AK_ERR_AUTH) {
 			FUZZ_CHECK(type == AK_MSG_UNLOCK && res.hold_until != 0, "failed unlock is delayed");
@@ -318,6 +319,19 @@ fz_request(uint8_t type, struct ak_buf *req, struct ak_buf *out)
 		FUZZ_CHECK(type == AK_MSG_LIST && was_unlocked, "LIST_REPLY only for LIST while unlocked");
 		fz_check_list(rb, reply, len);
 		break;
+	case AK_MSG_LOG_REPLY: {
+		struct ak_use_entry ue;
+		uint32_t n, i;
+
+		FUZZ_CHECK(type == AK_MSG_LOG && was_unlocked, "LOG_REPLY only for LOG while unlocked");
+		FUZZ_CHECK(ak_buf_get_u32(rb, &n) == AK_OK && n <= AGENT_USELOG_MAX, "LOG_REPLY count");
+		for (i = 0; i < n; i++) {
+			FUZZ_CHECK(ak_proto_get_use_entry(rb, &ue) == AK_OK, "LOG_REPLY entry decodes");
+			ak_use_entry_clear(&ue);
+		}
+		FUZZ_CHECK(ak_buf_len(rb) == 0, "LOG_REPLY has no trailing bytes");
+		break;
+	}
 	case AK_MSG_PROFILE_REPLY:
 		FUZZ_CHECK((type == AK_MSG_GET || type == AK_MSG_GET_PREVIOUS) && was_unlocked,
 		    "PROFILE_REPLY only for GET or GET_PREVIOUS while unlocked");

@@ -125,6 +125,39 @@ do_error(struct ak_buf *b)
 }
 
 static void
+do_log(struct ak_buf *b)
+{
+	struct ak_use_entry e;
+	uint32_t n, i;
+
+	if (ak_buf_get_u32(b, &n) != AK_OK)
+		return;
+	for (i = 0; i < n; i++) {
+		if (ak_proto_get_use_entry(b, &e) != AK_OK) {
+			FUZZ_CHECK(e.profile == NULL && e.exe == NULL, "failed use entry decode zeroes");
+			return;
+		}
+		FUZZ_CHECK(e.profile[0] == '\0' || ak_name_check(e.profile) == AK_OK, "use entry name");
+		FUZZ_CHECK(e.err <= AK_ERR_LAST && strlen(e.exe) <= AK_USE_EXE_MAX, "use entry fields");
+		ak_use_entry_clear(&e);
+	}
+}
+
+static void
+do_log_req(struct ak_buf *b)
+{
+	char *profile = (char *)1;
+	int64_t since = 1;
+
+	if (ak_proto_get_log_req(b, &profile, &since) != AK_OK) {
+		FUZZ_CHECK(profile == NULL && since == 0, "failed LOG request decode zeroes");
+		return;
+	}
+	FUZZ_CHECK(since >= 0 && (profile == NULL || ak_name_check(profile) == AK_OK), "LOG request");
+	free(profile);
+}
+
+static void
 do_request_name(struct ak_buf *b)
 {
 	char *name = NULL;
@@ -191,6 +224,12 @@ decode(uint8_t type, struct ak_buf *b, const uint8_t *orig, size_t olen)
 		return;
 	case AK_MSG_ERROR:
 		do_error(b);
+		return;
+	case AK_MSG_LOG_REPLY:
+		do_log(b);
+		return;
+	case AK_MSG_LOG:
+		do_log_req(b);
 		return;
 	case AK_MSG_ADD:
 		if (ak_buf_get_u8(b, &flags) == AK_OK)

@@ -140,6 +140,31 @@ dec_error(struct ak_buf *b)
 	return r;
 }
 
+static enum ak_err
+dec_use(struct ak_buf *b)
+{
+	struct ak_use_entry e;
+	enum ak_err r = ak_proto_get_use_entry(b, &e);
+
+	if (r != AK_OK)
+		CHECK(e.profile == NULL && e.exe == NULL);
+	ak_use_entry_clear(&e);
+	return r;
+}
+
+static enum ak_err
+dec_logreq(struct ak_buf *b)
+{
+	char *profile = (char *)1;
+	int64_t since = 1;
+	enum ak_err r = ak_proto_get_log_req(b, &profile, &since);
+
+	if (r != AK_OK)
+		CHECK(profile == NULL && since == 0);
+	free(profile);
+	return r;
+}
+
 typedef enum ak_err (*decoder)(struct ak_buf *);
 
 /* Run dec on data[0..len), checking nothing is left in the arena afterwards. */
@@ -259,6 +284,35 @@ enc_error(size_t *len)
 	uint8_t *out;
 
 	CHECK_EQ(ak_proto_put_error(b, AK_ERR_NO_PROFILE, "profile 'production'"), AK_OK);
+	out = bytes_of(b, len);
+	ak_buf_free(b);
+	return out;
+}
+
+static const struct ak_use_entry sample_use = {
+	.time = 1764441600, .op = AK_MSG_GET, .pid = 4242, .uid = 1000, .err = AK_ERR_NO_PROFILE,
+	.profile = (char *)"production", .exe = (char *)"/usr/bin/python3.11",
+};
+
+static uint8_t *
+enc_use(size_t *len)
+{
+	struct ak_buf *b = ak_buf_new(BIG);
+	uint8_t *out;
+
+	CHECK_EQ(ak_proto_put_use_entry(b, &sample_use), AK_OK);
+	out = bytes_of(b, len);
+	ak_buf_free(b);
+	return out;
+}
+
+static uint8_t *
+enc_logreq(size_t *len)
+{
+	struct ak_buf *b = ak_buf_new(BIG);
+	uint8_t *out;
+
+	CHECK_EQ(ak_proto_put_log_req(b, "production", 1764441600), AK_OK);
 	out = bytes_of(b, len);
 	ak_buf_free(b);
 	return out;
@@ -898,14 +952,14 @@ test_other_hostile(void)
 static void
 test_sweeps(void)
 {
-	static const decoder decs[4] = { dec_profile, dec_status, dec_list, dec_error };
-	uint8_t *(*encs[4])(size_t *) = { enc_profile, enc_status, enc_list, enc_error };
-	uint8_t *valid[4], rnd[512];
-	size_t vlen[4], before;
+	static const decoder decs[6] = { dec_profile, dec_status, dec_list, dec_error, dec_use, dec_logreq };
+	uint8_t *(*encs[6])(size_t *) = { enc_profile, enc_status, enc_list, enc_error, enc_use, enc_logreq };
+	uint8_t *valid[6], rnd[512];
+	size_t vlen[6], before;
 	int i, k;
 	long n, accepted = 0;
 
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < 6; i++) {
 		valid[i] = encs[i](&vlen[i]);
 		truncation_sweep(decs[i], valid[i], vlen[i]);
 		bitflip_sweep(decs[i], valid[i], vlen[i]);
@@ -918,7 +972,7 @@ test_sweeps(void)
 	 */
 	before = arena_in_use();
 	for (n = 0; n < 100000; n++) {
-		int d = (int)(rng() % 4);
+		int d = (int)(rng() % 6);
 		size_t len;
 		if (n % 2 == 0) {
 			len = (size_t)(rng() % sizeof(rnd));
@@ -946,8 +1000,96 @@ test_sweeps(void)
 	}
 	CHECK_EQ(arena_in_use(), before);
 	printf("random sweep: %ld of 100000 inputs decoded\n", accepted);
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 6; i++)
 		free(valid[i]);
+}
+
+/* LOG: request and entries round trip; hostile fields refused; a long executable path is cut. */
+static void
+test_log(void)
+{
+	struct ak_buf *b = ak_buf_new(BIG);
+	struct ak_use_entry e, in = sample_use;
+	char *profile = NULL, *longexe;
+	int64_t since = 0;
+	uint8_t *v;
+	size_t vlen;
+	int k;
+
+	/* Request: a profile and a time; none and 0 for everything. */
+	CHECK_EQ(ak_proto_put_log_req(b, "dev.team-1", 99), AK_OK);
+	CHECK_EQ(ak_proto_get_log_req(b, &profile, &since), AK_OK);
+	CHECK(profile != NULL && strcmp(profile, "dev.team-1") == 0 && since == 99);
+	CHECK_EQ(ak_buf_len(b), 0);
+	free(profile);
+	CHECK_EQ(ak_proto_put_log_req(b, NULL, 0), AK_OK);
+	CHECK_EQ(ak_proto_get_log_req(b, &profile, &since), AK_OK);
+	CHECK(profile == NULL && since == 0);
+	/* A bad name, a negative time. */
+	ak_buf_reset(b);
+	CHECK_EQ(ak_proto_put_log_req(b, "bad name", 0), AK_OK);
+	CHECK_EQ(ak_proto_get_log_req(b, &profile, &since), AK_ERR_BAD_NAME);
+	ak_buf_reset(b);
+	CHECK_EQ(ak_proto_put_log_req(b, "", -5), AK_OK);
+	CHECK_EQ(ak_proto_get_log_req(b, &profile, &since), AK_ERR_BAD_MESSAGE);
+	ak_buf_reset(b);
+
+	/* Entry round trip, and one without a profile (the agent's expiry write). */
+	CHECK_EQ(ak_proto_put_use_entry(b, &sample_use), AK_OK);
+	in.op = AK_USE_EXPIRE;
+	in.profile = NULL;
+	in.exe = NULL;
+	in.err = AK_OK;
+	in.time = -1;
+	CHECK_EQ(ak_proto_put_use_entry(b, &in), AK_OK);
+	CHECK_EQ(ak_proto_get_use_entry(b, &e), AK_OK);
+	CHECK(e.time == sample_use.time && e.op == AK_MSG_GET && e.pid == 4242 && e.uid == 1000 &&
+	    e.err == AK_ERR_NO_PROFILE && strcmp(e.profile, "production") == 0 &&
+	    strcmp(e.exe, "/usr/bin/python3.11") == 0);
+	ak_use_entry_clear(&e);
+	CHECK_EQ(ak_proto_get_use_entry(b, &e), AK_OK);
+	CHECK(e.time == -1 && e.op == AK_USE_EXPIRE && e.err == AK_OK && e.profile[0] == '\0' &&
+	    e.exe[0] == '\0');
+	ak_use_entry_clear(&e);
+	ak_use_entry_clear(&e);
+	ak_use_entry_clear(NULL);
+	CHECK_EQ(ak_buf_len(b), 0);
+
+	/* An executable path over the cap goes out cut to it. */
+	longexe = malloc(AK_USE_EXE_MAX + 100);
+	CHECK(longexe != NULL);
+	memset(longexe, 'x', AK_USE_EXE_MAX + 99);
+	longexe[AK_USE_EXE_MAX + 99] = '\0';
+	in = sample_use;
+	in.exe = longexe;
+	CHECK_EQ(ak_proto_put_use_entry(b, &in), AK_OK);
+	CHECK_EQ(ak_proto_get_use_entry(b, &e), AK_OK);
+	CHECK_EQ(strlen(e.exe), AK_USE_EXE_MAX);
+	ak_use_entry_clear(&e);
+	free(longexe);
+
+	/* Hostile: an unknown op, an error code past the last, a bad profile name, a request type. */
+	for (k = 0; k < 4; k++) {
+		in = sample_use;
+		switch (k) {
+		case 0: in.op = 0x42; break;
+		case 1: in.err = AK_ERR_LAST + 1; break;
+		case 2: in.profile = (char *)"no/slash"; break;
+		case 3: in.op = AK_MSG_LOG; break;
+		}
+		ak_buf_reset(b);
+		CHECK_EQ(ak_proto_put_use_entry(b, &in), AK_OK);
+		CHECK_EQ(ak_proto_get_use_entry(b, &e), k == 2 ? AK_ERR_BAD_NAME : AK_ERR_BAD_MESSAGE);
+		CHECK(e.profile == NULL && e.exe == NULL);
+	}
+	/* Every truncation of a valid entry and request is refused. */
+	v = enc_use(&vlen);
+	truncation_sweep(dec_use, v, vlen);
+	free(v);
+	v = enc_logreq(&vlen);
+	truncation_sweep(dec_logreq, v, vlen);
+	free(v);
+	ak_buf_free(b);
 }
 
 /* EDIT: round trip, every truncation refused, hostile counts and kinds. */
@@ -1109,6 +1251,7 @@ main(void)
 	test_profile_hostile();
 	test_other_hostile();
 	test_sweeps();
+	test_log();
 	test_edit();
 	test_edit_rotation();
 	test_secret_vars();
