@@ -139,6 +139,11 @@ enum ak_err ak_store_remove(struct ak_store *s, const char *name);
  * its secret). AK_ERR_NO_PROFILE if from is absent, AK_ERR_PROFILE_EXISTS if to exists. */
 enum ak_err ak_store_rename(struct ak_store *s, const char *from, const char *to, int copy);
 
+/* A time field of the document: a JSON number that is a whole number of seconds within +-2^53 (what a
+ * double holds exactly). AK_ERR_BAD_FORMAT otherwise. */
+struct cJSON;
+enum ak_err ak_store_json_time(const struct cJSON *it, int64_t *dst);
+
 /* Plaintext document <-> store (JSON via cJSON; call ak_smem_hook_cjson() first so every copy is wiped).
  * *out is a NUL-terminated secure allocation (ak_smem_free), *outlen excludes the NUL. */
 enum ak_err ak_store_serialize(const struct ak_store *s, char **out, size_t *outlen);

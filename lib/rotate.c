@@ -12,8 +12,9 @@
 #include "ak_smem.h"
 #include "ak_util.h"
 
+#define ROT_TIME_LIMIT 9007199254740992.0 /* 2^53: what a JSON number (a double) holds exactly */
+
 /* Times travel as JSON numbers (doubles): keep them where a double is exact. */
-#define ROT_TIME_LIMIT 9007199254740992.0 /* 2^53 */
 
 void
 ak_rot_clear(struct ak_rot *r)
@@ -74,24 +75,6 @@ ak_rot_to_json(struct cJSON *obj, const struct ak_rot *r)
 	return AK_OK;
 }
 
-static enum ak_err
-json_time(const cJSON *it, int64_t *dst)
-{
-	double d;
-	int64_t v;
-
-	if (!cJSON_IsNumber(it))
-		return AK_ERR_BAD_FORMAT;
-	d = it->valuedouble;
-	if (!(d >= -ROT_TIME_LIMIT && d <= ROT_TIME_LIMIT))
-		return AK_ERR_BAD_FORMAT;
-	v = (int64_t)d;
-	if ((double)v != d)
-		return AK_ERR_BAD_FORMAT;
-	*dst = v;
-	return AK_OK;
-}
-
 /* Strict like the rest of the document: the three fields, each once, nothing else. */
 enum ak_err
 ak_rot_from_json(const struct cJSON *it, struct ak_rot *r)
@@ -121,7 +104,7 @@ ak_rot_from_json(const struct cJSON *it, struct ak_rot *r)
 	    value->valuestring == NULL)
 		return AK_ERR_BAD_FORMAT;
 	memset(&tmp, 0, sizeof(tmp));
-	if (json_time(at, &tmp.at) != AK_OK || json_time(until, &tmp.until) != AK_OK)
+	if (ak_store_json_time(at, &tmp.at) != AK_OK || ak_store_json_time(until, &tmp.until) != AK_OK)
 		return AK_ERR_BAD_FORMAT;
 	if (strnlen(value->valuestring, AK_VALUE_MAX + 1) > AK_VALUE_MAX || value->valuestring[0] == '\0')
 		return AK_ERR_BAD_FORMAT;

@@ -587,8 +587,8 @@ take_string(const cJSON *it, size_t max, char **dst)
 	return ak_profile_set_field(dst, v);
 }
 
-static enum ak_err
-take_time(const cJSON *it, int64_t *dst)
+enum ak_err
+ak_store_json_time(const cJSON *it, int64_t *dst)
 {
 	double d;
 	int64_t v;
@@ -708,12 +708,12 @@ parse_profile(const cJSON *o, struct ak_profile **out)
 	    (r = take_string(fields[PF_SECRET], AK_VALUE_MAX, &p->secret)) != AK_OK ||
 	    (r = take_string(fields[PF_DESCRIPTION], AK_TEXT_MAX, &p->description)) != AK_OK ||
 	    (r = take_string(fields[PF_SOURCE], AK_TEXT_MAX, &p->source)) != AK_OK ||
-	    (r = take_time(fields[PF_CREATED], &p->created)) != AK_OK ||
-	    (r = take_time(fields[PF_ROTATED], &p->rotated)) != AK_OK ||
+	    (r = ak_store_json_time(fields[PF_CREATED], &p->created)) != AK_OK ||
+	    (r = ak_store_json_time(fields[PF_ROTATED], &p->rotated)) != AK_OK ||
 	    (r = parse_vars(fields[PF_VARS], p)) != AK_OK ||
 	    (fields[PF_PREVIOUS] != NULL && (r = ak_rot_from_json(fields[PF_PREVIOUS], &p->rot)) != AK_OK) ||
 	    (fields[PF_ROTATE_EVERY] != NULL &&
-	    (r = take_time(fields[PF_ROTATE_EVERY], &p->rotate_every)) != AK_OK))
+	    (r = ak_store_json_time(fields[PF_ROTATE_EVERY], &p->rotate_every)) != AK_OK))
 		goto out;
 	if (ak_profile_validate(p) != AK_OK) {
 		r = AK_ERR_BAD_FORMAT;
