@@ -212,7 +212,10 @@ rand_word() {
 	head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n'
 }
 
-PASS="test-pass-$(rand_word)"
+# A fixed passphrase: the strength check (cracklib) calls about one random hex string in ten
+# "too simplistic/systematic", and its warning line would make exact-stderr assertions flaky.
+# This one, and the "new-"/"-new" forms tests derive from it, pass the check.
+PASS="Akt.Pass-q8Zr2mW7xLv4"
 
 # start_agent [ARGS...]: start an agent for this test (sh syntax), export AKAGENT_SOCK/AKAGENT_PID,
 # and remember its pid for cleanup.

@@ -14,7 +14,7 @@ ASKED="$T/asked"	# outputs that may hold a secret: the user asked for it
 IN="$T/inputs"	# what the test feeds in (not searched, removed before the file scan)
 mkdir -p "$CAP" "$ASKED" "$IN"
 K1=$(fake_key) K2=$(fake_key) K3=$(fake_key) K4=$(fake_key)
-NEWPASS="new-pass-$(rand_word)"
+NEWPASS="new-pass-Rk3u9TzW5yQe"
 N=0
 
 # c [asked] CMD...: run, capturing stdout/stderr into CAP (or ASKED for stdout when "asked").
