@@ -60,6 +60,7 @@ agent_uselog_add(uint8_t op, const char *profile, const struct agent_peer *peer,
 	slot = (head + count) % AGENT_USELOG_MAX;
 	ring[slot] = e;
 	count++;
+	agent_audit_write(e);
 }
 
 void

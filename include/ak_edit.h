@@ -33,6 +33,8 @@ enum ak_edit_kind {
 	AK_EDIT_ROLLBACK = 10,   /* arg = variable: swap current and previous */
 	AK_EDIT_FINISH = 11,     /* arg = variable: wipe the previous value */
 	AK_EDIT_ROTATE_EVERY = 12, /* arg = decimal seconds between rotations (0: no policy) */
+	AK_EDIT_CONFIRM = 13,    /* arg = "1": the agent asks before handing out a secret, "0": it does not */
+	AK_EDIT_LIFETIME = 14,   /* arg = decimal seconds after unlock the agent keeps the secrets (0: no limit) */
 };
 
 struct ak_edit_action {

@@ -15,7 +15,7 @@
 #include "ak_err.h"
 #include "ak_store.h"
 
-#define AK_PROTO_VERSION 4
+#define AK_PROTO_VERSION 5
 #define AK_PROTO_MAX_REQUEST (256u * 1024)
 #define AK_PROTO_MAX_REPLY (64u * 1024 * 1024)
 
@@ -35,6 +35,7 @@ enum ak_msg {
 	                             value in its grace replaced by it | ERROR (NO_PREVIOUS) */
 	AK_MSG_LOG = 11,     /* string profile ("" = all), uint64 since (unix s, 0 = all) -> LOG_REPLY |
 	                        ERROR (LOCKED) */
+	AK_MSG_AUDIT_MAP = 12, /* -> AUDIT_MAP_REPLY | ERROR (LOCKED) */
 	/* replies */
 	AK_MSG_OK = 0x80,
 	AK_MSG_ERROR = 0x81,        /* uint32 ak_err, string detail (never a secret) */
@@ -42,6 +43,8 @@ enum ak_msg {
 	AK_MSG_LIST_REPLY = 0x83,   /* uint32 n, n x list entry */
 	AK_MSG_PROFILE_REPLY = 0x84,/* profile */
 	AK_MSG_LOG_REPLY = 0x85,    /* uint32 n, n x use entry, oldest first */
+	AK_MSG_AUDIT_MAP_REPLY = 0x86, /* uint32 n, n x (string name, string hash): the audit log's
+	                                  keyed hash (32 hex digits) of each profile name */
 };
 
 #define AK_ADD_FORCE 0x01
@@ -71,6 +74,10 @@ struct ak_list_entry {
 	uint8_t *var_secret;       /* nvars flags: 1 for a secret variable */
 	int64_t rotate_every;      /* policy, seconds (0 none) */
 	int64_t prev_until;        /* earliest grace deadline of a kept previous value, 0 none */
+	int confirm;               /* policy: the agent asks before handing out a secret */
+	int expired;               /* the agent wiped the secrets: the profile's lifetime ended */
+	int64_t lifetime;          /* policy, seconds after unlock (0 none) */
+	int64_t wipe_at;           /* unix s when the agent wipes (or wiped) the secrets, 0 never */
 };
 
 /* A row of the agent's usage log: one secret handed out (GET, GET_PREVIOUS) or one write (ADD,

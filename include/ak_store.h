@@ -93,6 +93,12 @@ struct ak_profile {
 	struct ak_var *vars; /* further variables, plain or secret, in insertion order */
 	struct ak_rot rot;   /* the main secret's previous value */
 	int64_t rotate_every; /* policy: seconds between rotations of the main secret, 0 = none */
+	int confirm;          /* policy: the agent asks (AKAGENT_ASKPASS) before handing out a secret */
+	int64_t lifetime;     /* policy: seconds after unlock the agent wipes the secrets, 0 = none */
+	/* The agent's own state (never in the document): when it wipes this profile's secrets (unix s,
+	 * 0 = never), and whether it did. */
+	int64_t wipe_at;
+	int expired;
 };
 
 struct ak_store {

@@ -378,6 +378,11 @@ ak_proto_put_list_entry(struct ak_buf *b, const struct ak_profile *p)
 	if ((r = ak_buf_put_u64(b, i64_to_wire(p->rotate_every))) != AK_OK ||
 	    (r = ak_buf_put_u64(b, i64_to_wire(ak_profile_next_expiry(p)))) != AK_OK)
 		goto out;
+	/* Protocol 5: the use policies, and when the agent wipes (or wiped) the profile's secrets. */
+	if ((r = ak_buf_put_u8(b, (uint8_t)((p->confirm ? 1 : 0) | (p->expired ? 2 : 0)))) != AK_OK ||
+	    (r = ak_buf_put_u64(b, i64_to_wire(p->lifetime))) != AK_OK ||
+	    (r = ak_buf_put_u64(b, i64_to_wire(p->wipe_at))) != AK_OK)
+		goto out;
 	r = AK_OK;
 out:
 	/* Wipe: the redacted form still carries the last characters of the secret. */
@@ -393,6 +398,7 @@ ak_proto_get_list_entry(struct ak_buf *b, struct ak_list_entry *e)
 	struct ak_list_entry le;
 	uint64_t created, rotated;
 	uint32_t i;
+	uint8_t flags;
 
 	memset(&le, 0, sizeof(le));
 	memset(e, 0, sizeof(*e));
@@ -439,6 +445,18 @@ ak_proto_get_list_entry(struct ak_buf *b, struct ak_list_entry *e)
 	le.rotate_every = i64_from_wire(created);
 	le.prev_until = i64_from_wire(rotated);
 	if (le.rotate_every < 0 || le.prev_until < 0) {
+		r = AK_ERR_BAD_MESSAGE;
+		goto out;
+	}
+	if ((r = ak_buf_get_u8(b, &flags)) != AK_OK ||
+	    (r = ak_buf_get_u64(b, &created)) != AK_OK ||
+	    (r = ak_buf_get_u64(b, &rotated)) != AK_OK)
+		goto out;
+	le.confirm = (flags & 1) != 0;
+	le.expired = (flags & 2) != 0;
+	le.lifetime = i64_from_wire(created);
+	le.wipe_at = i64_from_wire(rotated);
+	if (flags > 3 || le.lifetime < 0 || le.wipe_at < 0) {
 		r = AK_ERR_BAD_MESSAGE;
 		goto out;
 	}

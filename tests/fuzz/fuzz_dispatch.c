@@ -23,6 +23,8 @@
  */
 #include "dispatch.c"
 #include "uselog.c"
+#include "confirm.c"
+#include "audit.c"
 
 #include <errno.h>
 #include <stdio.h>
