@@ -125,8 +125,8 @@ parse_opts(int argc, char **argv, struct agent_opts *o)
 		case 'C':
 			if (parse_duration("--confirm-timeout", optarg, &o->confirm_timeout_s) != 0)
 				return 2;
-			if (o->confirm_timeout_s == 0 || o->confirm_timeout_s > 600) {
-				fprintf(stderr, "akagent: --confirm-timeout: between 1s and 10m\n");
+			if (o->confirm_timeout_s == 0 || o->confirm_timeout_s > 120) {
+				fprintf(stderr, "akagent: --confirm-timeout: between 1s and 2m\n");
 				return 2;
 			}
 			break;

@@ -55,6 +55,10 @@ const char *cli_rotation_mark(const struct ak_list_entry *e, int64_t now);
 /* status: a "rotation:" count line when some profile has a policy, a "previous:" one when keys are
  * kept (LIST on cl; nothing on failure). */
 void cli_rotation_status(struct ak_client *cl);
+/* status: profiles under confirm-on-use, and their own lifetimes (expired, and the next wipe). */
+void cli_use_policy_status(struct ak_client *cl);
+/* list: " confirm", " expired" or " wiped in 45m" for one entry into buf ("" when none). */
+void cli_use_policy_mark(const struct ak_list_entry *e, int64_t now, char *buf, size_t buflen);
 int cmd_list(struct cli *c, int argc, char **argv);
 int cmd_show(struct cli *c, int argc, char **argv);
 int cmd_log(struct cli *c, int argc, char **argv);

@@ -34,7 +34,13 @@ op_name(uint8_t op)
 static const char *
 outcome(const struct ak_use_entry *e)
 {
-	return e->err == AK_OK ? "ok" : ak_strerror(ak_err_from_wire(e->err));
+	switch (ak_err_from_wire(e->err)) {
+	case AK_OK: return "ok";
+	case AK_ERR_NOT_CONFIRMED: return "denied";
+	case AK_ERR_CONFIRM_TIMEOUT: return "timeout";
+	case AK_ERR_EXPIRED: return "expired";
+	default: return ak_strerror(ak_err_from_wire(e->err));
+	}
 }
 
 /* One JSON object per entry, one a line (so --follow can stream them). */
@@ -128,6 +134,114 @@ skip_seen(const struct ak_use_entry *e, uint32_t n, int64_t last, uint32_t seen)
 	return i;
 }
 
+/* One audit line as a use entry, its hashed name mapped back through names/hashes (an unknown hash,
+ * e.g. of a profile removed since, stays shown as "#HASH"). 0, or -1 for a line that is not ours. */
+static int
+audit_entry(const char *line, char **names, char **hashes, uint32_t nmap, struct ak_use_entry *e)
+{
+	const cJSON *f[8];
+	static const char *const keys[8] = { "unix", "op", "profile", "pid", "uid", "exe", "code", "time" };
+	cJSON *o = cJSON_Parse(line);
+	const char *h;
+	char unknown[80];
+	uint32_t i;
+	size_t k;
+	int rc = -1;
+
+	memset(e, 0, sizeof(*e));
+	if (o == NULL)
+		return -1;
+	for (k = 0; k < 8; k++)
+		f[k] = cJSON_GetObjectItemCaseSensitive(o, keys[k]);
+	if (!cJSON_IsNumber(f[0]) || !cJSON_IsString(f[1]) || !cJSON_IsString(f[2]) ||
+	    !cJSON_IsNumber(f[3]) || !cJSON_IsNumber(f[4]) || !cJSON_IsString(f[5]) || !cJSON_IsNumber(f[6]))
+		goto out;
+	e->time = (int64_t)f[0]->valuedouble;
+	e->pid = (uint32_t)f[3]->valuedouble;
+	e->uid = (uint32_t)f[4]->valuedouble;
+	e->err = (uint32_t)f[6]->valuedouble;
+	for (k = 0; k < 256; k++)
+		if (strcmp(op_name((uint8_t)k), f[1]->valuestring) == 0) {
+			e->op = (uint8_t)k;
+			break;
+		}
+	h = f[2]->valuestring;
+	snprintf(unknown, sizeof(unknown), "#%s", h);
+	for (i = 0; i < nmap; i++)
+		if (strcmp(hashes[i], h) == 0)
+			break;
+	e->profile = strdup(h[0] == '\0' ? "" : i < nmap ? names[i] : unknown);
+	e->exe = strdup(f[5]->valuestring);
+	if (e->profile == NULL || e->exe == NULL) {
+		ak_use_entry_clear(e);
+		goto out;
+	}
+	rc = 0;
+out:
+	cJSON_Delete(o);
+	return rc;
+}
+
+/* --audit PATH: the audit log's lines with each name mapped back by the unlocked agent. */
+static int
+log_audit(struct ak_client *cl, const char *path, const char *profile, int64_t since, int json)
+{
+	struct ak_use_entry *e = NULL, *ne;
+	char **names = NULL, **hashes = NULL, *line = NULL;
+	uint32_t nmap = 0, n = 0, cap = 0, i, bad = 0;
+	size_t linecap = 0;
+	FILE *f = NULL;
+	int rc = 1;
+	enum ak_err r;
+
+	if ((r = ak_client_audit_map(cl, &names, &hashes, &nmap)) != AK_OK) {
+		rc = cli_fail_client(cl, r, "log --audit");
+		goto out;
+	}
+	if ((f = fopen(path, "re")) == NULL) {
+		rc = cli_fail(AK_ERR_NOT_FOUND, NULL, "log --audit: %s", path);
+		goto out;
+	}
+	while (getline(&line, &linecap, f) > 0) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			if ((ne = realloc(e, cap * sizeof(*e))) == NULL) {
+				rc = cli_fail(AK_ERR_NOMEM, NULL, "log --audit");
+				goto out;
+			}
+			e = ne;
+		}
+		if (audit_entry(line, names, hashes, nmap, &e[n]) != 0) {
+			bad++;
+			continue;
+		}
+		if (e[n].time < since || (profile != NULL && strcmp(e[n].profile, profile) != 0)) {
+			ak_use_entry_clear(&e[n]);
+			continue;
+		}
+		n++;
+	}
+	if (bad > 0)
+		fprintf(stderr, "akctl: log --audit: %lu line%s not understood, skipped\n", (unsigned long)bad,
+		    bad == 1 ? "" : "s");
+	rc = 0;
+	if (json)
+		rc = log_json(e, n);
+	else if (n > 0)
+		log_table(e, n, 1);
+	else
+		cli_note("no entries in %s%s", path, profile != NULL || since != 0 ? " (that match)" : "");
+out:
+	if (f != NULL)
+		fclose(f);
+	free(line);
+	for (i = 0; i < n; i++)
+		ak_use_entry_clear(&e[i]);
+	free(e);
+	ak_client_audit_map_free(names, hashes, nmap);
+	return rc;
+}
+
 int
 cmd_log(struct cli *c, int argc, char **argv)
 {
@@ -136,12 +250,13 @@ cmd_log(struct cli *c, int argc, char **argv)
 		{ "since", required_argument, NULL, 's' },
 		{ "follow", no_argument, NULL, 'f' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "audit", required_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ak_client *cl = NULL;
 	struct ak_use_entry *e = NULL;
-	const char *profile = NULL;
+	const char *profile = NULL, *audit = NULL;
 	int64_t since = 0, last = 0;
 	uint32_t n = 0, secs, from, seen = 0, i;
 	int ch, rc, json = 0, follow = 0, header = 1;
@@ -165,14 +280,23 @@ cmd_log(struct cli *c, int argc, char **argv)
 		case 'j':
 			json = 1;
 			break;
+		case 'a':
+			audit = optarg;
+			break;
 		default:
 			return cli_opt_other(c, ch, argv);
 		}
 	}
 	if (optind != argc)
 		return cli_no_operand(c, argv);
+	if (audit != NULL && follow)
+		return cli_usage_error(c, "--audit reads a file: no --follow (use tail -f on it)");
 	if ((rc = cli_agent_unlocked(c, &cl)) != 0)
 		return rc;
+	if (audit != NULL) {
+		rc = log_audit(cl, audit, profile, since, json);
+		goto out;
+	}
 	for (;;) {
 		if ((r = ak_client_log(cl, profile, since, &e, &n)) != AK_OK) {
 			rc = cli_fail_client(cl, r, "log");

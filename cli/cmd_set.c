@@ -133,13 +133,18 @@ cmd_set(struct cli *c, int argc, char **argv)
 		{ "description", required_argument, NULL, 'd' },
 		{ "provider", required_argument, NULL, 'p' },
 		{ "rotate-every", required_argument, NULL, 'E' },
+		{ "confirm", no_argument, NULL, 'c' },
+		{ "no-confirm", no_argument, NULL, 'C' },
+		{ "lifetime", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sets[AK_EDIT_MAX], *unsets[AK_EDIT_MAX], *secrets[AK_EDIT_MAX];
 	const char *desc = NULL, *provider = NULL, *name, *eq, *unvar = NULL, *every = NULL;
-	char everys[24];
-	uint32_t every_s = 0;
+	char everys[24], lifes[24];
+	uint32_t every_s = 0, life_s = 0;
+	const char *life = NULL;
+	int confirm = -1;
 	char *values[AK_EDIT_MAX], *vname = NULL, detail[512];
 	char prompts[AK_EDIT_MAX][AK_NAME_MAX + AK_VARNAME_MAX + 32];
 	const char *pp[AK_EDIT_MAX];
@@ -171,6 +176,15 @@ cmd_set(struct cli *c, int argc, char **argv)
 		case 'E':
 			every = optarg;
 			break;
+		case 'c':
+		case 'C':
+			if (confirm != -1 && confirm != (ch == 'c'))
+				return cli_usage_error(c, "--confirm and --no-confirm together");
+			confirm = ch == 'c';
+			break;
+		case 'l':
+			life = optarg;
+			break;
 		case 'h':
 			return cli_cmd_help(c->cmd);
 		default:
@@ -179,9 +193,14 @@ cmd_set(struct cli *c, int argc, char **argv)
 	}
 	if ((rc = cli_one_profile(c, argc, argv, &name)) != 0)
 		return rc;
-	if (nsets + nunsets + nsecrets == 0 && desc == NULL && provider == NULL && every == NULL)
+	if (nsets + nunsets + nsecrets == 0 && desc == NULL && provider == NULL && every == NULL &&
+	    confirm == -1 && life == NULL)
 		return cli_usage_error(c, "nothing to change (--set, --unset, --secret, --description, "
-		    "--provider, --rotate-every)");
+		    "--provider, --rotate-every, --confirm, --no-confirm, --lifetime)");
+	if (life != NULL && strcmp(life, "none") != 0 &&
+	    (ak_duration_parse(life, &life_s) != AK_OK || life_s == 0))
+		return cli_usage_error(c, "--lifetime needs a duration like 1h, 30m or 90s, or none (at "
+		    "most 365d)");
 	if (every != NULL && ak_duration_parse(every, &every_s) != AK_OK)
 		return cli_usage_error(c, "--rotate-every needs a duration like 90d, 12w or 0 (none; at most "
 		    "365d)");
@@ -244,6 +263,15 @@ cmd_set(struct cli *c, int argc, char **argv)
 	snprintf(everys, sizeof(everys), "%lu", (unsigned long)every_s);
 	if (every != NULL && (r = ak_edit_add(e, AK_EDIT_ROTATE_EVERY, everys, NULL)) != AK_OK) {
 		rc = cli_fail(r, NULL, "set: --rotate-every");
+		goto out;
+	}
+	if (confirm != -1 && (r = ak_edit_add(e, AK_EDIT_CONFIRM, confirm ? "1" : "0", NULL)) != AK_OK) {
+		rc = cli_fail(r, NULL, "set: --confirm");
+		goto out;
+	}
+	snprintf(lifes, sizeof(lifes), "%lu", (unsigned long)life_s);
+	if (life != NULL && (r = ak_edit_add(e, AK_EDIT_LIFETIME, lifes, NULL)) != AK_OK) {
+		rc = cli_fail(r, NULL, "set: --lifetime");
 		goto out;
 	}
 	if ((r = cli_secrets_read(pp, nsecrets, values)) != AK_OK) {
@@ -323,4 +351,56 @@ int
 cmd_cp(struct cli *c, int argc, char **argv)
 {
 	return rename_or_copy(c, argc, argv, 1);
+}
+
+void
+cli_use_policy_mark(const struct ak_list_entry *e, int64_t now, char *buf, size_t buflen)
+{
+	char dur[32] = "";
+	size_t n = 0;
+
+	buf[0] = '\0';
+	if (e->confirm)
+		n = (size_t)snprintf(buf, buflen, " confirm");
+	if (n >= buflen)
+		return;
+	if (e->expired)
+		snprintf(buf + n, buflen - n, " expired");
+	else if (e->wipe_at != 0) {
+		ak_duration_format(e->wipe_at > now ? (uint32_t)(e->wipe_at - now) : 0, dur, sizeof(dur));
+		snprintf(buf + n, buflen - n, " wiped in %s", dur);
+	}
+}
+
+void
+cli_use_policy_status(struct ak_client *cl)
+{
+	struct ak_list_entry *e = NULL;
+	uint32_t n = 0, i, confirm = 0, expired = 0, timed = 0;
+	int64_t now = ak_now_s(), next = 0;
+	char dur[32];
+
+	if (ak_client_list(cl, &e, &n) != AK_OK)
+		return;
+	for (i = 0; i < n; i++) {
+		confirm += e[i].confirm != 0;
+		expired += e[i].expired != 0;
+		if (!e[i].expired && e[i].wipe_at != 0) {
+			timed++;
+			if (next == 0 || e[i].wipe_at < next)
+				next = e[i].wipe_at;
+		}
+	}
+	if (confirm > 0)
+		printf("confirm:    %lu profile%s ask%s before use (AKAGENT_ASKPASS)\n", (unsigned long)confirm,
+		    confirm == 1 ? "" : "s", confirm == 1 ? "s" : "");
+	if (expired > 0)
+		printf("expired:    %lu profile%s wiped by %s lifetime: run 'akctl unlock' again\n",
+		    (unsigned long)expired, expired == 1 ? "" : "s", expired == 1 ? "its" : "their");
+	if (timed > 0) {
+		ak_duration_format(next > now ? (uint32_t)(next - now) : 0, dur, sizeof(dur));
+		printf("lifetimes:  %lu profile%s with a lifetime; the next is wiped in %s\n",
+		    (unsigned long)timed, timed == 1 ? "" : "s", dur);
+	}
+	ak_client_list_free(e, n);
 }

@@ -67,7 +67,8 @@ static const struct cli_cmd cmds[] = {
 	    "  --no-validate    store without the live check\n" },
 	{ "rm", cmd_rm, "PROFILE", "remove a profile", "" },
 	{ "set", cmd_set, "PROFILE [--set NAME=VALUE]... [--unset NAME]... [--secret NAME]...\n"
-	    "             [--description TEXT] [--provider NAME] [--rotate-every DURATION]",
+	    "             [--description TEXT] [--provider NAME] [--rotate-every DURATION]\n"
+	    "             [--confirm | --no-confirm] [--lifetime DURATION|none]",
 	    "change a profile's variables and attributes, keeping the rest (and the key)",
 	    "  --set NAME=VALUE a plain variable, added or replaced (refused if VALUE looks like a key)\n"
 	    "  --unset NAME     remove a variable (not the main secret's)\n"
@@ -76,7 +77,11 @@ static const struct cli_cmd cmds[] = {
 	    "  --description TEXT  replace the note\n"
 	    "  --provider NAME  replace the provider\n"
 	    "  --rotate-every DURATION  rotation policy for the key (90d, 12w...; 0 none): list and\n"
-	    "                   status mark it due, then overdue; doctor fails it overdue\n" },
+	    "                   status mark it due, then overdue; doctor fails it overdue\n"
+	    "  --confirm        the agent asks (AKAGENT_ASKPASS) before handing out a secret\n"
+	    "  --no-confirm     it does not ask\n"
+	    "  --lifetime DURATION  the agent wipes the profile's secrets this long after unlock (1h,\n"
+	    "                   30m...; none: kept as long as the agent stays unlocked)\n" },
 	{ "rotate", cmd_rotate, "PROFILE [--var VAR] [--grace DURATION] [--validate | --no-validate]\n"
 	    "             | PROFILE [--var VAR] --rollback | --finish",
 	    "replace a key, keeping the old one as previous for a grace period",
@@ -91,12 +96,14 @@ static const struct cli_cmd cmds[] = {
 	{ "list", cmd_list, "[--json | --names]", "list profiles (secrets redacted; --names: names only)",
 	    "  --json           one JSON array (schema in akctl(1))\n"
 	    "  --names          profile names only, one a line (for completion)\n" },
-	{ "log", cmd_log, "[--profile PROFILE] [--since DURATION] [--follow] [--json]",
+	{ "log", cmd_log, "[--profile PROFILE] [--since DURATION] [--follow] [--json] [--audit PATH]",
 	    "what the agent handed out and wrote since unlock: when, which profile, to which program",
 	    "  --profile PROFILE  only this profile's entries\n"
 	    "  --since DURATION entries of the last DURATION (90s, 30m, 1h, 7d)\n"
 	    "  --follow         keep printing new entries (polls every second)\n"
-	    "  --json           one JSON object per entry, one a line (schema in akctl(1))\n" },
+	    "  --json           one JSON object per entry, one a line (schema in akctl(1))\n"
+	    "  --audit PATH     read akagent's --audit-log file instead, its hashed names mapped back\n"
+	    "                   by the unlocked agent (\"#HASH\" for a profile it no longer has)\n" },
 	{ "show", cmd_show, "PROFILE [--json]", "show a profile's details (secret redacted)",
 	    "  --json           one JSON object (schema in akctl(1))\n" },
 	{ "get", cmd_get, "PROFILE [VAR] [--reveal] [--previous]", "print a profile's secret (or one variable's value)",
