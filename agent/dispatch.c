@@ -606,7 +606,9 @@ write_store(struct write_op *op)
 {
 	struct ak_store_txn t;
 	struct ak_store *cur = NULL;
+	struct ak_profile *p;
 	struct ak_kdf kdf;
+	size_t i;
 	enum ak_err r;
 
 	memset(&t, 0, sizeof(t));
@@ -625,10 +627,14 @@ write_store(struct write_op *op)
 	}
 	if (r != AK_OK)
 		return r;
+	/* The store as written holds every secret again: a profile wiped by its own lifetime stays
+	 * wiped (by name) until the next unlock, whatever the write changed. */
+	for (i = 0; st.store != NULL && i < st.store->n; i++)
+		if (st.store->p[i]->expired && (p = ak_store_find(cur, st.store->p[i]->name)) != NULL)
+			profile_wipe(p);
 	ak_store_free(st.store);
 	st.store = cur;
 	st.kdf = kdf;
-	/* The store as written holds every secret again: a profile past its own lifetime stays wiped. */
 	(void)profiles_expire(st.store, ak_now_s());
 	return AK_OK;
 }
