@@ -516,8 +516,6 @@ do_get(struct ak_buf *req, struct ak_buf *out, int previous, struct agent_result
 	}
 	if (p->expired) {
 		r = AK_ERR_EXPIRED;
-		err_detail = "its lifetime since unlock ended and the agent wiped its secrets: run 'akctl "
-		    "unlock' again";
 		goto out;
 	}
 	if (p->confirm && !verdict.set) {
