@@ -908,8 +908,9 @@ test_other_hostile(void)
 	ak_status_clear(&st);
 	free(path);
 
-	/* List entries: bad name, bad var name, huge var count, NUL, a secret flag that is not 0 or 1. */
-	for (i = 0; i < 6; i++) {
+	/* List entries: bad name, bad var name, huge var count, NUL, a secret flag that is not 0 or 1, an
+	 * unknown use-policy flag. */
+	for (i = 0; i < 7; i++) {
 		ak_buf_reset(b);
 		CHECK_EQ(ak_buf_put_cstring(b, i == 0 ? "bad name" : "ok"), AK_OK);
 		CHECK_EQ(ak_buf_put_cstring(b, "anthropic"), AK_OK);
@@ -929,6 +930,10 @@ test_other_hostile(void)
 		/* Protocol 3: rotation policy and previous-key deadline (a negative one is malformed). */
 		CHECK_EQ(ak_buf_put_u64(b, i == 5 ? 0 : 7776000), AK_OK);
 		CHECK_EQ(ak_buf_put_u64(b, i == 4 ? 1700000000 : 0), AK_OK);
+		/* Protocol 5: use-policy flags (confirm 1, expired 2; others malformed), lifetime, wipe time. */
+		CHECK_EQ(ak_buf_put_u8(b, i == 6 ? 4 : 3), AK_OK);
+		CHECK_EQ(ak_buf_put_u64(b, 3600), AK_OK);
+		CHECK_EQ(ak_buf_put_u64(b, 1700003600), AK_OK);
 		switch (i) {
 		case 0: CHECK_EQ(ak_proto_get_list_entry(b, &e), AK_ERR_BAD_NAME); break;
 		case 1: CHECK_EQ(ak_proto_get_list_entry(b, &e), AK_ERR_BAD_VARNAME); break;
@@ -939,8 +944,12 @@ test_other_hostile(void)
 			CHECK(e.var_secret != NULL && e.var_secret[0] == 1 && e.var_secret[1] == 0);
 			CHECK_EQ(e.rotate_every, 7776000);
 			CHECK_EQ(e.prev_until, 1700000000);
+			CHECK(e.confirm == 1 && e.expired == 1);
+			CHECK_EQ(e.lifetime, 3600);
+			CHECK_EQ(e.wipe_at, 1700003600);
 			break;
-		case 5: CHECK_EQ(ak_proto_get_list_entry(b, &e), AK_ERR_BAD_MESSAGE); break;
+		case 5:
+		case 6: CHECK_EQ(ak_proto_get_list_entry(b, &e), AK_ERR_BAD_MESSAGE); break;
 		}
 		ak_list_entry_clear(&e);
 	}

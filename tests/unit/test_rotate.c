@@ -75,7 +75,11 @@ test_cycle(void)
 	v = NULL;
 	/* The document keeps previous values and the policy. */
 	CHECK_EQ(edit1(s, AK_EDIT_ROTATE_EVERY, "7776000", NULL), AK_OK);
+	/* ...and the use policies (confirm-on-use, the profile's own lifetime). */
+	CHECK_EQ(edit1(s, AK_EDIT_CONFIRM, "1", NULL), AK_OK);
+	CHECK_EQ(edit1(s, AK_EDIT_LIFETIME, "3600", NULL), AK_OK);
 	CHECK_EQ(ak_store_serialize(s, &doc, &len), AK_OK);
+	CHECK(strstr(doc, "\"confirm\":true") != NULL && strstr(doc, "\"lifetime\":3600") != NULL);
 	CHECK_EQ(ak_store_parse(doc, len, &back), AK_OK);
 	p = back != NULL ? ak_store_find(back, "prod") : NULL;
 	CHECK(p != NULL);
@@ -83,6 +87,8 @@ test_cycle(void)
 		CHECK_STR(p->rot.prev, "key-one");
 		CHECK_STR(p->vars[0].rot.prev, "pw-one");
 		CHECK_EQ(p->rotate_every, 7776000);
+		CHECK_EQ(p->confirm, 1);
+		CHECK_EQ(p->lifetime, 3600);
 	}
 	ak_store_free(back);
 	ak_smem_free(doc);
@@ -102,6 +108,13 @@ test_cycle(void)
 	/* A policy of 0 clears it (an edit says exactly what the policy is). */
 	CHECK_EQ(edit1(s, AK_EDIT_ROTATE_EVERY, "0", NULL), AK_OK);
 	CHECK_EQ(ak_store_find(s, "prod")->rotate_every, 0);
+	/* The use policies are cleared by an edit saying so, and only then. */
+	CHECK_EQ(ak_store_find(s, "prod")->confirm, 1);
+	CHECK_EQ(edit1(s, AK_EDIT_CONFIRM, "0", NULL), AK_OK);
+	CHECK_EQ(edit1(s, AK_EDIT_LIFETIME, "0", NULL), AK_OK);
+	CHECK(ak_store_find(s, "prod")->confirm == 0 && ak_store_find(s, "prod")->lifetime == 0);
+	CHECK_EQ(edit1(s, AK_EDIT_CONFIRM, "yes", NULL), AK_ERR_INVALID);
+	CHECK_EQ(edit1(s, AK_EDIT_LIFETIME, "1h", NULL), AK_ERR_INVALID);
 	ak_store_free(s);
 }
 
