@@ -102,8 +102,9 @@ static const struct cli_cmd cmds[] = {
 	    "  --since DURATION entries of the last DURATION (90s, 30m, 1h, 7d)\n"
 	    "  --follow         keep printing new entries (polls every second)\n"
 	    "  --json           one JSON object per entry, one a line (schema in akctl(1))\n"
-	    "  --audit PATH     read akagent's --audit-log file instead, its hashed names mapped back\n"
-	    "                   by the unlocked agent (\"#HASH\" for a profile it no longer has)\n" },
+	    "  --audit PATH     read the agent's audit log file (see akagent(1)) instead, its hashed\n"
+	    "                   names mapped back by the unlocked agent (\"#HASH\": a profile it no\n"
+	    "                   longer has)\n" },
 	{ "show", cmd_show, "PROFILE [--json]", "show a profile's details (secret redacted)",
 	    "  --json           one JSON object (schema in akctl(1))\n" },
 	{ "get", cmd_get, "PROFILE [VAR] [--reveal] [--previous]", "print a profile's secret (or one variable's value)",

@@ -223,6 +223,22 @@ fz_request(uint8_t type, struct ak_buf *req, struct ak_buf *out)
 
 	agent_dispatch(type, req, out, &res, NULL);
 	ak_buf_reset(req); /* as server.c does: it may have held a key or a secret */
+	if (res.confirm_id != 0) {
+		enum ak_err v;
+		const char *d;
+
+		/* Confirm-on-use: no reply yet. The harness has no askpass, so the verdict is already a
+		 * denial; the request runs again with it, as conn.c does. */
+		FUZZ_CHECK(ak_buf_len(out) == 0, "no reply while a confirmation runs");
+		FUZZ_CHECK(agent_confirm_take(res.confirm_id, ak_now_ms(), &v, &d) == 1 && v != AK_OK,
+		    "without an askpass the confirmation is denied at once");
+		FUZZ_CHECK(ak_buf_put(req, pl, pl_len) == AK_OK, "request copy");
+		agent_dispatch_verdict(v, d);
+		agent_dispatch(type, req, out, &res, NULL);
+		agent_dispatch_verdict_clear();
+		ak_buf_reset(req);
+		FUZZ_CHECK(res.confirm_id == 0, "a verdict ends the confirmation");
+	}
 
 	len = ak_buf_len(out);
 	if (len == 0) {
