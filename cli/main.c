@@ -471,8 +471,9 @@ main(int argc, char **argv)
 		fprintf(stderr, "akctl: write error on standard output\n");
 		rc = 1;
 	}
-	/* Every block was wiped when freed; this also wipes anything a bug leaked. */
-	ak_smem_release_all();
+	/* Every block was wiped when freed; this also wipes anything a bug leaked. Wiped, not unmapped:
+	 * the process ends here, and unlocking and unmapping would cost more than the wiping. */
+	ak_smem_wipe_all();
 	free(cargv);
 	return rc;
 }
