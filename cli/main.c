@@ -1,8 +1,9 @@
 /* main.c - akctl: global options, the command table, process hardening.
  *
- * This process serves env/get/use/exec, so start-up stays cheap: libc, libsodium and cJSON are the only
- * libraries. The secure arena is started once here, before any command runs: every command holds a
- * key, a secret or an agent connection's buffers in it.
+ * This process serves env/get/use/exec, so start-up stays cheap: libc is the only shared library it
+ * starts with (libsodium is linked statically where its archive is installed, cJSON is opened on first
+ * use: cjson_lazy.c). The secure arena is started once here, before any command runs: every command
+ * holds a key, a secret or an agent connection's buffers in it.
  */
 #include <errno.h>
 #include <getopt.h>
