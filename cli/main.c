@@ -1,8 +1,9 @@
 /* main.c - akctl: global options, the command table, process hardening.
  *
- * This process serves env/get/use/exec, so start-up stays cheap: libc, libsodium and cJSON are the only
- * libraries. The secure arena is started once here, before any command runs: every command holds a
- * key, a secret or an agent connection's buffers in it.
+ * This process serves env/get/use/exec, so start-up stays cheap: libc is the only shared library it
+ * starts with (libsodium is linked statically where its archive is installed, cJSON is opened on first
+ * use: cjson_lazy.c). The secure arena is started once here, before any command runs: every command
+ * holds a key, a secret or an agent connection's buffers in it.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -479,8 +480,9 @@ main(int argc, char **argv)
 		fprintf(stderr, "akctl: write error on standard output\n");
 		rc = 1;
 	}
-	/* Every block was wiped when freed; this also wipes anything a bug leaked. */
-	ak_smem_release_all();
+	/* Every block was wiped when freed; this also wipes anything a bug leaked. Wiped, not unmapped:
+	 * the process ends here, and unlocking and unmapping would cost more than the wiping. */
+	ak_smem_wipe_all();
 	free(cargv);
 	return rc;
 }
