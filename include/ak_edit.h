@@ -33,6 +33,8 @@ enum ak_edit_kind {
 	AK_EDIT_ROLLBACK = 10,   /* arg = variable: swap current and previous */
 	AK_EDIT_FINISH = 11,     /* arg = variable: wipe the previous value */
 	AK_EDIT_ROTATE_EVERY = 12, /* arg = decimal seconds between rotations (0: no policy) */
+	AK_EDIT_DEACTIVATE = 13, /* arg = "" (the main secret): deactivate the kept previous key at the
+	                          * provider when the rotation finishes; its partial hint is kept */
 };
 
 struct ak_edit_action {

@@ -46,9 +46,10 @@ enum ak_err {
 	AK_ERR_NO_PREVIOUS = 36,    /* no previous key kept (never rotated, finished, or grace over) */
 	AK_ERR_SAME_SECRET = 37,    /* a rotation to the key that is already current */
 	AK_ERR_SOURCE_CHANGED = 38, /* the profile's source changed while its value was being fetched */
+	AK_ERR_AMBIGUOUS_KEY = 39,  /* several keys at the provider match one partial hint */
 };
 /* The highest code: new codes are appended and this follows them. */
-#define AK_ERR_LAST AK_ERR_SOURCE_CHANGED
+#define AK_ERR_LAST AK_ERR_AMBIGUOUS_KEY
 
 /* A static, secret-free one-line description. Never NULL. */
 const char *ak_strerror(enum ak_err e);

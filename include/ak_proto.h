@@ -15,7 +15,7 @@
 #include "ak_err.h"
 #include "ak_store.h"
 
-#define AK_PROTO_VERSION 4
+#define AK_PROTO_VERSION 5
 #define AK_PROTO_MAX_REQUEST (256u * 1024)
 #define AK_PROTO_MAX_REPLY (64u * 1024 * 1024)
 
@@ -71,6 +71,9 @@ struct ak_list_entry {
 	uint8_t *var_secret;       /* nvars flags: 1 for a secret variable */
 	int64_t rotate_every;      /* policy, seconds (0 none) */
 	int64_t prev_until;        /* earliest grace deadline of a kept previous value, 0 none */
+	char *deact_hint;          /* "" none; else the partial hint of the previous main key, to be
+	                            * deactivated at the provider when the rotation finishes */
+	uint8_t deact_pending;     /* 1: the grace is over (the key wiped), the deactivation is due */
 };
 
 /* A row of the agent's usage log: one secret handed out (GET, GET_PREVIOUS) or one write (ADD,

@@ -102,6 +102,11 @@ ak_edit_add(struct ak_edit *e, uint8_t kind, const char *arg, const char *value)
 		if (ak_rot_secs_parse(arg, &secs) != AK_OK || value[0] != '\0')
 			return AK_ERR_INVALID;
 		break;
+	case AK_EDIT_DEACTIVATE:
+		/* Only the main secret is a provider's key an admin API knows. */
+		if (arg[0] != '\0' || value[0] != '\0')
+			return AK_ERR_INVALID;
+		break;
 	default:
 		return AK_ERR_INVALID;
 	}
@@ -139,6 +144,7 @@ apply_one(struct ak_profile *p, const struct ak_edit_action *a)
 	case AK_EDIT_ROLLBACK:
 	case AK_EDIT_FINISH:
 	case AK_EDIT_ROTATE_EVERY:
+	case AK_EDIT_DEACTIVATE:
 		return ak_rot_apply(p, a->kind, a->arg, a->value, ak_now_s());
 	default:
 		return AK_ERR_INVALID;

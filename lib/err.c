@@ -44,6 +44,7 @@ ak_strerror(enum ak_err e)
 	case AK_ERR_NO_PREVIOUS: return "no previous key (never rotated, finished, or its grace is over)";
 	case AK_ERR_SAME_SECRET: return "the new key is the current one";
 	case AK_ERR_SOURCE_CHANGED: return "the profile changed while fetching; not updated";
+	case AK_ERR_AMBIGUOUS_KEY: return "several keys at the provider match this key's hint";
 	}
 	return "unknown error";
 }

@@ -378,6 +378,11 @@ ak_proto_put_list_entry(struct ak_buf *b, const struct ak_profile *p)
 	if ((r = ak_buf_put_u64(b, i64_to_wire(p->rotate_every))) != AK_OK ||
 	    (r = ak_buf_put_u64(b, i64_to_wire(ak_profile_next_expiry(p)))) != AK_OK)
 		goto out;
+	/* Protocol 5: a deactivation asked for the previous main key (its partial hint), and whether it
+	 * is due. */
+	if ((r = put_capped(b, p->rot.hint != NULL ? p->rot.hint : "", AK_ROT_HINT_MAX - 1)) != AK_OK ||
+	    (r = ak_buf_put_u8(b, p->rot.hint != NULL && p->rot.prev == NULL)) != AK_OK)
+		goto out;
 	r = AK_OK;
 out:
 	/* Wipe: the redacted form still carries the last characters of the secret. */
@@ -442,6 +447,14 @@ ak_proto_get_list_entry(struct ak_buf *b, struct ak_list_entry *e)
 		r = AK_ERR_BAD_MESSAGE;
 		goto out;
 	}
+	if ((r = ak_buf_get_cstring(b, &le.deact_hint, AK_ROT_HINT_MAX - 1, 0)) != AK_OK ||
+	    (r = ak_buf_get_u8(b, &le.deact_pending)) != AK_OK)
+		goto out;
+	if (le.deact_pending > 1 || (le.deact_hint[0] != '\0' && ak_rot_hint_check(le.deact_hint) != AK_OK) ||
+	    (le.deact_pending && le.deact_hint[0] == '\0')) {
+		r = AK_ERR_BAD_MESSAGE;
+		goto out;
+	}
 	*e = le;
 	memset(&le, 0, sizeof(le));
 	r = AK_OK;
@@ -465,6 +478,7 @@ ak_list_entry_clear(struct ak_list_entry *e)
 		sodium_memzero(e->redacted, strlen(e->redacted));
 	free(e->redacted);
 	free(e->description);
+	free(e->deact_hint);
 	if (e->vars != NULL) {
 		/* vars[] is calloc'd, so entries not reached by a failed decode are NULL. */
 		for (i = 0; i < e->nvars; i++)
