@@ -384,20 +384,30 @@ ak_rot_secs_parse(const char *s, int64_t *secs)
 	return AK_OK;
 }
 
-/* The hint keeps the vendor prefix (lower-case letters, digits and dashes up to the last dash within
- * the first 16 bytes), 3 more characters and the last 4, as Anthropic's partial_key_hint shows a key. */
+/* The hint keeps the vendor prefix, 3 more characters and the last 4, as Anthropic's
+ * partial_key_hint shows a key. The prefix is counted in dashes, not guessed from the characters:
+ * the random part of a key may itself hold lower-case letters and dashes. */
 enum ak_err
 ak_rot_hint(const char *key, char *out, size_t outlen)
 {
-	size_t len = strlen(key), i, pre = 0;
+	static const struct { const char *start; unsigned dashes; } vendors[] = {
+		{ "sk-ant-", 3 },     /* sk-ant-api03-, sk-ant-admin01- */
+		{ "sk-proj-", 2 },
+		{ "sk-svcacct-", 2 },
+		{ "sk-admin-", 2 },
+		{ "sk-", 1 },
+	};
+	size_t len = strlen(key), i, pre = 0, v;
+	unsigned dashes = 0;
 
-	for (i = 0; i < len && i < 16; i++) {
-		char c = key[i];
-
-		if (c == '-')
-			pre = i + 1;
-		else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
+	for (v = 0; v < sizeof(vendors) / sizeof(vendors[0]); v++)
+		if (strncmp(key, vendors[v].start, strlen(vendors[v].start)) == 0)
 			break;
+	for (i = 0; v < sizeof(vendors) / sizeof(vendors[0]) && i < len && i < 24; i++) {
+		if (key[i] == '-' && ++dashes == vendors[v].dashes) {
+			pre = i + 1;
+			break;
+		}
 	}
 	/* At least 8 characters stay hidden, or the hint gives away too much of the key. */
 	if (len < pre + 3 + 4 + 8 || outlen < pre + 3 + 3 + 4 + 1)
