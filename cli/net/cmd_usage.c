@@ -132,7 +132,8 @@ cmd_usage(struct cli *c, int argc, char **argv)
 	struct admin a;
 	struct admin_key k;
 	const char *name, *admin_opt = NULL, *project = NULL;
-	char detail[512], proj[ADMIN_ID_MAX] = "", provider[32], day[16];
+	char detail[512], proj[ADMIN_ID_MAX] = "", provider[32], day[16], self[AK_USE_EXE_MAX];
+	ssize_t n;
 	uint32_t since = 7 * 86400, nlog = 0, i;
 	int64_t now = ak_now_s(), start, log_from;
 	size_t ndays, d, j;
@@ -199,14 +200,18 @@ cmd_usage(struct cli *c, int argc, char **argv)
 		rc = cli_fail(AK_ERR_NOMEM, NULL, "usage");
 		goto out;
 	}
+	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) < 0)
+		n = 0;
+	self[n] = '\0';
 	log_from = now;
 	for (i = 0; i < nlog; i++) {
 		if (log[i].time < log_from)
 			log_from = log[i].time;
-		/* This process's own GET (for the key's hint) is no handout to a user of the key. */
+		/* akctl-net's own GETs (this command's, for the key's hint, and test's) spend no tokens:
+		 * they are no handout to a user of the key. */
 		if ((log[i].op != AK_MSG_GET && log[i].op != AK_MSG_GET_PREVIOUS) || log[i].err != AK_OK ||
 		    log[i].time < start || log[i].pid == (uint32_t)getpid() ||
-		    strcmp(log[i].profile, name) != 0)
+		    (self[0] != '\0' && strcmp(log[i].exe, self) == 0) || strcmp(log[i].profile, name) != 0)
 			continue;
 		d = (size_t)((log[i].time - start) / 86400);
 		if (d < ndays)
