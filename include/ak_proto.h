@@ -35,6 +35,9 @@ enum ak_msg {
 	                             value in its grace replaced by it | ERROR (NO_PREVIOUS) */
 	AK_MSG_LOG = 11,     /* string profile ("" = all), uint64 since (unix s, 0 = all) -> LOG_REPLY |
 	                        ERROR (LOCKED) */
+	AK_MSG_LOG_USAGE = 12, /* string profile, string client, uint32 requests, uint64 input, output,
+	                        * cache tokens -> OK | ERROR (LOCKED, NO_PROFILE): token counts an
+	                        * akctl-proxy saw pass through, recorded in the usage log */
 	/* replies */
 	AK_MSG_OK = 0x80,
 	AK_MSG_ERROR = 0x81,        /* uint32 ak_err, string detail (never a secret) */
@@ -84,11 +87,16 @@ struct ak_list_entry {
 #define AK_USE_EXE_MAX 4096
 struct ak_use_entry {
 	int64_t time;              /* unix seconds */
-	uint8_t op;                /* AK_MSG_GET, _GET_PREVIOUS, _ADD, _REMOVE, _EDIT or AK_USE_EXPIRE */
+	uint8_t op;                /* AK_MSG_GET, _GET_PREVIOUS, _ADD, _REMOVE, _EDIT, _LOG_USAGE or
+	                            * AK_USE_EXPIRE */
 	uint32_t pid, uid;         /* the peer (SO_PEERCRED) */
 	uint32_t err;              /* enum ak_err: the outcome */
 	char *profile;             /* "" when none (EXPIRE) */
 	char *exe;                 /* readlink /proc/PID/exe at accept; "" when unknown */
+	/* op AK_MSG_LOG_USAGE only (else zero and NULL): what went through akctl-proxy */
+	char *client;              /* the proxy's client: its command's name, or "" */
+	uint32_t requests;
+	uint64_t tokens_in, tokens_out, tokens_cache;
 };
 
 /* Framing ------------------------------------------------------------------------------------------ */
@@ -128,6 +136,12 @@ enum ak_err ak_proto_get_log_req(struct ak_buf *b, char **profile, int64_t *sinc
 enum ak_err ak_proto_put_use_entry(struct ak_buf *b, const struct ak_use_entry *e);
 /* *e overwritten; on failure all zero and nothing allocated. */
 enum ak_err ak_proto_get_use_entry(struct ak_buf *b, struct ak_use_entry *e);
+/* LOG_USAGE request: e's profile, client and counts (the other fields are the agent's to fill).
+ * Decode: *e overwritten, strings malloc'd; a profile must pass ak_name_check, a client is at most
+ * AK_USE_CLIENT_MAX printable ASCII bytes. */
+#define AK_USE_CLIENT_MAX 64
+enum ak_err ak_proto_put_usage_report(struct ak_buf *b, const struct ak_use_entry *e);
+enum ak_err ak_proto_get_usage_report(struct ak_buf *b, struct ak_use_entry *e);
 /* NULL-safe; frees (wiping the profile name) and zeroes. */
 void ak_use_entry_clear(struct ak_use_entry *e);
 /* ERROR payload: *detail malloc'd (may be NULL). */

@@ -23,7 +23,21 @@
 struct usage_row {
 	struct admin_day p;  /* the provider's figures */
 	uint32_t handouts;   /* the agent's GETs of the profile that day */
+	uint64_t proxy;      /* tokens akctl-proxy reported for the profile that day (LOG_USAGE) */
+	uint32_t sessions;   /* proxies (reporting pids) of the profile that day */
 };
+
+/* Tokens well above what passed through the proxy on a day the proxy was the only path: each proxy
+ * session takes the key with one GET, so a day with no more handouts than sessions handed the key to
+ * nothing else. "Well above": more than a tenth over, and over a thousand tokens. */
+static int
+beyond_proxy(const struct usage_row *r)
+{
+	uint64_t t = r->p.input + r->p.output + r->p.cache;
+
+	return r->sessions > 0 && r->handouts <= r->sessions && t > r->proxy + r->proxy / 10 &&
+	    t - r->proxy > 1000;
+}
 
 static void
 day_label(int64_t t, char *buf, size_t len)
@@ -72,6 +86,8 @@ print_json(const char *name, const char *provider, const struct admin_key *k, co
 		    cJSON_AddNumberToObject(d, "output", (double)rows[i].p.output) == NULL ||
 		    cJSON_AddNumberToObject(d, "cache", (double)rows[i].p.cache) == NULL ||
 		    cJSON_AddNumberToObject(d, "handouts", rows[i].handouts) == NULL ||
+		    cJSON_AddNumberToObject(d, "proxy_tokens", (double)rows[i].proxy) == NULL ||
+		    cJSON_AddBoolToObject(d, "beyond_proxy", beyond_proxy(&rows[i])) == NULL ||
 		    cJSON_AddBoolToObject(d, "elsewhere",
 		    elsewhere(&rows[i], start + (int64_t)i * 86400, log_from)) == NULL)
 			goto out;
@@ -97,12 +113,13 @@ print_table(const struct usage_row *rows, size_t n, int64_t start)
 	for (i = 0; i < n; i++)
 		if (total(&rows[i]) > max)
 			max = total(&rows[i]);
-	printf("%-10s  %12s  %12s  %12s  %8s\n", "DAY", "INPUT", "OUTPUT", "CACHE", "HANDOUTS");
+	printf("%-10s  %12s  %12s  %12s  %8s  %12s\n", "DAY", "INPUT", "OUTPUT", "CACHE", "HANDOUTS",
+	    "VIA PROXY");
 	for (i = 0; i < n; i++) {
 		day_label(start + (int64_t)i * 86400, day, sizeof(day));
-		printf("%-10s  %12llu  %12llu  %12llu  %8lu\n", day, (unsigned long long)rows[i].p.input,
+		printf("%-10s  %12llu  %12llu  %12llu  %8lu  %12llu\n", day, (unsigned long long)rows[i].p.input,
 		    (unsigned long long)rows[i].p.output, (unsigned long long)rows[i].p.cache,
-		    (unsigned long)rows[i].handouts);
+		    (unsigned long)rows[i].handouts, (unsigned long long)rows[i].proxy);
 	}
 	/* The sparkline is for eyes: a pipe gets the table alone. */
 	if (tty && max > 0) {
@@ -207,6 +224,18 @@ cmd_usage(struct cli *c, int argc, char **argv)
 	for (i = 0; i < nlog; i++) {
 		if (log[i].time < log_from)
 			log_from = log[i].time;
+		if (log[i].op == AK_MSG_LOG_USAGE && log[i].time >= start && strcmp(log[i].profile, name) == 0 &&
+		    (d = (size_t)((log[i].time - start) / 86400)) < ndays) {
+			rows[d].proxy += log[i].tokens_in + log[i].tokens_out + log[i].tokens_cache;
+			/* A session's reports come from one pid: count it once a day. */
+			for (j = 0; j < i; j++)
+				if (log[j].op == AK_MSG_LOG_USAGE && log[j].pid == log[i].pid &&
+				    log[j].time >= start && (size_t)((log[j].time - start) / 86400) == d &&
+				    strcmp(log[j].profile, name) == 0)
+					break;
+			rows[d].sessions += j == i;
+			continue;
+		}
 		/* akctl-net's own GETs (this command's, for the key's hint, and test's) spend no tokens:
 		 * they are no handout to a user of the key. */
 		if ((log[i].op != AK_MSG_GET && log[i].op != AK_MSG_GET_PREVIOUS) || log[i].err != AK_OK ||
@@ -248,6 +277,15 @@ cmd_usage(struct cli *c, int argc, char **argv)
 		cli_note("usage: %s: warning: %s: the provider counted %llu tokens for this key, but this "
 		    "agent handed it out to no one that day (used from somewhere else?)", name, day,
 		    (unsigned long long)total(&rows[d]));
+	}
+	for (d = 0; d < ndays; d++) {
+		if (!beyond_proxy(&rows[d]))
+			continue;
+		day_label(start + (int64_t)d * 86400, day, sizeof(day));
+		cli_note("usage: %s: warning: %s: the provider counted %llu tokens for this key, %llu more than "
+		    "went through the akagent proxy, its only path that day (used from somewhere else?)",
+		    name, day, (unsigned long long)total(&rows[d]),
+		    (unsigned long long)(total(&rows[d]) - rows[d].proxy));
 	}
 	rc = 0;
 out:

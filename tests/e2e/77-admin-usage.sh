@@ -93,8 +93,8 @@ add_profile oadm "$OADM" --provider openai-admin --no-validate --set "OPENAI_BAS
 
 trace "usage before any handout of prod: today's tokens come with the warning"
 t 0 usage prod --since 7d
-grep -Eq "^$TODAY +1000 +200 +75 +0\$" "$OUT" || fail "usage: today's row is wrong"
-grep -Eq "^$YESTERDAY +7 +3 +0 +0\$" "$OUT" || fail "usage: yesterday's row is wrong"
+grep -Eq "^$TODAY +1000 +200 +75 +0 +0\$" "$OUT" || fail "usage: today's row is wrong"
+grep -Eq "^$YESTERDAY +7 +3 +0 +0 +0\$" "$OUT" || fail "usage: yesterday's row is wrong"
 [ "$(grep -c '^20' "$OUT")" = 7 ] || fail "usage --since 7d: not seven days"
 grep -q 'tokens/day' "$OUT" && fail "a sparkline went down a pipe"
 grep -q "warning: $TODAY: the provider counted 1275 tokens" "$ERR" || fail "no warning for today"
@@ -108,7 +108,7 @@ trace "after a handout today: no warning, handouts counted (the usage command's 
 "$AKCTL" get prod >/dev/null || fail "get prod"
 "$AKCTL" get prod >/dev/null || fail "get prod"
 t 0 usage prod --json
-grep -q '"handouts":2,"elsewhere":false' "$OUT" || fail "usage --json: handouts of today: $(cat "$OUT")"
+grep -q '"handouts":2,"proxy_tokens":0,"beyond_proxy":false,"elsewhere":false' "$OUT" || fail "usage --json: handouts of today: $(cat "$OUT")"
 grep -q "\"date\":\"$TODAY\",\"input\":1000,\"output\":200,\"cache\":75" "$OUT" || fail "usage --json: today"
 grep -q '"key_id":"apikey_k1"' "$OUT" || fail "usage --json: key id"
 [ -s "$ERR" ] && fail "usage after handouts still warns: $(cat "$ERR")"
