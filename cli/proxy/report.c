@@ -3,9 +3,9 @@
  * provider's own figures.
  *
  * Reports are coalesced: at most one a second while requests finish, and a last one when the proxy
- * ends, so the relay loop pays one agent round trip a second at most. The connection is opened on
- * first use (the agent at $AKAGENT_SOCK or the default socket, checked as every client checks it) and
- * kept; when the agent cannot be reached or refuses, the counts stay in the proxy's own summary and
+ * ends, so the relay loop pays one agent round trip a second at most. Each report opens its own
+ * connection (the agent at $AKAGENT_SOCK or the default socket, checked as every client checks it)
+ * and closes it, so the proxy holds no descriptor between reports; when the agent cannot be reached or refuses, the counts stay in the proxy's own summary and
  * one note says so. No key is involved: only the profile's name, which the proxy was given.
  */
 #include <stdio.h>
@@ -16,7 +16,6 @@
 
 #define REPORT_EVERY_MS 1000
 
-static struct ak_client *agent;
 static struct px_usage sent;
 static int64_t last_ms;
 static char client[AK_USE_CLIENT_MAX + 1];
@@ -38,17 +37,19 @@ void
 px_report(struct px *px, int final)
 {
 	const struct px_usage *u = &px->usage;
+	struct ak_client *agent = NULL;
 	struct ak_use_entry e;
 	int64_t now = px_now_ms();
 	enum ak_err r;
 
 	if (broken || (u->requests == sent.requests && u->input_tokens == sent.input_tokens &&
-	    u->output_tokens == sent.output_tokens))
-		goto out;
+	    u->output_tokens == sent.output_tokens && u->cache_read_tokens == sent.cache_read_tokens &&
+	    u->cache_creation_tokens == sent.cache_creation_tokens))
+		return;
 	if (!final && now - last_ms < REPORT_EVERY_MS)
 		return;
 	last_ms = now;
-	if (agent == NULL && ak_client_connect(NULL, AK_CLIENT_PLAIN, &agent, NULL, 0) != AK_OK) {
+	if (ak_client_connect(NULL, AK_CLIENT_PLAIN, &agent, NULL, 0) != AK_OK) {
 		agent = NULL;
 		r = AK_ERR_NO_AGENT;
 		goto fail;
@@ -71,8 +72,5 @@ fail:
 	fprintf(stderr, "akctl: proxy: %s: token counts not reported to the agent: %s\n", px->profile,
 	    ak_strerror(r));
 out:
-	if (final) {
-		ak_client_close(agent);
-		agent = NULL;
-	}
+	ak_client_close(agent);
 }
