@@ -262,7 +262,9 @@ cmd_rotate(struct cli *c, int argc, char **argv)
 		goto out;
 #endif
 	if (rollback || finish) {
-		if ((r = ak_edit_add(e, rollback ? AK_EDIT_ROLLBACK : AK_EDIT_FINISH, var, NULL)) != AK_OK) {
+		/* Only once the provider deactivated the old key may its pending mark go. */
+		if ((r = ak_edit_add(e, rollback ? AK_EDIT_ROLLBACK : AK_EDIT_FINISH, var,
+		    finish && (deactivate || has_hint) ? AK_FINISH_DEACTIVATED : NULL)) != AK_OK) {
 			rc = cli_fail(r, NULL, "rotate");
 			goto out;
 		}
@@ -293,7 +295,12 @@ cmd_rotate(struct cli *c, int argc, char **argv)
 		}
 	}
 	if ((r = cli_edit_run(c, e, detail, sizeof(detail))) != AK_OK) {
-		rc = rotate_fail(r, detail, name, var);
+		/* The direct path on the file (no unlocked agent) cannot reach the provider. */
+		if (r == AK_ERR_LOCKED && finish)
+			rc = cli_fail(r, "the old key's deactivation is pending: it needs the network, run "
+			    "'akctl unlock' and finish again", "rotate: %s", name);
+		else
+			rc = rotate_fail(r, detail, name, var);
 		goto out;
 	}
 	if (rollback) {

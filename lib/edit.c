@@ -95,7 +95,9 @@ ak_edit_add(struct ak_edit *e, uint8_t kind, const char *arg, const char *value)
 			return AK_ERR_EMPTY;
 		if (kind == AK_EDIT_GRACE && ak_rot_secs_parse(value, &secs) != AK_OK)
 			return AK_ERR_INVALID;
-		if ((kind == AK_EDIT_ROLLBACK || kind == AK_EDIT_FINISH) && value[0] != '\0')
+		if (kind == AK_EDIT_ROLLBACK && value[0] != '\0')
+			return AK_ERR_INVALID;
+		if (kind == AK_EDIT_FINISH && value[0] != '\0' && strcmp(value, AK_FINISH_DEACTIVATED) != 0)
 			return AK_ERR_INVALID;
 		break;
 	case AK_EDIT_ROTATE_EVERY:

@@ -235,10 +235,22 @@ ak_rot_apply(struct ak_profile *p, uint8_t kind, const char *var, const char *va
 		rot->at = now;
 		return AK_OK;
 	case AK_EDIT_FINISH:
-		/* Also ends a pending deactivation (the old key wiped, its hint kept). */
-		if (rot->prev == NULL && rot->hint == NULL)
-			return AK_ERR_NO_PREVIOUS;
-		ak_rot_clear(rot);
+		/* A deactivation asked for the old key outlives a plain finish (it becomes pending, as at
+		 * the end of the grace): only one that reports the provider did it ends it. */
+		if (strcmp(value, AK_FINISH_DEACTIVATED) == 0) {
+			if (rot->prev == NULL && rot->hint == NULL)
+				return AK_ERR_NO_PREVIOUS;
+			ak_rot_clear(rot);
+			return AK_OK;
+		}
+		if (rot->prev == NULL)
+			return rot->hint != NULL ? AK_ERR_LOCKED : AK_ERR_NO_PREVIOUS;
+		if (rot->hint == NULL) {
+			ak_rot_clear(rot);
+			return AK_OK;
+		}
+		ak_smem_free(rot->prev);
+		rot->prev = NULL;
 		return AK_OK;
 	default:
 		return AK_ERR_INVALID;

@@ -54,9 +54,9 @@ openssl x509 -req -in "$T/srv.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreates
 	-extfile "$T/ext" -out "$T/srv.pem" 2>/dev/null || fail "openssl: sign"
 export AKCTL_CA_BUNDLE="$T/ca.pem"
 
-K1=$(fake_key); K2=$(fake_key); K3=$(fake_key); K4=$(fake_key); OTHER=$(fake_key)
+K1=$(fake_key); K2=$(fake_key); K3=$(fake_key); K4=$(fake_key); K5=$(fake_key); OTHER=$(fake_key)
 ADM=$(admin_key); BADADM=$(admin_key)
-KEYS=("$K1" "$K2" "$K3" "$K4" "$OTHER" "$ADM" "$BADADM")
+KEYS=("$K1" "$K2" "$K3" "$K4" "$K5" "$OTHER" "$ADM" "$BADADM")
 
 # state KEYS-JSON: the fake's state with these Anthropic keys.
 state() {
@@ -141,6 +141,21 @@ t 6 rotate prod --finish --deactivate --admin adm2
 grep -q 'HTTP 401' "$ERR" || fail "wrong admin key: no 401"
 grep -q 'AUTH bad' "$T/req.log" || fail "the fake did not see the wrong key"
 t 2 rotate prod --deactivate --var X
+
+trace "a finish on the file (agent locked) wipes the old key but keeps the deactivation pending"
+state "[{\"id\":\"apikey_k4\",\"name\":\"prod four\",\"hint\":\"$(hint "$K4")\",\"status\":\"active\"}]"
+printf '%s' "$K5" >"$T/in"
+t 0 rotate prod --no-validate --deactivate <"$T/in"
+t 0 lock
+t 0 --passphrase-fd 3 rotate prod --finish 3<<<"$PASS"
+t 4 --passphrase-fd 3 rotate prod --finish 3<<<"$PASS"
+grep -q "deactivation is pending" "$ERR" || fail "finish on the file with only the hint: no reason"
+unlock
+t 1 get prod --previous
+t 0 list --json
+grep -q "\"deactivation_pending\":\"$(hint "$K4")\"" "$OUT" || fail "the file path dropped the deactivation"
+t 0 rotate prod --finish --admin adm
+grep -q 'deactivated the old key of prod: "prod four" (apikey_k4)' "$OUT" || fail "pending deactivation after unlock"
 
 trace "no output holds a key"
 for k in "${KEYS[@]}"; do

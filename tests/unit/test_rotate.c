@@ -196,12 +196,22 @@ test_deactivate(void)
 	    strcmp(back->p[0]->rot.hint, "sk-ant-api03-R2D...igAA") == 0);
 	ak_store_free(back);
 	ak_smem_free(doc);
-	/* A finish ends the pending deactivation; then there is nothing left to finish. */
-	CHECK_EQ(edit1(s, AK_EDIT_FINISH, "", NULL), AK_OK);
+	/* A plain finish (one that could not reach the provider) leaves it pending; one that reports the
+	 * deactivation ends it; then there is nothing left to finish. */
+	CHECK_EQ(edit1(s, AK_EDIT_FINISH, "", NULL), AK_ERR_LOCKED);
+	CHECK(s->p[0]->rot.hint != NULL);
+	CHECK_EQ(edit1(s, AK_EDIT_FINISH, "", "nope"), AK_ERR_INVALID);
+	CHECK_EQ(edit1(s, AK_EDIT_FINISH, "", AK_FINISH_DEACTIVATED), AK_OK);
 	CHECK(s->p[0]->rot.hint == NULL);
 	CHECK_EQ(edit1(s, AK_EDIT_FINISH, "", NULL), AK_ERR_NO_PREVIOUS);
-	/* A rollback drops the mark: the key kept is then the new one. */
+	/* A plain finish while the old key is kept wipes it and makes the deactivation pending. */
 	CHECK_EQ(edit1(s, AK_EDIT_ROTATE, "", key), AK_OK);
+	CHECK_EQ(edit1(s, AK_EDIT_DEACTIVATE, "", NULL), AK_OK);
+	CHECK_EQ(edit1(s, AK_EDIT_FINISH, "", NULL), AK_OK);
+	CHECK(s->p[0]->rot.prev == NULL && s->p[0]->rot.hint != NULL);
+	CHECK_EQ(edit1(s, AK_EDIT_FINISH, "", AK_FINISH_DEACTIVATED), AK_OK);
+	/* A rollback drops the mark: the key kept is then the new one. */
+	CHECK_EQ(edit1(s, AK_EDIT_ROTATE, "", "sk-ant-api03-THIRDxxxxxxxxxxxxxxxxxxxxAA"), AK_OK);
 	CHECK_EQ(edit1(s, AK_EDIT_DEACTIVATE, "", NULL), AK_OK);
 	CHECK_EQ(edit1(s, AK_EDIT_ROLLBACK, "", NULL), AK_OK);
 	CHECK(s->p[0]->rot.hint == NULL);
