@@ -296,9 +296,9 @@ cmd_rotate(struct cli *c, int argc, char **argv)
 	}
 	if ((r = cli_edit_run(c, e, detail, sizeof(detail))) != AK_OK) {
 		/* The direct path on the file (no unlocked agent) cannot reach the provider. */
-		if (r == AK_ERR_LOCKED && finish)
-			rc = cli_fail(r, "the old key's deactivation is pending: it needs the network, run "
-			    "'akctl unlock' and finish again", "rotate: %s", name);
+		if (r == AK_ERR_DEACT_PENDING)
+			rc = cli_fail(r, "it needs the network and an unlocked agent: run 'akctl unlock' "
+			    "and finish again", "rotate: %s", name);
 		else
 			rc = rotate_fail(r, detail, name, var);
 		goto out;

@@ -47,9 +47,10 @@ enum ak_err {
 	AK_ERR_SAME_SECRET = 37,    /* a rotation to the key that is already current */
 	AK_ERR_SOURCE_CHANGED = 38, /* the profile's source changed while its value was being fetched */
 	AK_ERR_AMBIGUOUS_KEY = 39,  /* several keys at the provider match one partial hint */
+	AK_ERR_DEACT_PENDING = 40,  /* only the old key's deactivation at the provider is left to do */
 };
 /* The highest code: new codes are appended and this follows them. */
-#define AK_ERR_LAST AK_ERR_AMBIGUOUS_KEY
+#define AK_ERR_LAST AK_ERR_DEACT_PENDING
 
 /* A static, secret-free one-line description. Never NULL. */
 const char *ak_strerror(enum ak_err e);

@@ -45,6 +45,7 @@ ak_strerror(enum ak_err e)
 	case AK_ERR_SAME_SECRET: return "the new key is the current one";
 	case AK_ERR_SOURCE_CHANGED: return "the profile changed while fetching; not updated";
 	case AK_ERR_AMBIGUOUS_KEY: return "several keys at the provider match this key's hint";
+	case AK_ERR_DEACT_PENDING: return "the old key's deactivation at the provider is pending";
 	}
 	return "unknown error";
 }

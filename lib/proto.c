@@ -478,6 +478,9 @@ ak_list_entry_clear(struct ak_list_entry *e)
 		sodium_memzero(e->redacted, strlen(e->redacted));
 	free(e->redacted);
 	free(e->description);
+	/* Wipe: the hint, like the redacted form, carries characters of a key. */
+	if (e->deact_hint != NULL)
+		sodium_memzero(e->deact_hint, strlen(e->deact_hint));
 	free(e->deact_hint);
 	if (e->vars != NULL) {
 		/* vars[] is calloc'd, so entries not reached by a failed decode are NULL. */

@@ -244,7 +244,7 @@ ak_rot_apply(struct ak_profile *p, uint8_t kind, const char *var, const char *va
 			return AK_OK;
 		}
 		if (rot->prev == NULL)
-			return rot->hint != NULL ? AK_ERR_LOCKED : AK_ERR_NO_PREVIOUS;
+			return rot->hint != NULL ? AK_ERR_DEACT_PENDING : AK_ERR_NO_PREVIOUS;
 		if (rot->hint == NULL) {
 			ak_rot_clear(rot);
 			return AK_OK;

@@ -148,8 +148,8 @@ printf '%s' "$K5" >"$T/in"
 t 0 rotate prod --no-validate --deactivate <"$T/in"
 t 0 lock
 t 0 --passphrase-fd 3 rotate prod --finish 3<<<"$PASS"
-t 4 --passphrase-fd 3 rotate prod --finish 3<<<"$PASS"
-grep -q "deactivation is pending" "$ERR" || fail "finish on the file with only the hint: no reason"
+t 1 --passphrase-fd 3 rotate prod --finish 3<<<"$PASS"
+grep -q "deactivation at the provider is pending" "$ERR" || fail "finish on the file with only the hint: no reason"
 unlock
 t 1 get prod --previous
 t 0 list --json

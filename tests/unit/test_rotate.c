@@ -198,7 +198,7 @@ test_deactivate(void)
 	ak_smem_free(doc);
 	/* A plain finish (one that could not reach the provider) leaves it pending; one that reports the
 	 * deactivation ends it; then there is nothing left to finish. */
-	CHECK_EQ(edit1(s, AK_EDIT_FINISH, "", NULL), AK_ERR_LOCKED);
+	CHECK_EQ(edit1(s, AK_EDIT_FINISH, "", NULL), AK_ERR_DEACT_PENDING);
 	CHECK(s->p[0]->rot.hint != NULL);
 	CHECK_EQ(edit1(s, AK_EDIT_FINISH, "", "nope"), AK_ERR_INVALID);
 	CHECK_EQ(edit1(s, AK_EDIT_FINISH, "", AK_FINISH_DEACTIVATED), AK_OK);
