@@ -242,9 +242,11 @@ cmd_rotate(struct cli *c, int argc, char **argv)
 	if (create || (finish && (deactivate || has_hint)))
 		return cli_net_exec(c, argc, argv);
 #endif
-	if (!finish && !rollback && has_hint && pending)
-		return cli_fail(AK_ERR_INVALID, NULL, "rotate: %s: the old key %s still awaits deactivation: "
-		    "'akctl rotate %s --finish' first", name, hint, name);
+	/* A new rotation would drop the old key's deactivation (its hint has one slot): finish first. */
+	if (!finish && !rollback && has_hint)
+		return cli_fail(AK_ERR_INVALID, NULL, "rotate: %s: the old key %s still awaits deactivation%s: "
+		    "'akctl rotate %s --finish' first", name, hint, pending ? "" : " when this rotation finishes",
+		    name);
 	if (var[0] != '\0' && ak_varname_check(var) != AK_OK)
 		return cli_fail(AK_ERR_BAD_VARNAME, NULL, "rotate: --var '%s'", var);
 	if (grace_s != NULL && (ak_duration_parse(grace_s, &grace) != AK_OK || grace == 0))

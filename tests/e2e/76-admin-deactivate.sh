@@ -98,8 +98,6 @@ trace "rotate --deactivate with a short grace: after it the key is wiped, its hi
 printf '%s' "$K3" >"$T/in"
 t 0 rotate prod --no-validate --deactivate --grace 2s <"$T/in"
 grep -q 'deactivated at the provider when the rotation finishes' "$ERR" || fail "rotate --deactivate: no note"
-t 0 list --json
-grep -q "\"deactivate_on_finish\":\"$(hint "$K2")\"" "$OUT" || fail "list --json: no deactivation mark"
 pending() { "$AKCTL" list --json | grep -q "\"deactivation_pending\":\"$(hint "$K2")\""; }
 poll_until 30 pending || fail "the deactivation never became pending after the grace"
 t 1 get prod --previous
@@ -146,6 +144,11 @@ trace "a finish on the file (agent locked) wipes the old key but keeps the deact
 state "[{\"id\":\"apikey_k4\",\"name\":\"prod four\",\"hint\":\"$(hint "$K4")\",\"status\":\"active\"}]"
 printf '%s' "$K5" >"$T/in"
 t 0 rotate prod --no-validate --deactivate <"$T/in"
+t 0 list --json
+grep -q "\"deactivate_on_finish\":\"$(hint "$K4")\"" "$OUT" || fail "list --json: no deactivation mark"
+printf '%s' "$K1" >"$T/in"
+t 2 rotate prod --no-validate <"$T/in"
+grep -q 'still awaits deactivation when this rotation finishes' "$ERR" || fail "a rotation over a marked key: no reason"
 t 0 lock
 t 0 --passphrase-fd 3 rotate prod --finish 3<<<"$PASS"
 t 1 --passphrase-fd 3 rotate prod --finish 3<<<"$PASS"
