@@ -117,6 +117,8 @@ void agent_audit_close(void);
  * agent itself) with outcome r. Only while unlocked; everything is copied into the secure arena. */
 void agent_uselog_add(uint8_t op, const char *profile, const struct agent_peer *peer, enum ak_err r);
 /* Free (wipe) every entry: on lock and at exit. */
+/* A proxy's token counts (u: profile, client, requests, tokens_*) as one LOG_USAGE entry. */
+void agent_uselog_add_usage(const struct ak_use_entry *u, const struct agent_peer *peer);
 void agent_uselog_wipe(void);
 size_t agent_uselog_count(void);
 /* A whole LOG_REPLY frame into out with the entries of profile (NULL: all) since the unix second since. */

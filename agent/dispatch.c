@@ -273,6 +273,7 @@ msg_name(uint8_t type)
 	case AK_MSG_GET_PREVIOUS: return "GET_PREVIOUS";
 	case AK_MSG_LOG: return "LOG";
 	case AK_MSG_AUDIT_MAP: return "AUDIT_MAP";
+	case AK_MSG_LOG_USAGE: return "LOG_USAGE";
 	default: return "unknown";
 	}
 }
@@ -781,6 +782,33 @@ out:
 	return r;
 }
 
+/* LOG_USAGE: a proxy's token counts for a profile, into the usage log (only while unlocked: the log
+ * names profiles, and a locked agent keeps none). */
+static enum ak_err
+do_log_usage(struct ak_buf *req, struct ak_buf *out)
+{
+	struct ak_use_entry e;
+	enum ak_err r;
+
+	if (ak_proto_get_usage_report(req, &e) != AK_OK || payload_end(req) != AK_OK) {
+		r = AK_ERR_BAD_MESSAGE;
+		goto out;
+	}
+	if (st.key == NULL) {
+		r = AK_ERR_LOCKED;
+		goto out;
+	}
+	if (ak_store_find(st.store, e.profile) == NULL) {
+		r = AK_ERR_NO_PROFILE;
+		goto out;
+	}
+	agent_uselog_add_usage(&e, cur_peer);
+	r = reply_simple(out, AK_MSG_OK);
+out:
+	ak_use_entry_clear(&e); /* wipes the name */
+	return r;
+}
+
 void
 agent_dispatch(uint8_t type, struct ak_buf *req, struct ak_buf *out, struct agent_result *res,
     const struct agent_peer *peer)
@@ -834,6 +862,9 @@ agent_dispatch(uint8_t type, struct ak_buf *req, struct ak_buf *out, struct agen
 		break;
 	case AK_MSG_AUDIT_MAP:
 		r = do_audit_map(req, out);
+		break;
+	case AK_MSG_LOG_USAGE:
+		r = do_log_usage(req, out);
 		break;
 	case AK_MSG_SHUTDOWN:
 		if ((r = payload_end(req)) == AK_OK) {

@@ -75,6 +75,14 @@ int cmd_help(struct cli *c, int argc, char **argv);
 int cmd_test(struct cli *c, int argc, char **argv);
 int cmd_import(struct cli *c, int argc, char **argv);
 int cmd_pull(struct cli *c, int argc, char **argv);
+int cmd_usage(struct cli *c, int argc, char **argv);
+/* rotate's admin steps (akctl-net, cli/net/rotate_admin.c). Each prints its own messages and returns
+ * an exit code. deactivate: find the previous main key of name at Anthropic (by hint, the stored one,
+ * or when NULL by the kept previous key itself) and set it inactive. create: a new OpenAI project
+ * service account for name; *key its key (secure: the caller wipes it). admin and project may be NULL. */
+int cli_admin_deactivate(struct cli *c, const char *name, const char *admin, const char *hint);
+int cli_admin_create(struct cli *c, const char *name, const char *admin, const char *project,
+    char **key);
 /* helper.c: the path of helper program name (akctl-net, akctl-proxy, akctl-shell): beside akctl, else
  * LIBEXECDIR/akagent. 0, or -1 if the path does not fit. */
 int cli_helper_path(const char *name, char *out, size_t outlen);

@@ -110,6 +110,10 @@ list_json(const struct ak_list_entry *e, uint32_t n, const struct use *u)
 			if (cJSON_AddStringToObject(o, "wiped_at", when) == NULL)
 				goto out;
 		}
+		if (e[i].deact_hint != NULL && e[i].deact_hint[0] != '\0' &&
+		    cJSON_AddStringToObject(o, e[i].deact_pending ? "deactivation_pending" :
+		    "deactivate_on_finish", e[i].deact_hint) == NULL)
+			goto out;
 		if (u != NULL) {
 			if (cJSON_AddNumberToObject(o, "uses", u[i].count) == NULL)
 				goto out;
@@ -139,8 +143,9 @@ age_column(const struct ak_list_entry *e, int64_t now, char *buf, size_t buflen)
 
 	ak_age_format(e->rotated, now, age, sizeof(age));
 	cli_use_policy_mark(e, now, use, sizeof(use));
-	snprintf(buf, buflen, "%s%s%s%s%s", age, cli_rotation_mark(e, now)[0] ? " " : "",
-	    cli_rotation_mark(e, now), e->prev_until != 0 ? " +previous" : "", use);
+	snprintf(buf, buflen, "%s%s%s%s%s%s", age, cli_rotation_mark(e, now)[0] ? " " : "",
+	    cli_rotation_mark(e, now), e->prev_until != 0 ? " +previous" : "",
+	    e->deact_pending ? " deactivation-pending" : "", use);
 }
 
 static int

@@ -27,6 +27,7 @@ op_name(uint8_t op)
 	case AK_MSG_REMOVE: return "remove";
 	case AK_MSG_EDIT: return "edit";
 	case AK_USE_EXPIRE: return "expire";
+	case AK_MSG_LOG_USAGE: return "proxy-tokens";
 	default: return "?";
 	}
 }
@@ -65,6 +66,14 @@ log_json(const struct ak_use_entry *e, uint32_t n)
 		    cJSON_AddStringToObject(o, "exe", e[i].exe) == NULL ||
 		    cJSON_AddStringToObject(o, "outcome", outcome(&e[i])) == NULL ||
 		    cJSON_AddNumberToObject(o, "code", e[i].err) == NULL)
+			goto out;
+		/* Tokens that went through akctl-proxy, per profile and client. */
+		if (e[i].op == AK_MSG_LOG_USAGE &&
+		    (cJSON_AddStringToObject(o, "client", e[i].client) == NULL ||
+		    cJSON_AddNumberToObject(o, "requests", e[i].requests) == NULL ||
+		    cJSON_AddNumberToObject(o, "input_tokens", (double)e[i].tokens_in) == NULL ||
+		    cJSON_AddNumberToObject(o, "output_tokens", (double)e[i].tokens_out) == NULL ||
+		    cJSON_AddNumberToObject(o, "cache_tokens", (double)e[i].tokens_cache) == NULL))
 			goto out;
 		if ((out = cJSON_PrintUnformatted(o)) == NULL)
 			goto out;
@@ -115,6 +124,18 @@ log_table(const struct ak_use_entry *e, uint32_t n, int header)
 		snprintf(pid, sizeof(pid), "%lu", (unsigned long)e[i].pid);
 		cli_print_padded(pid, w[3] + 2);
 		cli_print_padded(e[i].exe[0] ? e[i].exe : "?", w[4] + 2);
+		if (e[i].op == AK_MSG_LOG_USAGE) {
+			char tok[200];
+
+			snprintf(tok, sizeof(tok), "%lu request%s, tokens %llu in, %llu out, %llu cache%s%s",
+			    (unsigned long)e[i].requests, e[i].requests == 1 ? "" : "s",
+			    (unsigned long long)e[i].tokens_in, (unsigned long long)e[i].tokens_out,
+			    (unsigned long long)e[i].tokens_cache, e[i].client[0] ? ", client " : "",
+			    e[i].client);
+			cli_print_padded(tok, 0);
+			printf("\n");
+			continue;
+		}
 		printf("%s\n", outcome(&e[i]));
 	}
 	fflush(stdout);

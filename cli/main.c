@@ -84,14 +84,22 @@ static const struct cli_cmd cmds[] = {
 	    "  --lifetime DURATION  the agent wipes the profile's secrets this long after unlock (1h,\n"
 	    "                   30m...; none: kept as long as the agent stays unlocked)\n" },
 	{ "rotate", cmd_rotate, "PROFILE [--var VAR] [--grace DURATION] [--validate | --no-validate]\n"
-	    "             | PROFILE [--var VAR] --rollback | --finish",
+	    "             [--deactivate] [--create [--project ID]] [--admin PROFILE]\n"
+	    "             | PROFILE [--var VAR] --rollback | --finish [--deactivate] [--admin PROFILE]",
 	    "replace a key, keeping the old one as previous for a grace period",
 	    "  --var VAR        rotate a secret variable instead of the main secret\n"
 	    "  --grace DURATION how long the previous key stays (default 24h; then the agent wipes it)\n"
 	    "  --validate       check the new key with the provider first (default at a terminal)\n"
 	    "  --no-validate    rotate without the live check\n"
 	    "  --rollback       swap back: the previous key is current again\n"
-	    "  --finish         wipe the previous key now\n" },
+	    "  --finish         wipe the previous key now\n"
+	    "  --deactivate     with a rotation: deactivate the old key at Anthropic when the rotation\n"
+	    "                   finishes; with --finish: now (an admin key profile is needed)\n"
+	    "  --admin PROFILE  the admin key's profile (default: the only anthropic-admin, or for\n"
+	    "                   --create openai-admin, one)\n"
+	    "  --create         OpenAI: the new key is a new project service account's, made by the\n"
+	    "                   admin API (nothing is read)\n"
+	    "  --project ID     with --create: the project (default: the profile's OPENAI_PROJECT_ID)\n" },
 	{ "rename", cmd_rename, "OLD NEW", "rename a profile (keeps everything, times included)", "" },
 	{ "cp", cmd_cp, "SRC DST", "copy a profile under a new name", "" },
 	{ "list", cmd_list, "[--json | --names]", "list profiles (secrets redacted; --names: names only)",
@@ -185,6 +193,13 @@ static const struct cli_cmd cmds[] = {
 	    "  --all            every profile imported from a cloud source\n"
 	    "  --region REGION  the cloud region (AWS)\n"
 	    "  --timeout DURATION  per cloud request\n" },
+	{ "usage", CLI_NET_CMD(cmd_usage), "PROFILE [--since DURATION] [--json] [--admin PROFILE] [--project ID]",
+	    "tokens the provider counted for the profile's key per day, beside the agent's handouts",
+	    "  --since DURATION days to show (default 7d, at most 93d)\n"
+	    "  --json           one JSON object (schema in akctl(1))\n"
+	    "  --admin PROFILE  the admin key's profile (default: the only anthropic-admin or\n"
+	    "                   openai-admin one)\n"
+	    "  --project ID     OpenAI: the key's project (default: the profile's OPENAI_PROJECT_ID)\n" },
 	{ "help", cmd_help, "[COMMAND]", "show the commands, or one command's options", "" },
 };
 

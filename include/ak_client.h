@@ -87,6 +87,9 @@ void ak_client_log_free(struct ak_use_entry *entries, uint32_t n);
  * Free both with ak_client_audit_map_free (wipes the names). */
 enum ak_err ak_client_audit_map(struct ak_client *cl, char ***names, char ***hashes, uint32_t *n);
 void ak_client_audit_map_free(char **names, char **hashes, uint32_t n);
+/* LOG_USAGE: token counts seen passing through a proxy for e->profile (e->client, e->requests,
+ * e->tokens_*), recorded by the agent in its usage log. */
+enum ak_err ak_client_log_usage(struct ak_client *cl, const struct ak_use_entry *e);
 
 /* Raw frames, for the load tools (which also speak ssh-agent's framing: u32 big-endian length, type,
  * payload). One request in flight: send a whole frame, then receive its reply.

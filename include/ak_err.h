@@ -49,9 +49,11 @@ enum ak_err {
 	AK_ERR_NOT_CONFIRMED = 39,  /* confirm-on-use: the askpass said no, or none could run */
 	AK_ERR_CONFIRM_TIMEOUT = 40, /* confirm-on-use: no answer in time */
 	AK_ERR_EXPIRED = 41,        /* the profile's own lifetime since unlock ended: wiped from the agent */
+	AK_ERR_AMBIGUOUS_KEY = 42,  /* several keys at the provider match one partial hint */
+	AK_ERR_DEACT_PENDING = 43,  /* only the old key's deactivation at the provider is left to do */
 };
 /* The highest code: new codes are appended and this follows them. */
-#define AK_ERR_LAST AK_ERR_EXPIRED
+#define AK_ERR_LAST AK_ERR_DEACT_PENDING
 
 /* A static, secret-free one-line description. Never NULL. */
 const char *ak_strerror(enum ak_err e);

@@ -71,6 +71,9 @@ struct ak_rot {
 	char *prev;         /* the previous value, or NULL */
 	int64_t at;         /* unix seconds: when it was replaced */
 	int64_t until;      /* unix seconds: grace deadline, after which it is wiped */
+	char *hint;         /* main secret only, or NULL: the old key is to be deactivated at the provider
+	                     * when the rotation finishes; its partial hint ("sk-ant-api03-R2D...igAA").
+	                     * Outlives prev (expiry keeps it) until a finish carries it out. */
 };
 
 struct ak_var {

@@ -565,6 +565,16 @@ ak_client_put_secret(struct ak_client *cl, const struct ak_profile *p)
 }
 
 enum ak_err
+ak_client_log_usage(struct ak_client *cl, const struct ak_use_entry *e)
+{
+	enum ak_err r;
+
+	if ((r = ak_proto_begin(cl->req, AK_MSG_LOG_USAGE)) == AK_OK)
+		r = ak_proto_put_usage_report(cl->req, e);
+	return request_ok(cl, r, cl->timeout_s);
+}
+
+enum ak_err
 ak_client_remove(struct ak_client *cl, const char *name)
 {
 	enum ak_err r;

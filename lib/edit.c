@@ -95,7 +95,9 @@ ak_edit_add(struct ak_edit *e, uint8_t kind, const char *arg, const char *value)
 			return AK_ERR_EMPTY;
 		if (kind == AK_EDIT_GRACE && ak_rot_secs_parse(value, &secs) != AK_OK)
 			return AK_ERR_INVALID;
-		if ((kind == AK_EDIT_ROLLBACK || kind == AK_EDIT_FINISH) && value[0] != '\0')
+		if (kind == AK_EDIT_ROLLBACK && value[0] != '\0')
+			return AK_ERR_INVALID;
+		if (kind == AK_EDIT_FINISH && value[0] != '\0' && strcmp(value, AK_FINISH_DEACTIVATED) != 0)
 			return AK_ERR_INVALID;
 		break;
 	case AK_EDIT_ROTATE_EVERY:
@@ -105,6 +107,11 @@ ak_edit_add(struct ak_edit *e, uint8_t kind, const char *arg, const char *value)
 		break;
 	case AK_EDIT_CONFIRM:
 		if ((strcmp(arg, "0") != 0 && strcmp(arg, "1") != 0) || value[0] != '\0')
+			return AK_ERR_INVALID;
+		break;
+	case AK_EDIT_DEACTIVATE:
+		/* Only the main secret is a provider's key an admin API knows. */
+		if (arg[0] != '\0' || value[0] != '\0')
 			return AK_ERR_INVALID;
 		break;
 	default:
@@ -144,6 +151,7 @@ apply_one(struct ak_profile *p, const struct ak_edit_action *a)
 	case AK_EDIT_ROLLBACK:
 	case AK_EDIT_FINISH:
 	case AK_EDIT_ROTATE_EVERY:
+	case AK_EDIT_DEACTIVATE:
 		return ak_rot_apply(p, a->kind, a->arg, a->value, ak_now_s());
 	case AK_EDIT_CONFIRM:
 		p->confirm = strcmp(a->arg, "1") == 0;

@@ -47,6 +47,8 @@ ak_strerror(enum ak_err e)
 	case AK_ERR_NOT_CONFIRMED: return "use of the secret denied at the confirmation prompt";
 	case AK_ERR_CONFIRM_TIMEOUT: return "no answer at the confirmation prompt in time";
 	case AK_ERR_EXPIRED: return "the profile's lifetime ended: run 'akctl unlock' again";
+	case AK_ERR_AMBIGUOUS_KEY: return "several keys at the provider match this key's hint";
+	case AK_ERR_DEACT_PENDING: return "the old key's deactivation at the provider is pending";
 	}
 	return "unknown error";
 }

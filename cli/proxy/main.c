@@ -426,6 +426,7 @@ main(int argc, char **argv)
 		if (optind >= argc)
 			usage();
 		cmd = &argv[optind];
+		px_report_init(cmd[0]);
 	} else if (optind != argc) {
 		usage();
 	}
@@ -625,7 +626,9 @@ main(int argc, char **argv)
 		}
 		px_watch_sweep(&px);
 		px_ws_sweep(&px, 0);
+		px_report(&px, 0);
 	}
+	px_report(&px, 1);
 
 	px_ws_sweep(&px, 1);
 	px_relay_abort_all(&px);

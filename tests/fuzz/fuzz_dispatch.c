@@ -261,7 +261,8 @@ fz_request(uint8_t type, struct ak_buf *req, struct ak_buf *out)
 	case AK_MSG_OK:
 		FUZZ_CHECK(len == 5, "OK has no payload");
 		FUZZ_CHECK(type == AK_MSG_UNLOCK || type == AK_MSG_LOCK || type == AK_MSG_ADD ||
-		    type == AK_MSG_REMOVE || type == AK_MSG_EDIT || type == AK_MSG_SHUTDOWN,
+		    type == AK_MSG_REMOVE || type == AK_MSG_EDIT || type == AK_MSG_SHUTDOWN ||
+		    type == AK_MSG_LOG_USAGE,
 		    "OK for a request that takes it");
 		FUZZ_CHECK(!res.close, "OK does not close");
 		switch (type) {
@@ -305,7 +306,7 @@ fz_request(uint8_t type, struct ak_buf *req, struct ak_buf *out)
 		FUZZ_CHECK(e != AK_ERR_INTERNAL && e != AK_ERR_NOMEM, "no internal error or OOM");
 		if (e == AK_ERR_BAD_MESSAGE)
 			FUZZ_CHECK(res.close, "a malformed request closes the connection");
-		if (type < AK_MSG_STATUS || type > AK_MSG_LOG)
+		if (type < AK_MSG_STATUS || type > AK_MSG_LOG_USAGE)
 			FUZZ_CHECK(e == AK_ERR_UNKNOWN_MESSAGE, "unknown type -> UNKNOWN_MESSAGE");
 		if (e == AK_ERR_AUTH) {
 			FUZZ_CHECK(type == AK_MSG_UNLOCK && res.hold_until != 0, "failed unlock is delayed");
