@@ -21,8 +21,8 @@
 #define CJ_FUNCS(X) \
 	X(AddArrayToObject) X(AddBoolToObject) X(AddItemToArray) X(AddNullToObject) X(AddNumberToObject) \
 	X(AddObjectToObject) X(AddStringToObject) X(AddTrueToObject) X(CreateArray) X(CreateObject) \
-	X(CreateString) X(Delete) X(GetArraySize) X(InitHooks) X(IsArray) X(IsBool) X(IsNumber) \
-	X(IsObject) X(IsString) X(IsTrue) X(ParseWithOpts) X(PrintUnformatted) X(free)
+	X(CreateString) X(Delete) X(GetArraySize) X(GetObjectItemCaseSensitive) X(InitHooks) X(IsArray) X(IsBool) X(IsNumber) \
+	X(IsObject) X(IsString) X(IsTrue) X(Parse) X(ParseWithOpts) X(PrintUnformatted) X(free)
 
 static struct {
 #define CJ_PTR(f) __typeof__(&cJSON_##f) f;
@@ -109,12 +109,15 @@ CJ_FWD(cJSON *, CreateArray, NULL, (void), ())
 CJ_FWD(cJSON *, CreateObject, NULL, (void), ())
 CJ_FWD(cJSON *, CreateString, NULL, (const char *string), (string))
 CJ_FWD(int, GetArraySize, 0, (const cJSON *array), (array))
+CJ_FWD(cJSON *, GetObjectItemCaseSensitive, NULL, (const cJSON *const object, const char *const string),
+    (object, string))
 CJ_FWD(cJSON_bool, IsArray, 0, (const cJSON *const item), (item))
 CJ_FWD(cJSON_bool, IsBool, 0, (const cJSON *const item), (item))
 CJ_FWD(cJSON_bool, IsNumber, 0, (const cJSON *const item), (item))
 CJ_FWD(cJSON_bool, IsObject, 0, (const cJSON *const item), (item))
 CJ_FWD(cJSON_bool, IsString, 0, (const cJSON *const item), (item))
 CJ_FWD(cJSON_bool, IsTrue, 0, (const cJSON *const item), (item))
+CJ_FWD(cJSON *, Parse, NULL, (const char *value), (value))
 CJ_FWD(cJSON *, ParseWithOpts, NULL,
     (const char *value, const char **return_parse_end, cJSON_bool require_null_terminated),
     (value, return_parse_end, require_null_terminated))
