@@ -146,6 +146,10 @@ pool_get(struct px *px)
 	bad |= curl_easy_setopt(h, CURLOPT_PIPEWAIT, 1L) != CURLE_OK;
 	/* Small receive buffers: a thousand held streams each own one. */
 	bad |= curl_easy_setopt(h, CURLOPT_BUFFERSIZE, (long)READ_BLOCK) != CURLE_OK;
+	/* Over TLS libcurl copies each request (the key's line included) into an upload buffer it
+	 * allocates and frees per request, 64 KiB by default: the smallest it takes is cheaper to
+	 * allocate and to wipe. */
+	bad |= curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 16384L) != CURLE_OK;
 	bad |= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data) != CURLE_OK;
 	bad |= curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK;
 	if (bad) {
