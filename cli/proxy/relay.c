@@ -744,8 +744,8 @@ px_relay_reap(struct px *px)
 		}
 		curl_multi_remove_handle(px->multi, rq->h);
 		rq->in_multi = 0;
-		px_scan_finish(rq->scan, &px->usage);
-		rq->scan = NULL;
+		/* The usage is counted when the request is freed (req_free), after the answer has gone
+		 * out: parsing it is not on the client's path. */
 		wake(rq);
 	}
 }
