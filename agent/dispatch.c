@@ -38,7 +38,22 @@ static struct {
 	unsigned fails;            /* consecutive failed unlocks */
 	uint64_t unlock_gate;      /* no UNLOCK is processed before this (ms) */
 	uint64_t expire_retry;     /* a failed grace-expiry write is retried no sooner (ms), 0 = now */
+	int64_t next_expiry;       /* ak_store_next_expiry(store), kept by store_changed() */
+	struct ak_buf *list_reply; /* secure: the whole LIST_REPLY frame for store, NULL = not built */
+	uint32_t pid;              /* ours, taken at the first STATUS (after daemonising), 0 = not yet */
 } st;
+
+/* Everything derived from st.store is rebuilt from here, after every change to it: the loop asks for
+ * the next expiry each round and LIST is the most frequent large reply, and both would otherwise cost
+ * a walk of the whole store each time. The cached reply names profiles: it is a secure buffer, wiped
+ * here. */
+static void
+store_changed(void)
+{
+	ak_buf_free(st.list_reply);
+	st.list_reply = NULL;
+	st.next_expiry = ak_store_next_expiry(st.store);
+}
 
 static enum ak_err write_expiry(void);
 
@@ -69,6 +84,7 @@ agent_state_lock(const char *why)
 	/* Both frees wipe: the store's every profile, and the derived key. */
 	ak_store_free(st.store);
 	st.store = NULL;
+	store_changed();
 	ak_smem_free(st.key);
 	st.key = NULL;
 	st.lock_at = 0;
@@ -109,7 +125,7 @@ agent_state_tick(uint64_t now)
 	}
 	/* A previous key whose grace is over: wiped from the keystore by a write (which expires it), and
 	 * from memory even if that write fails, so it is never served or held past its deadline. */
-	exp = ak_store_next_expiry(st.store);
+	exp = st.next_expiry;
 	if (exp != 0 && wall_wait_ms(exp) == 0 && now >= st.expire_retry) {
 		r = write_expiry();
 		agent_uselog_add(AK_USE_EXPIRE, NULL, NULL, r);
@@ -117,6 +133,7 @@ agent_state_tick(uint64_t now)
 			if (st.key == NULL)
 				return; /* the keystore changed under us: locked, nothing left to wipe */
 			(void)ak_store_expire(st.store, ak_now_s());
+			store_changed();
 			st.expire_retry = now + 5000;
 			ak_warn("could not write the keystore after a grace period ended; retrying");
 		} else {
@@ -139,7 +156,7 @@ agent_state_deadline(void)
 		d = st.lock_at;
 	if (st.idle_at != 0 && (d == 0 || st.idle_at < d))
 		d = st.idle_at;
-	if ((exp = ak_store_next_expiry(st.store)) != 0) {
+	if ((exp = st.next_expiry) != 0) {
 		e = ak_now_ms() + wall_wait_ms(exp);
 		if (e < st.expire_retry)
 			e = st.expire_retry;
@@ -244,7 +261,9 @@ do_status(struct ak_buf *req, struct ak_buf *out, uint64_t now)
 	s.proto_version = AK_PROTO_VERSION;
 	s.unlocked = st.key != NULL;
 	s.weak_kdf = st.key != NULL && ak_kdf_is_weak(&st.kdf);
-	s.pid = (uint32_t)getpid();
+	if (st.pid == 0)
+		st.pid = (uint32_t)getpid();
+	s.pid = st.pid;
 	s.store_path = st.store_path;
 	s.nprofiles = st.store ? (uint32_t)st.store->n : 0;
 	if (st.key == NULL)
@@ -339,6 +358,7 @@ do_unlock(struct ak_buf *req, struct ak_buf *out, uint64_t now, struct agent_res
 	ak_store_free(st.store);
 	ak_smem_free(st.key);
 	st.store = store;
+	store_changed();
 	st.key = key;
 	store = NULL;
 	key = NULL;
@@ -355,9 +375,11 @@ out:
 	return r;
 }
 
+/* The reply is built once per store and copied out after: it only changes when the store does. */
 static enum ak_err
 do_list(struct ak_buf *req, struct ak_buf *out)
 {
+	struct ak_buf *b;
 	enum ak_err r;
 	size_t i;
 
@@ -365,13 +387,23 @@ do_list(struct ak_buf *req, struct ak_buf *out)
 		return r;
 	if (st.key == NULL)
 		return AK_ERR_LOCKED;
-	if ((r = ak_proto_begin(out, AK_MSG_LIST_REPLY)) != AK_OK ||
-	    (r = ak_buf_put_u32(out, (uint32_t)st.store->n)) != AK_OK)
-		return r;
-	for (i = 0; i < st.store->n; i++)
-		if ((r = ak_proto_put_list_entry(out, st.store->p[i])) != AK_OK)
-			return r;
-	return ak_proto_finish(out, AK_PROTO_MAX_REPLY);
+	if (st.list_reply == NULL) {
+		if ((b = ak_buf_new_secure(AK_PROTO_MAX_REPLY)) == NULL)
+			return AK_ERR_NOMEM;
+		if ((r = ak_proto_begin(b, AK_MSG_LIST_REPLY)) != AK_OK ||
+		    (r = ak_buf_put_u32(b, (uint32_t)st.store->n)) != AK_OK)
+			goto fail;
+		for (i = 0; i < st.store->n; i++)
+			if ((r = ak_proto_put_list_entry(b, st.store->p[i])) != AK_OK)
+				goto fail;
+		if ((r = ak_proto_finish(b, AK_PROTO_MAX_REPLY)) != AK_OK)
+			goto fail;
+		st.list_reply = b;
+	}
+	return ak_buf_put(out, ak_buf_ptr(st.list_reply), ak_buf_len(st.list_reply));
+fail:
+	ak_buf_free(b);
+	return r;
 }
 
 /* A profile name field: well-formed string (else BAD_MESSAGE), then its syntax (else BAD_NAME). The
@@ -511,6 +543,7 @@ write_store(struct write_op *op)
 		return r;
 	ak_store_free(st.store);
 	st.store = cur;
+	store_changed();
 	st.kdf = kdf;
 	return AK_OK;
 }
