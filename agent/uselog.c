@@ -7,58 +7,109 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "agent.h"
 #include "ak_smem.h"
+#include "ak_store.h"
 #include "ak_util.h"
 
-static struct ak_use_entry *ring[AGENT_USELOG_MAX];
+/* One block per entry: the entry and its profile name. The executable path is shared between entries
+ * (a client asks many times): counted references to one arena copy. When the ring is full the oldest
+ * block is wiped and reused, so recording a use allocates nothing in the steady state. */
+struct exe_ref {
+	size_t refs;
+	char s[];
+};
+
+struct slot {
+	struct ak_use_entry e;
+	struct exe_ref *exe;
+	char name[AK_NAME_MAX + 1];
+};
+
+static struct slot *ring[AGENT_USELOG_MAX];
 static size_t head, count; /* ring[head] is the oldest of count entries */
+static struct exe_ref *last_exe; /* the newest entry's, to share with the next one (not a reference) */
 
 static void
-entry_free(struct ak_use_entry *e)
+exe_put(struct exe_ref *x)
 {
-	if (e == NULL)
+	if (x == NULL || --x->refs > 0)
 		return;
-	ak_smem_free(e->profile); /* wipes the name */
-	ak_smem_free(e->exe);
-	ak_smem_free(e);
+	if (x == last_exe)
+		last_exe = NULL;
+	ak_smem_free(x); /* wipes the path */
+}
+
+/* A reference to an arena copy of s: the newest entry's when it is the same path. */
+static struct exe_ref *
+exe_get(const char *s)
+{
+	size_t n = strlen(s);
+	struct exe_ref *x;
+
+	if (last_exe != NULL && strcmp(last_exe->s, s) == 0) {
+		last_exe->refs++;
+		return last_exe;
+	}
+	if ((x = ak_smem_alloc(sizeof(*x) + n + 1)) == NULL)
+		return NULL;
+	memcpy(x->s, s, n + 1);
+	x->refs = 1;
+	last_exe = x;
+	return x;
+}
+
+static void
+slot_free(struct slot *sl)
+{
+	if (sl == NULL)
+		return;
+	exe_put(sl->exe);
+	ak_smem_free(sl); /* wipes the name */
 }
 
 void
 agent_uselog_add(uint8_t op, const char *profile, const struct agent_peer *peer, enum ak_err r)
 {
-	struct ak_use_entry *e;
-	size_t slot;
+	struct slot *sl;
+	struct exe_ref *x;
+	const char *name = profile != NULL ? profile : "";
+	size_t nlen = strlen(name);
 
-	if (!agent_state_unlocked())
+	if (!agent_state_unlocked() || nlen > AK_NAME_MAX)
 		return;
-	if ((e = ak_smem_alloc(sizeof(*e))) == NULL)
+	if ((x = exe_get(peer != NULL && peer->exe != NULL ? peer->exe : "")) == NULL)
 		return; /* out of secure memory: the request itself still went through */
-	e->time = ak_now_s();
-	e->op = op;
-	e->err = (uint32_t)r;
-	if (peer != NULL) {
-		e->pid = (uint32_t)peer->pid;
-		e->uid = (uint32_t)peer->uid;
-	} else {
-		/* The agent's own write (a grace period ended). */
-		e->pid = (uint32_t)getpid();
-		e->uid = (uint32_t)getuid();
-	}
-	e->profile = ak_smem_strdup(profile != NULL ? profile : "");
-	e->exe = ak_smem_strdup(peer != NULL && peer->exe != NULL ? peer->exe : "");
-	if (e->profile == NULL || e->exe == NULL) {
-		entry_free(e);
-		return;
-	}
 	if (count == AGENT_USELOG_MAX) {
-		entry_free(ring[head]);
+		/* Reuse the oldest entry's block: wiped first, then filled. */
+		sl = ring[head];
 		ring[head] = NULL;
 		head = (head + 1) % AGENT_USELOG_MAX;
 		count--;
+		exe_put(sl->exe);
+		sodium_memzero(sl, sizeof(*sl));
+	} else if ((sl = ak_smem_alloc(sizeof(*sl))) == NULL) {
+		exe_put(x);
+		return;
 	}
-	slot = (head + count) % AGENT_USELOG_MAX;
-	ring[slot] = e;
+	sl->exe = x;
+	memcpy(sl->name, name, nlen + 1);
+	sl->e.time = ak_now_s();
+	sl->e.op = op;
+	sl->e.err = (uint32_t)r;
+	if (peer != NULL) {
+		sl->e.pid = (uint32_t)peer->pid;
+		sl->e.uid = (uint32_t)peer->uid;
+	} else {
+		/* The agent's own write (a grace period ended). */
+		sl->e.pid = (uint32_t)getpid();
+		sl->e.uid = (uint32_t)getuid();
+	}
+	sl->e.profile = sl->name;
+	sl->e.exe = x->s;
+	ring[(head + count) % AGENT_USELOG_MAX] = sl;
 	count++;
 }
 
@@ -68,10 +119,11 @@ agent_uselog_wipe(void)
 	size_t i;
 
 	for (i = 0; i < AGENT_USELOG_MAX; i++) {
-		entry_free(ring[i]);
+		slot_free(ring[i]);
 		ring[i] = NULL;
 	}
 	head = count = 0;
+	last_exe = NULL;
 }
 
 size_t
@@ -93,12 +145,12 @@ agent_uselog_reply(struct ak_buf *out, const char *profile, int64_t since)
 	enum ak_err r;
 
 	for (i = 0; i < count; i++)
-		n += matches(ring[(head + i) % AGENT_USELOG_MAX], profile, since);
+		n += matches(&ring[(head + i) % AGENT_USELOG_MAX]->e, profile, since);
 	if ((r = ak_proto_begin(out, AK_MSG_LOG_REPLY)) != AK_OK ||
 	    (r = ak_buf_put_u32(out, (uint32_t)n)) != AK_OK)
 		return r;
 	for (i = 0; i < count; i++) {
-		const struct ak_use_entry *e = ring[(head + i) % AGENT_USELOG_MAX];
+		const struct ak_use_entry *e = &ring[(head + i) % AGENT_USELOG_MAX]->e;
 
 		if (matches(e, profile, since) && (r = ak_proto_put_use_entry(out, e)) != AK_OK)
 			return r;
