@@ -3,7 +3,8 @@
  * Backed by a few sodium_malloc() slabs (guard pages, canary, MADV_DONTDUMP), sub-allocated by size class.
  * sodium_malloc silently skips mlock once RLIMIT_MEMLOCK is reached, so the arena mlocks each slab
  * itself, counts locked bytes, and calls the warning hook once when locking fails.
- * Every block is wiped (sodium_memzero) when freed. Not thread-safe: one thread per process uses it.
+ * Every block is wiped (sodium_memzero) when freed. Thread-safe (one lock): the agent's keystore writer
+ * thread allocates and frees beside its event loop.
  */
 #ifndef AK_SMEM_H
 #define AK_SMEM_H

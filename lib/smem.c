@@ -32,6 +32,7 @@
  * sodium_malloc silently ignores an mlock failure, so each region is mlocked again here; the result is
  * counted in the stats and the first failure (of either arena) triggers the warning hook.
  */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,6 +136,11 @@ struct arena {
 	size_t in_use;
 	int lock_failed;
 };
+
+/* One lock over both arenas: the agent's keystore writer thread builds and frees stores while the event
+ * loop serves requests. Uncontended it costs a few nanoseconds a call; single-threaded programs never
+ * wait on it. */
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 
 static struct arena arenas[NARENAS] = {
 	{ .idx = ARENA_MAIN },
@@ -553,10 +559,21 @@ arena_alloc(struct arena *a, size_t n)
 	return alloc_large(a, n);
 }
 
+static void *
+locked_alloc(struct arena *a, size_t n)
+{
+	void *p;
+
+	pthread_mutex_lock(&mu);
+	p = arena_alloc(a, n);
+	pthread_mutex_unlock(&mu);
+	return p;
+}
+
 void *
 ak_smem_alloc(size_t n)
 {
-	return arena_alloc(&arenas[ARENA_MAIN], n);
+	return locked_alloc(&arenas[ARENA_MAIN], n);
 }
 
 /* Index of the slab holding a block of class c at h, or a->nslabs if no slab of a could hold it. */
@@ -595,8 +612,20 @@ free_large(struct arena *a, struct hdr *h)
 	sodium_free(l);
 }
 
+static void smem_free(void *p);
+
 void
 ak_smem_free(void *p)
+{
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&mu);
+	smem_free(p);
+	pthread_mutex_unlock(&mu);
+}
+
+static void
+smem_free(void *p)
 {
 	struct arena *a;
 	struct hdr *h;
@@ -688,8 +717,10 @@ trim_arena(struct arena *a, int keep_current)
 void
 ak_smem_trim(void)
 {
+	pthread_mutex_lock(&mu);
 	trim_arena(&arenas[ARENA_MAIN], 1);
 	trim_arena(&arenas[ARENA_SCRATCH], 0);
+	pthread_mutex_unlock(&mu);
 }
 
 char *
@@ -721,7 +752,7 @@ ak_smem_strdup(const char *s)
 static void *
 cjson_alloc(size_t n)
 {
-	return arena_alloc(&arenas[ARENA_SCRATCH], n);
+	return locked_alloc(&arenas[ARENA_SCRATCH], n);
 }
 
 void
@@ -738,6 +769,7 @@ ak_smem_stats(struct ak_smem_stats *st)
 {
 	const struct arena *m = &arenas[ARENA_MAIN], *s = &arenas[ARENA_SCRATCH];
 
+	pthread_mutex_lock(&mu);
 	st->slabs = m->nslabs + m->nlarge + s->nslabs + s->nlarge;
 	st->slab_bytes = m->slab_total + m->large_bytes + s->slab_total + s->large_bytes;
 	st->locked_bytes = m->locked_bytes + s->locked_bytes;
@@ -747,6 +779,7 @@ ak_smem_stats(struct ak_smem_stats *st)
 	st->scratch_slab_bytes = s->slab_total + s->large_bytes;
 	st->scratch_locked_bytes = s->locked_bytes;
 	st->scratch_in_use = s->in_use;
+	pthread_mutex_unlock(&mu);
 }
 
 static void
@@ -781,8 +814,10 @@ release_arena(struct arena *a)
 void
 ak_smem_release_all(void)
 {
+	pthread_mutex_lock(&mu);
 	release_arena(&arenas[ARENA_MAIN]);
 	release_arena(&arenas[ARENA_SCRATCH]);
 	/* A fresh arena: a later lock failure is reported again. */
 	warned = 0;
+	pthread_mutex_unlock(&mu);
 }
