@@ -34,7 +34,7 @@
 
 #define SSH_REQUEST_IDENTITIES 11
 #define SSH_IDENTITIES_ANSWER 12
-#define RBUF_MAX (1u << 20)	/* largest reply we accept; bigger is a setup error */
+#define RBUF_MAX AK_PROTO_MAX_REPLY	/* largest reply we accept (a LIST of a big store) */
 
 enum target { T_AKAGENT_GET, T_AKAGENT_STATUS, T_AKAGENT_LIST, T_AKAGENT_MIX, T_SSH, T_ECHO };
 
