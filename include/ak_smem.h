@@ -28,6 +28,12 @@ char *ak_smem_strndup(const char *s, size_t n);
  * returns (cJSON_Print) may be freed with cJSON_free or ak_smem_free alike. */
 void ak_smem_hook_cjson(void);
 
+/* A scratch session on this thread (they nest): until the matching end, cJSON's allocations of this
+ * thread come from regions freed all at once, wiped, at the end. Only around code whose cJSON blocks
+ * all die before the end (a parse and its cJSON_Delete). */
+void ak_smem_scratch_begin(void);
+void ak_smem_scratch_end(void);
+
 /* Totals over both arenas; the scratch_ fields are the scratch arena's share of them. */
 struct ak_smem_stats {
 	size_t slabs;          /* sodium_malloc regions held */

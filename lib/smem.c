@@ -55,6 +55,7 @@
 #define CLASS_MAX 16384u
 #define NCLASSES 36
 #define CLASS_LARGE 0xffu
+#define CLASS_BUMP 0xfeu /* a cJSON block of a scratch session: freed with its region */
 
 /* hdr.cls = class | arena << ARENA_SHIFT. */
 #define CLASS_MASK 0xffu
@@ -648,6 +649,11 @@ smem_free(void *p)
 		free_large(a, h);
 		return;
 	}
+	if (c == CLASS_BUMP) {
+		/* Wiped with its region at the end of the session; marked so a second free aborts. */
+		h->magic = MAGIC_FREE;
+		return;
+	}
 	if (c >= NCLASSES || (si = slab_of_block(a, h, (int)c)) == a->nslabs)
 		abort();
 	/* Wipe the whole block, header included: the free-list link is written afterwards. */
@@ -747,11 +753,96 @@ ak_smem_strdup(const char *s)
 	return ak_smem_strndup(s, strlen(s));
 }
 
+/*
+ * Scratch sessions (ak_smem_scratch_begin/end): parsing a large store makes hundreds of thousands of cJSON
+ * nodes and key strings that all die together at cJSON_Delete. Inside a session this thread's cJSON blocks
+ * are carved one after another from a few large regions (sodium_malloc'd, mlocked, counted in the scratch
+ * arena), their free only marks them, and the end of the session wipes and unmaps the regions at once:
+ * one allocation is a pointer bump, and no free has to find a slab. Per thread, so a session never hands
+ * out memory another thread's cJSON still uses.
+ */
+#define BUMP_REGION (1u << 20)
+
+struct bump {
+	struct bump *next;
+	size_t size;                    /* what sodium_malloc was asked for */
+	size_t used;
+	size_t locked;
+};
+#define BUMP_PREFIX 32
+_Static_assert(sizeof(struct bump) <= BUMP_PREFIX, "bump prefix too small");
+
+static __thread struct bump *bump_head;
+static __thread unsigned bump_depth;
+
+void
+ak_smem_scratch_begin(void)
+{
+	bump_depth++;
+}
+
+void
+ak_smem_scratch_end(void)
+{
+	struct arena *a = &arenas[ARENA_SCRATCH];
+	struct bump *b, *next;
+
+	if (bump_depth == 0 || --bump_depth > 0)
+		return;
+	for (b = bump_head; b != NULL; b = next) {
+		next = b->next;
+		pthread_mutex_lock(&mu);
+		a->large_bytes -= b->size;
+		a->in_use -= b->size;
+		a->locked_bytes -= b->locked;
+		pthread_mutex_unlock(&mu);
+		sodium_free(b); /* wipes the whole region and munlocks it */
+	}
+	bump_head = NULL;
+}
+
+static void *
+bump_alloc(size_t n)
+{
+	struct arena *a = &arenas[ARENA_SCRATCH];
+	struct bump *b = bump_head;
+	size_t total, sz;
+	struct hdr *h;
+
+	if (n > BUMP_REGION)
+		return locked_alloc(a, n); /* a big buffer: its own region, freed the usual way */
+	total = (sizeof(struct hdr) + n + 15) & ~(size_t)15;
+	if (b == NULL || b->size - b->used < total) {
+		sz = BUMP_REGION - 16;
+		if (ak_smem_init() != 0 || (b = sodium_malloc(sz)) == NULL)
+			return NULL;
+		/* Not zeroed: cJSON initialises what it allocates, and sodium_free wipes it all. */
+		memset(b, 0, BUMP_PREFIX);
+		b->size = sz;
+		b->used = BUMP_PREFIX;
+		b->next = bump_head;
+		bump_head = b;
+		pthread_mutex_lock(&mu);
+		b->locked = lock_range(a, b, sz);
+		a->large_bytes += sz;
+		a->in_use += sz;
+		pthread_mutex_unlock(&mu);
+	}
+	h = (struct hdr *)((uint8_t *)b + b->used);
+	b->used += total;
+	h->magic = MAGIC_USED;
+	h->cls = CLASS_BUMP | ARENA_SCRATCH << ARENA_SHIFT;
+	h->u.size = n;
+	return h + 1;
+}
+
 /* cJSON's nodes and print buffers are short-lived: keep them out of the main arena (see the top). What
  * cJSON returns (cJSON_Print) may still be freed with ak_smem_free, which finds the arena in the header. */
 static void *
 cjson_alloc(size_t n)
 {
+	if (bump_depth > 0)
+		return bump_alloc(n);
 	return locked_alloc(&arenas[ARENA_SCRATCH], n);
 }
 

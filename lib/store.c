@@ -853,6 +853,8 @@ ak_store_parse(const char *doc, size_t len, struct ak_store **out)
 	 * the whole document. */
 	if ((buf = ak_smem_strndup(doc, len)) == NULL)
 		return AK_ERR_NOMEM;
+	/* Every cJSON block of this parse dies at the cJSON_Delete below: one scratch session. */
+	ak_smem_scratch_begin();
 	if ((root = cJSON_ParseWithOpts(buf, NULL, 1)) == NULL || !cJSON_IsObject(root))
 		goto out;
 	cJSON_ArrayForEach(f, root) {
@@ -902,6 +904,7 @@ ak_store_parse(const char *doc, size_t len, struct ak_store **out)
 out:
 	ak_store_free(s);
 	cJSON_Delete(root);
+	ak_smem_scratch_end();
 	ak_smem_free(buf);
 	return r;
 }
