@@ -613,6 +613,25 @@ ak_store_serialize(const struct ak_store *s, char **out, size_t *outlen)
 			return r;
 	if ((w.b = ak_buf_new_secure(AK_FILE_MAX)) == NULL)
 		return AK_ERR_NOMEM;
+	/* Room for the whole document up front (escapes aside): growing by doubling would copy and wipe
+	 * it a dozen times. */
+	{
+		size_t est = 64, j;
+		uint8_t *room;
+
+		for (i = 0; i < s->n; i++) {
+			const struct ak_profile *p = s->p[i];
+
+			est += 256 + strlen(p->name) + strlen(p->provider) + strlen(p->secret_var) +
+			    strlen(p->secret) + strlen(p->description) + strlen(p->source) +
+			    (p->rot.prev != NULL ? 64 + strlen(p->rot.prev) : 0);
+			for (j = 0; j < p->nvars; j++)
+				est += 64 + strlen(p->vars[j].name) + strlen(p->vars[j].value) +
+				    (p->vars[j].rot.prev != NULL ? 64 + strlen(p->vars[j].rot.prev) : 0);
+		}
+		if (est < AK_FILE_MAX && ak_buf_reserve(w.b, est, &room) == AK_OK)
+			ak_buf_unreserve(w.b, est);
+	}
 	JW_LIT(&w, "{\"version\":");
 	{
 		char num[16];
@@ -889,13 +908,17 @@ ak_store_parse(const char *doc, size_t len, struct ak_store **out)
 		}
 		s->p[s->n++] = p;
 	}
-	/* The writer keeps them sorted; sort anyway so find() is right for any valid document. */
-	if (s->n > 1)
+	/* The writer keeps them sorted (one pass checks it, and finds a duplicate); sort anyway when they
+	 * are not, so find() is right for any valid document. */
+	for (i = 1; i < s->n && strcmp(s->p[i - 1]->name, s->p[i]->name) < 0; i++)
+		;
+	if (i < s->n) {
 		qsort(s->p, s->n, sizeof(*s->p), profile_cmp);
-	for (i = 1; i < s->n; i++) {
-		if (strcmp(s->p[i - 1]->name, s->p[i]->name) == 0) {
-			r = AK_ERR_BAD_FORMAT;
-			goto out;
+		for (i = 1; i < s->n; i++) {
+			if (strcmp(s->p[i - 1]->name, s->p[i]->name) == 0) {
+				r = AK_ERR_BAD_FORMAT;
+				goto out;
+			}
 		}
 	}
 	*out = s;
