@@ -83,6 +83,8 @@ agent_writer_start(void)
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	r = pthread_create(&tid, NULL, writer_main, NULL);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r == 0)
+		(void)pthread_setname_np(tid, "akagent-writer"); /* for ps, top and the tests */
 	if (r != 0) {
 		close(efd);
 		efd = -1;
