@@ -218,6 +218,7 @@ MEM_AK_RSS_L=$(kb "$AK_PID" VmRSS) MEM_AK_LCK_L=$(kb "$AK_PID" VmLck)
 # Medians of REPS runs, in ms. unlock and get are akctl's whole run (process start included) beside
 # /bin/true's; LIST is also timed at the agent alone (akbench, one client).
 REPS=5
+# med CMD...: runs CMD REPS times in this shell (so CMD may keep state) and sets MED to the median (ms).
 med() {
 	local i t0 t1 ts=()
 	for i in $(seq "$REPS"); do
@@ -226,32 +227,41 @@ med() {
 		t1=$(ns)
 		ts+=($((t1 - t0)))
 	done
-	printf '%s\n' "${ts[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.2f", a[int((NR+1)/2)]/1e6}'
+	MED=$(printf '%s\n' "${ts[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.2f", a[int((NR+1)/2)]/1e6}')
 }
 relock() { "$AKCTL" lock && "$AKCTL" --passphrase-fd 3 unlock 3<<<"$PASS"; }
 lockonly() { "$AKCTL" lock; }
-addone() { j=$((j + 1)); "$AKCTL" add "x$j" <"$T/secret"; }
-rmone() { "$AKCTL" rm "x$j"; j=$((j - 1)); }
+# rm takes generated profiles away and add puts them back, so the store never exceeds its size (100,000
+# is the most a keystore holds).
+rmone() { j=$((j + 1)); "$AKCTL" rm "$(printf 'p%05d' "$j")"; }
+addone() { "$AKCTL" add "$(printf 'p%05d' "$j")" <"$T/secret"; j=$((j - 1)); }
 echo
 echo "== 4. scale (generated keystores, KDF insecure-test; medians, ms) =="
 echo "goals at 10,000 profiles: unlock beyond the KDF < 50, list --json < 20, add/rm < 50, get < 1 beyond process start"
-TRUE_MS=$(REPS=21 med /bin/true)
+REPS=21 med /bin/true
+TRUE_MS=$MED
 printf '%9s %9s %11s %10s %10s %9s %8s %8s %9s %9s %9s\n' profiles unlock unlock-lock list_agent list_json get get-true add rm RSS_KiB VmLck_KiB
 declare -A SC
 for n in $SCALE; do
 	start_agent "$n"
 	mid=$(printf 'p%05d' $((n / 2)))
 	"$AKCTL" get "$mid" >/dev/null 2>&1 || mid=p00001
-	u=$(med relock)
-	l=$(med lockonly)
+	med relock
+	u=$MED
+	med lockonly
+	l=$MED
 	"$AKCTL" --passphrase-fd 3 unlock 3<<<"$PASS" >/dev/null
 	set -- $("$AKBENCH" -s "$AKAGENT_SOCK" -t akagent-list -c 1 -d 0.5 -w 0) || die "akbench list failed"
 	la=$(awk -v p="$4" 'BEGIN { printf "%.2f", p / 1000 }')
-	lj=$(med "$AKCTL" list --json)
-	g=$(REPS=21 med "$AKCTL" get "$mid")
+	med "$AKCTL" list --json
+	lj=$MED
+	REPS=21 med "$AKCTL" get "$mid"
+	g=$MED
 	j=0
-	a=$(med addone)
-	rm_=$(med rmone)
+	med rmone
+	rm_=$MED
+	med addone
+	a=$MED
 	rss=$(kb "$AK_PID" VmRSS) lck=$(kb "$AK_PID" VmLck)
 	SC[$n]="$u $l $la $lj $g $a $rm_ $rss $lck"
 	awk -v n="$n" -v u="$u" -v l="$l" -v la="$la" -v lj="$lj" -v g="$g" -v t="$TRUE_MS" -v a="$a" \
