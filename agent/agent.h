@@ -1,7 +1,8 @@
 /* agent.h - akagent's internal interfaces: main.c (start-up), server.c (event loop), dispatch.c (state).
  *
- * One thread. server.c owns the sockets and the timers of connections; dispatch.c owns every secret
- * (the derived key and the decrypted store) and the lock/unlock deadlines.
+ * One event-loop thread: server.c owns the sockets and the timers of connections; dispatch.c owns every
+ * secret (the derived key and the decrypted store) and the lock/unlock deadlines. Keystore writes run on
+ * writer.c's thread, which owns only the job it was handed until it hands it back.
  */
 #ifndef AK_AGENT_H
 #define AK_AGENT_H
@@ -44,6 +45,8 @@ struct agent_result {
 	uint64_t hold_until;  /* do not send the reply (nor read) before this time (0 = no hold) */
 	uint64_t confirm_id;  /* no reply: a confirmation runs (confirm.c); run the request again with its
 	                         verdict (agent_dispatch_verdict) once agent_confirm_take has one */
+	int pending;          /* no reply yet: a keystore write is under way; it comes through
+	                       * agent_dispatch_write_done (nothing is read from the peer meanwhile) */
 };
 
 /* Who sent a request: SO_PEERCRED and readlink("/proc/PID/exe") at accept time. */
@@ -108,6 +111,32 @@ void agent_audit_write(const struct ak_use_entry *e);
 struct ak_store;
 enum ak_err agent_audit_map_reply(struct ak_buf *out, const struct ak_store *s);
 void agent_audit_close(void);
+/* Keystore writes off the loop (writer.c runs them). A job owns everything its write needs. */
+struct agent_write_job;
+/* submit: hand a job to the writer, 0 when it took it. NULL (the default, and the fuzz harness): every
+ * write runs inline. Setting NULL also drops (wipes) writes still queued. */
+void agent_dispatch_set_writer(int (*submit)(struct agent_write_job *));
+/* On the writer thread: the keystore transaction. Touches only the job (and the thread-safe arena). */
+void agent_write_job_run(struct agent_write_job *j);
+/* Free a job that will not be finished (wipes the key copy and the change). */
+void agent_write_job_drop(struct agent_write_job *j);
+/* The peer waiting for j's reply, or NULL when it went away. */
+const struct agent_peer *agent_write_job_waiter(const struct agent_write_job *j);
+/* Back on the loop: install what j wrote (if the state still matches), log it, write the reply frame
+ * into out (when the peer still waits) and start the next queued write. Frees j. */
+void agent_dispatch_write_done(struct agent_write_job *j, struct ak_buf *out, struct agent_result *res);
+/* The peer's connection is going away: its pending write still completes, its reply is dropped. */
+void agent_dispatch_forget(const struct agent_peer *peer);
+
+/* writer.c -------------------------------------------------------------------------------------- */
+
+/* Start the writer thread (signals blocked in it) and register it with dispatch.c. Returns the eventfd
+ * that becomes readable when a job is done, or -1 (errno) and writes stay inline. */
+int agent_writer_start(void);
+/* The finished job, or NULL (clears the eventfd). */
+struct agent_write_job *agent_writer_take(void);
+/* Wait for a write under way, drop what is not finished, stop the thread. */
+void agent_writer_stop(void);
 
 /* uselog.c -------------------------------------------------------------------------------------- */
 
@@ -197,6 +226,8 @@ size_t agent_conns_compact(void);
 void agent_conns_poll_set(struct pollfd *pf, uint64_t *deadline);
 /* Serve the first n connections by what poll said of them. */
 void agent_conns_serve(const struct pollfd *pf, size_t n, uint64_t now);
+/* Take back finished keystore writes and send their replies. */
+void agent_conns_writes_done(uint64_t now);
 /* 1 once a client asked for SHUTDOWN; *flushing while its reply is still going out. */
 int agent_conns_shutdown(int *flushing);
 /* *d = the earlier of *d and t, where 0 means none. */

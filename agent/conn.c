@@ -30,6 +30,7 @@ struct conn {
 	uint64_t msg_start;     /* first byte of the pending partial request (ms), 0 = none */
 	uint64_t out_since;     /* reply queued or last write progress (ms) */
 	uint64_t hold_until;    /* parked until (ms), 0 = not parked */
+	int pending;            /* its keystore write is under way: the reply comes later */
 	int eof;                /* the peer will send nothing more */
 	int closing;            /* close once the reply is flushed */
 	int dead;
@@ -68,6 +69,8 @@ conn_free(struct conn *c)
 {
 	if (c == NULL)
 		return;
+	if (c->pending)
+		agent_dispatch_forget(&c->peer);
 	if (c->fd >= 0)
 		close(c->fd);
 	agent_confirm_cancel(c->confirm_id); /* kills its askpass */
@@ -180,6 +183,11 @@ conn_next_frame(struct conn *c, uint64_t now)
 	}
 	ak_buf_consume(c->in, flen); /* wipes the request bytes in the connection buffer */
 	c->msg_start = ak_buf_len(c->in) ? now : 0;
+	if (res.pending) {
+		/* Parked, like a hold, until agent_conns_writes_done brings its reply. */
+		c->pending = 1;
+		return 1;
+	}
 	c->out_since = now;
 	if (res.close || ak_buf_len(c->out) == 0)
 		c->closing = 1;
@@ -221,7 +229,7 @@ static void
 conn_progress(struct conn *c, uint64_t now)
 {
 	while (!c->dead) {
-		if (c->hold_until != 0 || c->confirm_id != 0)
+		if (c->hold_until != 0 || c->confirm_id != 0 || c->pending)
 			return;
 		if (ak_buf_len(c->out) > 0) {
 			if (conn_flush(c, now) != 0 || ak_buf_len(c->out) > 0)
@@ -302,7 +310,8 @@ conn_deadline(const struct conn *c)
 static void
 conn_timers(struct conn *c, uint64_t now)
 {
-	if (c->dead || now < conn_deadline(c))
+	/* A pending write has its own bound (the keystore lock timeout): no timer here. */
+	if (c->dead || c->pending || now < conn_deadline(c))
 		return;
 	if (c->confirm_id != 0) {
 		enum ak_err v;
@@ -465,6 +474,10 @@ agent_conns_poll_set(struct pollfd *pf, uint64_t *deadline)
 
 		pf[i].fd = c->fd;
 		pf[i].revents = 0;
+		if (c->pending) {
+			pf[i].events = 0; /* waiting for its write: only hang-ups */
+			continue;
+		}
 		if (c->hold_until != 0 || c->confirm_id != 0)
 			pf[i].events = 0; /* parked: only hang-ups */
 		else if (ak_buf_len(c->out) > 0)
@@ -490,7 +503,7 @@ agent_conns_serve(const struct pollfd *pf, size_t n, uint64_t now)
 			c->dead = 1;
 			continue;
 		}
-		if (c->hold_until != 0 || c->confirm_id != 0) {
+		if (c->hold_until != 0 || c->confirm_id != 0 || c->pending) {
 			if (re & POLLHUP)
 				c->dead = 1; /* conn_free cancels a confirmation */
 			continue;
@@ -499,5 +512,33 @@ agent_conns_serve(const struct pollfd *pf, size_t n, uint64_t now)
 			conn_progress(c, now);
 		if (!c->dead && (re & (POLLIN | POLLHUP)))
 			conn_read(c, now);
+	}
+}
+
+void
+agent_conns_writes_done(uint64_t now)
+{
+	struct agent_write_job *j;
+
+	while ((j = agent_writer_take()) != NULL) {
+		const struct agent_peer *w = agent_write_job_waiter(j);
+		struct agent_result res;
+		struct conn *c = NULL;
+		size_t i;
+
+		for (i = 0; w != NULL && i < nconns; i++)
+			if (&conns[i]->peer == w && !conns[i]->dead) {
+				c = conns[i];
+				break;
+			}
+		agent_dispatch_write_done(j, c != NULL ? c->out : NULL, &res);
+		if (c == NULL)
+			continue;
+		c->pending = 0;
+		c->out_since = now;
+		c->last_active = now;
+		if (res.close || ak_buf_len(c->out) == 0)
+			c->closing = 1;
+		conn_progress(c, now);
 	}
 }

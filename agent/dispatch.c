@@ -39,6 +39,11 @@ static struct {
 	uint64_t unlock_gate;      /* no UNLOCK is processed before this (ms) */
 	uint64_t expire_retry;     /* a failed grace-expiry write is retried no sooner (ms), 0 = now */
 	int64_t unlocked_at;       /* unix s of the last unlock: profiles' own lifetimes count from it */
+	int64_t next_expiry;       /* ak_store_next_expiry(store), kept by store_changed() */
+	int64_t next_wipe;         /* profiles_next_wipe(store), kept by store_changed() */
+	struct ak_buf *list_reply; /* secure: the whole LIST_REPLY frame for store, NULL = not built */
+	uint32_t pid;              /* ours, taken at the first STATUS (after daemonising), 0 = not yet */
+	int expiring;              /* a grace-expiry write is queued or under way */
 } st;
 
 /* The verdict of a confirmation for the request being run again (agent_dispatch_verdict). */
@@ -51,7 +56,29 @@ static struct {
 /* Text for the ERROR reply of the request being handled (static, no secret), or NULL. */
 static const char *err_detail;
 
-static enum ak_err write_expiry(void);
+
+/* Keystore writes: the writer's hook (NULL: inline), the job it holds, and those waiting their turn. */
+static int (*writer)(struct agent_write_job *);
+static struct agent_write_job *inflight;
+static struct agent_write_job *queue_head, *queue_tail;
+static void jobs_cancel(void);
+
+/* Everything derived from st.store is rebuilt from here, after every change to it: the loop asks for
+ * the next expiry each round and LIST is the most frequent large reply, and both would otherwise cost
+ * a walk of the whole store each time. The cached reply names profiles: it is a secure buffer, wiped
+ * here. */
+static int64_t profiles_next_wipe(const struct ak_store *s);
+
+static void
+store_changed(void)
+{
+	ak_buf_free(st.list_reply);
+	st.list_reply = NULL;
+	st.next_expiry = ak_store_next_expiry(st.store);
+	st.next_wipe = profiles_next_wipe(st.store);
+}
+
+static void expiry_start(uint64_t now);
 
 /* The peer of the request being handled (NULL: unknown), for the usage log. */
 static const struct agent_peer *cur_peer;
@@ -76,11 +103,14 @@ agent_state_lock(const char *why)
 	/* The usage log names profiles: it goes with the secrets. Pending confirmations are denied. */
 	agent_uselog_wipe();
 	agent_confirm_cancel_all();
+	/* Writes not started yet give up their key copy and secrets now (and answer LOCKED). */
+	jobs_cancel();
 	if (st.key == NULL && st.store == NULL)
 		return;
 	/* Both frees wipe: the store's every profile, and the derived key. */
 	ak_store_free(st.store);
 	st.store = NULL;
+	store_changed();
 	ak_smem_free(st.key);
 	st.key = NULL;
 	agent_audit_forget();
@@ -160,7 +190,6 @@ void
 agent_state_tick(uint64_t now)
 {
 	int64_t exp;
-	enum ak_err r;
 
 	if (st.key == NULL)
 		return;
@@ -172,29 +201,17 @@ agent_state_tick(uint64_t now)
 		agent_state_lock("idle timeout");
 		return;
 	}
-	exp = profiles_next_wipe(st.store);
+	exp = st.next_wipe;
 	if (exp != 0 && wall_wait_ms(exp) == 0 && profiles_expire(st.store, ak_now_s()) > 0) {
+		store_changed();
 		ak_info("a profile's lifetime ended: its secrets wiped");
 		ak_smem_trim();
 	}
 	/* A previous key whose grace is over: wiped from the keystore by a write (which expires it), and
 	 * from memory even if that write fails, so it is never served or held past its deadline. */
-	exp = ak_store_next_expiry(st.store);
-	if (exp != 0 && wall_wait_ms(exp) == 0 && now >= st.expire_retry) {
-		r = write_expiry();
-		agent_uselog_add(AK_USE_EXPIRE, NULL, NULL, r);
-		if (r != AK_OK) {
-			if (st.key == NULL)
-				return; /* the keystore changed under us: locked, nothing left to wipe */
-			(void)ak_store_expire(st.store, ak_now_s());
-			st.expire_retry = now + 5000;
-			ak_warn("could not write the keystore after a grace period ended; retrying");
-		} else {
-			st.expire_retry = 0;
-			ak_info("a previous key's grace period ended: wiped");
-		}
-		ak_smem_trim();
-	}
+	exp = st.next_expiry;
+	if (exp != 0 && wall_wait_ms(exp) == 0 && now >= st.expire_retry && !st.expiring)
+		expiry_start(now);
 }
 
 uint64_t
@@ -209,14 +226,14 @@ agent_state_deadline(void)
 		d = st.lock_at;
 	if (st.idle_at != 0 && (d == 0 || st.idle_at < d))
 		d = st.idle_at;
-	if ((exp = ak_store_next_expiry(st.store)) != 0) {
+	if ((exp = st.next_expiry) != 0 && !st.expiring) {
 		e = ak_now_ms() + wall_wait_ms(exp);
 		if (e < st.expire_retry)
 			e = st.expire_retry;
 		if (d == 0 || e < d)
 			d = e;
 	}
-	if ((exp = profiles_next_wipe(st.store)) != 0) {
+	if ((exp = st.next_wipe) != 0) {
 		e = ak_now_ms() + wall_wait_ms(exp);
 		if (d == 0 || e < d)
 			d = e;
@@ -335,7 +352,9 @@ do_status(struct ak_buf *req, struct ak_buf *out, uint64_t now)
 	s.proto_version = AK_PROTO_VERSION;
 	s.unlocked = st.key != NULL;
 	s.weak_kdf = st.key != NULL && ak_kdf_is_weak(&st.kdf);
-	s.pid = (uint32_t)getpid();
+	if (st.pid == 0)
+		st.pid = (uint32_t)getpid();
+	s.pid = st.pid;
 	s.store_path = st.store_path;
 	s.nprofiles = st.store ? (uint32_t)st.store->n : 0;
 	if (st.key == NULL)
@@ -438,6 +457,7 @@ do_unlock(struct ak_buf *req, struct ak_buf *out, uint64_t now, struct agent_res
 	st.unlock_gate = 0;
 	st.unlocked_at = ak_now_s();
 	(void)profiles_expire(st.store, st.unlocked_at);
+	store_changed(); /* after the wipe times are stamped: LIST shows them */
 	agent_audit_set_key(st.key);
 	set_lifetime(lifetime, now);
 	touch_idle(now);
@@ -449,9 +469,11 @@ out:
 	return r;
 }
 
+/* The reply is built once per store and copied out after: it only changes when the store does. */
 static enum ak_err
 do_list(struct ak_buf *req, struct ak_buf *out)
 {
+	struct ak_buf *b;
 	enum ak_err r;
 	size_t i;
 
@@ -459,13 +481,23 @@ do_list(struct ak_buf *req, struct ak_buf *out)
 		return r;
 	if (st.key == NULL)
 		return AK_ERR_LOCKED;
-	if ((r = ak_proto_begin(out, AK_MSG_LIST_REPLY)) != AK_OK ||
-	    (r = ak_buf_put_u32(out, (uint32_t)st.store->n)) != AK_OK)
-		return r;
-	for (i = 0; i < st.store->n; i++)
-		if ((r = ak_proto_put_list_entry(out, st.store->p[i])) != AK_OK)
-			return r;
-	return ak_proto_finish(out, AK_PROTO_MAX_REPLY);
+	if (st.list_reply == NULL) {
+		if ((b = ak_buf_new_secure(AK_PROTO_MAX_REPLY)) == NULL)
+			return AK_ERR_NOMEM;
+		if ((r = ak_proto_begin(b, AK_MSG_LIST_REPLY)) != AK_OK ||
+		    (r = ak_buf_put_u32(b, (uint32_t)st.store->n)) != AK_OK)
+			goto fail;
+		for (i = 0; i < st.store->n; i++)
+			if ((r = ak_proto_put_list_entry(b, st.store->p[i])) != AK_OK)
+				goto fail;
+		if ((r = ak_proto_finish(b, AK_PROTO_MAX_REPLY)) != AK_OK)
+			goto fail;
+		st.list_reply = b;
+	}
+	return ak_buf_put(out, ak_buf_ptr(st.list_reply), ak_buf_len(st.list_reply));
+fail:
+	ak_buf_free(b);
+	return r;
 }
 
 /* A profile name field: well-formed string (else BAD_MESSAGE), then its syntax (else BAD_NAME). The
@@ -600,59 +632,311 @@ apply_op(struct ak_store *s, void *arg)
 	return r;
 }
 
-static enum ak_err
-write_store(struct write_op *op)
+/* One write: everything it needs is its own, so it can run on the writer thread while the loop goes on
+ * (see writer.c). It lives in the arena: it holds a key copy and the change's secrets. */
+struct agent_write_job {
+	struct agent_write_job *next;    /* in the queue */
+	const struct agent_peer *waiter; /* the connection waiting for the reply; NULL: gone, or none */
+	struct agent_peer who;           /* for the usage log: pid, uid and a copy of exe */
+	uint8_t type;                    /* AK_MSG_ADD, _REMOVE, _EDIT, or AK_USE_EXPIRE */
+	char name[AK_NAME_MAX + 1];      /* the profile, for the usage log */
+	char *rm_name;                   /* REMOVE: what op.remove points at (arena) */
+	struct write_op op;
+	char path[AK_PATH_MAX];
+	uint8_t *key;                    /* AK_KEY_BYTES arena copy, wiped with the job */
+	enum ak_err cancelled;           /* not AK_OK: finish with this error without writing */
+	/* Set by agent_write_job_run: */
+	enum ak_err r;
+	struct ak_store *written;
+	struct ak_kdf kdf;
+};
+
+/* Wipe what the job holds of secrets (the key copy, the change): when it is done or cancelled. */
+static void
+job_wipe(struct agent_write_job *j)
+{
+	ak_smem_free(j->key);
+	j->key = NULL;
+	ak_profile_free(j->op.add);
+	j->op.add = NULL;
+	ak_edit_free(j->op.edit);
+	j->op.edit = NULL;
+	ak_smem_free(j->rm_name);
+	j->rm_name = NULL;
+	j->op.remove = NULL;
+	ak_store_free(j->written);
+	j->written = NULL;
+}
+
+static void
+job_free(struct agent_write_job *j)
+{
+	if (j == NULL)
+		return;
+	job_wipe(j);
+	free(j->who.exe);
+	ak_smem_free(j); /* wipes the name */
+}
+
+void
+agent_write_job_drop(struct agent_write_job *j)
+{
+	job_free(j);
+}
+
+const struct agent_peer *
+agent_write_job_waiter(const struct agent_write_job *j)
+{
+	return j->waiter;
+}
+
+/* A job for the current state (unlocked) of a request by peer (NULL: the agent itself). */
+static struct agent_write_job *
+job_new(uint8_t type, const struct agent_peer *peer)
+{
+	struct agent_write_job *j;
+
+	if ((j = ak_smem_alloc(sizeof(*j))) == NULL)
+		return NULL;
+	j->type = type;
+	j->waiter = peer;
+	if (peer != NULL) {
+		j->who.pid = peer->pid;
+		j->who.uid = peer->uid;
+		if (peer->exe != NULL && (j->who.exe = strdup(peer->exe)) == NULL)
+			goto fail;
+	} else {
+		j->who.pid = getpid();
+		j->who.uid = getuid();
+	}
+	snprintf(j->path, sizeof(j->path), "%s", st.store_path);
+	if ((j->key = ak_smem_alloc(AK_KEY_BYTES)) == NULL)
+		goto fail;
+	memcpy(j->key, st.key, AK_KEY_BYTES);
+	return j;
+fail:
+	job_free(j);
+	return NULL;
+}
+
+void
+agent_write_job_run(struct agent_write_job *j)
 {
 	struct ak_store_txn t;
-	struct ak_store *cur = NULL;
-	struct ak_profile *p;
-	struct ak_kdf kdf;
-	size_t i;
-	enum ak_err r;
 
+	if (j->cancelled != AK_OK) {
+		j->r = j->cancelled;
+		return;
+	}
 	memset(&t, 0, sizeof(t));
-	t.path = st.store_path;
+	t.path = j->path;
 	t.lock_timeout_ms = AGENT_STORE_LOCK_MS;
-	t.key = st.key;
+	t.key = j->key;
 	t.apply = apply_op;
-	t.arg = op;
-	t.written = &cur;
-	t.kdf_out = &kdf;
-	r = ak_store_txn_run(&t);
-	if (r == AK_ERR_AUTH) {
+	t.arg = &j->op;
+	t.written = &j->written;
+	t.kdf_out = &j->kdf;
+	j->r = ak_store_txn_run(&t);
+}
+
+/* Back on the loop: the written store replaces ours when it was written with the key we still hold
+ * (a lock, or an unlock with another key, happened meanwhile otherwise). */
+static enum ak_err
+job_install(struct agent_write_job *j)
+{
+	int same = st.key != NULL && j->key != NULL && sodium_memcmp(st.key, j->key, AK_KEY_BYTES) == 0;
+	struct ak_profile *p;
+	size_t i;
+
+	if (j->r == AK_ERR_AUTH) {
 		/* Re-keyed (akctl passwd) or replaced: our key is stale, so let go of everything. */
-		agent_state_lock("keystore changed");
+		if (same)
+			agent_state_lock("keystore changed");
 		return AK_ERR_STORE_CHANGED;
 	}
-	if (r != AK_OK)
-		return r;
-	/* The store as written holds every secret again: a profile wiped by its own lifetime stays
-	 * wiped (by name) until the next unlock, whatever the write changed. */
-	for (i = 0; st.store != NULL && i < st.store->n; i++)
-		if (st.store->p[i]->expired && (p = ak_store_find(cur, st.store->p[i]->name)) != NULL)
-			profile_wipe(p);
-	ak_store_free(st.store);
-	st.store = cur;
-	st.kdf = kdf;
-	(void)profiles_expire(st.store, ak_now_s());
+	if (j->r != AK_OK)
+		return j->r;
+	if (same) {
+		/* The store as written holds every secret again: a profile wiped by its own lifetime stays
+		 * wiped (by name) until the next unlock, whatever the write changed. */
+		for (i = 0; st.store != NULL && i < st.store->n; i++)
+			if (st.store->p[i]->expired && (p = ak_store_find(j->written, st.store->p[i]->name)) != NULL)
+				profile_wipe(p);
+		ak_store_free(st.store);
+		st.store = j->written;
+		j->written = NULL;
+		st.kdf = j->kdf;
+		(void)profiles_expire(st.store, ak_now_s());
+		store_changed();
+	}
 	return AK_OK;
 }
 
-/* The transaction wipes every previous key past its grace, on disk and then in memory. */
-static enum ak_err
-write_expiry(void)
+/* The end of a grace-expiry write. */
+static void
+expiry_done(struct agent_write_job *j)
 {
-	struct write_op op;
+	enum ak_err r = job_install(j);
 
-	memset(&op, 0, sizeof(op));
-	op.expire = 1;
-	return write_store(&op);
+	st.expiring = 0;
+	agent_uselog_add(AK_USE_EXPIRE, NULL, NULL, r);
+	if (r != AK_OK) {
+		if (st.key == NULL)
+			return; /* the keystore changed under us: locked, nothing left to wipe */
+		(void)ak_store_expire(st.store, ak_now_s());
+		store_changed();
+		st.expire_retry = ak_now_ms() + 5000;
+		ak_warn("could not write the keystore after a grace period ended; retrying");
+	} else {
+		st.expire_retry = 0;
+		ak_info("a previous key's grace period ended: wiped");
+	}
+}
+
+/* Hand the next queued job to the writer when it is free. */
+static void
+jobs_kick(void)
+{
+	struct agent_write_job *j;
+
+	if (inflight != NULL || writer == NULL || (j = queue_head) == NULL)
+		return;
+	if (writer(j) != 0)
+		return;
+	queue_head = j->next;
+	if (queue_head == NULL)
+		queue_tail = NULL;
+	j->next = NULL;
+	inflight = j;
+}
+
+static void
+jobs_cancel(void)
+{
+	struct agent_write_job *j;
+
+	for (j = queue_head; j != NULL; j = j->next) {
+		j->cancelled = AK_ERR_LOCKED;
+		job_wipe(j);
+	}
+}
+
+void
+agent_dispatch_set_writer(int (*submit)(struct agent_write_job *))
+{
+	struct agent_write_job *j;
+
+	writer = submit;
+	if (submit != NULL)
+		return;
+	/* Stopped: the writer dropped the job it held; drop those that waited. */
+	inflight = NULL;
+	while ((j = queue_head) != NULL) {
+		queue_head = j->next;
+		job_free(j);
+	}
+	queue_tail = NULL;
+	st.expiring = 0;
+}
+
+void
+agent_dispatch_forget(const struct agent_peer *peer)
+{
+	struct agent_write_job *j;
+
+	if (peer == NULL)
+		return;
+	if (inflight != NULL && inflight->waiter == peer)
+		inflight->waiter = NULL;
+	for (j = queue_head; j != NULL; j = j->next)
+		if (j->waiter == peer)
+			j->waiter = NULL;
+}
+
+/* Run j: on the writer (res->pending, the reply comes later) or, without one, here and now. Takes j.
+ * Returns the write's outcome when it ran here (the caller replies), AK_OK when pending. */
+static enum ak_err
+job_submit(struct agent_write_job *j, struct agent_result *res)
+{
+	enum ak_err r;
+
+	if (writer == NULL || j->waiter == NULL) {
+		agent_write_job_run(j);
+		r = job_install(j);
+		agent_uselog_add(j->type, j->name, cur_peer, r);
+		job_free(j);
+		return r;
+	}
+	if (queue_tail != NULL)
+		queue_tail->next = j;
+	else
+		queue_head = j;
+	queue_tail = j;
+	res->pending = 1;
+	jobs_kick();
+	return AK_OK;
+}
+
+static void
+expiry_start(uint64_t now)
+{
+	struct agent_write_job *j;
+
+	if ((j = job_new(AK_USE_EXPIRE, NULL)) == NULL) {
+		st.expire_retry = now + 5000;
+		return;
+	}
+	j->op.expire = 1;
+	st.expiring = 1;
+	if (writer != NULL) {
+		if (queue_tail != NULL)
+			queue_tail->next = j;
+		else
+			queue_head = j;
+		queue_tail = j;
+		jobs_kick();
+		return;
+	}
+	agent_write_job_run(j);
+	expiry_done(j);
+	job_free(j);
+	ak_smem_trim();
+}
+
+void
+agent_dispatch_write_done(struct agent_write_job *j, struct ak_buf *out, struct agent_result *res)
+{
+	enum ak_err r;
+
+	memset(res, 0, sizeof(*res));
+	if (j == inflight)
+		inflight = NULL;
+	if (j->type == AK_USE_EXPIRE) {
+		expiry_done(j);
+	} else {
+		r = job_install(j);
+		agent_uselog_add(j->type, j->name, &j->who, r);
+		ak_debug("request %s (%u): %s", msg_name(j->type), (unsigned)j->type, ak_strerror(r));
+		if (out != NULL) {
+			ak_buf_reset(out);
+			if (r == AK_OK)
+				r = reply_simple(out, AK_MSG_OK);
+			if (r != AK_OK)
+				reply_error(out, r, NULL);
+			if (ak_buf_len(out) == 0)
+				res->close = 1;
+		}
+	}
+	job_free(j);
+	ak_smem_trim();
+	jobs_kick();
 }
 
 static enum ak_err
-do_add(struct ak_buf *req, struct ak_buf *out)
+do_add(struct ak_buf *req, struct ak_buf *out, struct agent_result *res)
 {
 	struct write_op op;
+	struct agent_write_job *j;
 	char name[AK_NAME_MAX + 1] = "";
 	uint8_t flags;
 	enum ak_err r;
@@ -673,7 +957,15 @@ do_add(struct ak_buf *req, struct ak_buf *out)
 	snprintf(name, sizeof(name), "%s", op.add->name);
 	op.force = (flags & AK_ADD_FORCE) != 0;
 	op.if_source = (flags & AK_ADD_IF_SOURCE) != 0;
-	if ((r = write_store(&op)) != AK_OK)
+	if ((j = job_new(AK_MSG_ADD, cur_peer)) == NULL) {
+		r = AK_ERR_NOMEM;
+		goto out;
+	}
+	memcpy(j->name, name, sizeof(name));
+	j->op = op;
+	op.add = NULL; /* the job's now */
+	name[0] = '\0'; /* the job logs it */
+	if ((r = job_submit(j, res)) != AK_OK || res->pending)
 		goto out;
 	r = reply_simple(out, AK_MSG_OK);
 out:
@@ -685,13 +977,12 @@ out:
 }
 
 static enum ak_err
-do_remove(struct ak_buf *req, struct ak_buf *out)
+do_remove(struct ak_buf *req, struct ak_buf *out, struct agent_result *res)
 {
-	struct write_op op;
+	struct agent_write_job *j;
 	char *name = NULL;
 	enum ak_err r;
 
-	memset(&op, 0, sizeof(op));
 	if ((r = get_name(req, &name)) != AK_OK)
 		goto out;
 	if (st.key == NULL) {
@@ -703,8 +994,14 @@ do_remove(struct ak_buf *req, struct ak_buf *out)
 		r = AK_ERR_NO_PROFILE;
 		goto out;
 	}
-	op.remove = name;
-	if ((r = write_store(&op)) != AK_OK)
+	if ((j = job_new(AK_MSG_REMOVE, cur_peer)) == NULL) {
+		r = AK_ERR_NOMEM;
+		goto out;
+	}
+	snprintf(j->name, sizeof(j->name), "%s", name);
+	j->op.remove = j->rm_name = name;
+	name = NULL; /* the job's now; it logs the outcome */
+	if ((r = job_submit(j, res)) != AK_OK || res->pending)
 		goto out;
 	r = reply_simple(out, AK_MSG_OK);
 out:
@@ -715,9 +1012,10 @@ out:
 }
 
 static enum ak_err
-do_edit(struct ak_buf *req, struct ak_buf *out)
+do_edit(struct ak_buf *req, struct ak_buf *out, struct agent_result *res)
 {
 	struct write_op op;
+	struct agent_write_job *j;
 	enum ak_err r;
 
 	memset(&op, 0, sizeof(op));
@@ -735,7 +1033,14 @@ do_edit(struct ak_buf *req, struct ak_buf *out)
 		r = AK_ERR_NO_PROFILE;
 		goto out;
 	}
-	if ((r = write_store(&op)) != AK_OK)
+	if ((j = job_new(AK_MSG_EDIT, cur_peer)) == NULL) {
+		r = AK_ERR_NOMEM;
+		goto out;
+	}
+	snprintf(j->name, sizeof(j->name), "%s", op.edit->profile);
+	j->op = op;
+	op.edit = NULL; /* the job's now; it logs the outcome */
+	if ((r = job_submit(j, res)) != AK_OK || res->pending)
 		goto out;
 	r = reply_simple(out, AK_MSG_OK);
 out:
@@ -849,13 +1154,13 @@ agent_dispatch(uint8_t type, struct ak_buf *req, struct ak_buf *out, struct agen
 		r = do_get(req, out, 1, res, now);
 		break;
 	case AK_MSG_ADD:
-		r = do_add(req, out);
+		r = do_add(req, out, res);
 		break;
 	case AK_MSG_REMOVE:
-		r = do_remove(req, out);
+		r = do_remove(req, out, res);
 		break;
 	case AK_MSG_EDIT:
-		r = do_edit(req, out);
+		r = do_edit(req, out, res);
 		break;
 	case AK_MSG_LOG:
 		r = do_log(req, out);
@@ -878,6 +1183,8 @@ agent_dispatch(uint8_t type, struct ak_buf *req, struct ak_buf *out, struct agen
 	}
 	cur_peer = NULL;
 	memset(&verdict, 0, sizeof(verdict));
+	if (res->pending)
+		return; /* agent_dispatch_write_done answers */
 	ak_debug("request %s (%u): %s%s", msg_name(type), (unsigned)type, ak_strerror(r),
 	    res->confirm_id != 0 ? " (confirmation pending)" : "");
 	/* Parsing and sealing the store leave whole slabs free: give them back (cheap when none is). */

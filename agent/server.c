@@ -27,7 +27,7 @@
 #include "ak_util.h"
 
 #define SHUTDOWN_FLUSH_MS 1000
-#define FIXED_PFDS 3 /* signal pipe, inotify, listener */
+#define FIXED_PFDS 4 /* signal pipe, inotify, listener, writer thread */
 
 static struct pollfd *pfds;
 static size_t cappfds;
@@ -190,6 +190,7 @@ ensure_pfds(size_t n)
 struct loop {
 	const struct agent_server_cfg *cfg;
 	int ifd;                     /* inotify on the socket's directory, or -1 */
+	int wfd;                     /* the writer thread's eventfd, or -1 (writes run inline) */
 	uint64_t paused_until;       /* accept pause after running out of descriptors */
 	uint64_t next_watch;         /* next socket check when inotify is unavailable */
 	uint64_t shutdown_deadline;  /* SHUTDOWN asked: exit by then even if its reply is not out */
@@ -205,6 +206,8 @@ loop_open(struct loop *l)
 		ak_error("out of secure memory");
 		return 1;
 	}
+	if ((l->wfd = agent_writer_start()) < 0)
+		ak_warn("no writer thread (%s): keystore writes pause the other clients", strerror(errno));
 	if ((l->ifd = watch_init(l->cfg->sock_path)) < 0) {
 		ak_warn("inotify unavailable (%s): checking the socket every %us", strerror(errno),
 		    AGENT_WATCH_POLL_MS / 1000);
@@ -267,7 +270,9 @@ loop_poll_set(struct loop *l, uint64_t now)
 	pfds[1].events = POLLIN;
 	pfds[2].fd = (l->paused_until || down) ? -1 : l->cfg->listen_fd;
 	pfds[2].events = POLLIN;
-	pfds[0].revents = pfds[1].revents = pfds[2].revents = 0;
+	pfds[3].fd = l->wfd;
+	pfds[3].events = POLLIN;
+	pfds[0].revents = pfds[1].revents = pfds[2].revents = pfds[3].revents = 0;
 	agent_conns_poll_set(pfds + FIXED_PFDS, &deadline);
 	agent_min_deadline(&deadline, agent_state_deadline());
 	agent_min_deadline(&deadline, l->paused_until);
@@ -299,6 +304,8 @@ loop_events(struct loop *l, uint64_t now)
 	}
 	if (pfds[2].fd >= 0 && pfds[2].revents)
 		l->paused_until = agent_conns_accept(l->cfg->listen_fd, now);
+	if (l->wfd >= 0 && pfds[3].revents)
+		agent_conns_writes_done(now);
 	/* Connections accepted just now are past the pollfd range: they are served next round. */
 	agent_conns_serve(pfds + FIXED_PFDS, l->npolled, now);
 	return -1;
@@ -308,6 +315,8 @@ loop_events(struct loop *l, uint64_t now)
 static void
 loop_close(struct loop *l)
 {
+	/* A write under way finishes first; replies still owed are dropped with their connections. */
+	agent_writer_stop();
 	agent_state_lock("exit");
 	agent_conns_free();
 	free(pfds);
@@ -323,7 +332,7 @@ loop_close(struct loop *l)
 int
 agent_server_run(const struct agent_server_cfg *cfg)
 {
-	struct loop l = { .cfg = cfg, .ifd = -1 };
+	struct loop l = { .cfg = cfg, .ifd = -1, .wfd = -1 };
 	int code, timeout;
 
 	if ((code = loop_open(&l)) >= 0)

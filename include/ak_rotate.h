@@ -31,9 +31,8 @@ enum ak_err ak_rot_check(const struct ak_rot *r);
 
 /* The document (docs/keystore-format.md): "previous": {"value", "rotated", "until"[, "deactivate"]}
  * on the profile or on a secret variable, only when one is kept (or, with "deactivate" and without
- * "value", a deactivation is pending after the grace wiped the key). to_json adds nothing when r has none. from_json: it is
- * the "previous" item; AK_ERR_BAD_FORMAT for anything but exactly those three fields. */
-enum ak_err ak_rot_to_json(struct cJSON *obj, const struct ak_rot *r);
+ * "value", a deactivation is pending after the grace wiped the key); the store's writer emits it. it
+ * is the "previous" item; AK_ERR_BAD_FORMAT for anything but those fields. */
 enum ak_err ak_rot_from_json(const struct cJSON *it, struct ak_rot *r);
 
 /* The rotation edit actions (AK_EDIT_ROTATE .. AK_EDIT_ROTATE_EVERY, ak_edit.h) on p (a copy the edit

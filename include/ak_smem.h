@@ -3,7 +3,8 @@
  * Backed by a few sodium_malloc() slabs (guard pages, canary, MADV_DONTDUMP), sub-allocated by size class.
  * sodium_malloc silently skips mlock once RLIMIT_MEMLOCK is reached, so the arena mlocks each slab
  * itself, counts locked bytes, and calls the warning hook once when locking fails.
- * Every block is wiped (sodium_memzero) when freed. Not thread-safe: one thread per process uses it.
+ * Every block is wiped (sodium_memzero) when freed. Thread-safe (one lock): the agent's keystore writer
+ * thread allocates and frees beside its event loop.
  */
 #ifndef AK_SMEM_H
 #define AK_SMEM_H
@@ -26,6 +27,12 @@ char *ak_smem_strndup(const char *s, size_t n);
  * scratch arena (same guarantees) so its short-lived nodes never pin the main arena's slabs; a buffer cJSON
  * returns (cJSON_Print) may be freed with cJSON_free or ak_smem_free alike. */
 void ak_smem_hook_cjson(void);
+
+/* A scratch session on this thread (they nest): until the matching end, cJSON's allocations of this
+ * thread come from regions freed all at once, wiped, at the end. Only around code whose cJSON blocks
+ * all die before the end (a parse and its cJSON_Delete). */
+void ak_smem_scratch_begin(void);
+void ak_smem_scratch_end(void);
 
 /* Totals over both arenas; the scratch_ fields are the scratch arena's share of them. */
 struct ak_smem_stats {

@@ -79,11 +79,14 @@ ak_buf_free(struct ak_buf *b)
 	free(b);
 }
 
+/* Every byte past end is always zero (new storage is zeroed, and whatever lowers end wipes what it
+ * gives up), so wiping up to end wipes everything: a reset costs what the buffer last held, not its
+ * capacity (a connection's output buffer keeps the room of its largest reply). */
 void
 ak_buf_reset(struct ak_buf *b)
 {
 	if (b->data != NULL)
-		sodium_memzero(b->data, b->size);
+		sodium_memzero(b->data, b->end);
 	b->off = b->end = 0;
 }
 
@@ -126,7 +129,7 @@ ensure(struct ak_buf *b, size_t len)
 	if (need <= b->size) {
 		/* Compact: slide live data to the front and wipe what it left behind. */
 		memmove(b->data, b->data + b->off, live);
-		sodium_memzero(b->data + live, b->size - live);
+		sodium_memzero(b->data + live, b->end - live); /* past end it is zero already */
 		b->off = 0;
 		b->end = live;
 		return AK_OK;

@@ -68,22 +68,6 @@ ak_rot_check(const struct ak_rot *r)
 	return AK_OK;
 }
 
-enum ak_err
-ak_rot_to_json(struct cJSON *obj, const struct ak_rot *r)
-{
-	cJSON *o;
-
-	if (r->prev == NULL && r->hint == NULL)
-		return AK_OK;
-	if ((o = cJSON_AddObjectToObject(obj, "previous")) == NULL ||
-	    (r->prev != NULL && cJSON_AddStringToObject(o, "value", r->prev) == NULL) ||
-	    cJSON_AddNumberToObject(o, "rotated", (double)r->at) == NULL ||
-	    cJSON_AddNumberToObject(o, "until", (double)r->until) == NULL ||
-	    (r->hint != NULL && cJSON_AddStringToObject(o, "deactivate", r->hint) == NULL))
-		return AK_ERR_NOMEM;
-	return AK_OK;
-}
-
 /* Strict like the rest of the document: the three fields, each once, and the optional "deactivate"
  * hint (without which "value" is required). */
 enum ak_err

@@ -32,6 +32,7 @@
  * sodium_malloc silently ignores an mlock failure, so each region is mlocked again here; the result is
  * counted in the stats and the first failure (of either arena) triggers the warning hook.
  */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,7 @@
 #define CLASS_MAX 16384u
 #define NCLASSES 36
 #define CLASS_LARGE 0xffu
+#define CLASS_BUMP 0xfeu /* a cJSON block of a scratch session: freed with its region */
 
 /* hdr.cls = class | arena << ARENA_SHIFT. */
 #define CLASS_MASK 0xffu
@@ -135,6 +137,11 @@ struct arena {
 	size_t in_use;
 	int lock_failed;
 };
+
+/* One lock over both arenas: the agent's keystore writer thread builds and frees stores while the event
+ * loop serves requests. Uncontended it costs a few nanoseconds a call; single-threaded programs never
+ * wait on it. */
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 
 static struct arena arenas[NARENAS] = {
 	{ .idx = ARENA_MAIN },
@@ -553,10 +560,21 @@ arena_alloc(struct arena *a, size_t n)
 	return alloc_large(a, n);
 }
 
+static void *
+locked_alloc(struct arena *a, size_t n)
+{
+	void *p;
+
+	pthread_mutex_lock(&mu);
+	p = arena_alloc(a, n);
+	pthread_mutex_unlock(&mu);
+	return p;
+}
+
 void *
 ak_smem_alloc(size_t n)
 {
-	return arena_alloc(&arenas[ARENA_MAIN], n);
+	return locked_alloc(&arenas[ARENA_MAIN], n);
 }
 
 /* Index of the slab holding a block of class c at h, or a->nslabs if no slab of a could hold it. */
@@ -595,8 +613,20 @@ free_large(struct arena *a, struct hdr *h)
 	sodium_free(l);
 }
 
+static void smem_free(void *p);
+
 void
 ak_smem_free(void *p)
+{
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&mu);
+	smem_free(p);
+	pthread_mutex_unlock(&mu);
+}
+
+static void
+smem_free(void *p)
 {
 	struct arena *a;
 	struct hdr *h;
@@ -617,6 +647,11 @@ ak_smem_free(void *p)
 	a = &arenas[ai];
 	if (c == CLASS_LARGE) {
 		free_large(a, h);
+		return;
+	}
+	if (c == CLASS_BUMP) {
+		/* Wiped with its region at the end of the session; marked so a second free aborts. */
+		h->magic = MAGIC_FREE;
 		return;
 	}
 	if (c >= NCLASSES || (si = slab_of_block(a, h, (int)c)) == a->nslabs)
@@ -688,8 +723,10 @@ trim_arena(struct arena *a, int keep_current)
 void
 ak_smem_trim(void)
 {
+	pthread_mutex_lock(&mu);
 	trim_arena(&arenas[ARENA_MAIN], 1);
 	trim_arena(&arenas[ARENA_SCRATCH], 0);
+	pthread_mutex_unlock(&mu);
 }
 
 char *
@@ -716,12 +753,97 @@ ak_smem_strdup(const char *s)
 	return ak_smem_strndup(s, strlen(s));
 }
 
+/*
+ * Scratch sessions (ak_smem_scratch_begin/end): parsing a large store makes hundreds of thousands of cJSON
+ * nodes and key strings that all die together at cJSON_Delete. Inside a session this thread's cJSON blocks
+ * are carved one after another from a few large regions (sodium_malloc'd, mlocked, counted in the scratch
+ * arena), their free only marks them, and the end of the session wipes and unmaps the regions at once:
+ * one allocation is a pointer bump, and no free has to find a slab. Per thread, so a session never hands
+ * out memory another thread's cJSON still uses.
+ */
+#define BUMP_REGION (1u << 20)
+
+struct bump {
+	struct bump *next;
+	size_t size;                    /* what sodium_malloc was asked for */
+	size_t used;
+	size_t locked;
+};
+#define BUMP_PREFIX 32
+_Static_assert(sizeof(struct bump) <= BUMP_PREFIX, "bump prefix too small");
+
+static __thread struct bump *bump_head;
+static __thread unsigned bump_depth;
+
+void
+ak_smem_scratch_begin(void)
+{
+	bump_depth++;
+}
+
+void
+ak_smem_scratch_end(void)
+{
+	struct arena *a = &arenas[ARENA_SCRATCH];
+	struct bump *b, *next;
+
+	if (bump_depth == 0 || --bump_depth > 0)
+		return;
+	for (b = bump_head; b != NULL; b = next) {
+		next = b->next;
+		pthread_mutex_lock(&mu);
+		a->large_bytes -= b->size;
+		a->in_use -= b->size;
+		a->locked_bytes -= b->locked;
+		pthread_mutex_unlock(&mu);
+		sodium_free(b); /* wipes the whole region and munlocks it */
+	}
+	bump_head = NULL;
+}
+
+static void *
+bump_alloc(size_t n)
+{
+	struct arena *a = &arenas[ARENA_SCRATCH];
+	struct bump *b = bump_head;
+	size_t total, sz;
+	struct hdr *h;
+
+	if (n > BUMP_REGION)
+		return locked_alloc(a, n); /* a big buffer: its own region, freed the usual way */
+	total = (sizeof(struct hdr) + n + 15) & ~(size_t)15;
+	if (b == NULL || b->size - b->used < total) {
+		sz = BUMP_REGION - 16;
+		if (ak_smem_init() != 0 || (b = sodium_malloc(sz)) == NULL)
+			return NULL;
+		/* Not zeroed: cJSON initialises what it allocates, and sodium_free wipes it all. */
+		memset(b, 0, BUMP_PREFIX);
+		b->size = sz;
+		b->used = BUMP_PREFIX;
+		b->next = bump_head;
+		bump_head = b;
+		pthread_mutex_lock(&mu);
+		b->locked = lock_range(a, b, sz);
+		a->large_bytes += sz;
+		a->in_use += sz;
+		pthread_mutex_unlock(&mu);
+	}
+	h = (struct hdr *)((uint8_t *)b + b->used);
+	b->used += total;
+	h->magic = MAGIC_USED;
+	h->cls = CLASS_BUMP | ARENA_SCRATCH << ARENA_SHIFT;
+	h->u.size = n;
+	return h + 1;
+}
+
 /* cJSON's nodes and print buffers are short-lived: keep them out of the main arena (see the top). What
  * cJSON returns (cJSON_Print) may still be freed with ak_smem_free, which finds the arena in the header. */
 static void *
 cjson_alloc(size_t n)
 {
-	return arena_alloc(&arenas[ARENA_SCRATCH], n);
+	if (bump_depth > 0)
+		return bump_alloc(n);
+	return locked_alloc(&arenas[ARENA_SCRATCH], n);
 }
 
 void
@@ -738,6 +860,7 @@ ak_smem_stats(struct ak_smem_stats *st)
 {
 	const struct arena *m = &arenas[ARENA_MAIN], *s = &arenas[ARENA_SCRATCH];
 
+	pthread_mutex_lock(&mu);
 	st->slabs = m->nslabs + m->nlarge + s->nslabs + s->nlarge;
 	st->slab_bytes = m->slab_total + m->large_bytes + s->slab_total + s->large_bytes;
 	st->locked_bytes = m->locked_bytes + s->locked_bytes;
@@ -747,6 +870,7 @@ ak_smem_stats(struct ak_smem_stats *st)
 	st->scratch_slab_bytes = s->slab_total + s->large_bytes;
 	st->scratch_locked_bytes = s->locked_bytes;
 	st->scratch_in_use = s->in_use;
+	pthread_mutex_unlock(&mu);
 }
 
 /* Forget every region of a, wiping each: sodium_free unmaps it too (after wiping); with unmap 0 it is
@@ -790,15 +914,19 @@ release_arena(struct arena *a, int unmap)
 void
 ak_smem_release_all(void)
 {
+	pthread_mutex_lock(&mu);
 	release_arena(&arenas[ARENA_MAIN], 1);
 	release_arena(&arenas[ARENA_SCRATCH], 1);
 	/* A fresh arena: a later lock failure is reported again. */
 	warned = 0;
+	pthread_mutex_unlock(&mu);
 }
 
 void
 ak_smem_wipe_all(void)
 {
+	pthread_mutex_lock(&mu);
 	release_arena(&arenas[ARENA_MAIN], 0);
 	release_arena(&arenas[ARENA_SCRATCH], 0);
+	pthread_mutex_unlock(&mu);
 }

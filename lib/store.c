@@ -8,12 +8,14 @@
  * its syntax check, an oversize value, a string with a NUL in it, or two profiles with one name make
  * the whole document AK_ERR_BAD_FORMAT, and nothing half-built is returned.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 #include <sodium.h>
 
+#include "ak_buf.h"
 #include "ak_rotate.h"
 #include "ak_smem.h"
 #include "ak_store.h"
@@ -471,54 +473,161 @@ ak_store_rename(struct ak_store *s, const char *from, const char *to, int copy)
 
 /* Serialize -------------------------------------------------------------------------------------------- */
 
-static cJSON *
-profile_to_json(const struct ak_profile *p)
+/* The document is written straight into one secure buffer, in the form cJSON_PrintUnformatted gives (the
+ * same keys in the same order, strings escaped the same way, integers as integers): building a cJSON tree
+ * first cost two arena allocations a field and made every write of a large store slow. The parser stays
+ * cJSON's, and the round trip is what the tests check. */
+struct jw {
+	struct ak_buf *b;
+	enum ak_err r;
+};
+
+static void
+jw_raw(struct jw *w, const char *s, size_t n)
 {
-	cJSON *o, *vars, *v;
+	if (w->r == AK_OK)
+		w->r = ak_buf_put(w->b, s, n);
+}
+
+#define JW_LIT(w, lit) jw_raw((w), (lit), sizeof(lit) - 1)
+
+/* A JSON string: quote, backslash and the control characters escaped as cJSON escapes them; every other
+ * byte (UTF-8 included) as it is. Runs of plain bytes go out in one copy. */
+static void
+jw_str(struct jw *w, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *run = s;
+	char esc[6];
+	size_t en;
+
+	JW_LIT(w, "\"");
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		jw_raw(w, run, (size_t)(s - run));
+		run = s + 1;
+		esc[0] = '\\';
+		en = 2;
+		switch (c) {
+		case '"': esc[1] = '"'; break;
+		case '\\': esc[1] = '\\'; break;
+		case '\b': esc[1] = 'b'; break;
+		case '\f': esc[1] = 'f'; break;
+		case '\n': esc[1] = 'n'; break;
+		case '\r': esc[1] = 'r'; break;
+		case '\t': esc[1] = 't'; break;
+		default:
+			esc[1] = 'u';
+			esc[2] = '0';
+			esc[3] = '0';
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			en = 6;
+			break;
+		}
+		jw_raw(w, esc, en);
+	}
+	jw_raw(w, run, (size_t)(s - run));
+	JW_LIT(w, "\"");
+}
+
+/* ,"key":"value" (first: no comma) */
+static void
+jw_kstr(struct jw *w, const char *key, const char *v, int first)
+{
+	if (!first)
+		JW_LIT(w, ",");
+	jw_str(w, key);
+	JW_LIT(w, ":");
+	jw_str(w, v != NULL ? v : "");
+}
+
+static void
+jw_kint_bare(struct jw *w, int64_t v)
+{
+	char num[32];
+	int n = snprintf(num, sizeof(num), "%lld", (long long)v);
+
+	jw_raw(w, num, (size_t)n);
+}
+
+/* ,"key":integer */
+static void
+jw_kint(struct jw *w, const char *key, int64_t v)
+{
+	JW_LIT(w, ",");
+	jw_str(w, key);
+	JW_LIT(w, ":");
+	jw_kint_bare(w, v);
+}
+
+/* The rotation record: ,"previous":{"value":…,"rotated":…,"until":…,"deactivate":…} when there is
+ * one; a pending deactivation keeps only the hint, without "value". */
+static void
+jw_rot(struct jw *w, const struct ak_rot *r)
+{
+	if (r->prev == NULL && r->hint == NULL)
+		return;
+	JW_LIT(w, ",\"previous\":{");
+	if (r->prev != NULL) {
+		jw_kstr(w, "value", r->prev, 1);
+		JW_LIT(w, ",");
+	}
+	jw_str(w, "rotated");
+	JW_LIT(w, ":");
+	jw_kint_bare(w, r->at);
+	jw_kint(w, "until", r->until);
+	if (r->hint != NULL)
+		jw_kstr(w, "deactivate", r->hint, 0);
+	JW_LIT(w, "}");
+}
+
+static void
+jw_profile(struct jw *w, const struct ak_profile *p)
+{
 	size_t i;
 
-	if ((o = cJSON_CreateObject()) == NULL)
-		return NULL;
-	if (cJSON_AddStringToObject(o, "name", p->name) == NULL ||
-	    cJSON_AddStringToObject(o, "provider", p->provider) == NULL ||
-	    cJSON_AddStringToObject(o, "secret_var", p->secret_var) == NULL ||
-	    cJSON_AddStringToObject(o, "secret", p->secret) == NULL ||
-	    cJSON_AddStringToObject(o, "description", p->description) == NULL ||
-	    cJSON_AddStringToObject(o, "source", p->source) == NULL ||
-	    cJSON_AddNumberToObject(o, "created", (double)p->created) == NULL ||
-	    cJSON_AddNumberToObject(o, "rotated", (double)p->rotated) == NULL ||
-	    (vars = cJSON_AddArrayToObject(o, "vars")) == NULL ||
-	    ak_rot_to_json(o, &p->rot) != AK_OK ||
-	    (p->rotate_every != 0 &&
-	    cJSON_AddNumberToObject(o, "rotate_every", (double)p->rotate_every) == NULL) ||
-	    (p->confirm && cJSON_AddTrueToObject(o, "confirm") == NULL) ||
-	    (p->lifetime != 0 && cJSON_AddNumberToObject(o, "lifetime", (double)p->lifetime) == NULL))
-		goto fail;
+	JW_LIT(w, "{");
+	jw_kstr(w, "name", p->name, 1);
+	jw_kstr(w, "provider", p->provider, 0);
+	jw_kstr(w, "secret_var", p->secret_var, 0);
+	jw_kstr(w, "secret", p->secret, 0);
+	jw_kstr(w, "description", p->description, 0);
+	jw_kstr(w, "source", p->source, 0);
+	jw_kint(w, "created", p->created);
+	jw_kint(w, "rotated", p->rotated);
+	JW_LIT(w, ",\"vars\":[");
 	for (i = 0; i < p->nvars; i++) {
-		if ((v = cJSON_CreateObject()) == NULL)
-			goto fail;
-		if (!cJSON_AddItemToArray(vars, v)) {
-			cJSON_Delete(v);
-			goto fail;
-		}
-		if (cJSON_AddStringToObject(v, "name", p->vars[i].name) == NULL ||
-		    cJSON_AddStringToObject(v, "value", p->vars[i].value) == NULL ||
-		    (p->vars[i].secret && cJSON_AddTrueToObject(v, "secret") == NULL) ||
-		    ak_rot_to_json(v, &p->vars[i].rot) != AK_OK)
-			goto fail;
+		if (i > 0)
+			JW_LIT(w, ",");
+		JW_LIT(w, "{");
+		jw_kstr(w, "name", p->vars[i].name, 1);
+		jw_kstr(w, "value", p->vars[i].value, 0);
+		if (p->vars[i].secret)
+			JW_LIT(w, ",\"secret\":true");
+		jw_rot(w, &p->vars[i].rot);
+		JW_LIT(w, "}");
 	}
-	return o;
-fail:
-	cJSON_Delete(o);
-	return NULL;
+	JW_LIT(w, "]");
+	jw_rot(w, &p->rot);
+	if (p->rotate_every != 0)
+		jw_kint(w, "rotate_every", p->rotate_every);
+	if (p->confirm)
+		JW_LIT(w, ",\"confirm\":true");
+	if (p->lifetime != 0)
+		jw_kint(w, "lifetime", p->lifetime);
+	JW_LIT(w, "}");
 }
 
 /* *out is a secure allocation the caller frees (and thereby wipes) with ak_smem_free. */
 enum ak_err
 ak_store_serialize(const struct ak_store *s, char **out, size_t *outlen)
 {
-	cJSON *root = NULL, *arr, *o;
-	char *txt = NULL, *copy;
+	struct jw w = { NULL, AK_OK };
+	char *copy;
 	size_t i, len;
 	enum ak_err r;
 
@@ -530,33 +639,54 @@ ak_store_serialize(const struct ak_store *s, char **out, size_t *outlen)
 	for (i = 0; i < s->n; i++)
 		if ((r = ak_profile_validate(s->p[i])) != AK_OK)
 			return r;
-	r = AK_ERR_NOMEM;
-	if ((root = cJSON_CreateObject()) == NULL ||
-	    cJSON_AddNumberToObject(root, "version", AK_DOC_VERSION) == NULL ||
-	    (arr = cJSON_AddArrayToObject(root, "profiles")) == NULL)
-		goto out;
-	for (i = 0; i < s->n; i++) {
-		if ((o = profile_to_json(s->p[i])) == NULL)
-			goto out;
-		if (!cJSON_AddItemToArray(arr, o)) {
-			cJSON_Delete(o);
-			goto out;
+	if ((w.b = ak_buf_new_secure(AK_FILE_MAX)) == NULL)
+		return AK_ERR_NOMEM;
+	/* Room for the whole document up front (escapes aside): growing by doubling would copy and wipe
+	 * it a dozen times. */
+	{
+		size_t est = 64, j;
+		uint8_t *room;
+
+		for (i = 0; i < s->n; i++) {
+			const struct ak_profile *p = s->p[i];
+
+			est += 256 + strlen(p->name) + strlen(p->provider) + strlen(p->secret_var) +
+			    strlen(p->secret) + strlen(p->description) + strlen(p->source) +
+			    (p->rot.prev != NULL ? 64 + strlen(p->rot.prev) : 0);
+			for (j = 0; j < p->nvars; j++)
+				est += 64 + strlen(p->vars[j].name) + strlen(p->vars[j].value) +
+				    (p->vars[j].rot.prev != NULL ? 64 + strlen(p->vars[j].rot.prev) : 0);
 		}
+		if (est < AK_FILE_MAX && ak_buf_reserve(w.b, est, &room) == AK_OK)
+			ak_buf_unreserve(w.b, est);
 	}
-	if ((txt = cJSON_PrintUnformatted(root)) == NULL)
+	JW_LIT(&w, "{\"version\":");
+	{
+		char num[16];
+		int n = snprintf(num, sizeof(num), "%d", AK_DOC_VERSION);
+
+		jw_raw(&w, num, (size_t)n);
+	}
+	JW_LIT(&w, ",\"profiles\":[");
+	for (i = 0; i < s->n; i++) {
+		if (i > 0)
+			JW_LIT(&w, ",");
+		jw_profile(&w, s->p[i]);
+	}
+	JW_LIT(&w, "]}");
+	if ((r = w.r) != AK_OK)
 		goto out;
-	len = strlen(txt);
-	if ((copy = ak_smem_alloc(len + 1)) == NULL)
+	len = ak_buf_len(w.b);
+	if ((copy = ak_smem_alloc(len + 1)) == NULL) {
+		r = AK_ERR_NOMEM;
 		goto out;
-	memcpy(copy, txt, len + 1);
+	}
+	memcpy(copy, ak_buf_ptr(w.b), len);
 	*out = copy;
 	*outlen = len;
 	r = AK_OK;
 out:
-	/* With the hooks in place cJSON_free and cJSON_Delete wipe: txt held every secret. */
-	if (txt != NULL)
-		cJSON_free(txt);
-	cJSON_Delete(root);
+	ak_buf_free(w.b); /* wipes: it held every secret */
 	return r;
 }
 
@@ -779,6 +909,8 @@ ak_store_parse(const char *doc, size_t len, struct ak_store **out)
 	 * the whole document. */
 	if ((buf = ak_smem_strndup(doc, len)) == NULL)
 		return AK_ERR_NOMEM;
+	/* Every cJSON block of this parse dies at the cJSON_Delete below: one scratch session. */
+	ak_smem_scratch_begin();
 	if ((root = cJSON_ParseWithOpts(buf, NULL, 1)) == NULL || !cJSON_IsObject(root))
 		goto out;
 	cJSON_ArrayForEach(f, root) {
@@ -813,13 +945,17 @@ ak_store_parse(const char *doc, size_t len, struct ak_store **out)
 		}
 		s->p[s->n++] = p;
 	}
-	/* The writer keeps them sorted; sort anyway so find() is right for any valid document. */
-	if (s->n > 1)
+	/* The writer keeps them sorted (one pass checks it, and finds a duplicate); sort anyway when they
+	 * are not, so find() is right for any valid document. */
+	for (i = 1; i < s->n && strcmp(s->p[i - 1]->name, s->p[i]->name) < 0; i++)
+		;
+	if (i < s->n) {
 		qsort(s->p, s->n, sizeof(*s->p), profile_cmp);
-	for (i = 1; i < s->n; i++) {
-		if (strcmp(s->p[i - 1]->name, s->p[i]->name) == 0) {
-			r = AK_ERR_BAD_FORMAT;
-			goto out;
+		for (i = 1; i < s->n; i++) {
+			if (strcmp(s->p[i - 1]->name, s->p[i]->name) == 0) {
+				r = AK_ERR_BAD_FORMAT;
+				goto out;
+			}
 		}
 	}
 	*out = s;
@@ -828,6 +964,7 @@ ak_store_parse(const char *doc, size_t len, struct ak_store **out)
 out:
 	ak_store_free(s);
 	cJSON_Delete(root);
+	ak_smem_scratch_end();
 	ak_smem_free(buf);
 	return r;
 }

@@ -5,6 +5,8 @@
  * Targets speak their own protocol, all framed as uint32 big-endian length + type byte + payload:
  *   akagent-get     AK_MSG_GET <profile>   -> AK_MSG_PROFILE_REPLY
  *   akagent-status  AK_MSG_STATUS          -> AK_MSG_STATUS_REPLY
+ *   akagent-list    AK_MSG_LIST            -> AK_MSG_LIST_REPLY
+ *   akagent-mix     GET:LIST:STATUS 80:10:10, in a fixed order on every connection (8 GET, LIST, STATUS)
  *   ssh             SSH2_AGENTC_REQUEST_IDENTITIES (11) -> SSH2_AGENT_IDENTITIES_ANSWER (12)
  *   echo            the akagent GET frame  -> the same frame back (akbench-echo)
  * This is a benchmark, not a test: it only checks each reply's type, and decodes one full akagent
@@ -32,13 +34,15 @@
 
 #define SSH_REQUEST_IDENTITIES 11
 #define SSH_IDENTITIES_ANSWER 12
-#define RBUF_MAX (1u << 20)	/* largest reply we accept; bigger is a setup error */
+#define RBUF_MAX AK_PROTO_MAX_REPLY	/* largest reply we accept (a LIST of a big store) */
 
-enum target { T_AKAGENT_GET, T_AKAGENT_STATUS, T_SSH, T_ECHO };
+enum target { T_AKAGENT_GET, T_AKAGENT_STATUS, T_AKAGENT_LIST, T_AKAGENT_MIX, T_SSH, T_ECHO };
 
 struct conn {
 	struct ak_client *cl;	/* the library client: it checks the peer's uid, frames, buffers */
 	uint64_t sent_ns;
+	unsigned seq;		/* requests sent: which kind the next one is (akagent-mix) */
+	int kind;		/* of the request in flight: index into reqs */
 	size_t have;		/* size of the reply frame, once whole */
 	const uint8_t *rbuf;	/* the reply frame (in cl), once whole */
 };
@@ -58,9 +62,14 @@ struct worker {
 	int fail;		/* setup failure: message already printed */
 };
 
-static uint8_t req[512];	/* the request frame, identical for every connection */
-static size_t req_len;
-static uint8_t want_type;
+/* The request frames (one, or GET, LIST, STATUS for the mix), identical for every connection. */
+struct reqdef {
+	uint8_t frame[512];
+	size_t len;
+	uint8_t want;		/* the reply type it must get */
+};
+static struct reqdef reqs[3];
+static int mix;			/* akagent-mix: reqs[0..2] in the order 8 x GET, LIST, STATUS */
 
 static uint64_t
 now_ns(void)
@@ -113,10 +122,13 @@ dial(struct conn *c, const char *path)
 static int
 send_req(struct conn *c)
 {
+	unsigned k = c->seq++ % 10;
+
+	c->kind = !mix ? 0 : k < 8 ? 0 : k == 8 ? 1 : 2;
 	c->sent_ns = now_ns();
 	c->have = 0;
 	c->rbuf = NULL;
-	return ak_client_send_frame(c->cl, req, req_len) == AK_OK ? 0 : -1;
+	return ak_client_send_frame(c->cl, reqs[c->kind].frame, reqs[c->kind].len) == AK_OK ? 0 : -1;
 }
 
 /* 1 when the whole reply frame has arrived, 0 if more is needed, -1 on error or EOF. */
@@ -174,7 +186,7 @@ worker_run(void *arg)
 
 			if (r == 0)
 				continue;
-			if (r == -1 || c->rbuf[4] != want_type) {
+			if (r == -1 || c->rbuf[4] != reqs[c->kind].want) {
 				if (w->errors++ == 0)
 					fprintf(stderr, "akbench: bad reply (type %d, %zu bytes)\n",
 					    c->have > 4 ? c->rbuf[4] : -1, c->have);
@@ -240,7 +252,7 @@ preflight(const char *sock, enum target tgt)
 		goto out;
 	}
 	type = c.rbuf[4];
-	if (tgt == T_AKAGENT_GET || tgt == T_AKAGENT_STATUS) {
+	if (tgt != T_SSH && tgt != T_ECHO) {
 		if ((b = ak_buf_new(RBUF_MAX)) == NULL || ak_buf_put(b, c.rbuf + 5, c.have - 5) != AK_OK)
 			goto out;
 		if (type == AK_MSG_ERROR) {
@@ -249,7 +261,7 @@ preflight(const char *sock, enum target tgt)
 				    detail ? ": " : "", detail ? detail : "");
 			goto out;
 		}
-		if (tgt == T_AKAGENT_GET && type == AK_MSG_PROFILE_REPLY) {
+		if ((tgt == T_AKAGENT_GET || tgt == T_AKAGENT_MIX) && type == AK_MSG_PROFILE_REPLY) {
 			if ((e = ak_proto_get_profile(b, &p)) != AK_OK) {
 				fprintf(stderr, "akbench: PROFILE_REPLY does not decode: %s\n", ak_strerror(e));
 				goto out;
@@ -263,8 +275,8 @@ preflight(const char *sock, enum target tgt)
 			ak_status_clear(&st);
 		}
 	}
-	if (type != want_type) {
-		fprintf(stderr, "akbench: preflight: reply type %u, expected %u\n", type, want_type);
+	if (type != reqs[0].want) {
+		fprintf(stderr, "akbench: preflight: reply type %u, expected %u\n", type, reqs[0].want);
 		goto out;
 	}
 	r = 0;
@@ -276,8 +288,9 @@ out:
 	return r;
 }
 
+/* Encode one request frame of kind tgt into *d. */
 static int
-build_request(enum target tgt, const char *profile)
+encode(enum target tgt, const char *profile, struct reqdef *d)
 {
 	struct ak_buf *b;
 	int r = -1;
@@ -285,38 +298,53 @@ build_request(enum target tgt, const char *profile)
 	if (tgt == T_SSH) {
 		static const uint8_t ssh_req[5] = { 0, 0, 0, 1, SSH_REQUEST_IDENTITIES };
 
-		memcpy(req, ssh_req, sizeof(ssh_req));
-		req_len = sizeof(ssh_req);
-		want_type = SSH_IDENTITIES_ANSWER;
+		memcpy(d->frame, ssh_req, sizeof(ssh_req));
+		d->len = sizeof(ssh_req);
+		d->want = SSH_IDENTITIES_ANSWER;
 		return 0;
 	}
-	if ((b = ak_buf_new(sizeof(req))) == NULL)
+	if ((b = ak_buf_new(sizeof(d->frame))) == NULL)
 		return -1;
 	if (tgt == T_AKAGENT_STATUS) {
 		if (ak_proto_begin(b, AK_MSG_STATUS) != AK_OK)
 			goto out;
-		want_type = AK_MSG_STATUS_REPLY;
+		d->want = AK_MSG_STATUS_REPLY;
+	} else if (tgt == T_AKAGENT_LIST) {
+		if (ak_proto_begin(b, AK_MSG_LIST) != AK_OK)
+			goto out;
+		d->want = AK_MSG_LIST_REPLY;
 	} else {
 		/* the echo target gets the same GET frame, so the bytes moved are comparable */
 		if (ak_proto_begin(b, AK_MSG_GET) != AK_OK || ak_buf_put_cstring(b, profile) != AK_OK)
 			goto out;
-		want_type = tgt == T_ECHO ? AK_MSG_GET : AK_MSG_PROFILE_REPLY;
+		d->want = tgt == T_ECHO ? AK_MSG_GET : AK_MSG_PROFILE_REPLY;
 	}
-	if (ak_proto_finish(b, AK_PROTO_MAX_REQUEST) != AK_OK || ak_buf_len(b) > sizeof(req))
+	if (ak_proto_finish(b, AK_PROTO_MAX_REQUEST) != AK_OK || ak_buf_len(b) > sizeof(d->frame))
 		goto out;
-	req_len = ak_buf_len(b);
-	memcpy(req, ak_buf_ptr(b), req_len);
+	d->len = ak_buf_len(b);
+	memcpy(d->frame, ak_buf_ptr(b), d->len);
 	r = 0;
 out:
 	ak_buf_free(b);
 	return r;
 }
 
+static int
+build_request(enum target tgt, const char *profile)
+{
+	if (tgt != T_AKAGENT_MIX)
+		return encode(tgt, profile, &reqs[0]);
+	mix = 1;
+	return encode(T_AKAGENT_GET, profile, &reqs[0]) == 0 &&
+	    encode(T_AKAGENT_LIST, profile, &reqs[1]) == 0 &&
+	    encode(T_AKAGENT_STATUS, profile, &reqs[2]) == 0 ? 0 : -1;
+}
+
 static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: akbench -s SOCKET -t akagent-get|akagent-status|ssh|echo [-c CLIENTS] [-d SECONDS]\n"
+	    "usage: akbench -s SOCKET -t akagent-get|-status|-list|-mix|ssh|echo [-c CLIENTS] [-d SECONDS]\n"
 	    "               [-w WARMUP_MS] [-j THREADS] [-p PROFILE] [-H]\n"
 	    "Prints: target clients requests/s p50_us p99_us requests (-H: a header line first).\n");
 	exit(2);
@@ -355,6 +383,10 @@ main(int argc, char **argv)
 		tgt = T_AKAGENT_GET;
 	else if (strcmp(tname, "akagent-status") == 0)
 		tgt = T_AKAGENT_STATUS;
+	else if (strcmp(tname, "akagent-list") == 0)
+		tgt = T_AKAGENT_LIST;
+	else if (strcmp(tname, "akagent-mix") == 0)
+		tgt = T_AKAGENT_MIX;
 	else if (strcmp(tname, "ssh") == 0 || strcmp(tname, "ssh-agent") == 0)
 		tgt = T_SSH;
 	else if (strcmp(tname, "echo") == 0)

@@ -1,41 +1,63 @@
 #!/bin/bash
-# bench.sh - akagent benchmark (not a test). Everything measured in one run on one machine:
-#   1. requests/s and p50/p99 latency at 1, 16, 64 clients: akagent (GET of a profile), ssh-agent
-#      (REQUEST_IDENTITIES, one ed25519 key) and a trivial poll() echo server;
-#   2. process start-to-finish cost of akctl env/get vs /bin/true and ssh-add -L (ratios);
-#   3. akagent's RSS and mlocked bytes holding 100 profiles (ssh-agent's RSS for comparison).
+# bench.sh - akagent benchmark (not a test). Everything measured in one run on one machine, each ratio
+# printed beside its goal:
+#   1. throughput matrix: requests/s and p50/p99 at 1, 16, 64, 256 clients for GET, LIST, STATUS and the
+#      GET:LIST:STATUS 80:10:10 mix (100 profiles), against ssh-agent (REQUEST_IDENTITIES, one ed25519
+#      key, the same client code) and a trivial poll() echo server (the ceiling);
+#   2. writes never stall reads: GET p99 while a client adds and removes a profile 20 times a second,
+#      against the idle GET p99;
+#   3. client process cost: tests/bench/bench-client.sh when it is there;
+#   4. scale: unlock, list --json, get, add and rm through the agent, RSS and locked memory, from 10 to
+#      100,000 profiles (generated keystores, insecure-test KDF so the KDF is not in the times);
+#   5. memory of the 100-profile agent beside ssh-agent's.
 #
-# usage: bench.sh BUILD_DIR
-#        bench.sh AKAGENT AKCTL AKBENCH AKBENCH_ECHO      (what `ninja -C BUILD bench` runs)
-# tunables: BENCH_SECS (per akbench run, default 2), BENCH_REPEAT (runs per point, best kept, default 2),
-#           BENCH_RUNS (process loop, default 500), BENCH_CLIENTS (default "1 16 64")
+# usage: bench.sh [--markdown FILE] BUILD_DIR
+#        bench.sh [--markdown FILE] AKAGENT AKCTL AKBENCH AKBENCH_ECHO AKMKSTORE   (`ninja -C BUILD bench`)
+#   --markdown FILE: also rewrite the tables between the bench markers of FILE (docs/performance.md).
+# tunables: BENCH_SECS (per akbench run, default 1), BENCH_REPEAT (runs per point, best kept, default 2),
+#           BENCH_CLIENTS (default "1 16 64 256"), BENCH_MIXES (default "get list status mix"),
+#           BENCH_SCALE (profiles, default "10 1000 10000 100000"), BENCH_WRITE_SECS (default 3),
+#           BENCH_RUNS (process loop of the fallback client part, default 300)
 set -u
 
+MD=
+if [ "${1:-}" = --markdown ]; then
+	MD=$2
+	shift 2
+fi
 if [ $# -eq 1 ]; then
 	AKAGENT=$1/akagent AKCTL=$1/akctl AKBENCH=$1/tests/bench/akbench AKECHO=$1/tests/bench/akbench-echo
-elif [ $# -eq 4 ]; then
-	AKAGENT=$1 AKCTL=$2 AKBENCH=$3 AKECHO=$4
+	AKMKSTORE=$1/tests/stress/akmkstore
+	[ -x "$AKMKSTORE" ] || ninja -C "$1" tests/stress/akmkstore >/dev/null
+elif [ $# -eq 5 ]; then
+	AKAGENT=$1 AKCTL=$2 AKBENCH=$3 AKECHO=$4 AKMKSTORE=$5
 else
-	echo "usage: $0 BUILD_DIR | $0 AKAGENT AKCTL AKBENCH AKBENCH_ECHO" >&2
+	echo "usage: $0 [--markdown FILE] BUILD_DIR | $0 [--markdown FILE] AKAGENT AKCTL AKBENCH AKBENCH_ECHO AKMKSTORE" >&2
 	exit 2
 fi
-for p in "$AKAGENT" "$AKCTL" "$AKBENCH" "$AKECHO"; do
+for p in "$AKAGENT" "$AKCTL" "$AKBENCH" "$AKECHO" "$AKMKSTORE"; do
 	[ -x "$p" ] || { echo "bench: $p: not built" >&2; exit 1; }
 done
 for p in ssh-agent ssh-add ssh-keygen; do
 	command -v $p >/dev/null || { echo "bench: $p not installed (Debian: openssh-client)" >&2; exit 1; }
 done
-SECS=${BENCH_SECS:-2}
+[ -z "$MD" ] || [ -f "$MD" ] || { echo "bench: $MD: no such file" >&2; exit 2; }
+SECS=${BENCH_SECS:-1}
 REPEAT=${BENCH_REPEAT:-2}
-RUNS=${BENCH_RUNS:-500}
-CLIENTS=${BENCH_CLIENTS:-"1 16 64"}
+CLIENTS=${BENCH_CLIENTS:-"1 16 64 256"}
+MIXES=${BENCH_MIXES:-"get list status mix"}
+SCALE=${BENCH_SCALE:-"10 1000 10000 100000"}
+WSECS=${BENCH_WRITE_SECS:-3}
 NPROF=100
+PASS="bench passphrase correct horse"
+HERE=$(cd "$(dirname "$0")" && pwd)
 
 T=$(mktemp -d /tmp/akbench.XXXXXX)
 chmod 700 "$T"
-SSH_PID= ECHO_PID= AK_PID=
+SSH_PID= ECHO_PID= AK_PID= WRITER_PID=
 cleanup() {
 	# kill only what this script started, by pid
+	[ -n "$WRITER_PID" ] && kill "$WRITER_PID" 2>/dev/null
 	[ -n "$AK_PID" ] && kill "$AK_PID" 2>/dev/null
 	[ -n "$SSH_PID" ] && kill "$SSH_PID" 2>/dev/null
 	[ -n "$ECHO_PID" ] && kill "$ECHO_PID" 2>/dev/null
@@ -48,125 +70,259 @@ trap 'exit 130' INT TERM
 die() { echo "bench: $*" >&2; exit 1; }
 
 # a private world: nothing of the user's agents or keystores is touched
-mkdir -p "$T/home" "$T/run" "$T/data"
-chmod 700 "$T/home" "$T/run" "$T/data"
-export HOME=$T/home XDG_RUNTIME_DIR=$T/run XDG_DATA_HOME=$T/data SHELL=/bin/sh
-unset AKAGENT_SOCK AKAGENT_PID AKCTL_KEYSTORE AKCTL_ASKPASS AKCTL_PROFILE SSH_AUTH_SOCK SSH_AGENT_PID
+mkdir -p "$T/home" "$T/run" "$T/data/akagent"
+chmod 700 "$T/home" "$T/run" "$T/data" "$T/data/akagent"
+export HOME=$T/home XDG_RUNTIME_DIR=$T/run XDG_DATA_HOME=$T/data SHELL=/bin/sh AKCTL_ASKPASS=/bin/false
+unset AKAGENT_SOCK AKAGENT_PID AKCTL_KEYSTORE AKCTL_PROFILE SSH_AUTH_SOCK SSH_AGENT_PID
+STORE=$T/data/akagent/keystore
 
 wait_sock() {
 	local i
-	for i in $(seq 1 200); do
+	for i in $(seq 1 500); do
 		[ -S "$1" ] && return 0
 		sleep 0.01
 	done
 	return 1
 }
+kb() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status"; }
+ns() { date +%s%N; }
 
-# --- ssh-agent with one ed25519 key -------------------------------------------------------------
+# A fresh agent on a generated keystore of $1 profiles, unlocked; sets AK_PID, AKAGENT_SOCK.
+start_agent() {
+	[ -n "$AK_PID" ] && { kill "$AK_PID" 2>/dev/null; wait "$AK_PID" 2>/dev/null; }
+	AK_PID=
+	rm -f "$STORE"
+	"$AKMKSTORE" "$STORE" "$1" <<<"$PASS" >/dev/null || die "akmkstore $1 failed"
+	eval "$("$AKAGENT" -s -t 0 --idle 0)" >/dev/null || die "akagent did not start"
+	AK_PID=${AKAGENT_PID:-}
+	[ -n "$AK_PID" ] && [ -S "${AKAGENT_SOCK:-}" ] || die "akagent printed no AKAGENT_SOCK/AKAGENT_PID"
+	"$AKCTL" --passphrase-fd 3 unlock 3<<<"$PASS" || die "akctl unlock failed"
+}
+
+# --- ssh-agent with one ed25519 key, the echo server, akagent with 100 profiles ----------------
 ssh-keygen -q -t ed25519 -N '' -C bench -f "$T/id_ed25519" || die "ssh-keygen failed"
 ssh-agent -D -a "$T/ssh.sock" >/dev/null 2>&1 &
 SSH_PID=$!
 wait_sock "$T/ssh.sock" || die "ssh-agent did not start"
 SSH_AUTH_SOCK=$T/ssh.sock ssh-add -q "$T/id_ed25519" 2>/dev/null || die "ssh-add failed"
-
-# --- echo server --------------------------------------------------------------------------------
 "$AKECHO" "$T/echo.sock" &
 ECHO_PID=$!
 wait_sock "$T/echo.sock" || die "akbench-echo did not start"
-
-# --- akagent, keystore with 100 profiles, unlocked ----------------------------------------------
-eval "$("$AKAGENT" -s)" >/dev/null || die "akagent did not start"
-AK_PID=${AKAGENT_PID:-}
-[ -n "$AK_PID" ] && [ -S "${AKAGENT_SOCK:-}" ] || die "akagent printed no AKAGENT_SOCK/AKAGENT_PID"
-"$AKCTL" --passphrase-fd 3 init --kdf insecure-test 3<<<"bench passphrase" || die "akctl init failed"
-"$AKCTL" --passphrase-fd 3 unlock 3<<<"bench passphrase" || die "akctl unlock failed"
-for i in $(seq -w 0 $((NPROF - 1))); do
-	# a realistic Anthropic-shaped key (108 chars) plus two plain variables
-	key=sk-ant-api03-$(printf '%093d' "$((10#$i))" | tr 0-9 A-J)AA
-	printf %s "$key" | "$AKCTL" add "p0$i" --set ANTHROPIC_MODEL=claude-sonnet-4-5-20250929 \
-		--set MAX_TOKENS=1024 >/dev/null 2>"$T/add.err" || { cat "$T/add.err" >&2; die "akctl add p0$i failed"; }
-done
-P=p050
+start_agent "$NPROF"
+P=p00050
 "$AKCTL" get "$P" >/dev/null || die "akctl get $P failed"
 
-# --- 1. throughput and latency ------------------------------------------------------------------
-# Targets are interleaved and each run is repeated REPEAT times, keeping the best req/s (with its own
+# --- 1. throughput matrix -------------------------------------------------------------------------
+# Targets are interleaved and each point is repeated REPEAT times, keeping the best req/s (with its own
 # latencies): on a shared machine other load only ever makes a run slower.
-echo "== requests over the Unix socket (best of $REPEAT x ${SECS}s, one request outstanding per client) =="
+echo "== 1. requests over the Unix socket ($NPROF profiles; best of $REPEAT x ${SECS}s; one request outstanding per client) =="
 printf '%-16s %7s %12s %9s %9s %10s\n' target clients req/s p50_us p99_us requests
 declare -A RPS P99 LINE
+TARGETS=
+for m in $MIXES; do TARGETS+="akagent-$m "; done
+TARGETS+="ssh echo"
+run_point() { # tgt clients sock -> updates RPS/P99/LINE
+	local line
+	line=$("$AKBENCH" -s "$3" -t "$1" -c "$2" -d "$SECS" -p "$P") || die "akbench $1 -c $2 failed"
+	set -- $line
+	if [ -z "${RPS[$1.$2]:-}" ] || [ "${3%.*}" -gt "${RPS[$1.$2]%.*}" ]; then
+		RPS[$1.$2]=$3 P99[$1.$2]=$5 LINE[$1.$2]=$line
+	fi
+}
 for c in $CLIENTS; do
 	for ((r = 0; r < REPEAT; r++)); do
-		for tgt in akagent-get ssh echo; do
+		for tgt in $TARGETS; do
 			case $tgt in
-			akagent-get) s=$AKAGENT_SOCK ;;
+			akagent-*) s=$AKAGENT_SOCK ;;
 			ssh) s=$T/ssh.sock ;;
 			echo) s=$T/echo.sock ;;
 			esac
-			line=$("$AKBENCH" -s "$s" -t "$tgt" -c "$c" -d "$SECS" -p "$P") ||
-				die "akbench $tgt -c $c failed"
-			set -- $line
-			if [ -z "${RPS[$tgt.$c]:-}" ] || [ "${3%.*}" -gt "${RPS[$tgt.$c]%.*}" ]; then
-				RPS[$tgt.$c]=$3 P99[$tgt.$c]=$5 LINE[$tgt.$c]=$line
-			fi
+			run_point "$tgt" "$c" "$s"
 		done
 	done
-	for tgt in akagent-get ssh echo; do
+	for tgt in $TARGETS; do
 		echo "${LINE[$tgt.$c]}"
 	done
 done
-for c in $CLIENTS; do
-	awk -v c="$c" -v a="${RPS[akagent-get.$c]}" -v s="${RPS[ssh.$c]}" -v e="${RPS[echo.$c]}" \
-	    -v ap="${P99[akagent-get.$c]}" -v sp="${P99[ssh.$c]}" 'BEGIN {
-		printf "%3d clients: akagent/ssh-agent %.2fx req/s, akagent/echo %.2fx, p99 akagent %.0f us vs ssh-agent %.0f us\n",
-		    c, a / s, a / e, ap, sp }'
-done
-
-# --- 2. process cost ----------------------------------------------------------------------------
-# A plain loop so there is no dependency: the fork+exec of the loop is in every number, which is the
-# point of the /bin/true baseline. The commands take turns in ROUNDS rounds and each reports the
-# median of its per-round means, so a burst of other load on the machine hits all of them alike.
-ROUNDS=10
-per_round=$(((RUNS + ROUNDS - 1) / ROUNDS))
-loop_ns() {
-	local i t0 t1
-	t0=$(date +%s%N)
-	for ((i = 0; i < per_round; i++)); do
-		"$@" >/dev/null 2>&1
+echo
+echo "goal: akagent >= 1.5x ssh-agent's req/s and p99 no worse, on every mix at 16, 64 and 256 clients"
+printf '%-8s %7s %11s %10s %8s %12s %12s %6s %11s\n' mix clients akagent ssh-agent ratio p99_akagent p99_ssh p99ok echo_ceiling
+for m in $MIXES; do
+	for c in $CLIENTS; do
+		awk -v m="$m" -v c="$c" -v a="${RPS[akagent-$m.$c]}" -v s="${RPS[ssh.$c]}" -v e="${RPS[echo.$c]}" \
+		    -v ap="${P99[akagent-$m.$c]}" -v sp="${P99[ssh.$c]}" 'BEGIN {
+			goal = (c >= 16) ? ((a / s >= 1.5) ? "ok" : "MISS") : "-"
+			printf "%-8s %7d %11.0f %10.0f %5.2fx %-3s %10.0fus %10.0fus %6s %11.0f\n",
+			    m, c, a, s, a / s, goal, ap, sp, (ap <= sp) ? "yes" : "no", e }'
 	done
-	t1=$(date +%s%N)
-	echo $(((t1 - t0) / per_round))
-}
-median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-"$AKCTL" env "$P" >/dev/null || die "akctl env failed"
-SSH_AUTH_SOCK=$T/ssh.sock ssh-add -L >/dev/null || die "ssh-add -L failed"
-NAMES=("/bin/true" "akctl env $P" "akctl get $P" "akctl status" "ssh-add -L")
-declare -a M0 M1 M2 M3 M4
-for ((r = 0; r < ROUNDS; r++)); do
-	M0+=("$(loop_ns /bin/true)")
-	M1+=("$(loop_ns "$AKCTL" env "$P")")
-	M2+=("$(loop_ns "$AKCTL" get "$P")")
-	M3+=("$(loop_ns "$AKCTL" status)")
-	M4+=("$(SSH_AUTH_SOCK=$T/ssh.sock loop_ns ssh-add -L)")
 done
-echo
-echo "== process start to finish ($((per_round * ROUNDS)) runs each in $ROUNDS rounds, median of round means) =="
-base=$(median "${M0[@]}")
-printf '%-22s %9s %7s\n' command us ratio
-report() { awk -v n="$1" -v t="$2" -v b="$base" 'BEGIN { printf "%-22s %9.0f %6.2fx\n", n, t / 1000, t / b }'; }
-report "${NAMES[0]}" "$base"
-report "${NAMES[1]}" "$(median "${M1[@]}")"
-report "${NAMES[2]}" "$(median "${M2[@]}")"
-report "${NAMES[3]}" "$(median "${M3[@]}")"
-report "${NAMES[4]}" "$(median "${M4[@]}")"
 
-# --- 3. memory ----------------------------------------------------------------------------------
+# --- 2. writes never stall reads ------------------------------------------------------------------
+# One client adds and removes a profile 20 times a second (akctl add/rm through the agent, each write
+# a full keystore transaction with fsync) while 16 clients GET; against the same GET load idle.
 echo
-echo "== memory =="
-kb() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status"; }
-printf 'akagent  (%d profiles, unlocked): VmRSS %s kB, VmLck %s kB\n' "$NPROF" "$(kb "$AK_PID" VmRSS)" "$(kb "$AK_PID" VmLck)"
-printf 'ssh-agent (1 ed25519 key):        VmRSS %s kB, VmLck %s kB\n' "$(kb "$SSH_PID" VmRSS)" "$(kb "$SSH_PID" VmLck)"
-printf 'akbench-echo:                     VmRSS %s kB\n' "$(kb "$ECHO_PID" VmRSS)"
+echo "== 2. GET p99 while a client writes 20 times a second ($NPROF profiles, 16 clients, ${WSECS}s) =="
+printf 'sk-ant-api03-%s' "$(printf '%093d' 7 | tr 0-9 A-J)AA" >"$T/secret"
+writer_loop() {
+	local i=0 t0 t1 left
+	while :; do
+		i=$((i + 1))
+		t0=$(ns)
+		if ((i % 2)); then
+			"$AKCTL" add "w$i" <"$T/secret" >/dev/null 2>&1
+		else
+			"$AKCTL" rm "w$((i - 1))" >/dev/null 2>&1
+		fi
+		echo "$i" >"$T/writes"
+		t1=$(ns)
+		left=$((50000000 - (t1 - t0)))
+		((left > 0)) && sleep "0.$(printf '%09d' "$left")"
+	done
+}
+IDLE99= BUSY99=
+for ((r = 0; r < REPEAT; r++)); do
+	set -- $("$AKBENCH" -s "$AKAGENT_SOCK" -t akagent-get -c 16 -d "$WSECS" -p "$P") || die "akbench idle failed"
+	[ -z "$IDLE99" ] || awk -v a="$5" -v b="$IDLE99" 'BEGIN { exit !(a < b) }' && IDLE99=$5 IDLE_RPS=$3
+	echo 0 >"$T/writes"
+	writer_loop &
+	WRITER_PID=$!
+	sleep 0.3
+	set -- $("$AKBENCH" -s "$AKAGENT_SOCK" -t akagent-get -c 16 -d "$WSECS" -p "$P") || die "akbench busy failed"
+	kill "$WRITER_PID" 2>/dev/null
+	wait "$WRITER_PID" 2>/dev/null
+	WRITER_PID=
+	NW=$(cat "$T/writes")
+	[ -z "$BUSY99" ] || awk -v a="$5" -v b="$BUSY99" 'BEGIN { exit !(a < b) }' && BUSY99=$5 BUSY_RPS=$3 BUSY_NW=$NW
+done
+awk -v i="$IDLE99" -v b="$BUSY99" -v ir="$IDLE_RPS" -v br="$BUSY_RPS" -v n="$BUSY_NW" -v s="$WSECS" 'BEGIN {
+	printf "idle:    GET p99 %8.0f us, %6.0f req/s\n", i, ir
+	printf "writing: GET p99 %8.0f us, %6.0f req/s (%d writes in about %.1fs)\n", b, br, n, s + 0.3
+	printf "goal: busy p99 <= 2x idle p99: %.2fx %s\n", b / i, (b / i <= 2) ? "ok" : "MISS" }'
+WSTALL=$(awk -v i="$IDLE99" -v b="$BUSY99" 'BEGIN { printf "%.2f", b / i }')
+
+# --- 3. client process cost -----------------------------------------------------------------------
+if [ -f "$HERE/bench-client.sh" ]; then
+	echo
+	echo "== 3. client process cost (bench-client.sh) =="
+	bash "$HERE/bench-client.sh" "$AKAGENT" "$AKCTL" "$AKBENCH" "$AKECHO" ||
+		echo "bench: bench-client.sh failed" >&2
+fi
+
+# --- 5. memory of the 100-profile agent (before the scale part replaces it) ------------------------
+MEM_AK_RSS=$(kb "$AK_PID" VmRSS) MEM_AK_LCK=$(kb "$AK_PID" VmLck) MEM_SSH_RSS=$(kb "$SSH_PID" VmRSS)
+MEM_ECHO_RSS=$(kb "$ECHO_PID" VmRSS)
 "$AKCTL" lock >/dev/null
-printf 'akagent after lock:               VmRSS %s kB, VmLck %s kB\n' "$(kb "$AK_PID" VmRSS)" "$(kb "$AK_PID" VmLck)"
+MEM_AK_RSS_L=$(kb "$AK_PID" VmRSS) MEM_AK_LCK_L=$(kb "$AK_PID" VmLck)
+
+# --- 4. scale -------------------------------------------------------------------------------------
+# Medians of REPS runs, in ms. unlock and get are akctl's whole run (process start included) beside
+# /bin/true's; LIST is also timed at the agent alone (akbench, one client).
+REPS=5
+# med CMD...: runs CMD REPS times in this shell (so CMD may keep state) and sets MED to the median (ms).
+med() {
+	local i t0 t1 ts=()
+	for i in $(seq "$REPS"); do
+		t0=$(ns)
+		"$@" >/dev/null 2>"$T/err" || die "'$*' failed: $(cat "$T/err")"
+		t1=$(ns)
+		ts+=($((t1 - t0)))
+	done
+	MED=$(printf '%s\n' "${ts[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.2f", a[int((NR+1)/2)]/1e6}')
+}
+relock() { "$AKCTL" lock && "$AKCTL" --passphrase-fd 3 unlock 3<<<"$PASS"; }
+lockonly() { "$AKCTL" lock; }
+# rm takes generated profiles away and add puts them back, so the store never exceeds its size (100,000
+# is the most a keystore holds).
+rmone() { j=$((j + 1)); "$AKCTL" rm "$(printf 'p%05d' "$j")"; }
+addone() { "$AKCTL" add "$(printf 'p%05d' "$j")" <"$T/secret"; j=$((j - 1)); }
+echo
+echo "== 4. scale (generated keystores, KDF insecure-test; medians, ms) =="
+echo "goals at 10,000 profiles: unlock beyond the KDF < 50, list --json < 20, add/rm < 50, get < 1 beyond process start"
+REPS=21 med /bin/true
+TRUE_MS=$MED
+printf '%9s %9s %11s %10s %10s %9s %8s %8s %9s %9s %9s\n' profiles unlock unlock-lock list_agent list_json get get-true add rm RSS_KiB VmLck_KiB
+declare -A SC
+for n in $SCALE; do
+	start_agent "$n"
+	mid=$(printf 'p%05d' $((n / 2)))
+	"$AKCTL" get "$mid" >/dev/null 2>&1 || mid=p00001
+	med relock
+	u=$MED
+	med lockonly
+	l=$MED
+	"$AKCTL" --passphrase-fd 3 unlock 3<<<"$PASS" >/dev/null
+	set -- $("$AKBENCH" -s "$AKAGENT_SOCK" -t akagent-list -c 1 -d 0.5 -w 0) || die "akbench list failed"
+	la=$(awk -v p="$4" 'BEGIN { printf "%.2f", p / 1000 }')
+	med "$AKCTL" list --json
+	lj=$MED
+	REPS=21 med "$AKCTL" get "$mid"
+	g=$MED
+	j=0
+	med rmone
+	rm_=$MED
+	med addone
+	a=$MED
+	rss=$(kb "$AK_PID" VmRSS) lck=$(kb "$AK_PID" VmLck)
+	SC[$n]="$u $l $la $lj $g $a $rm_ $rss $lck"
+	awk -v n="$n" -v u="$u" -v l="$l" -v la="$la" -v lj="$lj" -v g="$g" -v t="$TRUE_MS" -v a="$a" \
+	    -v r="$rm_" -v rss="$rss" -v lck="$lck" 'BEGIN {
+		printf "%9d %9.2f %11.2f %10.2f %10.2f %9.2f %8.2f %8.2f %9.2f %9d %9d\n", n, u, u - l, la, lj, g, g - t, a, r, rss, lck }'
+done
+echo "(unlock = akctl lock + akctl unlock; unlock-lock = the unlock alone; list_agent = the agent's LIST p50 alone;"
+echo " get-true = akctl get beyond /bin/true ($TRUE_MS ms); add/rm = akctl add/rm through the agent, fsync included)"
+
+echo
+echo "== 5. memory =="
+printf 'akagent  (%d profiles, unlocked): VmRSS %s kB, VmLck %s kB\n' "$NPROF" "$MEM_AK_RSS" "$MEM_AK_LCK"
+printf 'akagent after lock:               VmRSS %s kB, VmLck %s kB\n' "$MEM_AK_RSS_L" "$MEM_AK_LCK_L"
+printf 'ssh-agent (1 ed25519 key):        VmRSS %s kB, VmLck 0 kB\n' "$MEM_SSH_RSS"
+printf 'akbench-echo:                     VmRSS %s kB\n' "$MEM_ECHO_RSS"
+
+# --- markdown -------------------------------------------------------------------------------------
+[ -n "$MD" ] || exit 0
+{
+	echo "<!-- bench:begin (generated by tests/bench/bench.sh --markdown; do not edit by hand) -->"
+	echo "Generated $(date -u +%Y-%m-%d) on $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg);"
+	echo "best of $REPEAT runs of ${SECS}s per point."
+	echo
+	echo "### Requests per second (p99 in µs) at $NPROF profiles, beside ssh-agent and the echo ceiling"
+	echo
+	echo "| clients | GET | LIST | STATUS | mix 80:10:10 | ssh-agent | echo server | mix / ssh-agent |"
+	echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+	for c in $CLIENTS; do
+		row="| $c"
+		for m in get list status mix; do
+			if [ -n "${RPS[akagent-$m.$c]:-}" ]; then
+				row+=$(awk -v a="${RPS[akagent-$m.$c]}" -v p="${P99[akagent-$m.$c]}" 'BEGIN { printf " | %.0f (%.0f)", a, p }')
+			else
+				row+=" | -"
+			fi
+		done
+		row+=$(awk -v s="${RPS[ssh.$c]}" -v p="${P99[ssh.$c]}" -v e="${RPS[echo.$c]}" -v ep="${P99[echo.$c]}" \
+		    -v a="${RPS[akagent-mix.$c]:-0}" 'BEGIN {
+			printf " | %.0f (%.0f) | %.0f (%.0f) | %s |", s, p, e, ep, a ? sprintf("%.2fx", a / s) : "-" }')
+		echo "$row"
+	done
+	echo
+	echo "GET p99 while a client adds and removes profiles 20 times a second: ${WSTALL}x the idle GET p99 (goal ≤ 2x)."
+	echo
+	echo "### Scale (ms, medians; generated keystores, KDF insecure-test)"
+	echo
+	echo "| profiles | unlock | list (agent) | list --json | get | get beyond /bin/true | add | rm | agent RSS KiB | locked KiB |"
+	echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+	for n in $SCALE; do
+		set -- ${SC[$n]}
+		awk -v n="$n" -v u="$1" -v l="$2" -v la="$3" -v lj="$4" -v g="$5" -v t="$TRUE_MS" -v a="$6" -v r="$7" \
+		    -v rss="$8" -v lck="$9" 'BEGIN {
+			printf "| %d | %.1f | %.2f | %.1f | %.2f | %.2f | %.1f | %.1f | %d | %d |\n", n, u - l, la, lj, g, g - t, a, r, rss, lck }'
+	done
+	echo
+	echo "ssh-agent for comparison: RSS $MEM_SSH_RSS KiB with one key, nothing locked; akagent with $NPROF profiles: RSS $MEM_AK_RSS KiB, $MEM_AK_LCK KiB locked ($MEM_AK_LCK_L KiB once locked)."
+	echo "<!-- bench:end -->"
+} >"$T/table.md"
+awk -v tf="$T/table.md" '
+	/^<!-- bench:begin/ { while ((getline l < tf) > 0) print l; skip = 1; next }
+	/^<!-- bench:end -->/ { skip = 0; next }
+	!skip { print }' "$MD" >"$T/md.new" && cat "$T/md.new" >"$MD"
+echo "bench: tables written to $MD"
 exit 0

@@ -17,7 +17,7 @@ AKMKSTORE=$BUILD/tests/stress/akmkstore
 AKFAULTSHIM=$BUILD/tests/e2e/akfaultshim.so
 # The helpers are not built by default; build them (quietly) if this build tree lacks them.
 [ -x "$AKLOADGEN" ] && [ -x "$AKMKSTORE" ] && [ -f "$AKFAULTSHIM" ] ||
-	ninja -C "$BUILD" akloadgen akmkstore akfaultshim > /dev/null || { echo "$0: cannot build the helpers" >&2; exit 2; }
+	ninja -C "$BUILD" tests/stress/akloadgen tests/stress/akmkstore tests/e2e/akfaultshim.so > /dev/null || { echo "$0: cannot build the helpers" >&2; exit 2; }
 PY=/usr/bin/python3
 NAME=$(basename "$0" .sh)
 T=$(mktemp -d "${TMPDIR:-/tmp}/akstress.XXXXXX") || exit 1
