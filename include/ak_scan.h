@@ -18,7 +18,8 @@
  *    continuations (and the indentation after them) removed, so a key split over lines is found when
  *    one of its pieces holds 2s-1 bytes of the distinctive part.
  * The hash keys live in the secure arena; the tables hold only keyed hashes and are wiped on free.
- * Not thread-safe; one matcher per thread.
+ * A matcher is not thread-safe, but its views (ak_scan_view) share its tables with a scratch of their
+ * own: one view per scanning thread.
  */
 #ifndef AK_SCAN_H
 #define AK_SCAN_H
@@ -61,6 +62,11 @@ typedef int (*ak_scan_cb)(void *arg, const struct ak_scan_hit *hit);
 struct ak_scan *ak_scan_new(int holdback);
 /* Wipes every table and key. NULL is a no-op. */
 void ak_scan_free(struct ak_scan *s);
+
+/* A view of built matcher s for another thread: it shares s's tables (read-only) and has its own
+ * scratch. Free it with ak_scan_free before s. NULL when out of memory or s is not built (or a view);
+ * call from the thread that owns s (it allocates from the secure arena). */
+struct ak_scan *ak_scan_view(const struct ak_scan *s);
 
 /* Add a secret (len bytes; stays the caller's, never copied outside the secure arena, which is wiped).
  * *id: its index; a value already added returns the first one's index (same secret under two names).
