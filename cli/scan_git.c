@@ -302,6 +302,7 @@ scan_all_objects(struct scan_ctx *x, const char *dir)
 	char hdr[256], oid[128], type[32], label[PATH_MAX + 160];
 	unsigned long long size;
 	struct gpaths gp;
+	uint64_t nobj = 0;
 	pid_t pid;
 	int fd, ok = 1, scan;
 
@@ -331,7 +332,9 @@ scan_all_objects(struct scan_ctx *x, const char *dir)
 			break;
 		}
 		scan_stream_end(x, &st);
+		scan_progress(x, ++nobj, "objects", 0);
 	}
+	scan_progress(x, 0, NULL, 1);
 	close(fd);
 	rd_free(r);
 	gpaths_free(&gp);

@@ -4,13 +4,18 @@
  * view of the matcher (shared tables, scratch of their own) into a buffer of their own, and keep the
  * findings in the job. The walking thread prints finished jobs from the head of the queue only, so the
  * output is the same, line for line, as a scan on one thread. At most QUEUE_MAX jobs wait, so a huge
- * tree costs little memory. */
+ * tree costs little memory. Large files are mapped rather than read (scan_one). */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,6 +25,9 @@
 
 #define WORKERS_MAX 16
 #define QUEUE_MAX 256
+/* Files from this size on are mapped and scanned where they lie: no copy into a buffer (the copy cost
+ * as much as the matching). Smaller ones are read. */
+#define MAP_MIN (256u << 10)
 
 struct finding {
 	uint64_t line;
@@ -83,6 +91,60 @@ sink(void *arg, uint64_t line, const char *what, const char *variant, int wrappe
 	f->fp[sizeof(f->fp) - 1] = '\0';
 }
 
+/* A mapped file that shrinks while it is scanned raises SIGBUS on the pages past its new end: the
+ * worker that touched them jumps back and reports the file unreadable instead of dying. */
+static _Thread_local sigjmp_buf *bus_env;
+static struct sigaction bus_old;
+
+static void
+on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	(void)si;
+	(void)uc;
+	if (bus_env != NULL)
+		siglongjmp(*bus_env, 1);
+	/* Not ours: as if there were no handler. */
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* Scan path, mapped when large. 0, or -1 with errno (as scan_file). */
+static int
+scan_one(struct scan_ctx *x, const char *path)
+{
+	struct scan_stream st;
+	struct stat sb;
+	sigjmp_buf env;
+	void *volatile map = MAP_FAILED;
+	volatile size_t len = 0;
+	int fd, rc = -1;
+
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size < (off_t)MAP_MIN ||
+	    (uint64_t)sb.st_size > SIZE_MAX / 2 ||
+	    (map = mmap(NULL, len = (size_t)sb.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0)) ==
+	    MAP_FAILED) {
+		close(fd);
+		return scan_file(x, path, 0);
+	}
+	close(fd);
+	scan_stream_begin(x, &st, path);
+	if (sigsetjmp(env, 1) == 0) {
+		bus_env = &env;
+		scan_stream_whole(x, &st, map, len);
+		bus_env = NULL;
+		scan_stream_end(x, &st);
+		rc = 0;
+	} else {
+		bus_env = NULL;
+		errno = EIO;
+	}
+	munmap(map, len);
+	return rc;
+}
+
 static void *
 work(void *arg)
 {
@@ -104,7 +166,7 @@ work(void *arg)
 		w->x.sink_arg = j;
 		before = w->x.bytes;
 		errno = 0;
-		j->failed = scan_file(&w->x, j->path, 0) != 0;
+		j->failed = scan_one(&w->x, j->path) != 0;
 		j->errnum = errno;
 		j->bytes = w->x.bytes - before;
 		pthread_mutex_lock(&p->mu);
@@ -191,6 +253,15 @@ scan_pool_start(struct scan_ctx *x)
 	pthread_cond_init(&p->work, NULL);
 	pthread_cond_init(&p->done, NULL);
 	x->pool = p;
+	{
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = on_sigbus;
+		sa.sa_flags = SA_SIGINFO;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGBUS, &sa, &bus_old);
+	}
 	/* Views and buffers made here: the secure arena is this thread's. */
 	for (i = 0; i < n; i++) {
 		struct worker *w = &p->w[i];
@@ -211,6 +282,7 @@ scan_pool_start(struct scan_ctx *x)
 	}
 	if (p->nw == 0) {
 		/* No thread at all: scan on this one. */
+		sigaction(SIGBUS, &bus_old, NULL);
 		ak_scan_free(p->w[0].x.m);
 		free(p->w[0].x.buf);
 		pthread_cond_destroy(&p->done);
@@ -306,6 +378,7 @@ scan_pool_finish(struct scan_ctx *x)
 		ak_scan_free(w->x.m);
 	}
 	scan_progress(x, 0, NULL, 1);
+	sigaction(SIGBUS, &bus_old, NULL);
 	pthread_cond_destroy(&p->done);
 	pthread_cond_destroy(&p->work);
 	pthread_mutex_destroy(&p->mu);
