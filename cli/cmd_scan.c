@@ -515,8 +515,8 @@ scan_path(struct scan_ctx *x, const char *path, int with_git)
 	}
 	if (S_ISDIR(sb.st_mode))
 		walk(x, path, with_git, NULL, 0);
-	else if (scan_file(x, path, 0) != 0)
-		cli_note("scan: %s: cannot read: %s", path, strerror(errno));
+	else
+		scan_submit(x, path);
 }
 
 /* Histories and transcripts under $HOME --------------------------------------------------------- */
