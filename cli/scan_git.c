@@ -31,14 +31,19 @@ static struct rd *
 rd_new(int fd)
 {
 	struct rd *r = calloc(1, sizeof(*r));
+	int sz;
 
 	if (r == NULL || (r->buf = malloc(RD_CAP)) == NULL) {
 		free(r);
 		return NULL;
 	}
 	r->fd = fd;
-	/* A larger pipe: fewer wake-ups of git and of us (best effort, capped by pipe-max-size). */
-	(void)fcntl(fd, F_SETPIPE_SZ, 1 << 20);
+	/* A larger pipe: git stalls on a full pipe until we are scheduled, which on a busy machine takes
+	 * longer than git needs to fill 1 MiB. Best effort: unprivileged users get at most pipe-max-size
+	 * (1 MiB by default). */
+	for (sz = 16 << 20; sz >= 1 << 20; sz >>= 2)
+		if (fcntl(fd, F_SETPIPE_SZ, sz) >= 0)
+			break;
 	return r;
 }
 
