@@ -214,14 +214,19 @@ out:
 
 /* Output ------------------------------------------------------------------------------------------ */
 
-static void
-report(struct scan_ctx *x, struct scan_stream *st, uint64_t line, const char *what, const char *variant,
+void
+scan_report(struct scan_ctx *x, struct scan_stream *st, uint64_t line, const char *what, const char *variant,
     int wrapped, const char *fp, int unknown)
 {
 	char label[1024];
 
 	if (x->quiet)
 		return;
+	if (x->sink != NULL) {
+		x->sink(x->sink_arg, line, what, variant, wrapped, fp, unknown);
+		return;
+	}
+	scan_progress(x, 0, NULL, 1);  /* a finding line never runs into the progress line */
 	if (st->relabel != NULL && !st->relabeled) {
 		st->relabeled = 1;
 		st->relabel(st->relabel_arg, st);
@@ -290,7 +295,7 @@ on_hit(void *arg, const struct ak_scan_hit *h)
 		return 0;
 	x->found++;
 	ak_scan_secret_fingerprint(x->m, h->secret, fp);
-	report(x, st, st->line + 1 + count_lines(ps->data, h->start),
+	scan_report(x, st, st->line + 1 + count_lines(ps->data, h->start),
 	    h->secret < x->names.n && x->names.label[h->secret] ? x->names.label[h->secret] : "?",
 	    ak_scan_variant_name(h->variant), h->wrapped, fp, 0);
 	return 0;
@@ -312,7 +317,7 @@ on_pattern(void *arg, const struct ak_scan_hit *h)
 			return 0; /* a stored key */
 	x->unknown++;
 	ak_scan_fingerprint(x->m, ps->data + h->start, h->end - h->start, fp);
-	report(x, st, st->line + 1 + count_lines(ps->data, h->start), ak_scan_pattern_name(h->secret), "raw",
+	scan_report(x, st, st->line + 1 + count_lines(ps->data, h->start), ak_scan_pattern_name(h->secret), "raw",
 	    0, fp, 1);
 	return 0;
 }
@@ -404,6 +409,7 @@ scan_stream_end(struct scan_ctx *x, struct scan_stream *st)
 {
 	if (st->n > 0 && st->base + st->n > st->done)
 		scan_pass(x, st);
+	x->bytes += st->done;
 	/* The buffer held file content that may include keys: wipe it between files. */
 	sodium_memzero(x->buf, st->n);
 	st->n = 0;
@@ -492,8 +498,7 @@ walk(struct scan_ctx *x, const char *dir, int with_git, name_filter want, int de
 				continue;
 			walk(x, path, with_git, want, depth + 1);
 		} else if (S_ISREG(sb.st_mode) && (want == NULL || want(e->d_name))) {
-			if (scan_file(x, path, 0) != 0)
-				cli_note("scan: %s: cannot read: %s", path, strerror(errno));
+			scan_submit(x, path);
 		}
 	}
 	closedir(d);
@@ -510,8 +515,8 @@ scan_path(struct scan_ctx *x, const char *path, int with_git)
 	}
 	if (S_ISDIR(sb.st_mode))
 		walk(x, path, with_git, NULL, 0);
-	else if (scan_file(x, path, 0) != 0)
-		cli_note("scan: %s: cannot read: %s", path, strerror(errno));
+	else
+		scan_submit(x, path);
 }
 
 /* Histories and transcripts under $HOME --------------------------------------------------------- */
@@ -662,12 +667,18 @@ cmd_scan(struct cli *c, int argc, char **argv)
 		rc = scan_git(&x, optind < argc ? argv[optind] : ".", 1);
 	} else {
 		rc = 0;
+		/* Files on every CPU (findings still printed in walk order). */
+		if (scan_pool_start(&x) != 0) {
+			rc = cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
+			goto out;
+		}
 		if (optind < argc) {
 			for (i = optind; i < argc; i++)
 				scan_path(&x, argv[i], git);
 		} else if (all || !(git || history || agents)) {
 			scan_path(&x, ".", git);
 		}
+		scan_pool_finish(&x);
 		if (git) {
 			if (optind < argc) {
 				for (i = optind; i < argc && rc == 0; i++)

@@ -30,6 +30,10 @@ struct scan_names {
 int scan_load(struct cli *c, int holdback, struct ak_scan **out, struct scan_names *names);
 void scan_names_free(struct scan_names *nm);
 
+/* Where a scanning thread's findings go instead of being printed (scan_pool.c). */
+typedef void (*scan_sink)(void *arg, uint64_t line, const char *what, const char *variant, int wrapped,
+    const char *fp, int unknown);
+
 /* One scan's state: output mode, counters, the matcher. */
 struct scan_ctx {
 	struct ak_scan *m;
@@ -37,8 +41,13 @@ struct scan_ctx {
 	int json, patterns;
 	int quiet;         /* count findings, print nothing (doctor) */
 	size_t found, unknown;
+	uint64_t bytes;    /* scanned so far, and files (the progress line) */
+	uint64_t files;
 	uint8_t *buf;      /* chunk + overlap */
 	size_t cap;
+	struct scan_pool *pool;  /* files scanned by worker threads, or NULL */
+	scan_sink sink;          /* NULL: print */
+	void *sink_arg;
 };
 
 /* A stream being scanned: feed bytes, then end. label is printed before ":line:". */
@@ -65,6 +74,22 @@ void scan_stream_end(struct scan_ctx *x, struct scan_stream *st);
 void scan_stream_whole(struct scan_ctx *x, struct scan_stream *st, const uint8_t *data, size_t len);
 /* Scan a file by path (regular files only, never through a symlink). 0, or -1 when it cannot be read. */
 int scan_file(struct scan_ctx *x, const char *path, int zsh);
+/* Print one finding (or pass it to x->sink). st gives the label; line is 1-based. */
+void scan_report(struct scan_ctx *x, struct scan_stream *st, uint64_t line, const char *what,
+    const char *variant, int wrapped, const char *fp, int unknown);
+
+/* scan_pool.c: scan files on every CPU the process may use. Between start and finish, scan_submit
+ * queues a file for a worker thread (each with a view of the matcher and a buffer of its own); the
+ * findings are printed by the calling thread in the order the files were submitted, so the output is
+ * the same as a scan on one thread. Without a pool (one CPU, or not started) scan_submit scans at
+ * once. start: 0, or -1 out of memory. finish: waits for every file, prints, adds the counts to x. On a
+ * terminal, both show a progress line on stderr (files, bytes). */
+int scan_pool_start(struct scan_ctx *x);
+void scan_submit(struct scan_ctx *x, const char *path);
+void scan_pool_finish(struct scan_ctx *x);
+/* The progress line on stderr when it is a terminal: redrawn at most a few times a second; done
+ * clears it. */
+void scan_progress(struct scan_ctx *x, uint64_t items, const char *what, int done);
 
 /* The --history sources (shell and REPL histories in HOME, zsh unmetafied) and the --agents sources
  * (Claude Code, Codex, Copilot CLI transcripts). Missing files are skipped. */

@@ -31,14 +31,19 @@ static struct rd *
 rd_new(int fd)
 {
 	struct rd *r = calloc(1, sizeof(*r));
+	int sz;
 
 	if (r == NULL || (r->buf = malloc(RD_CAP)) == NULL) {
 		free(r);
 		return NULL;
 	}
 	r->fd = fd;
-	/* A larger pipe: fewer wake-ups of git and of us (best effort, capped by pipe-max-size). */
-	(void)fcntl(fd, F_SETPIPE_SZ, 1 << 20);
+	/* A larger pipe: git stalls on a full pipe until we are scheduled, which on a busy machine takes
+	 * longer than git needs to fill 1 MiB. Best effort: unprivileged users get at most pipe-max-size
+	 * (1 MiB by default). */
+	for (sz = 16 << 20; sz >= 1 << 20; sz >>= 2)
+		if (fcntl(fd, F_SETPIPE_SZ, sz) >= 0)
+			break;
 	return r;
 }
 
@@ -302,6 +307,7 @@ scan_all_objects(struct scan_ctx *x, const char *dir)
 	char hdr[256], oid[128], type[32], label[PATH_MAX + 160];
 	unsigned long long size;
 	struct gpaths gp;
+	uint64_t nobj = 0;
 	pid_t pid;
 	int fd, ok = 1, scan;
 
@@ -331,7 +337,9 @@ scan_all_objects(struct scan_ctx *x, const char *dir)
 			break;
 		}
 		scan_stream_end(x, &st);
+		scan_progress(x, ++nobj, "objects", 0);
 	}
+	scan_progress(x, 0, NULL, 1);
 	close(fd);
 	rd_free(r);
 	gpaths_free(&gp);

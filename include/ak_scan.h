@@ -8,15 +8,18 @@
  *    shared by every key would make each of them a candidate everywhere.
  *  - Every 16-byte window of each variant's distinctive part goes into an open-addressing table of
  *    64-bit keyed hashes (one 64x64->128-bit multiply of the window's two halves, each masked by a
- *    secret key), fronted by a filter of 2 bits per window in one 64-bit word. The text is hashed only
- *    at every s-th position (s <= 16, chosen so that the shortest distinctive part still holds an
- *    aligned window), so scanning costs one hash per s bytes plus one filter word.
+ *    secret key), fronted by a filter of 3 bits per window in one 64-bit word (one filter for windows
+ *    holding a backslash, '%' or NUL, one for the rest, so plain text consults the smaller, which
+ *    stays in the CPU's cache). The text is hashed only at every s-th position (s <= 16, chosen so
+ *    that the shortest distinctive part still holds an aligned window), so scanning costs one hash
+ *    per s bytes plus one filter word.
  *  - A window hit is confirmed by a keyed BLAKE2b of the whole distinctive part at the position it
  *    implies; if that fails, of the same stretch with line wraps, "\n" escapes and backslash-newline
  *    continuations (and the indentation after them) removed, so a key split over lines is found when
  *    one of its pieces holds 2s-1 bytes of the distinctive part.
  * The hash keys live in the secure arena; the tables hold only keyed hashes and are wiped on free.
- * Not thread-safe; one matcher per thread.
+ * A matcher is not thread-safe, but its views (ak_scan_view) share its tables with a scratch of their
+ * own: one view per scanning thread.
  */
 #ifndef AK_SCAN_H
 #define AK_SCAN_H
@@ -59,6 +62,11 @@ typedef int (*ak_scan_cb)(void *arg, const struct ak_scan_hit *hit);
 struct ak_scan *ak_scan_new(int holdback);
 /* Wipes every table and key. NULL is a no-op. */
 void ak_scan_free(struct ak_scan *s);
+
+/* A view of built matcher s for another thread: it shares s's tables (read-only) and has its own
+ * scratch. Free it with ak_scan_free before s. NULL when out of memory or s is not built (or a view);
+ * call from the thread that owns s (it allocates from the secure arena). */
+struct ak_scan *ak_scan_view(const struct ak_scan *s);
 
 /* Add a secret (len bytes; stays the caller's, never copied outside the secure arena, which is wiped).
  * *id: its index; a value already added returns the first one's index (same secret under two names).

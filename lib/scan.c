@@ -3,6 +3,12 @@
 #include <string.h>
 
 #include <sodium.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 #include "ak_scan.h"
 #include "ak_smem.h"
@@ -47,9 +53,11 @@ struct ak_scan {
 	size_t nvars, capvars;
 	struct wentry *win;       /* every window, in the order added; then the table's slots */
 	size_t nwin, capwin;
+	uint8_t *wcls;            /* each window's class (win_class), until the table is made */
+	size_t capcls;
 	size_t tmask;             /* open-addressing table of window hashes (h 0 = empty slot) */
-	uint64_t *filt;           /* filter over window hashes: 2 bits in one word per window */
-	size_t fmask;
+	uint64_t *filt[2];        /* filters over window hashes, one per class: 3 bits in one word each */
+	size_t fmask[2];
 	uint64_t *pre;            /* sorted hashes of core prefixes (holdback) */
 	size_t npre, cappre;
 	uint64_t *prebits;
@@ -60,7 +68,11 @@ struct ak_scan {
 	uint8_t *norm;            /* scratch for normalised text (secure: it holds candidates) */
 	uint32_t *map;
 	size_t normcap;
+	uint64_t bytes[4];        /* every byte of every distinctive part (a window holds no other) */
+	uint8_t nib_lo[16], nib_hi[16];  /* the same set for the charset prefilter (see charset_block) */
+	uint64_t (*prefilter)(const struct ak_scan *s, const uint8_t *t, size_t npos);
 	int built, holdback;
+	int view;                 /* a worker's view: owns only norm and map */
 };
 
 static const char *const variant_names[AK_SCAN_NVARIANTS] = {
@@ -98,11 +110,39 @@ whash(const struct keys *k, const uint8_t *p)
 	return h | (h == 0);
 }
 
-/* The filter: word from the low bits, two bit positions from the top 12. */
+/* A window's class: 1 when it holds a backslash, '%' or NUL (every window of a JSON-escaped, percent
+ * or UTF-16 variant does), else 0. Each class has its own filter, so plain text (class 0) consults one
+ * built from the raw, base64 and hex windows alone: a third of the size, it stays in the CPU's cache.
+ * Equal windows have equal classes, so the split loses nothing. */
+static inline unsigned
+win_class(const uint8_t *p)
+{
+#ifdef __SSE2__
+	__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+	__m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\\')),
+	    _mm_cmpeq_epi8(v, _mm_set1_epi8('%'))), _mm_cmpeq_epi8(v, _mm_setzero_si128()));
+
+	return _mm_movemask_epi8(m) != 0;
+#else
+	/* Per 64-bit word: a zero byte in x, x ^ '\\'... (the classic "has zero byte" test). */
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	uint64_t a = load64(p), b = load64(p + 8), z = 0;
+	unsigned i;
+
+	for (i = 0; i < 2; i++) {
+		uint64_t x = i ? b : a, y = x ^ (ones * '\\'), w = x ^ (ones * '%');
+
+		z |= ((x - ones) & ~x) | ((y - ones) & ~y) | ((w - ones) & ~w);
+	}
+	return (z & highs) != 0;
+#endif
+}
+
+/* The filter: word from the low bits, three bit positions from the top 18. */
 static inline int
 filt_has(const uint64_t *f, size_t fmask, uint64_t h)
 {
-	uint64_t want = (1ull << (h >> 58)) | (1ull << ((h >> 52) & 63));
+	uint64_t want = (1ull << (h >> 58)) | (1ull << ((h >> 52) & 63)) | (1ull << ((h >> 46) & 63));
 
 	return (f[h & fmask] & want) == want;
 }
@@ -150,14 +190,41 @@ wipe_free(void *p, size_t n)
 	free(p);
 }
 
+struct ak_scan *
+ak_scan_view(const struct ak_scan *s)
+{
+	struct ak_scan *v;
+
+	if (!s->built || s->view || (v = malloc(sizeof(*v))) == NULL)
+		return NULL;
+	*v = *s;
+	v->view = 1;
+	v->map = NULL;
+	if ((v->norm = ak_smem_alloc(v->normcap)) == NULL ||
+	    (v->map = calloc(v->normcap, sizeof(*v->map))) == NULL) {
+		ak_smem_free(v->norm);
+		free(v);
+		return NULL;
+	}
+	return v;
+}
+
 void
 ak_scan_free(struct ak_scan *s)
 {
 	if (s == NULL)
 		return;
+	if (s->view) {
+		wipe_free(s->map, s->normcap * sizeof(*s->map));
+		ak_smem_free(s->norm);
+		free(s);
+		return;
+	}
 	wipe_free(s->vars, s->capvars * sizeof(*s->vars));
 	wipe_free(s->win, s->capwin * sizeof(*s->win));
-	wipe_free(s->filt, s->filt != NULL ? (s->fmask + 1) * 8 : 0);
+	wipe_free(s->filt[0], s->filt[0] != NULL ? (s->fmask[0] + 1) * 8 : 0);
+	wipe_free(s->filt[1], s->filt[1] != NULL ? (s->fmask[1] + 1) * 8 : 0);
+	wipe_free(s->wcls, s->capcls);
 	wipe_free(s->pre, s->cappre * sizeof(*s->pre));
 	wipe_free(s->prebits, s->prebits != NULL ? ((size_t)1 << (64 - s->preshift)) / 8 : 0);
 	wipe_free(s->map, s->normcap * sizeof(*s->map));
@@ -315,7 +382,8 @@ add_variant(struct ak_scan *s, uint32_t id, enum ak_scan_variant kind, const uin
 		    sodium_memcmp(s->vars[i].hdist, h, sizeof(h)) == 0)
 			return 0;
 	if (grow((void **)&s->vars, &s->capvars, s->nvars + 1, sizeof(*s->vars)) != 0 ||
-	    grow((void **)&s->win, &s->capwin, s->nwin + (len - dstart - W + 1), sizeof(*s->win)) != 0)
+	    grow((void **)&s->win, &s->capwin, s->nwin + (len - dstart - W + 1), sizeof(*s->win)) != 0 ||
+	    grow((void **)&s->wcls, &s->capcls, s->nwin + (len - dstart - W + 1), 1) != 0)
 		return -1;
 	v = &s->vars[s->nvars];
 	v->secret = id;
@@ -337,8 +405,11 @@ add_variant(struct ak_scan *s, uint32_t id, enum ak_scan_variant kind, const uin
 				s->pre[s->npre++] = pre_tag(g, o + 1);
 		}
 	}
+	for (o = dstart; o < len; o++)
+		s->bytes[core[o] >> 6] |= 1ull << (core[o] & 63);
 	for (o = dstart; o + W <= len; o++) {
 		s->win[s->nwin].h = whash(s->k, core + o);
+		s->wcls[s->nwin] = (uint8_t)win_class(core + o);
 		s->win[s->nwin].var = (uint32_t)s->nvars;
 		s->win[s->nwin].off = (uint32_t)o;
 		s->nwin++;
@@ -468,37 +539,144 @@ make_bits(const uint64_t *hs, size_t stride_words, size_t n, uint64_t **bits, un
 }
 
 /* Move the windows into an open-addressing table (linear probing, at most half full), so a lookup
- * touches one or two cache lines, and a filter of 2 bits per window in one 64-bit word (about 16 bits
- * per window: about 2% of unrelated text positions get past it). Entries of equal hash stay in the
- * order added, so ties between variants resolve the same way every time. */
+ * touches one or two cache lines, and a filter per class of 3 bits per window in one 64-bit word (about
+ * 16 bits per window: under 1% of unrelated text positions get past it). Entries of equal hash stay in
+ * the order added, so ties between variants resolve the same way every time. */
 static int
 make_table(struct ak_scan *s)
 {
 	struct wentry *tab;
-	size_t cap = 64, fw = 64, i, j;
+	size_t cap = 64, fw[2] = { 64, 64 }, n[2] = { 0, 0 }, i, j, c;
 
+	for (i = 0; i < s->nwin; i++)
+		n[s->wcls[i]]++;
 	while (cap < 2 * s->nwin)
 		cap *= 2;
-	while (fw * 4 < s->nwin)
-		fw *= 2;
-	if ((tab = calloc(cap, sizeof(*tab))) == NULL || (s->filt = calloc(fw, 8)) == NULL) {
+	for (c = 0; c < 2; c++)
+		while (fw[c] * 4 < n[c])
+			fw[c] *= 2;
+	if ((tab = calloc(cap, sizeof(*tab))) == NULL || (s->filt[0] = calloc(fw[0], 8)) == NULL ||
+	    (s->filt[1] = calloc(fw[1], 8)) == NULL) {
 		free(tab);
 		return -1;
 	}
-	s->fmask = fw - 1;
+	s->fmask[0] = fw[0] - 1;
+	s->fmask[1] = fw[1] - 1;
 	for (i = 0; i < s->nwin; i++) {
 		uint64_t h = s->win[i].h;
 
-		s->filt[h & s->fmask] |= (1ull << (h >> 58)) | (1ull << ((h >> 52) & 63));
+		c = s->wcls[i];
+		s->filt[c][h & s->fmask[c]] |= (1ull << (h >> 58)) | (1ull << ((h >> 52) & 63)) |
+		    (1ull << ((h >> 46) & 63));
 		for (j = tab_home(h, cap - 1); tab[j].h != 0; j = (j + 1) & (cap - 1))
 			;
 		tab[j] = s->win[i];
 	}
 	wipe_free(s->win, s->capwin * sizeof(*s->win));
+	wipe_free(s->wcls, s->capcls);
+	s->wcls = NULL;
+	s->capcls = 0;
 	s->win = tab;
 	s->capwin = cap;
 	s->tmask = cap - 1;
 	return 0;
+}
+
+/* The charset prefilter: a window holding a byte that no distinctive part holds (a space, '=', '"',
+ * a newline... for keys of base64-like alphabets) cannot match, and testing 16 bytes against a set of
+ * 256 costs a few vector instructions, where the filter costs a memory access. Ordinary text and code
+ * are mostly rejected here. It runs over a block of up to 64 positions (every stride-th byte) and
+ * returns a bit per position that may match. The set is kept as two 16-entry tables indexed by a byte's
+ * low nibble, holding a bit per high nibble (0-7 in nib_lo, 8-15 in nib_hi): PSHUFB looks up 16 bytes
+ * at once (AVX2: two positions at once). CPUs without SSSE3 (and other architectures) skip the
+ * prefilter. */
+static uint64_t
+prefilter_none(const struct ak_scan *s, const uint8_t *t, size_t npos)
+{
+	(void)s;
+	(void)t;
+	return npos >= 64 ? ~0ull : (1ull << npos) - 1;
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("ssse3"))) static uint64_t
+prefilter_ssse3(const struct ak_scan *s, const uint8_t *t, size_t npos)
+{
+	const __m128i tlo = _mm_loadu_si128((const __m128i *)(const void *)s->nib_lo);
+	const __m128i thi = _mm_loadu_si128((const __m128i *)(const void *)s->nib_hi);
+	const __m128i bit = _mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
+	const __m128i low4 = _mm_set1_epi8(0x0f), seven = _mm_set1_epi8(7), zero = _mm_setzero_si128();
+	const size_t st = s->stride;
+	uint64_t m = 0;
+	size_t i;
+
+	for (i = 0; i < npos; i++) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(t + i * st));
+		__m128i lo = _mm_and_si128(v, low4), hi = _mm_and_si128(_mm_srli_epi16(v, 4), low4);
+		__m128i up = _mm_cmpgt_epi8(hi, seven);
+		__m128i row = _mm_or_si128(_mm_and_si128(up, _mm_shuffle_epi8(thi, lo)),
+		    _mm_andnot_si128(up, _mm_shuffle_epi8(tlo, lo)));
+		__m128i miss = _mm_cmpeq_epi8(_mm_and_si128(row, _mm_shuffle_epi8(bit, hi)), zero);
+
+		m |= (uint64_t)(_mm_movemask_epi8(miss) == 0) << i;
+	}
+	return m;
+}
+
+/* The same, two positions at a time (PSHUFB looks up within each 128-bit half). */
+__attribute__((target("avx2"))) static uint64_t
+prefilter_avx2(const struct ak_scan *s, const uint8_t *t, size_t npos)
+{
+	const __m256i tlo = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)s->nib_lo));
+	const __m256i thi = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)s->nib_hi));
+	const __m256i bit = _mm256_setr_epi8(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128,
+	    1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
+	const __m256i low4 = _mm256_set1_epi8(0x0f), seven = _mm256_set1_epi8(7);
+	const __m256i zero = _mm256_setzero_si256();
+	const size_t st = s->stride;
+	uint64_t m = 0;
+	uint32_t miss;
+	size_t i;
+
+	for (i = 0; i + 2 <= npos; i += 2) {
+		__m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(
+		    _mm_loadu_si128((const __m128i *)(const void *)(t + i * st))),
+		    _mm_loadu_si128((const __m128i *)(const void *)(t + (i + 1) * st)), 1);
+		__m256i lo = _mm256_and_si256(v, low4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+		__m256i up = _mm256_cmpgt_epi8(hi, seven);
+		__m256i row = _mm256_blendv_epi8(_mm256_shuffle_epi8(tlo, lo), _mm256_shuffle_epi8(thi, lo), up);
+
+		miss = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(
+		    _mm256_and_si256(row, _mm256_shuffle_epi8(bit, hi)), zero));
+		m |= (uint64_t)((miss & 0xffff) == 0) << i | (uint64_t)((miss >> 16) == 0) << (i + 1);
+	}
+	if (i < npos)
+		m |= prefilter_ssse3(s, t + i * st, 1) << i;
+	return m;
+}
+#endif
+
+static void
+prefilter_setup(struct ak_scan *s)
+{
+	unsigned b;
+
+	s->prefilter = prefilter_none;
+	for (b = 0; b < 256; b++) {
+		if (!(s->bytes[b >> 6] & (1ull << (b & 63))))
+			continue;
+		if (b < 128)
+			s->nib_lo[b & 15] |= (uint8_t)(1u << (b >> 4));
+		else
+			s->nib_hi[b & 15] |= (uint8_t)(1u << ((b >> 4) - 8));
+	}
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx2"))
+		s->prefilter = prefilter_avx2;
+	else if (__builtin_cpu_supports("ssse3"))
+		s->prefilter = prefilter_ssse3;
+#endif
 }
 
 enum ak_err
@@ -512,6 +690,7 @@ ak_scan_build(struct ak_scan *s)
 	    NULL, 0);
 	if (make_table(s) != 0)
 		return AK_ERR_NOMEM;
+	prefilter_setup(s);
 	/* Every occurrence holds a window at a multiple of the stride if its distinctive part has at
 	 * least W + stride - 1 bytes. */
 	s->stride = s->mindlen == SIZE_MAX ? W : s->mindlen - W + 1;
@@ -674,39 +853,52 @@ miss:
 int
 ak_scan_buf(struct ak_scan *s, const uint8_t *t, size_t n, ak_scan_cb cb, void *arg)
 {
-	const size_t st = s->stride, fmask = s->fmask, tmask = s->tmask;
-	const uint64_t *filt = s->filt;
+	const size_t st = s->stride, tmask = s->tmask;
+	const size_t fmask0 = s->fmask[0], fmask1 = s->fmask[1];
+	const uint64_t *filt0 = s->filt[0], *filt1 = s->filt[1];
 	const struct wentry *tab = s->win;
 	const struct keys *k = s->k;
 	struct ak_scan_hit hit, best;
-	size_t p, i, last_end = 0;
-	uint64_t h;
+	size_t blk, npos, p, i, last_end = 0, skip = 0;
+	uint64_t h, cand;
 	int rc, found;
 
 	if (!s->built || s->nwin == 0 || n < W)
 		return 0;
-	for (p = 0; p + W <= n; p += st) {
-		h = whash(k, t + p);
-		if (!filt_has(filt, fmask, h))
-			continue;
-		found = 0;
-		for (i = tab_home(h, tmask); tab[i].h != 0; i = (i + 1) & tmask) {
-			if (tab[i].h != h || !confirm(s, t, n, p, &tab[i], &hit) || hit.start < last_end)
+	for (blk = 0; blk + W <= n; blk += 64 * st) {
+		npos = (n - W - blk) / st + 1;
+		if (npos > 64)
+			npos = 64;
+		cand = s->prefilter(s, t + blk, npos);
+		/* Positions before the end of an occurrence just reported are done. */
+		if (skip > blk)
+			cand &= skip - blk >= 64 * st ? 0 : ~0ull << ((skip - blk + st - 1) / st);
+		while (cand != 0) {
+			p = blk + (size_t)__builtin_ctzll(cand) * st;
+			cand &= cand - 1;
+			h = whash(k, t + p);
+			if (!(win_class(t + p) ? filt_has(filt1, fmask1, h) : filt_has(filt0, fmask0, h)))
 				continue;
-			/* Of several variants confirmed here, the earliest start, then the longest. */
-			if (!found || hit.start < best.start ||
-			    (hit.start == best.start && hit.end > best.end))
-				best = hit;
-			found = 1;
+			found = 0;
+			for (i = tab_home(h, tmask); tab[i].h != 0; i = (i + 1) & tmask) {
+				if (tab[i].h != h || !confirm(s, t, n, p, &tab[i], &hit) || hit.start < last_end)
+					continue;
+				/* Of several variants confirmed here, the earliest start, then the longest. */
+				if (!found || hit.start < best.start ||
+				    (hit.start == best.start && hit.end > best.end))
+					best = hit;
+				found = 1;
+			}
+			if (!found)
+				continue;
+			if ((rc = cb(arg, &best)) != 0)
+				return rc;
+			last_end = best.end;
+			/* Go on after the occurrence, on the stride's grid. */
+			skip = best.end > p + st ? (best.end - 1) / st * st + st : p + st;
+			if (skip > blk)
+				cand &= skip - blk >= 64 * st ? 0 : ~0ull << ((skip - blk + st - 1) / st);
 		}
-		if (!found)
-			continue;
-		if ((rc = cb(arg, &best)) != 0)
-			return rc;
-		last_end = best.end;
-		/* Go on after the occurrence, on the stride's grid. */
-		if (best.end > p + st)
-			p = (best.end - 1) / st * st;
 	}
 	return 0;
 }

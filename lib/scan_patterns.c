@@ -1,5 +1,6 @@
 /* scan_patterns.c - strings shaped like provider keys, found without a regex engine: a literal prefix
  * (memmem), then a run of the key's character set whose length must fall in a range. */
+#include <pthread.h>
 #include <string.h>
 
 #include "ak_scan.h"
@@ -88,7 +89,7 @@ plausible(const uint8_t *p, size_t n)
  * its first two pairs there). Several memmem passes, one per anchor, cost several times more on text
  * full of "sk" and "gh". */
 static uint64_t pairs[65536 / 64];
-static int pairs_ready;
+static pthread_once_t pairs_once = PTHREAD_ONCE_INIT;  /* scanning threads share the table */
 
 static void
 pairs_init(void)
@@ -102,7 +103,6 @@ pairs_init(void)
 		pairs[a >> 6] |= 1ull << (a & 63);
 		pairs[b >> 6] |= 1ull << (b & 63);
 	}
-	pairs_ready = 1;
 }
 
 /* A key-shaped string starting at q: its end, or 0. *pat gets its pattern. */
@@ -140,8 +140,7 @@ ak_scan_patterns(const uint8_t *buf, size_t len, ak_scan_cb cb, void *arg)
 	unsigned v;
 	int rc;
 
-	if (!pairs_ready)
-		pairs_init();
+	(void)pthread_once(&pairs_once, pairs_init);
 	for (p = 0; p + 1 < len; p += 2) {
 		v = (unsigned)buf[p] << 8 | buf[p + 1];
 		if (!(pairs[v >> 6] & (1ull << (v & 63))))

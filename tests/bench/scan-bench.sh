@@ -8,6 +8,8 @@
 #   - every planted copy found (the count must match).
 # Needs ripgrep (Debian: apt-get install ripgrep) and git; installs nothing.
 # usage: AKAGENT=build/akagent AKCTL=build/akctl tests/bench/scan-bench.sh [SIZE_MIB]
+# SCAN_BENCH_CACHE=DIR keeps the generated keys, tree and repository in DIR and reuses them on the next
+# run of the same size (generating 1 GiB takes minutes); DIR holds fake keys only.
 # shellcheck source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
 
@@ -15,18 +17,32 @@ SIZE=${1:-256}
 command -v rg >/dev/null || fail "ripgrep (rg) is needed: apt-get install ripgrep"
 command -v git >/dev/null || fail "git is needed"
 NKEYS=64
+AKABS=$(realpath "$AKCTL")	# the git scan runs inside the repository
 init_store
 start_agent
 unlock
-: > "$T/keys"
-for i in $(seq "$NKEYS"); do
-	k=$(fake_key)
-	printf '%s\n' "$k" >> "$T/keys"
+G=$T
+if [ -n "${SCAN_BENCH_CACHE:-}" ]; then
+	G=$SCAN_BENCH_CACHE/$SIZE
+	mkdir -p "$G"
+fi
+if [ ! -s "$G/planted" ]; then
+	rm -rf "$G/tree" "$G/repo"
+	: > "$G/keys"
+	for i in $(seq "$NKEYS"); do
+		fake_key >> "$G/keys"
+		echo >> "$G/keys"
+	done
+fi
+i=0
+while read -r k; do
+	i=$((i + 1))
 	add_profile "p$i" "$k"
-done
+done < "$G/keys"
 
+if [ ! -s "$G/planted" ]; then
 trace "generating $SIZE MiB with planted keys"
-"$PY" - "$T/keys" "$T/tree" "$SIZE" "$T/literals" "$T/planted" <<'PY'
+"$PY" - "$G/keys" "$G/tree" "$SIZE" "$G/literals" "$G/planted.tmp" <<'PY'
 import base64, os, random, sys
 keys = [l.strip().encode() for l in open(sys.argv[1])]
 root, size = sys.argv[2], int(sys.argv[3]) << 20
@@ -76,8 +92,9 @@ while written < size:
     i += 1
 open(sys.argv[5], "w").write("%d\n" % planted)
 PY
-PLANTED=$(cat "$T/planted")
-BYTES=$(du -sb "$T/tree" | cut -f1)
+fi
+PLANTED=$(cat "$G/planted.tmp" 2>/dev/null || cat "$G/planted")
+BYTES=$(du -sb "$G/tree" | cut -f1)
 
 # best SECONDS of 3 runs of CMD (warm cache); stdout to $T/last.
 best() {
@@ -93,22 +110,26 @@ best() {
 }
 mbs() { echo "scale=0; $BYTES / $1 / 1000000" | bc -l; }
 
-cat "$T/tree"/*/* > /dev/null
-trace "files: akctl scan --no-patterns vs rg -F (same literal set: $(wc -l < "$T/literals") literals)"
-t_ak=$(best "$AKCTL" --no-prompt scan --no-patterns "$T/tree")
+cat "$G/tree"/*/* > /dev/null
+trace "files: akctl scan --no-patterns vs rg -F (same literal set: $(wc -l < "$G/literals") literals)"
+t_ak=$(best "$AKCTL" --no-prompt scan --no-patterns "$G/tree")
 found=$(grep -c ' (' "$T/last")
-t_rg=$(best rg -F -a -c --no-ignore --hidden -f "$T/literals" "$T/tree")
-t_akp=$(best "$AKCTL" --no-prompt scan "$T/tree")
+t_rg=$(best rg -F -a -c --no-ignore --hidden -f "$G/literals" "$G/tree")
+t_akp=$(best "$AKCTL" --no-prompt scan "$G/tree")
 
 trace "git: a repository holding the tree; akctl scan --git vs git cat-file --batch-all-objects --batch"
-R="$T/repo"
-git init -q "$R"
-cp -r "$T/tree/." "$R/"
-git -C "$R" add -A
-git -C "$R" -c user.name=b -c user.email=b@b commit -qm tree
-git -C "$R" gc -q
+R="$G/repo"
+if [ ! -d "$R/.git" ] || [ ! -s "$G/planted" ]; then
+	rm -rf "$R"
+	git init -q "$R"
+	cp -r "$G/tree/." "$R/"
+	git -C "$R" add -A
+	git -C "$R" -c user.name=b -c user.email=b@b commit -qm tree
+	git -C "$R" gc -q
+fi
+[ -s "$G/planted" ] || mv "$G/planted.tmp" "$G/planted"
 t_cat=$( cd "$R" && best sh -c 'git cat-file --batch-all-objects --batch > /dev/null' )
-t_git=$( cd "$R" && best "$AKCTL" --no-prompt scan --git --no-patterns )
+t_git=$( cd "$R" && best "$AKABS" --no-prompt scan --git --no-patterns )
 gfound=$(grep -c ' (' "$T/last")
 ODB=$(du -sb "$R/.git/objects" | cut -f1)
 

@@ -65,6 +65,34 @@ expect_exit 1 "$AKCTL" scan --json --no-patterns "$V/hex"
 "$PY" -c 'import json,sys; o=json.loads(open(sys.argv[1]).readline()); assert o["variant"]=="hex" and o["line"]==2 and o["key"]=="production ANTHROPIC_API_KEY", o' "$OUT" ||
 	fail "--json line"
 
+trace "many files (scanned on several threads, large ones mapped): each copy once, at its line, in walk order"
+M="$T/many"
+"$PY" - "$KEY" "$M" <<'PY'
+import os, sys
+key, d = sys.argv[1].encode(), sys.argv[2]
+for i in range(48):
+    sub = os.path.join(d, "s%d" % (i % 3))
+    os.makedirs(sub, exist_ok=True)
+    # every third file holds the key on line i + 2; every fourth is large (400 KiB of text before it)
+    lines = [b"filler %d" % i] * (1 + (40000 if i % 4 == 0 else 0) + i)
+    if i % 3 == 0:
+        lines.append(b"KEY=" + key)
+    open(os.path.join(sub, "f%02d" % i), "wb").write(b"\n".join(lines) + b"\n")
+PY
+expect_exit 1 "$AKCTL" scan --no-patterns "$M"
+no_value "$OUT"
+find "$M" -type f | while read -r f; do
+	n=${f##*/f}
+	n=$((10#$n))
+	if [ $((n % 3)) = 0 ]; then
+		echo "$f:$((1 + (n % 4 == 0 ? 40000 : 0) + n + 1))"
+	fi
+done > "$T/many.want"
+cut -d: -f1,2 "$OUT" > "$T/many.got"
+cmp -s "$T/many.want" "$T/many.got" || fail "many files: $(diff "$T/many.want" "$T/many.got" | head -5)"
+expect_exit 1 "$AKCTL" scan --no-patterns "$M"
+cut -d: -f1,2 "$OUT" | cmp -s - "$T/many.got" || fail "many files: output differs between runs"
+
 trace "unknown key-shaped strings, and --no-patterns"
 mkdir -p "$T/unk"
 printf 'OTHER=%s\n' "$(fake_key)" > "$T/unk/f"

@@ -271,6 +271,53 @@ test_holdback(void)
 	ak_scan_free(s);
 }
 
+/* A secret of any bytes (punctuation, a backslash, '%', a space, UTF-8): the prefilter's byte set and
+ * the window classes follow the secret, so it is found at every offset, in a view as in the matcher,
+ * and a copy differing in one byte is not. */
+static void
+test_odd_bytes(void)
+{
+	static const char secret[] = "p@ss w\rd%41 \u00e9 caf\xc3\xa9 \"q\" {x=1}; tail\x7f\xff!";
+	struct ak_scan *s = ak_scan_new(0), *v;
+	uint8_t text[600];
+	size_t sl = strlen(secret), at, i;
+	struct found f;
+	uint32_t id;
+
+	CHECK(s != NULL);
+	CHECK_EQ(ak_scan_add(s, secret, sl, &id), AK_OK);
+	CHECK_EQ(ak_scan_build(s), AK_OK);
+	CHECK((v = ak_scan_view(s)) != NULL);
+	CHECK(ak_scan_view(v) == NULL);
+	for (at = 0; at < 40; at++) {
+		filler(text, sizeof(text));
+		memcpy(text + 100 + at, secret, sl);
+		for (i = 0; i < 2; i++) {
+			memset(&f, 0, sizeof(f));
+			ak_scan_buf(i ? v : s, text, sizeof(text), collect, &f);
+			CHECK_EQ(f.n, 1);
+			CHECK_EQ(f.h[0].start, 100 + at);
+			CHECK_EQ(f.h[0].end, 100 + at + sl);
+			CHECK_EQ(f.h[0].variant, AK_SCAN_RAW);
+		}
+		/* percent-encoded (every byte %XX) too */
+		filler(text, sizeof(text));
+		CHECK(encode(3, 0, secret, (char *)text + 50 + at) > 0);
+		memset(&f, 0, sizeof(f));
+		ak_scan_buf(v, text, sizeof(text), collect, &f);
+		CHECK_EQ(f.n, 1);
+		CHECK_EQ(f.h[0].variant, AK_SCAN_PERCENT);
+		filler(text, sizeof(text));
+		memcpy(text + 100 + at, secret, sl);
+		text[100 + at + sl - 2 - at % 20] ^= 0x20;
+		memset(&f, 0, sizeof(f));
+		ak_scan_buf(s, text, sizeof(text), collect, &f);
+		CHECK_EQ(f.n, 0);
+	}
+	ak_scan_free(v);
+	ak_scan_free(s);
+}
+
 static int
 collect_pat(void *arg, const struct ak_scan_hit *hit)
 {
@@ -329,6 +376,7 @@ main(void)
 	test_clean(s);
 	ak_scan_free(s);
 	test_holdback();
+	test_odd_bytes();
 	test_patterns();
 	ak_smem_release_all();
 	T_DONE();

@@ -1,0 +1,416 @@
+/* scan_pool.c - akctl scan over files on every CPU, printed in walk order, and the progress line.
+ *
+ * The walking thread queues each file as a job; worker threads take jobs in order, scan them with a
+ * view of the matcher (shared tables, scratch of their own) into a buffer of their own, and keep the
+ * findings in the job. The walking thread prints finished jobs from the head of the queue only, so the
+ * output is the same, line for line, as a scan on one thread. At most QUEUE_MAX jobs wait, so a huge
+ * tree costs little memory. Large files are mapped rather than read (scan_one). */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "scan.h"
+
+#define WORKERS_MAX 16
+#define QUEUE_MAX 256
+/* Files from this size on are mapped and scanned where they lie: no copy into a buffer (the copy cost
+ * as much as the matching). Smaller ones are read. */
+#define MAP_MIN (256u << 10)
+
+struct finding {
+	uint64_t line;
+	const char *what, *variant;  /* static or the names table: outlive the job */
+	int wrapped, unknown;
+	char fp[13];
+};
+
+struct job {
+	struct job *next;          /* in submission order */
+	char *path;
+	int done, failed, errnum;
+	uint64_t bytes;
+	struct finding *f;
+	size_t nf, capf;
+	int oom;                   /* a finding could not be kept: said after the others */
+};
+
+struct worker {
+	struct scan_pool *pool;
+	struct scan_ctx x;
+	pthread_t th;
+	int started;
+};
+
+struct scan_pool {
+	pthread_mutex_t mu;
+	pthread_cond_t work, done;
+	struct job *head, *tail;   /* every job not printed yet */
+	struct job *next;          /* the first job no worker took */
+	size_t pending;
+	int closing;
+	size_t nw;
+	struct worker w[WORKERS_MAX];
+};
+
+static void
+sink(void *arg, uint64_t line, const char *what, const char *variant, int wrapped, const char *fp,
+    int unknown)
+{
+	struct job *j = arg;
+	struct finding *f;
+
+	if (j->nf == j->capf) {
+		size_t cap = j->capf ? 2 * j->capf : 8;
+
+		if ((f = realloc(j->f, cap * sizeof(*f))) == NULL) {
+			j->oom = 1;
+			return;
+		}
+		j->f = f;
+		j->capf = cap;
+	}
+	f = &j->f[j->nf++];
+	f->line = line;
+	f->what = what;
+	f->variant = variant;
+	f->wrapped = wrapped;
+	f->unknown = unknown;
+	memcpy(f->fp, fp, sizeof(f->fp));
+	f->fp[sizeof(f->fp) - 1] = '\0';
+}
+
+/* A mapped file that shrinks while it is scanned raises SIGBUS on the pages past its new end: the
+ * worker that touched them jumps back and reports the file unreadable instead of dying. */
+static _Thread_local sigjmp_buf *bus_env;
+static struct sigaction bus_old;
+
+static void
+on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	(void)si;
+	(void)uc;
+	if (bus_env != NULL)
+		siglongjmp(*bus_env, 1);
+	/* Not ours: as if there were no handler. */
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* Scan path, mapped when large. 0, or -1 with errno (as scan_file). */
+static int
+scan_one(struct scan_ctx *x, const char *path)
+{
+	struct scan_stream st;
+	struct stat sb;
+	sigjmp_buf env;
+	void *volatile map = MAP_FAILED;
+	volatile size_t len = 0;
+	int fd, rc = -1;
+
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size < (off_t)MAP_MIN ||
+	    (uint64_t)sb.st_size > SIZE_MAX / 2 ||
+	    (map = mmap(NULL, len = (size_t)sb.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0)) ==
+	    MAP_FAILED) {
+		close(fd);
+		return scan_file(x, path, 0);
+	}
+	close(fd);
+	scan_stream_begin(x, &st, path);
+	if (sigsetjmp(env, 1) == 0) {
+		bus_env = &env;
+		scan_stream_whole(x, &st, map, len);
+		bus_env = NULL;
+		scan_stream_end(x, &st);
+		rc = 0;
+	} else {
+		bus_env = NULL;
+		errno = EIO;
+	}
+	munmap(map, len);
+	return rc;
+}
+
+static void *
+work(void *arg)
+{
+	struct worker *w = arg;
+	struct scan_pool *p = w->pool;
+	struct job *j;
+	uint64_t before;
+
+	for (;;) {
+		pthread_mutex_lock(&p->mu);
+		while (p->next == NULL && !p->closing)
+			pthread_cond_wait(&p->work, &p->mu);
+		j = p->next;
+		if (j != NULL)
+			p->next = j->next;
+		pthread_mutex_unlock(&p->mu);
+		if (j == NULL)
+			return NULL;
+		w->x.sink_arg = j;
+		before = w->x.bytes;
+		errno = 0;
+		j->failed = scan_one(&w->x, j->path) != 0;
+		j->errnum = errno;
+		j->bytes = w->x.bytes - before;
+		pthread_mutex_lock(&p->mu);
+		j->done = 1;
+		pthread_cond_signal(&p->done);
+		pthread_mutex_unlock(&p->mu);
+	}
+}
+
+static size_t
+cpus(void)
+{
+	cpu_set_t set;
+	long n;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		n = CPU_COUNT(&set);
+	else
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > WORKERS_MAX ? WORKERS_MAX : (size_t)n;
+}
+
+static void
+job_free(struct job *j)
+{
+	free(j->path);
+	free(j->f);
+	free(j);
+}
+
+/* Print the job's findings and note, as the one-thread scan would have. */
+static void
+job_print(struct scan_ctx *x, struct job *j)
+{
+	struct scan_stream st;
+	size_t i;
+
+	scan_stream_begin(x, &st, j->path);
+	for (i = 0; i < j->nf; i++)
+		scan_report(x, &st, j->f[i].line, j->f[i].what, j->f[i].variant, j->f[i].wrapped, j->f[i].fp,
+		    j->f[i].unknown);
+	if (j->oom || j->failed)
+		scan_progress(x, 0, NULL, 1);
+	if (j->oom)
+		cli_note("scan: %s: out of memory: some findings not shown", j->path);
+	if (j->failed)
+		cli_note("scan: %s: cannot read: %s", j->path, strerror(j->errnum));
+	x->bytes += j->bytes;
+	x->files++;
+	scan_progress(x, x->files, "files", 0);
+}
+
+/* Print the finished jobs at the head of the queue. Called with mu held; drops it while printing. */
+static void
+flush_done(struct scan_ctx *x)
+{
+	struct scan_pool *p = x->pool;
+	struct job *j;
+
+	while ((j = p->head) != NULL && j->done) {
+		p->head = j->next;
+		if (p->head == NULL)
+			p->tail = NULL;
+		p->pending--;
+		pthread_mutex_unlock(&p->mu);
+		job_print(x, j);
+		job_free(j);
+		pthread_mutex_lock(&p->mu);
+	}
+}
+
+int
+scan_pool_start(struct scan_ctx *x)
+{
+	struct scan_pool *p;
+	size_t n = cpus(), i;
+
+	x->pool = NULL;
+	if (n < 2)
+		return 0;
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return -1;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->work, NULL);
+	pthread_cond_init(&p->done, NULL);
+	x->pool = p;
+	{
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = on_sigbus;
+		sa.sa_flags = SA_SIGINFO;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGBUS, &sa, &bus_old);
+	}
+	/* Views and buffers made here: the secure arena is this thread's. */
+	for (i = 0; i < n; i++) {
+		struct worker *w = &p->w[i];
+
+		w->pool = p;
+		w->x = *x;
+		w->x.pool = NULL;
+		w->x.found = w->x.unknown = 0;
+		w->x.bytes = 0;
+		w->x.sink = sink;
+		w->x.buf = NULL;
+		if ((w->x.m = ak_scan_view(x->m)) == NULL || scan_ctx_buffer(&w->x) != 0)
+			break;
+		if (pthread_create(&w->th, NULL, work, w) != 0)
+			break;
+		w->started = 1;
+		p->nw++;
+	}
+	if (p->nw == 0) {
+		/* No thread at all: scan on this one. */
+		sigaction(SIGBUS, &bus_old, NULL);
+		ak_scan_free(p->w[0].x.m);
+		free(p->w[0].x.buf);
+		pthread_cond_destroy(&p->done);
+		pthread_cond_destroy(&p->work);
+		pthread_mutex_destroy(&p->mu);
+		free(p);
+		x->pool = NULL;
+		return 0;
+	}
+	if (p->nw < n) {
+		/* The worker that failed to start: its view and buffer are not in use. */
+		ak_scan_free(p->w[p->nw].x.m);
+		free(p->w[p->nw].x.buf);
+		p->w[p->nw].x.m = NULL;
+		p->w[p->nw].x.buf = NULL;
+	}
+	return 0;
+}
+
+void
+scan_submit(struct scan_ctx *x, const char *path)
+{
+	struct scan_pool *p = x->pool;
+	struct job *j;
+
+	if (p == NULL || (j = calloc(1, sizeof(*j))) == NULL || (j->path = strdup(path)) == NULL) {
+		if (p != NULL) {
+			free(j);
+			/* Out of memory: this file on this thread, after those queued. */
+			pthread_mutex_lock(&p->mu);
+			while (p->head != NULL) {
+				flush_done(x);
+				if (p->head != NULL)
+					pthread_cond_wait(&p->done, &p->mu);
+			}
+			pthread_mutex_unlock(&p->mu);
+		}
+		if (scan_file(x, path, 0) != 0) {
+			scan_progress(x, 0, NULL, 1);
+			cli_note("scan: %s: cannot read: %s", path, strerror(errno));
+		}
+		x->files++;
+		return;
+	}
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		flush_done(x);
+		if (p->pending < QUEUE_MAX)
+			break;
+		pthread_cond_wait(&p->done, &p->mu);
+	}
+	if (p->tail != NULL)
+		p->tail->next = j;
+	else
+		p->head = j;
+	p->tail = j;
+	if (p->next == NULL)
+		p->next = j;
+	p->pending++;
+	pthread_cond_signal(&p->work);
+	pthread_mutex_unlock(&p->mu);
+}
+
+void
+scan_pool_finish(struct scan_ctx *x)
+{
+	struct scan_pool *p = x->pool;
+	size_t i;
+
+	if (p == NULL) {
+		scan_progress(x, 0, NULL, 1);
+		return;
+	}
+	pthread_mutex_lock(&p->mu);
+	p->closing = 1;
+	pthread_cond_broadcast(&p->work);
+	for (;;) {
+		flush_done(x);
+		if (p->head == NULL)
+			break;
+		pthread_cond_wait(&p->done, &p->mu);
+	}
+	pthread_mutex_unlock(&p->mu);
+	for (i = 0; i < p->nw; i++) {
+		struct worker *w = &p->w[i];
+
+		pthread_join(w->th, NULL);
+		x->found += w->x.found;
+		x->unknown += w->x.unknown;
+		/* The buffer held file content (keys, maybe). */
+		sodium_memzero(w->x.buf, w->x.cap);
+		free(w->x.buf);
+		ak_scan_free(w->x.m);
+	}
+	scan_progress(x, 0, NULL, 1);
+	sigaction(SIGBUS, &bus_old, NULL);
+	pthread_cond_destroy(&p->done);
+	pthread_cond_destroy(&p->work);
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+	x->pool = NULL;
+}
+
+/* The progress line ------------------------------------------------------------------------------ */
+
+void
+scan_progress(struct scan_ctx *x, uint64_t items, const char *what, int done)
+{
+	static int tty = -1, shown;
+	static struct timespec last;
+	struct timespec now;
+
+	if (tty < 0)
+		tty = isatty(STDERR_FILENO);
+	if (!tty || x->quiet)
+		return;
+	if (done) {
+		if (shown)
+			fputs("\r\033[K", stderr);
+		shown = 0;
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	/* Four times a second: drawing costs a write to the terminal. */
+	if (shown && (now.tv_sec - last.tv_sec) * 1000000000L + (now.tv_nsec - last.tv_nsec) < 250000000L)
+		return;
+	last = now;
+	shown = 1;
+	fprintf(stderr, "\r\033[Kscanning: %llu %s, %llu MiB", (unsigned long long)items, what,
+	    (unsigned long long)(x->bytes >> 20));
+}
