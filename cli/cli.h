@@ -62,6 +62,19 @@ int cmd_get(struct cli *c, int argc, char **argv);
 int cmd_env(struct cli *c, int argc, char **argv);
 int cmd_use(struct cli *c, int argc, char **argv);
 int cmd_exec(struct cli *c, int argc, char **argv);
+/* cmd_env.c, for get/env/use and exec: fetch profile name from an agent unlocked on our keystore
+ * (GET, or GET_PREVIOUS with --previous). Prints errors ("did you mean" for a missing profile); returns
+ * the exit code. *p is secure: the caller wipes it with ak_profile_free(). With ents (may be NULL), also
+ * every stored profile's variable names (LIST: no secret), for exec's isolation: the caller frees them
+ * with ak_client_list_free. */
+int cli_fetch_profile(struct cli *c, const char *name, struct ak_profile **p, struct ak_list_entry **ents,
+    uint32_t *nents);
+/* The value of var in p (the secret or another variable), pointing into p: p's owner wipes it. NULL if
+ * p has no such variable. */
+const char *cli_profile_var(const struct ak_profile *p, const char *var);
+/* A secret reference in an environment or an env file: ak://PROFILE/VAR (exec resolves it, import
+ * --replace writes it). */
+#define CLI_REF_PREFIX "ak://"
 int cmd_allow(struct cli *c, int argc, char **argv);
 int cmd_deny(struct cli *c, int argc, char **argv);
 int cmd_hook(struct cli *c, int argc, char **argv);

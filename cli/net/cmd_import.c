@@ -32,7 +32,6 @@
 #include "net.h"
 
 #define JSON_FILE_MAX (1u << 20)
-#define REF_PREFIX "ak://"
 #define ALLOW_VARS_MAX 64
 
 struct import {
@@ -117,7 +116,7 @@ refuse_var(const struct import *im, const char *name)
 static int
 is_reference(const char *v)
 {
-	return strncmp(v, REF_PREFIX, strlen(REF_PREFIX)) == 0;
+	return strncmp(v, CLI_REF_PREFIX, strlen(CLI_REF_PREFIX)) == 0;
 }
 
 /* Set the secret and its variable. The value is copied into the profile; the caller wipes its own. */
@@ -300,11 +299,11 @@ static enum ak_err
 replaced_image(const struct import *im, char **out, size_t *outlen)
 {
 	const struct ak_dotenv *d = im->d;
-	char ref[sizeof(REF_PREFIX) + AK_NAME_MAX + AK_VARNAME_MAX + 2];
+	char ref[sizeof(CLI_REF_PREFIX) + AK_NAME_MAX + AK_VARNAME_MAX + 2];
 	size_t i, prev = 0, len = 0, cap, rl;
 	char *buf;
 
-	rl = (size_t)snprintf(ref, sizeof(ref), REF_PREFIX "%s/%s", im->p->name, im->p->secret_var);
+	rl = (size_t)snprintf(ref, sizeof(ref), CLI_REF_PREFIX "%s/%s", im->p->name, im->p->secret_var);
 	cap = im->rawlen + d->nb * (rl + 1) + 1;
 	if ((buf = ak_smem_alloc(cap)) == NULL)
 		return AK_ERR_NOMEM;
@@ -335,11 +334,11 @@ same_but_secret(const struct import *im, const char *img, size_t len)
 {
 	struct ak_dotenv *nd = NULL;
 	const struct ak_dotenv *d = im->d;
-	char ref[sizeof(REF_PREFIX) + AK_NAME_MAX + AK_VARNAME_MAX + 2];
+	char ref[sizeof(CLI_REF_PREFIX) + AK_NAME_MAX + AK_VARNAME_MAX + 2];
 	size_t i, bad;
 	int ok = 0;
 
-	snprintf(ref, sizeof(ref), REF_PREFIX "%s/%s", im->p->name, im->p->secret_var);
+	snprintf(ref, sizeof(ref), CLI_REF_PREFIX "%s/%s", im->p->name, im->p->secret_var);
 	if (ak_dotenv_parse(img, len, &nd, &bad) != AK_OK || nd->n != d->n || nd->nbad != d->nbad)
 		goto out;
 	for (i = 0; i < d->n; i++) {
@@ -395,7 +394,7 @@ rewrite_dotenv(struct import *im)
 	if (chmod(real, now.st_mode & 07777) != 0)
 		cli_note("import: --replace: %s: could not restore mode %04o", im->src,
 		    (unsigned)(now.st_mode & 07777));
-	cli_note("import: rewrote %s: %s=" REF_PREFIX "%s/%s; review the rest of it, then 'akctl allow %s' "
+	cli_note("import: rewrote %s: %s=" CLI_REF_PREFIX "%s/%s; review the rest of it, then 'akctl allow %s' "
 	    "lets exec --env-file resolve it", im->src, im->p->secret_var, im->p->name, im->p->secret_var,
 	    im->src);
 	rc = 0;
@@ -745,7 +744,7 @@ dry_run(const struct import *im)
 		for (i = 0; i < im->d->nb; i++)
 			if (im->d->b[i].entry == im->secret_entry && im->d->b[i].has_value)
 				nrep++;
-		printf("would rewrite %s: %zu value%s of %s become " REF_PREFIX "%s/%s\n", im->src, nrep,
+		printf("would rewrite %s: %zu value%s of %s become " CLI_REF_PREFIX "%s/%s\n", im->src, nrep,
 		    nrep == 1 ? "" : "s", p->secret_var, p->name, p->secret_var);
 	}
 	printf("nothing written (--dry-run)\n");
@@ -758,7 +757,7 @@ dry_run_json(const struct import *im)
 {
 	const struct ak_profile *p = im->p;
 	cJSON *o = NULL, *vars, *v, *rp;
-	char red[128], ref[sizeof(REF_PREFIX) + AK_NAME_MAX + AK_VARNAME_MAX + 2], *out = NULL;
+	char red[128], ref[sizeof(CLI_REF_PREFIX) + AK_NAME_MAX + AK_VARNAME_MAX + 2], *out = NULL;
 	size_t i, nrep = 0;
 	int redact, rc = 1;
 
@@ -789,7 +788,7 @@ dry_run_json(const struct import *im)
 		for (i = 0; i < im->d->nb; i++)
 			if (im->d->b[i].entry == im->secret_entry && im->d->b[i].has_value)
 				nrep++;
-		snprintf(ref, sizeof(ref), REF_PREFIX "%s/%s", p->name, p->secret_var);
+		snprintf(ref, sizeof(ref), CLI_REF_PREFIX "%s/%s", p->name, p->secret_var);
 		if ((rp = cJSON_AddObjectToObject(o, "replace")) == NULL)
 			goto out;
 		cJSON_AddStringToObject(rp, "file", im->src);
