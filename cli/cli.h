@@ -30,23 +30,29 @@ struct cli {
 	int store_explicit;       /* -f or AKCTL_KEYSTORE chose the keystore */
 	char store[AK_PATH_MAX];  /* valid once store_resolved */
 	int previous;             /* --previous (get env use exec): serve the keys a rotation replaced */
+	int status;               /* the exit status of a command that succeeded with a verdict (cli_status) */
 	int argc0;                /* main()'s argc/argv, for handing a command to akctl-net */
 	char **argv0;
 };
 
-/* Commands: return akctl's exit code. argv[0] is the command name. */
-typedef int (*cli_cmd_fn)(struct cli *c, int argc, char **argv);
-int cmd_init(struct cli *c, int argc, char **argv);
-int cmd_unlock(struct cli *c, int argc, char **argv);
-int cmd_lock(struct cli *c, int argc, char **argv);
-int cmd_status(struct cli *c, int argc, char **argv);
-int cmd_passwd(struct cli *c, int argc, char **argv);
-int cmd_add(struct cli *c, int argc, char **argv);
-int cmd_rm(struct cli *c, int argc, char **argv);
-int cmd_set(struct cli *c, int argc, char **argv);
-int cmd_rename(struct cli *c, int argc, char **argv);
-int cmd_cp(struct cli *c, int argc, char **argv);
-int cmd_rotate(struct cli *c, int argc, char **argv);
+/* Commands, and every helper below that reports an error, return enum ak_err: AK_OK, or the error,
+ * already printed. main() alone turns it into the exit status (ak_err_exit_code). A command whose
+ * outcome is a verdict rather than an error (test's 10-17, exec's command, scan's "found") records it
+ * with cli_status and returns AK_OK. Help printed on -h is AK_OK too. argv[0] is the command name. */
+typedef enum ak_err (*cli_cmd_fn)(struct cli *c, int argc, char **argv);
+/* main.c: record status as the process's exit status when the command returns AK_OK; returns AK_OK. */
+enum ak_err cli_status(struct cli *c, int status);
+enum ak_err cmd_init(struct cli *c, int argc, char **argv);
+enum ak_err cmd_unlock(struct cli *c, int argc, char **argv);
+enum ak_err cmd_lock(struct cli *c, int argc, char **argv);
+enum ak_err cmd_status(struct cli *c, int argc, char **argv);
+enum ak_err cmd_passwd(struct cli *c, int argc, char **argv);
+enum ak_err cmd_add(struct cli *c, int argc, char **argv);
+enum ak_err cmd_rm(struct cli *c, int argc, char **argv);
+enum ak_err cmd_set(struct cli *c, int argc, char **argv);
+enum ak_err cmd_rename(struct cli *c, int argc, char **argv);
+enum ak_err cmd_cp(struct cli *c, int argc, char **argv);
+enum ak_err cmd_rotate(struct cli *c, int argc, char **argv);
 /* cmd_rotate.c: take "--previous" out of argv (before "--"; for exec, before the profile) into
  * c->previous; and a list entry's rotation mark: "overdue", "due" or "" (ak_rot_due). */
 void cli_take_previous(struct cli *c, int *argc, char **argv, int exec);
@@ -55,19 +61,19 @@ const char *cli_rotation_mark(const struct ak_list_entry *e, int64_t now);
 /* status: a "rotation:" count line when some profile has a policy, a "previous:" one when keys are
  * kept (LIST on cl; nothing on failure). */
 void cli_rotation_status(struct ak_client *cl);
-int cmd_list(struct cli *c, int argc, char **argv);
-int cmd_show(struct cli *c, int argc, char **argv);
-int cmd_log(struct cli *c, int argc, char **argv);
-int cmd_get(struct cli *c, int argc, char **argv);
-int cmd_env(struct cli *c, int argc, char **argv);
-int cmd_use(struct cli *c, int argc, char **argv);
-int cmd_exec(struct cli *c, int argc, char **argv);
+enum ak_err cmd_list(struct cli *c, int argc, char **argv);
+enum ak_err cmd_show(struct cli *c, int argc, char **argv);
+enum ak_err cmd_log(struct cli *c, int argc, char **argv);
+enum ak_err cmd_get(struct cli *c, int argc, char **argv);
+enum ak_err cmd_env(struct cli *c, int argc, char **argv);
+enum ak_err cmd_use(struct cli *c, int argc, char **argv);
+enum ak_err cmd_exec(struct cli *c, int argc, char **argv);
 /* cmd_env.c, for get/env/use and exec: fetch profile name from an agent unlocked on our keystore
- * (GET, or GET_PREVIOUS with --previous). Prints errors ("did you mean" for a missing profile); returns
- * the exit code. *p is secure: the caller wipes it with ak_profile_free(). With ents (may be NULL), also
+ * (GET, or GET_PREVIOUS with --previous). Prints errors ("did you mean" for a missing profile) and
+ * returns them. *p is secure: the caller wipes it with ak_profile_free(). With ents (may be NULL), also
  * every stored profile's variable names (LIST: no secret), for exec's isolation: the caller frees them
  * with ak_client_list_free. */
-int cli_fetch_profile(struct cli *c, const char *name, struct ak_profile **p, struct ak_list_entry **ents,
+enum ak_err cli_fetch_profile(struct cli *c, const char *name, struct ak_profile **p, struct ak_list_entry **ents,
     uint32_t *nents);
 /* The value of var in p (the secret or another variable), pointing into p: p's owner wipes it. NULL if
  * p has no such variable. */
@@ -75,62 +81,63 @@ const char *cli_profile_var(const struct ak_profile *p, const char *var);
 /* A secret reference in an environment or an env file: ak://PROFILE/VAR (exec resolves it, import
  * --replace writes it). */
 #define CLI_REF_PREFIX "ak://"
-int cmd_allow(struct cli *c, int argc, char **argv);
-int cmd_deny(struct cli *c, int argc, char **argv);
-int cmd_hook(struct cli *c, int argc, char **argv);
-int cmd_direnv(struct cli *c, int argc, char **argv);
-int cmd_help(struct cli *c, int argc, char **argv);
+enum ak_err cmd_allow(struct cli *c, int argc, char **argv);
+enum ak_err cmd_deny(struct cli *c, int argc, char **argv);
+enum ak_err cmd_hook(struct cli *c, int argc, char **argv);
+enum ak_err cmd_direnv(struct cli *c, int argc, char **argv);
+enum ak_err cmd_help(struct cli *c, int argc, char **argv);
 /* Network commands (akctl-net only; in akctl the table points them at cli_net_exec). */
-int cmd_test(struct cli *c, int argc, char **argv);
-int cmd_import(struct cli *c, int argc, char **argv);
-int cmd_pull(struct cli *c, int argc, char **argv);
+enum ak_err cmd_test(struct cli *c, int argc, char **argv);
+enum ak_err cmd_import(struct cli *c, int argc, char **argv);
+enum ak_err cmd_pull(struct cli *c, int argc, char **argv);
 /* helper.c: the path of helper program name (akctl-net, akctl-proxy, akctl-shell): beside akctl, else
  * LIBEXECDIR/akagent. 0, or -1 if the path does not fit. */
 int cli_helper_path(const char *name, char *out, size_t outlen);
 /* akctl shell (and akctl alone on a terminal): replace this process with akctl-shell, the readline
  * console, so that akctl itself never loads libreadline. */
-int cli_shell_exec(struct cli *c, int argc, char **argv);
+enum ak_err cli_shell_exec(struct cli *c, int argc, char **argv);
 /* akctl: replace this process with akctl-net and the same arguments (net_exec.c). */
-int cli_net_exec(struct cli *c, int argc, char **argv);
+enum ak_err cli_net_exec(struct cli *c, int argc, char **argv);
 /* akctl proxy, and akctl exec --proxy (cmd_proxy.c): cli_proxy_wanted says whether exec's arguments
  * ask for the proxy (before any "--"); cli_proxy_exec then runs exec through akctl-proxy. */
-int cmd_proxy(struct cli *c, int argc, char **argv);
+enum ak_err cmd_proxy(struct cli *c, int argc, char **argv);
 int cli_proxy_wanted(int argc, char **argv);
-int cli_proxy_exec(struct cli *c, int argc, char **argv);
+enum ak_err cli_proxy_exec(struct cli *c, int argc, char **argv);
 /* add --validate: check p's key live (akctl: runs akctl-net test --key-stdin, the key on a pipe, never
  * argv; akctl-net: in process, cmd_test.c). Prints one line on stderr; returns akctl test's exit code
  * (0 valid). p stays owned by the caller. */
 int cli_net_validate(struct cli *c, const struct ak_profile *p);
 
 /* main.c ------------------------------------------------------------------------------------------ */
-/* Print the usage of command name (from the table) to stdout; returns 0 (for --help). */
-int cli_cmd_help(const char *name);
+/* Print the usage of command name (from the table) to stdout; returns AK_OK (for --help). */
+enum ak_err cli_cmd_help(const char *name);
 /* The candidate closest to word within a typo's distance (for "did you mean"), or NULL. */
 const char *cli_closest(const char *word, const char *const *cands, size_t n);
 /* Resolve the keystore path (-f, AKCTL_KEYSTORE, default) into c->store once. */
 enum ak_err cli_store_path(struct cli *c);
 
 /* output.c ---------------------------------------------------------------------------------------- */
-/* "akctl: <context>: <ak_strerror(e)>[ (detail)]" on stderr; returns ak_err_exit_code(e).
+/* "akctl: <context>: <ak_strerror(e)>[ (detail)]" on stderr; returns e.
  * detail may be NULL; it is sanitised (control bytes dropped). Never pass a secret. */
-int cli_fail(enum ak_err e, const char *detail, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* "akctl: <cmd>: <message> (see 'akctl <cmd> --help')" on stderr; returns 2. */
-int cli_usage_error(struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* For getopt_long's '?' / ':' results (optstring must start with ':'). Returns 2. */
-int cli_bad_option(struct cli *c, int ch, char **argv);
-/* The end of every command's option switch: -h prints the command's help (exit 0), anything else is
- * cli_bad_option. */
-int cli_opt_other(struct cli *c, int ch, char **argv);
-/* A command that takes no operand got argv[optind]: the usage error. */
-int cli_no_operand(struct cli *c, char **argv);
-/* Options of a command that has none but -h/--help: 0 to go on (optind at the first operand), -1 after
- * printing the help (exit 0), 2 after reporting a bad option. */
-int cli_opts_help_only(struct cli *c, int argc, char **argv);
-/* The single PROFILE operand at argv[optind] into *name: 0, or the exit code after reporting it
- * missing, followed by another argument (2) or not a valid name ("<cmd>: 'NAME'"). */
-int cli_one_profile(struct cli *c, int argc, char **argv, const char **name);
-/* --kdf NAME into *preset: 0, or 2 after reporting an unknown name. */
-int cli_kdf_opt(struct cli *c, const char *arg, enum ak_kdf_preset *preset);
+enum ak_err cli_fail(enum ak_err e, const char *detail, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* "akctl: <cmd>: <message> (see 'akctl <cmd> --help')" on stderr; returns AK_ERR_INVALID (exit 2). */
+enum ak_err cli_usage_error(struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* For getopt_long's '?' / ':' results (optstring must start with ':'). Returns AK_ERR_INVALID. */
+enum ak_err cli_bad_option(struct cli *c, int ch, char **argv);
+/* The end of every command's option switch: -h prints the command's help (AK_OK: the command returns
+ * it and is done), anything else is cli_bad_option. */
+enum ak_err cli_opt_other(struct cli *c, int ch, char **argv);
+/* A command that takes no operand got argv[optind]: the usage error (AK_ERR_INVALID). */
+enum ak_err cli_no_operand(struct cli *c, char **argv);
+/* Options of a command that has none but -h/--help: AK_OK with *helped 0 to go on (optind at the first
+ * operand), AK_OK with *helped 1 after printing the help (the command is done), AK_ERR_INVALID after
+ * reporting a bad option. */
+enum ak_err cli_opts_help_only(struct cli *c, int argc, char **argv, int *helped);
+/* The single PROFILE operand at argv[optind] into *name: AK_OK, or the error after reporting it
+ * missing or followed by another argument (AK_ERR_INVALID) or not a valid name (AK_ERR_BAD_NAME). */
+enum ak_err cli_one_profile(struct cli *c, int argc, char **argv, const char **name);
+/* --kdf NAME into *preset: AK_OK, or AK_ERR_INVALID after reporting an unknown name. */
+enum ak_err cli_kdf_opt(struct cli *c, const char *arg, enum ak_kdf_preset *preset);
 /* The warning for a chosen --kdf insecure-test (nothing for other presets). */
 void cli_kdf_warn(enum ak_kdf_preset preset);
 /* "akctl: <message>" on stderr. */
@@ -182,9 +189,9 @@ enum ak_err cli_pass_read(struct cli *c, const char *prompt, int confirm, char *
 enum cli_pwq { CLI_PWQ_OK, CLI_PWQ_WEAK, CLI_PWQ_UNAVAILABLE };
 enum cli_pwq cli_pwq_score(const char *pass, char *reason, size_t reasonlen);
 /* Derive the key for kdf from pass (passlen bytes; pass stays the caller's to wipe) into *key, a
- * secure AK_KEY_BYTES allocation the caller wipes with ak_smem_free() (also when this fails). Returns 0,
- * or the exit code after reporting "<cmd>" (no memory) or "<cmd>: key derivation". */
-int cli_pass_derive(struct cli *c, const struct ak_kdf *kdf, const char *pass, size_t passlen,
+ * secure AK_KEY_BYTES allocation the caller wipes with ak_smem_free() (also when this fails). Returns
+ * AK_OK, or the error after reporting "<cmd>" (no memory) or "<cmd>: key derivation". */
+enum ak_err cli_pass_derive(struct cli *c, const struct ak_kdf *kdf, const char *pass, size_t passlen,
     uint8_t **key);
 /* Read a secret value for `add`: the tty with echo off when stdin is a terminal, else all of stdin
  * (one trailing "\n" or "\r\n" stripped). At most AK_VALUE_MAX bytes, empty => AK_ERR_EMPTY.
@@ -192,8 +199,8 @@ int cli_pass_derive(struct cli *c, const struct ak_kdf *kdf, const char *pass, s
 enum ak_err cli_secret_read(const char *prompt, char **out, size_t *outlen);
 
 /* add_guide.c: `akctl add` alone at a terminal: ask name, provider, variable and plain variables,
- * then run cmd_add with them as options (it reads the secret and checks it). Returns add's exit code. */
-int cli_add_guided(struct cli *c);
+ * then run cmd_add with them as options (it reads the secret and checks it). Returns add's result. */
+enum ak_err cli_add_guided(struct cli *c);
 
 /* cmd_add.c: the direct-file path (no agent unlocked on this keystore), shared by add and rm.
  * Asks the passphrase (no prompt when the file does not exist: AK_ERR_NO_STORE), then runs the
@@ -222,8 +229,8 @@ enum ak_err cli_secrets_read(const char *const *prompts, size_t n, char **outs);
 /* cmd_unlock.c: ask the passphrase (three tries at a terminal), derive the key from akctl's keystore
  * header and UNLOCK cl (an agent serving that keystore) with lifetime. At a terminal, says what it holds
  * now. quiet_no_pass: no passphrase source is reported as "agent is locked" (exit 4), for read commands
- * that only prompt when they can. Returns the exit code. */
-int cli_unlock_pass(struct cli *c, struct ak_client *cl, uint32_t lifetime, int quiet_no_pass);
+ * that only prompt when they can. Returns AK_OK or the error, reported. */
+enum ak_err cli_unlock_pass(struct cli *c, struct ak_client *cl, uint32_t lifetime, int quiet_no_pass);
 
 /* agent.c ----------------------------------------------------------------------------------------- */
 /* The socket akctl's clients use ($AKAGENT_SOCK, else the default), for messages. */
@@ -238,15 +245,15 @@ enum ak_err cli_agent_for_store(struct cli *c, struct ak_client **cl, struct ak_
     size_t detaillen);
 /* For read commands: an agent unlocked on our store. A locked one is unlocked first when someone can
  * answer (cli_can_prompt: the passphrase is asked); else print the error ("agent is locked: run 'akctl
- * unlock'" exit 4, no agent...) and return its exit code; 0 on success. */
-int cli_agent_unlocked(struct cli *c, struct ak_client **cl);
+ * unlock'" exit 4, no agent...) and return it; AK_OK on success. */
+enum ak_err cli_agent_unlocked(struct cli *c, struct ak_client **cl);
 /* 1 when a locked agent may be unlocked by asking: not --no-prompt, and AKCTL_ASKPASS is set or a
  * terminal is at hand (stdin or stderr a terminal, /dev/tty opens). */
 int cli_can_prompt(const struct cli *c);
-/* Print a failed request's error with the agent's detail; returns the exit code. */
-int cli_fail_client(struct ak_client *cl, enum ak_err e, const char *context);
+/* Print a failed request's error with the agent's detail; returns e. */
+enum ak_err cli_fail_client(struct ak_client *cl, enum ak_err e, const char *context);
 /* Print a failed connection or cli_agent_for_store (detail from it; "no agent reachable at SOCKET"
- * for AK_ERR_NO_AGENT); returns the exit code. */
-int cli_fail_agent(enum ak_err e, const char *detail, const char *context);
+ * for AK_ERR_NO_AGENT); returns e. */
+enum ak_err cli_fail_agent(enum ak_err e, const char *detail, const char *context);
 
 #endif

@@ -66,11 +66,11 @@ apply_put(struct ak_store *s, void *arg)
 	return r;
 }
 
-static int
+static enum ak_err
 exists_error(const char *name)
 {
 	fprintf(stderr, "akctl: add: %s: profile exists; use --force to replace\n", name);
-	return ak_err_exit_code(AK_ERR_PROFILE_EXISTS);
+	return AK_ERR_PROFILE_EXISTS;
 }
 
 enum ak_err
@@ -167,7 +167,7 @@ tidy_key(const struct ak_provider *pv, const char *name, char *key, size_t *len)
 	ak_smem_free(t); /* wipes */
 }
 
-int
+enum ak_err
 cmd_add(struct cli *c, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -195,8 +195,8 @@ cmd_add(struct cli *c, int argc, char **argv)
 	char detail[512];
 	const char *eq;
 	size_t nsets = 0, nsecrets = 0, i, j, secretlen = 0;
-	int ch, rc, force = 0, replaced = 0;
-	enum ak_err r;
+	int ch, force = 0, replaced = 0;
+	enum ak_err rc, r;
 
 	/* Alone at a terminal: ask (add_guide.c), then come back here with the answers as options. */
 	if (argc == 1 && isatty(STDIN_FILENO) && isatty(STDERR_FILENO))
@@ -360,12 +360,14 @@ cmd_add(struct cli *c, int argc, char **argv)
 	if (validate == 1 || (validate == -1 && isatty(0) && pv != NULL && pv->check_path != NULL)) {
 		/* Only a definite answer refuses: the provider rejected the key (10) or it is malformed
 		 * (16). No verdict (network, timeout, rate limit, provider failing, 403) stores it. */
-		rc = cli_net_validate(c, p);
-		if (rc == 10 || rc == 16) {
+		int verdict = cli_net_validate(c, p);
+
+		if (verdict == 10 || verdict == 16) {
 			cli_note("add: %s: not stored (--no-validate stores it unchecked)", name);
+			rc = cli_status(c, verdict);
 			goto out;
 		}
-		if (rc != 0)
+		if (verdict != 0)
 			cli_note("add: %s: warning: the key could not be verified; storing it unverified "
 			    "(check later with 'akctl test %s')", name, name);
 	} else if (pv != NULL && ak_provider_check_key(pv, p->secret, fmt, sizeof(fmt)) != AK_KEY_OK) {
@@ -378,7 +380,7 @@ cmd_add(struct cli *c, int argc, char **argv)
 		goto out;
 	}
 	cli_note("%s profile %s", replaced ? "replaced" : force ? "stored" : "added", name);
-	rc = 0;
+	rc = AK_OK;
 out:
 	ak_profile_free(p);
 	ak_smem_free(vname);

@@ -20,8 +20,8 @@
 #include "ak_smem.h"
 #include "cli.h"
 
-/* FILE's real path and the digest of its content. Prints errors; returns the exit code. */
-static int
+/* FILE's real path and the digest of its content. Prints errors and returns them. */
+static enum ak_err
 file_digest(struct cli *c, const char *file, char *real, size_t reallen, char hex[AK_ALLOW_HEX])
 {
 	char *buf = NULL;
@@ -34,7 +34,7 @@ file_digest(struct cli *c, const char *file, char *real, size_t reallen, char he
 		return cli_fail(r, r == AK_ERR_IO ? strerror(errno) : NULL, "%s: %s", c->cmd, file);
 	ak_allow_digest(buf, len, hex);
 	ak_smem_free(buf); /* wipes */
-	return 0;
+	return AK_OK;
 }
 
 /* Whether path still holds the content allowed with digest hex. */
@@ -57,13 +57,13 @@ entry_state(const struct ak_allow_entry *e)
 }
 
 /* allow --list --json: one array (schema in akctl(1)). */
-static int
+static enum ak_err
 list_json(const struct ak_allow_entry *e, size_t n)
 {
 	cJSON *a, *o;
 	char *out = NULL;
 	size_t i;
-	int rc = 1;
+	enum ak_err rc = AK_ERR_NOMEM;
 
 	if ((a = cJSON_CreateArray()) == NULL)
 		goto out;
@@ -79,22 +79,21 @@ list_json(const struct ak_allow_entry *e, size_t n)
 	if ((out = cJSON_PrintUnformatted(a)) == NULL)
 		goto out;
 	printf("%s\n", out);
-	rc = 0;
+	rc = AK_OK;
 out:
-	if (rc != 0)
+	if (rc != AK_OK)
 		cli_fail(AK_ERR_NOMEM, NULL, "allow --list");
 	cJSON_free(out);
 	cJSON_Delete(a);
 	return rc;
 }
 
-static int
+static enum ak_err
 list(struct cli *c, int json)
 {
 	struct ak_allow_entry *e = NULL;
 	size_t n = 0, i;
-	enum ak_err r;
-	int rc = 0;
+	enum ak_err r, rc = AK_OK;
 
 	if ((r = ak_allow_list(&e, &n)) != AK_OK)
 		return cli_fail(r, NULL, "allow --list");
@@ -114,7 +113,7 @@ out:
 	return rc;
 }
 
-int
+enum ak_err
 cmd_allow(struct cli *c, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -124,8 +123,8 @@ cmd_allow(struct cli *c, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	char real[AK_PATH_MAX], hex[AK_ALLOW_HEX];
-	int ch, rc, lst = 0, json = 0;
-	enum ak_err r;
+	int ch, lst = 0, json = 0;
+	enum ak_err rc, r;
 
 	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -150,24 +149,25 @@ cmd_allow(struct cli *c, int argc, char **argv)
 		return cli_usage_error(c, "missing FILE (or --list)");
 	if (optind + 1 != argc)
 		return cli_usage_error(c, "unexpected argument '%s'", argv[optind + 1]);
-	if ((rc = file_digest(c, argv[optind], real, sizeof(real), hex)) != 0)
+	if ((rc = file_digest(c, argv[optind], real, sizeof(real), hex)) != AK_OK)
 		return rc;
 	if ((r = ak_allow_add(real, hex)) != AK_OK)
 		return cli_fail(r, r == AK_ERR_IO ? strerror(errno) : NULL, "allow: %s", argv[optind]);
 	cli_note("allowed %s to ask for secrets (as it is now: edit it and it needs a new allow)", real);
-	return 0;
+	return AK_OK;
 }
 
-int
+enum ak_err
 cmd_deny(struct cli *c, int argc, char **argv)
 {
 	char real[AK_PATH_MAX], cwd[PATH_MAX];
 	const char *file;
-	int rc, found = 0;
-	enum ak_err r;
+	int found = 0;
+	int helped;
+	enum ak_err rc, r;
 
-	if ((rc = cli_opts_help_only(c, argc, argv)) != 0)
-		return rc < 0 ? 0 : rc;
+	if ((rc = cli_opts_help_only(c, argc, argv, &helped)) != AK_OK || helped)
+		return rc;
 	if (optind >= argc)
 		return cli_usage_error(c, "missing FILE");
 	if (optind + 1 != argc)
@@ -185,8 +185,8 @@ cmd_deny(struct cli *c, int argc, char **argv)
 		return cli_fail(r, r == AK_ERR_IO ? strerror(errno) : NULL, "deny: %s", file);
 	if (!found) {
 		cli_note("deny: %s was not allowed", real);
-		return 1;
+		return AK_ERR_NOT_FOUND;
 	}
 	cli_note("denied %s: its references are no longer resolved", real);
-	return 0;
+	return AK_OK;
 }

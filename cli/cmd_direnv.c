@@ -389,7 +389,7 @@ fetch_profile(struct cli *c, const char *name, struct ak_profile **p)
 	return r;
 }
 
-int
+enum ak_err
 cmd_direnv(struct cli *c, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -408,8 +408,8 @@ cmd_direnv(struct cli *c, int argc, char **argv)
 	const char *denied[DIRENV_VARS_MAX] = { NULL };
 	char *buf = NULL, why[128], real[AK_PATH_MAX];
 	size_t len = 0, i;
-	int ch, rc = 0, have_cur, found, same_file, have_sh = 0;
-	enum ak_err r;
+	int ch, have_cur, found, same_file, have_sh = 0;
+	enum ak_err rc = AK_OK, r;
 
 	while ((ch = getopt_long(argc, argv, ":s:h", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -419,8 +419,7 @@ cmd_direnv(struct cli *c, int argc, char **argv)
 			have_sh = 1;
 			break;
 		case 'h':
-			cli_cmd_help(c->cmd);
-			return 0;
+			return cli_cmd_help(c->cmd);
 		default:
 			return cli_bad_option(c, ch, argv);
 		}
@@ -431,7 +430,7 @@ cmd_direnv(struct cli *c, int argc, char **argv)
 		sh = ak_shell_detect();
 	if (isatty(STDOUT_FILENO)) {
 		cli_note("dir-env prints lines for the shell hook to evaluate (see 'akctl hook')");
-		return 1;
+		return AK_ERR_DENIED;
 	}
 
 	/* The cheap part: which file, and has anything about it changed since the last prompt? */
@@ -439,13 +438,13 @@ cmd_direnv(struct cli *c, int argc, char **argv)
 	memset(&next, 0, sizeof(next));
 	found = find_file(next.path, sizeof(next.path), &st);
 	if (!found && !have_cur && curv == NULL)
-		return 0;
+		return AK_OK;
 	if (found) {
 		stat_key(&st, next.filekey, sizeof(next.filekey));
 		allow_key(next.allowkey, sizeof(next.allowkey));
 		if (have_cur && strcmp(cur.status, "wait") != 0 && strcmp(cur.path, next.path) == 0 &&
 		    strcmp(cur.filekey, next.filekey) == 0 && strcmp(cur.allowkey, next.allowkey) == 0)
-			return 0;
+			return AK_OK;
 	}
 
 	/* Something changed: from here on, files, the allow list and perhaps the agent. */

@@ -668,7 +668,7 @@ want_colour(void)
 	return isatty(STDOUT_FILENO) && (nc == NULL || nc[0] == '\0') && (t == NULL || strcmp(t, "dumb") != 0);
 }
 
-int
+enum ak_err
 cmd_doctor(struct cli *c, int argc, char **argv)
 {
 	enum { O_JSON = 1 };
@@ -681,9 +681,9 @@ cmd_doctor(struct cli *c, int argc, char **argv)
 	struct ak_client *cl = NULL;
 	struct ak_status st;
 	char detail[256];
-	enum ak_err r;
+	enum ak_err rc, r;
 	size_t k;
-	int ch, ok = 1, rc;
+	int ch, ok = 1;
 
 	if ((d = calloc(1, sizeof(*d))) == NULL)
 		return cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
@@ -750,7 +750,7 @@ cmd_doctor(struct cli *c, int argc, char **argv)
 	} else {
 		print_text(d);
 	}
-	rc = ok ? 0 : 1;
+	rc = cli_status(c, ok ? 0 : 1); /* a failed check is a finding, not an error */
 out:
 	free(d->x.buf);
 	scan_names_free(&d->x.names);

@@ -17,8 +17,9 @@
 
 #define ENV_OUT_MAX (16u << 20) /* 65 values of 64 KiB, quoted: far below */
 
-/* "no such profile", with the closest stored name when one is near (did you mean). Returns exit 5. */
-static int
+/* "no such profile", with the closest stored name when one is near (did you mean). Returns
+ * AK_ERR_NO_PROFILE. */
+static enum ak_err
 fail_no_profile(struct cli *c, struct ak_client *cl, const char *name)
 {
 	struct ak_list_entry *ents = NULL;
@@ -40,18 +41,17 @@ fail_no_profile(struct cli *c, struct ak_client *cl, const char *name)
 	return cli_fail(AK_ERR_NO_PROFILE, hint[0] ? hint : NULL, "%s: %s", c->cmd, name);
 }
 
-int
+enum ak_err
 cli_fetch_profile(struct cli *c, const char *name, struct ak_profile **p, struct ak_list_entry **ents,
     uint32_t *nents)
 {
 	struct ak_client *cl = NULL;
-	int rc;
-	enum ak_err r;
+	enum ak_err rc, r;
 
 	*p = NULL;
 	if (ak_name_check(name) != AK_OK)
 		return cli_fail(AK_ERR_BAD_NAME, NULL, "%s: '%s'", c->cmd, name);
-	if ((rc = cli_agent_unlocked(c, &cl)) != 0)
+	if ((rc = cli_agent_unlocked(c, &cl)) != AK_OK)
 		return rc;
 	r = ak_client_get_kind(cl, c->previous ? AK_MSG_GET_PREVIOUS : AK_MSG_GET, name, p);
 	if (r == AK_ERR_NO_PROFILE)
@@ -64,19 +64,20 @@ cli_fetch_profile(struct cli *c, const char *name, struct ak_profile **p, struct
 	return rc;
 }
 
-static int
+static enum ak_err
 fetch(struct cli *c, const char *name, struct ak_profile **p)
 {
 	return cli_fetch_profile(c, name, p, NULL, NULL);
 }
 
 /* env/use with stdout on a terminal: the secret would land in the scrollback (and the shell would
- * not even get it). Say how to use it instead, unless --reveal. Returns 0 to go on, else exit 1. */
-static int
+ * not even get it). Say how to use it instead, unless --reveal. Returns AK_OK to go on, else
+ * AK_ERR_DENIED (exit 1) after saying so. */
+static enum ak_err
 terminal_guard(struct cli *c, enum ak_shell sh, const char *name, int reveal)
 {
 	if (reveal || !isatty(STDOUT_FILENO))
-		return 0;
+		return AK_OK;
 	switch (sh) {
 	case AK_SHELL_FISH:
 		fprintf(stderr, "akctl: %s prints secrets for the shell to read: run 'akctl %s %s | source' "
@@ -95,12 +96,13 @@ terminal_guard(struct cli *c, enum ak_shell sh, const char *name, int reveal)
 		    "(or --reveal to print them here)\n", c->cmd, c->cmd, name);
 		break;
 	}
-	return 1;
+	return AK_ERR_DENIED;
 }
 
-/* Parse [--shell NAME] [--clear] [--reveal] [-h] and the positional arguments. */
-static int
-shell_opts(struct cli *c, int argc, char **argv, enum ak_shell *sh, int *clear, int *reveal)
+/* Parse [--shell NAME] [--clear] [--reveal] [-h] and the positional arguments. *helped is 1 when -h
+ * printed the help (the command is done). */
+static enum ak_err
+shell_opts(struct cli *c, int argc, char **argv, enum ak_shell *sh, int *clear, int *reveal, int *helped)
 {
 	static const struct option longopts[] = {
 		{ "shell", required_argument, NULL, 's' },
@@ -111,14 +113,13 @@ shell_opts(struct cli *c, int argc, char **argv, enum ak_shell *sh, int *clear, 
 	};
 	int ch, have = 0;
 
+	*helped = 0;
 	while ((ch = getopt_long(argc, argv, ":s:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 's':
-			if (ak_shell_parse(optarg, sh) != AK_OK) {
-				cli_usage_error(c, "unknown shell '%s' (sh bash zsh dash ksh fish csh tcsh "
+			if (ak_shell_parse(optarg, sh) != AK_OK)
+				return cli_usage_error(c, "unknown shell '%s' (sh bash zsh dash ksh fish csh tcsh "
 				    "powershell pwsh cmd dotenv json)", optarg);
-				return 2;
-			}
 			have = 1;
 			break;
 		case 'C':
@@ -130,8 +131,8 @@ shell_opts(struct cli *c, int argc, char **argv, enum ak_shell *sh, int *clear, 
 			*reveal = 1;
 			break;
 		case 'h':
-			cli_cmd_help(c->cmd);
-			return -1;
+			*helped = 1;
+			return cli_cmd_help(c->cmd);
 		default:
 			return cli_bad_option(c, ch, argv);
 		}
@@ -139,18 +140,18 @@ shell_opts(struct cli *c, int argc, char **argv, enum ak_shell *sh, int *clear, 
 	/* The shell that will read the output: the one running us, else the login shell. */
 	if (!have)
 		*sh = ak_shell_detect();
-	return 0;
+	return AK_OK;
 }
 
 /* Emit out to stdout in one write(2). out holds secrets: the caller frees it (ak_buf_free wipes). */
-static int
+static enum ak_err
 emit(struct cli *c, struct ak_buf *out)
 {
 	enum ak_err r;
 
 	if ((r = cli_write_all(STDOUT_FILENO, ak_buf_ptr(out), ak_buf_len(out))) != AK_OK)
 		return cli_fail(r, NULL, "%s: writing to standard output", c->cmd);
-	return 0;
+	return AK_OK;
 }
 
 const char *
@@ -166,18 +167,18 @@ cli_profile_var(const struct ak_profile *p, const char *var)
 	return NULL;
 }
 
-int
+enum ak_err
 cmd_get(struct cli *c, int argc, char **argv)
 {
 	struct ak_profile *p = NULL;
 	struct ak_buf *out = NULL;
 	const char *v, *var = NULL;
-	int rc;
-	enum ak_err r;
+	int helped;
+	enum ak_err rc, r;
 
 	cli_take_previous(c, &argc, argv, 0);
-	if ((rc = cli_opts_help_only(c, argc, argv)) != 0)
-		return rc < 0 ? 0 : rc;
+	if ((rc = cli_opts_help_only(c, argc, argv, &helped)) != AK_OK || helped)
+		return rc;
 	if (optind >= argc)
 		return cli_usage_error(c, "missing PROFILE");
 	if (argc - optind > 2)
@@ -187,12 +188,12 @@ cmd_get(struct cli *c, int argc, char **argv)
 		if (ak_varname_check(var) != AK_OK)
 			return cli_fail(AK_ERR_BAD_VARNAME, NULL, "get: '%s'", var);
 	}
-	if ((rc = fetch(c, argv[optind], &p)) != 0)
+	if ((rc = fetch(c, argv[optind], &p)) != AK_OK)
 		return rc;
 	v = var != NULL ? cli_profile_var(p, var) : p->secret;
 	if (v == NULL) {
 		cli_note("get: no variable %s in profile %s", var, p->name);
-		rc = 1;
+		rc = AK_ERR_NO_VAR;
 		goto out;
 	}
 	if ((out = ak_buf_new_secure(AK_VALUE_MAX + 1)) == NULL) {
@@ -227,22 +228,23 @@ export_profile(struct ak_buf *out, enum ak_shell sh, const struct ak_profile *p)
 	return AK_OK;
 }
 
-int
+enum ak_err
 cmd_env(struct cli *c, int argc, char **argv)
 {
 	struct ak_profile *p = NULL;
 	struct ak_buf *out = NULL;
 	enum ak_shell sh = AK_SHELL_SH;
 	const char *name;
-	int rc, reveal = 0;
-	enum ak_err r;
+	int reveal = 0, helped;
+	enum ak_err rc, r;
 
 	cli_take_previous(c, &argc, argv, 0);
-	if ((rc = shell_opts(c, argc, argv, &sh, NULL, &reveal)) != 0)
-		return rc < 0 ? 0 : rc;
-	if ((rc = cli_one_profile(c, argc, argv, &name)) != 0 ||
-	    (sh != AK_SHELL_DOTENV && sh != AK_SHELL_JSON && (rc = terminal_guard(c, sh, name, reveal)) != 0) ||
-	    (rc = fetch(c, name, &p)) != 0)
+	if ((rc = shell_opts(c, argc, argv, &sh, NULL, &reveal, &helped)) != AK_OK || helped)
+		return rc;
+	if ((rc = cli_one_profile(c, argc, argv, &name)) != AK_OK ||
+	    (sh != AK_SHELL_DOTENV && sh != AK_SHELL_JSON &&
+	    (rc = terminal_guard(c, sh, name, reveal)) != AK_OK) ||
+	    (rc = fetch(c, name, &p)) != AK_OK)
 		return rc;
 	if ((out = ak_buf_new_secure(ENV_OUT_MAX)) == NULL) {
 		rc = cli_fail(AK_ERR_NOMEM, NULL, "env");
@@ -337,7 +339,7 @@ legacy_unset(struct cli *c, struct ak_buf *out, enum ak_shell sh, const struct a
 	return r;
 }
 
-int
+enum ak_err
 cmd_use(struct cli *c, int argc, char **argv)
 {
 	struct ak_client *cl = NULL;
@@ -346,12 +348,12 @@ cmd_use(struct cli *c, int argc, char **argv)
 	struct ak_buf *out = NULL;
 	enum ak_shell sh = AK_SHELL_SH;
 	const char *name = NULL;
-	int rc, clear = 0, reveal = 0;
-	enum ak_err r;
+	int clear = 0, reveal = 0, helped;
+	enum ak_err rc, r;
 
 	cli_take_previous(c, &argc, argv, 0);
-	if ((rc = shell_opts(c, argc, argv, &sh, &clear, &reveal)) != 0)
-		return rc < 0 ? 0 : rc;
+	if ((rc = shell_opts(c, argc, argv, &sh, &clear, &reveal, &helped)) != AK_OK || helped)
+		return rc;
 	if (clear) {
 		if (optind != argc)
 			return cli_usage_error(c, "--clear takes no PROFILE");
@@ -363,12 +365,12 @@ cmd_use(struct cli *c, int argc, char **argv)
 		name = argv[optind];
 		if (ak_name_check(name) != AK_OK)
 			return cli_fail(AK_ERR_BAD_NAME, NULL, "use: '%s'", name);
-		if ((rc = terminal_guard(c, sh, name, reveal)) != 0)
+		if ((rc = terminal_guard(c, sh, name, reveal)) != AK_OK)
 			return rc;
 	}
 	/* --clear needs no agent: the shell's own record says what to undo. */
 	if (name != NULL) {
-		if ((rc = cli_agent_unlocked(c, &cl)) != 0)
+		if ((rc = cli_agent_unlocked(c, &cl)) != AK_OK)
 			return rc;
 		if ((r = ak_client_get_kind(cl, c->previous ? AK_MSG_GET_PREVIOUS : AK_MSG_GET, name,
 		    &p)) != AK_OK) {

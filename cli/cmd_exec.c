@@ -98,9 +98,9 @@ ref_split(const char *t, char *prof, size_t proflen, const char **var)
 }
 
 /* Resolve every reference through the agent (one connection, each profile fetched once) and set the
- * variables. Prints errors; returns the exit code. Nothing is exec'd after a failure, so a command never
+ * variables. Prints errors and returns them. Nothing is exec'd after a failure, so a command never
  * sees a half-resolved environment. */
-static int
+static enum ak_err
 resolve_refs(struct cli *c, struct ref *refs, size_t nrefs, struct names *ns)
 {
 	struct ak_client *cl = NULL;
@@ -108,20 +108,19 @@ resolve_refs(struct cli *c, struct ref *refs, size_t nrefs, struct names *ns)
 	char prof[AK_NAME_MAX + 1];
 	const char *var, *v;
 	size_t i, k, ncache = 0;
-	int rc = 0;
-	enum ak_err r;
+	enum ak_err rc = AK_OK, r;
 
 	if (nrefs == 0)
-		return 0;
+		return AK_OK;
 	/* Refuse malformed references before asking the agent anything. */
 	for (i = 0; i < nrefs; i++) {
 		if (ref_split(refs[i].target, prof, sizeof(prof), &var) != 0) {
 			cli_note("exec: %s: malformed secret reference (want "
 			    CLI_REF_PREFIX "PROFILE/VAR)", refs[i].var);
-			return 2;
+			return AK_ERR_INVALID;
 		}
 	}
-	if ((rc = cli_agent_unlocked(c, &cl)) != 0)
+	if ((rc = cli_agent_unlocked(c, &cl)) != AK_OK)
 		return rc;
 	if ((cache = calloc(nrefs, sizeof(*cache))) == NULL) {
 		rc = cli_fail(AK_ERR_NOMEM, NULL, "exec");
@@ -147,7 +146,7 @@ resolve_refs(struct cli *c, struct ref *refs, size_t nrefs, struct names *ns)
 		if ((v = cli_profile_var(cache[k], var)) == NULL) {
 			cli_note("exec: %s=" CLI_REF_PREFIX "%s: profile %s has no variable %s",
 			    refs[i].var, refs[i].target, prof, var);
-			rc = 1;
+			rc = AK_ERR_NO_VAR;
 			goto out;
 		}
 		if (set_var(ns, refs[i].var, v) != 0) {
@@ -208,8 +207,8 @@ fail:
 }
 
 /* Read and parse each --env-file; allowed[i] = 1 when files[i] is on the allow list with exactly the
- * bytes parsed. Prints errors; returns the exit code. */
-static int
+ * bytes parsed. Prints errors and returns them. */
+static enum ak_err
 load_env_files(const char **files, size_t nfiles, struct ak_dotenv **d, int *allowed)
 {
 	char *buf = NULL, real[AK_PATH_MAX], hex[AK_ALLOW_HEX];
@@ -231,7 +230,7 @@ load_env_files(const char **files, size_t nfiles, struct ak_dotenv **d, int *all
 		buf = NULL;
 		if (r == AK_ERR_BAD_FORMAT) {
 			cli_note("exec: %s:%zu: not UTF-8 text (or a NUL byte)", files[i], bad);
-			return 1;
+			return AK_ERR_BAD_FORMAT;
 		}
 		if (r != AK_OK)
 			return cli_fail(r, NULL, "exec: --env-file %s", files[i]);
@@ -244,17 +243,17 @@ load_env_files(const char **files, size_t nfiles, struct ak_dotenv **d, int *all
 			if (name[0] == '\0' || strchr(name, '=') != NULL) {
 				cli_note("exec: %s:%zu: a variable name cannot be empty or hold "
 				    "'='", files[i], d[i]->e[k].line);
-				return 1;
+				return AK_ERR_BAD_FORMAT;
 			}
 		}
 	}
-	return 0;
+	return AK_OK;
 }
 
 /* Consent: once an env file takes part, a reference is resolved only when every file is allowed (a
  * committed .env may pair ak://production/KEY with a planted base URL), or when it names the profile
- * given on the command line, which the user chose. Prints the refusal; returns the exit code. */
-static int
+ * given on the command line, which the user chose. Prints the refusal and returns AK_ERR_DENIED. */
+static enum ak_err
 check_consent(const char **files, const int *allowed, size_t nfiles, const struct ref *refs, size_t nrefs,
     const char *profile)
 {
@@ -265,7 +264,7 @@ check_consent(const char **files, const int *allowed, size_t nfiles, const struc
 	for (i = 0; i < nfiles && allowed[i]; i++)
 		;
 	if (i == nfiles)
-		return 0;
+		return AK_OK;
 	for (k = 0; k < nrefs; k++) {
 		if (ref_split(refs[k].target, prof, sizeof(prof), &var) != 0)
 			continue; /* malformed: refused later, before the agent is asked anything */
@@ -273,9 +272,9 @@ check_consent(const char **files, const int *allowed, size_t nfiles, const struc
 			continue;
 		cli_note("exec: %s is not allowed to ask for secrets (%s=" CLI_REF_PREFIX "%s): review it, then run "
 		    "'akctl allow %s'", files[i], refs[k].var, refs[k].target, files[i]);
-		return 1;
+		return AK_ERR_DENIED;
 	}
-	return 0;
+	return AK_OK;
 }
 
 #define EXEC_KEEP_MAX 64
@@ -371,7 +370,7 @@ out:
 	return ret;
 }
 
-int
+enum ak_err
 cmd_exec(struct cli *c, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -395,7 +394,8 @@ cmd_exec(struct cli *c, int argc, char **argv)
 	const char *profile = NULL, *lastarg = NULL;
 	char **cmd;
 	size_t i, k, nfiles = 0, nrefs = 0;
-	int ch, rc, err;
+	int ch, err;
+	enum ak_err rc;
 
 	if (cli_proxy_wanted(argc, argv))
 		return cli_proxy_exec(c, argc, argv); /* cmd_proxy.c: the key stays out of CMD */
@@ -443,9 +443,9 @@ cmd_exec(struct cli *c, int argc, char **argv)
 	if (*cmd == NULL)
 		return cli_usage_error(c, "missing command (akctl exec [--env-file FILE] [PROFILE] -- CMD "
 		    "[ARG...])");
-	if ((rc = load_env_files(files, nfiles, d, allowed)) != 0)
+	if ((rc = load_env_files(files, nfiles, d, allowed)) != AK_OK)
 		goto out;
-	if (profile != NULL && (rc = cli_fetch_profile(c, profile, &p, &ents, &nents)) != 0)
+	if (profile != NULL && (rc = cli_fetch_profile(c, profile, &p, &ents, &nents)) != AK_OK)
 		goto out;
 	if ((profile != NULL || clean) && isolate_env(ents, nents, keep, nkeep, clean) != 0) {
 		rc = cli_fail(AK_ERR_NOMEM, NULL, "exec: setting the environment");
@@ -479,8 +479,8 @@ cmd_exec(struct cli *c, int argc, char **argv)
 	/* Then every ak://PROFILE/VAR left in the environment, the file's and the inherited ones. */
 	if (find_refs(p, &refs, &nrefs) != 0)
 		goto fail_env;
-	if ((rc = check_consent(files, allowed, nfiles, refs, nrefs, profile)) != 0 ||
-	    (rc = resolve_refs(c, refs, nrefs, &ns)) != 0) {
+	if ((rc = check_consent(files, allowed, nfiles, refs, nrefs, profile)) != AK_OK ||
+	    (rc = resolve_refs(c, refs, nrefs, &ns)) != AK_OK) {
 		wipe_env(ns.v, ns.n);
 		goto out;
 	}
@@ -496,7 +496,7 @@ cmd_exec(struct cli *c, int argc, char **argv)
 	err = errno;
 	wipe_env(ns.v, ns.n);
 	cli_note("exec: %s: %s", cmd[0], strerror(err));
-	rc = err == ENOENT ? 127 : 126;
+	rc = cli_status(c, err == ENOENT ? 127 : 126); /* as sh(1) says it */
 	goto out;
 fail_env:
 	wipe_env(ns.v, ns.n);

@@ -251,7 +251,7 @@ scan_command(struct scan_ctx *x, const char *kind, char *const argv[])
 	wipe_free(b, n);
 }
 
-int
+enum ak_err
 cmd_exposure(struct cli *c, int argc, char **argv)
 {
 	enum { O_JSON = 1, O_NOHIST, O_NOAGENTS };
@@ -265,7 +265,8 @@ cmd_exposure(struct cli *c, int argc, char **argv)
 	static char *const tmux[] = { "tmux", "show-environment", "-g", NULL };
 	static char *const systemd[] = { "systemctl", "--user", "show-environment", NULL };
 	struct scan_ctx x;
-	int ch, history = 1, agents = 1, rc;
+	int ch, history = 1, agents = 1;
+	enum ak_err rc;
 
 	memset(&x, 0, sizeof(x));
 	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -298,12 +299,12 @@ cmd_exposure(struct cli *c, int argc, char **argv)
 		scan_history(&x);
 	if (agents)
 		scan_agents(&x);
-	rc = 0;
+	rc = AK_OK;
 	if (x.found > 0) {
 		if (!x.json)
 			fprintf(stderr, "akctl: exposure: %zu place%s holding a stored key\n", x.found,
 			    x.found == 1 ? "" : "s");
-		rc = 1;
+		rc = cli_status(c, 1); /* found: a finding, not an error */
 	}
 out:
 	free(x.buf);

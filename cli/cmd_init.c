@@ -12,7 +12,7 @@
 #include "ak_smem.h"
 #include "cli.h"
 
-int
+enum ak_err
 cmd_init(struct cli *c, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -28,8 +28,8 @@ cmd_init(struct cli *c, int argc, char **argv)
 	char *pass = NULL;
 	char prompt[AK_PATH_MAX + 64], detail[256];
 	size_t passlen = 0, imglen = 0, stale = 0;
-	int ch, lockfd = -1, rc;
-	enum ak_err r;
+	int ch, lockfd = -1;
+	enum ak_err rc, r;
 
 	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -49,7 +49,7 @@ cmd_init(struct cli *c, int argc, char **argv)
 	/* Check before asking anything; the exclusive write below is what really guarantees it. */
 	if (lstat(c->store, &sb) == 0) {
 		fprintf(stderr, "akctl: init: keystore already exists at %s\n", c->store);
-		return ak_err_exit_code(AK_ERR_STORE_EXISTS);
+		return AK_ERR_STORE_EXISTS;
 	}
 	if ((r = ak_store_prepare_dir(c->store)) != AK_OK) {
 		rc = cli_fail(r, NULL, "init: %s", c->store);
@@ -88,12 +88,12 @@ cmd_init(struct cli *c, int argc, char **argv)
 	if ((r = ak_file_write_atomic(c->store, img, imglen, 1)) != AK_OK) {
 		if (r == AK_ERR_STORE_EXISTS)
 			fprintf(stderr, "akctl: init: keystore already exists at %s\n", c->store);
-		rc = r == AK_ERR_STORE_EXISTS ? ak_err_exit_code(r) :
+		rc = r == AK_ERR_STORE_EXISTS ? r :
 		    cli_fail(r, NULL, "init: writing %s", c->store);
 		goto out;
 	}
 	printf("akctl: created keystore at %s\n", c->store);
-	rc = 0;
+	rc = AK_OK;
 out:
 	if (lockfd >= 0)
 		close(lockfd);

@@ -54,13 +54,13 @@ count_uses(const struct ak_list_entry *e, uint32_t n, const struct ak_use_entry 
 	}
 }
 
-static int
+static enum ak_err
 list_json(const struct ak_list_entry *e, uint32_t n, const struct use *u)
 {
 	cJSON *arr = NULL, *o, *vars, *secrets;
 	char *out = NULL, when[32];
 	uint32_t i, j;
-	int rc = 1;
+	enum ak_err rc = AK_ERR_NOMEM;
 
 	if ((arr = cJSON_CreateArray()) == NULL)
 		goto out;
@@ -111,9 +111,9 @@ list_json(const struct ak_list_entry *e, uint32_t n, const struct use *u)
 	if ((out = cJSON_PrintUnformatted(arr)) == NULL)
 		goto out;
 	cli_json_put(out);
-	rc = 0;
+	rc = AK_OK;
 out:
-	if (rc != 0)
+	if (rc != AK_OK)
 		cli_fail(AK_ERR_NOMEM, NULL, "list");
 	if (out != NULL)
 		cJSON_free(out);
@@ -132,7 +132,7 @@ age_column(const struct ak_list_entry *e, int64_t now, char *buf, size_t buflen)
 	    cli_rotation_mark(e, now), e->prev_until != 0 ? " +previous" : "");
 }
 
-static int
+static enum ak_err
 list_table(const struct ak_list_entry *e, uint32_t n, const struct use *u)
 {
 	static const char *head[7] = { "PROFILE", "PROVIDER", "VARIABLES", "KEY", "USES", "LAST USE", "AGE" };
@@ -143,7 +143,7 @@ list_table(const struct ak_list_entry *e, uint32_t n, const struct use *u)
 
 	if (n == 0) {
 		cli_note("no profiles (add one with 'akctl add PROFILE')");
-		return 0;
+		return AK_OK;
 	}
 	for (k = 0; k < 4; k++)
 		w[k] = strlen(head[k]);
@@ -179,10 +179,10 @@ list_table(const struct ak_list_entry *e, uint32_t n, const struct use *u)
 		age_column(&e[i], now, ageplus, sizeof(ageplus));
 		printf("%s\n", ageplus);
 	}
-	return 0;
+	return AK_OK;
 }
 
-int
+enum ak_err
 cmd_list(struct cli *c, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -195,8 +195,8 @@ cmd_list(struct cli *c, int argc, char **argv)
 	struct ak_list_entry *e = NULL;
 	uint32_t n = 0;
 	uint32_t i;
-	int ch, rc, json = 0, names = 0;
-	enum ak_err r;
+	int ch, json = 0, names = 0;
+	enum ak_err rc, r;
 
 	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -223,7 +223,7 @@ cmd_list(struct cli *c, int argc, char **argv)
 	if (names) {
 		for (i = 0; i < n; i++)
 			printf("%s\n", e[i].name);
-		rc = 0;
+		rc = AK_OK;
 	} else {
 		/* Use counts from the usage log; an agent without one (or a failure) just shows none. */
 		struct ak_use_entry *lg = NULL;
@@ -244,13 +244,13 @@ out:
 }
 
 /* show --json: one object (schema in akctl(1)); the secret only redacted. */
-static int
+static enum ak_err
 show_json(const struct ak_profile *p, const char *red)
 {
 	cJSON *o, *vars, *secrets;
 	char *out = NULL, when[32], vred[128];
 	size_t i;
-	int rc = 1;
+	enum ak_err rc = AK_ERR_NOMEM;
 
 	if ((o = cJSON_CreateObject()) == NULL)
 		goto out;
@@ -279,16 +279,16 @@ show_json(const struct ak_profile *p, const char *red)
 	if ((out = cJSON_PrintUnformatted(o)) == NULL)
 		goto out;
 	printf("%s\n", out);
-	rc = 0;
+	rc = AK_OK;
 out:
-	if (rc != 0)
+	if (rc != AK_OK)
 		cli_fail(AK_ERR_NOMEM, NULL, "show");
 	cJSON_free(out);
 	cJSON_Delete(o);
 	return rc;
 }
 
-int
+enum ak_err
 cmd_show(struct cli *c, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -301,8 +301,8 @@ cmd_show(struct cli *c, int argc, char **argv)
 	char red[128], when[32], age[32];
 	const char *name;
 	size_t i, k;
-	int ch, rc, json = 0;
-	enum ak_err r;
+	int ch, json = 0;
+	enum ak_err rc, r;
 
 	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -359,7 +359,7 @@ cmd_show(struct cli *c, int argc, char **argv)
 	cli_iso_time(p->rotated, when, sizeof(when));
 	ak_age_format(p->rotated, ak_now_s(), age, sizeof(age));
 	printf("rotated:     %s (%s ago)\n", when, age);
-	rc = 0;
+	rc = AK_OK;
 out:
 	ak_profile_free(p);
 	ak_client_close(cl);

@@ -38,13 +38,13 @@ outcome(const struct ak_use_entry *e)
 }
 
 /* One JSON object per entry, one a line (so --follow can stream them). */
-static int
+static enum ak_err
 log_json(const struct ak_use_entry *e, uint32_t n)
 {
 	cJSON *o = NULL;
 	char *out = NULL, when[32];
 	uint32_t i;
-	int rc = 1;
+	enum ak_err rc = AK_ERR_NOMEM;
 
 	for (i = 0; i < n; i++) {
 		if ((o = cJSON_CreateObject()) == NULL)
@@ -68,9 +68,9 @@ log_json(const struct ak_use_entry *e, uint32_t n)
 		cJSON_Delete(o);
 		o = NULL;
 	}
-	rc = 0;
+	rc = AK_OK;
 out:
-	if (rc != 0)
+	if (rc != AK_OK)
 		cli_fail(AK_ERR_NOMEM, NULL, "log");
 	if (out != NULL)
 		cJSON_free(out);
@@ -128,7 +128,7 @@ skip_seen(const struct ak_use_entry *e, uint32_t n, int64_t last, uint32_t seen)
 	return i;
 }
 
-int
+enum ak_err
 cmd_log(struct cli *c, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -144,8 +144,8 @@ cmd_log(struct cli *c, int argc, char **argv)
 	const char *profile = NULL;
 	int64_t since = 0, last = 0;
 	uint32_t n = 0, secs, from, seen = 0, i;
-	int ch, rc, json = 0, follow = 0, header = 1;
-	enum ak_err r;
+	int ch, json = 0, follow = 0, header = 1;
+	enum ak_err rc, r;
 
 	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -179,7 +179,7 @@ cmd_log(struct cli *c, int argc, char **argv)
 			goto out;
 		}
 		from = follow ? skip_seen(e, n, last, seen) : 0;
-		rc = 0;
+		rc = AK_OK;
 		if (json) {
 			rc = log_json(e + from, n - from);
 		} else if (n > from) {

@@ -17,7 +17,7 @@
 #include "ak_smem.h"
 #include "cli.h"
 
-int
+enum ak_err
 cmd_passwd(struct cli *c, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -37,8 +37,8 @@ cmd_passwd(struct cli *c, int argc, char **argv)
 	char prompt[AK_PATH_MAX + 64], detail[512];
 	size_t filelen = 0, passlen = 0, hdrlen = 0;
 	uint32_t lifetime;
-	int ch, rc, have_preset = 0;
-	enum ak_err r;
+	int ch, have_preset = 0;
+	enum ak_err rc, r;
 
 	memset(&st, 0, sizeof(st));
 	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -133,7 +133,7 @@ cmd_passwd(struct cli *c, int argc, char **argv)
 			goto out;
 		}
 	}
-	rc = 0;
+	rc = AK_OK;
 out:
 	free(file);
 	ak_store_free(s);

@@ -55,21 +55,24 @@ cli_rotation_mark(const struct ak_list_entry *e, int64_t now)
 }
 
 /* The new key, checked live when asked (or typed at a terminal, as add does) for the main secret:
- * 0 to go on, else the exit code after saying why. The check needs the profile's provider, which only
- * an unlocked agent can give without the passphrase; without one it is skipped with a note. */
-static int
-check_live(struct cli *c, const char *name, const char *key, int validate)
+ * AK_OK with *refused 0 to go on, or with *refused the test verdict (10 rejected, 16 malformed) after
+ * saying why, or an error after reporting it. The check needs the profile's provider, which only an
+ * unlocked agent can give without the passphrase; without one it is skipped with a note. */
+static enum ak_err
+check_live(struct cli *c, const char *name, const char *key, int validate, int *refused)
 {
 	struct ak_client *cl = NULL;
 	struct ak_status st;
 	struct ak_profile *p = NULL;
 	const struct ak_provider *pv;
 	char detail[256];
-	int rc = 0;
+	int verdict;
+	enum ak_err rc = AK_OK;
 
+	*refused = 0;
 	memset(&st, 0, sizeof(st));
 	if (validate == 0 || (validate == -1 && !isatty(STDIN_FILENO)))
-		return 0;
+		return AK_OK;
 	if (cli_agent_for_store(c, &cl, &st, detail, sizeof(detail)) != AK_OK || !st.unlocked ||
 	    ak_client_get(cl, name, &p) != AK_OK) {
 		if (validate == 1)
@@ -87,15 +90,15 @@ check_live(struct cli *c, const char *name, const char *key, int validate)
 		goto out;
 	}
 	/* As add: only a definite rejection (10) or a malformed key (16) refuses. */
-	rc = cli_net_validate(c, p);
-	if (rc == 10 || rc == 16) {
+	verdict = cli_net_validate(c, p);
+	if (verdict == 10 || verdict == 16) {
 		cli_note("rotate: %s: not rotated (--no-validate rotates to it unchecked)", name);
+		*refused = verdict;
 		goto out;
 	}
-	if (rc != 0)
+	if (verdict != 0)
 		cli_note("rotate: %s: warning: the new key could not be verified; rotating to it unverified",
 		    name);
-	rc = 0;
 out:
 	ak_profile_free(p); /* wipes the copy of the new key */
 	ak_status_clear(&st);
@@ -103,7 +106,7 @@ out:
 	return rc;
 }
 
-static int
+static enum ak_err
 rotate_fail(enum ak_err r, const char *detail, const char *name, const char *var)
 {
 	switch (r) {
@@ -121,7 +124,7 @@ rotate_fail(enum ak_err r, const char *detail, const char *name, const char *var
 	}
 }
 
-int
+enum ak_err
 cmd_rotate(struct cli *c, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -140,8 +143,8 @@ cmd_rotate(struct cli *c, int argc, char **argv)
 	size_t keylen = 0;
 	uint32_t grace = AK_GRACE_DEFAULT_S;
 	struct ak_edit *e = NULL;
-	int ch, rc, rollback = 0, finish = 0, validate = -1;
-	enum ak_err r;
+	int ch, rollback = 0, finish = 0, validate = -1, refused = 0;
+	enum ak_err rc, r;
 
 	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -198,8 +201,12 @@ cmd_rotate(struct cli *c, int argc, char **argv)
 			goto out;
 		}
 		/* Only the main secret is a provider's key that a provider can check. */
-		if (var[0] == '\0' && (rc = check_live(c, name, key, validate)) != 0)
+		if (var[0] == '\0' && ((rc = check_live(c, name, key, validate, &refused)) != AK_OK ||
+		    refused != 0)) {
+			if (refused != 0)
+				rc = cli_status(c, refused);
 			goto out;
+		}
 		snprintf(secs, sizeof(secs), "%lu", (unsigned long)grace);
 		if ((r = ak_edit_add(e, AK_EDIT_ROTATE, var, key)) != AK_OK ||
 		    (r = ak_edit_add(e, AK_EDIT_GRACE, var, secs)) != AK_OK) {
@@ -222,7 +229,7 @@ cmd_rotate(struct cli *c, int argc, char **argv)
 		cli_note("rotated %s%s%s: the previous key stays available (--previous) until %s; "
 		    "'akctl rotate %s --finish' ends that now", name, var[0] ? " " : "", var, until, name);
 	}
-	rc = 0;
+	rc = AK_OK;
 out:
 	ak_smem_free(key); /* wipes */
 	ak_edit_free(e);

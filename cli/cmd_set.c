@@ -105,8 +105,8 @@ out:
 	return r;
 }
 
-/* The message for a failed edit; returns the exit code. */
-static int
+/* The message for a failed edit; returns r. */
+static enum ak_err
 edit_fail(struct cli *c, enum ak_err r, const char *detail, const char *name, const char *var)
 {
 	switch (r) {
@@ -123,7 +123,7 @@ edit_fail(struct cli *c, enum ak_err r, const char *detail, const char *name, co
 	}
 }
 
-int
+enum ak_err
 cmd_set(struct cli *c, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -145,8 +145,8 @@ cmd_set(struct cli *c, int argc, char **argv)
 	const char *pp[AK_EDIT_MAX];
 	size_t nsets = 0, nunsets = 0, nsecrets = 0, i, j;
 	struct ak_edit *e = NULL;
-	int ch, rc;
-	enum ak_err r;
+	int ch;
+	enum ak_err rc, r;
 
 	memset(values, 0, sizeof(values));
 	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -265,7 +265,7 @@ cmd_set(struct cli *c, int argc, char **argv)
 		goto out;
 	}
 	cli_note("changed profile %s", name);
-	rc = 0;
+	rc = AK_OK;
 out:
 	for (i = 0; i < nsecrets; i++)
 		ak_smem_free(values[i]); /* wipes */
@@ -275,17 +275,18 @@ out:
 }
 
 /* rename OLD NEW and cp SRC DST. */
-static int
+static enum ak_err
 rename_or_copy(struct cli *c, int argc, char **argv, int copy)
 {
 	struct ak_edit *e = NULL;
 	char detail[512];
 	const char *from, *to;
-	int rc;
+	int helped;
+	enum ak_err rc;
 	enum ak_err r;
 
-	if ((rc = cli_opts_help_only(c, argc, argv)) != 0)
-		return rc < 0 ? 0 : rc;
+	if ((rc = cli_opts_help_only(c, argc, argv, &helped)) != AK_OK || helped)
+		return rc;
 	if (argc - optind != 2)
 		return cli_usage_error(c, argc - optind < 2 ? "needs two profile names" :
 		    "unexpected argument '%s'", argv[optind + 2 < argc ? optind + 2 : 0]);
@@ -307,19 +308,19 @@ rename_or_copy(struct cli *c, int argc, char **argv, int copy)
 		goto out;
 	}
 	cli_note("%s profile %s to %s", copy ? "copied" : "renamed", from, to);
-	rc = 0;
+	rc = AK_OK;
 out:
 	ak_edit_free(e);
 	return rc;
 }
 
-int
+enum ak_err
 cmd_rename(struct cli *c, int argc, char **argv)
 {
 	return rename_or_copy(c, argc, argv, 0);
 }
 
-int
+enum ak_err
 cmd_cp(struct cli *c, int argc, char **argv)
 {
 	return rename_or_copy(c, argc, argv, 1);

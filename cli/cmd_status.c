@@ -68,7 +68,7 @@ print_keystore(const char *path, int *weak)
 }
 
 /* status --json: one object (schema in akctl(1)); nothing in it is secret. */
-static int
+static enum ak_err
 status_json(struct cli *c, enum ak_err r, struct ak_client *cl, const struct ak_status *st)
 {
 	struct ak_header hdr;
@@ -77,7 +77,8 @@ status_json(struct cli *c, enum ak_err r, struct ak_client *cl, const struct ak_
 	cJSON *o = NULL, *k;
 	char *out = NULL;
 	enum ak_err fr = AK_ERR_NO_STORE;
-	int rc = 1, up = r == AK_OK;
+	enum ak_err rc = AK_ERR_NOMEM;
+	int up = r == AK_OK;
 
 	if ((o = cJSON_CreateObject()) == NULL)
 		goto out;
@@ -122,7 +123,7 @@ status_json(struct cli *c, enum ak_err r, struct ak_client *cl, const struct ak_
 	if ((out = cJSON_PrintUnformatted(o)) == NULL)
 		goto out;
 	printf("%s\n", out);
-	rc = !up ? ak_err_exit_code(AK_ERR_NO_AGENT) : st->unlocked ? 0 : ak_err_exit_code(AK_ERR_LOCKED);
+	rc = !up ? AK_ERR_NO_AGENT : st->unlocked ? AK_OK : AK_ERR_LOCKED;
 out:
 	if (out == NULL)
 		rc = cli_fail(AK_ERR_NOMEM, NULL, "status");
@@ -131,7 +132,7 @@ out:
 	return rc;
 }
 
-int
+enum ak_err
 cmd_status(struct cli *c, int argc, char **argv)
 {
 	struct ak_client *cl = NULL;
@@ -142,8 +143,8 @@ cmd_status(struct cli *c, int argc, char **argv)
 	};
 	struct ak_status st;
 	char detail[512], dur[32];
-	int ch, rc, weak = 0, json = 0;
-	enum ak_err r;
+	int ch, weak = 0, json = 0;
+	enum ak_err rc, r;
 
 	memset(&st, 0, sizeof(st));
 	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -174,7 +175,7 @@ cmd_status(struct cli *c, int argc, char **argv)
 		printf(")\n");
 		if (cli_store_path(c) == AK_OK)
 			print_keystore(c->store, &weak);
-		rc = ak_err_exit_code(AK_ERR_NO_AGENT);
+		rc = AK_ERR_NO_AGENT;
 		goto out;
 	}
 	if (r != AK_OK) {
@@ -204,7 +205,7 @@ cmd_status(struct cli *c, int argc, char **argv)
 		ak_duration_format(st.idle_timeout, dur, sizeof(dur));
 		printf("idle lock:  after %s idle\n", dur);
 	}
-	rc = st.unlocked ? 0 : ak_err_exit_code(AK_ERR_LOCKED);
+	rc = st.unlocked ? AK_OK : AK_ERR_LOCKED;
 out:
 	if (weak)
 		printf("warning:    the keystore's KDF is weak (tests only): change it with "

@@ -55,7 +55,7 @@ unlock_report(struct ak_client *cl, const char *what)
 	ak_status_clear(&st);
 }
 
-int
+enum ak_err
 cli_unlock_pass(struct cli *c, struct ak_client *cl, uint32_t lifetime, int quiet_no_pass)
 {
 	struct ak_header hdr;
@@ -64,8 +64,8 @@ cli_unlock_pass(struct cli *c, struct ak_client *cl, uint32_t lifetime, int quie
 	char prompt[AK_PATH_MAX + 64], detail[512];
 	const char *askpass = getenv("AKCTL_ASKPASS");
 	size_t filelen = 0, passlen = 0, hdrlen = 0;
-	int rc, tries, interactive;
-	enum ak_err r = AK_OK;
+	int tries, interactive;
+	enum ak_err rc, r = AK_OK;
 
 	if ((r = cli_store_path(c)) != AK_OK)
 		return cli_fail(r, NULL, "%s: keystore path", c->cmd);
@@ -106,7 +106,7 @@ cli_unlock_pass(struct cli *c, struct ak_client *cl, uint32_t lifetime, int quie
 		goto out;
 	}
 	unlock_report(cl, "unlocked");
-	rc = 0;
+	rc = AK_OK;
 out:
 	ak_smem_free(pass);
 	ak_smem_free(key);
@@ -114,7 +114,7 @@ out:
 	return rc;
 }
 
-int
+enum ak_err
 cmd_unlock(struct cli *c, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -126,8 +126,8 @@ cmd_unlock(struct cli *c, int argc, char **argv)
 	struct ak_status st;
 	char detail[512];
 	uint32_t lifetime = 0, secs;
-	int ch, rc, have_t = 0;
-	enum ak_err r;
+	int ch, have_t = 0;
+	enum ak_err rc, r;
 
 	memset(&st, 0, sizeof(st));
 	while ((ch = getopt_long(argc, argv, ":t:h", longopts, NULL)) != -1) {
@@ -151,7 +151,7 @@ cmd_unlock(struct cli *c, int argc, char **argv)
 	 * parameters of that keystore's header, never of a file an agent names. */
 	if ((r = cli_store_path(c)) == AK_OK && access(c->store, F_OK) != 0 && errno == ENOENT) {
 		fprintf(stderr, "akctl: unlock: no keystore at %s: run 'akctl init' first\n", c->store);
-		rc = ak_err_exit_code(AK_ERR_NO_STORE);
+		rc = AK_ERR_NO_STORE;
 		goto out;
 	}
 	r = cli_agent_for_store(c, &cl, &st, detail, sizeof(detail));
@@ -166,7 +166,7 @@ cmd_unlock(struct cli *c, int argc, char **argv)
 				unlock_report(cl, "already unlocked");
 			else
 				cli_note("agent already unlocked");
-			rc = 0;
+			rc = AK_OK;
 			goto out;
 		}
 		/* Without the key the agent only shortens the lifetime; a longer one needs the
@@ -174,7 +174,7 @@ cmd_unlock(struct cli *c, int argc, char **argv)
 		r = ak_client_unlock(cl, NULL, lifetime);
 		if (r == AK_OK) {
 			unlock_report(cl, "lifetime shortened");
-			rc = 0;
+			rc = AK_OK;
 			goto out;
 		}
 		if (r != AK_ERR_DENIED) {
@@ -190,24 +190,24 @@ out:
 	return rc;
 }
 
-int
+enum ak_err
 cmd_lock(struct cli *c, int argc, char **argv)
 {
 	struct ak_client *cl = NULL;
 	char detail[AK_CLIENT_DETAIL_MAX];
-	int rc;
-	enum ak_err r;
+	int helped;
+	enum ak_err rc, r;
 
-	if ((rc = cli_opts_help_only(c, argc, argv)) != 0)
-		return rc < 0 ? 0 : rc;
+	if ((rc = cli_opts_help_only(c, argc, argv, &helped)) != AK_OK || helped)
+		return rc;
 	if (optind != argc)
 		return cli_no_operand(c, argv);
 	/* Lock whichever agent of ours answers: locking is always safe. */
 	if ((r = ak_client_connect(NULL, 0, &cl, detail, sizeof(detail))) != AK_OK)
 		return cli_fail_agent(r, detail, "lock");
 	r = ak_client_lock(cl);
-	rc = r == AK_OK ? 0 : cli_fail_client(cl, r, "lock");
-	if (rc == 0 && isatty(STDERR_FILENO))
+	rc = r == AK_OK ? AK_OK : cli_fail_client(cl, r, "lock");
+	if (rc == AK_OK && isatty(STDERR_FILENO))
 		fprintf(stderr, "locked: every secret wiped from the agent\n");
 	ak_client_close(cl);
 	return rc;

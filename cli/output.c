@@ -34,7 +34,7 @@ say(const char *cmd, const char *fmt, va_list ap)
 	ak_render_fputs(msg, stderr);
 }
 
-int
+enum ak_err
 cli_fail(enum ak_err e, const char *detail, const char *fmt, ...)
 {
 	char det[512];
@@ -48,10 +48,10 @@ cli_fail(enum ak_err e, const char *detail, const char *fmt, ...)
 		fprintf(stderr, ": %s (%s)\n", ak_strerror(e), det);
 	else
 		fprintf(stderr, ": %s\n", ak_strerror(e));
-	return ak_err_exit_code(e);
+	return e;
 }
 
-int
+enum ak_err
 cli_usage_error(struct cli *c, const char *fmt, ...)
 {
 	va_list ap;
@@ -63,10 +63,10 @@ cli_usage_error(struct cli *c, const char *fmt, ...)
 		fputs(" (see 'akctl --help')\n", stderr);
 	else
 		fprintf(stderr, " (see 'akctl %s --help')\n", c->cmd);
-	return 2;
+	return AK_ERR_INVALID;
 }
 
-int
+enum ak_err
 cli_bad_option(struct cli *c, int ch, char **argv)
 {
 	const char *arg = optind > 0 ? argv[optind - 1] : "?";
@@ -88,7 +88,7 @@ cli_bad_option(struct cli *c, int ch, char **argv)
 	return cli_usage_error(c, "unknown option '%s'", arg);
 }
 
-int
+enum ak_err
 cli_opt_other(struct cli *c, int ch, char **argv)
 {
 	if (ch == 'h')
@@ -96,14 +96,14 @@ cli_opt_other(struct cli *c, int ch, char **argv)
 	return cli_bad_option(c, ch, argv);
 }
 
-int
+enum ak_err
 cli_no_operand(struct cli *c, char **argv)
 {
 	return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
 }
 
-int
-cli_opts_help_only(struct cli *c, int argc, char **argv)
+enum ak_err
+cli_opts_help_only(struct cli *c, int argc, char **argv, int *helped)
 {
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
@@ -111,19 +111,17 @@ cli_opts_help_only(struct cli *c, int argc, char **argv)
 	};
 	int ch;
 
+	*helped = 0;
 	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'h':
-			cli_cmd_help(c->cmd);
-			return -1;
-		default:
+		if (ch != 'h')
 			return cli_bad_option(c, ch, argv);
-		}
+		*helped = 1;
+		return cli_cmd_help(c->cmd);
 	}
-	return 0;
+	return AK_OK;
 }
 
-int
+enum ak_err
 cli_one_profile(struct cli *c, int argc, char **argv, const char **name)
 {
 	if (optind >= argc)
@@ -133,16 +131,16 @@ cli_one_profile(struct cli *c, int argc, char **argv, const char **name)
 	*name = argv[optind];
 	if (ak_name_check(*name) != AK_OK)
 		return cli_fail(AK_ERR_BAD_NAME, NULL, "%s: '%s'", c->cmd, *name);
-	return 0;
+	return AK_OK;
 }
 
-int
+enum ak_err
 cli_kdf_opt(struct cli *c, const char *arg, enum ak_kdf_preset *preset)
 {
 	if (ak_kdf_preset_parse(arg, preset) != AK_OK)
 		return cli_usage_error(c, "unknown --kdf '%s' (insecure-test, interactive, moderate or "
 		    "sensitive)", arg);
-	return 0;
+	return AK_OK;
 }
 
 void

@@ -462,7 +462,7 @@ spinner(void *arg)
 	return NULL;
 }
 
-int
+enum ak_err
 cli_pass_derive(struct cli *c, const struct ak_kdf *kdf, const char *pass, size_t passlen, uint8_t **key)
 {
 	pthread_t th;
@@ -485,7 +485,7 @@ cli_pass_derive(struct cli *c, const struct ak_kdf *kdf, const char *pass, size_
 	}
 	if (r != AK_OK)
 		return cli_fail(r, NULL, "%s: key derivation", c->cmd);
-	return 0;
+	return AK_OK;
 }
 
 enum ak_err

@@ -292,7 +292,7 @@ gpaths_free(struct gpaths *g)
 	free(g->list);
 }
 
-static int
+static enum ak_err
 scan_all_objects(struct scan_ctx *x, const char *dir)
 {
 	static const char *const args[] = { "git", "cat-file", "--batch-all-objects", "--batch",
@@ -338,11 +338,11 @@ scan_all_objects(struct scan_ctx *x, const char *dir)
 	if (reap(pid) != 0 || !ok)
 		return cli_fail(AK_ERR_IO, NULL, "scan: git cat-file --batch-all-objects in %s failed "
 		    "(not a repository?)", dir);
-	return 0;
+	return AK_OK;
 }
 
 /* The blobs a commit would write: `git diff --cached --raw -z`, then each through cat-file --batch. */
-static int
+static enum ak_err
 scan_staged(struct scan_ctx *x, const char *dir)
 {
 	static const char *const dargs[] = { "git", "diff", "--cached", "--raw", "-z", "--no-abbrev",
@@ -355,7 +355,8 @@ scan_staged(struct scan_ctx *x, const char *dir)
 	unsigned long long size;
 	ssize_t n;
 	pid_t pid, cpid = -1;
-	int fd, cin = -1, cout = -1, rc = 1;
+	int fd, cin = -1, cout = -1;
+	enum ak_err rc;
 
 	if ((pid = spawn(dir, dargs, NULL, &fd)) < 0)
 		return cli_fail(AK_ERR_SYSTEM, strerror(errno), "scan: running git");
@@ -412,7 +413,7 @@ scan_staged(struct scan_ctx *x, const char *dir)
 			break;
 		scan_stream_end(x, &st);
 	}
-	rc = 0;
+	rc = AK_OK;
 out:
 	if (cin >= 0)
 		close(cin);
@@ -425,11 +426,11 @@ out:
 	return rc;
 }
 
-int
+enum ak_err
 scan_git(struct scan_ctx *x, const char *dir, int staged)
 {
 	struct sigaction ign, old;
-	int rc;
+	enum ak_err rc;
 
 	/* git exiting early must be an error we report, not SIGPIPE. */
 	memset(&ign, 0, sizeof(ign));
@@ -441,7 +442,7 @@ scan_git(struct scan_ctx *x, const char *dir, int staged)
 }
 
 /* The hook runs this very akctl (absolute path), so it works without akctl on PATH. */
-int
+enum ak_err
 scan_install_hook(struct cli *c, const char *dir, int force)
 {
 	static const char *const args[] = { "git", "rev-parse", "--git-path", "hooks", NULL };
@@ -449,7 +450,8 @@ scan_install_hook(struct cli *c, const char *dir, int force)
 	ssize_t n;
 	size_t i, o = 0;
 	pid_t pid;
-	int fd, rc;
+	int fd;
+	enum ak_err rc;
 	FILE *f;
 
 	if ((pid = spawn(dir, args, NULL, &fd)) < 0)
@@ -495,8 +497,8 @@ scan_install_hook(struct cli *c, const char *dir, int force)
 	    "# stored in akagent (in any encoding). Needs the agent unlocked; skip once with\n"
 	    "# 'git commit --no-verify'.\n"
 	    "exec %s scan --staged --no-patterns\n", q);
-	rc = fclose(f) == 0 ? 0 : cli_fail(AK_ERR_IO, strerror(errno), "%s: %s", c->cmd, path);
-	if (rc == 0)
+	rc = fclose(f) == 0 ? AK_OK : cli_fail(AK_ERR_IO, strerror(errno), "%s: %s", c->cmd, path);
+	if (rc == AK_OK)
 		printf("installed %s\n", path);
 	return rc;
 }

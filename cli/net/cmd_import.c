@@ -105,12 +105,12 @@ var_allowed(const struct import *im, const char *name)
 	return 0;
 }
 
-static int
+static enum ak_err
 refuse_var(const struct import *im, const char *name)
 {
 	cli_note("import: %s: %s is a %s variable: not stored (review it; --allow-var %s stores it)",
 	    im->src, name, ak_varclass_name(ak_varclass_of(name)), name);
-	return 1;
+	return AK_ERR_BAD_FORMAT;
 }
 
 static int
@@ -120,7 +120,7 @@ is_reference(const char *v)
 }
 
 /* Set the secret and its variable. The value is copied into the profile; the caller wipes its own. */
-static int
+static enum ak_err
 set_secret(struct import *im, const char *var, const char *value, const char *provider)
 {
 	enum ak_err r;
@@ -132,20 +132,20 @@ set_secret(struct import *im, const char *var, const char *value, const char *pr
 	if (is_reference(value)) {
 		cli_note("import: %s: %s is already a secret reference (ak://...); nothing to import",
 		    im->src, var);
-		return 1;
+		return AK_ERR_BAD_FORMAT;
 	}
 	if ((r = ak_profile_set_field(&im->p->secret_var, var)) != AK_OK ||
 	    (r = ak_profile_set_field(&im->p->provider, provider)) != AK_OK ||
 	    (r = ak_profile_set_field(&im->p->secret, value)) != AK_OK)
 		return cli_fail(r, NULL, "import: %s", im->src);
-	return 0;
+	return AK_OK;
 }
 
 /* .env ------------------------------------------------------------------------------------------------ */
 
 /* Pick the secret entry of d: --var; else --provider's variable when present; else the one variable a
  * provider claims; else the one whose name looks secret. Several candidates: ask for --var. */
-static int
+static enum ak_err
 pick_secret(struct import *im, size_t *idx)
 {
 	const struct ak_provider *pv;
@@ -159,17 +159,17 @@ pick_secret(struct import *im, size_t *idx)
 				break;
 		if (i == d->n) {
 			cli_note("import: %s: no %s=... in the file", im->src, im->var);
-			return 1;
+			return AK_ERR_BAD_FORMAT;
 		}
 		*idx = i;
-		return 0;
+		return AK_OK;
 	}
 	if (im->provider != NULL && (pv = ak_provider_find(im->provider)) != NULL &&
 	    pv->secret_var != NULL && pv->secret_var[0] != '\0') {
 		for (i = 0; i < d->n; i++) {
 			if (strcmp(d->e[i].name, pv->secret_var) == 0 && d->e[i].value != NULL) {
 				*idx = i;
-				return 0;
+				return AK_OK;
 			}
 		}
 	}
@@ -186,7 +186,7 @@ pick_secret(struct import *im, size_t *idx)
 		}
 		if (n == 1) {
 			*idx = found;
-			return 0;
+			return AK_OK;
 		}
 		if (n > 1) {
 			fputs("akctl: import: ", stderr);
@@ -200,19 +200,19 @@ pick_secret(struct import *im, size_t *idx)
 				}
 			}
 			fputs("): choose the profile's secret with --var NAME\n", stderr);
-			return 2;
+			return AK_ERR_INVALID;
 		}
 	}
 	cli_note("import: %s: no secret variable found (no provider's variable such as "
 	    "ANTHROPIC_API_KEY, no name ending in _KEY, _TOKEN, _SECRET, _PASSWORD, _PASS, _PWD or "
 	    "_CREDENTIALS): name it with --var",
 	    im->src);
-	return 1;
+	return AK_ERR_BAD_FORMAT;
 }
 
-static int from_entries(struct import *im);
+static enum ak_err from_entries(struct import *im);
 
-static int
+static enum ak_err
 from_dotenv(struct import *im)
 {
 	size_t bad = 0;
@@ -225,7 +225,7 @@ from_dotenv(struct import *im)
 	r = ak_dotenv_parse(im->raw, im->rawlen, &im->d, &bad);
 	if (r == AK_ERR_BAD_FORMAT) {
 		cli_note("import: %s:%zu: not UTF-8 text (or a NUL byte)", im->src, bad);
-		return 1;
+		return AK_ERR_BAD_FORMAT;
 	}
 	if (r != AK_OK)
 		return cli_fail(r, NULL, "import: %s", im->src);
@@ -237,13 +237,13 @@ from_dotenv(struct import *im)
 
 /* The profile from im->d's entries (a .env file, or a JSON object of variables): the secret chosen by
  * pick_secret, every other entry a plain variable. Entries from JSON have no line (0). */
-static int
+static enum ak_err
 from_entries(struct import *im)
 {
 	const struct ak_dotenv_entry *e;
 	char name[AK_VARNAME_MAX + 8], skipped[1024], at[32];
 	size_t i, nskipped = 0, sl = 0;
-	int rc;
+	enum ak_err rc;
 	enum ak_err r;
 
 	if ((rc = pick_secret(im, &im->secret_entry)) != 0)
@@ -266,7 +266,7 @@ from_entries(struct import *im)
 		if (ak_varname_check(e->name) != AK_OK) {
 			cli_note("import: %s%s: '%s' is not a variable name a shell can set "
 			    "([A-Za-z_][A-Za-z0-9_]*)", im->src, at, name);
-			return 1;
+			return AK_ERR_BAD_FORMAT;
 		}
 		if (!var_allowed(im, e->name)) {
 			/* Names only: the value may be what the attacker wants shown. */
@@ -290,7 +290,7 @@ from_entries(struct import *im)
 		cli_note("import: %s: skipped %zu variable%s that could run code or redirect keys: %s; review "
 		    "the file, and name each one to keep with --allow-var NAME", im->src, nskipped,
 		    nskipped == 1 ? "" : "s", skipped);
-	return 0;
+	return AK_OK;
 }
 
 /* The .env with every binding of the secret variable's value replaced by ak://PROFILE/VAR. *out is
@@ -354,14 +354,14 @@ out:
 	return ok;
 }
 
-static int
+static enum ak_err
 rewrite_dotenv(struct import *im)
 {
 	struct stat now;
 	char real[PATH_MAX];
 	char *img = NULL;
 	size_t len = 0;
-	int rc = 1;
+	enum ak_err rc = AK_ERR_BAD_FORMAT;
 	enum ak_err r;
 
 	/* Write through a symlink to the file itself, as an editor would. */
@@ -397,7 +397,7 @@ rewrite_dotenv(struct import *im)
 	cli_note("import: rewrote %s: %s=" CLI_REF_PREFIX "%s/%s; review the rest of it, then 'akctl allow %s' "
 	    "lets exec --env-file resolve it", im->src, im->p->secret_var, im->p->name, im->p->secret_var,
 	    im->src);
-	rc = 0;
+	rc = AK_OK;
 out:
 	ak_smem_free(img);
 	return rc;
@@ -430,11 +430,11 @@ fmt_number(double v, char *buf, size_t buflen)
 	}
 }
 
-static int
+static enum ak_err
 json_type_error(const struct import *im, const char *key, const char *want)
 {
 	cli_note("import: %s: \"%s\" must be %s", im->src, key, want);
-	return 1;
+	return AK_ERR_BAD_FORMAT;
 }
 
 /* Walk --json-path from root: dot-separated members of objects; a segment of digits indexes an array
@@ -501,7 +501,7 @@ smem_dup(const char *src)
 /* A JSON object of variables (what env --shell json prints) into im->d, then a profile as from a .env:
  * strings as they are, numbers as written, true/false, null = no value (skipped). A repeated name keeps
  * the last value, as a JSON reader does. */
-static int
+static enum ak_err
 from_json_vars(struct import *im, const cJSON *obj)
 {
 	const cJSON *it;
@@ -515,11 +515,11 @@ from_json_vars(struct import *im, const cJSON *obj)
 		n++;
 	if (n == 0) {
 		cli_note("import: %s: the object is empty", im->src);
-		return 1;
+		return AK_ERR_BAD_FORMAT;
 	}
 	if (n > AK_DOTENV_ENTRIES_MAX) {
 		cli_note("import: %s: more than %u variables", im->src, AK_DOTENV_ENTRIES_MAX);
-		return 1;
+		return AK_ERR_BAD_FORMAT;
 	}
 	if ((d = im->d = calloc(1, sizeof(*d))) == NULL || (d->e = calloc(n, sizeof(*d->e))) == NULL)
 		return cli_fail(AK_ERR_NOMEM, NULL, "import");
@@ -537,7 +537,7 @@ from_json_vars(struct import *im, const cJSON *obj)
 		} else {
 			cli_note("import: %s: \"%s\" is %s, not a value: choose a nested object with "
 			    "--json-path", im->src, kname, cJSON_IsArray(it) ? "an array" : "an object");
-			return 1;
+			return AK_ERR_BAD_FORMAT;
 		}
 		for (i = 0; i < d->n; i++)
 			if (strcmp(d->e[i].name, it->string) == 0)
@@ -556,7 +556,7 @@ from_json_vars(struct import *im, const cJSON *obj)
 	return from_entries(im);
 }
 
-static int
+static enum ak_err
 from_json(struct import *im)
 {
 	static const char *const known[] = { "api_key", "model", "max_tokens", "temperature" };
@@ -564,7 +564,7 @@ from_json(struct import *im)
 	char *buf = NULL, num[64], kname[64];
 	const char *var;
 	size_t len = 0, i;
-	int rc = 1;
+	enum ak_err rc = AK_ERR_BAD_FORMAT;
 	enum ak_err r;
 
 	/* The same secure loader as any file holding a key; the .env parser never sees JSON. */
@@ -610,7 +610,7 @@ from_json(struct import *im)
 	var = default_secret_var(im);
 	if ((rc = set_secret(im, var, it->valuestring, provider_for(im, var, "generic"))) != 0)
 		goto out;
-	rc = 1;
+	rc = AK_ERR_BAD_FORMAT;
 	it = cJSON_GetObjectItemCaseSensitive(root, "model");
 	if (it != NULL && !cJSON_IsNull(it)) {
 		if (!cJSON_IsString(it) || it->valuestring == NULL) {
@@ -647,7 +647,7 @@ from_json(struct import *im)
 			goto out;
 		}
 	}
-	rc = 0;
+	rc = AK_OK;
 out:
 	cJSON_Delete(top); /* every buffer was in the arena: wiped */
 	ak_smem_free(buf);
@@ -656,18 +656,18 @@ out:
 
 /* env:NAME, cloud ------------------------------------------------------------------------------------- */
 
-static int
+static enum ak_err
 from_env(struct import *im)
 {
 	const char *name = im->src + 4, *var;
 	char *v;
-	int rc;
+	enum ak_err rc;
 
 	if (ak_varname_check(name) != AK_OK)
 		return cli_usage_error(im->c, "env:NAME: '%s' is not a variable name", name);
 	if ((v = getenv(name)) == NULL) {
 		cli_note("import: %s is not set in the environment", name);
-		return 1;
+		return AK_ERR_BAD_FORMAT;
 	}
 	var = im->var != NULL ? im->var : name;
 	rc = set_secret(im, var, v, provider_for(im, var, "generic"));
@@ -676,7 +676,7 @@ from_env(struct import *im)
 	return rc;
 }
 
-static int
+static enum ak_err
 from_cloud(struct import *im)
 {
 	struct cloud_opts o = { im->region, im->timeout_ms };
@@ -684,7 +684,7 @@ from_cloud(struct import *im)
 	char *v = NULL;
 	const char *var;
 	size_t vlen = 0;
-	int rc;
+	enum ak_err rc;
 	enum ak_err r;
 
 	if ((r = cloud_fetch(im->src, &o, &v, &vlen, detail, sizeof(detail))) != AK_OK) {
@@ -693,11 +693,11 @@ from_cloud(struct import *im)
 		if (detail[0] == '\0')
 			return cli_fail(r, NULL, "import: %s", im->src);
 		cli_note("import: %s: %s", im->src, detail);
-		return ak_err_exit_code(r);
+		return r;
 	}
 	if (vlen != strlen(v)) {
 		cli_note("import: %s: the secret holds a NUL byte", im->src);
-		rc = 1;
+		rc = AK_ERR_BAD_FORMAT;
 		goto out;
 	}
 	var = default_secret_var(im);
@@ -752,14 +752,15 @@ dry_run(const struct import *im)
 
 /* --dry-run --json: the same as one JSON object (schema in akctl(1)); the secret and every variable
  * whose name looks secret only redacted. */
-static int
+static enum ak_err
 dry_run_json(const struct import *im)
 {
 	const struct ak_profile *p = im->p;
 	cJSON *o = NULL, *vars, *v, *rp;
 	char red[128], ref[sizeof(CLI_REF_PREFIX) + AK_NAME_MAX + AK_VARNAME_MAX + 2], *out = NULL;
 	size_t i, nrep = 0;
-	int redact, rc = 1;
+	int redact;
+	enum ak_err rc = AK_ERR_NOMEM;
 
 	if ((o = cJSON_CreateObject()) == NULL)
 		goto out;
@@ -801,7 +802,7 @@ dry_run_json(const struct import *im)
 	if ((out = cJSON_PrintUnformatted(o)) == NULL)
 		goto out;
 	printf("%s\n", out);
-	rc = 0;
+	rc = AK_OK;
 out:
 	if (rc != 0)
 		rc = cli_fail(AK_ERR_NOMEM, NULL, "import");
@@ -810,7 +811,7 @@ out:
 	return rc;
 }
 
-int
+enum ak_err
 cmd_import(struct cli *c, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -832,8 +833,8 @@ cmd_import(struct cli *c, int argc, char **argv)
 	const char *name = "default";
 	size_t sl, i, nsec;
 	uint32_t secs;
-	int ch, rc, replaced = 0;
-	enum ak_err r;
+	int ch, replaced = 0;
+	enum ak_err rc, r;
 
 	memset(&im, 0, sizeof(im));
 	im.c = c;
@@ -932,13 +933,13 @@ cmd_import(struct cli *c, int argc, char **argv)
 			goto out;
 		}
 		dry_run(&im);
-		rc = 0;
+		rc = AK_OK;
 		goto out;
 	}
 	if ((r = cli_profile_put(c, im.p, im.force, &replaced, detail, sizeof(detail))) != AK_OK) {
 		if (r == AK_ERR_PROFILE_EXISTS) {
 			cli_note("import: %s: profile exists; use --force to replace", name);
-			rc = ak_err_exit_code(r);
+			rc = r;
 		} else {
 			rc = cli_fail(r, detail[0] ? detail : NULL, "import: %s", name);
 		}

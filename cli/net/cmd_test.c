@@ -381,7 +381,7 @@ result_word(const struct check *ck)
 
 /* test --json: one object (schema in akctl(1)). Every string was built from non-secret parts and
  * server text scrubbed of the key, as for the lines. */
-static int
+static enum ak_err
 print_json(struct cli *c, const struct check *cks, size_t n, int rc)
 {
 	cJSON *o = NULL, *arr, *e;
@@ -423,29 +423,30 @@ print_json(struct cli *c, const struct check *cks, size_t n, int rc)
 out:
 	cJSON_free(out);
 	cJSON_Delete(o);
-	return ok ? rc : cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
+	return ok ? AK_OK : cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
 }
 
 /* Run every check: offline part, then all live requests at once. Prints one line each to out (each
- * prefixed with prefix; json: one JSON object on stdout instead), warnings to stderr. Returns the first
- * failing line's code. */
-static int
+ * prefixed with prefix; json: one JSON object on stdout instead), warnings to stderr. *verdict gets the
+ * first failing line's code (0 when all passed). Returns AK_OK, or an error after reporting it. */
+static enum ak_err
 run_checks(struct cli *c, struct check *cks, size_t n, long timeout_ms, const char *base_url, int all,
-    FILE *out, const char *prefix, int json)
+    FILE *out, const char *prefix, int json, int *verdict)
 {
 	struct net_request *rq = NULL;
 	struct net_response *resp = NULL;
 	size_t i, nlive = 0, k;
 	int rc = 0;
-	enum ak_err r;
+	enum ak_err r = AK_OK;
 
+	*verdict = 0;
 	for (i = 0; i < n; i++)
 		prepare(&cks[i], base_url, all);
 	for (i = 0; i < n; i++)
 		nlive += cks[i].live;
 	if (nlive > 0) {
 		if ((rq = calloc(nlive, sizeof(*rq))) == NULL || (resp = calloc(nlive, sizeof(*resp))) == NULL) {
-			rc = cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
+			r = cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
 			goto out;
 		}
 		for (i = k = 0; i < n; i++) {
@@ -462,6 +463,7 @@ run_checks(struct cli *c, struct check *cks, size_t n, long timeout_ms, const ch
 		}
 		if ((r = net_perform_many(rq, resp, nlive, timeout_ms, NET_RETRY_429)) != AK_OK)
 			cli_note("%s: %s", c->cmd, ak_strerror(r)); /* each response says what failed */
+		r = AK_OK;
 		for (i = k = 0; i < n; i++) {
 			if (!cks[i].live)
 				continue;
@@ -491,13 +493,14 @@ run_checks(struct cli *c, struct check *cks, size_t n, long timeout_ms, const ch
 		}
 		fputc('\n', out);
 	}
+	*verdict = rc;
 	if (json)
-		rc = print_json(c, cks, n, rc);
+		r = print_json(c, cks, n, rc);
 	fflush(out);
 out:
 	free(rq);
 	free(resp);
-	return rc;
+	return r;
 }
 
 static void
@@ -515,7 +518,7 @@ checks_free(struct check *cks, size_t n)
 
 /* --key-stdin (akctl add --validate): the key arrives on stdin, exactly, never through argv.
  * *out is a secure profile the caller frees. */
-static int
+static enum ak_err
 profile_from_stdin(struct cli *c, const char *name, const char *provider, const char *url,
     const char *hdr, const char *tmpl, struct ak_profile **out)
 {
@@ -523,8 +526,7 @@ profile_from_stdin(struct cli *c, const char *name, const char *provider, const 
 	char *key = NULL;
 	size_t len = 0;
 	ssize_t got;
-	int rc = 1;
-	enum ak_err r = AK_OK;
+	enum ak_err rc = AK_OK, r = AK_OK;
 
 	*out = NULL;
 	if ((p = ak_profile_new()) == NULL || (key = ak_smem_alloc(AK_VALUE_MAX + 1)) == NULL) {
@@ -552,7 +554,6 @@ profile_from_stdin(struct cli *c, const char *name, const char *provider, const 
 		goto out;
 	*out = p;
 	p = NULL;
-	rc = 0;
 out:
 	if (r != AK_OK)
 		rc = cli_fail(r, NULL, "%s: reading the key", c->cmd);
@@ -561,7 +562,7 @@ out:
 	return rc;
 }
 
-int
+enum ak_err
 cmd_test(struct cli *c, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -585,8 +586,8 @@ cmd_test(struct cli *c, int argc, char **argv)
 	struct check *cks = NULL;
 	uint32_t nents = 0, secs = TEST_DEFAULT_TIMEOUT_S;
 	size_t n = 0, i;
-	int ch, rc, all = 0, key_stdin = 0, json = 0;
-	enum ak_err r;
+	int ch, all = 0, key_stdin = 0, json = 0, verdict;
+	enum ak_err rc, r;
 
 	while ((ch = getopt_long(argc, argv, ":ht:", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -646,16 +647,18 @@ cmd_test(struct cli *c, int argc, char **argv)
 		n = 1;
 		cks[0].own_p = 1;
 		c->cmd = "add"; /* our messages belong to the add that ran us */
-		if ((rc = profile_from_stdin(c, vname, vprov, vurl, vhdr, vtmpl, &cks[0].p)) != 0)
+		if ((rc = profile_from_stdin(c, vname, vprov, vurl, vhdr, vtmpl, &cks[0].p)) != AK_OK ||
+		    (rc = run_checks(c, cks, n, (long)secs * 1000, base_url, 0, stderr, "akctl: add: ", 0,
+		    &verdict)) != AK_OK)
 			goto out;
-		rc = run_checks(c, cks, n, (long)secs * 1000, base_url, 0, stderr, "akctl: add: ", 0);
+		rc = cli_status(c, verdict);
 		goto out;
 	}
 
 	for (i = (size_t)optind; i < (size_t)argc; i++)
 		if (ak_name_check(argv[i]) != AK_OK)
 			return cli_fail(AK_ERR_BAD_NAME, NULL, "%s: '%s'", c->cmd, argv[i]);
-	if ((rc = cli_agent_unlocked(c, &cl)) != 0)
+	if ((rc = cli_agent_unlocked(c, &cl)) != AK_OK)
 		goto out;
 	if (all) {
 		if ((r = ak_client_list(cl, &ents, &nents)) != AK_OK) {
@@ -671,7 +674,7 @@ cmd_test(struct cli *c, int argc, char **argv)
 			printf("{\"profiles\":[],\"exit\":0}\n");
 		else
 			cli_note("%s: no profiles", c->cmd);
-		rc = 0;
+		rc = AK_OK;
 		goto out;
 	}
 	if ((cks = calloc(n, sizeof(*cks))) == NULL) {
@@ -696,7 +699,8 @@ cmd_test(struct cli *c, int argc, char **argv)
 	/* Nothing more to ask the agent: do not hold its connection through the network wait. */
 	ak_client_close(cl);
 	cl = NULL;
-	rc = run_checks(c, cks, n, (long)secs * 1000, base_url, all, stdout, "", json);
+	if ((rc = run_checks(c, cks, n, (long)secs * 1000, base_url, all, stdout, "", json, &verdict)) == AK_OK)
+		rc = cli_status(c, verdict); /* the verdict of the first failing line (10-17, 1 not checked) */
 out:
 	checks_free(cks, n);
 	ak_client_list_free(ents, nents);
@@ -711,14 +715,18 @@ int
 cli_net_validate(struct cli *c, const struct ak_profile *p)
 {
 	struct check ck;
-	int rc;
+	int verdict = 1; /* not checked */
 
-	if (net_init() != AK_OK)
-		return cli_fail(AK_ERR_INTERNAL, "libcurl", "%s: validate", c->cmd);
+	if (net_init() != AK_OK) {
+		cli_fail(AK_ERR_INTERNAL, "libcurl", "%s: validate", c->cmd);
+		return verdict;
+	}
 	memset(&ck, 0, sizeof(ck));
 	ck.p = (struct ak_profile *)p; /* only read; own_p = 0 */
-	rc = run_checks(c, &ck, 1, TEST_DEFAULT_TIMEOUT_S * 1000L, NULL, 0, stderr, "akctl: add: ", 0);
+	if (run_checks(c, &ck, 1, TEST_DEFAULT_TIMEOUT_S * 1000L, NULL, 0, stderr, "akctl: add: ", 0,
+	    &verdict) != AK_OK)
+		verdict = 1;
 	ak_smem_free(ck.auth);
 	net_cleanup();
-	return rc;
+	return verdict;
 }
