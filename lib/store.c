@@ -357,9 +357,8 @@ store_grow(struct ak_store *s, size_t want)
 	return AK_OK;
 }
 
-/* 1 if a and b are the same secret. Constant time in the contents; both stay their owners' to wipe. */
-static int
-same_secret(const char *a, const char *b)
+int
+ak_secret_equal(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b);
 
@@ -393,7 +392,7 @@ ak_store_put(struct ak_store *s, struct ak_profile *p, int replace)
 		if (p->rotate_every == 0)
 			p->rotate_every = old->rotate_every;
 		p->created = old->created;
-		p->rotated = same_secret(p->secret, old->secret) ? old->rotated : now;
+		p->rotated = ak_secret_equal(p->secret, old->secret) ? old->rotated : now;
 		ak_profile_free(s->p[i]);
 		s->p[i] = p;
 		return AK_OK;
