@@ -129,9 +129,30 @@ enum ak_err cli_bad_option(struct cli *c, int ch, char **argv);
 enum ak_err cli_opt_other(struct cli *c, int ch, char **argv);
 /* A command that takes no operand got argv[optind]: the usage error (AK_ERR_INVALID). */
 enum ak_err cli_no_operand(struct cli *c, char **argv);
-/* Options of a command that has none but -h/--help: AK_OK with *helped 0 to go on (optind at the first
- * operand), AK_OK with *helped 1 after printing the help (the command is done), AK_ERR_INVALID after
- * reporting a bad option. */
+/* opts.c: a command's options, as a table ended by CLI_OPT_END. A FLAG sets *flag = set_to; a VALUE sets
+ * *value (the last one given wins); a LIST appends to list[*n], at most max (then a usage error). */
+enum cli_opt_kind { CLI_OPT_FLAG, CLI_OPT_VALUE, CLI_OPT_LIST };
+struct cli_opt {
+	const char *name;       /* the long name, without "--"; NULL ends the table */
+	char short_name;        /* or 0 */
+	enum cli_opt_kind kind;
+	int *flag;
+	int set_to;
+	const char **value;
+	const char **list;
+	size_t *n;
+	size_t max;
+};
+#define CLI_FLAG(nm, p, v) { .name = (nm), .kind = CLI_OPT_FLAG, .flag = (p), .set_to = (v) }
+#define CLI_VALUE(nm, p) { .name = (nm), .kind = CLI_OPT_VALUE, .value = (p) }
+#define CLI_LIST(nm, arr, cnt, mx) { .name = (nm), .kind = CLI_OPT_LIST, .list = (arr), .n = (cnt), .max = (mx) }
+#define CLI_OPT_END { .name = NULL }
+/* Parse argv's options by the table opts, and -h/--help (help printed: AK_OK with *helped 1, the command
+ * is done). stop: stop at the first operand (exec). AK_OK with optind at the first operand, or
+ * AK_ERR_INVALID after reporting a bad option. */
+enum ak_err cli_opts_parse(struct cli *c, int argc, char **argv, const struct cli_opt *opts, int stop,
+    int *helped);
+/* A command with no option but -h/--help: cli_opts_parse with an empty table. */
 enum ak_err cli_opts_help_only(struct cli *c, int argc, char **argv, int *helped);
 /* The single PROFILE operand at argv[optind] into *name: AK_OK, or the error after reporting it
  * missing or followed by another argument (AK_ERR_INVALID) or not a valid name (AK_ERR_BAD_NAME). */

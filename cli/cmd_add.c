@@ -170,18 +170,6 @@ tidy_key(const struct ak_provider *pv, const char *name, char *key, size_t *len)
 enum ak_err
 cmd_add(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "force", no_argument, NULL, 'F' },
-		{ "provider", required_argument, NULL, 'p' },
-		{ "var", required_argument, NULL, 'v' },
-		{ "set", required_argument, NULL, 's' },
-		{ "secret", required_argument, NULL, 'S' },
-		{ "description", required_argument, NULL, 'd' },
-		{ "validate", no_argument, NULL, 'Y' },
-		{ "no-validate", no_argument, NULL, 'n' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *provider = "anthropic", *var = NULL, *desc = "", *name;
 	const struct ak_provider *pv;
 	char fmt[256];
@@ -195,46 +183,25 @@ cmd_add(struct cli *c, int argc, char **argv)
 	char detail[512];
 	const char *eq;
 	size_t nsets = 0, nsecrets = 0, i, j, secretlen = 0;
-	int ch, force = 0, replaced = 0;
+	int force = 0, replaced = 0, helped;
 	enum ak_err rc, r;
+	const struct cli_opt opts[] = {
+		CLI_FLAG("force", &force, 1),
+		CLI_VALUE("provider", &provider),
+		CLI_VALUE("var", &var),
+		CLI_LIST("set", sets, &nsets, AK_VARS_MAX),
+		CLI_LIST("secret", secrets, &nsecrets, AK_VARS_MAX),
+		CLI_VALUE("description", &desc),
+		CLI_FLAG("validate", &validate, 1),
+		CLI_FLAG("no-validate", &validate, 0),
+		CLI_OPT_END,
+	};
 
 	/* Alone at a terminal: ask (add_guide.c), then come back here with the answers as options. */
 	if (argc == 1 && isatty(STDIN_FILENO) && isatty(STDERR_FILENO))
 		return cli_add_guided(c);
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'F':
-			force = 1;
-			break;
-		case 'p':
-			provider = optarg;
-			break;
-		case 'v':
-			var = optarg;
-			break;
-		case 's':
-			if (nsets == AK_VARS_MAX)
-				return cli_usage_error(c, "at most %d --set", AK_VARS_MAX);
-			sets[nsets++] = optarg;
-			break;
-		case 'S':
-			if (nsecrets == AK_VARS_MAX)
-				return cli_usage_error(c, "at most %d --secret", AK_VARS_MAX);
-			secrets[nsecrets++] = optarg;
-			break;
-		case 'd':
-			desc = optarg;
-			break;
-		case 'Y':
-		case 'n':
-			validate = ch == 'Y';
-			break;
-		case 'h':
-			return cli_cmd_help(c->cmd);
-		default:
-			return cli_bad_option(c, ch, argv);
-		}
-	}
+	if ((rc = cli_opts_parse(c, argc, argv, opts, 0, &helped)) != AK_OK || helped)
+		return rc;
 	if (optind >= argc)
 		return cli_usage_error(c, "missing PROFILE");
 	if (optind + 1 != argc)

@@ -127,49 +127,26 @@ rotate_fail(enum ak_err r, const char *detail, const char *name, const char *var
 enum ak_err
 cmd_rotate(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "var", required_argument, NULL, 'v' },
-		{ "grace", required_argument, NULL, 'g' },
-		{ "rollback", no_argument, NULL, 'r' },
-		{ "finish", no_argument, NULL, 'f' },
-		{ "validate", no_argument, NULL, 'Y' },
-		{ "no-validate", no_argument, NULL, 'n' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *name, *var = "", *grace_s = NULL;
 	char prompt[AK_NAME_MAX + AK_VARNAME_MAX + 32], detail[512], secs[24], until[32];
 	char *key = NULL;
 	size_t keylen = 0;
 	uint32_t grace = AK_GRACE_DEFAULT_S;
 	struct ak_edit *e = NULL;
-	int ch, rollback = 0, finish = 0, validate = -1, refused = 0;
+	int rollback = 0, finish = 0, validate = -1, refused = 0, helped;
 	enum ak_err rc, r;
+	const struct cli_opt opts[] = {
+		CLI_VALUE("var", &var),
+		CLI_VALUE("grace", &grace_s),
+		CLI_FLAG("rollback", &rollback, 1),
+		CLI_FLAG("finish", &finish, 1),
+		CLI_FLAG("validate", &validate, 1),
+		CLI_FLAG("no-validate", &validate, 0),
+		CLI_OPT_END,
+	};
 
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'v':
-			var = optarg;
-			break;
-		case 'g':
-			grace_s = optarg;
-			break;
-		case 'r':
-			rollback = 1;
-			break;
-		case 'f':
-			finish = 1;
-			break;
-		case 'Y':
-		case 'n':
-			validate = ch == 'Y';
-			break;
-		case 'h':
-			return cli_cmd_help(c->cmd);
-		default:
-			return cli_bad_option(c, ch, argv);
-		}
-	}
+	if ((rc = cli_opts_parse(c, argc, argv, opts, 0, &helped)) != AK_OK || helped)
+		return rc;
 	if ((rc = cli_one_profile(c, argc, argv, &name)) != 0)
 		return rc;
 	if (rollback && finish)

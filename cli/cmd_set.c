@@ -126,16 +126,6 @@ edit_fail(struct cli *c, enum ak_err r, const char *detail, const char *name, co
 enum ak_err
 cmd_set(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "set", required_argument, NULL, 's' },
-		{ "unset", required_argument, NULL, 'u' },
-		{ "secret", required_argument, NULL, 'S' },
-		{ "description", required_argument, NULL, 'd' },
-		{ "provider", required_argument, NULL, 'p' },
-		{ "rotate-every", required_argument, NULL, 'E' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *sets[AK_EDIT_MAX], *unsets[AK_EDIT_MAX], *secrets[AK_EDIT_MAX];
 	const char *desc = NULL, *provider = NULL, *name, *eq, *unvar = NULL, *every = NULL;
 	char everys[24];
@@ -145,38 +135,24 @@ cmd_set(struct cli *c, int argc, char **argv)
 	const char *pp[AK_EDIT_MAX];
 	size_t nsets = 0, nunsets = 0, nsecrets = 0, i, j;
 	struct ak_edit *e = NULL;
-	int ch;
+	int helped;
 	enum ak_err rc, r;
+	const struct cli_opt opts[] = {
+		CLI_LIST("set", sets, &nsets, AK_EDIT_MAX),
+		CLI_LIST("unset", unsets, &nunsets, AK_EDIT_MAX),
+		CLI_LIST("secret", secrets, &nsecrets, AK_EDIT_MAX),
+		CLI_VALUE("description", &desc),
+		CLI_VALUE("provider", &provider),
+		CLI_VALUE("rotate-every", &every),
+		CLI_OPT_END,
+	};
 
 	memset(values, 0, sizeof(values));
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		if ((ch == 's' || ch == 'u' || ch == 'S') && nsets + nunsets + nsecrets + 2 >= AK_EDIT_MAX)
-			return cli_usage_error(c, "at most %d changes at once", AK_EDIT_MAX - 2);
-		switch (ch) {
-		case 's':
-			sets[nsets++] = optarg;
-			break;
-		case 'u':
-			unsets[nunsets++] = optarg;
-			break;
-		case 'S':
-			secrets[nsecrets++] = optarg;
-			break;
-		case 'd':
-			desc = optarg;
-			break;
-		case 'p':
-			provider = optarg;
-			break;
-		case 'E':
-			every = optarg;
-			break;
-		case 'h':
-			return cli_cmd_help(c->cmd);
-		default:
-			return cli_bad_option(c, ch, argv);
-		}
-	}
+	if ((rc = cli_opts_parse(c, argc, argv, opts, 0, &helped)) != AK_OK || helped)
+		return rc;
+	/* Room for the description and the provider too, in one edit. */
+	if (nsets + nunsets + nsecrets + 2 > AK_EDIT_MAX)
+		return cli_usage_error(c, "at most %d changes at once", AK_EDIT_MAX - 2);
 	if ((rc = cli_one_profile(c, argc, argv, &name)) != 0)
 		return rc;
 	if (nsets + nunsets + nsecrets == 0 && desc == NULL && provider == NULL && every == NULL)

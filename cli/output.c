@@ -103,25 +103,6 @@ cli_no_operand(struct cli *c, char **argv)
 }
 
 enum ak_err
-cli_opts_help_only(struct cli *c, int argc, char **argv, int *helped)
-{
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int ch;
-
-	*helped = 0;
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		if (ch != 'h')
-			return cli_bad_option(c, ch, argv);
-		*helped = 1;
-		return cli_cmd_help(c->cmd);
-	}
-	return AK_OK;
-}
-
-enum ak_err
 cli_one_profile(struct cli *c, int argc, char **argv, const char **name)
 {
 	if (optind >= argc)
