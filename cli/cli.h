@@ -157,8 +157,10 @@ enum ak_err cli_opts_help_only(struct cli *c, int argc, char **argv, int *helped
 /* The single PROFILE operand at argv[optind] into *name: AK_OK, or the error after reporting it
  * missing or followed by another argument (AK_ERR_INVALID) or not a valid name (AK_ERR_BAD_NAME). */
 enum ak_err cli_one_profile(struct cli *c, int argc, char **argv, const char **name);
-/* --kdf NAME into *preset: AK_OK, or AK_ERR_INVALID after reporting an unknown name. */
-enum ak_err cli_kdf_opt(struct cli *c, const char *arg, enum ak_kdf_preset *preset);
+/* The options of init and passwd, [--kdf NAME] and no operand: NAME into *preset (*given 1), help as
+ * cli_opts_parse. AK_OK, or AK_ERR_INVALID after reporting an unknown name or option. */
+enum ak_err cli_kdf_opts(struct cli *c, int argc, char **argv, enum ak_kdf_preset *preset, int *given,
+    int *helped);
 /* The warning for a chosen --kdf insecure-test (nothing for other presets). */
 void cli_kdf_warn(enum ak_kdf_preset preset);
 /* "akctl: <message>" on stderr. */

@@ -1,6 +1,5 @@
 /* cmd_init.c - akctl init: create a new, empty keystore. Never overwrites one. */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -15,11 +14,6 @@
 enum ak_err
 cmd_init(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "kdf", required_argument, NULL, 'k' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	enum ak_kdf_preset preset = AK_KDF_MODERATE;
 	struct ak_store *s = NULL;
 	struct ak_kdf kdf;
@@ -28,21 +22,11 @@ cmd_init(struct cli *c, int argc, char **argv)
 	char *pass = NULL;
 	char prompt[AK_PATH_MAX + 64], detail[256];
 	size_t passlen = 0, imglen = 0, stale = 0;
-	int ch, lockfd = -1;
+	int lockfd = -1, given, helped;
 	enum ak_err rc, r;
 
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'k':
-			if ((rc = cli_kdf_opt(c, optarg, &preset)) != 0)
-				return rc;
-			break;
-		default:
-			return cli_opt_other(c, ch, argv);
-		}
-	}
-	if (optind != argc)
-		return cli_no_operand(c, argv);
+	if ((rc = cli_kdf_opts(c, argc, argv, &preset, &given, &helped)) != AK_OK || helped)
+		return rc;
 	if ((r = cli_store_path(c)) != AK_OK)
 		return cli_fail(r, NULL, "init: keystore path");
 

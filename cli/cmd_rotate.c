@@ -6,7 +6,6 @@
  * kept as the record's previous value until the grace deadline (ak_rotate.h). The new key is read
  * like add's (no-echo at a terminal, else stdin), never from argv, and checked live like add's.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,8 +1,8 @@
 /* output.c - akctl's messages and small formatting helpers. Nothing here ever sees a secret,
  * except cli_write_all, which only moves bytes. Every message and padded cell goes through
  * ak_render: text from a file, a store, an agent or a server never drives the terminal. */
-#include <errno.h>
 #include <getopt.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,11 +116,23 @@ cli_one_profile(struct cli *c, int argc, char **argv, const char **name)
 }
 
 enum ak_err
-cli_kdf_opt(struct cli *c, const char *arg, enum ak_kdf_preset *preset)
+cli_kdf_opts(struct cli *c, int argc, char **argv, enum ak_kdf_preset *preset, int *given, int *helped)
 {
-	if (ak_kdf_preset_parse(arg, preset) != AK_OK)
-		return cli_usage_error(c, "unknown --kdf '%s' (insecure-test, interactive, moderate or "
-		    "sensitive)", arg);
+	const char *kdf = NULL;
+	const struct cli_opt opts[] = { CLI_VALUE("kdf", &kdf), CLI_OPT_END };
+	enum ak_err r;
+
+	*given = 0;
+	if ((r = cli_opts_parse(c, argc, argv, opts, 0, helped)) != AK_OK || *helped)
+		return r;
+	if (kdf != NULL) {
+		if (ak_kdf_preset_parse(kdf, preset) != AK_OK)
+			return cli_usage_error(c, "unknown --kdf '%s' (insecure-test, interactive, moderate or "
+			    "sensitive)", kdf);
+		*given = 1;
+	}
+	if (optind != argc)
+		return cli_no_operand(c, argv);
 	return AK_OK;
 }
 
