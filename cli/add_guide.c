@@ -7,7 +7,6 @@
  * mode, one line per read(2), so nothing typed ahead is buffered here.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

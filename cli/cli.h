@@ -124,9 +124,6 @@ enum ak_err cli_fail(enum ak_err e, const char *detail, const char *fmt, ...) __
 enum ak_err cli_usage_error(struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* For getopt_long's '?' / ':' results (optstring must start with ':'). Returns AK_ERR_INVALID. */
 enum ak_err cli_bad_option(struct cli *c, int ch, char **argv);
-/* The end of every command's option switch: -h prints the command's help (AK_OK: the command returns
- * it and is done), anything else is cli_bad_option. */
-enum ak_err cli_opt_other(struct cli *c, int ch, char **argv);
 /* A command that takes no operand got argv[optind]: the usage error (AK_ERR_INVALID). */
 enum ak_err cli_no_operand(struct cli *c, char **argv);
 /* opts.c: a command's options, as a table ended by CLI_OPT_END. A FLAG sets *flag = set_to; a VALUE sets
@@ -154,6 +151,8 @@ enum ak_err cli_opts_parse(struct cli *c, int argc, char **argv, const struct cl
     int *helped);
 /* A command with no option but -h/--help: cli_opts_parse with an empty table. */
 enum ak_err cli_opts_help_only(struct cli *c, int argc, char **argv, int *helped);
+/* A command whose one option is --json (list's, show's, status', doctor's shape). */
+enum ak_err cli_opts_json(struct cli *c, int argc, char **argv, int *json, int *helped);
 /* The single PROFILE operand at argv[optind] into *name: AK_OK, or the error after reporting it
  * missing or followed by another argument (AK_ERR_INVALID) or not a valid name (AK_ERR_BAD_NAME). */
 enum ak_err cli_one_profile(struct cli *c, int argc, char **argv, const char **name);

@@ -5,7 +5,6 @@
  * write the file ourselves through the same keystore transaction. Also holds the direct-file helper rm
  * shares.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

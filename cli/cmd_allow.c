@@ -5,7 +5,6 @@
  * hashed and wiped; only the real path and the SHA-256 are recorded.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,28 +115,17 @@ out:
 enum ak_err
 cmd_allow(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "list", no_argument, NULL, 'l' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	char real[AK_PATH_MAX], hex[AK_ALLOW_HEX];
-	int ch, lst = 0, json = 0;
+	int lst = 0, json = 0, helped;
 	enum ak_err rc, r;
+	const struct cli_opt opts[] = {
+		CLI_FLAG("list", &lst, 1),
+		CLI_FLAG("json", &json, 1),
+		CLI_OPT_END,
+	};
 
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'l':
-			lst = 1;
-			break;
-		case 'j':
-			json = 1;
-			break;
-		default:
-			return cli_opt_other(c, ch, argv);
-		}
-	}
+	if ((rc = cli_opts_parse(c, argc, argv, opts, 0, &helped)) != AK_OK || helped)
+		return rc;
 	if (lst) {
 		if (optind != argc)
 			return cli_usage_error(c, "--list takes no FILE");

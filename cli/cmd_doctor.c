@@ -10,7 +10,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -671,33 +670,20 @@ want_colour(void)
 enum ak_err
 cmd_doctor(struct cli *c, int argc, char **argv)
 {
-	enum { O_JSON = 1 };
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, O_JSON },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct doctor *d;
 	struct ak_client *cl = NULL;
 	struct ak_status st;
 	char detail[256];
 	enum ak_err rc, r;
 	size_t k;
-	int ch, ok = 1;
+	int ok = 1, helped;
 
 	if ((d = calloc(1, sizeof(*d))) == NULL)
 		return cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
 	d->c = c;
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case O_JSON: d->json = 1; break;
-		case 'h':
-			free(d);
-			return cli_cmd_help(c->cmd);
-		default:
-			free(d);
-			return cli_bad_option(c, ch, argv);
-		}
+	if ((rc = cli_opts_json(c, argc, argv, &d->json, &helped)) != AK_OK || helped) {
+		free(d);
+		return rc;
 	}
 	if (optind < argc) {
 		free(d);

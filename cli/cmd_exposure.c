@@ -9,7 +9,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -254,32 +253,21 @@ scan_command(struct scan_ctx *x, const char *kind, char *const argv[])
 enum ak_err
 cmd_exposure(struct cli *c, int argc, char **argv)
 {
-	enum { O_JSON = 1, O_NOHIST, O_NOAGENTS };
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, O_JSON },
-		{ "no-history", no_argument, NULL, O_NOHIST },
-		{ "no-agents", no_argument, NULL, O_NOAGENTS },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	static char *const tmux[] = { "tmux", "show-environment", "-g", NULL };
 	static char *const systemd[] = { "systemctl", "--user", "show-environment", NULL };
 	struct scan_ctx x;
-	int ch, history = 1, agents = 1;
+	int history = 1, agents = 1, helped;
 	enum ak_err rc;
+	const struct cli_opt opts[] = {
+		CLI_FLAG("json", &x.json, 1),
+		CLI_FLAG("no-history", &history, 0),
+		CLI_FLAG("no-agents", &agents, 0),
+		CLI_OPT_END,
+	};
 
 	memset(&x, 0, sizeof(x));
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case O_JSON: x.json = 1; break;
-		case O_NOHIST: history = 0; break;
-		case O_NOAGENTS: agents = 0; break;
-		case 'h':
-			return cli_cmd_help(c->cmd);
-		default:
-			return cli_bad_option(c, ch, argv);
-		}
-	}
+	if ((rc = cli_opts_parse(c, argc, argv, opts, 0, &helped)) != AK_OK || helped)
+		return rc;
 	if (optind < argc)
 		return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
 	if ((rc = scan_load(c, 0, &x.m, &x.names)) != 0)

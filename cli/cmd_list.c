@@ -185,31 +185,21 @@ list_table(const struct ak_list_entry *e, uint32_t n, const struct use *u)
 enum ak_err
 cmd_list(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "names", no_argument, NULL, 'n' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct ak_client *cl = NULL;
 	struct ak_list_entry *e = NULL;
 	uint32_t n = 0;
 	uint32_t i;
-	int ch, json = 0, names = 0;
+	int json = 0, names = 0, helped;
 	enum ak_err rc, r;
+	/* --names is for completion: names only, one a line, no note when empty. */
+	const struct cli_opt opts[] = {
+		CLI_FLAG("json", &json, 1),
+		CLI_FLAG("names", &names, 1),
+		CLI_OPT_END,
+	};
 
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'j':
-			json = 1;
-			break;
-		case 'n':
-			names = 1; /* for completion: names only, one a line, no note when empty */
-			break;
-		default:
-			return cli_opt_other(c, ch, argv);
-		}
-	}
+	if ((rc = cli_opts_parse(c, argc, argv, opts, 0, &helped)) != AK_OK || helped)
+		return rc;
 	if (optind != argc)
 		return cli_no_operand(c, argv);
 	if (json && names)
@@ -291,28 +281,16 @@ out:
 enum ak_err
 cmd_show(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct ak_client *cl = NULL;
 	struct ak_profile *p = NULL;
 	char red[128], when[32], age[32];
 	const char *name;
 	size_t i, k;
-	int ch, json = 0;
+	int json, helped;
 	enum ak_err rc, r;
 
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'j':
-			json = 1;
-			break;
-		default:
-			return cli_opt_other(c, ch, argv);
-		}
-	}
+	if ((rc = cli_opts_json(c, argc, argv, &json, &helped)) != AK_OK || helped)
+		return rc;
 	if ((rc = cli_one_profile(c, argc, argv, &name)) != 0)
 		return rc;
 	if ((rc = cli_agent_unlocked(c, &cl)) != 0)

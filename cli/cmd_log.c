@@ -131,43 +131,30 @@ skip_seen(const struct ak_use_entry *e, uint32_t n, int64_t last, uint32_t seen)
 enum ak_err
 cmd_log(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "profile", required_argument, NULL, 'p' },
-		{ "since", required_argument, NULL, 's' },
-		{ "follow", no_argument, NULL, 'f' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct ak_client *cl = NULL;
 	struct ak_use_entry *e = NULL;
 	const char *profile = NULL;
 	int64_t since = 0, last = 0;
 	uint32_t n = 0, secs, from, seen = 0, i;
-	int ch, json = 0, follow = 0, header = 1;
+	const char *since_s = NULL;
+	int json = 0, follow = 0, header = 1, helped;
 	enum ak_err rc, r;
+	const struct cli_opt opts[] = {
+		CLI_VALUE("profile", &profile),
+		CLI_VALUE("since", &since_s),
+		CLI_FLAG("follow", &follow, 1),
+		CLI_FLAG("json", &json, 1),
+		CLI_OPT_END,
+	};
 
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'p':
-			if (ak_name_check(optarg) != AK_OK)
-				return cli_usage_error(c, "--profile: not a profile name");
-			profile = optarg;
-			break;
-		case 's':
-			if (ak_duration_parse(optarg, &secs) != AK_OK)
-				return cli_usage_error(c, "--since: not a duration (e.g. 90s, 30m, 1h, 7d)");
-			since = secs ? ak_now_s() - (int64_t)secs : 0;
-			break;
-		case 'f':
-			follow = 1;
-			break;
-		case 'j':
-			json = 1;
-			break;
-		default:
-			return cli_opt_other(c, ch, argv);
-		}
+	if ((rc = cli_opts_parse(c, argc, argv, opts, 0, &helped)) != AK_OK || helped)
+		return rc;
+	if (profile != NULL && ak_name_check(profile) != AK_OK)
+		return cli_usage_error(c, "--profile: not a profile name");
+	if (since_s != NULL) {
+		if (ak_duration_parse(since_s, &secs) != AK_OK)
+			return cli_usage_error(c, "--since: not a duration (e.g. 90s, 30m, 1h, 7d)");
+		since = secs ? ak_now_s() - (int64_t)secs : 0;
 	}
 	if (optind != argc)
 		return cli_no_operand(c, argv);

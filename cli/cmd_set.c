@@ -6,7 +6,6 @@
  * Secret values (--secret VAR) are read like add's secret, never from argv. Also holds the reader of
  * several secrets that add shares.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

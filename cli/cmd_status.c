@@ -2,7 +2,6 @@
  * 3 no agent (for this keystore), 7 an agent that is not ours. Reads only the (public) keystore
  * header, never asks anything. Paths (from the environment or the agent) are rendered for the
  * terminal (ak_render). */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,26 +135,14 @@ enum ak_err
 cmd_status(struct cli *c, int argc, char **argv)
 {
 	struct ak_client *cl = NULL;
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct ak_status st;
 	char detail[512], dur[32];
-	int ch, weak = 0, json = 0;
+	int weak = 0, json, helped;
 	enum ak_err rc, r;
 
 	memset(&st, 0, sizeof(st));
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'j':
-			json = 1;
-			break;
-		default:
-			return cli_opt_other(c, ch, argv);
-		}
-	}
+	if ((rc = cli_opts_json(c, argc, argv, &json, &helped)) != AK_OK || helped)
+		return rc;
 	if (optind != argc)
 		return cli_no_operand(c, argv);
 

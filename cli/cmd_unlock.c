@@ -5,7 +5,6 @@
  * the KDF; the key is wiped after the request.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,32 +116,27 @@ out:
 enum ak_err
 cmd_unlock(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "lifetime", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct ak_client *cl = NULL;
 	struct ak_status st;
 	char detail[512];
 	uint32_t lifetime = 0, secs;
-	int ch, have_t = 0;
+	const char *lifetime_s = NULL;
+	int have_t, helped;
 	enum ak_err rc, r;
+	const struct cli_opt opts[] = {
+		{ .name = "lifetime", .short_name = 't', .kind = CLI_OPT_VALUE, .value = &lifetime_s },
+		CLI_OPT_END,
+	};
 
 	memset(&st, 0, sizeof(st));
-	while ((ch = getopt_long(argc, argv, ":t:h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 't':
-			if (ak_duration_parse(optarg, &secs) != AK_OK)
-				return cli_usage_error(c, "bad duration '%s' (e.g. 90s, 30m, 8h, 1h30m, 0 = no "
-				    "limit)", optarg);
-			/* 0 on the wire means "agent default"; the user's 0 means "no limit". */
-			lifetime = secs == 0 ? AK_LIFETIME_NONE : secs;
-			have_t = 1;
-			break;
-		default:
-			return cli_opt_other(c, ch, argv);
-		}
+	if ((rc = cli_opts_parse(c, argc, argv, opts, 0, &helped)) != AK_OK || helped)
+		return rc;
+	if ((have_t = lifetime_s != NULL)) {
+		if (ak_duration_parse(lifetime_s, &secs) != AK_OK)
+			return cli_usage_error(c, "bad duration '%s' (e.g. 90s, 30m, 8h, 1h30m, 0 = no "
+			    "limit)", lifetime_s);
+		/* 0 on the wire means "agent default"; the user's 0 means "no limit". */
+		lifetime = secs == 0 ? AK_LIFETIME_NONE : secs;
 	}
 	if (optind != argc)
 		return cli_no_operand(c, argv);

@@ -5,7 +5,6 @@
  * key, a secret or an agent connection's buffers in it.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

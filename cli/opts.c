@@ -76,3 +76,12 @@ cli_opts_help_only(struct cli *c, int argc, char **argv, int *helped)
 
 	return cli_opts_parse(c, argc, argv, none, 0, helped);
 }
+
+enum ak_err
+cli_opts_json(struct cli *c, int argc, char **argv, int *json, int *helped)
+{
+	const struct cli_opt opts[] = { CLI_FLAG("json", json, 1), CLI_OPT_END };
+
+	*json = 0;
+	return cli_opts_parse(c, argc, argv, opts, 0, helped);
+}

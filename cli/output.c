@@ -1,7 +1,6 @@
 /* output.c - akctl's messages and small formatting helpers. Nothing here ever sees a secret,
  * except cli_write_all, which only moves bytes. Every message and padded cell goes through
  * ak_render: text from a file, a store, an agent or a server never drives the terminal. */
-#include <getopt.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -86,14 +85,6 @@ cli_bad_option(struct cli *c, int ch, char **argv)
 	if (ch == ':')
 		return cli_usage_error(c, "option '%s' needs an argument", arg);
 	return cli_usage_error(c, "unknown option '%s'", arg);
-}
-
-enum ak_err
-cli_opt_other(struct cli *c, int ch, char **argv)
-{
-	if (ch == 'h')
-		return cli_cmd_help(c->cmd);
-	return cli_bad_option(c, ch, argv);
 }
 
 enum ak_err
