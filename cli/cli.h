@@ -75,6 +75,9 @@ enum ak_err cmd_exec(struct cli *c, int argc, char **argv);
  * with ak_client_list_free. */
 enum ak_err cli_fetch_profile(struct cli *c, const char *name, struct ak_profile **p, struct ak_list_entry **ents,
     uint32_t *nents);
+/* cmd_env.c: --shell NAME into *sh (data_ok: the dotenv and json formats too), or with name NULL the
+ * shell that runs akctl (ak_shell_detect). AK_OK, or AK_ERR_INVALID after reporting an unknown name. */
+enum ak_err cli_shell_choose(struct cli *c, const char *name, int data_ok, enum ak_shell *sh);
 /* The value of var in p (the secret or another variable), pointing into p: p's owner wipes it. NULL if
  * p has no such variable. */
 const char *cli_profile_var(const struct ak_profile *p, const char *var);

@@ -392,11 +392,6 @@ fetch_profile(struct cli *c, const char *name, struct ak_profile **p)
 enum ak_err
 cmd_direnv(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "shell", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct state cur, next;
 	struct stat st;
 	struct view v = { NULL, NULL };
@@ -408,26 +403,20 @@ cmd_direnv(struct cli *c, int argc, char **argv)
 	const char *denied[DIRENV_VARS_MAX] = { NULL };
 	char *buf = NULL, why[128], real[AK_PATH_MAX];
 	size_t len = 0, i;
-	int ch, have_cur, found, same_file, have_sh = 0;
+	const char *shell = NULL;
+	int have_cur, found, same_file, helped;
 	enum ak_err rc = AK_OK, r;
+	const struct cli_opt opts[] = {
+		{ .name = "shell", .short_name = 's', .kind = CLI_OPT_VALUE, .value = &shell },
+		CLI_OPT_END,
+	};
 
-	while ((ch = getopt_long(argc, argv, ":s:h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 's':
-			if (ak_shell_parse(optarg, &sh) != AK_OK || sh == AK_SHELL_DOTENV || sh == AK_SHELL_JSON)
-				return cli_usage_error(c, "unknown shell '%s'", optarg);
-			have_sh = 1;
-			break;
-		case 'h':
-			return cli_cmd_help(c->cmd);
-		default:
-			return cli_bad_option(c, ch, argv);
-		}
-	}
+	if ((rc = cli_opts_parse(c, argc, argv, opts, 0, &helped)) != AK_OK || helped)
+		return rc;
 	if (optind != argc)
 		return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
-	if (!have_sh)
-		sh = ak_shell_detect();
+	if ((rc = cli_shell_choose(c, shell, 0, &sh)) != AK_OK)
+		return rc;
 	if (isatty(STDOUT_FILENO)) {
 		cli_note("dir-env prints lines for the shell hook to evaluate (see 'akctl hook')");
 		return AK_ERR_DENIED;

@@ -99,48 +99,39 @@ terminal_guard(struct cli *c, enum ak_shell sh, const char *name, int reveal)
 	return AK_ERR_DENIED;
 }
 
-/* Parse [--shell NAME] [--clear] [--reveal] [-h] and the positional arguments. *helped is 1 when -h
+enum ak_err
+cli_shell_choose(struct cli *c, const char *name, int data_ok, enum ak_shell *sh)
+{
+	/* The shell that will read the output: the one running us, else the login shell. */
+	if (name == NULL) {
+		*sh = ak_shell_detect();
+		return AK_OK;
+	}
+	if (ak_shell_parse(name, sh) != AK_OK || (!data_ok && (*sh == AK_SHELL_DOTENV || *sh == AK_SHELL_JSON)))
+		return cli_usage_error(c, "unknown shell '%s' (sh bash zsh dash ksh fish csh tcsh powershell pwsh "
+		    "cmd%s)", name, data_ok ? " dotenv json" : "");
+	return AK_OK;
+}
+
+/* Parse [--shell NAME] [--reveal] and, for use (clear not NULL), [--clear]. *helped is 1 when -h
  * printed the help (the command is done). */
 static enum ak_err
 shell_opts(struct cli *c, int argc, char **argv, enum ak_shell *sh, int *clear, int *reveal, int *helped)
 {
-	static const struct option longopts[] = {
-		{ "shell", required_argument, NULL, 's' },
-		{ "clear", no_argument, NULL, 'C' },
-		{ "reveal", no_argument, NULL, 'R' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	const char *shell = NULL;
+	struct cli_opt opts[] = {
+		{ .name = "shell", .short_name = 's', .kind = CLI_OPT_VALUE, .value = &shell },
+		CLI_FLAG("reveal", reveal, 1),
+		CLI_FLAG("clear", clear, 1),
+		CLI_OPT_END,
 	};
-	int ch, have = 0;
+	enum ak_err r;
 
-	*helped = 0;
-	while ((ch = getopt_long(argc, argv, ":s:h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 's':
-			if (ak_shell_parse(optarg, sh) != AK_OK)
-				return cli_usage_error(c, "unknown shell '%s' (sh bash zsh dash ksh fish csh tcsh "
-				    "powershell pwsh cmd dotenv json)", optarg);
-			have = 1;
-			break;
-		case 'C':
-			if (clear == NULL)
-				return cli_bad_option(c, '?', argv);
-			*clear = 1;
-			break;
-		case 'R':
-			*reveal = 1;
-			break;
-		case 'h':
-			*helped = 1;
-			return cli_cmd_help(c->cmd);
-		default:
-			return cli_bad_option(c, ch, argv);
-		}
-	}
-	/* The shell that will read the output: the one running us, else the login shell. */
-	if (!have)
-		*sh = ak_shell_detect();
-	return AK_OK;
+	if (clear == NULL)
+		opts[2] = (struct cli_opt)CLI_OPT_END;
+	if ((r = cli_opts_parse(c, argc, argv, opts, 0, helped)) != AK_OK || *helped)
+		return r;
+	return cli_shell_choose(c, shell, 1, sh);
 }
 
 /* Emit out to stdout in one write(2). out holds secrets: the caller frees it (ak_buf_free wipes). */
