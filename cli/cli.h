@@ -174,6 +174,10 @@ void cli_iso_time(int64_t t, char *buf, size_t buflen);
 /* Print a JSON text from cJSON and a newline on stdout, with DEL and U+0080..U+009F (and stray bytes
  * 0x80..0x9f) as \u escapes: cJSON leaves them raw, and a terminal may obey C1 controls. */
 void cli_json_put(const char *s);
+/* Print o as one line of JSON through cli_json_put (every command's --json output). AK_ERR_NOMEM if it
+ * cannot be printed (nothing printed then). o stays the caller's. */
+struct cJSON;
+enum ak_err cli_json_print(const struct cJSON *o);
 /* Display width of s as cli_print_padded shows it (code points, escapes rendered: ak_render.h). */
 size_t cli_width(const char *s);
 /* Print s, rendered (ak_render), padded with spaces to width w. */

@@ -60,7 +60,6 @@ static enum ak_err
 list_json(const struct ak_allow_entry *e, size_t n)
 {
 	cJSON *a, *o;
-	char *out = NULL;
 	size_t i;
 	enum ak_err rc = AK_ERR_NOMEM;
 
@@ -75,14 +74,10 @@ list_json(const struct ak_allow_entry *e, size_t n)
 		    cJSON_AddStringToObject(o, "state", entry_state(&e[i])) == NULL)
 			goto out;
 	}
-	if ((out = cJSON_PrintUnformatted(a)) == NULL)
-		goto out;
-	printf("%s\n", out);
-	rc = AK_OK;
+	rc = cli_json_print(a);
 out:
 	if (rc != AK_OK)
 		cli_fail(AK_ERR_NOMEM, NULL, "allow --list");
-	cJSON_free(out);
 	cJSON_Delete(a);
 	return rc;
 }

@@ -610,7 +610,6 @@ static int
 print_json(const struct doctor *d, int ok)
 {
 	cJSON *o = cJSON_CreateObject(), *a;
-	char *s = NULL;
 	size_t k;
 
 	if (o == NULL || cJSON_AddBoolToObject(o, "ok", ok) == NULL ||
@@ -629,10 +628,8 @@ print_json(const struct doctor *d, int ok)
 		if (d->it[k].st == DOC_FAIL)
 			cJSON_AddStringToObject(e, "fix", d->it[k].fix);
 	}
-	if ((s = cJSON_PrintUnformatted(o)) == NULL)
+	if (cli_json_print(o) != AK_OK)
 		goto fail;
-	printf("%s\n", s);
-	cJSON_free(s);
 	cJSON_Delete(o);
 	return 0;
 fail:

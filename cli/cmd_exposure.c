@@ -48,7 +48,6 @@ report(struct expo *e, const char *var, const struct ak_scan_hit *h)
 	ak_scan_secret_fingerprint(x->m, h->secret, fp);
 	if (x->json) {
 		cJSON *o = cJSON_CreateObject();
-		char *s;
 
 		if (o == NULL)
 			return;
@@ -62,9 +61,7 @@ report(struct expo *e, const char *var, const struct ak_scan_hit *h)
 		cJSON_AddStringToObject(o, "profiles", profiles);
 		cJSON_AddStringToObject(o, "variant", ak_scan_variant_name(h->variant));
 		cJSON_AddStringToObject(o, "fingerprint", fp);
-		if ((s = cJSON_PrintUnformatted(o)) != NULL)
-			printf("%s\n", s);
-		cJSON_free(s);
+		(void)cli_json_print(o);
 		cJSON_Delete(o);
 		return;
 	}

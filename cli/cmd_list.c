@@ -58,7 +58,7 @@ static enum ak_err
 list_json(const struct ak_list_entry *e, uint32_t n, const struct use *u)
 {
 	cJSON *arr = NULL, *o, *vars, *secrets;
-	char *out = NULL, when[32];
+	char when[32];
 	uint32_t i, j;
 	enum ak_err rc = AK_ERR_NOMEM;
 
@@ -108,15 +108,10 @@ list_json(const struct ak_list_entry *e, uint32_t n, const struct use *u)
 				goto out;
 		}
 	}
-	if ((out = cJSON_PrintUnformatted(arr)) == NULL)
-		goto out;
-	cli_json_put(out);
-	rc = AK_OK;
+	rc = cli_json_print(arr);
 out:
 	if (rc != AK_OK)
 		cli_fail(AK_ERR_NOMEM, NULL, "list");
-	if (out != NULL)
-		cJSON_free(out);
 	cJSON_Delete(arr);
 	return rc;
 }
@@ -238,7 +233,7 @@ static enum ak_err
 show_json(const struct ak_profile *p, const char *red)
 {
 	cJSON *o, *vars, *secrets;
-	char *out = NULL, when[32], vred[128];
+	char when[32], vred[128];
 	size_t i;
 	enum ak_err rc = AK_ERR_NOMEM;
 
@@ -266,14 +261,10 @@ show_json(const struct ak_profile *p, const char *red)
 	cJSON_AddStringToObject(o, "created", when);
 	cli_iso_time(p->rotated, when, sizeof(when));
 	cJSON_AddStringToObject(o, "rotated", when);
-	if ((out = cJSON_PrintUnformatted(o)) == NULL)
-		goto out;
-	printf("%s\n", out);
-	rc = AK_OK;
+	rc = cli_json_print(o);
 out:
 	if (rc != AK_OK)
 		cli_fail(AK_ERR_NOMEM, NULL, "show");
-	cJSON_free(out);
 	cJSON_Delete(o);
 	return rc;
 }

@@ -42,7 +42,7 @@ static enum ak_err
 log_json(const struct ak_use_entry *e, uint32_t n)
 {
 	cJSON *o = NULL;
-	char *out = NULL, when[32];
+	char when[32];
 	uint32_t i;
 	enum ak_err rc = AK_ERR_NOMEM;
 
@@ -60,11 +60,8 @@ log_json(const struct ak_use_entry *e, uint32_t n)
 		    cJSON_AddStringToObject(o, "outcome", outcome(&e[i])) == NULL ||
 		    cJSON_AddNumberToObject(o, "code", e[i].err) == NULL)
 			goto out;
-		if ((out = cJSON_PrintUnformatted(o)) == NULL)
+		if (cli_json_print(o) != AK_OK)
 			goto out;
-		cli_json_put(out);
-		cJSON_free(out);
-		out = NULL;
 		cJSON_Delete(o);
 		o = NULL;
 	}
@@ -72,8 +69,6 @@ log_json(const struct ak_use_entry *e, uint32_t n)
 out:
 	if (rc != AK_OK)
 		cli_fail(AK_ERR_NOMEM, NULL, "log");
-	if (out != NULL)
-		cJSON_free(out);
 	cJSON_Delete(o); /* a profile name: the cJSON hooks wipe it */
 	fflush(stdout);
 	return rc;

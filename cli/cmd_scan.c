@@ -229,7 +229,6 @@ report(struct scan_ctx *x, struct scan_stream *st, uint64_t line, const char *wh
 	cli_sanitize(st->label, label, sizeof(label));
 	if (x->json) {
 		cJSON *o = cJSON_CreateObject();
-		char *s;
 
 		if (o == NULL)
 			return;
@@ -242,9 +241,7 @@ report(struct scan_ctx *x, struct scan_stream *st, uint64_t line, const char *wh
 		cJSON_AddBoolToObject(o, "wrapped", wrapped);
 		cJSON_AddBoolToObject(o, "unknown", unknown);
 		cJSON_AddStringToObject(o, "fingerprint", fp);
-		if ((s = cJSON_PrintUnformatted(o)) != NULL)
-			printf("%s\n", s);
-		cJSON_free(s);
+		(void)cli_json_print(o);
 		cJSON_Delete(o);
 		return;
 	}

@@ -74,7 +74,6 @@ status_json(struct cli *c, enum ak_err r, struct ak_client *cl, const struct ak_
 	uint8_t *file = NULL;
 	size_t len = 0, hdrlen = 0;
 	cJSON *o = NULL, *k;
-	char *out = NULL;
 	enum ak_err fr = AK_ERR_NO_STORE;
 	enum ak_err rc = AK_ERR_NOMEM;
 	int up = r == AK_OK;
@@ -119,14 +118,11 @@ status_json(struct cli *c, enum ak_err r, struct ak_client *cl, const struct ak_
 		else
 			cJSON_AddNumberToObject(o, "idle_lock_s", st->idle_timeout);
 	}
-	if ((out = cJSON_PrintUnformatted(o)) == NULL)
-		goto out;
-	printf("%s\n", out);
-	rc = !up ? AK_ERR_NO_AGENT : st->unlocked ? AK_OK : AK_ERR_LOCKED;
+	if (cli_json_print(o) == AK_OK)
+		rc = !up ? AK_ERR_NO_AGENT : st->unlocked ? AK_OK : AK_ERR_LOCKED;
 out:
-	if (out == NULL)
-		rc = cli_fail(AK_ERR_NOMEM, NULL, "status");
-	cJSON_free(out);
+	if (rc == AK_ERR_NOMEM)
+		cli_fail(rc, NULL, "status");
 	cJSON_Delete(o);
 	return rc;
 }

@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "ak_render.h"
 #include "ak_util.h"
 #include "cli.h"
@@ -267,4 +269,16 @@ cli_json_put(const char *s)
 		}
 	}
 	putchar('\n');
+}
+
+enum ak_err
+cli_json_print(const struct cJSON *o)
+{
+	char *s;
+
+	if (o == NULL || (s = cJSON_PrintUnformatted(o)) == NULL)
+		return AK_ERR_NOMEM;
+	cli_json_put(s);
+	cJSON_free(s);
+	return AK_OK;
 }

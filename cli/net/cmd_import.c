@@ -757,7 +757,7 @@ dry_run_json(const struct import *im)
 {
 	const struct ak_profile *p = im->p;
 	cJSON *o = NULL, *vars, *v, *rp;
-	char red[128], ref[sizeof(CLI_REF_PREFIX) + AK_NAME_MAX + AK_VARNAME_MAX + 2], *out = NULL;
+	char red[128], ref[sizeof(CLI_REF_PREFIX) + AK_NAME_MAX + AK_VARNAME_MAX + 2];
 	size_t i, nrep = 0;
 	int redact;
 	enum ak_err rc = AK_ERR_NOMEM;
@@ -799,14 +799,10 @@ dry_run_json(const struct import *im)
 		cJSON_AddNullToObject(o, "replace");
 	}
 	cJSON_AddBoolToObject(o, "written", 0);
-	if ((out = cJSON_PrintUnformatted(o)) == NULL)
-		goto out;
-	printf("%s\n", out);
-	rc = AK_OK;
+	rc = cli_json_print(o);
 out:
-	if (rc != 0)
+	if (rc != AK_OK)
 		rc = cli_fail(AK_ERR_NOMEM, NULL, "import");
-	cJSON_free(out);
 	cJSON_Delete(o);
 	return rc;
 }

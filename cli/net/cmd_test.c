@@ -385,7 +385,6 @@ static enum ak_err
 print_json(struct cli *c, const struct check *cks, size_t n, int rc)
 {
 	cJSON *o = NULL, *arr, *e;
-	char *out = NULL;
 	size_t i;
 	int ok = 0;
 
@@ -415,13 +414,11 @@ print_json(struct cli *c, const struct check *cks, size_t n, int rc)
 			cJSON_AddNullToObject(e, "warning");
 	}
 	cJSON_AddNumberToObject(o, "exit", rc);
-	if ((out = cJSON_PrintUnformatted(o)) == NULL)
+	if (cli_json_print(o) != AK_OK)
 		goto out;
-	printf("%s\n", out);
 	fflush(stdout);
 	ok = 1;
 out:
-	cJSON_free(out);
 	cJSON_Delete(o);
 	return ok ? AK_OK : cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
 }
