@@ -231,11 +231,18 @@ enum ak_err cli_secret_read(const char *prompt, char **out, size_t *outlen);
  * then run cmd_add with them as options (it reads the secret and checks it). Returns add's result. */
 enum ak_err cli_add_guided(struct cli *c);
 
-/* cmd_add.c: the direct-file path (no agent unlocked on this keystore), shared by add and rm.
+/* write.c: the direct-file path (no agent unlocked on this keystore), for cli_write and rm.
  * Asks the passphrase (no prompt when the file does not exist: AK_ERR_NO_STORE), then runs the
  * keystore transaction ak_store_update_pass with apply/arg. detail gets a secret-free reason. */
 enum ak_err cli_store_update_direct(struct cli *c, ak_store_apply_fn apply, void *arg, char *detail,
     size_t detaillen);
+/* write.c: one keystore change, by agent_write(cl, arg) through the agent when it is unlocked on akctl's
+ * keystore, else by apply(store, arg) in the transaction on the file (asks the passphrase). An agent
+ * that is not ours is AK_ERR_UNTRUSTED_AGENT, never a quiet fallback. *direct (may be NULL) is 1 when
+ * the file was written directly. detail gets a secret-free reason (the agent's, sanitised). */
+typedef enum ak_err (*cli_agent_write_fn)(struct ak_client *cl, void *arg);
+enum ak_err cli_write(struct cli *c, cli_agent_write_fn agent_write, ak_store_apply_fn apply, void *arg,
+    int *direct, char *detail, size_t detaillen);
 
 /* cmd_add.c: store p (validated here) through the agent when it is unlocked on akctl's keystore, else
  * directly on the file (asks the passphrase, as add does). An existing profile is AK_ERR_PROFILE_EXISTS

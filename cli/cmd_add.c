@@ -2,8 +2,7 @@
  *
  * The secret comes from the terminal (echo off) or stdin, never argv. With an agent unlocked on this
  * keystore the agent writes the file (it owns it while unlocked); otherwise we ask the passphrase and
- * write the file ourselves through the same keystore transaction. Also holds the direct-file helper rm
- * shares.
+ * write the file ourselves through the same keystore transaction (cli_write, write.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,27 +17,6 @@
 #include "ak_varclass.h"
 #include "cli.h"
 
-
-enum ak_err
-cli_store_update_direct(struct cli *c, ak_store_apply_fn apply, void *arg, char *detail,
-    size_t detaillen)
-{
-	char prompt[AK_PATH_MAX + 64];
-	char *pass = NULL;
-	size_t passlen = 0;
-	enum ak_err r;
-
-	/* Fail early (no prompt) when there is no file to open. */
-	if (access(c->store, F_OK) != 0)
-		return AK_ERR_NO_STORE;
-	snprintf(prompt, sizeof(prompt), "Passphrase for %s: ", c->store);
-	if ((r = cli_pass_read(c, prompt, 0, &pass, &passlen, detail, detaillen)) != AK_OK)
-		goto out;
-	r = ak_store_update_pass(c->store, pass, passlen, apply, arg);
-out:
-	ak_smem_free(pass); /* wipes */
-	return r;
-}
 
 /* The direct-path change for add: put a copy of p (ak_store_put stamps the times). */
 struct put_arg {
@@ -72,48 +50,36 @@ exists_error(const char *name)
 	return AK_ERR_PROFILE_EXISTS;
 }
 
+static enum ak_err
+agent_put(struct ak_client *cl, void *arg)
+{
+	const struct put_arg *a = arg;
+
+	return ak_client_add(cl, a->p, a->force);
+}
+
 enum ak_err
 cli_profile_put(struct cli *c, const struct ak_profile *p, int force, int *replaced, char *detail,
     size_t detaillen)
 {
-	struct ak_client *cl = NULL;
-	struct ak_status st;
-	struct put_arg pa;
+	struct put_arg pa = { p, force, 0 };
+	int direct = 0;
 	enum ak_err r;
 
-	memset(&st, 0, sizeof(st));
 	if (replaced != NULL)
 		*replaced = 0;
 	if (detaillen > 0)
 		detail[0] = '\0';
 	if ((r = ak_profile_validate(p)) != AK_OK)
 		return r;
-	if ((r = cli_store_path(c)) != AK_OK)
-		return r;
-	r = cli_agent_for_store(c, &cl, &st, detail, detaillen);
-	if (r == AK_ERR_UNTRUSTED_AGENT)
-		goto out; /* never fall back quietly past an impostor: the user must see it */
-	if (r == AK_OK && st.unlocked) {
-		if ((r = ak_client_add(cl, p, force)) != AK_OK && r != AK_ERR_PROFILE_EXISTS &&
-		    detaillen > 0)
-			cli_sanitize(ak_client_detail(cl), detail, detaillen);
-		goto out;
-	}
-	ak_client_close(cl);
-	cl = NULL;
-	if (detaillen > 0)
-		detail[0] = '\0';
-	pa.p = p;
-	pa.force = force;
-	pa.replaced = 0;
-	r = cli_store_update_direct(c, apply_put, &pa, detail, detaillen);
+	r = cli_write(c, agent_put, apply_put, &pa, &direct, detail, detaillen);
 	if (r == AK_OK && replaced != NULL)
 		*replaced = pa.replaced;
-	if (r != AK_OK && r != AK_ERR_PROFILE_EXISTS && detaillen > 0 && detail[0] == '\0')
+	/* "exists" says it all; a failed write on the file names the file. */
+	if (r == AK_ERR_PROFILE_EXISTS && detaillen > 0)
+		detail[0] = '\0';
+	else if (r != AK_OK && direct && detaillen > 0 && detail[0] == '\0')
 		snprintf(detail, detaillen, "%s", c->store);
-out:
-	ak_status_clear(&st);
-	ak_client_close(cl);
 	return r;
 }
 

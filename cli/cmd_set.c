@@ -72,36 +72,17 @@ fail:
 	return r;
 }
 
+static enum ak_err
+agent_edit(struct ak_client *cl, void *arg)
+{
+	return ak_client_edit(cl, arg);
+}
+
 enum ak_err
 cli_edit_run(struct cli *c, const struct ak_edit *e, char *detail, size_t detaillen)
 {
-	struct ak_client *cl = NULL;
-	struct ak_status st;
-	enum ak_err r;
-
-	memset(&st, 0, sizeof(st));
-	if (detaillen > 0)
-		detail[0] = '\0';
-	if ((r = cli_store_path(c)) != AK_OK)
-		return r;
-	r = cli_agent_for_store(c, &cl, &st, detail, detaillen);
-	if (r == AK_ERR_UNTRUSTED_AGENT)
-		goto out; /* never fall back quietly past an impostor */
-	if (r == AK_OK && st.unlocked) {
-		if ((r = ak_client_edit(cl, e)) != AK_OK && detaillen > 0)
-			cli_sanitize(ak_client_detail(cl), detail, detaillen);
-		goto out;
-	}
-	ak_client_close(cl);
-	cl = NULL;
-	if (detaillen > 0)
-		detail[0] = '\0';
 	/* ak_edit_apply does not consume the edit, so the transaction may run it twice. */
-	r = cli_store_update_direct(c, ak_edit_apply, (void *)(uintptr_t)e, detail, detaillen);
-out:
-	ak_status_clear(&st);
-	ak_client_close(cl);
-	return r;
+	return cli_write(c, agent_edit, ak_edit_apply, (void *)(uintptr_t)e, NULL, detail, detaillen);
 }
 
 /* The message for a failed edit; returns r. */
