@@ -78,6 +78,9 @@ enum ak_err cli_fetch_profile(struct cli *c, const char *name, struct ak_profile
 /* cmd_env.c: --shell NAME into *sh (data_ok: the dotenv and json formats too), or with name NULL the
  * shell that runs akctl (ak_shell_detect). AK_OK, or AK_ERR_INVALID after reporting an unknown name. */
 enum ak_err cli_shell_choose(struct cli *c, const char *name, int data_ok, enum ak_shell *sh);
+/* cmd_env.c: export lines for every variable of p (the secret first) into out, a secure buffer the
+ * caller wipes (env, use, dir-env). */
+enum ak_err cli_export_profile(struct ak_buf *out, enum ak_shell sh, const struct ak_profile *p);
 /* The value of var in p (the secret or another variable), pointing into p: p's owner wipes it. NULL if
  * p has no such variable. */
 const char *cli_profile_var(const struct ak_profile *p, const char *var);

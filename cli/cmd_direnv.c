@@ -333,12 +333,8 @@ enter_lines(struct ak_buf *out, enum ak_shell sh, const struct view *v, const st
 	for (i = 0; i < f->nvars; i++)
 		if (f->name[i] != NULL && (r = ak_shell_export(out, sh, f->name[i], f->value[i])) != AK_OK)
 			goto out;
-	if ((r = ak_shell_export(out, sh, p->secret_var, p->secret)) != AK_OK)
-		goto out;
-	for (i = 0; i < p->nvars; i++)
-		if ((r = ak_shell_export(out, sh, p->vars[i].name, p->vars[i].value)) != AK_OK)
-			goto out;
-	if ((r = ak_shell_export(out, sh, "AKCTL_PROFILE", p->name)) != AK_OK ||
+	if ((r = cli_export_profile(out, sh, p)) != AK_OK ||
+	    (r = ak_shell_export(out, sh, "AKCTL_PROFILE", p->name)) != AK_OK ||
 	    (r = export_record(out, sh, AK_RESTORE_VAR, nextuse)) != AK_OK ||
 	    (r = export_record(out, sh, DIRENV_RESTORE_VAR, dirrec)) != AK_OK)
 		goto out;

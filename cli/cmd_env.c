@@ -204,9 +204,8 @@ out:
 	return rc;
 }
 
-/* Export every variable of p (secret first) into out, a secure buffer the caller wipes. */
-static enum ak_err
-export_profile(struct ak_buf *out, enum ak_shell sh, const struct ak_profile *p)
+enum ak_err
+cli_export_profile(struct ak_buf *out, enum ak_shell sh, const struct ak_profile *p)
 {
 	size_t i;
 	enum ak_err r;
@@ -242,7 +241,7 @@ cmd_env(struct cli *c, int argc, char **argv)
 		goto out;
 	}
 	if ((sh == AK_SHELL_JSON && (r = ak_shell_json_begin(out)) != AK_OK) ||
-	    (r = export_profile(out, sh, p)) != AK_OK ||
+	    (r = cli_export_profile(out, sh, p)) != AK_OK ||
 	    (sh == AK_SHELL_JSON && (r = ak_shell_json_end(out)) != AK_OK)) {
 		rc = cli_fail(r, NULL, "env: %s", p->name);
 		goto out;
@@ -384,7 +383,7 @@ cmd_use(struct cli *c, int argc, char **argv)
 	if (p != NULL) {
 		if ((r = record_profile(next, prev, p)) != AK_OK)
 			goto fail;
-		if ((r = export_profile(out, sh, p)) != AK_OK ||
+		if ((r = cli_export_profile(out, sh, p)) != AK_OK ||
 		    (r = ak_shell_export(out, sh, "AKCTL_PROFILE", p->name)) != AK_OK)
 			goto fail;
 		if (sh != AK_SHELL_DOTENV && sh != AK_SHELL_JSON) {
