@@ -709,9 +709,7 @@ cmd_doctor(struct cli *c, int argc, char **argv)
 		if (scan_load(c, 0, &d->x.m, &d->x.names) != 0)
 			snprintf(d->nokeys, sizeof(d->nokeys), "the keys could not be read from the agent");
 		else if (scan_ctx_buffer(&d->x) != 0) {
-			free(d->x.buf);
-			scan_names_free(&d->x.names);
-			ak_scan_free(d->x.m);
+			scan_ctx_finish(&d->x);
 			memset(&d->x, 0, sizeof(d->x));
 			snprintf(d->nokeys, sizeof(d->nokeys), "out of memory");
 		}
@@ -735,9 +733,7 @@ cmd_doctor(struct cli *c, int argc, char **argv)
 	}
 	rc = cli_status(c, ok ? 0 : 1); /* a failed check is a finding, not an error */
 out:
-	free(d->x.buf);
-	scan_names_free(&d->x.names);
-	ak_scan_free(d->x.m);
+	scan_ctx_finish(&d->x);
 	free(d);
 	return rc;
 }

@@ -158,14 +158,55 @@ cli_profile_var(const struct ak_profile *p, const char *var)
 	return NULL;
 }
 
-enum ak_err
-cmd_get(struct cli *c, int argc, char **argv)
+/* What get and env print for a profile: filled into out (a secure buffer the caller wipes); failures are
+ * reported here. */
+typedef enum ak_err (*fill_fn)(struct cli *c, struct ak_buf *out, const struct ak_profile *p,
+    const void *arg);
+
+/* Fetch profile name, fill a secure buffer of cap bytes with fill, and print it in one write(2). */
+static enum ak_err
+print_profile(struct cli *c, const char *name, size_t cap, fill_fn fill, const void *arg)
 {
 	struct ak_profile *p = NULL;
 	struct ak_buf *out = NULL;
-	const char *v, *var = NULL;
+	enum ak_err rc;
+
+	if ((rc = fetch(c, name, &p)) != AK_OK)
+		return rc;
+	if ((out = ak_buf_new_secure(cap)) == NULL)
+		rc = cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
+	else if ((rc = fill(c, out, p, arg)) == AK_OK)
+		rc = emit(c, out);
+	ak_buf_free(out);
+	ak_profile_free(p);
+	return rc;
+}
+
+/* get: the secret, or the variable arg names. */
+static enum ak_err
+fill_get(struct cli *c, struct ak_buf *out, const struct ak_profile *p, const void *arg)
+{
+	const char *var = arg, *v = var != NULL ? cli_profile_var(p, var) : p->secret;
+	enum ak_err r;
+
+	(void)c;
+	if (v == NULL) {
+		cli_note("get: no variable %s in profile %s", var, p->name);
+		return AK_ERR_NO_VAR;
+	}
+	/* Raw for $(...) and pipes; a newline only for a person looking at a terminal. */
+	if ((r = ak_buf_put(out, v, strlen(v))) != AK_OK ||
+	    (isatty(STDOUT_FILENO) && (r = ak_buf_put_u8(out, '\n')) != AK_OK))
+		return cli_fail(r, NULL, "get");
+	return AK_OK;
+}
+
+enum ak_err
+cmd_get(struct cli *c, int argc, char **argv)
+{
+	const char *var = NULL;
 	int helped;
-	enum ak_err rc, r;
+	enum ak_err rc;
 
 	cli_take_previous(c, &argc, argv, 0);
 	if ((rc = cli_opts_help_only(c, argc, argv, &helped)) != AK_OK || helped)
@@ -179,29 +220,7 @@ cmd_get(struct cli *c, int argc, char **argv)
 		if (ak_varname_check(var) != AK_OK)
 			return cli_fail(AK_ERR_BAD_VARNAME, NULL, "get: '%s'", var);
 	}
-	if ((rc = fetch(c, argv[optind], &p)) != AK_OK)
-		return rc;
-	v = var != NULL ? cli_profile_var(p, var) : p->secret;
-	if (v == NULL) {
-		cli_note("get: no variable %s in profile %s", var, p->name);
-		rc = AK_ERR_NO_VAR;
-		goto out;
-	}
-	if ((out = ak_buf_new_secure(AK_VALUE_MAX + 1)) == NULL) {
-		rc = cli_fail(AK_ERR_NOMEM, NULL, "get");
-		goto out;
-	}
-	/* Raw for $(...) and pipes; a newline only for a person looking at a terminal. */
-	if ((r = ak_buf_put(out, v, strlen(v))) != AK_OK ||
-	    (isatty(STDOUT_FILENO) && (r = ak_buf_put_u8(out, '\n')) != AK_OK)) {
-		rc = cli_fail(r, NULL, "get");
-		goto out;
-	}
-	rc = emit(c, out);
-out:
-	ak_buf_free(out);
-	ak_profile_free(p);
-	return rc;
+	return print_profile(c, argv[optind], AK_VALUE_MAX + 1, fill_get, var);
 }
 
 enum ak_err
@@ -218,39 +237,37 @@ cli_export_profile(struct ak_buf *out, enum ak_shell sh, const struct ak_profile
 	return AK_OK;
 }
 
+/* env: export lines for the shell sh (*arg). */
+static enum ak_err
+fill_env(struct cli *c, struct ak_buf *out, const struct ak_profile *p, const void *arg)
+{
+	const enum ak_shell *sh = arg;
+	enum ak_err r;
+
+	(void)c;
+	if ((*sh == AK_SHELL_JSON && (r = ak_shell_json_begin(out)) != AK_OK) ||
+	    (r = cli_export_profile(out, *sh, p)) != AK_OK ||
+	    (*sh == AK_SHELL_JSON && (r = ak_shell_json_end(out)) != AK_OK))
+		return cli_fail(r, NULL, "env: %s", p->name);
+	return AK_OK;
+}
+
 enum ak_err
 cmd_env(struct cli *c, int argc, char **argv)
 {
-	struct ak_profile *p = NULL;
-	struct ak_buf *out = NULL;
 	enum ak_shell sh = AK_SHELL_SH;
 	const char *name;
 	int reveal = 0, helped;
-	enum ak_err rc, r;
+	enum ak_err rc;
 
 	cli_take_previous(c, &argc, argv, 0);
 	if ((rc = shell_opts(c, argc, argv, &sh, NULL, &reveal, &helped)) != AK_OK || helped)
 		return rc;
 	if ((rc = cli_one_profile(c, argc, argv, &name)) != AK_OK ||
 	    (sh != AK_SHELL_DOTENV && sh != AK_SHELL_JSON &&
-	    (rc = terminal_guard(c, sh, name, reveal)) != AK_OK) ||
-	    (rc = fetch(c, name, &p)) != AK_OK)
+	    (rc = terminal_guard(c, sh, name, reveal)) != AK_OK))
 		return rc;
-	if ((out = ak_buf_new_secure(ENV_OUT_MAX)) == NULL) {
-		rc = cli_fail(AK_ERR_NOMEM, NULL, "env");
-		goto out;
-	}
-	if ((sh == AK_SHELL_JSON && (r = ak_shell_json_begin(out)) != AK_OK) ||
-	    (r = cli_export_profile(out, sh, p)) != AK_OK ||
-	    (sh == AK_SHELL_JSON && (r = ak_shell_json_end(out)) != AK_OK)) {
-		rc = cli_fail(r, NULL, "env: %s", p->name);
-		goto out;
-	}
-	rc = emit(c, out);
-out:
-	ak_buf_free(out);
-	ak_profile_free(p);
-	return rc;
+	return print_profile(c, name, ENV_OUT_MAX, fill_env, &sh);
 }
 
 /* Does profile p (the one switched to) set name? (ak_restore_lines' keep callback.) */

@@ -292,8 +292,6 @@ cmd_exposure(struct cli *c, int argc, char **argv)
 		rc = cli_status(c, 1); /* found: a finding, not an error */
 	}
 out:
-	free(x.buf);
-	scan_names_free(&x.names);
-	ak_scan_free(x.m);
+	scan_ctx_finish(&x);
 	return rc;
 }

@@ -601,6 +601,14 @@ scan_ctx_buffer(struct scan_ctx *x)
 	return x->buf != NULL ? 0 : -1;
 }
 
+void
+scan_ctx_finish(struct scan_ctx *x)
+{
+	free(x->buf);
+	scan_names_free(&x->names);
+	ak_scan_free(x->m); /* wipes the secrets it was built from */
+}
+
 /* The command ------------------------------------------------------------------------------------- */
 
 enum ak_err
@@ -686,8 +694,6 @@ cmd_scan(struct cli *c, int argc, char **argv)
 		rc = cli_status(c, 1); /* found: a finding, not an error */
 	}
 out:
-	free(x.buf);
-	scan_names_free(&x.names);
-	ak_scan_free(x.m);
+	scan_ctx_finish(&x);
 	return rc;
 }

@@ -74,6 +74,8 @@ void scan_agents(struct scan_ctx *x);
 void scan_cursor(struct scan_ctx *x);
 /* A scan context for x->m/x->names already loaded: the chunk buffer. 0, or -1 out of memory. */
 int scan_ctx_buffer(struct scan_ctx *x);
+/* Free what a scan context holds: the buffer, the names and the matcher (x itself stays the caller's). */
+void scan_ctx_finish(struct scan_ctx *x);
 
 /* scan_git.c: every object of the repository at dir (blobs, commits, tags), or only the staged blobs. */
 enum ak_err scan_git(struct scan_ctx *x, const char *dir, int staged);
