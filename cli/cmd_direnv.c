@@ -22,7 +22,6 @@
  * Values (secrets) are built in secure memory and leave in one write(2).
  */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>

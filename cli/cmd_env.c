@@ -3,7 +3,6 @@
  * These never prompt: no agent => exit 3, locked => exit 4. The profile arrives in the secure arena;
  * output is built in a secure ak_buf and leaves in one write(2), never through stdio buffers.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -8,7 +8,6 @@
  * stored, and only after checking that the new file parses to the same entries.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -810,79 +809,45 @@ out:
 enum ak_err
 cmd_import(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "dry-run", no_argument, NULL, 'n' },
-		{ "replace", no_argument, NULL, 'R' },
-		{ "force", no_argument, NULL, 'F' },
-		{ "provider", required_argument, NULL, 'p' },
-		{ "var", required_argument, NULL, 'v' },
-		{ "region", required_argument, NULL, 'r' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "allow-var", required_argument, NULL, 'A' },
-		{ "json-path", required_argument, NULL, 'J' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct import im;
 	char detail[512];
 	const char *name = "default";
 	size_t sl, i, nsec;
 	uint32_t secs;
-	int ch, replaced = 0;
+	const char *timeout_s = NULL;
+	int replaced = 0, helped;
 	enum ak_err rc, r;
+	const struct cli_opt opts[] = {
+		CLI_FLAG("dry-run", &im.dry_run, 1),
+		CLI_FLAG("replace", &im.replace, 1),
+		CLI_FLAG("force", &im.force, 1),
+		CLI_VALUE("provider", &im.provider),
+		CLI_VALUE("var", &im.var),
+		CLI_VALUE("region", &im.region),
+		CLI_VALUE("timeout", &timeout_s),
+		CLI_LIST("allow-var", im.allow, &im.nallow, ALLOW_VARS_MAX),
+		CLI_VALUE("json-path", &im.json_path),
+		CLI_FLAG("json", &im.json, 1),
+		CLI_OPT_END,
+	};
 
 	memset(&im, 0, sizeof(im));
 	im.c = c;
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'n':
-			im.dry_run = 1;
-			break;
-		case 'R':
-			im.replace = 1;
-			break;
-		case 'F':
-			im.force = 1;
-			break;
-		case 'p':
-			im.provider = optarg;
-			break;
-		case 'v':
-			if (ak_varname_check(optarg) != AK_OK)
-				return cli_fail(AK_ERR_BAD_VARNAME, NULL, "import: --var '%s'", optarg);
-			im.var = optarg;
-			break;
-		case 'r':
-			im.region = optarg;
-			break;
-		case 'A':
-			if (ak_varname_check(optarg) != AK_OK)
-				return cli_fail(AK_ERR_BAD_VARNAME, NULL, "import: --allow-var '%s'", optarg);
-			if (im.nallow == ALLOW_VARS_MAX)
-				return cli_usage_error(c, "at most %d --allow-var", ALLOW_VARS_MAX);
-			im.allow[im.nallow++] = optarg;
-			break;
-		case 't':
-			if (ak_duration_parse(optarg, &secs) != AK_OK || secs == 0 || secs > 3600)
-				return cli_usage_error(c, "--timeout: not a duration (1s to 1h): '%s'", optarg);
-			im.timeout_ms = (long)secs * 1000;
-			break;
-		case 'J':
-			if (optarg[0] == '\0' || optarg[0] == '.' || optarg[strlen(optarg) - 1] == '.' ||
-			    strstr(optarg, "..") != NULL)
-				return cli_usage_error(c, "--json-path: not a dot path (a.b, servers.0): '%s'", optarg);
-			im.json_path = optarg;
-			break;
-		case 'j':
-			im.json = 1;
-			break;
-		case 'h':
-			return cli_cmd_help(c->cmd);
-		default:
-			return cli_bad_option(c, ch, argv);
-		}
+	if ((rc = cli_opts_parse(c, argc, argv, opts, 0, &helped)) != AK_OK || helped)
+		return rc;
+	if (im.var != NULL && ak_varname_check(im.var) != AK_OK)
+		return cli_fail(AK_ERR_BAD_VARNAME, NULL, "import: --var '%s'", im.var);
+	for (i = 0; i < im.nallow; i++)
+		if (ak_varname_check(im.allow[i]) != AK_OK)
+			return cli_fail(AK_ERR_BAD_VARNAME, NULL, "import: --allow-var '%s'", im.allow[i]);
+	if (timeout_s != NULL) {
+		if (ak_duration_parse(timeout_s, &secs) != AK_OK || secs == 0 || secs > 3600)
+			return cli_usage_error(c, "--timeout: not a duration (1s to 1h): '%s'", timeout_s);
+		im.timeout_ms = (long)secs * 1000;
 	}
+	if (im.json_path != NULL && (im.json_path[0] == '\0' || im.json_path[0] == '.' ||
+	    im.json_path[strlen(im.json_path) - 1] == '.' || strstr(im.json_path, "..") != NULL))
+		return cli_usage_error(c, "--json-path: not a dot path (a.b, servers.0): '%s'", im.json_path);
 	if (optind >= argc)
 		return cli_usage_error(c, "missing SOURCE (FILE.env, FILE.json, env:NAME or a cloud URI)");
 	if (argc - optind > 2)

@@ -189,38 +189,26 @@ pull_store(struct pull *pl)
 enum ak_err
 cmd_pull(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "all", no_argument, NULL, 'a' },
-		{ "region", required_argument, NULL, 'r' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct pull pl;
 	uint32_t secs;
-	int ch, i;
+	const char *timeout_s = NULL;
+	int i, helped;
 	enum ak_err x;
+	const struct cli_opt opts[] = {
+		CLI_FLAG("all", &pl.all, 1),
+		CLI_VALUE("region", &pl.opts.region),
+		CLI_VALUE("timeout", &timeout_s),
+		CLI_OPT_END,
+	};
 
 	memset(&pl, 0, sizeof(pl));
 	pl.c = c;
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'a':
-			pl.all = 1;
-			break;
-		case 'r':
-			pl.opts.region = optarg;
-			break;
-		case 't':
-			if (ak_duration_parse(optarg, &secs) != AK_OK || secs == 0)
-				return cli_usage_error(c, "bad --timeout '%s'", optarg);
-			pl.opts.timeout_ms = (long)secs * 1000;
-			break;
-		case 'h':
-			return cli_cmd_help(c->cmd);
-		default:
-			return cli_bad_option(c, ch, argv);
-		}
+	if ((x = cli_opts_parse(c, argc, argv, opts, 0, &helped)) != AK_OK || helped)
+		return x;
+	if (timeout_s != NULL) {
+		if (ak_duration_parse(timeout_s, &secs) != AK_OK || secs == 0)
+			return cli_usage_error(c, "bad --timeout '%s'", timeout_s);
+		pl.opts.timeout_ms = (long)secs * 1000;
 	}
 	if (pl.all == (optind < argc))
 		return cli_usage_error(c, pl.all ? "--all takes no PROFILE" : "missing PROFILE (or --all)");

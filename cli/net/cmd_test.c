@@ -13,7 +13,6 @@
  * The key appears only in one header line, built in the secure arena and wiped after the transfer;
  * every string shown (error type, request id, curl's error) is scrubbed of it.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -562,69 +561,34 @@ out:
 enum ak_err
 cmd_test(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "all", no_argument, NULL, 'a' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "base-url", required_argument, NULL, 'b' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		/* Internal, for akctl add --validate (cli_net_validate). */
-		{ "key-stdin", no_argument, NULL, 'K' },
-		{ "name", required_argument, NULL, 'N' },
-		{ "provider", required_argument, NULL, 'P' },
-		{ "check-url", required_argument, NULL, 'U' },
-		{ "check-header", required_argument, NULL, 'H' },
-		{ "check-template", required_argument, NULL, 'T' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *base_url = NULL, *vname = NULL, *vprov = NULL, *vurl = NULL, *vhdr = NULL, *vtmpl = NULL;
 	struct ak_client *cl = NULL;
 	struct ak_list_entry *ents = NULL;
 	struct check *cks = NULL;
 	uint32_t nents = 0, secs = TEST_DEFAULT_TIMEOUT_S;
 	size_t n = 0, i;
-	int ch, all = 0, key_stdin = 0, json = 0, verdict;
+	const char *timeout_s = NULL;
+	int all = 0, key_stdin = 0, json = 0, verdict, helped;
 	enum ak_err rc, r;
+	const struct cli_opt opts[] = {
+		CLI_FLAG("all", &all, 1),
+		{ .name = "timeout", .short_name = 't', .kind = CLI_OPT_VALUE, .value = &timeout_s },
+		CLI_VALUE("base-url", &base_url),
+		CLI_FLAG("json", &json, 1),
+		/* Internal, for akctl add --validate (cli_net_validate). */
+		CLI_FLAG("key-stdin", &key_stdin, 1),
+		CLI_VALUE("name", &vname),
+		CLI_VALUE("provider", &vprov),
+		CLI_VALUE("check-url", &vurl),
+		CLI_VALUE("check-header", &vhdr),
+		CLI_VALUE("check-template", &vtmpl),
+		CLI_OPT_END,
+	};
 
-	while ((ch = getopt_long(argc, argv, ":ht:", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'a':
-			all = 1;
-			break;
-		case 't':
-			if (ak_duration_parse(optarg, &secs) != AK_OK || secs == 0 || secs > 3600)
-				return cli_usage_error(c, "--timeout: bad duration '%s' (1s to 1h)", optarg);
-			break;
-		case 'b':
-			base_url = optarg;
-			break;
-		case 'j':
-			json = 1;
-			break;
-		case 'K':
-			key_stdin = 1;
-			break;
-		case 'N':
-			vname = optarg;
-			break;
-		case 'P':
-			vprov = optarg;
-			break;
-		case 'U':
-			vurl = optarg;
-			break;
-		case 'H':
-			vhdr = optarg;
-			break;
-		case 'T':
-			vtmpl = optarg;
-			break;
-		case 'h':
-			return cli_cmd_help(c->cmd);
-		default:
-			return cli_bad_option(c, ch, argv);
-		}
-	}
+	if ((rc = cli_opts_parse(c, argc, argv, opts, 0, &helped)) != AK_OK || helped)
+		return rc;
+	if (timeout_s != NULL && (ak_duration_parse(timeout_s, &secs) != AK_OK || secs == 0 || secs > 3600))
+		return cli_usage_error(c, "--timeout: bad duration '%s' (1s to 1h)", timeout_s);
 	if (key_stdin) {
 		if (vname == NULL || vprov == NULL || all || optind != argc)
 			return cli_usage_error(c, "--key-stdin needs --name and --provider, and nothing else");
