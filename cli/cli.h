@@ -181,6 +181,9 @@ void cli_json_put(const char *s);
  * cannot be printed (nothing printed then). o stays the caller's. */
 struct cJSON;
 enum ak_err cli_json_print(const struct cJSON *o);
+/* The end of a --json output: print o when built (1: building it did not run out of memory), else
+ * report "<context>: out of memory"; then free o. AK_OK or AK_ERR_NOMEM. */
+enum ak_err cli_json_done(struct cJSON *o, int built, const char *context);
 /* Display width of s as cli_print_padded shows it (code points, escapes rendered: ak_render.h). */
 size_t cli_width(const char *s);
 /* Print s, rendered (ak_render), padded with spaces to width w. */

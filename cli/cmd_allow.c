@@ -61,25 +61,21 @@ list_json(const struct ak_allow_entry *e, size_t n)
 {
 	cJSON *a, *o;
 	size_t i;
-	enum ak_err rc = AK_ERR_NOMEM;
 
 	if ((a = cJSON_CreateArray()) == NULL)
-		goto out;
+		goto fail;
 	for (i = 0; i < n; i++) {
 		if ((o = cJSON_CreateObject()) == NULL)
-			goto out;
+			goto fail;
 		cJSON_AddItemToArray(a, o);
 		if (cJSON_AddStringToObject(o, "path", e[i].path) == NULL ||
 		    cJSON_AddStringToObject(o, "sha256", e[i].hex) == NULL ||
 		    cJSON_AddStringToObject(o, "state", entry_state(&e[i])) == NULL)
-			goto out;
+			goto fail;
 	}
-	rc = cli_json_print(a);
-out:
-	if (rc != AK_OK)
-		cli_fail(AK_ERR_NOMEM, NULL, "allow --list");
-	cJSON_Delete(a);
-	return rc;
+	return cli_json_done(a, 1, "allow --list");
+fail:
+	return cli_json_done(a, 0, "allow --list");
 }
 
 static enum ak_err

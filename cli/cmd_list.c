@@ -60,13 +60,12 @@ list_json(const struct ak_list_entry *e, uint32_t n, const struct use *u)
 	cJSON *arr = NULL, *o, *vars, *secrets;
 	char when[32];
 	uint32_t i, j;
-	enum ak_err rc = AK_ERR_NOMEM;
 
 	if ((arr = cJSON_CreateArray()) == NULL)
-		goto out;
+		goto fail;
 	for (i = 0; i < n; i++) {
 		if ((o = cJSON_CreateObject()) == NULL)
-			goto out;
+			goto fail;
 		cJSON_AddItemToArray(arr, o);
 		if (cJSON_AddStringToObject(o, "name", e[i].name) == NULL ||
 		    cJSON_AddStringToObject(o, "provider", e[i].provider) == NULL ||
@@ -74,46 +73,43 @@ list_json(const struct ak_list_entry *e, uint32_t n, const struct use *u)
 		    cJSON_AddStringToObject(o, "key", e[i].redacted) == NULL ||
 		    (vars = cJSON_AddArrayToObject(o, "vars")) == NULL ||
 		    (secrets = cJSON_AddArrayToObject(o, "secrets")) == NULL)
-			goto out;
+			goto fail;
 		for (j = 0; j < e[i].nvars; j++) {
 			cJSON *s = cJSON_CreateString(e[i].vars[j]);
 			if (s == NULL)
-				goto out;
+				goto fail;
 			cJSON_AddItemToArray(e[i].var_secret != NULL && e[i].var_secret[j] ? secrets : vars, s);
 		}
 		if (cJSON_AddStringToObject(o, "description", e[i].description) == NULL)
-			goto out;
+			goto fail;
 		cli_iso_time(e[i].created, when, sizeof(when));
 		if (cJSON_AddStringToObject(o, "created", when) == NULL)
-			goto out;
+			goto fail;
 		cli_iso_time(e[i].rotated, when, sizeof(when));
 		if (cJSON_AddStringToObject(o, "rotated", when) == NULL)
-			goto out;
+			goto fail;
 		/* Rotation: the policy in seconds, its state, and when a kept previous key goes. */
 		if (e[i].rotate_every != 0 &&
 		    (cJSON_AddNumberToObject(o, "rotate_every", (double)e[i].rotate_every) == NULL ||
 		    cJSON_AddStringToObject(o, "rotation", cli_rotation_mark(&e[i], ak_now_s())[0] ?
 		    cli_rotation_mark(&e[i], ak_now_s()) : "ok") == NULL))
-			goto out;
+			goto fail;
 		if (e[i].prev_until != 0) {
 			cli_iso_time(e[i].prev_until, when, sizeof(when));
 			if (cJSON_AddStringToObject(o, "previous_until", when) == NULL)
-				goto out;
+				goto fail;
 		}
 		if (u != NULL) {
 			if (cJSON_AddNumberToObject(o, "uses", u[i].count) == NULL)
-				goto out;
+				goto fail;
 			cli_iso_time(u[i].last, when, sizeof(when));
 			if (u[i].last != 0 && cJSON_AddStringToObject(o, "last_use", when) == NULL)
-				goto out;
+				goto fail;
 		}
 	}
-	rc = cli_json_print(arr);
-out:
-	if (rc != AK_OK)
-		cli_fail(AK_ERR_NOMEM, NULL, "list");
-	cJSON_Delete(arr);
-	return rc;
+	return cli_json_done(arr, 1, "list");
+fail:
+	return cli_json_done(arr, 0, "list");
 }
 
 /* The age of the key, then the rotation policy's verdict and a previous key still kept. */
@@ -235,10 +231,9 @@ show_json(const struct ak_profile *p, const char *red)
 	cJSON *o, *vars, *secrets;
 	char when[32], vred[128];
 	size_t i;
-	enum ak_err rc = AK_ERR_NOMEM;
 
 	if ((o = cJSON_CreateObject()) == NULL)
-		goto out;
+		goto fail;
 	cJSON_AddStringToObject(o, "name", p->name);
 	cJSON_AddStringToObject(o, "provider", p->provider);
 	cJSON_AddStringToObject(o, "description", p->description);
@@ -246,7 +241,7 @@ show_json(const struct ak_profile *p, const char *red)
 	cJSON_AddStringToObject(o, "key", red);
 	if ((vars = cJSON_AddObjectToObject(o, "vars")) == NULL ||
 	    (secrets = cJSON_AddObjectToObject(o, "secrets")) == NULL)
-		goto out;
+		goto fail;
 	for (i = 0; i < p->nvars; i++) {
 		if (p->vars[i].secret) {
 			ak_redact(p->vars[i].value, vred, sizeof(vred));
@@ -261,12 +256,9 @@ show_json(const struct ak_profile *p, const char *red)
 	cJSON_AddStringToObject(o, "created", when);
 	cli_iso_time(p->rotated, when, sizeof(when));
 	cJSON_AddStringToObject(o, "rotated", when);
-	rc = cli_json_print(o);
-out:
-	if (rc != AK_OK)
-		cli_fail(AK_ERR_NOMEM, NULL, "show");
-	cJSON_Delete(o);
-	return rc;
+	return cli_json_done(o, 1, "show");
+fail:
+	return cli_json_done(o, 0, "show");
 }
 
 enum ak_err

@@ -75,11 +75,11 @@ status_json(struct cli *c, enum ak_err r, struct ak_client *cl, const struct ak_
 	size_t len = 0, hdrlen = 0;
 	cJSON *o = NULL, *k;
 	enum ak_err fr = AK_ERR_NO_STORE;
-	enum ak_err rc = AK_ERR_NOMEM;
+	enum ak_err rc;
 	int up = r == AK_OK;
 
 	if ((o = cJSON_CreateObject()) == NULL)
-		goto out;
+		return cli_json_done(NULL, 0, "status");
 	cJSON_AddStringToObject(o, "agent", up ? "running" : r == AK_ERR_OTHER_STORE ? "other-keystore" :
 	    "none");
 	if (up) {
@@ -118,13 +118,9 @@ status_json(struct cli *c, enum ak_err r, struct ak_client *cl, const struct ak_
 		else
 			cJSON_AddNumberToObject(o, "idle_lock_s", st->idle_timeout);
 	}
-	if (cli_json_print(o) == AK_OK)
-		rc = !up ? AK_ERR_NO_AGENT : st->unlocked ? AK_OK : AK_ERR_LOCKED;
-out:
-	if (rc == AK_ERR_NOMEM)
-		cli_fail(rc, NULL, "status");
-	cJSON_Delete(o);
-	return rc;
+	if ((rc = cli_json_done(o, 1, "status")) != AK_OK)
+		return rc;
+	return !up ? AK_ERR_NO_AGENT : st->unlocked ? AK_OK : AK_ERR_LOCKED;
 }
 
 enum ak_err

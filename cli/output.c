@@ -282,3 +282,14 @@ cli_json_print(const struct cJSON *o)
 	cJSON_free(s);
 	return AK_OK;
 }
+
+enum ak_err
+cli_json_done(struct cJSON *o, int built, const char *context)
+{
+	enum ak_err r = built ? cli_json_print(o) : AK_ERR_NOMEM;
+
+	if (r != AK_OK)
+		cli_fail(r, NULL, "%s", context);
+	cJSON_Delete(o);
+	return r;
+}

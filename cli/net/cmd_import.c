@@ -759,10 +759,9 @@ dry_run_json(const struct import *im)
 	char red[128], ref[sizeof(CLI_REF_PREFIX) + AK_NAME_MAX + AK_VARNAME_MAX + 2];
 	size_t i, nrep = 0;
 	int redact;
-	enum ak_err rc = AK_ERR_NOMEM;
 
 	if ((o = cJSON_CreateObject()) == NULL)
-		goto out;
+		goto fail;
 	cJSON_AddStringToObject(o, "profile", p->name);
 	cJSON_AddStringToObject(o, "provider", p->provider);
 	if (p->source[0] != '\0')
@@ -773,10 +772,10 @@ dry_run_json(const struct import *im)
 	ak_redact(p->secret, red, sizeof(red));
 	cJSON_AddStringToObject(o, "secret", red);
 	if ((vars = cJSON_AddArrayToObject(o, "variables")) == NULL)
-		goto out;
+		goto fail;
 	for (i = 0; i < p->nvars; i++) {
 		if ((v = cJSON_CreateObject()) == NULL || !cJSON_AddItemToArray(vars, v))
-			goto out;
+			goto fail;
 		redact = secret_name(p->vars[i].name);
 		cJSON_AddStringToObject(v, "name", p->vars[i].name);
 		if (redact)
@@ -790,7 +789,7 @@ dry_run_json(const struct import *im)
 				nrep++;
 		snprintf(ref, sizeof(ref), CLI_REF_PREFIX "%s/%s", p->name, p->secret_var);
 		if ((rp = cJSON_AddObjectToObject(o, "replace")) == NULL)
-			goto out;
+			goto fail;
 		cJSON_AddStringToObject(rp, "file", im->src);
 		cJSON_AddNumberToObject(rp, "values", (double)nrep);
 		cJSON_AddStringToObject(rp, "reference", ref);
@@ -798,12 +797,9 @@ dry_run_json(const struct import *im)
 		cJSON_AddNullToObject(o, "replace");
 	}
 	cJSON_AddBoolToObject(o, "written", 0);
-	rc = cli_json_print(o);
-out:
-	if (rc != AK_OK)
-		rc = cli_fail(AK_ERR_NOMEM, NULL, "import");
-	cJSON_Delete(o);
-	return rc;
+	return cli_json_done(o, 1, "import");
+fail:
+	return cli_json_done(o, 0, "import");
 }
 
 enum ak_err
