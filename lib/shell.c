@@ -655,3 +655,45 @@ ak_shell_quote(struct ak_buf *out, enum ak_shell sh, const char *value)
 	word(&w, sh, v);
 	return finish(&w, start);
 }
+
+/* akagent's own lines, in the form ssh-agent prints and scripts parse: the sh form repeats the name in
+ * a separate export. Every other shell gets the sh form, as ssh-agent -s does. */
+static const struct {
+	const char *before, *between, *export_before, *after;
+} agent_lines[] = {
+	[AK_SHELL_SH] = { "", "=", "; export ", ";\n" },
+	[AK_SHELL_FISH] = { "set -gx ", " ", NULL, ";\n" },
+	[AK_SHELL_CSH] = { "setenv ", " ", NULL, ";\n" },
+};
+
+enum ak_err
+ak_shell_agent_export(struct ak_buf *out, enum ak_shell sh, const char *name, const char *value, int quote)
+{
+	struct w w = { out, AK_OK };
+	const uint8_t *v = (const uint8_t *)value;
+	size_t start;
+	enum ak_err r;
+
+	if (out == NULL || value == NULL)
+		return AK_ERR_INVALID;
+	if (!valid_name(name))
+		return AK_ERR_BAD_VARNAME;
+	if (sh != AK_SHELL_FISH && sh != AK_SHELL_CSH)
+		sh = AK_SHELL_SH;
+	if ((r = check_value(sh, v)) != AK_OK)
+		return r;
+	start = ak_buf_len(out);
+	ws(&w, agent_lines[sh].before);
+	ws(&w, name);
+	ws(&w, agent_lines[sh].between);
+	if (quote)
+		word(&w, sh, v);
+	else
+		ws(&w, value);
+	if (agent_lines[sh].export_before != NULL) {
+		ws(&w, agent_lines[sh].export_before);
+		ws(&w, name);
+	}
+	ws(&w, agent_lines[sh].after);
+	return finish(&w, start);
+}
