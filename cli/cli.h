@@ -259,9 +259,10 @@ enum ak_err cli_profile_put(struct cli *c, const struct ak_profile *p, int force
     char *detail, size_t detaillen);
 
 /* cmd_set.c: apply edit e through the agent when it is unlocked on akctl's keystore, else directly on
- * the file (asks the passphrase). e stays the caller's. detail gets a secret-free reason. */
+ * the file (asks the passphrase). e stays the caller's, unchanged (the transaction may apply it twice).
+ * detail gets a secret-free reason. */
 struct ak_edit;
-enum ak_err cli_edit_run(struct cli *c, const struct ak_edit *e, char *detail, size_t detaillen);
+enum ak_err cli_edit_run(struct cli *c, struct ak_edit *e, char *detail, size_t detaillen);
 /* cmd_set.c: read n secrets (prompts[i] at a terminal, each with echo off). From a pipe, one secret is
  * all of stdin (as cli_secret_read); several are one line each, in order ("\r\n" accepted), exactly n
  * non-empty lines (AK_ERR_TRUNCATED fewer, AK_ERR_TOO_LARGE more, AK_ERR_EMPTY an empty one).

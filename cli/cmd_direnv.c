@@ -196,8 +196,8 @@ akfile_parse(char *buf, size_t len, struct akfile *f, char *why, size_t whylen)
 
 /* The environment as it will be once the lines already in the output (leaving) have run. */
 struct view {
-	const struct ak_restore *dirrec; /* AKCTL_DIRENV_RESTORE being undone, or NULL */
-	const struct ak_restore *userec; /* AKCTL_RESTORE being undone with it, or NULL */
+	struct ak_restore *dirrec; /* AKCTL_DIRENV_RESTORE being undone, or NULL (the view owns both) */
+	struct ak_restore *userec; /* AKCTL_RESTORE being undone with it, or NULL */
 };
 
 static const char *
@@ -238,7 +238,7 @@ leave_lines(struct ak_buf *out, enum ak_shell sh, const struct view *v)
 
 	if (v->dirrec == NULL)
 		return AK_OK;
-	if ((r = ak_restore_lines(out, sh, v->userec, in_record, (void *)v->dirrec)) != AK_OK)
+	if ((r = ak_restore_lines(out, sh, v->userec, in_record, v->dirrec)) != AK_OK)
 		return r;
 	return ak_restore_lines(out, sh, v->dirrec, NULL, NULL);
 }
@@ -537,7 +537,7 @@ out:
 	ak_profile_free(p);
 	ak_smem_free(buf);
 	ak_buf_free(out);
-	ak_restore_free((struct ak_restore *)v.dirrec);
-	ak_restore_free((struct ak_restore *)v.userec);
+	ak_restore_free(v.dirrec);
+	ak_restore_free(v.userec);
 	return rc;
 }

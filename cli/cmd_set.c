@@ -79,10 +79,10 @@ agent_edit(struct ak_client *cl, void *arg)
 }
 
 enum ak_err
-cli_edit_run(struct cli *c, const struct ak_edit *e, char *detail, size_t detaillen)
+cli_edit_run(struct cli *c, struct ak_edit *e, char *detail, size_t detaillen)
 {
 	/* ak_edit_apply does not consume the edit, so the transaction may run it twice. */
-	return cli_write(c, agent_edit, ak_edit_apply, (void *)(uintptr_t)e, NULL, detail, detaillen);
+	return cli_write(c, agent_edit, ak_edit_apply, e, NULL, detail, detaillen);
 }
 
 /* The message for a failed edit; returns r. */

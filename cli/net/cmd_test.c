@@ -45,8 +45,8 @@ enum {
 };
 
 struct check {
-	struct ak_profile *p;          /* secure; owned when own_p */
-	int own_p;
+	const struct ak_profile *p;    /* secure: own, or the caller's */
+	struct ak_profile *own;        /* p when this check owns it (freed, wiped, with the check) */
 	const struct ak_provider *pv;
 	int live;                      /* a request goes out */
 	int skipped;                   /* --all: no check known for this provider; not a failure */
@@ -506,8 +506,7 @@ checks_free(struct check *cks, size_t n)
 
 	for (i = 0; cks != NULL && i < n; i++) {
 		ak_smem_free(cks[i].auth); /* wipes the header line holding the key */
-		if (cks[i].own_p)
-			ak_profile_free(cks[i].p);
+		ak_profile_free(cks[i].own);
 	}
 	free(cks);
 }
@@ -606,10 +605,11 @@ cmd_test(struct cli *c, int argc, char **argv)
 			goto out;
 		}
 		n = 1;
-		cks[0].own_p = 1;
 		c->cmd = "add"; /* our messages belong to the add that ran us */
-		if ((rc = profile_from_stdin(c, vname, vprov, vurl, vhdr, vtmpl, &cks[0].p)) != AK_OK ||
-		    (rc = run_checks(c, cks, n, (long)secs * 1000, base_url, 0, stderr, "akctl: add: ", 0,
+		if ((rc = profile_from_stdin(c, vname, vprov, vurl, vhdr, vtmpl, &cks[0].own)) != AK_OK)
+			goto out;
+		cks[0].p = cks[0].own;
+		if ((rc = run_checks(c, cks, n, (long)secs * 1000, base_url, 0, stderr, "akctl: add: ", 0,
 		    &verdict)) != AK_OK)
 			goto out;
 		rc = cli_status(c, verdict);
@@ -646,7 +646,8 @@ cmd_test(struct cli *c, int argc, char **argv)
 	for (i = 0; i < n; i++) {
 		const char *name = all ? ents[i].name : argv[optind + (int)i];
 
-		r = ak_client_get(cl, name, &cks[i].p);
+		r = ak_client_get(cl, name, &cks[i].own);
+		cks[i].p = cks[i].own;
 		if (r == AK_ERR_NO_PROFILE) {
 			rc = cli_fail(r, NULL, "%s: %s", c->cmd, name);
 			goto out;
@@ -655,7 +656,6 @@ cmd_test(struct cli *c, int argc, char **argv)
 			rc = cli_fail_client(cl, r, c->cmd);
 			goto out;
 		}
-		cks[i].own_p = 1;
 	}
 	/* Nothing more to ask the agent: do not hold its connection through the network wait. */
 	ak_client_close(cl);
@@ -683,7 +683,7 @@ cli_net_validate(struct cli *c, const struct ak_profile *p)
 		return verdict;
 	}
 	memset(&ck, 0, sizeof(ck));
-	ck.p = (struct ak_profile *)p; /* only read; own_p = 0 */
+	ck.p = p; /* only read: ck.own stays NULL */
 	if (run_checks(c, &ck, 1, TEST_DEFAULT_TIMEOUT_S * 1000L, NULL, 0, stderr, "akctl: add: ", 0,
 	    &verdict) != AK_OK)
 		verdict = 1;
