@@ -334,40 +334,31 @@ dotenv_word(struct w *w, const uint8_t *v)
 	wc(w, '\'');
 }
 
-/* JSON string: " \ and control characters escaped; bytes >= 0x80 passed through unchanged. */
+/* JSON string: " \ and control characters escaped (the short forms where JSON has one, else \u00XX);
+ * bytes >= 0x80 passed through unchanged. */
+static const struct esc json_escs[] = {
+	{ '"', "\\\"" },
+	{ '\\', "\\\\" },
+	{ '\n', "\\n" },
+	{ '\r', "\\r" },
+	{ '\t', "\\t" },
+	{ '\b', "\\b" },
+	{ '\f', "\\f" },
+	{ 0, NULL },
+};
+
 static void
 json_word(struct w *w, const uint8_t *v)
 {
 	wc(w, '"');
 	for (; *v != 0; v++) {
-		switch (*v) {
-		case '"':
-			ws(w, "\\\"");
-			break;
-		case '\\':
-			ws(w, "\\\\");
-			break;
-		case '\n':
-			ws(w, "\\n");
-			break;
-		case '\r':
-			ws(w, "\\r");
-			break;
-		case '\t':
-			ws(w, "\\t");
-			break;
-		case '\b':
-			ws(w, "\\b");
-			break;
-		case '\f':
-			ws(w, "\\f");
-			break;
-		default:
-			if (*v < 0x20) {
-				ws(w, "\\u00");
-				whex2(w, *v);
-			} else
-				wc(w, *v);
+		if (esc_lookup(w, *v, json_escs))
+			continue;
+		if (*v < 0x20) {
+			ws(w, "\\u00");
+			whex2(w, *v);
+		} else {
+			wc(w, *v);
 		}
 	}
 	wc(w, '"');
