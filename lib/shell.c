@@ -391,31 +391,35 @@ check_value(enum ak_shell sh, const uint8_t *v)
 }
 
 static void
+sh_word(struct w *w, const uint8_t *v)
+{
+	quoted_word(w, v, strlen((const char *)v), sh_esc);
+}
+
+static void
+fish_word(struct w *w, const uint8_t *v)
+{
+	quoted_word(w, v, strlen((const char *)v), fish_esc);
+}
+
+/* Each shell's encoder of a value as one word. */
+static void (*const words[])(struct w *w, const uint8_t *v) = {
+	[AK_SHELL_SH] = sh_word,
+	[AK_SHELL_FISH] = fish_word,
+	[AK_SHELL_CSH] = csh_word,
+	[AK_SHELL_POWERSHELL] = ps_word,
+	[AK_SHELL_CMD] = cmd_word,
+	[AK_SHELL_DOTENV] = dotenv_word,
+	[AK_SHELL_JSON] = json_word,
+};
+
+static void
 word(struct w *w, enum ak_shell sh, const uint8_t *v)
 {
-	switch (sh) {
-	case AK_SHELL_SH:
-		quoted_word(w, v, strlen((const char *)v), sh_esc);
-		break;
-	case AK_SHELL_FISH:
-		quoted_word(w, v, strlen((const char *)v), fish_esc);
-		break;
-	case AK_SHELL_CSH:
-		csh_word(w, v);
-		break;
-	case AK_SHELL_POWERSHELL:
-		ps_word(w, v);
-		break;
-	case AK_SHELL_CMD:
-		cmd_word(w, v);
-		break;
-	case AK_SHELL_DOTENV:
-		dotenv_word(w, v);
-		break;
-	case AK_SHELL_JSON:
-		json_word(w, v);
-		break;
-	}
+	if ((unsigned)sh < sizeof(words) / sizeof(words[0]) && words[sh] != NULL)
+		words[sh](w, v);
+	else if (w->r == AK_OK)
+		w->r = AK_ERR_INVALID;
 }
 
 /* Finish a call: on error drop (and wipe) everything appended since start. */
