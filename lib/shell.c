@@ -76,42 +76,6 @@ valid_utf8(const uint8_t *s)
 	return 1;
 }
 
-/*
- * Shared shape of the sh, fish and csh encoders: runs of plain bytes inside '...', and for a special
- * byte the quote is closed and esc() writes it outside. An empty value is ''.
- * v need not be NUL-terminated (csh passes one line of a value).
- */
-typedef int (*esc_fn)(struct w *, uint8_t); /* writes the escape and returns 1, or 0 if c is plain */
-
-static void
-quoted_word(struct w *w, const uint8_t *v, size_t len, esc_fn esc)
-{
-	const uint8_t *run, *end = v + len;
-	int open = 0;
-
-	if (len == 0)
-		ws(w, "''");
-	while (v < end) {
-		run = v;
-		while (v < end && esc(NULL, *v) == 0)
-			v++;
-		if (v > run) {
-			if (!open)
-				wc(w, '\'');
-			open = 1;
-			wn(w, run, (size_t)(v - run));
-		}
-		if (v == end)
-			break;
-		if (open)
-			wc(w, '\'');
-		open = 0;
-		esc(w, *v++);
-	}
-	if (open)
-		wc(w, '\'');
-}
-
 /* A shell's escapes: each byte that must leave the quotes, and what stands for it outside them. */
 struct esc {
 	uint8_t c;
@@ -132,6 +96,41 @@ esc_lookup(struct w *w, uint8_t c, const struct esc *t)
 	return 0;
 }
 
+/*
+ * Shared shape of the sh, fish and csh encoders: runs of plain bytes inside '...', and for a byte with
+ * an escape in escs the quote is closed and the escape written outside. An empty value is ''.
+ * v need not be NUL-terminated (csh passes one line of a value).
+ */
+static void
+quoted_word(struct w *w, const uint8_t *v, size_t len, const struct esc *escs)
+{
+	const uint8_t *run, *end = v + len;
+	int open = 0;
+
+	if (len == 0)
+		ws(w, "''");
+	while (v < end) {
+		run = v;
+		while (v < end && esc_lookup(NULL, *v, escs) == 0)
+			v++;
+		if (v > run) {
+			if (!open)
+				wc(w, '\'');
+			open = 1;
+			wn(w, run, (size_t)(v - run));
+		}
+		if (v == end)
+			break;
+		if (open)
+			wc(w, '\'');
+		open = 0;
+		esc_lookup(w, *v++, escs);
+	}
+	if (open)
+		wc(w, '\'');
+}
+
+
 /* sh/bash/zsh/dash/ksh: only ' ends a single-quoted string; \' outside quotes is a literal quote.
  * Newlines and every other byte are literal inside '...' (also under zsh's RC_QUOTES: we never
  * put two quotes inside one quoted run). A backslash goes outside too, as \\: sh reads that as one
@@ -144,12 +143,6 @@ static const struct esc sh_escs[] = {
 	{ 0, NULL },
 };
 
-static int
-sh_esc(struct w *w, uint8_t c)
-{
-	return esc_lookup(w, c, sh_escs);
-}
-
 /* fish: inside '...' only \\ and \' are escapes, so both go outside as \\ and \'. A newline goes
  * outside as \n so that each command stays on one line: `eval (akctl env ...)` splits its input
  * at newlines and joins the pieces with spaces. Every other byte (controls, invalid UTF-8, fish's
@@ -161,12 +154,6 @@ static const struct esc fish_escs[] = {
 	{ '\n', "\\n" },
 	{ 0, NULL },
 };
-
-static int
-fish_esc(struct w *w, uint8_t c)
-{
-	return esc_lookup(w, c, fish_escs);
-}
 
 /* csh/tcsh: ' ends the quote (written outside as \'); ! triggers history substitution even inside
  * single quotes in an interactive shell, also in eval'd and sourced text, so it goes outside as \!.
@@ -189,12 +176,6 @@ static const struct esc csh_escs[] = {
 	{ '\n', "$'\\n'" },
 	{ 0, NULL },
 };
-
-static int
-csh_esc(struct w *w, uint8_t c)
-{
-	return esc_lookup(w, c, csh_escs);
-}
 
 static void
 csh_printf(struct w *w, const uint8_t *p, size_t n)
@@ -241,11 +222,11 @@ csh_word(struct w *w, const uint8_t *v)
 				csh_printf(w, v, n);
 			}
 		} else if (eol > v) {
-			quoted_word(w, v, (size_t)(eol - v), csh_esc);
+			quoted_word(w, v, (size_t)(eol - v), csh_escs);
 			v = eol;
 		}
 		if (*v == '\n') {
-			csh_esc(w, '\n');
+			esc_lookup(w, '\n', csh_escs);
 			v++;
 		}
 	}
@@ -393,13 +374,13 @@ check_value(enum ak_shell sh, const uint8_t *v)
 static void
 sh_word(struct w *w, const uint8_t *v)
 {
-	quoted_word(w, v, strlen((const char *)v), sh_esc);
+	quoted_word(w, v, strlen((const char *)v), sh_escs);
 }
 
 static void
 fish_word(struct w *w, const uint8_t *v)
 {
-	quoted_word(w, v, strlen((const char *)v), fish_esc);
+	quoted_word(w, v, strlen((const char *)v), fish_escs);
 }
 
 /* Each shell's encoder of a value as one word. */
