@@ -534,15 +534,18 @@ static const struct {
 	[AK_SHELL_JSON] = { NULL, NULL, NULL },
 };
 
-enum ak_err
-ak_shell_export(struct ak_buf *out, enum ak_shell sh, const char *name, const char *value)
+/* One line setting name: before, name, between, the value (quoted for sh, or as it is), then, when
+ * export_before is not NULL, it and the name again (sh's separate export), and after. JSON: a member. */
+static enum ak_err
+put_line(struct ak_buf *out, enum ak_shell sh, const char *name, const char *value, int quote,
+    const char *before, const char *between, const char *export_before, const char *after)
 {
 	struct w w = { out, AK_OK };
 	const uint8_t *v = (const uint8_t *)value;
 	size_t start;
 	enum ak_err r;
 
-	if (out == NULL || value == NULL || (unsigned)sh >= sizeof(export_lines) / sizeof(export_lines[0]))
+	if (out == NULL || value == NULL)
 		return AK_ERR_INVALID;
 	if (!valid_name(name))
 		return AK_ERR_BAD_VARNAME;
@@ -556,14 +559,30 @@ ak_shell_export(struct ak_buf *out, enum ak_shell sh, const char *name, const ch
 		json_word(&w, (const uint8_t *)name);
 		wc(&w, ':');
 		word(&w, sh, v);
-	} else {
-		ws(&w, export_lines[sh].before);
-		ws(&w, name);
-		ws(&w, export_lines[sh].between);
-		word(&w, sh, v);
-		ws(&w, export_lines[sh].after);
+		return finish(&w, start);
 	}
+	ws(&w, before);
+	ws(&w, name);
+	ws(&w, between);
+	if (quote)
+		word(&w, sh, v);
+	else
+		ws(&w, value);
+	if (export_before != NULL) {
+		ws(&w, export_before);
+		ws(&w, name);
+	}
+	ws(&w, after);
 	return finish(&w, start);
+}
+
+enum ak_err
+ak_shell_export(struct ak_buf *out, enum ak_shell sh, const char *name, const char *value)
+{
+	if ((unsigned)sh >= sizeof(export_lines) / sizeof(export_lines[0]))
+		return AK_ERR_INVALID;
+	return put_line(out, sh, name, value, 1, export_lines[sh].before, export_lines[sh].between, NULL,
+	    export_lines[sh].after);
 }
 
 /* What removes a variable, around its name. A file or object (dotenv, JSON) only lists what is set:
@@ -645,31 +664,8 @@ static const struct {
 enum ak_err
 ak_shell_agent_export(struct ak_buf *out, enum ak_shell sh, const char *name, const char *value, int quote)
 {
-	struct w w = { out, AK_OK };
-	const uint8_t *v = (const uint8_t *)value;
-	size_t start;
-	enum ak_err r;
-
-	if (out == NULL || value == NULL)
-		return AK_ERR_INVALID;
-	if (!valid_name(name))
-		return AK_ERR_BAD_VARNAME;
 	if (sh != AK_SHELL_FISH && sh != AK_SHELL_CSH)
 		sh = AK_SHELL_SH;
-	if ((r = check_value(sh, v)) != AK_OK)
-		return r;
-	start = ak_buf_len(out);
-	ws(&w, agent_lines[sh].before);
-	ws(&w, name);
-	ws(&w, agent_lines[sh].between);
-	if (quote)
-		word(&w, sh, v);
-	else
-		ws(&w, value);
-	if (agent_lines[sh].export_before != NULL) {
-		ws(&w, agent_lines[sh].export_before);
-		ws(&w, name);
-	}
-	ws(&w, agent_lines[sh].after);
-	return finish(&w, start);
+	return put_line(out, sh, name, value, quote, agent_lines[sh].before, agent_lines[sh].between,
+	    agent_lines[sh].export_before, agent_lines[sh].after);
 }
