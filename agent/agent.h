@@ -42,6 +42,8 @@ struct agent_result {
 	int close;            /* send the reply, then close the connection */
 	int shutdown;         /* send the reply, then lock and exit */
 	uint64_t hold_until;  /* do not send the reply (nor read) before this time (0 = no hold) */
+	uint64_t confirm_id;  /* no reply: a confirmation runs (confirm.c); run the request again with its
+	                         verdict (agent_dispatch_verdict) once agent_confirm_take has one */
 };
 
 /* Who sent a request: SO_PEERCRED and readlink("/proc/PID/exe") at accept time. */
@@ -57,6 +59,56 @@ struct agent_peer {
 void agent_dispatch(uint8_t type, struct ak_buf *req, struct ak_buf *out, struct agent_result *res,
     const struct agent_peer *peer);
 
+/* The next agent_dispatch call runs a request whose confirmation came back with verdict v (AK_OK:
+ * allowed) and detail (static text, may be NULL). Cleared by that call. */
+void agent_dispatch_verdict(enum ak_err v, const char *detail);
+void agent_dispatch_verdict_clear(void);
+
+/* confirm.c ------------------------------------------------------------------------------------- */
+
+#define AGENT_CONFIRM_TIMEOUT_S 30u /* default: no answer this long denies */
+
+/* program: AKAGENT_ASKPASS as the agent started (copied; NULL or "": none); secs 0 = the default. */
+void agent_confirm_init(const char *program, uint32_t secs);
+/* Start asking whether peer may have profile's secret (previous: its previous key). Never blocks: the
+ * program runs in its own process group. Returns the confirmation's id (never 0 unless too many run
+ * at once); when the program cannot run, the id's verdict is already a denial. */
+uint64_t agent_confirm_start(const struct agent_peer *peer, const char *profile, int previous,
+    uint64_t now);
+/* A child exited (SIGCHLD, from server.c): exit 0 allows, anything else denies. */
+void agent_confirm_exited(pid_t pid, int status);
+/* When to call agent_confirm_take for id: its deadline, or 1 when it is decided (or gone). */
+uint64_t agent_confirm_deadline(uint64_t id);
+/* 1 with *verdict and *detail (static, may be NULL) once id is decided (a deadline past denies and
+ * kills the program); the id is then freed. 0 while it still runs. */
+int agent_confirm_take(uint64_t id, uint64_t now, enum ak_err *verdict, const char **detail);
+/* The connection went away: kill its program, forget the id. */
+void agent_confirm_cancel(uint64_t id);
+/* Lock: kill every program; their requests are denied. */
+void agent_confirm_cancel_all(void);
+
+/* audit.c --------------------------------------------------------------------------------------- */
+
+#define AGENT_AUDIT_ROTATE_BYTES (1u << 20) /* PATH becomes PATH.1 past this size */
+
+/* Open (create 0600) the audit log at path: -1 after printing why it is refused (group or other
+ * bits, a symlink, not ours, not a regular file). path is copied. */
+int agent_audit_open(const char *path);
+/* The key of the names' hashes, derived from the keystore key (AK_KEY_BYTES) at unlock; wiped by
+ * agent_audit_forget at lock. */
+void agent_audit_set_key(const uint8_t *store_key);
+void agent_audit_forget(void);
+/* Hex of the keyed hash of a profile name into hex (at least AGENT_AUDIT_HASH_HEX bytes); -1 with no key. */
+#define AGENT_AUDIT_HASH_BYTES 16
+#define AGENT_AUDIT_HASH_HEX (AGENT_AUDIT_HASH_BYTES * 2 + 1)
+int agent_audit_hash(const char *profile, char *hex);
+/* Append one line for a use-log entry (no-op when no audit log was asked for). */
+void agent_audit_write(const struct ak_use_entry *e);
+/* AUDIT_MAP_REPLY: every profile name of s with its hash. */
+struct ak_store;
+enum ak_err agent_audit_map_reply(struct ak_buf *out, const struct ak_store *s);
+void agent_audit_close(void);
+
 /* uselog.c -------------------------------------------------------------------------------------- */
 
 #define AGENT_USELOG_MAX 1024 /* entries kept; the oldest goes first */
@@ -65,6 +117,8 @@ void agent_dispatch(uint8_t type, struct ak_buf *req, struct ak_buf *out, struct
  * agent itself) with outcome r. Only while unlocked; everything is copied into the secure arena. */
 void agent_uselog_add(uint8_t op, const char *profile, const struct agent_peer *peer, enum ak_err r);
 /* Free (wipe) every entry: on lock and at exit. */
+/* A proxy's token counts (u: profile, client, requests, tokens_*) as one LOG_USAGE entry. */
+void agent_uselog_add_usage(const struct ak_use_entry *u, const struct agent_peer *peer);
 void agent_uselog_wipe(void);
 size_t agent_uselog_count(void);
 /* A whole LOG_REPLY frame into out with the entries of profile (NULL: all) since the unix second since. */
@@ -101,6 +155,8 @@ struct agent_opts {
 	const char *store_opt;
 	uint32_t lifetime_s;
 	uint32_t idle_s;
+	uint32_t confirm_timeout_s; /* 0: AGENT_CONFIRM_TIMEOUT_S */
+	const char *audit_log;      /* --audit-log PATH or NULL */
 	char **cmd;               /* CMD [ARG...] or NULL */
 };
 

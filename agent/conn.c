@@ -33,6 +33,7 @@ struct conn {
 	int eof;                /* the peer will send nothing more */
 	int closing;            /* close once the reply is flushed */
 	int dead;
+	uint64_t confirm_id;    /* parked while a confirmation runs (confirm.c); the request stays in in */
 	struct agent_peer peer; /* for the usage log */
 };
 
@@ -69,6 +70,7 @@ conn_free(struct conn *c)
 		return;
 	if (c->fd >= 0)
 		close(c->fd);
+	agent_confirm_cancel(c->confirm_id); /* kills its askpass */
 	ak_buf_free(c->in);
 	ak_buf_free(c->out);
 	free(c->peer.exe);
@@ -168,11 +170,16 @@ conn_next_frame(struct conn *c, uint64_t now)
 		queue_error(c, AK_ERR_NOMEM, now);
 		return 1;
 	}
-	ak_buf_consume(c->in, flen); /* wipes the request bytes in the connection buffer */
-	c->msg_start = ak_buf_len(c->in) ? now : 0;
 	c->last_active = now;
 	agent_dispatch(type, req, c->out, &res, &c->peer);
 	ak_buf_reset(req); /* wipe: it may have held a key or a secret */
+	if (res.confirm_id != 0) {
+		/* Parked, the request kept in c->in: it runs again with the confirmation's verdict. */
+		c->confirm_id = res.confirm_id;
+		return 1;
+	}
+	ak_buf_consume(c->in, flen); /* wipes the request bytes in the connection buffer */
+	c->msg_start = ak_buf_len(c->in) ? now : 0;
 	c->out_since = now;
 	if (res.close || ak_buf_len(c->out) == 0)
 		c->closing = 1;
@@ -214,7 +221,7 @@ static void
 conn_progress(struct conn *c, uint64_t now)
 {
 	while (!c->dead) {
-		if (c->hold_until != 0)
+		if (c->hold_until != 0 || c->confirm_id != 0)
 			return;
 		if (ak_buf_len(c->out) > 0) {
 			if (conn_flush(c, now) != 0 || ak_buf_len(c->out) > 0)
@@ -281,6 +288,8 @@ conn_read(struct conn *c, uint64_t now)
 static uint64_t
 conn_deadline(const struct conn *c)
 {
+	if (c->confirm_id != 0)
+		return agent_confirm_deadline(c->confirm_id);
 	if (c->hold_until != 0)
 		return c->hold_until;
 	if (ak_buf_len(c->out) > 0)
@@ -295,6 +304,18 @@ conn_timers(struct conn *c, uint64_t now)
 {
 	if (c->dead || now < conn_deadline(c))
 		return;
+	if (c->confirm_id != 0) {
+		enum ak_err v;
+		const char *detail;
+
+		if (!agent_confirm_take(c->confirm_id, now, &v, &detail))
+			return;
+		c->confirm_id = 0;
+		agent_dispatch_verdict(v, detail);
+		conn_progress(c, now); /* runs the kept request with the verdict */
+		agent_dispatch_verdict_clear(); /* never left for another request */
+		return;
+	}
 	if (c->hold_until != 0) {
 		c->hold_until = 0;
 		conn_progress(c, now);
@@ -444,7 +465,7 @@ agent_conns_poll_set(struct pollfd *pf, uint64_t *deadline)
 
 		pf[i].fd = c->fd;
 		pf[i].revents = 0;
-		if (c->hold_until != 0)
+		if (c->hold_until != 0 || c->confirm_id != 0)
 			pf[i].events = 0; /* parked: only hang-ups */
 		else if (ak_buf_len(c->out) > 0)
 			pf[i].events = POLLOUT;
@@ -469,9 +490,9 @@ agent_conns_serve(const struct pollfd *pf, size_t n, uint64_t now)
 			c->dead = 1;
 			continue;
 		}
-		if (c->hold_until != 0) {
+		if (c->hold_until != 0 || c->confirm_id != 0) {
 			if (re & POLLHUP)
-				c->dead = 1;
+				c->dead = 1; /* conn_free cancels a confirmation */
 			continue;
 		}
 		if (re & POLLOUT)

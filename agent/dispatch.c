@@ -38,7 +38,18 @@ static struct {
 	unsigned fails;            /* consecutive failed unlocks */
 	uint64_t unlock_gate;      /* no UNLOCK is processed before this (ms) */
 	uint64_t expire_retry;     /* a failed grace-expiry write is retried no sooner (ms), 0 = now */
+	int64_t unlocked_at;       /* unix s of the last unlock: profiles' own lifetimes count from it */
 } st;
+
+/* The verdict of a confirmation for the request being run again (agent_dispatch_verdict). */
+static struct {
+	int set;
+	enum ak_err v;
+	const char *detail;
+} verdict;
+
+/* Text for the ERROR reply of the request being handled (static, no secret), or NULL. */
+static const char *err_detail;
 
 static enum ak_err write_expiry(void);
 
@@ -62,8 +73,9 @@ agent_state_unlocked(void)
 void
 agent_state_lock(const char *why)
 {
-	/* The usage log names profiles: it goes with the secrets. */
+	/* The usage log names profiles: it goes with the secrets. Pending confirmations are denied. */
 	agent_uselog_wipe();
+	agent_confirm_cancel_all();
 	if (st.key == NULL && st.store == NULL)
 		return;
 	/* Both frees wipe: the store's every profile, and the derived key. */
@@ -71,6 +83,7 @@ agent_state_lock(const char *why)
 	st.store = NULL;
 	ak_smem_free(st.key);
 	st.key = NULL;
+	agent_audit_forget();
 	st.lock_at = 0;
 	st.idle_at = 0;
 	st.expire_retry = 0;
@@ -91,6 +104,58 @@ wall_wait_ms(int64_t t)
 	return t * 1000 > now_ms ? (uint64_t)(t * 1000 - now_ms) : 0;
 }
 
+/* A profile's own lifetime: wipe its secrets (current and previous) from memory; the keystore keeps
+ * them, and the next unlock reads them again. */
+static void
+profile_wipe(struct ak_profile *p)
+{
+	size_t i;
+
+	(void)ak_profile_set_field(&p->secret, "");
+	ak_rot_clear(&p->rot);
+	for (i = 0; i < p->nvars; i++) {
+		if (!p->vars[i].secret)
+			continue;
+		(void)ak_profile_set_field(&p->vars[i].value, "");
+		ak_rot_clear(&p->vars[i].rot);
+	}
+	p->expired = 1;
+}
+
+/* Stamp every profile's wipe time from the unlock time (a store read again after a write has none),
+ * and wipe those whose time has come. Returns how many were wiped now. */
+static size_t
+profiles_expire(struct ak_store *s, int64_t now_s)
+{
+	size_t i, n = 0;
+
+	if (s == NULL)
+		return 0;
+	for (i = 0; i < s->n; i++) {
+		struct ak_profile *p = s->p[i];
+
+		p->wipe_at = p->lifetime != 0 ? st.unlocked_at + p->lifetime : 0;
+		if (p->wipe_at != 0 && p->wipe_at <= now_s && !p->expired) {
+			profile_wipe(p);
+			n++;
+		}
+	}
+	return n;
+}
+
+/* The earliest wipe time still to come (unix s), 0 = none. */
+static int64_t
+profiles_next_wipe(const struct ak_store *s)
+{
+	int64_t t = 0;
+	size_t i;
+
+	for (i = 0; s != NULL && i < s->n; i++)
+		if (s->p[i]->wipe_at != 0 && !s->p[i]->expired && (t == 0 || s->p[i]->wipe_at < t))
+			t = s->p[i]->wipe_at;
+	return t;
+}
+
 void
 agent_state_tick(uint64_t now)
 {
@@ -106,6 +171,11 @@ agent_state_tick(uint64_t now)
 	if (st.idle_at != 0 && now >= st.idle_at) {
 		agent_state_lock("idle timeout");
 		return;
+	}
+	exp = profiles_next_wipe(st.store);
+	if (exp != 0 && wall_wait_ms(exp) == 0 && profiles_expire(st.store, ak_now_s()) > 0) {
+		ak_info("a profile's lifetime ended: its secrets wiped");
+		ak_smem_trim();
 	}
 	/* A previous key whose grace is over: wiped from the keystore by a write (which expires it), and
 	 * from memory even if that write fails, so it is never served or held past its deadline. */
@@ -143,6 +213,11 @@ agent_state_deadline(void)
 		e = ak_now_ms() + wall_wait_ms(exp);
 		if (e < st.expire_retry)
 			e = st.expire_retry;
+		if (d == 0 || e < d)
+			d = e;
+	}
+	if ((exp = profiles_next_wipe(st.store)) != 0) {
+		e = ak_now_ms() + wall_wait_ms(exp);
 		if (d == 0 || e < d)
 			d = e;
 	}
@@ -197,6 +272,8 @@ msg_name(uint8_t type)
 	case AK_MSG_EDIT: return "EDIT";
 	case AK_MSG_GET_PREVIOUS: return "GET_PREVIOUS";
 	case AK_MSG_LOG: return "LOG";
+	case AK_MSG_AUDIT_MAP: return "AUDIT_MAP";
+	case AK_MSG_LOG_USAGE: return "LOG_USAGE";
 	default: return "unknown";
 	}
 }
@@ -221,6 +298,20 @@ reply_error(struct ak_buf *out, enum ak_err e, const char *detail)
 	    ak_proto_put_error(out, e, detail) != AK_OK ||
 	    ak_proto_finish(out, AK_PROTO_MAX_REPLY) != AK_OK)
 		ak_buf_reset(out); /* cannot even say why: the caller closes on an empty reply */
+}
+
+void
+agent_dispatch_verdict_clear(void)
+{
+	memset(&verdict, 0, sizeof(verdict));
+}
+
+void
+agent_dispatch_verdict(enum ak_err v, const char *detail)
+{
+	verdict.set = 1;
+	verdict.v = v;
+	verdict.detail = detail;
 }
 
 /* Request handlers: each returns AK_OK after writing its own reply to out, or an error the caller
@@ -345,6 +436,9 @@ do_unlock(struct ak_buf *req, struct ak_buf *out, uint64_t now, struct agent_res
 	st.kdf = hdr.kdf;
 	st.fails = 0;
 	st.unlock_gate = 0;
+	st.unlocked_at = ak_now_s();
+	(void)profiles_expire(st.store, st.unlocked_at);
+	agent_audit_set_key(st.key);
 	set_lifetime(lifetime, now);
 	touch_idle(now);
 	ak_info("unlocked");
@@ -394,9 +488,11 @@ get_name(struct ak_buf *req, char **name)
 	return r;
 }
 
-/* GET, or GET_PREVIOUS: a copy of the profile with its previous keys in place of the current ones. */
+/* GET, or GET_PREVIOUS: a copy of the profile with its previous keys in place of the current ones.
+ * A profile under confirm-on-use first starts a confirmation and sends nothing (res->confirm_id); the
+ * request comes back with the verdict. */
 static enum ak_err
-do_get(struct ak_buf *req, struct ak_buf *out, int previous)
+do_get(struct ak_buf *req, struct ak_buf *out, int previous, struct agent_result *res, uint64_t now)
 {
 	const struct ak_profile *p;
 	struct ak_profile *view = NULL;
@@ -405,6 +501,12 @@ do_get(struct ak_buf *req, struct ak_buf *out, int previous)
 
 	if ((r = get_name(req, &name)) != AK_OK)
 		goto out;
+	if (verdict.set && verdict.v != AK_OK) {
+		/* Denied, not answered, or the agent locked meanwhile: nothing is looked up. */
+		r = verdict.v;
+		err_detail = verdict.detail;
+		goto out;
+	}
 	if (st.key == NULL) {
 		r = AK_ERR_LOCKED;
 		goto out;
@@ -412,6 +514,19 @@ do_get(struct ak_buf *req, struct ak_buf *out, int previous)
 	if ((p = ak_store_find(st.store, name)) == NULL) {
 		r = AK_ERR_NO_PROFILE;
 		goto out;
+	}
+	if (p->expired) {
+		r = AK_ERR_EXPIRED;
+		goto out;
+	}
+	if (p->confirm && !verdict.set) {
+		if ((res->confirm_id = agent_confirm_start(cur_peer, name, previous, now)) == 0) {
+			r = AK_ERR_NOT_CONFIRMED;
+			err_detail = "too many confirmations are pending";
+			goto out;
+		}
+		ak_smem_free(name); /* nothing logged yet: the verdict's run logs the outcome */
+		return AK_OK;
 	}
 	if (previous) {
 		if ((r = ak_profile_previous_view(p, ak_now_s(), &view)) != AK_OK)
@@ -490,7 +605,9 @@ write_store(struct write_op *op)
 {
 	struct ak_store_txn t;
 	struct ak_store *cur = NULL;
+	struct ak_profile *p;
 	struct ak_kdf kdf;
+	size_t i;
 	enum ak_err r;
 
 	memset(&t, 0, sizeof(t));
@@ -509,9 +626,15 @@ write_store(struct write_op *op)
 	}
 	if (r != AK_OK)
 		return r;
+	/* The store as written holds every secret again: a profile wiped by its own lifetime stays
+	 * wiped (by name) until the next unlock, whatever the write changed. */
+	for (i = 0; st.store != NULL && i < st.store->n; i++)
+		if (st.store->p[i]->expired && (p = ak_store_find(cur, st.store->p[i]->name)) != NULL)
+			profile_wipe(p);
 	ak_store_free(st.store);
 	st.store = cur;
 	st.kdf = kdf;
+	(void)profiles_expire(st.store, ak_now_s());
 	return AK_OK;
 }
 
@@ -622,6 +745,19 @@ out:
 	return r;
 }
 
+/* AUDIT_MAP: each profile's name with the hash the audit log writes for it, only while unlocked. */
+static enum ak_err
+do_audit_map(struct ak_buf *req, struct ak_buf *out)
+{
+	enum ak_err r;
+
+	if ((r = payload_end(req)) != AK_OK)
+		return r;
+	if (st.key == NULL)
+		return AK_ERR_LOCKED;
+	return agent_audit_map_reply(out, st.store);
+}
+
 /* LOG: the usage log, only while unlocked (it names profiles). */
 static enum ak_err
 do_log(struct ak_buf *req, struct ak_buf *out)
@@ -646,6 +782,33 @@ out:
 	return r;
 }
 
+/* LOG_USAGE: a proxy's token counts for a profile, into the usage log (only while unlocked: the log
+ * names profiles, and a locked agent keeps none). */
+static enum ak_err
+do_log_usage(struct ak_buf *req, struct ak_buf *out)
+{
+	struct ak_use_entry e;
+	enum ak_err r;
+
+	if (ak_proto_get_usage_report(req, &e) != AK_OK || payload_end(req) != AK_OK) {
+		r = AK_ERR_BAD_MESSAGE;
+		goto out;
+	}
+	if (st.key == NULL) {
+		r = AK_ERR_LOCKED;
+		goto out;
+	}
+	if (ak_store_find(st.store, e.profile) == NULL) {
+		r = AK_ERR_NO_PROFILE;
+		goto out;
+	}
+	agent_uselog_add_usage(&e, cur_peer);
+	r = reply_simple(out, AK_MSG_OK);
+out:
+	ak_use_entry_clear(&e); /* wipes the name */
+	return r;
+}
+
 void
 agent_dispatch(uint8_t type, struct ak_buf *req, struct ak_buf *out, struct agent_result *res,
     const struct agent_peer *peer)
@@ -654,12 +817,14 @@ agent_dispatch(uint8_t type, struct ak_buf *req, struct ak_buf *out, struct agen
 	enum ak_err r;
 
 	cur_peer = peer;
+	err_detail = NULL;
 	memset(res, 0, sizeof(*res));
 	ak_buf_reset(out);
 	/* Activity is what uses or changes a secret: STATUS and LIST (names and redacted forms only) are
 	 * what a prompt, a completion or `akctl status` polls, and must not keep the keys unlocked
 	 * forever. */
-	if (type != AK_MSG_STATUS && type != AK_MSG_LIST && type != AK_MSG_LOG)
+	if (type != AK_MSG_STATUS && type != AK_MSG_LIST && type != AK_MSG_LOG &&
+	    type != AK_MSG_AUDIT_MAP)
 		touch_idle(now);
 	switch (type) {
 	case AK_MSG_STATUS:
@@ -678,10 +843,10 @@ agent_dispatch(uint8_t type, struct ak_buf *req, struct ak_buf *out, struct agen
 		r = do_list(req, out);
 		break;
 	case AK_MSG_GET:
-		r = do_get(req, out, 0);
+		r = do_get(req, out, 0, res, now);
 		break;
 	case AK_MSG_GET_PREVIOUS:
-		r = do_get(req, out, 1);
+		r = do_get(req, out, 1, res, now);
 		break;
 	case AK_MSG_ADD:
 		r = do_add(req, out);
@@ -695,6 +860,12 @@ agent_dispatch(uint8_t type, struct ak_buf *req, struct ak_buf *out, struct agen
 	case AK_MSG_LOG:
 		r = do_log(req, out);
 		break;
+	case AK_MSG_AUDIT_MAP:
+		r = do_audit_map(req, out);
+		break;
+	case AK_MSG_LOG_USAGE:
+		r = do_log_usage(req, out);
+		break;
 	case AK_MSG_SHUTDOWN:
 		if ((r = payload_end(req)) == AK_OK) {
 			res->shutdown = 1;
@@ -706,7 +877,9 @@ agent_dispatch(uint8_t type, struct ak_buf *req, struct ak_buf *out, struct agen
 		break;
 	}
 	cur_peer = NULL;
-	ak_debug("request %s (%u): %s", msg_name(type), (unsigned)type, ak_strerror(r));
+	memset(&verdict, 0, sizeof(verdict));
+	ak_debug("request %s (%u): %s%s", msg_name(type), (unsigned)type, ak_strerror(r),
+	    res->confirm_id != 0 ? " (confirmation pending)" : "");
 	/* Parsing and sealing the store leave whole slabs free: give them back (cheap when none is). */
 	if (type == AK_MSG_UNLOCK || type == AK_MSG_ADD || type == AK_MSG_REMOVE || type == AK_MSG_EDIT)
 		ak_smem_trim();
@@ -714,7 +887,8 @@ agent_dispatch(uint8_t type, struct ak_buf *req, struct ak_buf *out, struct agen
 		return;
 	if (r == AK_ERR_BAD_MESSAGE)
 		res->close = 1;
-	reply_error(out, r, NULL);
+	reply_error(out, r, err_detail);
+	err_detail = NULL;
 	if (ak_buf_len(out) == 0)
 		res->close = 1;
 }

@@ -1,6 +1,7 @@
 /* main.c - akagent: options, then -k (kill.c) or the start-up (start.c). */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "agent.h"
@@ -17,7 +18,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: akagent [-c | -s | --shell NAME] [-Dd] [-a SOCKET] [-f KEYSTORE] [-t DURATION] [--idle DURATION]\n"
-	    "               [CMD [ARG...]]\n"
+	    "               [--confirm-timeout DURATION] [--audit-log PATH] [CMD [ARG...]]\n"
 	    "       akagent [-c | -s | --shell NAME] -k\n"
 	    "  -c, -s           print csh / sh commands (default: the shell running akagent, else $SHELL)\n"
 	    "  --shell NAME     print commands for NAME: sh bash zsh dash ksh fish csh tcsh\n"
@@ -28,6 +29,9 @@ usage(FILE *f)
 	    "                   $XDG_DATA_HOME/akagent/keystore)\n"
 	    "  -t DURATION      lock this long after unlock (default 8h; 0 = never)\n"
 	    "  --idle DURATION  lock after this long without a request (default 1h; 0 = never)\n"
+	    "  --confirm-timeout DURATION\n"
+	    "                   deny a confirm-on-use request not answered this long (default 30s)\n"
+	    "  --audit-log PATH append a line per handout and write to PATH (0600; names hashed)\n"
 	    "  CMD [ARG...]     run CMD with AKAGENT_SOCK/AKAGENT_PID set; exit when it exits\n"
 	    "  -h, --help       this help;  -V, --version  the version\n");
 }
@@ -60,6 +64,8 @@ parse_opts(int argc, char **argv, struct agent_opts *o)
 {
 	static const struct option longopts[] = {
 		{ "idle", required_argument, NULL, 'I' },
+		{ "confirm-timeout", required_argument, NULL, 'C' },
+		{ "audit-log", required_argument, NULL, 'L' },
 		{ "shell", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -116,6 +122,17 @@ parse_opts(int argc, char **argv, struct agent_opts *o)
 			if (parse_duration("--idle", optarg, &o->idle_s) != 0)
 				return 2;
 			break;
+		case 'C':
+			if (parse_duration("--confirm-timeout", optarg, &o->confirm_timeout_s) != 0)
+				return 2;
+			if (o->confirm_timeout_s == 0 || o->confirm_timeout_s > 120) {
+				fprintf(stderr, "akagent: --confirm-timeout: between 1s and 2m\n");
+				return 2;
+			}
+			break;
+		case 'L':
+			o->audit_log = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 1;
@@ -167,5 +184,9 @@ main(int argc, char **argv)
 	ak_smem_set_warn(smem_warn);
 	if (o.kill)
 		return agent_kill(&o);
+	/* The askpass as the agent's environment names it now: a confirmation never reads it later. */
+	agent_confirm_init(getenv("AKAGENT_ASKPASS"), o.confirm_timeout_s);
+	if (o.audit_log != NULL && agent_audit_open(o.audit_log) != 0)
+		return 1;
 	return agent_start(&o);
 }

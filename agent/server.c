@@ -140,13 +140,16 @@ handle_signals(const struct agent_server_cfg *cfg, int *unlink_sock)
 				code = 0;
 				break;
 			case SIGCHLD:
-				if (cfg->child > 0) {
+				{
 					int status;
 					pid_t p;
 
+					/* The CMD child, or an askpass (confirm.c). */
 					while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
-						if (p != cfg->child)
+						if (cfg->child <= 0 || p != cfg->child) {
+							agent_confirm_exited(p, status);
 							continue;
+						}
 						*unlink_sock = 1;
 						if (WIFEXITED(status))
 							code = WEXITSTATUS(status);

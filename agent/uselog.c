@@ -21,19 +21,48 @@ entry_free(struct ak_use_entry *e)
 		return;
 	ak_smem_free(e->profile); /* wipes the name */
 	ak_smem_free(e->exe);
+	ak_smem_free(e->client);
 	ak_smem_free(e);
 }
+
+static struct ak_use_entry *entry_new(uint8_t op, const char *profile,
+    const struct agent_peer *peer, enum ak_err r);
+static void entry_push(struct ak_use_entry *e);
 
 void
 agent_uselog_add(uint8_t op, const char *profile, const struct agent_peer *peer, enum ak_err r)
 {
+	entry_push(entry_new(op, profile, peer, r));
+}
+
+void
+agent_uselog_add_usage(const struct ak_use_entry *u, const struct agent_peer *peer)
+{
+	struct ak_use_entry *e = entry_new(AK_MSG_LOG_USAGE, u->profile, peer, AK_OK);
+
+	if (e == NULL)
+		return;
+	if ((e->client = ak_smem_strdup(u->client != NULL ? u->client : "")) == NULL) {
+		entry_free(e);
+		return;
+	}
+	e->requests = u->requests;
+	e->tokens_in = u->tokens_in;
+	e->tokens_out = u->tokens_out;
+	e->tokens_cache = u->tokens_cache;
+	entry_push(e);
+}
+
+static struct ak_use_entry *
+entry_new(uint8_t op, const char *profile, const struct agent_peer *peer, enum ak_err r)
+{
 	struct ak_use_entry *e;
-	size_t slot;
 
 	if (!agent_state_unlocked())
-		return;
+		return NULL;
 	if ((e = ak_smem_alloc(sizeof(*e))) == NULL)
-		return; /* out of secure memory: the request itself still went through */
+		return NULL; /* out of secure memory: the request itself still went through */
+	memset(e, 0, sizeof(*e));
 	e->time = ak_now_s();
 	e->op = op;
 	e->err = (uint32_t)r;
@@ -49,8 +78,18 @@ agent_uselog_add(uint8_t op, const char *profile, const struct agent_peer *peer,
 	e->exe = ak_smem_strdup(peer != NULL && peer->exe != NULL ? peer->exe : "");
 	if (e->profile == NULL || e->exe == NULL) {
 		entry_free(e);
-		return;
+		return NULL;
 	}
+	return e;
+}
+
+static void
+entry_push(struct ak_use_entry *e)
+{
+	size_t slot;
+
+	if (e == NULL)
+		return;
 	if (count == AGENT_USELOG_MAX) {
 		entry_free(ring[head]);
 		ring[head] = NULL;
@@ -60,6 +99,7 @@ agent_uselog_add(uint8_t op, const char *profile, const struct agent_peer *peer,
 	slot = (head + count) % AGENT_USELOG_MAX;
 	ring[slot] = e;
 	count++;
+	agent_audit_write(e);
 }
 
 void

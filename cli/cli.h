@@ -61,6 +61,10 @@ const char *cli_rotation_mark(const struct ak_list_entry *e, int64_t now);
 /* status: a "rotation:" count line when some profile has a policy, a "previous:" one when keys are
  * kept (LIST on cl; nothing on failure). */
 void cli_rotation_status(struct ak_client *cl);
+/* status: profiles under confirm-on-use, and their own lifetimes (expired, and the next wipe). */
+void cli_use_policy_status(struct ak_client *cl);
+/* list: " confirm", " expired" or " wiped in 45m" for one entry into buf ("" when none). */
+void cli_use_policy_mark(const struct ak_list_entry *e, int64_t now, char *buf, size_t buflen);
 enum ak_err cmd_list(struct cli *c, int argc, char **argv);
 enum ak_err cmd_show(struct cli *c, int argc, char **argv);
 enum ak_err cmd_log(struct cli *c, int argc, char **argv);
@@ -96,6 +100,14 @@ enum ak_err cmd_help(struct cli *c, int argc, char **argv);
 enum ak_err cmd_test(struct cli *c, int argc, char **argv);
 enum ak_err cmd_import(struct cli *c, int argc, char **argv);
 enum ak_err cmd_pull(struct cli *c, int argc, char **argv);
+enum ak_err cmd_usage(struct cli *c, int argc, char **argv);
+/* rotate's admin steps (akctl-net, cli/net/rotate_admin.c). Each prints its own messages and returns
+ * them. deactivate: find the previous main key of name at Anthropic (by hint, the stored one, or when
+ * NULL by the kept previous key itself) and set it inactive. create: a new OpenAI project service
+ * account for name; *key its key (secure: the caller wipes it). admin and project may be NULL. */
+enum ak_err cli_admin_deactivate(struct cli *c, const char *name, const char *admin, const char *hint);
+enum ak_err cli_admin_create(struct cli *c, const char *name, const char *admin, const char *project,
+    char **key);
 /* helper.c: the path of helper program name (akctl-net, akctl-proxy, akctl-shell): beside akctl, else
  * LIBEXECDIR/akagent. 0, or -1 if the path does not fit. */
 int cli_helper_path(const char *name, char *out, size_t outlen);

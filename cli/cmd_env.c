@@ -40,6 +40,15 @@ fail_no_profile(struct cli *c, struct ak_client *cl, const char *name)
 	return cli_fail(AK_ERR_NO_PROFILE, hint[0] ? hint : NULL, "%s: %s", c->cmd, name);
 }
 
+/* The agent wiped the profile when its own lifetime ended: say which, and how to get it back.
+ * Returns AK_ERR_EXPIRED. */
+static enum ak_err
+fail_expired(struct cli *c, const char *name)
+{
+	fprintf(stderr, "akctl: %s: %s expired: run 'akctl unlock' again\n", c->cmd, name);
+	return AK_ERR_EXPIRED;
+}
+
 enum ak_err
 cli_fetch_profile(struct cli *c, const char *name, struct ak_profile **p, struct ak_list_entry **ents,
     uint32_t *nents)
@@ -55,6 +64,8 @@ cli_fetch_profile(struct cli *c, const char *name, struct ak_profile **p, struct
 	r = ak_client_get_kind(cl, c->previous ? AK_MSG_GET_PREVIOUS : AK_MSG_GET, name, p);
 	if (r == AK_ERR_NO_PROFILE)
 		rc = fail_no_profile(c, cl, name);
+	else if (r == AK_ERR_EXPIRED)
+		rc = fail_expired(c, name);
 	else if (r != AK_OK)
 		rc = cli_fail_client(cl, r, c->cmd);
 	else if (ents != NULL && (r = ak_client_list(cl, ents, nents)) != AK_OK)
@@ -380,7 +391,8 @@ cmd_use(struct cli *c, int argc, char **argv)
 			return rc;
 		if ((r = ak_client_get_kind(cl, c->previous ? AK_MSG_GET_PREVIOUS : AK_MSG_GET, name,
 		    &p)) != AK_OK) {
-			rc = r == AK_ERR_NO_PROFILE ? fail_no_profile(c, cl, name) : cli_fail_client(cl, r, "use");
+			rc = r == AK_ERR_NO_PROFILE ? fail_no_profile(c, cl, name) :
+			    r == AK_ERR_EXPIRED ? fail_expired(c, name) : cli_fail_client(cl, r, "use");
 			goto out;
 		}
 	}

@@ -99,6 +99,20 @@ list_json(const struct ak_list_entry *e, uint32_t n, const struct use *u)
 			if (cJSON_AddStringToObject(o, "previous_until", when) == NULL)
 				goto fail;
 		}
+		/* Use policies: confirm-on-use, the profile's own lifetime and the agent's wipe of it. */
+		if ((e[i].confirm && cJSON_AddTrueToObject(o, "confirm") == NULL) ||
+		    (e[i].lifetime != 0 && cJSON_AddNumberToObject(o, "lifetime", (double)e[i].lifetime) == NULL) ||
+		    (e[i].expired && cJSON_AddTrueToObject(o, "expired") == NULL))
+			goto fail;
+		if (e[i].wipe_at != 0) {
+			cli_iso_time(e[i].wipe_at, when, sizeof(when));
+			if (cJSON_AddStringToObject(o, "wiped_at", when) == NULL)
+				goto fail;
+		}
+		if (e[i].deact_hint != NULL && e[i].deact_hint[0] != '\0' &&
+		    cJSON_AddStringToObject(o, e[i].deact_pending ? "deactivation_pending" :
+		    "deactivate_on_finish", e[i].deact_hint) == NULL)
+			goto fail;
 		if (u != NULL) {
 			if (cJSON_AddNumberToObject(o, "uses", u[i].count) == NULL)
 				goto fail;
@@ -116,11 +130,13 @@ fail:
 static void
 age_column(const struct ak_list_entry *e, int64_t now, char *buf, size_t buflen)
 {
-	char age[32];
+	char age[32], use[64];
 
 	ak_age_format(e->rotated, now, age, sizeof(age));
-	snprintf(buf, buflen, "%s%s%s%s", age, cli_rotation_mark(e, now)[0] ? " " : "",
-	    cli_rotation_mark(e, now), e->prev_until != 0 ? " +previous" : "");
+	cli_use_policy_mark(e, now, use, sizeof(use));
+	snprintf(buf, buflen, "%s%s%s%s%s%s", age, cli_rotation_mark(e, now)[0] ? " " : "",
+	    cli_rotation_mark(e, now), e->prev_until != 0 ? " +previous" : "",
+	    e->deact_pending ? " deactivation-pending" : "", use);
 }
 
 static enum ak_err
@@ -128,7 +144,7 @@ list_table(const struct ak_list_entry *e, uint32_t n, const struct use *u)
 {
 	static const char *head[7] = { "PROFILE", "PROVIDER", "VARIABLES", "KEY", "USES", "LAST USE", "AGE" };
 	size_t w[4], k;
-	char buf[256], age[32], ageplus[64], cnt[16];
+	char buf[256], age[32], ageplus[128], cnt[16];
 	int64_t now = ak_now_s();
 	uint32_t i;
 

@@ -108,8 +108,10 @@ cmd_set(struct cli *c, int argc, char **argv)
 {
 	const char *sets[AK_EDIT_MAX], *unsets[AK_EDIT_MAX], *secrets[AK_EDIT_MAX];
 	const char *desc = NULL, *provider = NULL, *name, *eq, *unvar = NULL, *every = NULL;
-	char everys[24];
-	uint32_t every_s = 0;
+	char everys[24], lifes[24];
+	uint32_t every_s = 0, life_s = 0;
+	const char *life = NULL;
+	int confirm_on = 0, confirm_off = 0, confirm;
 	char *values[AK_EDIT_MAX], *vname = NULL, detail[512];
 	char prompts[AK_EDIT_MAX][AK_NAME_MAX + AK_VARNAME_MAX + 32];
 	const char *pp[AK_EDIT_MAX];
@@ -124,20 +126,31 @@ cmd_set(struct cli *c, int argc, char **argv)
 		CLI_VALUE("description", &desc),
 		CLI_VALUE("provider", &provider),
 		CLI_VALUE("rotate-every", &every),
+		CLI_FLAG("confirm", &confirm_on, 1),
+		CLI_FLAG("no-confirm", &confirm_off, 1),
+		CLI_VALUE("lifetime", &life),
 		CLI_OPT_END,
 	};
 
 	memset(values, 0, sizeof(values));
 	if ((rc = cli_opts_parse(c, argc, argv, opts, 0, &helped)) != AK_OK || helped)
 		return rc;
-	/* Room for the description and the provider too, in one edit. */
-	if (nsets + nunsets + nsecrets + 2 > AK_EDIT_MAX)
-		return cli_usage_error(c, "at most %d changes at once", AK_EDIT_MAX - 2);
-	if ((rc = cli_one_profile(c, argc, argv, &name)) != 0)
+	/* Room for the description, provider, rotation policy, confirm and lifetime too, in one edit. */
+	if (nsets + nunsets + nsecrets + 5 > AK_EDIT_MAX)
+		return cli_usage_error(c, "at most %d changes at once", AK_EDIT_MAX - 5);
+	if (confirm_on && confirm_off)
+		return cli_usage_error(c, "--confirm and --no-confirm together");
+	confirm = confirm_on ? 1 : confirm_off ? 0 : -1;
+	if ((rc = cli_one_profile(c, argc, argv, &name)) != AK_OK)
 		return rc;
-	if (nsets + nunsets + nsecrets == 0 && desc == NULL && provider == NULL && every == NULL)
+	if (nsets + nunsets + nsecrets == 0 && desc == NULL && provider == NULL && every == NULL &&
+	    confirm == -1 && life == NULL)
 		return cli_usage_error(c, "nothing to change (--set, --unset, --secret, --description, "
-		    "--provider, --rotate-every)");
+		    "--provider, --rotate-every, --confirm, --no-confirm, --lifetime)");
+	if (life != NULL && strcmp(life, "none") != 0 &&
+	    (ak_duration_parse(life, &life_s) != AK_OK || life_s == 0))
+		return cli_usage_error(c, "--lifetime needs a duration like 1h, 30m or 90s, or none (at "
+		    "most 365d)");
 	if (every != NULL && ak_duration_parse(every, &every_s) != AK_OK)
 		return cli_usage_error(c, "--rotate-every needs a duration like 90d, 12w or 0 (none; at most "
 		    "365d)");
@@ -200,6 +213,15 @@ cmd_set(struct cli *c, int argc, char **argv)
 	snprintf(everys, sizeof(everys), "%lu", (unsigned long)every_s);
 	if (every != NULL && (r = ak_edit_add(e, AK_EDIT_ROTATE_EVERY, everys, NULL)) != AK_OK) {
 		rc = cli_fail(r, NULL, "set: --rotate-every");
+		goto out;
+	}
+	if (confirm != -1 && (r = ak_edit_add(e, AK_EDIT_CONFIRM, confirm ? "1" : "0", NULL)) != AK_OK) {
+		rc = cli_fail(r, NULL, "set: --confirm");
+		goto out;
+	}
+	snprintf(lifes, sizeof(lifes), "%lu", (unsigned long)life_s);
+	if (life != NULL && (r = ak_edit_add(e, AK_EDIT_LIFETIME, lifes, NULL)) != AK_OK) {
+		rc = cli_fail(r, NULL, "set: --lifetime");
 		goto out;
 	}
 	if ((r = cli_secrets_read(pp, nsecrets, values)) != AK_OK) {
@@ -280,4 +302,56 @@ enum ak_err
 cmd_cp(struct cli *c, int argc, char **argv)
 {
 	return rename_or_copy(c, argc, argv, 1);
+}
+
+void
+cli_use_policy_mark(const struct ak_list_entry *e, int64_t now, char *buf, size_t buflen)
+{
+	char dur[32] = "";
+	size_t n = 0;
+
+	buf[0] = '\0';
+	if (e->confirm)
+		n = (size_t)snprintf(buf, buflen, " confirm");
+	if (n >= buflen)
+		return;
+	if (e->expired)
+		snprintf(buf + n, buflen - n, " expired");
+	else if (e->wipe_at != 0) {
+		ak_duration_format(e->wipe_at > now ? (uint32_t)(e->wipe_at - now) : 0, dur, sizeof(dur));
+		snprintf(buf + n, buflen - n, " wiped in %s", dur);
+	}
+}
+
+void
+cli_use_policy_status(struct ak_client *cl)
+{
+	struct ak_list_entry *e = NULL;
+	uint32_t n = 0, i, confirm = 0, expired = 0, timed = 0;
+	int64_t now = ak_now_s(), next = 0;
+	char dur[32];
+
+	if (ak_client_list(cl, &e, &n) != AK_OK)
+		return;
+	for (i = 0; i < n; i++) {
+		confirm += e[i].confirm != 0;
+		expired += e[i].expired != 0;
+		if (!e[i].expired && e[i].wipe_at != 0) {
+			timed++;
+			if (next == 0 || e[i].wipe_at < next)
+				next = e[i].wipe_at;
+		}
+	}
+	if (confirm > 0)
+		printf("confirm:    %lu profile%s ask%s before use (AKAGENT_ASKPASS)\n", (unsigned long)confirm,
+		    confirm == 1 ? "" : "s", confirm == 1 ? "s" : "");
+	if (expired > 0)
+		printf("expired:    %lu profile%s wiped by %s lifetime: run 'akctl unlock' again\n",
+		    (unsigned long)expired, expired == 1 ? "" : "s", expired == 1 ? "its" : "their");
+	if (timed > 0) {
+		ak_duration_format(next > now ? (uint32_t)(next - now) : 0, dur, sizeof(dur));
+		printf("lifetimes:  %lu profile%s with a lifetime; the next is wiped in %s\n",
+		    (unsigned long)timed, timed == 1 ? "" : "s", dur);
+	}
+	ak_client_list_free(e, n);
 }

@@ -169,6 +169,7 @@ cmd_status(struct cli *c, int argc, char **argv)
 	if (st.unlocked) {
 		printf("profiles:   %lu\n", (unsigned long)st.nprofiles);
 		cli_rotation_status(cl);
+		cli_use_policy_status(cl);
 		if (st.lifetime_left == AK_LIFETIME_NONE) {
 			printf("auto-lock:  never\n");
 		} else {

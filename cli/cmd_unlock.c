@@ -113,6 +113,22 @@ out:
 	return rc;
 }
 
+/* 1 when the unlocked agent wiped a profile whose own lifetime ended. */
+static int
+any_expired(struct ak_client *cl)
+{
+	struct ak_list_entry *e = NULL;
+	uint32_t n = 0, i;
+	int any = 0;
+
+	if (ak_client_list(cl, &e, &n) != AK_OK)
+		return 0;
+	for (i = 0; i < n; i++)
+		any |= e[i].expired;
+	ak_client_list_free(e, n);
+	return any;
+}
+
 enum ak_err
 cmd_unlock(struct cli *c, int argc, char **argv)
 {
@@ -153,7 +169,10 @@ cmd_unlock(struct cli *c, int argc, char **argv)
 		rc = cli_fail_agent(r, detail, "unlock");
 		goto out;
 	}
-	if (st.unlocked) {
+	if (st.unlocked && !have_t && any_expired(cl)) {
+		/* A profile's own lifetime ended: only the key brings its secrets back. */
+		cli_note("unlock: a profile's lifetime ended: reading the keystore again");
+	} else if (st.unlocked) {
 		if (!have_t) {
 			/* Nothing to change: a plain unlock never moves the deadline. */
 			if (isatty(STDERR_FILENO))

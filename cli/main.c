@@ -1,8 +1,9 @@
 /* main.c - akctl: global options, the command table, process hardening.
  *
- * This process serves env/get/use/exec, so start-up stays cheap: libc, libsodium and cJSON are the only
- * libraries. The secure arena is started once here, before any command runs: every command holds a
- * key, a secret or an agent connection's buffers in it.
+ * This process serves env/get/use/exec, so start-up stays cheap: libc is the only shared library it
+ * starts with (libsodium is linked statically where its archive is installed, cJSON is opened on first
+ * use: cjson_lazy.c). The secure arena is started once here, before any command runs: every command
+ * holds a key, a secret or an agent connection's buffers in it.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -66,7 +67,8 @@ static const struct cli_cmd cmds[] = {
 	    "  --no-validate    store without the live check\n" },
 	{ "rm", cmd_rm, "PROFILE", "remove a profile", "" },
 	{ "set", cmd_set, "PROFILE [--set NAME=VALUE]... [--unset NAME]... [--secret NAME]...\n"
-	    "             [--description TEXT] [--provider NAME] [--rotate-every DURATION]",
+	    "             [--description TEXT] [--provider NAME] [--rotate-every DURATION]\n"
+	    "             [--confirm | --no-confirm] [--lifetime DURATION|none]",
 	    "change a profile's variables and attributes, keeping the rest (and the key)",
 	    "  --set NAME=VALUE a plain variable, added or replaced (refused if VALUE looks like a key)\n"
 	    "  --unset NAME     remove a variable (not the main secret's)\n"
@@ -75,27 +77,42 @@ static const struct cli_cmd cmds[] = {
 	    "  --description TEXT  replace the note\n"
 	    "  --provider NAME  replace the provider\n"
 	    "  --rotate-every DURATION  rotation policy for the key (90d, 12w...; 0 none): list and\n"
-	    "                   status mark it due, then overdue; doctor fails it overdue\n" },
+	    "                   status mark it due, then overdue; doctor fails it overdue\n"
+	    "  --confirm        the agent asks (AKAGENT_ASKPASS) before handing out a secret\n"
+	    "  --no-confirm     it does not ask\n"
+	    "  --lifetime DURATION  the agent wipes the profile's secrets this long after unlock (1h,\n"
+	    "                   30m...; none: kept as long as the agent stays unlocked)\n" },
 	{ "rotate", cmd_rotate, "PROFILE [--var VAR] [--grace DURATION] [--validate | --no-validate]\n"
-	    "             | PROFILE [--var VAR] --rollback | --finish",
+	    "             [--deactivate] [--create [--project ID]] [--admin PROFILE]\n"
+	    "             | PROFILE [--var VAR] --rollback | --finish [--deactivate] [--admin PROFILE]",
 	    "replace a key, keeping the old one as previous for a grace period",
 	    "  --var VAR        rotate a secret variable instead of the main secret\n"
 	    "  --grace DURATION how long the previous key stays (default 24h; then the agent wipes it)\n"
 	    "  --validate       check the new key with the provider first (default at a terminal)\n"
 	    "  --no-validate    rotate without the live check\n"
 	    "  --rollback       swap back: the previous key is current again\n"
-	    "  --finish         wipe the previous key now\n" },
+	    "  --finish         wipe the previous key now\n"
+	    "  --deactivate     with a rotation: deactivate the old key at Anthropic when the rotation\n"
+	    "                   finishes; with --finish: now (an admin key profile is needed)\n"
+	    "  --admin PROFILE  the admin key's profile (default: the only anthropic-admin, or for\n"
+	    "                   --create openai-admin, one)\n"
+	    "  --create         OpenAI: the new key is a new project service account's, made by the\n"
+	    "                   admin API (nothing is read)\n"
+	    "  --project ID     with --create: the project (default: the profile's OPENAI_PROJECT_ID)\n" },
 	{ "rename", cmd_rename, "OLD NEW", "rename a profile (keeps everything, times included)", "" },
 	{ "cp", cmd_cp, "SRC DST", "copy a profile under a new name", "" },
 	{ "list", cmd_list, "[--json | --names]", "list profiles (secrets redacted; --names: names only)",
 	    "  --json           one JSON array (schema in akctl(1))\n"
 	    "  --names          profile names only, one a line (for completion)\n" },
-	{ "log", cmd_log, "[--profile PROFILE] [--since DURATION] [--follow] [--json]",
+	{ "log", cmd_log, "[--profile PROFILE] [--since DURATION] [--follow] [--json] [--audit PATH]",
 	    "what the agent handed out and wrote since unlock: when, which profile, to which program",
 	    "  --profile PROFILE  only this profile's entries\n"
 	    "  --since DURATION entries of the last DURATION (90s, 30m, 1h, 7d)\n"
 	    "  --follow         keep printing new entries (polls every second)\n"
-	    "  --json           one JSON object per entry, one a line (schema in akctl(1))\n" },
+	    "  --json           one JSON object per entry, one a line (schema in akctl(1))\n"
+	    "  --audit PATH     read the agent's audit log file (see akagent(1)) instead, its hashed\n"
+	    "                   names mapped back by the unlocked agent (\"#HASH\": a profile it no\n"
+	    "                   longer has)\n" },
 	{ "show", cmd_show, "PROFILE [--json]", "show a profile's details (secret redacted)",
 	    "  --json           one JSON object (schema in akctl(1))\n" },
 	{ "get", cmd_get, "PROFILE [VAR] [--reveal] [--previous]", "print a profile's secret (or one variable's value)",
@@ -175,6 +192,13 @@ static const struct cli_cmd cmds[] = {
 	    "  --all            every profile imported from a cloud source\n"
 	    "  --region REGION  the cloud region (AWS)\n"
 	    "  --timeout DURATION  per cloud request\n" },
+	{ "usage", CLI_NET_CMD(cmd_usage), "PROFILE [--since DURATION] [--json] [--admin PROFILE] [--project ID]",
+	    "tokens the provider counted for the profile's key per day, beside the agent's handouts",
+	    "  --since DURATION days to show (default 7d, at most 93d)\n"
+	    "  --json           one JSON object (schema in akctl(1))\n"
+	    "  --admin PROFILE  the admin key's profile (default: the only anthropic-admin or\n"
+	    "                   openai-admin one)\n"
+	    "  --project ID     OpenAI: the key's project (default: the profile's OPENAI_PROJECT_ID)\n" },
 	{ "help", cmd_help, "[COMMAND]", "show the commands, or one command's options", "" },
 };
 
@@ -487,8 +511,9 @@ main(int argc, char **argv)
 		fprintf(stderr, "akctl: write error on standard output\n");
 		rc = ak_err_exit_code(AK_ERR_IO);
 	}
-	/* Every block was wiped when freed; this also wipes anything a bug leaked. */
-	ak_smem_release_all();
+	/* Every block was wiped when freed; this also wipes anything a bug leaked. Wiped, not unmapped:
+	 * the process ends here, and unlocking and unmapping would cost more than the wiping. */
+	ak_smem_wipe_all();
 	free(cargv);
 	return rc;
 }

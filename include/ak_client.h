@@ -23,6 +23,7 @@
 #include "ak_store.h"
 
 #define AK_CLIENT_TIMEOUT_S 10     /* default send/receive timeout */
+#define AK_CLIENT_CONFIRM_WAIT_S 150 /* GET: the agent may ask first (akagent --confirm-timeout, 2m at most) */
 #define AK_CLIENT_DETAIL_MAX 512
 
 /* Flags for ak_client_connect. */
@@ -82,6 +83,13 @@ enum ak_err ak_client_edit(struct ak_client *cl, const struct ak_edit *e);
 enum ak_err ak_client_log(struct ak_client *cl, const char *profile, int64_t since,
     struct ak_use_entry **entries, uint32_t *n);
 void ak_client_log_free(struct ak_use_entry *entries, uint32_t n);
+/* AUDIT_MAP: each profile name (names[i], malloc'd) with the audit log's hash of it (hashes[i]).
+ * Free both with ak_client_audit_map_free (wipes the names). */
+enum ak_err ak_client_audit_map(struct ak_client *cl, char ***names, char ***hashes, uint32_t *n);
+void ak_client_audit_map_free(char **names, char **hashes, uint32_t n);
+/* LOG_USAGE: token counts seen passing through a proxy for e->profile (e->client, e->requests,
+ * e->tokens_*), recorded by the agent in its usage log. */
+enum ak_err ak_client_log_usage(struct ak_client *cl, const struct ak_use_entry *e);
 
 /* Raw frames, for the load tools (which also speak ssh-agent's framing: u32 big-endian length, type,
  * payload). One request in flight: send a whole frame, then receive its reply.

@@ -17,6 +17,7 @@
 #include "ak_store.h"
 
 #define AK_EDIT_MAX 64 /* actions in one edit */
+#define AK_FINISH_DEACTIVATED "deactivated" /* FINISH's value once the provider deactivated the key */
 
 enum ak_edit_kind {
 	AK_EDIT_SET_VAR = 1,     /* arg = variable, value = its plain value */
@@ -31,8 +32,13 @@ enum ak_edit_kind {
 	AK_EDIT_ROTATE = 8,      /* arg = variable, value = the new secret; the old one becomes previous */
 	AK_EDIT_GRACE = 9,       /* arg = variable, value = decimal seconds: previous kept until now + that */
 	AK_EDIT_ROLLBACK = 10,   /* arg = variable: swap current and previous */
-	AK_EDIT_FINISH = 11,     /* arg = variable: wipe the previous value */
+	AK_EDIT_FINISH = 11,     /* arg = variable: wipe the previous value; value "" keeps a deactivation
+	                          * asked for it (then pending), AK_FINISH_DEACTIVATED ends it too */
 	AK_EDIT_ROTATE_EVERY = 12, /* arg = decimal seconds between rotations (0: no policy) */
+	AK_EDIT_CONFIRM = 13,    /* arg = "1": the agent asks before handing out a secret, "0": it does not */
+	AK_EDIT_LIFETIME = 14,   /* arg = decimal seconds after unlock the agent keeps the secrets (0: no limit) */
+	AK_EDIT_DEACTIVATE = 15, /* arg = "" (the main secret): deactivate the kept previous key at the
+	                          * provider when the rotation finishes; its partial hint is kept */
 };
 
 struct ak_edit_action {

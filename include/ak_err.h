@@ -46,15 +46,21 @@ enum ak_err {
 	AK_ERR_NO_PREVIOUS = 36,    /* no previous key kept (never rotated, finished, or grace over) */
 	AK_ERR_SAME_SECRET = 37,    /* a rotation to the key that is already current */
 	AK_ERR_SOURCE_CHANGED = 38, /* the profile's source changed while its value was being fetched */
+	AK_ERR_NOT_CONFIRMED = 39,  /* confirm-on-use: the askpass said no, or none could run */
+	AK_ERR_CONFIRM_TIMEOUT = 40, /* confirm-on-use: no answer in time */
+	AK_ERR_EXPIRED = 41,        /* the profile's own lifetime since unlock ended: wiped from the agent */
+	AK_ERR_AMBIGUOUS_KEY = 42,  /* several keys at the provider match one partial hint */
+	AK_ERR_DEACT_PENDING = 43,  /* only the old key's deactivation at the provider is left to do */
 };
 /* The highest code: new codes are appended and this follows them. */
-#define AK_ERR_LAST AK_ERR_SOURCE_CHANGED
+#define AK_ERR_LAST AK_ERR_DEACT_PENDING
 
 /* A static, secret-free one-line description. Never NULL. */
 const char *ak_strerror(enum ak_err e);
 
 /* akctl's documented exit code for an error: 0 ok, 1 failure, 2 usage, 3 no agent (for this keystore),
- * 4 locked, 5 no such profile, 6 wrong passphrase/authentication, 7 the agent found is not trusted. */
+ * 4 locked (or the profile's lifetime ended), 5 no such profile, 6 wrong passphrase/authentication,
+ * 7 the agent found is not trusted, 8 a confirm-on-use request was denied or not answered in time. */
 int ak_err_exit_code(enum ak_err e);
 
 /* Map an int read from the wire to an enum; unknown values become AK_ERR_INTERNAL. */

@@ -15,7 +15,7 @@
 #include "ak_err.h"
 #include "ak_store.h"
 
-#define AK_PROTO_VERSION 4
+#define AK_PROTO_VERSION 5
 #define AK_PROTO_MAX_REQUEST (256u * 1024)
 #define AK_PROTO_MAX_REPLY (64u * 1024 * 1024)
 
@@ -35,6 +35,10 @@ enum ak_msg {
 	                             value in its grace replaced by it | ERROR (NO_PREVIOUS) */
 	AK_MSG_LOG = 11,     /* string profile ("" = all), uint64 since (unix s, 0 = all) -> LOG_REPLY |
 	                        ERROR (LOCKED) */
+	AK_MSG_AUDIT_MAP = 12, /* -> AUDIT_MAP_REPLY | ERROR (LOCKED) */
+	AK_MSG_LOG_USAGE = 13, /* string profile, string client, uint32 requests, uint64 input, output,
+	                        * cache tokens -> OK | ERROR (LOCKED, NO_PROFILE): token counts an
+	                        * akctl-proxy saw pass through, recorded in the usage log */
 	/* replies */
 	AK_MSG_OK = 0x80,
 	AK_MSG_ERROR = 0x81,        /* uint32 ak_err, string detail (never a secret) */
@@ -42,6 +46,8 @@ enum ak_msg {
 	AK_MSG_LIST_REPLY = 0x83,   /* uint32 n, n x list entry */
 	AK_MSG_PROFILE_REPLY = 0x84,/* profile */
 	AK_MSG_LOG_REPLY = 0x85,    /* uint32 n, n x use entry, oldest first */
+	AK_MSG_AUDIT_MAP_REPLY = 0x86, /* uint32 n, n x (string name, string hash): the audit log's
+	                                  keyed hash (32 hex digits) of each profile name */
 };
 
 #define AK_ADD_FORCE 0x01
@@ -71,6 +77,13 @@ struct ak_list_entry {
 	uint8_t *var_secret;       /* nvars flags: 1 for a secret variable */
 	int64_t rotate_every;      /* policy, seconds (0 none) */
 	int64_t prev_until;        /* earliest grace deadline of a kept previous value, 0 none */
+	int confirm;               /* policy: the agent asks before handing out a secret */
+	int expired;               /* the agent wiped the secrets: the profile's lifetime ended */
+	int64_t lifetime;          /* policy, seconds after unlock (0 none) */
+	int64_t wipe_at;           /* unix s when the agent wipes (or wiped) the secrets, 0 never */
+	char *deact_hint;          /* "" none; else the partial hint of the previous main key, to be
+	                            * deactivated at the provider when the rotation finishes */
+	uint8_t deact_pending;     /* 1: the grace is over (the key wiped), the deactivation is due */
 };
 
 /* A row of the agent's usage log: one secret handed out (GET, GET_PREVIOUS) or one write (ADD,
@@ -81,11 +94,16 @@ struct ak_list_entry {
 #define AK_USE_EXE_MAX 4096
 struct ak_use_entry {
 	int64_t time;              /* unix seconds */
-	uint8_t op;                /* AK_MSG_GET, _GET_PREVIOUS, _ADD, _REMOVE, _EDIT or AK_USE_EXPIRE */
+	uint8_t op;                /* AK_MSG_GET, _GET_PREVIOUS, _ADD, _REMOVE, _EDIT, _LOG_USAGE or
+	                            * AK_USE_EXPIRE */
 	uint32_t pid, uid;         /* the peer (SO_PEERCRED) */
 	uint32_t err;              /* enum ak_err: the outcome */
 	char *profile;             /* "" when none (EXPIRE) */
 	char *exe;                 /* readlink /proc/PID/exe at accept; "" when unknown */
+	/* op AK_MSG_LOG_USAGE only (else zero and NULL): what went through akctl-proxy */
+	char *client;              /* the proxy's client: its command's name, or "" */
+	uint32_t requests;
+	uint64_t tokens_in, tokens_out, tokens_cache;
 };
 
 /* Framing ------------------------------------------------------------------------------------------ */
@@ -125,6 +143,12 @@ enum ak_err ak_proto_get_log_req(struct ak_buf *b, char **profile, int64_t *sinc
 enum ak_err ak_proto_put_use_entry(struct ak_buf *b, const struct ak_use_entry *e);
 /* *e overwritten; on failure all zero and nothing allocated. */
 enum ak_err ak_proto_get_use_entry(struct ak_buf *b, struct ak_use_entry *e);
+/* LOG_USAGE request: e's profile, client and counts (the other fields are the agent's to fill).
+ * Decode: *e overwritten, strings malloc'd; a profile must pass ak_name_check, a client is at most
+ * AK_USE_CLIENT_MAX printable ASCII bytes. */
+#define AK_USE_CLIENT_MAX 64
+enum ak_err ak_proto_put_usage_report(struct ak_buf *b, const struct ak_use_entry *e);
+enum ak_err ak_proto_get_usage_report(struct ak_buf *b, struct ak_use_entry *e);
 /* NULL-safe; frees (wiping the profile name) and zeroes. */
 void ak_use_entry_clear(struct ak_use_entry *e);
 /* ERROR payload: *detail malloc'd (may be NULL). */

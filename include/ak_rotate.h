@@ -29,8 +29,9 @@ enum ak_err ak_rot_copy(struct ak_rot *dst, const struct ak_rot *src);
  * AK_ERR_INVALID (times). */
 enum ak_err ak_rot_check(const struct ak_rot *r);
 
-/* The document (docs/keystore-format.md): "previous": {"value", "rotated", "until"} on the profile or
- * on a secret variable, only when one is kept. to_json adds nothing when r has none. from_json: it is
+/* The document (docs/keystore-format.md): "previous": {"value", "rotated", "until"[, "deactivate"]}
+ * on the profile or on a secret variable, only when one is kept (or, with "deactivate" and without
+ * "value", a deactivation is pending after the grace wiped the key). to_json adds nothing when r has none. from_json: it is
  * the "previous" item; AK_ERR_BAD_FORMAT for anything but exactly those three fields. */
 enum ak_err ak_rot_to_json(struct cJSON *obj, const struct ak_rot *r);
 enum ak_err ak_rot_from_json(const struct cJSON *it, struct ak_rot *r);
@@ -54,6 +55,16 @@ enum ak_err ak_profile_previous_view(const struct ak_profile *p, int64_t now, st
 /* Policy: 0 current (or no policy), 1 due (within a tenth of the period, at most 7 days, of its end),
  * 2 overdue (older than the period). rotated: when the secret last changed. */
 int ak_rot_due(int64_t rotated, int64_t every, int64_t now);
+
+/* The partial hint of a key, as an admin API shows it ("sk-ant-api03-R2D...igAA": the vendor prefix
+ * and 3 characters, "...", the last 4) into out (AK_ROT_HINT_MAX). AK_ERR_INVALID for a key too short
+ * to hide enough of, or with bytes outside printable ASCII. The caller wipes out. */
+#define AK_ROT_HINT_MAX 64
+enum ak_err ak_rot_hint(const char *key, char *out, size_t outlen);
+/* A hint's syntax: printable ASCII, one "..." with text on both sides, shorter than AK_ROT_HINT_MAX. */
+enum ak_err ak_rot_hint_check(const char *hint);
+/* 1 when key starts with the hint's part before "..." and ends with the part after it. */
+int ak_rot_hint_match(const char *hint, const char *key);
 
 /* Decimal seconds as edit actions carry them ("0".."N", no sign, at most 12 digits). */
 enum ak_err ak_rot_secs_parse(const char *s, int64_t *secs);

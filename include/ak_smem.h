@@ -52,4 +52,9 @@ void ak_smem_trim(void);
 /* Free every slab (wiping it). Only at exit, or in tests. Pointers handed out become invalid. */
 void ak_smem_release_all(void);
 
+/* Wipe every slab, then forget them all without unmapping: for a process about to exit, to which
+ * unlocking and unmapping cost more than the wiping (the kernel drops the mappings with the process).
+ * Pointers handed out become invalid; the arena starts afresh if used again. */
+void ak_smem_wipe_all(void);
+
 #endif

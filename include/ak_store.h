@@ -71,6 +71,9 @@ struct ak_rot {
 	char *prev;         /* the previous value, or NULL */
 	int64_t at;         /* unix seconds: when it was replaced */
 	int64_t until;      /* unix seconds: grace deadline, after which it is wiped */
+	char *hint;         /* main secret only, or NULL: the old key is to be deactivated at the provider
+	                     * when the rotation finishes; its partial hint ("sk-ant-api03-R2D...igAA").
+	                     * Outlives prev (expiry keeps it) until a finish carries it out. */
 };
 
 struct ak_var {
@@ -93,6 +96,12 @@ struct ak_profile {
 	struct ak_var *vars; /* further variables, plain or secret, in insertion order */
 	struct ak_rot rot;   /* the main secret's previous value */
 	int64_t rotate_every; /* policy: seconds between rotations of the main secret, 0 = none */
+	int confirm;          /* policy: the agent asks (AKAGENT_ASKPASS) before handing out a secret */
+	int64_t lifetime;     /* policy: seconds after unlock the agent wipes the secrets, 0 = none */
+	/* The agent's own state (never in the document): when it wipes this profile's secrets (unix s,
+	 * 0 = never), and whether it did. */
+	int64_t wipe_at;
+	int expired;
 };
 
 struct ak_store {

@@ -16,10 +16,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "ak_buf.h"
 #include "ak_client.h"
 #include "ak_path.h"
 #include "ak_proto.h"
+#include "ak_util.h"
 
 /* An UNLOCK may be parked behind the agent's failed-unlock back-off (at most 8 s). */
 #define CLIENT_UNLOCK_TIMEOUT_S 20
@@ -562,7 +565,9 @@ ak_client_get_kind(struct ak_client *cl, uint8_t type, const char *name, struct 
 		return AK_ERR_INVALID;
 	if ((r = ak_proto_begin(cl->req, type)) == AK_OK)
 		r = ak_buf_put_cstring(cl->req, name);
-	if ((r = request(cl, r, AK_MSG_PROFILE_REPLY, cl->timeout_s)) == AK_OK)
+	/* A profile under confirm-on-use answers only once someone said yes or no at the prompt. */
+	if ((r = request(cl, r, AK_MSG_PROFILE_REPLY,
+	    cl->timeout_s > AK_CLIENT_CONFIRM_WAIT_S ? cl->timeout_s : AK_CLIENT_CONFIRM_WAIT_S)) == AK_OK)
 		r = ak_proto_get_profile(cl->rep, out);
 	ak_buf_reset(cl->rep); /* held the secret */
 	return r;
@@ -589,6 +594,16 @@ ak_client_put_secret(struct ak_client *cl, const struct ak_profile *p)
 }
 
 enum ak_err
+ak_client_log_usage(struct ak_client *cl, const struct ak_use_entry *e)
+{
+	enum ak_err r;
+
+	if ((r = ak_proto_begin(cl->req, AK_MSG_LOG_USAGE)) == AK_OK)
+		r = ak_proto_put_usage_report(cl->req, e);
+	return request_ok(cl, r, cl->timeout_s);
+}
+
+enum ak_err
 ak_client_remove(struct ak_client *cl, const char *name)
 {
 	enum ak_err r;
@@ -606,4 +621,68 @@ ak_client_edit(struct ak_client *cl, const struct ak_edit *e)
 	if ((r = ak_proto_begin(cl->req, AK_MSG_EDIT)) == AK_OK)
 		r = ak_proto_put_edit(cl->req, e);
 	return request_ok(cl, r, cl->timeout_s); /* wipes cl->req: it may have held a secret */
+}
+
+void
+ak_client_audit_map_free(char **names, char **hashes, uint32_t n)
+{
+	uint32_t i;
+
+	for (i = 0; i < n; i++) {
+		if (names != NULL && names[i] != NULL) {
+			sodium_memzero(names[i], strlen(names[i]));
+			free(names[i]);
+		}
+		if (hashes != NULL)
+			free(hashes[i]);
+	}
+	free(names);
+	free(hashes);
+}
+
+enum ak_err
+ak_client_audit_map(struct ak_client *cl, char ***names, char ***hashes, uint32_t *n)
+{
+	char **nm = NULL, **hs = NULL;
+	uint32_t count = 0, i = 0;
+	enum ak_err r;
+
+	*names = *hashes = NULL;
+	*n = 0;
+	if ((r = request(cl, ak_proto_begin(cl->req, AK_MSG_AUDIT_MAP), AK_MSG_AUDIT_MAP_REPLY,
+	    cl->timeout_s)) != AK_OK)
+		goto out;
+	if ((r = ak_buf_get_u32(cl->rep, &count)) != AK_OK)
+		goto out;
+	/* A pair takes at least 10 bytes: a count the payload cannot hold is hostile. */
+	if (count > ak_buf_len(cl->rep) / 10) {
+		r = AK_ERR_BAD_MESSAGE;
+		goto out;
+	}
+	if (count > 0 && ((nm = calloc(count, sizeof(*nm))) == NULL ||
+	    (hs = calloc(count, sizeof(*hs))) == NULL)) {
+		r = AK_ERR_NOMEM;
+		goto out;
+	}
+	for (i = 0; i < count; i++) {
+		if ((r = ak_buf_get_cstring(cl->rep, &nm[i], AK_NAME_MAX, 0)) != AK_OK ||
+		    (r = ak_buf_get_cstring(cl->rep, &hs[i], 64, 0)) != AK_OK)
+			goto out;
+		if (ak_name_check(nm[i]) != AK_OK) {
+			r = AK_ERR_BAD_MESSAGE;
+			goto out;
+		}
+	}
+	if (ak_buf_len(cl->rep) != 0) {
+		r = AK_ERR_BAD_MESSAGE;
+		goto out;
+	}
+	*names = nm;
+	*hashes = hs;
+	*n = count;
+	nm = hs = NULL;
+out:
+	ak_client_audit_map_free(nm, hs, count);
+	ak_buf_reset(cl->rep); /* held names */
+	return r;
 }

@@ -95,11 +95,23 @@ ak_edit_add(struct ak_edit *e, uint8_t kind, const char *arg, const char *value)
 			return AK_ERR_EMPTY;
 		if (kind == AK_EDIT_GRACE && ak_rot_secs_parse(value, &secs) != AK_OK)
 			return AK_ERR_INVALID;
-		if ((kind == AK_EDIT_ROLLBACK || kind == AK_EDIT_FINISH) && value[0] != '\0')
+		if (kind == AK_EDIT_ROLLBACK && value[0] != '\0')
+			return AK_ERR_INVALID;
+		if (kind == AK_EDIT_FINISH && value[0] != '\0' && strcmp(value, AK_FINISH_DEACTIVATED) != 0)
 			return AK_ERR_INVALID;
 		break;
 	case AK_EDIT_ROTATE_EVERY:
+	case AK_EDIT_LIFETIME:
 		if (ak_rot_secs_parse(arg, &secs) != AK_OK || value[0] != '\0')
+			return AK_ERR_INVALID;
+		break;
+	case AK_EDIT_CONFIRM:
+		if ((strcmp(arg, "0") != 0 && strcmp(arg, "1") != 0) || value[0] != '\0')
+			return AK_ERR_INVALID;
+		break;
+	case AK_EDIT_DEACTIVATE:
+		/* Only the main secret is a provider's key an admin API knows. */
+		if (arg[0] != '\0' || value[0] != '\0')
 			return AK_ERR_INVALID;
 		break;
 	default:
@@ -139,7 +151,22 @@ apply_one(struct ak_profile *p, const struct ak_edit_action *a)
 	case AK_EDIT_ROLLBACK:
 	case AK_EDIT_FINISH:
 	case AK_EDIT_ROTATE_EVERY:
+	case AK_EDIT_DEACTIVATE:
 		return ak_rot_apply(p, a->kind, a->arg, a->value, ak_now_s());
+	case AK_EDIT_CONFIRM:
+		p->confirm = strcmp(a->arg, "1") == 0;
+		return AK_OK;
+	case AK_EDIT_LIFETIME: {
+		int64_t secs;
+		enum ak_err r;
+
+		if ((r = ak_rot_secs_parse(a->arg, &secs)) != AK_OK)
+			return r;
+		if (secs > AK_DURATION_MAX_S)
+			return AK_ERR_INVALID;
+		p->lifetime = secs;
+		return AK_OK;
+	}
 	default:
 		return AK_ERR_INVALID;
 	}
@@ -151,7 +178,8 @@ ak_edit_apply(struct ak_store *s, void *arg)
 	const struct ak_edit *e = arg;
 	const struct ak_edit_action *last;
 	struct ak_profile *cur, *p = NULL;
-	int64_t every;
+	int64_t every, lifetime;
+	int confirm;
 	size_t i, nfields;
 	enum ak_err r;
 
@@ -177,9 +205,13 @@ ak_edit_apply(struct ak_store *s, void *arg)
 		 * rotation policy for a replacement without one (add --force, pull): an edit says exactly
 		 * what the policy is, so set it again after. */
 		every = p->rotate_every;
+		confirm = p->confirm;
+		lifetime = p->lifetime;
 		if ((r = ak_store_put(s, p, 1)) != AK_OK)
 			goto out;
 		p->rotate_every = every;
+		p->confirm = confirm;
+		p->lifetime = lifetime;
 		p = NULL;
 	}
 	r = AK_OK;

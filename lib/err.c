@@ -44,6 +44,11 @@ ak_strerror(enum ak_err e)
 	case AK_ERR_NO_PREVIOUS: return "no previous key (never rotated, finished, or its grace is over)";
 	case AK_ERR_SAME_SECRET: return "the new key is the current one";
 	case AK_ERR_SOURCE_CHANGED: return "the profile changed while fetching; not updated";
+	case AK_ERR_NOT_CONFIRMED: return "use of the secret denied at the confirmation prompt";
+	case AK_ERR_CONFIRM_TIMEOUT: return "no answer at the confirmation prompt in time";
+	case AK_ERR_EXPIRED: return "the profile's lifetime ended: run 'akctl unlock' again";
+	case AK_ERR_AMBIGUOUS_KEY: return "several keys at the provider match this key's hint";
+	case AK_ERR_DEACT_PENDING: return "the old key's deactivation at the provider is pending";
 	}
 	return "unknown error";
 }
@@ -58,11 +63,14 @@ ak_err_exit_code(enum ak_err e)
 	case AK_ERR_BAD_VARNAME: return 2;
 	case AK_ERR_NO_AGENT:
 	case AK_ERR_OTHER_STORE: return 3;
-	case AK_ERR_LOCKED: return 4;
+	case AK_ERR_LOCKED:
+	case AK_ERR_EXPIRED: return 4;
 	case AK_ERR_NO_PROFILE: return 5;
 	case AK_ERR_AUTH:
 	case AK_ERR_MISMATCH: return 6;
 	case AK_ERR_UNTRUSTED_AGENT: return 7;
+	case AK_ERR_NOT_CONFIRMED:
+	case AK_ERR_CONFIRM_TIMEOUT: return 8;
 	default: return 1;
 	}
 }

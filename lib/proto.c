@@ -378,6 +378,14 @@ ak_proto_put_list_entry(struct ak_buf *b, const struct ak_profile *p)
 	if ((r = ak_buf_put_u64(b, i64_to_wire(p->rotate_every))) != AK_OK ||
 	    (r = ak_buf_put_u64(b, i64_to_wire(ak_profile_next_expiry(p)))) != AK_OK)
 		goto out;
+	/* Protocol 5: the use policies, and when the agent wipes (or wiped) the profile's secrets; a
+	 * deactivation asked for the previous main key (its partial hint), and whether it is due. */
+	if ((r = ak_buf_put_u8(b, (uint8_t)((p->confirm ? 1 : 0) | (p->expired ? 2 : 0)))) != AK_OK ||
+	    (r = ak_buf_put_u64(b, i64_to_wire(p->lifetime))) != AK_OK ||
+	    (r = ak_buf_put_u64(b, i64_to_wire(p->wipe_at))) != AK_OK ||
+	    (r = put_capped(b, p->rot.hint != NULL ? p->rot.hint : "", AK_ROT_HINT_MAX - 1)) != AK_OK ||
+	    (r = ak_buf_put_u8(b, p->rot.hint != NULL && p->rot.prev == NULL)) != AK_OK)
+		goto out;
 	r = AK_OK;
 out:
 	/* Wipe: the redacted form still carries the last characters of the secret. */
@@ -393,6 +401,7 @@ ak_proto_get_list_entry(struct ak_buf *b, struct ak_list_entry *e)
 	struct ak_list_entry le;
 	uint64_t created, rotated;
 	uint32_t i;
+	uint8_t flags;
 
 	memset(&le, 0, sizeof(le));
 	memset(e, 0, sizeof(*e));
@@ -442,6 +451,26 @@ ak_proto_get_list_entry(struct ak_buf *b, struct ak_list_entry *e)
 		r = AK_ERR_BAD_MESSAGE;
 		goto out;
 	}
+	if ((r = ak_buf_get_u8(b, &flags)) != AK_OK ||
+	    (r = ak_buf_get_u64(b, &created)) != AK_OK ||
+	    (r = ak_buf_get_u64(b, &rotated)) != AK_OK)
+		goto out;
+	le.confirm = (flags & 1) != 0;
+	le.expired = (flags & 2) != 0;
+	le.lifetime = i64_from_wire(created);
+	le.wipe_at = i64_from_wire(rotated);
+	if (flags > 3 || le.lifetime < 0 || le.wipe_at < 0) {
+		r = AK_ERR_BAD_MESSAGE;
+		goto out;
+	}
+	if ((r = ak_buf_get_cstring(b, &le.deact_hint, AK_ROT_HINT_MAX - 1, 0)) != AK_OK ||
+	    (r = ak_buf_get_u8(b, &le.deact_pending)) != AK_OK)
+		goto out;
+	if (le.deact_pending > 1 || (le.deact_hint[0] != '\0' && ak_rot_hint_check(le.deact_hint) != AK_OK) ||
+	    (le.deact_pending && le.deact_hint[0] == '\0')) {
+		r = AK_ERR_BAD_MESSAGE;
+		goto out;
+	}
 	*e = le;
 	memset(&le, 0, sizeof(le));
 	r = AK_OK;
@@ -465,6 +494,10 @@ ak_list_entry_clear(struct ak_list_entry *e)
 		sodium_memzero(e->redacted, strlen(e->redacted));
 	free(e->redacted);
 	free(e->description);
+	/* Wipe: the hint, like the redacted form, carries characters of a key. */
+	if (e->deact_hint != NULL)
+		sodium_memzero(e->deact_hint, strlen(e->deact_hint));
+	free(e->deact_hint);
 	if (e->vars != NULL) {
 		/* vars[] is calloc'd, so entries not reached by a failed decode are NULL. */
 		for (i = 0; i < e->nvars; i++)
@@ -518,6 +551,20 @@ out:
 	return r;
 }
 
+static enum ak_err
+put_usage_counts(struct ak_buf *b, const struct ak_use_entry *e)
+{
+	const char *client = e->client != NULL ? e->client : "";
+	enum ak_err r;
+
+	if ((r = ak_buf_put_string(b, client, strnlen(client, AK_USE_CLIENT_MAX))) != AK_OK ||
+	    (r = ak_buf_put_u32(b, e->requests)) != AK_OK ||
+	    (r = ak_buf_put_u64(b, e->tokens_in)) != AK_OK ||
+	    (r = ak_buf_put_u64(b, e->tokens_out)) != AK_OK)
+		return r;
+	return ak_buf_put_u64(b, e->tokens_cache);
+}
+
 enum ak_err
 ak_proto_put_use_entry(struct ak_buf *b, const struct ak_use_entry *e)
 {
@@ -533,16 +580,68 @@ ak_proto_put_use_entry(struct ak_buf *b, const struct ak_use_entry *e)
 	    (r = ak_buf_put_u32(b, e->pid)) != AK_OK ||
 	    (r = ak_buf_put_u32(b, e->uid)) != AK_OK ||
 	    (r = ak_buf_put_u32(b, e->err)) != AK_OK ||
-	    (r = ak_buf_put_cstring(b, e->profile != NULL ? e->profile : "")) != AK_OK)
+	    (r = ak_buf_put_cstring(b, e->profile != NULL ? e->profile : "")) != AK_OK ||
+	    (r = ak_buf_put_string(b, exe, elen)) != AK_OK)
 		return r;
-	return ak_buf_put_string(b, exe, elen);
+	/* Protocol 5: an entry of tokens through the proxy carries its counts. */
+	if (e->op == AK_MSG_LOG_USAGE)
+		return put_usage_counts(b, e);
+	return AK_OK;
 }
 
 static int
 use_op_known(uint8_t op)
 {
 	return op == AK_MSG_GET || op == AK_MSG_GET_PREVIOUS || op == AK_MSG_ADD ||
-	    op == AK_MSG_REMOVE || op == AK_MSG_EDIT || op == AK_USE_EXPIRE;
+	    op == AK_MSG_REMOVE || op == AK_MSG_EDIT || op == AK_USE_EXPIRE || op == AK_MSG_LOG_USAGE;
+}
+
+static enum ak_err
+get_usage_counts(struct ak_buf *b, struct ak_use_entry *e)
+{
+	enum ak_err r;
+	size_t i;
+
+	if ((r = ak_buf_get_cstring(b, &e->client, AK_USE_CLIENT_MAX, 0)) != AK_OK ||
+	    (r = ak_buf_get_u32(b, &e->requests)) != AK_OK ||
+	    (r = ak_buf_get_u64(b, &e->tokens_in)) != AK_OK ||
+	    (r = ak_buf_get_u64(b, &e->tokens_out)) != AK_OK ||
+	    (r = ak_buf_get_u64(b, &e->tokens_cache)) != AK_OK)
+		return r;
+	for (i = 0; e->client[i] != '\0'; i++)
+		if ((unsigned char)e->client[i] < 0x20 || (unsigned char)e->client[i] >= 0x7f)
+			return AK_ERR_BAD_MESSAGE;
+	return AK_OK;
+}
+
+enum ak_err
+ak_proto_put_usage_report(struct ak_buf *b, const struct ak_use_entry *e)
+{
+	enum ak_err r;
+
+	if ((r = ak_buf_put_cstring(b, e->profile != NULL ? e->profile : "")) != AK_OK)
+		return r;
+	return put_usage_counts(b, e);
+}
+
+enum ak_err
+ak_proto_get_usage_report(struct ak_buf *b, struct ak_use_entry *e)
+{
+	struct ak_use_entry ue;
+	enum ak_err r;
+
+	memset(&ue, 0, sizeof(ue));
+	memset(e, 0, sizeof(*e));
+	if ((r = ak_buf_get_cstring(b, &ue.profile, AK_NAME_MAX, 0)) != AK_OK ||
+	    (r = ak_name_check(ue.profile)) != AK_OK || (r = get_usage_counts(b, &ue)) != AK_OK)
+		goto out;
+	ue.op = AK_MSG_LOG_USAGE;
+	*e = ue;
+	memset(&ue, 0, sizeof(ue));
+	r = AK_OK;
+out:
+	ak_use_entry_clear(&ue);
+	return r;
 }
 
 enum ak_err
@@ -569,6 +668,8 @@ ak_proto_get_use_entry(struct ak_buf *b, struct ak_use_entry *e)
 	}
 	if (ue.profile[0] != '\0' && (r = ak_name_check(ue.profile)) != AK_OK)
 		goto out;
+	if (ue.op == AK_MSG_LOG_USAGE && (r = get_usage_counts(b, &ue)) != AK_OK)
+		goto out;
 	*e = ue;
 	memset(&ue, 0, sizeof(ue));
 	r = AK_OK;
@@ -586,6 +687,7 @@ ak_use_entry_clear(struct ak_use_entry *e)
 		sodium_memzero(e->profile, strlen(e->profile)); /* names are secret */
 	free(e->profile);
 	free(e->exe);
+	free(e->client);
 	memset(e, 0, sizeof(*e));
 }
 

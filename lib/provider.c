@@ -49,6 +49,23 @@ static const struct ak_provider providers[] = {
 		.key_base64url = 1,
 	},
 	{
+		/* An organization admin key: usage reports, project service accounts (rotate --create). */
+		.name = "openai-admin",
+		.secret_var = "OPENAI_ADMIN_KEY",
+		.base_url_env = "OPENAI_BASE_URL",
+		.default_base = "https://api.openai.com/v1",
+		.check_path = "/organization/projects?limit=1",
+		.auth_header = "Authorization",
+		.auth_prefix = "Bearer ",
+		.extra_header = NULL,
+		.key_label = "OpenAI admin keys",
+		.key_prefix = "sk-admin-",
+		.key_suffix = "",
+		.key_len = 0,
+		.key_min_len = 40,
+		.key_base64url = 1,
+	},
+	{
 		/* URL, header and template come from the profile's AKCTL_CHECK_* variables. */
 		.name = "generic",
 		.secret_var = "",
@@ -91,8 +108,8 @@ static const struct known_prefix known[] = {
 	{ "sk-proj-", "openai", AK_KEY_OTHER_PROVIDER, "this looks like an OpenAI project key (provider openai)" },
 	{ "sk-svcacct-", "openai", AK_KEY_OTHER_PROVIDER,
 	    "this looks like an OpenAI service account key (provider openai)" },
-	{ "sk-admin-", "openai", AK_KEY_OTHER_PROVIDER,
-	    "this looks like an OpenAI admin key (provider openai)" },
+	{ "sk-admin-", "openai-admin", AK_KEY_ADMIN_KEY,
+	    "this looks like an OpenAI admin key (sk-admin-: use provider openai-admin)" },
 };
 
 #define NKNOWN (sizeof(known) / sizeof(known[0]))

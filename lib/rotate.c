@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <sodium.h>
 
 #include "ak_edit.h"
 #include "ak_rotate.h"
@@ -21,7 +22,9 @@ ak_rot_clear(struct ak_rot *r)
 	if (r == NULL)
 		return;
 	ak_smem_free(r->prev); /* wipes */
+	ak_smem_free(r->hint); /* part of the key */
 	r->prev = NULL;
+	r->hint = NULL;
 	r->at = 0;
 	r->until = 0;
 }
@@ -30,10 +33,14 @@ enum ak_err
 ak_rot_copy(struct ak_rot *dst, const struct ak_rot *src)
 {
 	memset(dst, 0, sizeof(*dst));
-	if (src->prev == NULL)
+	if (src->prev == NULL && src->hint == NULL)
 		return AK_OK;
-	if ((dst->prev = ak_smem_strdup(src->prev)) == NULL)
+	if (src->prev != NULL && (dst->prev = ak_smem_strdup(src->prev)) == NULL)
 		return AK_ERR_NOMEM;
+	if (src->hint != NULL && (dst->hint = ak_smem_strdup(src->hint)) == NULL) {
+		ak_rot_clear(dst);
+		return AK_ERR_NOMEM;
+	}
 	dst->at = src->at;
 	dst->until = src->until;
 	return AK_OK;
@@ -48,8 +55,10 @@ time_ok(int64_t t)
 enum ak_err
 ak_rot_check(const struct ak_rot *r)
 {
+	if (r->hint != NULL && ak_rot_hint_check(r->hint) != AK_OK)
+		return AK_ERR_INVALID;
 	if (r->prev == NULL)
-		return AK_OK;
+		return r->hint == NULL || (time_ok(r->at) && time_ok(r->until)) ? AK_OK : AK_ERR_INVALID;
 	if (r->prev[0] == '\0')
 		return AK_ERR_EMPTY;
 	if (strnlen(r->prev, AK_VALUE_MAX + 1) > AK_VALUE_MAX)
@@ -64,21 +73,23 @@ ak_rot_to_json(struct cJSON *obj, const struct ak_rot *r)
 {
 	cJSON *o;
 
-	if (r->prev == NULL)
+	if (r->prev == NULL && r->hint == NULL)
 		return AK_OK;
 	if ((o = cJSON_AddObjectToObject(obj, "previous")) == NULL ||
-	    cJSON_AddStringToObject(o, "value", r->prev) == NULL ||
+	    (r->prev != NULL && cJSON_AddStringToObject(o, "value", r->prev) == NULL) ||
 	    cJSON_AddNumberToObject(o, "rotated", (double)r->at) == NULL ||
-	    cJSON_AddNumberToObject(o, "until", (double)r->until) == NULL)
+	    cJSON_AddNumberToObject(o, "until", (double)r->until) == NULL ||
+	    (r->hint != NULL && cJSON_AddStringToObject(o, "deactivate", r->hint) == NULL))
 		return AK_ERR_NOMEM;
 	return AK_OK;
 }
 
-/* Strict like the rest of the document: the three fields, each once, nothing else. */
+/* Strict like the rest of the document: the three fields, each once, and the optional "deactivate"
+ * hint (without which "value" is required). */
 enum ak_err
 ak_rot_from_json(const struct cJSON *it, struct ak_rot *r)
 {
-	const cJSON *f, *value = NULL, *at = NULL, *until = NULL;
+	const cJSON *f, *value = NULL, *at = NULL, *until = NULL, *hint = NULL;
 	const cJSON **slot;
 	struct ak_rot tmp;
 
@@ -93,22 +104,31 @@ ak_rot_from_json(const struct cJSON *it, struct ak_rot *r)
 			slot = &at;
 		else if (strcmp(f->string, "until") == 0)
 			slot = &until;
+		else if (strcmp(f->string, "deactivate") == 0)
+			slot = &hint;
 		else
 			return AK_ERR_BAD_FORMAT;
 		if (*slot != NULL)
 			return AK_ERR_BAD_FORMAT;
 		*slot = f;
 	}
-	if (value == NULL || at == NULL || until == NULL || !cJSON_IsString(value) ||
-	    value->valuestring == NULL)
+	if ((value == NULL && hint == NULL) || at == NULL || until == NULL ||
+	    (value != NULL && (!cJSON_IsString(value) || value->valuestring == NULL)) ||
+	    (hint != NULL && (!cJSON_IsString(hint) || hint->valuestring == NULL ||
+	    ak_rot_hint_check(hint->valuestring) != AK_OK)))
 		return AK_ERR_BAD_FORMAT;
 	memset(&tmp, 0, sizeof(tmp));
 	if (ak_store_json_time(at, &tmp.at) != AK_OK || ak_store_json_time(until, &tmp.until) != AK_OK)
 		return AK_ERR_BAD_FORMAT;
-	if (strnlen(value->valuestring, AK_VALUE_MAX + 1) > AK_VALUE_MAX || value->valuestring[0] == '\0')
+	if (value != NULL && (strnlen(value->valuestring, AK_VALUE_MAX + 1) > AK_VALUE_MAX ||
+	    value->valuestring[0] == '\0'))
 		return AK_ERR_BAD_FORMAT;
-	if ((tmp.prev = ak_smem_strdup(value->valuestring)) == NULL)
+	if (value != NULL && (tmp.prev = ak_smem_strdup(value->valuestring)) == NULL)
 		return AK_ERR_NOMEM;
+	if (hint != NULL && (tmp.hint = ak_smem_strdup(hint->valuestring)) == NULL) {
+		ak_rot_clear(&tmp);
+		return AK_ERR_NOMEM;
+	}
 	ak_rot_clear(r);
 	*r = tmp;
 	return AK_OK;
@@ -153,6 +173,23 @@ ak_rot_apply(struct ak_profile *p, uint8_t kind, const char *var, const char *va
 	}
 	if ((r = target(p, var, &val, &rot)) != AK_OK)
 		return r;
+	if (kind == AK_EDIT_DEACTIVATE) {
+		char h[AK_ROT_HINT_MAX];
+
+		if (rot != &p->rot)
+			return AK_ERR_INVALID;
+		if (rot->prev == NULL)
+			return AK_ERR_NO_PREVIOUS;
+		if ((r = ak_rot_hint(rot->prev, h, sizeof(h))) != AK_OK)
+			return r;
+		n = ak_smem_strdup(h);
+		sodium_memzero(h, sizeof(h));
+		if (n == NULL)
+			return AK_ERR_NOMEM;
+		ak_smem_free(rot->hint);
+		rot->hint = n;
+		return AK_OK;
+	}
 	switch (kind) {
 	case AK_EDIT_ROTATE:
 		if (value[0] == '\0')
@@ -161,8 +198,11 @@ ak_rot_apply(struct ak_profile *p, uint8_t kind, const char *var, const char *va
 			return AK_ERR_SAME_SECRET;
 		if ((n = ak_smem_strdup(value)) == NULL)
 			return AK_ERR_NOMEM;
-		/* A previous value still kept from an earlier rotation is superseded: wiped. */
+		/* A previous value still kept from an earlier rotation is superseded: wiped (and so is a
+		 * deactivation asked for it: the caller refuses a rotation while one is pending). */
 		ak_smem_free(rot->prev);
+		ak_smem_free(rot->hint);
+		rot->hint = NULL;
 		rot->prev = *val;
 		*val = n;
 		rot->at = now;
@@ -178,15 +218,31 @@ ak_rot_apply(struct ak_profile *p, uint8_t kind, const char *var, const char *va
 	case AK_EDIT_ROLLBACK:
 		if (rot->prev == NULL)
 			return AK_ERR_NO_PREVIOUS;
+		/* The key kept now is the new one: the deactivation asked for the old one no longer fits. */
+		ak_smem_free(rot->hint);
+		rot->hint = NULL;
 		t = *val;
 		*val = rot->prev;
 		rot->prev = t;
 		rot->at = now;
 		return AK_OK;
 	case AK_EDIT_FINISH:
+		/* A deactivation asked for the old key outlives a plain finish (it becomes pending, as at
+		 * the end of the grace): only one that reports the provider did it ends it. */
+		if (strcmp(value, AK_FINISH_DEACTIVATED) == 0) {
+			if (rot->prev == NULL && rot->hint == NULL)
+				return AK_ERR_NO_PREVIOUS;
+			ak_rot_clear(rot);
+			return AK_OK;
+		}
 		if (rot->prev == NULL)
-			return AK_ERR_NO_PREVIOUS;
-		ak_rot_clear(rot);
+			return rot->hint != NULL ? AK_ERR_DEACT_PENDING : AK_ERR_NO_PREVIOUS;
+		if (rot->hint == NULL) {
+			ak_rot_clear(rot);
+			return AK_OK;
+		}
+		ak_smem_free(rot->prev);
+		rot->prev = NULL;
 		return AK_OK;
 	default:
 		return AK_ERR_INVALID;
@@ -198,6 +254,13 @@ expire_one(struct ak_rot *r, int64_t now)
 {
 	if (r->prev == NULL || r->until > now)
 		return 0;
+	if (r->hint != NULL) {
+		/* The agent never touches the network: the key goes, its hint stays until a finish
+		 * deactivates it at the provider. */
+		ak_smem_free(r->prev);
+		r->prev = NULL;
+		return 1;
+	}
 	ak_rot_clear(r);
 	return 1;
 }
@@ -323,4 +386,70 @@ ak_rot_secs_parse(const char *s, int64_t *secs)
 	}
 	*secs = v;
 	return AK_OK;
+}
+
+/* The hint keeps the vendor prefix, 3 more characters and the last 4, as Anthropic's
+ * partial_key_hint shows a key. The prefix is counted in dashes, not guessed from the characters:
+ * the random part of a key may itself hold lower-case letters and dashes. */
+enum ak_err
+ak_rot_hint(const char *key, char *out, size_t outlen)
+{
+	static const struct { const char *start; unsigned dashes; } vendors[] = {
+		{ "sk-ant-", 3 },     /* sk-ant-api03-, sk-ant-admin01- */
+		{ "sk-proj-", 2 },
+		{ "sk-svcacct-", 2 },
+		{ "sk-admin-", 2 },
+		{ "sk-", 1 },
+	};
+	size_t len = strlen(key), i, pre = 0, v;
+	unsigned dashes = 0;
+
+	for (v = 0; v < sizeof(vendors) / sizeof(vendors[0]); v++)
+		if (strncmp(key, vendors[v].start, strlen(vendors[v].start)) == 0)
+			break;
+	for (i = 0; v < sizeof(vendors) / sizeof(vendors[0]) && i < len && i < 24; i++) {
+		if (key[i] == '-' && ++dashes == vendors[v].dashes) {
+			pre = i + 1;
+			break;
+		}
+	}
+	/* At least 8 characters stay hidden, or the hint gives away too much of the key. */
+	if (len < pre + 3 + 4 + 8 || outlen < pre + 3 + 3 + 4 + 1)
+		return AK_ERR_INVALID;
+	for (i = 0; i < len; i++)
+		if ((unsigned char)key[i] <= 0x20 || (unsigned char)key[i] >= 0x7f)
+			return AK_ERR_INVALID;
+	memcpy(out, key, pre + 3);
+	memcpy(out + pre + 3, "...", 3);
+	memcpy(out + pre + 6, key + len - 4, 5);
+	return AK_OK;
+}
+
+enum ak_err
+ak_rot_hint_check(const char *hint)
+{
+	const char *dots;
+	size_t i, len = strnlen(hint, AK_ROT_HINT_MAX);
+
+	if (len == 0 || len >= AK_ROT_HINT_MAX || (dots = strstr(hint, "...")) == NULL || dots == hint ||
+	    strlen(dots + 3) == 0 || strstr(dots + 3, "...") != NULL)
+		return AK_ERR_INVALID;
+	for (i = 0; i < len; i++)
+		if ((unsigned char)hint[i] <= 0x20 || (unsigned char)hint[i] >= 0x7f)
+			return AK_ERR_INVALID;
+	return AK_OK;
+}
+
+int
+ak_rot_hint_match(const char *hint, const char *key)
+{
+	const char *dots;
+	size_t pre, suf, len = strlen(key);
+
+	if (ak_rot_hint_check(hint) != AK_OK)
+		return 0;
+	dots = strstr(hint, "...");
+	pre = (size_t)(dots - hint);
+	suf = strlen(dots + 3);
+	return len >= pre + suf && strncmp(key, hint, pre) == 0 && strcmp(key + len - suf, dots + 3) == 0;
 }

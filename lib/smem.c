@@ -749,16 +749,25 @@ ak_smem_stats(struct ak_smem_stats *st)
 	st->scratch_in_use = s->in_use;
 }
 
+/* Forget every region of a, wiping each: sodium_free unmaps it too (after wiping); with unmap 0 it is
+ * only wiped and its mapping and lock are left for the kernel to drop at exit. */
 static void
-release_arena(struct arena *a)
+release_arena(struct arena *a, int unmap)
 {
 	size_t i;
 
-	/* sodium_free wipes each region before unmapping it. */
-	for (i = 0; i < a->nlarge; i++)
-		sodium_free(a->large[i]);
-	for (i = 0; i < a->nslabs; i++)
-		sodium_free(a->slabs[i].base);
+	for (i = 0; i < a->nlarge; i++) {
+		if (unmap)
+			sodium_free(a->large[i]);
+		else
+			sodium_memzero(a->large[i], a->large[i]->region_size);
+	}
+	for (i = 0; i < a->nslabs; i++) {
+		if (unmap)
+			sodium_free(a->slabs[i].base);
+		else
+			sodium_memzero(a->slabs[i].base, a->slabs[i].size);
+	}
 	free(a->slabs);
 	free(a->by_addr);
 	free(a->tree);
@@ -781,8 +790,15 @@ release_arena(struct arena *a)
 void
 ak_smem_release_all(void)
 {
-	release_arena(&arenas[ARENA_MAIN]);
-	release_arena(&arenas[ARENA_SCRATCH]);
+	release_arena(&arenas[ARENA_MAIN], 1);
+	release_arena(&arenas[ARENA_SCRATCH], 1);
 	/* A fresh arena: a later lock failure is reported again. */
 	warned = 0;
+}
+
+void
+ak_smem_wipe_all(void)
+{
+	release_arena(&arenas[ARENA_MAIN], 0);
+	release_arena(&arenas[ARENA_SCRATCH], 0);
 }

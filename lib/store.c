@@ -82,6 +82,10 @@ ak_profile_dup(const struct ak_profile *src)
 	p->created = src->created;
 	p->rotated = src->rotated;
 	p->rotate_every = src->rotate_every;
+	p->confirm = src->confirm;
+	p->lifetime = src->lifetime;
+	p->wipe_at = src->wipe_at;
+	p->expired = src->expired;
 	if (ak_rot_copy(&p->rot, &src->rot) != AK_OK)
 		goto fail;
 	if ((p->name = ak_smem_strdup(src->name ? src->name : "")) == NULL ||
@@ -249,7 +253,7 @@ ak_profile_validate(const struct ak_profile *p)
 	    too_long(p->description, AK_TEXT_MAX) || too_long(p->source, AK_TEXT_MAX))
 		return AK_ERR_TOO_LARGE;
 	if (!time_ok(p->created) || !time_ok(p->rotated) || p->rotate_every < 0 ||
-	    p->rotate_every > AK_DURATION_MAX_S)
+	    p->rotate_every > AK_DURATION_MAX_S || p->lifetime < 0 || p->lifetime > AK_DURATION_MAX_S)
 		return AK_ERR_INVALID;
 	if ((r = ak_rot_check(&p->rot)) != AK_OK)
 		return r;
@@ -391,6 +395,11 @@ ak_store_put(struct ak_store *s, struct ak_profile *p, int replace)
 		/* A replacement that brings no rotation policy keeps the old one (pull re-adds profiles). */
 		if (p->rotate_every == 0)
 			p->rotate_every = old->rotate_every;
+		/* The same for the use policies: a re-add must not quietly drop a confirmation. */
+		if (!p->confirm)
+			p->confirm = old->confirm;
+		if (p->lifetime == 0)
+			p->lifetime = old->lifetime;
 		p->created = old->created;
 		p->rotated = ak_secret_equal(p->secret, old->secret) ? old->rotated : now;
 		ak_profile_free(s->p[i]);
@@ -480,7 +489,9 @@ profile_to_json(const struct ak_profile *p)
 	    (vars = cJSON_AddArrayToObject(o, "vars")) == NULL ||
 	    ak_rot_to_json(o, &p->rot) != AK_OK ||
 	    (p->rotate_every != 0 &&
-	    cJSON_AddNumberToObject(o, "rotate_every", (double)p->rotate_every) == NULL))
+	    cJSON_AddNumberToObject(o, "rotate_every", (double)p->rotate_every) == NULL) ||
+	    (p->confirm && cJSON_AddTrueToObject(o, "confirm") == NULL) ||
+	    (p->lifetime != 0 && cJSON_AddNumberToObject(o, "lifetime", (double)p->lifetime) == NULL))
 		goto fail;
 	for (i = 0; i < p->nvars; i++) {
 		if ((v = cJSON_CreateObject()) == NULL)
@@ -665,11 +676,11 @@ parse_vars(const cJSON *arr, struct ak_profile *p)
 
 enum pfield {
 	PF_NAME, PF_PROVIDER, PF_SECRET_VAR, PF_SECRET, PF_DESCRIPTION, PF_SOURCE, PF_CREATED,
-	PF_ROTATED, PF_VARS, PF_PREVIOUS, PF_ROTATE_EVERY, PF_COUNT
+	PF_ROTATED, PF_VARS, PF_PREVIOUS, PF_ROTATE_EVERY, PF_CONFIRM, PF_LIFETIME, PF_COUNT
 };
 static const char *const pfield_names[PF_COUNT] = {
 	"name", "provider", "secret_var", "secret", "description", "source", "created", "rotated", "vars",
-	"previous", "rotate_every",
+	"previous", "rotate_every", "confirm", "lifetime",
 };
 #define PF_REQUIRED PF_PREVIOUS /* the fields before it are required; the rest are optional */
 
@@ -712,8 +723,17 @@ parse_profile(const cJSON *o, struct ak_profile **out)
 	    (r = parse_vars(fields[PF_VARS], p)) != AK_OK ||
 	    (fields[PF_PREVIOUS] != NULL && (r = ak_rot_from_json(fields[PF_PREVIOUS], &p->rot)) != AK_OK) ||
 	    (fields[PF_ROTATE_EVERY] != NULL &&
-	    (r = ak_store_json_time(fields[PF_ROTATE_EVERY], &p->rotate_every)) != AK_OK))
+	    (r = ak_store_json_time(fields[PF_ROTATE_EVERY], &p->rotate_every)) != AK_OK) ||
+	    (fields[PF_LIFETIME] != NULL &&
+	    (r = ak_store_json_time(fields[PF_LIFETIME], &p->lifetime)) != AK_OK))
 		goto out;
+	if (fields[PF_CONFIRM] != NULL) {
+		if (!cJSON_IsBool(fields[PF_CONFIRM])) {
+			r = AK_ERR_BAD_FORMAT;
+			goto out;
+		}
+		p->confirm = cJSON_IsTrue(fields[PF_CONFIRM]);
+	}
 	if (ak_profile_validate(p) != AK_OK) {
 		r = AK_ERR_BAD_FORMAT;
 		goto out;

@@ -426,6 +426,7 @@ main(int argc, char **argv)
 		if (optind >= argc)
 			usage();
 		cmd = &argv[optind];
+		px_report_init(cmd[0]);
 	} else if (optind != argc) {
 		usage();
 	}
@@ -611,7 +612,9 @@ main(int argc, char **argv)
 			}
 		}
 		/* Turn the crank until nothing is left to do now: libcurl's due timeouts (a transfer just
-		 * added is started by one), finished transfers, libmicrohttpd for woken connections. */
+		 * added is started by one), finished transfers, libmicrohttpd for woken connections and for
+		 * those it still has work for (a timeout of 0: an answer just sent, a connection that has
+		 * not read to EAGAIN yet), without a round through epoll_wait for each. */
 		for (i = 0; i < 8; i++) {
 			if (px.curl_due >= 0 && px.curl_due <= px_now_ms()) {
 				px.curl_due = -1;
@@ -622,10 +625,14 @@ main(int argc, char **argv)
 				break;
 			mhd_ready = px.mhd_kick = 0;
 			MHD_run(d);
+			if (MHD_get_timeout(d, &mt) == MHD_YES && mt == 0)
+				mhd_ready = 1;
 		}
 		px_watch_sweep(&px);
 		px_ws_sweep(&px, 0);
+		px_report(&px, 0);
 	}
+	px_report(&px, 1);
 
 	px_ws_sweep(&px, 1);
 	px_relay_abort_all(&px);

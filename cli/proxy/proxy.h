@@ -137,4 +137,9 @@ void px_scan_feed(struct px_scan *s, const char *data, size_t len);
 /* Add what was found to u and free s (NULL ok). */
 void px_scan_finish(struct px_scan *s, struct px_usage *u);
 
+/* report.c: the counts since the last report, to the agent (LOG_USAGE) at most once a second, and
+ * always when final. init: the client's name for the log (CMD's file name, or NULL). */
+void px_report_init(const char *cmd);
+void px_report(struct px *px, int final);
+
 #endif

@@ -146,6 +146,10 @@ pool_get(struct px *px)
 	bad |= curl_easy_setopt(h, CURLOPT_PIPEWAIT, 1L) != CURLE_OK;
 	/* Small receive buffers: a thousand held streams each own one. */
 	bad |= curl_easy_setopt(h, CURLOPT_BUFFERSIZE, (long)READ_BLOCK) != CURLE_OK;
+	/* Over TLS libcurl copies each request (the key's line included) into an upload buffer it
+	 * allocates and frees per request, 64 KiB by default: the smallest it takes is cheaper to
+	 * allocate and to wipe. */
+	bad |= curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 16384L) != CURLE_OK;
 	bad |= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data) != CURLE_OK;
 	bad |= curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK;
 	if (bad) {
@@ -740,8 +744,8 @@ px_relay_reap(struct px *px)
 		}
 		curl_multi_remove_handle(px->multi, rq->h);
 		rq->in_multi = 0;
-		px_scan_finish(rq->scan, &px->usage);
-		rq->scan = NULL;
+		/* The usage is counted when the request is freed (req_free), after the answer has gone
+		 * out: parsing it is not on the client's path. */
 		wake(rq);
 	}
 }

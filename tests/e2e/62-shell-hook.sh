@@ -53,7 +53,7 @@ ak use --clear || exit 18
 [ -z "$(ak_prompt)" ] || exit 20
 [ "$(ak get staging MODEL_NAME)" = small ] || exit 21
 comp() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=(); _akctl; printf '%s\n' "${COMPREPLY[*]}"; }
-[ "$(comp akctl us)" = use ] || exit 30
+[ "$(comp akctl use)" = use ] || exit 30
 [ "$(comp ak use pr)" = production ] || exit 31
 [ "$(comp akctl get '')" = "production staging" ] || exit 32
 [ "$(comp akctl add --pro)" = --provider ] || exit 33
@@ -124,7 +124,7 @@ test $status = 5; or exit 13
 ak use --clear; or exit 14
 set -q ANTHROPIC_API_KEY; and exit 15
 set -q AKCTL_PROFILE; and exit 16
-test (complete -C 'akctl us' | string split -f1 \t) = use; or exit 20
+test (complete -C 'akctl use' | string split -f1 \t) = use; or exit 20
 test (complete -C 'ak use pr' | string split -f1 \t) = production; or exit 21
 test (complete -C 'akctl get ' | string split -f1 \t | string join ,) = production,staging; or exit 22
 test (complete -C 'akctl add --prov' | string split -f1 \t) = --provider; or exit 23

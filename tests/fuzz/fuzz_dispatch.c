@@ -23,6 +23,8 @@
  */
 #include "dispatch.c"
 #include "uselog.c"
+#include "confirm.c"
+#include "audit.c"
 
 #include <errno.h>
 #include <stdio.h>
@@ -221,6 +223,22 @@ fz_request(uint8_t type, struct ak_buf *req, struct ak_buf *out)
 
 	agent_dispatch(type, req, out, &res, NULL);
 	ak_buf_reset(req); /* as server.c does: it may have held a key or a secret */
+	if (res.confirm_id != 0) {
+		enum ak_err v;
+		const char *d;
+
+		/* Confirm-on-use: no reply yet. The harness has no askpass, so the verdict is already a
+		 * denial; the request runs again with it, as conn.c does. */
+		FUZZ_CHECK(ak_buf_len(out) == 0, "no reply while a confirmation runs");
+		FUZZ_CHECK(agent_confirm_take(res.confirm_id, ak_now_ms(), &v, &d) == 1 && v != AK_OK,
+		    "without an askpass the confirmation is denied at once");
+		FUZZ_CHECK(ak_buf_put(req, pl, pl_len) == AK_OK, "request copy");
+		agent_dispatch_verdict(v, d);
+		agent_dispatch(type, req, out, &res, NULL);
+		agent_dispatch_verdict_clear();
+		ak_buf_reset(req);
+		FUZZ_CHECK(res.confirm_id == 0, "a verdict ends the confirmation");
+	}
 
 	len = ak_buf_len(out);
 	if (len == 0) {
@@ -243,7 +261,8 @@ fz_request(uint8_t type, struct ak_buf *req, struct ak_buf *out)
 	case AK_MSG_OK:
 		FUZZ_CHECK(len == 5, "OK has no payload");
 		FUZZ_CHECK(type == AK_MSG_UNLOCK || type == AK_MSG_LOCK || type == AK_MSG_ADD ||
-		    type == AK_MSG_REMOVE || type == AK_MSG_EDIT || type == AK_MSG_SHUTDOWN,
+		    type == AK_MSG_REMOVE || type == AK_MSG_EDIT || type == AK_MSG_SHUTDOWN ||
+		    type == AK_MSG_LOG_USAGE,
 		    "OK for a request that takes it");
 		FUZZ_CHECK(!res.close, "OK does not close");
 		switch (type) {
@@ -287,7 +306,7 @@ fz_request(uint8_t type, struct ak_buf *req, struct ak_buf *out)
 		FUZZ_CHECK(e != AK_ERR_INTERNAL && e != AK_ERR_NOMEM, "no internal error or OOM");
 		if (e == AK_ERR_BAD_MESSAGE)
 			FUZZ_CHECK(res.close, "a malformed request closes the connection");
-		if (type < AK_MSG_STATUS || type > AK_MSG_LOG)
+		if (type < AK_MSG_STATUS || type > AK_MSG_LOG_USAGE)
 			FUZZ_CHECK(e == AK_ERR_UNKNOWN_MESSAGE, "unknown type -> UNKNOWN_MESSAGE");
 		if (e == AK_ERR_AUTH) {
 			FUZZ_CHECK(type == AK_MSG_UNLOCK && res.hold_until != 0, "failed unlock is delayed");

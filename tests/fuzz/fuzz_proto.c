@@ -231,6 +231,17 @@ decode(uint8_t type, struct ak_buf *b, const uint8_t *orig, size_t olen)
 	case AK_MSG_LOG:
 		do_log_req(b);
 		return;
+	case AK_MSG_LOG_USAGE: {
+		struct ak_use_entry ue;
+
+		/* A decoded report is well formed: a valid name, a printable client. */
+		if (ak_proto_get_usage_report(b, &ue) == AK_OK) {
+			FUZZ_CHECK(ak_name_check(ue.profile) == AK_OK, "LOG_USAGE name");
+			FUZZ_CHECK(strlen(ue.client) <= AK_USE_CLIENT_MAX, "LOG_USAGE client");
+		}
+		ak_use_entry_clear(&ue);
+		return;
+	}
 	case AK_MSG_ADD:
 		if (ak_buf_get_u8(b, &flags) == AK_OK)
 			do_profile(b, orig + 1, olen - 1);

@@ -908,8 +908,9 @@ test_other_hostile(void)
 	ak_status_clear(&st);
 	free(path);
 
-	/* List entries: bad name, bad var name, huge var count, NUL, a secret flag that is not 0 or 1. */
-	for (i = 0; i < 6; i++) {
+	/* List entries: bad name, bad var name, huge var count, NUL, a secret flag that is not 0 or 1, an
+	 * unknown use-policy flag, a bad deactivation hint, pending without a hint. */
+	for (i = 0; i < 9; i++) {
 		ak_buf_reset(b);
 		CHECK_EQ(ak_buf_put_cstring(b, i == 0 ? "bad name" : "ok"), AK_OK);
 		CHECK_EQ(ak_buf_put_cstring(b, "anthropic"), AK_OK);
@@ -929,6 +930,14 @@ test_other_hostile(void)
 		/* Protocol 3: rotation policy and previous-key deadline (a negative one is malformed). */
 		CHECK_EQ(ak_buf_put_u64(b, i == 5 ? 0 : 7776000), AK_OK);
 		CHECK_EQ(ak_buf_put_u64(b, i == 4 ? 1700000000 : 0), AK_OK);
+		/* Protocol 5: use-policy flags (confirm 1, expired 2; others malformed), lifetime, wipe time. */
+		CHECK_EQ(ak_buf_put_u8(b, i == 6 ? 4 : 3), AK_OK);
+		CHECK_EQ(ak_buf_put_u64(b, 3600), AK_OK);
+		CHECK_EQ(ak_buf_put_u64(b, 1700003600), AK_OK);
+		/* Protocol 5: a deactivation's hint and whether it is pending (pending without a hint, or a
+		 * hint without "...", is malformed). */
+		CHECK_EQ(ak_buf_put_cstring(b, i == 4 ? "sk-ant-api03-R2D...igAA" : i == 7 ? "nodots" : ""), AK_OK);
+		CHECK_EQ(ak_buf_put_u8(b, i == 4 || i == 8 ? 1 : 0), AK_OK);
 		switch (i) {
 		case 0: CHECK_EQ(ak_proto_get_list_entry(b, &e), AK_ERR_BAD_NAME); break;
 		case 1: CHECK_EQ(ak_proto_get_list_entry(b, &e), AK_ERR_BAD_VARNAME); break;
@@ -939,8 +948,16 @@ test_other_hostile(void)
 			CHECK(e.var_secret != NULL && e.var_secret[0] == 1 && e.var_secret[1] == 0);
 			CHECK_EQ(e.rotate_every, 7776000);
 			CHECK_EQ(e.prev_until, 1700000000);
+			CHECK(e.confirm == 1 && e.expired == 1);
+			CHECK_EQ(e.lifetime, 3600);
+			CHECK_EQ(e.wipe_at, 1700003600);
+			CHECK_STR(e.deact_hint, "sk-ant-api03-R2D...igAA");
+			CHECK_EQ(e.deact_pending, 1);
 			break;
-		case 5: CHECK_EQ(ak_proto_get_list_entry(b, &e), AK_ERR_BAD_MESSAGE); break;
+		case 5:
+		case 6:
+		case 7:
+		case 8: CHECK_EQ(ak_proto_get_list_entry(b, &e), AK_ERR_BAD_MESSAGE); break;
 		}
 		ak_list_entry_clear(&e);
 	}
@@ -1235,6 +1252,48 @@ test_secret_vars(void)
 	ak_buf_free(b);
 }
 
+/* LOG_USAGE: a report round trip; a bad name or client refused; an entry of one in LOG_REPLY carries
+ * its counts. */
+static void
+test_log_usage(void)
+{
+	struct ak_buf *b = ak_buf_new(BIG);
+	struct ak_use_entry in, e;
+
+	memset(&in, 0, sizeof(in));
+	in.profile = (char *)"prod";
+	in.client = (char *)"claude";
+	in.requests = 3;
+	in.tokens_in = 1000;
+	in.tokens_out = 20;
+	in.tokens_cache = 5;
+	CHECK_EQ(ak_proto_put_usage_report(b, &in), AK_OK);
+	CHECK_EQ(ak_proto_get_usage_report(b, &e), AK_OK);
+	CHECK(e.op == AK_MSG_LOG_USAGE && strcmp(e.profile, "prod") == 0 && strcmp(e.client, "claude") == 0 &&
+	    e.requests == 3 && e.tokens_in == 1000 && e.tokens_out == 20 && e.tokens_cache == 5);
+	CHECK_EQ(ak_buf_len(b), 0);
+	ak_use_entry_clear(&e);
+	in.profile = (char *)"bad name";
+	CHECK_EQ(ak_proto_put_usage_report(b, &in), AK_OK);
+	CHECK(ak_proto_get_usage_report(b, &e) != AK_OK);
+	ak_buf_reset(b);
+	in.profile = (char *)"prod";
+	in.client = (char *)"a\x1b[31m";
+	CHECK_EQ(ak_proto_put_usage_report(b, &in), AK_OK);
+	CHECK_EQ(ak_proto_get_usage_report(b, &e), AK_ERR_BAD_MESSAGE);
+	ak_buf_reset(b);
+	in.client = (char *)"curl";
+	in.op = AK_MSG_LOG_USAGE;
+	in.exe = (char *)"/usr/lib/akagent/akctl-proxy";
+	in.time = 5;
+	CHECK_EQ(ak_proto_put_use_entry(b, &in), AK_OK);
+	CHECK_EQ(ak_proto_get_use_entry(b, &e), AK_OK);
+	CHECK(e.op == AK_MSG_LOG_USAGE && strcmp(e.client, "curl") == 0 && e.tokens_in == 1000 &&
+	    e.tokens_cache == 5 && ak_buf_len(b) == 0);
+	ak_use_entry_clear(&e);
+	ak_buf_free(b);
+}
+
 int
 main(void)
 {
@@ -1255,5 +1314,6 @@ main(void)
 	test_edit();
 	test_edit_rotation();
 	test_secret_vars();
+	test_log_usage();
 	T_DONE();
 }

@@ -114,7 +114,9 @@ main(void)
 	CHECK(ak_provider_for_var("HOME") == NULL);
 	CHECK(ak_provider_for_var("") == NULL);
 	all = ak_provider_all(&n);
-	CHECK_EQ(n, 4);
+	CHECK_EQ(n, 5);
+	p = ak_provider_find("openai-admin");
+	CHECK(p != NULL && strcmp(p->key_prefix, "sk-admin-") == 0 && strcmp(p->secret_var, "OPENAI_ADMIN_KEY") == 0);
 	for (i = 0; i < n; i++)
 		CHECK(ak_provider_find(all[i].name) == &all[i]);
 

@@ -75,7 +75,11 @@ test_cycle(void)
 	v = NULL;
 	/* The document keeps previous values and the policy. */
 	CHECK_EQ(edit1(s, AK_EDIT_ROTATE_EVERY, "7776000", NULL), AK_OK);
+	/* ...and the use policies (confirm-on-use, the profile's own lifetime). */
+	CHECK_EQ(edit1(s, AK_EDIT_CONFIRM, "1", NULL), AK_OK);
+	CHECK_EQ(edit1(s, AK_EDIT_LIFETIME, "3600", NULL), AK_OK);
 	CHECK_EQ(ak_store_serialize(s, &doc, &len), AK_OK);
+	CHECK(strstr(doc, "\"confirm\":true") != NULL && strstr(doc, "\"lifetime\":3600") != NULL);
 	CHECK_EQ(ak_store_parse(doc, len, &back), AK_OK);
 	p = back != NULL ? ak_store_find(back, "prod") : NULL;
 	CHECK(p != NULL);
@@ -83,6 +87,8 @@ test_cycle(void)
 		CHECK_STR(p->rot.prev, "key-one");
 		CHECK_STR(p->vars[0].rot.prev, "pw-one");
 		CHECK_EQ(p->rotate_every, 7776000);
+		CHECK_EQ(p->confirm, 1);
+		CHECK_EQ(p->lifetime, 3600);
 	}
 	ak_store_free(back);
 	ak_smem_free(doc);
@@ -102,6 +108,13 @@ test_cycle(void)
 	/* A policy of 0 clears it (an edit says exactly what the policy is). */
 	CHECK_EQ(edit1(s, AK_EDIT_ROTATE_EVERY, "0", NULL), AK_OK);
 	CHECK_EQ(ak_store_find(s, "prod")->rotate_every, 0);
+	/* The use policies are cleared by an edit saying so, and only then. */
+	CHECK_EQ(ak_store_find(s, "prod")->confirm, 1);
+	CHECK_EQ(edit1(s, AK_EDIT_CONFIRM, "0", NULL), AK_OK);
+	CHECK_EQ(edit1(s, AK_EDIT_LIFETIME, "0", NULL), AK_OK);
+	CHECK(ak_store_find(s, "prod")->confirm == 0 && ak_store_find(s, "prod")->lifetime == 0);
+	CHECK_EQ(edit1(s, AK_EDIT_CONFIRM, "yes", NULL), AK_ERR_INVALID);
+	CHECK_EQ(edit1(s, AK_EDIT_LIFETIME, "1h", NULL), AK_ERR_INVALID);
 	ak_store_free(s);
 }
 
@@ -156,6 +169,68 @@ test_due(void)
 	CHECK_EQ(ak_rot_due(0, 365 * 86400, 365 * 86400 - 6 * 86400), 1);
 }
 
+/* rotate --deactivate: the hint is kept past the grace (the key wiped), survives the document, and
+ * a finish ends it; a rollback or a new rotation drops it. */
+static void
+test_deactivate(void)
+{
+	static const char key[] = "sk-ant-api03-R2DxxxxxxxxxxxxxxxxxxxxxigAA";
+	struct ak_store *s = sample_store(), *back = NULL;
+	char hint[AK_ROT_HINT_MAX], *doc = NULL;
+	size_t len;
+
+	CHECK_EQ(ak_rot_hint(key, hint, sizeof(hint)), AK_OK);
+	CHECK_STR(hint, "sk-ant-api03-R2D...igAA");
+	CHECK(ak_rot_hint_match(hint, key));
+	CHECK(!ak_rot_hint_match("sk-ant-api03-R2E...igAA", key));
+	CHECK(!ak_rot_hint_match("sk-ant-api03-R2D...igAB", key));
+	CHECK_EQ(ak_rot_hint("sk-ant-api03-short", hint, sizeof(hint)), AK_ERR_INVALID);
+	CHECK_EQ(ak_rot_hint_check("no-dots"), AK_ERR_INVALID);
+	CHECK_EQ(ak_rot_hint_check("...tail"), AK_ERR_INVALID);
+	CHECK_EQ(ak_rot_hint_check("a...b...c"), AK_ERR_INVALID);
+	CHECK_EQ(ak_rot_hint("sk-proj-ab-cdefghijklmnopqrstuvwxyz", hint, sizeof(hint)), AK_OK);
+	CHECK_STR(hint, "sk-proj-ab-...wxyz");
+
+	/* Nothing kept: nothing to deactivate. A secret variable has no provider key id. */
+	CHECK_EQ(edit1(s, AK_EDIT_DEACTIVATE, "", NULL), AK_ERR_NO_PREVIOUS);
+	CHECK_EQ(edit1(s, AK_EDIT_ROTATE, "", key), AK_OK);
+	CHECK_EQ(edit1(s, AK_EDIT_ROTATE, "", "sk-ant-api03-NEWxxxxxxxxxxxxxxxxxxxxxxxAA"), AK_OK);
+	CHECK_EQ(edit1(s, AK_EDIT_DEACTIVATE, "", NULL), AK_OK);
+	CHECK_STR(s->p[0]->rot.hint, "sk-ant-api03-R2D...igAA");
+	/* The grace ends: the key goes, the hint stays (pending), and the document keeps it. */
+	CHECK_EQ(ak_store_expire(s, s->p[0]->rot.until), 1);
+	CHECK(s->p[0]->rot.prev == NULL && s->p[0]->rot.hint != NULL);
+	CHECK_EQ(ak_store_expire(s, s->p[0]->rot.until + 100), 0);
+	CHECK_EQ(ak_store_serialize(s, &doc, &len), AK_OK);
+	CHECK(doc != NULL && strstr(doc, "\"deactivate\":\"sk-ant-api03-R2D...igAA\"") != NULL &&
+	    strstr(doc, "R2Dxxxx") == NULL);
+	CHECK_EQ(ak_store_parse(doc, len, &back), AK_OK);
+	CHECK(back != NULL && back->p[0]->rot.prev == NULL && back->p[0]->rot.hint != NULL &&
+	    strcmp(back->p[0]->rot.hint, "sk-ant-api03-R2D...igAA") == 0);
+	ak_store_free(back);
+	ak_smem_free(doc);
+	/* A plain finish (one that could not reach the provider) leaves it pending; one that reports the
+	 * deactivation ends it; then there is nothing left to finish. */
+	CHECK_EQ(edit1(s, AK_EDIT_FINISH, "", NULL), AK_ERR_DEACT_PENDING);
+	CHECK(s->p[0]->rot.hint != NULL);
+	CHECK_EQ(edit1(s, AK_EDIT_FINISH, "", "nope"), AK_ERR_INVALID);
+	CHECK_EQ(edit1(s, AK_EDIT_FINISH, "", AK_FINISH_DEACTIVATED), AK_OK);
+	CHECK(s->p[0]->rot.hint == NULL);
+	CHECK_EQ(edit1(s, AK_EDIT_FINISH, "", NULL), AK_ERR_NO_PREVIOUS);
+	/* A plain finish while the old key is kept wipes it and makes the deactivation pending. */
+	CHECK_EQ(edit1(s, AK_EDIT_ROTATE, "", key), AK_OK);
+	CHECK_EQ(edit1(s, AK_EDIT_DEACTIVATE, "", NULL), AK_OK);
+	CHECK_EQ(edit1(s, AK_EDIT_FINISH, "", NULL), AK_OK);
+	CHECK(s->p[0]->rot.prev == NULL && s->p[0]->rot.hint != NULL);
+	CHECK_EQ(edit1(s, AK_EDIT_FINISH, "", AK_FINISH_DEACTIVATED), AK_OK);
+	/* A rollback drops the mark: the key kept is then the new one. */
+	CHECK_EQ(edit1(s, AK_EDIT_ROTATE, "", "sk-ant-api03-THIRDxxxxxxxxxxxxxxxxxxxxAA"), AK_OK);
+	CHECK_EQ(edit1(s, AK_EDIT_DEACTIVATE, "", NULL), AK_OK);
+	CHECK_EQ(edit1(s, AK_EDIT_ROLLBACK, "", NULL), AK_OK);
+	CHECK(s->p[0]->rot.hint == NULL);
+	ak_store_free(s);
+}
+
 int
 main(void)
 {
@@ -167,5 +242,6 @@ main(void)
 	test_cycle();
 	test_document();
 	test_due();
+	test_deactivate();
 	T_DONE();
 }
