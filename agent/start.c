@@ -94,48 +94,24 @@ agent_print(const struct ak_buf *b)
 	return fwrite(ak_buf_ptr(b), 1, ak_buf_len(b), stdout) == ak_buf_len(b) && fflush(stdout) == 0 ? 0 : -1;
 }
 
-static enum ak_err
-put_str(struct ak_buf *b, const char *s)
-{
-	return ak_buf_put(b, s, strlen(s));
-}
-
 /* The keystore named with -f (absolute), exported as AKCTL_KEYSTORE with the agent's variables: akctl
  * never takes the agent's keystore path for unlocking, so the user's environment carries it. */
 static const char *export_store;
 
-/* The form ssh-agent prints, which scripts parse (AKAGENT_PID=N unquoted); the path through ak_shell_quote.
- * sh:   AKAGENT_SOCK='<path>'; export AKAGENT_SOCK;\nAKAGENT_PID=<pid>; export AKAGENT_PID;\n
- * csh:  setenv AKAGENT_SOCK '<path>';\nsetenv AKAGENT_PID <pid>;\n
- * fish: set -gx AKAGENT_SOCK '<path>';\nset -gx AKAGENT_PID <pid>;\n
- * then, after -f, AKCTL_KEYSTORE the same way. */
+/* The form ssh-agent prints, which scripts parse (AKAGENT_PID=N unquoted; ak_shell_agent_export), then,
+ * after -f, AKCTL_KEYSTORE as akctl env exports a variable. */
 static int
 print_exports(enum ak_shell sh, const char *sock, long pid)
 {
 	struct ak_buf *b = ak_buf_new(4 * AK_PATH_MAX + 256);
-	char tail[128];
-	const char *head;
+	char pids[32];
 	int ret = -1;
 
 	if (b == NULL)
 		goto out;
-	switch (sh) {
-	case AK_SHELL_CSH:
-		head = "setenv AKAGENT_SOCK ";
-		snprintf(tail, sizeof(tail), ";\nsetenv AKAGENT_PID %ld;\n", pid);
-		break;
-	case AK_SHELL_FISH:
-		head = "set -gx AKAGENT_SOCK ";
-		snprintf(tail, sizeof(tail), ";\nset -gx AKAGENT_PID %ld;\n", pid);
-		break;
-	default:
-		head = "AKAGENT_SOCK=";
-		snprintf(tail, sizeof(tail), "; export AKAGENT_SOCK;\nAKAGENT_PID=%ld; export AKAGENT_PID;\n",
-		    pid);
-		break;
-	}
-	if (put_str(b, head) == AK_OK && ak_shell_quote(b, sh, sock) == AK_OK &&
-	    put_str(b, tail) == AK_OK &&
+	snprintf(pids, sizeof(pids), "%ld", pid);
+	if (ak_shell_agent_export(b, sh, "AKAGENT_SOCK", sock, 1) == AK_OK &&
+	    ak_shell_agent_export(b, sh, "AKAGENT_PID", pids, 0) == AK_OK &&
 	    (export_store == NULL || ak_shell_export(b, sh, "AKCTL_KEYSTORE", export_store) == AK_OK))
 		ret = agent_print(b);
 out:

@@ -7,7 +7,6 @@
  * mode, one line per read(2), so nothing typed ahead is buffered here.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,7 +86,7 @@ check_var(const char *s)
 	return -1;
 }
 
-int
+enum ak_err
 cli_add_guided(struct cli *c)
 {
 	const struct ak_provider *pv, *all;
@@ -95,7 +94,8 @@ cli_add_guided(struct cli *c)
 	char *sets[AK_VARS_MAX], *eq;
 	const char *argv[8 + 2 * AK_VARS_MAX];
 	size_t n, i, nsets = 0;
-	int argc = 0, rc = 1, w;
+	int argc = 0, w;
+	enum ak_err rc = AK_ERR_TRUNCATED; /* cancelled: the input ended */
 
 	fprintf(stderr, "New profile (Ctrl-D to cancel; the secret is asked last, without echo).\n");
 	if (ask_valid("Profile name: ", NULL, check_name, name, sizeof(name)) != 0)

@@ -77,23 +77,23 @@ out:
 	return r;
 }
 
-int
+enum ak_err
 cli_fail_client(struct ak_client *cl, enum ak_err e, const char *context)
 {
 	if (e == AK_ERR_LOCKED) {
 		fprintf(stderr, "akctl: %s: agent is locked: run 'akctl unlock'\n", context);
-		return ak_err_exit_code(e);
+		return e;
 	}
 	return cli_fail_agent(e, ak_client_detail(cl), context);
 }
 
-int
+enum ak_err
 cli_fail_agent(enum ak_err e, const char *detail, const char *context)
 {
 	if (e == AK_ERR_NO_AGENT) {
 		fprintf(stderr, "akctl: %s: no agent reachable at %s (start one with: eval \"$(akagent)\")\n",
 		    context, cli_socket_path());
-		return ak_err_exit_code(e);
+		return e;
 	}
 	return cli_fail(e, detail, "%s", context);
 }
@@ -106,15 +106,15 @@ no_store(const struct cli *c, enum ak_err e)
 	return (e == AK_ERR_NO_AGENT || e == AK_ERR_LOCKED) && access(c->store, F_OK) != 0 && errno == ENOENT;
 }
 
-static int
+static enum ak_err
 no_store_fail(const struct cli *c, enum ak_err e)
 {
 	fprintf(stderr, "akctl: %s: no keystore at %s: run 'akctl init' first%s\n", c->cmd, c->store,
 	    e == AK_ERR_NO_AGENT ? ", then eval \"$(akagent)\"" : "");
-	return ak_err_exit_code(e);
+	return e;
 }
 
-int
+enum ak_err
 cli_agent_unlocked(struct cli *c, struct ak_client **clp)
 {
 	struct ak_client *cl = NULL;
@@ -130,32 +130,30 @@ cli_agent_unlocked(struct cli *c, struct ak_client **clp)
 		if ((r = ak_client_connect(NULL, 0, &cl, detail, sizeof(detail))) != AK_OK)
 			return no_store(c, r) ? no_store_fail(c, r) : cli_fail_agent(r, detail, c->cmd);
 		*clp = cl;
-		return 0;
+		return AK_OK;
 	}
 	r = cli_agent_for_store(c, &cl, &st, detail, sizeof(detail));
 	if (r != AK_OK)
 		return no_store(c, r) ? no_store_fail(c, r) : cli_fail_agent(r, detail, c->cmd);
 	if (!st.unlocked) {
-		int rc;
-
 		ak_status_clear(&st);
 		if (no_store(c, AK_ERR_LOCKED)) {
 			ak_client_close(cl);
 			return no_store_fail(c, AK_ERR_LOCKED);
 		}
 		/* Locked, and someone can answer: ask, unlock, carry on (the agent's default lifetime). */
-		rc = cli_can_prompt(c) ? cli_unlock_pass(c, cl, 0, 1) :
+		r = cli_can_prompt(c) ? cli_unlock_pass(c, cl, 0, 1) :
 		    cli_fail_client(NULL, AK_ERR_LOCKED, c->cmd);
-		if (rc != 0) {
+		if (r != AK_OK) {
 			ak_client_close(cl);
-			return rc;
+			return r;
 		}
 		*clp = cl;
-		return 0;
+		return AK_OK;
 	}
 	ak_status_clear(&st);
 	*clp = cl;
-	return 0;
+	return AK_OK;
 }
 
 int

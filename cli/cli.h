@@ -30,23 +30,29 @@ struct cli {
 	int store_explicit;       /* -f or AKCTL_KEYSTORE chose the keystore */
 	char store[AK_PATH_MAX];  /* valid once store_resolved */
 	int previous;             /* --previous (get env use exec): serve the keys a rotation replaced */
+	int status;               /* the exit status of a command that succeeded with a verdict (cli_status) */
 	int argc0;                /* main()'s argc/argv, for handing a command to akctl-net */
 	char **argv0;
 };
 
-/* Commands: return akctl's exit code. argv[0] is the command name. */
-typedef int (*cli_cmd_fn)(struct cli *c, int argc, char **argv);
-int cmd_init(struct cli *c, int argc, char **argv);
-int cmd_unlock(struct cli *c, int argc, char **argv);
-int cmd_lock(struct cli *c, int argc, char **argv);
-int cmd_status(struct cli *c, int argc, char **argv);
-int cmd_passwd(struct cli *c, int argc, char **argv);
-int cmd_add(struct cli *c, int argc, char **argv);
-int cmd_rm(struct cli *c, int argc, char **argv);
-int cmd_set(struct cli *c, int argc, char **argv);
-int cmd_rename(struct cli *c, int argc, char **argv);
-int cmd_cp(struct cli *c, int argc, char **argv);
-int cmd_rotate(struct cli *c, int argc, char **argv);
+/* Commands, and every helper below that reports an error, return enum ak_err: AK_OK, or the error,
+ * already printed. main() alone turns it into the exit status (ak_err_exit_code). A command whose
+ * outcome is a verdict rather than an error (test's 10-17, exec's command, scan's "found") records it
+ * with cli_status and returns AK_OK. Help printed on -h is AK_OK too. argv[0] is the command name. */
+typedef enum ak_err (*cli_cmd_fn)(struct cli *c, int argc, char **argv);
+/* main.c: record status as the process's exit status when the command returns AK_OK; returns AK_OK. */
+enum ak_err cli_status(struct cli *c, int status);
+enum ak_err cmd_init(struct cli *c, int argc, char **argv);
+enum ak_err cmd_unlock(struct cli *c, int argc, char **argv);
+enum ak_err cmd_lock(struct cli *c, int argc, char **argv);
+enum ak_err cmd_status(struct cli *c, int argc, char **argv);
+enum ak_err cmd_passwd(struct cli *c, int argc, char **argv);
+enum ak_err cmd_add(struct cli *c, int argc, char **argv);
+enum ak_err cmd_rm(struct cli *c, int argc, char **argv);
+enum ak_err cmd_set(struct cli *c, int argc, char **argv);
+enum ak_err cmd_rename(struct cli *c, int argc, char **argv);
+enum ak_err cmd_cp(struct cli *c, int argc, char **argv);
+enum ak_err cmd_rotate(struct cli *c, int argc, char **argv);
 /* cmd_rotate.c: take "--previous" out of argv (before "--"; for exec, before the profile) into
  * c->previous; and a list entry's rotation mark: "overdue", "due" or "" (ak_rot_due). */
 void cli_take_previous(struct cli *c, int *argc, char **argv, int exec);
@@ -59,77 +65,119 @@ void cli_rotation_status(struct ak_client *cl);
 void cli_use_policy_status(struct ak_client *cl);
 /* list: " confirm", " expired" or " wiped in 45m" for one entry into buf ("" when none). */
 void cli_use_policy_mark(const struct ak_list_entry *e, int64_t now, char *buf, size_t buflen);
-int cmd_list(struct cli *c, int argc, char **argv);
-int cmd_show(struct cli *c, int argc, char **argv);
-int cmd_log(struct cli *c, int argc, char **argv);
-int cmd_get(struct cli *c, int argc, char **argv);
-int cmd_env(struct cli *c, int argc, char **argv);
-int cmd_use(struct cli *c, int argc, char **argv);
-int cmd_exec(struct cli *c, int argc, char **argv);
-int cmd_allow(struct cli *c, int argc, char **argv);
-int cmd_deny(struct cli *c, int argc, char **argv);
-int cmd_hook(struct cli *c, int argc, char **argv);
-int cmd_direnv(struct cli *c, int argc, char **argv);
-int cmd_help(struct cli *c, int argc, char **argv);
+enum ak_err cmd_list(struct cli *c, int argc, char **argv);
+enum ak_err cmd_show(struct cli *c, int argc, char **argv);
+enum ak_err cmd_log(struct cli *c, int argc, char **argv);
+enum ak_err cmd_get(struct cli *c, int argc, char **argv);
+enum ak_err cmd_env(struct cli *c, int argc, char **argv);
+enum ak_err cmd_use(struct cli *c, int argc, char **argv);
+enum ak_err cmd_exec(struct cli *c, int argc, char **argv);
+/* cmd_env.c, for get/env/use and exec: fetch profile name from an agent unlocked on our keystore
+ * (GET, or GET_PREVIOUS with --previous). Prints errors ("did you mean" for a missing profile) and
+ * returns them. *p is secure: the caller wipes it with ak_profile_free(). With ents (may be NULL), also
+ * every stored profile's variable names (LIST: no secret), for exec's isolation: the caller frees them
+ * with ak_client_list_free. */
+enum ak_err cli_fetch_profile(struct cli *c, const char *name, struct ak_profile **p, struct ak_list_entry **ents,
+    uint32_t *nents);
+/* cmd_env.c: --shell NAME into *sh (data_ok: the dotenv and json formats too), or with name NULL the
+ * shell that runs akctl (ak_shell_detect). AK_OK, or AK_ERR_INVALID after reporting an unknown name. */
+enum ak_err cli_shell_choose(struct cli *c, const char *name, int data_ok, enum ak_shell *sh);
+/* cmd_env.c: export lines for every variable of p (the secret first) into out, a secure buffer the
+ * caller wipes (env, use, dir-env). */
+enum ak_err cli_export_profile(struct ak_buf *out, enum ak_shell sh, const struct ak_profile *p);
+/* The value of var in p (the secret or another variable), pointing into p: p's owner wipes it. NULL if
+ * p has no such variable. */
+const char *cli_profile_var(const struct ak_profile *p, const char *var);
+/* A secret reference in an environment or an env file: ak://PROFILE/VAR (exec resolves it, import
+ * --replace writes it). */
+#define CLI_REF_PREFIX "ak://"
+enum ak_err cmd_allow(struct cli *c, int argc, char **argv);
+enum ak_err cmd_deny(struct cli *c, int argc, char **argv);
+enum ak_err cmd_hook(struct cli *c, int argc, char **argv);
+enum ak_err cmd_direnv(struct cli *c, int argc, char **argv);
+enum ak_err cmd_help(struct cli *c, int argc, char **argv);
 /* Network commands (akctl-net only; in akctl the table points them at cli_net_exec). */
-int cmd_test(struct cli *c, int argc, char **argv);
-int cmd_import(struct cli *c, int argc, char **argv);
-int cmd_pull(struct cli *c, int argc, char **argv);
-int cmd_usage(struct cli *c, int argc, char **argv);
+enum ak_err cmd_test(struct cli *c, int argc, char **argv);
+enum ak_err cmd_import(struct cli *c, int argc, char **argv);
+enum ak_err cmd_pull(struct cli *c, int argc, char **argv);
+enum ak_err cmd_usage(struct cli *c, int argc, char **argv);
 /* rotate's admin steps (akctl-net, cli/net/rotate_admin.c). Each prints its own messages and returns
- * an exit code. deactivate: find the previous main key of name at Anthropic (by hint, the stored one,
- * or when NULL by the kept previous key itself) and set it inactive. create: a new OpenAI project
- * service account for name; *key its key (secure: the caller wipes it). admin and project may be NULL. */
-int cli_admin_deactivate(struct cli *c, const char *name, const char *admin, const char *hint);
-int cli_admin_create(struct cli *c, const char *name, const char *admin, const char *project,
+ * them. deactivate: find the previous main key of name at Anthropic (by hint, the stored one, or when
+ * NULL by the kept previous key itself) and set it inactive. create: a new OpenAI project service
+ * account for name; *key its key (secure: the caller wipes it). admin and project may be NULL. */
+enum ak_err cli_admin_deactivate(struct cli *c, const char *name, const char *admin, const char *hint);
+enum ak_err cli_admin_create(struct cli *c, const char *name, const char *admin, const char *project,
     char **key);
 /* helper.c: the path of helper program name (akctl-net, akctl-proxy, akctl-shell): beside akctl, else
  * LIBEXECDIR/akagent. 0, or -1 if the path does not fit. */
 int cli_helper_path(const char *name, char *out, size_t outlen);
 /* akctl shell (and akctl alone on a terminal): replace this process with akctl-shell, the readline
  * console, so that akctl itself never loads libreadline. */
-int cli_shell_exec(struct cli *c, int argc, char **argv);
+enum ak_err cli_shell_exec(struct cli *c, int argc, char **argv);
 /* akctl: replace this process with akctl-net and the same arguments (net_exec.c). */
-int cli_net_exec(struct cli *c, int argc, char **argv);
+enum ak_err cli_net_exec(struct cli *c, int argc, char **argv);
 /* akctl proxy, and akctl exec --proxy (cmd_proxy.c): cli_proxy_wanted says whether exec's arguments
  * ask for the proxy (before any "--"); cli_proxy_exec then runs exec through akctl-proxy. */
-int cmd_proxy(struct cli *c, int argc, char **argv);
+enum ak_err cmd_proxy(struct cli *c, int argc, char **argv);
 int cli_proxy_wanted(int argc, char **argv);
-int cli_proxy_exec(struct cli *c, int argc, char **argv);
+enum ak_err cli_proxy_exec(struct cli *c, int argc, char **argv);
 /* add --validate: check p's key live (akctl: runs akctl-net test --key-stdin, the key on a pipe, never
  * argv; akctl-net: in process, cmd_test.c). Prints one line on stderr; returns akctl test's exit code
  * (0 valid). p stays owned by the caller. */
 int cli_net_validate(struct cli *c, const struct ak_profile *p);
 
 /* main.c ------------------------------------------------------------------------------------------ */
-/* Print the usage of command name (from the table) to stdout; returns 0 (for --help). */
-int cli_cmd_help(const char *name);
+/* Print the usage of command name (from the table) to stdout; returns AK_OK (for --help). */
+enum ak_err cli_cmd_help(const char *name);
 /* The candidate closest to word within a typo's distance (for "did you mean"), or NULL. */
 const char *cli_closest(const char *word, const char *const *cands, size_t n);
 /* Resolve the keystore path (-f, AKCTL_KEYSTORE, default) into c->store once. */
 enum ak_err cli_store_path(struct cli *c);
 
 /* output.c ---------------------------------------------------------------------------------------- */
-/* "akctl: <context>: <ak_strerror(e)>[ (detail)]" on stderr; returns ak_err_exit_code(e).
+/* "akctl: <context>: <ak_strerror(e)>[ (detail)]" on stderr; returns e.
  * detail may be NULL; it is sanitised (control bytes dropped). Never pass a secret. */
-int cli_fail(enum ak_err e, const char *detail, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* "akctl: <cmd>: <message> (see 'akctl <cmd> --help')" on stderr; returns 2. */
-int cli_usage_error(struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* For getopt_long's '?' / ':' results (optstring must start with ':'). Returns 2. */
-int cli_bad_option(struct cli *c, int ch, char **argv);
-/* The end of every command's option switch: -h prints the command's help (exit 0), anything else is
- * cli_bad_option. */
-int cli_opt_other(struct cli *c, int ch, char **argv);
-/* A command that takes no operand got argv[optind]: the usage error. */
-int cli_no_operand(struct cli *c, char **argv);
-/* Options of a command that has none but -h/--help: 0 to go on (optind at the first operand), -1 after
- * printing the help (exit 0), 2 after reporting a bad option. */
-int cli_opts_help_only(struct cli *c, int argc, char **argv);
-/* The single PROFILE operand at argv[optind] into *name: 0, or the exit code after reporting it
- * missing, followed by another argument (2) or not a valid name ("<cmd>: 'NAME'"). */
-int cli_one_profile(struct cli *c, int argc, char **argv, const char **name);
-/* --kdf NAME into *preset: 0, or 2 after reporting an unknown name. */
-int cli_kdf_opt(struct cli *c, const char *arg, enum ak_kdf_preset *preset);
+enum ak_err cli_fail(enum ak_err e, const char *detail, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* "akctl: <cmd>: <message> (see 'akctl <cmd> --help')" on stderr; returns AK_ERR_INVALID (exit 2). */
+enum ak_err cli_usage_error(struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* For getopt_long's '?' / ':' results (optstring must start with ':'). Returns AK_ERR_INVALID. */
+enum ak_err cli_bad_option(struct cli *c, int ch, char **argv);
+/* A command that takes no operand got argv[optind]: the usage error (AK_ERR_INVALID). */
+enum ak_err cli_no_operand(struct cli *c, char **argv);
+/* opts.c: a command's options, as a table ended by CLI_OPT_END. A FLAG sets *flag = set_to; a VALUE sets
+ * *value (the last one given wins); a LIST appends to list[*n], at most max (then a usage error). */
+enum cli_opt_kind { CLI_OPT_FLAG, CLI_OPT_VALUE, CLI_OPT_LIST };
+struct cli_opt {
+	const char *name;       /* the long name, without "--"; NULL ends the table */
+	char short_name;        /* or 0 */
+	enum cli_opt_kind kind;
+	int *flag;
+	int set_to;
+	const char **value;
+	const char **list;
+	size_t *n;
+	size_t max;
+};
+#define CLI_FLAG(nm, p, v) { .name = (nm), .kind = CLI_OPT_FLAG, .flag = (p), .set_to = (v) }
+#define CLI_VALUE(nm, p) { .name = (nm), .kind = CLI_OPT_VALUE, .value = (p) }
+#define CLI_LIST(nm, arr, cnt, mx) { .name = (nm), .kind = CLI_OPT_LIST, .list = (arr), .n = (cnt), .max = (mx) }
+#define CLI_OPT_END { .name = NULL }
+/* Parse argv's options by the table opts, and -h/--help (help printed: AK_OK with *helped 1, the command
+ * is done). stop: stop at the first operand (exec). AK_OK with optind at the first operand, or
+ * AK_ERR_INVALID after reporting a bad option. */
+enum ak_err cli_opts_parse(struct cli *c, int argc, char **argv, const struct cli_opt *opts, int stop,
+    int *helped);
+/* A command with no option but -h/--help: cli_opts_parse with an empty table. */
+enum ak_err cli_opts_help_only(struct cli *c, int argc, char **argv, int *helped);
+/* A command whose one option is --json (list's, show's, status', doctor's shape). */
+enum ak_err cli_opts_json(struct cli *c, int argc, char **argv, int *json, int *helped);
+/* The single PROFILE operand at argv[optind] into *name: AK_OK, or the error after reporting it
+ * missing or followed by another argument (AK_ERR_INVALID) or not a valid name (AK_ERR_BAD_NAME). */
+enum ak_err cli_one_profile(struct cli *c, int argc, char **argv, const char **name);
+/* The options of init and passwd, [--kdf NAME] and no operand: NAME into *preset (*given 1), help as
+ * cli_opts_parse. AK_OK, or AK_ERR_INVALID after reporting an unknown name or option. */
+enum ak_err cli_kdf_opts(struct cli *c, int argc, char **argv, enum ak_kdf_preset *preset, int *given,
+    int *helped);
 /* The warning for a chosen --kdf insecure-test (nothing for other presets). */
 void cli_kdf_warn(enum ak_kdf_preset preset);
 /* "akctl: <message>" on stderr. */
@@ -141,6 +189,13 @@ void cli_iso_time(int64_t t, char *buf, size_t buflen);
 /* Print a JSON text from cJSON and a newline on stdout, with DEL and U+0080..U+009F (and stray bytes
  * 0x80..0x9f) as \u escapes: cJSON leaves them raw, and a terminal may obey C1 controls. */
 void cli_json_put(const char *s);
+/* Print o as one line of JSON through cli_json_put (every command's --json output). AK_ERR_NOMEM if it
+ * cannot be printed (nothing printed then). o stays the caller's. */
+struct cJSON;
+enum ak_err cli_json_print(const struct cJSON *o);
+/* The end of a --json output: print o when built (1: building it did not run out of memory), else
+ * report "<context>: out of memory"; then free o. AK_OK or AK_ERR_NOMEM. */
+enum ak_err cli_json_done(struct cJSON *o, int built, const char *context);
 /* Display width of s as cli_print_padded shows it (code points, escapes rendered: ak_render.h). */
 size_t cli_width(const char *s);
 /* Print s, rendered (ak_render), padded with spaces to width w. */
@@ -181,9 +236,9 @@ enum ak_err cli_pass_read(struct cli *c, const char *prompt, int confirm, char *
 enum cli_pwq { CLI_PWQ_OK, CLI_PWQ_WEAK, CLI_PWQ_UNAVAILABLE };
 enum cli_pwq cli_pwq_score(const char *pass, char *reason, size_t reasonlen);
 /* Derive the key for kdf from pass (passlen bytes; pass stays the caller's to wipe) into *key, a
- * secure AK_KEY_BYTES allocation the caller wipes with ak_smem_free() (also when this fails). Returns 0,
- * or the exit code after reporting "<cmd>" (no memory) or "<cmd>: key derivation". */
-int cli_pass_derive(struct cli *c, const struct ak_kdf *kdf, const char *pass, size_t passlen,
+ * secure AK_KEY_BYTES allocation the caller wipes with ak_smem_free() (also when this fails). Returns
+ * AK_OK, or the error after reporting "<cmd>" (no memory) or "<cmd>: key derivation". */
+enum ak_err cli_pass_derive(struct cli *c, const struct ak_kdf *kdf, const char *pass, size_t passlen,
     uint8_t **key);
 /* Read a secret value for `add`: the tty with echo off when stdin is a terminal, else all of stdin
  * (one trailing "\n" or "\r\n" stripped). At most AK_VALUE_MAX bytes, empty => AK_ERR_EMPTY.
@@ -191,14 +246,21 @@ int cli_pass_derive(struct cli *c, const struct ak_kdf *kdf, const char *pass, s
 enum ak_err cli_secret_read(const char *prompt, char **out, size_t *outlen);
 
 /* add_guide.c: `akctl add` alone at a terminal: ask name, provider, variable and plain variables,
- * then run cmd_add with them as options (it reads the secret and checks it). Returns add's exit code. */
-int cli_add_guided(struct cli *c);
+ * then run cmd_add with them as options (it reads the secret and checks it). Returns add's result. */
+enum ak_err cli_add_guided(struct cli *c);
 
-/* cmd_add.c: the direct-file path (no agent unlocked on this keystore), shared by add and rm.
+/* write.c: the direct-file path (no agent unlocked on this keystore), for cli_write and rm.
  * Asks the passphrase (no prompt when the file does not exist: AK_ERR_NO_STORE), then runs the
  * keystore transaction ak_store_update_pass with apply/arg. detail gets a secret-free reason. */
 enum ak_err cli_store_update_direct(struct cli *c, ak_store_apply_fn apply, void *arg, char *detail,
     size_t detaillen);
+/* write.c: one keystore change, by agent_write(cl, arg) through the agent when it is unlocked on akctl's
+ * keystore, else by apply(store, arg) in the transaction on the file (asks the passphrase). An agent
+ * that is not ours is AK_ERR_UNTRUSTED_AGENT, never a quiet fallback. *direct (may be NULL) is 1 when
+ * the file was written directly. detail gets a secret-free reason (the agent's, sanitised). */
+typedef enum ak_err (*cli_agent_write_fn)(struct ak_client *cl, void *arg);
+enum ak_err cli_write(struct cli *c, cli_agent_write_fn agent_write, ak_store_apply_fn apply, void *arg,
+    int *direct, char *detail, size_t detaillen);
 
 /* cmd_add.c: store p (validated here) through the agent when it is unlocked on akctl's keystore, else
  * directly on the file (asks the passphrase, as add does). An existing profile is AK_ERR_PROFILE_EXISTS
@@ -209,9 +271,10 @@ enum ak_err cli_profile_put(struct cli *c, const struct ak_profile *p, int force
     char *detail, size_t detaillen);
 
 /* cmd_set.c: apply edit e through the agent when it is unlocked on akctl's keystore, else directly on
- * the file (asks the passphrase). e stays the caller's. detail gets a secret-free reason. */
+ * the file (asks the passphrase). e stays the caller's, unchanged (the transaction may apply it twice).
+ * detail gets a secret-free reason. */
 struct ak_edit;
-enum ak_err cli_edit_run(struct cli *c, const struct ak_edit *e, char *detail, size_t detaillen);
+enum ak_err cli_edit_run(struct cli *c, struct ak_edit *e, char *detail, size_t detaillen);
 /* cmd_set.c: read n secrets (prompts[i] at a terminal, each with echo off). From a pipe, one secret is
  * all of stdin (as cli_secret_read); several are one line each, in order ("\r\n" accepted), exactly n
  * non-empty lines (AK_ERR_TRUNCATED fewer, AK_ERR_TOO_LARGE more, AK_ERR_EMPTY an empty one).
@@ -221,8 +284,8 @@ enum ak_err cli_secrets_read(const char *const *prompts, size_t n, char **outs);
 /* cmd_unlock.c: ask the passphrase (three tries at a terminal), derive the key from akctl's keystore
  * header and UNLOCK cl (an agent serving that keystore) with lifetime. At a terminal, says what it holds
  * now. quiet_no_pass: no passphrase source is reported as "agent is locked" (exit 4), for read commands
- * that only prompt when they can. Returns the exit code. */
-int cli_unlock_pass(struct cli *c, struct ak_client *cl, uint32_t lifetime, int quiet_no_pass);
+ * that only prompt when they can. Returns AK_OK or the error, reported. */
+enum ak_err cli_unlock_pass(struct cli *c, struct ak_client *cl, uint32_t lifetime, int quiet_no_pass);
 
 /* agent.c ----------------------------------------------------------------------------------------- */
 /* The socket akctl's clients use ($AKAGENT_SOCK, else the default), for messages. */
@@ -237,15 +300,15 @@ enum ak_err cli_agent_for_store(struct cli *c, struct ak_client **cl, struct ak_
     size_t detaillen);
 /* For read commands: an agent unlocked on our store. A locked one is unlocked first when someone can
  * answer (cli_can_prompt: the passphrase is asked); else print the error ("agent is locked: run 'akctl
- * unlock'" exit 4, no agent...) and return its exit code; 0 on success. */
-int cli_agent_unlocked(struct cli *c, struct ak_client **cl);
+ * unlock'" exit 4, no agent...) and return it; AK_OK on success. */
+enum ak_err cli_agent_unlocked(struct cli *c, struct ak_client **cl);
 /* 1 when a locked agent may be unlocked by asking: not --no-prompt, and AKCTL_ASKPASS is set or a
  * terminal is at hand (stdin or stderr a terminal, /dev/tty opens). */
 int cli_can_prompt(const struct cli *c);
-/* Print a failed request's error with the agent's detail; returns the exit code. */
-int cli_fail_client(struct ak_client *cl, enum ak_err e, const char *context);
+/* Print a failed request's error with the agent's detail; returns e. */
+enum ak_err cli_fail_client(struct ak_client *cl, enum ak_err e, const char *context);
 /* Print a failed connection or cli_agent_for_store (detail from it; "no agent reachable at SOCKET"
- * for AK_ERR_NO_AGENT); returns the exit code. */
-int cli_fail_agent(enum ak_err e, const char *detail, const char *context);
+ * for AK_ERR_NO_AGENT); returns e. */
+enum ak_err cli_fail_agent(enum ak_err e, const char *detail, const char *context);
 
 #endif

@@ -2,10 +2,8 @@
  *
  * The secret comes from the terminal (echo off) or stdin, never argv. With an agent unlocked on this
  * keystore the agent writes the file (it owns it while unlocked); otherwise we ask the passphrase and
- * write the file ourselves through the same keystore transaction. Also holds the direct-file helper rm
- * shares.
+ * write the file ourselves through the same keystore transaction (cli_write, write.c).
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,27 +17,6 @@
 #include "ak_varclass.h"
 #include "cli.h"
 
-
-enum ak_err
-cli_store_update_direct(struct cli *c, ak_store_apply_fn apply, void *arg, char *detail,
-    size_t detaillen)
-{
-	char prompt[AK_PATH_MAX + 64];
-	char *pass = NULL;
-	size_t passlen = 0;
-	enum ak_err r;
-
-	/* Fail early (no prompt) when there is no file to open. */
-	if (access(c->store, F_OK) != 0)
-		return AK_ERR_NO_STORE;
-	snprintf(prompt, sizeof(prompt), "Passphrase for %s: ", c->store);
-	if ((r = cli_pass_read(c, prompt, 0, &pass, &passlen, detail, detaillen)) != AK_OK)
-		goto out;
-	r = ak_store_update_pass(c->store, pass, passlen, apply, arg);
-out:
-	ak_smem_free(pass); /* wipes */
-	return r;
-}
 
 /* The direct-path change for add: put a copy of p (ak_store_put stamps the times). */
 struct put_arg {
@@ -66,55 +43,43 @@ apply_put(struct ak_store *s, void *arg)
 	return r;
 }
 
-static int
+static enum ak_err
 exists_error(const char *name)
 {
 	fprintf(stderr, "akctl: add: %s: profile exists; use --force to replace\n", name);
-	return ak_err_exit_code(AK_ERR_PROFILE_EXISTS);
+	return AK_ERR_PROFILE_EXISTS;
+}
+
+static enum ak_err
+agent_put(struct ak_client *cl, void *arg)
+{
+	const struct put_arg *a = arg;
+
+	return ak_client_add(cl, a->p, a->force);
 }
 
 enum ak_err
 cli_profile_put(struct cli *c, const struct ak_profile *p, int force, int *replaced, char *detail,
     size_t detaillen)
 {
-	struct ak_client *cl = NULL;
-	struct ak_status st;
-	struct put_arg pa;
+	struct put_arg pa = { p, force, 0 };
+	int direct = 0;
 	enum ak_err r;
 
-	memset(&st, 0, sizeof(st));
 	if (replaced != NULL)
 		*replaced = 0;
 	if (detaillen > 0)
 		detail[0] = '\0';
 	if ((r = ak_profile_validate(p)) != AK_OK)
 		return r;
-	if ((r = cli_store_path(c)) != AK_OK)
-		return r;
-	r = cli_agent_for_store(c, &cl, &st, detail, detaillen);
-	if (r == AK_ERR_UNTRUSTED_AGENT)
-		goto out; /* never fall back quietly past an impostor: the user must see it */
-	if (r == AK_OK && st.unlocked) {
-		if ((r = ak_client_add(cl, p, force)) != AK_OK && r != AK_ERR_PROFILE_EXISTS &&
-		    detaillen > 0)
-			cli_sanitize(ak_client_detail(cl), detail, detaillen);
-		goto out;
-	}
-	ak_client_close(cl);
-	cl = NULL;
-	if (detaillen > 0)
-		detail[0] = '\0';
-	pa.p = p;
-	pa.force = force;
-	pa.replaced = 0;
-	r = cli_store_update_direct(c, apply_put, &pa, detail, detaillen);
+	r = cli_write(c, agent_put, apply_put, &pa, &direct, detail, detaillen);
 	if (r == AK_OK && replaced != NULL)
 		*replaced = pa.replaced;
-	if (r != AK_OK && r != AK_ERR_PROFILE_EXISTS && detaillen > 0 && detail[0] == '\0')
+	/* "exists" says it all; a failed write on the file names the file. */
+	if (r == AK_ERR_PROFILE_EXISTS && detaillen > 0)
+		detail[0] = '\0';
+	else if (r != AK_OK && direct && detaillen > 0 && detail[0] == '\0')
 		snprintf(detail, detaillen, "%s", c->store);
-out:
-	ak_status_clear(&st);
-	ak_client_close(cl);
 	return r;
 }
 
@@ -167,21 +132,9 @@ tidy_key(const struct ak_provider *pv, const char *name, char *key, size_t *len)
 	ak_smem_free(t); /* wipes */
 }
 
-int
+enum ak_err
 cmd_add(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "force", no_argument, NULL, 'F' },
-		{ "provider", required_argument, NULL, 'p' },
-		{ "var", required_argument, NULL, 'v' },
-		{ "set", required_argument, NULL, 's' },
-		{ "secret", required_argument, NULL, 'S' },
-		{ "description", required_argument, NULL, 'd' },
-		{ "validate", no_argument, NULL, 'Y' },
-		{ "no-validate", no_argument, NULL, 'n' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *provider = "anthropic", *var = NULL, *desc = "", *name;
 	const struct ak_provider *pv;
 	char fmt[256];
@@ -195,46 +148,25 @@ cmd_add(struct cli *c, int argc, char **argv)
 	char detail[512];
 	const char *eq;
 	size_t nsets = 0, nsecrets = 0, i, j, secretlen = 0;
-	int ch, rc, force = 0, replaced = 0;
-	enum ak_err r;
+	int force = 0, replaced = 0, helped;
+	enum ak_err rc, r;
+	const struct cli_opt opts[] = {
+		CLI_FLAG("force", &force, 1),
+		CLI_VALUE("provider", &provider),
+		CLI_VALUE("var", &var),
+		CLI_LIST("set", sets, &nsets, AK_VARS_MAX),
+		CLI_LIST("secret", secrets, &nsecrets, AK_VARS_MAX),
+		CLI_VALUE("description", &desc),
+		CLI_FLAG("validate", &validate, 1),
+		CLI_FLAG("no-validate", &validate, 0),
+		CLI_OPT_END,
+	};
 
 	/* Alone at a terminal: ask (add_guide.c), then come back here with the answers as options. */
 	if (argc == 1 && isatty(STDIN_FILENO) && isatty(STDERR_FILENO))
 		return cli_add_guided(c);
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'F':
-			force = 1;
-			break;
-		case 'p':
-			provider = optarg;
-			break;
-		case 'v':
-			var = optarg;
-			break;
-		case 's':
-			if (nsets == AK_VARS_MAX)
-				return cli_usage_error(c, "at most %d --set", AK_VARS_MAX);
-			sets[nsets++] = optarg;
-			break;
-		case 'S':
-			if (nsecrets == AK_VARS_MAX)
-				return cli_usage_error(c, "at most %d --secret", AK_VARS_MAX);
-			secrets[nsecrets++] = optarg;
-			break;
-		case 'd':
-			desc = optarg;
-			break;
-		case 'Y':
-		case 'n':
-			validate = ch == 'Y';
-			break;
-		case 'h':
-			return cli_cmd_help(c->cmd);
-		default:
-			return cli_bad_option(c, ch, argv);
-		}
-	}
+	if ((rc = cli_opts_parse(c, argc, argv, opts, 0, &helped)) != AK_OK || helped)
+		return rc;
 	if (optind >= argc)
 		return cli_usage_error(c, "missing PROFILE");
 	if (optind + 1 != argc)
@@ -360,12 +292,14 @@ cmd_add(struct cli *c, int argc, char **argv)
 	if (validate == 1 || (validate == -1 && isatty(0) && pv != NULL && pv->check_path != NULL)) {
 		/* Only a definite answer refuses: the provider rejected the key (10) or it is malformed
 		 * (16). No verdict (network, timeout, rate limit, provider failing, 403) stores it. */
-		rc = cli_net_validate(c, p);
-		if (rc == 10 || rc == 16) {
+		int verdict = cli_net_validate(c, p);
+
+		if (verdict == 10 || verdict == 16) {
 			cli_note("add: %s: not stored (--no-validate stores it unchecked)", name);
+			rc = cli_status(c, verdict);
 			goto out;
 		}
-		if (rc != 0)
+		if (verdict != 0)
 			cli_note("add: %s: warning: the key could not be verified; storing it unverified "
 			    "(check later with 'akctl test %s')", name, name);
 	} else if (pv != NULL && ak_provider_check_key(pv, p->secret, fmt, sizeof(fmt)) != AK_KEY_OK) {
@@ -378,7 +312,7 @@ cmd_add(struct cli *c, int argc, char **argv)
 		goto out;
 	}
 	cli_note("%s profile %s", replaced ? "replaced" : force ? "stored" : "added", name);
-	rc = 0;
+	rc = AK_OK;
 out:
 	ak_profile_free(p);
 	ak_smem_free(vname);

@@ -5,7 +5,6 @@
  * hashed and wiped; only the real path and the SHA-256 are recorded.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,8 +19,8 @@
 #include "ak_smem.h"
 #include "cli.h"
 
-/* FILE's real path and the digest of its content. Prints errors; returns the exit code. */
-static int
+/* FILE's real path and the digest of its content. Prints errors and returns them. */
+static enum ak_err
 file_digest(struct cli *c, const char *file, char *real, size_t reallen, char hex[AK_ALLOW_HEX])
 {
 	char *buf = NULL;
@@ -34,7 +33,7 @@ file_digest(struct cli *c, const char *file, char *real, size_t reallen, char he
 		return cli_fail(r, r == AK_ERR_IO ? strerror(errno) : NULL, "%s: %s", c->cmd, file);
 	ak_allow_digest(buf, len, hex);
 	ak_smem_free(buf); /* wipes */
-	return 0;
+	return AK_OK;
 }
 
 /* Whether path still holds the content allowed with digest hex. */
@@ -57,44 +56,34 @@ entry_state(const struct ak_allow_entry *e)
 }
 
 /* allow --list --json: one array (schema in akctl(1)). */
-static int
+static enum ak_err
 list_json(const struct ak_allow_entry *e, size_t n)
 {
 	cJSON *a, *o;
-	char *out = NULL;
 	size_t i;
-	int rc = 1;
 
 	if ((a = cJSON_CreateArray()) == NULL)
-		goto out;
+		goto fail;
 	for (i = 0; i < n; i++) {
 		if ((o = cJSON_CreateObject()) == NULL)
-			goto out;
+			goto fail;
 		cJSON_AddItemToArray(a, o);
 		if (cJSON_AddStringToObject(o, "path", e[i].path) == NULL ||
 		    cJSON_AddStringToObject(o, "sha256", e[i].hex) == NULL ||
 		    cJSON_AddStringToObject(o, "state", entry_state(&e[i])) == NULL)
-			goto out;
+			goto fail;
 	}
-	if ((out = cJSON_PrintUnformatted(a)) == NULL)
-		goto out;
-	printf("%s\n", out);
-	rc = 0;
-out:
-	if (rc != 0)
-		cli_fail(AK_ERR_NOMEM, NULL, "allow --list");
-	cJSON_free(out);
-	cJSON_Delete(a);
-	return rc;
+	return cli_json_done(a, 1, "allow --list");
+fail:
+	return cli_json_done(a, 0, "allow --list");
 }
 
-static int
+static enum ak_err
 list(struct cli *c, int json)
 {
 	struct ak_allow_entry *e = NULL;
 	size_t n = 0, i;
-	enum ak_err r;
-	int rc = 0;
+	enum ak_err r, rc = AK_OK;
 
 	if ((r = ak_allow_list(&e, &n)) != AK_OK)
 		return cli_fail(r, NULL, "allow --list");
@@ -114,31 +103,20 @@ out:
 	return rc;
 }
 
-int
+enum ak_err
 cmd_allow(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "list", no_argument, NULL, 'l' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	char real[AK_PATH_MAX], hex[AK_ALLOW_HEX];
-	int ch, rc, lst = 0, json = 0;
-	enum ak_err r;
+	int lst = 0, json = 0, helped;
+	enum ak_err rc, r;
+	const struct cli_opt opts[] = {
+		CLI_FLAG("list", &lst, 1),
+		CLI_FLAG("json", &json, 1),
+		CLI_OPT_END,
+	};
 
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'l':
-			lst = 1;
-			break;
-		case 'j':
-			json = 1;
-			break;
-		default:
-			return cli_opt_other(c, ch, argv);
-		}
-	}
+	if ((rc = cli_opts_parse(c, argc, argv, opts, 0, &helped)) != AK_OK || helped)
+		return rc;
 	if (lst) {
 		if (optind != argc)
 			return cli_usage_error(c, "--list takes no FILE");
@@ -150,24 +128,25 @@ cmd_allow(struct cli *c, int argc, char **argv)
 		return cli_usage_error(c, "missing FILE (or --list)");
 	if (optind + 1 != argc)
 		return cli_usage_error(c, "unexpected argument '%s'", argv[optind + 1]);
-	if ((rc = file_digest(c, argv[optind], real, sizeof(real), hex)) != 0)
+	if ((rc = file_digest(c, argv[optind], real, sizeof(real), hex)) != AK_OK)
 		return rc;
 	if ((r = ak_allow_add(real, hex)) != AK_OK)
 		return cli_fail(r, r == AK_ERR_IO ? strerror(errno) : NULL, "allow: %s", argv[optind]);
 	cli_note("allowed %s to ask for secrets (as it is now: edit it and it needs a new allow)", real);
-	return 0;
+	return AK_OK;
 }
 
-int
+enum ak_err
 cmd_deny(struct cli *c, int argc, char **argv)
 {
 	char real[AK_PATH_MAX], cwd[PATH_MAX];
 	const char *file;
-	int rc, found = 0;
-	enum ak_err r;
+	int found = 0;
+	int helped;
+	enum ak_err rc, r;
 
-	if ((rc = cli_opts_help_only(c, argc, argv)) != 0)
-		return rc < 0 ? 0 : rc;
+	if ((rc = cli_opts_help_only(c, argc, argv, &helped)) != AK_OK || helped)
+		return rc;
 	if (optind >= argc)
 		return cli_usage_error(c, "missing FILE");
 	if (optind + 1 != argc)
@@ -185,8 +164,8 @@ cmd_deny(struct cli *c, int argc, char **argv)
 		return cli_fail(r, r == AK_ERR_IO ? strerror(errno) : NULL, "deny: %s", file);
 	if (!found) {
 		cli_note("deny: %s was not allowed", real);
-		return 1;
+		return AK_ERR_NOT_FOUND;
 	}
 	cli_note("denied %s: its references are no longer resolved", real);
-	return 0;
+	return AK_OK;
 }

@@ -22,7 +22,6 @@
  * Values (secrets) are built in secure memory and leave in one write(2).
  */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,8 +196,8 @@ akfile_parse(char *buf, size_t len, struct akfile *f, char *why, size_t whylen)
 
 /* The environment as it will be once the lines already in the output (leaving) have run. */
 struct view {
-	const struct ak_restore *dirrec; /* AKCTL_DIRENV_RESTORE being undone, or NULL */
-	const struct ak_restore *userec; /* AKCTL_RESTORE being undone with it, or NULL */
+	struct ak_restore *dirrec; /* AKCTL_DIRENV_RESTORE being undone, or NULL (the view owns both) */
+	struct ak_restore *userec; /* AKCTL_RESTORE being undone with it, or NULL */
 };
 
 static const char *
@@ -239,7 +238,7 @@ leave_lines(struct ak_buf *out, enum ak_shell sh, const struct view *v)
 
 	if (v->dirrec == NULL)
 		return AK_OK;
-	if ((r = ak_restore_lines(out, sh, v->userec, in_record, (void *)v->dirrec)) != AK_OK)
+	if ((r = ak_restore_lines(out, sh, v->userec, in_record, v->dirrec)) != AK_OK)
 		return r;
 	return ak_restore_lines(out, sh, v->dirrec, NULL, NULL);
 }
@@ -333,12 +332,8 @@ enter_lines(struct ak_buf *out, enum ak_shell sh, const struct view *v, const st
 	for (i = 0; i < f->nvars; i++)
 		if (f->name[i] != NULL && (r = ak_shell_export(out, sh, f->name[i], f->value[i])) != AK_OK)
 			goto out;
-	if ((r = ak_shell_export(out, sh, p->secret_var, p->secret)) != AK_OK)
-		goto out;
-	for (i = 0; i < p->nvars; i++)
-		if ((r = ak_shell_export(out, sh, p->vars[i].name, p->vars[i].value)) != AK_OK)
-			goto out;
-	if ((r = ak_shell_export(out, sh, "AKCTL_PROFILE", p->name)) != AK_OK ||
+	if ((r = cli_export_profile(out, sh, p)) != AK_OK ||
+	    (r = ak_shell_export(out, sh, "AKCTL_PROFILE", p->name)) != AK_OK ||
 	    (r = export_record(out, sh, AK_RESTORE_VAR, nextuse)) != AK_OK ||
 	    (r = export_record(out, sh, DIRENV_RESTORE_VAR, dirrec)) != AK_OK)
 		goto out;
@@ -389,14 +384,9 @@ fetch_profile(struct cli *c, const char *name, struct ak_profile **p)
 	return r;
 }
 
-int
+enum ak_err
 cmd_direnv(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "shell", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct state cur, next;
 	struct stat st;
 	struct view v = { NULL, NULL };
@@ -408,30 +398,23 @@ cmd_direnv(struct cli *c, int argc, char **argv)
 	const char *denied[DIRENV_VARS_MAX] = { NULL };
 	char *buf = NULL, why[128], real[AK_PATH_MAX];
 	size_t len = 0, i;
-	int ch, rc = 0, have_cur, found, same_file, have_sh = 0;
-	enum ak_err r;
+	const char *shell = NULL;
+	int have_cur, found, same_file, helped;
+	enum ak_err rc = AK_OK, r;
+	const struct cli_opt opts[] = {
+		{ .name = "shell", .short_name = 's', .kind = CLI_OPT_VALUE, .value = &shell },
+		CLI_OPT_END,
+	};
 
-	while ((ch = getopt_long(argc, argv, ":s:h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 's':
-			if (ak_shell_parse(optarg, &sh) != AK_OK || sh == AK_SHELL_DOTENV || sh == AK_SHELL_JSON)
-				return cli_usage_error(c, "unknown shell '%s'", optarg);
-			have_sh = 1;
-			break;
-		case 'h':
-			cli_cmd_help(c->cmd);
-			return 0;
-		default:
-			return cli_bad_option(c, ch, argv);
-		}
-	}
+	if ((rc = cli_opts_parse(c, argc, argv, opts, 0, &helped)) != AK_OK || helped)
+		return rc;
 	if (optind != argc)
 		return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
-	if (!have_sh)
-		sh = ak_shell_detect();
+	if ((rc = cli_shell_choose(c, shell, 0, &sh)) != AK_OK)
+		return rc;
 	if (isatty(STDOUT_FILENO)) {
 		cli_note("dir-env prints lines for the shell hook to evaluate (see 'akctl hook')");
-		return 1;
+		return AK_ERR_DENIED;
 	}
 
 	/* The cheap part: which file, and has anything about it changed since the last prompt? */
@@ -439,13 +422,13 @@ cmd_direnv(struct cli *c, int argc, char **argv)
 	memset(&next, 0, sizeof(next));
 	found = find_file(next.path, sizeof(next.path), &st);
 	if (!found && !have_cur && curv == NULL)
-		return 0;
+		return AK_OK;
 	if (found) {
 		stat_key(&st, next.filekey, sizeof(next.filekey));
 		allow_key(next.allowkey, sizeof(next.allowkey));
 		if (have_cur && strcmp(cur.status, "wait") != 0 && strcmp(cur.path, next.path) == 0 &&
 		    strcmp(cur.filekey, next.filekey) == 0 && strcmp(cur.allowkey, next.allowkey) == 0)
-			return 0;
+			return AK_OK;
 	}
 
 	/* Something changed: from here on, files, the allow list and perhaps the agent. */
@@ -554,7 +537,7 @@ out:
 	ak_profile_free(p);
 	ak_smem_free(buf);
 	ak_buf_free(out);
-	ak_restore_free((struct ak_restore *)v.dirrec);
-	ak_restore_free((struct ak_restore *)v.userec);
+	ak_restore_free(v.dirrec);
+	ak_restore_free(v.userec);
 	return rc;
 }

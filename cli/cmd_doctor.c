@@ -10,7 +10,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -611,7 +610,6 @@ static int
 print_json(const struct doctor *d, int ok)
 {
 	cJSON *o = cJSON_CreateObject(), *a;
-	char *s = NULL;
 	size_t k;
 
 	if (o == NULL || cJSON_AddBoolToObject(o, "ok", ok) == NULL ||
@@ -630,10 +628,8 @@ print_json(const struct doctor *d, int ok)
 		if (d->it[k].st == DOC_FAIL)
 			cJSON_AddStringToObject(e, "fix", d->it[k].fix);
 	}
-	if ((s = cJSON_PrintUnformatted(o)) == NULL)
+	if (cli_json_print(o) != AK_OK)
 		goto fail;
-	printf("%s\n", s);
-	cJSON_free(s);
 	cJSON_Delete(o);
 	return 0;
 fail:
@@ -668,36 +664,23 @@ want_colour(void)
 	return isatty(STDOUT_FILENO) && (nc == NULL || nc[0] == '\0') && (t == NULL || strcmp(t, "dumb") != 0);
 }
 
-int
+enum ak_err
 cmd_doctor(struct cli *c, int argc, char **argv)
 {
-	enum { O_JSON = 1 };
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, O_JSON },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct doctor *d;
 	struct ak_client *cl = NULL;
 	struct ak_status st;
 	char detail[256];
-	enum ak_err r;
+	enum ak_err rc, r;
 	size_t k;
-	int ch, ok = 1, rc;
+	int ok = 1, helped;
 
 	if ((d = calloc(1, sizeof(*d))) == NULL)
 		return cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
 	d->c = c;
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case O_JSON: d->json = 1; break;
-		case 'h':
-			free(d);
-			return cli_cmd_help(c->cmd);
-		default:
-			free(d);
-			return cli_bad_option(c, ch, argv);
-		}
+	if ((rc = cli_opts_json(c, argc, argv, &d->json, &helped)) != AK_OK || helped) {
+		free(d);
+		return rc;
 	}
 	if (optind < argc) {
 		free(d);
@@ -726,9 +709,7 @@ cmd_doctor(struct cli *c, int argc, char **argv)
 		if (scan_load(c, 0, &d->x.m, &d->x.names) != 0)
 			snprintf(d->nokeys, sizeof(d->nokeys), "the keys could not be read from the agent");
 		else if (scan_ctx_buffer(&d->x) != 0) {
-			free(d->x.buf);
-			scan_names_free(&d->x.names);
-			ak_scan_free(d->x.m);
+			scan_ctx_finish(&d->x);
 			memset(&d->x, 0, sizeof(d->x));
 			snprintf(d->nokeys, sizeof(d->nokeys), "out of memory");
 		}
@@ -750,11 +731,9 @@ cmd_doctor(struct cli *c, int argc, char **argv)
 	} else {
 		print_text(d);
 	}
-	rc = ok ? 0 : 1;
+	rc = cli_status(c, ok ? 0 : 1); /* a failed check is a finding, not an error */
 out:
-	free(d->x.buf);
-	scan_names_free(&d->x.names);
-	ak_scan_free(d->x.m);
+	scan_ctx_finish(&d->x);
 	free(d);
 	return rc;
 }

@@ -9,7 +9,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -49,7 +48,6 @@ report(struct expo *e, const char *var, const struct ak_scan_hit *h)
 	ak_scan_secret_fingerprint(x->m, h->secret, fp);
 	if (x->json) {
 		cJSON *o = cJSON_CreateObject();
-		char *s;
 
 		if (o == NULL)
 			return;
@@ -63,9 +61,7 @@ report(struct expo *e, const char *var, const struct ak_scan_hit *h)
 		cJSON_AddStringToObject(o, "profiles", profiles);
 		cJSON_AddStringToObject(o, "variant", ak_scan_variant_name(h->variant));
 		cJSON_AddStringToObject(o, "fingerprint", fp);
-		if ((s = cJSON_PrintUnformatted(o)) != NULL)
-			printf("%s\n", s);
-		cJSON_free(s);
+		(void)cli_json_print(o);
 		cJSON_Delete(o);
 		return;
 	}
@@ -251,34 +247,24 @@ scan_command(struct scan_ctx *x, const char *kind, char *const argv[])
 	wipe_free(b, n);
 }
 
-int
+enum ak_err
 cmd_exposure(struct cli *c, int argc, char **argv)
 {
-	enum { O_JSON = 1, O_NOHIST, O_NOAGENTS };
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, O_JSON },
-		{ "no-history", no_argument, NULL, O_NOHIST },
-		{ "no-agents", no_argument, NULL, O_NOAGENTS },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	static char *const tmux[] = { "tmux", "show-environment", "-g", NULL };
 	static char *const systemd[] = { "systemctl", "--user", "show-environment", NULL };
 	struct scan_ctx x;
-	int ch, history = 1, agents = 1, rc;
+	int history = 1, agents = 1, helped;
+	enum ak_err rc;
+	const struct cli_opt opts[] = {
+		CLI_FLAG("json", &x.json, 1),
+		CLI_FLAG("no-history", &history, 0),
+		CLI_FLAG("no-agents", &agents, 0),
+		CLI_OPT_END,
+	};
 
 	memset(&x, 0, sizeof(x));
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case O_JSON: x.json = 1; break;
-		case O_NOHIST: history = 0; break;
-		case O_NOAGENTS: agents = 0; break;
-		case 'h':
-			return cli_cmd_help(c->cmd);
-		default:
-			return cli_bad_option(c, ch, argv);
-		}
-	}
+	if ((rc = cli_opts_parse(c, argc, argv, opts, 0, &helped)) != AK_OK || helped)
+		return rc;
 	if (optind < argc)
 		return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
 	if ((rc = scan_load(c, 0, &x.m, &x.names)) != 0)
@@ -298,16 +284,14 @@ cmd_exposure(struct cli *c, int argc, char **argv)
 		scan_history(&x);
 	if (agents)
 		scan_agents(&x);
-	rc = 0;
+	rc = AK_OK;
 	if (x.found > 0) {
 		if (!x.json)
 			fprintf(stderr, "akctl: exposure: %zu place%s holding a stored key\n", x.found,
 			    x.found == 1 ? "" : "s");
-		rc = 1;
+		rc = cli_status(c, 1); /* found: a finding, not an error */
 	}
 out:
-	free(x.buf);
-	scan_names_free(&x.names);
-	ak_scan_free(x.m);
+	scan_ctx_finish(&x);
 	return rc;
 }

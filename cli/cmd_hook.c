@@ -92,14 +92,15 @@ put_sub(const char *text, const char *sh)
 	fputs(text, stdout);
 }
 
-int
+enum ak_err
 cmd_hook(struct cli *c, int argc, char **argv)
 {
 	const char *sh;
-	int rc;
+	int helped;
+	enum ak_err rc;
 
-	if ((rc = cli_opts_help_only(c, argc, argv)) != 0)
-		return rc < 0 ? 0 : rc;
+	if ((rc = cli_opts_help_only(c, argc, argv, &helped)) != AK_OK || helped)
+		return rc;
 	if (optind >= argc)
 		return cli_usage_error(c, "missing shell (bash, zsh or fish)");
 	if (optind + 1 != argc)
@@ -125,5 +126,5 @@ cmd_hook(struct cli *c, int argc, char **argv)
 	} else {
 		return cli_usage_error(c, "unknown shell '%s' (bash, zsh or fish)", sh);
 	}
-	return 0;
+	return AK_OK;
 }

@@ -1,6 +1,5 @@
 /* cmd_init.c - akctl init: create a new, empty keystore. Never overwrites one. */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -12,14 +11,9 @@
 #include "ak_smem.h"
 #include "cli.h"
 
-int
+enum ak_err
 cmd_init(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "kdf", required_argument, NULL, 'k' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	enum ak_kdf_preset preset = AK_KDF_MODERATE;
 	struct ak_store *s = NULL;
 	struct ak_kdf kdf;
@@ -28,28 +22,18 @@ cmd_init(struct cli *c, int argc, char **argv)
 	char *pass = NULL;
 	char prompt[AK_PATH_MAX + 64], detail[256];
 	size_t passlen = 0, imglen = 0, stale = 0;
-	int ch, lockfd = -1, rc;
-	enum ak_err r;
+	int lockfd = -1, given, helped;
+	enum ak_err rc, r;
 
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'k':
-			if ((rc = cli_kdf_opt(c, optarg, &preset)) != 0)
-				return rc;
-			break;
-		default:
-			return cli_opt_other(c, ch, argv);
-		}
-	}
-	if (optind != argc)
-		return cli_no_operand(c, argv);
+	if ((rc = cli_kdf_opts(c, argc, argv, &preset, &given, &helped)) != AK_OK || helped)
+		return rc;
 	if ((r = cli_store_path(c)) != AK_OK)
 		return cli_fail(r, NULL, "init: keystore path");
 
 	/* Check before asking anything; the exclusive write below is what really guarantees it. */
 	if (lstat(c->store, &sb) == 0) {
 		fprintf(stderr, "akctl: init: keystore already exists at %s\n", c->store);
-		return ak_err_exit_code(AK_ERR_STORE_EXISTS);
+		return AK_ERR_STORE_EXISTS;
 	}
 	if ((r = ak_store_prepare_dir(c->store)) != AK_OK) {
 		rc = cli_fail(r, NULL, "init: %s", c->store);
@@ -88,12 +72,12 @@ cmd_init(struct cli *c, int argc, char **argv)
 	if ((r = ak_file_write_atomic(c->store, img, imglen, 1)) != AK_OK) {
 		if (r == AK_ERR_STORE_EXISTS)
 			fprintf(stderr, "akctl: init: keystore already exists at %s\n", c->store);
-		rc = r == AK_ERR_STORE_EXISTS ? ak_err_exit_code(r) :
+		rc = r == AK_ERR_STORE_EXISTS ? r :
 		    cli_fail(r, NULL, "init: writing %s", c->store);
 		goto out;
 	}
 	printf("akctl: created keystore at %s\n", c->store);
-	rc = 0;
+	rc = AK_OK;
 out:
 	if (lockfd >= 0)
 		close(lockfd);

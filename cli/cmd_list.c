@@ -54,19 +54,18 @@ count_uses(const struct ak_list_entry *e, uint32_t n, const struct ak_use_entry 
 	}
 }
 
-static int
+static enum ak_err
 list_json(const struct ak_list_entry *e, uint32_t n, const struct use *u)
 {
 	cJSON *arr = NULL, *o, *vars, *secrets;
-	char *out = NULL, when[32];
+	char when[32];
 	uint32_t i, j;
-	int rc = 1;
 
 	if ((arr = cJSON_CreateArray()) == NULL)
-		goto out;
+		goto fail;
 	for (i = 0; i < n; i++) {
 		if ((o = cJSON_CreateObject()) == NULL)
-			goto out;
+			goto fail;
 		cJSON_AddItemToArray(arr, o);
 		if (cJSON_AddStringToObject(o, "name", e[i].name) == NULL ||
 		    cJSON_AddStringToObject(o, "provider", e[i].provider) == NULL ||
@@ -74,65 +73,57 @@ list_json(const struct ak_list_entry *e, uint32_t n, const struct use *u)
 		    cJSON_AddStringToObject(o, "key", e[i].redacted) == NULL ||
 		    (vars = cJSON_AddArrayToObject(o, "vars")) == NULL ||
 		    (secrets = cJSON_AddArrayToObject(o, "secrets")) == NULL)
-			goto out;
+			goto fail;
 		for (j = 0; j < e[i].nvars; j++) {
 			cJSON *s = cJSON_CreateString(e[i].vars[j]);
 			if (s == NULL)
-				goto out;
+				goto fail;
 			cJSON_AddItemToArray(e[i].var_secret != NULL && e[i].var_secret[j] ? secrets : vars, s);
 		}
 		if (cJSON_AddStringToObject(o, "description", e[i].description) == NULL)
-			goto out;
+			goto fail;
 		cli_iso_time(e[i].created, when, sizeof(when));
 		if (cJSON_AddStringToObject(o, "created", when) == NULL)
-			goto out;
+			goto fail;
 		cli_iso_time(e[i].rotated, when, sizeof(when));
 		if (cJSON_AddStringToObject(o, "rotated", when) == NULL)
-			goto out;
+			goto fail;
 		/* Rotation: the policy in seconds, its state, and when a kept previous key goes. */
 		if (e[i].rotate_every != 0 &&
 		    (cJSON_AddNumberToObject(o, "rotate_every", (double)e[i].rotate_every) == NULL ||
 		    cJSON_AddStringToObject(o, "rotation", cli_rotation_mark(&e[i], ak_now_s())[0] ?
 		    cli_rotation_mark(&e[i], ak_now_s()) : "ok") == NULL))
-			goto out;
+			goto fail;
 		if (e[i].prev_until != 0) {
 			cli_iso_time(e[i].prev_until, when, sizeof(when));
 			if (cJSON_AddStringToObject(o, "previous_until", when) == NULL)
-				goto out;
+				goto fail;
 		}
 		/* Use policies: confirm-on-use, the profile's own lifetime and the agent's wipe of it. */
 		if ((e[i].confirm && cJSON_AddTrueToObject(o, "confirm") == NULL) ||
 		    (e[i].lifetime != 0 && cJSON_AddNumberToObject(o, "lifetime", (double)e[i].lifetime) == NULL) ||
 		    (e[i].expired && cJSON_AddTrueToObject(o, "expired") == NULL))
-			goto out;
+			goto fail;
 		if (e[i].wipe_at != 0) {
 			cli_iso_time(e[i].wipe_at, when, sizeof(when));
 			if (cJSON_AddStringToObject(o, "wiped_at", when) == NULL)
-				goto out;
+				goto fail;
 		}
 		if (e[i].deact_hint != NULL && e[i].deact_hint[0] != '\0' &&
 		    cJSON_AddStringToObject(o, e[i].deact_pending ? "deactivation_pending" :
 		    "deactivate_on_finish", e[i].deact_hint) == NULL)
-			goto out;
+			goto fail;
 		if (u != NULL) {
 			if (cJSON_AddNumberToObject(o, "uses", u[i].count) == NULL)
-				goto out;
+				goto fail;
 			cli_iso_time(u[i].last, when, sizeof(when));
 			if (u[i].last != 0 && cJSON_AddStringToObject(o, "last_use", when) == NULL)
-				goto out;
+				goto fail;
 		}
 	}
-	if ((out = cJSON_PrintUnformatted(arr)) == NULL)
-		goto out;
-	cli_json_put(out);
-	rc = 0;
-out:
-	if (rc != 0)
-		cli_fail(AK_ERR_NOMEM, NULL, "list");
-	if (out != NULL)
-		cJSON_free(out);
-	cJSON_Delete(arr);
-	return rc;
+	return cli_json_done(arr, 1, "list");
+fail:
+	return cli_json_done(arr, 0, "list");
 }
 
 /* The age of the key, then the rotation policy's verdict and a previous key still kept. */
@@ -148,7 +139,7 @@ age_column(const struct ak_list_entry *e, int64_t now, char *buf, size_t buflen)
 	    e->deact_pending ? " deactivation-pending" : "", use);
 }
 
-static int
+static enum ak_err
 list_table(const struct ak_list_entry *e, uint32_t n, const struct use *u)
 {
 	static const char *head[7] = { "PROFILE", "PROVIDER", "VARIABLES", "KEY", "USES", "LAST USE", "AGE" };
@@ -159,7 +150,7 @@ list_table(const struct ak_list_entry *e, uint32_t n, const struct use *u)
 
 	if (n == 0) {
 		cli_note("no profiles (add one with 'akctl add PROFILE')");
-		return 0;
+		return AK_OK;
 	}
 	for (k = 0; k < 4; k++)
 		w[k] = strlen(head[k]);
@@ -195,37 +186,27 @@ list_table(const struct ak_list_entry *e, uint32_t n, const struct use *u)
 		age_column(&e[i], now, ageplus, sizeof(ageplus));
 		printf("%s\n", ageplus);
 	}
-	return 0;
+	return AK_OK;
 }
 
-int
+enum ak_err
 cmd_list(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "names", no_argument, NULL, 'n' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct ak_client *cl = NULL;
 	struct ak_list_entry *e = NULL;
 	uint32_t n = 0;
 	uint32_t i;
-	int ch, rc, json = 0, names = 0;
-	enum ak_err r;
+	int json = 0, names = 0, helped;
+	enum ak_err rc, r;
+	/* --names is for completion: names only, one a line, no note when empty. */
+	const struct cli_opt opts[] = {
+		CLI_FLAG("json", &json, 1),
+		CLI_FLAG("names", &names, 1),
+		CLI_OPT_END,
+	};
 
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'j':
-			json = 1;
-			break;
-		case 'n':
-			names = 1; /* for completion: names only, one a line, no note when empty */
-			break;
-		default:
-			return cli_opt_other(c, ch, argv);
-		}
-	}
+	if ((rc = cli_opts_parse(c, argc, argv, opts, 0, &helped)) != AK_OK || helped)
+		return rc;
 	if (optind != argc)
 		return cli_no_operand(c, argv);
 	if (json && names)
@@ -239,7 +220,7 @@ cmd_list(struct cli *c, int argc, char **argv)
 	if (names) {
 		for (i = 0; i < n; i++)
 			printf("%s\n", e[i].name);
-		rc = 0;
+		rc = AK_OK;
 	} else {
 		/* Use counts from the usage log; an agent without one (or a failure) just shows none. */
 		struct ak_use_entry *lg = NULL;
@@ -260,16 +241,15 @@ out:
 }
 
 /* show --json: one object (schema in akctl(1)); the secret only redacted. */
-static int
+static enum ak_err
 show_json(const struct ak_profile *p, const char *red)
 {
 	cJSON *o, *vars, *secrets;
-	char *out = NULL, when[32], vred[128];
+	char when[32], vred[128];
 	size_t i;
-	int rc = 1;
 
 	if ((o = cJSON_CreateObject()) == NULL)
-		goto out;
+		goto fail;
 	cJSON_AddStringToObject(o, "name", p->name);
 	cJSON_AddStringToObject(o, "provider", p->provider);
 	cJSON_AddStringToObject(o, "description", p->description);
@@ -277,7 +257,7 @@ show_json(const struct ak_profile *p, const char *red)
 	cJSON_AddStringToObject(o, "key", red);
 	if ((vars = cJSON_AddObjectToObject(o, "vars")) == NULL ||
 	    (secrets = cJSON_AddObjectToObject(o, "secrets")) == NULL)
-		goto out;
+		goto fail;
 	for (i = 0; i < p->nvars; i++) {
 		if (p->vars[i].secret) {
 			ak_redact(p->vars[i].value, vred, sizeof(vred));
@@ -292,43 +272,24 @@ show_json(const struct ak_profile *p, const char *red)
 	cJSON_AddStringToObject(o, "created", when);
 	cli_iso_time(p->rotated, when, sizeof(when));
 	cJSON_AddStringToObject(o, "rotated", when);
-	if ((out = cJSON_PrintUnformatted(o)) == NULL)
-		goto out;
-	printf("%s\n", out);
-	rc = 0;
-out:
-	if (rc != 0)
-		cli_fail(AK_ERR_NOMEM, NULL, "show");
-	cJSON_free(out);
-	cJSON_Delete(o);
-	return rc;
+	return cli_json_done(o, 1, "show");
+fail:
+	return cli_json_done(o, 0, "show");
 }
 
-int
+enum ak_err
 cmd_show(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct ak_client *cl = NULL;
 	struct ak_profile *p = NULL;
 	char red[128], when[32], age[32];
 	const char *name;
 	size_t i, k;
-	int ch, rc, json = 0;
-	enum ak_err r;
+	int json, helped;
+	enum ak_err rc, r;
 
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'j':
-			json = 1;
-			break;
-		default:
-			return cli_opt_other(c, ch, argv);
-		}
-	}
+	if ((rc = cli_opts_json(c, argc, argv, &json, &helped)) != AK_OK || helped)
+		return rc;
 	if ((rc = cli_one_profile(c, argc, argv, &name)) != 0)
 		return rc;
 	if ((rc = cli_agent_unlocked(c, &cl)) != 0)
@@ -375,7 +336,7 @@ cmd_show(struct cli *c, int argc, char **argv)
 	cli_iso_time(p->rotated, when, sizeof(when));
 	ak_age_format(p->rotated, ak_now_s(), age, sizeof(age));
 	printf("rotated:     %s (%s ago)\n", when, age);
-	rc = 0;
+	rc = AK_OK;
 out:
 	ak_profile_free(p);
 	ak_client_close(cl);

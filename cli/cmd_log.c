@@ -45,13 +45,13 @@ outcome(const struct ak_use_entry *e)
 }
 
 /* One JSON object per entry, one a line (so --follow can stream them). */
-static int
+static enum ak_err
 log_json(const struct ak_use_entry *e, uint32_t n)
 {
 	cJSON *o = NULL;
-	char *out = NULL, when[32];
+	char when[32];
 	uint32_t i;
-	int rc = 1;
+	enum ak_err rc = AK_ERR_NOMEM;
 
 	for (i = 0; i < n; i++) {
 		if ((o = cJSON_CreateObject()) == NULL)
@@ -75,20 +75,15 @@ log_json(const struct ak_use_entry *e, uint32_t n)
 		    cJSON_AddNumberToObject(o, "output_tokens", (double)e[i].tokens_out) == NULL ||
 		    cJSON_AddNumberToObject(o, "cache_tokens", (double)e[i].tokens_cache) == NULL))
 			goto out;
-		if ((out = cJSON_PrintUnformatted(o)) == NULL)
+		if (cli_json_print(o) != AK_OK)
 			goto out;
-		cli_json_put(out);
-		cJSON_free(out);
-		out = NULL;
 		cJSON_Delete(o);
 		o = NULL;
 	}
-	rc = 0;
+	rc = AK_OK;
 out:
-	if (rc != 0)
+	if (rc != AK_OK)
 		cli_fail(AK_ERR_NOMEM, NULL, "log");
-	if (out != NULL)
-		cJSON_free(out);
 	cJSON_Delete(o); /* a profile name: the cJSON hooks wipe it */
 	fflush(stdout);
 	return rc;
@@ -156,8 +151,9 @@ skip_seen(const struct ak_use_entry *e, uint32_t n, int64_t last, uint32_t seen)
 }
 
 /* One audit line as a use entry, its hashed name mapped back through names/hashes (an unknown hash,
- * e.g. of a profile removed since, stays shown as "#HASH"). 0, or -1 for a line that is not ours. */
-static int
+ * e.g. of a profile removed since, stays shown as "#HASH"). AK_OK, AK_ERR_INVALID for a line that is
+ * not ours, AK_ERR_NOMEM. */
+static enum ak_err
 audit_entry(const char *line, char **names, char **hashes, uint32_t nmap, struct ak_use_entry *e)
 {
 	const cJSON *f[8];
@@ -167,11 +163,11 @@ audit_entry(const char *line, char **names, char **hashes, uint32_t nmap, struct
 	char unknown[80];
 	uint32_t i;
 	size_t k;
-	int rc = -1;
+	enum ak_err rc = AK_ERR_INVALID;
 
 	memset(e, 0, sizeof(*e));
 	if (o == NULL)
-		return -1;
+		return AK_ERR_INVALID;
 	for (k = 0; k < 8; k++)
 		f[k] = cJSON_GetObjectItemCaseSensitive(o, keys[k]);
 	if (!cJSON_IsNumber(f[0]) || !cJSON_IsString(f[1]) || !cJSON_IsString(f[2]) ||
@@ -195,16 +191,17 @@ audit_entry(const char *line, char **names, char **hashes, uint32_t nmap, struct
 	e->exe = strdup(f[5]->valuestring);
 	if (e->profile == NULL || e->exe == NULL) {
 		ak_use_entry_clear(e);
+		rc = AK_ERR_NOMEM;
 		goto out;
 	}
-	rc = 0;
+	rc = AK_OK;
 out:
 	cJSON_Delete(o);
 	return rc;
 }
 
 /* --audit PATH: the audit log's lines with each name mapped back by the unlocked agent. */
-static int
+static enum ak_err
 log_audit(struct ak_client *cl, const char *path, const char *profile, int64_t since, int json)
 {
 	struct ak_use_entry *e = NULL, *ne;
@@ -212,11 +209,10 @@ log_audit(struct ak_client *cl, const char *path, const char *profile, int64_t s
 	uint32_t nmap = 0, n = 0, cap = 0, i, bad = 0;
 	size_t linecap = 0;
 	FILE *f = NULL;
-	int rc = 1;
-	enum ak_err r;
+	enum ak_err rc;
 
-	if ((r = ak_client_audit_map(cl, &names, &hashes, &nmap)) != AK_OK) {
-		rc = cli_fail_client(cl, r, "log --audit");
+	if ((rc = ak_client_audit_map(cl, &names, &hashes, &nmap)) != AK_OK) {
+		rc = cli_fail_client(cl, rc, "log --audit");
 		goto out;
 	}
 	if ((f = fopen(path, "re")) == NULL) {
@@ -232,7 +228,8 @@ log_audit(struct ak_client *cl, const char *path, const char *profile, int64_t s
 			}
 			e = ne;
 		}
-		if (audit_entry(line, names, hashes, nmap, &e[n]) != 0) {
+		/* A line we cannot read (or hold) is counted and skipped, not fatal. */
+		if (audit_entry(line, names, hashes, nmap, &e[n]) != AK_OK) {
 			bad++;
 			continue;
 		}
@@ -245,7 +242,7 @@ log_audit(struct ak_client *cl, const char *path, const char *profile, int64_t s
 	if (bad > 0)
 		fprintf(stderr, "akctl: log --audit: %lu line%s not understood, skipped\n", (unsigned long)bad,
 		    bad == 1 ? "" : "s");
-	rc = 0;
+	rc = AK_OK;
 	if (json)
 		rc = log_json(e, n);
 	else if (n > 0)
@@ -263,56 +260,40 @@ out:
 	return rc;
 }
 
-int
+enum ak_err
 cmd_log(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "profile", required_argument, NULL, 'p' },
-		{ "since", required_argument, NULL, 's' },
-		{ "follow", no_argument, NULL, 'f' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "audit", required_argument, NULL, 'a' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct ak_client *cl = NULL;
 	struct ak_use_entry *e = NULL;
 	const char *profile = NULL, *audit = NULL;
 	int64_t since = 0, last = 0;
 	uint32_t n = 0, secs, from, seen = 0, i;
-	int ch, rc, json = 0, follow = 0, header = 1;
-	enum ak_err r;
+	const char *since_s = NULL;
+	int json = 0, follow = 0, header = 1, helped;
+	enum ak_err rc, r;
+	const struct cli_opt opts[] = {
+		CLI_VALUE("profile", &profile),
+		CLI_VALUE("since", &since_s),
+		CLI_FLAG("follow", &follow, 1),
+		CLI_FLAG("json", &json, 1),
+		CLI_VALUE("audit", &audit),
+		CLI_OPT_END,
+	};
 
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'p':
-			if (ak_name_check(optarg) != AK_OK)
-				return cli_usage_error(c, "--profile: not a profile name");
-			profile = optarg;
-			break;
-		case 's':
-			if (ak_duration_parse(optarg, &secs) != AK_OK)
-				return cli_usage_error(c, "--since: not a duration (e.g. 90s, 30m, 1h, 7d)");
-			since = secs ? ak_now_s() - (int64_t)secs : 0;
-			break;
-		case 'f':
-			follow = 1;
-			break;
-		case 'j':
-			json = 1;
-			break;
-		case 'a':
-			audit = optarg;
-			break;
-		default:
-			return cli_opt_other(c, ch, argv);
-		}
+	if ((rc = cli_opts_parse(c, argc, argv, opts, 0, &helped)) != AK_OK || helped)
+		return rc;
+	if (profile != NULL && ak_name_check(profile) != AK_OK)
+		return cli_usage_error(c, "--profile: not a profile name");
+	if (since_s != NULL) {
+		if (ak_duration_parse(since_s, &secs) != AK_OK)
+			return cli_usage_error(c, "--since: not a duration (e.g. 90s, 30m, 1h, 7d)");
+		since = secs ? ak_now_s() - (int64_t)secs : 0;
 	}
 	if (optind != argc)
 		return cli_no_operand(c, argv);
 	if (audit != NULL && follow)
 		return cli_usage_error(c, "--audit reads a file: no --follow (use tail -f on it)");
-	if ((rc = cli_agent_unlocked(c, &cl)) != 0)
+	if ((rc = cli_agent_unlocked(c, &cl)) != AK_OK)
 		return rc;
 	if (audit != NULL) {
 		rc = log_audit(cl, audit, profile, since, json);
@@ -324,7 +305,7 @@ cmd_log(struct cli *c, int argc, char **argv)
 			goto out;
 		}
 		from = follow ? skip_seen(e, n, last, seen) : 0;
-		rc = 0;
+		rc = AK_OK;
 		if (json) {
 			rc = log_json(e + from, n - from);
 		} else if (n > from) {
@@ -334,7 +315,7 @@ cmd_log(struct cli *c, int argc, char **argv)
 			cli_note("nothing used or written since the agent was unlocked%s",
 			    profile != NULL || since != 0 ? " (that matches)" : "");
 		}
-		if (rc != 0 || !follow)
+		if (rc != AK_OK || !follow)
 			goto out;
 		/* Remember the newest second shown and how many of its entries were. */
 		if (n > 0) {

@@ -6,7 +6,6 @@
  * holds up the agent's writes. Under the lock the file is re-read and must still open with the old key:
  * nothing written in between is lost.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,14 +16,9 @@
 #include "ak_smem.h"
 #include "cli.h"
 
-int
+enum ak_err
 cmd_passwd(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "kdf", required_argument, NULL, 'k' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	enum ak_kdf_preset preset = AK_KDF_MODERATE;
 	struct ak_client *cl = NULL;
 	struct ak_status st;
@@ -37,23 +31,12 @@ cmd_passwd(struct cli *c, int argc, char **argv)
 	char prompt[AK_PATH_MAX + 64], detail[512];
 	size_t filelen = 0, passlen = 0, hdrlen = 0;
 	uint32_t lifetime;
-	int ch, rc, have_preset = 0;
-	enum ak_err r;
+	int have_preset, helped;
+	enum ak_err rc, r;
 
 	memset(&st, 0, sizeof(st));
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'k':
-			if ((rc = cli_kdf_opt(c, optarg, &preset)) != 0)
-				return rc;
-			have_preset = 1;
-			break;
-		default:
-			return cli_opt_other(c, ch, argv);
-		}
-	}
-	if (optind != argc)
-		return cli_no_operand(c, argv);
+	if ((rc = cli_kdf_opts(c, argc, argv, &preset, &have_preset, &helped)) != AK_OK || helped)
+		return rc;
 	if ((r = cli_store_path(c)) != AK_OK)
 		return cli_fail(r, NULL, "passwd: keystore path");
 
@@ -133,7 +116,7 @@ cmd_passwd(struct cli *c, int argc, char **argv)
 			goto out;
 		}
 	}
-	rc = 0;
+	rc = AK_OK;
 out:
 	free(file);
 	ak_store_free(s);

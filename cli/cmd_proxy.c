@@ -45,8 +45,8 @@ var_value(const struct ak_profile *p, const char *name)
 }
 
 /* Fetch name, then execv akctl-proxy with the key on a pipe. cmd is NULL for `akctl proxy`. Returns
- * only on failure, with the exit code. */
-static int
+ * only on failure, with the error (reported). */
+static enum ak_err
 run_proxy(struct cli *c, const char *name, const char *listen_addr, const char *usage_file, char **cmd)
 {
 	const struct ak_provider *pv;
@@ -54,17 +54,17 @@ run_proxy(struct cli *c, const char *name, const char *listen_addr, const char *
 	struct ak_client *cl = NULL;
 	const char *args[32], *upstream;
 	char path[PATH_MAX], fdstr[16];
-	int fds[2] = { -1, -1 }, rc, n = 0;
+	int fds[2] = { -1, -1 }, n = 0;
 	size_t i, klen;
-	enum ak_err r;
+	enum ak_err rc, r;
 
 	if (ak_name_check(name) != AK_OK)
 		return cli_fail(AK_ERR_BAD_NAME, NULL, "%s: '%s'", c->cmd, name);
 	if (cli_helper_path("akctl-proxy", path, sizeof(path)) != 0 || access(path, X_OK) != 0) {
 		fprintf(stderr, "akctl: %s: cannot find akctl-proxy (built without the proxy?)\n", c->cmd);
-		return 1;
+		return AK_ERR_NOT_FOUND;
 	}
-	if ((rc = cli_agent_unlocked(c, &cl)) != 0)
+	if ((rc = cli_agent_unlocked(c, &cl)) != AK_OK)
 		return rc;
 	r = ak_client_get(cl, name, &p);
 	if (r != AK_OK) {
@@ -73,7 +73,7 @@ run_proxy(struct cli *c, const char *name, const char *listen_addr, const char *
 		return rc;
 	}
 	ak_client_close(cl);
-	rc = 1;
+	rc = AK_ERR_UNSUPPORTED;
 	if ((pv = ak_provider_find(p->provider)) == NULL || pv->base_url_env == NULL) {
 		fprintf(stderr, "akctl: %s: profile %s: provider %s cannot be proxied (anthropic, "
 		    "anthropic-admin and openai can)\n", c->cmd, name, p->provider);
@@ -81,6 +81,7 @@ run_proxy(struct cli *c, const char *name, const char *listen_addr, const char *
 	}
 	if ((klen = strlen(p->secret)) > PROXY_KEY_MAX) {
 		fprintf(stderr, "akctl: %s: profile %s: the key is too large to proxy\n", c->cmd, name);
+		rc = AK_ERR_TOO_LARGE;
 		goto out;
 	}
 	/* The profile's own base URL (a gateway, a regional endpoint), else the provider's. */
@@ -98,11 +99,13 @@ run_proxy(struct cli *c, const char *name, const char *listen_addr, const char *
 	}
 	if (pipe(fds) != 0 || fcntl(fds[1], F_SETFD, FD_CLOEXEC) != 0) {
 		fprintf(stderr, "akctl: %s: pipe: %s\n", c->cmd, strerror(errno));
+		rc = AK_ERR_SYSTEM;
 		goto out;
 	}
 	/* The pipe holds the whole key before anyone reads it (klen is far below its capacity). */
 	if (cli_write_all(fds[1], p->secret, klen) != AK_OK) {
 		fprintf(stderr, "akctl: %s: writing the key to akctl-proxy failed\n", c->cmd);
+		rc = AK_ERR_IO;
 		goto out;
 	}
 	close(fds[1]);
@@ -153,6 +156,7 @@ run_proxy(struct cli *c, const char *name, const char *listen_addr, const char *
 		sodium_memzero(p->secret, klen);
 		execv(path, av);
 		fprintf(stderr, "akctl: %s: cannot run %s: %s\n", c->cmd, path, strerror(errno));
+		rc = AK_ERR_SYSTEM;
 		free(av);
 	}
 out:
@@ -172,11 +176,12 @@ static const struct option proxy_longopts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-int
+enum ak_err
 cmd_proxy(struct cli *c, int argc, char **argv)
 {
 	const char *listen_addr = NULL, *usage_file = NULL, *name;
 	int ch;
+	enum ak_err r;
 
 	while ((ch = getopt_long(argc, argv, ":h", proxy_longopts, NULL)) != -1) {
 		switch (ch) {
@@ -187,12 +192,12 @@ cmd_proxy(struct cli *c, int argc, char **argv)
 		default: return cli_bad_option(c, ch == 'P' ? '?' : ch, argv);
 		}
 	}
-	if ((ch = cli_one_profile(c, argc, argv, &name)) != 0)
-		return ch;
+	if ((r = cli_one_profile(c, argc, argv, &name)) != AK_OK)
+		return r;
 	return run_proxy(c, name, listen_addr, usage_file, NULL);
 }
 
-int
+enum ak_err
 cli_proxy_exec(struct cli *c, int argc, char **argv)
 {
 	const char *listen_addr = NULL, *usage_file = NULL, *name = NULL;

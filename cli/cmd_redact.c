@@ -129,7 +129,7 @@ rd_finish(struct redactor *r)
 	r->buf = NULL;
 }
 
-int
+enum ak_err
 cmd_redact(struct cli *c, int argc, char **argv)
 {
 	struct redactor r;
@@ -137,10 +137,11 @@ cmd_redact(struct cli *c, int argc, char **argv)
 	struct scan_names nm;
 	uint8_t *in;
 	ssize_t n;
-	int rc;
+	int helped;
+	enum ak_err rc;
 
-	if ((rc = cli_opts_help_only(c, argc, argv)) != 0)
-		return rc < 0 ? 0 : rc;
+	if ((rc = cli_opts_help_only(c, argc, argv, &helped)) != AK_OK || helped)
+		return rc;
 	if (optind < argc)
 		return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
 	if ((rc = scan_load(c, 1, &m, &nm)) != 0)
@@ -161,7 +162,7 @@ cmd_redact(struct cli *c, int argc, char **argv)
 			break;
 	}
 	rd_finish(&r);
-	rc = n < 0 ? cli_fail(AK_ERR_IO, strerror(errno), "%s: reading", c->cmd) : (r.failed ? 1 : 0);
+	rc = n < 0 ? cli_fail(AK_ERR_IO, strerror(errno), "%s: reading", c->cmd) : (r.failed ? AK_ERR_IO : AK_OK);
 	sodium_memzero(in, RD_CHUNK);
 	free(in);
 out:
@@ -231,7 +232,7 @@ pump(int in, struct redactor *r, uint8_t *buf)
 	return 1;
 }
 
-int
+enum ak_err
 cli_exec_redact(struct cli *c, int argc, char **argv)
 {
 	struct redactor ro = { 0 }, re = { 0 };
@@ -243,7 +244,8 @@ cli_exec_redact(struct cli *c, int argc, char **argv)
 	struct pollfd pf[3];
 	uint8_t *buf = NULL;
 	char **cargv = NULL;
-	int rc, tty = isatty(1), raw_set = 0, master = -1, op[2] = { -1, -1 }, ep[2] = { -1, -1 };
+	int tty = isatty(1), raw_set = 0, master = -1, op[2] = { -1, -1 }, ep[2] = { -1, -1 };
+	enum ak_err rc;
 	int status = 0, open_out, open_err, in_open;
 	pid_t pid = -1;
 
@@ -358,7 +360,7 @@ cli_exec_redact(struct cli *c, int argc, char **argv)
 	rd_finish(&re);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	rc = exit_code(status);
+	rc = cli_status(c, exit_code(status)); /* the command's own status, as exec gives it */
 	if (raw_set)
 		(void)tcsetattr(0, TCSANOW, &saved);
 	sigaction(SIGINT, &old_int, NULL);

@@ -20,7 +20,7 @@ apply_remove(struct ak_store *s, void *arg)
 	return ak_store_remove(s, a->name);
 }
 
-int
+enum ak_err
 cmd_rm(struct cli *c, int argc, char **argv)
 {
 	struct ak_client *cl = NULL;
@@ -28,13 +28,13 @@ cmd_rm(struct cli *c, int argc, char **argv)
 	struct rm_arg ra;
 	char detail[512];
 	const char *name;
-	int rc;
-	enum ak_err r;
+	int helped;
+	enum ak_err rc, r;
 
 	memset(&st, 0, sizeof(st));
-	if ((rc = cli_opts_help_only(c, argc, argv)) != 0)
-		return rc < 0 ? 0 : rc;
-	if ((rc = cli_one_profile(c, argc, argv, &name)) != 0)
+	if ((rc = cli_opts_help_only(c, argc, argv, &helped)) != AK_OK || helped)
+		return rc;
+	if ((rc = cli_one_profile(c, argc, argv, &name)) != AK_OK)
 		return rc;
 	if ((r = cli_store_path(c)) != AK_OK)
 		return cli_fail(r, NULL, "rm: keystore path");
@@ -67,7 +67,7 @@ cmd_rm(struct cli *c, int argc, char **argv)
 		}
 	}
 	cli_note("removed profile %s", name);
-	rc = 0;
+	rc = AK_OK;
 out:
 	ak_status_clear(&st);
 	ak_client_close(cl);

@@ -6,7 +6,6 @@
  * kept as the record's previous value until the grace deadline (ak_rotate.h). The new key is read
  * like add's (no-echo at a terminal, else stdin), never from argv, and checked live like add's.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,21 +54,24 @@ cli_rotation_mark(const struct ak_list_entry *e, int64_t now)
 }
 
 /* The new key, checked live when asked (or typed at a terminal, as add does) for the main secret:
- * 0 to go on, else the exit code after saying why. The check needs the profile's provider, which only
- * an unlocked agent can give without the passphrase; without one it is skipped with a note. */
-static int
-check_live(struct cli *c, const char *name, const char *key, int validate)
+ * AK_OK with *refused 0 to go on, or with *refused the test verdict (10 rejected, 16 malformed) after
+ * saying why, or an error after reporting it. The check needs the profile's provider, which only an
+ * unlocked agent can give without the passphrase; without one it is skipped with a note. */
+static enum ak_err
+check_live(struct cli *c, const char *name, const char *key, int validate, int *refused)
 {
 	struct ak_client *cl = NULL;
 	struct ak_status st;
 	struct ak_profile *p = NULL;
 	const struct ak_provider *pv;
 	char detail[256];
-	int rc = 0;
+	int verdict;
+	enum ak_err rc = AK_OK;
 
+	*refused = 0;
 	memset(&st, 0, sizeof(st));
 	if (validate == 0 || (validate == -1 && !isatty(STDIN_FILENO)))
-		return 0;
+		return AK_OK;
 	if (cli_agent_for_store(c, &cl, &st, detail, sizeof(detail)) != AK_OK || !st.unlocked ||
 	    ak_client_get(cl, name, &p) != AK_OK) {
 		if (validate == 1)
@@ -87,15 +89,15 @@ check_live(struct cli *c, const char *name, const char *key, int validate)
 		goto out;
 	}
 	/* As add: only a definite rejection (10) or a malformed key (16) refuses. */
-	rc = cli_net_validate(c, p);
-	if (rc == 10 || rc == 16) {
+	verdict = cli_net_validate(c, p);
+	if (verdict == 10 || verdict == 16) {
 		cli_note("rotate: %s: not rotated (--no-validate rotates to it unchecked)", name);
+		*refused = verdict;
 		goto out;
 	}
-	if (rc != 0)
+	if (verdict != 0)
 		cli_note("rotate: %s: warning: the new key could not be verified; rotating to it unverified",
 		    name);
-	rc = 0;
 out:
 	ak_profile_free(p); /* wipes the copy of the new key */
 	ak_status_clear(&st);
@@ -135,7 +137,7 @@ out:
 	return found;
 }
 
-static int
+static enum ak_err
 rotate_fail(enum ak_err r, const char *detail, const char *name, const char *var)
 {
 	switch (r) {
@@ -153,71 +155,36 @@ rotate_fail(enum ak_err r, const char *detail, const char *name, const char *var
 	}
 }
 
-int
+enum ak_err
 cmd_rotate(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "var", required_argument, NULL, 'v' },
-		{ "grace", required_argument, NULL, 'g' },
-		{ "rollback", no_argument, NULL, 'r' },
-		{ "finish", no_argument, NULL, 'f' },
-		{ "validate", no_argument, NULL, 'Y' },
-		{ "no-validate", no_argument, NULL, 'n' },
-		{ "deactivate", no_argument, NULL, 'D' },
-		{ "admin", required_argument, NULL, 'A' },
-		{ "create", no_argument, NULL, 'C' },
-		{ "project", required_argument, NULL, 'P' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *name, *var = "", *grace_s = NULL, *admin = NULL, *project = NULL;
 	char prompt[AK_NAME_MAX + AK_VARNAME_MAX + 32], detail[512], secs[24], until[32];
 	char hint[AK_ROT_HINT_MAX];
-	int deactivate = 0, create = 0, has_hint, pending;
+	int deactivate = 0, create = 0, has_hint, pending = 0;
 	char *key = NULL;
 	size_t keylen = 0;
 	uint32_t grace = AK_GRACE_DEFAULT_S;
 	struct ak_edit *e = NULL;
-	int ch, rc, rollback = 0, finish = 0, validate = -1;
-	enum ak_err r;
+	int rollback = 0, finish = 0, validate = -1, refused = 0, helped;
+	enum ak_err rc, r;
+	const struct cli_opt opts[] = {
+		CLI_VALUE("var", &var),
+		CLI_VALUE("grace", &grace_s),
+		CLI_FLAG("rollback", &rollback, 1),
+		CLI_FLAG("finish", &finish, 1),
+		CLI_FLAG("validate", &validate, 1),
+		CLI_FLAG("no-validate", &validate, 0),
+		CLI_FLAG("deactivate", &deactivate, 1),
+		CLI_VALUE("admin", &admin),
+		CLI_FLAG("create", &create, 1),
+		CLI_VALUE("project", &project),
+		CLI_OPT_END,
+	};
 
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'v':
-			var = optarg;
-			break;
-		case 'g':
-			grace_s = optarg;
-			break;
-		case 'r':
-			rollback = 1;
-			break;
-		case 'f':
-			finish = 1;
-			break;
-		case 'Y':
-		case 'n':
-			validate = ch == 'Y';
-			break;
-		case 'D':
-			deactivate = 1;
-			break;
-		case 'A':
-			admin = optarg;
-			break;
-		case 'C':
-			create = 1;
-			break;
-		case 'P':
-			project = optarg;
-			break;
-		case 'h':
-			return cli_cmd_help(c->cmd);
-		default:
-			return cli_bad_option(c, ch, argv);
-		}
-	}
-	if ((rc = cli_one_profile(c, argc, argv, &name)) != 0)
+	if ((rc = cli_opts_parse(c, argc, argv, opts, 0, &helped)) != AK_OK || helped)
+		return rc;
+	if ((rc = cli_one_profile(c, argc, argv, &name)) != AK_OK)
 		return rc;
 	if (rollback && finish)
 		return cli_usage_error(c, "--rollback and --finish exclude each other");
@@ -260,7 +227,7 @@ cmd_rotate(struct cli *c, int argc, char **argv)
 	/* Deactivate first: when the provider refuses, the rotation stays as it is and can be finished
 	 * again. */
 	if (finish && (deactivate || has_hint) &&
-	    (rc = cli_admin_deactivate(c, name, admin, has_hint ? hint : NULL)) != 0)
+	    (rc = cli_admin_deactivate(c, name, admin, has_hint ? hint : NULL)) != AK_OK)
 		goto out;
 #endif
 	if (rollback || finish) {
@@ -277,7 +244,7 @@ cmd_rotate(struct cli *c, int argc, char **argv)
 			snprintf(prompt, sizeof(prompt), "New key for %s: ", name);
 #ifdef AK_NET
 		if (create) {
-			if ((rc = cli_admin_create(c, name, admin, project, &key)) != 0)
+			if ((rc = cli_admin_create(c, name, admin, project, &key)) != AK_OK)
 				goto out;
 		} else
 #endif
@@ -286,8 +253,12 @@ cmd_rotate(struct cli *c, int argc, char **argv)
 			goto out;
 		}
 		/* Only the main secret is a provider's key that a provider can check. */
-		if (var[0] == '\0' && (rc = check_live(c, name, key, validate)) != 0)
+		if (var[0] == '\0' && ((rc = check_live(c, name, key, validate, &refused)) != AK_OK ||
+		    refused != 0)) {
+			if (refused != 0)
+				rc = cli_status(c, refused);
 			goto out;
+		}
 		snprintf(secs, sizeof(secs), "%lu", (unsigned long)grace);
 		if ((r = ak_edit_add(e, AK_EDIT_ROTATE, var, key)) != AK_OK ||
 		    (r = ak_edit_add(e, AK_EDIT_GRACE, var, secs)) != AK_OK ||
@@ -320,7 +291,7 @@ cmd_rotate(struct cli *c, int argc, char **argv)
 			    "finishes ('akctl rotate %s --finish'; after the grace it stays pending until then)",
 			    name, name);
 	}
-	rc = 0;
+	rc = AK_OK;
 out:
 	ak_smem_free(key); /* wipes */
 	ak_edit_free(e);

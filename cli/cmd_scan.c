@@ -68,7 +68,7 @@ list_has(const char *list, const char *name)
 
 /* Add one profile's secret (current or previous) to the matcher under "NAME VAR" + suffix. 0, or the exit
  * code after reporting. */
-static int
+static enum ak_err
 load_one(struct cli *c, struct ak_scan *m, struct scan_names *nm, const char *name, const char *var,
     const char *value, const char *suffix)
 {
@@ -80,7 +80,7 @@ load_one(struct cli *c, struct ak_scan *m, struct scan_names *nm, const char *na
 	if (r == AK_ERR_INVALID) {
 		cli_note("%s: profile %s: %s%s is too short to search for (fewer than %d bytes after its "
 		    "prefix); skipped", c->cmd, name, var, suffix, AK_SCAN_MIN_SECRET);
-		return 0;
+		return AK_OK;
 	}
 	if (r != AK_OK)
 		return cli_fail(r, NULL, "%s", c->cmd);
@@ -108,17 +108,17 @@ load_one(struct cli *c, struct ak_scan *m, struct scan_names *nm, const char *na
 		return cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
 	if (append(&nm->label[id], ", ", label) != 0)
 		return cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
-	return 0;
+	return AK_OK;
 }
 
 /* Every secret of p: the main one and each secret variable. With cur (p is the previous-key view),
  * only the values that differ from cur's: where nothing was rotated the view holds the current value. */
-static int
+static enum ak_err
 load_profile(struct cli *c, struct ak_scan *m, struct scan_names *nm, const struct ak_profile *p,
     const struct ak_profile *cur, const char *suffix)
 {
 	size_t i, j;
-	int rc;
+	enum ak_err rc;
 
 	if ((cur == NULL || strcmp(p->secret, cur->secret) != 0) &&
 	    (rc = load_one(c, m, nm, p->name, p->secret_var, p->secret, suffix)) != 0)
@@ -136,10 +136,10 @@ load_profile(struct cli *c, struct ak_scan *m, struct scan_names *nm, const stru
 		if ((rc = load_one(c, m, nm, p->name, p->vars[i].name, p->vars[i].value, suffix)) != 0)
 			return rc;
 	}
-	return 0;
+	return AK_OK;
 }
 
-int
+enum ak_err
 scan_load(struct cli *c, int holdback, struct ak_scan **out, struct scan_names *nm)
 {
 	struct ak_client *cl = NULL;
@@ -148,7 +148,7 @@ scan_load(struct cli *c, int holdback, struct ak_scan **out, struct scan_names *
 	struct ak_scan *m = NULL;
 	uint32_t n = 0, i;
 	enum ak_err r;
-	int rc;
+	enum ak_err rc;
 
 	*out = NULL;
 	memset(nm, 0, sizeof(*nm));
@@ -200,14 +200,14 @@ scan_load(struct cli *c, int holdback, struct ak_scan **out, struct scan_names *
 	nm->ents = ents;
 	nm->nents = n;
 	ents = NULL;
-	rc = 0;
+	rc = AK_OK;
 out:
 	ak_profile_free(prev);
 	ak_profile_free(p);
 	ak_client_list_free(ents, n);
 	ak_client_close(cl);
 	ak_scan_free(m);
-	if (rc != 0)
+	if (rc != AK_OK)
 		scan_names_free(nm);
 	return rc;
 }
@@ -234,7 +234,6 @@ scan_report(struct scan_ctx *x, struct scan_stream *st, uint64_t line, const cha
 	cli_sanitize(st->label, label, sizeof(label));
 	if (x->json) {
 		cJSON *o = cJSON_CreateObject();
-		char *s;
 
 		if (o == NULL)
 			return;
@@ -247,9 +246,7 @@ scan_report(struct scan_ctx *x, struct scan_stream *st, uint64_t line, const cha
 		cJSON_AddBoolToObject(o, "wrapped", wrapped);
 		cJSON_AddBoolToObject(o, "unknown", unknown);
 		cJSON_AddStringToObject(o, "fingerprint", fp);
-		if ((s = cJSON_PrintUnformatted(o)) != NULL)
-			printf("%s\n", s);
-		cJSON_free(s);
+		(void)cli_json_print(o);
 		cJSON_Delete(o);
 		return;
 	}
@@ -609,9 +606,17 @@ scan_ctx_buffer(struct scan_ctx *x)
 	return x->buf != NULL ? 0 : -1;
 }
 
+void
+scan_ctx_finish(struct scan_ctx *x)
+{
+	free(x->buf);
+	scan_names_free(&x->names);
+	ak_scan_free(x->m); /* wipes the secrets it was built from */
+}
+
 /* The command ------------------------------------------------------------------------------------- */
 
-int
+enum ak_err
 cmd_scan(struct cli *c, int argc, char **argv)
 {
 	enum { O_GIT = 1, O_HISTORY, O_AGENTS, O_ALL, O_JSON, O_NOPAT, O_HOOK, O_STAGED, O_FORCE };
@@ -629,7 +634,8 @@ cmd_scan(struct cli *c, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct scan_ctx x;
-	int ch, git = 0, history = 0, agents = 0, all = 0, hook = 0, staged = 0, force = 0, rc, i;
+	int ch, git = 0, history = 0, agents = 0, all = 0, hook = 0, staged = 0, force = 0, i;
+	enum ak_err rc;
 
 	memset(&x, 0, sizeof(x));
 	x.patterns = 1;
@@ -666,7 +672,7 @@ cmd_scan(struct cli *c, int argc, char **argv)
 	if (staged) {
 		rc = scan_git(&x, optind < argc ? argv[optind] : ".", 1);
 	} else {
-		rc = 0;
+		rc = AK_OK;
 		/* Files on every CPU (findings still printed in walk order). */
 		if (scan_pool_start(&x) != 0) {
 			rc = cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
@@ -681,7 +687,7 @@ cmd_scan(struct cli *c, int argc, char **argv)
 		scan_pool_finish(&x);
 		if (git) {
 			if (optind < argc) {
-				for (i = optind; i < argc && rc == 0; i++)
+				for (i = optind; i < argc && rc == AK_OK; i++)
 					rc = scan_git(&x, argv[i], 0);
 			} else {
 				rc = scan_git(&x, ".", 0);
@@ -692,15 +698,13 @@ cmd_scan(struct cli *c, int argc, char **argv)
 		if (agents)
 			scan_agents(&x);
 	}
-	if (rc == 0 && (x.found > 0 || x.unknown > 0)) {
+	if (rc == AK_OK && (x.found > 0 || x.unknown > 0)) {
 		if (!x.json)
 			fprintf(stderr, "akctl: scan: %zu stored key occurrence%s, %zu unknown key%s\n", x.found,
 			    x.found == 1 ? "" : "s", x.unknown, x.unknown == 1 ? "" : "s");
-		rc = 1;
+		rc = cli_status(c, 1); /* found: a finding, not an error */
 	}
 out:
-	free(x.buf);
-	scan_names_free(&x.names);
-	ak_scan_free(x.m);
+	scan_ctx_finish(&x);
 	return rc;
 }

@@ -6,7 +6,6 @@
  * Secret values (--secret VAR) are read like add's secret, never from argv. Also holds the reader of
  * several secrets that add shares.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,40 +72,21 @@ fail:
 	return r;
 }
 
-enum ak_err
-cli_edit_run(struct cli *c, const struct ak_edit *e, char *detail, size_t detaillen)
+static enum ak_err
+agent_edit(struct ak_client *cl, void *arg)
 {
-	struct ak_client *cl = NULL;
-	struct ak_status st;
-	enum ak_err r;
-
-	memset(&st, 0, sizeof(st));
-	if (detaillen > 0)
-		detail[0] = '\0';
-	if ((r = cli_store_path(c)) != AK_OK)
-		return r;
-	r = cli_agent_for_store(c, &cl, &st, detail, detaillen);
-	if (r == AK_ERR_UNTRUSTED_AGENT)
-		goto out; /* never fall back quietly past an impostor */
-	if (r == AK_OK && st.unlocked) {
-		if ((r = ak_client_edit(cl, e)) != AK_OK && detaillen > 0)
-			cli_sanitize(ak_client_detail(cl), detail, detaillen);
-		goto out;
-	}
-	ak_client_close(cl);
-	cl = NULL;
-	if (detaillen > 0)
-		detail[0] = '\0';
-	/* ak_edit_apply does not consume the edit, so the transaction may run it twice. */
-	r = cli_store_update_direct(c, ak_edit_apply, (void *)(uintptr_t)e, detail, detaillen);
-out:
-	ak_status_clear(&st);
-	ak_client_close(cl);
-	return r;
+	return ak_client_edit(cl, arg);
 }
 
-/* The message for a failed edit; returns the exit code. */
-static int
+enum ak_err
+cli_edit_run(struct cli *c, struct ak_edit *e, char *detail, size_t detaillen)
+{
+	/* ak_edit_apply does not consume the edit, so the transaction may run it twice. */
+	return cli_write(c, agent_edit, ak_edit_apply, e, NULL, detail, detaillen);
+}
+
+/* The message for a failed edit; returns r. */
+static enum ak_err
 edit_fail(struct cli *c, enum ak_err r, const char *detail, const char *name, const char *var)
 {
 	switch (r) {
@@ -123,75 +103,45 @@ edit_fail(struct cli *c, enum ak_err r, const char *detail, const char *name, co
 	}
 }
 
-int
+enum ak_err
 cmd_set(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "set", required_argument, NULL, 's' },
-		{ "unset", required_argument, NULL, 'u' },
-		{ "secret", required_argument, NULL, 'S' },
-		{ "description", required_argument, NULL, 'd' },
-		{ "provider", required_argument, NULL, 'p' },
-		{ "rotate-every", required_argument, NULL, 'E' },
-		{ "confirm", no_argument, NULL, 'c' },
-		{ "no-confirm", no_argument, NULL, 'C' },
-		{ "lifetime", required_argument, NULL, 'l' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *sets[AK_EDIT_MAX], *unsets[AK_EDIT_MAX], *secrets[AK_EDIT_MAX];
 	const char *desc = NULL, *provider = NULL, *name, *eq, *unvar = NULL, *every = NULL;
 	char everys[24], lifes[24];
 	uint32_t every_s = 0, life_s = 0;
 	const char *life = NULL;
-	int confirm = -1;
+	int confirm_on = 0, confirm_off = 0, confirm;
 	char *values[AK_EDIT_MAX], *vname = NULL, detail[512];
 	char prompts[AK_EDIT_MAX][AK_NAME_MAX + AK_VARNAME_MAX + 32];
 	const char *pp[AK_EDIT_MAX];
 	size_t nsets = 0, nunsets = 0, nsecrets = 0, i, j;
 	struct ak_edit *e = NULL;
-	int ch, rc;
-	enum ak_err r;
+	int helped;
+	enum ak_err rc, r;
+	const struct cli_opt opts[] = {
+		CLI_LIST("set", sets, &nsets, AK_EDIT_MAX),
+		CLI_LIST("unset", unsets, &nunsets, AK_EDIT_MAX),
+		CLI_LIST("secret", secrets, &nsecrets, AK_EDIT_MAX),
+		CLI_VALUE("description", &desc),
+		CLI_VALUE("provider", &provider),
+		CLI_VALUE("rotate-every", &every),
+		CLI_FLAG("confirm", &confirm_on, 1),
+		CLI_FLAG("no-confirm", &confirm_off, 1),
+		CLI_VALUE("lifetime", &life),
+		CLI_OPT_END,
+	};
 
 	memset(values, 0, sizeof(values));
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		if ((ch == 's' || ch == 'u' || ch == 'S') && nsets + nunsets + nsecrets + 2 >= AK_EDIT_MAX)
-			return cli_usage_error(c, "at most %d changes at once", AK_EDIT_MAX - 2);
-		switch (ch) {
-		case 's':
-			sets[nsets++] = optarg;
-			break;
-		case 'u':
-			unsets[nunsets++] = optarg;
-			break;
-		case 'S':
-			secrets[nsecrets++] = optarg;
-			break;
-		case 'd':
-			desc = optarg;
-			break;
-		case 'p':
-			provider = optarg;
-			break;
-		case 'E':
-			every = optarg;
-			break;
-		case 'c':
-		case 'C':
-			if (confirm != -1 && confirm != (ch == 'c'))
-				return cli_usage_error(c, "--confirm and --no-confirm together");
-			confirm = ch == 'c';
-			break;
-		case 'l':
-			life = optarg;
-			break;
-		case 'h':
-			return cli_cmd_help(c->cmd);
-		default:
-			return cli_bad_option(c, ch, argv);
-		}
-	}
-	if ((rc = cli_one_profile(c, argc, argv, &name)) != 0)
+	if ((rc = cli_opts_parse(c, argc, argv, opts, 0, &helped)) != AK_OK || helped)
+		return rc;
+	/* Room for the description, provider, rotation policy, confirm and lifetime too, in one edit. */
+	if (nsets + nunsets + nsecrets + 5 > AK_EDIT_MAX)
+		return cli_usage_error(c, "at most %d changes at once", AK_EDIT_MAX - 5);
+	if (confirm_on && confirm_off)
+		return cli_usage_error(c, "--confirm and --no-confirm together");
+	confirm = confirm_on ? 1 : confirm_off ? 0 : -1;
+	if ((rc = cli_one_profile(c, argc, argv, &name)) != AK_OK)
 		return rc;
 	if (nsets + nunsets + nsecrets == 0 && desc == NULL && provider == NULL && every == NULL &&
 	    confirm == -1 && life == NULL)
@@ -293,7 +243,7 @@ cmd_set(struct cli *c, int argc, char **argv)
 		goto out;
 	}
 	cli_note("changed profile %s", name);
-	rc = 0;
+	rc = AK_OK;
 out:
 	for (i = 0; i < nsecrets; i++)
 		ak_smem_free(values[i]); /* wipes */
@@ -303,17 +253,18 @@ out:
 }
 
 /* rename OLD NEW and cp SRC DST. */
-static int
+static enum ak_err
 rename_or_copy(struct cli *c, int argc, char **argv, int copy)
 {
 	struct ak_edit *e = NULL;
 	char detail[512];
 	const char *from, *to;
-	int rc;
+	int helped;
+	enum ak_err rc;
 	enum ak_err r;
 
-	if ((rc = cli_opts_help_only(c, argc, argv)) != 0)
-		return rc < 0 ? 0 : rc;
+	if ((rc = cli_opts_help_only(c, argc, argv, &helped)) != AK_OK || helped)
+		return rc;
 	if (argc - optind != 2)
 		return cli_usage_error(c, argc - optind < 2 ? "needs two profile names" :
 		    "unexpected argument '%s'", argv[optind + 2 < argc ? optind + 2 : 0]);
@@ -335,19 +286,19 @@ rename_or_copy(struct cli *c, int argc, char **argv, int copy)
 		goto out;
 	}
 	cli_note("%s profile %s to %s", copy ? "copied" : "renamed", from, to);
-	rc = 0;
+	rc = AK_OK;
 out:
 	ak_edit_free(e);
 	return rc;
 }
 
-int
+enum ak_err
 cmd_rename(struct cli *c, int argc, char **argv)
 {
 	return rename_or_copy(c, argc, argv, 0);
 }
 
-int
+enum ak_err
 cmd_cp(struct cli *c, int argc, char **argv)
 {
 	return rename_or_copy(c, argc, argv, 1);

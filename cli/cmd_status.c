@@ -2,7 +2,6 @@
  * 3 no agent (for this keystore), 7 an agent that is not ours. Reads only the (public) keystore
  * header, never asks anything. Paths (from the environment or the agent) are rendered for the
  * terminal (ak_render). */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,19 +67,19 @@ print_keystore(const char *path, int *weak)
 }
 
 /* status --json: one object (schema in akctl(1)); nothing in it is secret. */
-static int
+static enum ak_err
 status_json(struct cli *c, enum ak_err r, struct ak_client *cl, const struct ak_status *st)
 {
 	struct ak_header hdr;
 	uint8_t *file = NULL;
 	size_t len = 0, hdrlen = 0;
 	cJSON *o = NULL, *k;
-	char *out = NULL;
 	enum ak_err fr = AK_ERR_NO_STORE;
-	int rc = 1, up = r == AK_OK;
+	enum ak_err rc;
+	int up = r == AK_OK;
 
 	if ((o = cJSON_CreateObject()) == NULL)
-		goto out;
+		return cli_json_done(NULL, 0, "status");
 	cJSON_AddStringToObject(o, "agent", up ? "running" : r == AK_ERR_OTHER_STORE ? "other-keystore" :
 	    "none");
 	if (up) {
@@ -119,42 +118,23 @@ status_json(struct cli *c, enum ak_err r, struct ak_client *cl, const struct ak_
 		else
 			cJSON_AddNumberToObject(o, "idle_lock_s", st->idle_timeout);
 	}
-	if ((out = cJSON_PrintUnformatted(o)) == NULL)
-		goto out;
-	printf("%s\n", out);
-	rc = !up ? ak_err_exit_code(AK_ERR_NO_AGENT) : st->unlocked ? 0 : ak_err_exit_code(AK_ERR_LOCKED);
-out:
-	if (out == NULL)
-		rc = cli_fail(AK_ERR_NOMEM, NULL, "status");
-	cJSON_free(out);
-	cJSON_Delete(o);
-	return rc;
+	if ((rc = cli_json_done(o, 1, "status")) != AK_OK)
+		return rc;
+	return !up ? AK_ERR_NO_AGENT : st->unlocked ? AK_OK : AK_ERR_LOCKED;
 }
 
-int
+enum ak_err
 cmd_status(struct cli *c, int argc, char **argv)
 {
 	struct ak_client *cl = NULL;
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct ak_status st;
 	char detail[512], dur[32];
-	int ch, rc, weak = 0, json = 0;
-	enum ak_err r;
+	int weak = 0, json, helped;
+	enum ak_err rc, r;
 
 	memset(&st, 0, sizeof(st));
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'j':
-			json = 1;
-			break;
-		default:
-			return cli_opt_other(c, ch, argv);
-		}
-	}
+	if ((rc = cli_opts_json(c, argc, argv, &json, &helped)) != AK_OK || helped)
+		return rc;
 	if (optind != argc)
 		return cli_no_operand(c, argv);
 
@@ -174,7 +154,7 @@ cmd_status(struct cli *c, int argc, char **argv)
 		printf(")\n");
 		if (cli_store_path(c) == AK_OK)
 			print_keystore(c->store, &weak);
-		rc = ak_err_exit_code(AK_ERR_NO_AGENT);
+		rc = AK_ERR_NO_AGENT;
 		goto out;
 	}
 	if (r != AK_OK) {
@@ -205,7 +185,7 @@ cmd_status(struct cli *c, int argc, char **argv)
 		ak_duration_format(st.idle_timeout, dur, sizeof(dur));
 		printf("idle lock:  after %s idle\n", dur);
 	}
-	rc = st.unlocked ? 0 : ak_err_exit_code(AK_ERR_LOCKED);
+	rc = st.unlocked ? AK_OK : AK_ERR_LOCKED;
 out:
 	if (weak)
 		printf("warning:    the keystore's KDF is weak (tests only): change it with "

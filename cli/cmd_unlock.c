@@ -5,7 +5,6 @@
  * the KDF; the key is wiped after the request.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +54,7 @@ unlock_report(struct ak_client *cl, const char *what)
 	ak_status_clear(&st);
 }
 
-int
+enum ak_err
 cli_unlock_pass(struct cli *c, struct ak_client *cl, uint32_t lifetime, int quiet_no_pass)
 {
 	struct ak_header hdr;
@@ -64,8 +63,8 @@ cli_unlock_pass(struct cli *c, struct ak_client *cl, uint32_t lifetime, int quie
 	char prompt[AK_PATH_MAX + 64], detail[512];
 	const char *askpass = getenv("AKCTL_ASKPASS");
 	size_t filelen = 0, passlen = 0, hdrlen = 0;
-	int rc, tries, interactive;
-	enum ak_err r = AK_OK;
+	int tries, interactive;
+	enum ak_err rc, r = AK_OK;
 
 	if ((r = cli_store_path(c)) != AK_OK)
 		return cli_fail(r, NULL, "%s: keystore path", c->cmd);
@@ -106,7 +105,7 @@ cli_unlock_pass(struct cli *c, struct ak_client *cl, uint32_t lifetime, int quie
 		goto out;
 	}
 	unlock_report(cl, "unlocked");
-	rc = 0;
+	rc = AK_OK;
 out:
 	ak_smem_free(pass);
 	ak_smem_free(key);
@@ -130,35 +129,30 @@ any_expired(struct ak_client *cl)
 	return any;
 }
 
-int
+enum ak_err
 cmd_unlock(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "lifetime", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct ak_client *cl = NULL;
 	struct ak_status st;
 	char detail[512];
 	uint32_t lifetime = 0, secs;
-	int ch, rc, have_t = 0;
-	enum ak_err r;
+	const char *lifetime_s = NULL;
+	int have_t, helped;
+	enum ak_err rc, r;
+	const struct cli_opt opts[] = {
+		{ .name = "lifetime", .short_name = 't', .kind = CLI_OPT_VALUE, .value = &lifetime_s },
+		CLI_OPT_END,
+	};
 
 	memset(&st, 0, sizeof(st));
-	while ((ch = getopt_long(argc, argv, ":t:h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 't':
-			if (ak_duration_parse(optarg, &secs) != AK_OK)
-				return cli_usage_error(c, "bad duration '%s' (e.g. 90s, 30m, 8h, 1h30m, 0 = no "
-				    "limit)", optarg);
-			/* 0 on the wire means "agent default"; the user's 0 means "no limit". */
-			lifetime = secs == 0 ? AK_LIFETIME_NONE : secs;
-			have_t = 1;
-			break;
-		default:
-			return cli_opt_other(c, ch, argv);
-		}
+	if ((rc = cli_opts_parse(c, argc, argv, opts, 0, &helped)) != AK_OK || helped)
+		return rc;
+	if ((have_t = lifetime_s != NULL)) {
+		if (ak_duration_parse(lifetime_s, &secs) != AK_OK)
+			return cli_usage_error(c, "bad duration '%s' (e.g. 90s, 30m, 8h, 1h30m, 0 = no "
+			    "limit)", lifetime_s);
+		/* 0 on the wire means "agent default"; the user's 0 means "no limit". */
+		lifetime = secs == 0 ? AK_LIFETIME_NONE : secs;
 	}
 	if (optind != argc)
 		return cli_no_operand(c, argv);
@@ -167,7 +161,7 @@ cmd_unlock(struct cli *c, int argc, char **argv)
 	 * parameters of that keystore's header, never of a file an agent names. */
 	if ((r = cli_store_path(c)) == AK_OK && access(c->store, F_OK) != 0 && errno == ENOENT) {
 		fprintf(stderr, "akctl: unlock: no keystore at %s: run 'akctl init' first\n", c->store);
-		rc = ak_err_exit_code(AK_ERR_NO_STORE);
+		rc = AK_ERR_NO_STORE;
 		goto out;
 	}
 	r = cli_agent_for_store(c, &cl, &st, detail, sizeof(detail));
@@ -185,7 +179,7 @@ cmd_unlock(struct cli *c, int argc, char **argv)
 				unlock_report(cl, "already unlocked");
 			else
 				cli_note("agent already unlocked");
-			rc = 0;
+			rc = AK_OK;
 			goto out;
 		}
 		/* Without the key the agent only shortens the lifetime; a longer one needs the
@@ -193,7 +187,7 @@ cmd_unlock(struct cli *c, int argc, char **argv)
 		r = ak_client_unlock(cl, NULL, lifetime);
 		if (r == AK_OK) {
 			unlock_report(cl, "lifetime shortened");
-			rc = 0;
+			rc = AK_OK;
 			goto out;
 		}
 		if (r != AK_ERR_DENIED) {
@@ -209,24 +203,24 @@ out:
 	return rc;
 }
 
-int
+enum ak_err
 cmd_lock(struct cli *c, int argc, char **argv)
 {
 	struct ak_client *cl = NULL;
 	char detail[AK_CLIENT_DETAIL_MAX];
-	int rc;
-	enum ak_err r;
+	int helped;
+	enum ak_err rc, r;
 
-	if ((rc = cli_opts_help_only(c, argc, argv)) != 0)
-		return rc < 0 ? 0 : rc;
+	if ((rc = cli_opts_help_only(c, argc, argv, &helped)) != AK_OK || helped)
+		return rc;
 	if (optind != argc)
 		return cli_no_operand(c, argv);
 	/* Lock whichever agent of ours answers: locking is always safe. */
 	if ((r = ak_client_connect(NULL, 0, &cl, detail, sizeof(detail))) != AK_OK)
 		return cli_fail_agent(r, detail, "lock");
 	r = ak_client_lock(cl);
-	rc = r == AK_OK ? 0 : cli_fail_client(cl, r, "lock");
-	if (rc == 0 && isatty(STDERR_FILENO))
+	rc = r == AK_OK ? AK_OK : cli_fail_client(cl, r, "lock");
+	if (rc == AK_OK && isatty(STDERR_FILENO))
 		fprintf(stderr, "locked: every secret wiped from the agent\n");
 	ak_client_close(cl);
 	return rc;

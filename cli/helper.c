@@ -42,7 +42,7 @@ cli_helper_path(const char *name, char *out, size_t outlen)
 	return 0;
 }
 
-int
+enum ak_err
 cli_shell_exec(struct cli *c, int argc, char **argv)
 {
 	char path[PATH_MAX], self[PATH_MAX];
@@ -57,7 +57,7 @@ cli_shell_exec(struct cli *c, int argc, char **argv)
 	if (cli_helper_path("akctl-shell", path, sizeof(path)) != 0 ||
 	    (n = readlink("/proc/self/exe", self, sizeof(self) - 1)) <= 0) {
 		fprintf(stderr, "akctl: shell: cannot locate akctl-shell\n");
-		return 1;
+		return AK_ERR_NOT_FOUND;
 	}
 	self[n] = '\0';
 	args[k++] = path;
@@ -70,5 +70,5 @@ cli_shell_exec(struct cli *c, int argc, char **argv)
 	args[k] = NULL;
 	execv(path, (char *const *)args);
 	fprintf(stderr, "akctl: shell: cannot run %s: %s\n", path, strerror(errno));
-	return 1;
+	return AK_ERR_SYSTEM;
 }

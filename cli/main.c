@@ -6,7 +6,6 @@
  * holds a key, a secret or an agent connection's buffers in it.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,7 +284,14 @@ closest_cmd(const char *name)
 	return cli_closest(name, names, NCMDS);
 }
 
-int
+enum ak_err
+cli_status(struct cli *c, int status)
+{
+	c->status = status;
+	return AK_OK;
+}
+
+enum ak_err
 cli_cmd_help(const char *name)
 {
 	size_t i;
@@ -299,10 +305,10 @@ cli_cmd_help(const char *name)
 			break;
 		}
 	}
-	return 0;
+	return AK_OK;
 }
 
-int
+enum ak_err
 cmd_help(struct cli *c, int argc, char **argv)
 {
 	const char *near;
@@ -311,11 +317,11 @@ cmd_help(struct cli *c, int argc, char **argv)
 	(void)c;
 	if (argc < 2) {
 		usage(stdout);
-		return 0;
+		return AK_OK;
 	}
 	if (argc > 2) {
 		fprintf(stderr, "akctl: help: unexpected argument '%s'\n", argv[2]);
-		return 2;
+		return AK_ERR_INVALID;
 	}
 	for (i = 0; i < NCMDS; i++)
 		if (strcmp(cmds[i].name, argv[1]) == 0)
@@ -323,7 +329,7 @@ cmd_help(struct cli *c, int argc, char **argv)
 	near = closest_cmd(argv[1]);
 	fprintf(stderr, "akctl: help: unknown command '%s'%s%s%s\n", argv[1], near ? " (did you mean '" : "",
 	    near ? near : "", near ? "'?)" : "");
-	return 2;
+	return AK_ERR_INVALID;
 }
 
 enum ak_err
@@ -399,52 +405,44 @@ global_opt(struct cli *c, int argc, char **argv, int *a)
 	return 0;
 }
 
-int
-main(int argc, char **argv)
+/* Global options, the command's name and its own arguments (in *cargvp, the caller frees it), then the
+ * command itself, with the secure arena started for it. */
+static enum ak_err
+run(struct cli *c, int argc, char **argv, char ***cargvp)
 {
-	struct cli c;
 	char **cargv;
 	const char *name, *near;
 	size_t i;
-	int rc, a, w, k, npos = 0, prev_takes = 0;
-
-	harden();
-	/* Library warnings (e.g. a write that succeeded but could not sync its directory) say "akctl: ". */
-	ak_log_init("akctl", AK_LOG_WARN);
-	memset(&c, 0, sizeof(c));
-	c.argc0 = argc;
-	c.argv0 = argv;
-	c.pass_fd = -1;
-	c.cmd = "akctl";
+	int a, w, k, npos = 0, prev_takes = 0;
 
 	/* Global options before the command. */
 	for (a = 1; a < argc; a++) {
-		if ((k = global_opt(&c, argc, argv, &a)) < 0)
-			return 2;
+		if ((k = global_opt(c, argc, argv, &a)) < 0)
+			return AK_ERR_INVALID;
 		if (k == 1)
 			continue;
 		if (strcmp(argv[a], "-h") == 0 || strcmp(argv[a], "--help") == 0) {
 			usage(stdout);
-			return 0;
+			return AK_OK;
 		}
 		if (strcmp(argv[a], "--version") == 0 || strcmp(argv[a], "-V") == 0) {
 			printf("akctl %s\n", AK_VERSION);
-			return 0;
+			return AK_OK;
 		}
 		if (argv[a][0] == '-' && argv[a][1] != '\0') {
 			fprintf(stderr, "akctl: unknown option '%s' (see 'akctl --help')\n", argv[a]);
-			return 2;
+			return AK_ERR_INVALID;
 		}
 		break;
 	}
 	if (a >= argc && isatty(0) && isatty(1)) {
 		/* akctl alone on a terminal: the console (akctl-shell replaces this process). */
-		c.cmd = "shell";
-		return cli_shell_exec(&c, 1, (char *[]){ (char *)"shell", NULL });
+		c->cmd = "shell";
+		return cli_shell_exec(c, 1, (char *[]){ (char *)"shell", NULL });
 	}
 	if (a >= argc) {
 		fprintf(stderr, "akctl: missing command (see 'akctl --help')\n");
-		return 2;
+		return AK_ERR_INVALID;
 	}
 	name = argv[a];
 	for (i = 0; i < NCMDS; i++)
@@ -454,14 +452,13 @@ main(int argc, char **argv)
 		near = closest_cmd(name);
 		fprintf(stderr, "akctl: unknown command '%s'%s%s%s (see 'akctl --help')\n", name,
 		    near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
-		return 2;
+		return AK_ERR_INVALID;
 	}
-	c.cmd = cmds[i].name;
+	c->cmd = cmds[i].name;
 	/* A copy: argv itself stays whole for handing the command to akctl-net. */
-	if ((cargv = calloc((size_t)(argc - a + 1), sizeof(*cargv))) == NULL) {
-		fprintf(stderr, "akctl: %s\n", ak_strerror(AK_ERR_NOMEM));
-		return 1;
-	}
+	if ((cargv = calloc((size_t)(argc - a + 1), sizeof(*cargv))) == NULL)
+		return cli_fail(AK_ERR_NOMEM, NULL, "akctl");
+	*cargvp = cargv;
 	memcpy(cargv, argv + a, (size_t)(argc - a) * sizeof(*cargv));
 	argc -= a;
 	argv = cargv;
@@ -470,11 +467,11 @@ main(int argc, char **argv)
 	 * arguments are its own. */
 	for (a = 1, w = 1; a < argc; a++) {
 		if (strcmp(argv[a], "--") == 0 ||
-		    (strcmp(c.cmd, "exec") == 0 && argv[a][0] != '-' && !prev_takes && ++npos == 2))
+		    (strcmp(c->cmd, "exec") == 0 && argv[a][0] != '-' && !prev_takes && ++npos == 2))
 			break;
 		prev_takes = strcmp(argv[a], "--env-file") == 0 || strcmp(argv[a], "--keep") == 0;
-		if ((k = global_opt(&c, argc, argv, &a)) < 0)
-			return 2;
+		if ((k = global_opt(c, argc, argv, &a)) < 0)
+			return AK_ERR_INVALID;
 		if (k == 0)
 			argv[w++] = argv[a];
 	}
@@ -482,18 +479,37 @@ main(int argc, char **argv)
 		argv[w++] = argv[a++];
 	argv[w] = NULL;
 	argc = w;
-	if (ak_smem_init() != 0) {
-		fprintf(stderr, "akctl: %s\n", ak_strerror(AK_ERR_NOMEM));
-		return ak_err_exit_code(AK_ERR_NOMEM);
-	}
+	if (ak_smem_init() != 0)
+		return cli_fail(AK_ERR_NOMEM, NULL, "akctl");
 	/* Before any JSON: every buffer cJSON holds is then wiped on free. */
 	ak_smem_hook_cjson();
 	optind = 0; /* glibc: 0 re-initialises getopt for the command's own options */
-	rc = cmds[i].fn(&c, argc, argv);
+	return cmds[i].fn(c, argc, argv);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct cli c;
+	char **cargv = NULL;
+	enum ak_err r;
+	int rc;
+
+	harden();
+	/* Library warnings (e.g. a write that succeeded but could not sync its directory) say "akctl: ". */
+	ak_log_init("akctl", AK_LOG_WARN);
+	memset(&c, 0, sizeof(c));
+	c.argc0 = argc;
+	c.argv0 = argv;
+	c.pass_fd = -1;
+	c.cmd = "akctl";
+	r = run(&c, argc, argv, &cargv);
+	/* The one place an error becomes the exit status; a verdict (cli_status) stands as it is. */
+	rc = r != AK_OK ? ak_err_exit_code(r) : c.status;
 	/* Flush before wiping: stdout may still hold non-secret output. Secrets never go through stdio. */
 	if (fflush(stdout) != 0 && rc == 0) {
 		fprintf(stderr, "akctl: write error on standard output\n");
-		rc = 1;
+		rc = ak_err_exit_code(AK_ERR_IO);
 	}
 	/* Every block was wiped when freed; this also wipes anything a bug leaked. Wiped, not unmapped:
 	 * the process ends here, and unlocking and unmapping would cost more than the wiping. */

@@ -29,7 +29,7 @@ net_path(const char *cmd, char *out, size_t outlen)
 #endif
 }
 
-int
+enum ak_err
 cli_net_exec(struct cli *c, int argc, char **argv)
 {
 	char path[PATH_MAX];
@@ -37,11 +37,11 @@ cli_net_exec(struct cli *c, int argc, char **argv)
 	(void)argc;
 	(void)argv;
 	if (net_path(c->cmd, path, sizeof(path)) != 0)
-		return 1;
+		return AK_ERR_NOT_FOUND;
 	c->argv0[0] = path;
 	execv(path, c->argv0);
 	fprintf(stderr, "akctl: %s: cannot run %s: %s\n", c->cmd, path, strerror(errno));
-	return 1;
+	return AK_ERR_SYSTEM;
 }
 
 static const char *

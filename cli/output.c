@@ -2,13 +2,14 @@
  * except cli_write_all, which only moves bytes. Every message and padded cell goes through
  * ak_render: text from a file, a store, an agent or a server never drives the terminal. */
 #include <errno.h>
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <cjson/cJSON.h>
 
 #include "ak_render.h"
 #include "ak_util.h"
@@ -34,7 +35,7 @@ say(const char *cmd, const char *fmt, va_list ap)
 	ak_render_fputs(msg, stderr);
 }
 
-int
+enum ak_err
 cli_fail(enum ak_err e, const char *detail, const char *fmt, ...)
 {
 	char det[512];
@@ -48,10 +49,10 @@ cli_fail(enum ak_err e, const char *detail, const char *fmt, ...)
 		fprintf(stderr, ": %s (%s)\n", ak_strerror(e), det);
 	else
 		fprintf(stderr, ": %s\n", ak_strerror(e));
-	return ak_err_exit_code(e);
+	return e;
 }
 
-int
+enum ak_err
 cli_usage_error(struct cli *c, const char *fmt, ...)
 {
 	va_list ap;
@@ -63,10 +64,10 @@ cli_usage_error(struct cli *c, const char *fmt, ...)
 		fputs(" (see 'akctl --help')\n", stderr);
 	else
 		fprintf(stderr, " (see 'akctl %s --help')\n", c->cmd);
-	return 2;
+	return AK_ERR_INVALID;
 }
 
-int
+enum ak_err
 cli_bad_option(struct cli *c, int ch, char **argv)
 {
 	const char *arg = optind > 0 ? argv[optind - 1] : "?";
@@ -88,42 +89,13 @@ cli_bad_option(struct cli *c, int ch, char **argv)
 	return cli_usage_error(c, "unknown option '%s'", arg);
 }
 
-int
-cli_opt_other(struct cli *c, int ch, char **argv)
-{
-	if (ch == 'h')
-		return cli_cmd_help(c->cmd);
-	return cli_bad_option(c, ch, argv);
-}
-
-int
+enum ak_err
 cli_no_operand(struct cli *c, char **argv)
 {
 	return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
 }
 
-int
-cli_opts_help_only(struct cli *c, int argc, char **argv)
-{
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int ch;
-
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'h':
-			cli_cmd_help(c->cmd);
-			return -1;
-		default:
-			return cli_bad_option(c, ch, argv);
-		}
-	}
-	return 0;
-}
-
-int
+enum ak_err
 cli_one_profile(struct cli *c, int argc, char **argv, const char **name)
 {
 	if (optind >= argc)
@@ -133,16 +105,28 @@ cli_one_profile(struct cli *c, int argc, char **argv, const char **name)
 	*name = argv[optind];
 	if (ak_name_check(*name) != AK_OK)
 		return cli_fail(AK_ERR_BAD_NAME, NULL, "%s: '%s'", c->cmd, *name);
-	return 0;
+	return AK_OK;
 }
 
-int
-cli_kdf_opt(struct cli *c, const char *arg, enum ak_kdf_preset *preset)
+enum ak_err
+cli_kdf_opts(struct cli *c, int argc, char **argv, enum ak_kdf_preset *preset, int *given, int *helped)
 {
-	if (ak_kdf_preset_parse(arg, preset) != AK_OK)
-		return cli_usage_error(c, "unknown --kdf '%s' (insecure-test, interactive, moderate or "
-		    "sensitive)", arg);
-	return 0;
+	const char *kdf = NULL;
+	const struct cli_opt opts[] = { CLI_VALUE("kdf", &kdf), CLI_OPT_END };
+	enum ak_err r;
+
+	*given = 0;
+	if ((r = cli_opts_parse(c, argc, argv, opts, 0, helped)) != AK_OK || *helped)
+		return r;
+	if (kdf != NULL) {
+		if (ak_kdf_preset_parse(kdf, preset) != AK_OK)
+			return cli_usage_error(c, "unknown --kdf '%s' (insecure-test, interactive, moderate or "
+			    "sensitive)", kdf);
+		*given = 1;
+	}
+	if (optind != argc)
+		return cli_no_operand(c, argv);
+	return AK_OK;
 }
 
 void
@@ -285,4 +269,27 @@ cli_json_put(const char *s)
 		}
 	}
 	putchar('\n');
+}
+
+enum ak_err
+cli_json_print(const struct cJSON *o)
+{
+	char *s;
+
+	if (o == NULL || (s = cJSON_PrintUnformatted(o)) == NULL)
+		return AK_ERR_NOMEM;
+	cli_json_put(s);
+	cJSON_free(s);
+	return AK_OK;
+}
+
+enum ak_err
+cli_json_done(struct cJSON *o, int built, const char *context)
+{
+	enum ak_err r = built ? cli_json_print(o) : AK_ERR_NOMEM;
+
+	if (r != AK_OK)
+		cli_fail(r, NULL, "%s", context);
+	cJSON_Delete(o);
+	return r;
 }

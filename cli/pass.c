@@ -34,6 +34,37 @@ tty_catch(int signo)
 	tty_signo = signo;
 }
 
+/* One byte from fd into *ch: 1, 0 at end of file, or -1 with *r AK_ERR_IO on a read error or
+ * AK_ERR_BUSY when a caught signal interrupted it (other interruptions are retried). */
+static int
+read_byte(int fd, char *ch, enum ak_err *r)
+{
+	ssize_t k;
+
+	for (;;) {
+		if ((k = read(fd, ch, 1)) >= 0)
+			return (int)k;
+		if (errno != EINTR || tty_signo != 0) {
+			*r = errno == EINTR ? AK_ERR_BUSY : AK_ERR_IO;
+			return -1;
+		}
+	}
+}
+
+/* The end of a read of n bytes into buf: terminated, *len set, and the result (over: bytes past max
+ * were dropped; got: anything came at all before the end of file). */
+static enum ak_err
+read_done(char *buf, size_t n, size_t *len, int over, int got)
+{
+	buf[n] = '\0';
+	*len = n;
+	if (over)
+		return AK_ERR_TOO_LARGE;
+	if (!got)
+		return AK_ERR_TRUNCATED;
+	return AK_OK;
+}
+
 /* Read one line (up to '\n' or EOF) from fd a byte at a time into buf (secure, max + 1 bytes).
  * AK_ERR_TOO_LARGE past max (the rest of the line is consumed and dropped), AK_ERR_TRUNCATED on EOF
  * with nothing read, AK_ERR_IO on a read error, AK_ERR_BUSY when interrupted by a caught signal. */
@@ -41,20 +72,11 @@ static enum ak_err
 read_line(int fd, char *buf, size_t max, size_t *len)
 {
 	size_t n = 0;
-	int over = 0, got = 0;
-	ssize_t k;
+	int over = 0, got = 0, k;
 	char ch;
+	enum ak_err r;
 
-	for (;;) {
-		k = read(fd, &ch, 1);
-		if (k < 0) {
-			if (errno == EINTR && tty_signo == 0)
-				continue;
-			ch = 0;
-			return errno == EINTR ? AK_ERR_BUSY : AK_ERR_IO;
-		}
-		if (k == 0)
-			break;
+	while ((k = read_byte(fd, &ch, &r)) > 0) {
 		got = 1;
 		if (ch == '\n')
 			break;
@@ -64,13 +86,7 @@ read_line(int fd, char *buf, size_t max, size_t *len)
 			over = 1;
 	}
 	ch = 0;
-	buf[n] = '\0';
-	*len = n;
-	if (over)
-		return AK_ERR_TOO_LARGE;
-	if (!got)
-		return AK_ERR_TRUNCATED;
-	return AK_OK;
+	return k < 0 ? r : read_done(buf, n, len, over, got);
 }
 
 #define PASTE_ON "\033[?2004h"
@@ -87,21 +103,11 @@ read_raw(int fd, char *buf, size_t max, size_t *len)
 {
 	char esc[8];
 	size_t n = 0, e = 0;
-	int over = 0, pasting = 0, got = 0;
-	ssize_t k;
+	int over = 0, pasting = 0, got = 0, k;
 	char ch;
+	enum ak_err r;
 
-	for (;;) {
-		k = read(fd, &ch, 1);
-		if (k < 0) {
-			if (errno == EINTR && tty_signo == 0)
-				continue;
-			ch = 0;
-			sodium_memzero(esc, sizeof(esc));
-			return errno == EINTR ? AK_ERR_BUSY : AK_ERR_IO;
-		}
-		if (k == 0)
-			break;
+	while ((k = read_byte(fd, &ch, &r)) > 0) {
 		got = 1;
 		/* Escape sequences: only the paste markers mean something; others are dropped. */
 		if (e > 0 || ch == '\033') {
@@ -138,16 +144,12 @@ read_raw(int fd, char *buf, size_t max, size_t *len)
 	}
 	ch = 0;
 	sodium_memzero(esc, sizeof(esc));
+	if (k < 0)
+		return r;
 	/* A pasted value ends with the line break that was copied with it: not part of the secret. */
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 		n--;
-	buf[n] = '\0';
-	*len = n;
-	if (over)
-		return AK_ERR_TOO_LARGE;
-	if (!got)
-		return AK_ERR_TRUNCATED;
-	return AK_OK;
+	return read_done(buf, n, len, over, got);
 }
 
 /* Prompt on /dev/tty and read a line with echo off (raw: read_raw, for secrets). The terminal settings
@@ -462,7 +464,7 @@ spinner(void *arg)
 	return NULL;
 }
 
-int
+enum ak_err
 cli_pass_derive(struct cli *c, const struct ak_kdf *kdf, const char *pass, size_t passlen, uint8_t **key)
 {
 	pthread_t th;
@@ -485,7 +487,7 @@ cli_pass_derive(struct cli *c, const struct ak_kdf *kdf, const char *pass, size_
 	}
 	if (r != AK_OK)
 		return cli_fail(r, NULL, "%s: key derivation", c->cmd);
-	return 0;
+	return AK_OK;
 }
 
 enum ak_err

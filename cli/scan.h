@@ -25,9 +25,9 @@ struct scan_names {
 
 /* Fetch every profile from the agent (LIST + GET) and add each secret (the main one and every secret
  * variable) to a new matcher, and the previous key of each profile whose list entry says one is kept (GET_PREVIOUS), labelled "prod VAR (previous)":
- * a key just rotated away still works until its grace ends, so a copy of it is still a leak. Returns 0 with
- * *out and *names filled (free with scan_names_free / ak_scan_free), or the exit code after reporting. */
-int scan_load(struct cli *c, int holdback, struct ak_scan **out, struct scan_names *names);
+ * a key just rotated away still works until its grace ends, so a copy of it is still a leak. Returns AK_OK with
+ * *out and *names filled (free with scan_names_free / ak_scan_free), or the error after reporting it. */
+enum ak_err scan_load(struct cli *c, int holdback, struct ak_scan **out, struct scan_names *names);
 void scan_names_free(struct scan_names *nm);
 
 /* Where a scanning thread's findings go instead of being printed (scan_pool.c). */
@@ -99,18 +99,20 @@ void scan_agents(struct scan_ctx *x);
 void scan_cursor(struct scan_ctx *x);
 /* A scan context for x->m/x->names already loaded: the chunk buffer. 0, or -1 out of memory. */
 int scan_ctx_buffer(struct scan_ctx *x);
+/* Free what a scan context holds: the buffer, the names and the matcher (x itself stays the caller's). */
+void scan_ctx_finish(struct scan_ctx *x);
 
 /* scan_git.c: every object of the repository at dir (blobs, commits, tags), or only the staged blobs. */
-int scan_git(struct scan_ctx *x, const char *dir, int staged);
-/* Install the pre-commit hook in the repository at dir. Returns akctl's exit code. */
-int scan_install_hook(struct cli *c, const char *dir, int force);
+enum ak_err scan_git(struct scan_ctx *x, const char *dir, int staged);
+/* Install the pre-commit hook in the repository at dir. Returns AK_OK or the error, reported. */
+enum ak_err scan_install_hook(struct cli *c, const char *dir, int force);
 
-int cmd_scan(struct cli *c, int argc, char **argv);
-int cmd_doctor(struct cli *c, int argc, char **argv);
-int cmd_exposure(struct cli *c, int argc, char **argv);
-int cmd_redact(struct cli *c, int argc, char **argv);
+enum ak_err cmd_scan(struct cli *c, int argc, char **argv);
+enum ak_err cmd_doctor(struct cli *c, int argc, char **argv);
+enum ak_err cmd_exposure(struct cli *c, int argc, char **argv);
+enum ak_err cmd_redact(struct cli *c, int argc, char **argv);
 
 /* cmd_redact.c: exec --redact (called by cmd_exec when it sees --redact before "--"). */
-int cli_exec_redact(struct cli *c, int argc, char **argv);
+enum ak_err cli_exec_redact(struct cli *c, int argc, char **argv);
 
 #endif

@@ -210,6 +210,45 @@ struct gpaths {
 	char label[PATH_MAX * 2 + 64];
 };
 
+/* Run git with args in dir and read all it prints into *out (malloc'd and NUL-terminated, *len bytes
+ * before the NUL). AK_ERR_SYSTEM when it cannot be started (errno says why), AK_ERR_IO when it fails. */
+static enum ak_err
+git_read(const char *dir, const char *const *args, char **out, size_t *len)
+{
+	char *buf = NULL, *nb;
+	size_t cap = 0;
+	ssize_t n;
+	pid_t pid;
+	int fd;
+
+	*out = NULL;
+	*len = 0;
+	if ((pid = spawn(dir, args, NULL, &fd)) < 0)
+		return AK_ERR_SYSTEM;
+	for (;;) {
+		if (*len + 65536 + 1 > cap) {
+			if ((nb = realloc(buf, cap = cap * 2 + 65536 + 1)) == NULL)
+				break;
+			buf = nb;
+		}
+		n = read(fd, buf + *len, cap - *len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		*len += (size_t)n;
+	}
+	close(fd);
+	if (reap(pid) != 0 || buf == NULL) {
+		free(buf);
+		*len = 0;
+		return AK_ERR_IO;
+	}
+	buf[*len] = '\0';
+	*out = buf;
+	return AK_OK;
+}
+
 static int
 cmp_gpath(const void *a, const void *b)
 {
@@ -220,35 +259,13 @@ static void
 gpaths_load(struct gpaths *g)
 {
 	static const char *const args[] = { "git", "ls-tree", "-r", "-z", "--full-tree", "HEAD", NULL };
-	size_t len = 0, cap = 0, cape = 0;
+	size_t len = 0, cape = 0;
 	char *p, *end, *tab;
-	ssize_t n;
-	pid_t pid;
-	int fd;
 
 	g->loaded = 1;
-	if ((pid = spawn(g->dir, args, NULL, &fd)) < 0)
-		return;
-	for (;;) {
-		if (len + 65536 + 1 > cap) {
-			char *nl = realloc(g->list, cap = cap * 2 + 65536 + 1);
-
-			if (nl == NULL)
-				break;
-			g->list = nl;
-		}
-		n = read(fd, g->list + len, cap - len - 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
 	/* An empty repository has no HEAD: no paths, object ids only. */
-	if (reap(pid) != 0 || g->list == NULL)
+	if (git_read(g->dir, args, &g->list, &len) != AK_OK)
 		return;
-	g->list[len] = '\0';
 	/* "<mode> blob <oid>\t<path>\0" per entry. */
 	for (p = g->list, end = g->list + len; p < end; p += strlen(p) + 1) {
 		char *sp = strchr(p, ' ');
@@ -297,7 +314,7 @@ gpaths_free(struct gpaths *g)
 	free(g->list);
 }
 
-static int
+static enum ak_err
 scan_all_objects(struct scan_ctx *x, const char *dir)
 {
 	static const char *const args[] = { "git", "cat-file", "--batch-all-objects", "--batch",
@@ -346,11 +363,11 @@ scan_all_objects(struct scan_ctx *x, const char *dir)
 	if (reap(pid) != 0 || !ok)
 		return cli_fail(AK_ERR_IO, NULL, "scan: git cat-file --batch-all-objects in %s failed "
 		    "(not a repository?)", dir);
-	return 0;
+	return AK_OK;
 }
 
 /* The blobs a commit would write: `git diff --cached --raw -z`, then each through cat-file --batch. */
-static int
+static enum ak_err
 scan_staged(struct scan_ctx *x, const char *dir)
 {
 	static const char *const dargs[] = { "git", "diff", "--cached", "--raw", "-z", "--no-abbrev",
@@ -359,35 +376,18 @@ scan_staged(struct scan_ctx *x, const char *dir)
 	struct scan_stream st;
 	struct rd *r = NULL, *cr = NULL;
 	char *list = NULL, *p, *end, hdr[256], oid[128], type[32], label[PATH_MAX + 160];
-	size_t len = 0, cap = 0;
+	size_t len = 0;
 	unsigned long long size;
-	ssize_t n;
-	pid_t pid, cpid = -1;
-	int fd, cin = -1, cout = -1, rc = 1;
+	pid_t cpid = -1;
+	int cin = -1, cout = -1;
+	enum ak_err rc;
 
-	if ((pid = spawn(dir, dargs, NULL, &fd)) < 0)
-		return cli_fail(AK_ERR_SYSTEM, strerror(errno), "scan: running git");
-	for (;;) {
-		if (len + 4096 > cap) {
-			char *nl = realloc(list, cap = cap * 2 + 8192);
-
-			if (nl == NULL)
-				break;
-			list = nl;
-		}
-		n = read(fd, list + len, cap - len - 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	if (reap(pid) != 0 || list == NULL) {
+	if ((rc = git_read(dir, dargs, &list, &len)) == AK_ERR_SYSTEM)
+		return cli_fail(rc, strerror(errno), "scan: running git");
+	if (rc != AK_OK) {
 		rc = cli_fail(AK_ERR_IO, NULL, "scan: git diff --cached in %s failed (not a repository?)", dir);
 		goto out;
 	}
-	list[len] = '\0';
 	if ((cpid = spawn(dir, cargs, &cin, &cout)) < 0 || (r = rd_new(cout)) == NULL) {
 		rc = cli_fail(AK_ERR_NOMEM, NULL, "scan");
 		goto out;
@@ -420,7 +420,7 @@ scan_staged(struct scan_ctx *x, const char *dir)
 			break;
 		scan_stream_end(x, &st);
 	}
-	rc = 0;
+	rc = AK_OK;
 out:
 	if (cin >= 0)
 		close(cin);
@@ -433,11 +433,11 @@ out:
 	return rc;
 }
 
-int
+enum ak_err
 scan_git(struct scan_ctx *x, const char *dir, int staged)
 {
 	struct sigaction ign, old;
-	int rc;
+	enum ak_err rc;
 
 	/* git exiting early must be an error we report, not SIGPIPE. */
 	memset(&ign, 0, sizeof(ign));
@@ -449,7 +449,7 @@ scan_git(struct scan_ctx *x, const char *dir, int staged)
 }
 
 /* The hook runs this very akctl (absolute path), so it works without akctl on PATH. */
-int
+enum ak_err
 scan_install_hook(struct cli *c, const char *dir, int force)
 {
 	static const char *const args[] = { "git", "rev-parse", "--git-path", "hooks", NULL };
@@ -457,7 +457,8 @@ scan_install_hook(struct cli *c, const char *dir, int force)
 	ssize_t n;
 	size_t i, o = 0;
 	pid_t pid;
-	int fd, rc;
+	int fd;
+	enum ak_err rc;
 	FILE *f;
 
 	if ((pid = spawn(dir, args, NULL, &fd)) < 0)
@@ -503,8 +504,8 @@ scan_install_hook(struct cli *c, const char *dir, int force)
 	    "# stored in akagent (in any encoding). Needs the agent unlocked; skip once with\n"
 	    "# 'git commit --no-verify'.\n"
 	    "exec %s scan --staged --no-patterns\n", q);
-	rc = fclose(f) == 0 ? 0 : cli_fail(AK_ERR_IO, strerror(errno), "%s: %s", c->cmd, path);
-	if (rc == 0)
+	rc = fclose(f) == 0 ? AK_OK : cli_fail(AK_ERR_IO, strerror(errno), "%s: %s", c->cmd, path);
+	if (rc == AK_OK)
 		printf("installed %s\n", path);
 	return rc;
 }

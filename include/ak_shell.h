@@ -57,7 +57,12 @@ enum ak_err ak_shell_unset(struct ak_buf *out, enum ak_shell sh, const char *nam
 enum ak_err ak_shell_json_begin(struct ak_buf *out);
 enum ak_err ak_shell_json_end(struct ak_buf *out);
 
-/* Append value quoted as one word for sh (for akagent's AKAGENT_SOCK line, etc.). */
+/* Append value quoted as one word for sh. */
 enum ak_err ak_shell_quote(struct ak_buf *out, enum ak_shell sh, const char *value);
+/* Append akagent's line for name=value in the form ssh-agent prints, which scripts parse:
+ * sh: NAME=VALUE; export NAME;  csh: setenv NAME VALUE;  fish: set -gx NAME VALUE;  (any other shell
+ * gets the sh form). quote: value as one quoted word; else as it is (a number, such as the pid). */
+enum ak_err ak_shell_agent_export(struct ak_buf *out, enum ak_shell sh, const char *name, const char *value,
+    int quote);
 
 #endif

@@ -132,6 +132,10 @@ struct ak_var *ak_profile_find_var(const struct ak_profile *p, const char *name)
  * also a plain variable, non-empty secret). */
 enum ak_err ak_profile_validate(const struct ak_profile *p);
 
+/* 1 if a and b are the same secret: constant time in the contents (a timing must not tell how much of a
+ * key matched). Both stay their owners' to wipe. */
+int ak_secret_equal(const char *a, const char *b);
+
 /* Store ----------------------------------------------------------------------------------------------- */
 struct ak_store *ak_store_new(void);
 void ak_store_free(struct ak_store *s);   /* wipes every profile */

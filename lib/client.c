@@ -418,105 +418,134 @@ ak_client_shutdown(struct ak_client *cl)
 	return AK_OK;
 }
 
-void
-ak_client_list_free(struct ak_list_entry *entries, uint32_t n)
+/* A reply that is a u32 count, then that many entries of one kind. */
+struct entry_kind {
+	size_t size;       /* sizeof one entry */
+	size_t min_bytes;  /* the fewest bytes an entry takes on the wire */
+	uint32_t max;      /* the most entries a reply may hold */
+	int exact;         /* nothing may follow the entries */
+	enum ak_err (*get)(struct ak_buf *b, void *e);
+	void (*clear)(void *e);
+};
+
+static enum ak_err
+get_list_entry(struct ak_buf *b, void *e)
+{
+	return ak_proto_get_list_entry(b, e);
+}
+
+static void
+clear_list_entry(void *e)
+{
+	ak_list_entry_clear(e);
+}
+
+static enum ak_err
+get_use_entry(struct ak_buf *b, void *e)
+{
+	return ak_proto_get_use_entry(b, e);
+}
+
+static void
+clear_use_entry(void *e)
+{
+	ak_use_entry_clear(e);
+}
+
+/* Each LIST entry takes far more than 8 bytes, a LOG entry at least 29. */
+static const struct entry_kind list_kind = {
+	sizeof(struct ak_list_entry), 8, AK_PROFILES_MAX, 0, get_list_entry, clear_list_entry,
+};
+static const struct entry_kind log_kind = {
+	sizeof(struct ak_use_entry), 29, UINT32_MAX, 1, get_use_entry, clear_use_entry,
+};
+
+static void
+entries_free(const struct entry_kind *k, void *entries, uint32_t n)
 {
 	uint32_t i;
 
 	if (entries == NULL)
 		return;
 	for (i = 0; i < n; i++)
-		ak_list_entry_clear(&entries[i]);
+		k->clear((char *)entries + (size_t)i * k->size);
 	free(entries);
+}
+
+/* Send cl->req (built up to r) and read a reply of type want holding entries of kind k into a new
+ * array *out of *n entries (NULL and 0 on failure). A count the payload cannot hold is hostile. */
+static enum ak_err
+request_entries(struct ak_client *cl, enum ak_err r, uint8_t want, const struct entry_kind *k, void **out,
+    uint32_t *n)
+{
+	char *e = NULL;
+	uint32_t count = 0, i = 0;
+
+	*out = NULL;
+	*n = 0;
+	if ((r = request(cl, r, want, cl->timeout_s)) != AK_OK)
+		goto out;
+	if ((r = ak_buf_get_u32(cl->rep, &count)) != AK_OK)
+		goto out;
+	if (count > k->max || count > ak_buf_len(cl->rep) / k->min_bytes) {
+		r = AK_ERR_BAD_MESSAGE;
+		goto out;
+	}
+	if (count > 0 && (e = calloc(count, k->size)) == NULL) {
+		r = AK_ERR_NOMEM;
+		goto out;
+	}
+	for (i = 0; i < count; i++)
+		if ((r = k->get(cl->rep, e + (size_t)i * k->size)) != AK_OK)
+			goto out;
+	if (k->exact && ak_buf_len(cl->rep) != 0) {
+		r = AK_ERR_BAD_MESSAGE;
+		goto out;
+	}
+	*out = e;
+	*n = count;
+	e = NULL;
+	r = AK_OK;
+out:
+	entries_free(k, e, i);
+	ak_buf_reset(cl->rep);
+	return r;
+}
+
+void
+ak_client_list_free(struct ak_list_entry *entries, uint32_t n)
+{
+	entries_free(&list_kind, entries, n);
 }
 
 enum ak_err
 ak_client_list(struct ak_client *cl, struct ak_list_entry **entries, uint32_t *n)
 {
-	struct ak_list_entry *e = NULL;
-	uint32_t count = 0, i = 0;
+	void *e;
 	enum ak_err r;
 
-	*entries = NULL;
-	*n = 0;
-	r = request(cl, ak_proto_begin(cl->req, AK_MSG_LIST), AK_MSG_LIST_REPLY, cl->timeout_s);
-	if (r != AK_OK)
-		goto out;
-	if ((r = ak_buf_get_u32(cl->rep, &count)) != AK_OK)
-		goto out;
-	/* Each entry takes far more than 8 bytes: a count the payload cannot hold is hostile. */
-	if (count > AK_PROFILES_MAX || count > ak_buf_len(cl->rep) / 8) {
-		r = AK_ERR_BAD_MESSAGE;
-		goto out;
-	}
-	if (count > 0 && (e = calloc(count, sizeof(*e))) == NULL) {
-		r = AK_ERR_NOMEM;
-		goto out;
-	}
-	for (i = 0; i < count; i++)
-		if ((r = ak_proto_get_list_entry(cl->rep, &e[i])) != AK_OK)
-			goto out;
+	r = request_entries(cl, ak_proto_begin(cl->req, AK_MSG_LIST), AK_MSG_LIST_REPLY, &list_kind, &e, n);
 	*entries = e;
-	*n = count;
-	e = NULL;
-	r = AK_OK;
-out:
-	ak_client_list_free(e, i);
-	ak_buf_reset(cl->rep);
 	return r;
 }
 
 void
 ak_client_log_free(struct ak_use_entry *entries, uint32_t n)
 {
-	uint32_t i;
-
-	if (entries == NULL)
-		return;
-	for (i = 0; i < n; i++)
-		ak_use_entry_clear(&entries[i]);
-	free(entries);
+	entries_free(&log_kind, entries, n);
 }
 
 enum ak_err
 ak_client_log(struct ak_client *cl, const char *profile, int64_t since, struct ak_use_entry **entries,
     uint32_t *n)
 {
-	struct ak_use_entry *e = NULL;
-	uint32_t count = 0, i = 0;
+	void *e;
 	enum ak_err r;
 
-	*entries = NULL;
-	*n = 0;
 	if ((r = ak_proto_begin(cl->req, AK_MSG_LOG)) == AK_OK)
 		r = ak_proto_put_log_req(cl->req, profile, since);
-	if ((r = request(cl, r, AK_MSG_LOG_REPLY, cl->timeout_s)) != AK_OK)
-		goto out;
-	if ((r = ak_buf_get_u32(cl->rep, &count)) != AK_OK)
-		goto out;
-	/* An entry takes at least 29 bytes: a count the payload cannot hold is hostile. */
-	if (count > ak_buf_len(cl->rep) / 29) {
-		r = AK_ERR_BAD_MESSAGE;
-		goto out;
-	}
-	if (count > 0 && (e = calloc(count, sizeof(*e))) == NULL) {
-		r = AK_ERR_NOMEM;
-		goto out;
-	}
-	for (i = 0; i < count; i++)
-		if ((r = ak_proto_get_use_entry(cl->rep, &e[i])) != AK_OK)
-			goto out;
-	if (ak_buf_len(cl->rep) != 0) {
-		r = AK_ERR_BAD_MESSAGE;
-		goto out;
-	}
+	r = request_entries(cl, r, AK_MSG_LOG_REPLY, &log_kind, &e, n);
 	*entries = e;
-	*n = count;
-	e = NULL;
-	r = AK_OK;
-out:
-	ak_client_log_free(e, i);
-	ak_buf_reset(cl->rep);
 	return r;
 }
 

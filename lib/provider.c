@@ -8,38 +8,29 @@
 
 #include "ak_provider.h"
 
+/* An Anthropic key of one kind: the API, its headers and the key's shape are the same for every kind;
+ * a key is its prefix, 93 base64url characters and "AA". */
+#define ANTHROPIC_KEY(nm, var, check, label, prefix) { \
+	.name = nm, \
+	.secret_var = var, \
+	.base_url_env = "ANTHROPIC_BASE_URL", \
+	.default_base = "https://api.anthropic.com", \
+	.check_path = check, \
+	.auth_header = "x-api-key", \
+	.auth_prefix = "", \
+	.extra_header = "anthropic-version: 2023-06-01", \
+	.key_label = label, \
+	.key_prefix = prefix, \
+	.key_suffix = "AA", \
+	.key_len = sizeof(prefix) - 1 + 93 + 2, \
+	.key_base64url = 1, \
+}
+
 static const struct ak_provider providers[] = {
-	{
-		.name = "anthropic",
-		.secret_var = "ANTHROPIC_API_KEY",
-		.base_url_env = "ANTHROPIC_BASE_URL",
-		.default_base = "https://api.anthropic.com",
-		/* Lists one model: authenticates the key and spends no tokens. */
-		.check_path = "/v1/models?limit=1",
-		.auth_header = "x-api-key",
-		.auth_prefix = "",
-		.extra_header = "anthropic-version: 2023-06-01",
-		.key_label = "Anthropic API keys",
-		.key_prefix = "sk-ant-api03-",
-		.key_suffix = "AA",
-		.key_len = 108, /* prefix 13 + 93 base64url + "AA" */
-		.key_base64url = 1,
-	},
-	{
-		.name = "anthropic-admin",
-		.secret_var = "ANTHROPIC_ADMIN_KEY",
-		.base_url_env = "ANTHROPIC_BASE_URL",
-		.default_base = "https://api.anthropic.com",
-		.check_path = "/v1/organizations/me",
-		.auth_header = "x-api-key",
-		.auth_prefix = "",
-		.extra_header = "anthropic-version: 2023-06-01",
-		.key_label = "Anthropic admin keys",
-		.key_prefix = "sk-ant-admin01-",
-		.key_suffix = "AA",
-		.key_len = 110, /* prefix 15 + 93 base64url + "AA" */
-		.key_base64url = 1,
-	},
+	/* The check lists one model: it authenticates the key and spends no tokens. */
+	ANTHROPIC_KEY("anthropic", "ANTHROPIC_API_KEY", "/v1/models?limit=1", "Anthropic API keys", "sk-ant-api03-"),
+	ANTHROPIC_KEY("anthropic-admin", "ANTHROPIC_ADMIN_KEY", "/v1/organizations/me", "Anthropic admin keys",
+	    "sk-ant-admin01-"),
 	{
 		.name = "openai",
 		.secret_var = "OPENAI_API_KEY",

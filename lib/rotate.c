@@ -139,14 +139,6 @@ target(struct ak_profile *p, const char *var, char ***val, struct ak_rot **rot)
 	return AK_OK;
 }
 
-static int
-same_secret(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-
-	return la == lb && sodium_memcmp(a, b, la) == 0;
-}
-
 enum ak_err
 ak_rot_apply(struct ak_profile *p, uint8_t kind, const char *var, const char *value, int64_t now)
 {
@@ -186,7 +178,7 @@ ak_rot_apply(struct ak_profile *p, uint8_t kind, const char *var, const char *va
 	case AK_EDIT_ROTATE:
 		if (value[0] == '\0')
 			return AK_ERR_EMPTY;
-		if (same_secret(*val, value))
+		if (ak_secret_equal(*val, value))
 			return AK_ERR_SAME_SECRET;
 		if ((n = ak_smem_strdup(value)) == NULL)
 			return AK_ERR_NOMEM;

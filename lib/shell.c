@@ -76,42 +76,6 @@ valid_utf8(const uint8_t *s)
 	return 1;
 }
 
-/*
- * Shared shape of the sh, fish and csh encoders: runs of plain bytes inside '...', and for a special
- * byte the quote is closed and esc() writes it outside. An empty value is ''.
- * v need not be NUL-terminated (csh passes one line of a value).
- */
-typedef int (*esc_fn)(struct w *, uint8_t); /* writes the escape and returns 1, or 0 if c is plain */
-
-static void
-quoted_word(struct w *w, const uint8_t *v, size_t len, esc_fn esc)
-{
-	const uint8_t *run, *end = v + len;
-	int open = 0;
-
-	if (len == 0)
-		ws(w, "''");
-	while (v < end) {
-		run = v;
-		while (v < end && esc(NULL, *v) == 0)
-			v++;
-		if (v > run) {
-			if (!open)
-				wc(w, '\'');
-			open = 1;
-			wn(w, run, (size_t)(v - run));
-		}
-		if (v == end)
-			break;
-		if (open)
-			wc(w, '\'');
-		open = 0;
-		esc(w, *v++);
-	}
-	if (open)
-		wc(w, '\'');
-}
-
 /* A shell's escapes: each byte that must leave the quotes, and what stands for it outside them. */
 struct esc {
 	uint8_t c;
@@ -132,6 +96,41 @@ esc_lookup(struct w *w, uint8_t c, const struct esc *t)
 	return 0;
 }
 
+/*
+ * Shared shape of the sh, fish and csh encoders: runs of plain bytes inside '...', and for a byte with
+ * an escape in escs the quote is closed and the escape written outside. An empty value is ''.
+ * v need not be NUL-terminated (csh passes one line of a value).
+ */
+static void
+quoted_word(struct w *w, const uint8_t *v, size_t len, const struct esc *escs)
+{
+	const uint8_t *run, *end = v + len;
+	int open = 0;
+
+	if (len == 0)
+		ws(w, "''");
+	while (v < end) {
+		run = v;
+		while (v < end && esc_lookup(NULL, *v, escs) == 0)
+			v++;
+		if (v > run) {
+			if (!open)
+				wc(w, '\'');
+			open = 1;
+			wn(w, run, (size_t)(v - run));
+		}
+		if (v == end)
+			break;
+		if (open)
+			wc(w, '\'');
+		open = 0;
+		esc_lookup(w, *v++, escs);
+	}
+	if (open)
+		wc(w, '\'');
+}
+
+
 /* sh/bash/zsh/dash/ksh: only ' ends a single-quoted string; \' outside quotes is a literal quote.
  * Newlines and every other byte are literal inside '...' (also under zsh's RC_QUOTES: we never
  * put two quotes inside one quoted run). A backslash goes outside too, as \\: sh reads that as one
@@ -144,12 +143,6 @@ static const struct esc sh_escs[] = {
 	{ 0, NULL },
 };
 
-static int
-sh_esc(struct w *w, uint8_t c)
-{
-	return esc_lookup(w, c, sh_escs);
-}
-
 /* fish: inside '...' only \\ and \' are escapes, so both go outside as \\ and \'. A newline goes
  * outside as \n so that each command stays on one line: `eval (akctl env ...)` splits its input
  * at newlines and joins the pieces with spaces. Every other byte (controls, invalid UTF-8, fish's
@@ -161,12 +154,6 @@ static const struct esc fish_escs[] = {
 	{ '\n', "\\n" },
 	{ 0, NULL },
 };
-
-static int
-fish_esc(struct w *w, uint8_t c)
-{
-	return esc_lookup(w, c, fish_escs);
-}
 
 /* csh/tcsh: ' ends the quote (written outside as \'); ! triggers history substitution even inside
  * single quotes in an interactive shell, also in eval'd and sourced text, so it goes outside as \!.
@@ -189,12 +176,6 @@ static const struct esc csh_escs[] = {
 	{ '\n', "$'\\n'" },
 	{ 0, NULL },
 };
-
-static int
-csh_esc(struct w *w, uint8_t c)
-{
-	return esc_lookup(w, c, csh_escs);
-}
 
 static void
 csh_printf(struct w *w, const uint8_t *p, size_t n)
@@ -241,11 +222,11 @@ csh_word(struct w *w, const uint8_t *v)
 				csh_printf(w, v, n);
 			}
 		} else if (eol > v) {
-			quoted_word(w, v, (size_t)(eol - v), csh_esc);
+			quoted_word(w, v, (size_t)(eol - v), csh_escs);
 			v = eol;
 		}
 		if (*v == '\n') {
-			csh_esc(w, '\n');
+			esc_lookup(w, '\n', csh_escs);
 			v++;
 		}
 	}
@@ -334,40 +315,31 @@ dotenv_word(struct w *w, const uint8_t *v)
 	wc(w, '\'');
 }
 
-/* JSON string: " \ and control characters escaped; bytes >= 0x80 passed through unchanged. */
+/* JSON string: " \ and control characters escaped (the short forms where JSON has one, else \u00XX);
+ * bytes >= 0x80 passed through unchanged. */
+static const struct esc json_escs[] = {
+	{ '"', "\\\"" },
+	{ '\\', "\\\\" },
+	{ '\n', "\\n" },
+	{ '\r', "\\r" },
+	{ '\t', "\\t" },
+	{ '\b', "\\b" },
+	{ '\f', "\\f" },
+	{ 0, NULL },
+};
+
 static void
 json_word(struct w *w, const uint8_t *v)
 {
 	wc(w, '"');
 	for (; *v != 0; v++) {
-		switch (*v) {
-		case '"':
-			ws(w, "\\\"");
-			break;
-		case '\\':
-			ws(w, "\\\\");
-			break;
-		case '\n':
-			ws(w, "\\n");
-			break;
-		case '\r':
-			ws(w, "\\r");
-			break;
-		case '\t':
-			ws(w, "\\t");
-			break;
-		case '\b':
-			ws(w, "\\b");
-			break;
-		case '\f':
-			ws(w, "\\f");
-			break;
-		default:
-			if (*v < 0x20) {
-				ws(w, "\\u00");
-				whex2(w, *v);
-			} else
-				wc(w, *v);
+		if (esc_lookup(w, *v, json_escs))
+			continue;
+		if (*v < 0x20) {
+			ws(w, "\\u00");
+			whex2(w, *v);
+		} else {
+			wc(w, *v);
 		}
 	}
 	wc(w, '"');
@@ -400,31 +372,35 @@ check_value(enum ak_shell sh, const uint8_t *v)
 }
 
 static void
+sh_word(struct w *w, const uint8_t *v)
+{
+	quoted_word(w, v, strlen((const char *)v), sh_escs);
+}
+
+static void
+fish_word(struct w *w, const uint8_t *v)
+{
+	quoted_word(w, v, strlen((const char *)v), fish_escs);
+}
+
+/* Each shell's encoder of a value as one word. */
+static void (*const words[])(struct w *w, const uint8_t *v) = {
+	[AK_SHELL_SH] = sh_word,
+	[AK_SHELL_FISH] = fish_word,
+	[AK_SHELL_CSH] = csh_word,
+	[AK_SHELL_POWERSHELL] = ps_word,
+	[AK_SHELL_CMD] = cmd_word,
+	[AK_SHELL_DOTENV] = dotenv_word,
+	[AK_SHELL_JSON] = json_word,
+};
+
+static void
 word(struct w *w, enum ak_shell sh, const uint8_t *v)
 {
-	switch (sh) {
-	case AK_SHELL_SH:
-		quoted_word(w, v, strlen((const char *)v), sh_esc);
-		break;
-	case AK_SHELL_FISH:
-		quoted_word(w, v, strlen((const char *)v), fish_esc);
-		break;
-	case AK_SHELL_CSH:
-		csh_word(w, v);
-		break;
-	case AK_SHELL_POWERSHELL:
-		ps_word(w, v);
-		break;
-	case AK_SHELL_CMD:
-		cmd_word(w, v);
-		break;
-	case AK_SHELL_DOTENV:
-		dotenv_word(w, v);
-		break;
-	case AK_SHELL_JSON:
-		json_word(w, v);
-		break;
-	}
+	if ((unsigned)sh < sizeof(words) / sizeof(words[0]) && words[sh] != NULL)
+		words[sh](w, v);
+	else if (w->r == AK_OK)
+		w->r = AK_ERR_INVALID;
 }
 
 /* Finish a call: on error drop (and wipe) everything appended since start. */
@@ -558,15 +534,18 @@ static const struct {
 	[AK_SHELL_JSON] = { NULL, NULL, NULL },
 };
 
-enum ak_err
-ak_shell_export(struct ak_buf *out, enum ak_shell sh, const char *name, const char *value)
+/* One line setting name: before, name, between, the value (quoted for sh, or as it is), then, when
+ * export_before is not NULL, it and the name again (sh's separate export), and after. JSON: a member. */
+static enum ak_err
+put_line(struct ak_buf *out, enum ak_shell sh, const char *name, const char *value, int quote,
+    const char *before, const char *between, const char *export_before, const char *after)
 {
 	struct w w = { out, AK_OK };
 	const uint8_t *v = (const uint8_t *)value;
 	size_t start;
 	enum ak_err r;
 
-	if (out == NULL || value == NULL || (unsigned)sh >= sizeof(export_lines) / sizeof(export_lines[0]))
+	if (out == NULL || value == NULL)
 		return AK_ERR_INVALID;
 	if (!valid_name(name))
 		return AK_ERR_BAD_VARNAME;
@@ -580,14 +559,30 @@ ak_shell_export(struct ak_buf *out, enum ak_shell sh, const char *name, const ch
 		json_word(&w, (const uint8_t *)name);
 		wc(&w, ':');
 		word(&w, sh, v);
-	} else {
-		ws(&w, export_lines[sh].before);
-		ws(&w, name);
-		ws(&w, export_lines[sh].between);
-		word(&w, sh, v);
-		ws(&w, export_lines[sh].after);
+		return finish(&w, start);
 	}
+	ws(&w, before);
+	ws(&w, name);
+	ws(&w, between);
+	if (quote)
+		word(&w, sh, v);
+	else
+		ws(&w, value);
+	if (export_before != NULL) {
+		ws(&w, export_before);
+		ws(&w, name);
+	}
+	ws(&w, after);
 	return finish(&w, start);
+}
+
+enum ak_err
+ak_shell_export(struct ak_buf *out, enum ak_shell sh, const char *name, const char *value)
+{
+	if ((unsigned)sh >= sizeof(export_lines) / sizeof(export_lines[0]))
+		return AK_ERR_INVALID;
+	return put_line(out, sh, name, value, 1, export_lines[sh].before, export_lines[sh].between, NULL,
+	    export_lines[sh].after);
 }
 
 /* What removes a variable, around its name. A file or object (dotenv, JSON) only lists what is set:
@@ -654,4 +649,23 @@ ak_shell_quote(struct ak_buf *out, enum ak_shell sh, const char *value)
 	start = ak_buf_len(out);
 	word(&w, sh, v);
 	return finish(&w, start);
+}
+
+/* akagent's own lines, in the form ssh-agent prints and scripts parse: the sh form repeats the name in
+ * a separate export. Every other shell gets the sh form, as ssh-agent -s does. */
+static const struct {
+	const char *before, *between, *export_before, *after;
+} agent_lines[] = {
+	[AK_SHELL_SH] = { "", "=", "; export ", ";\n" },
+	[AK_SHELL_FISH] = { "set -gx ", " ", NULL, ";\n" },
+	[AK_SHELL_CSH] = { "setenv ", " ", NULL, ";\n" },
+};
+
+enum ak_err
+ak_shell_agent_export(struct ak_buf *out, enum ak_shell sh, const char *name, const char *value, int quote)
+{
+	if (sh != AK_SHELL_FISH && sh != AK_SHELL_CSH)
+		sh = AK_SHELL_SH;
+	return put_line(out, sh, name, value, quote, agent_lines[sh].before, agent_lines[sh].between,
+	    agent_lines[sh].export_before, agent_lines[sh].after);
 }

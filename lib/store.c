@@ -363,9 +363,8 @@ store_grow(struct ak_store *s, size_t want)
 	return AK_OK;
 }
 
-/* 1 if a and b are the same secret. Constant time in the contents; both stay their owners' to wipe. */
-static int
-same_secret(const char *a, const char *b)
+int
+ak_secret_equal(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b);
 
@@ -404,7 +403,7 @@ ak_store_put(struct ak_store *s, struct ak_profile *p, int replace)
 		if (p->lifetime == 0)
 			p->lifetime = old->lifetime;
 		p->created = old->created;
-		p->rotated = same_secret(p->secret, old->secret) ? old->rotated : now;
+		p->rotated = ak_secret_equal(p->secret, old->secret) ? old->rotated : now;
 		ak_profile_free(s->p[i]);
 		s->p[i] = p;
 		return AK_OK;

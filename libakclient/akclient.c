@@ -188,20 +188,34 @@ out:
 	return code;
 }
 
+/* The start of a request that returns a new object: the arguments checked (have_out: the caller's out
+ * pointer is not NULL; the caller has cleared *out), the detail cleared, the object allocated zeroed
+ * into *obj. AKCLIENT_OK, or the code to return. */
+static int
+request_begin(struct akclient *c, int have_out, size_t size, void **obj)
+{
+	*obj = NULL;
+	if (!have_out || c == NULL)
+		return AKCLIENT_ERR_INVALID;
+	c->detail[0] = '\0';
+	if ((*obj = calloc(1, size)) == NULL)
+		return AKCLIENT_ERR_FAILED;
+	return AKCLIENT_OK;
+}
+
 int
 akclient_status(struct akclient *c, struct akclient_status **out)
 {
 	struct akclient_status *s;
+	void *v;
 	enum ak_err r;
+	int code;
 
-	if (out == NULL)
-		return AKCLIENT_ERR_INVALID;
-	*out = NULL;
-	if (c == NULL)
-		return AKCLIENT_ERR_INVALID;
-	c->detail[0] = '\0';
-	if ((s = calloc(1, sizeof(*s))) == NULL)
-		return AKCLIENT_ERR_FAILED;
+	if (out != NULL)
+		*out = NULL;
+	if ((code = request_begin(c, out != NULL, sizeof(*s), &v)) != AKCLIENT_OK)
+		return code;
+	s = v;
 	if ((r = ak_client_status(c->cl, &s->st)) != AK_OK) {
 		ak_status_clear(&s->st);
 		free(s);
@@ -256,16 +270,15 @@ int
 akclient_list(struct akclient *c, struct akclient_list **out)
 {
 	struct akclient_list *l;
+	void *v;
 	enum ak_err r;
+	int code;
 
-	if (out == NULL)
-		return AKCLIENT_ERR_INVALID;
-	*out = NULL;
-	if (c == NULL)
-		return AKCLIENT_ERR_INVALID;
-	c->detail[0] = '\0';
-	if ((l = calloc(1, sizeof(*l))) == NULL)
-		return AKCLIENT_ERR_FAILED;
+	if (out != NULL)
+		*out = NULL;
+	if ((code = request_begin(c, out != NULL, sizeof(*l), &v)) != AKCLIENT_OK)
+		return code;
+	l = v;
 	if ((r = ak_client_list(c->cl, &l->e, &l->n)) != AK_OK) {
 		free(l);
 		return fail(c, r);

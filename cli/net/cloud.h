@@ -64,6 +64,10 @@ void cloud_json_error(const char *body, char *out, size_t outlen, const char *co
  * AK_ERR_IO / AK_ERR_BUSY; AK_OK when any HTTP response arrived. resp is cleared by the caller. */
 enum ak_err cloud_http(const char *who, const struct net_request *rq, struct net_response *resp,
     char *detail, size_t detaillen);
+/* A secret manager's request: rq with the connect timeout (5 s) and o's total timeout set, then
+ * cloud_http. */
+enum ak_err cloud_send(const char *who, struct net_request *rq, const struct cloud_opts *o,
+    struct net_response *resp, char *detail, size_t detaillen);
 /* The class of an HTTP error status (401/403 auth, 404 not found, 429 busy, else I/O). */
 enum ak_err cloud_status_class(long status);
 /* Run argv (execvp, no shell; stdin and stderr /dev/null) and read its stdout as a token (at most

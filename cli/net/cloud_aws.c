@@ -319,9 +319,7 @@ cloud_aws_fetch(const char *rest, const char *field, const struct cloud_opts *o,
 	rq.secret = cr.secret;
 	rq.aws_sigv4 = sigv4;
 	rq.aws_userpwd = userpwd;
-	rq.connect_timeout_ms = 5000;
-	rq.timeout_ms = cloud_timeout(o);
-	if ((r = cloud_http(WHO, &rq, &resp, detail, detaillen)) != AK_OK)
+	if ((r = cloud_send(WHO, &rq, o, &resp, detail, detaillen)) != AK_OK)
 		goto out;
 
 	secrets[0] = cr.secret;

@@ -8,7 +8,6 @@
  * stored, and only after checking that the new file parses to the same entries.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -32,7 +31,6 @@
 #include "net.h"
 
 #define JSON_FILE_MAX (1u << 20)
-#define REF_PREFIX "ak://"
 #define ALLOW_VARS_MAX 64
 
 struct import {
@@ -106,22 +104,22 @@ var_allowed(const struct import *im, const char *name)
 	return 0;
 }
 
-static int
+static enum ak_err
 refuse_var(const struct import *im, const char *name)
 {
 	cli_note("import: %s: %s is a %s variable: not stored (review it; --allow-var %s stores it)",
 	    im->src, name, ak_varclass_name(ak_varclass_of(name)), name);
-	return 1;
+	return AK_ERR_BAD_FORMAT;
 }
 
 static int
 is_reference(const char *v)
 {
-	return strncmp(v, REF_PREFIX, strlen(REF_PREFIX)) == 0;
+	return strncmp(v, CLI_REF_PREFIX, strlen(CLI_REF_PREFIX)) == 0;
 }
 
 /* Set the secret and its variable. The value is copied into the profile; the caller wipes its own. */
-static int
+static enum ak_err
 set_secret(struct import *im, const char *var, const char *value, const char *provider)
 {
 	enum ak_err r;
@@ -133,20 +131,20 @@ set_secret(struct import *im, const char *var, const char *value, const char *pr
 	if (is_reference(value)) {
 		cli_note("import: %s: %s is already a secret reference (ak://...); nothing to import",
 		    im->src, var);
-		return 1;
+		return AK_ERR_BAD_FORMAT;
 	}
 	if ((r = ak_profile_set_field(&im->p->secret_var, var)) != AK_OK ||
 	    (r = ak_profile_set_field(&im->p->provider, provider)) != AK_OK ||
 	    (r = ak_profile_set_field(&im->p->secret, value)) != AK_OK)
 		return cli_fail(r, NULL, "import: %s", im->src);
-	return 0;
+	return AK_OK;
 }
 
 /* .env ------------------------------------------------------------------------------------------------ */
 
 /* Pick the secret entry of d: --var; else --provider's variable when present; else the one variable a
  * provider claims; else the one whose name looks secret. Several candidates: ask for --var. */
-static int
+static enum ak_err
 pick_secret(struct import *im, size_t *idx)
 {
 	const struct ak_provider *pv;
@@ -160,17 +158,17 @@ pick_secret(struct import *im, size_t *idx)
 				break;
 		if (i == d->n) {
 			cli_note("import: %s: no %s=... in the file", im->src, im->var);
-			return 1;
+			return AK_ERR_BAD_FORMAT;
 		}
 		*idx = i;
-		return 0;
+		return AK_OK;
 	}
 	if (im->provider != NULL && (pv = ak_provider_find(im->provider)) != NULL &&
 	    pv->secret_var != NULL && pv->secret_var[0] != '\0') {
 		for (i = 0; i < d->n; i++) {
 			if (strcmp(d->e[i].name, pv->secret_var) == 0 && d->e[i].value != NULL) {
 				*idx = i;
-				return 0;
+				return AK_OK;
 			}
 		}
 	}
@@ -187,7 +185,7 @@ pick_secret(struct import *im, size_t *idx)
 		}
 		if (n == 1) {
 			*idx = found;
-			return 0;
+			return AK_OK;
 		}
 		if (n > 1) {
 			fputs("akctl: import: ", stderr);
@@ -201,19 +199,19 @@ pick_secret(struct import *im, size_t *idx)
 				}
 			}
 			fputs("): choose the profile's secret with --var NAME\n", stderr);
-			return 2;
+			return AK_ERR_INVALID;
 		}
 	}
 	cli_note("import: %s: no secret variable found (no provider's variable such as "
 	    "ANTHROPIC_API_KEY, no name ending in _KEY, _TOKEN, _SECRET, _PASSWORD, _PASS, _PWD or "
 	    "_CREDENTIALS): name it with --var",
 	    im->src);
-	return 1;
+	return AK_ERR_BAD_FORMAT;
 }
 
-static int from_entries(struct import *im);
+static enum ak_err from_entries(struct import *im);
 
-static int
+static enum ak_err
 from_dotenv(struct import *im)
 {
 	size_t bad = 0;
@@ -226,7 +224,7 @@ from_dotenv(struct import *im)
 	r = ak_dotenv_parse(im->raw, im->rawlen, &im->d, &bad);
 	if (r == AK_ERR_BAD_FORMAT) {
 		cli_note("import: %s:%zu: not UTF-8 text (or a NUL byte)", im->src, bad);
-		return 1;
+		return AK_ERR_BAD_FORMAT;
 	}
 	if (r != AK_OK)
 		return cli_fail(r, NULL, "import: %s", im->src);
@@ -238,13 +236,13 @@ from_dotenv(struct import *im)
 
 /* The profile from im->d's entries (a .env file, or a JSON object of variables): the secret chosen by
  * pick_secret, every other entry a plain variable. Entries from JSON have no line (0). */
-static int
+static enum ak_err
 from_entries(struct import *im)
 {
 	const struct ak_dotenv_entry *e;
 	char name[AK_VARNAME_MAX + 8], skipped[1024], at[32];
 	size_t i, nskipped = 0, sl = 0;
-	int rc;
+	enum ak_err rc;
 	enum ak_err r;
 
 	if ((rc = pick_secret(im, &im->secret_entry)) != 0)
@@ -267,7 +265,7 @@ from_entries(struct import *im)
 		if (ak_varname_check(e->name) != AK_OK) {
 			cli_note("import: %s%s: '%s' is not a variable name a shell can set "
 			    "([A-Za-z_][A-Za-z0-9_]*)", im->src, at, name);
-			return 1;
+			return AK_ERR_BAD_FORMAT;
 		}
 		if (!var_allowed(im, e->name)) {
 			/* Names only: the value may be what the attacker wants shown. */
@@ -291,7 +289,7 @@ from_entries(struct import *im)
 		cli_note("import: %s: skipped %zu variable%s that could run code or redirect keys: %s; review "
 		    "the file, and name each one to keep with --allow-var NAME", im->src, nskipped,
 		    nskipped == 1 ? "" : "s", skipped);
-	return 0;
+	return AK_OK;
 }
 
 /* The .env with every binding of the secret variable's value replaced by ak://PROFILE/VAR. *out is
@@ -300,11 +298,11 @@ static enum ak_err
 replaced_image(const struct import *im, char **out, size_t *outlen)
 {
 	const struct ak_dotenv *d = im->d;
-	char ref[sizeof(REF_PREFIX) + AK_NAME_MAX + AK_VARNAME_MAX + 2];
+	char ref[sizeof(CLI_REF_PREFIX) + AK_NAME_MAX + AK_VARNAME_MAX + 2];
 	size_t i, prev = 0, len = 0, cap, rl;
 	char *buf;
 
-	rl = (size_t)snprintf(ref, sizeof(ref), REF_PREFIX "%s/%s", im->p->name, im->p->secret_var);
+	rl = (size_t)snprintf(ref, sizeof(ref), CLI_REF_PREFIX "%s/%s", im->p->name, im->p->secret_var);
 	cap = im->rawlen + d->nb * (rl + 1) + 1;
 	if ((buf = ak_smem_alloc(cap)) == NULL)
 		return AK_ERR_NOMEM;
@@ -335,11 +333,11 @@ same_but_secret(const struct import *im, const char *img, size_t len)
 {
 	struct ak_dotenv *nd = NULL;
 	const struct ak_dotenv *d = im->d;
-	char ref[sizeof(REF_PREFIX) + AK_NAME_MAX + AK_VARNAME_MAX + 2];
+	char ref[sizeof(CLI_REF_PREFIX) + AK_NAME_MAX + AK_VARNAME_MAX + 2];
 	size_t i, bad;
 	int ok = 0;
 
-	snprintf(ref, sizeof(ref), REF_PREFIX "%s/%s", im->p->name, im->p->secret_var);
+	snprintf(ref, sizeof(ref), CLI_REF_PREFIX "%s/%s", im->p->name, im->p->secret_var);
 	if (ak_dotenv_parse(img, len, &nd, &bad) != AK_OK || nd->n != d->n || nd->nbad != d->nbad)
 		goto out;
 	for (i = 0; i < d->n; i++) {
@@ -355,14 +353,14 @@ out:
 	return ok;
 }
 
-static int
+static enum ak_err
 rewrite_dotenv(struct import *im)
 {
 	struct stat now;
 	char real[PATH_MAX];
 	char *img = NULL;
 	size_t len = 0;
-	int rc = 1;
+	enum ak_err rc = AK_ERR_BAD_FORMAT;
 	enum ak_err r;
 
 	/* Write through a symlink to the file itself, as an editor would. */
@@ -395,10 +393,10 @@ rewrite_dotenv(struct import *im)
 	if (chmod(real, now.st_mode & 07777) != 0)
 		cli_note("import: --replace: %s: could not restore mode %04o", im->src,
 		    (unsigned)(now.st_mode & 07777));
-	cli_note("import: rewrote %s: %s=" REF_PREFIX "%s/%s; review the rest of it, then 'akctl allow %s' "
+	cli_note("import: rewrote %s: %s=" CLI_REF_PREFIX "%s/%s; review the rest of it, then 'akctl allow %s' "
 	    "lets exec --env-file resolve it", im->src, im->p->secret_var, im->p->name, im->p->secret_var,
 	    im->src);
-	rc = 0;
+	rc = AK_OK;
 out:
 	ak_smem_free(img);
 	return rc;
@@ -431,11 +429,11 @@ fmt_number(double v, char *buf, size_t buflen)
 	}
 }
 
-static int
+static enum ak_err
 json_type_error(const struct import *im, const char *key, const char *want)
 {
 	cli_note("import: %s: \"%s\" must be %s", im->src, key, want);
-	return 1;
+	return AK_ERR_BAD_FORMAT;
 }
 
 /* Walk --json-path from root: dot-separated members of objects; a segment of digits indexes an array
@@ -502,7 +500,7 @@ smem_dup(const char *src)
 /* A JSON object of variables (what env --shell json prints) into im->d, then a profile as from a .env:
  * strings as they are, numbers as written, true/false, null = no value (skipped). A repeated name keeps
  * the last value, as a JSON reader does. */
-static int
+static enum ak_err
 from_json_vars(struct import *im, const cJSON *obj)
 {
 	const cJSON *it;
@@ -516,11 +514,11 @@ from_json_vars(struct import *im, const cJSON *obj)
 		n++;
 	if (n == 0) {
 		cli_note("import: %s: the object is empty", im->src);
-		return 1;
+		return AK_ERR_BAD_FORMAT;
 	}
 	if (n > AK_DOTENV_ENTRIES_MAX) {
 		cli_note("import: %s: more than %u variables", im->src, AK_DOTENV_ENTRIES_MAX);
-		return 1;
+		return AK_ERR_BAD_FORMAT;
 	}
 	if ((d = im->d = calloc(1, sizeof(*d))) == NULL || (d->e = calloc(n, sizeof(*d->e))) == NULL)
 		return cli_fail(AK_ERR_NOMEM, NULL, "import");
@@ -538,7 +536,7 @@ from_json_vars(struct import *im, const cJSON *obj)
 		} else {
 			cli_note("import: %s: \"%s\" is %s, not a value: choose a nested object with "
 			    "--json-path", im->src, kname, cJSON_IsArray(it) ? "an array" : "an object");
-			return 1;
+			return AK_ERR_BAD_FORMAT;
 		}
 		for (i = 0; i < d->n; i++)
 			if (strcmp(d->e[i].name, it->string) == 0)
@@ -557,7 +555,7 @@ from_json_vars(struct import *im, const cJSON *obj)
 	return from_entries(im);
 }
 
-static int
+static enum ak_err
 from_json(struct import *im)
 {
 	static const char *const known[] = { "api_key", "model", "max_tokens", "temperature" };
@@ -565,7 +563,7 @@ from_json(struct import *im)
 	char *buf = NULL, num[64], kname[64];
 	const char *var;
 	size_t len = 0, i;
-	int rc = 1;
+	enum ak_err rc = AK_ERR_BAD_FORMAT;
 	enum ak_err r;
 
 	/* The same secure loader as any file holding a key; the .env parser never sees JSON. */
@@ -611,7 +609,7 @@ from_json(struct import *im)
 	var = default_secret_var(im);
 	if ((rc = set_secret(im, var, it->valuestring, provider_for(im, var, "generic"))) != 0)
 		goto out;
-	rc = 1;
+	rc = AK_ERR_BAD_FORMAT;
 	it = cJSON_GetObjectItemCaseSensitive(root, "model");
 	if (it != NULL && !cJSON_IsNull(it)) {
 		if (!cJSON_IsString(it) || it->valuestring == NULL) {
@@ -648,7 +646,7 @@ from_json(struct import *im)
 			goto out;
 		}
 	}
-	rc = 0;
+	rc = AK_OK;
 out:
 	cJSON_Delete(top); /* every buffer was in the arena: wiped */
 	ak_smem_free(buf);
@@ -657,18 +655,18 @@ out:
 
 /* env:NAME, cloud ------------------------------------------------------------------------------------- */
 
-static int
+static enum ak_err
 from_env(struct import *im)
 {
 	const char *name = im->src + 4, *var;
 	char *v;
-	int rc;
+	enum ak_err rc;
 
 	if (ak_varname_check(name) != AK_OK)
 		return cli_usage_error(im->c, "env:NAME: '%s' is not a variable name", name);
 	if ((v = getenv(name)) == NULL) {
 		cli_note("import: %s is not set in the environment", name);
-		return 1;
+		return AK_ERR_BAD_FORMAT;
 	}
 	var = im->var != NULL ? im->var : name;
 	rc = set_secret(im, var, v, provider_for(im, var, "generic"));
@@ -677,7 +675,7 @@ from_env(struct import *im)
 	return rc;
 }
 
-static int
+static enum ak_err
 from_cloud(struct import *im)
 {
 	struct cloud_opts o = { im->region, im->timeout_ms };
@@ -685,7 +683,7 @@ from_cloud(struct import *im)
 	char *v = NULL;
 	const char *var;
 	size_t vlen = 0;
-	int rc;
+	enum ak_err rc;
 	enum ak_err r;
 
 	if ((r = cloud_fetch(im->src, &o, &v, &vlen, detail, sizeof(detail))) != AK_OK) {
@@ -694,11 +692,11 @@ from_cloud(struct import *im)
 		if (detail[0] == '\0')
 			return cli_fail(r, NULL, "import: %s", im->src);
 		cli_note("import: %s: %s", im->src, detail);
-		return ak_err_exit_code(r);
+		return r;
 	}
 	if (vlen != strlen(v)) {
 		cli_note("import: %s: the secret holds a NUL byte", im->src);
-		rc = 1;
+		rc = AK_ERR_BAD_FORMAT;
 		goto out;
 	}
 	var = default_secret_var(im);
@@ -745,7 +743,7 @@ dry_run(const struct import *im)
 		for (i = 0; i < im->d->nb; i++)
 			if (im->d->b[i].entry == im->secret_entry && im->d->b[i].has_value)
 				nrep++;
-		printf("would rewrite %s: %zu value%s of %s become " REF_PREFIX "%s/%s\n", im->src, nrep,
+		printf("would rewrite %s: %zu value%s of %s become " CLI_REF_PREFIX "%s/%s\n", im->src, nrep,
 		    nrep == 1 ? "" : "s", p->secret_var, p->name, p->secret_var);
 	}
 	printf("nothing written (--dry-run)\n");
@@ -753,17 +751,17 @@ dry_run(const struct import *im)
 
 /* --dry-run --json: the same as one JSON object (schema in akctl(1)); the secret and every variable
  * whose name looks secret only redacted. */
-static int
+static enum ak_err
 dry_run_json(const struct import *im)
 {
 	const struct ak_profile *p = im->p;
 	cJSON *o = NULL, *vars, *v, *rp;
-	char red[128], ref[sizeof(REF_PREFIX) + AK_NAME_MAX + AK_VARNAME_MAX + 2], *out = NULL;
+	char red[128], ref[sizeof(CLI_REF_PREFIX) + AK_NAME_MAX + AK_VARNAME_MAX + 2];
 	size_t i, nrep = 0;
-	int redact, rc = 1;
+	int redact;
 
 	if ((o = cJSON_CreateObject()) == NULL)
-		goto out;
+		goto fail;
 	cJSON_AddStringToObject(o, "profile", p->name);
 	cJSON_AddStringToObject(o, "provider", p->provider);
 	if (p->source[0] != '\0')
@@ -774,10 +772,10 @@ dry_run_json(const struct import *im)
 	ak_redact(p->secret, red, sizeof(red));
 	cJSON_AddStringToObject(o, "secret", red);
 	if ((vars = cJSON_AddArrayToObject(o, "variables")) == NULL)
-		goto out;
+		goto fail;
 	for (i = 0; i < p->nvars; i++) {
 		if ((v = cJSON_CreateObject()) == NULL || !cJSON_AddItemToArray(vars, v))
-			goto out;
+			goto fail;
 		redact = secret_name(p->vars[i].name);
 		cJSON_AddStringToObject(v, "name", p->vars[i].name);
 		if (redact)
@@ -789,9 +787,9 @@ dry_run_json(const struct import *im)
 		for (i = 0; i < im->d->nb; i++)
 			if (im->d->b[i].entry == im->secret_entry && im->d->b[i].has_value)
 				nrep++;
-		snprintf(ref, sizeof(ref), REF_PREFIX "%s/%s", p->name, p->secret_var);
+		snprintf(ref, sizeof(ref), CLI_REF_PREFIX "%s/%s", p->name, p->secret_var);
 		if ((rp = cJSON_AddObjectToObject(o, "replace")) == NULL)
-			goto out;
+			goto fail;
 		cJSON_AddStringToObject(rp, "file", im->src);
 		cJSON_AddNumberToObject(rp, "values", (double)nrep);
 		cJSON_AddStringToObject(rp, "reference", ref);
@@ -799,94 +797,53 @@ dry_run_json(const struct import *im)
 		cJSON_AddNullToObject(o, "replace");
 	}
 	cJSON_AddBoolToObject(o, "written", 0);
-	if ((out = cJSON_PrintUnformatted(o)) == NULL)
-		goto out;
-	printf("%s\n", out);
-	rc = 0;
-out:
-	if (rc != 0)
-		rc = cli_fail(AK_ERR_NOMEM, NULL, "import");
-	cJSON_free(out);
-	cJSON_Delete(o);
-	return rc;
+	return cli_json_done(o, 1, "import");
+fail:
+	return cli_json_done(o, 0, "import");
 }
 
-int
+enum ak_err
 cmd_import(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "dry-run", no_argument, NULL, 'n' },
-		{ "replace", no_argument, NULL, 'R' },
-		{ "force", no_argument, NULL, 'F' },
-		{ "provider", required_argument, NULL, 'p' },
-		{ "var", required_argument, NULL, 'v' },
-		{ "region", required_argument, NULL, 'r' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "allow-var", required_argument, NULL, 'A' },
-		{ "json-path", required_argument, NULL, 'J' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct import im;
 	char detail[512];
 	const char *name = "default";
 	size_t sl, i, nsec;
 	uint32_t secs;
-	int ch, rc, replaced = 0;
-	enum ak_err r;
+	const char *timeout_s = NULL;
+	int replaced = 0, helped;
+	enum ak_err rc, r;
+	const struct cli_opt opts[] = {
+		CLI_FLAG("dry-run", &im.dry_run, 1),
+		CLI_FLAG("replace", &im.replace, 1),
+		CLI_FLAG("force", &im.force, 1),
+		CLI_VALUE("provider", &im.provider),
+		CLI_VALUE("var", &im.var),
+		CLI_VALUE("region", &im.region),
+		CLI_VALUE("timeout", &timeout_s),
+		CLI_LIST("allow-var", im.allow, &im.nallow, ALLOW_VARS_MAX),
+		CLI_VALUE("json-path", &im.json_path),
+		CLI_FLAG("json", &im.json, 1),
+		CLI_OPT_END,
+	};
 
 	memset(&im, 0, sizeof(im));
 	im.c = c;
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'n':
-			im.dry_run = 1;
-			break;
-		case 'R':
-			im.replace = 1;
-			break;
-		case 'F':
-			im.force = 1;
-			break;
-		case 'p':
-			im.provider = optarg;
-			break;
-		case 'v':
-			if (ak_varname_check(optarg) != AK_OK)
-				return cli_fail(AK_ERR_BAD_VARNAME, NULL, "import: --var '%s'", optarg);
-			im.var = optarg;
-			break;
-		case 'r':
-			im.region = optarg;
-			break;
-		case 'A':
-			if (ak_varname_check(optarg) != AK_OK)
-				return cli_fail(AK_ERR_BAD_VARNAME, NULL, "import: --allow-var '%s'", optarg);
-			if (im.nallow == ALLOW_VARS_MAX)
-				return cli_usage_error(c, "at most %d --allow-var", ALLOW_VARS_MAX);
-			im.allow[im.nallow++] = optarg;
-			break;
-		case 't':
-			if (ak_duration_parse(optarg, &secs) != AK_OK || secs == 0 || secs > 3600)
-				return cli_usage_error(c, "--timeout: not a duration (1s to 1h): '%s'", optarg);
-			im.timeout_ms = (long)secs * 1000;
-			break;
-		case 'J':
-			if (optarg[0] == '\0' || optarg[0] == '.' || optarg[strlen(optarg) - 1] == '.' ||
-			    strstr(optarg, "..") != NULL)
-				return cli_usage_error(c, "--json-path: not a dot path (a.b, servers.0): '%s'", optarg);
-			im.json_path = optarg;
-			break;
-		case 'j':
-			im.json = 1;
-			break;
-		case 'h':
-			return cli_cmd_help(c->cmd);
-		default:
-			return cli_bad_option(c, ch, argv);
-		}
+	if ((rc = cli_opts_parse(c, argc, argv, opts, 0, &helped)) != AK_OK || helped)
+		return rc;
+	if (im.var != NULL && ak_varname_check(im.var) != AK_OK)
+		return cli_fail(AK_ERR_BAD_VARNAME, NULL, "import: --var '%s'", im.var);
+	for (i = 0; i < im.nallow; i++)
+		if (ak_varname_check(im.allow[i]) != AK_OK)
+			return cli_fail(AK_ERR_BAD_VARNAME, NULL, "import: --allow-var '%s'", im.allow[i]);
+	if (timeout_s != NULL) {
+		if (ak_duration_parse(timeout_s, &secs) != AK_OK || secs == 0 || secs > 3600)
+			return cli_usage_error(c, "--timeout: not a duration (1s to 1h): '%s'", timeout_s);
+		im.timeout_ms = (long)secs * 1000;
 	}
+	if (im.json_path != NULL && (im.json_path[0] == '\0' || im.json_path[0] == '.' ||
+	    im.json_path[strlen(im.json_path) - 1] == '.' || strstr(im.json_path, "..") != NULL))
+		return cli_usage_error(c, "--json-path: not a dot path (a.b, servers.0): '%s'", im.json_path);
 	if (optind >= argc)
 		return cli_usage_error(c, "missing SOURCE (FILE.env, FILE.json, env:NAME or a cloud URI)");
 	if (argc - optind > 2)
@@ -933,13 +890,13 @@ cmd_import(struct cli *c, int argc, char **argv)
 			goto out;
 		}
 		dry_run(&im);
-		rc = 0;
+		rc = AK_OK;
 		goto out;
 	}
 	if ((r = cli_profile_put(c, im.p, im.force, &replaced, detail, sizeof(detail))) != AK_OK) {
 		if (r == AK_ERR_PROFILE_EXISTS) {
 			cli_note("import: %s: profile exists; use --force to replace", name);
-			rc = ak_err_exit_code(r);
+			rc = r;
 		} else {
 			rc = cli_fail(r, detail[0] ? detail : NULL, "import: %s", name);
 		}

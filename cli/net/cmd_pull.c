@@ -33,7 +33,7 @@ struct pull {
 	struct pull_item *it;
 	size_t n;
 	int all;
-	int rc;   /* the first failure's exit code; later ones only print */
+	enum ak_err rc; /* the first failure; later ones only print */
 };
 
 static void
@@ -55,16 +55,16 @@ ctx(const char *name, char *buf, size_t buflen)
 	return buf;
 }
 
-/* First failure wins the exit code; later ones only print. */
+/* The first failure is the command's result; later ones only print. */
 static void
-note_rc(int *rc, int code)
+note_rc(enum ak_err *rc, enum ak_err e)
 {
-	if (*rc == 0)
-		*rc = code;
+	if (*rc == AK_OK)
+		*rc = e;
 }
 
-/* Phase 1: which profiles, as stored. Returns 0, or the exit code that ends the command. */
-static int
+/* Phase 1: which profiles, as stored. Returns AK_OK, or the error that ends the command. */
+static enum ak_err
 pull_read(struct pull *pl, char **names, size_t nnames)
 {
 	struct ak_client *cl = NULL;
@@ -72,10 +72,10 @@ pull_read(struct pull *pl, char **names, size_t nnames)
 	uint32_t nle = 0;
 	char cbuf[AK_NAME_MAX + 16];
 	size_t i;
-	int x, ncloud = 0;
-	enum ak_err r;
+	int ncloud = 0;
+	enum ak_err x, r;
 
-	if ((x = cli_agent_unlocked(pl->c, &cl)) != 0)
+	if ((x = cli_agent_unlocked(pl->c, &cl)) != AK_OK)
 		return x;
 	if (pl->all && (r = ak_client_list(cl, &le, &nle)) != AK_OK) {
 		x = cli_fail_client(cl, r, "pull");
@@ -103,7 +103,7 @@ pull_read(struct pull *pl, char **names, size_t nnames)
 			it->skip = 1;
 			if (!pl->all) {
 				fprintf(stderr, "akctl: pull: %s: not imported from a cloud source\n", it->name);
-				note_rc(&pl->rc, 1);
+				note_rc(&pl->rc, AK_ERR_UNSUPPORTED);
 			}
 		} else {
 			ncloud++;
@@ -118,8 +118,8 @@ out:
 	return x;
 }
 
-/* Phase 2: fetch, with no agent connection open. Returns 0, or the exit code that ends the command. */
-static int
+/* Phase 2: fetch, with no agent connection open. Returns AK_OK, or the error that ends the command. */
+static enum ak_err
 pull_fetch(struct pull *pl)
 {
 	char detail[512], clean[512];
@@ -143,24 +143,23 @@ pull_fetch(struct pull *pl)
 			/* The detail is the whole story ("Vault: HTTP 403: permission denied"). */
 			cli_sanitize(detail, clean, sizeof(clean));
 			fprintf(stderr, "akctl: pull: %s: %s\n", it->name, clean[0] != '\0' ? clean : ak_strerror(r));
-			note_rc(&pl->rc, ak_err_exit_code(r));
+			note_rc(&pl->rc, r);
 		}
 	}
 	if (netup)
 		net_cleanup();
-	return 0;
+	return AK_OK;
 }
 
-/* Phase 3: store what changed, each with one compare-and-swap ADD. Returns 0, or the exit code that
+/* Phase 3: store what changed, each with one compare-and-swap ADD. Returns AK_OK, or the error that
  * ends the command. */
-static int
+static enum ak_err
 pull_store(struct pull *pl)
 {
 	struct ak_client *cl = NULL;
 	char cbuf[AK_NAME_MAX + 16];
 	size_t i, slen;
-	int x = 0;
-	enum ak_err r;
+	enum ak_err x = AK_OK, r;
 
 	for (i = 0; i < pl->n; i++) {
 		struct pull_item *it = &pl->it[i];
@@ -172,7 +171,7 @@ pull_store(struct pull *pl)
 			printf("%s: unchanged\n", it->name);
 			continue;
 		}
-		if (cl == NULL && (x = cli_agent_unlocked(pl->c, &cl)) != 0)
+		if (cl == NULL && (x = cli_agent_unlocked(pl->c, &cl)) != AK_OK)
 			break;
 		if ((r = ak_profile_set_field(&it->p->secret, it->value)) != AK_OK ||
 		    (r = ak_profile_validate(it->p)) != AK_OK)
@@ -187,40 +186,29 @@ pull_store(struct pull *pl)
 	return x;
 }
 
-int
+enum ak_err
 cmd_pull(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "all", no_argument, NULL, 'a' },
-		{ "region", required_argument, NULL, 'r' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct pull pl;
 	uint32_t secs;
-	int ch, i, x;
+	const char *timeout_s = NULL;
+	int i, helped;
+	enum ak_err x;
+	const struct cli_opt opts[] = {
+		CLI_FLAG("all", &pl.all, 1),
+		CLI_VALUE("region", &pl.opts.region),
+		CLI_VALUE("timeout", &timeout_s),
+		CLI_OPT_END,
+	};
 
 	memset(&pl, 0, sizeof(pl));
 	pl.c = c;
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'a':
-			pl.all = 1;
-			break;
-		case 'r':
-			pl.opts.region = optarg;
-			break;
-		case 't':
-			if (ak_duration_parse(optarg, &secs) != AK_OK || secs == 0)
-				return cli_usage_error(c, "bad --timeout '%s'", optarg);
-			pl.opts.timeout_ms = (long)secs * 1000;
-			break;
-		case 'h':
-			return cli_cmd_help(c->cmd);
-		default:
-			return cli_bad_option(c, ch, argv);
-		}
+	if ((x = cli_opts_parse(c, argc, argv, opts, 0, &helped)) != AK_OK || helped)
+		return x;
+	if (timeout_s != NULL) {
+		if (ak_duration_parse(timeout_s, &secs) != AK_OK || secs == 0)
+			return cli_usage_error(c, "bad --timeout '%s'", timeout_s);
+		pl.opts.timeout_ms = (long)secs * 1000;
 	}
 	if (pl.all == (optind < argc))
 		return cli_usage_error(c, pl.all ? "--all takes no PROFILE" : "missing PROFILE (or --all)");
@@ -228,9 +216,9 @@ cmd_pull(struct cli *c, int argc, char **argv)
 		if (ak_name_check(argv[i]) != AK_OK)
 			return cli_fail(AK_ERR_BAD_NAME, NULL, "pull: '%s'", argv[i]);
 
-	if ((x = pull_read(&pl, argv + optind, (size_t)(argc - optind))) == 0 &&
-	    (x = pull_fetch(&pl)) == 0)
+	if ((x = pull_read(&pl, argv + optind, (size_t)(argc - optind))) == AK_OK &&
+	    (x = pull_fetch(&pl)) == AK_OK)
 		x = pull_store(&pl);
 	items_free(pl.it, pl.n);
-	return x != 0 ? x : pl.rc;
+	return x != AK_OK ? x : pl.rc;
 }

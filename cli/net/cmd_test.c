@@ -13,7 +13,6 @@
  * The key appears only in one header line, built in the secure arena and wiped after the transfer;
  * every string shown (error type, request id, curl's error) is scrubbed of it.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,8 +45,8 @@ enum {
 };
 
 struct check {
-	struct ak_profile *p;          /* secure; owned when own_p */
-	int own_p;
+	const struct ak_profile *p;    /* secure: own, or the caller's */
+	struct ak_profile *own;        /* p when this check owns it (freed, wiped, with the check) */
 	const struct ak_provider *pv;
 	int live;                      /* a request goes out */
 	int skipped;                   /* --all: no check known for this provider; not a failure */
@@ -381,11 +380,10 @@ result_word(const struct check *ck)
 
 /* test --json: one object (schema in akctl(1)). Every string was built from non-secret parts and
  * server text scrubbed of the key, as for the lines. */
-static int
+static enum ak_err
 print_json(struct cli *c, const struct check *cks, size_t n, int rc)
 {
 	cJSON *o = NULL, *arr, *e;
-	char *out = NULL;
 	size_t i;
 	int ok = 0;
 
@@ -415,37 +413,36 @@ print_json(struct cli *c, const struct check *cks, size_t n, int rc)
 			cJSON_AddNullToObject(e, "warning");
 	}
 	cJSON_AddNumberToObject(o, "exit", rc);
-	if ((out = cJSON_PrintUnformatted(o)) == NULL)
+	if (cli_json_print(o) != AK_OK)
 		goto out;
-	printf("%s\n", out);
 	fflush(stdout);
 	ok = 1;
 out:
-	cJSON_free(out);
 	cJSON_Delete(o);
-	return ok ? rc : cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
+	return ok ? AK_OK : cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
 }
 
 /* Run every check: offline part, then all live requests at once. Prints one line each to out (each
- * prefixed with prefix; json: one JSON object on stdout instead), warnings to stderr. Returns the first
- * failing line's code. */
-static int
+ * prefixed with prefix; json: one JSON object on stdout instead), warnings to stderr. *verdict gets the
+ * first failing line's code (0 when all passed). Returns AK_OK, or an error after reporting it. */
+static enum ak_err
 run_checks(struct cli *c, struct check *cks, size_t n, long timeout_ms, const char *base_url, int all,
-    FILE *out, const char *prefix, int json)
+    FILE *out, const char *prefix, int json, int *verdict)
 {
 	struct net_request *rq = NULL;
 	struct net_response *resp = NULL;
 	size_t i, nlive = 0, k;
 	int rc = 0;
-	enum ak_err r;
+	enum ak_err r = AK_OK;
 
+	*verdict = 0;
 	for (i = 0; i < n; i++)
 		prepare(&cks[i], base_url, all);
 	for (i = 0; i < n; i++)
 		nlive += cks[i].live;
 	if (nlive > 0) {
 		if ((rq = calloc(nlive, sizeof(*rq))) == NULL || (resp = calloc(nlive, sizeof(*resp))) == NULL) {
-			rc = cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
+			r = cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
 			goto out;
 		}
 		for (i = k = 0; i < n; i++) {
@@ -462,6 +459,7 @@ run_checks(struct cli *c, struct check *cks, size_t n, long timeout_ms, const ch
 		}
 		if ((r = net_perform_many(rq, resp, nlive, timeout_ms, NET_RETRY_429)) != AK_OK)
 			cli_note("%s: %s", c->cmd, ak_strerror(r)); /* each response says what failed */
+		r = AK_OK;
 		for (i = k = 0; i < n; i++) {
 			if (!cks[i].live)
 				continue;
@@ -491,13 +489,14 @@ run_checks(struct cli *c, struct check *cks, size_t n, long timeout_ms, const ch
 		}
 		fputc('\n', out);
 	}
+	*verdict = rc;
 	if (json)
-		rc = print_json(c, cks, n, rc);
+		r = print_json(c, cks, n, rc);
 	fflush(out);
 out:
 	free(rq);
 	free(resp);
-	return rc;
+	return r;
 }
 
 static void
@@ -507,15 +506,14 @@ checks_free(struct check *cks, size_t n)
 
 	for (i = 0; cks != NULL && i < n; i++) {
 		ak_smem_free(cks[i].auth); /* wipes the header line holding the key */
-		if (cks[i].own_p)
-			ak_profile_free(cks[i].p);
+		ak_profile_free(cks[i].own);
 	}
 	free(cks);
 }
 
 /* --key-stdin (akctl add --validate): the key arrives on stdin, exactly, never through argv.
  * *out is a secure profile the caller frees. */
-static int
+static enum ak_err
 profile_from_stdin(struct cli *c, const char *name, const char *provider, const char *url,
     const char *hdr, const char *tmpl, struct ak_profile **out)
 {
@@ -523,8 +521,7 @@ profile_from_stdin(struct cli *c, const char *name, const char *provider, const 
 	char *key = NULL;
 	size_t len = 0;
 	ssize_t got;
-	int rc = 1;
-	enum ak_err r = AK_OK;
+	enum ak_err rc = AK_OK, r = AK_OK;
 
 	*out = NULL;
 	if ((p = ak_profile_new()) == NULL || (key = ak_smem_alloc(AK_VALUE_MAX + 1)) == NULL) {
@@ -552,7 +549,6 @@ profile_from_stdin(struct cli *c, const char *name, const char *provider, const 
 		goto out;
 	*out = p;
 	p = NULL;
-	rc = 0;
 out:
 	if (r != AK_OK)
 		rc = cli_fail(r, NULL, "%s: reading the key", c->cmd);
@@ -561,72 +557,37 @@ out:
 	return rc;
 }
 
-int
+enum ak_err
 cmd_test(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "all", no_argument, NULL, 'a' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "base-url", required_argument, NULL, 'b' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		/* Internal, for akctl add --validate (cli_net_validate). */
-		{ "key-stdin", no_argument, NULL, 'K' },
-		{ "name", required_argument, NULL, 'N' },
-		{ "provider", required_argument, NULL, 'P' },
-		{ "check-url", required_argument, NULL, 'U' },
-		{ "check-header", required_argument, NULL, 'H' },
-		{ "check-template", required_argument, NULL, 'T' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *base_url = NULL, *vname = NULL, *vprov = NULL, *vurl = NULL, *vhdr = NULL, *vtmpl = NULL;
 	struct ak_client *cl = NULL;
 	struct ak_list_entry *ents = NULL;
 	struct check *cks = NULL;
 	uint32_t nents = 0, secs = TEST_DEFAULT_TIMEOUT_S;
 	size_t n = 0, i;
-	int ch, rc, all = 0, key_stdin = 0, json = 0;
-	enum ak_err r;
+	const char *timeout_s = NULL;
+	int all = 0, key_stdin = 0, json = 0, verdict, helped;
+	enum ak_err rc, r;
+	const struct cli_opt opts[] = {
+		CLI_FLAG("all", &all, 1),
+		{ .name = "timeout", .short_name = 't', .kind = CLI_OPT_VALUE, .value = &timeout_s },
+		CLI_VALUE("base-url", &base_url),
+		CLI_FLAG("json", &json, 1),
+		/* Internal, for akctl add --validate (cli_net_validate). */
+		CLI_FLAG("key-stdin", &key_stdin, 1),
+		CLI_VALUE("name", &vname),
+		CLI_VALUE("provider", &vprov),
+		CLI_VALUE("check-url", &vurl),
+		CLI_VALUE("check-header", &vhdr),
+		CLI_VALUE("check-template", &vtmpl),
+		CLI_OPT_END,
+	};
 
-	while ((ch = getopt_long(argc, argv, ":ht:", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'a':
-			all = 1;
-			break;
-		case 't':
-			if (ak_duration_parse(optarg, &secs) != AK_OK || secs == 0 || secs > 3600)
-				return cli_usage_error(c, "--timeout: bad duration '%s' (1s to 1h)", optarg);
-			break;
-		case 'b':
-			base_url = optarg;
-			break;
-		case 'j':
-			json = 1;
-			break;
-		case 'K':
-			key_stdin = 1;
-			break;
-		case 'N':
-			vname = optarg;
-			break;
-		case 'P':
-			vprov = optarg;
-			break;
-		case 'U':
-			vurl = optarg;
-			break;
-		case 'H':
-			vhdr = optarg;
-			break;
-		case 'T':
-			vtmpl = optarg;
-			break;
-		case 'h':
-			return cli_cmd_help(c->cmd);
-		default:
-			return cli_bad_option(c, ch, argv);
-		}
-	}
+	if ((rc = cli_opts_parse(c, argc, argv, opts, 0, &helped)) != AK_OK || helped)
+		return rc;
+	if (timeout_s != NULL && (ak_duration_parse(timeout_s, &secs) != AK_OK || secs == 0 || secs > 3600))
+		return cli_usage_error(c, "--timeout: bad duration '%s' (1s to 1h)", timeout_s);
 	if (key_stdin) {
 		if (vname == NULL || vprov == NULL || all || optind != argc)
 			return cli_usage_error(c, "--key-stdin needs --name and --provider, and nothing else");
@@ -644,18 +605,21 @@ cmd_test(struct cli *c, int argc, char **argv)
 			goto out;
 		}
 		n = 1;
-		cks[0].own_p = 1;
 		c->cmd = "add"; /* our messages belong to the add that ran us */
-		if ((rc = profile_from_stdin(c, vname, vprov, vurl, vhdr, vtmpl, &cks[0].p)) != 0)
+		if ((rc = profile_from_stdin(c, vname, vprov, vurl, vhdr, vtmpl, &cks[0].own)) != AK_OK)
 			goto out;
-		rc = run_checks(c, cks, n, (long)secs * 1000, base_url, 0, stderr, "akctl: add: ", 0);
+		cks[0].p = cks[0].own;
+		if ((rc = run_checks(c, cks, n, (long)secs * 1000, base_url, 0, stderr, "akctl: add: ", 0,
+		    &verdict)) != AK_OK)
+			goto out;
+		rc = cli_status(c, verdict);
 		goto out;
 	}
 
 	for (i = (size_t)optind; i < (size_t)argc; i++)
 		if (ak_name_check(argv[i]) != AK_OK)
 			return cli_fail(AK_ERR_BAD_NAME, NULL, "%s: '%s'", c->cmd, argv[i]);
-	if ((rc = cli_agent_unlocked(c, &cl)) != 0)
+	if ((rc = cli_agent_unlocked(c, &cl)) != AK_OK)
 		goto out;
 	if (all) {
 		if ((r = ak_client_list(cl, &ents, &nents)) != AK_OK) {
@@ -671,7 +635,7 @@ cmd_test(struct cli *c, int argc, char **argv)
 			printf("{\"profiles\":[],\"exit\":0}\n");
 		else
 			cli_note("%s: no profiles", c->cmd);
-		rc = 0;
+		rc = AK_OK;
 		goto out;
 	}
 	if ((cks = calloc(n, sizeof(*cks))) == NULL) {
@@ -682,7 +646,8 @@ cmd_test(struct cli *c, int argc, char **argv)
 	for (i = 0; i < n; i++) {
 		const char *name = all ? ents[i].name : argv[optind + (int)i];
 
-		r = ak_client_get(cl, name, &cks[i].p);
+		r = ak_client_get(cl, name, &cks[i].own);
+		cks[i].p = cks[i].own;
 		if (r == AK_ERR_NO_PROFILE) {
 			rc = cli_fail(r, NULL, "%s: %s", c->cmd, name);
 			goto out;
@@ -691,12 +656,12 @@ cmd_test(struct cli *c, int argc, char **argv)
 			rc = cli_fail_client(cl, r, c->cmd);
 			goto out;
 		}
-		cks[i].own_p = 1;
 	}
 	/* Nothing more to ask the agent: do not hold its connection through the network wait. */
 	ak_client_close(cl);
 	cl = NULL;
-	rc = run_checks(c, cks, n, (long)secs * 1000, base_url, all, stdout, "", json);
+	if ((rc = run_checks(c, cks, n, (long)secs * 1000, base_url, all, stdout, "", json, &verdict)) == AK_OK)
+		rc = cli_status(c, verdict); /* the verdict of the first failing line (10-17, 1 not checked) */
 out:
 	checks_free(cks, n);
 	ak_client_list_free(ents, nents);
@@ -711,14 +676,18 @@ int
 cli_net_validate(struct cli *c, const struct ak_profile *p)
 {
 	struct check ck;
-	int rc;
+	int verdict = 1; /* not checked */
 
-	if (net_init() != AK_OK)
-		return cli_fail(AK_ERR_INTERNAL, "libcurl", "%s: validate", c->cmd);
+	if (net_init() != AK_OK) {
+		cli_fail(AK_ERR_INTERNAL, "libcurl", "%s: validate", c->cmd);
+		return verdict;
+	}
 	memset(&ck, 0, sizeof(ck));
-	ck.p = (struct ak_profile *)p; /* only read; own_p = 0 */
-	rc = run_checks(c, &ck, 1, TEST_DEFAULT_TIMEOUT_S * 1000L, NULL, 0, stderr, "akctl: add: ", 0);
+	ck.p = p; /* only read: ck.own stays NULL */
+	if (run_checks(c, &ck, 1, TEST_DEFAULT_TIMEOUT_S * 1000L, NULL, 0, stderr, "akctl: add: ", 0,
+	    &verdict) != AK_OK)
+		verdict = 1;
 	ak_smem_free(ck.auth);
 	net_cleanup();
-	return rc;
+	return verdict;
 }

@@ -6,7 +6,6 @@
  * The key's id at the provider is found the way rotate --deactivate finds one (its partial hint in the
  * admin API's key list); the usage report is then read grouped by key. No key is ever printed.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,12 +61,13 @@ elsewhere(const struct usage_row *r, int64_t t, int64_t log_from)
 	return total(r) > 0 && r->handouts == 0 && t + 86400 > log_from;
 }
 
-static void
+/* The --json object (schema in akctl(1)). AK_OK, or AK_ERR_NOMEM after saying so. */
+static enum ak_err
 print_json(const char *name, const char *provider, const struct admin_key *k, const struct usage_row *rows,
     size_t n, int64_t start, int64_t log_from)
 {
 	cJSON *o = cJSON_CreateObject(), *arr, *d;
-	char day[16], *txt = NULL;
+	char day[16];
 	size_t i;
 
 	if (o == NULL || cJSON_AddStringToObject(o, "profile", name) == NULL ||
@@ -75,11 +75,11 @@ print_json(const char *name, const char *provider, const struct admin_key *k, co
 	    cJSON_AddStringToObject(o, "key_id", k->id) == NULL ||
 	    cJSON_AddStringToObject(o, "key_name", k->name) == NULL ||
 	    (arr = cJSON_AddArrayToObject(o, "days")) == NULL)
-		goto out;
+		return cli_json_done(o, 0, "usage");
 	for (i = 0; i < n; i++) {
 		day_label(start + (int64_t)i * 86400, day, sizeof(day));
 		if ((d = cJSON_CreateObject()) == NULL)
-			goto out;
+			return cli_json_done(o, 0, "usage");
 		cJSON_AddItemToArray(arr, d);
 		if (cJSON_AddStringToObject(d, "date", day) == NULL ||
 		    cJSON_AddNumberToObject(d, "input", (double)rows[i].p.input) == NULL ||
@@ -90,14 +90,9 @@ print_json(const char *name, const char *provider, const struct admin_key *k, co
 		    cJSON_AddBoolToObject(d, "beyond_proxy", beyond_proxy(&rows[i])) == NULL ||
 		    cJSON_AddBoolToObject(d, "elsewhere",
 		    elsewhere(&rows[i], start + (int64_t)i * 86400, log_from)) == NULL)
-			goto out;
+			return cli_json_done(o, 0, "usage");
 	}
-	if ((txt = cJSON_PrintUnformatted(o)) != NULL)
-		cli_json_put(txt);
-out:
-	if (txt != NULL)
-		cJSON_free(txt);
-	cJSON_Delete(o);
+	return cli_json_done(o, 1, "usage");
 }
 
 static void
@@ -130,17 +125,9 @@ print_table(const struct usage_row *rows, size_t n, int64_t start)
 	}
 }
 
-int
+enum ak_err
 cmd_usage(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "since", required_argument, NULL, 's' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "admin", required_argument, NULL, 'A' },
-		{ "project", required_argument, NULL, 'P' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct ak_client *cl = NULL;
 	struct ak_profile *p = NULL;
 	struct ak_use_entry *log = NULL;
@@ -148,37 +135,29 @@ cmd_usage(struct cli *c, int argc, char **argv)
 	struct admin_day *days = NULL;
 	struct admin a;
 	struct admin_key k;
-	const char *name, *admin_opt = NULL, *project = NULL;
+	const char *name, *admin_opt = NULL, *project = NULL, *since_s = NULL;
 	char detail[512], proj[ADMIN_ID_MAX] = "", provider[32], day[16], self[AK_USE_EXE_MAX];
 	ssize_t n;
 	uint32_t since = 7 * 86400, nlog = 0, i;
 	int64_t now = ak_now_s(), start, log_from;
 	size_t ndays, d, j;
 	enum admin_kind kind;
-	enum ak_err r;
-	int ch, json = 0, rc;
+	enum ak_err rc, r;
+	int json = 0, helped;
+	const struct cli_opt opts[] = {
+		CLI_VALUE("since", &since_s),
+		CLI_FLAG("json", &json, 1),
+		CLI_VALUE("admin", &admin_opt),
+		CLI_VALUE("project", &project),
+		CLI_OPT_END,
+	};
 
 	memset(&a, 0, sizeof(a));
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 's':
-			if (ak_duration_parse(optarg, &since) != AK_OK || since == 0)
-				return cli_usage_error(c, "--since needs a duration like 7d or 30d");
-			break;
-		case 'j':
-			json = 1;
-			break;
-		case 'A':
-			admin_opt = optarg;
-			break;
-		case 'P':
-			project = optarg;
-			break;
-		default:
-			return cli_opt_other(c, ch, argv);
-		}
-	}
-	if ((rc = cli_one_profile(c, argc, argv, &name)) != 0)
+	if ((rc = cli_opts_parse(c, argc, argv, opts, 0, &helped)) != AK_OK || helped)
+		return rc;
+	if (since_s != NULL && (ak_duration_parse(since_s, &since) != AK_OK || since == 0))
+		return cli_usage_error(c, "--since needs a duration like 7d or 30d");
+	if ((rc = cli_one_profile(c, argc, argv, &name)) != AK_OK)
 		return rc;
 	if (admin_opt != NULL && ak_name_check(admin_opt) != AK_OK)
 		return cli_fail(AK_ERR_BAD_NAME, NULL, "usage: --admin '%s'", admin_opt);
@@ -186,7 +165,7 @@ cmd_usage(struct cli *c, int argc, char **argv)
 	if (ndays > ADMIN_DAYS_MAX)
 		return cli_usage_error(c, "--since: at most %dd", ADMIN_DAYS_MAX);
 	start = now - now % 86400 - (int64_t)(ndays - 1) * 86400; /* UTC midnight, ndays back */
-	if ((rc = cli_agent_unlocked(c, &cl)) != 0)
+	if ((rc = cli_agent_unlocked(c, &cl)) != AK_OK)
 		return rc;
 	if ((r = ak_client_get(cl, name, &p)) != AK_OK) {
 		rc = cli_fail_client(cl, r, "usage");
@@ -265,9 +244,9 @@ cmd_usage(struct cli *c, int argc, char **argv)
 	}
 	for (d = 0; d < ndays; d++)
 		rows[d].p = days[d];
-	if (json)
-		print_json(name, provider, &k, rows, ndays, start, log_from);
-	else
+	if (json && (rc = print_json(name, provider, &k, rows, ndays, start, log_from)) != AK_OK)
+		goto out;
+	if (!json)
 		print_table(rows, ndays, start);
 	fflush(stdout);
 	for (d = 0; d < ndays; d++) {
@@ -287,7 +266,7 @@ cmd_usage(struct cli *c, int argc, char **argv)
 		    name, day, (unsigned long long)total(&rows[d]),
 		    (unsigned long long)(total(&rows[d]) - rows[d].proxy));
 	}
-	rc = 0;
+	rc = AK_OK;
 out:
 	free(rows);
 	free(days);

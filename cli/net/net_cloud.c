@@ -125,6 +125,15 @@ cloud_timeout(const struct cloud_opts *o)
 
 
 enum ak_err
+cloud_send(const char *who, struct net_request *rq, const struct cloud_opts *o, struct net_response *resp,
+    char *detail, size_t detaillen)
+{
+	rq->connect_timeout_ms = 5000;
+	rq->timeout_ms = cloud_timeout(o);
+	return cloud_http(who, rq, resp, detail, detaillen);
+}
+
+enum ak_err
 cloud_http(const char *who, const struct net_request *rq, struct net_response *resp, char *detail,
     size_t detaillen)
 {
@@ -218,9 +227,7 @@ cloud_get_json(const char *who, const char *url, const char *auth_prefix, const 
 	rq.url = url;
 	rq.headers = headers;
 	rq.secret = tok;
-	rq.connect_timeout_ms = 5000;
-	rq.timeout_ms = cloud_timeout(o);
-	if ((r = cloud_http(who, &rq, &resp, detail, detaillen)) != AK_OK)
+	if ((r = cloud_send(who, &rq, o, &resp, detail, detaillen)) != AK_OK)
 		goto out;
 	secrets[0] = tok;
 	if (resp.status != 200) {

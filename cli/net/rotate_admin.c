@@ -42,19 +42,18 @@ out:
 	return r;
 }
 
-int
+enum ak_err
 cli_admin_deactivate(struct cli *c, const char *name, const char *admin_opt, const char *hint)
 {
 	struct ak_client *cl = NULL;
 	struct admin a;
 	struct admin_key k;
 	char detail[512], *key = NULL;
-	enum ak_err r;
-	int rc;
+	enum ak_err rc, r;
 
 	memset(&a, 0, sizeof(a));
 	detail[0] = '\0';
-	if ((rc = cli_agent_unlocked(c, &cl)) != 0)
+	if ((rc = cli_agent_unlocked(c, &cl)) != AK_OK)
 		return rc;
 	if (hint == NULL && (r = previous_key(cl, name, &key)) != AK_OK) {
 		rc = r == AK_ERR_NO_PREVIOUS ?
@@ -82,7 +81,7 @@ cli_admin_deactivate(struct cli *c, const char *name, const char *admin_opt, con
 		printf("deactivated the old key of %s: \"%s\" (%s)\n", name, k.name, k.id);
 	}
 	fflush(stdout);
-	rc = 0;
+	rc = AK_OK;
 out:
 	ak_smem_free(key); /* wipes */
 	admin_close(&a);
@@ -90,7 +89,7 @@ out:
 	return rc;
 }
 
-int
+enum ak_err
 cli_admin_create(struct cli *c, const char *name, const char *admin_opt, const char *project,
     char **key)
 {
@@ -100,14 +99,13 @@ cli_admin_create(struct cli *c, const char *name, const char *admin_opt, const c
 	char detail[512], proj[ADMIN_ID_MAX], sa[AK_NAME_MAX + 64], id[ADMIN_ID_MAX], when[32];
 	time_t now = time(NULL);
 	struct tm tm;
-	enum ak_err r;
+	enum ak_err rc, r;
 	size_t i;
-	int rc;
 
 	*key = NULL;
 	memset(&a, 0, sizeof(a));
 	proj[0] = '\0';
-	if ((rc = cli_agent_unlocked(c, &cl)) != 0)
+	if ((rc = cli_agent_unlocked(c, &cl)) != AK_OK)
 		return rc;
 	if ((r = ak_client_get(cl, name, &p)) != AK_OK) {
 		rc = cli_fail_client(cl, r, "rotate");
@@ -138,7 +136,7 @@ cli_admin_create(struct cli *c, const char *name, const char *admin_opt, const c
 		goto out;
 	}
 	cli_note("rotate: %s: created service account \"%s\" (%s) in project %s", name, sa, id, proj);
-	rc = 0;
+	rc = AK_OK;
 out:
 	ak_profile_free(p);
 	admin_close(&a);

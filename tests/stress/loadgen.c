@@ -28,16 +28,10 @@
 #include <sodium.h>
 
 #include "ak_client.h"
+#include "ak_proto.h"
 #include "gen.h"
 
 #define RBUF_MAX (8u << 20)
-#define M_STATUS 1
-#define M_LIST 4
-#define M_GET 5
-#define R_ERROR 0x81
-#define R_STATUS 0x82
-#define R_LIST 0x83
-#define R_PROFILE 0x84
 #define SSH_REQ 11
 #define SSH_ANS 12
 
@@ -262,15 +256,15 @@ check_reply(struct worker *w, const struct conn *c)
 		}
 		return 0;
 	}
-	if (c->kind == M_GET && (t != R_PROFILE || check_get(c, &r) != 0)) {
+	if (c->kind == AK_MSG_GET && (t != AK_MSG_PROFILE_REPLY || check_get(c, &r) != 0)) {
 		wrong(w, "GET reply", c);
 		return -1;
 	}
-	if (c->kind == M_LIST && (t != R_LIST || check_list(&r) != 0)) {
+	if (c->kind == AK_MSG_LIST && (t != AK_MSG_LIST_REPLY || check_list(&r) != 0)) {
 		wrong(w, "LIST reply", c);
 		return -1;
 	}
-	if (c->kind == M_STATUS && (t != R_STATUS || check_status(&r) != 0)) {
+	if (c->kind == AK_MSG_STATUS && (t != AK_MSG_STATUS_REPLY || check_status(&r) != 0)) {
 		wrong(w, "STATUS reply", c);
 		return -1;
 	}
@@ -295,14 +289,14 @@ send_next(struct conn *c)
 		char name[32];
 		size_t nl;
 
-		c->kind = x < w_get ? M_GET : x < w_get + w_list ? M_LIST : M_STATUS;
-		if (c->kind == M_GET) {
+		c->kind = x < w_get ? AK_MSG_GET : x < w_get + w_list ? AK_MSG_LIST : AK_MSG_STATUS;
+		if (c->kind == AK_MSG_GET) {
 			c->idx = (unsigned)(xorshift(&c->rng) % nprof);
 			gen_name(c->idx, name, sizeof(name));
 			nl = strlen(name);
 			len = 4 + 1 + 4 + nl;
 			req[0] = 0, req[1] = 0, req[2] = 0, req[3] = (uint8_t)(len - 4);
-			req[4] = M_GET;
+			req[4] = AK_MSG_GET;
 			req[5] = 0, req[6] = 0, req[7] = 0, req[8] = (uint8_t)nl;
 			memcpy(req + 9, name, nl);
 		} else {
