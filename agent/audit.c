@@ -132,20 +132,6 @@ agent_audit_hash(const char *profile, char *hex)
 }
 
 static const char *
-op_name(uint8_t op)
-{
-	switch (op) {
-	case AK_MSG_GET: return "get";
-	case AK_MSG_GET_PREVIOUS: return "get-previous";
-	case AK_MSG_ADD: return "add";
-	case AK_MSG_REMOVE: return "remove";
-	case AK_MSG_EDIT: return "edit";
-	case AK_USE_EXPIRE: return "expire";
-	default: return "other";
-	}
-}
-
-static const char *
 outcome(uint32_t err)
 {
 	switch (err) {
@@ -219,7 +205,7 @@ agent_audit_write(const struct ak_use_entry *e)
 	n = snprintf(line, sizeof(line),
 	    "{\"time\":\"%s\",\"unix\":%lld,\"op\":\"%s\",\"profile\":\"%s\",\"pid\":%lu,\"uid\":%lu,"
 	    "\"exe\":\"%s\",\"outcome\":\"%s\",\"code\":%lu}\n",
-	    ts, (long long)e->time, op_name(e->op), hex, (unsigned long)e->pid, (unsigned long)e->uid, exe,
+	    ts, (long long)e->time, ak_use_op_name(e->op), hex, (unsigned long)e->pid, (unsigned long)e->uid, exe,
 	    outcome(e->err), (unsigned long)e->err);
 	sodium_memzero(hex, sizeof(hex));
 	if (n <= 0 || (size_t)n >= sizeof(line))

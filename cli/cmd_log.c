@@ -18,21 +18,6 @@
 #define FOLLOW_POLL_MS 1000
 
 static const char *
-op_name(uint8_t op)
-{
-	switch (op) {
-	case AK_MSG_GET: return "get";
-	case AK_MSG_GET_PREVIOUS: return "get-previous";
-	case AK_MSG_ADD: return "add";
-	case AK_MSG_REMOVE: return "remove";
-	case AK_MSG_EDIT: return "edit";
-	case AK_USE_EXPIRE: return "expire";
-	case AK_MSG_LOG_USAGE: return "proxy-tokens";
-	default: return "?";
-	}
-}
-
-static const char *
 outcome(const struct ak_use_entry *e)
 {
 	switch (ak_err_from_wire(e->err)) {
@@ -59,7 +44,7 @@ log_json(const struct ak_use_entry *e, uint32_t n)
 		cli_iso_time(e[i].time, when, sizeof(when));
 		if (cJSON_AddStringToObject(o, "time", when) == NULL ||
 		    cJSON_AddNumberToObject(o, "unix_time", (double)e[i].time) == NULL ||
-		    cJSON_AddStringToObject(o, "op", op_name(e[i].op)) == NULL ||
+		    cJSON_AddStringToObject(o, "op", ak_use_op_name(e[i].op)) == NULL ||
 		    cJSON_AddStringToObject(o, "profile", e[i].profile) == NULL ||
 		    cJSON_AddNumberToObject(o, "pid", e[i].pid) == NULL ||
 		    cJSON_AddNumberToObject(o, "uid", e[i].uid) == NULL ||
@@ -114,7 +99,7 @@ log_table(const struct ak_use_entry *e, uint32_t n, int header)
 	for (i = 0; i < n; i++) {
 		cli_iso_time(e[i].time, when, sizeof(when));
 		cli_print_padded(when, w[0] + 2);
-		cli_print_padded(op_name(e[i].op), w[1] + 2);
+		cli_print_padded(ak_use_op_name(e[i].op), w[1] + 2);
 		cli_print_padded(e[i].profile[0] ? e[i].profile : "-", w[2] + 2);
 		snprintf(pid, sizeof(pid), "%lu", (unsigned long)e[i].pid);
 		cli_print_padded(pid, w[3] + 2);
@@ -178,7 +163,7 @@ audit_entry(const char *line, char **names, char **hashes, uint32_t nmap, struct
 	e->uid = (uint32_t)f[4]->valuedouble;
 	e->err = (uint32_t)f[6]->valuedouble;
 	for (k = 0; k < 256; k++)
-		if (strcmp(op_name((uint8_t)k), f[1]->valuestring) == 0) {
+		if (strcmp(ak_use_op_name((uint8_t)k), f[1]->valuestring) == 0) {
 			e->op = (uint8_t)k;
 			break;
 		}

@@ -44,17 +44,6 @@ cli_net_exec(struct cli *c, int argc, char **argv)
 	return AK_ERR_SYSTEM;
 }
 
-static const char *
-profile_var(const struct ak_profile *p, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < p->nvars; i++)
-		if (strcmp(p->vars[i].name, name) == 0)
-			return p->vars[i].value;
-	return NULL;
-}
-
 /* akctl-net test --key-stdin --name N --provider P [--check-*]: the key goes down a pipe to its stdin,
  * never into argv (visible in /proc) or the environment. Only non-secret fields travel as arguments. */
 int
@@ -82,14 +71,14 @@ cli_net_validate(struct cli *c, const struct ak_profile *p)
 	args[n++] = "--provider";
 	args[n++] = p->provider;
 	for (i = 0; i < 3; i++) {
-		if ((v = profile_var(p, vars[i][0])) != NULL) {
+		if ((v = ak_profile_plain_value(p, vars[i][0])) != NULL) {
 			args[n++] = vars[i][1];
 			args[n++] = v;
 		}
 	}
 	/* The profile's own base URL, as `test` would use it (never akctl's environment). */
 	if ((pv = ak_provider_find(p->provider)) != NULL && pv->base_url_env != NULL &&
-	    (v = profile_var(p, pv->base_url_env)) != NULL && v[0] != '\0') {
+	    (v = ak_profile_plain_value(p, pv->base_url_env)) != NULL && v[0] != '\0') {
 		args[n++] = "--base-url";
 		args[n++] = v;
 	}

@@ -106,6 +106,9 @@ struct ak_use_entry {
 	uint64_t tokens_in, tokens_out, tokens_cache;
 };
 
+/* A use entry's op as akctl log and the audit log name it ("get", "proxy-tokens"...; "other"). */
+const char *ak_use_op_name(uint8_t op);
+
 /* Framing ------------------------------------------------------------------------------------------ */
 /* Begin a message: resets b and writes a length placeholder and the type. */
 enum ak_err ak_proto_begin(struct ak_buf *b, uint8_t type);

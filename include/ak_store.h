@@ -128,6 +128,9 @@ enum ak_err ak_profile_put_var(struct ak_profile *p, const char *name, const cha
 enum ak_err ak_profile_unset_var(struct ak_profile *p, const char *name);
 /* The variable named name, or NULL. */
 struct ak_var *ak_profile_find_var(const struct ak_profile *p, const char *name);
+/* The value of the plain (not secret) variable named name, or NULL: what may travel where a secret
+ * must not (another program's arguments, a URL). */
+const char *ak_profile_plain_value(const struct ak_profile *p, const char *name);
 /* Checks every field's syntax and size (names, variable names, no duplicate variable, secret_var not
  * also a plain variable, non-empty secret). */
 enum ak_err ak_profile_validate(const struct ak_profile *p);

@@ -821,3 +821,18 @@ out:
 	ak_edit_free(e);
 	return r;
 }
+
+const char *
+ak_use_op_name(uint8_t op)
+{
+	switch (op) {
+	case AK_MSG_GET: return "get";
+	case AK_MSG_GET_PREVIOUS: return "get-previous";
+	case AK_MSG_ADD: return "add";
+	case AK_MSG_REMOVE: return "remove";
+	case AK_MSG_EDIT: return "edit";
+	case AK_USE_EXPIRE: return "expire";
+	case AK_MSG_LOG_USAGE: return "proxy-tokens";
+	default: return "other";
+	}
+}

@@ -201,6 +201,14 @@ ak_profile_find_var(const struct ak_profile *p, const char *name)
 	return NULL;
 }
 
+const char *
+ak_profile_plain_value(const struct ak_profile *p, const char *name)
+{
+	const struct ak_var *v = ak_profile_find_var(p, name);
+
+	return v != NULL && !v->secret ? v->value : NULL;
+}
+
 /* The slot array keeps its size (the arena has no realloc); the removed entry is wiped. */
 enum ak_err
 ak_profile_unset_var(struct ak_profile *p, const char *name)

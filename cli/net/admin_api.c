@@ -28,17 +28,6 @@ static const char *const kind_provider[] = {
 	[ADMIN_OPENAI] = "openai-admin",
 };
 
-static const char *
-profile_var(const struct ak_profile *p, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < p->nvars; i++)
-		if (strcmp(p->vars[i].name, name) == 0)
-			return p->vars[i].value;
-	return NULL;
-}
-
 enum ak_err
 admin_open(struct ak_client *cl, enum admin_kind kind, const char *opt, struct admin *a, char *detail,
     size_t detaillen)
@@ -86,7 +75,7 @@ admin_open(struct ak_client *cl, enum admin_kind kind, const char *opt, struct a
 		    "a header (space or control character)", name);
 		goto out;
 	}
-	base = profile_var(p, pv->base_url_env);
+	base = ak_profile_plain_value(p, pv->base_url_env);
 	if (base == NULL || base[0] == '\0')
 		base = pv->default_base;
 	if (cloud_base_url(base, a->base, sizeof(a->base)) != 0) {
