@@ -26,45 +26,36 @@
 	.key_base64url = 1, \
 }
 
+/* An OpenAI key of one kind: the same API and headers; a key is its prefix and at least 40 base64url
+ * characters in all, of no fixed length. */
+#define OPENAI_KEY(nm, var, check, label, prefix) { \
+	.name = nm, \
+	.secret_var = var, \
+	.base_url_env = "OPENAI_BASE_URL", \
+	.default_base = "https://api.openai.com/v1", \
+	.check_path = check, \
+	.auth_header = "Authorization", \
+	.auth_prefix = "Bearer ", \
+	.extra_header = NULL, \
+	.key_label = label, \
+	.key_prefix = prefix, \
+	.key_suffix = "", \
+	.key_len = 0, \
+	.key_min_len = 40, \
+	.key_base64url = 1, \
+}
+
 static const struct ak_provider providers[] = {
 	/* The check lists one model: it authenticates the key and spends no tokens. */
 	ANTHROPIC_KEY("anthropic", "ANTHROPIC_API_KEY", "/v1/models?limit=1", "Anthropic API keys", "sk-ant-api03-"),
 	ANTHROPIC_KEY("anthropic-admin", "ANTHROPIC_ADMIN_KEY", "/v1/organizations/me", "Anthropic admin keys",
 	    "sk-ant-admin01-"),
-	{
-		.name = "openai",
-		.secret_var = "OPENAI_API_KEY",
-		.base_url_env = "OPENAI_BASE_URL",
-		/* The OpenAI SDKs' base URL includes /v1. */
-		.default_base = "https://api.openai.com/v1",
-		.check_path = "/models",
-		.auth_header = "Authorization",
-		.auth_prefix = "Bearer ",
-		.extra_header = NULL,
-		.key_label = "OpenAI API keys",
-		.key_prefix = "sk-", /* sk-proj-, sk-svcacct-, sk-admin-, and legacy sk- */
-		.key_suffix = "",
-		.key_len = 0,
-		.key_min_len = 40, /* legacy keys are 51; project keys longer */
-		.key_base64url = 1,
-	},
-	{
-		/* An organization admin key: usage reports, project service accounts (rotate --create). */
-		.name = "openai-admin",
-		.secret_var = "OPENAI_ADMIN_KEY",
-		.base_url_env = "OPENAI_BASE_URL",
-		.default_base = "https://api.openai.com/v1",
-		.check_path = "/organization/projects?limit=1",
-		.auth_header = "Authorization",
-		.auth_prefix = "Bearer ",
-		.extra_header = NULL,
-		.key_label = "OpenAI admin keys",
-		.key_prefix = "sk-admin-",
-		.key_suffix = "",
-		.key_len = 0,
-		.key_min_len = 40,
-		.key_base64url = 1,
-	},
+	/* The OpenAI SDKs' base URL includes /v1. sk-proj-, sk-svcacct-, sk-admin- and legacy sk- keys; legacy
+	 * keys are 51 characters, project keys longer. */
+	OPENAI_KEY("openai", "OPENAI_API_KEY", "/models", "OpenAI API keys", "sk-"),
+	/* An organization admin key: usage reports, project service accounts (rotate --create). */
+	OPENAI_KEY("openai-admin", "OPENAI_ADMIN_KEY", "/organization/projects?limit=1", "OpenAI admin keys",
+	    "sk-admin-"),
 	{
 		/* URL, header and template come from the profile's AKCTL_CHECK_* variables. */
 		.name = "generic",
