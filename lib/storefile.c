@@ -360,15 +360,6 @@ ak_store_read(const char *path, uint8_t **out, size_t *len)
 	return r;
 }
 
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* A negative timeout waits forever. */
 enum ak_err
 ak_store_lock(const char *path, int timeout_ms, int *fd)
@@ -386,7 +377,7 @@ ak_store_lock(const char *path, int timeout_ms, int *fd)
 		return AK_ERR_INVALID;
 	if ((lfd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600)) == -1)
 		return errno == ENOENT ? AK_ERR_NO_STORE : AK_ERR_IO;
-	start = mono_ms();
+	start = ak_now_ms();
 	for (;;) {
 		if (flock(lfd, LOCK_EX | LOCK_NB) == 0)
 			break;
@@ -396,7 +387,7 @@ ak_store_lock(const char *path, int timeout_ms, int *fd)
 			close(lfd);
 			return AK_ERR_IO;
 		}
-		if (timeout_ms >= 0 && mono_ms() - start >= (uint64_t)timeout_ms) {
+		if (timeout_ms >= 0 && ak_now_ms() - start >= (uint64_t)timeout_ms) {
 			close(lfd);
 			return AK_ERR_BUSY;
 		}
