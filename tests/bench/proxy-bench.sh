@@ -11,12 +11,14 @@
 # upstream in C, tests/bench/sse_fake.c, fast enough not to dominate) to measure its RSS and the time
 # to the first streamed byte. Every ratio is printed beside its goal. PB_H2=1 lets the upstream offer
 # HTTP/2 (the proxy multiplexes onto it; nginx's proxy_pass speaks HTTP/1.1 upstream whatever is
-# offered).
+# offered). The proxy runs PB_WORKERS event loops (default: one per CPU, its own default) and the
+# nginx doing proxy_pass as many worker processes, as the bench prints; the upstream nginx has one.
 set -euo pipefail
 B=$(cd "${1:?usage: proxy-bench.sh BUILD [REQUESTS] [ROUNDS]}" && pwd)
 N=${2:-20000}
 ROUNDS=${3:-3}
 STREAMS=1000
+W=${PB_WORKERS:-$(nproc)}
 ulimit -n "$(ulimit -Hn)" # a thousand streams: two descriptors each, in the proxy and in the load
 T=$(mktemp -d "${TMPDIR:-/tmp}/akpb.XXXXXX")
 PIDS=()
@@ -37,9 +39,10 @@ export BENCH_CA="$T/ca.pem" AKCTL_CA_BUNDLE="$T/ca.pem"
 port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 UPP=$(port) NGP=$(port)
 ANSWER='{"id":"msg_b","type":"message","role":"assistant","model":"m","content":[{"type":"text","text":"hello"}],"stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":5}}'
-common="daemon off; master_process off; worker_processes 1; error_log $T/err.log; pid PIDFILE;
+common="daemon off; error_log $T/err.log; pid PIDFILE;
 events { worker_connections 4096; }"
 cat > "$T/ng1/nginx.conf" <<NG
+master_process off; worker_processes 1;
 ${common/PIDFILE/$T/ng1/pid}
 http { access_log off; client_body_temp_path $T/ng1;
   server { listen 127.0.0.1:$UPP ssl${PB_H2:+ http2}; ssl_certificate $T/srv.pem; ssl_certificate_key $T/srv.key;
@@ -47,6 +50,7 @@ http { access_log off; client_body_temp_path $T/ng1;
     location / { default_type application/json; return 200 '$ANSWER'; } } }
 NG
 cat > "$T/ng2/nginx.conf" <<NG
+master_process on; worker_processes $W;
 ${common/PIDFILE/$T/ng2/pid}
 http { access_log off; client_body_temp_path $T/ng2; proxy_temp_path $T/ng2;
   upstream up { server 127.0.0.1:$UPP; keepalive 512; keepalive_requests 1000000; }
@@ -67,21 +71,30 @@ eval "$("$B/akagent" -s)"; PIDS+=("$AKAGENT_PID")
 "$B/akctl" --passphrase-fd 3 unlock 3<"$T/pw" >/dev/null 2>&1
 KEY="sk-ant-api03-$(head -c 80 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=' | head -c 93)AA"
 printf %s "$KEY" | "$B/akctl" add bench --no-validate --set "ANTHROPIC_BASE_URL=https://127.0.0.1:$UPP" >/dev/null 2>&1
-eval "$("$B/akctl" proxy bench 2>"$T/proxy.err" &)"; PIDS+=("$AKCTL_PROXY_PID")
+eval "$("$B/akctl" proxy bench --workers "$W" 2>"$T/proxy.err" &)"; PIDS+=("$AKCTL_PROXY_PID")
 PX_BASE=$ANTHROPIC_BASE_URL PX_TOKEN=$ANTHROPIC_API_KEY PX_PID=$AKCTL_PROXY_PID
 while [ ! -s "$T/sse.port" ]; do sleep 0.1; done
 SSE=http://127.0.0.1:$(cat "$T/sse.port")
 printf %s "$KEY" | "$B/akctl" add sse --no-validate --set "ANTHROPIC_BASE_URL=$SSE" >/dev/null 2>&1
-eval "$("$B/akctl" proxy sse 2>"$T/proxy-sse.err" &)"; PIDS+=("$AKCTL_PROXY_PID")
+eval "$("$B/akctl" proxy sse --workers "$W" 2>"$T/proxy-sse.err" &)"; PIDS+=("$AKCTL_PROXY_PID")
 SSE_BASE=$ANTHROPIC_BASE_URL SSE_TOKEN=$ANTHROPIC_API_KEY SSE_PID=$AKCTL_PROXY_PID
 sleep 1
 
 # field LINE NAME: the value of NAME=… in an httpload line
 field() { sed -n "s/.*[ ^]$2=\([0-9]*\).*/\1/p" <<<" $1"; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-# cpu PID: user+system clock ticks the process has used so far
-cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# cpu PID: user+system clock ticks the process (all its threads) and its children (nginx's worker
+# processes) have used so far
+cpu() {
+	local t=0 p
+	for p in "$1" $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+		t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+	done
+	echo "$t"
+}
+while [ ! -s "$T/ng2/pid" ]; do sleep 0.1; done
 HZ=$(getconf CLK_TCK) NG2_PID=$(cat "$T/ng2/pid")
+echo "akctl-proxy: --workers $W; nginx doing proxy_pass: worker_processes $W; upstream nginx: 1 worker; $(nproc) CPUs"
 verdict() { awk -v v="$1" -v g="$2" -v le="$3" 'BEGIN { ok = le ? v <= g : v >= g; print (ok ? "ok" : "MISSED") }'; }
 
 target() {
