@@ -11,8 +11,10 @@
 # upstream in C, tests/bench/sse_fake.c, fast enough not to dominate) to measure its RSS and the time
 # to the first streamed byte. Every ratio is printed beside its goal. PB_H2=1 lets the upstream offer
 # HTTP/2 (the proxy multiplexes onto it; nginx's proxy_pass speaks HTTP/1.1 upstream whatever is
-# offered). The proxy runs PB_WORKERS event loops (default: one per CPU, its own default) and the
-# nginx doing proxy_pass as many worker processes, as the bench prints; the upstream nginx has one.
+# offered). The proxy runs PB_WORKERS event loops (default: one per CPU) and the nginx doing
+# proxy_pass as many worker processes, as the bench prints; the upstream nginx has one. With more
+# than one, a second proxy with one loop (proxy-1loop; the proxy's own default on two CPUs) runs in
+# the same rounds, so what the extra loops bring is measured under the same load.
 set -euo pipefail
 B=$(cd "${1:?usage: proxy-bench.sh BUILD [REQUESTS] [ROUNDS]}" && pwd)
 N=${2:-20000}
@@ -73,6 +75,12 @@ KEY="sk-ant-api03-$(head -c 80 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d 
 printf %s "$KEY" | "$B/akctl" add bench --no-validate --set "ANTHROPIC_BASE_URL=https://127.0.0.1:$UPP" >/dev/null 2>&1
 eval "$("$B/akctl" proxy bench --workers "$W" 2>"$T/proxy.err" &)"; PIDS+=("$AKCTL_PROXY_PID")
 PX_BASE=$ANTHROPIC_BASE_URL PX_TOKEN=$ANTHROPIC_API_KEY PX_PID=$AKCTL_PROXY_PID
+WHO="direct akctl-proxy nginx"
+if [ "$W" -gt 1 ]; then
+	eval "$("$B/akctl" proxy bench --workers 1 2>"$T/proxy1.err" &)"; PIDS+=("$AKCTL_PROXY_PID")
+	P1_BASE=$ANTHROPIC_BASE_URL P1_TOKEN=$ANTHROPIC_API_KEY P1_PID=$AKCTL_PROXY_PID
+	WHO="direct akctl-proxy proxy-1loop nginx"
+fi
 while [ ! -s "$T/sse.port" ]; do sleep 0.1; done
 SSE=http://127.0.0.1:$(cat "$T/sse.port")
 printf %s "$KEY" | "$B/akctl" add sse --no-validate --set "ANTHROPIC_BASE_URL=$SSE" >/dev/null 2>&1
@@ -101,6 +109,7 @@ target() {
 	case $1 in
 	direct) url="https://127.0.0.1:$UPP/v1/messages" h="x-api-key: $KEY" ;;
 	akctl-proxy) url="$PX_BASE/v1/messages" h="x-api-key: $PX_TOKEN" ;;
+	proxy-1loop) url="$P1_BASE/v1/messages" h="x-api-key: $P1_TOKEN" ;;
 	nginx) url="http://127.0.0.1:$NGP/v1/messages" h="x-api-key: $KEY" ;;
 	esac
 }
@@ -109,16 +118,17 @@ for c in 1 16 256; do
 	: > "$T/res.$c"
 	# Warm-up, not counted: every relay opens (and keeps) its upstream connections, with their TLS
 	# handshakes, before the measured rounds.
-	for who in direct akctl-proxy nginx; do
+	for who in $WHO; do
 		target "$who"
 		"$B/tests/bench/httpload" "$url" "$c" "$((c * 8))" "$h" >/dev/null
 	done
 	for r in $(seq "$ROUNDS"); do
-		for who in direct akctl-proxy nginx; do
+		for who in $WHO; do
 			target "$who"
 			# The relay's own CPU time per request (the proxy, or the nginx doing proxy_pass): on a
 			# shared machine the steadiest measure of what each costs.
 			pid=; [ "$who" = akctl-proxy ] && pid=$PX_PID; [ "$who" = nginx ] && pid=$NG2_PID
+			[ "$who" = proxy-1loop ] && pid=$P1_PID
 			c0=0; [ -n "$pid" ] && c0=$(cpu "$pid")
 			line=$("$B/tests/bench/httpload" "$url" "$c" "$n" "$h")
 			cu=0; [ -n "$pid" ] && cu=$((($(cpu "$pid") - c0) * 1000000 / HZ / n))
@@ -131,7 +141,7 @@ done
 echo
 echo "medians over $ROUNDS rounds (rps, p50 µs, p99 µs, time to first byte p50 µs, relay CPU µs per request), and the goals:"
 for c in 1 16 256; do
-	for who in direct akctl-proxy nginx; do
+	for who in $WHO; do
 		for k in 2 3 4 5 6; do
 			eval "m_${who//-/_}_$k=$(awk -v w="$who" -v k="$k" '$1 == w {print $k}' "$T/res.$c" | median)"
 		done
@@ -146,6 +156,10 @@ for c in 1 16 256; do
 			"added p99 ${add99} µs (goal <= 500: $(verdict "$add99" 500 1); nginx adds ${ng99} µs)"
 	fi
 	cr=$(awk -v a="$m_akctl_proxy_6" -v b="$m_nginx_6" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
+	if [ "$W" -gt 1 ]; then
+		echo "  c=$c: rps proxy ($W loops) / proxy (1 loop) $(awk -v a="$m_akctl_proxy_2" -v b="$m_proxy_1loop_2" \
+			'BEGIN {printf "%.2f", a / b}'), CPU per request $m_akctl_proxy_6 / $m_proxy_1loop_6 µs"
+	fi
 	echo "  c=$c: rps proxy/nginx $rr (goal >= 1.00: $(verdict "$rr" 1 0)), p50 proxy/nginx $lr (goal <= 1.00: $(verdict "$lr" 1 1))," \
 		"CPU per request proxy/nginx $cr"
 done
@@ -172,4 +186,5 @@ echo "  time to first streamed byte p50: direct ${d_tt} µs, through the proxy $
 	"the proxy's CPU for all $STREAMS streams: $((($(cpu "$SSE_PID") - sc0) * 1000 / HZ)) ms"
 echo "  proxy RSS: ${rss0} kB idle, peak sampled ${peak} kB, VmHWM ${hwm} kB" \
 	"(goal <= 51200 kB: $(verdict "$hwm" 51200 1))"
+echo "akctl-proxy (JSON runs) CPU per thread (ticks): $(for t in /proc/"$PX_PID"/task/*; do awk '{printf "%s ", $14 + $15}' "$t/stat"; done)"
 echo "akctl-proxy (JSON runs) RSS after the runs: $(awk '/VmRSS/ {print $2 " kB"}' "/proc/$PX_PID/status"), HWM $(awk '/VmHWM/ {print $2 " kB"}' "/proc/$PX_PID/status")"
