@@ -1,8 +1,8 @@
 /* proxy.h - akctl-proxy's internal interfaces: a loopback HTTP server (libmicrohttpd) that checks a
  * per-session placeholder token, swaps in the real key and relays to one upstream over libcurl.
  *
- * One event loop per worker thread (main.c; one worker per CPU by default, as nginx runs one worker
- * process per core): each has its own epoll set, libmicrohttpd daemon, libcurl multi handle with its
+ * One event loop per worker thread (main.c; --workers, by default one per two CPUs, since the clients
+ * share the machine): each has its own epoll set, libmicrohttpd daemon, libcurl multi handle with its
  * connection cache, and usage counters, and takes connections from the one shared listening socket
  * (EPOLLEXCLUSIVE: a new client wakes one idle worker). A loop watches its libmicrohttpd epoll fd,
  * each socket libcurl asks it to watch (the multi-socket API: only ready transfers are touched), the
