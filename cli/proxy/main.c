@@ -371,7 +371,7 @@ usage(void)
 /* One event loop and the descriptors it watches besides libcurl's and the clients'. */
 struct worker {
 	struct px px;
-	struct px_watch w_mhd, w_listen, w_stop, w_sig;
+	struct px_watch w_mhd, w_listen, w_stop, w_sig, w_hand;
 	pthread_t thread;
 	int started;
 };
@@ -448,7 +448,16 @@ worker_init(struct worker *wk, const struct px *tmpl, struct px_shared *sh, int 
 	wk->w_stop.fd = sh->stop_fd;
 	/* EPOLLEXCLUSIVE: a new client wakes one loop waiting in epoll_wait, not all of them, and an idle
 	 * loop is preferred to a busy one (a busy one is not waiting). */
-	if (px_watch_set(px, &wk->w_mhd, EPOLLIN) != 0 ||
+	{
+		int p[2];
+
+		if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0)
+			die("pipe: %s", strerror(errno));
+		sh->handoff[id] = p[1];
+		wk->w_hand.kind = PXW_HANDOFF;
+		wk->w_hand.fd = p[0];
+	}
+	if (px_watch_set(px, &wk->w_mhd, EPOLLIN) != 0 || px_watch_set(px, &wk->w_hand, EPOLLIN) != 0 ||
 	    px_watch_set(px, &wk->w_listen, EPOLLIN | EPOLLEXCLUSIVE) != 0 ||
 	    px_watch_set(px, &wk->w_stop, EPOLLIN) != 0)
 		die("epoll_ctl: %s", strerror(errno));
@@ -460,19 +469,49 @@ worker_init(struct worker *wk, const struct px *tmpl, struct px_shared *sh, int 
 	}
 }
 
-/* One new client for this loop's daemon. Another loop may have taken it first (EAGAIN); a client
- * that could not be taken (descriptors or memory short) is closed by libmicrohttpd. */
+/* A client accepted by one loop for another: well under PIPE_BUF, so each write is whole. */
+struct handoff {
+	int fd;
+	socklen_t len;
+	struct sockaddr_storage addr;
+};
+
+/* One new client. Its turn decides which loop serves it (clients dealt round the loops, so
+ * keep-alive connections opened while the first loop is idle do not all stay on it); another loop's
+ * gets it through that loop's pipe, and if the pipe is full this one serves it. Another loop may have
+ * accepted it first (EAGAIN); a client that could not be taken (descriptors or memory short) is closed
+ * by libmicrohttpd. */
 static int
 take_client(struct px *px)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	int fd;
+	struct px_shared *sh = px->shared;
+	struct handoff h;
+	unsigned to;
 
-	if ((fd = accept4(px->shared->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC)) < 0)
+	memset(&h, 0, sizeof(h));
+	h.len = sizeof(h.addr);
+	if ((h.fd = accept4(sh->lfd, (struct sockaddr *)&h.addr, &h.len, SOCK_NONBLOCK | SOCK_CLOEXEC)) < 0)
 		return 0;
-	(void)MHD_add_connection(px->mhd, fd, (struct sockaddr *)&ss, sl);
+	to = __atomic_fetch_add(&sh->next, 1, __ATOMIC_RELAXED) %
+	    (unsigned)__atomic_load_n(&sh->nworkers, __ATOMIC_RELAXED);
+	if ((int)to != px->id && write(sh->handoff[to], &h, sizeof(h)) == (ssize_t)sizeof(h))
+		return 0;
+	(void)MHD_add_connection(px->mhd, h.fd, (struct sockaddr *)&h.addr, h.len);
 	return 1;
+}
+
+/* Clients another loop accepted for this one. */
+static int
+take_handoffs(struct px *px, int fd)
+{
+	struct handoff h;
+	int n = 0;
+
+	while (read(fd, &h, sizeof(h)) == (ssize_t)sizeof(h)) {
+		(void)MHD_add_connection(px->mhd, h.fd, (struct sockaddr *)&h.addr, h.len);
+		n = 1;
+	}
+	return n;
 }
 
 /* The main loop's signals: 1 when the proxy is to stop. */
@@ -562,6 +601,9 @@ worker_run(void *arg)
 				 * where another idle loop may take it. */
 				mhd_ready |= take_client(px);
 				break;
+			case PXW_HANDOFF:
+				mhd_ready |= take_handoffs(px, w->fd);
+				break;
 			case PXW_MHD:
 				mhd_ready = 1;
 				break;
@@ -613,6 +655,7 @@ worker_run(void *arg)
 	curl_multi_cleanup(px->multi);
 	curl_share_cleanup(px->share);
 	close(px->ep);
+	close(wk->w_hand.fd); /* a client still in the pipe is closed with the process */
 	px_usage_publish(px);
 	return NULL;
 }
@@ -625,6 +668,7 @@ worker_finish_unstarted(struct worker *wk)
 	curl_multi_cleanup(wk->px.multi);
 	curl_share_cleanup(wk->px.share);
 	close(wk->px.ep);
+	close(wk->w_hand.fd);
 }
 
 int
@@ -752,6 +796,7 @@ main(int argc, char **argv)
 		die("eventfd: %s", strerror(errno));
 	if (pthread_mutex_init(&sh.lock, NULL) != 0)
 		die("pthread_mutex_init failed");
+	sh.nworkers = nworkers;
 	if ((wk = calloc((size_t)nworkers, sizeof(*wk))) == NULL)
 		die("out of memory");
 	for (i = 0; i < nworkers; i++)
@@ -797,10 +842,12 @@ main(int argc, char **argv)
 
 	for (i = 1; i < nworkers; i++) {
 		if ((errno = pthread_create(&wk[i].thread, NULL, worker_run, &wk[i])) != 0) {
-			/* Serve with the loops there are. */
+			/* Serve with the loops there are: no client is dealt to the others. */
 			fprintf(stderr, "akctl: proxy: worker thread: %s\n", strerror(errno));
-			worker_finish_unstarted(&wk[i]);
-			continue;
+			__atomic_store_n(&sh.nworkers, i, __ATOMIC_RELAXED);
+			for (; i < nworkers; i++)
+				worker_finish_unstarted(&wk[i]);
+			break;
 		}
 		wk[i].started = 1;
 	}

@@ -3,8 +3,9 @@
  *
  * One event loop per worker thread (main.c; --workers, by default one per two CPUs, since the clients
  * share the machine): each has its own epoll set, libmicrohttpd daemon, libcurl multi handle with its
- * connection cache, and usage counters, and takes connections from the one shared listening socket
- * (EPOLLEXCLUSIVE: a new client wakes one idle worker). A loop watches its libmicrohttpd epoll fd,
+ * connection cache, and usage counters. New clients are dealt round the loops in turn: the loop that
+ * accepts one from the shared listening socket (EPOLLEXCLUSIVE: one loop is woken) serves it or
+ * passes it down the next loop's hand-off pipe. A loop watches its libmicrohttpd epoll fd,
  * each socket libcurl asks it to watch (the multi-socket API: only ready transfers are touched), the
  * client sockets (to notice a client that leaves while its request waits) and relayed WebSocket
  * sockets; the main thread's loop also watches a signalfd and reports usage to the agent. A request
@@ -41,7 +42,7 @@ struct px_usage {
 };
 
 /* A descriptor in the loop's epoll set; epoll_event.data.ptr points at one. */
-enum px_wkind { PXW_SIGNAL, PXW_STOP, PXW_LISTEN, PXW_MHD, PXW_CURL, PXW_CLIENT, PXW_WS };
+enum px_wkind { PXW_SIGNAL, PXW_STOP, PXW_LISTEN, PXW_HANDOFF, PXW_MHD, PXW_CURL, PXW_CLIENT, PXW_WS };
 struct px_watch {
 	enum px_wkind kind;
 	int fd;
@@ -61,6 +62,9 @@ struct px_shared {
 	int lfd;                    /* the listening socket */
 	int stop_fd;                /* eventfd, written once to stop every loop (never read, so it stays
 	                               readable for all) */
+	int nworkers;
+	unsigned next;              /* accepted clients so far (atomic): whose turn the next one is */
+	int handoff[PX_WORKERS_MAX]; /* each loop's pipe (write end) for clients another loop accepted */
 };
 
 /* One worker: the configuration (a copy per worker; the secrets are pointers into the one secure
