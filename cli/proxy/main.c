@@ -743,8 +743,9 @@ main(int argc, char **argv)
 		usage();
 	}
 	/* One loop per two CPUs by default: the proxy's clients, and what they run, share this machine.
-	 * On two CPUs with the client and an upstream busy beside it, a second loop served 17-29% more
-	 * requests at 16 clients but 22-25% fewer at 256 (tests/bench/proxy-bench.sh). */
+	 * On two CPUs with the client and an upstream busy beside it, a second loop served 17-40% more
+	 * requests at 16 clients, and at 256 20% more in one run, 27% fewer in another
+	 * (tests/bench/proxy-bench.sh). */
 	if (nworkers == 0)
 		nworkers = cpus() / 2 < 1 ? 1 : cpus() / 2 > PX_WORKERS_MAX ? PX_WORKERS_MAX : cpus() / 2;
 	/* One malloc arena per loop (libcurl's resolver threads would each grow their own), and no
