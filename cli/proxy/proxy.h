@@ -5,12 +5,12 @@
  * share the machine): each has its own epoll set, libmicrohttpd daemon, libcurl multi handle with its
  * connection cache, and usage counters. New clients are dealt round the loops in turn: the loop that
  * accepts one from the shared listening socket (EPOLLEXCLUSIVE: one loop is woken) serves it or
- * passes it down the next loop's hand-off pipe. A loop watches its libmicrohttpd epoll fd,
- * each socket libcurl asks it to watch (the multi-socket API: only ready transfers are touched), the
- * client sockets (to notice a client that leaves while its request waits) and relayed WebSocket
- * sockets; the main thread's loop also watches a signalfd and reports usage to the agent. A request
- * lives on one worker from accept to close, so workers share nothing but the read-only configuration
- * and the usage totals (under a mutex). Secrets (the key, its header line, the placeholder) live in
+ * passes it down that loop's hand-off pipe. A loop watches its libmicrohttpd epoll fd, each socket
+ * libcurl asks it to watch (the multi-socket API: only ready transfers are touched), the client
+ * sockets (to notice a client that leaves while its request waits) and relayed WebSocket sockets;
+ * the main thread's loop also watches a signalfd and reports usage to the agent. A connection lives
+ * on one loop from hand-over to close, so loops share nothing but the read-only configuration, the
+ * turn counter (atomic) and the usage totals (under a mutex). Secrets (the key, its header line, the placeholder) live in
  * the secure arena, allocated once at start, read-only while workers run, and wiped at exit; nothing
  * here ever logs a request or response body.
  */
