@@ -47,7 +47,8 @@ var_value(const struct ak_profile *p, const char *name)
 /* Fetch name, then execv akctl-proxy with the key on a pipe. cmd is NULL for `akctl proxy`. Returns
  * only on failure, with the error (reported). */
 static enum ak_err
-run_proxy(struct cli *c, const char *name, const char *listen_addr, const char *usage_file, char **cmd)
+run_proxy(struct cli *c, const char *name, const char *listen_addr, const char *workers, const char *usage_file,
+    char **cmd)
 {
 	const struct ak_provider *pv;
 	struct ak_profile *p = NULL;
@@ -126,6 +127,10 @@ run_proxy(struct cli *c, const char *name, const char *listen_addr, const char *
 		args[n++] = "--listen";
 		args[n++] = listen_addr;
 	}
+	if (workers != NULL) {
+		args[n++] = "--workers";
+		args[n++] = workers;
+	}
 	if (usage_file != NULL) {
 		args[n++] = "--usage-file";
 		args[n++] = usage_file;
@@ -172,6 +177,7 @@ static const struct option proxy_longopts[] = {
 	{ "proxy", required_argument, NULL, 'P' },
 	{ "listen", required_argument, NULL, 'l' },
 	{ "usage-file", required_argument, NULL, 'f' },
+	{ "workers", required_argument, NULL, 'w' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -179,7 +185,7 @@ static const struct option proxy_longopts[] = {
 enum ak_err
 cmd_proxy(struct cli *c, int argc, char **argv)
 {
-	const char *listen_addr = NULL, *usage_file = NULL, *name;
+	const char *listen_addr = NULL, *usage_file = NULL, *workers = NULL, *name;
 	int ch;
 	enum ak_err r;
 
@@ -187,6 +193,7 @@ cmd_proxy(struct cli *c, int argc, char **argv)
 		switch (ch) {
 		case 'l': listen_addr = optarg; break;
 		case 'f': usage_file = optarg; break;
+		case 'w': workers = optarg; break;
 		case 'h': return cli_cmd_help(c->cmd);
 		case 'P':
 		default: return cli_bad_option(c, ch == 'P' ? '?' : ch, argv);
@@ -194,13 +201,13 @@ cmd_proxy(struct cli *c, int argc, char **argv)
 	}
 	if ((r = cli_one_profile(c, argc, argv, &name)) != AK_OK)
 		return r;
-	return run_proxy(c, name, listen_addr, usage_file, NULL);
+	return run_proxy(c, name, listen_addr, workers, usage_file, NULL);
 }
 
 enum ak_err
 cli_proxy_exec(struct cli *c, int argc, char **argv)
 {
-	const char *listen_addr = NULL, *usage_file = NULL, *name = NULL;
+	const char *listen_addr = NULL, *usage_file = NULL, *workers = NULL, *name = NULL;
 	char **cmd;
 	int ch;
 
@@ -210,6 +217,7 @@ cli_proxy_exec(struct cli *c, int argc, char **argv)
 		case 'P': name = optarg; break;
 		case 'l': listen_addr = optarg; break;
 		case 'f': usage_file = optarg; break;
+		case 'w': workers = optarg; break;
 		case 'h': return cli_cmd_help(c->cmd);
 		default:
 			if (ch == '?' && optopt == 0 && strcmp(argv[optind - 1], "--env-file") == 0)
@@ -225,5 +233,5 @@ cli_proxy_exec(struct cli *c, int argc, char **argv)
 	cmd = &argv[optind];
 	if (*cmd == NULL)
 		return cli_usage_error(c, "missing command (akctl exec --proxy PROFILE -- CMD [ARG...])");
-	return run_proxy(c, name, listen_addr, usage_file, cmd);
+	return run_proxy(c, name, listen_addr, workers, usage_file, cmd);
 }

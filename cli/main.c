@@ -139,9 +139,10 @@ static const struct cli_cmd cmds[] = {
 	    "  --redact         filter the command's output: stored keys become [ak:PROFILE]\n"
 	    "  --proxy PROFILE  run the command behind akctl-proxy: it never holds the key (see 'proxy')\n"
 	    PREVIOUS_OPT },
-	{ "proxy", cmd_proxy, "PROFILE [--listen ADDR] [--usage-file FILE]   (and: exec --proxy PROFILE -- CMD)",
+	{ "proxy", cmd_proxy, "PROFILE [--listen ADDR] [--workers N] [--usage-file FILE]   (and: exec --proxy PROFILE -- CMD)",
 	    "serve a profile's key through a local proxy; clients get a placeholder",
 	    "  --listen ADDR    [127.x.y.z:]PORT or unix:PATH (default: an ephemeral port on 127.0.0.1)\n"
+	    "  --workers N      event loops, each on its own thread (1-16; default: one per two CPUs)\n"
 	    "  --usage-file FILE  append one JSON line of token counts at the end\n" },
 	{ "allow", cmd_allow, "FILE | --list [--json]", "let an env file's ak:// references be resolved (as it is now)",
 	    "  --list           the allowed files and whether each changed since\n"

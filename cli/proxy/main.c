@@ -6,12 +6,18 @@
  * variables a client needs or run CMD with them and stop when it exits, with CMD's exit status.
  *
  *   akctl-proxy --provider P --profile NAME --upstream URL --key-fd N --secret-var VAR
- *               [--listen ADDR] [--usage-file FILE] [--exec -- CMD [ARG...]]
+ *               [--listen ADDR] [--workers N] [--usage-file FILE] [--exec -- CMD [ARG...]]
+ *
+ * Requests are served by N event loops (default: one per two CPUs this process may run on), each in its
+ * own thread with its own libmicrohttpd daemon and libcurl multi handle; the main thread runs the
+ * first loop, which also takes the signals, watches CMD and reports usage.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <malloc.h>
+#include <pthread.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <signal.h>
@@ -22,6 +28,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -277,9 +284,8 @@ listen_on(const char *addr, char *base, size_t baselen, char *unixpath, size_t u
 }
 
 static void
-summary(const struct px *px, const char *usage_file, int64_t started)
+summary(const struct px *px, const struct px_usage *u, const char *usage_file, int64_t started)
 {
-	const struct px_usage *u = &px->usage;
 	char line[768];
 	int fd, n;
 
@@ -356,9 +362,313 @@ static void
 usage(void)
 {
 	fputs("usage: akctl-proxy --provider P --profile NAME --upstream URL --key-fd N --secret-var VAR\n"
-	    "                   [--listen ADDR] [--usage-file FILE] [--exec -- CMD [ARG...]]\n"
+	    "                   [--listen ADDR] [--workers N] [--usage-file FILE] [--exec -- CMD [ARG...]]\n"
 	    "(run by 'akctl proxy' and 'akctl exec --proxy'; see akctl(1))\n", stderr);
 	exit(2);
+}
+
+
+/* One event loop and the descriptors it watches besides libcurl's and the clients'. */
+struct worker {
+	struct px px;
+	struct px_watch w_mhd, w_listen, w_stop, w_sig, w_hand;
+	pthread_t thread;
+	int started;
+};
+
+/* The main thread's view of CMD and the signals (its loop alone touches these). */
+static struct {
+	int sfd;
+	int exec_mode;
+	pid_t child;
+	int status;
+} mainst = { .sfd = -1, .child = -1 };
+
+/* The CPUs this process may run on (taskset, cgroups' cpusets), else the online ones. */
+static int
+cpus(void)
+{
+	cpu_set_t set;
+	long n;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return CPU_COUNT(&set);
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (int)n : 1;
+}
+
+/* Everything a loop needs, made by the main thread before any worker runs (so failures can die()). */
+static void
+worker_init(struct worker *wk, const struct px *tmpl, struct px_shared *sh, int id)
+{
+	struct px *px = &wk->px;
+	struct MHD_Daemon *d;
+	const union MHD_DaemonInfo *info;
+
+	*px = *tmpl; /* the configuration; key_header and token point into the one secure arena */
+	px->shared = sh;
+	px->id = id;
+	px->curl_due = -1;
+	if ((px->ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		die("epoll_create1: %s", strerror(errno));
+	if ((px->multi = curl_multi_init()) == NULL || (px->share = curl_share_init()) == NULL)
+		die("cannot start libcurl");
+	curl_share_setopt(px->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	curl_share_setopt(px->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+	curl_multi_setopt(px->multi, CURLMOPT_SOCKETFUNCTION, px_curl_socket_cb);
+	curl_multi_setopt(px->multi, CURLMOPT_SOCKETDATA, px);
+	curl_multi_setopt(px->multi, CURLMOPT_TIMERFUNCTION, px_curl_timer_cb);
+	curl_multi_setopt(px->multi, CURLMOPT_TIMERDATA, px);
+	/* Idle upstream connections kept for reuse: enough for a burst of clients. */
+	curl_multi_setopt(px->multi, CURLMOPT_MAXCONNECTS, 512L);
+	curl_multi_setopt(px->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+	/* No listening socket of its own: the loop accepts from the shared one and hands the connection
+	 * over (MHD_add_connection), so each new client goes to one loop only. */
+	d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET | MHD_ALLOW_SUSPEND_RESUME |
+	    MHD_ALLOW_UPGRADE | MHD_USE_TURBO | MHD_USE_SUPPRESS_DATE_NO_CLOCK, 0, NULL, NULL,
+	    px_access_cb, px,
+	    MHD_OPTION_URI_LOG_CALLBACK, px_uri_cb, px,
+	    MHD_OPTION_NOTIFY_COMPLETED, px_completed_cb, px,
+	    MHD_OPTION_NOTIFY_CONNECTION, px_conn_cb, px,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)900,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)8192,
+	    /* Each connection's buffer for its request head and the answer's headers: these APIs' fit
+	     * in 8 KiB (a request head past about 7 KiB is answered 431), and a thousand held streams
+	     * stay small. */
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(8u << 10),
+	    MHD_OPTION_END);
+	if (d == NULL || (info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_EPOLL_FD)) == NULL)
+		die("cannot start the HTTP server");
+	px->mhd = d;
+	wk->w_mhd.kind = PXW_MHD;
+	wk->w_mhd.fd = info->epoll_fd;
+	wk->w_listen.kind = PXW_LISTEN;
+	wk->w_listen.fd = sh->lfd;
+	wk->w_stop.kind = PXW_STOP;
+	wk->w_stop.fd = sh->stop_fd;
+	/* EPOLLEXCLUSIVE: a new client wakes one loop waiting in epoll_wait, not all of them, and an idle
+	 * loop is preferred to a busy one (a busy one is not waiting). */
+	{
+		int p[2];
+
+		if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0)
+			die("pipe: %s", strerror(errno));
+		sh->handoff[id] = p[1];
+		wk->w_hand.kind = PXW_HANDOFF;
+		wk->w_hand.fd = p[0];
+	}
+	if (px_watch_set(px, &wk->w_mhd, EPOLLIN) != 0 || px_watch_set(px, &wk->w_hand, EPOLLIN) != 0 ||
+	    px_watch_set(px, &wk->w_listen, EPOLLIN | EPOLLEXCLUSIVE) != 0 ||
+	    px_watch_set(px, &wk->w_stop, EPOLLIN) != 0)
+		die("epoll_ctl: %s", strerror(errno));
+	if (id == 0) {
+		wk->w_sig.kind = PXW_SIGNAL;
+		wk->w_sig.fd = mainst.sfd;
+		if (px_watch_set(px, &wk->w_sig, EPOLLIN) != 0)
+			die("epoll_ctl: %s", strerror(errno));
+	}
+}
+
+/* A client accepted by one loop for another: well under PIPE_BUF, so each write is whole. */
+struct handoff {
+	int fd;
+	socklen_t len;
+	struct sockaddr_storage addr;
+};
+
+/* One new client. Its turn decides which loop serves it (clients dealt round the loops, so
+ * keep-alive connections opened while the first loop is idle do not all stay on it); another loop's
+ * gets it through that loop's pipe, and if the pipe is full this one serves it. Another loop may have
+ * accepted it first (EAGAIN); a client that could not be taken (descriptors or memory short) is closed
+ * by libmicrohttpd. */
+static int
+take_client(struct px *px)
+{
+	struct px_shared *sh = px->shared;
+	struct handoff h;
+	unsigned to;
+
+	memset(&h, 0, sizeof(h));
+	h.len = sizeof(h.addr);
+	if ((h.fd = accept4(sh->lfd, (struct sockaddr *)&h.addr, &h.len, SOCK_NONBLOCK | SOCK_CLOEXEC)) < 0)
+		return 0;
+	to = __atomic_fetch_add(&sh->next, 1, __ATOMIC_RELAXED) %
+	    (unsigned)__atomic_load_n(&sh->nworkers, __ATOMIC_RELAXED);
+	if ((int)to != px->id && write(sh->handoff[to], &h, sizeof(h)) == (ssize_t)sizeof(h))
+		return 0;
+	(void)MHD_add_connection(px->mhd, h.fd, (struct sockaddr *)&h.addr, h.len);
+	return 1;
+}
+
+/* Clients another loop accepted for this one. */
+static int
+take_handoffs(struct px *px, int fd)
+{
+	struct handoff h;
+	int n = 0;
+
+	while (read(fd, &h, sizeof(h)) == (ssize_t)sizeof(h)) {
+		(void)MHD_add_connection(px->mhd, h.fd, (struct sockaddr *)&h.addr, h.len);
+		n = 1;
+	}
+	return n;
+}
+
+/* The main loop's signals: 1 when the proxy is to stop. */
+static int
+on_signals(void)
+{
+	struct signalfd_siginfo si;
+	int stop = 0;
+
+	while (read(mainst.sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			if (mainst.child > 0 && waitpid(mainst.child, &mainst.status, WNOHANG) == mainst.child) {
+				mainst.child = -1;
+				stop = 1;
+			}
+			break;
+		case SIGINT:
+		case SIGQUIT:
+			/* With CMD, the terminal's signal is CMD's to act on, as system() does. */
+			if (!mainst.exec_mode)
+				stop = 1;
+			break;
+		default:
+			if (mainst.child > 0)
+				kill(mainst.child, (int)si.ssi_signo);
+			else
+				stop = 1;
+		}
+	}
+	return stop;
+}
+
+/* Run one loop until the proxy stops, then end its requests and free what it holds. */
+static void *
+worker_run(void *arg)
+{
+	struct worker *wk = arg;
+	struct px *px = &wk->px;
+	struct MHD_Daemon *d = px->mhd;
+	int stop = 0, running;
+
+	while (!stop) {
+		struct epoll_event ev[128];
+		MHD_UNSIGNED_LONG_LONG mt;
+		int64_t now;
+		int i, n, tmo = 1000, mhd_ready = 0;
+
+		if (px->mhd_kick)
+			tmo = 0;
+		if (MHD_get_timeout(d, &mt) == MHD_YES && mt < (MHD_UNSIGNED_LONG_LONG)tmo)
+			tmo = (int)mt;
+		if (px->curl_due >= 0 && tmo > 0) {
+			now = px_now_ms();
+			if (px->curl_due - now < tmo)
+				tmo = px->curl_due <= now ? 0 : (int)(px->curl_due - now);
+		}
+		n = epoll_wait(px->ep, ev, (int)(sizeof(ev) / sizeof(ev[0])), tmo);
+		if (n < 0 && errno != EINTR)
+			die("epoll_wait: %s", strerror(errno));
+		if (n <= 0) {
+			mhd_ready = 1; /* a timeout: libmicrohttpd's own timers may be due */
+			/* Idle for a second after a busy spell: hand the freed heap back to the kernel. */
+			if (px->nlive == 0 && px->trim_due && px_now_ms() - px->busy_ms >= 1000) {
+				px->trim_due = 0;
+				malloc_trim(0);
+			}
+		}
+		for (i = 0; i < n; i++) {
+			struct px_watch *w = ev[i].data.ptr;
+			int flags = 0;
+
+			switch (w->kind) {
+			case PXW_SIGNAL:
+				if (on_signals()) {
+					stop = 1;
+					/* Every other loop watches this descriptor. */
+					if (eventfd_write(px->shared->stop_fd, 1) != 0)
+						die("eventfd_write: %s", strerror(errno));
+				}
+				break;
+			case PXW_STOP:
+				stop = 1;
+				break;
+			case PXW_LISTEN:
+				/* One at a time, as nginx does by default: the next waits for the next turn,
+				 * where another idle loop may take it. */
+				mhd_ready |= take_client(px);
+				break;
+			case PXW_HANDOFF:
+				mhd_ready |= take_handoffs(px, w->fd);
+				break;
+			case PXW_MHD:
+				mhd_ready = 1;
+				break;
+			case PXW_CURL:
+				if (w->fd < 0)
+					break; /* libcurl let go of it earlier in this batch */
+				flags |= (ev[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0;
+				flags |= (ev[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0;
+				flags |= (ev[i].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0;
+				curl_multi_socket_action(px->multi, w->fd, flags, &running);
+				break;
+			case PXW_CLIENT:
+				px_conn_gone(px, w);
+				break;
+			case PXW_WS:
+				px_ws_event(px, w, ev[i].events);
+				break;
+			}
+		}
+		/* Turn the crank until nothing is left to do now: libcurl's due timeouts (a transfer just
+		 * added is started by one), finished transfers, libmicrohttpd for woken connections and for
+		 * those it still has work for (a timeout of 0: an answer just sent, a connection not yet
+		 * read to EAGAIN, one just handed over), without a round through epoll_wait for each. */
+		for (i = 0; i < 8; i++) {
+			if (px->curl_due >= 0 && px->curl_due <= px_now_ms()) {
+				px->curl_due = -1;
+				curl_multi_socket_action(px->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+			}
+			px_relay_reap(px);
+			if (!mhd_ready && !px->mhd_kick)
+				break;
+			mhd_ready = px->mhd_kick = 0;
+			MHD_run(d);
+			if (MHD_get_timeout(d, &mt) == MHD_YES && mt == 0)
+				mhd_ready = 1;
+		}
+		px_watch_sweep(px);
+		px_ws_sweep(px, 0);
+		px_usage_publish(px);
+		if (px->id == 0)
+			px_report(px->shared, px->profile, 0);
+	}
+
+	px_ws_sweep(px, 1);
+	px_relay_abort_all(px);
+	MHD_run(d);
+	MHD_stop_daemon(d);
+	px_relay_pool_free(px);
+	curl_multi_cleanup(px->multi);
+	curl_share_cleanup(px->share);
+	close(px->ep);
+	close(wk->w_hand.fd); /* a client still in the pipe is closed with the process */
+	px_usage_publish(px);
+	return NULL;
+}
+
+/* A loop whose thread could not start has nothing in flight: just free it. */
+static void
+worker_finish_unstarted(struct worker *wk)
+{
+	MHD_stop_daemon(wk->px.mhd);
+	curl_multi_cleanup(wk->px.multi);
+	curl_share_cleanup(wk->px.share);
+	close(wk->px.ep);
+	close(wk->w_hand.fd);
 }
 
 int
@@ -371,32 +681,27 @@ main(int argc, char **argv)
 		{ "key-fd", required_argument, NULL, 'k' },
 		{ "secret-var", required_argument, NULL, 's' },
 		{ "listen", required_argument, NULL, 'l' },
+		{ "workers", required_argument, NULL, 'w' },
 		{ "usage-file", required_argument, NULL, 'f' },
 		{ "exec", no_argument, NULL, 'x' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct px px;
+	struct px_shared sh;
+	struct px_usage total;
+	struct worker *wk;
 	struct rlimit rl;
-	struct MHD_Daemon *d;
-	const union MHD_DaemonInfo *info;
-	struct signalfd_siginfo si;
-	struct px_watch w_sig = { 0 }, w_mhd = { 0 };
 	sigset_t mask, oldmask;
 	const char *provider = NULL, *upstream = NULL, *secret_var = NULL, *listen_addr = "127.0.0.1:0";
 	const char *usage_file = NULL;
 	char base[128], unixpath[108], envbase[160], *end;
 	char **cmd = NULL;
-	int ch, fd, key_fd = -1, lfd, sfd, running, stop = 0, status = 0, rc = 0, exec_mode = 0;
+	int ch, fd, key_fd = -1, rc = 0, nworkers = 0, i;
+	long v;
 	int64_t started = time(NULL);
-	pid_t child = -1;
 
 	memset(&px, 0, sizeof(px));
-	/* One malloc arena (libcurl's resolver threads would each grow their own), and no giving memory
-	 * back to the kernel between requests (a trim and the page faults that refill it cost more than
-	 * the request): the loop trims once the proxy has been idle a while instead. */
-	mallopt(M_ARENA_MAX, 1);
-	mallopt(M_TRIM_THRESHOLD, 64 << 20);
-	mallopt(M_MMAP_THRESHOLD, 1 << 20);
+	memset(&sh, 0, sizeof(sh));
 	/* Same-user processes (the child included) must not read this process's memory. */
 	prctl(PR_SET_DUMPABLE, 0);
 	rl.rlim_cur = rl.rlim_max = 0;
@@ -409,7 +714,14 @@ main(int argc, char **argv)
 		case 's': secret_var = optarg; break;
 		case 'l': listen_addr = optarg; break;
 		case 'f': usage_file = optarg; break;
-		case 'x': exec_mode = 1; break;
+		case 'x': mainst.exec_mode = 1; break;
+		case 'w':
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (optarg[0] == '\0' || *end != '\0' || errno != 0 || v < 1 || v > PX_WORKERS_MAX)
+				die("--workers: a number from 1 to %d", PX_WORKERS_MAX);
+			nworkers = (int)v;
+			break;
 		case 'k':
 			errno = 0;
 			key_fd = (int)strtol(optarg, &end, 10);
@@ -422,7 +734,7 @@ main(int argc, char **argv)
 	}
 	if (provider == NULL || px.profile == NULL || upstream == NULL || key_fd < 0 || secret_var == NULL)
 		usage();
-	if (exec_mode) {
+	if (mainst.exec_mode) {
 		if (optind >= argc)
 			usage();
 		cmd = &argv[optind];
@@ -430,6 +742,18 @@ main(int argc, char **argv)
 	} else if (optind != argc) {
 		usage();
 	}
+	/* One loop per two CPUs by default: the proxy's clients, and what they run, share this machine.
+	 * On two CPUs with the client and an upstream busy beside it, a second loop served 17-40% more
+	 * requests at 16 clients, and at 256 20% more in one run, 27% fewer in another
+	 * (tests/bench/proxy-bench.sh). */
+	if (nworkers == 0)
+		nworkers = cpus() / 2 < 1 ? 1 : cpus() / 2 > PX_WORKERS_MAX ? PX_WORKERS_MAX : cpus() / 2;
+	/* One malloc arena per loop (libcurl's resolver threads would each grow their own), and no
+	 * giving memory back to the kernel between requests (a trim and the page faults that refill it
+	 * cost more than the request): a loop trims once it has been idle a while instead. */
+	mallopt(M_ARENA_MAX, nworkers);
+	mallopt(M_TRIM_THRESHOLD, 64 << 20);
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
 	if ((px.pv = ak_provider_find(provider)) == NULL)
 		die("unknown provider '%s'", provider);
 	if (strcmp(provider, "anthropic") == 0)
@@ -454,6 +778,8 @@ main(int argc, char **argv)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* Blocked before any worker starts, so the workers inherit the mask and only the signalfd of
+	 * the main loop sees them. */
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -461,58 +787,35 @@ main(int argc, char **argv)
 	sigaddset(&mask, SIGQUIT);
 	sigaddset(&mask, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &mask, &oldmask);
-	if ((sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
+	if ((mainst.sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
 		die("signalfd: %s", strerror(errno));
 
-	lfd = listen_on(listen_addr, base, sizeof(base), unixpath, sizeof(unixpath));
-	if ((px.ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
-		die("epoll_create1: %s", strerror(errno));
-	px.curl_due = -1;
-	if ((px.multi = curl_multi_init()) == NULL || (px.share = curl_share_init()) == NULL)
-		die("cannot start libcurl");
-	curl_share_setopt(px.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-	curl_share_setopt(px.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-	curl_multi_setopt(px.multi, CURLMOPT_SOCKETFUNCTION, px_curl_socket_cb);
-	curl_multi_setopt(px.multi, CURLMOPT_SOCKETDATA, &px);
-	curl_multi_setopt(px.multi, CURLMOPT_TIMERFUNCTION, px_curl_timer_cb);
-	curl_multi_setopt(px.multi, CURLMOPT_TIMERDATA, &px);
-	/* Idle upstream connections kept for reuse: enough for a burst of clients. */
-	curl_multi_setopt(px.multi, CURLMOPT_MAXCONNECTS, 512L);
-	curl_multi_setopt(px.multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-	d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_TURBO |
-	    MHD_USE_SUPPRESS_DATE_NO_CLOCK, 0, NULL, NULL, px_access_cb, &px,
-	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)lfd,
-	    MHD_OPTION_URI_LOG_CALLBACK, px_uri_cb, &px,
-	    MHD_OPTION_NOTIFY_COMPLETED, px_completed_cb, &px,
-	    MHD_OPTION_NOTIFY_CONNECTION, px_conn_cb, &px,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)900,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)8192,
-	    /* Each connection's buffer for its request head and the answer's headers: these APIs' fit
-	     * in 8 KiB (a request head past about 7 KiB is answered 431), and a thousand held streams
-	     * stay small. */
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(8u << 10),
-	    MHD_OPTION_END);
-	if (d == NULL || (info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_EPOLL_FD)) == NULL)
-		die("cannot start the HTTP server");
-	px.mhd = d;
-	w_sig.kind = PXW_SIGNAL;
-	w_sig.fd = sfd;
-	w_mhd.kind = PXW_MHD;
-	w_mhd.fd = info->epoll_fd;
-	if (px_watch_set(&px, &w_sig, EPOLLIN) != 0 || px_watch_set(&px, &w_mhd, EPOLLIN) != 0)
-		die("epoll_ctl: %s", strerror(errno));
+	sh.lfd = listen_on(listen_addr, base, sizeof(base), unixpath, sizeof(unixpath));
+	if (fcntl(sh.lfd, F_SETFL, fcntl(sh.lfd, F_GETFL) | O_NONBLOCK) != 0)
+		die("fcntl: %s", strerror(errno));
+	if ((sh.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+		die("eventfd: %s", strerror(errno));
+	if (pthread_mutex_init(&sh.lock, NULL) != 0)
+		die("pthread_mutex_init failed");
+	sh.nworkers = nworkers;
+	if ((wk = calloc((size_t)nworkers, sizeof(*wk))) == NULL)
+		die("out of memory");
+	for (i = 0; i < nworkers; i++)
+		worker_init(&wk[i], &px, &sh, i);
 
 	/* OpenAI's SDKs want the /v1 in the base URL; Anthropic's do not. */
 	snprintf(envbase, sizeof(envbase), "%s%.*s", base, (int)px.strip_len,
 	    px.strip_len > 0 ? "/v1" : "");
-	if (exec_mode) {
+	if (mainst.exec_mode) {
 		if (setenv(px.pv->base_url_env, envbase, 1) != 0 || setenv(secret_var, px.token, 1) != 0 ||
 		    setenv("AKCTL_PROFILE", px.profile, 1) != 0)
 			die("setting the environment: %s", strerror(errno));
 		fflush(NULL);
-		if ((child = fork()) < 0)
+		/* Before any worker thread exists: the child runs no code another thread could have left
+		 * in the middle of a lock. */
+		if ((mainst.child = fork()) < 0)
 			die("fork: %s", strerror(errno));
-		if (child == 0) {
+		if (mainst.child == 0) {
 			sigprocmask(SIG_SETMASK, &oldmask, NULL);
 			signal(SIGPIPE, SIG_DFL);
 			execvp(cmd[0], cmd);
@@ -538,121 +841,39 @@ main(int argc, char **argv)
 		    px.pv->name, unixpath[0] != '\0' ? unixpath : base);
 	}
 
-	while (!stop) {
-		struct epoll_event ev[128];
-		MHD_UNSIGNED_LONG_LONG mt;
-		int64_t now;
-		int i, n, tmo = 1000, mhd_ready = 0;
-
-		if (px.mhd_kick)
-			tmo = 0;
-		if (MHD_get_timeout(d, &mt) == MHD_YES && mt < (MHD_UNSIGNED_LONG_LONG)tmo)
-			tmo = (int)mt;
-		if (px.curl_due >= 0 && tmo > 0) {
-			now = px_now_ms();
-			if (px.curl_due - now < tmo)
-				tmo = px.curl_due <= now ? 0 : (int)(px.curl_due - now);
+	for (i = 1; i < nworkers; i++) {
+		if ((errno = pthread_create(&wk[i].thread, NULL, worker_run, &wk[i])) != 0) {
+			/* Serve with the loops there are: no client is dealt to the others. */
+			fprintf(stderr, "akctl: proxy: worker thread: %s\n", strerror(errno));
+			__atomic_store_n(&sh.nworkers, i, __ATOMIC_RELAXED);
+			for (; i < nworkers; i++)
+				worker_finish_unstarted(&wk[i]);
+			break;
 		}
-		n = epoll_wait(px.ep, ev, (int)(sizeof(ev) / sizeof(ev[0])), tmo);
-		if (n < 0 && errno != EINTR)
-			die("epoll_wait: %s", strerror(errno));
-		if (n <= 0) {
-			mhd_ready = 1; /* a timeout: libmicrohttpd's own timers may be due */
-			/* Idle for a second after a busy spell: hand the freed heap back to the kernel. */
-			if (px.nlive == 0 && px.trim_due && px_now_ms() - px.busy_ms >= 1000) {
-				px.trim_due = 0;
-				malloc_trim(0);
-			}
-		}
-		for (i = 0; i < n; i++) {
-			struct px_watch *w = ev[i].data.ptr;
-			int flags = 0;
-
-			switch (w->kind) {
-			case PXW_SIGNAL:
-				while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-					switch (si.ssi_signo) {
-					case SIGCHLD:
-						if (child > 0 && waitpid(child, &status, WNOHANG) == child) {
-							child = -1;
-							stop = 1;
-						}
-						break;
-					case SIGINT:
-					case SIGQUIT:
-						/* With CMD, the terminal's signal is CMD's to act on, as system() does. */
-						if (!exec_mode)
-							stop = 1;
-						break;
-					default:
-						if (child > 0)
-							kill(child, (int)si.ssi_signo);
-						else
-							stop = 1;
-					}
-				}
-				break;
-			case PXW_MHD:
-				mhd_ready = 1;
-				break;
-			case PXW_CURL:
-				if (w->fd < 0)
-					break; /* libcurl let go of it earlier in this batch */
-				flags |= (ev[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0;
-				flags |= (ev[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0;
-				flags |= (ev[i].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0;
-				curl_multi_socket_action(px.multi, w->fd, flags, &running);
-				break;
-			case PXW_CLIENT:
-				px_conn_gone(&px, w);
-				break;
-			case PXW_WS:
-				px_ws_event(&px, w, ev[i].events);
-				break;
-			}
-		}
-		/* Turn the crank until nothing is left to do now: libcurl's due timeouts (a transfer just
-		 * added is started by one), finished transfers, libmicrohttpd for woken connections and for
-		 * those it still has work for (a timeout of 0: an answer just sent, a connection that has
-		 * not read to EAGAIN yet), without a round through epoll_wait for each. */
-		for (i = 0; i < 8; i++) {
-			if (px.curl_due >= 0 && px.curl_due <= px_now_ms()) {
-				px.curl_due = -1;
-				curl_multi_socket_action(px.multi, CURL_SOCKET_TIMEOUT, 0, &running);
-			}
-			px_relay_reap(&px);
-			if (!mhd_ready && !px.mhd_kick)
-				break;
-			mhd_ready = px.mhd_kick = 0;
-			MHD_run(d);
-			if (MHD_get_timeout(d, &mt) == MHD_YES && mt == 0)
-				mhd_ready = 1;
-		}
-		px_watch_sweep(&px);
-		px_ws_sweep(&px, 0);
-		px_report(&px, 0);
+		wk[i].started = 1;
 	}
-	px_report(&px, 1);
+	worker_run(&wk[0]);
+	for (i = 1; i < nworkers; i++)
+		if (wk[i].started)
+			pthread_join(wk[i].thread, NULL);
+	px_report(&sh, px.profile, 1);
 
-	px_ws_sweep(&px, 1);
-	px_relay_abort_all(&px);
-	MHD_run(d);
-	MHD_stop_daemon(d);
-	px_relay_pool_free(&px);
-	close(lfd);
+	free(wk);
+	close(sh.lfd);
+	close(sh.stop_fd);
+	close(mainst.sfd);
 	if (unixpath[0] != '\0')
 		unlink(unixpath);
-	curl_multi_cleanup(px.multi);
-	curl_share_cleanup(px.share);
-	close(px.ep);
 	curl_global_cleanup();
-	summary(&px, usage_file, started);
+	px_usage_total(&sh, &total);
+	summary(&px, &total, usage_file, started);
+	pthread_mutex_destroy(&sh.lock);
 	ak_smem_release_all();
-	if (exec_mode) {
-		if (WIFEXITED(status))
-			rc = WEXITSTATUS(status);
-		else if (WIFSIGNALED(status))
-			rc = 128 + WTERMSIG(status);
+	if (mainst.exec_mode) {
+		if (WIFEXITED(mainst.status))
+			rc = WEXITSTATUS(mainst.status);
+		else if (WIFSIGNALED(mainst.status))
+			rc = 128 + WTERMSIG(mainst.status);
 		else
 			rc = 1;
 	}

@@ -1,15 +1,24 @@
 /* proxy.h - akctl-proxy's internal interfaces: a loopback HTTP server (libmicrohttpd) that checks a
  * per-session placeholder token, swaps in the real key and relays to one upstream over libcurl.
  *
- * One thread: main.c runs one epoll loop over libmicrohttpd's epoll fd, each socket libcurl asks us to
- * watch (the multi-socket API: only ready transfers are touched), the client sockets (to notice a
- * client that leaves while its request waits), relayed WebSocket sockets and a signalfd. Secrets (the key, its header line, the placeholder) live in the secure arena, allocated
- * once at start and wiped at exit; nothing here ever logs a request or response body.
+ * One event loop per worker thread (main.c; --workers, by default one per two CPUs, since the clients
+ * share the machine): each has its own epoll set, libmicrohttpd daemon, libcurl multi handle with its
+ * connection cache, and usage counters. New clients are dealt round the loops in turn: the loop that
+ * accepts one from the shared listening socket (EPOLLEXCLUSIVE: one loop is woken) serves it or
+ * passes it down that loop's hand-off pipe. A loop watches its libmicrohttpd epoll fd, each socket
+ * libcurl asks it to watch (the multi-socket API: only ready transfers are touched), the client
+ * sockets (to notice a client that leaves while its request waits) and relayed WebSocket sockets;
+ * the main thread's loop also watches a signalfd and reports usage to the agent. A connection lives
+ * on one loop from hand-over to close, so loops share nothing but the read-only configuration, the
+ * turn counter (atomic) and the usage totals (under a mutex). Secrets (the key, its header line, the placeholder) live in
+ * the secure arena, allocated once at start, read-only while workers run, and wiped at exit; nothing
+ * here ever logs a request or response body.
  */
 #ifndef AK_PROXY_H
 #define AK_PROXY_H
 
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include <curl/curl.h>
@@ -33,7 +42,7 @@ struct px_usage {
 };
 
 /* A descriptor in the loop's epoll set; epoll_event.data.ptr points at one. */
-enum px_wkind { PXW_SIGNAL, PXW_MHD, PXW_CURL, PXW_CLIENT, PXW_WS };
+enum px_wkind { PXW_SIGNAL, PXW_STOP, PXW_LISTEN, PXW_HANDOFF, PXW_MHD, PXW_CURL, PXW_CLIENT, PXW_WS };
 struct px_watch {
 	enum px_wkind kind;
 	int fd;
@@ -44,7 +53,22 @@ struct px_watch {
 
 #define PX_POOL_MAX 64 /* idle easy handles kept for reuse */
 
-/* The running proxy: configuration and state shared by the relay. */
+#define PX_WORKERS_MAX 16
+
+/* What the workers share: the usage totals and the descriptors every loop watches. */
+struct px_shared {
+	pthread_mutex_t lock;       /* guards total */
+	struct px_usage total;      /* the sum of what the workers have published */
+	int lfd;                    /* the listening socket */
+	int stop_fd;                /* eventfd, written once to stop every loop (never read, so it stays
+	                               readable for all) */
+	int nworkers;
+	unsigned next;              /* accepted clients so far (atomic): whose turn the next one is */
+	int handoff[PX_WORKERS_MAX]; /* each loop's pipe (write end) for clients another loop accepted */
+};
+
+/* One worker: the configuration (a copy per worker; the secrets are pointers into the one secure
+ * arena, never copied) and the state of its own event loop. */
 struct px {
 	const struct ak_provider *pv;
 	const char *profile;
@@ -55,7 +79,10 @@ struct px {
 	char upstream[PX_URL_MAX];  /* base URL, no trailing '/' */
 	size_t strip_len;           /* leading path of the provider's default base ("/v1") that the
 	                               upstream base already ends in: not repeated */
-	struct px_usage usage;
+	struct px_usage usage;      /* this worker's counts (only its thread touches them) */
+	struct px_usage published;  /* ... of which these are in shared->total */
+	struct px_shared *shared;
+	int id;                     /* 0: the main thread's loop (signals, reports) */
 	CURLM *multi;
 	CURLSH *share;              /* DNS and TLS sessions shared by every handle */
 	CURL *pool[PX_POOL_MAX];    /* idle easy handles, options set: reused, not rebuilt */
@@ -128,6 +155,11 @@ void px_ws_req_gone(struct px_ws *ws);
 void px_ws_sweep(struct px *px, int all);
 
 /* usage.c ------------------------------------------------------------------------------------------ */
+/* The worker's counts since its last publish go into the shared totals (a no-op when unchanged). */
+void px_usage_publish(struct px *px);
+/* A consistent copy of the totals. */
+void px_usage_total(struct px_shared *sh, struct px_usage *out);
+
 /* Reads `usage` objects out of a response as it streams past, without holding the body: JSON bodies
  * are kept (up to a cap) and parsed at the end; server-sent events are split into lines and only the
  * `data:` lines that mention "usage" are parsed. Nothing is logged. */
@@ -140,6 +172,6 @@ void px_scan_finish(struct px_scan *s, struct px_usage *u);
 /* report.c: the counts since the last report, to the agent (LOG_USAGE) at most once a second, and
  * always when final. init: the client's name for the log (CMD's file name, or NULL). */
 void px_report_init(const char *cmd);
-void px_report(struct px *px, int final);
+void px_report(struct px_shared *sh, const char *profile, int final);
 
 #endif

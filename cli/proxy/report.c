@@ -3,7 +3,9 @@
  * provider's own figures.
  *
  * Reports are coalesced: at most one a second while requests finish, and a last one when the proxy
- * ends, so the relay loop pays one agent round trip a second at most. Each report opens its own
+ * ends, so the main thread's loop pays one agent round trip a second at most. The counts are the
+ * workers' published totals (px_usage_total); only the main thread reports, so the state here is its
+ * own. Each report opens its own
  * connection (the agent at $AKAGENT_SOCK or the default socket, checked as every client checks it)
  * and closes it, so the proxy holds no descriptor between reports; when the agent cannot be reached or refuses, the counts stay in the proxy's own summary and
  * one note says so. No key is involved: only the profile's name, which the proxy was given.
@@ -34,19 +36,20 @@ px_report_init(const char *cmd)
 }
 
 void
-px_report(struct px *px, int final)
+px_report(struct px_shared *sh, const char *profile, int final)
 {
-	const struct px_usage *u = &px->usage;
+	struct px_usage total, *u = &total;
 	struct ak_client *agent = NULL;
 	struct ak_use_entry e;
 	int64_t now = px_now_ms();
 	enum ak_err r;
 
-	if (broken || (u->requests == sent.requests && u->input_tokens == sent.input_tokens &&
-	    u->output_tokens == sent.output_tokens && u->cache_read_tokens == sent.cache_read_tokens &&
-	    u->cache_creation_tokens == sent.cache_creation_tokens))
+	if (broken || (!final && now - last_ms < REPORT_EVERY_MS))
 		return;
-	if (!final && now - last_ms < REPORT_EVERY_MS)
+	px_usage_total(sh, &total);
+	if (u->requests == sent.requests && u->input_tokens == sent.input_tokens &&
+	    u->output_tokens == sent.output_tokens && u->cache_read_tokens == sent.cache_read_tokens &&
+	    u->cache_creation_tokens == sent.cache_creation_tokens)
 		return;
 	last_ms = now;
 	if (ak_client_connect(NULL, AK_CLIENT_PLAIN, &agent, NULL, 0) != AK_OK) {
@@ -56,7 +59,7 @@ px_report(struct px *px, int final)
 	}
 	ak_client_set_timeout(agent, 2);
 	memset(&e, 0, sizeof(e));
-	e.profile = (char *)px->profile;
+	e.profile = (char *)profile;
 	e.client = client;
 	e.requests = (uint32_t)(u->requests - sent.requests);
 	e.tokens_in = u->input_tokens - sent.input_tokens;
@@ -69,7 +72,7 @@ px_report(struct px *px, int final)
 	goto out;
 fail:
 	broken = 1;
-	fprintf(stderr, "akctl: proxy: %s: token counts not reported to the agent: %s\n", px->profile,
+	fprintf(stderr, "akctl: proxy: %s: token counts not reported to the agent: %s\n", profile,
 	    ak_strerror(r));
 out:
 	ak_client_close(agent);

@@ -157,3 +157,31 @@ px_scan_finish(struct px_scan *s, struct px_usage *u)
 	free(s->buf);
 	free(s);
 }
+
+void
+px_usage_publish(struct px *px)
+{
+	struct px_usage *t = &px->shared->total, *u = &px->usage, *p = &px->published;
+
+	if (memcmp(u, p, sizeof(*u)) == 0)
+		return;
+	pthread_mutex_lock(&px->shared->lock);
+	t->requests += u->requests - p->requests;
+	t->refused += u->refused - p->refused;
+	t->failed += u->failed - p->failed;
+	t->aborted += u->aborted - p->aborted;
+	t->input_tokens += u->input_tokens - p->input_tokens;
+	t->output_tokens += u->output_tokens - p->output_tokens;
+	t->cache_read_tokens += u->cache_read_tokens - p->cache_read_tokens;
+	t->cache_creation_tokens += u->cache_creation_tokens - p->cache_creation_tokens;
+	pthread_mutex_unlock(&px->shared->lock);
+	*p = *u;
+}
+
+void
+px_usage_total(struct px_shared *sh, struct px_usage *out)
+{
+	pthread_mutex_lock(&sh->lock);
+	*out = sh->total;
+	pthread_mutex_unlock(&sh->lock);
+}

@@ -11,12 +11,16 @@
 # upstream in C, tests/bench/sse_fake.c, fast enough not to dominate) to measure its RSS and the time
 # to the first streamed byte. Every ratio is printed beside its goal. PB_H2=1 lets the upstream offer
 # HTTP/2 (the proxy multiplexes onto it; nginx's proxy_pass speaks HTTP/1.1 upstream whatever is
-# offered).
+# offered). The proxy runs PB_WORKERS event loops (default: one per CPU) and the nginx doing
+# proxy_pass as many worker processes, as the bench prints; the upstream nginx has one. With more
+# than one, a second proxy with one loop (proxy-1loop; the proxy's own default on two CPUs) runs in
+# the same rounds, so what the extra loops bring is measured under the same load.
 set -euo pipefail
 B=$(cd "${1:?usage: proxy-bench.sh BUILD [REQUESTS] [ROUNDS]}" && pwd)
 N=${2:-20000}
 ROUNDS=${3:-3}
 STREAMS=1000
+W=${PB_WORKERS:-$(nproc)}
 ulimit -n "$(ulimit -Hn)" # a thousand streams: two descriptors each, in the proxy and in the load
 T=$(mktemp -d "${TMPDIR:-/tmp}/akpb.XXXXXX")
 PIDS=()
@@ -37,9 +41,10 @@ export BENCH_CA="$T/ca.pem" AKCTL_CA_BUNDLE="$T/ca.pem"
 port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 UPP=$(port) NGP=$(port)
 ANSWER='{"id":"msg_b","type":"message","role":"assistant","model":"m","content":[{"type":"text","text":"hello"}],"stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":5}}'
-common="daemon off; master_process off; worker_processes 1; error_log $T/err.log; pid PIDFILE;
+common="daemon off; error_log $T/err.log; pid PIDFILE;
 events { worker_connections 4096; }"
 cat > "$T/ng1/nginx.conf" <<NG
+master_process off; worker_processes 1;
 ${common/PIDFILE/$T/ng1/pid}
 http { access_log off; client_body_temp_path $T/ng1;
   server { listen 127.0.0.1:$UPP ssl${PB_H2:+ http2}; ssl_certificate $T/srv.pem; ssl_certificate_key $T/srv.key;
@@ -47,6 +52,7 @@ http { access_log off; client_body_temp_path $T/ng1;
     location / { default_type application/json; return 200 '$ANSWER'; } } }
 NG
 cat > "$T/ng2/nginx.conf" <<NG
+master_process on; worker_processes $W;
 ${common/PIDFILE/$T/ng2/pid}
 http { access_log off; client_body_temp_path $T/ng2; proxy_temp_path $T/ng2;
   upstream up { server 127.0.0.1:$UPP; keepalive 512; keepalive_requests 1000000; }
@@ -67,27 +73,43 @@ eval "$("$B/akagent" -s)"; PIDS+=("$AKAGENT_PID")
 "$B/akctl" --passphrase-fd 3 unlock 3<"$T/pw" >/dev/null 2>&1
 KEY="sk-ant-api03-$(head -c 80 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=' | head -c 93)AA"
 printf %s "$KEY" | "$B/akctl" add bench --no-validate --set "ANTHROPIC_BASE_URL=https://127.0.0.1:$UPP" >/dev/null 2>&1
-eval "$("$B/akctl" proxy bench 2>"$T/proxy.err" &)"; PIDS+=("$AKCTL_PROXY_PID")
+eval "$("$B/akctl" proxy bench --workers "$W" 2>"$T/proxy.err" &)"; PIDS+=("$AKCTL_PROXY_PID")
 PX_BASE=$ANTHROPIC_BASE_URL PX_TOKEN=$ANTHROPIC_API_KEY PX_PID=$AKCTL_PROXY_PID
+WHO="direct akctl-proxy nginx"
+if [ "$W" -gt 1 ]; then
+	eval "$("$B/akctl" proxy bench --workers 1 2>"$T/proxy1.err" &)"; PIDS+=("$AKCTL_PROXY_PID")
+	P1_BASE=$ANTHROPIC_BASE_URL P1_TOKEN=$ANTHROPIC_API_KEY P1_PID=$AKCTL_PROXY_PID
+	WHO="direct akctl-proxy proxy-1loop nginx"
+fi
 while [ ! -s "$T/sse.port" ]; do sleep 0.1; done
 SSE=http://127.0.0.1:$(cat "$T/sse.port")
 printf %s "$KEY" | "$B/akctl" add sse --no-validate --set "ANTHROPIC_BASE_URL=$SSE" >/dev/null 2>&1
-eval "$("$B/akctl" proxy sse 2>"$T/proxy-sse.err" &)"; PIDS+=("$AKCTL_PROXY_PID")
+eval "$("$B/akctl" proxy sse --workers "$W" 2>"$T/proxy-sse.err" &)"; PIDS+=("$AKCTL_PROXY_PID")
 SSE_BASE=$ANTHROPIC_BASE_URL SSE_TOKEN=$ANTHROPIC_API_KEY SSE_PID=$AKCTL_PROXY_PID
 sleep 1
 
 # field LINE NAME: the value of NAME=… in an httpload line
 field() { sed -n "s/.*[ ^]$2=\([0-9]*\).*/\1/p" <<<" $1"; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-# cpu PID: user+system clock ticks the process has used so far
-cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# cpu PID: user+system clock ticks the process (all its threads) and its children (nginx's worker
+# processes) have used so far
+cpu() {
+	local t=0 p
+	for p in "$1" $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+		t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+	done
+	echo "$t"
+}
+while [ ! -s "$T/ng2/pid" ]; do sleep 0.1; done
 HZ=$(getconf CLK_TCK) NG2_PID=$(cat "$T/ng2/pid")
+echo "akctl-proxy: --workers $W; nginx doing proxy_pass: worker_processes $W; upstream nginx: 1 worker; $(nproc) CPUs"
 verdict() { awk -v v="$1" -v g="$2" -v le="$3" 'BEGIN { ok = le ? v <= g : v >= g; print (ok ? "ok" : "MISSED") }'; }
 
 target() {
 	case $1 in
 	direct) url="https://127.0.0.1:$UPP/v1/messages" h="x-api-key: $KEY" ;;
 	akctl-proxy) url="$PX_BASE/v1/messages" h="x-api-key: $PX_TOKEN" ;;
+	proxy-1loop) url="$P1_BASE/v1/messages" h="x-api-key: $P1_TOKEN" ;;
 	nginx) url="http://127.0.0.1:$NGP/v1/messages" h="x-api-key: $KEY" ;;
 	esac
 }
@@ -96,16 +118,17 @@ for c in 1 16 256; do
 	: > "$T/res.$c"
 	# Warm-up, not counted: every relay opens (and keeps) its upstream connections, with their TLS
 	# handshakes, before the measured rounds.
-	for who in direct akctl-proxy nginx; do
+	for who in $WHO; do
 		target "$who"
 		"$B/tests/bench/httpload" "$url" "$c" "$((c * 8))" "$h" >/dev/null
 	done
 	for r in $(seq "$ROUNDS"); do
-		for who in direct akctl-proxy nginx; do
+		for who in $WHO; do
 			target "$who"
 			# The relay's own CPU time per request (the proxy, or the nginx doing proxy_pass): on a
 			# shared machine the steadiest measure of what each costs.
 			pid=; [ "$who" = akctl-proxy ] && pid=$PX_PID; [ "$who" = nginx ] && pid=$NG2_PID
+			[ "$who" = proxy-1loop ] && pid=$P1_PID
 			c0=0; [ -n "$pid" ] && c0=$(cpu "$pid")
 			line=$("$B/tests/bench/httpload" "$url" "$c" "$n" "$h")
 			cu=0; [ -n "$pid" ] && cu=$((($(cpu "$pid") - c0) * 1000000 / HZ / n))
@@ -118,7 +141,7 @@ done
 echo
 echo "medians over $ROUNDS rounds (rps, p50 µs, p99 µs, time to first byte p50 µs, relay CPU µs per request), and the goals:"
 for c in 1 16 256; do
-	for who in direct akctl-proxy nginx; do
+	for who in $WHO; do
 		for k in 2 3 4 5 6; do
 			eval "m_${who//-/_}_$k=$(awk -v w="$who" -v k="$k" '$1 == w {print $k}' "$T/res.$c" | median)"
 		done
@@ -133,6 +156,10 @@ for c in 1 16 256; do
 			"added p99 ${add99} µs (goal <= 500: $(verdict "$add99" 500 1); nginx adds ${ng99} µs)"
 	fi
 	cr=$(awk -v a="$m_akctl_proxy_6" -v b="$m_nginx_6" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
+	if [ "$W" -gt 1 ]; then
+		echo "  c=$c: rps proxy ($W loops) / proxy (1 loop) $(awk -v a="$m_akctl_proxy_2" -v b="$m_proxy_1loop_2" \
+			'BEGIN {printf "%.2f", a / b}'), CPU per request $m_akctl_proxy_6 / $m_proxy_1loop_6 µs"
+	fi
 	echo "  c=$c: rps proxy/nginx $rr (goal >= 1.00: $(verdict "$rr" 1 0)), p50 proxy/nginx $lr (goal <= 1.00: $(verdict "$lr" 1 1))," \
 		"CPU per request proxy/nginx $cr"
 done
@@ -159,4 +186,5 @@ echo "  time to first streamed byte p50: direct ${d_tt} µs, through the proxy $
 	"the proxy's CPU for all $STREAMS streams: $((($(cpu "$SSE_PID") - sc0) * 1000 / HZ)) ms"
 echo "  proxy RSS: ${rss0} kB idle, peak sampled ${peak} kB, VmHWM ${hwm} kB" \
 	"(goal <= 51200 kB: $(verdict "$hwm" 51200 1))"
+echo "akctl-proxy (JSON runs) CPU per thread (ticks): $(for t in /proc/"$PX_PID"/task/*; do awk '{printf "%s ", $14 + $15}' "$t/stat"; done)"
 echo "akctl-proxy (JSON runs) RSS after the runs: $(awk '/VmRSS/ {print $2 " kB"}' "/proc/$PX_PID/status"), HWM $(awk '/VmHWM/ {print $2 " kB"}' "/proc/$PX_PID/status")"

@@ -73,7 +73,8 @@ req method -X PUT -H "x-api-key: $tok" "$base/v1/messages"
 exit 7
 SH
 chmod +x "$T/child.sh"
-run env T="$T" "$AKCTL" exec --proxy prod --usage-file "$T/usage.jsonl" -- "$T/child.sh"
+# Two loops: whichever takes a client, the one summary counts it.
+run env T="$T" "$AKCTL" exec --proxy prod --workers 2 --usage-file "$T/usage.jsonl" -- "$T/child.sh"
 [ "$RC" = 7 ] || fail "exec --proxy did not pass on the command's exit status 7 (got $RC)"
 grep -q '^ANTHROPIC_BASE_URL=http://127\.0\.0\.1:[0-9]*$' "$T/child.env" || fail "no loopback base URL in the child"
 TOKEN=$(sed -n 's/^ANTHROPIC_API_KEY=//p' "$T/child.env")
@@ -112,13 +113,16 @@ expect_exit 2 "$AKCTL" exec --proxy prod
 expect_exit 2 "$AKCTL" exec --proxy prod --env-file /dev/null -- true
 expect_exit 1 "$AKCTL" exec --proxy prod --listen 0.0.0.0:0 -- true
 grep -q 'only a 127.0.0.0/8 address' "$ERR" || fail "non-loopback --listen: $(cat "$ERR")"
+expect_exit 1 "$AKCTL" exec --proxy prod --workers 0 -- true
+grep -q -- '--workers: a number from 1 to 16' "$ERR" || fail "--workers 0: $(cat "$ERR")"
+expect_exit 1 "$AKCTL" exec --proxy prod --workers 17 -- true
 add_profile plain "$(fake_key)" --no-validate --set ANTHROPIC_BASE_URL=http://api.example.com
 expect_exit 1 "$AKCTL" exec --proxy plain -- true
 grep -q 'plain http to a non-loopback host' "$ERR" || fail "plain-http upstream: $(cat "$ERR")"
 expect_exit 5 "$AKCTL" exec --proxy nosuch -- true
 
 trace "a client that leaves mid-stream: the upstream transfer ends, the proxy serves on"
-"$AKCTL" proxy prod > "$T/px.env" 2>"$T/px.err" &
+"$AKCTL" proxy prod --workers 3 > "$T/px.env" 2>"$T/px.err" &
 PXPID=$!
 track_pid "$PXPID"
 wait_for "$T/px.env" || fail "akctl proxy printed nothing: $(cat "$T/px.err")"

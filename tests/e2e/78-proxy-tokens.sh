@@ -86,7 +86,7 @@ for i in 1 2; do
 done
 SH
 chmod +x "$T/client.sh"
-t 0 exec --proxy prod --usage-file "$T/usage.jsonl" -- "$T/client.sh"
+t 0 exec --proxy prod --workers 2 --usage-file "$T/usage.jsonl" -- "$T/client.sh"
 
 trace "akctl log: the tokens, per profile and client"
 t 0 log --json --profile prod
