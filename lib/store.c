@@ -303,6 +303,26 @@ ak_store_free(struct ak_store *s)
 	ak_smem_free(s);
 }
 
+struct ak_store *
+ak_store_dup(const struct ak_store *s)
+{
+	struct ak_store *d;
+
+	if (s == NULL || (d = ak_store_new()) == NULL)
+		return NULL;
+	if (s->n > 0 && (d->p = ak_smem_alloc(s->n * sizeof(*d->p))) == NULL)
+		goto fail;
+	d->cap = s->n;
+	/* n counts the copies made so far, so a failure frees only what exists. */
+	for (d->n = 0; d->n < s->n; d->n++)
+		if ((d->p[d->n] = ak_profile_dup(s->p[d->n])) == NULL)
+			goto fail;
+	return d;
+fail:
+	ak_store_free(d);
+	return NULL;
+}
+
 /* Index of name, or where it would be inserted (with *found = 0). */
 static size_t
 store_search(const struct ak_store *s, const char *name, int *found)
