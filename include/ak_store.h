@@ -159,6 +159,9 @@ enum ak_err ak_store_json_time(const struct cJSON *it, int64_t *dst);
  * *out is a NUL-terminated secure allocation (ak_smem_free), *outlen excludes the NUL. */
 enum ak_err ak_store_serialize(const struct ak_store *s, char **out, size_t *outlen);
 enum ak_err ak_store_parse(const char *doc, size_t len, struct ak_store **out);
+/* The same for a document the caller has already NUL-terminated (doc[len] == '\0'), parsed where it is
+ * instead of from a copy: the decrypted file, which is megabytes for a large store. */
+enum ak_err ak_store_parse_terminated(const char *doc, size_t len, struct ak_store **out);
 
 /* The file ------------------------------------------------------------------------------------------- */
 struct ak_header {

@@ -905,30 +905,17 @@ profile_cmp(const void *a, const void *b)
 	return strcmp((*pa)->name, (*pb)->name);
 }
 
-/* doc is the decrypted plaintext: the caller wipes it. On success *out belongs to the caller
- * (ak_store_free); on failure *out is NULL and every partial copy has been wiped. */
-enum ak_err
-ak_store_parse(const char *doc, size_t len, struct ak_store **out)
+/* The parse proper: buf is the checked document, NUL-terminated. */
+static enum ak_err
+parse_terminated(const char *buf, struct ak_store **out)
 {
 	cJSON *root = NULL;
 	const cJSON *f, *version = NULL, *profiles = NULL, *o;
 	struct ak_store *s = NULL;
 	struct ak_profile *p;
-	char *buf = NULL;
 	size_t i, n;
 	enum ak_err r = AK_ERR_BAD_FORMAT;
 
-	if (out == NULL || (doc == NULL && len != 0))
-		return AK_ERR_INVALID;
-	*out = NULL;
-	if (len > AK_FILE_MAX)
-		return AK_ERR_BAD_FORMAT;
-	if (len == 0 || memchr(doc, '\0', len) != NULL || has_nul_escape(doc, len))
-		return AK_ERR_BAD_FORMAT;
-	/* A NUL-terminated secure copy: cJSON then needs no length, and we can require that it consumed
-	 * the whole document. */
-	if ((buf = ak_smem_strndup(doc, len)) == NULL)
-		return AK_ERR_NOMEM;
 	/* Every cJSON block of this parse dies at the cJSON_Delete below: one scratch session. */
 	ak_smem_scratch_begin();
 	if ((root = cJSON_ParseWithOpts(buf, NULL, 1)) == NULL || !cJSON_IsObject(root))
@@ -985,6 +972,50 @@ out:
 	ak_store_free(s);
 	cJSON_Delete(root);
 	ak_smem_scratch_end();
+	return r;
+}
+
+/* Checks common to both entry points; 0 when doc may go to the parser. */
+static enum ak_err
+doc_check(const char *doc, size_t len, struct ak_store **out)
+{
+	if (out == NULL || (doc == NULL && len != 0))
+		return AK_ERR_INVALID;
+	*out = NULL;
+	if (len > AK_FILE_MAX)
+		return AK_ERR_BAD_FORMAT;
+	if (len == 0 || memchr(doc, '\0', len) != NULL || has_nul_escape(doc, len))
+		return AK_ERR_BAD_FORMAT;
+	return AK_OK;
+}
+
+/* doc is the decrypted plaintext: the caller wipes it. On success *out belongs to the caller
+ * (ak_store_free); on failure *out is NULL and every partial copy has been wiped. */
+enum ak_err
+ak_store_parse(const char *doc, size_t len, struct ak_store **out)
+{
+	char *buf;
+	enum ak_err r;
+
+	if ((r = doc_check(doc, len, out)) != AK_OK)
+		return r;
+	/* A NUL-terminated secure copy: cJSON then needs no length, and we can require that it consumed
+	 * the whole document. */
+	if ((buf = ak_smem_strndup(doc, len)) == NULL)
+		return AK_ERR_NOMEM;
+	r = parse_terminated(buf, out);
 	ak_smem_free(buf);
 	return r;
+}
+
+enum ak_err
+ak_store_parse_terminated(const char *doc, size_t len, struct ak_store **out)
+{
+	enum ak_err r;
+
+	if ((r = doc_check(doc, len, out)) != AK_OK)
+		return r;
+	if (doc[len] != '\0')
+		return AK_ERR_INVALID;
+	return parse_terminated(doc, out);
 }

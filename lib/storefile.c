@@ -286,7 +286,8 @@ ak_store_open_image(const uint8_t *file, size_t len, const uint8_t *key, struct 
 	    h.nonce, dk) != 0)
 		goto out;
 	/* Decrypted but unparsable is AUTH too: one answer for every way a forged file can fail. */
-	if ((r = ak_store_parse((const char *)m, (size_t)mlen, out)) != AK_OK) {
+	m[mlen] = '\0'; /* room for it was allocated */
+	if ((r = ak_store_parse_terminated((const char *)m, (size_t)mlen, out)) != AK_OK) {
 		if (r != AK_ERR_NOMEM)
 			r = AK_ERR_AUTH;
 		goto out;

@@ -1382,6 +1382,32 @@ test_txn_base(void)
 	sodium_memzero(bad, sizeof(bad));
 }
 
+/* The in-place parse gives what the copying one gives, and wants its NUL. */
+static void
+test_parse_terminated(void)
+{
+	struct ak_store *s = mkstore(), *a = NULL, *b = NULL;
+	char *doc = NULL;
+	size_t len = 0;
+
+	CHECK_EQ(ak_store_serialize(s, &doc, &len), AK_OK);
+	CHECK_EQ(ak_store_parse(doc, len, &a), AK_OK);
+	CHECK_EQ(ak_store_parse_terminated(doc, len, &b), AK_OK);
+	CHECK(a != NULL && b != NULL && stores_equal(a, b) && stores_equal(a, s));
+	ak_store_free(b);
+	b = NULL;
+	/* Not terminated where it says: refused, never read past. */
+	CHECK_EQ(ak_store_parse_terminated(doc, len - 1, &b), AK_ERR_INVALID);
+	CHECK(b == NULL);
+	/* A NUL inside is the same bad format as for the copying parse. */
+	doc[len / 2] = '\0';
+	CHECK_EQ(ak_store_parse_terminated(doc, len, &b), AK_ERR_BAD_FORMAT);
+	CHECK(b == NULL);
+	ak_smem_free(doc);
+	ak_store_free(a);
+	ak_store_free(s);
+}
+
 int
 main(void)
 {
@@ -1412,6 +1438,7 @@ main(void)
 	test_load();
 	test_secret_vars_and_edits();
 	test_txn_base();
+	test_parse_terminated();
 	cleanup();
 	T_DONE();
 }
