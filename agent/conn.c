@@ -36,6 +36,7 @@ struct conn {
 	int dead;
 	uint64_t confirm_id;    /* parked while a confirmation runs (confirm.c); the request stays in in */
 	struct agent_peer peer; /* for the usage log */
+	int exe_read;           /* peer.exe looked up (at the first request that may be logged) */
 };
 
 static struct conn **conns;
@@ -129,6 +130,24 @@ queue_error(struct conn *c, enum ak_err e, uint64_t now)
 	c->closing = 1;
 }
 
+/* The peer's executable, NULL when unreadable (another user's process, e.g. root's). Looked up once,
+ * at the connection's first request that may be logged, while its sender waits for the answer, so the
+ * pid is normally still the process that connected (read after the peer is gone, it may have been
+ * reused). STATUS and LIST, which most connections send alone or first, never need it: a readlink
+ * was a good part of what a new connection cost. */
+static char *
+peer_exe(pid_t pid)
+{
+	char link[64], path[AK_USE_EXE_MAX + 1];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/%ld/exe", (long)pid);
+	if ((n = readlink(link, path, sizeof(path) - 1)) <= 0)
+		return NULL;
+	path[n] = '\0';
+	return strdup(path);
+}
+
 /* Take the next complete frame from c->in and dispatch it. Returns 1 if something happened (a reply
  * was queued or the connection was parked), 0 if no complete frame is there. */
 static int
@@ -174,6 +193,10 @@ conn_next_frame(struct conn *c, uint64_t now)
 		return 1;
 	}
 	c->last_active = now;
+	if (!c->exe_read && type != AK_MSG_STATUS && type != AK_MSG_LIST) {
+		c->peer.exe = peer_exe(c->peer.pid);
+		c->exe_read = 1;
+	}
 	agent_dispatch(type, req, c->out, &res, &c->peer);
 	ak_buf_reset(req); /* wipe: it may have held a key or a secret */
 	if (res.confirm_id != 0) {
@@ -350,22 +373,7 @@ agent_conns_compact(void)
 	return freed;
 }
 
-/* The peer's executable now, while the connecting process surely exists (a pid read later may have
- * been reused). NULL when unreadable (another user's process, e.g. root's). */
-static char *
-peer_exe(pid_t pid)
-{
-	char link[64], path[AK_USE_EXE_MAX + 1];
-	ssize_t n;
-
-	snprintf(link, sizeof(link), "/proc/%ld/exe", (long)pid);
-	if ((n = readlink(link, path, sizeof(path) - 1)) <= 0)
-		return NULL;
-	path[n] = '\0';
-	return strdup(path);
-}
-
-/* Fills *peer (pid, uid, exe) for an allowed peer. */
+/* Fills *peer (pid, uid; exe is looked up later) for an allowed peer. */
 static int
 peer_allowed(int fd, struct agent_peer *peer)
 {
@@ -378,7 +386,6 @@ peer_allowed(int fd, struct agent_peer *peer)
 	if (cr.uid == getuid() || cr.uid == 0) {
 		peer->pid = cr.pid;
 		peer->uid = cr.uid;
-		peer->exe = peer_exe(cr.pid);
 		return 1;
 	}
 	ak_warn("refused a connection from uid %lu", (unsigned long)cr.uid);
