@@ -422,6 +422,9 @@ agent_conns_accept(int lfd, uint64_t now)
 			send_error_and_close(fd, AK_ERR_NOMEM);
 			return now + AGENT_ACCEPT_PAUSE_MS;
 		}
+		/* Clients send their first request right after connecting, and it is often there by the
+		 * time we accept: serving it now saves a poll round (a read that finds nothing costs less). */
+		conn_read(conns[nconns - 1], now);
 	}
 	return 0;
 }
