@@ -148,6 +148,32 @@ peer_exe(pid_t pid)
 	return strdup(path);
 }
 
+/* Send a reply given by reference (the cached LIST reply) straight from where it is; what the socket
+ * does not take now is copied into c->out, since the reference does not outlive this request. */
+static int
+conn_send_ref(struct conn *c, const uint8_t *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			c->dead = 1;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	if (len > 0 && ak_buf_put(c->out, p, len) != AK_OK) {
+		c->dead = 1;
+		return -1;
+	}
+	return 0;
+}
+
 /* Take the next complete frame from c->in and dispatch it. Returns 1 if something happened (a reply
  * was queued or the connection was parked), 0 if no complete frame is there. */
 static int
@@ -212,7 +238,9 @@ conn_next_frame(struct conn *c, uint64_t now)
 		return 1;
 	}
 	c->out_since = now;
-	if (res.close || ak_buf_len(c->out) == 0)
+	if (res.ref != NULL && conn_send_ref(c, res.ref, res.ref_len) != 0)
+		return 1;
+	if (res.close || (ak_buf_len(c->out) == 0 && res.ref == NULL))
 		c->closing = 1;
 	if (res.hold_until != 0)
 		c->hold_until = res.hold_until;
@@ -434,6 +462,7 @@ agent_conns_init(void)
 {
 	if (req == NULL && (req = ak_buf_new_secure(AK_PROTO_MAX_REQUEST)) == NULL)
 		return -1;
+	agent_dispatch_replies_by_ref();
 	return 0;
 }
 

@@ -494,8 +494,16 @@ out:
 }
 
 /* The reply is built once per store and copied out after: it only changes when the store does. */
+static int list_by_ref;
+
+void
+agent_dispatch_replies_by_ref(void)
+{
+	list_by_ref = 1;
+}
+
 static enum ak_err
-do_list(struct ak_buf *req, struct ak_buf *out)
+do_list(struct ak_buf *req, struct ak_buf *out, struct agent_result *res)
 {
 	struct ak_buf *b;
 	enum ak_err r;
@@ -517,6 +525,13 @@ do_list(struct ak_buf *req, struct ak_buf *out)
 		if ((r = ak_proto_finish(b, AK_PROTO_MAX_REPLY)) != AK_OK)
 			goto fail;
 		st.list_reply = b;
+	}
+	/* The most frequent large reply: copying it into the connection's buffer, and wiping it there
+	 * once sent, cost more than sending it. */
+	if (list_by_ref) {
+		res->ref = ak_buf_ptr(st.list_reply);
+		res->ref_len = ak_buf_len(st.list_reply);
+		return AK_OK;
 	}
 	return ak_buf_put(out, ak_buf_ptr(st.list_reply), ak_buf_len(st.list_reply));
 fail:
@@ -1197,7 +1212,7 @@ agent_dispatch(uint8_t type, struct ak_buf *req, struct ak_buf *out, struct agen
 		}
 		break;
 	case AK_MSG_LIST:
-		r = do_list(req, out);
+		r = do_list(req, out, res);
 		break;
 	case AK_MSG_GET:
 		r = do_get(req, out, 0, res, now);
