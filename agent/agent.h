@@ -53,7 +53,8 @@ struct agent_result {
 	size_t ref_len;
 };
 
-/* Who sent a request: SO_PEERCRED and readlink("/proc/PID/exe") at accept time. */
+/* Who sent a request: SO_PEERCRED at accept time; readlink("/proc/PID/exe") at the connection's first
+ * request other than STATUS and LIST (conn.c). */
 struct agent_peer {
 	pid_t pid;
 	uid_t uid;
