@@ -500,13 +500,56 @@ ak_store_rename(struct ak_store *s, const char *from, const char *to, int copy)
 struct jw {
 	struct ak_buf *b;
 	enum ak_err r;
+	uint8_t *p;     /* a reservation at the end of b: writes go here without a call per piece */
+	size_t room;    /* its size */
+	size_t used;    /* how much of it is written */
 };
+
+#define JW_CHUNK 65536u
+
+/* Give back the unwritten part of the reservation (the document ends, or a new one is needed). */
+static void
+jw_commit(struct jw *w)
+{
+	if (w->p != NULL)
+		ak_buf_unreserve(w->b, w->room - w->used);
+	w->p = NULL;
+	w->room = w->used = 0;
+}
+
+/* A reservation of at least n bytes (more when it can): the previous one is committed first. */
+static void
+jw_reserve(struct jw *w, size_t n)
+{
+	size_t left;
+
+	jw_commit(w);
+	left = ak_buf_max(w->b) - ak_buf_len(w->b);
+	if (n > left) {
+		w->r = AK_ERR_TOO_LARGE;
+		return;
+	}
+	if (n < JW_CHUNK)
+		n = JW_CHUNK < left ? JW_CHUNK : left;
+	if ((w->r = ak_buf_reserve(w->b, n, &w->p)) != AK_OK) {
+		w->p = NULL;
+		return;
+	}
+	w->room = n;
+}
 
 static void
 jw_raw(struct jw *w, const char *s, size_t n)
 {
-	if (w->r == AK_OK)
-		w->r = ak_buf_put(w->b, s, n);
+	if (w->r != AK_OK)
+		return;
+	if (w->room - w->used < n) {
+		jw_reserve(w, n);
+		if (w->r != AK_OK)
+			return;
+	}
+	memcpy(w->p + w->used, s, n);
+	w->used += n;
 }
 
 #define JW_LIT(w, lit) jw_raw((w), (lit), sizeof(lit) - 1)
@@ -646,7 +689,7 @@ jw_profile(struct jw *w, const struct ak_profile *p)
 enum ak_err
 ak_store_serialize(const struct ak_store *s, char **out, size_t *outlen)
 {
-	struct jw w = { NULL, AK_OK };
+	struct jw w = { NULL, AK_OK, NULL, 0, 0 };
 	char *copy;
 	size_t i, len;
 	enum ak_err r;
@@ -677,8 +720,11 @@ ak_store_serialize(const struct ak_store *s, char **out, size_t *outlen)
 				est += 64 + strlen(p->vars[j].name) + strlen(p->vars[j].value) +
 				    (p->vars[j].rot.prev != NULL ? 64 + strlen(p->vars[j].rot.prev) : 0);
 		}
-		if (est < AK_FILE_MAX && ak_buf_reserve(w.b, est, &room) == AK_OK)
-			ak_buf_unreserve(w.b, est);
+		if (est < AK_FILE_MAX && ak_buf_reserve(w.b, est, &room) == AK_OK) {
+			/* Kept as the writer's first reservation. */
+			w.p = room;
+			w.room = est;
+		}
 	}
 	JW_LIT(&w, "{\"version\":");
 	{
@@ -694,6 +740,7 @@ ak_store_serialize(const struct ak_store *s, char **out, size_t *outlen)
 		jw_profile(&w, s->p[i]);
 	}
 	JW_LIT(&w, "]}");
+	jw_commit(&w);
 	if ((r = w.r) != AK_OK)
 		goto out;
 	len = ak_buf_len(w.b);
