@@ -47,9 +47,14 @@ struct agent_result {
 	                         verdict (agent_dispatch_verdict) once agent_confirm_take has one */
 	int pending;          /* no reply yet: a keystore write is under way; it comes through
 	                       * agent_dispatch_write_done (nothing is read from the peer meanwhile) */
+	const uint8_t *ref;   /* the reply is these ref_len bytes, not out (only after
+	                       * agent_dispatch_replies_by_ref): valid until the next agent_dispatch or
+	                       * store change, so the caller sends them at once and copies what is left */
+	size_t ref_len;
 };
 
-/* Who sent a request: SO_PEERCRED and readlink("/proc/PID/exe") at accept time. */
+/* Who sent a request: SO_PEERCRED at accept time; readlink("/proc/PID/exe") at the connection's first
+ * request other than STATUS and LIST (conn.c). */
 struct agent_peer {
 	pid_t pid;
 	uid_t uid;
@@ -59,6 +64,9 @@ struct agent_peer {
 /* Handle one request from peer (NULL: unknown, e.g. the fuzz harness). req holds the payload (after the type byte) and may hold secrets: the caller
  * resets (wipes) it afterwards. The whole reply frame is written to out (a secure buffer, reset
  * first). Never fails: errors become ERROR replies. */
+/* From now on a LIST is answered with a reference to the cached reply (agent_result.ref) instead of a
+ * copy in out: the connection code sends it straight from the cache. */
+void agent_dispatch_replies_by_ref(void);
 void agent_dispatch(uint8_t type, struct ak_buf *req, struct ak_buf *out, struct agent_result *res,
     const struct agent_peer *peer);
 

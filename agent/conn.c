@@ -36,6 +36,7 @@ struct conn {
 	int dead;
 	uint64_t confirm_id;    /* parked while a confirmation runs (confirm.c); the request stays in in */
 	struct agent_peer peer; /* for the usage log */
+	int exe_read;           /* peer.exe looked up (at the first request that may be logged) */
 };
 
 static struct conn **conns;
@@ -129,6 +130,50 @@ queue_error(struct conn *c, enum ak_err e, uint64_t now)
 	c->closing = 1;
 }
 
+/* The peer's executable, NULL when unreadable (another user's process, e.g. root's). Looked up once,
+ * at the connection's first request that may be logged, while its sender waits for the answer, so the
+ * pid is normally still the process that connected (read after the peer is gone, it may have been
+ * reused). STATUS and LIST, which most connections send alone or first, never need it: a readlink
+ * was a good part of what a new connection cost. */
+static char *
+peer_exe(pid_t pid)
+{
+	char link[64], path[AK_USE_EXE_MAX + 1];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/%ld/exe", (long)pid);
+	if ((n = readlink(link, path, sizeof(path) - 1)) <= 0)
+		return NULL;
+	path[n] = '\0';
+	return strdup(path);
+}
+
+/* Send a reply given by reference (the cached LIST reply) straight from where it is; what the socket
+ * does not take now is copied into c->out, since the reference does not outlive this request. */
+static int
+conn_send_ref(struct conn *c, const uint8_t *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			c->dead = 1;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	if (len > 0 && ak_buf_put(c->out, p, len) != AK_OK) {
+		c->dead = 1;
+		return -1;
+	}
+	return 0;
+}
+
 /* Take the next complete frame from c->in and dispatch it. Returns 1 if something happened (a reply
  * was queued or the connection was parked), 0 if no complete frame is there. */
 static int
@@ -174,6 +219,10 @@ conn_next_frame(struct conn *c, uint64_t now)
 		return 1;
 	}
 	c->last_active = now;
+	if (!c->exe_read && type != AK_MSG_STATUS && type != AK_MSG_LIST) {
+		c->peer.exe = peer_exe(c->peer.pid);
+		c->exe_read = 1;
+	}
 	agent_dispatch(type, req, c->out, &res, &c->peer);
 	ak_buf_reset(req); /* wipe: it may have held a key or a secret */
 	if (res.confirm_id != 0) {
@@ -189,7 +238,9 @@ conn_next_frame(struct conn *c, uint64_t now)
 		return 1;
 	}
 	c->out_since = now;
-	if (res.close || ak_buf_len(c->out) == 0)
+	if (res.ref != NULL && conn_send_ref(c, res.ref, res.ref_len) != 0)
+		return 1;
+	if (res.close || (ak_buf_len(c->out) == 0 && res.ref == NULL))
 		c->closing = 1;
 	if (res.hold_until != 0)
 		c->hold_until = res.hold_until;
@@ -350,22 +401,7 @@ agent_conns_compact(void)
 	return freed;
 }
 
-/* The peer's executable now, while the connecting process surely exists (a pid read later may have
- * been reused). NULL when unreadable (another user's process, e.g. root's). */
-static char *
-peer_exe(pid_t pid)
-{
-	char link[64], path[AK_USE_EXE_MAX + 1];
-	ssize_t n;
-
-	snprintf(link, sizeof(link), "/proc/%ld/exe", (long)pid);
-	if ((n = readlink(link, path, sizeof(path) - 1)) <= 0)
-		return NULL;
-	path[n] = '\0';
-	return strdup(path);
-}
-
-/* Fills *peer (pid, uid, exe) for an allowed peer. */
+/* Fills *peer (pid, uid; exe is looked up later) for an allowed peer. */
 static int
 peer_allowed(int fd, struct agent_peer *peer)
 {
@@ -378,7 +414,6 @@ peer_allowed(int fd, struct agent_peer *peer)
 	if (cr.uid == getuid() || cr.uid == 0) {
 		peer->pid = cr.pid;
 		peer->uid = cr.uid;
-		peer->exe = peer_exe(cr.pid);
 		return 1;
 	}
 	ak_warn("refused a connection from uid %lu", (unsigned long)cr.uid);
@@ -415,6 +450,9 @@ agent_conns_accept(int lfd, uint64_t now)
 			send_error_and_close(fd, AK_ERR_NOMEM);
 			return now + AGENT_ACCEPT_PAUSE_MS;
 		}
+		/* Clients send their first request right after connecting, and it is often there by the
+		 * time we accept: serving it now saves a poll round (a read that finds nothing costs less). */
+		conn_read(conns[nconns - 1], now);
 	}
 	return 0;
 }
@@ -424,6 +462,7 @@ agent_conns_init(void)
 {
 	if (req == NULL && (req = ak_buf_new_secure(AK_PROTO_MAX_REQUEST)) == NULL)
 		return -1;
+	agent_dispatch_replies_by_ref();
 	return 0;
 }
 

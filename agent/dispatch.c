@@ -44,6 +44,12 @@ static struct {
 	struct ak_buf *list_reply; /* secure: the whole LIST_REPLY frame for store, NULL = not built */
 	uint32_t pid;              /* ours, taken at the first STATUS (after daemonising), 0 = not yet */
 	int expiring;              /* a grace-expiry write is queued or under way */
+	/* The BLAKE2b of the keystore file that store is exactly the opened form of (read at unlock or
+	 * written by us), valid while file_hash_ok: a write then starts from a copy of store instead of
+	 * parsing the file again, when the file under the lock still has this hash. Any other change to
+	 * store (a lifetime wipe, an expiry in memory, a lock) goes through store_changed(), which drops it. */
+	uint8_t file_hash[AK_FILE_HASH_BYTES];
+	int file_hash_ok;
 } st;
 
 /* The verdict of a confirmation for the request being run again (agent_dispatch_verdict). */
@@ -74,11 +80,26 @@ store_changed(void)
 {
 	ak_buf_free(st.list_reply);
 	st.list_reply = NULL;
+	st.file_hash_ok = 0;
 	st.next_expiry = ak_store_next_expiry(st.store);
 	st.next_wipe = profiles_next_wipe(st.store);
 }
 
 static void expiry_start(uint64_t now);
+
+/* After store_changed(): store is the opened form of the file whose hash is h, unless a profile in it
+ * is wiped (its lifetime ended), which the file still holds. */
+static void
+store_from_file(const uint8_t *h)
+{
+	size_t i;
+
+	for (i = 0; st.store != NULL && i < st.store->n; i++)
+		if (st.store->p[i]->expired)
+			return;
+	memcpy(st.file_hash, h, sizeof(st.file_hash));
+	st.file_hash_ok = st.store != NULL;
+}
 
 /* The peer of the request being handled (NULL: unknown), for the usage log. */
 static const struct agent_peer *cur_peer;
@@ -372,7 +393,7 @@ do_status(struct ak_buf *req, struct ak_buf *out, uint64_t now)
 
 /* Read the keystore file and open it with key. The file image is ciphertext: not secret. */
 static enum ak_err
-open_file(const uint8_t *key, struct ak_header *hdr, struct ak_store **out)
+open_file(const uint8_t *key, struct ak_header *hdr, struct ak_store **out, uint8_t *hash)
 {
 	uint8_t *img = NULL;
 	size_t len = 0;
@@ -380,7 +401,8 @@ open_file(const uint8_t *key, struct ak_header *hdr, struct ak_store **out)
 
 	if ((r = ak_store_read(st.store_path, &img, &len)) != AK_OK)
 		goto out;
-	r = ak_store_open_image(img, len, key, hdr, out);
+	if ((r = ak_store_open_image(img, len, key, hdr, out)) == AK_OK)
+		ak_store_image_hash(img, len, hash);
 out:
 	free(img);
 	return r;
@@ -395,6 +417,7 @@ do_unlock(struct ak_buf *req, struct ak_buf *out, uint64_t now, struct agent_res
 	uint8_t *key = NULL;
 	struct ak_store *store = NULL;
 	struct ak_header hdr;
+	uint8_t hash[AK_FILE_HASH_BYTES];
 	enum ak_err r;
 
 	if (ak_buf_get_string_direct(req, &kp, &klen, AK_KEY_BYTES) != AK_OK ||
@@ -428,7 +451,7 @@ do_unlock(struct ak_buf *req, struct ak_buf *out, uint64_t now, struct agent_res
 		goto out;
 	}
 	memcpy(key, kp, AK_KEY_BYTES);
-	r = open_file(key, &hdr, &store);
+	r = open_file(key, &hdr, &store, hash);
 	if (r == AK_ERR_AUTH) {
 		uint64_t delay;
 		unsigned n;
@@ -458,6 +481,7 @@ do_unlock(struct ak_buf *req, struct ak_buf *out, uint64_t now, struct agent_res
 	st.unlocked_at = ak_now_s();
 	(void)profiles_expire(st.store, st.unlocked_at);
 	store_changed(); /* after the wipe times are stamped: LIST shows them */
+	store_from_file(hash);
 	agent_audit_set_key(st.key);
 	set_lifetime(lifetime, now);
 	touch_idle(now);
@@ -470,8 +494,16 @@ out:
 }
 
 /* The reply is built once per store and copied out after: it only changes when the store does. */
+static int list_by_ref;
+
+void
+agent_dispatch_replies_by_ref(void)
+{
+	list_by_ref = 1;
+}
+
 static enum ak_err
-do_list(struct ak_buf *req, struct ak_buf *out)
+do_list(struct ak_buf *req, struct ak_buf *out, struct agent_result *res)
 {
 	struct ak_buf *b;
 	enum ak_err r;
@@ -493,6 +525,13 @@ do_list(struct ak_buf *req, struct ak_buf *out)
 		if ((r = ak_proto_finish(b, AK_PROTO_MAX_REPLY)) != AK_OK)
 			goto fail;
 		st.list_reply = b;
+	}
+	/* The most frequent large reply: copying it into the connection's buffer, and wiping it there
+	 * once sent, cost more than sending it. */
+	if (list_by_ref) {
+		res->ref = ak_buf_ptr(st.list_reply);
+		res->ref_len = ak_buf_len(st.list_reply);
+		return AK_OK;
 	}
 	return ak_buf_put(out, ak_buf_ptr(st.list_reply), ak_buf_len(st.list_reply));
 fail:
@@ -649,6 +688,11 @@ struct agent_write_job {
 	enum ak_err r;
 	struct ak_store *written;
 	struct ak_kdf kdf;
+	uint8_t hash[AK_FILE_HASH_BYTES]; /* of the file written */
+	/* Taken from the loop just before the job runs (job_base): a copy of st.store and the hash of
+	 * the file it came from, so the write need not parse the file again. NULL: parse it. */
+	struct ak_store *base;
+	uint8_t base_hash[AK_FILE_HASH_BYTES];
 };
 
 /* Wipe what the job holds of secrets (the key copy, the change): when it is done or cancelled. */
@@ -666,6 +710,8 @@ job_wipe(struct agent_write_job *j)
 	j->op.remove = NULL;
 	ak_store_free(j->written);
 	j->written = NULL;
+	ak_store_free(j->base);
+	j->base = NULL;
 }
 
 static void
@@ -736,7 +782,24 @@ agent_write_job_run(struct agent_write_job *j)
 	t.arg = &j->op;
 	t.written = &j->written;
 	t.kdf_out = &j->kdf;
+	t.hash_out = j->hash;
+	if (j->base != NULL) {
+		t.base = &j->base;
+		t.base_hash = j->base_hash;
+	}
 	j->r = ak_store_txn_run(&t);
+}
+
+/* On the loop, right before j runs (earlier jobs have changed the store by then): a copy of the store
+ * when it is exactly what the file held, so the writer can skip decrypting and parsing the file. A
+ * copy, not the store itself: the loop keeps serving (and may wipe) its own while the write runs. */
+static void
+job_base(struct agent_write_job *j)
+{
+	if (j->base != NULL || j->cancelled != AK_OK || !st.file_hash_ok || st.store == NULL)
+		return;
+	if ((j->base = ak_store_dup(st.store)) != NULL)
+		memcpy(j->base_hash, st.file_hash, sizeof(j->base_hash));
 }
 
 /* Back on the loop: the written store replaces ours when it was written with the key we still hold
@@ -768,6 +831,7 @@ job_install(struct agent_write_job *j)
 		st.kdf = j->kdf;
 		(void)profiles_expire(st.store, ak_now_s());
 		store_changed();
+		store_from_file(j->hash);
 	}
 	return AK_OK;
 }
@@ -801,6 +865,7 @@ jobs_kick(void)
 
 	if (inflight != NULL || writer == NULL || (j = queue_head) == NULL)
 		return;
+	job_base(j);
 	if (writer(j) != 0)
 		return;
 	queue_head = j->next;
@@ -861,6 +926,7 @@ job_submit(struct agent_write_job *j, struct agent_result *res)
 	enum ak_err r;
 
 	if (writer == NULL || j->waiter == NULL) {
+		job_base(j);
 		agent_write_job_run(j);
 		r = job_install(j);
 		agent_uselog_add(j->type, j->name, cur_peer, r);
@@ -897,6 +963,7 @@ expiry_start(uint64_t now)
 		jobs_kick();
 		return;
 	}
+	job_base(j);
 	agent_write_job_run(j);
 	expiry_done(j);
 	job_free(j);
@@ -1145,7 +1212,7 @@ agent_dispatch(uint8_t type, struct ak_buf *req, struct ak_buf *out, struct agen
 		}
 		break;
 	case AK_MSG_LIST:
-		r = do_list(req, out);
+		r = do_list(req, out, res);
 		break;
 	case AK_MSG_GET:
 		r = do_get(req, out, 0, res, now);

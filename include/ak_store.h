@@ -142,6 +142,8 @@ int ak_secret_equal(const char *a, const char *b);
 /* Store ----------------------------------------------------------------------------------------------- */
 struct ak_store *ak_store_new(void);
 void ak_store_free(struct ak_store *s);   /* wipes every profile */
+/* A deep copy of s in the arena (every profile and secret copied), or NULL (out of memory). */
+struct ak_store *ak_store_dup(const struct ak_store *s);
 struct ak_profile *ak_store_find(const struct ak_store *s, const char *name);
 /* Insert p (the store takes ownership on AK_OK) and stamp its times, the one place that rule lives:
  * a new profile gets created = rotated = now; a replacement keeps the old `created`, and the old
@@ -164,6 +166,9 @@ enum ak_err ak_store_json_time(const struct cJSON *it, int64_t *dst);
  * *out is a NUL-terminated secure allocation (ak_smem_free), *outlen excludes the NUL. */
 enum ak_err ak_store_serialize(const struct ak_store *s, char **out, size_t *outlen);
 enum ak_err ak_store_parse(const char *doc, size_t len, struct ak_store **out);
+/* The same for a document the caller has already NUL-terminated (doc[len] == '\0'), parsed where it is
+ * instead of from a copy: the decrypted file, which is megabytes for a large store. */
+enum ak_err ak_store_parse_terminated(const char *doc, size_t len, struct ak_store **out);
 
 /* The file ------------------------------------------------------------------------------------------- */
 struct ak_header {
@@ -226,7 +231,18 @@ struct ak_store_txn {
 	const uint8_t *new_key;
 	struct ak_store **written;    /* optional: receives the store as written (the caller frees it) */
 	struct ak_kdf *kdf_out;       /* optional: the KDF parameters of the file as written */
+	/* Optional, both or neither: *base is the store that the file whose BLAKE2b is base_hash opens
+	 * to (the caller's own copy). When the file under the lock still hashes to base_hash, the change
+	 * is applied to *base (taken: set to NULL) instead of decrypting and parsing the file again;
+	 * otherwise *base is left alone and the file is opened as usual. */
+	struct ak_store **base;
+	const uint8_t *base_hash;     /* AK_FILE_HASH_BYTES */
+	uint8_t *hash_out;            /* optional: AK_FILE_HASH_BYTES, the BLAKE2b of the file as written */
 };
+#define AK_FILE_HASH_BYTES 32
+/* The BLAKE2b (AK_FILE_HASH_BYTES) of a keystore file's image: what identifies the file a store was
+ * read from or written to, for ak_store_txn's base. */
+void ak_store_image_hash(const uint8_t *img, size_t len, uint8_t *out);
 
 /* The one keystore update: lock -> read -> open (key) -> apply -> remove stale temp files -> seal ->
  * atomic write -> unlock. AK_ERR_AUTH when key no longer opens the file (re-keyed or replaced since

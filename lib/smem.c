@@ -12,8 +12,8 @@
  * allocation takes a free block of its class from the oldest slab that has one, else splits a larger free
  * block (oldest slab first again), else bump-allocates from the current slab; when the block does not fit,
  * the slab's tail is carved into free blocks and a new slab is started. Slabs grow 16 KiB, 32 KiB, then
- * 64 KiB each, so a process that needs one secret (akctl) maps and locks 4 pages, not 16. ak_smem_trim()
- * returns slabs with no live block. Larger blocks get their own sodium_malloc region, released (and wiped by
+ * 64 KiB each (the scratch arena's on to 1 MiB), so a process that needs one secret (akctl) maps and
+ * locks 4 pages, not 16. ak_smem_trim() returns slabs with no live block. Larger blocks get their own sodium_malloc region, released (and wiped by
  * sodium_free) when freed.
  *
  * A 10,000-profile store spreads over ~80 slabs, so nothing on the alloc/free path may scan them:
@@ -52,6 +52,10 @@
  */
 #define SLAB_FIRST (16u * 1024u - 16u)
 #define SLAB_MAX (64u * 1024u - 16u)
+/* The scratch arena's slabs grow on to 1 MiB: a command that builds a large cJSON tree (akctl's
+ * list --json of 10,000 profiles: ~10 MB of nodes) otherwise maps, locks and unmaps a 64 KiB region
+ * for every 800 nodes, and that was most of its time. It is emptied and unmapped after each use. */
+#define SCRATCH_SLAB_MAX (1024u * 1024u - 16u)
 #define CLASS_MAX 16384u
 #define NCLASSES 36
 #define CLASS_LARGE 0xffu
@@ -115,6 +119,7 @@ static const uint16_t class_sizes[NCLASSES] = {
 
 struct arena {
 	uint32_t idx;                   /* ARENA_MAIN or ARENA_SCRATCH, stored in every header */
+	size_t slab_max;                /* slabs grow (doubling) up to this size */
 	/* One array, reallocated only when it doubles: a heap object per slab would pin the top of the
 	 * heap under the agent's big request buffers, which glibc could then not give back. */
 	struct slab *slabs;             /* in the order they were mapped (the index is the age); the last
@@ -144,8 +149,8 @@ struct arena {
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 
 static struct arena arenas[NARENAS] = {
-	{ .idx = ARENA_MAIN },
-	{ .idx = ARENA_SCRATCH },
+	{ .idx = ARENA_MAIN, .slab_max = SLAB_MAX },
+	{ .idx = ARENA_SCRATCH, .slab_max = SCRATCH_SLAB_MAX },
 };
 
 /* Process-wide: one warning however many arenas hit the limit. No program name: the hook's caller (the
@@ -372,7 +377,7 @@ new_slab(struct arena *a, size_t need)
 
 	if (grow_slab_arrays(a) != 0)
 		return -1;
-	/* Double from SLAB_FIRST up to SLAB_MAX: (16K - 16) * 2 + 16 = 32K - 16, and so on. */
+	/* Double from SLAB_FIRST up to the arena's slab_max: (16K - 16) * 2 + 16 = 32K - 16, and so on. */
 	if (a->next_slab == 0)
 		a->next_slab = SLAB_FIRST;
 	sz = a->next_slab;
@@ -394,7 +399,7 @@ new_slab(struct arena *a, size_t need)
 	a->nslabs++;
 	a->slab_total += sz;
 	a->bump = 0;
-	a->next_slab = sz * 2 + 16 <= SLAB_MAX ? sz * 2 + 16 : SLAB_MAX;
+	a->next_slab = sz * 2 + 16 <= a->slab_max ? sz * 2 + 16 : a->slab_max;
 	return 0;
 }
 

@@ -311,6 +311,26 @@ ak_store_free(struct ak_store *s)
 	ak_smem_free(s);
 }
 
+struct ak_store *
+ak_store_dup(const struct ak_store *s)
+{
+	struct ak_store *d;
+
+	if (s == NULL || (d = ak_store_new()) == NULL)
+		return NULL;
+	if (s->n > 0 && (d->p = ak_smem_alloc(s->n * sizeof(*d->p))) == NULL)
+		goto fail;
+	d->cap = s->n;
+	/* n counts the copies made so far, so a failure frees only what exists. */
+	for (d->n = 0; d->n < s->n; d->n++)
+		if ((d->p[d->n] = ak_profile_dup(s->p[d->n])) == NULL)
+			goto fail;
+	return d;
+fail:
+	ak_store_free(d);
+	return NULL;
+}
+
 /* Index of name, or where it would be inserted (with *found = 0). */
 static size_t
 store_search(const struct ak_store *s, const char *name, int *found)
@@ -487,13 +507,56 @@ ak_store_rename(struct ak_store *s, const char *from, const char *to, int copy)
 struct jw {
 	struct ak_buf *b;
 	enum ak_err r;
+	uint8_t *p;     /* a reservation at the end of b: writes go here without a call per piece */
+	size_t room;    /* its size */
+	size_t used;    /* how much of it is written */
 };
+
+#define JW_CHUNK 65536u
+
+/* Give back the unwritten part of the reservation (the document ends, or a new one is needed). */
+static void
+jw_commit(struct jw *w)
+{
+	if (w->p != NULL)
+		ak_buf_unreserve(w->b, w->room - w->used);
+	w->p = NULL;
+	w->room = w->used = 0;
+}
+
+/* A reservation of at least n bytes (more when it can): the previous one is committed first. */
+static void
+jw_reserve(struct jw *w, size_t n)
+{
+	size_t left;
+
+	jw_commit(w);
+	left = ak_buf_max(w->b) - ak_buf_len(w->b);
+	if (n > left) {
+		w->r = AK_ERR_TOO_LARGE;
+		return;
+	}
+	if (n < JW_CHUNK)
+		n = JW_CHUNK < left ? JW_CHUNK : left;
+	if ((w->r = ak_buf_reserve(w->b, n, &w->p)) != AK_OK) {
+		w->p = NULL;
+		return;
+	}
+	w->room = n;
+}
 
 static void
 jw_raw(struct jw *w, const char *s, size_t n)
 {
-	if (w->r == AK_OK)
-		w->r = ak_buf_put(w->b, s, n);
+	if (w->r != AK_OK)
+		return;
+	if (w->room - w->used < n) {
+		jw_reserve(w, n);
+		if (w->r != AK_OK)
+			return;
+	}
+	memcpy(w->p + w->used, s, n);
+	w->used += n;
 }
 
 #define JW_LIT(w, lit) jw_raw((w), (lit), sizeof(lit) - 1)
@@ -633,7 +696,7 @@ jw_profile(struct jw *w, const struct ak_profile *p)
 enum ak_err
 ak_store_serialize(const struct ak_store *s, char **out, size_t *outlen)
 {
-	struct jw w = { NULL, AK_OK };
+	struct jw w = { NULL, AK_OK, NULL, 0, 0 };
 	char *copy;
 	size_t i, len;
 	enum ak_err r;
@@ -664,8 +727,11 @@ ak_store_serialize(const struct ak_store *s, char **out, size_t *outlen)
 				est += 64 + strlen(p->vars[j].name) + strlen(p->vars[j].value) +
 				    (p->vars[j].rot.prev != NULL ? 64 + strlen(p->vars[j].rot.prev) : 0);
 		}
-		if (est < AK_FILE_MAX && ak_buf_reserve(w.b, est, &room) == AK_OK)
-			ak_buf_unreserve(w.b, est);
+		if (est < AK_FILE_MAX && ak_buf_reserve(w.b, est, &room) == AK_OK) {
+			/* Kept as the writer's first reservation. */
+			w.p = room;
+			w.room = est;
+		}
 	}
 	JW_LIT(&w, "{\"version\":");
 	{
@@ -681,6 +747,7 @@ ak_store_serialize(const struct ak_store *s, char **out, size_t *outlen)
 		jw_profile(&w, s->p[i]);
 	}
 	JW_LIT(&w, "]}");
+	jw_commit(&w);
 	if ((r = w.r) != AK_OK)
 		goto out;
 	len = ak_buf_len(w.b);
@@ -892,30 +959,17 @@ profile_cmp(const void *a, const void *b)
 	return strcmp((*pa)->name, (*pb)->name);
 }
 
-/* doc is the decrypted plaintext: the caller wipes it. On success *out belongs to the caller
- * (ak_store_free); on failure *out is NULL and every partial copy has been wiped. */
-enum ak_err
-ak_store_parse(const char *doc, size_t len, struct ak_store **out)
+/* The parse proper: buf is the checked document, NUL-terminated. */
+static enum ak_err
+parse_terminated(const char *buf, struct ak_store **out)
 {
 	cJSON *root = NULL;
 	const cJSON *f, *version = NULL, *profiles = NULL, *o;
 	struct ak_store *s = NULL;
 	struct ak_profile *p;
-	char *buf = NULL;
 	size_t i, n;
 	enum ak_err r = AK_ERR_BAD_FORMAT;
 
-	if (out == NULL || (doc == NULL && len != 0))
-		return AK_ERR_INVALID;
-	*out = NULL;
-	if (len > AK_FILE_MAX)
-		return AK_ERR_BAD_FORMAT;
-	if (len == 0 || memchr(doc, '\0', len) != NULL || has_nul_escape(doc, len))
-		return AK_ERR_BAD_FORMAT;
-	/* A NUL-terminated secure copy: cJSON then needs no length, and we can require that it consumed
-	 * the whole document. */
-	if ((buf = ak_smem_strndup(doc, len)) == NULL)
-		return AK_ERR_NOMEM;
 	/* Every cJSON block of this parse dies at the cJSON_Delete below: one scratch session. */
 	ak_smem_scratch_begin();
 	if ((root = cJSON_ParseWithOpts(buf, NULL, 1)) == NULL || !cJSON_IsObject(root))
@@ -972,6 +1026,50 @@ out:
 	ak_store_free(s);
 	cJSON_Delete(root);
 	ak_smem_scratch_end();
+	return r;
+}
+
+/* Checks common to both entry points; 0 when doc may go to the parser. */
+static enum ak_err
+doc_check(const char *doc, size_t len, struct ak_store **out)
+{
+	if (out == NULL || (doc == NULL && len != 0))
+		return AK_ERR_INVALID;
+	*out = NULL;
+	if (len > AK_FILE_MAX)
+		return AK_ERR_BAD_FORMAT;
+	if (len == 0 || memchr(doc, '\0', len) != NULL || has_nul_escape(doc, len))
+		return AK_ERR_BAD_FORMAT;
+	return AK_OK;
+}
+
+/* doc is the decrypted plaintext: the caller wipes it. On success *out belongs to the caller
+ * (ak_store_free); on failure *out is NULL and every partial copy has been wiped. */
+enum ak_err
+ak_store_parse(const char *doc, size_t len, struct ak_store **out)
+{
+	char *buf;
+	enum ak_err r;
+
+	if ((r = doc_check(doc, len, out)) != AK_OK)
+		return r;
+	/* A NUL-terminated secure copy: cJSON then needs no length, and we can require that it consumed
+	 * the whole document. */
+	if ((buf = ak_smem_strndup(doc, len)) == NULL)
+		return AK_ERR_NOMEM;
+	r = parse_terminated(buf, out);
 	ak_smem_free(buf);
 	return r;
+}
+
+enum ak_err
+ak_store_parse_terminated(const char *doc, size_t len, struct ak_store **out)
+{
+	enum ak_err r;
+
+	if ((r = doc_check(doc, len, out)) != AK_OK)
+		return r;
+	if (doc[len] != '\0')
+		return AK_ERR_INVALID;
+	return parse_terminated(doc, out);
 }

@@ -230,6 +230,22 @@ v2_keys(const uint8_t *key, uint8_t ek[AK_KEY_BYTES], uint8_t commit[AK_COMMIT_B
 	sodium_memzero(ck, sizeof(ck));
 }
 
+/* 1 if key is the one a version-2 header commits to (version 1 commits to none: 0, so the caller
+ * decrypts to find out). */
+static int
+key_matches(const struct ak_header *h, const uint8_t *key)
+{
+	uint8_t ek[AK_KEY_BYTES], commit[AK_COMMIT_BYTES];
+	int ok;
+
+	if (h->version != 2)
+		return 0;
+	v2_keys(key, ek, commit);
+	ok = sodium_memcmp(commit, h->commitment, AK_COMMIT_BYTES) == 0;
+	sodium_memzero(ek, sizeof(ek));
+	return ok;
+}
+
 /* Seal / open --------------------------------------------------------------------------------------- */
 
 /* key is the caller's (it wipes it). The plaintext exists only in the arena and is wiped here. */
@@ -270,7 +286,8 @@ ak_store_open_image(const uint8_t *file, size_t len, const uint8_t *key, struct 
 	    h.nonce, dk) != 0)
 		goto out;
 	/* Decrypted but unparsable is AUTH too: one answer for every way a forged file can fail. */
-	if ((r = ak_store_parse((const char *)m, (size_t)mlen, out)) != AK_OK) {
+	m[mlen] = '\0'; /* room for it was allocated */
+	if ((r = ak_store_parse_terminated((const char *)m, (size_t)mlen, out)) != AK_OK) {
 		if (r != AK_ERR_NOMEM)
 			r = AK_ERR_AUTH;
 		goto out;
@@ -427,8 +444,16 @@ same_kdf(const struct ak_kdf *a, const struct ak_kdf *b)
 }
 
 /* key is the caller's (it wipes it). */
-enum ak_err
-ak_store_save(const char *path, const struct ak_store *s, const struct ak_kdf *kdf, const uint8_t *key)
+void
+ak_store_image_hash(const uint8_t *img, size_t len, uint8_t *out)
+{
+	crypto_generichash(out, AK_FILE_HASH_BYTES, img, len, NULL, 0);
+}
+
+/* ak_store_save, and the hash of the image written (hash may be NULL). */
+static enum ak_err
+save_hashed(const char *path, const struct ak_store *s, const struct ak_kdf *kdf, const uint8_t *key,
+    uint8_t *hash)
 {
 	uint8_t *img = NULL;
 	size_t len = 0, stale = 0;
@@ -447,9 +472,17 @@ ak_store_save(const char *path, const struct ak_store *s, const struct ak_kdf *k
 	if (stale > 0)
 		ak_info("%s: removed %zu temp file(s) an interrupted write left behind", path, stale);
 	r = ak_file_write_atomic(path, img, len, 0);
+	if (r == AK_OK && hash != NULL)
+		ak_store_image_hash(img, len, hash);
 out:
 	free(img);
 	return r;
+}
+
+enum ak_err
+ak_store_save(const char *path, const struct ak_store *s, const struct ak_kdf *kdf, const uint8_t *key)
+{
+	return save_hashed(path, s, kdf, key, NULL);
 }
 
 /* The write transaction ---------------------------------------------------------------------------- */
@@ -463,18 +496,34 @@ ak_store_txn_run(const struct ak_store_txn *t)
 	struct ak_header h;
 	const struct ak_kdf *kdf;
 	const uint8_t *key;
-	uint8_t *img = NULL;
-	size_t len = 0;
+	uint8_t *img = NULL, hash[AK_FILE_HASH_BYTES];
+	size_t len = 0, hl;
 	int fd = -1;
 	enum ak_err r;
 
-	if (t == NULL || t->path == NULL || t->key == NULL || (t->new_kdf == NULL) != (t->new_key == NULL))
+	if (t == NULL || t->path == NULL || t->key == NULL || (t->new_kdf == NULL) != (t->new_key == NULL) ||
+	    (t->base == NULL) != (t->base_hash == NULL))
 		return AK_ERR_INVALID;
 	if (t->written != NULL)
 		*t->written = NULL;
 	if ((r = ak_store_lock(t->path, t->lock_timeout_ms, &fd)) != AK_OK ||
-	    (r = ak_store_read(t->path, &img, &len)) != AK_OK ||
-	    (r = ak_store_open_image(img, len, t->key, &h, &cur)) != AK_OK)
+	    (r = ak_store_read(t->path, &img, &len)) != AK_OK)
+		goto out;
+	/*
+	 * The file is byte for byte the one the caller's copy came from: decrypting and parsing it again
+	 * (the bulk of a write to a large store) would give the same store. The key must still be the
+	 * file's (a store re-keyed to the same bytes cannot be, the header holds the commitment), so the
+	 * header is parsed and the commitment checked either way.
+	 */
+	if (t->base != NULL && *t->base != NULL) {
+		ak_store_image_hash(img, len, hash);
+		if (sodium_memcmp(hash, t->base_hash, sizeof(hash)) == 0 &&
+		    ak_header_parse(img, len, &h, &hl) == AK_OK && key_matches(&h, t->key)) {
+			cur = *t->base;
+			*t->base = NULL;
+		}
+	}
+	if (cur == NULL && (r = ak_store_open_image(img, len, t->key, &h, &cur)) != AK_OK)
 		goto out;
 	if (t->apply != NULL && (r = t->apply(cur, t->arg)) != AK_OK)
 		goto out;
@@ -482,7 +531,7 @@ ak_store_txn_run(const struct ak_store_txn *t)
 	(void)ak_store_expire(cur, ak_now_s());
 	kdf = t->new_kdf != NULL ? t->new_kdf : &h.kdf;
 	key = t->new_key != NULL ? t->new_key : t->key;
-	if ((r = ak_store_save(t->path, cur, kdf, key)) != AK_OK)
+	if ((r = save_hashed(t->path, cur, kdf, key, t->hash_out)) != AK_OK)
 		goto out;
 	if (t->kdf_out != NULL)
 		*t->kdf_out = *kdf;

@@ -204,7 +204,8 @@ WSTALL=$(awk -v i="$IDLE99" -v b="$BUSY99" 'BEGIN { printf "%.2f", b / i }')
 if [ -f "$HERE/bench-client.sh" ]; then
 	echo
 	echo "== 3. client process cost (bench-client.sh) =="
-	bash "$HERE/bench-client.sh" "$AKAGENT" "$AKCTL" "$AKBENCH" "$AKECHO" ||
+	# It takes the build directory (akctl, akagent, akbench-spawn and akmkstore in their places).
+	bash "$HERE/bench-client.sh" "$(dirname "$AKCTL")" ||
 		echo "bench: bench-client.sh failed" >&2
 fi
 

@@ -62,3 +62,26 @@ wait_until 5 sh -c "! '$AKCTL' get second >/dev/null 2>&1" || fail "the removal 
 expect_exit 0 "$AKCTL" get first
 assert_bytes "$OUT" "$KEY"
 kill -0 "$AKAGENT_PID" || fail "agent died"
+
+trace "a write starts from the file as it is: another agent's write to the same keystore is kept"
+# This agent's last write left the file as it knows it; a second agent on the same keystore changes
+# it, so this agent's next write must read the file again rather than start from what it holds.
+A1_SOCK=$AKAGENT_SOCK A1_PID=$AKAGENT_PID
+start_agent -a "$T/agent2.sock"
+unlock
+OTHER=$(fake_key)
+add_profile other "$OTHER"
+stop_agent
+AKAGENT_SOCK=$A1_SOCK AKAGENT_PID=$A1_PID
+add_profile third "$(fake_key)"
+add_profile fourth "$(fake_key)"
+expect_exit 0 "$AKCTL" rm third
+# What the file holds, read afresh by a new unlock.
+expect_exit 0 "$AKCTL" lock
+unlock
+expect_exit 0 "$AKCTL" get other
+assert_bytes "$OUT" "$OTHER"
+expect_exit 0 "$AKCTL" get first
+assert_bytes "$OUT" "$KEY"
+expect_exit 0 "$AKCTL" get fourth
+expect_exit 5 "$AKCTL" get third

@@ -1297,6 +1297,117 @@ test_secret_vars_and_edits(void)
 	ak_store_free(s);
 }
 
+static enum ak_err
+put_apply(struct ak_store *s, void *arg)
+{
+	return ak_store_put(s, mkprofile(arg, "sk-ant-api03-DDDDnew", ""), 0);
+}
+
+/* A write from a copy of the store when the file is the one the copy came from. */
+static void
+test_txn_base(void)
+{
+	char path[4096];
+	struct ak_store *s = mkstore(), *base = NULL, *w = NULL, *o = NULL;
+	struct ak_store_txn t;
+	struct ak_kdf kdf;
+	uint8_t key[AK_KEY_BYTES], bad[AK_KEY_BYTES], h[AK_FILE_HASH_BYTES], hw[AK_FILE_HASH_BYTES];
+	uint8_t *img = NULL;
+	size_t len = 0;
+
+	snprintf(path, sizeof(path), "%s/base/keystore", tmpdir);
+	CHECK_EQ(ak_store_prepare_dir(path), AK_OK);
+	ak_kdf_new(&kdf, AK_KDF_INSECURE_TEST);
+	CHECK_EQ(ak_kdf_derive(&kdf, pass, strlen(pass), key), AK_OK);
+	CHECK_EQ(ak_store_seal_image(s, &kdf, key, &img, &len), AK_OK);
+	CHECK_EQ(ak_file_write_atomic(path, img, len, 1), AK_OK);
+	ak_store_image_hash(img, len, h);
+	free(img);
+	img = NULL;
+	/* The copy differs from the file in one description, so the result shows which one was used. */
+	CHECK((base = ak_store_dup(s)) != NULL);
+	CHECK(stores_equal(base, s));
+	CHECK_EQ(ak_profile_set_field(&ak_store_find(base, "staging")->description, "copy"), AK_OK);
+
+	memset(&t, 0, sizeof(t));
+	t.path = path;
+	t.lock_timeout_ms = 1000;
+	t.apply = put_apply;
+	t.base = &base;
+	t.base_hash = h;
+	/* Another key: refused before anything is used, the copy left alone. */
+	memcpy(bad, key, sizeof(bad));
+	bad[0] ^= 1;
+	t.key = bad;
+	t.arg = "one";
+	CHECK_EQ(ak_store_txn_run(&t), AK_ERR_AUTH);
+	CHECK(base != NULL);
+	/* Another hash (the file changed since): the file is opened, the copy left alone. */
+	t.key = key;
+	h[0] ^= 1;
+	t.written = &w;
+	t.hash_out = hw;
+	CHECK_EQ(ak_store_txn_run(&t), AK_OK);
+	CHECK(base != NULL);
+	CHECK(w != NULL && w->n == 4 && ak_store_find(w, "one") != NULL);
+	CHECK_STR(ak_store_find(w, "staging")->description, "");
+	/* hash_out is the file's as written; with it the copy is taken. */
+	CHECK_EQ(ak_store_read(path, &img, &len), AK_OK);
+	ak_store_image_hash(img, len, h);
+	CHECK(memcmp(h, hw, sizeof(h)) == 0);
+	free(img);
+	img = NULL;
+	ak_store_free(base);
+	base = w;
+	w = NULL;
+	CHECK_EQ(ak_profile_set_field(&ak_store_find(base, "staging")->description, "copy"), AK_OK);
+	t.arg = "two";
+	CHECK_EQ(ak_store_txn_run(&t), AK_OK);
+	CHECK(base == NULL);
+	CHECK(w != NULL && w->n == 5 && ak_store_find(w, "one") != NULL && ak_store_find(w, "two") != NULL);
+	CHECK_STR(ak_store_find(w, "staging")->description, "copy");
+	/* What is on disk is what was handed back, under the same key. */
+	CHECK_EQ(ak_store_read(path, &img, &len), AK_OK);
+	CHECK_EQ(ak_store_open_image(img, len, key, NULL, &o), AK_OK);
+	CHECK(o != NULL && stores_equal(o, w));
+	/* Half a pair is refused. */
+	t.base_hash = NULL;
+	CHECK_EQ(ak_store_txn_run(&t), AK_ERR_INVALID);
+	free(img);
+	ak_store_free(o);
+	ak_store_free(w);
+	ak_store_free(base);
+	ak_store_free(s);
+	sodium_memzero(key, sizeof(key));
+	sodium_memzero(bad, sizeof(bad));
+}
+
+/* The in-place parse gives what the copying one gives, and wants its NUL. */
+static void
+test_parse_terminated(void)
+{
+	struct ak_store *s = mkstore(), *a = NULL, *b = NULL;
+	char *doc = NULL;
+	size_t len = 0;
+
+	CHECK_EQ(ak_store_serialize(s, &doc, &len), AK_OK);
+	CHECK_EQ(ak_store_parse(doc, len, &a), AK_OK);
+	CHECK_EQ(ak_store_parse_terminated(doc, len, &b), AK_OK);
+	CHECK(a != NULL && b != NULL && stores_equal(a, b) && stores_equal(a, s));
+	ak_store_free(b);
+	b = NULL;
+	/* Not terminated where it says: refused, never read past. */
+	CHECK_EQ(ak_store_parse_terminated(doc, len - 1, &b), AK_ERR_INVALID);
+	CHECK(b == NULL);
+	/* A NUL inside is the same bad format as for the copying parse. */
+	doc[len / 2] = '\0';
+	CHECK_EQ(ak_store_parse_terminated(doc, len, &b), AK_ERR_BAD_FORMAT);
+	CHECK(b == NULL);
+	ak_smem_free(doc);
+	ak_store_free(a);
+	ak_store_free(s);
+}
+
 int
 main(void)
 {
@@ -1326,6 +1437,8 @@ main(void)
 	test_stale_temps();
 	test_load();
 	test_secret_vars_and_edits();
+	test_txn_base();
+	test_parse_terminated();
 	cleanup();
 	T_DONE();
 }
