@@ -173,32 +173,21 @@ out:
 	return rc;
 }
 
-static const struct option proxy_longopts[] = {
-	{ "proxy", required_argument, NULL, 'P' },
-	{ "listen", required_argument, NULL, 'l' },
-	{ "usage-file", required_argument, NULL, 'f' },
-	{ "workers", required_argument, NULL, 'w' },
-	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
-};
-
 enum ak_err
 cmd_proxy(struct cli *c, int argc, char **argv)
 {
 	const char *listen_addr = NULL, *usage_file = NULL, *workers = NULL, *name;
-	int ch;
+	int helped;
 	enum ak_err r;
+	const struct cli_opt opts[] = {
+		CLI_VALUE("listen", &listen_addr),
+		CLI_VALUE("usage-file", &usage_file),
+		CLI_VALUE("workers", &workers),
+		CLI_OPT_END,
+	};
 
-	while ((ch = getopt_long(argc, argv, ":h", proxy_longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'l': listen_addr = optarg; break;
-		case 'f': usage_file = optarg; break;
-		case 'w': workers = optarg; break;
-		case 'h': return cli_cmd_help(c->cmd);
-		case 'P':
-		default: return cli_bad_option(c, ch == 'P' ? '?' : ch, argv);
-		}
-	}
+	if ((r = cli_opts_parse(c, argc, argv, opts, 0, &helped)) != AK_OK || helped)
+		return r;
 	if ((r = cli_one_profile(c, argc, argv, &name)) != AK_OK)
 		return r;
 	return run_proxy(c, name, listen_addr, workers, usage_file, NULL);
@@ -209,22 +198,23 @@ cli_proxy_exec(struct cli *c, int argc, char **argv)
 {
 	const char *listen_addr = NULL, *usage_file = NULL, *workers = NULL, *name = NULL;
 	char **cmd;
-	int ch;
+	int helped, i;
+	enum ak_err r;
+	const struct cli_opt opts[] = {
+		CLI_VALUE("proxy", &name),
+		CLI_VALUE("listen", &listen_addr),
+		CLI_VALUE("usage-file", &usage_file),
+		CLI_VALUE("workers", &workers),
+		CLI_OPT_END,
+	};
 
-	/* '+': stop at the first operand; CMD follows "--". */
-	while ((ch = getopt_long(argc, argv, "+:h", proxy_longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'P': name = optarg; break;
-		case 'l': listen_addr = optarg; break;
-		case 'f': usage_file = optarg; break;
-		case 'w': workers = optarg; break;
-		case 'h': return cli_cmd_help(c->cmd);
-		default:
-			if (ch == '?' && optopt == 0 && strcmp(argv[optind - 1], "--env-file") == 0)
-				return cli_usage_error(c, "--env-file cannot be combined with --proxy");
-			return cli_bad_option(c, ch, argv);
-		}
-	}
+	/* Said plainly rather than as an unknown option: the two are exec's, just not together. */
+	for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--env-file") == 0 || strncmp(argv[i], "--env-file=", 11) == 0)
+			return cli_usage_error(c, "--env-file cannot be combined with --proxy");
+	/* Stop at the first operand; CMD follows "--". */
+	if ((r = cli_opts_parse(c, argc, argv, opts, 1, &helped)) != AK_OK || helped)
+		return r;
 	if (optind < argc && strcmp(argv[optind], "--") == 0)
 		optind++;
 	if (optind > 1 && strcmp(argv[optind - 1], "--") != 0 && optind < argc)
