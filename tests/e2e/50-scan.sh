@@ -143,6 +143,56 @@ git rm -q sub-committed.txt
 git commit -qm removed
 cd "$T" || fail "cd"
 
+trace "git: many objects, one cat-file per CPU, findings in the object listing's order"
+M="$T/objs"
+git init -q "$M"
+for i in $(seq 40); do
+	# A key in every blob, and filler so the objects differ in size.
+	{ head -c $((i * 3000)) /dev/urandom | base64 -w76; printf 'K%d=%s\n' "$i" "$KEY"; } > "$M/f$i"
+done
+git -C "$M" add -A
+git -C "$M" -c user.name=t -c user.email=t@example.invalid commit -qm many
+git -C "$M" gc -q
+cd "$M" || fail "cd"
+# No path: the object store alone, not the files too.
+expect_exit 1 "$AKCTL" scan --git --no-patterns
+no_value "$OUT" "$ERR"
+cp "$OUT" "$T/objs.out"
+[ "$(grep -c ' production ANTHROPIC_API_KEY (raw) fp:' "$T/objs.out")" = 40 ] ||
+	fail "not every blob's key reported: $(cat "$T/objs.out")"
+sed 's/.*@\([0-9a-f]\{40\}\):.*/\1/' "$T/objs.out" > "$T/objs.ids"
+git -C "$M" cat-file --batch-all-objects --batch-check --unordered | awk '$2 == "blob" { print $1 }' \
+	> "$T/objs.list"
+cmp -s "$T/objs.ids" "$T/objs.list" || fail "findings not in the object listing's order"
+if command -v taskset >/dev/null; then
+	expect_exit 1 taskset -c 0 "$AKCTL" scan --git --no-patterns
+	cmp -s "$OUT" "$T/objs.out" || fail "output on one CPU differs from the output on all"
+fi
+
+trace "git: a cat-file that stops early is an error, and no git is left running"
+mkdir -p "$T/fakegit"
+REALGIT=$(command -v git)
+# Serves the first object asked for, then exits as if it had died.
+cat > "$T/fakegit/git" <<EOF
+#!/bin/sh
+echo \$\$ >> "$T/fakegit/pids"
+if [ "\$1 \$2" = "cat-file --batch" ] && [ \$# = 2 ]; then
+	head -n 1 | "$REALGIT" cat-file --batch
+	exit 0
+fi
+exec "$REALGIT" "\$@"
+EOF
+chmod +x "$T/fakegit/git"
+PATH="$T/fakegit:$PATH" expect_exit 1 "$AKCTL" scan --git --no-patterns
+grep -q "^akctl: scan: git cat-file --batch-all-objects in \\. failed" "$ERR" ||
+	fail "no error for a failing git: $(cat "$ERR")"
+no_value "$OUT" "$ERR"
+[ -s "$T/fakegit/pids" ] || fail "the fake git was not run"
+while read -r pid; do
+	kill -0 "$pid" 2>/dev/null && fail "a git was left running"
+done < "$T/fakegit/pids"
+cd "$T" || fail "cd"
+
 trace "pre-commit hook blocks a stored key, allows a clean commit"
 expect_exit 0 "$AKCTL" scan --install-hook "$R"
 [ -x "$R/.git/hooks/pre-commit" ] || fail "hook not installed"
