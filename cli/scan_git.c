@@ -499,6 +499,48 @@ glist_load(const char *dir, struct glist *l, int *oom)
 	return ok ? 0 : -1;
 }
 
+/* The cat-file children of a running scan, for the signal handler: an interrupted scan (Ctrl-C, kill)
+ * kills and reaps them before akctl dies of the signal, so none is left running or unreaped. */
+static volatile pid_t sig_pids[GIT_WORKERS_MAX];
+static const int sig_stop[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+static struct sigaction sig_old[sizeof(sig_stop) / sizeof(sig_stop[0])];
+
+static void
+on_stop_signal(int sig)
+{
+	size_t i;
+	int saved = errno;
+
+	for (i = 0; i < GIT_WORKERS_MAX; i++)
+		if (sig_pids[i] > 0)
+			kill(sig_pids[i], SIGTERM);
+	for (i = 0; i < GIT_WORKERS_MAX; i++)
+		if (sig_pids[i] > 0)
+			while (waitpid(sig_pids[i], NULL, 0) < 0 && errno == EINTR)
+				;
+	/* Die of the signal, as without this handler. */
+	signal(sig, SIG_DFL);
+	raise(sig);
+	errno = saved;
+}
+
+static void
+stop_signals(int install)
+{
+	struct sigaction sa;
+	size_t i;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigfillset(&sa.sa_mask);
+	for (i = 0; i < sizeof(sig_stop) / sizeof(sig_stop[0]); i++) {
+		if (install)
+			sigaction(sig_stop[i], &sa, &sig_old[i]);
+		else
+			sigaction(sig_stop[i], &sig_old[i], NULL);
+	}
+}
+
 static size_t
 git_cpus(void)
 {
@@ -551,7 +593,7 @@ scan_all_objects(struct scan_ctx *x, const char *dir)
 	uint64_t total = 0, acc, want;
 	size_t nw = 0, i, k, at;
 	_Atomic int stop = 0;
-	int oom, rc = 0, failed = 0, ifd;
+	int oom, rc = 0, failed = 0, sigs = 0, ifd;
 
 	memset(&l, 0, sizeof(l));
 	memset(&gp, 0, sizeof(gp));
@@ -586,6 +628,8 @@ scan_all_objects(struct scan_ctx *x, const char *dir)
 	}
 	/* Views, buffers and children made here: the secure arena is this thread's, and each git is tied
 	 * to this thread's life. */
+	stop_signals(1);
+	sigs = 1;
 	for (k = 0; k < nw; k++) {
 		struct gworker *g = &w[k];
 
@@ -605,6 +649,7 @@ scan_all_objects(struct scan_ctx *x, const char *dir)
 			goto out;
 		}
 		g->pid = spawn_io(dir, args, ifd, NULL, &g->fd);
+		sig_pids[k] = g->pid;
 		close(ifd);
 		if (g->pid < 0) {
 			rc = cli_fail(AK_ERR_SYSTEM, strerror(errno), "scan: running git");
@@ -659,11 +704,17 @@ out:
 			kill(w[k].pid, SIGTERM);
 		if (w[k].fd >= 0)
 			close(w[k].fd);
-		if (w[k].pid > 0 && reap(w[k].pid) != 0)
-			failed = 1;
+		if (w[k].pid > 0) {
+			/* Reaped here: no longer the signal handler's. */
+			sig_pids[k] = -1;
+			if (reap(w[k].pid) != 0)
+				failed = 1;
+		}
 		if (w[k].failed)
 			failed = 1;
 	}
+	if (sigs)
+		stop_signals(0);
 	/* The findings, slice after slice: the listing's order (those made before a failure too). */
 	for (k = 0; w != NULL && k < nw; k++) {
 		struct gworker *g = &w[k];

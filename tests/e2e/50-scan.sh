@@ -191,6 +191,42 @@ no_value "$OUT" "$ERR"
 while read -r pid; do
 	kill -0 "$pid" 2>/dev/null && fail "a git was left running"
 done < "$T/fakegit/pids"
+
+trace "git: Ctrl-C during a scan kills and reaps every cat-file"
+rm -f "$T/fakegit/pids"
+# Each cat-file --batch hangs, as on a huge object.
+cat > "$T/fakegit/git" <<EOF
+#!/bin/sh
+if [ "\$1 \$2" = "cat-file --batch" ] && [ \$# = 2 ]; then
+	echo \$\$ >> "$T/fakegit/pids"
+	exec sleep 600
+fi
+exec "$REALGIT" "\$@"
+EOF
+NCAT=$(nproc)
+[ "$NCAT" -gt 8 ] && NCAT=8
+# SIGINT as from a terminal (a background job of this shell would ignore it).
+PATH="$T/fakegit:$PATH" "$PY" -c 'import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+os.execv(sys.argv[1], sys.argv[1:])' "$AKCTL" scan --git --no-patterns > "$OUT" 2> "$ERR" &
+SCANPID=$!
+catfiles() { [ "$(wc -l < "$T/fakegit/pids" 2>/dev/null)" = "$NCAT" ]; }
+wait_until 20 catfiles || fail "$NCAT cat-file processes not started: $(cat "$T/fakegit/pids")"
+kill -INT "$SCANPID"
+RC=0
+wait "$SCANPID" || RC=$?
+assert_eq "$RC" 130 "exit status after SIGINT"
+reaped() {
+	local pid
+	while read -r pid; do
+		[ -e "/proc/$pid" ] && return 1
+	done < "$T/fakegit/pids"
+	return 0
+}
+if ! wait_until 10 reaped; then
+	xargs kill < "$T/fakegit/pids"
+	fail "a cat-file was left running or unreaped"
+fi
 cd "$T" || fail "cd"
 
 trace "pre-commit hook blocks a stored key, allows a clean commit"
