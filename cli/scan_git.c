@@ -1,16 +1,22 @@
 /* scan_git.c - akctl scan --git: every object in the repository's object store, reachable or not
- * (stash, reflog, dangling commits), each once, read through `git cat-file --batch-all-objects --batch
- * --unordered` (one process streaming objects in pack order: far faster than `git log -p`, and it sees
- * what no ref points to). --staged scans only the blobs a commit would add (the pre-commit hook). */
+ * (stash, reflog, dangling commits), each once, listed by `git cat-file --batch-all-objects
+ * --batch-check --unordered` and read through one `git cat-file --batch` per CPU (far faster than
+ * `git log -p`, and it sees what no ref points to). --staged scans only the blobs a commit would add
+ * (the pre-commit hook). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -144,12 +150,15 @@ rd_object(struct rd *r, struct scan_ctx *x, struct scan_stream *st, uint64_t n)
 	return 1;
 }
 
-/* Run git with args in dir; *in (may be NULL) is its stdin, *out its stdout. */
+/* Run git with args in dir. Its stdin: infd when >= 0, else a new pipe whose write end goes to *in when
+ * in is not NULL; its stdout: a new pipe whose read end goes to *out. Call from the main thread: the
+ * child is killed when the thread that forked it ends (akctl killed by a signal included), so no git
+ * outlives a scan. */
 static pid_t
-spawn(const char *dir, const char *const *args, int *in, int *out)
+spawn_io(const char *dir, const char *const *args, int infd, int *in, int *out)
 {
 	int ip[2] = { -1, -1 }, op[2] = { -1, -1 };
-	pid_t pid;
+	pid_t pid, parent = getpid();
 
 	if ((in != NULL && pipe2(ip, O_CLOEXEC) != 0) || pipe2(op, O_CLOEXEC) != 0)
 		goto fail;
@@ -157,7 +166,10 @@ spawn(const char *dir, const char *const *args, int *in, int *out)
 	if ((pid = fork()) < 0)
 		goto fail;
 	if (pid == 0) {
-		if ((in != NULL && dup2(ip[0], 0) < 0) || dup2(op[1], 1) < 0)
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)
+			_exit(127);
+		if ((infd >= 0 && dup2(infd, 0) < 0) || (in != NULL && dup2(ip[0], 0) < 0) ||
+		    dup2(op[1], 1) < 0)
 			_exit(127);
 		if (chdir(dir) != 0)
 			_exit(127);
@@ -181,6 +193,12 @@ fail:
 		close(op[1]);
 	}
 	return -1;
+}
+
+static pid_t
+spawn(const char *dir, const char *const *args, int *in, int *out)
+{
+	return spawn_io(dir, args, -1, in, out);
 }
 
 static int
@@ -314,56 +332,450 @@ gpaths_free(struct gpaths *g)
 	free(g->list);
 }
 
-static enum ak_err
-scan_all_objects(struct scan_ctx *x, const char *dir)
-{
-	static const char *const args[] = { "git", "cat-file", "--batch-all-objects", "--batch",
-		"--unordered", NULL };
-	struct rd *r;
-	struct scan_stream st;
-	char hdr[256], oid[128], type[32], label[PATH_MAX + 160];
-	unsigned long long size;
-	struct gpaths gp;
-	uint64_t nobj = 0;
-	pid_t pid;
-	int fd, ok = 1, scan;
+/* The whole object store, on every CPU. `git cat-file --batch-check` lists every object once (id, type,
+ * size; cheap: nothing is inflated); the objects worth scanning (all but trees, which hold names and ids
+ * only) are cut into one contiguous slice per CPU of about equal bytes, and each slice goes to a `git
+ * cat-file --batch` of its own (its ids written up front to an anonymous file that is its stdin, so
+ * nothing can stall on a full pipe), read and matched by a thread of its own: inflating, git's cost,
+ * runs on every CPU. Findings are kept per slice and printed by the calling thread in the listing's
+ * order, the order of one `--batch-all-objects --unordered` pass, so the output does not depend on the
+ * number of CPUs. */
+#define GIT_WORKERS_MAX 8
 
-	memset(&gp, 0, sizeof(gp));
-	gp.dir = dir;
-	if ((pid = spawn(dir, args, NULL, &fd)) < 0)
-		return cli_fail(AK_ERR_SYSTEM, strerror(errno), "scan: running git");
-	if ((r = rd_new(fd)) == NULL) {
-		close(fd);
-		reap(pid);
-		return cli_fail(AK_ERR_NOMEM, NULL, "scan");
+struct gfind {
+	size_t obj;                 /* index in the listing */
+	uint64_t line;
+	const char *what, *variant; /* static or the names table: outlive the scan */
+	int wrapped, unknown;
+	char fp[13];
+};
+
+struct gworker {
+	struct scan_ctx x;          /* a view of the matcher and a buffer of its own; sink: this worker */
+	const char *ids;            /* the slice's "oid\n" lines */
+	size_t first, n;            /* the slice: objects first..first+n-1 of the listing */
+	size_t hexlen;
+	pid_t pid;
+	int fd;                     /* cat-file's stdout */
+	pthread_t th;
+	int started, failed;
+	size_t cur;                 /* object being scanned (for the sink) */
+	struct gfind *f;
+	size_t nf, capf;
+	int oom;
+	_Atomic uint64_t objs, bytes; /* progress, read by the calling thread */
+	_Atomic int *stop;          /* set by a worker that failed: the others end early */
+};
+
+static void
+gsink(void *arg, uint64_t line, const char *what, const char *variant, int wrapped, const char *fp,
+    int unknown)
+{
+	struct gworker *w = arg;
+	struct gfind *f;
+
+	if (w->nf == w->capf) {
+		size_t cap = w->capf ? 2 * w->capf : 16;
+
+		if ((f = realloc(w->f, cap * sizeof(*f))) == NULL) {
+			w->oom = 1;
+			return;
+		}
+		w->f = f;
+		w->capf = cap;
 	}
-	while (rd_line(r, hdr, sizeof(hdr))) {
+	f = &w->f[w->nf++];
+	f->obj = w->cur;
+	f->line = line;
+	f->what = what;
+	f->variant = variant;
+	f->wrapped = wrapped;
+	f->unknown = unknown;
+	memcpy(f->fp, fp, sizeof(f->fp));
+	f->fp[sizeof(f->fp) - 1] = '\0';
+}
+
+static void *
+gwork(void *arg)
+{
+	struct gworker *w = arg;
+	struct scan_stream st;
+	struct rd *r;
+	char hdr[256], oid[128], type[32];
+	unsigned long long size;
+	uint64_t before;
+	size_t i;
+
+	if ((r = rd_new(w->fd)) == NULL) {
+		w->failed = 1;
+		return NULL;
+	}
+	for (i = 0; i < w->n; i++) {
+		if (*w->stop || !rd_line(r, hdr, sizeof(hdr))) {
+			w->failed = 1;
+			break;
+		}
+		/* The slice's ids come back in order: "<oid> <type> <size>", or "<oid> missing" for one
+		 * that went away since the listing (a gc ran). */
+		if (strncmp(hdr, w->ids + i * (w->hexlen + 1), w->hexlen) != 0) {
+			w->failed = 1;
+			break;
+		}
+		if (sscanf(hdr, "%127s %31s %llu", oid, type, &size) != 3) {
+			if (strcmp(hdr + w->hexlen, " missing") == 0)
+				continue;
+			w->failed = 1;
+			break;
+		}
+		w->cur = w->first + i;
+		before = w->x.bytes;
+		scan_stream_begin(&w->x, &st, "");
+		if (!rd_object(r, &w->x, &st, size)) {
+			w->failed = 1;
+			break;
+		}
+		scan_stream_end(&w->x, &st);
+		w->objs++;
+		w->bytes += w->x.bytes - before;
+	}
+	if (w->failed)
+		*w->stop = 1;
+	rd_free(r);
+	return NULL;
+}
+
+/* Every object to scan, from `git cat-file --batch-all-objects --batch-check --unordered`: ids[] holds
+ * "oid\n" per object (hexlen + 1 bytes each), size[] their sizes. 0, or -1 (git failed, or no memory:
+ * *oom set). */
+struct glist {
+	char *ids;
+	uint64_t *size;
+	size_t n, cap, hexlen;
+};
+
+static int
+glist_load(const char *dir, struct glist *l, int *oom)
+{
+	static const char *const args[] = { "git", "cat-file", "--batch-all-objects", "--batch-check",
+		"--unordered", NULL };
+	char hdr[256], oid[128], type[32];
+	unsigned long long size;
+	struct rd *r;
+	pid_t pid;
+	int fd, ok = 1;
+
+	*oom = 0;
+	if ((pid = spawn(dir, args, NULL, &fd)) < 0)
+		return -1;
+	if ((r = rd_new(fd)) == NULL) {
+		*oom = 1;
+		ok = 0;
+	}
+	while (ok && rd_line(r, hdr, sizeof(hdr))) {
+		size_t hl;
+
 		if (sscanf(hdr, "%127s %31s %llu", oid, type, &size) != 3) {
 			ok = 0;
 			break;
 		}
 		/* Trees hold names and ids only; blobs, commit messages and tags can hold a key. */
-		scan = strcmp(type, "tree") != 0;
-		snprintf(label, sizeof(label), "%s@%s", dir, oid);
-		scan_stream_begin(x, &st, label);
-		st.object = oid;
-		st.relabel = gpaths_relabel;
-		st.relabel_arg = &gp;
-		if (!rd_object(r, x, scan ? &st : NULL, size)) {
+		if (strcmp(type, "tree") == 0)
+			continue;
+		hl = strlen(oid);
+		if (l->hexlen == 0)
+			l->hexlen = hl;
+		if (hl != l->hexlen) {
 			ok = 0;
 			break;
 		}
-		scan_stream_end(x, &st);
-		scan_progress(x, ++nobj, "objects", 0);
+		if (l->n == l->cap) {
+			size_t cap = l->cap ? 2 * l->cap : 4096;
+			char *ni = realloc(l->ids, cap * (hl + 1));
+			uint64_t *ns;
+
+			if (ni != NULL)
+				l->ids = ni;
+			if (ni == NULL || (ns = realloc(l->size, cap * sizeof(*ns))) == NULL) {
+				*oom = 1;
+				ok = 0;
+				break;
+			}
+			l->size = ns;
+			l->cap = cap;
+		}
+		memcpy(l->ids + l->n * (hl + 1), oid, hl);
+		l->ids[l->n * (hl + 1) + hl] = '\n';
+		l->size[l->n++] = size;
 	}
-	scan_progress(x, 0, NULL, 1);
 	close(fd);
 	rd_free(r);
-	gpaths_free(&gp);
-	if (reap(pid) != 0 || !ok)
-		return cli_fail(AK_ERR_IO, NULL, "scan: git cat-file --batch-all-objects in %s failed "
+	if (!ok)
+		kill(pid, SIGTERM);
+	if (reap(pid) != 0)
+		ok = 0;
+	return ok ? 0 : -1;
+}
+
+/* The cat-file children of a running scan, for the signal handler: an interrupted scan (Ctrl-C, kill)
+ * kills and reaps them before akctl dies of the signal, so none is left running or unreaped. */
+static volatile pid_t sig_pids[GIT_WORKERS_MAX];
+static const int sig_stop[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+static struct sigaction sig_old[sizeof(sig_stop) / sizeof(sig_stop[0])];
+
+static void
+on_stop_signal(int sig)
+{
+	size_t i;
+	int saved = errno;
+
+	for (i = 0; i < GIT_WORKERS_MAX; i++)
+		if (sig_pids[i] > 0)
+			kill(sig_pids[i], SIGTERM);
+	for (i = 0; i < GIT_WORKERS_MAX; i++)
+		if (sig_pids[i] > 0)
+			while (waitpid(sig_pids[i], NULL, 0) < 0 && errno == EINTR)
+				;
+	/* Die of the signal, as without this handler. */
+	signal(sig, SIG_DFL);
+	raise(sig);
+	errno = saved;
+}
+
+static void
+stop_signals(int install)
+{
+	struct sigaction sa;
+	size_t i;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigfillset(&sa.sa_mask);
+	for (i = 0; i < sizeof(sig_stop) / sizeof(sig_stop[0]); i++) {
+		if (install)
+			sigaction(sig_stop[i], &sa, &sig_old[i]);
+		else
+			sigaction(sig_stop[i], &sig_old[i], NULL);
+	}
+}
+
+static size_t
+git_cpus(void)
+{
+	cpu_set_t set;
+	long n;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		n = CPU_COUNT(&set);
+	else
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > GIT_WORKERS_MAX ? GIT_WORKERS_MAX : (size_t)n;
+}
+
+/* An anonymous file holding len bytes of data, at offset 0: a child's stdin. -1 on failure. */
+static int
+ids_file(const char *data, size_t len)
+{
+	size_t off = 0;
+	ssize_t n;
+	int fd = memfd_create("akctl-scan-ids", MFD_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	while (off < len) {
+		n = write(fd, data + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			close(fd);
+			return -1;
+		}
+		off += (size_t)n;
+	}
+	if (lseek(fd, 0, SEEK_SET) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static enum ak_err
+scan_all_objects(struct scan_ctx *x, const char *dir)
+{
+	static const char *const args[] = { "git", "cat-file", "--batch", NULL };
+	struct gworker *w = NULL;
+	struct glist l;
+	struct gpaths gp;
+	struct scan_stream st;
+	char oid[128], label[PATH_MAX + 160];
+	uint64_t total = 0, acc, want;
+	size_t nw = 0, i, k, at;
+	_Atomic int stop = 0;
+	int oom, failed = 0, sigs = 0, ifd;
+	enum ak_err rc = AK_OK;
+
+	memset(&l, 0, sizeof(l));
+	memset(&gp, 0, sizeof(gp));
+	gp.dir = dir;
+	if (glist_load(dir, &l, &oom) != 0) {
+		if (oom)
+			rc = cli_fail(AK_ERR_NOMEM, NULL, "scan");
+		failed = 1;
+		goto out;
+	}
+	for (i = 0; i < l.n; i++)
+		total += l.size[i];
+	nw = git_cpus();
+	if (nw > l.n)
+		nw = l.n > 0 ? l.n : 1;
+	if ((w = calloc(nw, sizeof(*w))) == NULL) {
+		rc = cli_fail(AK_ERR_NOMEM, NULL, "scan");
+		goto out;
+	}
+	/* Slices of about total/nw bytes each, in listing order. */
+	for (k = 0, at = 0, acc = 0; k < nw; k++) {
+		w[k].first = at;
+		want = total / nw * (k + 1);
+		while (at < l.n && (k == nw - 1 || acc < want) && l.n - at > nw - 1 - k)
+			acc += l.size[at++];
+		w[k].n = at - w[k].first;
+		w[k].ids = l.ids + w[k].first * (l.hexlen + 1);
+		w[k].hexlen = l.hexlen;
+		w[k].stop = &stop;
+		w[k].fd = -1;
+		w[k].pid = -1;
+	}
+	/* Views, buffers and children made here: the secure arena is this thread's, and each git is tied
+	 * to this thread's life. */
+	stop_signals(1);
+	sigs = 1;
+	for (k = 0; k < nw; k++) {
+		struct gworker *g = &w[k];
+
+		g->x = *x;
+		g->x.pool = NULL;
+		g->x.found = g->x.unknown = 0;
+		g->x.bytes = 0;
+		g->x.sink = gsink;
+		g->x.sink_arg = g;
+		g->x.buf = NULL;
+		if ((g->x.m = ak_scan_view(x->m)) == NULL || scan_ctx_buffer(&g->x) != 0) {
+			rc = cli_fail(AK_ERR_NOMEM, NULL, "scan");
+			goto out;
+		}
+		if ((ifd = ids_file(g->ids, g->n * (l.hexlen + 1))) < 0) {
+			rc = cli_fail(AK_ERR_SYSTEM, strerror(errno), "scan: listing objects for git");
+			goto out;
+		}
+		g->pid = spawn_io(dir, args, ifd, NULL, &g->fd);
+		sig_pids[k] = g->pid;
+		close(ifd);
+		if (g->pid < 0) {
+			rc = cli_fail(AK_ERR_SYSTEM, strerror(errno), "scan: running git");
+			goto out;
+		}
+	}
+	for (k = 0; k < nw; k++) {
+		if (pthread_create(&w[k].th, NULL, gwork, &w[k]) != 0) {
+			stop = 1;
+			rc = cli_fail(AK_ERR_SYSTEM, NULL, "scan: starting a thread");
+			goto out;
+		}
+		w[k].started = 1;
+	}
+	/* The progress line while the workers run (a terminal only; otherwise just wait). */
+	if (!x->quiet && isatty(STDERR_FILENO)) {
+		for (;;) {
+			uint64_t objs = 0, bytes = 0, keep = x->bytes;
+			struct timespec ts = { 0, 100000000L };
+
+			for (k = 0; k < nw; k++) {
+				objs += w[k].objs;
+				bytes += w[k].bytes;
+			}
+			x->bytes = keep + bytes;
+			scan_progress(x, objs, "objects", 0);
+			x->bytes = keep;
+			for (k = 0; k < nw; k++) {
+				if (w[k].started && pthread_tryjoin_np(w[k].th, NULL) == EBUSY)
+					break;
+				w[k].started = 0;
+			}
+			if (k == nw)
+				break;
+			nanosleep(&ts, NULL);
+		}
+		scan_progress(x, 0, NULL, 1);
+	}
+out:
+	/* On failure (rc != AK_OK) the workers see stop and the gits are killed, so every join and reap
+	 * returns. */
+	if (rc != AK_OK)
+		stop = 1;
+	for (k = 0; w != NULL && k < nw; k++) {
+		if (rc != AK_OK && w[k].pid > 0)
+			kill(w[k].pid, SIGTERM);
+		if (w[k].started)
+			pthread_join(w[k].th, NULL);
+		/* A worker that stopped early (its own git failed, or another's) leaves its git with ids
+		 * to serve: end it rather than wait. */
+		if (stop && w[k].pid > 0)
+			kill(w[k].pid, SIGTERM);
+		if (w[k].fd >= 0)
+			close(w[k].fd);
+		if (w[k].pid > 0) {
+			/* Reaped here: no longer the signal handler's. */
+			sig_pids[k] = -1;
+			if (reap(w[k].pid) != 0)
+				failed = 1;
+		}
+		if (w[k].failed)
+			failed = 1;
+	}
+	if (sigs)
+		stop_signals(0);
+	/* The findings, slice after slice: the listing's order (those made before a failure too). */
+	for (k = 0; w != NULL && k < nw; k++) {
+		struct gworker *g = &w[k];
+
+		for (i = 0; i < g->nf; i++) {
+			struct gfind *f = &g->f[i];
+
+			if (i == 0 || f->obj != g->f[i - 1].obj) {
+				memcpy(oid, l.ids + f->obj * (l.hexlen + 1), l.hexlen);
+				oid[l.hexlen] = '\0';
+				snprintf(label, sizeof(label), "%s@%s", dir, oid);
+				scan_stream_begin(x, &st, label);
+				st.object = oid;
+				st.relabel = gpaths_relabel;
+				st.relabel_arg = &gp;
+			}
+			scan_report(x, &st, f->line, f->what, f->variant, f->wrapped, f->fp, f->unknown);
+		}
+		x->found += g->x.found;
+		x->unknown += g->x.unknown;
+		x->bytes += g->x.bytes;
+		if (g->oom) {
+			scan_progress(x, 0, NULL, 1);
+			cli_note("scan: %s: out of memory: some findings not shown", dir);
+		}
+	}
+	if (rc == AK_OK && failed)
+		rc = cli_fail(AK_ERR_IO, NULL, "scan: git cat-file --batch-all-objects in %s failed "
 		    "(not a repository?)", dir);
-	return AK_OK;
+	for (k = 0; w != NULL && k < nw; k++) {
+		/* The buffer held object content (keys, maybe). */
+		if (w[k].x.buf != NULL) {
+			sodium_memzero(w[k].x.buf, w[k].x.cap);
+			free(w[k].x.buf);
+		}
+		ak_scan_free(w[k].x.m);
+		free(w[k].f);
+	}
+	free(w);
+	free(l.ids);
+	free(l.size);
+	gpaths_free(&gp);
+	return rc;
 }
 
 /* The blobs a commit would write: `git diff --cached --raw -z`, then each through cat-file --batch. */

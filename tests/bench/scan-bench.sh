@@ -3,11 +3,14 @@
 # 1024) with keys planted in every variant, 64 stored keys, and in one run:
 #   - akctl scan --no-patterns over the tree against `rg -F` given the same literal set (every variant of
 #     the 64 keys as a full literal), goal >= 10x;
-#   - akctl scan --git (the whole object store of a repository holding that tree) against
-#     `git cat-file --batch-all-objects --batch` to /dev/null, goal >= 1x;
+#   - akctl scan --git (the whole object store of a repository holding that tree, one
+#     `git cat-file --batch` per CPU) against one `git cat-file --batch-all-objects --batch` to
+#     /dev/null, goal >= 1x (on a 2-CPU machine the ratio moves with the load of the other CPU);
 #   - every planted copy found (the count must match).
 # Needs ripgrep (Debian: apt-get install ripgrep) and git; installs nothing.
 # usage: AKAGENT=build/akagent AKCTL=build/akctl tests/bench/scan-bench.sh [SIZE_MIB]
+# A small SIZE_MIB (64, 128) makes a quick round while changing the scanner; 1024 takes minutes to
+# generate.
 # SCAN_BENCH_CACHE=DIR keeps the generated keys, tree and repository in DIR and reuses them on the next
 # run of the same size (generating 1 GiB takes minutes); DIR holds fake keys only.
 # shellcheck source=../lib.sh

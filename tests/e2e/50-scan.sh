@@ -143,6 +143,92 @@ git rm -q sub-committed.txt
 git commit -qm removed
 cd "$T" || fail "cd"
 
+trace "git: many objects, one cat-file per CPU, findings in the object listing's order"
+M="$T/objs"
+git init -q "$M"
+for i in $(seq 40); do
+	# A key in every blob, and filler so the objects differ in size.
+	{ head -c $((i * 3000)) /dev/urandom | base64 -w76; printf 'K%d=%s\n' "$i" "$KEY"; } > "$M/f$i"
+done
+git -C "$M" add -A
+git -C "$M" -c user.name=t -c user.email=t@example.invalid commit -qm many
+git -C "$M" gc -q
+cd "$M" || fail "cd"
+# No path: the object store alone, not the files too.
+expect_exit 1 "$AKCTL" scan --git --no-patterns
+no_value "$OUT" "$ERR"
+cp "$OUT" "$T/objs.out"
+[ "$(grep -c ' production ANTHROPIC_API_KEY (raw) fp:' "$T/objs.out")" = 40 ] ||
+	fail "not every blob's key reported: $(cat "$T/objs.out")"
+sed 's/.*@\([0-9a-f]\{40\}\):.*/\1/' "$T/objs.out" > "$T/objs.ids"
+git -C "$M" cat-file --batch-all-objects --batch-check --unordered | awk '$2 == "blob" { print $1 }' \
+	> "$T/objs.list"
+cmp -s "$T/objs.ids" "$T/objs.list" || fail "findings not in the object listing's order"
+if command -v taskset >/dev/null; then
+	expect_exit 1 taskset -c 0 "$AKCTL" scan --git --no-patterns
+	cmp -s "$OUT" "$T/objs.out" || fail "output on one CPU differs from the output on all"
+fi
+
+trace "git: a cat-file that stops early is an error, and no git is left running"
+mkdir -p "$T/fakegit"
+REALGIT=$(command -v git)
+# Serves the first object asked for, then exits as if it had died.
+cat > "$T/fakegit/git" <<EOF
+#!/bin/sh
+echo \$\$ >> "$T/fakegit/pids"
+if [ "\$1 \$2" = "cat-file --batch" ] && [ \$# = 2 ]; then
+	head -n 1 | "$REALGIT" cat-file --batch
+	exit 0
+fi
+exec "$REALGIT" "\$@"
+EOF
+chmod +x "$T/fakegit/git"
+PATH="$T/fakegit:$PATH" expect_exit 1 "$AKCTL" scan --git --no-patterns
+grep -q "^akctl: scan: git cat-file --batch-all-objects in \\. failed" "$ERR" ||
+	fail "no error for a failing git: $(cat "$ERR")"
+no_value "$OUT" "$ERR"
+[ -s "$T/fakegit/pids" ] || fail "the fake git was not run"
+while read -r pid; do
+	kill -0 "$pid" 2>/dev/null && fail "a git was left running"
+done < "$T/fakegit/pids"
+
+trace "git: Ctrl-C during a scan kills and reaps every cat-file"
+rm -f "$T/fakegit/pids"
+# Each cat-file --batch hangs, as on a huge object.
+cat > "$T/fakegit/git" <<EOF
+#!/bin/sh
+if [ "\$1 \$2" = "cat-file --batch" ] && [ \$# = 2 ]; then
+	echo \$\$ >> "$T/fakegit/pids"
+	exec sleep 600
+fi
+exec "$REALGIT" "\$@"
+EOF
+NCAT=$(nproc)
+[ "$NCAT" -gt 8 ] && NCAT=8
+# SIGINT as from a terminal (a background job of this shell would ignore it).
+PATH="$T/fakegit:$PATH" "$PY" -c 'import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+os.execv(sys.argv[1], sys.argv[1:])' "$AKCTL" scan --git --no-patterns > "$OUT" 2> "$ERR" &
+SCANPID=$!
+catfiles() { [ "$(wc -l < "$T/fakegit/pids" 2>/dev/null)" = "$NCAT" ]; }
+wait_until 20 catfiles || fail "$NCAT cat-file processes not started: $(cat "$T/fakegit/pids")"
+kill -INT "$SCANPID"
+RC=0
+wait "$SCANPID" || RC=$?
+assert_eq "$RC" 130 "exit status after SIGINT"
+reaped() {
+	local pid
+	while read -r pid; do
+		[ -e "/proc/$pid" ] && return 1
+	done < "$T/fakegit/pids"
+	return 0
+}
+if ! wait_until 10 reaped; then
+	xargs kill < "$T/fakegit/pids"
+	fail "a cat-file was left running or unreaped"
+fi
+cd "$T" || fail "cd"
+
 trace "pre-commit hook blocks a stored key, allows a clean commit"
 expect_exit 0 "$AKCTL" scan --install-hook "$R"
 [ -x "$R/.git/hooks/pre-commit" ] || fail "hook not installed"
