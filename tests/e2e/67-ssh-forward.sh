@@ -76,8 +76,16 @@ SSH=(ssh -F /dev/null -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/nul
 	-i "$S/user_key" -p "$PORT" -R "$RSOCK:$AKAGENT_SOCK" root@127.0.0.1)
 # The remote command runs in a login environment: give it akctl and the forwarded socket, and none of
 # this side's agent or keystore variables.
+# ssh's own failures are exit 255 (no remote command here exits so): on a loaded machine sshd sometimes
+# resets a connection during the key exchange, which says nothing about akagent, so that is tried again.
 remote() {
-	run timeout $((60 * SCALE)) "${SSH[@]}" "PATH='$T/bin':\$PATH AKAGENT_SOCK='$RSOCK' HOME='$T/home' $*"
+	local try
+	for try in 1 2 3; do
+		run timeout $((60 * SCALE)) "${SSH[@]}" "PATH='$T/bin':\$PATH AKAGENT_SOCK='$RSOCK' HOME='$T/home' $*"
+		[ "$RC" = 255 ] || return 0
+		trace "ssh failed to connect (try $try): $(head -c 300 "$ERR")"
+		sleep 1
+	done
 }
 
 trace "akctl get over the forwarded socket"
