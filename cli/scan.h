@@ -85,6 +85,26 @@ void scan_report(struct scan_ctx *x, struct scan_stream *st, uint64_t line, cons
  * once. start: 0, or -1 out of memory. finish: waits for every file, prints, adds the counts to x. On a
  * terminal, both show a progress line on stderr (files, bytes). */
 int scan_pool_start(struct scan_ctx *x);
+/* The CPUs this process may run on (its affinity mask), at least 1 and at most max. */
+size_t scan_cpus(size_t max);
+/* Findings a worker thread keeps to be printed later, in order, by the calling thread. obj is the
+ * caller's index of what was scanned (the object in scan --git's listing; 0 for a file). */
+struct scan_finding {
+	size_t obj;
+	uint64_t line;
+	const char *what, *variant; /* static or the names table: outlive the scan */
+	int wrapped, unknown;
+	char fp[13];
+};
+struct scan_findings {
+	struct scan_finding *f;
+	size_t n, cap;
+	int oom;                    /* a finding could not be kept: said after the others */
+};
+/* Append one finding (a sink's arguments); out of memory sets l->oom. */
+void scan_findings_add(struct scan_findings *l, size_t obj, uint64_t line, const char *what,
+    const char *variant, int wrapped, const char *fp, int unknown);
+void scan_findings_free(struct scan_findings *l);
 void scan_submit(struct scan_ctx *x, const char *path);
 void scan_pool_finish(struct scan_ctx *x);
 /* The progress line on stderr when it is a terminal: redrawn at most a few times a second; done

@@ -342,14 +342,6 @@ gpaths_free(struct gpaths *g)
  * number of CPUs. */
 #define GIT_WORKERS_MAX 8
 
-struct gfind {
-	size_t obj;                 /* index in the listing */
-	uint64_t line;
-	const char *what, *variant; /* static or the names table: outlive the scan */
-	int wrapped, unknown;
-	char fp[13];
-};
-
 struct gworker {
 	struct scan_ctx x;          /* a view of the matcher and a buffer of its own; sink: this worker */
 	const char *ids;            /* the slice's "oid\n" lines */
@@ -360,9 +352,7 @@ struct gworker {
 	pthread_t th;
 	int started, failed;
 	size_t cur;                 /* object being scanned (for the sink) */
-	struct gfind *f;
-	size_t nf, capf;
-	int oom;
+	struct scan_findings fl;    /* obj: the index in the listing */
 	_Atomic uint64_t objs, bytes; /* progress, read by the calling thread */
 	_Atomic int *stop;          /* set by a worker that failed: the others end early */
 };
@@ -372,27 +362,8 @@ gsink(void *arg, uint64_t line, const char *what, const char *variant, int wrapp
     int unknown)
 {
 	struct gworker *w = arg;
-	struct gfind *f;
 
-	if (w->nf == w->capf) {
-		size_t cap = w->capf ? 2 * w->capf : 16;
-
-		if ((f = realloc(w->f, cap * sizeof(*f))) == NULL) {
-			w->oom = 1;
-			return;
-		}
-		w->f = f;
-		w->capf = cap;
-	}
-	f = &w->f[w->nf++];
-	f->obj = w->cur;
-	f->line = line;
-	f->what = what;
-	f->variant = variant;
-	f->wrapped = wrapped;
-	f->unknown = unknown;
-	memcpy(f->fp, fp, sizeof(f->fp));
-	f->fp[sizeof(f->fp) - 1] = '\0';
+	scan_findings_add(&w->fl, w->cur, line, what, variant, wrapped, fp, unknown);
 }
 
 static void *
@@ -558,19 +529,6 @@ stop_signals(int install)
 	}
 }
 
-static size_t
-git_cpus(void)
-{
-	cpu_set_t set;
-	long n;
-
-	if (sched_getaffinity(0, sizeof(set), &set) == 0)
-		n = CPU_COUNT(&set);
-	else
-		n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n < 1 ? 1 : n > GIT_WORKERS_MAX ? GIT_WORKERS_MAX : (size_t)n;
-}
-
 /* An anonymous file holding len bytes of data, at offset 0: a child's stdin. -1 on failure. */
 static int
 ids_file(const char *data, size_t len)
@@ -624,7 +582,7 @@ scan_all_objects(struct scan_ctx *x, const char *dir)
 	}
 	for (i = 0; i < l.n; i++)
 		total += l.size[i];
-	nw = git_cpus();
+	nw = scan_cpus(GIT_WORKERS_MAX);
 	if (nw > l.n)
 		nw = l.n > 0 ? l.n : 1;
 	if ((w = calloc(nw, sizeof(*w))) == NULL) {
@@ -737,10 +695,10 @@ out:
 	for (k = 0; w != NULL && k < nw; k++) {
 		struct gworker *g = &w[k];
 
-		for (i = 0; i < g->nf; i++) {
-			struct gfind *f = &g->f[i];
+		for (i = 0; i < g->fl.n; i++) {
+			struct scan_finding *f = &g->fl.f[i];
 
-			if (i == 0 || f->obj != g->f[i - 1].obj) {
+			if (i == 0 || f->obj != g->fl.f[i - 1].obj) {
 				memcpy(oid, l.ids + f->obj * (l.hexlen + 1), l.hexlen);
 				oid[l.hexlen] = '\0';
 				snprintf(label, sizeof(label), "%s@%s", dir, oid);
@@ -754,7 +712,7 @@ out:
 		x->found += g->x.found;
 		x->unknown += g->x.unknown;
 		x->bytes += g->x.bytes;
-		if (g->oom) {
+		if (g->fl.oom) {
 			scan_progress(x, 0, NULL, 1);
 			cli_note("scan: %s: out of memory: some findings not shown", dir);
 		}
@@ -769,7 +727,7 @@ out:
 			free(w[k].x.buf);
 		}
 		ak_scan_free(w[k].x.m);
-		free(w[k].f);
+		scan_findings_free(&w[k].fl);
 	}
 	free(w);
 	free(l.ids);

@@ -29,21 +29,12 @@
  * as much as the matching). Smaller ones are read. */
 #define MAP_MIN (256u << 10)
 
-struct finding {
-	uint64_t line;
-	const char *what, *variant;  /* static or the names table: outlive the job */
-	int wrapped, unknown;
-	char fp[13];
-};
-
 struct job {
 	struct job *next;          /* in submission order */
 	char *path;
 	int done, failed, errnum;
 	uint64_t bytes;
-	struct finding *f;
-	size_t nf, capf;
-	int oom;                   /* a finding could not be kept: said after the others */
+	struct scan_findings fl;
 };
 
 struct worker {
@@ -64,24 +55,24 @@ struct scan_pool {
 	struct worker w[WORKERS_MAX];
 };
 
-static void
-sink(void *arg, uint64_t line, const char *what, const char *variant, int wrapped, const char *fp,
-    int unknown)
+void
+scan_findings_add(struct scan_findings *l, size_t obj, uint64_t line, const char *what,
+    const char *variant, int wrapped, const char *fp, int unknown)
 {
-	struct job *j = arg;
-	struct finding *f;
+	struct scan_finding *f;
 
-	if (j->nf == j->capf) {
-		size_t cap = j->capf ? 2 * j->capf : 8;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 8;
 
-		if ((f = realloc(j->f, cap * sizeof(*f))) == NULL) {
-			j->oom = 1;
+		if ((f = realloc(l->f, cap * sizeof(*f))) == NULL) {
+			l->oom = 1;
 			return;
 		}
-		j->f = f;
-		j->capf = cap;
+		l->f = f;
+		l->cap = cap;
 	}
-	f = &j->f[j->nf++];
+	f = &l->f[l->n++];
+	f->obj = obj;
 	f->line = line;
 	f->what = what;
 	f->variant = variant;
@@ -89,6 +80,22 @@ sink(void *arg, uint64_t line, const char *what, const char *variant, int wrappe
 	f->unknown = unknown;
 	memcpy(f->fp, fp, sizeof(f->fp));
 	f->fp[sizeof(f->fp) - 1] = '\0';
+}
+
+void
+scan_findings_free(struct scan_findings *l)
+{
+	free(l->f);
+	memset(l, 0, sizeof(*l));
+}
+
+static void
+sink(void *arg, uint64_t line, const char *what, const char *variant, int wrapped, const char *fp,
+    int unknown)
+{
+	struct job *j = arg;
+
+	scan_findings_add(&j->fl, 0, line, what, variant, wrapped, fp, unknown);
 }
 
 /* A mapped file that shrinks while it is scanned raises SIGBUS on the pages past its new end: the
@@ -176,8 +183,8 @@ work(void *arg)
 	}
 }
 
-static size_t
-cpus(void)
+size_t
+scan_cpus(size_t max)
 {
 	cpu_set_t set;
 	long n;
@@ -186,14 +193,14 @@ cpus(void)
 		n = CPU_COUNT(&set);
 	else
 		n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n < 1 ? 1 : n > WORKERS_MAX ? WORKERS_MAX : (size_t)n;
+	return n < 1 ? 1 : (size_t)n > max ? max : (size_t)n;
 }
 
 static void
 job_free(struct job *j)
 {
 	free(j->path);
-	free(j->f);
+	scan_findings_free(&j->fl);
 	free(j);
 }
 
@@ -205,12 +212,12 @@ job_print(struct scan_ctx *x, struct job *j)
 	size_t i;
 
 	scan_stream_begin(x, &st, j->path);
-	for (i = 0; i < j->nf; i++)
-		scan_report(x, &st, j->f[i].line, j->f[i].what, j->f[i].variant, j->f[i].wrapped, j->f[i].fp,
-		    j->f[i].unknown);
-	if (j->oom || j->failed)
+	for (i = 0; i < j->fl.n; i++)
+		scan_report(x, &st, j->fl.f[i].line, j->fl.f[i].what, j->fl.f[i].variant, j->fl.f[i].wrapped,
+		    j->fl.f[i].fp, j->fl.f[i].unknown);
+	if (j->fl.oom || j->failed)
 		scan_progress(x, 0, NULL, 1);
-	if (j->oom)
+	if (j->fl.oom)
 		cli_note("scan: %s: out of memory: some findings not shown", j->path);
 	if (j->failed)
 		cli_note("scan: %s: cannot read: %s", j->path, strerror(j->errnum));
@@ -242,7 +249,7 @@ int
 scan_pool_start(struct scan_ctx *x)
 {
 	struct scan_pool *p;
-	size_t n = cpus(), i;
+	size_t n = scan_cpus(WORKERS_MAX), i;
 
 	x->pool = NULL;
 	if (n < 2)
