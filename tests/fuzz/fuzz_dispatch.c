@@ -351,6 +351,23 @@ fz_request(uint8_t type, struct ak_buf *req, struct ak_buf *out)
 		FUZZ_CHECK(ak_buf_len(rb) == 0, "LOG_REPLY has no trailing bytes");
 		break;
 	}
+	case AK_MSG_AUDIT_MAP_REPLY: {
+		char *nm, *hs;
+		uint32_t n, i;
+
+		FUZZ_CHECK(type == AK_MSG_AUDIT_MAP && was_unlocked, "AUDIT_MAP_REPLY only for AUDIT_MAP while unlocked");
+		FUZZ_CHECK(ak_buf_get_u32(rb, &n) == AK_OK && n == (st.store ? st.store->n : 0),
+		    "AUDIT_MAP_REPLY: one entry per profile");
+		for (i = 0; i < n; i++) {
+			FUZZ_CHECK(ak_buf_get_cstring(rb, &nm, AK_NAME_MAX, 0) == AK_OK, "AUDIT_MAP_REPLY name");
+			FUZZ_CHECK(ak_buf_get_cstring(rb, &hs, 64, 0) == AK_OK, "AUDIT_MAP_REPLY hash");
+			FUZZ_CHECK(strcmp(nm, st.store->p[i]->name) == 0, "AUDIT_MAP_REPLY names the profiles in order");
+			free(nm);
+			free(hs);
+		}
+		FUZZ_CHECK(ak_buf_len(rb) == 0, "AUDIT_MAP_REPLY has no trailing bytes");
+		break;
+	}
 	case AK_MSG_PROFILE_REPLY:
 		FUZZ_CHECK((type == AK_MSG_GET || type == AK_MSG_GET_PREVIOUS) && was_unlocked,
 		    "PROFILE_REPLY only for GET or GET_PREVIOUS while unlocked");
