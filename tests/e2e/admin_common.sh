@@ -1,0 +1,47 @@
+# admin_common.sh - sourced (after ../lib.sh) by the admin API tests: no proxy variables, the key
+# scan's collection file, the helpers they share, and a test CA with a certificate for 127.0.0.1 that
+# the fake admin API and akctl-net (AKCTL_CA_BUNDLE) use.
+SCALE=${AK_TEST_TIMEOUT_SCALE:-1}
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy no_proxy NO_PROXY \
+	ANTHROPIC_BASE_URL OPENAI_BASE_URL
+command -v openssl >/dev/null || skip "openssl is not installed"
+SHOWN="$T/shown"	# everything akctl printed: must hold no key
+: >"$SHOWN"
+
+# t CODE ARGS...: akctl ARGS must exit CODE; what it printed is kept for the final scan.
+t() {
+	local want=$1
+	shift
+	expect_exit "$want" "$AKCTL" "$@"
+	cat "$ERR" >>"$SHOWN"
+	[ "$1" = get ] || cat "$OUT" >>"$SHOWN"
+}
+
+poll_until() {
+	local n=$(($1 * SCALE * 5))
+	shift
+	while [ "$n" -gt 0 ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.2
+		n=$((n - 1))
+	done
+	return 1
+}
+
+# hint KEY: Anthropic's partial_key_hint of KEY.
+hint() { printf '%s...%s' "${1:0:16}" "${1: -4}"; }
+admin_key() {
+	local body
+	body=$(head -c 96 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=')
+	printf 'sk-ant-admin01-%sAA' "${body:0:93}"
+}
+
+trace "a test CA, a certificate for 127.0.0.1, the fake admin API"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=akagent test CA" \
+	-keyout "$T/ca.key" -out "$T/ca.pem" 2>/dev/null || fail "openssl: CA"
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
+	-keyout "$T/srv.key" -out "$T/srv.csr" 2>/dev/null || fail "openssl: CSR"
+printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' > "$T/ext"
+openssl x509 -req -in "$T/srv.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial -days 2 \
+	-extfile "$T/ext" -out "$T/srv.pem" 2>/dev/null || fail "openssl: sign"
+export AKCTL_CA_BUNDLE="$T/ca.pem"
