@@ -200,6 +200,19 @@ assert_no_secret() {
 	fi
 }
 
+# test_ca: a throwaway CA ($T/ca.pem) and a certificate for 127.0.0.1 signed by it ($T/srv.pem,
+# $T/srv.key) for the loopback TLS fakes; AKCTL_CA_BUNDLE points akctl's TLS at the CA.
+test_ca() {
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=akagent test CA" \
+		-keyout "$T/ca.key" -out "$T/ca.pem" 2>/dev/null || fail "openssl: CA"
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
+		-keyout "$T/srv.key" -out "$T/srv.csr" 2>/dev/null || fail "openssl: CSR"
+	printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' > "$T/ext"
+	openssl x509 -req -in "$T/srv.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial -days 2 \
+		-extfile "$T/ext" -out "$T/srv.pem" 2>/dev/null || fail "openssl: sign"
+	export AKCTL_CA_BUNDLE="$T/ca.pem"
+}
+
 # fake_key: a fresh Anthropic-shaped key (sk-ant-api03- + 93 base64url + AA), made up here.
 fake_key() {
 	local body

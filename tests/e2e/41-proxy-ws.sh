@@ -20,14 +20,7 @@ wait_for() { # wait_for FILE [TENTHS]: poll until FILE is non-empty
 }
 
 trace "a test CA and a TLS WebSocket echo fake"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=akagent test CA" \
-	-keyout "$T/ca.key" -out "$T/ca.pem" 2>/dev/null || fail "openssl: CA"
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
-	-keyout "$T/srv.key" -out "$T/srv.csr" 2>/dev/null || fail "openssl: CSR"
-printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' > "$T/ext"
-openssl x509 -req -in "$T/srv.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial -days 2 \
-	-extfile "$T/ext" -out "$T/srv.pem" 2>/dev/null || fail "openssl: sign"
-export AKCTL_CA_BUNDLE="$T/ca.pem"
+test_ca
 "$PY" "$TESTS_DIR/fake/ws_echo.py" server --log "$T/ws.log" --tls "$T/srv.pem" "$T/srv.key" \
 	--port-file "$T/port" 2>"$T/fake.err" &
 track_pid $!
