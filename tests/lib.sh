@@ -280,14 +280,27 @@ now_ms() {
 	echo $(($(date +%s%N) / 1000000))
 }
 
+# all_zombie PID: 0 when every thread of PID is a zombie (or gone). The state is the field after the
+# parenthesised name, which may itself hold spaces.
+all_zombie() {
+	local t st
+	for t in /proc/"$1"/task/*/stat; do
+		[ -e "$t" ] || continue
+		st=$(sed 's/.*) //' "$t" 2>/dev/null | cut -d' ' -f1)
+		[ -z "$st" ] || [ "$st" = Z ] || [ "$st" = X ] || return 1
+	done
+	return 0
+}
+
 # wait_gone PID SECONDS: wait until PID has exited (SECONDS scaled); nonzero if it is still there.
 wait_gone() {
 	local pid=$1 n
 	n=$(awk -v s="$2" -v f="$AKT_TIME_FACTOR" 'BEGIN { printf "%d", s * f * 10 }')
 	while [ "$n" -gt 0 ]; do
 		kill -0 "$pid" 2>/dev/null || return 0
-		# a zombie child of ours counts as gone
-		[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] && return 0
+		# A zombie counts as gone once every thread of it is one: a process's first thread can be a
+		# zombie while another (the agent's writer) is still exiting, its sockets not yet closed.
+		all_zombie "$pid" && return 0
 		sleep 0.1
 		n=$((n - 1))
 	done

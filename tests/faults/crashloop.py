@@ -113,11 +113,19 @@ class Box:
 def gone(pid, secs):
     end = time.monotonic() + secs
     while time.monotonic() < end:
+        # A zombie is gone once every thread of it is one: the first thread can be a zombie while
+        # another (the agent's writer) is still exiting.
         try:
             os.kill(pid, 0)
-            with open("/proc/%d/stat" % pid) as f:
-                if f.read().split(")")[-1].split()[0] == "Z":
-                    return True
+            states = []
+            for t in os.listdir("/proc/%d/task" % pid):
+                try:
+                    with open("/proc/%d/task/%s/stat" % (pid, t)) as f:
+                        states.append(f.read().split(")")[-1].split()[0])
+                except FileNotFoundError:
+                    pass
+            if all(st in ("Z", "X") for st in states):
+                return True
         except (ProcessLookupError, FileNotFoundError):
             return True
         time.sleep(0.005)
