@@ -275,6 +275,35 @@ wait_until() {
 	return 0
 }
 
+# two_keys_unlocked: a new keystore and an unlocked agent holding two fresh keys, KEY as profile
+# production and KEY2 as dev.
+two_keys_unlocked() {
+	KEY=$(fake_key)
+	KEY2=$(fake_key)
+	init_store
+	start_agent
+	unlock
+	add_profile production "$KEY"
+	add_profile dev "$KEY2"
+}
+
+# no_value FILE...: neither KEY nor KEY2 (their distinctive part) appears in any FILE.
+no_value() {
+	local f
+	for f in "$@"; do
+		assert_no_secret "$f" "${KEY:13:40}" "$f"
+		assert_no_secret "$f" "${KEY2:13:40}" "$f"
+	done
+}
+
+# poll_until SECONDS CMD...: wait_until with CMD's output discarded.
+poll_until() {
+	local secs=$1
+	shift
+	wait_until "$secs" _quietly "$@"
+}
+_quietly() { "$@" >/dev/null 2>&1; }
+
 # now_ms: milliseconds on the monotonic-enough wall clock (for lower bounds: "not before").
 now_ms() {
 	echo $(($(date +%s%N) / 1000000))

@@ -6,22 +6,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 command -v git >/dev/null || skip "git not installed"
-KEY=$(fake_key)
-KEY2=$(fake_key)
-init_store
-start_agent
-unlock
-add_profile production "$KEY"
-add_profile dev "$KEY2"
-
-# no_value FILE...: neither stored key appears in any of them (nor its distinctive part).
-no_value() {
-	local f
-	for f in "$@"; do
-		assert_no_secret "$f" "${KEY:13:40}" "$f"
-		assert_no_secret "$f" "${KEY2:13:40}" "$f"
-	done
-}
+two_keys_unlocked
 
 trace "clean tree: exit 0, nothing printed"
 mkdir -p "$T/clean/sub"

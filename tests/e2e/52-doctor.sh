@@ -7,13 +7,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 command -v git >/dev/null || skip "git not installed"
-KEY=$(fake_key)
-KEY2=$(fake_key)
-init_store
-start_agent
-unlock
-add_profile production "$KEY"
-add_profile dev "$KEY2"
+two_keys_unlocked
 W="$T/work"
 mkdir -p "$W"
 cd "$W" || fail "cd"
@@ -47,14 +41,6 @@ print(" ".join(sorted(c["id"] for c in d["checks"] if c["status"]=="fail")))' "$
 	want=$(printf '%s\n' "$@" | sort | tr '\n' ' ' | sed 's/ $//')
 	[ "$got" = "$want" ] || fail "failing checks: got '$got', wanted '$want'"
 }
-no_value() {
-	local f
-	for f in "$@"; do
-		assert_no_secret "$f" "${KEY:13:40}" "$f"
-		assert_no_secret "$f" "${KEY2:13:40}" "$f"
-	done
-}
-
 trace "weak KDF (insecure-test) fails alone"
 doctor_json 1
 only_failing kdf

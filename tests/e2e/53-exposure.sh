@@ -5,21 +5,7 @@
 # shellcheck source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
 
-KEY=$(fake_key)
-KEY2=$(fake_key)
-init_store
-start_agent
-unlock
-add_profile production "$KEY"
-add_profile dev "$KEY2"
-
-no_value() {
-	local f
-	for f in "$@"; do
-		assert_no_secret "$f" "${KEY:13:40}" "$f"
-		assert_no_secret "$f" "${KEY2:13:40}" "$f"
-	done
-}
+two_keys_unlocked
 
 trace "clean: exit 0, nothing printed"
 expect_exit 0 "$AKCTL" --no-prompt exposure

@@ -5,7 +5,6 @@
 # shellcheck source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
 
-SCALE=${AK_TEST_TIMEOUT_SCALE:-1}
 FAKE="$TESTS_DIR/fake/provider_server.py"
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy no_proxy NO_PROXY \
 	ANTHROPIC_BASE_URL OPENAI_BASE_URL AKCTL_CA_BUNDLE
@@ -31,18 +30,6 @@ t() {
 	get | env | use | exec) ;;
 	*) cat "$OUT" >>"$SHOWN" ;;
 	esac
-}
-
-# poll_until SECONDS CMD...: run CMD every 0.2 s until it succeeds; nonzero after SECONDS (scaled).
-poll_until() {
-	local n=$(($1 * SCALE * 5))
-	shift
-	while [ "$n" -gt 0 ]; do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.2
-		n=$((n - 1))
-	done
-	return 1
 }
 
 K1=$(key ok); K2=$(key ok); K3=$(key ok); KEYS+=("$K1" "$K2" "$K3")

@@ -1,7 +1,6 @@
 # admin_common.sh - sourced (after ../lib.sh) by the admin API tests: no proxy variables, the key
 # scan's collection file, the helpers they share, and a test CA with a certificate for 127.0.0.1 that
 # the fake admin API and akctl-net (AKCTL_CA_BUNDLE) use.
-SCALE=${AK_TEST_TIMEOUT_SCALE:-1}
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy no_proxy NO_PROXY \
 	ANTHROPIC_BASE_URL OPENAI_BASE_URL
 command -v openssl >/dev/null || skip "openssl is not installed"
@@ -15,17 +14,6 @@ t() {
 	expect_exit "$want" "$AKCTL" "$@"
 	cat "$ERR" >>"$SHOWN"
 	[ "$1" = get ] || cat "$OUT" >>"$SHOWN"
-}
-
-poll_until() {
-	local n=$(($1 * SCALE * 5))
-	shift
-	while [ "$n" -gt 0 ]; do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.2
-		n=$((n - 1))
-	done
-	return 1
 }
 
 # hint KEY: Anthropic's partial_key_hint of KEY.
