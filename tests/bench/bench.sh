@@ -68,6 +68,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 die() { echo "bench: $*" >&2; exit 1; }
+# shellcheck source=med.sh
+. "$(dirname "$0")/med.sh"
 
 # a private world: nothing of the user's agents or keystores is touched
 mkdir -p "$T/home" "$T/run" "$T/data/akagent"
@@ -85,7 +87,6 @@ wait_sock() {
 	return 1
 }
 kb() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status"; }
-ns() { date +%s%N; }
 
 # A fresh agent on a generated keystore of $1 profiles, unlocked; sets AK_PID, AKAGENT_SOCK.
 start_agent() {
@@ -219,17 +220,6 @@ MEM_AK_RSS_L=$(kb "$AK_PID" VmRSS) MEM_AK_LCK_L=$(kb "$AK_PID" VmLck)
 # Medians of REPS runs, in ms. unlock and get are akctl's whole run (process start included) beside
 # /bin/true's; LIST is also timed at the agent alone (akbench, one client).
 REPS=5
-# med CMD...: runs CMD REPS times in this shell (so CMD may keep state) and sets MED to the median (ms).
-med() {
-	local i t0 t1 ts=()
-	for i in $(seq "$REPS"); do
-		t0=$(ns)
-		"$@" >/dev/null 2>"$T/err" || die "'$*' failed: $(cat "$T/err")"
-		t1=$(ns)
-		ts+=($((t1 - t0)))
-	done
-	MED=$(printf '%s\n' "${ts[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.2f", a[int((NR+1)/2)]/1e6}')
-}
 relock() { "$AKCTL" lock && "$AKCTL" --passphrase-fd 3 unlock 3<<<"$PASS"; }
 lockonly() { "$AKCTL" lock; }
 # rm takes generated profiles away and add puts them back, so the store never exceeds its size (100,000

@@ -5,18 +5,15 @@
 # VmLck holding them. Then the same RSS/VmLck for a 200-profile store. Times are medians of several runs.
 . "$(dirname "$0")/common.sh"
 NP=${2:-10000}
-ns() { date +%s%N; }
-# med CMD...: median wall time of REPS runs (ms, 2 decimals); the command must succeed
 REPS=5
-med() {
-	local i t0 t1 ts=()
-	for i in $(seq "$REPS"); do
-		t0=$(ns)
-		"$@" >/dev/null 2>"$T/err" || die "'$*' failed: $(cat "$T/err")"
-		t1=$(ns)
-		ts+=($((t1 - t0)))
-	done
-	printf '%s\n' "${ts[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.2f", a[int((NR+1)/2)]/1e6}'
+# shellcheck source=../bench/med.sh
+. "$(dirname "$0")/../bench/med.sh"
+# mrow LABEL CMD...: a row with CMD's median (med runs in this shell, so the add/rm counter survives).
+mrow() {
+	local label=$1
+	shift
+	med "$@"
+	row "$label" "$MED"
 }
 row() { printf '%-44s %10s ms\n' "$1" "$2"; }
 
@@ -27,31 +24,31 @@ echo "keystore file: $(stat -c %s "$STORE") bytes"
 start_agent -t 0 --idle 0
 relock() { "$AKCTL" lock && "$AKCTL" --passphrase-fd 3 unlock 3<<<"$PASS"; }
 "$AKCTL" lock >/dev/null
-row "unlock ($NP profiles, incl. akctl start + lock)" "$(med relock)"
+mrow "unlock ($NP profiles, incl. akctl start + lock)" relock
 "$AKCTL" lock >/dev/null
-row "lock" "$(med "$AKCTL" lock)"
+mrow "lock" "$AKCTL" lock
 unlock
-row "status" "$(med "$AKCTL" status)"
-row "list" "$(med "$AKCTL" list)"
-row "list --json" "$(med "$AKCTL" list --json)"
+mrow "status" "$AKCTL" status
+mrow "list" "$AKCTL" list
+mrow "list --json" "$AKCTL" list --json
 REPS=21
 MID=$(printf "p%05d" $((NP / 2))) LAST=$(printf "p%05d" $((NP - 1)))
-row "get $MID" "$(med "$AKCTL" get "$MID")"
-row "env $LAST --shell sh" "$(med "$AKCTL" env "$LAST" --shell sh)"
-row "exec p00001 -- true" "$(med "$AKCTL" exec p00001 -- true)"
+mrow "get $MID" "$AKCTL" get "$MID"
+mrow "env $LAST --shell sh" "$AKCTL" env "$LAST" --shell sh
+mrow "exec p00001 -- true" "$AKCTL" exec p00001 -- true
 REPS=5
 printf 'sk-ant-api03-scale-new-secret-%s' "$RANDOM" > "$T/s"
 i=0
 addrm() { i=$((i + 1)); "$AKCTL" add "new$i" < "$T/s" && "$AKCTL" rm "new$i"; }
 addone() { i=$((i + 1)); "$AKCTL" add "x$i" < "$T/s"; }
-row "add via the agent (re-read, re-seal, write)" "$(med addone)"
+mrow "add via the agent (re-read, re-seal, write)" addone
 rmone() { "$AKCTL" rm "x$i"; i=$((i - 1)); }
-row "rm via the agent" "$(med rmone)"
+mrow "rm via the agent" rmone
 read -r rss fds lck <<<"$(rss_fd "$AKAGENT_PID")"
 "$AKCTL" lock >/dev/null
 directadd() { i=$((i + 1)); AKAGENT_SOCK="$T/none" "$AKCTL" --passphrase-fd 3 add "d$i" < "$T/s" 3<<<"$PASS"; }
 REPS=3
-row "add directly on the file (KDF insecure-test)" "$(med directadd)"
+mrow "add directly on the file (KDF insecure-test)" directadd
 echo "agent holding $NP profiles: RSS $rss KiB, VmLck $lck KiB, $fds fds"
 read -r rss fds lck <<<"$(rss_fd "$AKAGENT_PID")"
 echo "same agent after lock: RSS $rss KiB, VmLck $lck KiB"

@@ -1,0 +1,13 @@
+# med.sh - sourced by the bench and stress scripts (which define die, T and REPS).
+ns() { date +%s%N; }
+# med CMD...: runs CMD REPS times in this shell (so CMD may keep state) and sets MED to the median (ms).
+med() {
+	local i t0 t1 ts=()
+	for i in $(seq "$REPS"); do
+		t0=$(ns)
+		"$@" >/dev/null 2>"$T/err" || die "'$*' failed: $(cat "$T/err")"
+		t1=$(ns)
+		ts+=($((t1 - t0)))
+	done
+	MED=$(printf '%s\n' "${ts[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.2f", a[int((NR+1)/2)]/1e6}')
+}
