@@ -27,6 +27,9 @@ char *ak_smem_strndup(const char *s, size_t n);
  * scratch arena (same guarantees) so its short-lived nodes never pin the main arena's slabs; a buffer cJSON
  * returns (cJSON_Print) may be freed with cJSON_free or ak_smem_free alike. */
 void ak_smem_hook_cjson(void);
+/* The allocator ak_smem_hook_cjson gives cJSON: the scratch arena, or this thread's scratch session
+ * while one is open. Zeroing is not promised. Free with ak_smem_free. */
+void *ak_smem_cjson_alloc(size_t n);
 
 /* A scratch session on this thread (they nest): until the matching end, cJSON's allocations of this
  * thread come from regions freed all at once, wiped, at the end. Only around code whose cJSON blocks

@@ -41,7 +41,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
 #include <sodium.h>
 
 #include "ak_smem.h"
@@ -734,30 +733,6 @@ ak_smem_trim(void)
 	pthread_mutex_unlock(&mu);
 }
 
-char *
-ak_smem_strndup(const char *s, size_t n)
-{
-	char *d;
-	size_t len;
-
-	if (s == NULL)
-		return NULL;
-	len = strnlen(s, n);
-	if (len == SIZE_MAX || (d = ak_smem_alloc(len + 1)) == NULL)
-		return NULL;
-	memcpy(d, s, len);
-	d[len] = '\0';
-	return d;
-}
-
-char *
-ak_smem_strdup(const char *s)
-{
-	if (s == NULL)
-		return NULL;
-	return ak_smem_strndup(s, strlen(s));
-}
-
 /*
  * Scratch sessions (ak_smem_scratch_begin/end): parsing a large store makes hundreds of thousands of cJSON
  * nodes and key strings that all die together at cJSON_Delete. Inside a session this thread's cJSON blocks
@@ -843,21 +818,12 @@ bump_alloc(size_t n)
 
 /* cJSON's nodes and print buffers are short-lived: keep them out of the main arena (see the top). What
  * cJSON returns (cJSON_Print) may still be freed with ak_smem_free, which finds the arena in the header. */
-static void *
-cjson_alloc(size_t n)
+void *
+ak_smem_cjson_alloc(size_t n)
 {
 	if (bump_depth > 0)
 		return bump_alloc(n);
 	return locked_alloc(&arenas[ARENA_SCRATCH], n);
-}
-
-void
-ak_smem_hook_cjson(void)
-{
-	cJSON_Hooks hooks = { .malloc_fn = cjson_alloc, .free_fn = ak_smem_free };
-
-	(void)ak_smem_init();
-	cJSON_InitHooks(&hooks);
 }
 
 void

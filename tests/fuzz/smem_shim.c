@@ -5,14 +5,14 @@
  * block is its own malloc of exactly the requested size, so ASan sees every overflow, use after free
  * and double free in code that uses secure memory. It keeps the contract (zeroed, wiped on free,
  * in_use counted) so the targets' leak checks still work. It defines every symbol of smem.c, so the
- * linker never pulls smem.o out of libak.a (a missing one would show up as a duplicate definition).
+ * linker never pulls smem.o out of libak.a (a missing one would show up as a duplicate definition);
+ * the string copies and the cJSON hook (lib/smem_str.c) are the library's own, built on these.
  * The replay tests in the normal build run against the real arena.
  */
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
 #include <sodium.h>
 
 #include "ak_smem.h"
@@ -59,41 +59,11 @@ ak_smem_free(void *p)
 	free(p);
 }
 
-char *
-ak_smem_strndup(const char *s, size_t n)
-{
-	char *d;
-	size_t len;
-
-	if (s == NULL)
-		return NULL;
-	len = strnlen(s, n);
-	if ((d = ak_smem_alloc(len + 1)) == NULL)
-		return NULL;
-	memcpy(d, s, len);
-	d[len] = '\0';
-	return d;
-}
-
-char *
-ak_smem_strdup(const char *s)
-{
-	return s == NULL ? NULL : ak_smem_strndup(s, strlen(s));
-}
-
-static void *
-cjson_alloc(size_t n)
+/* cJSON's blocks too: every one is its own malloc, seen by ASan. */
+void *
+ak_smem_cjson_alloc(size_t n)
 {
 	return ak_smem_alloc(n);
-}
-
-void
-ak_smem_hook_cjson(void)
-{
-	cJSON_Hooks hooks = { .malloc_fn = cjson_alloc, .free_fn = ak_smem_free };
-
-	(void)ak_smem_init();
-	cJSON_InitHooks(&hooks);
 }
 
 void
