@@ -606,6 +606,21 @@ scan_ctx_buffer(struct scan_ctx *x)
 	return x->buf != NULL ? 0 : -1;
 }
 
+int
+scan_ctx_worker(struct scan_ctx *w, const struct scan_ctx *x, scan_sink sink, void *sink_arg)
+{
+	*w = *x;
+	w->pool = NULL;
+	w->found = w->unknown = 0;
+	w->bytes = 0;
+	w->sink = sink;
+	w->sink_arg = sink_arg;
+	w->buf = NULL;
+	if ((w->m = ak_scan_view(x->m)) == NULL)
+		return -1;
+	return scan_ctx_buffer(w);
+}
+
 void
 scan_ctx_finish(struct scan_ctx *x)
 {

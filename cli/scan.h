@@ -119,6 +119,10 @@ void scan_agents(struct scan_ctx *x);
 void scan_cursor(struct scan_ctx *x);
 /* A scan context for x->m/x->names already loaded: the chunk buffer. 0, or -1 out of memory. */
 int scan_ctx_buffer(struct scan_ctx *x);
+/* A worker thread's context made from x: the same names and options, its own view of the matcher and
+ * its own buffer, no pool, counts from zero, findings to sink. 0, or -1 out of memory; either way w->m
+ * and w->buf are what was made (or NULL), for the caller to free. */
+int scan_ctx_worker(struct scan_ctx *w, const struct scan_ctx *x, scan_sink sink, void *sink_arg);
 /* Free what a scan context holds: the buffer, the names and the matcher (x itself stays the caller's). */
 void scan_ctx_finish(struct scan_ctx *x);
 

@@ -609,14 +609,7 @@ scan_all_objects(struct scan_ctx *x, const char *dir)
 	for (k = 0; k < nw; k++) {
 		struct gworker *g = &w[k];
 
-		g->x = *x;
-		g->x.pool = NULL;
-		g->x.found = g->x.unknown = 0;
-		g->x.bytes = 0;
-		g->x.sink = gsink;
-		g->x.sink_arg = g;
-		g->x.buf = NULL;
-		if ((g->x.m = ak_scan_view(x->m)) == NULL || scan_ctx_buffer(&g->x) != 0) {
+		if (scan_ctx_worker(&g->x, x, gsink, g) != 0) {
 			rc = cli_fail(AK_ERR_NOMEM, NULL, "scan");
 			goto out;
 		}

@@ -274,13 +274,7 @@ scan_pool_start(struct scan_ctx *x)
 		struct worker *w = &p->w[i];
 
 		w->pool = p;
-		w->x = *x;
-		w->x.pool = NULL;
-		w->x.found = w->x.unknown = 0;
-		w->x.bytes = 0;
-		w->x.sink = sink;
-		w->x.buf = NULL;
-		if ((w->x.m = ak_scan_view(x->m)) == NULL || scan_ctx_buffer(&w->x) != 0)
+		if (scan_ctx_worker(&w->x, x, sink, x->sink_arg) != 0)
 			break;
 		if (pthread_create(&w->th, NULL, work, w) != 0)
 			break;
