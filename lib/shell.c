@@ -519,26 +519,30 @@ ak_shell_detect(void)
 	return ak_shell_from_env();
 }
 
-/* What sets a variable: before the name, between it and the quoted value, after the value. JSON is an
- * object member, written apart. */
-static const struct {
-	const char *before, *between, *after;
-} export_lines[] = {
-	[AK_SHELL_SH] = { "export ", "=", ";\n" },
-	[AK_SHELL_FISH] = { "set -gx ", " ", ";\n" },
-	[AK_SHELL_CSH] = { "setenv ", " ", ";\n" },
-	[AK_SHELL_POWERSHELL] = { "$env:", " = ", "\n" },
-	/* @: a batch file echoes its commands by default, and this one holds secrets. */
-	[AK_SHELL_CMD] = { "@set ", "=", "\r\n" },
-	[AK_SHELL_DOTENV] = { "", "=", "\n" },
-	[AK_SHELL_JSON] = { NULL, NULL, NULL },
+/* The text around a name and its value in one line: before, the name, between, the value, then, when
+ * export_before is not NULL, it and the name again (sh's separate export), and after. */
+struct line_form {
+	const char *before, *between, *export_before, *after;
 };
 
-/* One line setting name: before, name, between, the value (quoted for sh, or as it is), then, when
- * export_before is not NULL, it and the name again (sh's separate export), and after. JSON: a member. */
+/* What sets a variable. JSON is an object member, written apart. */
+static const struct line_form export_lines[] = {
+	[AK_SHELL_SH] = { "export ", "=", NULL, ";\n" },
+	[AK_SHELL_FISH] = { "set -gx ", " ", NULL, ";\n" },
+	[AK_SHELL_CSH] = { "setenv ", " ", NULL, ";\n" },
+	[AK_SHELL_POWERSHELL] = { "$env:", " = ", NULL, "\n" },
+	/* @: a batch file echoes its commands by default, and this one holds secrets. */
+	[AK_SHELL_CMD] = { "@set ", "=", NULL, "\r\n" },
+	[AK_SHELL_DOTENV] = { "", "=", NULL, "\n" },
+	[AK_SHELL_JSON] = { NULL, NULL, NULL, NULL },
+};
+
+/* Append value for sh, checked before a byte is written and dropped whole on failure: with f NULL the
+ * value alone, as one word; else a line setting name in form f (the value quoted for sh, or as it is).
+ * JSON: a member. */
 static enum ak_err
 put_line(struct ak_buf *out, enum ak_shell sh, const char *name, const char *value, int quote,
-    const char *before, const char *between, const char *export_before, const char *after)
+    const struct line_form *f)
 {
 	struct w w = { out, AK_OK };
 	const uint8_t *v = (const uint8_t *)value;
@@ -547,11 +551,15 @@ put_line(struct ak_buf *out, enum ak_shell sh, const char *name, const char *val
 
 	if (out == NULL || value == NULL)
 		return AK_ERR_INVALID;
-	if (!valid_name(name))
+	if (f != NULL && !valid_name(name))
 		return AK_ERR_BAD_VARNAME;
 	if ((r = check_value(sh, v)) != AK_OK)
 		return r;
 	start = ak_buf_len(out);
+	if (f == NULL) {
+		word(&w, sh, v);
+		return finish(&w, start);
+	}
 	if (sh == AK_SHELL_JSON) {
 		/* A comma unless this is the first member (the last byte is then the opening brace). */
 		if (ak_buf_len(out) > 0 && ak_buf_ptr(out)[ak_buf_len(out) - 1] != '{')
@@ -561,18 +569,18 @@ put_line(struct ak_buf *out, enum ak_shell sh, const char *name, const char *val
 		word(&w, sh, v);
 		return finish(&w, start);
 	}
-	ws(&w, before);
+	ws(&w, f->before);
 	ws(&w, name);
-	ws(&w, between);
+	ws(&w, f->between);
 	if (quote)
 		word(&w, sh, v);
 	else
 		ws(&w, value);
-	if (export_before != NULL) {
-		ws(&w, export_before);
+	if (f->export_before != NULL) {
+		ws(&w, f->export_before);
 		ws(&w, name);
 	}
-	ws(&w, after);
+	ws(&w, f->after);
 	return finish(&w, start);
 }
 
@@ -581,8 +589,7 @@ ak_shell_export(struct ak_buf *out, enum ak_shell sh, const char *name, const ch
 {
 	if ((unsigned)sh >= sizeof(export_lines) / sizeof(export_lines[0]))
 		return AK_ERR_INVALID;
-	return put_line(out, sh, name, value, 1, export_lines[sh].before, export_lines[sh].between, NULL,
-	    export_lines[sh].after);
+	return put_line(out, sh, name, value, 1, &export_lines[sh]);
 }
 
 /* What removes a variable, around its name. A file or object (dotenv, JSON) only lists what is set:
@@ -637,25 +644,12 @@ ak_shell_json_end(struct ak_buf *out)
 enum ak_err
 ak_shell_quote(struct ak_buf *out, enum ak_shell sh, const char *value)
 {
-	struct w w = { out, AK_OK };
-	const uint8_t *v = (const uint8_t *)value;
-	size_t start;
-	enum ak_err r;
-
-	if (out == NULL || value == NULL)
-		return AK_ERR_INVALID;
-	if ((r = check_value(sh, v)) != AK_OK)
-		return r;
-	start = ak_buf_len(out);
-	word(&w, sh, v);
-	return finish(&w, start);
+	return put_line(out, sh, NULL, value, 1, NULL);
 }
 
 /* akagent's own lines, in the form ssh-agent prints and scripts parse: the sh form repeats the name in
  * a separate export. Every other shell gets the sh form, as ssh-agent -s does. */
-static const struct {
-	const char *before, *between, *export_before, *after;
-} agent_lines[] = {
+static const struct line_form agent_lines[] = {
 	[AK_SHELL_SH] = { "", "=", "; export ", ";\n" },
 	[AK_SHELL_FISH] = { "set -gx ", " ", NULL, ";\n" },
 	[AK_SHELL_CSH] = { "setenv ", " ", NULL, ";\n" },
@@ -666,6 +660,5 @@ ak_shell_agent_export(struct ak_buf *out, enum ak_shell sh, const char *name, co
 {
 	if (sh != AK_SHELL_FISH && sh != AK_SHELL_CSH)
 		sh = AK_SHELL_SH;
-	return put_line(out, sh, name, value, quote, agent_lines[sh].before, agent_lines[sh].between,
-	    agent_lines[sh].export_before, agent_lines[sh].after);
+	return put_line(out, sh, name, value, quote, &agent_lines[sh]);
 }
