@@ -321,29 +321,26 @@ enum ak_err
 ak_proto_get_status(struct ak_buf *b, struct ak_status *st)
 {
 	enum ak_err r;
-	struct ak_status s;
 
-	memset(&s, 0, sizeof(s));
 	memset(st, 0, sizeof(*st));
-	if ((r = ak_buf_get_u32(b, &s.proto_version)) != AK_OK ||
-	    (r = ak_buf_get_u8(b, &s.unlocked)) != AK_OK ||
-	    (r = ak_buf_get_u8(b, &s.weak_kdf)) != AK_OK ||
-	    (r = ak_buf_get_u32(b, &s.pid)) != AK_OK ||
-	    (r = ak_buf_get_cstring(b, &s.store_path, AK_PROTO_PATH_MAX, 0)) != AK_OK ||
-	    (r = ak_buf_get_u32(b, &s.nprofiles)) != AK_OK ||
-	    (r = ak_buf_get_u32(b, &s.lifetime_left)) != AK_OK ||
-	    (r = ak_buf_get_u32(b, &s.idle_timeout)) != AK_OK)
+	if ((r = ak_buf_get_u32(b, &st->proto_version)) != AK_OK ||
+	    (r = ak_buf_get_u8(b, &st->unlocked)) != AK_OK ||
+	    (r = ak_buf_get_u8(b, &st->weak_kdf)) != AK_OK ||
+	    (r = ak_buf_get_u32(b, &st->pid)) != AK_OK ||
+	    (r = ak_buf_get_cstring(b, &st->store_path, AK_PROTO_PATH_MAX, 0)) != AK_OK ||
+	    (r = ak_buf_get_u32(b, &st->nprofiles)) != AK_OK ||
+	    (r = ak_buf_get_u32(b, &st->lifetime_left)) != AK_OK ||
+	    (r = ak_buf_get_u32(b, &st->idle_timeout)) != AK_OK)
 		goto out;
 	/* Flags are exactly 0 or 1, so a future meaning for other values cannot be misread as "yes". */
-	if (s.unlocked > 1 || s.weak_kdf > 1) {
+	if (st->unlocked > 1 || st->weak_kdf > 1) {
 		r = AK_ERR_BAD_MESSAGE;
 		goto out;
 	}
-	*st = s;
-	s.store_path = NULL;
 	r = AK_OK;
 out:
-	free(s.store_path);
+	if (r != AK_OK)
+		ak_status_clear(st);
 	return r;
 }
 
@@ -398,46 +395,44 @@ enum ak_err
 ak_proto_get_list_entry(struct ak_buf *b, struct ak_list_entry *e)
 {
 	enum ak_err r;
-	struct ak_list_entry le;
 	uint64_t created, rotated;
 	uint32_t i;
 	uint8_t flags;
 
-	memset(&le, 0, sizeof(le));
 	memset(e, 0, sizeof(*e));
-	if ((r = ak_buf_get_cstring(b, &le.name, AK_NAME_MAX, 0)) != AK_OK ||
-	    (r = ak_buf_get_cstring(b, &le.provider, AK_TEXT_MAX, 0)) != AK_OK ||
-	    (r = ak_buf_get_cstring(b, &le.secret_var, AK_VARNAME_MAX, 0)) != AK_OK ||
-	    (r = ak_buf_get_cstring(b, &le.redacted, AK_PROTO_REDACT_MAX - 1, 0)) != AK_OK ||
-	    (r = ak_buf_get_cstring(b, &le.description, AK_TEXT_MAX, 0)) != AK_OK ||
+	if ((r = ak_buf_get_cstring(b, &e->name, AK_NAME_MAX, 0)) != AK_OK ||
+	    (r = ak_buf_get_cstring(b, &e->provider, AK_TEXT_MAX, 0)) != AK_OK ||
+	    (r = ak_buf_get_cstring(b, &e->secret_var, AK_VARNAME_MAX, 0)) != AK_OK ||
+	    (r = ak_buf_get_cstring(b, &e->redacted, AK_PROTO_REDACT_MAX - 1, 0)) != AK_OK ||
+	    (r = ak_buf_get_cstring(b, &e->description, AK_TEXT_MAX, 0)) != AK_OK ||
 	    (r = ak_buf_get_u64(b, &created)) != AK_OK ||
 	    (r = ak_buf_get_u64(b, &rotated)) != AK_OK ||
-	    (r = ak_buf_get_u32(b, &le.nvars)) != AK_OK)
+	    (r = ak_buf_get_u32(b, &e->nvars)) != AK_OK)
 		goto out;
-	le.created = i64_from_wire(created);
-	le.rotated = i64_from_wire(rotated);
-	if ((r = ak_name_check(le.name)) != AK_OK ||
-	    (r = ak_varname_check(le.secret_var)) != AK_OK)
+	e->created = i64_from_wire(created);
+	e->rotated = i64_from_wire(rotated);
+	if ((r = ak_name_check(e->name)) != AK_OK ||
+	    (r = ak_varname_check(e->secret_var)) != AK_OK)
 		goto out;
-	if (le.nvars > AK_VARS_MAX) {
+	if (e->nvars > AK_VARS_MAX) {
 		r = AK_ERR_TOO_LARGE;
 		goto out;
 	}
-	if ((size_t)le.nvars * NAME_MIN_WIRE > ak_buf_len(b)) {
+	if ((size_t)e->nvars * NAME_MIN_WIRE > ak_buf_len(b)) {
 		r = AK_ERR_TRUNCATED;
 		goto out;
 	}
-	if (le.nvars > 0 && ((le.vars = calloc(le.nvars, sizeof(*le.vars))) == NULL ||
-	    (le.var_secret = calloc(le.nvars, 1)) == NULL)) {
+	if (e->nvars > 0 && ((e->vars = calloc(e->nvars, sizeof(*e->vars))) == NULL ||
+	    (e->var_secret = calloc(e->nvars, 1)) == NULL)) {
 		r = AK_ERR_NOMEM;
 		goto out;
 	}
-	for (i = 0; i < le.nvars; i++) {
-		if ((r = ak_buf_get_cstring(b, &le.vars[i], AK_VARNAME_MAX, 0)) != AK_OK ||
-		    (r = ak_varname_check(le.vars[i])) != AK_OK ||
-		    (r = ak_buf_get_u8(b, &le.var_secret[i])) != AK_OK)
+	for (i = 0; i < e->nvars; i++) {
+		if ((r = ak_buf_get_cstring(b, &e->vars[i], AK_VARNAME_MAX, 0)) != AK_OK ||
+		    (r = ak_varname_check(e->vars[i])) != AK_OK ||
+		    (r = ak_buf_get_u8(b, &e->var_secret[i])) != AK_OK)
 			goto out;
-		if (le.var_secret[i] > 1) {
+		if (e->var_secret[i] > 1) {
 			r = AK_ERR_BAD_MESSAGE;
 			goto out;
 		}
@@ -445,9 +440,9 @@ ak_proto_get_list_entry(struct ak_buf *b, struct ak_list_entry *e)
 	if ((r = ak_buf_get_u64(b, &created)) != AK_OK ||
 	    (r = ak_buf_get_u64(b, &rotated)) != AK_OK)
 		goto out;
-	le.rotate_every = i64_from_wire(created);
-	le.prev_until = i64_from_wire(rotated);
-	if (le.rotate_every < 0 || le.prev_until < 0) {
+	e->rotate_every = i64_from_wire(created);
+	e->prev_until = i64_from_wire(rotated);
+	if (e->rotate_every < 0 || e->prev_until < 0) {
 		r = AK_ERR_BAD_MESSAGE;
 		goto out;
 	}
@@ -455,27 +450,26 @@ ak_proto_get_list_entry(struct ak_buf *b, struct ak_list_entry *e)
 	    (r = ak_buf_get_u64(b, &created)) != AK_OK ||
 	    (r = ak_buf_get_u64(b, &rotated)) != AK_OK)
 		goto out;
-	le.confirm = (flags & 1) != 0;
-	le.expired = (flags & 2) != 0;
-	le.lifetime = i64_from_wire(created);
-	le.wipe_at = i64_from_wire(rotated);
-	if (flags > 3 || le.lifetime < 0 || le.wipe_at < 0) {
+	e->confirm = (flags & 1) != 0;
+	e->expired = (flags & 2) != 0;
+	e->lifetime = i64_from_wire(created);
+	e->wipe_at = i64_from_wire(rotated);
+	if (flags > 3 || e->lifetime < 0 || e->wipe_at < 0) {
 		r = AK_ERR_BAD_MESSAGE;
 		goto out;
 	}
-	if ((r = ak_buf_get_cstring(b, &le.deact_hint, AK_ROT_HINT_MAX - 1, 0)) != AK_OK ||
-	    (r = ak_buf_get_u8(b, &le.deact_pending)) != AK_OK)
+	if ((r = ak_buf_get_cstring(b, &e->deact_hint, AK_ROT_HINT_MAX - 1, 0)) != AK_OK ||
+	    (r = ak_buf_get_u8(b, &e->deact_pending)) != AK_OK)
 		goto out;
-	if (le.deact_pending > 1 || (le.deact_hint[0] != '\0' && ak_rot_hint_check(le.deact_hint) != AK_OK) ||
-	    (le.deact_pending && le.deact_hint[0] == '\0')) {
+	if (e->deact_pending > 1 || (e->deact_hint[0] != '\0' && ak_rot_hint_check(e->deact_hint) != AK_OK) ||
+	    (e->deact_pending && e->deact_hint[0] == '\0')) {
 		r = AK_ERR_BAD_MESSAGE;
 		goto out;
 	}
-	*e = le;
-	memset(&le, 0, sizeof(le));
 	r = AK_OK;
 out:
-	ak_list_entry_clear(&le);
+	if (r != AK_OK)
+		ak_list_entry_clear(e);
 	return r;
 }
 
@@ -627,54 +621,48 @@ ak_proto_put_usage_report(struct ak_buf *b, const struct ak_use_entry *e)
 enum ak_err
 ak_proto_get_usage_report(struct ak_buf *b, struct ak_use_entry *e)
 {
-	struct ak_use_entry ue;
 	enum ak_err r;
 
-	memset(&ue, 0, sizeof(ue));
 	memset(e, 0, sizeof(*e));
-	if ((r = ak_buf_get_cstring(b, &ue.profile, AK_NAME_MAX, 0)) != AK_OK ||
-	    (r = ak_name_check(ue.profile)) != AK_OK || (r = get_usage_counts(b, &ue)) != AK_OK)
+	if ((r = ak_buf_get_cstring(b, &e->profile, AK_NAME_MAX, 0)) != AK_OK ||
+	    (r = ak_name_check(e->profile)) != AK_OK || (r = get_usage_counts(b, e)) != AK_OK)
 		goto out;
-	ue.op = AK_MSG_LOG_USAGE;
-	*e = ue;
-	memset(&ue, 0, sizeof(ue));
+	e->op = AK_MSG_LOG_USAGE;
 	r = AK_OK;
 out:
-	ak_use_entry_clear(&ue);
+	if (r != AK_OK)
+		ak_use_entry_clear(e);
 	return r;
 }
 
 enum ak_err
 ak_proto_get_use_entry(struct ak_buf *b, struct ak_use_entry *e)
 {
-	struct ak_use_entry ue;
 	uint64_t t;
 	enum ak_err r;
 
-	memset(&ue, 0, sizeof(ue));
 	memset(e, 0, sizeof(*e));
 	if ((r = ak_buf_get_u64(b, &t)) != AK_OK ||
-	    (r = ak_buf_get_u8(b, &ue.op)) != AK_OK ||
-	    (r = ak_buf_get_u32(b, &ue.pid)) != AK_OK ||
-	    (r = ak_buf_get_u32(b, &ue.uid)) != AK_OK ||
-	    (r = ak_buf_get_u32(b, &ue.err)) != AK_OK ||
-	    (r = ak_buf_get_cstring(b, &ue.profile, AK_NAME_MAX, 0)) != AK_OK ||
-	    (r = ak_buf_get_cstring(b, &ue.exe, AK_USE_EXE_MAX, 0)) != AK_OK)
+	    (r = ak_buf_get_u8(b, &e->op)) != AK_OK ||
+	    (r = ak_buf_get_u32(b, &e->pid)) != AK_OK ||
+	    (r = ak_buf_get_u32(b, &e->uid)) != AK_OK ||
+	    (r = ak_buf_get_u32(b, &e->err)) != AK_OK ||
+	    (r = ak_buf_get_cstring(b, &e->profile, AK_NAME_MAX, 0)) != AK_OK ||
+	    (r = ak_buf_get_cstring(b, &e->exe, AK_USE_EXE_MAX, 0)) != AK_OK)
 		goto out;
-	ue.time = i64_from_wire(t);
-	if (!use_op_known(ue.op) || ue.err > AK_ERR_LAST) {
+	e->time = i64_from_wire(t);
+	if (!use_op_known(e->op) || e->err > AK_ERR_LAST) {
 		r = AK_ERR_BAD_MESSAGE;
 		goto out;
 	}
-	if (ue.profile[0] != '\0' && (r = ak_name_check(ue.profile)) != AK_OK)
+	if (e->profile[0] != '\0' && (r = ak_name_check(e->profile)) != AK_OK)
 		goto out;
-	if (ue.op == AK_MSG_LOG_USAGE && (r = get_usage_counts(b, &ue)) != AK_OK)
+	if (e->op == AK_MSG_LOG_USAGE && (r = get_usage_counts(b, e)) != AK_OK)
 		goto out;
-	*e = ue;
-	memset(&ue, 0, sizeof(ue));
 	r = AK_OK;
 out:
-	ak_use_entry_clear(&ue);
+	if (r != AK_OK)
+		ak_use_entry_clear(e);
 	return r;
 }
 
