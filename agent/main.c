@@ -1,11 +1,12 @@
 /* main.c - akagent: options, then -k (kill.c) or the start-up (start.c). */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent.h"
 #include "ak_log.h"
+#include "ak_opts.h"
 #include "ak_shell.h"
 #include "ak_smem.h"
 #include "ak_util.h"
@@ -58,94 +59,69 @@ parse_duration(const char *opt, const char *s, uint32_t *out)
 	return 0;
 }
 
-/* 0 ok, 1 exit 0 (help/version), 2 usage error. */
+/* 0 ok, 1 exit 0 (help/version), 2 usage error. Durations are converted once every option is read. */
 static int
 parse_opts(int argc, char **argv, struct agent_opts *o)
 {
-	static const struct option longopts[] = {
-		{ "idle", required_argument, NULL, 'I' },
-		{ "confirm-timeout", required_argument, NULL, 'C' },
-		{ "audit-log", required_argument, NULL, 'L' },
-		{ "shell", required_argument, NULL, 'S' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
+	const char *shell = NULL, *lifetime = NULL, *idle = NULL, *confirm = NULL;
+	int version = 0;
+	const struct ak_opt opts[] = {
+		AK_CONST(NULL, 'c', &shell, "csh"),
+		AK_CONST(NULL, 's', &shell, "sh"),
+		AK_VALUE("shell", 0, &shell),
+		AK_FLAG(NULL, 'k', &o->kill, 1),
+		AK_FLAG(NULL, 'D', &o->foreground, 1),
+		AK_FLAG(NULL, 'd', &o->debug, 1),
+		AK_VALUE(NULL, 'a', &o->sock_opt),
+		AK_VALUE(NULL, 'f', &o->store_opt),
+		AK_VALUE(NULL, 't', &lifetime),
+		AK_VALUE("idle", 0, &idle),
+		AK_VALUE("confirm-timeout", 0, &confirm),
+		AK_VALUE("audit-log", 0, &o->audit_log),
+		AK_STOP("version", 'V', &version),
+		AK_OPT_END,
 	};
-	int ch, shell_set = 0;
+	struct ak_opts_result res;
+	enum ak_shell sh;
+	char msg[128];
 
 	memset(o, 0, sizeof(*o));
 	o->lifetime_s = DEFAULT_LIFETIME_S;
 	o->idle_s = DEFAULT_IDLE_S;
-	/* '+': stop at the first non-option, which starts CMD. */
-	while ((ch = getopt_long(argc, argv, "+cskDda:f:t:hV", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			o->shell = AK_SHELL_CSH;
-			shell_set = 1;
-			break;
-		case 's':
-			o->shell = AK_SHELL_SH;
-			shell_set = 1;
-			break;
-		case 'S': {
-			enum ak_shell sh;
-
-			if (ak_shell_parse(optarg, &sh) != AK_OK || shell_choice(sh) != sh) {
-				fprintf(stderr, "akagent: --shell: unknown shell '%s' (sh bash zsh dash ksh fish "
-				    "csh tcsh)\n", optarg);
-				return 2;
-			}
-			o->shell = sh;
-			shell_set = 1;
-			break;
-		}
-		case 'k':
-			o->kill = 1;
-			break;
-		case 'd':
-			o->debug = 1;
-			__attribute__((fallthrough)); /* -d implies -D */
-		case 'D':
-			o->foreground = 1;
-			break;
-		case 'a':
-			o->sock_opt = optarg;
-			break;
-		case 'f':
-			o->store_opt = optarg;
-			break;
-		case 't':
-			if (parse_duration("-t", optarg, &o->lifetime_s) != 0)
-				return 2;
-			break;
-		case 'I':
-			if (parse_duration("--idle", optarg, &o->idle_s) != 0)
-				return 2;
-			break;
-		case 'C':
-			if (parse_duration("--confirm-timeout", optarg, &o->confirm_timeout_s) != 0)
-				return 2;
-			if (o->confirm_timeout_s == 0 || o->confirm_timeout_s > 120) {
-				fprintf(stderr, "akagent: --confirm-timeout: between 1s and 2m\n");
-				return 2;
-			}
-			break;
-		case 'L':
-			o->audit_log = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 1;
-		case 'V':
-			printf("akagent %s\n", AK_VERSION);
-			return 1;
-		default:
-			usage(stderr);
-			return 2;
-		}
+	/* In order: the first operand starts CMD, and its options are its own. */
+	if (ak_opts_parse(argc, argv, opts, AK_OPTS_IN_ORDER | AK_OPTS_HELP, &res) != AK_OK) {
+		ak_opts_describe(&res, msg, sizeof(msg));
+		fprintf(stderr, "akagent: %s\n", msg);
+		usage(stderr);
+		return 2;
 	}
-	if (!shell_set)
+	if (res.help) {
+		usage(stdout);
+		return 1;
+	}
+	if (version) {
+		printf("akagent %s\n", AK_VERSION);
+		return 1;
+	}
+	if (o->debug)
+		o->foreground = 1; /* -d implies -D */
+	if (shell == NULL) {
 		o->shell = shell_choice(ak_shell_detect());
+	} else if (ak_shell_parse(shell, &sh) != AK_OK || shell_choice(sh) != sh) {
+		fprintf(stderr, "akagent: --shell: unknown shell '%s' (sh bash zsh dash ksh fish csh tcsh)\n",
+		    shell);
+		return 2;
+	} else {
+		o->shell = sh;
+	}
+	if ((lifetime != NULL && parse_duration("-t", lifetime, &o->lifetime_s) != 0) ||
+	    (idle != NULL && parse_duration("--idle", idle, &o->idle_s) != 0) ||
+	    (confirm != NULL && parse_duration("--confirm-timeout", confirm, &o->confirm_timeout_s) != 0))
+		return 2;
+	if (confirm != NULL && (o->confirm_timeout_s == 0 || o->confirm_timeout_s > 120)) {
+		fprintf(stderr, "akagent: --confirm-timeout: between 1s and 2m\n");
+		return 2;
+	}
 	if (optind < argc)
 		o->cmd = argv + optind;
 	if (o->kill && (o->cmd != NULL || o->foreground)) {

@@ -12,6 +12,7 @@
 
 #include "ak_client.h"
 #include "ak_err.h"
+#include "ak_opts.h"
 #include "ak_path.h"
 #include "ak_proto.h"
 #include "ak_shell.h"
@@ -140,32 +141,18 @@ enum ak_err cli_store_path(struct cli *c);
 enum ak_err cli_fail(enum ak_err e, const char *detail, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* "akctl: <cmd>: <message> (see 'akctl <cmd> --help')" on stderr; returns AK_ERR_INVALID (exit 2). */
 enum ak_err cli_usage_error(struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* For getopt_long's '?' / ':' results (optstring must start with ':'). Returns AK_ERR_INVALID. */
-enum ak_err cli_bad_option(struct cli *c, int ch, char **argv);
 /* A command that takes no operand got argv[optind]: the usage error (AK_ERR_INVALID). */
 enum ak_err cli_no_operand(struct cli *c, char **argv);
-/* opts.c: a command's options, as a table ended by CLI_OPT_END. A FLAG sets *flag = set_to; a VALUE sets
- * *value (the last one given wins); a LIST appends to list[*n], at most max (then a usage error). */
-enum cli_opt_kind { CLI_OPT_FLAG, CLI_OPT_VALUE, CLI_OPT_LIST };
-struct cli_opt {
-	const char *name;       /* the long name, without "--"; NULL ends the table */
-	char short_name;        /* or 0 */
-	enum cli_opt_kind kind;
-	int *flag;
-	int set_to;
-	const char **value;
-	const char **list;
-	size_t *n;
-	size_t max;
-};
-#define CLI_FLAG(nm, p, v) { .name = (nm), .kind = CLI_OPT_FLAG, .flag = (p), .set_to = (v) }
-#define CLI_VALUE(nm, p) { .name = (nm), .kind = CLI_OPT_VALUE, .value = (p) }
-#define CLI_LIST(nm, arr, cnt, mx) { .name = (nm), .kind = CLI_OPT_LIST, .list = (arr), .n = (cnt), .max = (mx) }
-#define CLI_OPT_END { .name = NULL }
-/* Parse argv's options by the table opts, and -h/--help (help printed: AK_OK with *helped 1, the command
- * is done). stop: stop at the first operand (exec). AK_OK with optind at the first operand, or
- * AK_ERR_INVALID after reporting a bad option. */
-enum ak_err cli_opts_parse(struct cli *c, int argc, char **argv, const struct cli_opt *opts, int stop,
+/* opts.c: a command's options, as a table of struct ak_opt (ak_opts.h) ended by CLI_OPT_END; these are
+ * its long-only entries. */
+#define CLI_FLAG(nm, p, v) AK_FLAG(nm, 0, p, v)
+#define CLI_VALUE(nm, p) AK_VALUE(nm, 0, p)
+#define CLI_LIST(nm, arr, cnt, mx) AK_LIST(nm, 0, arr, cnt, mx)
+#define CLI_OPT_END AK_OPT_END
+/* Parse argv's options by the table opts (ak_opts_parse), and -h/--help (help printed: AK_OK with
+ * *helped 1, the command is done). stop: stop at the first operand (exec). AK_OK with optind at the
+ * first operand, or AK_ERR_INVALID after reporting a bad option as a usage error. */
+enum ak_err cli_opts_parse(struct cli *c, int argc, char **argv, const struct ak_opt *opts, int stop,
     int *helped);
 /* A command with no option but -h/--help: cli_opts_parse with an empty table. */
 enum ak_err cli_opts_help_only(struct cli *c, int argc, char **argv, int *helped);

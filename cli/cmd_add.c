@@ -150,7 +150,7 @@ cmd_add(struct cli *c, int argc, char **argv)
 	size_t nsets = 0, nsecrets = 0, i, j, secretlen = 0;
 	int force = 0, replaced = 0, helped;
 	enum ak_err rc, r;
-	const struct cli_opt opts[] = {
+	const struct ak_opt opts[] = {
 		CLI_FLAG("force", &force, 1),
 		CLI_VALUE("provider", &provider),
 		CLI_VALUE("var", &var),

@@ -109,7 +109,7 @@ cmd_allow(struct cli *c, int argc, char **argv)
 	char real[AK_PATH_MAX], hex[AK_ALLOW_HEX];
 	int lst = 0, json = 0, helped;
 	enum ak_err rc, r;
-	const struct cli_opt opts[] = {
+	const struct ak_opt opts[] = {
 		CLI_FLAG("list", &lst, 1),
 		CLI_FLAG("json", &json, 1),
 		CLI_OPT_END,

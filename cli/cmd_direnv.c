@@ -401,8 +401,8 @@ cmd_direnv(struct cli *c, int argc, char **argv)
 	const char *shell = NULL;
 	int have_cur, found, same_file, helped;
 	enum ak_err rc = AK_OK, r;
-	const struct cli_opt opts[] = {
-		{ .name = "shell", .short_name = 's', .kind = CLI_OPT_VALUE, .value = &shell },
+	const struct ak_opt opts[] = {
+		{ .name = "shell", .short_name = 's', .kind = AK_OPT_VALUE, .value = &shell },
 		CLI_OPT_END,
 	};
 

@@ -129,8 +129,8 @@ static enum ak_err
 shell_opts(struct cli *c, int argc, char **argv, enum ak_shell *sh, int *clear, int *reveal, int *helped)
 {
 	const char *shell = NULL;
-	struct cli_opt opts[] = {
-		{ .name = "shell", .short_name = 's', .kind = CLI_OPT_VALUE, .value = &shell },
+	struct ak_opt opts[] = {
+		{ .name = "shell", .short_name = 's', .kind = AK_OPT_VALUE, .value = &shell },
 		CLI_FLAG("reveal", reveal, 1),
 		CLI_FLAG("clear", clear, 1),
 		CLI_OPT_END,
@@ -138,7 +138,7 @@ shell_opts(struct cli *c, int argc, char **argv, enum ak_shell *sh, int *clear, 
 	enum ak_err r;
 
 	if (clear == NULL)
-		opts[2] = (struct cli_opt)CLI_OPT_END;
+		opts[2] = (struct ak_opt)CLI_OPT_END;
 	if ((r = cli_opts_parse(c, argc, argv, opts, 0, helped)) != AK_OK || *helped)
 		return r;
 	return cli_shell_choose(c, shell, 1, sh);

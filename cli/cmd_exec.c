@@ -373,13 +373,6 @@ out:
 enum ak_err
 cmd_exec(struct cli *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "env-file", required_argument, NULL, 'e' },
-		{ "keep", required_argument, NULL, 'k' },
-		{ "clean", no_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct ak_dotenv *d[EXEC_ENV_FILES_MAX] = { NULL };
 	const char *files[EXEC_ENV_FILES_MAX];
 	int allowed[EXEC_ENV_FILES_MAX];
@@ -390,12 +383,18 @@ cmd_exec(struct cli *c, int argc, char **argv)
 	uint32_t nents = 0;
 	const char *keep[EXEC_KEEP_MAX];
 	size_t nkeep = 0;
-	int clean = 0;
-	const char *profile = NULL, *lastarg = NULL;
+	int clean = 0, helped;
+	const char *profile = NULL;
 	char **cmd;
 	size_t i, k, nfiles = 0, nrefs = 0;
-	int ch, err;
+	int err;
 	enum ak_err rc;
+	const struct ak_opt opts[] = {
+		CLI_LIST("env-file", files, &nfiles, EXEC_ENV_FILES_MAX),
+		CLI_LIST("keep", keep, &nkeep, EXEC_KEEP_MAX),
+		CLI_FLAG("clean", &clean, 1),
+		CLI_OPT_END,
+	};
 
 	if (cli_proxy_wanted(argc, argv))
 		return cli_proxy_exec(c, argc, argv); /* cmd_proxy.c: the key stays out of CMD */
@@ -406,31 +405,16 @@ cmd_exec(struct cli *c, int argc, char **argv)
 			return cli_exec_redact(c, argc, argv);
 	/* '+': stop at PROFILE; everything after "--" belongs to the command. */
 	cli_take_previous(c, &argc, argv, 1);
-	while ((ch = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'e':
-			if (nfiles == EXEC_ENV_FILES_MAX)
-				return cli_usage_error(c, "at most %d --env-file", EXEC_ENV_FILES_MAX);
-			files[nfiles++] = lastarg = optarg;
-			break;
-		case 'k':
-			if (ak_varname_check(optarg) != AK_OK)
-				return cli_fail(AK_ERR_BAD_VARNAME, NULL, "exec: --keep '%s'", optarg);
-			if (nkeep == EXEC_KEEP_MAX)
-				return cli_usage_error(c, "at most %d --keep", EXEC_KEEP_MAX);
-			keep[nkeep++] = lastarg = optarg;
-			break;
-		case 'c':
-			clean = 1;
-			break;
-		case 'h':
-			return cli_cmd_help(c->cmd);
-		default:
-			return cli_bad_option(c, ch, argv);
-		}
-	}
-	/* "akctl exec [--env-file F] -- CMD": getopt ate the "--", so no PROFILE. */
-	if (optind > 1 && strcmp(argv[optind - 1], "--") == 0 && argv[optind - 1] != lastarg) {
+	if ((rc = cli_opts_parse(c, argc, argv, opts, 1, &helped)) != AK_OK || helped)
+		return rc;
+	for (i = 0; i < nkeep; i++)
+		if (ak_varname_check(keep[i]) != AK_OK)
+			return cli_fail(AK_ERR_BAD_VARNAME, NULL, "exec: --keep '%s'", keep[i]);
+	/* "akctl exec [--env-file F] -- CMD": getopt ate the "--", so no PROFILE; unless that "--" was the
+	 * last option's argument ("--env-file --"). */
+	if (optind > 1 && strcmp(argv[optind - 1], "--") == 0 &&
+	    (nfiles == 0 || files[nfiles - 1] != argv[optind - 1]) &&
+	    (nkeep == 0 || keep[nkeep - 1] != argv[optind - 1])) {
 		cmd = &argv[optind];
 	} else {
 		if (optind >= argc)

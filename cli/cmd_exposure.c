@@ -255,7 +255,7 @@ cmd_exposure(struct cli *c, int argc, char **argv)
 	struct scan_ctx x;
 	int history = 1, agents = 1, helped;
 	enum ak_err rc;
-	const struct cli_opt opts[] = {
+	const struct ak_opt opts[] = {
 		CLI_FLAG("json", &x.json, 1),
 		CLI_FLAG("no-history", &history, 0),
 		CLI_FLAG("no-agents", &agents, 0),

@@ -208,7 +208,7 @@ cmd_list(struct cli *c, int argc, char **argv)
 	int json = 0, names = 0, helped;
 	enum ak_err rc, r;
 	/* --names is for completion: names only, one a line, no note when empty. */
-	const struct cli_opt opts[] = {
+	const struct ak_opt opts[] = {
 		CLI_FLAG("json", &json, 1),
 		CLI_FLAG("names", &names, 1),
 		CLI_OPT_END,

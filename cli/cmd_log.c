@@ -256,7 +256,7 @@ cmd_log(struct cli *c, int argc, char **argv)
 	const char *since_s = NULL;
 	int json = 0, follow = 0, header = 1, helped;
 	enum ak_err rc, r;
-	const struct cli_opt opts[] = {
+	const struct ak_opt opts[] = {
 		CLI_VALUE("profile", &profile),
 		CLI_VALUE("since", &since_s),
 		CLI_FLAG("follow", &follow, 1),

@@ -179,7 +179,7 @@ cmd_proxy(struct cli *c, int argc, char **argv)
 	const char *listen_addr = NULL, *usage_file = NULL, *workers = NULL, *name;
 	int helped;
 	enum ak_err r;
-	const struct cli_opt opts[] = {
+	const struct ak_opt opts[] = {
 		CLI_VALUE("listen", &listen_addr),
 		CLI_VALUE("usage-file", &usage_file),
 		CLI_VALUE("workers", &workers),
@@ -200,7 +200,7 @@ cli_proxy_exec(struct cli *c, int argc, char **argv)
 	char **cmd;
 	int helped, i;
 	enum ak_err r;
-	const struct cli_opt opts[] = {
+	const struct ak_opt opts[] = {
 		CLI_VALUE("proxy", &name),
 		CLI_VALUE("listen", &listen_addr),
 		CLI_VALUE("usage-file", &usage_file),

@@ -168,7 +168,7 @@ cmd_rotate(struct cli *c, int argc, char **argv)
 	struct ak_edit *e = NULL;
 	int rollback = 0, finish = 0, validate = -1, refused = 0, helped;
 	enum ak_err rc, r;
-	const struct cli_opt opts[] = {
+	const struct ak_opt opts[] = {
 		CLI_VALUE("var", &var),
 		CLI_VALUE("grace", &grace_s),
 		CLI_FLAG("rollback", &rollback, 1),

@@ -634,43 +634,26 @@ scan_ctx_finish(struct scan_ctx *x)
 enum ak_err
 cmd_scan(struct cli *c, int argc, char **argv)
 {
-	enum { O_GIT = 1, O_HISTORY, O_AGENTS, O_ALL, O_JSON, O_NOPAT, O_HOOK, O_STAGED, O_FORCE };
-	static const struct option longopts[] = {
-		{ "git", no_argument, NULL, O_GIT },
-		{ "history", no_argument, NULL, O_HISTORY },
-		{ "agents", no_argument, NULL, O_AGENTS },
-		{ "all", no_argument, NULL, O_ALL },
-		{ "json", no_argument, NULL, O_JSON },
-		{ "no-patterns", no_argument, NULL, O_NOPAT },
-		{ "install-hook", no_argument, NULL, O_HOOK },
-		{ "staged", no_argument, NULL, O_STAGED },
-		{ "force", no_argument, NULL, O_FORCE },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct scan_ctx x;
-	int ch, git = 0, history = 0, agents = 0, all = 0, hook = 0, staged = 0, force = 0, i;
+	int git = 0, history = 0, agents = 0, all = 0, hook = 0, staged = 0, force = 0, helped, i;
+	const struct ak_opt opts[] = {
+		CLI_FLAG("git", &git, 1),
+		CLI_FLAG("history", &history, 1),
+		CLI_FLAG("agents", &agents, 1),
+		CLI_FLAG("all", &all, 1),
+		CLI_FLAG("json", &x.json, 1),
+		CLI_FLAG("no-patterns", &x.patterns, 0),
+		CLI_FLAG("install-hook", &hook, 1),
+		CLI_FLAG("staged", &staged, 1),
+		CLI_FLAG("force", &force, 1),
+		CLI_OPT_END,
+	};
 	enum ak_err rc;
 
 	memset(&x, 0, sizeof(x));
 	x.patterns = 1;
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case O_GIT: git = 1; break;
-		case O_HISTORY: history = 1; break;
-		case O_AGENTS: agents = 1; break;
-		case O_ALL: all = 1; break;
-		case O_JSON: x.json = 1; break;
-		case O_NOPAT: x.patterns = 0; break;
-		case O_HOOK: hook = 1; break;
-		case O_STAGED: staged = 1; break;
-		case O_FORCE: force = 1; break;
-		case 'h':
-			return cli_cmd_help(c->cmd);
-		default:
-			return cli_bad_option(c, ch, argv);
-		}
-	}
+	if ((rc = cli_opts_parse(c, argc, argv, opts, 0, &helped)) != AK_OK || helped)
+		return rc;
 	if (hook) {
 		if (argc - optind > 1)
 			return cli_usage_error(c, "--install-hook takes at most one repository");

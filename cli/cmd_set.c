@@ -119,7 +119,7 @@ cmd_set(struct cli *c, int argc, char **argv)
 	struct ak_edit *e = NULL;
 	int helped;
 	enum ak_err rc, r;
-	const struct cli_opt opts[] = {
+	const struct ak_opt opts[] = {
 		CLI_LIST("set", sets, &nsets, AK_EDIT_MAX),
 		CLI_LIST("unset", unsets, &nunsets, AK_EDIT_MAX),
 		CLI_LIST("secret", secrets, &nsecrets, AK_EDIT_MAX),

@@ -139,8 +139,8 @@ cmd_unlock(struct cli *c, int argc, char **argv)
 	const char *lifetime_s = NULL;
 	int have_t, helped;
 	enum ak_err rc, r;
-	const struct cli_opt opts[] = {
-		{ .name = "lifetime", .short_name = 't', .kind = CLI_OPT_VALUE, .value = &lifetime_s },
+	const struct ak_opt opts[] = {
+		{ .name = "lifetime", .short_name = 't', .kind = AK_OPT_VALUE, .value = &lifetime_s },
 		CLI_OPT_END,
 	};
 

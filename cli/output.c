@@ -68,28 +68,6 @@ cli_usage_error(struct cli *c, const char *fmt, ...)
 }
 
 enum ak_err
-cli_bad_option(struct cli *c, int ch, char **argv)
-{
-	const char *arg = optind > 0 ? argv[optind - 1] : "?";
-	char opt[3] = { '-', (char)optopt, '\0' };
-	char lng[64];
-	size_t n;
-
-	/* A long option is named by argv[optind - 1] (glibc leaves optopt 0 or the option's val);
-	 * a short one by optopt, since it may sit inside a cluster like "-xq". */
-	if (arg != NULL && strncmp(arg, "--", 2) == 0) {
-		n = strcspn(arg, "=");
-		snprintf(lng, sizeof(lng), "%.*s", (int)(n < sizeof(lng) ? n : sizeof(lng) - 1), arg);
-		arg = lng;
-	} else if (optopt != 0) {
-		arg = opt;
-	}
-	if (ch == ':')
-		return cli_usage_error(c, "option '%s' needs an argument", arg);
-	return cli_usage_error(c, "unknown option '%s'", arg);
-}
-
-enum ak_err
 cli_no_operand(struct cli *c, char **argv)
 {
 	return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
@@ -112,7 +90,7 @@ enum ak_err
 cli_kdf_opts(struct cli *c, int argc, char **argv, enum ak_kdf_preset *preset, int *given, int *helped)
 {
 	const char *kdf = NULL;
-	const struct cli_opt opts[] = { CLI_VALUE("kdf", &kdf), CLI_OPT_END };
+	const struct ak_opt opts[] = { CLI_VALUE("kdf", &kdf), CLI_OPT_END };
 	enum ak_err r;
 
 	*given = 0;

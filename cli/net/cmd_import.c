@@ -813,7 +813,7 @@ cmd_import(struct cli *c, int argc, char **argv)
 	const char *timeout_s = NULL;
 	int replaced = 0, helped;
 	enum ak_err rc, r;
-	const struct cli_opt opts[] = {
+	const struct ak_opt opts[] = {
 		CLI_FLAG("dry-run", &im.dry_run, 1),
 		CLI_FLAG("replace", &im.replace, 1),
 		CLI_FLAG("force", &im.force, 1),

@@ -194,7 +194,7 @@ cmd_pull(struct cli *c, int argc, char **argv)
 	const char *timeout_s = NULL;
 	int i, helped;
 	enum ak_err x;
-	const struct cli_opt opts[] = {
+	const struct ak_opt opts[] = {
 		CLI_FLAG("all", &pl.all, 1),
 		CLI_VALUE("region", &pl.opts.region),
 		CLI_VALUE("timeout", &timeout_s),

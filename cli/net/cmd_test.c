@@ -569,9 +569,9 @@ cmd_test(struct cli *c, int argc, char **argv)
 	const char *timeout_s = NULL;
 	int all = 0, key_stdin = 0, json = 0, verdict, helped;
 	enum ak_err rc, r;
-	const struct cli_opt opts[] = {
+	const struct ak_opt opts[] = {
 		CLI_FLAG("all", &all, 1),
-		{ .name = "timeout", .short_name = 't', .kind = CLI_OPT_VALUE, .value = &timeout_s },
+		{ .name = "timeout", .short_name = 't', .kind = AK_OPT_VALUE, .value = &timeout_s },
 		CLI_VALUE("base-url", &base_url),
 		CLI_FLAG("json", &json, 1),
 		/* Internal, for akctl add --validate (cli_net_validate). */

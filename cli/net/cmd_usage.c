@@ -144,7 +144,7 @@ cmd_usage(struct cli *c, int argc, char **argv)
 	enum admin_kind kind;
 	enum ak_err rc, r;
 	int json = 0, helped;
-	const struct cli_opt opts[] = {
+	const struct ak_opt opts[] = {
 		CLI_VALUE("since", &since_s),
 		CLI_FLAG("json", &json, 1),
 		CLI_VALUE("admin", &admin_opt),

@@ -14,7 +14,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
@@ -39,6 +38,7 @@
 
 #include <sodium.h>
 
+#include "ak_opts.h"
 #include "ak_smem.h"
 #include "ak_store.h"
 #include "proxy.h"
@@ -674,18 +674,6 @@ worker_finish_unstarted(struct worker *wk)
 int
 main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "provider", required_argument, NULL, 'p' },
-		{ "profile", required_argument, NULL, 'n' },
-		{ "upstream", required_argument, NULL, 'u' },
-		{ "key-fd", required_argument, NULL, 'k' },
-		{ "secret-var", required_argument, NULL, 's' },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "workers", required_argument, NULL, 'w' },
-		{ "usage-file", required_argument, NULL, 'f' },
-		{ "exec", no_argument, NULL, 'x' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct px px;
 	struct px_shared sh;
 	struct px_usage total;
@@ -695,10 +683,25 @@ main(int argc, char **argv)
 	const char *provider = NULL, *upstream = NULL, *secret_var = NULL, *listen_addr = "127.0.0.1:0";
 	const char *usage_file = NULL;
 	char base[128], unixpath[108], envbase[160], *end;
+	const char *workers = NULL, *key_fd_s = NULL;
 	char **cmd = NULL;
-	int ch, fd, key_fd = -1, rc = 0, nworkers = 0, i;
+	int fd, key_fd = -1, rc = 0, nworkers = 0, i;
 	long v;
 	int64_t started = time(NULL);
+	const struct ak_opt opts[] = {
+		AK_VALUE("provider", 0, &provider),
+		AK_VALUE("profile", 0, &px.profile),
+		AK_VALUE("upstream", 0, &upstream),
+		AK_VALUE("key-fd", 0, &key_fd_s),
+		AK_VALUE("secret-var", 0, &secret_var),
+		AK_VALUE("listen", 0, &listen_addr),
+		AK_VALUE("workers", 0, &workers),
+		AK_VALUE("usage-file", 0, &usage_file),
+		AK_FLAG("exec", 0, &mainst.exec_mode, 1),
+		AK_OPT_END,
+	};
+	struct ak_opts_result res;
+	char msg[128];
 
 	memset(&px, 0, sizeof(px));
 	memset(&sh, 0, sizeof(sh));
@@ -706,31 +709,24 @@ main(int argc, char **argv)
 	prctl(PR_SET_DUMPABLE, 0);
 	rl.rlim_cur = rl.rlim_max = 0;
 	setrlimit(RLIMIT_CORE, &rl);
-	while ((ch = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'p': provider = optarg; break;
-		case 'n': px.profile = optarg; break;
-		case 'u': upstream = optarg; break;
-		case 's': secret_var = optarg; break;
-		case 'l': listen_addr = optarg; break;
-		case 'f': usage_file = optarg; break;
-		case 'x': mainst.exec_mode = 1; break;
-		case 'w':
-			errno = 0;
-			v = strtol(optarg, &end, 10);
-			if (optarg[0] == '\0' || *end != '\0' || errno != 0 || v < 1 || v > PX_WORKERS_MAX)
-				die("--workers: a number from 1 to %d", PX_WORKERS_MAX);
-			nworkers = (int)v;
-			break;
-		case 'k':
-			errno = 0;
-			key_fd = (int)strtol(optarg, &end, 10);
-			if (*end != '\0' || errno != 0 || key_fd < 0)
-				usage();
-			break;
-		default:
+	/* In order: CMD's options after --exec are its own. */
+	if (ak_opts_parse(argc, argv, opts, AK_OPTS_IN_ORDER, &res) != AK_OK) {
+		ak_opts_describe(&res, msg, sizeof(msg));
+		fprintf(stderr, "akctl-proxy: %s\n", msg);
+		usage();
+	}
+	if (workers != NULL) {
+		errno = 0;
+		v = strtol(workers, &end, 10);
+		if (workers[0] == '\0' || *end != '\0' || errno != 0 || v < 1 || v > PX_WORKERS_MAX)
+			die("--workers: a number from 1 to %d", PX_WORKERS_MAX);
+		nworkers = (int)v;
+	}
+	if (key_fd_s != NULL) {
+		errno = 0;
+		key_fd = (int)strtol(key_fd_s, &end, 10);
+		if (*end != '\0' || errno != 0 || key_fd < 0)
 			usage();
-		}
 	}
 	if (provider == NULL || px.profile == NULL || upstream == NULL || key_fd < 0 || secret_var == NULL)
 		usage();
