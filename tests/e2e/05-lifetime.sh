@@ -180,7 +180,21 @@ for part in lifetime noextend shorten extend unlock_t unlock_t0 idle signals; do
 done
 [ "$failed" = 0 ] || fail "a part failed (above)"
 
-trace "bad durations are usage errors"
-expect_exit nonzero "$AKAGENT" -s -t 5parsecs -a "$T/x.sock"
+trace "bad durations and options are usage errors (exit 2); -h prints the usage and exits 0"
+expect_exit 2 "$AKAGENT" -s -t 5parsecs -a "$T/x.sock"
 [ -e "$T/x.sock" ] && fail "akagent with a bad -t bound a socket"
+grep -qx "akagent: -t: invalid duration '5parsecs' (e.g. 90s, 30m, 8h, 0 = none)" "$ERR" || fail "-t: $(cat "$ERR")"
+expect_exit 2 "$AKAGENT" -s --idle=soon -a "$T/x.sock"
+grep -q "^akagent: --idle: invalid duration 'soon'" "$ERR" || fail "--idle: $(cat "$ERR")"
+expect_exit 2 "$AKAGENT" -s --bogus=1 -a "$T/x.sock"
+[ "$(head -1 "$ERR")" = "akagent: unknown option '--bogus'" ] || fail "--bogus: $(cat "$ERR")"
+grep -q '^usage: akagent ' "$ERR" || fail "no usage after an unknown option: $(cat "$ERR")"
+expect_exit 2 "$AKAGENT" -s -Dx -a "$T/x.sock"
+[ "$(head -1 "$ERR")" = "akagent: unknown option '-x'" ] || fail "-x: $(cat "$ERR")"
+expect_exit 2 "$AKAGENT" -s -t
+[ "$(head -1 "$ERR")" = "akagent: option '-t' needs an argument" ] || fail "-t alone: $(cat "$ERR")"
+[ -e "$T/x.sock" ] && fail "akagent with a bad option bound a socket"
+expect_exit 0 "$AKAGENT" --help --bogus
+grep -q '^usage: akagent ' "$OUT" || fail "--help: $(cat "$OUT")"
+[ -s "$ERR" ] && fail "--help wrote to stderr: $(cat "$ERR")"
 trace ok

@@ -230,6 +230,22 @@ expect_exit 0 "$AKCTL" add --help
 for o in --force --provider --var --set --description --validate --no-validate; do
 	grep -q -- "^  $o" "$OUT" || fail "add --help does not list $o"
 done
+trace "option usage errors name the option and the command's help (exit 2)"
+expect_exit 2 "$AKCTL" exec --bogus=x openai-dev -- true
+[ "$(cat "$ERR")" = "akctl: exec: unknown option '--bogus' (see 'akctl exec --help')" ] || fail "exec --bogus: $(cat "$ERR")"
+expect_exit 2 "$AKCTL" scan --json=1
+[ "$(cat "$ERR")" = "akctl: scan: unknown option '--json' (see 'akctl scan --help')" ] || fail "scan --json=1: $(cat "$ERR")"
+expect_exit 2 "$AKCTL" exec --env-file
+[ "$(cat "$ERR")" = "akctl: exec: option '--env-file' needs an argument (see 'akctl exec --help')" ] ||
+	fail "exec --env-file: $(cat "$ERR")"
+expect_exit 2 "$AKCTL" exec $(for i in $(seq 17); do printf -- '--env-file f '; done) -- true
+[ "$(cat "$ERR")" = "akctl: exec: at most 16 --env-file (see 'akctl exec --help')" ] || fail "17 --env-file: $(cat "$ERR")"
+expect_exit 2 "$AKCTL" get -x openai-dev
+[ "$(cat "$ERR")" = "akctl: get: unknown option '-x' (see 'akctl get --help')" ] || fail "get -x: $(cat "$ERR")"
+# "--" as --env-file's argument is a file name; the next "--" ends the options (no PROFILE).
+printf 'FROM_DASHES=yes\n' > "$T/--"
+(cd "$T" && "$AKCTL" exec --env-file -- -- printenv FROM_DASHES) > "$T/dashes.out" || fail "exec --env-file --"
+[ "$(cat "$T/dashes.out")" = yes ] || fail "exec --env-file --: $(cat "$T/dashes.out")"
 expect_exit 2 "$AKCTL" lsit
 grep -q "did you mean 'list'?" "$ERR" || fail "unknown command: no suggestion"
 expect_exit 5 "$AKCTL" get prodution

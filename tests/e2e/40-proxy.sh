@@ -13,6 +13,15 @@ PROXY_BIN="$(dirname "$AKCTL")/akctl-proxy"
 command -v openssl >/dev/null || skip "openssl is not installed"
 command -v curl >/dev/null || skip "curl is not installed"
 
+trace "akctl-proxy: a bad or missing option is a usage error (exit 2) before anything starts"
+expect_exit 2 "$PROXY_BIN" --provider anthropic --bogus
+[ "$(head -1 "$ERR")" = "akctl-proxy: unknown option '--bogus'" ] || fail "--bogus: $(cat "$ERR")"
+grep -q '^usage: akctl-proxy ' "$ERR" || fail "no usage after --bogus: $(cat "$ERR")"
+expect_exit 2 "$PROXY_BIN" --provider anthropic --profile p --upstream https://x --secret-var V --key-fd
+[ "$(head -1 "$ERR")" = "akctl-proxy: option '--key-fd' needs an argument" ] || fail "--key-fd: $(cat "$ERR")"
+expect_exit 2 "$PROXY_BIN" --provider anthropic --profile p --upstream https://x --key-fd 0
+grep -q '^usage: akctl-proxy ' "$ERR" || fail "no usage without --secret-var: $(cat "$ERR")"
+
 # wait_for FILE [TENTHS]: poll until FILE is non-empty.
 wait_for() {
 	local i
