@@ -95,6 +95,10 @@ enum ak_err cloud_get_json(const char *who, const char *url, const char *auth_pr
  * provider in messages. */
 enum ak_err cloud_take_value(const char *who, const char *s, size_t n, const char *field, char **value,
     size_t *value_len, char *detail, size_t detaillen);
+/* The string member name of the JSON object obj (a secret of several fields) as the final value, with
+ * cloud_take_value's checks; fails naming the field when it is missing or not a string. *value secure. */
+enum ak_err cloud_take_member(const char *who, const cJSON *obj, const char *name, char **value,
+    size_t *value_len, char *detail, size_t detaillen);
 /* Base64 (standard alphabet, padding) into a secure, NUL-terminated buffer. -1 if malformed. */
 int cloud_b64_decode(const char *in, char **out, size_t *outlen);
 /* CRC32C (Castagnoli, reflected 0x82F63B78) as Google Secret Manager's dataCrc32c. */

@@ -205,9 +205,7 @@ enum ak_err
 cloud_take_value(const char *who, const char *s, size_t n, const char *field, char **value,
     size_t *value_len, char *detail, size_t detaillen)
 {
-	cJSON *j = NULL, *f;
-	const char *v = s;
-	size_t vn = n;
+	cJSON *j = NULL;
 	enum ak_err r;
 
 	*value = NULL;
@@ -225,38 +223,45 @@ cloud_take_value(const char *who, const char *s, size_t n, const char *field, ch
 			    "%s: '#%s' given but the secret is not a JSON object", who, field);
 			goto out;
 		}
-		f = cJSON_GetObjectItemCaseSensitive(j, field);
-		if (f == NULL) {
-			r = cloud_err(AK_ERR_BAD_MESSAGE, detail, detaillen,
-			    "%s: the secret has no field '%s'", who, field);
-			goto out;
-		}
-		if (!cJSON_IsString(f)) {
-			r = cloud_err(AK_ERR_BAD_MESSAGE, detail, detaillen,
-			    "%s: field '%s' is not a string", who, field);
-			goto out;
-		}
-		v = f->valuestring;
-		vn = strlen(v);
+		r = cloud_take_member(who, j, field, value, value_len, detail, detaillen);
+		goto out;
 	}
-	if (vn == 0) {
+	if (n == 0) {
 		r = cloud_err(AK_ERR_EMPTY, detail, detaillen, "%s: the secret is empty", who);
 		goto out;
 	}
-	if (vn > AK_VALUE_MAX) {
+	if (n > AK_VALUE_MAX) {
 		r = cloud_err(AK_ERR_TOO_LARGE, detail, detaillen, "%s: the secret is over %d bytes", who,
 		    AK_VALUE_MAX);
 		goto out;
 	}
-	if ((*value = ak_smem_strndup(v, vn)) == NULL) {
+	if ((*value = ak_smem_strndup(s, n)) == NULL) {
 		r = cloud_err(AK_ERR_NOMEM, detail, detaillen, "%s: out of memory", who);
 		goto out;
 	}
-	*value_len = vn;
+	*value_len = n;
 	r = AK_OK;
 out:
 	cJSON_Delete(j); /* arena-hooked: wipes the parsed secret */
 	return r;
+}
+
+enum ak_err
+cloud_take_member(const char *who, const cJSON *obj, const char *name, char **value, size_t *value_len,
+    char *detail, size_t detaillen)
+{
+	const cJSON *f = cJSON_GetObjectItemCaseSensitive(obj, name);
+
+	*value = NULL;
+	*value_len = 0;
+	if (f == NULL)
+		return cloud_err(AK_ERR_BAD_MESSAGE, detail, detaillen, "%s: the secret has no field '%s'", who,
+		    name);
+	if (!cJSON_IsString(f))
+		return cloud_err(AK_ERR_BAD_MESSAGE, detail, detaillen, "%s: field '%s' is not a string", who,
+		    name);
+	return cloud_take_value(who, f->valuestring, strlen(f->valuestring), NULL, value, value_len, detail,
+	    detaillen);
 }
 
 int

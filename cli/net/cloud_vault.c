@@ -75,7 +75,7 @@ cloud_vault_fetch(const char *rest, const char *field, const struct cloud_opts *
 	const char *addr, *ns, *p, *slash, *extra = NULL;
 	char url[CLOUD_URL_MAX], nshdr[512];
 	char *tok = NULL;
-	cJSON *j = NULL, *d, *item, *f = NULL;
+	cJSON *j = NULL, *d, *item;
 	size_t nseg = 0;
 	int nkeys;
 	enum ak_err r;
@@ -120,18 +120,12 @@ cloud_vault_fetch(const char *rest, const char *field, const struct cloud_opts *
 		    j == NULL ? " (not JSON)" : "");
 		goto out;
 	}
-	if (field != NULL) {
-		f = cJSON_GetObjectItemCaseSensitive(d, field);
-		if (f == NULL) {
-			r = cloud_err(AK_ERR_BAD_MESSAGE, detail, detaillen, "%s: the secret has no field '%s'",
-			    WHO, field);
-			goto out;
-		}
-	} else {
+	/* No '#field': the secret's one field, whatever its name. */
+	if (field == NULL) {
 		nkeys = 0;
 		cJSON_ArrayForEach(item, d) {
 			nkeys++;
-			f = item;
+			field = item->string;
 		}
 		if (nkeys != 1) {
 			r = cloud_err(AK_ERR_BAD_MESSAGE, detail, detaillen,
@@ -139,13 +133,7 @@ cloud_vault_fetch(const char *rest, const char *field, const struct cloud_opts *
 			goto out;
 		}
 	}
-	if (!cJSON_IsString(f)) {
-		r = cloud_err(AK_ERR_BAD_MESSAGE, detail, detaillen, "%s: field '%s' is not a string", WHO,
-		    f->string != NULL ? f->string : "?");
-		goto out;
-	}
-	r = cloud_take_value(WHO, f->valuestring, strlen(f->valuestring), NULL, value, value_len, detail,
-	    detaillen);
+	r = cloud_take_member(WHO, d, field, value, value_len, detail, detaillen);
 out:
 	cJSON_Delete(j);
 	ak_smem_free(tok);
