@@ -94,18 +94,49 @@ count_uses(const struct ak_list_entry *e, uint32_t n, const struct ak_use_entry 
  * and go out through cli_json_put like every other --json output. LIST carries no secret (only the
  * redacted form); its decoded strings are plain heap, and so is this buffer (wiped on free all the same).
  */
-#define JSON_OUT_MAX (AK_PROTO_MAX_REPLY * 8u) /* room for escapes and the added dates */
+#define JSON_OUT_MAX (4u << 20) /* one profile: its strings (at most ~80 KiB), escaped, and dates */
 
 struct jout {
 	struct ak_buf *b;
-	enum ak_err r; /* the first failure; later puts are no-ops */
+	enum ak_err r;  /* the first failure; later puts are no-ops */
+	uint8_t *p;     /* a reservation at the end of b: writes go here without a call per piece */
+	size_t room;    /* its size */
+	size_t used;    /* how much of it is written */
 };
+
+#define JO_CHUNK 16384u
+#define JO_FLUSH 32768u
+
+/* Give back the unwritten part of the reservation (the answer ends, or a new one is needed). */
+static void
+jo_commit(struct jout *j)
+{
+	if (j->p != NULL)
+		ak_buf_unreserve(j->b, j->room - j->used);
+	j->p = NULL;
+	j->room = j->used = 0;
+}
 
 static void
 jo_raw(struct jout *j, const char *s, size_t n)
 {
-	if (j->r == AK_OK)
-		j->r = ak_buf_put(j->b, s, n);
+	size_t left;
+
+	if (j->r != AK_OK)
+		return;
+	if (j->room - j->used < n) {
+		jo_commit(j);
+		left = ak_buf_max(j->b) - ak_buf_len(j->b);
+		j->room = n > JO_CHUNK ? n : JO_CHUNK < left ? JO_CHUNK : left;
+		if (n > left || (j->r = ak_buf_reserve(j->b, j->room, &j->p)) != AK_OK) {
+			j->r = n > left ? AK_ERR_TOO_LARGE : j->r;
+			j->p = NULL;
+			j->room = 0;
+			return;
+		}
+	}
+	memcpy(j->p + j->used, s, n);
+	j->used += n;
 }
 
 #define JO_LIT(j, lit) jo_raw((j), (lit), sizeof(lit) - 1)
@@ -253,25 +284,34 @@ jo_profile(struct jout *j, const struct ak_list_entry *e, const struct use *u)
 static enum ak_err
 list_json(const struct ak_list_entry *e, uint32_t n, const struct use *u)
 {
-	struct jout j = { NULL, AK_OK };
+	struct jout j = { NULL, AK_OK, NULL, 0, 0 };
 	uint32_t i;
 
+	/* A few profiles at a time through one small buffer: the answer for 10,000 profiles is megabytes,
+	 * and a buffer that size cost more in fresh pages than the writing. */
 	if ((j.b = ak_buf_new(JSON_OUT_MAX)) == NULL) {
 		j.r = AK_ERR_NOMEM;
 		goto out;
 	}
-	JO_LIT(&j, "[");
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && j.r == AK_OK; i++) {
 		if (i > 0)
 			JO_LIT(&j, ",");
+		else
+			JO_LIT(&j, "[");
 		jo_profile(&j, &e[i], u != NULL ? &u[i] : NULL);
+		/* Out in pieces of tens of KiB: fwrite passes those straight to write(2). */
+		if (ak_buf_len(j.b) + j.used >= JO_FLUSH || i + 1 == n) {
+			jo_raw(&j, "", 1); /* cli_json_write takes a C string */
+			jo_commit(&j);
+			if (j.r == AK_OK)
+				cli_json_write((const char *)ak_buf_ptr(j.b));
+			ak_buf_reset(j.b);
+		}
 	}
-	JO_LIT(&j, "]");
-	jo_raw(&j, "", 1); /* cli_json_put takes a C string */
 	if (j.r == AK_OK)
-		cli_json_put((const char *)ak_buf_ptr(j.b));
+		cli_json_put(n == 0 ? "[]" : "]");
 out:
-	/* A buffer too small for the answer is as much "cannot build it" as a failed allocation. */
+	/* A buffer too small for one profile is as much "cannot build it" as a failed allocation. */
 	if (j.r != AK_OK)
 		cli_fail(AK_ERR_NOMEM, NULL, "list");
 	ak_buf_free(j.b);
