@@ -692,19 +692,17 @@ jw_profile(struct jw *w, const struct ak_profile *p)
 	JW_LIT(w, "}");
 }
 
-/* *out is a secure allocation the caller frees (and thereby wipes) with ak_smem_free. */
+/* *out is a secure buffer the caller frees (and thereby wipes) with ak_buf_free. */
 enum ak_err
-ak_store_serialize(const struct ak_store *s, char **out, size_t *outlen)
+ak_store_serialize_buf(const struct ak_store *s, struct ak_buf **out)
 {
 	struct jw w = { NULL, AK_OK, NULL, 0, 0 };
-	char *copy;
-	size_t i, len;
+	size_t i;
 	enum ak_err r;
 
-	if (s == NULL || out == NULL || outlen == NULL)
+	if (s == NULL || out == NULL)
 		return AK_ERR_INVALID;
 	*out = NULL;
-	*outlen = 0;
 	/* Never write a document that the parser would refuse. */
 	for (i = 0; i < s->n; i++)
 		if ((r = ak_profile_validate(s->p[i])) != AK_OK)
@@ -750,17 +748,38 @@ ak_store_serialize(const struct ak_store *s, char **out, size_t *outlen)
 	jw_commit(&w);
 	if ((r = w.r) != AK_OK)
 		goto out;
-	len = ak_buf_len(w.b);
+	*out = w.b;
+	w.b = NULL;
+out:
+	ak_buf_free(w.b); /* wipes: it held every secret */
+	return r;
+}
+
+/* *out is a secure allocation the caller frees (and thereby wipes) with ak_smem_free. */
+enum ak_err
+ak_store_serialize(const struct ak_store *s, char **out, size_t *outlen)
+{
+	struct ak_buf *b = NULL;
+	char *copy;
+	size_t len;
+	enum ak_err r;
+
+	if (s == NULL || out == NULL || outlen == NULL)
+		return AK_ERR_INVALID;
+	*out = NULL;
+	*outlen = 0;
+	if ((r = ak_store_serialize_buf(s, &b)) != AK_OK)
+		return r;
+	len = ak_buf_len(b);
 	if ((copy = ak_smem_alloc(len + 1)) == NULL) {
 		r = AK_ERR_NOMEM;
 		goto out;
 	}
-	memcpy(copy, ak_buf_ptr(w.b), len);
+	memcpy(copy, ak_buf_ptr(b), len);
 	*out = copy;
 	*outlen = len;
-	r = AK_OK;
 out:
-	ak_buf_free(w.b); /* wipes: it held every secret */
+	ak_buf_free(b); /* wipes: it held every secret */
 	return r;
 }
 
