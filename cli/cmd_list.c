@@ -13,7 +13,6 @@
 #include <sodium.h>
 
 #include "ak_buf.h"
-#include "ak_proto.h"
 #include "ak_smem.h"
 #include "ak_util.h"
 #include "cli.h"
@@ -88,10 +87,11 @@ count_uses(const struct ak_list_entry *e, uint32_t n, const struct ak_use_entry 
 }
 
 /*
- * list --json is written straight from the decoded LIST into one buffer: a cJSON tree of 10,000 profiles
- * (~150,000 nodes) cost akctl more than everything else it does for the command. The bytes are exactly
- * what cJSON_PrintUnformatted printed for that tree (same key order, same string escapes, same numbers),
- * and go out through cli_json_put like every other --json output. LIST carries no secret (only the
+ * list --json is written straight from the decoded LIST, a few profiles at a time through one small
+ * buffer: a cJSON tree of 10,000 profiles (~150,000 nodes) cost akctl more than everything else it does
+ * for the command. The bytes are exactly what cJSON_PrintUnformatted printed for that tree (same key
+ * order, same string escapes, same numbers), and go out through cli_json_write like every other --json
+ * output. LIST carries no secret (only the
  * redacted form); its decoded strings are plain heap, and so is this buffer (wiped on free all the same).
  */
 #define JSON_OUT_MAX (4u << 20) /* one profile: its strings (at most ~80 KiB), escaped, and dates */
