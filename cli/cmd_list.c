@@ -214,13 +214,20 @@ jo_knum(struct jout *j, const char *key, int64_t v)
 	jo_raw(j, num, (size_t)n);
 }
 
-/* ,"key":"ISO date" */
+/* ,"key":"ISO date". The last conversion is kept: most profiles of a large store share their dates,
+ * and formatting one costs more than writing the whole row. */
 static void
 jo_ktime(struct jout *j, const char *key, int64_t t)
 {
-	char when[32];
+	static char when[32];
+	static int64_t when_t;
+	static int have;
 
-	cli_iso_time(t, when, sizeof(when));
+	if (!have || t != when_t) {
+		cli_iso_time(t, when, sizeof(when));
+		when_t = t;
+		have = 1;
+	}
 	jo_kstr(j, key, when, 0);
 }
 
