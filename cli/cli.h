@@ -176,6 +176,9 @@ void cli_iso_time(int64_t t, char *buf, size_t buflen);
 /* Print a JSON text from cJSON and a newline on stdout, with DEL and U+0080..U+009F (and stray bytes
  * 0x80..0x9f) as \u escapes: cJSON leaves them raw, and a terminal may obey C1 controls. */
 void cli_json_put(const char *s);
+/* The same without the newline, for an answer written in pieces: each piece must end between two
+ * characters (a whole JSON value, or its punctuation). */
+void cli_json_write(const char *s);
 /* Print o as one line of JSON through cli_json_put (every command's --json output). AK_ERR_NOMEM if it
  * cannot be printed (nothing printed then). o stays the caller's. */
 struct cJSON;

@@ -83,8 +83,9 @@ cli_profile_put(struct cli *c, const struct ak_profile *p, int force, int *repla
 	return r;
 }
 
-/* Is name already stored? Answered only by an agent unlocked on our keystore (LIST: names, no secret),
- * so that add refuses before asking for a secret; otherwise the write itself refuses later. */
+/* Is name already stored? Answered only by an agent unlocked on our keystore (LIST_ONE: that profile's
+ * LIST row, no secret), so that add refuses before asking for a secret; otherwise the write itself
+ * refuses later. An agent without LIST_ONE is asked for the whole LIST. */
 static int
 name_taken(struct cli *c, const char *name)
 {
@@ -94,12 +95,16 @@ name_taken(struct cli *c, const char *name)
 	char detail[AK_CLIENT_DETAIL_MAX];
 	uint32_t n = 0, i;
 	int taken = 0;
+	enum ak_err r;
 
 	memset(&st, 0, sizeof(st));
-	if (cli_agent_for_store(c, &cl, &st, detail, sizeof(detail)) == AK_OK && st.unlocked &&
-	    ak_client_list(cl, &ents, &n) == AK_OK)
-		for (i = 0; i < n && !taken; i++)
-			taken = strcmp(ents[i].name, name) == 0;
+	if (cli_agent_for_store(c, &cl, &st, detail, sizeof(detail)) == AK_OK && st.unlocked) {
+		if ((r = ak_client_list_one(cl, name, &ents, &n)) == AK_OK)
+			taken = 1;
+		else if (r == AK_ERR_UNKNOWN_MESSAGE && ak_client_list(cl, &ents, &n) == AK_OK)
+			for (i = 0; i < n && !taken; i++)
+				taken = strcmp(ents[i].name, name) == 0;
+	}
 	ak_client_list_free(ents, n);
 	ak_status_clear(&st);
 	ak_client_close(cl);

@@ -2,7 +2,9 @@
  * secrets appear redacted (LIST carries only the redacted form; show redacts the profile it gets).
  * Every cell and value is rendered for the terminal (ak_render); --json escapes DEL and U+0080..U+009F
  * too. */
+#include <float.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 #include <cjson/cJSON.h>
 #include <sodium.h>
 
+#include "ak_buf.h"
 #include "ak_smem.h"
 #include "ak_util.h"
 #include "cli.h"
@@ -35,104 +38,291 @@ struct use {
 	int64_t last;
 };
 
-/* u[i] for e[i] from the log entries lg (NULL when the agent gave no log: then nothing is shown). */
+/* The index of the entry named name in e (sorted by name when sorted is 1), or n. */
+static uint32_t
+find_entry(const struct ak_list_entry *e, uint32_t n, int sorted, const char *name)
+{
+	uint32_t lo = 0, hi = n, i;
+	int c;
+
+	if (!sorted) {
+		for (i = 0; i < n; i++)
+			if (strcmp(e[i].name, name) == 0)
+				return i;
+		return n;
+	}
+	while (lo < hi) {
+		i = lo + (hi - lo) / 2;
+		if ((c = strcmp(e[i].name, name)) == 0)
+			return i;
+		if (c < 0)
+			lo = i + 1;
+		else
+			hi = i;
+	}
+	return n;
+}
+
+/* u[i] for e[i] from the log entries lg (NULL when the agent gave no log: then nothing is shown). The
+ * agent lists its profiles sorted by name, so each log entry finds its profile by binary search: a
+ * scan of every profile for every entry grew with their product. */
 static void
 count_uses(const struct ak_list_entry *e, uint32_t n, const struct ak_use_entry *lg, uint32_t nlg,
     struct use *u)
 {
 	uint32_t i, j;
+	int sorted = 1;
 
+	for (i = 1; i < n && sorted; i++)
+		sorted = strcmp(e[i - 1].name, e[i].name) < 0;
 	for (j = 0; j < nlg; j++) {
 		if ((lg[j].op != AK_MSG_GET && lg[j].op != AK_MSG_GET_PREVIOUS) || lg[j].err != AK_OK)
 			continue;
-		for (i = 0; i < n; i++)
-			if (strcmp(e[i].name, lg[j].profile) == 0) {
-				u[i].count++;
-				if (lg[j].time > u[i].last)
-					u[i].last = lg[j].time;
-				break;
-			}
+		if ((i = find_entry(e, n, sorted, lg[j].profile)) == n)
+			continue;
+		u[i].count++;
+		if (lg[j].time > u[i].last)
+			u[i].last = lg[j].time;
 	}
+}
+
+/*
+ * list --json is written straight from the decoded LIST, a few profiles at a time through one small
+ * buffer: a cJSON tree of 10,000 profiles (~150,000 nodes) cost akctl more than everything else it does
+ * for the command. The bytes are exactly what cJSON_PrintUnformatted printed for that tree (same key
+ * order, same string escapes, same numbers), and go out through cli_json_write like every other --json
+ * output. LIST carries no secret (only the
+ * redacted form); its decoded strings are plain heap, and so is this buffer (wiped on free all the same).
+ */
+#define JSON_OUT_MAX (4u << 20) /* one profile: its strings (at most ~80 KiB), escaped, and dates */
+
+struct jout {
+	struct ak_buf *b;
+	enum ak_err r;  /* the first failure; later puts are no-ops */
+	uint8_t *p;     /* a reservation at the end of b: writes go here without a call per piece */
+	size_t room;    /* its size */
+	size_t used;    /* how much of it is written */
+};
+
+#define JO_CHUNK 16384u
+#define JO_FLUSH 32768u
+
+/* Give back the unwritten part of the reservation (the answer ends, or a new one is needed). */
+static void
+jo_commit(struct jout *j)
+{
+	if (j->p != NULL)
+		ak_buf_unreserve(j->b, j->room - j->used);
+	j->p = NULL;
+	j->room = j->used = 0;
+}
+
+static void
+jo_raw(struct jout *j, const char *s, size_t n)
+{
+	size_t left;
+
+	if (j->r != AK_OK)
+		return;
+	if (j->room - j->used < n) {
+		jo_commit(j);
+		left = ak_buf_max(j->b) - ak_buf_len(j->b);
+		j->room = n > JO_CHUNK ? n : JO_CHUNK < left ? JO_CHUNK : left;
+		if (n > left || (j->r = ak_buf_reserve(j->b, j->room, &j->p)) != AK_OK) {
+			j->r = n > left ? AK_ERR_TOO_LARGE : j->r;
+			j->p = NULL;
+			j->room = 0;
+			return;
+		}
+	}
+	memcpy(j->p + j->used, s, n);
+	j->used += n;
+}
+
+#define JO_LIT(j, lit) jo_raw((j), (lit), sizeof(lit) - 1)
+
+/* A JSON string as cJSON prints one: ", \ and the C0 controls escaped (\b \f \n \r \t, else \u00XX),
+ * every other byte as it is. */
+static void
+jo_str(struct jout *j, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *run = s;
+	char esc[6];
+
+	JO_LIT(j, "\"");
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+		size_t n = 2;
+
+		if (c >= 32 && c != '"' && c != '\\')
+			continue;
+		jo_raw(j, run, (size_t)(s - run));
+		run = s + 1;
+		esc[0] = '\\';
+		switch (c) {
+		case '"': esc[1] = '"'; break;
+		case '\\': esc[1] = '\\'; break;
+		case '\b': esc[1] = 'b'; break;
+		case '\f': esc[1] = 'f'; break;
+		case '\n': esc[1] = 'n'; break;
+		case '\r': esc[1] = 'r'; break;
+		case '\t': esc[1] = 't'; break;
+		default:
+			memcpy(esc + 1, "u00", 3);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			n = 6;
+		}
+		jo_raw(j, esc, n);
+	}
+	jo_raw(j, run, (size_t)(s - run));
+	JO_LIT(j, "\"");
+}
+
+/* ,"key":"value" (or without the comma for the first member) */
+static void
+jo_kstr(struct jout *j, const char *key, const char *v, int first)
+{
+	if (!first)
+		JO_LIT(j, ",");
+	jo_str(j, key);
+	JO_LIT(j, ":");
+	jo_str(j, v);
+}
+
+/* ,"key":NUMBER as cJSON prints a number made from v: %d when it fits an int, else the shortest of
+ * %1.15g and %1.17g that reads back as the same double. */
+static void
+jo_knum(struct jout *j, const char *key, int64_t v)
+{
+	char num[32];
+	double d = (double)v, back;
+	int n;
+
+	JO_LIT(j, ",");
+	jo_str(j, key);
+	JO_LIT(j, ":");
+	if (d > -2147483649.0 && d < 2147483648.0) {
+		n = snprintf(num, sizeof(num), "%d", (int)v);
+	} else {
+		n = snprintf(num, sizeof(num), "%1.15g", d);
+		back = strtod(num, NULL);
+		if (fabs(back - d) > (fabs(back) > fabs(d) ? fabs(back) : fabs(d)) * DBL_EPSILON)
+			n = snprintf(num, sizeof(num), "%1.17g", d);
+	}
+	jo_raw(j, num, (size_t)n);
+}
+
+/* ,"key":"ISO date". The last conversion is kept: most profiles of a large store share their dates,
+ * and formatting one costs more than writing the whole row. */
+static void
+jo_ktime(struct jout *j, const char *key, int64_t t)
+{
+	static char when[32];
+	static int64_t when_t;
+	static int have;
+
+	if (!have || t != when_t) {
+		cli_iso_time(t, when, sizeof(when));
+		when_t = t;
+		have = 1;
+	}
+	jo_kstr(j, key, when, 0);
+}
+
+static void
+jo_profile(struct jout *j, const struct ak_list_entry *e, const struct use *u)
+{
+	uint32_t k;
+	int secret, first;
+
+	JO_LIT(j, "{");
+	jo_kstr(j, "name", e->name, 1);
+	jo_kstr(j, "provider", e->provider, 0);
+	jo_kstr(j, "secret_var", e->secret_var, 0);
+	jo_kstr(j, "key", e->redacted, 0);
+	/* The variable names: plain ones under "vars", secret ones under "secrets". */
+	for (secret = 0; secret <= 1; secret++) {
+		JO_LIT(j, ",");
+		jo_str(j, secret ? "secrets" : "vars");
+		JO_LIT(j, ":[");
+		for (k = 0, first = 1; k < e->nvars; k++) {
+			if ((e->var_secret != NULL && e->var_secret[k]) != secret)
+				continue;
+			if (!first)
+				JO_LIT(j, ",");
+			jo_str(j, e->vars[k]);
+			first = 0;
+		}
+		JO_LIT(j, "]");
+	}
+	jo_kstr(j, "description", e->description, 0);
+	jo_ktime(j, "created", e->created);
+	jo_ktime(j, "rotated", e->rotated);
+	/* Rotation: the policy in seconds, its state, and when a kept previous key goes. */
+	if (e->rotate_every != 0) {
+		const char *mark = cli_rotation_mark(e, ak_now_s());
+
+		jo_knum(j, "rotate_every", e->rotate_every);
+		jo_kstr(j, "rotation", mark[0] ? mark : "ok", 0);
+	}
+	if (e->prev_until != 0)
+		jo_ktime(j, "previous_until", e->prev_until);
+	/* Use policies: confirm-on-use, the profile's own lifetime and the agent's wipe of it. */
+	if (e->confirm)
+		JO_LIT(j, ",\"confirm\":true");
+	if (e->lifetime != 0)
+		jo_knum(j, "lifetime", e->lifetime);
+	if (e->expired)
+		JO_LIT(j, ",\"expired\":true");
+	if (e->wipe_at != 0)
+		jo_ktime(j, "wiped_at", e->wipe_at);
+	if (e->deact_hint != NULL && e->deact_hint[0] != '\0')
+		jo_kstr(j, e->deact_pending ? "deactivation_pending" : "deactivate_on_finish", e->deact_hint, 0);
+	if (u != NULL) {
+		jo_knum(j, "uses", u->count);
+		if (u->last != 0)
+			jo_ktime(j, "last_use", u->last);
+	}
+	JO_LIT(j, "}");
 }
 
 static enum ak_err
 list_json(const struct ak_list_entry *e, uint32_t n, const struct use *u)
 {
-	cJSON *arr = NULL, *o, *vars, *secrets;
-	char when[32];
-	uint32_t i, j;
-	enum ak_err r;
+	struct jout j = { NULL, AK_OK, NULL, 0, 0 };
+	uint32_t i;
 
-	/* Every node dies below: one scratch session makes each allocation a pointer bump (a tree of
-	 * 10,000 profiles is ~150,000 of them) and frees them all at once. */
-	ak_smem_scratch_begin();
-	if ((arr = cJSON_CreateArray()) == NULL)
-		goto fail;
-	for (i = 0; i < n; i++) {
-		if ((o = cJSON_CreateObject()) == NULL)
-			goto fail;
-		cJSON_AddItemToArray(arr, o);
-		if (cJSON_AddStringToObject(o, "name", e[i].name) == NULL ||
-		    cJSON_AddStringToObject(o, "provider", e[i].provider) == NULL ||
-		    cJSON_AddStringToObject(o, "secret_var", e[i].secret_var) == NULL ||
-		    cJSON_AddStringToObject(o, "key", e[i].redacted) == NULL ||
-		    (vars = cJSON_AddArrayToObject(o, "vars")) == NULL ||
-		    (secrets = cJSON_AddArrayToObject(o, "secrets")) == NULL)
-			goto fail;
-		for (j = 0; j < e[i].nvars; j++) {
-			cJSON *s = cJSON_CreateString(e[i].vars[j]);
-			if (s == NULL)
-				goto fail;
-			cJSON_AddItemToArray(e[i].var_secret != NULL && e[i].var_secret[j] ? secrets : vars, s);
-		}
-		if (cJSON_AddStringToObject(o, "description", e[i].description) == NULL)
-			goto fail;
-		cli_iso_time(e[i].created, when, sizeof(when));
-		if (cJSON_AddStringToObject(o, "created", when) == NULL)
-			goto fail;
-		cli_iso_time(e[i].rotated, when, sizeof(when));
-		if (cJSON_AddStringToObject(o, "rotated", when) == NULL)
-			goto fail;
-		/* Rotation: the policy in seconds, its state, and when a kept previous key goes. */
-		if (e[i].rotate_every != 0 &&
-		    (cJSON_AddNumberToObject(o, "rotate_every", (double)e[i].rotate_every) == NULL ||
-		    cJSON_AddStringToObject(o, "rotation", cli_rotation_mark(&e[i], ak_now_s())[0] ?
-		    cli_rotation_mark(&e[i], ak_now_s()) : "ok") == NULL))
-			goto fail;
-		if (e[i].prev_until != 0) {
-			cli_iso_time(e[i].prev_until, when, sizeof(when));
-			if (cJSON_AddStringToObject(o, "previous_until", when) == NULL)
-				goto fail;
-		}
-		/* Use policies: confirm-on-use, the profile's own lifetime and the agent's wipe of it. */
-		if ((e[i].confirm && cJSON_AddTrueToObject(o, "confirm") == NULL) ||
-		    (e[i].lifetime != 0 && cJSON_AddNumberToObject(o, "lifetime", (double)e[i].lifetime) == NULL) ||
-		    (e[i].expired && cJSON_AddTrueToObject(o, "expired") == NULL))
-			goto fail;
-		if (e[i].wipe_at != 0) {
-			cli_iso_time(e[i].wipe_at, when, sizeof(when));
-			if (cJSON_AddStringToObject(o, "wiped_at", when) == NULL)
-				goto fail;
-		}
-		if (e[i].deact_hint != NULL && e[i].deact_hint[0] != '\0' &&
-		    cJSON_AddStringToObject(o, e[i].deact_pending ? "deactivation_pending" :
-		    "deactivate_on_finish", e[i].deact_hint) == NULL)
-			goto fail;
-		if (u != NULL) {
-			if (cJSON_AddNumberToObject(o, "uses", u[i].count) == NULL)
-				goto fail;
-			cli_iso_time(u[i].last, when, sizeof(when));
-			if (u[i].last != 0 && cJSON_AddStringToObject(o, "last_use", when) == NULL)
-				goto fail;
+	/* A few profiles at a time through one small buffer: the answer for 10,000 profiles is megabytes,
+	 * and a buffer that size cost more in fresh pages than the writing. */
+	if ((j.b = ak_buf_new(JSON_OUT_MAX)) == NULL) {
+		j.r = AK_ERR_NOMEM;
+		goto out;
+	}
+	for (i = 0; i < n && j.r == AK_OK; i++) {
+		if (i > 0)
+			JO_LIT(&j, ",");
+		else
+			JO_LIT(&j, "[");
+		jo_profile(&j, &e[i], u != NULL ? &u[i] : NULL);
+		/* Out in pieces of tens of KiB: fwrite passes those straight to write(2). */
+		if (ak_buf_len(j.b) + j.used >= JO_FLUSH || i + 1 == n) {
+			jo_raw(&j, "", 1); /* cli_json_write takes a C string */
+			jo_commit(&j);
+			if (j.r == AK_OK)
+				cli_json_write((const char *)ak_buf_ptr(j.b));
+			ak_buf_reset(j.b);
 		}
 	}
-	r = cli_json_done(arr, 1, "list");
-	ak_smem_scratch_end();
-	return r;
-fail:
-	r = cli_json_done(arr, 0, "list");
-	ak_smem_scratch_end();
-	return r;
+	if (j.r == AK_OK)
+		cli_json_put(n == 0 ? "[]" : "]");
+out:
+	/* A buffer too small for one profile is as much "cannot build it" as a failed allocation. */
+	if (j.r != AK_OK)
+		cli_fail(AK_ERR_NOMEM, NULL, "list");
+	ak_buf_free(j.b);
+	return j.r != AK_OK ? AK_ERR_NOMEM : AK_OK;
 }
 
 /* The age of the key, then the rotation policy's verdict and a previous key still kept. */

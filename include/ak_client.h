@@ -64,6 +64,10 @@ enum ak_err ak_client_shutdown(struct ak_client *cl);
 /* *entries: malloc'd array of *n entries; free with ak_client_list_free. */
 enum ak_err ak_client_list(struct ak_client *cl, struct ak_list_entry **entries, uint32_t *n);
 void ak_client_list_free(struct ak_list_entry *entries, uint32_t n);
+/* LIST_ONE: the LIST row of one profile, *n == 1 (AK_ERR_NO_PROFILE when there is none); freed the same
+ * way. An agent older than the request answers AK_ERR_UNKNOWN_MESSAGE. */
+enum ak_err ak_client_list_one(struct ak_client *cl, const char *name, struct ak_list_entry **entries,
+    uint32_t *n);
 /* *out in the secure arena: the caller wipes it with ak_profile_free(). */
 enum ak_err ak_client_get(struct ak_client *cl, const char *name, struct ak_profile **out);
 /* The same with type AK_MSG_GET or AK_MSG_GET_PREVIOUS (the previous keys, while in their grace). */

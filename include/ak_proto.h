@@ -39,6 +39,8 @@ enum ak_msg {
 	AK_MSG_LOG_USAGE = 13, /* string profile, string client, uint32 requests, uint64 input, output,
 	                        * cache tokens -> OK | ERROR (LOCKED, NO_PROFILE): token counts an
 	                        * akctl-proxy saw pass through, recorded in the usage log */
+	AK_MSG_LIST_ONE = 14, /* string name -> LIST_REPLY with that profile's row alone | ERROR (LOCKED,
+	                         NO_PROFILE): what LIST says of one profile, without the whole list */
 	/* replies */
 	AK_MSG_OK = 0x80,
 	AK_MSG_ERROR = 0x81,        /* uint32 ak_err, string detail (never a secret) */

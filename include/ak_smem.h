@@ -33,7 +33,8 @@ void *ak_smem_cjson_alloc(size_t n);
 
 /* A scratch session on this thread (they nest): until the matching end, cJSON's allocations of this
  * thread come from regions freed all at once, wiped, at the end. Only around code whose cJSON blocks
- * all die before the end (a parse and its cJSON_Delete). */
+ * all die before the end (a parse and its tree). They need not be freed (cJSON_Delete): the end wipes
+ * and unmaps every block of the session, whatever its size. */
 void ak_smem_scratch_begin(void);
 void ak_smem_scratch_end(void);
 

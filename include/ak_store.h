@@ -165,6 +165,10 @@ enum ak_err ak_store_json_time(const struct cJSON *it, int64_t *dst);
 /* Plaintext document <-> store (JSON via cJSON; call ak_smem_hook_cjson() first so every copy is wiped).
  * *out is a NUL-terminated secure allocation (ak_smem_free), *outlen excludes the NUL. */
 enum ak_err ak_store_serialize(const struct ak_store *s, char **out, size_t *outlen);
+/* The same document left in the secure buffer it is written in (no copy: a write of a large store
+ * seals it from there); the caller frees and thereby wipes it with ak_buf_free. */
+struct ak_buf;
+enum ak_err ak_store_serialize_buf(const struct ak_store *s, struct ak_buf **out);
 enum ak_err ak_store_parse(const char *doc, size_t len, struct ak_store **out);
 /* The same for a document the caller has already NUL-terminated (doc[len] == '\0'), parsed where it is
  * instead of from a copy: the decrypted file, which is megabytes for a large store. */

@@ -529,6 +529,26 @@ ak_client_list(struct ak_client *cl, struct ak_list_entry **entries, uint32_t *n
 	return r;
 }
 
+enum ak_err
+ak_client_list_one(struct ak_client *cl, const char *name, struct ak_list_entry **entries, uint32_t *n)
+{
+	void *e = NULL;
+	enum ak_err r;
+
+	if ((r = ak_proto_begin(cl->req, AK_MSG_LIST_ONE)) == AK_OK)
+		r = ak_buf_put_cstring(cl->req, name);
+	r = request_entries(cl, r, AK_MSG_LIST_REPLY, &list_kind, &e, n);
+	*entries = e;
+	if (r == AK_OK && *n != 1) {
+		/* One row or an error: anything else is not this agent's answer. */
+		ak_client_list_free(*entries, *n);
+		*entries = NULL;
+		*n = 0;
+		r = AK_ERR_BAD_MESSAGE;
+	}
+	return r;
+}
+
 void
 ak_client_log_free(struct ak_use_entry *entries, uint32_t n)
 {

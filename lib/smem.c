@@ -789,19 +789,28 @@ bump_alloc(size_t n)
 	size_t total, sz;
 	struct hdr *h;
 
-	if (n > BUMP_REGION)
-		return locked_alloc(a, n); /* a big buffer: its own region, freed the usual way */
+	if (n > SIZE_MAX - BUMP_REGION)
+		return NULL;
 	total = (sizeof(struct hdr) + n + 15) & ~(size_t)15;
 	if (b == NULL || b->size - b->used < total) {
-		sz = BUMP_REGION - 16;
+		/* A block bigger than a region gets a region of its own, in the session like the rest
+		 * (a session's blocks need not be freed one by one: its end releases them all). */
+		sz = total > BUMP_REGION - BUMP_PREFIX - 16 ? ((BUMP_PREFIX + total + 15) & ~(size_t)15) :
+		    BUMP_REGION - 16;
 		if (ak_smem_init() != 0 || (b = sodium_malloc(sz)) == NULL)
 			return NULL;
 		/* Not zeroed: cJSON initialises what it allocates, and sodium_free wipes it all. */
 		memset(b, 0, BUMP_PREFIX);
 		b->size = sz;
 		b->used = BUMP_PREFIX;
-		b->next = bump_head;
-		bump_head = b;
+		if (bump_head != NULL && sz != BUMP_REGION - 16) {
+			/* Behind the current region, which keeps taking the small blocks. */
+			b->next = bump_head->next;
+			bump_head->next = b;
+		} else {
+			b->next = bump_head;
+			bump_head = b;
+		}
 		pthread_mutex_lock(&mu);
 		b->locked = lock_range(a, b, sz);
 		a->large_bytes += sz;

@@ -31,6 +31,7 @@
 #include <cjson/cJSON.h>
 #include <sodium.h>
 
+#include "ak_buf.h"
 #include "ak_file.h"
 #include "ak_log.h"
 #include "ak_path.h"
@@ -343,18 +344,17 @@ enum ak_err
 ak_store_seal_image(const struct ak_store *s, const struct ak_kdf *kdf, const uint8_t *key,
     uint8_t **out, size_t *outlen)
 {
-	char *pt = NULL;
-	size_t ptlen = 0;
+	struct ak_buf *pt = NULL;
 	enum ak_err r;
 
 	if (s == NULL || kdf == NULL || key == NULL || out == NULL || outlen == NULL)
 		return AK_ERR_INVALID;
 	*out = NULL;
 	*outlen = 0;
-	if ((r = ak_store_serialize(s, &pt, &ptlen)) != AK_OK)
+	if ((r = ak_store_serialize_buf(s, &pt)) != AK_OK)
 		return r;
-	r = ak_store_seal_bytes((const uint8_t *)pt, ptlen, kdf, key, out, outlen);
-	ak_smem_free(pt); /* wipes the plaintext */
+	r = ak_store_seal_bytes(ak_buf_ptr(pt), ak_buf_len(pt), kdf, key, out, outlen);
+	ak_buf_free(pt); /* wipes the plaintext */
 	return r;
 }
 

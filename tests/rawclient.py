@@ -10,6 +10,8 @@
   rawclient.py empty SOCK             send a zero-length frame; print as for status
   rawclient.py relife SOCK SECS       send UNLOCK with an empty key and lifetime SECS (0 = the agent's
                                       default, 4294967295 = none); print as for status
+  rawclient.py listone SOCK NAME      send LIST_ONE NAME; print "row N NAME" for a LIST_REPLY of N rows
+                                      (NAME: the first row's), else as for status
 Exit 0 unless the socket could not be reached (2).
 """
 import socket
@@ -18,7 +20,9 @@ import sys
 import time
 
 STATUS = 1
+LIST_ONE = 14
 ERROR = 0x81
+LIST_REPLY = 0x83
 
 
 def connect(path):
@@ -31,7 +35,8 @@ def connect(path):
     return s
 
 
-def read_reply(s, timeout=10.0):
+def read_frame(s, timeout=10.0):
+    """The reply's bytes (frame header included), or a string: "timeout"."""
     s.settimeout(timeout)
     buf = b""
     try:
@@ -44,12 +49,23 @@ def read_reply(s, timeout=10.0):
         pass
     except socket.timeout:
         return "timeout"
+    return buf
+
+
+def describe(buf):
+    """A reply as the modes print it: "reply TYPE", "error CODE", "closed" or "timeout"."""
+    if isinstance(buf, str):
+        return buf
     if len(buf) < 5:
         return "closed"
     typ = buf[4]
     if typ == ERROR and len(buf) >= 9:
         return "error %d" % struct.unpack(">I", buf[5:9])[0]
     return "reply 0x%02x" % typ
+
+
+def read_reply(s, timeout=10.0):
+    return describe(read_frame(s, timeout))
 
 
 def send(s, data):
@@ -95,6 +111,17 @@ def main():
         payload = struct.pack(">BII", 2, 0, int(sys.argv[3]))
         send(s, struct.pack(">I", len(payload)) + payload)
         print(read_reply(s))
+    elif mode == "listone":
+        name = sys.argv[3].encode()
+        payload = struct.pack(">BI", LIST_ONE, len(name)) + name
+        send(s, struct.pack(">I", len(payload)) + payload)
+        buf = read_frame(s)
+        if not isinstance(buf, str) and len(buf) >= 13 and buf[4] == LIST_REPLY:
+            # u32 n, then the first row: string name first (docs/protocol.md 2.2)
+            n, ln = struct.unpack(">II", buf[5:13])
+            print("row %d %s" % (n, buf[13:13 + ln].decode()))
+        else:
+            print(describe(buf))
     elif mode == "empty":
         send(s, struct.pack(">I", 0))
         print(read_reply(s))

@@ -17,7 +17,9 @@
 # tunables: BENCH_SECS (per akbench run, default 1), BENCH_REPEAT (runs per point, best kept, default 2),
 #           BENCH_CLIENTS (default "1 16 64 256"), BENCH_MIXES (default "get list status mix"),
 #           BENCH_SCALE (profiles, default "10 1000 10000 100000"), BENCH_WRITE_SECS (default 3),
-#           BENCH_RUNS (process loop of the fallback client part, default 300)
+#           BENCH_RUNS (process loop of the fallback client part, default 300), BENCH_PARTS (the parts to
+#           run, default "1 2 3 4 5"; e.g. BENCH_PARTS=4 BENCH_SCALE="10000 100000" for the scale part
+#           alone; --markdown needs them all)
 set -u
 
 MD=
@@ -48,6 +50,9 @@ CLIENTS=${BENCH_CLIENTS:-"1 16 64 256"}
 MIXES=${BENCH_MIXES:-"get list status mix"}
 SCALE=${BENCH_SCALE:-"10 1000 10000 100000"}
 WSECS=${BENCH_WRITE_SECS:-3}
+PARTS=${BENCH_PARTS:-"1 2 3 4 5"}
+part() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
+[ -z "${MD:-}" ] || [ "$PARTS" = "1 2 3 4 5" ] || { echo "bench: --markdown needs every part" >&2; exit 2; }
 NPROF=100
 PASS="bench passphrase correct horse"
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -114,6 +119,7 @@ P=p00050
 "$AKCTL" get "$P" >/dev/null || die "akctl get $P failed"
 
 # --- 1. throughput matrix -------------------------------------------------------------------------
+if part 1; then
 # Targets are interleaved and each point is repeated REPEAT times, keeping the best req/s (with its own
 # latencies): on a shared machine other load only ever makes a run slower.
 echo "== 1. requests over the Unix socket ($NPROF profiles; best of $REPEAT x ${SECS}s; one request outstanding per client) =="
@@ -157,8 +163,10 @@ for m in $MIXES; do
 			    m, c, a, s, a / s, goal, ap, sp, (ap <= sp) ? "yes" : "no", e }'
 	done
 done
+fi
 
 # --- 2. writes never stall reads ------------------------------------------------------------------
+if part 2; then
 # One client adds and removes a profile 20 times a second (akctl add/rm through the agent, each write
 # a full keystore transaction with fsync) while 16 clients GET; against the same GET load idle.
 echo
@@ -200,9 +208,10 @@ awk -v i="$IDLE99" -v b="$BUSY99" -v ir="$IDLE_RPS" -v br="$BUSY_RPS" -v n="$BUS
 	printf "writing: GET p99 %8.0f us, %6.0f req/s (%d writes in about %.1fs)\n", b, br, n, s + 0.3
 	printf "goal: busy p99 <= 2x idle p99: %.2fx %s\n", b / i, (b / i <= 2) ? "ok" : "MISS" }'
 WSTALL=$(awk -v i="$IDLE99" -v b="$BUSY99" 'BEGIN { printf "%.2f", b / i }')
+fi
 
 # --- 3. client process cost -----------------------------------------------------------------------
-if [ -f "$HERE/bench-client.sh" ]; then
+if part 3 && [ -f "$HERE/bench-client.sh" ]; then
 	echo
 	echo "== 3. client process cost (bench-client.sh) =="
 	# It takes the build directory (akctl, akagent, akbench-spawn and akmkstore in their places).
@@ -217,6 +226,9 @@ MEM_ECHO_RSS=$(kb "$ECHO_PID" VmRSS)
 MEM_AK_RSS_L=$(kb "$AK_PID" VmRSS) MEM_AK_LCK_L=$(kb "$AK_PID" VmLck)
 
 # --- 4. scale -------------------------------------------------------------------------------------
+part 4 || SCALE=
+# the secret of the adds (part 2 writes the same one)
+printf 'sk-ant-api03-%s' "$(printf '%093d' 7 | tr 0-9 A-J)AA" >"$T/secret"
 # Medians of REPS runs, in ms. unlock and get are akctl's whole run (process start included) beside
 # /bin/true's; LIST is also timed at the agent alone (akbench, one client).
 REPS=5
@@ -261,7 +273,16 @@ for n in $SCALE; do
 done
 echo "(unlock = akctl lock + akctl unlock; unlock-lock = the unlock alone; list_agent = the agent's LIST p50 alone;"
 echo " get-true = akctl get beyond /bin/true ($TRUE_MS ms); add/rm = akctl add/rm through the agent, fsync included)"
+if [ -n "${SC[10000]:-}" ]; then
+	set -- ${SC[10000]}
+	awk -v u="$1" -v l="$2" -v lj="$4" -v g="$5" -v t="$TRUE_MS" -v a="$6" -v r="$7" 'BEGIN {
+		printf "goal at 10,000: unlock beyond the KDF %.1f ms (< 50) %s; list --json %.1f ms (< 20) %s;\n",
+		    u - l, (u - l < 50) ? "ok" : "MISS", lj, (lj < 20) ? "ok" : "MISS"
+		printf "                add %.1f ms, rm %.1f ms (< 50) %s; get %.2f ms beyond /bin/true (< 1) %s\n",
+		    a, r, (a < 50 && r < 50) ? "ok" : "MISS", g - t, (g - t < 1) ? "ok" : "MISS" }'
+fi
 
+part 5 || exit 0
 echo
 echo "== 5. memory =="
 printf 'akagent  (%d profiles, unlocked): VmRSS %s kB, VmLck %s kB\n' "$NPROF" "$MEM_AK_RSS" "$MEM_AK_LCK"

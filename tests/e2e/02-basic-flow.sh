@@ -41,6 +41,8 @@ trace "agent: locked => status 4, read commands 4"
 start_agent
 expect_exit 4 "$AKCTL" status
 expect_exit 4 "$AKCTL" list
+expect_exit 0 "$PY" "$TESTS_DIR/rawclient.py" listone "$AKAGENT_SOCK" production
+assert_eq "$(cat "$OUT")" "error 13" "LIST_ONE while locked is LOCKED"
 expect_exit 4 "$AKCTL" get production
 expect_exit 4 "$AKCTL" env production
 expect_exit 4 "$AKCTL" use production
@@ -125,6 +127,13 @@ rows = doc["profiles"] if isinstance(doc, dict) else doc
 names = sorted(r["name"] for r in rows)
 assert names == ["other", "production", "staging"], names
 PY
+
+trace "LIST_ONE: one profile's list row, no secret; NO_PROFILE (14) for a missing one"
+expect_exit 0 "$PY" "$TESTS_DIR/rawclient.py" listone "$AKAGENT_SOCK" staging
+assert_eq "$(cat "$OUT")" "row 1 staging" "LIST_ONE staging"
+for s in "$KEY" "$KEY2" "$KEY3"; do assert_no_secret "$OUT" "$s" "LIST_ONE"; done
+expect_exit 0 "$PY" "$TESTS_DIR/rawclient.py" listone "$AKAGENT_SOCK" nosuch
+assert_eq "$(cat "$OUT")" "error 14" "LIST_ONE of a missing profile"
 
 trace "show: details, no secret"
 expect_exit 0 "$AKCTL" show production

@@ -149,19 +149,21 @@ fz_check_disk(void)
 }
 
 static void
-fz_check_list(struct ak_buf *rb, const uint8_t *reply, size_t reply_len)
+fz_check_list(struct ak_buf *rb, const uint8_t *reply, size_t reply_len, int one)
 {
 	struct ak_list_entry e;
 	uint32_t n, i;
 	char red[128];
 
 	FUZZ_CHECK(ak_buf_get_u32(rb, &n) == AK_OK, "LIST count");
-	FUZZ_CHECK(st.store != NULL && n == st.store->n, "LIST count == store size");
+	FUZZ_CHECK(st.store != NULL && n == (one ? 1 : st.store->n), "LIST count == store size, LIST_ONE 1");
 	for (i = 0; i < n; i++) {
 		const struct ak_profile *p = st.store->p[i];
 
 		FUZZ_CHECK(ak_proto_get_list_entry(rb, &e) == AK_OK, "LIST row decodes");
-		FUZZ_CHECK(strcmp(e.name, p->name) == 0, "LIST rows in store order");
+		if (one)
+			p = ak_store_find(st.store, e.name);
+		FUZZ_CHECK(p != NULL && strcmp(e.name, p->name) == 0, "LIST rows in store order, LIST_ONE's in the store");
 		FUZZ_CHECK(strcmp(e.secret_var, p->secret_var) == 0, "LIST secret_var");
 		ak_redact(p->secret, red, sizeof(red));
 		FUZZ_CHECK(strcmp(e.redacted, red) == 0, "LIST carries the redacted form");
@@ -306,7 +308,7 @@ fz_request(uint8_t type, struct ak_buf *req, struct ak_buf *out)
 		FUZZ_CHECK(e != AK_ERR_INTERNAL && e != AK_ERR_NOMEM, "no internal error or OOM");
 		if (e == AK_ERR_BAD_MESSAGE)
 			FUZZ_CHECK(res.close, "a malformed request closes the connection");
-		if (type < AK_MSG_STATUS || type > AK_MSG_LOG_USAGE)
+		if (type < AK_MSG_STATUS || type > AK_MSG_LIST_ONE)
 			FUZZ_CHECK(e == AK_ERR_UNKNOWN_MESSAGE, "unknown type -> UNKNOWN_MESSAGE");
 		if (e == AK_ERR_AUTH) {
 			FUZZ_CHECK(type == AK_MSG_UNLOCK && res.hold_until != 0, "failed unlock is delayed");
@@ -335,8 +337,9 @@ fz_request(uint8_t type, struct ak_buf *req, struct ak_buf *out)
 		break;
 	}
 	case AK_MSG_LIST_REPLY:
-		FUZZ_CHECK(type == AK_MSG_LIST && was_unlocked, "LIST_REPLY only for LIST while unlocked");
-		fz_check_list(rb, reply, len);
+		FUZZ_CHECK((type == AK_MSG_LIST || type == AK_MSG_LIST_ONE) && was_unlocked,
+		    "LIST_REPLY only for LIST or LIST_ONE while unlocked");
+		fz_check_list(rb, reply, len, type == AK_MSG_LIST_ONE);
 		break;
 	case AK_MSG_LOG_REPLY: {
 		struct ak_use_entry ue;

@@ -246,6 +246,50 @@ test_cjson_scratch(void)
 	ak_smem_release_all();
 }
 
+/* A scratch session's cJSON blocks need not be freed: its end releases them all, a string bigger than a
+ * bump region included, and the small blocks after that big one still come from the current region. */
+static void
+test_scratch_unfreed(void)
+{
+	struct ak_smem_stats st0, st1, st;
+	size_t big = 3u << 20, i;
+	char *doc, *s;
+	cJSON *root;
+
+	ak_smem_release_all();
+	ak_smem_hook_cjson();
+	ak_smem_stats(&st0);
+	CHECK((doc = malloc(big + 64)) != NULL);
+	memcpy(doc, "[\"", 2);
+	memset(doc + 2, 'x', big);
+	memcpy(doc + 2 + big, "\",\"a\",\"b\"]", 11); /* NUL included */
+	ak_smem_scratch_begin();
+	CHECK((s = cJSON_malloc(100)) != NULL); /* a small block first: the current region */
+	ak_smem_stats(&st1);
+	root = cJSON_Parse(doc);
+	CHECK(root != NULL && cJSON_GetArraySize(root) == 3);
+	CHECK_EQ(strlen(cJSON_GetArrayItem(root, 0)->valuestring), big);
+	CHECK_STR(cJSON_GetArrayItem(root, 2)->valuestring, "b");
+	ak_smem_stats(&st);
+	CHECK(st.scratch_in_use >= big);
+	/* the big string took a region of its own; the small nodes did not need another */
+	CHECK(st.scratch_slab_bytes - st1.scratch_slab_bytes >= big);
+	CHECK(st.scratch_slab_bytes - st1.scratch_slab_bytes < big + 4096);
+	for (i = 0; i < 1000; i++)
+		CHECK(cJSON_malloc(64) != NULL);
+	ak_smem_stats(&st1);
+	CHECK_EQ(st1.scratch_slab_bytes, st.scratch_slab_bytes);
+	/* no cJSON_Delete, no free: the end wipes and unmaps every block */
+	ak_smem_scratch_end();
+	ak_smem_stats(&st);
+	CHECK_EQ(st.scratch_in_use, st0.scratch_in_use);
+	CHECK_EQ(st.scratch_slab_bytes, st0.scratch_slab_bytes);
+	CHECK_EQ(st.scratch_locked_bytes, st0.scratch_locked_bytes);
+	free(doc);
+	cJSON_InitHooks(NULL);
+	ak_smem_release_all();
+}
+
 /* What the agent does on a write: parse a store (~40 KB of JSON) with cJSON, copy its strings into the main
  * arena while building the new cJSON tree to seal, print it, free the trees. The long-lived strings must not
  * end up scattered over slabs pinned by cJSON nodes: after a trim the main arena holds about what the
@@ -828,6 +872,7 @@ main(void)
 	test_oldest_first();
 	test_many_slabs();
 	test_cjson_scratch();
+	test_scratch_unfreed();
 	test_cjson_interleaved();
 	test_bad_free_aborts();
 	test_mixed();
