@@ -2,8 +2,9 @@
  *
  * This process serves env/get/use/exec, so start-up stays cheap: libc is the only shared library it
  * starts with (libsodium is linked statically where its archive is installed, cJSON is opened on first
- * use: cjson_lazy.c). The secure arena is started once here, before any command runs: every command
- * holds a key, a secret or an agent connection's buffers in it.
+ * use: cjson_lazy.c). libsodium is not started here (sodium_init's CPU detection is a twentieth of a bare
+ * `akctl get` on a virtual machine): the secure arena needs no start-up, and the code that derives keys,
+ * seals, opens or hashes calls sodium_init() itself.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -480,8 +481,6 @@ run(struct cli *c, int argc, char **argv, char ***cargvp)
 		argv[w++] = argv[a++];
 	argv[w] = NULL;
 	argc = w;
-	if (ak_smem_init() != 0)
-		return cli_fail(AK_ERR_NOMEM, NULL, "akctl");
 	/* Before any JSON: every buffer cJSON holds is then wiped on free. */
 	ak_smem_hook_cjson();
 	optind = 0; /* glibc: 0 re-initialises getopt for the command's own options */

@@ -1,8 +1,8 @@
 /* ak_smem.h - the secure-memory arena: every long-lived secret lives here.
  *
- * Backed by a few sodium_malloc() slabs (guard pages, canary, MADV_DONTDUMP), sub-allocated by size class.
- * sodium_malloc silently skips mlock once RLIMIT_MEMLOCK is reached, so the arena mlocks each slab
- * itself, counts locked bytes, and calls the warning hook once when locking fails.
+ * Backed by a few slabs laid out as sodium_malloc's (guard pages, MADV_DONTDUMP, mlocked), sub-allocated by
+ * size class. The arena mlocks each slab itself, counts locked bytes, and calls the warning hook once when
+ * locking fails (RLIMIT_MEMLOCK). It needs no start-up: the first allocation maps the first slab.
  * Every block is wiped (sodium_memzero) when freed. Thread-safe (one lock): the agent's keystore writer
  * thread allocates and frees beside its event loop.
  */
@@ -11,7 +11,10 @@
 
 #include <stddef.h>
 
-/* Idempotent; calls sodium_init(). Returns 0, or -1 if libsodium cannot start. */
+/* Idempotent: sodium_init(), so libsodium picks the CPU's fastest implementations; programs that do bulk
+ * crypto call it once at start. The arena itself does not need it, and libsodium's functions work without
+ * it (portable implementations), so akctl leaves it to the code that hashes, seals or derives keys: its
+ * CPU detection is a noticeable share of a bare `akctl get`. Returns 0, or -1 if libsodium cannot start. */
 int ak_smem_init(void);
 
 /* Allocate n bytes (n may be 0: a valid unique pointer). Zeroed. NULL on failure. 16-byte aligned. */
@@ -36,7 +39,7 @@ void ak_smem_scratch_end(void);
 
 /* Totals over both arenas; the scratch_ fields are the scratch arena's share of them. */
 struct ak_smem_stats {
-	size_t slabs;          /* sodium_malloc regions held */
+	size_t slabs;          /* guarded regions held (slabs and large blocks) */
 	size_t slab_bytes;     /* their total size */
 	size_t locked_bytes;   /* bytes the arena succeeded in mlocking */
 	size_t in_use;         /* bytes currently handed out (block sizes) */

@@ -34,8 +34,6 @@ buf_new(size_t max_size, int secure)
 {
 	struct ak_buf *b;
 
-	if (secure && ak_smem_init() != 0)
-		return NULL;
 	/* The struct holds no secret, only pointers: plain heap is fine. */
 	if ((b = calloc(1, sizeof(*b))) == NULL)
 		return NULL;

@@ -107,6 +107,12 @@ ak_kdf_derive(const struct ak_kdf *kdf, const char *pass, size_t passlen, uint8_
 	/* The same ranges a header must satisfy (ak_header_parse): refuse before asking for memory. */
 	if (!ak_kdf_in_range(kdf))
 		return AK_ERR_INVALID;
+	/* The vectorised Argon2 is chosen by sodium_init (idempotent; akctl does not start libsodium for
+	 * commands that never derive a key). */
+	if (sodium_init() < 0) {
+		sodium_memzero(key, AK_KEY_BYTES);
+		return AK_ERR_INTERNAL;
+	}
 	if (crypto_pwhash(key, AK_KEY_BYTES, pass != NULL ? pass : "", passlen, kdf->salt,
 	    (unsigned long long)kdf->opslimit, (size_t)kdf->memlimit,
 	    crypto_pwhash_ALG_ARGON2ID13) != 0) {

@@ -171,7 +171,9 @@ ak_scan_new(int holdback)
 {
 	struct ak_scan *s;
 
-	if ((s = calloc(1, sizeof(*s))) == NULL)
+	/* Fingerprints hash every window: let libsodium pick its vectorised BLAKE2b (idempotent; akctl
+	 * starts libsodium only where it hashes, seals or derives keys). */
+	if (sodium_init() < 0 || (s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
 	s->holdback = holdback;
 	if ((s->k = ak_smem_alloc(sizeof(*s->k))) == NULL) {

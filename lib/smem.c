@@ -7,14 +7,20 @@
  * and ak_smem_trim() unmaps all of it, and the main arena stays as small as what it really holds.
  *
  * Small blocks (header + data <= 16 KiB) are rounded up to a size class (multiples of 16 up to 128, then
- * four classes per power of two up to 16384, header included) and carved from sodium_malloc slabs that all
+ * four classes per power of two up to 16384, header included) and carved from guarded slabs that all
  * classes of an arena share: a freed block is wiped and put on its slab's free list for its class, an
  * allocation takes a free block of its class from the oldest slab that has one, else splits a larger free
  * block (oldest slab first again), else bump-allocates from the current slab; when the block does not fit,
  * the slab's tail is carved into free blocks and a new slab is started. Slabs grow 16 KiB, 32 KiB, then
  * 64 KiB each (the scratch arena's on to 1 MiB), so a process that needs one secret (akctl) maps and
- * locks 4 pages, not 16. ak_smem_trim() returns slabs with no live block. Larger blocks get their own sodium_malloc region, released (and wiped by
- * sodium_free) when freed.
+ * locks 4 pages, not 16. ak_smem_trim() returns slabs with no live block. Larger blocks get their own
+ * region, wiped and unmapped when freed.
+ *
+ * Every region (slab, large block, scratch region) is what sodium_malloc makes, minus its canary: read-write
+ * pages between two inaccessible guard pages, left out of core dumps, mlocked, wiped before they are
+ * unmapped. The arena maps them itself because sodium_malloc needs sodium_init(), whose CPU detection
+ * (CPUID instructions, each a trap to the hypervisor on a virtual machine) was a twentieth of akctl's
+ * start-up; and mapping them directly takes 3 system calls a region instead of 7.
  *
  * A 10,000-profile store spreads over ~80 slabs, so nothing on the alloc/free path may scan them:
  *  - each slab keeps a bit mask of the classes it has free blocks of, and a segment tree over the slabs in
@@ -29,8 +35,8 @@
  * the arena and class of what it is given and refuse pointers it never handed out (abort: that is memory
  * corruption, not an error).
  *
- * sodium_malloc silently ignores an mlock failure, so each region is mlocked again here; the result is
- * counted in the stats and the first failure (of either arena) triggers the warning hook.
+ * mlock can fail (RLIMIT_MEMLOCK): the result is counted in the stats and the first failure (of either
+ * arena) triggers the warning hook; the memory is still guarded and wiped.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -46,16 +52,14 @@
 
 #include "ak_smem.h"
 
-/*
- * sodium_malloc(n) maps round_up(n + 16, page) bytes (the 16 are its canary, placed just before the pointer)
- * between guard pages. Asking for a page multiple minus 16 wastes no page and keeps the pointer 16-aligned.
- */
-#define SLAB_FIRST (16u * 1024u - 16u)
-#define SLAB_MAX (64u * 1024u - 16u)
+/* Region sizes are page multiples (4 KiB pages or larger: 16 KiB is a multiple of either), so a slab is
+ * guarded on both sides. */
+#define SLAB_FIRST (16u * 1024u)
+#define SLAB_MAX (64u * 1024u)
 /* The scratch arena's slabs grow on to 1 MiB: a command that builds a large cJSON tree (akctl's
  * list --json of 10,000 profiles: ~10 MB of nodes) otherwise maps, locks and unmaps a 64 KiB region
  * for every 800 nodes, and that was most of its time. It is emptied and unmapped after each use. */
-#define SCRATCH_SLAB_MAX (1024u * 1024u - 16u)
+#define SCRATCH_SLAB_MAX (1024u * 1024u)
 #define CLASS_MAX 16384u
 #define NCLASSES 36
 #define CLASS_LARGE 0xffu
@@ -84,7 +88,7 @@ _Static_assert(sizeof(struct hdr) == 16, "block header must keep 16-byte alignme
 /* A dedicated region for a large block: [struct large, padded to LARGE_PREFIX][hdr][data]. The region's
  * address is kept in its arena's sorted array, so release_all can find it and free can check membership. */
 struct large {
-	size_t region_size;             /* what sodium_malloc was asked for */
+	size_t region_size;             /* what region_map was asked for */
 	size_t locked;                  /* bytes we mlocked for it */
 };
 #define LARGE_PREFIX 32
@@ -93,7 +97,7 @@ _Static_assert(sizeof(struct large) <= LARGE_PREFIX, "large prefix too small");
 /* Bookkeeping on the plain heap: it holds only pointers and counts, never block contents. */
 struct slab {
 	uint8_t *base;
-	size_t size;                    /* user bytes asked of sodium_malloc */
+	size_t size;                    /* bytes asked of region_map */
 	size_t locked;
 	size_t live;                    /* blocks handed out and not yet freed (ak_smem_trim) */
 	uint64_t free_mask;             /* bit c set iff free_list[c] is not empty */
@@ -157,7 +161,6 @@ static struct arena arenas[NARENAS] = {
  * agent's logger) adds its own prefix. */
 static int initialized;
 static int warned;
-static void (*warn_fn)(const char *msg);
 
 static const char warn_msg[] =
     "warning: memlock limit reached (RLIMIT_MEMLOCK); secrets may be swapped";
@@ -168,6 +171,8 @@ default_warn(const char *msg)
 	fprintf(stderr, "%s\n", msg);
 }
 
+static void (*warn_fn)(const char *msg) = default_warn;
+
 int
 ak_smem_init(void)
 {
@@ -175,8 +180,6 @@ ak_smem_init(void)
 		return 0;
 	if (sodium_init() < 0)
 		return -1;
-	if (warn_fn == NULL)
-		warn_fn = default_warn;
 	initialized = 1;
 	return 0;
 }
@@ -187,15 +190,63 @@ ak_smem_set_warn(void (*fn)(const char *msg))
 	warn_fn = fn != NULL ? fn : default_warn;
 }
 
+static size_t
+page_size(void)
+{
+	static size_t pg;
+
+	if (pg == 0) {
+		long v = sysconf(_SC_PAGESIZE);
+
+		pg = v > 0 ? (size_t)v : 4096;
+	}
+	return pg;
+}
+
+/*
+ * n bytes (a multiple of 16) of zeroed read-write memory between two PROT_NONE guard pages, excluded from
+ * core dumps; not yet locked (lock_range, which counts). The block ends against the trailing guard page,
+ * as sodium_malloc's does, so an overrun faults; a page-multiple n is guarded on both sides. NULL on
+ * failure.
+ */
+static void *
+region_map(size_t n)
+{
+	size_t pg = page_size(), span;
+	uint8_t *base;
+
+	if (n == 0 || n > SIZE_MAX - 3 * pg)
+		return NULL;
+	span = (n + pg - 1) & ~(pg - 1);
+	base = mmap(NULL, span + 2 * pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (base == MAP_FAILED)
+		return NULL;
+	if (mprotect(base + pg, span, PROT_READ | PROT_WRITE) != 0) {
+		(void)munmap(base, span + 2 * pg);
+		return NULL;
+	}
+	(void)madvise(base + pg, span, MADV_DONTDUMP);
+	return base + pg + (span - n);
+}
+
+/* Wipe and unmap a region_map(n) region (unmapping also unlocks it). */
+static void
+region_unmap(void *p, size_t n)
+{
+	size_t pg = page_size(), span = (n + pg - 1) & ~(pg - 1);
+	uint8_t *data = p;
+
+	sodium_memzero(data, n);
+	(void)munmap(data - (span - n) - pg, span + 2 * pg);
+}
+
 /* mlock the pages spanning [p, p+len); returns the bytes locked, 0 on failure (and warns once). */
 static size_t
 lock_range(struct arena *a, void *p, size_t len)
 {
-	long pg = sysconf(_SC_PAGESIZE);
+	size_t pg = page_size();
 	uintptr_t start, end;
 
-	if (pg <= 0)
-		pg = 4096;
 	start = (uintptr_t)p & ~((uintptr_t)pg - 1);
 	end = ((uintptr_t)p + len + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1);
 	/* The raw system call: sanitizer runtimes replace mlock() with a no-op that reports success. */
@@ -377,16 +428,15 @@ new_slab(struct arena *a, size_t need)
 
 	if (grow_slab_arrays(a) != 0)
 		return -1;
-	/* Double from SLAB_FIRST up to the arena's slab_max: (16K - 16) * 2 + 16 = 32K - 16, and so on. */
+	/* Double from SLAB_FIRST up to the arena's slab_max. */
 	if (a->next_slab == 0)
 		a->next_slab = SLAB_FIRST;
 	sz = a->next_slab;
 	while (sz < need)
-		sz = sz * 2 + 16;
-	if ((p = sodium_malloc(sz)) == NULL)
+		sz *= 2;
+	/* Fresh anonymous pages are zero: blocks are handed out zeroed. */
+	if ((p = region_map(sz)) == NULL)
 		return -1;
-	/* sodium_malloc fills with a garbage byte; blocks are handed out zeroed. */
-	memset(p, 0, sz);
 	sl = &a->slabs[a->nslabs];
 	memset(sl, 0, sizeof(*sl));
 	sl->base = p;
@@ -399,7 +449,7 @@ new_slab(struct arena *a, size_t need)
 	a->nslabs++;
 	a->slab_total += sz;
 	a->bump = 0;
-	a->next_slab = sz * 2 + 16 <= a->slab_max ? sz * 2 + 16 : a->slab_max;
+	a->next_slab = sz * 2 <= a->slab_max ? sz * 2 : a->slab_max;
 	return 0;
 }
 
@@ -534,11 +584,10 @@ alloc_large(struct arena *a, size_t n)
 		a->large = v;
 		a->large_alloc = cap;
 	}
-	/* A multiple of 16 keeps sodium_malloc's pointer (placed against the end guard page) aligned. */
+	/* A multiple of 16 keeps the pointer (placed against the end guard page) aligned. Zeroed. */
 	sz = (LARGE_PREFIX + sizeof(struct hdr) + n + 15) & ~(size_t)15;
-	if ((p = sodium_malloc(sz)) == NULL)
+	if ((p = region_map(sz)) == NULL)
 		return NULL;
-	memset(p, 0, sz);
 	l = (struct large *)p;
 	l->region_size = sz;
 	l->locked = lock_range(a, p, sz);
@@ -558,8 +607,6 @@ alloc_large(struct arena *a, size_t n)
 static void *
 arena_alloc(struct arena *a, size_t n)
 {
-	if (ak_smem_init() != 0)
-		return NULL;
 	if (n <= CLASS_MAX - sizeof(struct hdr))
 		return alloc_small(a, n, class_of(n + sizeof(struct hdr)));
 	return alloc_large(a, n);
@@ -614,8 +661,7 @@ free_large(struct arena *a, struct hdr *h)
 	a->large_bytes -= l->region_size;
 	a->in_use -= l->region_size;
 	a->locked_bytes -= l->locked;
-	/* sodium_free wipes the whole region and munlocks it. */
-	sodium_free(l);
+	region_unmap(l, l->region_size);
 }
 
 static void smem_free(void *p);
@@ -710,8 +756,7 @@ trim_arena(struct arena *a, int keep_current)
 		}
 		a->slab_total -= sl->size;
 		a->locked_bytes -= sl->locked;
-		/* sodium_free wipes the region and munlocks it. */
-		sodium_free(sl->base);
+		region_unmap(sl->base, sl->size);
 	}
 	a->nslabs = n;
 	if (current_removed) {
@@ -761,7 +806,7 @@ ak_smem_strdup(const char *s)
 /*
  * Scratch sessions (ak_smem_scratch_begin/end): parsing a large store makes hundreds of thousands of cJSON
  * nodes and key strings that all die together at cJSON_Delete. Inside a session this thread's cJSON blocks
- * are carved one after another from a few large regions (sodium_malloc'd, mlocked, counted in the scratch
+ * are carved one after another from a few large regions (guarded, mlocked, counted in the scratch
  * arena), their free only marks them, and the end of the session wipes and unmaps the regions at once:
  * one allocation is a pointer bump, and no free has to find a slab. Per thread, so a session never hands
  * out memory another thread's cJSON still uses.
@@ -770,7 +815,7 @@ ak_smem_strdup(const char *s)
 
 struct bump {
 	struct bump *next;
-	size_t size;                    /* what sodium_malloc was asked for */
+	size_t size;                    /* what region_map was asked for */
 	size_t used;
 	size_t locked;
 };
@@ -801,7 +846,7 @@ ak_smem_scratch_end(void)
 		a->in_use -= b->size;
 		a->locked_bytes -= b->locked;
 		pthread_mutex_unlock(&mu);
-		sodium_free(b); /* wipes the whole region and munlocks it */
+		region_unmap(b, b->size);
 	}
 	bump_head = NULL;
 }
@@ -818,11 +863,9 @@ bump_alloc(size_t n)
 		return locked_alloc(a, n); /* a big buffer: its own region, freed the usual way */
 	total = (sizeof(struct hdr) + n + 15) & ~(size_t)15;
 	if (b == NULL || b->size - b->used < total) {
-		sz = BUMP_REGION - 16;
-		if (ak_smem_init() != 0 || (b = sodium_malloc(sz)) == NULL)
+		sz = BUMP_REGION;
+		if ((b = region_map(sz)) == NULL)
 			return NULL;
-		/* Not zeroed: cJSON initialises what it allocates, and sodium_free wipes it all. */
-		memset(b, 0, BUMP_PREFIX);
 		b->size = sz;
 		b->used = BUMP_PREFIX;
 		b->next = bump_head;
@@ -856,7 +899,6 @@ ak_smem_hook_cjson(void)
 {
 	cJSON_Hooks hooks = { .malloc_fn = cjson_alloc, .free_fn = ak_smem_free };
 
-	(void)ak_smem_init();
 	cJSON_InitHooks(&hooks);
 }
 
@@ -878,7 +920,7 @@ ak_smem_stats(struct ak_smem_stats *st)
 	pthread_mutex_unlock(&mu);
 }
 
-/* Forget every region of a, wiping each: sodium_free unmaps it too (after wiping); with unmap 0 it is
+/* Forget every region of a, wiping each and, with unmap 1, unmapping it; with unmap 0 it is
  * only wiped and its mapping and lock are left for the kernel to drop at exit. */
 static void
 release_arena(struct arena *a, int unmap)
@@ -887,13 +929,13 @@ release_arena(struct arena *a, int unmap)
 
 	for (i = 0; i < a->nlarge; i++) {
 		if (unmap)
-			sodium_free(a->large[i]);
+			region_unmap(a->large[i], a->large[i]->region_size);
 		else
 			sodium_memzero(a->large[i], a->large[i]->region_size);
 	}
 	for (i = 0; i < a->nslabs; i++) {
 		if (unmap)
-			sodium_free(a->slabs[i].base);
+			region_unmap(a->slabs[i].base, a->slabs[i].size);
 		else
 			sodium_memzero(a->slabs[i].base, a->slabs[i].size);
 	}

@@ -1,6 +1,7 @@
 /* test_smem.c - the secure arena: sizes, reuse, wiping, large blocks, stats, cJSON hooks and the scratch
  * arena, bad frees, memlock limit. */
 #include <signal.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -763,6 +764,82 @@ test_wipe_all(void)
 	ak_smem_release_all();
 }
 
+/* Every region sits between inaccessible guard pages: one byte past the end of a large block, past the end
+ * of a slab, or before the start of a slab kills the process. */
+static void
+expect_segv(int where)
+{
+	pid_t pid;
+	int status = -1;
+
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		volatile uint8_t *p;
+
+		ak_smem_release_all();
+		/* A fresh arena: the first small block starts its slab (after its 16-byte header); one of
+		 * 16384 - 16 bytes fills the whole first slab. */
+		if (where == 0)
+			p = ak_smem_alloc(100000);
+		else
+			p = ak_smem_alloc(16 * 1024 - 16);
+		if (p == NULL)
+			_exit(98);
+		if (where == 2)
+			p[-17] = 1;
+		else
+			p[where == 0 ? 100000 : 16 * 1024 - 16] = 1;
+		_exit(99); /* the write went through: no guard page */
+	}
+	CHECK(pid > 0);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	/* Under AddressSanitizer its SEGV handler reports the fault and exits 1 instead. */
+	CHECK((WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV) || (WIFEXITED(status) && WEXITSTATUS(status) == 1));
+}
+
+/* The arena's mapping is left out of core dumps ("dd" in its VmFlags). */
+static int
+mapping_flag(const void *p, const char *flag)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	unsigned long lo, hi, a = (unsigned long)(uintptr_t)p;
+	int in = 0, found = -1;
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+			in = a >= lo && a < hi;
+			continue;
+		}
+		if (in && strncmp(line, "VmFlags:", 8) == 0) {
+			char want[8];
+
+			snprintf(want, sizeof(want), " %s", flag);
+			found = strstr(line, want) != NULL;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+static void
+test_guard_pages(void)
+{
+	void *p;
+
+	expect_segv(0);
+	expect_segv(1);
+	expect_segv(2);
+	p = ak_smem_alloc(100);
+	CHECK(p != NULL);
+	CHECK_EQ(mapping_flag(p, "dd"), 1);
+	ak_smem_free(p);
+	ak_smem_release_all();
+}
+
 /* In a child: a 64 KiB memlock limit, then 1 MiB in the arena. The warning fires once; nothing crashes. */
 static void
 test_memlock_limit(void)
@@ -833,6 +910,7 @@ main(void)
 	test_mixed();
 	test_boundaries();
 	test_large_reuse_zeroed();
+	test_guard_pages();
 	test_cjson();
 	test_memlock_limit();
 	ak_smem_stats(&st);
