@@ -26,8 +26,10 @@
 
 /* An UNLOCK may be parked behind the agent's failed-unlock back-off (at most 8 s). */
 #define CLIENT_UNLOCK_TIMEOUT_S 20
-/* The first read of a reply asks for this much, to take small replies in one recv. */
-#define CLIENT_READ_MIN 4096u
+/* The first read of a reply asks for this much, to take small replies (a GET's is a few hundred bytes)
+ * in one recv; a larger one says its length in its first bytes and the rest is read to fit. Not more:
+ * the buffer sits in the secure arena, and each further page it takes is one more page akctl locks. */
+#define CLIENT_READ_MIN 1024u
 
 struct ak_client {
 	int fd;

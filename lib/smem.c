@@ -11,9 +11,10 @@
  * classes of an arena share: a freed block is wiped and put on its slab's free list for its class, an
  * allocation takes a free block of its class from the oldest slab that has one, else splits a larger free
  * block (oldest slab first again), else bump-allocates from the current slab; when the block does not fit,
- * the slab's tail is carved into free blocks and a new slab is started. Slabs grow 16 KiB, 32 KiB, then
- * 64 KiB each (the scratch arena's on to 1 MiB), so a process that needs one secret (akctl) maps and
- * locks 4 pages, not 16. ak_smem_trim() returns slabs with no live block. Larger blocks get their own
+ * the slab's tail is carved into free blocks and a new slab is started. Slabs grow 4, 8, 16, 32, then
+ * 64 KiB each (the scratch arena's on to 1 MiB), so a process that needs one secret (akctl get) maps and
+ * locks one page: mlock faults in every page it locks, and a page fault costs as much as 15 system calls
+ * on a virtual machine. ak_smem_trim() returns slabs with no live block. Larger blocks get their own
  * region, wiped and unmapped when freed.
  *
  * Every region (slab, large block, scratch region) is what sodium_malloc makes, minus its canary: read-write
@@ -52,9 +53,9 @@
 
 #include "ak_smem.h"
 
-/* Region sizes are page multiples (4 KiB pages or larger: 16 KiB is a multiple of either), so a slab is
- * guarded on both sides. */
-#define SLAB_FIRST (16u * 1024u)
+/* Slab sizes are multiples of 4 KiB pages, so a slab is guarded on both sides (with larger pages it sits
+ * against the trailing guard page, as a large block does). */
+#define SLAB_FIRST (4u * 1024u)
 #define SLAB_MAX (64u * 1024u)
 /* The scratch arena's slabs grow on to 1 MiB: a command that builds a large cJSON tree (akctl's
  * list --json of 10,000 profiles: ~10 MB of nodes) otherwise maps, locks and unmaps a 64 KiB region
