@@ -59,6 +59,8 @@ cli_fetch_profile(struct cli *c, const char *name, struct ak_profile **p, struct
 	*p = NULL;
 	if (ak_name_check(name) != AK_OK)
 		return cli_fail(AK_ERR_BAD_NAME, NULL, "%s: '%s'", c->cmd, name);
+	if ((rc = cli_store_path(c)) != AK_OK)
+		return cli_fail(rc, NULL, "%s: keystore path", c->cmd);
 	if (c->store_explicit) {
 		if ((rc = cli_agent_unlocked(c, &cl)) != AK_OK)
 			return rc;
