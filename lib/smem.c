@@ -13,15 +13,15 @@
  * block (oldest slab first again), else bump-allocates from the current slab; when the block does not fit,
  * the slab's tail is carved into free blocks and a new slab is started. Slabs grow 4, 8, 16, 32, then
  * 64 KiB each (the scratch arena's on to 1 MiB), so a process that needs one secret (akctl get) maps and
- * locks one page: mlock faults in every page it locks, and a page fault costs as much as 15 system calls
- * on a virtual machine. ak_smem_trim() returns slabs with no live block. Larger blocks get their own
+ * locks one page: mlock faults in every page it locks, and a page fault can cost 10-20 us on a virtual
+ * machine. ak_smem_trim() returns slabs with no live block. Larger blocks get their own
  * region, wiped and unmapped when freed.
  *
  * Every region (slab, large block, scratch region) is what sodium_malloc makes, minus its canary: read-write
  * pages between two inaccessible guard pages, left out of core dumps, mlocked, wiped before they are
  * unmapped. The arena maps them itself because sodium_malloc needs sodium_init(), whose CPU detection
  * (CPUID instructions, each a trap to the hypervisor on a virtual machine) was a twentieth of akctl's
- * start-up; and mapping them directly takes 3 system calls a region instead of 7.
+ * start-up; and mapping and locking a region directly takes 4 system calls instead of 7.
  *
  * A 10,000-profile store spreads over ~80 slabs, so nothing on the alloc/free path may scan them:
  *  - each slab keeps a bit mask of the classes it has free blocks of, and a segment tree over the slabs in
