@@ -115,6 +115,20 @@ no_store_fail(const struct cli *c, enum ak_err e)
 }
 
 enum ak_err
+cli_agent_direct(struct cli *c, struct ak_client **clp)
+{
+	char detail[AK_CLIENT_DETAIL_MAX];
+	enum ak_err r;
+
+	*clp = NULL;
+	if ((r = cli_store_path(c)) != AK_OK)
+		return cli_fail(r, NULL, "%s: keystore path", c->cmd);
+	if ((r = ak_client_connect(NULL, 0, clp, detail, sizeof(detail))) != AK_OK)
+		return no_store(c, r) ? no_store_fail(c, r) : cli_fail_agent(r, detail, c->cmd);
+	return AK_OK;
+}
+
+enum ak_err
 cli_agent_unlocked(struct cli *c, struct ak_client **clp)
 {
 	struct ak_client *cl = NULL;
@@ -125,13 +139,9 @@ cli_agent_unlocked(struct cli *c, struct ak_client **clp)
 	*clp = NULL;
 	if ((r = cli_store_path(c)) != AK_OK)
 		return cli_fail(r, NULL, "%s: keystore path", c->cmd);
-	if (!c->store_explicit && !cli_can_prompt(c)) {
-		/* Fast path (env/get): skip STATUS; a locked agent answers the request with LOCKED. */
-		if ((r = ak_client_connect(NULL, 0, &cl, detail, sizeof(detail))) != AK_OK)
-			return no_store(c, r) ? no_store_fail(c, r) : cli_fail_agent(r, detail, c->cmd);
-		*clp = cl;
-		return AK_OK;
-	}
+	/* Fast path (env/get): skip STATUS; a locked agent answers the request with LOCKED. */
+	if (!c->store_explicit && !cli_can_prompt(c))
+		return cli_agent_direct(c, clp);
 	r = cli_agent_for_store(c, &cl, &st, detail, sizeof(detail));
 	if (r != AK_OK)
 		return no_store(c, r) ? no_store_fail(c, r) : cli_fail_agent(r, detail, c->cmd);

@@ -292,6 +292,10 @@ enum ak_err cli_agent_for_store(struct cli *c, struct ak_client **cl, struct ak_
  * answer (cli_can_prompt: the passphrase is asked); else print the error ("agent is locked: run 'akctl
  * unlock'" exit 4, no agent...) and return it; AK_OK on success. */
 enum ak_err cli_agent_unlocked(struct cli *c, struct ak_client **cl);
+/* The agent at the socket, connected and checked (socket directory, peer), nothing asked: for a read
+ * that sends its request at once and learns of a locked agent from the answer. Prints the error (no
+ * agent, not ours...) and returns it; AK_OK with *cl connected (the caller closes it). */
+enum ak_err cli_agent_direct(struct cli *c, struct ak_client **cl);
 /* 1 when a locked agent may be unlocked by asking: not --no-prompt, and AKCTL_ASKPASS is set or a
  * terminal is at hand (stdin or stderr a terminal, /dev/tty opens). */
 int cli_can_prompt(const struct cli *c);

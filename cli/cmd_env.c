@@ -59,9 +59,27 @@ cli_fetch_profile(struct cli *c, const char *name, struct ak_profile **p, struct
 	*p = NULL;
 	if (ak_name_check(name) != AK_OK)
 		return cli_fail(AK_ERR_BAD_NAME, NULL, "%s: '%s'", c->cmd, name);
-	if ((rc = cli_agent_unlocked(c, &cl)) != AK_OK)
-		return rc;
-	r = ak_client_get_kind(cl, c->previous ? AK_MSG_GET_PREVIOUS : AK_MSG_GET, name, p);
+	if ((rc = cli_store_path(c)) != AK_OK)
+		return cli_fail(rc, NULL, "%s: keystore path", c->cmd);
+	if (c->store_explicit) {
+		if ((rc = cli_agent_unlocked(c, &cl)) != AK_OK)
+			return rc;
+		r = ak_client_get_kind(cl, c->previous ? AK_MSG_GET_PREVIOUS : AK_MSG_GET, name, p);
+	} else {
+		/* One round trip: ask at once. Only a locked agent, with someone there to ask, leads to
+		 * STATUS, the passphrase prompt and a second request; whether anyone can be asked is not
+		 * even looked up before. */
+		if ((rc = cli_agent_direct(c, &cl)) != AK_OK)
+			return rc;
+		r = ak_client_get_kind(cl, c->previous ? AK_MSG_GET_PREVIOUS : AK_MSG_GET, name, p);
+		if (r == AK_ERR_LOCKED && cli_can_prompt(c)) {
+			ak_client_close(cl);
+			cl = NULL;
+			if ((rc = cli_agent_unlocked(c, &cl)) != AK_OK)
+				return rc;
+			r = ak_client_get_kind(cl, c->previous ? AK_MSG_GET_PREVIOUS : AK_MSG_GET, name, p);
+		}
+	}
 	if (r == AK_ERR_NO_PROFILE)
 		rc = fail_no_profile(c, cl, name);
 	else if (r == AK_ERR_EXPIRED)

@@ -26,13 +26,15 @@
 
 /* An UNLOCK may be parked behind the agent's failed-unlock back-off (at most 8 s). */
 #define CLIENT_UNLOCK_TIMEOUT_S 20
-/* The first read of a reply asks for this much, to take small replies in one recv. */
-#define CLIENT_READ_MIN 4096u
+/* The first read of a reply asks for this much, to take small replies (a GET's is a few hundred bytes)
+ * in one recv; a larger one says its length in its first bytes and the rest is read to fit. Not more:
+ * the buffer sits in the secure arena, and each further page it takes is one more page akctl locks. */
+#define CLIENT_READ_MIN 1024u
 
 struct ak_client {
 	int fd;
 	int timeout_s;          /* wanted for requests */
-	int fd_timeout_s;       /* as set on fd */
+	int fd_snd_s, fd_rcv_s; /* SO_SNDTIMEO and SO_RCVTIMEO as set on fd (0: not yet) */
 	struct ak_buf *req;
 	struct ak_buf *rep;
 	size_t frame_len;       /* of the reply in rep, once whole (0 before) */
@@ -64,16 +66,29 @@ ak_client_set_timeout(struct ak_client *cl, int seconds)
 	cl->timeout_s = seconds > 0 ? seconds : AK_CLIENT_TIMEOUT_S;
 }
 
+/* Each timeout is set where it is needed and only when it changes: sends (and connect) use the client's
+ * timeout, a reply's wait the request's own (longer for UNLOCK and confirm-on-use). A system call each,
+ * and akctl get used to make six of them. */
 static void
-apply_timeout(struct ak_client *cl, int seconds)
+send_timeout(struct ak_client *cl)
+{
+	struct timeval tv = { cl->timeout_s, 0 };
+
+	if (cl->fd_snd_s == cl->timeout_s)
+		return;
+	(void)setsockopt(cl->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	cl->fd_snd_s = cl->timeout_s;
+}
+
+static void
+recv_timeout(struct ak_client *cl, int seconds)
 {
 	struct timeval tv = { seconds, 0 };
 
-	if (cl->fd_timeout_s == seconds)
+	if (cl->fd_rcv_s == seconds)
 		return;
 	(void)setsockopt(cl->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	(void)setsockopt(cl->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	cl->fd_timeout_s = seconds;
+	cl->fd_rcv_s = seconds;
 }
 
 /* The default socket's directory must be what akagent itself accepts: a real directory, ours, 0700.
@@ -163,7 +178,7 @@ ak_client_connect(const char *path, unsigned flags, struct ak_client **out, char
 		r = AK_ERR_SYSTEM;
 		goto out;
 	}
-	apply_timeout(cl, cl->timeout_s);
+	send_timeout(cl); /* a full backlog blocks connect like a send */
 	if (connect(cl->fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
 		/* ENOENT, ECONNREFUSED (stale socket), EACCES, ENOTDIR...: nobody we can talk to. */
 		snprintf(detail, detaillen, "%s: %s", cl->path, strerror(errno));
@@ -231,12 +246,13 @@ ak_client_send_frame(struct ak_client *cl, const uint8_t *frame, size_t len)
 	cl->detail[0] = '\0';
 	ak_buf_reset(cl->rep);
 	cl->frame_len = 0;
-	apply_timeout(cl, cl->timeout_s);
+	send_timeout(cl);
 	return send_all(cl, frame, len);
 }
 
-enum ak_err
-ak_client_recv_frame(struct ak_client *cl, int wait, const uint8_t **frame, size_t *len)
+/* ak_client_recv_frame with the receive timeout already set. */
+static enum ak_err
+recv_frame(struct ak_client *cl, int wait, const uint8_t **frame, size_t *len)
 {
 	uint8_t *w;
 	size_t need, want;
@@ -273,7 +289,7 @@ ak_client_recv_frame(struct ak_client *cl, int wait, const uint8_t **frame, size
 			}
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
 				snprintf(cl->detail, sizeof(cl->detail), "agent did not answer in %d s",
-				    cl->fd_timeout_s);
+				    cl->fd_rcv_s);
 				return AK_ERR_BUSY;
 			}
 			snprintf(cl->detail, sizeof(cl->detail), "receiving: %s", strerror(errno));
@@ -288,6 +304,14 @@ ak_client_recv_frame(struct ak_client *cl, int wait, const uint8_t **frame, size
 	*frame = ak_buf_ptr(cl->rep);
 	*len = cl->frame_len;
 	return AK_OK;
+}
+
+enum ak_err
+ak_client_recv_frame(struct ak_client *cl, int wait, const uint8_t **frame, size_t *len)
+{
+	if (wait)
+		recv_timeout(cl, cl->timeout_s);
+	return recv_frame(cl, wait, frame, len);
 }
 
 /* Requests ------------------------------------------------------------------------------------- */
@@ -319,12 +343,15 @@ transact(struct ak_client *cl, uint8_t *type, int timeout_s)
 	cl->detail[0] = '\0';
 	ak_buf_reset(cl->rep);
 	cl->frame_len = 0;
-	apply_timeout(cl, timeout_s);
+	/* The send has the client's timeout (a request is read as soon as it arrives); only the answer
+	 * may take the request's longer one. */
+	send_timeout(cl);
+	recv_timeout(cl, timeout_s);
 	r = send_all(cl, ak_buf_ptr(cl->req), ak_buf_len(cl->req));
 	ak_buf_reset(cl->req); /* wipe the request now: it may have held a key */
 	if (r != AK_OK)
 		goto out;
-	if ((r = ak_client_recv_frame(cl, 1, &frame, &len)) != AK_OK)
+	if ((r = recv_frame(cl, 1, &frame, &len)) != AK_OK)
 		goto out;
 	if ((r = ak_buf_consume(cl->rep, 4)) != AK_OK || (r = ak_buf_get_u8(cl->rep, type)) != AK_OK)
 		goto out;
@@ -339,7 +366,6 @@ transact(struct ak_client *cl, uint8_t *type, int timeout_s)
 	r = AK_OK;
 out:
 	free(detail);
-	apply_timeout(cl, cl->timeout_s);
 	return r;
 }
 
@@ -413,6 +439,7 @@ ak_client_shutdown(struct ak_client *cl)
 	if ((r = request_ok(cl, ak_proto_begin(cl->req, AK_MSG_SHUTDOWN), cl->timeout_s)) != AK_OK)
 		return r;
 	/* The agent closes us when it exits (after removing its socket): wait for that. */
+	recv_timeout(cl, cl->timeout_s);
 	while ((n = recv(cl->fd, &c, 1, 0)) > 0 || (n < 0 && errno == EINTR))
 		;
 	return AK_OK;

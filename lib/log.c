@@ -18,9 +18,13 @@ void
 ak_log_init(const char *prog, enum ak_log_level level)
 {
 	if (prog != NULL) {
-		const char *slash = strrchr(prog, '/');
+		const char *slash = strrchr(prog, '/'), *base = slash != NULL ? slash + 1 : prog;
+		size_t n = strnlen(base, sizeof(log_prog) - 1);
 
-		snprintf(log_prog, sizeof(log_prog), "%s", slash != NULL ? slash + 1 : prog);
+		/* Not snprintf: this runs at every akctl start, and printf's code and tables are pages that
+		 * nothing else on akctl get's path touches (each one a page fault). */
+		memcpy(log_prog, base, n);
+		log_prog[n] = '\0';
 	}
 	log_level = level;
 }

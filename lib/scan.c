@@ -8,6 +8,12 @@
 #endif
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
+#if defined(__has_include)
+#if __has_include(<sys/platform/x86.h>)
+#include <sys/platform/x86.h>
+#define AK_GLIBC_X86 1
+#endif
+#endif
 #endif
 
 #include "ak_scan.h"
@@ -670,7 +676,16 @@ prefilter_setup(struct ak_scan *s)
 		else
 			s->nib_hi[b & 15] |= (uint8_t)(1u << ((b >> 4) - 8));
 	}
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(AK_GLIBC_X86)
+	/* glibc's loader already asked the CPU (and the kernel) what is usable; reading its answer costs
+	 * nothing. __builtin_cpu_supports would link libgcc's detection, which runs as a constructor in
+	 * every process, scanning or not, and its dozen CPUID instructions each trap to the hypervisor on a
+	 * virtual machine: a tenth of akctl's start-up there. */
+	if (CPU_FEATURE_ACTIVE(AVX2))
+		s->prefilter = prefilter_avx2;
+	else if (CPU_FEATURE_ACTIVE(SSSE3))
+		s->prefilter = prefilter_ssse3;
+#elif defined(__x86_64__) || defined(__i386__)
 	__builtin_cpu_init();
 	if (__builtin_cpu_supports("avx2"))
 		s->prefilter = prefilter_avx2;

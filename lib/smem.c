@@ -11,9 +11,10 @@
  * classes of an arena share: a freed block is wiped and put on its slab's free list for its class, an
  * allocation takes a free block of its class from the oldest slab that has one, else splits a larger free
  * block (oldest slab first again), else bump-allocates from the current slab; when the block does not fit,
- * the slab's tail is carved into free blocks and a new slab is started. Slabs grow 16 KiB, 32 KiB, then
- * 64 KiB each (the scratch arena's on to 1 MiB), so a process that needs one secret (akctl) maps and
- * locks 4 pages, not 16. ak_smem_trim() returns slabs with no live block. Larger blocks get their own sodium_malloc region, released (and wiped by
+ * the slab's tail is carved into free blocks and a new slab is started. Slabs grow 4, 8, 16, 32, then
+ * 64 KiB each (the scratch arena's on to 1 MiB), so a process that needs one secret (akctl get) maps and
+ * locks one page: mlock faults in every page it locks, and a page fault costs as much as 15 system calls
+ * on a virtual machine. ak_smem_trim() returns slabs with no live block. Larger blocks get their own sodium_malloc region, released (and wiped by
  * sodium_free) when freed.
  *
  * A 10,000-profile store spreads over ~80 slabs, so nothing on the alloc/free path may scan them:
@@ -49,7 +50,7 @@
  * sodium_malloc(n) maps round_up(n + 16, page) bytes (the 16 are its canary, placed just before the pointer)
  * between guard pages. Asking for a page multiple minus 16 wastes no page and keeps the pointer 16-aligned.
  */
-#define SLAB_FIRST (16u * 1024u - 16u)
+#define SLAB_FIRST (4u * 1024u - 16u)
 #define SLAB_MAX (64u * 1024u - 16u)
 /* The scratch arena's slabs grow on to 1 MiB: a command that builds a large cJSON tree (akctl's
  * list --json of 10,000 profiles: ~10 MB of nodes) otherwise maps, locks and unmaps a 64 KiB region

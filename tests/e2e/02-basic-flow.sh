@@ -219,6 +219,10 @@ mkdir -m 0700 "$T/elsewhere"
 expect_exit 0 "$AKCTL" -f "$OTHER" --passphrase-fd 3 init --kdf insecure-test 3<<<"$PASS"
 AKCTL_KEYSTORE="$OTHER" expect_exit 0 "$AKCTL" --passphrase-fd 3 add elsewhere 3<<<"$PASS" < <(printf '%s' "$KEY3")
 expect_exit 5 "$AKCTL" get elsewhere	# the agent still serves the default store
+# a read of a store named explicitly is refused by an agent that serves another one (exit 3)
+expect_exit 3 "$AKCTL" -f "$OTHER" get elsewhere
+grep -qF "serves" "$ERR" || fail "get -f: no word of the other keystore: $(cat "$ERR")"
+AKCTL_KEYSTORE="$OTHER" expect_exit 3 "$AKCTL" env elsewhere
 
 trace "SIGTERM: agent exits; then no agent => 3"
 stop_agent
