@@ -124,12 +124,13 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *arg);
 static CURL *
 pool_get(struct px *px)
 {
-	const char *ca = getenv("AKCTL_CA_BUNDLE");
+	const char *ca;
 	CURL *h;
 	int bad = 0;
 
 	if (px->npool > 0)
 		return px->pool[--px->npool];
+	ca = getenv("AKCTL_CA_BUNDLE");
 	if ((h = curl_easy_init()) == NULL)
 		return NULL;
 	bad |= curl_easy_setopt(h, CURLOPT_SHARE, px->share) != CURLE_OK;
