@@ -698,6 +698,16 @@ px_access_cb(void *cls, struct MHD_Connection *connection, const char *url, cons
 		} else if (start_upstream(rq, method) != 0) {
 			px->usage.failed++;
 			return reply_error(rq, 500, "api_error", "cannot start the upstream request");
+		} else {
+			rq->state = RQ_WAIT;
+			/* Send it now, not on the loop's next turn: a short answer from a reused connection
+			 * is often back by the time libcurl looks (the upstream runs as soon as it is
+			 * written to), and is then queued at once, with no suspend and resume of the
+			 * connection (two epoll_ctl calls) and no further turn of the loop. */
+			px_curl_run_due(px);
+			px_relay_reap(px);
+			if (rq->headers_ready || rq->up_done)
+				return queue_answer(rq, method);
 		}
 		rq->state = RQ_WAIT;
 		if (suspend(rq) != 0)
