@@ -323,6 +323,17 @@ px_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void
+px_curl_run_due(struct px *px)
+{
+	int running;
+
+	if (px->curl_due >= 0 && px->curl_due <= px_now_ms()) {
+		px->curl_due = -1;
+		curl_multi_socket_action(px->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	}
+}
+
 int
 px_watch_set(struct px *px, struct px_watch *w, uint32_t events)
 {
@@ -628,10 +639,7 @@ worker_run(void *arg)
 		 * those it still has work for (a timeout of 0: an answer just sent, a connection not yet
 		 * read to EAGAIN, one just handed over), without a round through epoll_wait for each. */
 		for (i = 0; i < 8; i++) {
-			if (px->curl_due >= 0 && px->curl_due <= px_now_ms()) {
-				px->curl_due = -1;
-				curl_multi_socket_action(px->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-			}
+			px_curl_run_due(px);
 			px_relay_reap(px);
 			if (!mhd_ready && !px->mhd_kick)
 				break;

@@ -103,6 +103,8 @@ int64_t px_now_ms(void);
 /* Add (or change) fd in the loop's epoll set with events, data w. 0 or -1. */
 int px_watch_set(struct px *px, struct px_watch *w, uint32_t events);
 void px_watch_del(struct px *px, struct px_watch *w);
+/* Run libcurl's timeout action if it is due (a transfer just added is due at once). */
+void px_curl_run_due(struct px *px);
 /* At exit: free the idle easy handles. */
 void px_relay_pool_free(struct px *px);
 

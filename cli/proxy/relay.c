@@ -56,25 +56,34 @@ struct px_req {
 	char errbuf[CURL_ERROR_SIZE];
 };
 
-/* Headers that describe one hop, or carry the client's credential: never forwarded. */
-static const char *const hop_req[] = {
-	"host", "connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer",
-	"transfer-encoding", "upgrade", "content-length", "expect", "x-api-key", "authorization",
+/* Headers that describe one hop, or carry the client's credential: never forwarded. With their
+ * lengths: every header of every request is checked against these, and a length that differs rules
+ * a name out without comparing it. */
+struct hop {
+	const char *name;
+	size_t len;
+};
+#define HOP(s) { s, sizeof(s) - 1 }
+static const struct hop hop_req[] = {
+	HOP("host"), HOP("connection"), HOP("keep-alive"), HOP("proxy-connection"),
+	HOP("proxy-authorization"), HOP("te"), HOP("trailer"), HOP("transfer-encoding"), HOP("upgrade"),
+	HOP("content-length"), HOP("expect"), HOP("x-api-key"), HOP("authorization"),
 	/* Uncompressed answers: the usage counter reads them, and loopback needs no compression. */
-	"accept-encoding", NULL,
+	HOP("accept-encoding"), { NULL, 0 },
 };
-static const char *const hop_resp[] = {
-	"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "te", "trailer",
-	"transfer-encoding", "upgrade", "content-length", NULL,
+static const struct hop hop_resp[] = {
+	HOP("connection"), HOP("keep-alive"), HOP("proxy-connection"), HOP("proxy-authenticate"), HOP("te"),
+	HOP("trailer"), HOP("transfer-encoding"), HOP("upgrade"), HOP("content-length"), { NULL, 0 },
 };
+#undef HOP
 
 static void pool_put(struct px *px, CURL *h);
 
 static int
-in_list(const char *const *list, const char *name)
+in_list(const struct hop *list, const char *name, size_t len)
 {
-	for (; *list != NULL; list++)
-		if (strcasecmp(*list, name) == 0)
+	for (; list->name != NULL; list++)
+		if (list->len == len && strncasecmp(list->name, name, len) == 0)
 			return 1;
 	return 0;
 }
@@ -115,19 +124,23 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *arg);
 static CURL *
 pool_get(struct px *px)
 {
-	const char *ca = getenv("AKCTL_CA_BUNDLE");
+	const char *ca;
 	CURL *h;
 	int bad = 0;
 
 	if (px->npool > 0)
 		return px->pool[--px->npool];
+	ca = getenv("AKCTL_CA_BUNDLE");
 	if ((h = curl_easy_init()) == NULL)
 		return NULL;
 	bad |= curl_easy_setopt(h, CURLOPT_SHARE, px->share) != CURLE_OK;
 	bad |= curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK;
 	bad |= curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK;
 	bad |= curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L) != CURLE_OK;
-	bad |= curl_easy_setopt(h, CURLOPT_PROXY, "") != CURLE_OK; /* never via $https_proxy */
+	/* Never via $https_proxy: no proxy, and no proxy for any host, which also spares libcurl its
+	 * look through the environment for proxy settings on every request. */
+	bad |= curl_easy_setopt(h, CURLOPT_PROXY, "") != CURLE_OK;
+	bad |= curl_easy_setopt(h, CURLOPT_NOPROXY, "*") != CURLE_OK;
 	bad |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK;
 	bad |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK;
 	bad |= curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) != CURLE_OK;
@@ -339,25 +352,35 @@ add_header_it(void *cls, enum MHD_ValueKind kind, const char *key, const char *v
 {
 	struct px_req *rq = cls;
 	struct curl_slist *n;
-	size_t len;
+	size_t klen = strlen(key), vlen, len;
+	char *t;
 
 	(void)kind;
-	if (in_list(hop_req, key))
+	if (in_list(hop_req, key, klen))
 		return MHD_YES;
-	len = strlen(key) + strlen(value) + 3;
+	vlen = strlen(value);
+	len = klen + vlen + 3;
 	if (rq->htext == NULL) {
 		rq->hnodes++;
 		rq->hbytes += len;
 		return MHD_YES;
 	}
-	if (strcasecmp(key, "content-type") == 0)
+	if (klen == 12 && strcasecmp(key, "content-type") == 0)
 		rq->has_ctype = 1;
-	if (strcasecmp(key, "accept") == 0)
+	if (klen == 6 && strcasecmp(key, "accept") == 0)
 		rq->has_accept = 1;
-	/* "Name;" is libcurl's way to send a header with an empty value ("Name:" would delete it). */
-	snprintf(rq->htext, len, value[0] != '\0' ? "%s: %s" : "%s;", key, value);
+	/* "Name: value", or "Name;": libcurl's way to send a header with an empty value ("Name:" would
+	 * delete it). */
+	t = rq->htext;
+	memcpy(t, key, klen);
+	if (vlen != 0) {
+		memcpy(t + klen, ": ", 2);
+		memcpy(t + klen + 2, value, vlen + 1);
+	} else {
+		memcpy(t + klen, ";", 2);
+	}
 	n = &rq->hdrs[rq->hnodes++];
-	n->data = rq->htext;
+	n->data = t;
 	n->next = n + 1;
 	rq->htext += len;
 	return MHD_YES;
@@ -565,7 +588,7 @@ queue_answer(struct px_req *rq, const char *method)
 		return MHD_NO;
 	while ((hh = curl_easy_nextheader(rq->h, CURLH_HEADER, -1, prev)) != NULL) {
 		prev = hh;
-		if (!in_list(hop_resp, hh->name))
+		if (!in_list(hop_resp, hh->name, strlen(hh->name)))
 			(void)MHD_add_response_header(resp, hh->name, hh->value);
 	}
 	r = MHD_queue_response(rq->conn, (unsigned int)code, resp);
@@ -675,6 +698,16 @@ px_access_cb(void *cls, struct MHD_Connection *connection, const char *url, cons
 		} else if (start_upstream(rq, method) != 0) {
 			px->usage.failed++;
 			return reply_error(rq, 500, "api_error", "cannot start the upstream request");
+		} else {
+			rq->state = RQ_WAIT;
+			/* Send it now, not on the loop's next turn: a short answer from a reused connection
+			 * is often back by the time libcurl looks (the upstream runs as soon as it is
+			 * written to), and is then queued at once, with no suspend and resume of the
+			 * connection (two epoll_ctl calls) and no further turn of the loop. */
+			px_curl_run_due(px);
+			px_relay_reap(px);
+			if (rq->headers_ready || rq->up_done)
+				return queue_answer(rq, method);
 		}
 		rq->state = RQ_WAIT;
 		if (suspend(rq) != 0)
@@ -769,7 +802,7 @@ px_relay_abort_all(struct px *px)
 int
 px_hop_request_header(const char *name)
 {
-	return in_list(hop_req, name);
+	return in_list(hop_req, name, strlen(name));
 }
 
 void

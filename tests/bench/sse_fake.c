@@ -6,6 +6,8 @@
  *
  *   sse_fake PORTFILE [EVENTS [INTERVAL_MS]]   (listens on an ephemeral 127.0.0.1 port, written to
  *                                               PORTFILE once it listens)
+ * EVENTS 0: a short JSON message (with its length) instead, answered at once: the proxy end-to-end
+ * tests use it as an upstream quick enough to answer while the proxy is still sending.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -92,6 +94,17 @@ answer(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 		return MHD_YES;
 	}
 	s = *con_cls;
+	if (events == 0) {
+		static char msg[] = "{\"type\":\"message\",\"content\":[{\"type\":\"text\",\"text\":\"hi\"}],"
+		    "\"usage\":{\"input_tokens\":3,\"output_tokens\":7}}";
+		r = MHD_create_response_from_buffer(sizeof(msg) - 1, msg, MHD_RESPMEM_PERSISTENT);
+		if (r == NULL)
+			return MHD_NO;
+		MHD_add_response_header(r, "content-type", "application/json");
+		ret = MHD_queue_response(conn, 200, r);
+		MHD_destroy_response(r);
+		return ret;
+	}
 	if ((r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1024, reader, s, NULL)) == NULL)
 		return MHD_NO;
 	MHD_add_response_header(r, "content-type", "text/event-stream");
