@@ -275,6 +275,16 @@ grow(void **p, size_t *cap, size_t need, size_t elem)
 	ncap = *cap ? *cap : 64;
 	while (ncap < need)
 		ncap *= 2;
+	if (ncap > SIZE_MAX / elem)
+		return -1;
+	/* A mapped block grows where its pages are, moved rather than copied: nothing is left behind. */
+	if (*p != NULL && *cap * elem >= BIG_MIN) {
+		if ((np = mremap(*p, *cap * elem, ncap * elem, MREMAP_MAYMOVE)) == MAP_FAILED)
+			return -1;
+		*p = np;
+		*cap = ncap;
+		return 0;
+	}
 	/* Not realloc: the old block is wiped before it goes back. */
 	if ((np = big_alloc(ncap, elem)) == NULL)
 		return -1;
