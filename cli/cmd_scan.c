@@ -274,11 +274,14 @@ count_lines(const uint8_t *p, size_t n)
 		__m128i acc = zero;
 		size_t r;
 
-		for (r = 0; r < 255 && n - i >= 16; r++, i += 16)
-			acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + i)),
-			    nl));
+		for (r = 0; r < 255 && n - i >= 16; r++, i += 16) {
+			__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+
+			acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(v, nl));
+		}
 		acc = _mm_sad_epu8(acc, zero);
-		c += (uint64_t)_mm_cvtsi128_si64(acc) + (uint64_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(acc, acc));
+		c += (uint64_t)_mm_cvtsi128_si64(acc);
+		c += (uint64_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(acc, acc));
 	}
 #endif
 	for (; i < n; i++)

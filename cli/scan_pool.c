@@ -180,8 +180,8 @@ work(void *arg)
 		j->bytes = w->x.bytes - before;
 		pthread_mutex_lock(&p->mu);
 		j->done = 1;
-		/* The calling thread waits for the head of the queue only (it prints in order): waking it for
-		 * any other job costs a context switch on a CPU the workers need. */
+		/* The calling thread waits for the head of the queue only (it prints in order):
+		 * waking it for any other job costs a context switch on a CPU the workers need. */
 		if (j == p->head)
 			pthread_cond_signal(&p->done);
 		pthread_mutex_unlock(&p->mu);
