@@ -6,11 +6,11 @@
  *    URL component encoding, JSON \u00XX escapes, UTF-16LE) is cut at the end of the key's public prefix
  *    (sk-ant-api03-, sk-proj-, ghp_...): only the "distinctive" part after it is matched, since a prefix
  *    shared by every key would make each of them a candidate everywhere.
- *  - Every 16-byte window of each variant's distinctive part goes into an open-addressing table of
- *    64-bit keyed hashes (one 64x64->128-bit multiply of the window's two halves, each masked by a
- *    secret key), fronted by a filter of 3 bits per window in one 64-bit word (one filter for windows
- *    holding a backslash, '%' or NUL, one for the rest, so plain text consults the smaller, which
- *    stays in the CPU's cache). The text is hashed only at every s-th position (s <= 16, chosen so
+ *  - Every 16-byte window of each variant's distinctive part goes into a table of 64-bit keyed hashes
+ *    sorted into buckets by hash (one 64x64->128-bit multiply of the window's two halves, each masked
+ *    by a secret key), fronted by a filter of 3 bits per window in one 64-bit word (one filter for
+ *    windows holding a backslash, '%' or NUL, one for the rest, so plain text consults the smaller,
+ *    which stays in the CPU's cache). The text is hashed only at every s-th position (s <= 16, chosen so
  *    that the shortest distinctive part still holds an aligned window), so scanning costs one hash
  *    per s bytes plus one filter word.
  *  - A window hit is confirmed by a keyed BLAKE2b of the whole distinctive part at the position it

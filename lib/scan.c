@@ -2,6 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/mman.h>
+
 #include <sodium.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -57,11 +59,14 @@ struct ak_scan {
 	struct keys *k;
 	struct variant *vars;
 	size_t nvars, capvars;
-	struct wentry *win;       /* every window, in the order added; then the table's slots */
+	struct wentry *win;       /* every window, in the order added, until the table is made */
 	size_t nwin, capwin;
+	struct wentry *ent;       /* the windows again, by bucket (bits 20 up of the hash), each bucket in
+				   * the order added: bucket b is ent[boff[b]..boff[b + 1]) */
+	uint32_t *boff;           /* nbuck + 2 offsets */
 	uint8_t *wcls;            /* each window's class (win_class), until the table is made */
 	size_t capcls;
-	size_t tmask;             /* open-addressing table of window hashes (h 0 = empty slot) */
+	size_t bmask;             /* buckets - 1 */
 	uint64_t *filt[2];        /* filters over window hashes, one per class: 3 bits in one word each */
 	size_t fmask[2];
 	uint64_t *pre;            /* sorted hashes of core prefixes (holdback) */
@@ -104,7 +109,7 @@ load64(const uint8_t *p)
 
 /* Keyed 64-bit hash of a 16-byte window: one 64x64->128-bit multiplication of the two halves, each
  * masked by a secret key, folded (wyhash's "mum"). Not a MAC: its key is secret, so the table reveals
- * nothing usable, and every hit is confirmed with keyed BLAKE2b anyway. Never 0 (the empty slot). */
+ * nothing usable, and every hit is confirmed with keyed BLAKE2b anyway. Never 0. */
 static inline uint64_t
 whash(const struct keys *k, const uint8_t *p)
 {
@@ -145,19 +150,17 @@ win_class(const uint8_t *p)
 }
 
 /* The filter: word from the low bits, three bit positions from the top 18. */
-static inline int
-filt_has(const uint64_t *f, size_t fmask, uint64_t h)
+static inline uint64_t
+filt_want(uint64_t h)
 {
-	uint64_t want = (1ull << (h >> 58)) | (1ull << ((h >> 52) & 63)) | (1ull << ((h >> 46) & 63));
-
-	return (f[h & fmask] & want) == want;
+	return (1ull << (h >> 58)) | (1ull << ((h >> 52) & 63)) | (1ull << ((h >> 46) & 63));
 }
 
-/* The table's home slot: bits the filter does not use. */
+/* A window's bucket: bits the filter does not use. */
 static inline size_t
-tab_home(uint64_t h, size_t tmask)
+bucket(uint64_t h, size_t bmask)
 {
-	return (size_t)(h >> 20) & tmask;
+	return (size_t)(h >> 20) & bmask;
 }
 
 static void
@@ -187,13 +190,38 @@ ak_scan_new(int holdback)
 	return s;
 }
 
+/* The tables: zeroed blocks, and from BIG_MIN on mapped on their own with transparent huge pages
+ * asked for. Building them touches every page once; at 4 KiB a page fault each cost more than the
+ * hashing (a scan of a small tree was mostly that), and zero pages come with the mapping, so no memset
+ * either. wipe_free takes the size given to big_alloc: it decides how the block goes back. */
+#define BIG_MIN ((size_t)1 << 20)
+
+static void *
+big_alloc(size_t n, size_t elem)
+{
+	void *p;
+
+	if (n == 0 || n > SIZE_MAX / elem)
+		return NULL;
+	n *= elem;
+	if (n < BIG_MIN)
+		return calloc(1, n);
+	p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	return p != MAP_FAILED ? p : NULL;
+}
+
+/* Wipe (the tables hold keyed hashes only, but nothing of the matcher goes back unwiped) and free a
+ * block of n bytes from big_alloc. */
 static void
 wipe_free(void *p, size_t n)
 {
 	if (p == NULL)
 		return;
 	sodium_memzero(p, n);
-	free(p);
+	if (n < BIG_MIN)
+		free(p);
+	else
+		munmap(p, n);
 }
 
 struct ak_scan *
@@ -207,7 +235,7 @@ ak_scan_view(const struct ak_scan *s)
 	v->view = 1;
 	v->map = NULL;
 	if ((v->norm = ak_smem_alloc(v->normcap)) == NULL ||
-	    (v->map = calloc(v->normcap, sizeof(*v->map))) == NULL) {
+	    (v->map = big_alloc(v->normcap, sizeof(*v->map))) == NULL) {
 		ak_smem_free(v->norm);
 		free(v);
 		return NULL;
@@ -228,6 +256,8 @@ ak_scan_free(struct ak_scan *s)
 	}
 	wipe_free(s->vars, s->capvars * sizeof(*s->vars));
 	wipe_free(s->win, s->capwin * sizeof(*s->win));
+	wipe_free(s->ent, s->ent != NULL ? (s->nwin ? s->nwin : 1) * sizeof(*s->ent) : 0);
+	wipe_free(s->boff, s->boff != NULL ? (s->bmask + 3) * sizeof(*s->boff) : 0);
 	wipe_free(s->filt[0], s->filt[0] != NULL ? (s->fmask[0] + 1) * 8 : 0);
 	wipe_free(s->filt[1], s->filt[1] != NULL ? (s->fmask[1] + 1) * 8 : 0);
 	wipe_free(s->wcls, s->capcls);
@@ -251,13 +281,22 @@ grow(void **p, size_t *cap, size_t need, size_t elem)
 	ncap = *cap ? *cap : 64;
 	while (ncap < need)
 		ncap *= 2;
+	if (ncap > SIZE_MAX / elem)
+		return -1;
+	/* A mapped block grows where its pages are, moved rather than copied: nothing is left behind. */
+	if (*p != NULL && *cap * elem >= BIG_MIN) {
+		if ((np = mremap(*p, *cap * elem, ncap * elem, MREMAP_MAYMOVE)) == MAP_FAILED)
+			return -1;
+		*p = np;
+		*cap = ncap;
+		return 0;
+	}
 	/* Not realloc: the old block is wiped before it goes back. */
-	if ((np = calloc(ncap, elem)) == NULL)
+	if ((np = big_alloc(ncap, elem)) == NULL)
 		return -1;
 	if (*p != NULL) {
 		memcpy(np, *p, *cap * elem);
-		sodium_memzero(*p, *cap * elem);
-		free(*p);
+		wipe_free(*p, *cap * elem);
 	}
 	*p = np;
 	*cap = ncap;
@@ -533,7 +572,7 @@ make_bits(const uint64_t *hs, size_t stride_words, size_t n, uint64_t **bits, un
 
 	while (lg < 30 && ((size_t)1 << lg) < n * 16)
 		lg++;
-	if ((*bits = calloc(((size_t)1 << lg) / 64, 8)) == NULL)
+	if ((*bits = big_alloc(((size_t)1 << lg) / 64, 8)) == NULL)
 		return -1;
 	*shift = 64 - lg;
 	for (i = 0; i < n; i++) {
@@ -544,47 +583,66 @@ make_bits(const uint64_t *hs, size_t stride_words, size_t n, uint64_t **bits, un
 	return 0;
 }
 
-/* Move the windows into an open-addressing table (linear probing, at most half full), so a lookup
- * touches one or two cache lines, and a filter per class of 3 bits per window in one 64-bit word (about
- * 16 bits per window: under 1% of unrelated text positions get past it). Entries of equal hash stay in
- * the order added, so ties between variants resolve the same way every time. */
+/* Sort the windows by bucket (a counting sort: two passes, stable, so entries of equal hash stay in
+ * the order added and ties between variants resolve the same way every time), about four to a bucket,
+ * so a lookup reads one offset and a cache line or two; and make a filter per class of 3 bits per
+ * window in one 64-bit word (about 16 bits per window: under 1% of unrelated text positions get past
+ * it). No hash table: a lookup happens only past the filter, and the buckets take a third of the memory
+ * (filling memory, page by page, was most of the time a matcher took to build). */
 static int
 make_table(struct ak_scan *s)
 {
-	struct wentry *tab;
-	size_t cap = 64, fw[2] = { 64, 64 }, n[2] = { 0, 0 }, i, j, c;
+	struct wentry *ent;
+	uint32_t *off;
+	uint64_t *f0, *f1;
+	size_t nb = 64, fw[2] = { 64, 64 }, n[2] = { 0, 0 }, nent = s->nwin ? s->nwin : 1, i, b, c;
 
+	if (s->nwin >= UINT32_MAX)
+		return -1;
 	for (i = 0; i < s->nwin; i++)
 		n[s->wcls[i]]++;
-	while (cap < 2 * s->nwin)
-		cap *= 2;
+	while (nb * 4 < s->nwin && nb < ((size_t)1 << 26))
+		nb *= 2;
 	for (c = 0; c < 2; c++)
 		while (fw[c] * 4 < n[c])
 			fw[c] *= 2;
-	if ((tab = calloc(cap, sizeof(*tab))) == NULL || (s->filt[0] = calloc(fw[0], 8)) == NULL ||
-	    (s->filt[1] = calloc(fw[1], 8)) == NULL) {
-		free(tab);
+	ent = big_alloc(nent, sizeof(*ent));
+	off = big_alloc(nb + 2, sizeof(*off));
+	f0 = big_alloc(fw[0], 8);
+	f1 = big_alloc(fw[1], 8);
+	if (ent == NULL || off == NULL || f0 == NULL || f1 == NULL) {
+		wipe_free(ent, nent * sizeof(*ent));
+		wipe_free(off, (nb + 2) * sizeof(*off));
+		wipe_free(f0, fw[0] * 8);
+		wipe_free(f1, fw[1] * 8);
 		return -1;
 	}
+	s->filt[0] = f0;
+	s->filt[1] = f1;
 	s->fmask[0] = fw[0] - 1;
 	s->fmask[1] = fw[1] - 1;
 	for (i = 0; i < s->nwin; i++) {
 		uint64_t h = s->win[i].h;
 
 		c = s->wcls[i];
-		s->filt[c][h & s->fmask[c]] |= (1ull << (h >> 58)) | (1ull << ((h >> 52) & 63)) |
-		    (1ull << ((h >> 46) & 63));
-		for (j = tab_home(h, cap - 1); tab[j].h != 0; j = (j + 1) & (cap - 1))
-			;
-		tab[j] = s->win[i];
+		s->filt[c][h & s->fmask[c]] |= filt_want(h);
+		off[bucket(h, nb - 1) + 2]++;
 	}
+	/* off[b + 1]: where bucket b starts; each entry placed moves it on to where b ends, which is
+	 * where b + 1 starts, so afterwards bucket b is off[b]..off[b + 1]. */
+	for (b = 2; b < nb + 2; b++)
+		off[b] += off[b - 1];
+	for (i = 0; i < s->nwin; i++)
+		ent[off[bucket(s->win[i].h, nb - 1) + 1]++] = s->win[i];
 	wipe_free(s->win, s->capwin * sizeof(*s->win));
 	wipe_free(s->wcls, s->capcls);
+	s->win = NULL;
+	s->capwin = 0;
 	s->wcls = NULL;
 	s->capcls = 0;
-	s->win = tab;
-	s->capwin = cap;
-	s->tmask = cap - 1;
+	s->ent = ent;
+	s->boff = off;
+	s->bmask = nb - 1;
 	return 0;
 }
 
@@ -715,7 +773,7 @@ ak_scan_build(struct ak_scan *s)
 		s->stride = 1;
 	s->normcap = SPAN_FACTOR * 2 * s->maxlen + 4 * W;
 	if ((s->norm = ak_smem_alloc(s->normcap)) == NULL ||
-	    (s->map = calloc(s->normcap, sizeof(*s->map))) == NULL)
+	    (s->map = big_alloc(s->normcap, sizeof(*s->map))) == NULL)
 		return AK_ERR_NOMEM;
 	if (s->npre > 0) {
 		qsort(s->pre, s->npre, sizeof(*s->pre), cmp_u64);
@@ -865,17 +923,44 @@ miss:
 	return 0;
 }
 
+/* Positions of block bits cand that have passed the filter. All their hashes are computed and their
+ * filter words fetched first, then tested: the fetches (the filter outgrows the first-level cache, and
+ * the text streams through the second) overlap instead of waiting one after another. */
+static inline uint64_t
+filter_block(const struct ak_scan *s, const uint8_t *t, uint64_t cand, uint64_t *hs)
+{
+	const size_t st = s->stride, fmask0 = s->fmask[0], fmask1 = s->fmask[1];
+	const uint64_t *filt0 = s->filt[0], *filt1 = s->filt[1];
+	const uint64_t *fw[64];
+	uint64_t c, pass = 0, h;
+	unsigned b;
+
+	for (c = cand; c != 0; c &= c - 1) {
+		b = (unsigned)__builtin_ctzll(c);
+		h = whash(s->k, t + (size_t)b * st);
+		hs[b] = h;
+		fw[b] = win_class(t + (size_t)b * st) ? &filt1[h & fmask1] : &filt0[h & fmask0];
+		__builtin_prefetch(fw[b]);
+	}
+	for (c = cand; c != 0; c &= c - 1) {
+		uint64_t want;
+
+		b = (unsigned)__builtin_ctzll(c);
+		want = filt_want(hs[b]);
+		pass |= (uint64_t)((*fw[b] & want) == want) << b;
+	}
+	return pass;
+}
+
 int
 ak_scan_buf(struct ak_scan *s, const uint8_t *t, size_t n, ak_scan_cb cb, void *arg)
 {
-	const size_t st = s->stride, tmask = s->tmask;
-	const size_t fmask0 = s->fmask[0], fmask1 = s->fmask[1];
-	const uint64_t *filt0 = s->filt[0], *filt1 = s->filt[1];
-	const struct wentry *tab = s->win;
-	const struct keys *k = s->k;
+	const size_t st = s->stride, bmask = s->bmask;
+	const struct wentry *ent = s->ent;
+	const uint32_t *off = s->boff;
 	struct ak_scan_hit hit, best;
-	size_t blk, npos, p, i, last_end = 0, skip = 0;
-	uint64_t h, cand;
+	size_t blk, npos, p, b, e, last_end = 0, skip = 0;
+	uint64_t h, cand, hs[64];
 	int rc, found;
 
 	if (!s->built || s->nwin == 0 || n < W)
@@ -888,15 +973,17 @@ ak_scan_buf(struct ak_scan *s, const uint8_t *t, size_t n, ak_scan_cb cb, void *
 		/* Positions before the end of an occurrence just reported are done. */
 		if (skip > blk)
 			cand &= skip - blk >= 64 * st ? 0 : ~0ull << ((skip - blk + st - 1) / st);
+		if (cand == 0)
+			continue;
+		cand = filter_block(s, t + blk, cand, hs);
 		while (cand != 0) {
 			p = blk + (size_t)__builtin_ctzll(cand) * st;
+			h = hs[__builtin_ctzll(cand)];
 			cand &= cand - 1;
-			h = whash(k, t + p);
-			if (!(win_class(t + p) ? filt_has(filt1, fmask1, h) : filt_has(filt0, fmask0, h)))
-				continue;
 			found = 0;
-			for (i = tab_home(h, tmask); tab[i].h != 0; i = (i + 1) & tmask) {
-				if (tab[i].h != h || !confirm(s, t, n, p, &tab[i], &hit) || hit.start < last_end)
+			b = bucket(h, bmask);
+			for (e = off[b]; e < off[b + 1]; e++) {
+				if (ent[e].h != h || !confirm(s, t, n, p, &ent[e], &hit) || hit.start < last_end)
 					continue;
 				/* Of several variants confirmed here, the earliest start, then the longest. */
 				if (!found || hit.start < best.start ||

@@ -7,7 +7,9 @@
 #     `git cat-file --batch` per CPU) against one `git cat-file --batch-all-objects --batch` to
 #     /dev/null, goal >= 1x (on a 2-CPU machine the ratio moves with the load of the other CPU);
 #   - every planted copy found (the count must match).
-# Needs ripgrep (Debian: apt-get install ripgrep) and git; installs nothing.
+# Each comparison runs the two commands alternately, SCAN_BENCH_RUNS times each (default 5): best wall
+# time, and CPU time beside it. Needs ripgrep (Debian: apt-get install ripgrep), git and /usr/bin/time;
+# installs nothing.
 # usage: AKAGENT=build/akagent AKCTL=build/akctl tests/bench/scan-bench.sh [SIZE_MIB]
 # A small SIZE_MIB (64, 128) makes a quick round while changing the scanner; 1024 takes minutes to
 # generate.
@@ -19,6 +21,7 @@
 SIZE=${1:-256}
 command -v rg >/dev/null || fail "ripgrep (rg) is needed: apt-get install ripgrep"
 command -v git >/dev/null || fail "git is needed"
+[ -x /usr/bin/time ] || fail "/usr/bin/time is needed (Debian: apt-get install time)"
 NKEYS=64
 AKABS=$(realpath "$AKCTL")	# the git scan runs inside the repository
 init_store
@@ -99,26 +102,47 @@ fi
 PLANTED=$(cat "$G/planted.tmp" 2>/dev/null || cat "$G/planted")
 BYTES=$(du -sb "$G/tree" | cut -f1)
 
-# best SECONDS of 3 runs of CMD (warm cache); stdout to $T/last.
-best() {
-	local i s e t b=""
-	for i in 1 2 3; do
-		s=$(date +%s.%N)
-		"$@" > "$T/last" 2>/dev/null
-		e=$(date +%s.%N)
-		t=$(echo "$e - $s" | bc -l)
-		if [ -z "$b" ] || [ "$(echo "$t < $b" | bc -l)" = 1 ]; then b=$t; fi
+# pair CMD_A... -- CMD_B...: run A and B alternately, RUNS times each after one untimed round, so
+# both meet the same load on a shared machine and the same warm cache (measured apart, one could get an
+# idle minute and the other a busy one, which moved the ratio by 2x). Sets wa/wb: the best wall seconds
+# of each; ca/cb: the CPU seconds (user + sys) of each's median run by CPU, much steadier than wall
+# time. A's stdout of its last run goes to $T/last.
+RUNS=${SCAN_BENCH_RUNS:-5}
+pair() {
+	local a=() b=() i w s e t cpu ta="" tb="" cas="" cbs=""
+	while [ "$1" != "--" ]; do a+=("$1"); shift; done
+	shift
+	b=("$@")
+	"${a[@]}" > /dev/null 2>&1
+	"${b[@]}" > /dev/null 2>&1
+	for i in $(seq "$RUNS"); do
+		for w in a b; do
+			s=$(date +%s.%N)
+			if [ "$w" = a ]; then
+				/usr/bin/time -f '%U %S' -o "$T/cpu" "${a[@]}" > "$T/last" 2>/dev/null
+			else
+				/usr/bin/time -f '%U %S' -o "$T/cpu" "${b[@]}" > /dev/null 2>&1
+			fi
+			e=$(date +%s.%N)
+			t=$(echo "$e - $s" | bc -l)
+			cpu=$(tail -1 "$T/cpu" | awk '{print $1 + $2}')
+			if [ "$w" = a ]; then ta="$ta $t"; cas="$cas $cpu"; else tb="$tb $t"; cbs="$cbs $cpu"; fi
+		done
 	done
-	echo "$b"
+	wa=$(echo "$ta" | tr ' ' '\n' | sed '/^$/d' | sort -g | head -1)
+	wb=$(echo "$tb" | tr ' ' '\n' | sed '/^$/d' | sort -g | head -1)
+	ca=$(echo "$cas" | tr ' ' '\n' | sed '/^$/d' | sort -g | sed -n "$(( (RUNS + 1) / 2 ))p")
+	cb=$(echo "$cbs" | tr ' ' '\n' | sed '/^$/d' | sort -g | sed -n "$(( (RUNS + 1) / 2 ))p")
 }
 mbs() { echo "scale=0; $BYTES / $1 / 1000000" | bc -l; }
 
 cat "$G/tree"/*/* > /dev/null
 trace "files: akctl scan --no-patterns vs rg -F (same literal set: $(wc -l < "$G/literals") literals)"
-t_ak=$(best "$AKCTL" --no-prompt scan --no-patterns "$G/tree")
+pair "$AKCTL" --no-prompt scan --no-patterns "$G/tree" -- rg -F -a -c --no-ignore --hidden -f "$G/literals" "$G/tree"
+t_ak=$wa c_ak=$ca t_rg=$wb c_rg=$cb
 found=$(grep -c ' (' "$T/last")
-t_rg=$(best rg -F -a -c --no-ignore --hidden -f "$G/literals" "$G/tree")
-t_akp=$(best "$AKCTL" --no-prompt scan "$G/tree")
+pair "$AKCTL" --no-prompt scan "$G/tree" -- rg -F -a -c --no-ignore --hidden -f "$G/literals" "$G/tree"
+t_akp=$wa c_akp=$ca t_rg2=$wb c_rg2=$cb
 
 trace "git: a repository holding the tree; akctl scan --git vs git cat-file --batch-all-objects --batch"
 R="$G/repo"
@@ -131,23 +155,33 @@ if [ ! -d "$R/.git" ] || [ ! -s "$G/planted" ]; then
 	git -C "$R" gc -q
 fi
 [ -s "$G/planted" ] || mv "$G/planted.tmp" "$G/planted"
-t_cat=$( cd "$R" && best sh -c 'git cat-file --batch-all-objects --batch > /dev/null' )
-t_git=$( cd "$R" && best "$AKABS" --no-prompt scan --git --no-patterns )
+cd "$R" || fail "cd $R"
+pair "$AKABS" --no-prompt scan --git --no-patterns -- sh -c 'git cat-file --batch-all-objects --batch > /dev/null'
+cd - > /dev/null || fail "cd back"
+t_git=$wa c_git=$ca t_cat=$wb c_cat=$cb
 gfound=$(grep -c ' (' "$T/last")
 ODB=$(du -sb "$R/.git/objects" | cut -f1)
 
 ratio() { echo "scale=1; $1 / $2" | bc -l; }
+# A CPU ratio: /usr/bin/time counts in hundredths, so a zero (a tiny tree) counts as one.
+cratio() { echo "scale=1; $1 / ($2 + ($2 == 0) * 0.01)" | bc -l; }
 echo
-echo "tree: $((BYTES / 1048576)) MiB, $NKEYS stored keys, $PLANTED planted copies"
-printf '%-52s %8s s %6s MB/s\n' "akctl scan --no-patterns" "$t_ak" "$(mbs "$t_ak")"
-printf '%-52s %8s s %6s MB/s\n' "akctl scan (with unknown-key patterns)" "$t_akp" "$(mbs "$t_akp")"
-printf '%-52s %8s s %6s MB/s\n' "rg -F -f literals (all variants of $NKEYS keys)" "$t_rg" "$(mbs "$t_rg")"
-printf '%-52s %8s s\n' "git cat-file --batch-all-objects --batch >/dev/null" "$t_cat"
-printf '%-52s %8s s   (object store %s MiB on disk)\n' "akctl scan --git --no-patterns" "$t_git" "$((ODB / 1048576))"
+echo "tree: $((BYTES / 1048576)) MiB, $NKEYS stored keys, $PLANTED planted copies; best wall of $RUNS runs" \
+	"taken alternately with the yardstick, CPU (user+sys) of the median run"
+printf '%-52s %8s s %6s MB/s  CPU %5s s\n' "akctl scan --no-patterns" "$t_ak" "$(mbs "$t_ak")" "$c_ak"
+printf '%-52s %8s s %6s MB/s  CPU %5s s\n' "rg -F -f literals (all variants of $NKEYS keys)" "$t_rg" "$(mbs "$t_rg")" "$c_rg"
+printf '%-52s %8s s %6s MB/s  CPU %5s s\n' "akctl scan (with unknown-key patterns)" "$t_akp" "$(mbs "$t_akp")" "$c_akp"
+printf '%-52s %8s s %6s MB/s  CPU %5s s\n' "rg -F (again, beside the previous line)" "$t_rg2" "$(mbs "$t_rg2")" "$c_rg2"
+printf '%-52s %8s s %13s CPU %5s s\n' "git cat-file --batch-all-objects --batch >/dev/null" "$t_cat" "" "$c_cat"
+printf '%-52s %8s s %13s CPU %5s s   (object store %s MiB on disk)\n' "akctl scan --git --no-patterns" \
+	"$t_git" "" "$c_git" "$((ODB / 1048576))"
 echo
-printf 'ratio scan/rg -F:            %6sx   goal >= 10x\n' "$(ratio "$t_rg" "$t_ak")"
-printf 'ratio scan/rg -F (patterns): %6sx\n' "$(ratio "$t_rg" "$t_akp")"
-printf 'ratio scan --git/cat-file:   %6sx   goal >= 1x\n' "$(ratio "$t_cat" "$t_git")"
+printf 'ratio scan/rg -F:            %6sx   goal >= 10x   (CPU time: %sx)\n' "$(ratio "$t_rg" "$t_ak")" \
+	"$(cratio "$c_rg" "$c_ak")"
+printf 'ratio scan/rg -F (patterns): %6sx                 (CPU time: %sx)\n' "$(ratio "$t_rg2" "$t_akp")" \
+	"$(cratio "$c_rg2" "$c_akp")"
+printf 'ratio scan --git/cat-file:   %6sx   goal >= 1x    (CPU time: %sx)\n' "$(ratio "$t_cat" "$t_git")" \
+	"$(cratio "$c_cat" "$c_git")"
 printf 'found in files: %d of %d planted; in git: %d\n' "$found" "$PLANTED" "$gfound"
 [ "$found" -eq "$PLANTED" ] || fail "files: found $found of $PLANTED"
 [ "$gfound" -eq "$PLANTED" ] || fail "git: found $gfound of $PLANTED"
