@@ -55,6 +55,10 @@ ak_profile_free(struct ak_profile *p)
 
 	if (p == NULL)
 		return;
+	/* Another store still holds it: drop our hold only. (0 means we were the only holder; the
+	 * count then wraps, but the struct is wiped and freed below.) */
+	if (__atomic_fetch_sub(&p->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
 	ak_smem_free(p->name);
 	ak_smem_free(p->provider);
 	ak_smem_free(p->secret_var);
@@ -331,6 +335,26 @@ fail:
 	return NULL;
 }
 
+struct ak_store *
+ak_store_share(const struct ak_store *s)
+{
+	struct ak_store *d;
+	size_t i;
+
+	if (s == NULL || (d = ak_store_new()) == NULL)
+		return NULL;
+	if (s->n > 0 && (d->p = ak_smem_alloc(s->n * sizeof(*d->p))) == NULL) {
+		ak_smem_free(d);
+		return NULL;
+	}
+	d->cap = d->n = s->n;
+	for (i = 0; i < s->n; i++) {
+		__atomic_add_fetch(&s->p[i]->refs, 1, __ATOMIC_RELAXED);
+		d->p[i] = s->p[i];
+	}
+	return d;
+}
+
 /* Index of name, or where it would be inserted (with *found = 0). */
 static size_t
 store_search(const struct ak_store *s, const char *name, int *found)
@@ -364,6 +388,29 @@ ak_store_find(const struct ak_store *s, const char *name)
 		return NULL;
 	i = store_search(s, name, &found);
 	return found ? s->p[i] : NULL;
+}
+
+struct ak_profile *
+ak_store_own(struct ak_store *s, const char *name)
+{
+	struct ak_profile *p;
+	size_t i;
+	int found;
+
+	if (s == NULL || name == NULL)
+		return NULL;
+	i = store_search(s, name, &found);
+	if (!found)
+		return NULL;
+	/* Only one holder: no other store can gain one meanwhile (shares are taken from a store by the
+	 * thread that owns it), so it is ours to change. */
+	if (__atomic_load_n(&s->p[i]->refs, __ATOMIC_ACQUIRE) == 0)
+		return s->p[i];
+	if ((p = ak_profile_dup(s->p[i])) == NULL)
+		return NULL;
+	ak_profile_free(s->p[i]); /* drops our hold on the shared one */
+	s->p[i] = p;
+	return p;
 }
 
 static enum ak_err

@@ -18,6 +18,7 @@
 #include "ak_file.h"
 #include "ak_smem.h"
 #include "ak_edit.h"
+#include "ak_rotate.h"
 #include "ak_store.h"
 #include "ak_util.h"
 #include "t.h"
@@ -1303,6 +1304,61 @@ put_apply(struct ak_store *s, void *arg)
 	return ak_store_put(s, mkprofile(arg, "sk-ant-api03-DDDDnew", ""), 0);
 }
 
+/* The writer's snapshot: the same profiles held twice, and a change to either store's profile made in
+ * a copy of its own, so the other never sees it. */
+static void
+test_share(void)
+{
+	struct ak_store *s = mkstore(), *sh;
+	struct ak_profile *orig, *mine, *p;
+
+	CHECK((sh = ak_store_share(s)) != NULL);
+	CHECK_EQ(sh->n, s->n);
+	for (size_t i = 0; i < s->n; i++) {
+		CHECK(sh->p[i] == s->p[i]);
+		CHECK_EQ(s->p[i]->refs, 1);
+	}
+	CHECK(stores_equal(sh, s));
+	/* Owned in the snapshot: a copy replaces it there, the original keeps one holder. */
+	orig = ak_store_find(s, "staging");
+	CHECK((mine = ak_store_own(sh, "staging")) != NULL);
+	CHECK(mine != orig);
+	CHECK_EQ(orig->refs, 0);
+	CHECK_EQ(mine->refs, 0);
+	CHECK(profiles_equal(mine, orig));
+	CHECK_EQ(ak_profile_set_field(&mine->description, "changed"), AK_OK);
+	CHECK_STR(orig->description, "");
+	/* Now the original's own: taken in place. */
+	CHECK(ak_store_own(s, "staging") == orig);
+	CHECK(ak_store_own(s, "absent") == NULL);
+	/* Removing or replacing a shared profile in one store leaves the other's intact. */
+	CHECK_EQ(ak_store_remove(sh, "production"), AK_OK);
+	CHECK((p = ak_store_find(s, "production")) != NULL);
+	CHECK_EQ(p->refs, 0);
+	CHECK_STR(p->secret, "sk-ant-api03-AAAAprod");
+	CHECK_EQ(ak_store_put(sh, mkprofile("project-a", "sk-ant-api03-EEEEnew", ""), 1), AK_OK);
+	CHECK_STR(ak_store_find(s, "project-a")->secret, "sk-ant-api03-CCCCproj");
+	CHECK_STR(ak_store_find(sh, "project-a")->secret, "sk-ant-api03-EEEEnew");
+	ak_store_free(sh);
+	CHECK_EQ(s->n, 3);
+
+	/* A previous key past its grace: expired in the snapshot's copy only. */
+	p = ak_store_find(s, "staging");
+	CHECK((p->rot.prev = ak_smem_strdup("sk-ant-api03-OLDOLDold")) != NULL);
+	p->rot.at = 1700000000;
+	p->rot.until = 1700000050;
+	CHECK((sh = ak_store_share(s)) != NULL);
+	CHECK_EQ(ak_store_expire(sh, 1800000000), 1);
+	CHECK(ak_store_find(sh, "staging")->rot.prev == NULL);
+	CHECK_STR(ak_store_find(s, "staging")->rot.prev, "sk-ant-api03-OLDOLDold");
+	CHECK(ak_store_find(sh, "production") == ak_store_find(s, "production"));
+	/* Freed in either order: the last holder frees (the sanitizer build sees any use after free). */
+	ak_store_free(s);
+	CHECK_STR(ak_store_find(sh, "production")->secret, "sk-ant-api03-AAAAprod");
+	CHECK_EQ(ak_store_find(sh, "production")->refs, 0);
+	ak_store_free(sh);
+}
+
 /* A write from a copy of the store when the file is the one the copy came from. */
 static void
 test_txn_base(void)
@@ -1437,6 +1493,7 @@ main(void)
 	test_stale_temps();
 	test_load();
 	test_secret_vars_and_edits();
+	test_share();
 	test_txn_base();
 	test_parse_terminated();
 	cleanup();
