@@ -855,22 +855,16 @@ out:
 static int
 has_nul_escape(const char *doc, size_t len)
 {
-	size_t i;
-	int in = 0;
+	const char *p = doc, *end = doc + len;
 
-	for (i = 0; i < len; i++) {
-		if (!in) {
-			if (doc[i] == '"')
-				in = 1;
-			continue;
-		}
-		if (doc[i] == '"') {
-			in = 0;
-		} else if (doc[i] == '\\') {
-			if (i + 5 < len && doc[i + 1] == 'u' && memcmp(doc + i + 2, "0000", 4) == 0)
-				return 1;
-			i++; /* the escaped character cannot end the string */
-		}
+	/* Outside strings valid JSON has no backslash, so every one found starts an escape: jump from one
+	 * to the next (memchr runs at memory speed over the long plain values) and skip what it escapes. */
+	while ((p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
+		if (end - p > 5 && p[1] == 'u' && memcmp(p + 2, "0000", 4) == 0)
+			return 1;
+		p += 2; /* the escaped character cannot start another escape */
+		if (p >= end)
+			break;
 	}
 	return 0;
 }
@@ -904,20 +898,31 @@ ak_store_json_time(const cJSON *it, int64_t *dst)
 	return AK_OK;
 }
 
+/* The variables straight into one array of their number (growing it a variable at a time through
+ * ak_profile_put_var cost an allocation and a copy each). Names, sizes, duplicates and a clash with
+ * secret_var are left to the one ak_profile_validate of the profile that follows. */
 static enum ak_err
 parse_vars(const cJSON *arr, struct ak_profile *p)
 {
 	const cJSON *v, *f, *prev;
 	const char *name, *value;
-	size_t i, n;
+	struct ak_var *var;
+	size_t n;
 	int secret, has_secret;
 	enum ak_err r;
 
 	if (!cJSON_IsArray(arr))
 		return AK_ERR_BAD_FORMAT;
 	n = 0;
+	cJSON_ArrayForEach(v, arr)
+		if (++n > AK_VARS_MAX)
+			return AK_ERR_BAD_FORMAT;
+	if (n == 0)
+		return AK_OK;
+	if ((p->vars = ak_smem_alloc(n * sizeof(*p->vars))) == NULL)
+		return AK_ERR_NOMEM;
 	cJSON_ArrayForEach(v, arr) {
-		if (++n > AK_VARS_MAX || !cJSON_IsObject(v))
+		if (!cJSON_IsObject(v))
 			return AK_ERR_BAD_FORMAT;
 		name = value = NULL;
 		prev = NULL;
@@ -943,22 +948,16 @@ parse_vars(const cJSON *arr, struct ak_profile *p)
 			else
 				return AK_ERR_BAD_FORMAT; /* unknown or repeated key */
 		}
-		if (name == NULL || value == NULL)
+		if (name == NULL || value == NULL || too_long(name, AK_VARNAME_MAX) ||
+		    too_long(value, AK_VALUE_MAX) || (prev != NULL && !secret))
 			return AK_ERR_BAD_FORMAT;
-		/* set_var would silently replace a repeated name: refuse it instead. */
-		if (strcmp(name, p->secret_var) == 0)
-			return AK_ERR_BAD_FORMAT;
-		for (i = 0; i < p->nvars; i++)
-			if (strcmp(p->vars[i].name, name) == 0)
-				return AK_ERR_BAD_FORMAT;
-		if ((r = ak_profile_put_var(p, name, value, secret)) != AK_OK)
-			return r == AK_ERR_NOMEM ? r : AK_ERR_BAD_FORMAT;
-		if (prev != NULL) {
-			if (!secret)
-				return AK_ERR_BAD_FORMAT;
-			if ((r = ak_rot_from_json(prev, &p->vars[p->nvars - 1].rot)) != AK_OK)
-				return r;
-		}
+		/* nvars counts the slots filled so far, so ak_profile_free sees only what exists. */
+		var = &p->vars[p->nvars++];
+		var->secret = secret;
+		if ((var->name = ak_smem_strdup(name)) == NULL || (var->value = ak_smem_strdup(value)) == NULL)
+			return AK_ERR_NOMEM;
+		if (prev != NULL && (r = ak_rot_from_json(prev, &var->rot)) != AK_OK)
+			return r;
 	}
 	return AK_OK;
 }
