@@ -184,9 +184,17 @@ profiles_expire(struct ak_store *s, int64_t now_s)
 		return 0;
 	for (i = 0; i < s->n; i++) {
 		struct ak_profile *p = s->p[i];
+		int64_t w = p->lifetime != 0 ? st.unlocked_at + p->lifetime : 0;
 
-		p->wipe_at = p->lifetime != 0 ? st.unlocked_at + p->lifetime : 0;
-		if (p->wipe_at != 0 && p->wipe_at <= now_s && !p->expired) {
+		/* Written only when it changes: the writer's snapshot may be reading this profile. */
+		if (p->wipe_at != w)
+			p->wipe_at = w;
+		if (w != 0 && w <= now_s && !p->expired) {
+			/* Wiped in our own copy when the writer's snapshot shares it (the snapshot's goes
+			 * with the write; the store it brings back is wiped by name). Out of memory: the
+			 * next tick tries again. */
+			if ((p = ak_store_own(s, p->name)) == NULL)
+				continue;
 			profile_wipe(p);
 			n++;
 		}
@@ -821,15 +829,17 @@ agent_write_job_run(struct agent_write_job *j)
 	j->r = ak_store_txn_run(&t);
 }
 
-/* On the loop, right before j runs (earlier jobs have changed the store by then): a copy of the store
- * when it is exactly what the file held, so the writer can skip decrypting and parsing the file. A
- * copy, not the store itself: the loop keeps serving (and may wipe) its own while the write runs. */
+/* On the loop, right before j runs (earlier jobs have changed the store by then): a snapshot of the
+ * store when it is exactly what the file held, so the writer can skip decrypting and parsing the file.
+ * A snapshot sharing the profiles (ak_store_share), not a copy of each: the loop keeps serving its own
+ * store meanwhile, and neither side changes a shared profile in place (ak_store_own), so a write costs
+ * the loop one pointer array, and installing the written store frees only what the write replaced. */
 static void
 job_base(struct agent_write_job *j)
 {
 	if (j->base != NULL || j->cancelled != AK_OK || !st.file_hash_ok || st.store == NULL)
 		return;
-	if ((j->base = ak_store_dup(st.store)) != NULL)
+	if ((j->base = ak_store_share(st.store)) != NULL)
 		memcpy(j->base_hash, st.file_hash, sizeof(j->base_hash));
 }
 
@@ -854,7 +864,7 @@ job_install(struct agent_write_job *j)
 		/* The store as written holds every secret again: a profile wiped by its own lifetime stays
 		 * wiped (by name) until the next unlock, whatever the write changed. */
 		for (i = 0; st.store != NULL && i < st.store->n; i++)
-			if (st.store->p[i]->expired && (p = ak_store_find(j->written, st.store->p[i]->name)) != NULL)
+			if (st.store->p[i]->expired && (p = ak_store_own(j->written, st.store->p[i]->name)) != NULL)
 				profile_wipe(p);
 		ak_store_free(st.store);
 		st.store = j->written;

@@ -117,14 +117,15 @@ jo_commit(struct jout *j)
 	j->room = j->used = 0;
 }
 
-static void
+static inline void
 jo_raw(struct jout *j, const char *s, size_t n)
 {
 	size_t left;
 
-	if (j->r != AK_OK)
-		return;
-	if (j->room - j->used < n) {
+	/* The common case, room in the reservation, is one compare; there is none after a failure. */
+	if (j->p == NULL || j->room - j->used < n) {
+		if (j->r != AK_OK)
+			return;
 		jo_commit(j);
 		left = ak_buf_max(j->b) - ak_buf_len(j->b);
 		j->room = n > JO_CHUNK ? n : JO_CHUNK < left ? JO_CHUNK : left;
@@ -141,6 +142,12 @@ jo_raw(struct jout *j, const char *s, size_t n)
 
 #define JO_LIT(j, lit) jo_raw((j), (lit), sizeof(lit) - 1)
 
+/* The bytes a JSON string escapes (1), and its end (NUL, 2): one look-up a byte. */
+static const uint8_t jo_special[256] = {
+	2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	['"'] = 1, ['\\'] = 1,
+};
+
 /* A JSON string as cJSON prints one: ", \ and the C0 controls escaped (\b \f \n \r \t, else \u00XX),
  * every other byte as it is. */
 static void
@@ -151,12 +158,14 @@ jo_str(struct jout *j, const char *s)
 	char esc[6];
 
 	JO_LIT(j, "\"");
-	for (; *s != '\0'; s++) {
+	for (;; s++) {
 		unsigned char c = (unsigned char)*s;
 		size_t n = 2;
 
-		if (c >= 32 && c != '"' && c != '\\')
+		if (jo_special[c] == 0)
 			continue;
+		if (c == '\0')
+			break;
 		jo_raw(j, run, (size_t)(s - run));
 		run = s + 1;
 		esc[0] = '\\';

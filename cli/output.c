@@ -232,10 +232,11 @@ cli_json_write(const char *s)
 	/* Bytes that pass as they are go out in runs (one fwrite each), not one putchar at a time: a
 	 * list --json of 10,000 profiles is megabytes. */
 	while (*p != '\0') {
-		if (*p < 0x7f) {
+		/* 0x01..0x7e: the run goes on (the NUL ends it, as 0 - 1 wraps past the range). */
+		while ((unsigned)(*p - 1) < 0x7e)
 			p++;
-			continue;
-		}
+		if (*p == '\0')
+			break;
 		n = *p >= 0xc2 && *p <= 0xdf ? 1 : *p >= 0xe0 && *p <= 0xef ? 2 : *p >= 0xf0 && *p <= 0xf4 ? 3 : 0;
 		for (i = 1; i <= n; i++)
 			if ((p[i] & 0xc0) != 0x80)

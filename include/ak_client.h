@@ -61,7 +61,8 @@ enum ak_err ak_client_lock(struct ak_client *cl);
 /* Ask the agent to exit; AK_OK once it has acknowledged and closed the connection (its socket is gone
  * by then). */
 enum ak_err ak_client_shutdown(struct ak_client *cl);
-/* *entries: malloc'd array of *n entries; free with ak_client_list_free. */
+/* *entries: an array of *n entries, one allocation with their strings; free with ak_client_list_free
+ * (never ak_list_entry_clear on one of them). */
 enum ak_err ak_client_list(struct ak_client *cl, struct ak_list_entry **entries, uint32_t *n);
 void ak_client_list_free(struct ak_list_entry *entries, uint32_t n);
 /* LIST_ONE: the LIST row of one profile, *n == 1 (AK_ERR_NO_PROFILE when there is none); freed the same

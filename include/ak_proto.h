@@ -139,6 +139,18 @@ enum ak_err ak_proto_get_status(struct ak_buf *b, struct ak_status *st);
 void ak_status_clear(struct ak_status *st);
 enum ak_err ak_proto_get_list_entry(struct ak_buf *b, struct ak_list_entry *e);
 void ak_list_entry_clear(struct ak_list_entry *e);
+/* The same decode with the entry's strings and arrays carved one after another from the caller's
+ * pool instead of a malloc each (a LIST of 10,000 rows made 70,000): the entry then only borrows
+ * them, so it is never passed to ak_list_entry_clear; the pool's owner wipes (the redacted forms and
+ * hints) and frees it. AK_ERR_NOMEM when the pool is too small. A row never takes more of the pool
+ * than its wire bytes plus AK_PROTO_LIST_POOL_EXTRA. */
+struct ak_proto_pool {
+	uint8_t *p;
+	size_t size;
+	size_t used;
+};
+#define AK_PROTO_LIST_POOL_EXTRA 272
+enum ak_err ak_proto_get_list_entry_pool(struct ak_buf *b, struct ak_list_entry *e, struct ak_proto_pool *pool);
 /* EDIT payload into *out (secure arena, ak_edit_free); every action checked as ak_edit_add does. */
 enum ak_err ak_proto_get_edit(struct ak_buf *b, struct ak_edit **out);
 /* LOG request: profile NULL or "" for all, since 0 for all. *profile malloc'd on decode (NULL for

@@ -42,7 +42,8 @@ enum ak_err ak_rot_from_json(const struct cJSON *it, struct ak_rot *r);
 enum ak_err ak_rot_apply(struct ak_profile *p, uint8_t kind, const char *var, const char *value,
     int64_t now);
 
-/* Wipe every previous value whose grace deadline is at or before now. Returns how many. */
+/* Wipe every previous value whose grace deadline is at or before now (a profile another store shares is
+ * copied first, ak_store_own). Returns how many. */
 size_t ak_store_expire(struct ak_store *s, int64_t now);
 /* The earliest grace deadline of any kept previous value in s (or p), 0 when none. */
 int64_t ak_store_next_expiry(const struct ak_store *s);

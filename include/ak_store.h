@@ -102,6 +102,10 @@ struct ak_profile {
 	 * 0 = never), and whether it did. */
 	int64_t wipe_at;
 	int expired;
+	/* Holders beyond the first (ak_store_share), changed atomically: ak_profile_free drops one and
+	 * only the last frees and wipes. A shared profile is never changed in place: whoever changes a
+	 * profile of a store that may share it takes its own copy first (ak_store_own). */
+	unsigned refs;
 };
 
 struct ak_store {
@@ -144,6 +148,14 @@ struct ak_store *ak_store_new(void);
 void ak_store_free(struct ak_store *s);   /* wipes every profile */
 /* A deep copy of s in the arena (every profile and secret copied), or NULL (out of memory). */
 struct ak_store *ak_store_dup(const struct ak_store *s);
+/* A store holding the same profiles as s (each gains a holder, nothing is copied), or NULL (out of
+ * memory): the agent's snapshot for a write, cheap at any size. Either store may then drop, replace
+ * or add profiles freely; to change one of them in place, take it with ak_store_own first. Holders
+ * may live in different threads (the counts are atomic); the profiles' contents must not change. */
+struct ak_store *ak_store_share(const struct ak_store *s);
+/* The profile named name made s's alone (a copy replaces it when another store shares it), ready to
+ * be changed in place; NULL if absent or out of memory. */
+struct ak_profile *ak_store_own(struct ak_store *s, const char *name);
 struct ak_profile *ak_store_find(const struct ak_store *s, const char *name);
 /* Insert p (the store takes ownership on AK_OK) and stamp its times, the one place that rule lives:
  * a new profile gets created = rotated = now; a replacement keeps the old `created`, and the old

@@ -456,18 +456,6 @@ struct entry_kind {
 };
 
 static enum ak_err
-get_list_entry(struct ak_buf *b, void *e)
-{
-	return ak_proto_get_list_entry(b, e);
-}
-
-static void
-clear_list_entry(void *e)
-{
-	ak_list_entry_clear(e);
-}
-
-static enum ak_err
 get_use_entry(struct ak_buf *b, void *e)
 {
 	return ak_proto_get_use_entry(b, e);
@@ -479,10 +467,7 @@ clear_use_entry(void *e)
 	ak_use_entry_clear(e);
 }
 
-/* Each LIST entry takes far more than 8 bytes, a LOG entry at least 29. */
-static const struct entry_kind list_kind = {
-	sizeof(struct ak_list_entry), 8, AK_PROFILES_MAX, 0, get_list_entry, clear_list_entry,
-};
+/* A LOG entry takes at least 29 bytes. */
 static const struct entry_kind log_kind = {
 	sizeof(struct ak_use_entry), 29, UINT32_MAX, 1, get_use_entry, clear_use_entry,
 };
@@ -539,33 +524,95 @@ out:
 	return r;
 }
 
+/*
+ * A LIST reply decodes into one block: a header, the array of entries, then a pool their strings and
+ * arrays are carved from (ak_proto_get_list_entry_pool), sized from the payload so it cannot run out.
+ * A malloc per string (seven a row and more per variable) and a free each made up most of what
+ * `akctl list` of 10,000 profiles cost. The pool's unused tail is never touched, so sizing it for the
+ * worst case costs no pages.
+ */
+struct list_block {
+	size_t pool_used;
+	size_t pad; /* keeps the entries after it 16-aligned */
+};
+
 void
 ak_client_list_free(struct ak_list_entry *entries, uint32_t n)
 {
-	entries_free(&list_kind, entries, n);
+	struct list_block *blk;
+	uint8_t *pool;
+
+	if (entries == NULL)
+		return;
+	blk = (struct list_block *)entries - 1;
+	pool = (uint8_t *)(entries + n);
+	/* Wipe: the redacted forms and hints carry characters of keys. */
+	sodium_memzero(pool, blk->pool_used);
+	free(blk);
+}
+
+static enum ak_err
+request_list(struct ak_client *cl, enum ak_err r, struct ak_list_entry **out, uint32_t *n)
+{
+	struct list_block *blk = NULL;
+	struct ak_list_entry *e = NULL;
+	struct ak_proto_pool pool = { NULL, 0, 0 };
+	uint32_t count = 0, i;
+
+	*out = NULL;
+	*n = 0;
+	if ((r = request(cl, r, AK_MSG_LIST_REPLY, cl->timeout_s)) != AK_OK)
+		goto out;
+	if ((r = ak_buf_get_u32(cl->rep, &count)) != AK_OK)
+		goto out;
+	/* Each entry takes far more than 8 bytes on the wire. */
+	if (count > AK_PROFILES_MAX || count > ak_buf_len(cl->rep) / 8) {
+		r = AK_ERR_BAD_MESSAGE;
+		goto out;
+	}
+	pool.size = ak_buf_len(cl->rep) + (size_t)count * AK_PROTO_LIST_POOL_EXTRA;
+	if ((blk = malloc(sizeof(*blk) + (size_t)count * sizeof(*e) + pool.size)) == NULL) {
+		r = AK_ERR_NOMEM;
+		goto out;
+	}
+	blk->pool_used = 0;
+	e = (struct ak_list_entry *)(blk + 1);
+	pool.p = (uint8_t *)(e + count);
+	for (i = 0; i < count; i++) {
+		if ((r = ak_proto_get_list_entry_pool(cl->rep, &e[i], &pool)) != AK_OK) {
+			if (r == AK_ERR_NOMEM)
+				r = AK_ERR_INTERNAL; /* cannot happen: the pool was sized for it */
+			goto out;
+		}
+	}
+	blk->pool_used = pool.used;
+	*out = e;
+	*n = count;
+	blk = NULL;
+	r = AK_OK;
+out:
+	if (blk != NULL) {
+		sodium_memzero(pool.p, pool.used);
+		free(blk);
+	}
+	ak_buf_reset(cl->rep);
+	return r;
 }
 
 enum ak_err
 ak_client_list(struct ak_client *cl, struct ak_list_entry **entries, uint32_t *n)
 {
-	void *e;
-	enum ak_err r;
-
-	r = request_entries(cl, ak_proto_begin(cl->req, AK_MSG_LIST), AK_MSG_LIST_REPLY, &list_kind, &e, n);
-	*entries = e;
-	return r;
+	return request_list(cl, ak_proto_begin(cl->req, AK_MSG_LIST), entries, n);
 }
 
 enum ak_err
 ak_client_list_one(struct ak_client *cl, const char *name, struct ak_list_entry **entries, uint32_t *n)
 {
-	void *e = NULL;
 	enum ak_err r;
 
 	if ((r = ak_proto_begin(cl->req, AK_MSG_LIST_ONE)) == AK_OK)
 		r = ak_buf_put_cstring(cl->req, name);
-	r = request_entries(cl, r, AK_MSG_LIST_REPLY, &list_kind, &e, n);
-	*entries = e;
+	r = request_list(cl, r, entries, n);
 	if (r == AK_OK && *n != 1) {
 		/* One row or an error: anything else is not this agent's answer. */
 		ak_client_list_free(*entries, *n);

@@ -390,9 +390,50 @@ out:
 	return r;
 }
 
-/* *e is overwritten (not freed first). On failure *e is all zero and nothing is allocated. */
-enum ak_err
-ak_proto_get_list_entry(struct ak_buf *b, struct ak_list_entry *e)
+/* Where a LIST entry's strings and arrays go: each its own malloc (pool NULL), or carved from a pool. */
+static enum ak_err
+entry_cstring(struct ak_buf *b, char **out, size_t maxlen, struct ak_proto_pool *pool)
+{
+	const uint8_t *q;
+	size_t n;
+	enum ak_err r;
+
+	if (pool == NULL)
+		return ak_buf_get_cstring(b, out, maxlen, 0);
+	if ((r = ak_buf_get_string_direct(b, &q, &n, maxlen)) != AK_OK)
+		return r;
+	if (n > 0 && memchr(q, '\0', n) != NULL)
+		return AK_ERR_BAD_MESSAGE;
+	if (pool->size - pool->used < n + 1)
+		return AK_ERR_NOMEM;
+	*out = (char *)pool->p + pool->used;
+	if (n > 0)
+		memcpy(*out, q, n);
+	(*out)[n] = '\0';
+	pool->used += n + 1;
+	return AK_OK;
+}
+
+/* n zeroed bytes, 8-aligned in a pool. */
+static void *
+entry_zalloc(size_t n, struct ak_proto_pool *pool)
+{
+	size_t at;
+
+	if (pool == NULL)
+		return calloc(n, 1);
+	at = (pool->used + 7) & ~(size_t)7;
+	if (at > pool->size || pool->size - at < n)
+		return NULL;
+	memset(pool->p + at, 0, n);
+	pool->used = at + n;
+	return pool->p + at;
+}
+
+/* *e is overwritten (not freed first). On failure *e is all zero and nothing is allocated (a pool's
+ * bytes taken meanwhile stay taken: its owner wipes them with the rest). */
+static enum ak_err
+get_list_entry(struct ak_buf *b, struct ak_list_entry *e, struct ak_proto_pool *pool)
 {
 	enum ak_err r;
 	uint64_t created, rotated;
@@ -400,11 +441,11 @@ ak_proto_get_list_entry(struct ak_buf *b, struct ak_list_entry *e)
 	uint8_t flags;
 
 	memset(e, 0, sizeof(*e));
-	if ((r = ak_buf_get_cstring(b, &e->name, AK_NAME_MAX, 0)) != AK_OK ||
-	    (r = ak_buf_get_cstring(b, &e->provider, AK_TEXT_MAX, 0)) != AK_OK ||
-	    (r = ak_buf_get_cstring(b, &e->secret_var, AK_VARNAME_MAX, 0)) != AK_OK ||
-	    (r = ak_buf_get_cstring(b, &e->redacted, AK_PROTO_REDACT_MAX - 1, 0)) != AK_OK ||
-	    (r = ak_buf_get_cstring(b, &e->description, AK_TEXT_MAX, 0)) != AK_OK ||
+	if ((r = entry_cstring(b, &e->name, AK_NAME_MAX, pool)) != AK_OK ||
+	    (r = entry_cstring(b, &e->provider, AK_TEXT_MAX, pool)) != AK_OK ||
+	    (r = entry_cstring(b, &e->secret_var, AK_VARNAME_MAX, pool)) != AK_OK ||
+	    (r = entry_cstring(b, &e->redacted, AK_PROTO_REDACT_MAX - 1, pool)) != AK_OK ||
+	    (r = entry_cstring(b, &e->description, AK_TEXT_MAX, pool)) != AK_OK ||
 	    (r = ak_buf_get_u64(b, &created)) != AK_OK ||
 	    (r = ak_buf_get_u64(b, &rotated)) != AK_OK ||
 	    (r = ak_buf_get_u32(b, &e->nvars)) != AK_OK)
@@ -422,13 +463,13 @@ ak_proto_get_list_entry(struct ak_buf *b, struct ak_list_entry *e)
 		r = AK_ERR_TRUNCATED;
 		goto out;
 	}
-	if (e->nvars > 0 && ((e->vars = calloc(e->nvars, sizeof(*e->vars))) == NULL ||
-	    (e->var_secret = calloc(e->nvars, 1)) == NULL)) {
+	if (e->nvars > 0 && ((e->vars = entry_zalloc(e->nvars * sizeof(*e->vars), pool)) == NULL ||
+	    (e->var_secret = entry_zalloc(e->nvars, pool)) == NULL)) {
 		r = AK_ERR_NOMEM;
 		goto out;
 	}
 	for (i = 0; i < e->nvars; i++) {
-		if ((r = ak_buf_get_cstring(b, &e->vars[i], AK_VARNAME_MAX, 0)) != AK_OK ||
+		if ((r = entry_cstring(b, &e->vars[i], AK_VARNAME_MAX, pool)) != AK_OK ||
 		    (r = ak_varname_check(e->vars[i])) != AK_OK ||
 		    (r = ak_buf_get_u8(b, &e->var_secret[i])) != AK_OK)
 			goto out;
@@ -458,7 +499,7 @@ ak_proto_get_list_entry(struct ak_buf *b, struct ak_list_entry *e)
 		r = AK_ERR_BAD_MESSAGE;
 		goto out;
 	}
-	if ((r = ak_buf_get_cstring(b, &e->deact_hint, AK_ROT_HINT_MAX - 1, 0)) != AK_OK ||
+	if ((r = entry_cstring(b, &e->deact_hint, AK_ROT_HINT_MAX - 1, pool)) != AK_OK ||
 	    (r = ak_buf_get_u8(b, &e->deact_pending)) != AK_OK)
 		goto out;
 	if (e->deact_pending > 1 || (e->deact_hint[0] != '\0' && ak_rot_hint_check(e->deact_hint) != AK_OK) ||
@@ -468,10 +509,28 @@ ak_proto_get_list_entry(struct ak_buf *b, struct ak_list_entry *e)
 	}
 	r = AK_OK;
 out:
-	if (r != AK_OK)
-		ak_list_entry_clear(e);
+	if (r != AK_OK) {
+		if (pool == NULL)
+			ak_list_entry_clear(e);
+		memset(e, 0, sizeof(*e));
+	}
 	return r;
 }
+
+enum ak_err
+ak_proto_get_list_entry(struct ak_buf *b, struct ak_list_entry *e)
+{
+	return get_list_entry(b, e, NULL);
+}
+
+enum ak_err
+ak_proto_get_list_entry_pool(struct ak_buf *b, struct ak_list_entry *e, struct ak_proto_pool *pool)
+{
+	if (pool == NULL)
+		return AK_ERR_INVALID;
+	return get_list_entry(b, e, pool);
+}
+
 
 void
 ak_list_entry_clear(struct ak_list_entry *e)

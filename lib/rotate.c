@@ -257,9 +257,18 @@ ak_store_expire(struct ak_store *s, int64_t now)
 	if (s == NULL)
 		return 0;
 	for (i = 0; i < s->n; i++) {
-		n += expire_one(&s->p[i]->rot, now);
-		for (j = 0; j < s->p[i]->nvars; j++)
-			n += expire_one(&s->p[i]->vars[j].rot, now);
+		struct ak_profile *p = s->p[i];
+		int64_t d = ak_profile_next_expiry(p);
+
+		if (d == 0 || d > now)
+			continue;
+		/* A profile the agent's snapshot shares is copied before it changes. Out of memory, it
+		 * keeps its previous keys until the next write tries again. */
+		if ((p = ak_store_own(s, p->name)) == NULL)
+			continue;
+		n += expire_one(&p->rot, now);
+		for (j = 0; j < p->nvars; j++)
+			n += expire_one(&p->vars[j].rot, now);
 	}
 	return n;
 }

@@ -55,6 +55,10 @@ ak_profile_free(struct ak_profile *p)
 
 	if (p == NULL)
 		return;
+	/* Another store still holds it: drop our hold only. (0 means we were the only holder; the
+	 * count then wraps, but the struct is wiped and freed below.) */
+	if (__atomic_fetch_sub(&p->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
 	ak_smem_free(p->name);
 	ak_smem_free(p->provider);
 	ak_smem_free(p->secret_var);
@@ -331,6 +335,26 @@ fail:
 	return NULL;
 }
 
+struct ak_store *
+ak_store_share(const struct ak_store *s)
+{
+	struct ak_store *d;
+	size_t i;
+
+	if (s == NULL || (d = ak_store_new()) == NULL)
+		return NULL;
+	if (s->n > 0 && (d->p = ak_smem_alloc(s->n * sizeof(*d->p))) == NULL) {
+		ak_smem_free(d);
+		return NULL;
+	}
+	d->cap = d->n = s->n;
+	for (i = 0; i < s->n; i++) {
+		__atomic_add_fetch(&s->p[i]->refs, 1, __ATOMIC_RELAXED);
+		d->p[i] = s->p[i];
+	}
+	return d;
+}
+
 /* Index of name, or where it would be inserted (with *found = 0). */
 static size_t
 store_search(const struct ak_store *s, const char *name, int *found)
@@ -364,6 +388,29 @@ ak_store_find(const struct ak_store *s, const char *name)
 		return NULL;
 	i = store_search(s, name, &found);
 	return found ? s->p[i] : NULL;
+}
+
+struct ak_profile *
+ak_store_own(struct ak_store *s, const char *name)
+{
+	struct ak_profile *p;
+	size_t i;
+	int found;
+
+	if (s == NULL || name == NULL)
+		return NULL;
+	i = store_search(s, name, &found);
+	if (!found)
+		return NULL;
+	/* Only one holder: no other store can gain one meanwhile (shares are taken from a store by the
+	 * thread that owns it), so it is ours to change. */
+	if (__atomic_load_n(&s->p[i]->refs, __ATOMIC_ACQUIRE) == 0)
+		return s->p[i];
+	if ((p = ak_profile_dup(s->p[i])) == NULL)
+		return NULL;
+	ak_profile_free(s->p[i]); /* drops our hold on the shared one */
+	s->p[i] = p;
+	return p;
 }
 
 static enum ak_err
@@ -545,12 +592,13 @@ jw_reserve(struct jw *w, size_t n)
 	w->room = n;
 }
 
-static void
+static inline void
 jw_raw(struct jw *w, const char *s, size_t n)
 {
-	if (w->r != AK_OK)
-		return;
-	if (w->room - w->used < n) {
+	/* The common case, room in the reservation, is one compare; there is none after an error. */
+	if (w->p == NULL || w->room - w->used < n) {
+		if (w->r != AK_OK)
+			return;
 		jw_reserve(w, n);
 		if (w->r != AK_OK)
 			return;
@@ -560,6 +608,13 @@ jw_raw(struct jw *w, const char *s, size_t n)
 }
 
 #define JW_LIT(w, lit) jw_raw((w), (lit), sizeof(lit) - 1)
+
+/* The bytes a JSON string escapes (1), and its end (NUL, 2): one look-up a byte on the long runs of
+ * plain bytes that keys and values are. */
+static const uint8_t jw_special[256] = {
+	2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	['"'] = 1, ['\\'] = 1,
+};
 
 /* A JSON string: quote, backslash and the control characters escaped as cJSON escapes them; every other
  * byte (UTF-8 included) as it is. Runs of plain bytes go out in one copy. */
@@ -572,11 +627,13 @@ jw_str(struct jw *w, const char *s)
 	size_t en;
 
 	JW_LIT(w, "\"");
-	for (; *s != '\0'; s++) {
+	for (;; s++) {
 		unsigned char c = (unsigned char)*s;
 
-		if (c >= 0x20 && c != '"' && c != '\\')
+		if (jw_special[c] == 0)
 			continue;
+		if (c == '\0')
+			break;
 		jw_raw(w, run, (size_t)(s - run));
 		run = s + 1;
 		esc[0] = '\\';
@@ -615,13 +672,21 @@ jw_kstr(struct jw *w, const char *key, const char *v, int first)
 	jw_str(w, v != NULL ? v : "");
 }
 
+/* An integer in decimal, as %lld writes it (snprintf per number was a tenth of a write). */
 static void
 jw_kint_bare(struct jw *w, int64_t v)
 {
-	char num[32];
-	int n = snprintf(num, sizeof(num), "%lld", (long long)v);
+	char num[24];
+	size_t i = sizeof(num);
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
 
-	jw_raw(w, num, (size_t)n);
+	do {
+		num[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		num[--i] = '-';
+	jw_raw(w, num + i, sizeof(num) - i);
 }
 
 /* ,"key":integer */
@@ -790,22 +855,16 @@ out:
 static int
 has_nul_escape(const char *doc, size_t len)
 {
-	size_t i;
-	int in = 0;
+	const char *p = doc, *end = doc + len;
 
-	for (i = 0; i < len; i++) {
-		if (!in) {
-			if (doc[i] == '"')
-				in = 1;
-			continue;
-		}
-		if (doc[i] == '"') {
-			in = 0;
-		} else if (doc[i] == '\\') {
-			if (i + 5 < len && doc[i + 1] == 'u' && memcmp(doc + i + 2, "0000", 4) == 0)
-				return 1;
-			i++; /* the escaped character cannot end the string */
-		}
+	/* Outside strings valid JSON has no backslash, so every one found starts an escape: jump from one
+	 * to the next (memchr runs at memory speed over the long plain values) and skip what it escapes. */
+	while ((p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
+		if (end - p > 5 && p[1] == 'u' && memcmp(p + 2, "0000", 4) == 0)
+			return 1;
+		p += 2; /* the escaped character cannot start another escape */
+		if (p >= end)
+			break;
 	}
 	return 0;
 }
@@ -839,20 +898,31 @@ ak_store_json_time(const cJSON *it, int64_t *dst)
 	return AK_OK;
 }
 
+/* The variables straight into one array of their number (growing it a variable at a time through
+ * ak_profile_put_var cost an allocation and a copy each). Names, sizes, duplicates and a clash with
+ * secret_var are left to the one ak_profile_validate of the profile that follows. */
 static enum ak_err
 parse_vars(const cJSON *arr, struct ak_profile *p)
 {
 	const cJSON *v, *f, *prev;
 	const char *name, *value;
-	size_t i, n;
+	struct ak_var *var;
+	size_t n;
 	int secret, has_secret;
 	enum ak_err r;
 
 	if (!cJSON_IsArray(arr))
 		return AK_ERR_BAD_FORMAT;
 	n = 0;
+	cJSON_ArrayForEach(v, arr)
+		if (++n > AK_VARS_MAX)
+			return AK_ERR_BAD_FORMAT;
+	if (n == 0)
+		return AK_OK;
+	if ((p->vars = ak_smem_alloc(n * sizeof(*p->vars))) == NULL)
+		return AK_ERR_NOMEM;
 	cJSON_ArrayForEach(v, arr) {
-		if (++n > AK_VARS_MAX || !cJSON_IsObject(v))
+		if (!cJSON_IsObject(v))
 			return AK_ERR_BAD_FORMAT;
 		name = value = NULL;
 		prev = NULL;
@@ -878,22 +948,16 @@ parse_vars(const cJSON *arr, struct ak_profile *p)
 			else
 				return AK_ERR_BAD_FORMAT; /* unknown or repeated key */
 		}
-		if (name == NULL || value == NULL)
+		if (name == NULL || value == NULL || too_long(name, AK_VARNAME_MAX) ||
+		    too_long(value, AK_VALUE_MAX) || (prev != NULL && !secret))
 			return AK_ERR_BAD_FORMAT;
-		/* set_var would silently replace a repeated name: refuse it instead. */
-		if (strcmp(name, p->secret_var) == 0)
-			return AK_ERR_BAD_FORMAT;
-		for (i = 0; i < p->nvars; i++)
-			if (strcmp(p->vars[i].name, name) == 0)
-				return AK_ERR_BAD_FORMAT;
-		if ((r = ak_profile_put_var(p, name, value, secret)) != AK_OK)
-			return r == AK_ERR_NOMEM ? r : AK_ERR_BAD_FORMAT;
-		if (prev != NULL) {
-			if (!secret)
-				return AK_ERR_BAD_FORMAT;
-			if ((r = ak_rot_from_json(prev, &p->vars[p->nvars - 1].rot)) != AK_OK)
-				return r;
-		}
+		/* nvars counts the slots filled so far, so ak_profile_free sees only what exists. */
+		var = &p->vars[p->nvars++];
+		var->secret = secret;
+		if ((var->name = ak_smem_strdup(name)) == NULL || (var->value = ak_smem_strdup(value)) == NULL)
+			return AK_ERR_NOMEM;
+		if (prev != NULL && (r = ak_rot_from_json(prev, &var->rot)) != AK_OK)
+			return r;
 	}
 	return AK_OK;
 }

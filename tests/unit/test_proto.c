@@ -127,6 +127,56 @@ dec_list(struct ak_buf *b)
 	return r;
 }
 
+static int
+list_entries_equal(const struct ak_list_entry *a, const struct ak_list_entry *b)
+{
+	uint32_t i;
+
+	if (strcmp(a->name, b->name) || strcmp(a->provider, b->provider) ||
+	    strcmp(a->secret_var, b->secret_var) || strcmp(a->redacted, b->redacted) ||
+	    strcmp(a->description, b->description) || strcmp(a->deact_hint, b->deact_hint) ||
+	    a->created != b->created || a->rotated != b->rotated || a->nvars != b->nvars ||
+	    a->rotate_every != b->rotate_every || a->prev_until != b->prev_until ||
+	    a->confirm != b->confirm || a->expired != b->expired || a->lifetime != b->lifetime ||
+	    a->wipe_at != b->wipe_at || a->deact_pending != b->deact_pending)
+		return 0;
+	for (i = 0; i < a->nvars; i++)
+		if (strcmp(a->vars[i], b->vars[i]) || a->var_secret[i] != b->var_secret[i])
+			return 0;
+	return 1;
+}
+
+/* The pool decoder against the malloc one on the same bytes: the same verdict, the same entry, and a
+ * pool that never needs more than the row's wire bytes plus AK_PROTO_LIST_POOL_EXTRA. */
+static enum ak_err
+dec_list_pool(struct ak_buf *b)
+{
+	struct ak_list_entry e, m;
+	size_t len = ak_buf_len(b);
+	struct ak_buf *copy = ak_buf_new(BIG);
+	uint8_t *mem = malloc(len + AK_PROTO_LIST_POOL_EXTRA + 1);
+	struct ak_proto_pool pool = { mem, len + AK_PROTO_LIST_POOL_EXTRA, 0 };
+	enum ak_err r, rm;
+
+	if (copy == NULL || mem == NULL || ak_buf_put(copy, ak_buf_ptr(b), len) != AK_OK)
+		abort();
+	r = ak_proto_get_list_entry_pool(b, &e, &pool);
+	rm = ak_proto_get_list_entry(copy, &m);
+	CHECK_EQ(r, rm);
+	if (r == AK_OK && rm == AK_OK) {
+		CHECK(list_entries_equal(&e, &m));
+		CHECK(pool.used <= len - ak_buf_len(b) + AK_PROTO_LIST_POOL_EXTRA);
+		CHECK_EQ(ak_buf_len(b), ak_buf_len(copy));
+	} else if (r != AK_OK) {
+		CHECK(e.name == NULL && e.vars == NULL);
+	}
+	ak_list_entry_clear(&m);
+	ak_buf_free(copy);
+	free(mem);
+	return r;
+}
+
+
 static enum ak_err
 dec_error(struct ak_buf *b)
 {
@@ -579,6 +629,52 @@ test_status_roundtrip(void)
 	ak_buf_free(b);
 }
 
+/* The pool's bound at its worst (the most variables, the shortest names, empty strings), and a pool one
+ * byte short of what a row needs refused without a partial entry. */
+static void
+test_list_pool(void)
+{
+	struct ak_buf *b = ak_buf_new(BIG);
+	struct ak_profile *p = ak_profile_new();
+	struct ak_list_entry e;
+	struct ak_proto_pool pool;
+	uint8_t mem[8192];
+	char name[4];
+	size_t len, need;
+	int i;
+
+	CHECK_EQ(ak_profile_set_field(&p->name, "a"), AK_OK);
+	CHECK_EQ(ak_profile_set_field(&p->secret_var, "K"), AK_OK);
+	CHECK_EQ(ak_profile_set_field(&p->secret, "s"), AK_OK);
+	for (i = 0; i < AK_VARS_MAX; i++) {
+		snprintf(name, sizeof(name), "%c%c", 'A' + i / 26, 'A' + i % 26);
+		CHECK_EQ(ak_profile_put_var(p, name, "", i % 2), AK_OK);
+	}
+	CHECK_EQ(ak_proto_put_list_entry(b, p), AK_OK);
+	len = ak_buf_len(b);
+	CHECK_EQ(run(dec_list_pool, ak_buf_ptr(b), len), AK_OK);
+	/* How much this row takes: then one byte less fails. */
+	{
+		struct ak_buf *c = buf_of(ak_buf_ptr(b), len);
+
+		pool = (struct ak_proto_pool){ mem, sizeof(mem), 0 };
+		CHECK_EQ(ak_proto_get_list_entry_pool(c, &e, &pool), AK_OK);
+		CHECK_EQ(e.nvars, AK_VARS_MAX);
+		CHECK(e.nvars == AK_VARS_MAX && e.var_secret[1] == 1 && strcmp(e.vars[63], "CL") == 0);
+		need = pool.used;
+		CHECK(need <= len + AK_PROTO_LIST_POOL_EXTRA);
+		ak_buf_free(c);
+		c = buf_of(ak_buf_ptr(b), len);
+		pool = (struct ak_proto_pool){ mem, need - 1, 0 };
+		CHECK_EQ(ak_proto_get_list_entry_pool(c, &e, &pool), AK_ERR_NOMEM);
+		CHECK(e.name == NULL && e.vars == NULL && e.nvars == 0);
+		ak_buf_free(c);
+	}
+	CHECK_EQ(ak_proto_get_list_entry_pool(b, &e, NULL), AK_ERR_INVALID);
+	ak_profile_free(p);
+	ak_buf_free(b);
+}
+
 static void
 test_list_roundtrip(void)
 {
@@ -969,14 +1065,16 @@ test_other_hostile(void)
 static void
 test_sweeps(void)
 {
-	static const decoder decs[6] = { dec_profile, dec_status, dec_list, dec_error, dec_use, dec_logreq };
-	uint8_t *(*encs[6])(size_t *) = { enc_profile, enc_status, enc_list, enc_error, enc_use, enc_logreq };
-	uint8_t *valid[6], rnd[512];
-	size_t vlen[6], before;
+	static const decoder decs[7] = { dec_profile, dec_status, dec_list, dec_error, dec_use, dec_logreq,
+	    dec_list_pool };
+	uint8_t *(*encs[7])(size_t *) = { enc_profile, enc_status, enc_list, enc_error, enc_use, enc_logreq,
+	    enc_list };
+	uint8_t *valid[7], rnd[512];
+	size_t vlen[7], before;
 	int i, k;
 	long n, accepted = 0;
 
-	for (i = 0; i < 6; i++) {
+	for (i = 0; i < 7; i++) {
 		valid[i] = encs[i](&vlen[i]);
 		truncation_sweep(decs[i], valid[i], vlen[i]);
 		bitflip_sweep(decs[i], valid[i], vlen[i]);
@@ -989,7 +1087,7 @@ test_sweeps(void)
 	 */
 	before = arena_in_use();
 	for (n = 0; n < 100000; n++) {
-		int d = (int)(rng() % 6);
+		int d = (int)(rng() % 7);
 		size_t len;
 		if (n % 2 == 0) {
 			len = (size_t)(rng() % sizeof(rnd));
@@ -1017,7 +1115,7 @@ test_sweeps(void)
 	}
 	CHECK_EQ(arena_in_use(), before);
 	printf("random sweep: %ld of 100000 inputs decoded\n", accepted);
-	for (i = 0; i < 6; i++)
+	for (i = 0; i < 7; i++)
 		free(valid[i]);
 }
 
@@ -1306,6 +1404,7 @@ main(void)
 	test_add_if_source();
 	test_status_roundtrip();
 	test_list_roundtrip();
+	test_list_pool();
 	test_error_roundtrip();
 	test_profile_hostile();
 	test_other_hostile();

@@ -15,9 +15,12 @@
 
 #include <sodium.h>
 
+#include <cjson/cJSON.h>
+
 #include "ak_file.h"
 #include "ak_smem.h"
 #include "ak_edit.h"
+#include "ak_rotate.h"
 #include "ak_store.h"
 #include "ak_util.h"
 #include "t.h"
@@ -614,6 +617,130 @@ test_all_bytes(void)
 	ak_store_free(o);
 	ak_store_free(s);
 	free(img);
+}
+
+/* cJSON's printer as the oracle for the store's own JSON writer: the document built as a tree the way
+ * it was written before, printed unformatted. */
+static void
+oracle_rot(cJSON *o, const struct ak_rot *r)
+{
+	cJSON *prev;
+
+	if (r->prev == NULL && r->hint == NULL)
+		return;
+	prev = cJSON_AddObjectToObject(o, "previous");
+	if (r->prev != NULL)
+		cJSON_AddStringToObject(prev, "value", r->prev);
+	cJSON_AddNumberToObject(prev, "rotated", (double)r->at);
+	cJSON_AddNumberToObject(prev, "until", (double)r->until);
+	if (r->hint != NULL)
+		cJSON_AddStringToObject(prev, "deactivate", r->hint);
+}
+
+static char *
+oracle_print(const struct ak_store *s)
+{
+	cJSON *root = cJSON_CreateObject(), *arr, *o, *vars, *v;
+	char *out;
+	size_t i, j;
+
+	cJSON_AddNumberToObject(root, "version", AK_DOC_VERSION);
+	arr = cJSON_AddArrayToObject(root, "profiles");
+	for (i = 0; i < s->n; i++) {
+		const struct ak_profile *p = s->p[i];
+
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "name", p->name);
+		cJSON_AddStringToObject(o, "provider", p->provider);
+		cJSON_AddStringToObject(o, "secret_var", p->secret_var);
+		cJSON_AddStringToObject(o, "secret", p->secret);
+		cJSON_AddStringToObject(o, "description", p->description);
+		cJSON_AddStringToObject(o, "source", p->source);
+		cJSON_AddNumberToObject(o, "created", (double)p->created);
+		cJSON_AddNumberToObject(o, "rotated", (double)p->rotated);
+		vars = cJSON_AddArrayToObject(o, "vars");
+		for (j = 0; j < p->nvars; j++) {
+			v = cJSON_CreateObject();
+			cJSON_AddStringToObject(v, "name", p->vars[j].name);
+			cJSON_AddStringToObject(v, "value", p->vars[j].value);
+			if (p->vars[j].secret)
+				cJSON_AddTrueToObject(v, "secret");
+			oracle_rot(v, &p->vars[j].rot);
+			cJSON_AddItemToArray(vars, v);
+		}
+		oracle_rot(o, &p->rot);
+		if (p->rotate_every != 0)
+			cJSON_AddNumberToObject(o, "rotate_every", (double)p->rotate_every);
+		if (p->confirm)
+			cJSON_AddTrueToObject(o, "confirm");
+		if (p->lifetime != 0)
+			cJSON_AddNumberToObject(o, "lifetime", (double)p->lifetime);
+		cJSON_AddItemToArray(arr, o);
+	}
+	out = cJSON_PrintUnformatted(root);
+	cJSON_Delete(root);
+	return out;
+}
+
+/* The document as the store writes it is byte for byte what cJSON printed, for every byte a value may
+ * hold (escapes, UTF-8, DEL), every optional field, negative and large times; and it parses back to
+ * the same store. */
+static void
+test_writer_oracle(void)
+{
+	struct ak_store *s = mkstore(), *o = NULL;
+	struct ak_profile *p;
+	char all[256], *mine = NULL, *ref;
+	size_t len = 0;
+	int c;
+
+	for (c = 1; c < 256; c++)
+		all[c - 1] = (char)c;
+	all[255] = '\0';
+	p = ak_store_find(s, "production");
+	CHECK_EQ(ak_profile_set_field(&p->secret, all), AK_OK);
+	CHECK_EQ(ak_profile_set_field(&p->description, all + 31), AK_OK);
+	CHECK_EQ(ak_profile_set_field(&p->source, "\"\\/\b\f\n\r\t\x7f\xc3\xa9\xe2\x82\xac\xf0\x9f\x94\x91"), AK_OK);
+	CHECK_EQ(ak_profile_set_field(&p->provider, all + 120), AK_OK);
+	CHECK_EQ(ak_profile_put_var(p, "SECRET_TOKEN", all, 1), AK_OK);
+	CHECK_EQ(ak_profile_set_var(p, "EMPTY", ""), AK_OK);
+	p->vars[2].rot.prev = ak_smem_strdup(all + 1);
+	p->vars[2].rot.at = 1700000200;
+	p->vars[2].rot.until = 1700086600;
+	p->rot.prev = ak_smem_strdup(all);
+	p->rot.hint = ak_smem_strdup("sk-ant-api03-R2D...ig\"\\AA");
+	p->rot.at = 1700000300;
+	p->rot.until = 1800000000;
+	p->rotate_every = 7776000;
+	p->confirm = 1;
+	p->lifetime = 3600;
+	p = ak_store_find(s, "staging");
+	p->created = -1;
+	p->rotated = 4102444800; /* past INT_MAX: cJSON prints it as a double */
+	p->rot.hint = ak_smem_strdup("sk-ant-admin01-A...zzAA");
+	p->rot.at = -86400;
+	p->rot.until = 0;
+	p = ak_store_find(s, "project-a");
+	p->created = 999999999999999; /* the largest whole number %1.15g prints without an exponent */
+	p->rotated = -999999999999999;
+	CHECK_EQ(ak_store_serialize(s, &mine, &len), AK_OK);
+	CHECK((ref = oracle_print(s)) != NULL);
+	CHECK(mine != NULL && ref != NULL && strlen(ref) == len && memcmp(mine, ref, len) == 0);
+	if (mine != NULL && ref != NULL && (strlen(ref) != len || memcmp(mine, ref, len) != 0))
+		fprintf(stderr, "writer:\n%s\ncJSON:\n%s\n", mine, ref);
+	CHECK_EQ(ak_store_parse(mine, len, &o), AK_OK);
+	CHECK(o != NULL && stores_equal(s, o));
+	if (o != NULL) {
+		p = ak_store_find(o, "production");
+		CHECK(p != NULL && p->nvars == 4 && p->vars[2].secret && p->confirm && p->lifetime == 3600);
+		CHECK(p != NULL && p->rot.hint != NULL && strcmp(p->rot.prev, all) == 0);
+		CHECK_STR(p != NULL ? p->vars[2].rot.prev : NULL, all + 1);
+		CHECK_EQ(ak_store_find(o, "staging")->rot.at, -86400);
+	}
+	ak_smem_free(mine);
+	cJSON_free(ref);
+	ak_store_free(o);
+	ak_store_free(s);
 }
 
 static int
@@ -1303,6 +1430,61 @@ put_apply(struct ak_store *s, void *arg)
 	return ak_store_put(s, mkprofile(arg, "sk-ant-api03-DDDDnew", ""), 0);
 }
 
+/* The writer's snapshot: the same profiles held twice, and a change to either store's profile made in
+ * a copy of its own, so the other never sees it. */
+static void
+test_share(void)
+{
+	struct ak_store *s = mkstore(), *sh;
+	struct ak_profile *orig, *mine, *p;
+
+	CHECK((sh = ak_store_share(s)) != NULL);
+	CHECK_EQ(sh->n, s->n);
+	for (size_t i = 0; i < s->n; i++) {
+		CHECK(sh->p[i] == s->p[i]);
+		CHECK_EQ(s->p[i]->refs, 1);
+	}
+	CHECK(stores_equal(sh, s));
+	/* Owned in the snapshot: a copy replaces it there, the original keeps one holder. */
+	orig = ak_store_find(s, "staging");
+	CHECK((mine = ak_store_own(sh, "staging")) != NULL);
+	CHECK(mine != orig);
+	CHECK_EQ(orig->refs, 0);
+	CHECK_EQ(mine->refs, 0);
+	CHECK(profiles_equal(mine, orig));
+	CHECK_EQ(ak_profile_set_field(&mine->description, "changed"), AK_OK);
+	CHECK_STR(orig->description, "");
+	/* Now the original's own: taken in place. */
+	CHECK(ak_store_own(s, "staging") == orig);
+	CHECK(ak_store_own(s, "absent") == NULL);
+	/* Removing or replacing a shared profile in one store leaves the other's intact. */
+	CHECK_EQ(ak_store_remove(sh, "production"), AK_OK);
+	CHECK((p = ak_store_find(s, "production")) != NULL);
+	CHECK_EQ(p->refs, 0);
+	CHECK_STR(p->secret, "sk-ant-api03-AAAAprod");
+	CHECK_EQ(ak_store_put(sh, mkprofile("project-a", "sk-ant-api03-EEEEnew", ""), 1), AK_OK);
+	CHECK_STR(ak_store_find(s, "project-a")->secret, "sk-ant-api03-CCCCproj");
+	CHECK_STR(ak_store_find(sh, "project-a")->secret, "sk-ant-api03-EEEEnew");
+	ak_store_free(sh);
+	CHECK_EQ(s->n, 3);
+
+	/* A previous key past its grace: expired in the snapshot's copy only. */
+	p = ak_store_find(s, "staging");
+	CHECK((p->rot.prev = ak_smem_strdup("sk-ant-api03-OLDOLDold")) != NULL);
+	p->rot.at = 1700000000;
+	p->rot.until = 1700000050;
+	CHECK((sh = ak_store_share(s)) != NULL);
+	CHECK_EQ(ak_store_expire(sh, 1800000000), 1);
+	CHECK(ak_store_find(sh, "staging")->rot.prev == NULL);
+	CHECK_STR(ak_store_find(s, "staging")->rot.prev, "sk-ant-api03-OLDOLDold");
+	CHECK(ak_store_find(sh, "production") == ak_store_find(s, "production"));
+	/* Freed in either order: the last holder frees (the sanitizer build sees any use after free). */
+	ak_store_free(s);
+	CHECK_STR(ak_store_find(sh, "production")->secret, "sk-ant-api03-AAAAprod");
+	CHECK_EQ(ak_store_find(sh, "production")->refs, 0);
+	ak_store_free(sh);
+}
+
 /* A write from a copy of the store when the file is the one the copy came from. */
 static void
 test_txn_base(void)
@@ -1428,6 +1610,7 @@ main(void)
 	test_header_tamper();
 	test_malformed();
 	test_all_bytes();
+	test_writer_oracle();
 	test_disk();
 	test_failed_writes();
 	test_crash();
@@ -1437,6 +1620,7 @@ main(void)
 	test_stale_temps();
 	test_load();
 	test_secret_vars_and_edits();
+	test_share();
 	test_txn_base();
 	test_parse_terminated();
 	cleanup();
