@@ -568,6 +568,23 @@ get_name(struct ak_buf *req, char **name)
 	return r;
 }
 
+/* The request's profile name (*name: the caller frees it, which wipes it) and that profile in the
+ * unlocked store: LOCKED or NO_PROFILE otherwise. */
+static enum ak_err
+get_stored(struct ak_buf *req, char **name, const struct ak_profile **p)
+{
+	enum ak_err r;
+
+	*p = NULL;
+	if ((r = get_name(req, name)) != AK_OK)
+		return r;
+	if (st.key == NULL)
+		return AK_ERR_LOCKED;
+	if ((*p = ak_store_find(st.store, *name)) == NULL)
+		return AK_ERR_NO_PROFILE;
+	return AK_OK;
+}
+
 /* LIST_ONE: the LIST row of one profile, so that a client asking about one name (akctl add checks it
  * is free) does not fetch the whole list: at 10,000 profiles that is 1.5 MB, rebuilt after each write. */
 static enum ak_err
@@ -577,16 +594,8 @@ do_list_one(struct ak_buf *req, struct ak_buf *out)
 	char *name = NULL;
 	enum ak_err r;
 
-	if ((r = get_name(req, &name)) != AK_OK)
+	if ((r = get_stored(req, &name, &p)) != AK_OK)
 		goto out;
-	if (st.key == NULL) {
-		r = AK_ERR_LOCKED;
-		goto out;
-	}
-	if ((p = ak_store_find(st.store, name)) == NULL) {
-		r = AK_ERR_NO_PROFILE;
-		goto out;
-	}
 	if ((r = ak_proto_begin(out, AK_MSG_LIST_REPLY)) != AK_OK || (r = ak_buf_put_u32(out, 1)) != AK_OK ||
 	    (r = ak_proto_put_list_entry(out, p)) != AK_OK)
 		goto out;
@@ -1087,21 +1096,14 @@ out:
 static enum ak_err
 do_remove(struct ak_buf *req, struct ak_buf *out, struct agent_result *res)
 {
+	const struct ak_profile *p;
 	struct agent_write_job *j;
 	char *name = NULL;
 	enum ak_err r;
 
-	if ((r = get_name(req, &name)) != AK_OK)
-		goto out;
-	if (st.key == NULL) {
-		r = AK_ERR_LOCKED;
-		goto out;
-	}
 	/* Cheap answer without touching the file when we already know it is absent. */
-	if (ak_store_find(st.store, name) == NULL) {
-		r = AK_ERR_NO_PROFILE;
+	if ((r = get_stored(req, &name, &p)) != AK_OK)
 		goto out;
-	}
 	if ((j = job_new(AK_MSG_REMOVE, cur_peer)) == NULL) {
 		r = AK_ERR_NOMEM;
 		goto out;

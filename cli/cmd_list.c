@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "ak_buf.h"
+#include "ak_jsonw.h"
 #include "ak_smem.h"
 #include "ak_util.h"
 #include "cli.h"
@@ -96,122 +97,21 @@ count_uses(const struct ak_list_entry *e, uint32_t n, const struct ak_use_entry 
  */
 #define JSON_OUT_MAX (4u << 20) /* one profile: its strings (at most ~80 KiB), escaped, and dates */
 
-struct jout {
-	struct ak_buf *b;
-	enum ak_err r;  /* the first failure; later puts are no-ops */
-	uint8_t *p;     /* a reservation at the end of b: writes go here without a call per piece */
-	size_t room;    /* its size */
-	size_t used;    /* how much of it is written */
-};
-
 #define JO_CHUNK 16384u
 #define JO_FLUSH 32768u
-
-/* Give back the unwritten part of the reservation (the answer ends, or a new one is needed). */
-static void
-jo_commit(struct jout *j)
-{
-	if (j->p != NULL)
-		ak_buf_unreserve(j->b, j->room - j->used);
-	j->p = NULL;
-	j->room = j->used = 0;
-}
-
-static inline void
-jo_raw(struct jout *j, const char *s, size_t n)
-{
-	size_t left;
-
-	/* The common case, room in the reservation, is one compare; there is none after a failure. */
-	if (j->p == NULL || j->room - j->used < n) {
-		if (j->r != AK_OK)
-			return;
-		jo_commit(j);
-		left = ak_buf_max(j->b) - ak_buf_len(j->b);
-		j->room = n > JO_CHUNK ? n : JO_CHUNK < left ? JO_CHUNK : left;
-		if (n > left || (j->r = ak_buf_reserve(j->b, j->room, &j->p)) != AK_OK) {
-			j->r = n > left ? AK_ERR_TOO_LARGE : j->r;
-			j->p = NULL;
-			j->room = 0;
-			return;
-		}
-	}
-	memcpy(j->p + j->used, s, n);
-	j->used += n;
-}
-
-#define JO_LIT(j, lit) jo_raw((j), (lit), sizeof(lit) - 1)
-
-/* The bytes a JSON string escapes (1), and its end (NUL, 2): one look-up a byte. */
-static const uint8_t jo_special[256] = {
-	2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-	['"'] = 1, ['\\'] = 1,
-};
-
-/* A JSON string as cJSON prints one: ", \ and the C0 controls escaped (\b \f \n \r \t, else \u00XX),
- * every other byte as it is. */
-static void
-jo_str(struct jout *j, const char *s)
-{
-	static const char hex[] = "0123456789abcdef";
-	const char *run = s;
-	char esc[6];
-
-	JO_LIT(j, "\"");
-	for (;; s++) {
-		unsigned char c = (unsigned char)*s;
-		size_t n = 2;
-
-		if (jo_special[c] == 0)
-			continue;
-		if (c == '\0')
-			break;
-		jo_raw(j, run, (size_t)(s - run));
-		run = s + 1;
-		esc[0] = '\\';
-		switch (c) {
-		case '"': esc[1] = '"'; break;
-		case '\\': esc[1] = '\\'; break;
-		case '\b': esc[1] = 'b'; break;
-		case '\f': esc[1] = 'f'; break;
-		case '\n': esc[1] = 'n'; break;
-		case '\r': esc[1] = 'r'; break;
-		case '\t': esc[1] = 't'; break;
-		default:
-			memcpy(esc + 1, "u00", 3);
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			n = 6;
-		}
-		jo_raw(j, esc, n);
-	}
-	jo_raw(j, run, (size_t)(s - run));
-	JO_LIT(j, "\"");
-}
-
-/* ,"key":"value" (or without the comma for the first member) */
-static void
-jo_kstr(struct jout *j, const char *key, const char *v, int first)
-{
-	if (!first)
-		JO_LIT(j, ",");
-	jo_str(j, key);
-	JO_LIT(j, ":");
-	jo_str(j, v);
-}
 
 /* ,"key":NUMBER as cJSON prints a number made from v: %d when it fits an int, else the shortest of
  * %1.15g and %1.17g that reads back as the same double. */
 static void
-jo_knum(struct jout *j, const char *key, int64_t v)
+jo_knum(struct ak_jw *j, const char *key, int64_t v)
 {
 	char num[32];
 	double d = (double)v, back;
 	int n;
 
-	JO_LIT(j, ",");
-	jo_str(j, key);
-	JO_LIT(j, ":");
+	AK_JW_LIT(j, ",");
+	ak_jw_str(j, key);
+	AK_JW_LIT(j, ":");
 	if (d > -2147483649.0 && d < 2147483648.0) {
 		n = snprintf(num, sizeof(num), "%d", (int)v);
 	} else {
@@ -220,13 +120,13 @@ jo_knum(struct jout *j, const char *key, int64_t v)
 		if (fabs(back - d) > (fabs(back) > fabs(d) ? fabs(back) : fabs(d)) * DBL_EPSILON)
 			n = snprintf(num, sizeof(num), "%1.17g", d);
 	}
-	jo_raw(j, num, (size_t)n);
+	ak_jw_raw(j, num, (size_t)n);
 }
 
 /* ,"key":"ISO date". The last conversion is kept: most profiles of a large store share their dates,
  * and formatting one costs more than writing the whole row. */
 static void
-jo_ktime(struct jout *j, const char *key, int64_t t)
+jo_ktime(struct ak_jw *j, const char *key, int64_t t)
 {
 	static char when[32];
 	static int64_t when_t;
@@ -237,36 +137,36 @@ jo_ktime(struct jout *j, const char *key, int64_t t)
 		when_t = t;
 		have = 1;
 	}
-	jo_kstr(j, key, when, 0);
+	ak_jw_kstr(j, key, when, 0);
 }
 
 static void
-jo_profile(struct jout *j, const struct ak_list_entry *e, const struct use *u)
+jo_profile(struct ak_jw *j, const struct ak_list_entry *e, const struct use *u)
 {
 	uint32_t k;
 	int secret, first;
 
-	JO_LIT(j, "{");
-	jo_kstr(j, "name", e->name, 1);
-	jo_kstr(j, "provider", e->provider, 0);
-	jo_kstr(j, "secret_var", e->secret_var, 0);
-	jo_kstr(j, "key", e->redacted, 0);
+	AK_JW_LIT(j, "{");
+	ak_jw_kstr(j, "name", e->name, 1);
+	ak_jw_kstr(j, "provider", e->provider, 0);
+	ak_jw_kstr(j, "secret_var", e->secret_var, 0);
+	ak_jw_kstr(j, "key", e->redacted, 0);
 	/* The variable names: plain ones under "vars", secret ones under "secrets". */
 	for (secret = 0; secret <= 1; secret++) {
-		JO_LIT(j, ",");
-		jo_str(j, secret ? "secrets" : "vars");
-		JO_LIT(j, ":[");
+		AK_JW_LIT(j, ",");
+		ak_jw_str(j, secret ? "secrets" : "vars");
+		AK_JW_LIT(j, ":[");
 		for (k = 0, first = 1; k < e->nvars; k++) {
 			if ((e->var_secret != NULL && e->var_secret[k]) != secret)
 				continue;
 			if (!first)
-				JO_LIT(j, ",");
-			jo_str(j, e->vars[k]);
+				AK_JW_LIT(j, ",");
+			ak_jw_str(j, e->vars[k]);
 			first = 0;
 		}
-		JO_LIT(j, "]");
+		AK_JW_LIT(j, "]");
 	}
-	jo_kstr(j, "description", e->description, 0);
+	ak_jw_kstr(j, "description", e->description, 0);
 	jo_ktime(j, "created", e->created);
 	jo_ktime(j, "rotated", e->rotated);
 	/* Rotation: the policy in seconds, its state, and when a kept previous key goes. */
@@ -274,51 +174,50 @@ jo_profile(struct jout *j, const struct ak_list_entry *e, const struct use *u)
 		const char *mark = cli_rotation_mark(e, ak_now_s());
 
 		jo_knum(j, "rotate_every", e->rotate_every);
-		jo_kstr(j, "rotation", mark[0] ? mark : "ok", 0);
+		ak_jw_kstr(j, "rotation", mark[0] ? mark : "ok", 0);
 	}
 	if (e->prev_until != 0)
 		jo_ktime(j, "previous_until", e->prev_until);
 	/* Use policies: confirm-on-use, the profile's own lifetime and the agent's wipe of it. */
 	if (e->confirm)
-		JO_LIT(j, ",\"confirm\":true");
+		AK_JW_LIT(j, ",\"confirm\":true");
 	if (e->lifetime != 0)
 		jo_knum(j, "lifetime", e->lifetime);
 	if (e->expired)
-		JO_LIT(j, ",\"expired\":true");
+		AK_JW_LIT(j, ",\"expired\":true");
 	if (e->wipe_at != 0)
 		jo_ktime(j, "wiped_at", e->wipe_at);
 	if (e->deact_hint != NULL && e->deact_hint[0] != '\0')
-		jo_kstr(j, e->deact_pending ? "deactivation_pending" : "deactivate_on_finish", e->deact_hint, 0);
+		ak_jw_kstr(j, e->deact_pending ? "deactivation_pending" : "deactivate_on_finish", e->deact_hint, 0);
 	if (u != NULL) {
 		jo_knum(j, "uses", u->count);
 		if (u->last != 0)
 			jo_ktime(j, "last_use", u->last);
 	}
-	JO_LIT(j, "}");
+	AK_JW_LIT(j, "}");
 }
 
 static enum ak_err
 list_json(const struct ak_list_entry *e, uint32_t n, const struct use *u)
 {
-	struct jout j = { NULL, AK_OK, NULL, 0, 0 };
+	struct ak_jw j;
 	uint32_t i;
 
 	/* A few profiles at a time through one small buffer: the answer for 10,000 profiles is megabytes,
 	 * and a buffer that size cost more in fresh pages than the writing. */
-	if ((j.b = ak_buf_new(JSON_OUT_MAX)) == NULL) {
-		j.r = AK_ERR_NOMEM;
+	ak_jw_init(&j, ak_buf_new(JSON_OUT_MAX), JO_CHUNK);
+	if (j.b == NULL)
 		goto out;
-	}
 	for (i = 0; i < n && j.r == AK_OK; i++) {
 		if (i > 0)
-			JO_LIT(&j, ",");
+			AK_JW_LIT(&j, ",");
 		else
-			JO_LIT(&j, "[");
+			AK_JW_LIT(&j, "[");
 		jo_profile(&j, &e[i], u != NULL ? &u[i] : NULL);
 		/* Out in pieces of tens of KiB: fwrite passes those straight to write(2). */
 		if (ak_buf_len(j.b) + j.used >= JO_FLUSH || i + 1 == n) {
-			jo_raw(&j, "", 1); /* cli_json_write takes a C string */
-			jo_commit(&j);
+			ak_jw_raw(&j, "", 1); /* cli_json_write takes a C string */
+			ak_jw_commit(&j);
 			if (j.r == AK_OK)
 				cli_json_write((const char *)ak_buf_ptr(j.b));
 			ak_buf_reset(j.b);

@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include "ak_buf.h"
+#include "ak_jsonw.h"
 #include "ak_rotate.h"
 #include "ak_smem.h"
 #include "ak_store.h"
@@ -551,217 +552,71 @@ ak_store_rename(struct ak_store *s, const char *from, const char *to, int copy)
  * same keys in the same order, strings escaped the same way, integers as integers): building a cJSON tree
  * first cost two arena allocations a field and made every write of a large store slow. The parser stays
  * cJSON's, and the round trip is what the tests check. */
-struct jw {
-	struct ak_buf *b;
-	enum ak_err r;
-	uint8_t *p;     /* a reservation at the end of b: writes go here without a call per piece */
-	size_t room;    /* its size */
-	size_t used;    /* how much of it is written */
-};
-
 #define JW_CHUNK 65536u
-
-/* Give back the unwritten part of the reservation (the document ends, or a new one is needed). */
-static void
-jw_commit(struct jw *w)
-{
-	if (w->p != NULL)
-		ak_buf_unreserve(w->b, w->room - w->used);
-	w->p = NULL;
-	w->room = w->used = 0;
-}
-
-/* A reservation of at least n bytes (more when it can): the previous one is committed first. */
-static void
-jw_reserve(struct jw *w, size_t n)
-{
-	size_t left;
-
-	jw_commit(w);
-	left = ak_buf_max(w->b) - ak_buf_len(w->b);
-	if (n > left) {
-		w->r = AK_ERR_TOO_LARGE;
-		return;
-	}
-	if (n < JW_CHUNK)
-		n = JW_CHUNK < left ? JW_CHUNK : left;
-	if ((w->r = ak_buf_reserve(w->b, n, &w->p)) != AK_OK) {
-		w->p = NULL;
-		return;
-	}
-	w->room = n;
-}
-
-static inline void
-jw_raw(struct jw *w, const char *s, size_t n)
-{
-	/* The common case, room in the reservation, is one compare; there is none after an error. */
-	if (w->p == NULL || w->room - w->used < n) {
-		if (w->r != AK_OK)
-			return;
-		jw_reserve(w, n);
-		if (w->r != AK_OK)
-			return;
-	}
-	memcpy(w->p + w->used, s, n);
-	w->used += n;
-}
-
-#define JW_LIT(w, lit) jw_raw((w), (lit), sizeof(lit) - 1)
-
-/* The bytes a JSON string escapes (1), and its end (NUL, 2): one look-up a byte on the long runs of
- * plain bytes that keys and values are. */
-static const uint8_t jw_special[256] = {
-	2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-	['"'] = 1, ['\\'] = 1,
-};
-
-/* A JSON string: quote, backslash and the control characters escaped as cJSON escapes them; every other
- * byte (UTF-8 included) as it is. Runs of plain bytes go out in one copy. */
-static void
-jw_str(struct jw *w, const char *s)
-{
-	static const char hex[] = "0123456789abcdef";
-	const char *run = s;
-	char esc[6];
-	size_t en;
-
-	JW_LIT(w, "\"");
-	for (;; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (jw_special[c] == 0)
-			continue;
-		if (c == '\0')
-			break;
-		jw_raw(w, run, (size_t)(s - run));
-		run = s + 1;
-		esc[0] = '\\';
-		en = 2;
-		switch (c) {
-		case '"': esc[1] = '"'; break;
-		case '\\': esc[1] = '\\'; break;
-		case '\b': esc[1] = 'b'; break;
-		case '\f': esc[1] = 'f'; break;
-		case '\n': esc[1] = 'n'; break;
-		case '\r': esc[1] = 'r'; break;
-		case '\t': esc[1] = 't'; break;
-		default:
-			esc[1] = 'u';
-			esc[2] = '0';
-			esc[3] = '0';
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			en = 6;
-			break;
-		}
-		jw_raw(w, esc, en);
-	}
-	jw_raw(w, run, (size_t)(s - run));
-	JW_LIT(w, "\"");
-}
-
-/* ,"key":"value" (first: no comma) */
-static void
-jw_kstr(struct jw *w, const char *key, const char *v, int first)
-{
-	if (!first)
-		JW_LIT(w, ",");
-	jw_str(w, key);
-	JW_LIT(w, ":");
-	jw_str(w, v != NULL ? v : "");
-}
-
-/* An integer in decimal, as %lld writes it (snprintf per number was a tenth of a write). */
-static void
-jw_kint_bare(struct jw *w, int64_t v)
-{
-	char num[24];
-	size_t i = sizeof(num);
-	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-
-	do {
-		num[--i] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u != 0);
-	if (v < 0)
-		num[--i] = '-';
-	jw_raw(w, num + i, sizeof(num) - i);
-}
-
-/* ,"key":integer */
-static void
-jw_kint(struct jw *w, const char *key, int64_t v)
-{
-	JW_LIT(w, ",");
-	jw_str(w, key);
-	JW_LIT(w, ":");
-	jw_kint_bare(w, v);
-}
 
 /* The rotation record: ,"previous":{"value":…,"rotated":…,"until":…,"deactivate":…} when there is
  * one; a pending deactivation keeps only the hint, without "value". */
 static void
-jw_rot(struct jw *w, const struct ak_rot *r)
+jw_rot(struct ak_jw *w, const struct ak_rot *r)
 {
 	if (r->prev == NULL && r->hint == NULL)
 		return;
-	JW_LIT(w, ",\"previous\":{");
+	AK_JW_LIT(w, ",\"previous\":{");
 	if (r->prev != NULL) {
-		jw_kstr(w, "value", r->prev, 1);
-		JW_LIT(w, ",");
+		ak_jw_kstr(w, "value", r->prev, 1);
+		AK_JW_LIT(w, ",");
 	}
-	jw_str(w, "rotated");
-	JW_LIT(w, ":");
-	jw_kint_bare(w, r->at);
-	jw_kint(w, "until", r->until);
+	ak_jw_str(w, "rotated");
+	AK_JW_LIT(w, ":");
+	ak_jw_int(w, r->at);
+	ak_jw_kint(w, "until", r->until);
 	if (r->hint != NULL)
-		jw_kstr(w, "deactivate", r->hint, 0);
-	JW_LIT(w, "}");
+		ak_jw_kstr(w, "deactivate", r->hint, 0);
+	AK_JW_LIT(w, "}");
 }
 
 static void
-jw_profile(struct jw *w, const struct ak_profile *p)
+jw_profile(struct ak_jw *w, const struct ak_profile *p)
 {
 	size_t i;
 
-	JW_LIT(w, "{");
-	jw_kstr(w, "name", p->name, 1);
-	jw_kstr(w, "provider", p->provider, 0);
-	jw_kstr(w, "secret_var", p->secret_var, 0);
-	jw_kstr(w, "secret", p->secret, 0);
-	jw_kstr(w, "description", p->description, 0);
-	jw_kstr(w, "source", p->source, 0);
-	jw_kint(w, "created", p->created);
-	jw_kint(w, "rotated", p->rotated);
-	JW_LIT(w, ",\"vars\":[");
+	AK_JW_LIT(w, "{");
+	ak_jw_kstr(w, "name", p->name, 1);
+	ak_jw_kstr(w, "provider", p->provider, 0);
+	ak_jw_kstr(w, "secret_var", p->secret_var, 0);
+	ak_jw_kstr(w, "secret", p->secret, 0);
+	ak_jw_kstr(w, "description", p->description, 0);
+	ak_jw_kstr(w, "source", p->source, 0);
+	ak_jw_kint(w, "created", p->created);
+	ak_jw_kint(w, "rotated", p->rotated);
+	AK_JW_LIT(w, ",\"vars\":[");
 	for (i = 0; i < p->nvars; i++) {
 		if (i > 0)
-			JW_LIT(w, ",");
-		JW_LIT(w, "{");
-		jw_kstr(w, "name", p->vars[i].name, 1);
-		jw_kstr(w, "value", p->vars[i].value, 0);
+			AK_JW_LIT(w, ",");
+		AK_JW_LIT(w, "{");
+		ak_jw_kstr(w, "name", p->vars[i].name, 1);
+		ak_jw_kstr(w, "value", p->vars[i].value, 0);
 		if (p->vars[i].secret)
-			JW_LIT(w, ",\"secret\":true");
+			AK_JW_LIT(w, ",\"secret\":true");
 		jw_rot(w, &p->vars[i].rot);
-		JW_LIT(w, "}");
+		AK_JW_LIT(w, "}");
 	}
-	JW_LIT(w, "]");
+	AK_JW_LIT(w, "]");
 	jw_rot(w, &p->rot);
 	if (p->rotate_every != 0)
-		jw_kint(w, "rotate_every", p->rotate_every);
+		ak_jw_kint(w, "rotate_every", p->rotate_every);
 	if (p->confirm)
-		JW_LIT(w, ",\"confirm\":true");
+		AK_JW_LIT(w, ",\"confirm\":true");
 	if (p->lifetime != 0)
-		jw_kint(w, "lifetime", p->lifetime);
-	JW_LIT(w, "}");
+		ak_jw_kint(w, "lifetime", p->lifetime);
+	AK_JW_LIT(w, "}");
 }
 
 /* *out is a secure buffer the caller frees (and thereby wipes) with ak_buf_free. */
 enum ak_err
 ak_store_serialize_buf(const struct ak_store *s, struct ak_buf **out)
 {
-	struct jw w = { NULL, AK_OK, NULL, 0, 0 };
+	struct ak_jw w;
 	size_t i;
 	enum ak_err r;
 
@@ -772,7 +627,8 @@ ak_store_serialize_buf(const struct ak_store *s, struct ak_buf **out)
 	for (i = 0; i < s->n; i++)
 		if ((r = ak_profile_validate(s->p[i])) != AK_OK)
 			return r;
-	if ((w.b = ak_buf_new_secure(AK_FILE_MAX)) == NULL)
+	ak_jw_init(&w, ak_buf_new_secure(AK_FILE_MAX), JW_CHUNK);
+	if (w.b == NULL)
 		return AK_ERR_NOMEM;
 	/* Room for the whole document up front (escapes aside): growing by doubling would copy and wipe
 	 * it a dozen times. */
@@ -796,21 +652,16 @@ ak_store_serialize_buf(const struct ak_store *s, struct ak_buf **out)
 			w.room = est;
 		}
 	}
-	JW_LIT(&w, "{\"version\":");
-	{
-		char num[16];
-		int n = snprintf(num, sizeof(num), "%d", AK_DOC_VERSION);
-
-		jw_raw(&w, num, (size_t)n);
-	}
-	JW_LIT(&w, ",\"profiles\":[");
+	AK_JW_LIT(&w, "{\"version\":");
+	ak_jw_int(&w, AK_DOC_VERSION);
+	AK_JW_LIT(&w, ",\"profiles\":[");
 	for (i = 0; i < s->n; i++) {
 		if (i > 0)
-			JW_LIT(&w, ",");
+			AK_JW_LIT(&w, ",");
 		jw_profile(&w, s->p[i]);
 	}
-	JW_LIT(&w, "]}");
-	jw_commit(&w);
+	AK_JW_LIT(&w, "]}");
+	ak_jw_commit(&w);
 	if ((r = w.r) != AK_OK)
 		goto out;
 	*out = w.b;

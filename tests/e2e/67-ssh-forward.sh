@@ -80,12 +80,13 @@ SSH=(ssh -F /dev/null -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/nul
 # resets a connection during the key exchange, which says nothing about akagent, so that is tried again.
 remote() {
 	local try
-	for try in 1 2 3; do
+	for try in 1 2 3 4 5; do
 		run timeout $((60 * SCALE)) "${SSH[@]}" "PATH='$T/bin':\$PATH AKAGENT_SOCK='$RSOCK' HOME='$T/home' $*"
 		[ "$RC" = 255 ] || return 0
 		trace "ssh failed to connect (try $try): $(head -c 300 "$ERR")"
-		sleep 1
+		sleep "$try"
 	done
+	trace "sshd's log ends: $(tail -n 15 "$S/sshd.log")"
 }
 
 trace "akctl get over the forwarded socket"
@@ -126,6 +127,8 @@ assert_no_secret "$OUT" "$K" "locked get"
 unlock
 
 trace "a socket left at the remote path is replaced (StreamLocalBindUnlink)"
+# sshd leaves a session's forward behind when it ends: make it a socket nobody ever listened on.
+rm -f "$RSOCK"
 "$PY" -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$RSOCK"
 [ -S "$RSOCK" ] || fail "test assumption: a stale socket at $RSOCK"
 remote akctl get production
