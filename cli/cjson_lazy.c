@@ -22,7 +22,8 @@
 	X(AddArrayToObject) X(AddBoolToObject) X(AddItemToArray) X(AddNullToObject) X(AddNumberToObject) \
 	X(AddObjectToObject) X(AddStringToObject) X(AddTrueToObject) X(CreateArray) X(CreateObject) \
 	X(CreateString) X(Delete) X(GetArraySize) X(GetObjectItemCaseSensitive) X(InitHooks) X(IsArray) X(IsBool) X(IsNumber) \
-	X(IsObject) X(IsString) X(IsTrue) X(Parse) X(ParseWithOpts) X(PrintUnformatted) X(free)
+	X(IsObject) X(IsString) X(IsTrue) X(Parse) X(ParseWithLengthOpts) X(ParseWithOpts) \
+	X(PrintUnformatted) X(free)
 
 static struct {
 #define CJ_PTR(f) __typeof__(&cJSON_##f) f;
@@ -118,6 +119,9 @@ CJ_FWD(cJSON_bool, IsObject, 0, (const cJSON *const item), (item))
 CJ_FWD(cJSON_bool, IsString, 0, (const cJSON *const item), (item))
 CJ_FWD(cJSON_bool, IsTrue, 0, (const cJSON *const item), (item))
 CJ_FWD(cJSON *, Parse, NULL, (const char *value), (value))
+CJ_FWD(cJSON *, ParseWithLengthOpts, NULL,
+    (const char *value, size_t buffer_length, const char **return_parse_end, cJSON_bool require_null_terminated),
+    (value, buffer_length, return_parse_end, require_null_terminated))
 CJ_FWD(cJSON *, ParseWithOpts, NULL,
     (const char *value, const char **return_parse_end, cJSON_bool require_null_terminated),
     (value, return_parse_end, require_null_terminated))

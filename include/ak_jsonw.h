@@ -51,4 +51,10 @@ void ak_jw_int(struct ak_jw *w, int64_t v);
 /* ,"key":integer */
 void ak_jw_kint(struct ak_jw *w, const char *key, int64_t v);
 
+/* cJSON_ParseWithLengthOpts (with require_end) under one lock: cJSON keeps the position of the last
+ * error in a global that every parse writes, and the agent parses on its loop and its writer thread
+ * (the proxy on each worker). NULL when s is not one JSON value. */
+struct cJSON;
+struct cJSON *ak_json_parse(const char *s, size_t len, int require_end);
+
 #endif

@@ -1,4 +1,8 @@
 /* jsonw.c - the JSON writer of large documents (see ak_jsonw.h). */
+#include <pthread.h>
+
+#include <cjson/cJSON.h>
+
 #include "ak_jsonw.h"
 
 void
@@ -132,4 +136,16 @@ ak_jw_kint(struct ak_jw *w, const char *key, int64_t v)
 	ak_jw_str(w, key);
 	AK_JW_LIT(w, ":");
 	ak_jw_int(w, v);
+}
+
+struct cJSON *
+ak_json_parse(const char *s, size_t len, int require_end)
+{
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	cJSON *j;
+
+	pthread_mutex_lock(&mu);
+	j = cJSON_ParseWithLengthOpts(s, len, NULL, require_end);
+	pthread_mutex_unlock(&mu);
+	return j;
 }

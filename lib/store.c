@@ -909,7 +909,7 @@ parse_terminated(const char *buf, struct ak_store **out)
 
 	/* Every cJSON block of this parse dies at the cJSON_Delete below: one scratch session. */
 	ak_smem_scratch_begin();
-	if ((root = cJSON_ParseWithOpts(buf, NULL, 1)) == NULL || !cJSON_IsObject(root))
+	if ((root = ak_json_parse(buf, strlen(buf) + 1, 1)) == NULL || !cJSON_IsObject(root))
 		goto out;
 	cJSON_ArrayForEach(f, root) {
 		if (f->string != NULL && strcmp(f->string, "version") == 0 && version == NULL)

@@ -33,6 +33,7 @@
 
 #include "ak_buf.h"
 #include "ak_file.h"
+#include "ak_jsonw.h"
 #include "ak_log.h"
 #include "ak_path.h"
 #include "ak_smem.h"
@@ -147,7 +148,7 @@ ak_header_parse(const uint8_t *file, size_t len, struct ak_header *h, size_t *hd
 		return AK_ERR_BAD_FORMAT;
 	memcpy(line, file, ll);
 	line[ll] = '\0';
-	if ((root = cJSON_ParseWithOpts(line, NULL, 1)) == NULL || !cJSON_IsObject(root))
+	if ((root = ak_json_parse(line, strlen(line) + 1, 1)) == NULL || !cJSON_IsObject(root))
 		goto out;
 	bad = collect(root, hnames, hf, H_COUNT);
 	/* Format and version first: a later version may have other fields, and deserves its own error. */

@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "ak_jsonw.h"
 #include "proxy.h"
 
 #define SCAN_JSON_MAX (4u << 20) /* a non-streamed body kept for its usage; past this, not counted */
@@ -58,7 +59,7 @@ from_usage(struct px_scan *s, const cJSON *u)
 static void
 from_doc(struct px_scan *s, const char *doc, size_t len)
 {
-	cJSON *o = cJSON_ParseWithLength(doc, len);
+	cJSON *o = ak_json_parse(doc, len, 0);
 	const cJSON *inner;
 
 	if (o == NULL)
