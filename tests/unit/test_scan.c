@@ -93,14 +93,23 @@ collect(void *arg, const struct ak_scan_hit *hit)
 	return 0;
 }
 
-/* Random text that holds no key: lowercase words and spaces. */
+/* Random text that holds no key: lowercase words and spaces. A xorshift seeded once: the tests fill
+ * tens of megabytes, and libsodium's generator makes a system call per number. */
 static void
 filler(uint8_t *t, size_t n)
 {
+	static uint64_t x;
 	size_t i;
 
-	for (i = 0; i < n; i++)
-		t[i] = randombytes_uniform(6) == 0 ? ' ' : (uint8_t)('a' + randombytes_uniform(26));
+	if (x == 0)
+		randombytes_buf(&x, sizeof(x));
+	x |= 1;
+	for (i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		t[i] = (x >> 32) % 6 == 0 ? ' ' : (uint8_t)('a' + (x >> 40) % 26);
+	}
 }
 
 static void
@@ -117,7 +126,8 @@ test_variants(struct ak_scan *s)
 			nvar = kind == 1 ? 6 : (kind == 0 || kind == 5 ? 1 : 2);
 			for (var = 0; var < nvar; var++) {
 				el = encode(kind, var, keys[k], enc);
-				for (at = 0; at < 40; at += 3) {
+				/* At every offset modulo the stride: the grid must catch each. */
+				for (at = 0; at < ak_scan_stride(s) + 3; at++) {
 					filler(text, sizeof(text));
 					memcpy(text + 100 + at, enc, el);
 					memset(&f, 0, sizeof(f));
@@ -147,33 +157,37 @@ test_variants(struct ak_scan *s)
 	}
 }
 
-/* A key split by a wrap at every position: found when a piece holds 2 * stride - 1 + ... bytes. */
+/* A key split by a wrap at every position, at every offset modulo the stride: a piece holds W bytes
+ * of the distinctive part (the window next to the wrap) even where none holds W + stride - 1. */
 static void
 test_wrapped(struct ak_scan *s)
 {
 	static const char *const wraps[] = { "\n", "\r\n", "\\n", "\\\n", "\n    ", "\\r\\n" };
 	static uint8_t text[1024];
 	struct found f;
-	size_t cut, w, kl = strlen(keys[0]), wl;
+	size_t cut, w, kl = strlen(keys[0]), wl, off, at;
 
 	for (w = 0; w < sizeof(wraps) / sizeof(wraps[0]); w++) {
 		wl = strlen(wraps[w]);
-		for (cut = 1; cut < kl; cut++) {
-			filler(text, sizeof(text));
-			memcpy(text + 50, keys[0], cut);
-			memcpy(text + 50 + cut, wraps[w], wl);
-			memcpy(text + 50 + cut + wl, keys[0] + cut, kl - cut);
-			memset(&f, 0, sizeof(f));
-			ak_scan_buf(s, text, sizeof(text), collect, &f);
-			CHECK_EQ(f.n, 1);
-			if (f.n == 1) {
-				if (f.h[0].start != 50)
-					fprintf(stderr, "wrap %zu cut %zu\n", w, cut);
-				CHECK_EQ(f.h[0].start, 50);
-				CHECK_EQ(f.h[0].end, 50 + kl + wl);
-				CHECK_EQ(f.h[0].wrapped, 1);
-			} else {
-				fprintf(stderr, "wrap %zu cut %zu: %d hits\n", w, cut, f.n);
+		for (off = 0; off < ak_scan_stride(s); off++) {
+			for (cut = 1; cut < kl; cut++) {
+				at = 50 + off;
+				filler(text, sizeof(text));
+				memcpy(text + at, keys[0], cut);
+				memcpy(text + at + cut, wraps[w], wl);
+				memcpy(text + at + cut + wl, keys[0] + cut, kl - cut);
+				memset(&f, 0, sizeof(f));
+				ak_scan_buf(s, text, sizeof(text), collect, &f);
+				CHECK_EQ(f.n, 1);
+				if (f.n == 1) {
+					if (f.h[0].start != at)
+						fprintf(stderr, "wrap %zu at %zu cut %zu\n", w, at, cut);
+					CHECK_EQ(f.h[0].start, at);
+					CHECK_EQ(f.h[0].end, at + kl + wl);
+					CHECK_EQ(f.h[0].wrapped, 1);
+				} else {
+					fprintf(stderr, "wrap %zu at %zu cut %zu: %d hits\n", w, at, cut, f.n);
+				}
 			}
 		}
 	}
@@ -192,8 +206,9 @@ test_wrapped(struct ak_scan *s)
 	}
 	memset(&f, 0, sizeof(f));
 	ak_scan_buf(s, text, sizeof(text), collect, &f);
-	/* 20-byte pieces are shorter than 2 * stride - 1 = 31: documented as not guaranteed. Pieces of
-	 * 32 and more are: */
+	/* Every piece of 16 bytes and more ends or starts at a wrap: found. */
+	CHECK_EQ(f.n, 1);
+	CHECK_EQ(f.h[0].secret, 1);
 	filler(text, sizeof(text));
 	{
 		size_t o = 10, i;
@@ -210,6 +225,46 @@ test_wrapped(struct ak_scan *s)
 	ak_scan_buf(s, text, sizeof(text), collect, &f);
 	CHECK_EQ(f.n, 1);
 	CHECK_EQ(f.h[0].secret, 1);
+}
+
+/* Wrapped keys across the scan's blocks of 64 strides, with indentation longer than a window: the
+ * windows next to wraps queue from one block to the next. */
+static void
+test_wrapped_blocks(struct ak_scan *s)
+{
+	static const size_t cuts[] = { 14, 29, 47, 61, 92 };
+	static const size_t indents[] = { 0, 3, 150 };
+	static uint8_t text[4 * 64 * 128];
+	const size_t blk = 64 * ak_scan_stride(s), kl = strlen(keys[2]);
+	struct found f;
+	size_t c, d, at, o;
+
+	for (c = 0; c < sizeof(cuts) / sizeof(cuts[0]); c++) {
+		for (d = 0; d < sizeof(indents) / sizeof(indents[0]); d++) {
+			for (at = blk - kl - indents[d] - 20; at < blk + 20; at++) {
+				filler(text, sizeof(text));
+				o = at;
+				memcpy(text + o, keys[2], cuts[c]);
+				o += cuts[c];
+				text[o++] = '\n';
+				memset(text + o, ' ', indents[d]);
+				o += indents[d];
+				memcpy(text + o, keys[2] + cuts[c], kl - cuts[c]);
+				o += kl - cuts[c];
+				memset(&f, 0, sizeof(f));
+				ak_scan_buf(s, text, sizeof(text), collect, &f);
+				CHECK_EQ(f.n, 1);
+				if (f.n != 1) {
+					fprintf(stderr, "cut %zu indent %zu at %zu: %d hits\n", cuts[c],
+					    indents[d], at, f.n);
+					continue;
+				}
+				CHECK_EQ(f.h[0].start, at);
+				CHECK_EQ(f.h[0].end, o);
+				CHECK_EQ(f.h[0].secret, 2);
+			}
+		}
+	}
 }
 
 static void
@@ -366,13 +421,15 @@ main(void)
 	CHECK_EQ(ak_scan_add(s, "sk-ant-api03-short", 18, &id), AK_ERR_INVALID);
 	CHECK_EQ(ak_scan_build(s), AK_OK);
 	CHECK_EQ(ak_scan_count(s), NKEYS);
-	CHECK_EQ(ak_scan_stride(s), 16);
+	/* The shortest variant (raw: 95 bytes after the prefix) sets the grid: 95 - 16 + 1. */
+	CHECK_EQ(ak_scan_stride(s), 80);
 	ak_scan_secret_fingerprint(s, 0, fp1);
 	ak_scan_fingerprint(s, (const uint8_t *)keys[0], strlen(keys[0]), fp2);
 	CHECK_STR(fp1, fp2);
 	CHECK_EQ(strlen(fp1), 12);
 	test_variants(s);
 	test_wrapped(s);
+	test_wrapped_blocks(s);
 	test_clean(s);
 	ak_scan_free(s);
 	test_holdback();
