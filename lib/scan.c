@@ -25,8 +25,6 @@
 #define CONFIRM_BYTES 16
 /* An occurrence split by wraps may spread this many times its length (indentation, "\r\n"...). */
 #define SPAN_FACTOR 4
-/* The most the grid's stride may be: the wrap queues hold a block's worth (64 strides) of positions. */
-#define STRIDE_MAX 128
 
 /* Public prefixes: the part of a key every key of its kind shares. Longest first within a family. */
 static const char *const public_prefixes[] = {
@@ -81,13 +79,11 @@ struct ak_scan {
 	uint8_t *norm;            /* scratch for normalised text (secure: it holds candidates) */
 	uint32_t *map;
 	size_t normcap;
-	size_t *wq;               /* scratch: windows next to wraps still to test (two queues of wqcap) */
-	size_t wqcap;
 	uint64_t bytes[4];        /* every byte of every distinctive part (a window holds no other) */
 	uint8_t nib_lo[16], nib_hi[16];  /* the same set for the charset prefilter (see charset_block) */
 	uint64_t (*prefilter)(const struct ak_scan *s, const uint8_t *t, size_t npos);
 	int built, holdback;
-	int view;                 /* a worker's view: owns only norm, map and wq */
+	int view;                 /* a worker's view: owns only norm and map */
 };
 
 static const char *const variant_names[AK_SCAN_NVARIANTS] = {
@@ -238,11 +234,8 @@ ak_scan_view(const struct ak_scan *s)
 	*v = *s;
 	v->view = 1;
 	v->map = NULL;
-	v->wq = NULL;
 	if ((v->norm = ak_smem_alloc(v->normcap)) == NULL ||
-	    (v->map = big_alloc(v->normcap, sizeof(*v->map))) == NULL ||
-	    (v->wq = malloc(2 * v->wqcap * sizeof(*v->wq))) == NULL) {
-		wipe_free(v->map, v->map != NULL ? v->normcap * sizeof(*v->map) : 0);
+	    (v->map = big_alloc(v->normcap, sizeof(*v->map))) == NULL) {
 		ak_smem_free(v->norm);
 		free(v);
 		return NULL;
@@ -258,7 +251,6 @@ ak_scan_free(struct ak_scan *s)
 	if (s->view) {
 		wipe_free(s->map, s->normcap * sizeof(*s->map));
 		ak_smem_free(s->norm);
-		free(s->wq);
 		free(s);
 		return;
 	}
@@ -273,7 +265,6 @@ ak_scan_free(struct ak_scan *s)
 	wipe_free(s->prebits, s->prebits != NULL ? ((size_t)1 << (64 - s->preshift)) / 8 : 0);
 	wipe_free(s->map, s->normcap * sizeof(*s->map));
 	ak_smem_free(s->norm);
-	free(s->wq);
 	ak_smem_free(s->ids);
 	ak_smem_free(s->k);
 	free(s);
@@ -774,20 +765,15 @@ ak_scan_build(struct ak_scan *s)
 		return AK_ERR_NOMEM;
 	prefilter_setup(s);
 	/* Every occurrence holds a window at a multiple of the stride if its distinctive part has at
-	 * least W + stride - 1 bytes: the shortest variant's sets the stride. Keys split by wraps are
-	 * caught by the windows next to each wrap (ak_scan_buf), whatever the stride. */
+	 * least W + stride - 1 bytes. */
 	s->stride = s->mindlen == SIZE_MAX ? W : s->mindlen - W + 1;
-	if (s->stride > STRIDE_MAX)
-		s->stride = STRIDE_MAX;
+	if (s->stride > W)
+		s->stride = W;
 	if (s->stride < 1)
 		s->stride = 1;
 	s->normcap = SPAN_FACTOR * 2 * s->maxlen + 4 * W;
-	/* A queue gets at most one entry per wrap byte of the block and the 64 bytes past it, plus those
-	 * left from the block before (wraps in its last W + 64 bytes). */
-	s->wqcap = 64 * s->stride + 2 * (64 + W) + 2;
 	if ((s->norm = ak_smem_alloc(s->normcap)) == NULL ||
-	    (s->map = big_alloc(s->normcap, sizeof(*s->map))) == NULL ||
-	    (s->wq = malloc(2 * s->wqcap * sizeof(*s->wq))) == NULL)
+	    (s->map = big_alloc(s->normcap, sizeof(*s->map))) == NULL)
 		return AK_ERR_NOMEM;
 	if (s->npre > 0) {
 		qsort(s->pre, s->npre, sizeof(*s->pre), cmp_u64);
@@ -966,178 +952,55 @@ filter_block(const struct ak_scan *s, const uint8_t *t, uint64_t cand, uint64_t 
 	return pass;
 }
 
-/* One window off the grid (next to a wrap): its hash when it may match, else 0. */
-static uint64_t
-filter_one(const struct ak_scan *s, const uint8_t *p)
-{
-	uint64_t h, want;
-
-	if (!(s->prefilter(s, p, 1) & 1))
-		return 0;
-	h = whash(s->k, p);
-	want = filt_want(h);
-	if (win_class(p))
-		return (s->filt[1][h & s->fmask[1]] & want) == want ? h : 0;
-	return (s->filt[0][h & s->fmask[0]] & want) == want ? h : 0;
-}
-
-/* Where the line wraps normalise removes sit: a byte per wrap ("\n", "\r", or the backslash of "\n",
- * "\r" escapes and backslash-newline continuations), as a bit per byte of t[0..64). Any other
- * backslash (JSON's \" and \u, a Windows path) is no wrap. */
-static inline uint64_t
-wrap_bits(const uint8_t *t, size_t avail)
-{
-	uint64_t m = 0, bs, c;
-	size_t i;
-	unsigned b;
-
-#ifdef __SSE2__
-	if (avail >= 64) {
-		const __m128i nl = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r'), bsl = _mm_set1_epi8('\\');
-		uint64_t mb = 0;
-
-		for (i = 0; i < 64; i += 16) {
-			__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(t + i));
-
-			m |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, nl),
-			    _mm_cmpeq_epi8(v, cr))) << i;
-			mb |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, bsl)) << i;
-		}
-		bs = mb;
-	} else
-#endif
-	{
-		bs = 0;
-		for (i = 0; i < avail && i < 64; i++) {
-			if (t[i] == '\n' || t[i] == '\r')
-				m |= 1ull << i;
-			else if (t[i] == '\\')
-				bs |= 1ull << i;
-		}
-	}
-	for (c = bs; c != 0; c &= c - 1) {
-		b = (unsigned)__builtin_ctzll(c);
-		if (b + 1 < avail && (t[b + 1] == 'n' || t[b + 1] == 'r' || t[b + 1] == '\n' ||
-		    t[b + 1] == '\r'))
-			m |= 1ull << b;
-	}
-	return m;
-}
-
-/* Where the text after the wrap at t[w] goes on (past the escape and the indentation normalise drops). */
-static size_t
-after_wrap(const uint8_t *t, size_t n, size_t w)
-{
-	size_t a = w + (t[w] == '\\' ? 2 : 1);
-
-	while (a < n && (t[a] == ' ' || t[a] == '\t'))
-		a++;
-	return a;
-}
-
-/* Test candidate window t[p] against the table: 1 and best filled when an occurrence starting at or
- * after last_end is confirmed there. */
-static int
-lookup(struct ak_scan *s, const uint8_t *t, size_t n, size_t p, uint64_t h, size_t last_end,
-    struct ak_scan_hit *best)
-{
-	const struct wentry *ent = s->ent;
-	struct ak_scan_hit hit;
-	size_t b = bucket(h, s->bmask), e;
-	int found = 0;
-
-	for (e = s->boff[b]; e < s->boff[b + 1]; e++) {
-		if (ent[e].h != h || !confirm(s, t, n, p, &ent[e], &hit) || hit.start < last_end)
-			continue;
-		/* Of several variants confirmed here, the earliest start, then the longest. */
-		if (!found || hit.start < best->start || (hit.start == best->start && hit.end > best->end))
-			*best = hit;
-		found = 1;
-	}
-	return found;
-}
-
-/* The text is sampled at every stride-th position, which finds every occurrence whose distinctive part
- * runs unbroken for W + stride - 1 bytes (the shortest variant's length, at least). A key split by
- * wraps may hold no piece that long, so the windows right before and right after each wrap are tested
- * too: every piece holding W bytes of the distinctive part ends or starts at a wrap. Both kinds of
- * candidate are visited in order of position, so occurrences come out in order and never overlap. */
 int
 ak_scan_buf(struct ak_scan *s, const uint8_t *t, size_t n, ak_scan_cb cb, void *arg)
 {
-	const size_t st = s->stride, bw = 64 * st;
-	struct ak_scan_hit best;
-	size_t blk, bend, npos, p, w, q, ib, nbq, ia, naq, wscan, last_end = 0, skip = 0;
-	size_t *bq = s->wq, *aq = s->wq + s->wqcap;
-	uint64_t h, cand, wm, hs[64];
-	int rc;
+	const size_t st = s->stride, bmask = s->bmask;
+	const struct wentry *ent = s->ent;
+	const uint32_t *off = s->boff;
+	struct ak_scan_hit hit, best;
+	size_t blk, npos, p, b, e, last_end = 0, skip = 0;
+	uint64_t h, cand, hs[64];
+	int rc, found;
 
 	if (!s->built || s->nwin == 0 || n < W)
 		return 0;
-	nbq = 0;
-	naq = 0;
-	wscan = 0;
-	for (blk = 0; blk + W <= n; blk += bw) {
+	for (blk = 0; blk + W <= n; blk += 64 * st) {
 		npos = (n - W - blk) / st + 1;
 		if (npos > 64)
 			npos = 64;
-		bend = blk + bw;
-		/* Wraps up to bend + W at least, so that every window before a wrap that starts below
-		 * bend is queued; windows starting at or past bend wait for their block. */
-		for (; wscan < bend + W && wscan < n; wscan += 64) {
-			wm = wrap_bits(t + wscan, n - wscan);
-			for (; wm != 0; wm &= wm - 1) {
-				w = wscan + (size_t)__builtin_ctzll(wm);
-				if (w >= W)
-					bq[nbq++] = w - W;
-				if ((q = after_wrap(t, n, w)) + W <= n && (naq == 0 || aq[naq - 1] < q))
-					aq[naq++] = q;
-			}
-		}
 		cand = s->prefilter(s, t + blk, npos);
 		/* Positions before the end of an occurrence just reported are done. */
 		if (skip > blk)
-			cand &= skip - blk >= bw ? 0 : ~0ull << ((skip - blk + st - 1) / st);
-		if (cand != 0)
-			cand = filter_block(s, t + blk, cand, hs);
-		ib = 0;
-		ia = 0;
-		for (;;) {
-			/* The next candidate: the grid's, a window before a wrap, or one after. */
-			p = cand != 0 ? blk + (size_t)__builtin_ctzll(cand) * st : SIZE_MAX;
-			while (ib < nbq && bq[ib] < skip)
-				ib++;
-			while (ia < naq && aq[ia] < skip)
-				ia++;
-			if (ib < nbq && bq[ib] < p && bq[ib] < bend && (ia >= naq || bq[ib] <= aq[ia])) {
-				p = bq[ib++];
-				if ((h = filter_one(s, t + p)) == 0)
+			cand &= skip - blk >= 64 * st ? 0 : ~0ull << ((skip - blk + st - 1) / st);
+		if (cand == 0)
+			continue;
+		cand = filter_block(s, t + blk, cand, hs);
+		while (cand != 0) {
+			p = blk + (size_t)__builtin_ctzll(cand) * st;
+			h = hs[__builtin_ctzll(cand)];
+			cand &= cand - 1;
+			found = 0;
+			b = bucket(h, bmask);
+			for (e = off[b]; e < off[b + 1]; e++) {
+				if (ent[e].h != h || !confirm(s, t, n, p, &ent[e], &hit) || hit.start < last_end)
 					continue;
-			} else if (ia < naq && aq[ia] < p && aq[ia] < bend) {
-				p = aq[ia++];
-				if ((h = filter_one(s, t + p)) == 0)
-					continue;
-			} else if (p != SIZE_MAX) {
-				h = hs[__builtin_ctzll(cand)];
-				cand &= cand - 1;
-			} else {
-				break;
+				/* Of several variants confirmed here, the earliest start, then the longest. */
+				if (!found || hit.start < best.start ||
+				    (hit.start == best.start && hit.end > best.end))
+					best = hit;
+				found = 1;
 			}
-			if (!lookup(s, t, n, p, h, last_end, &best))
+			if (!found)
 				continue;
 			if ((rc = cb(arg, &best)) != 0)
 				return rc;
 			last_end = best.end;
 			/* Go on after the occurrence, on the stride's grid. */
-			skip = best.end > p + 1 ? best.end : p + 1;
+			skip = best.end > p + st ? (best.end - 1) / st * st + st : p + st;
 			if (skip > blk)
-				cand &= skip - blk >= bw ? 0 : ~0ull << ((skip - blk + st - 1) / st);
+				cand &= skip - blk >= 64 * st ? 0 : ~0ull << ((skip - blk + st - 1) / st);
 		}
-		/* Windows next to wraps still ahead stay queued. */
-		memmove(bq, bq + ib, (nbq - ib) * sizeof(*bq));
-		nbq -= ib;
-		memmove(aq, aq + ia, (naq - ia) * sizeof(*aq));
-		naq -= ia;
 	}
 	return 0;
 }
