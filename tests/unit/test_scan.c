@@ -93,14 +93,23 @@ collect(void *arg, const struct ak_scan_hit *hit)
 	return 0;
 }
 
-/* Random text that holds no key: lowercase words and spaces. */
+/* Random text that holds no key: lowercase words and spaces. A xorshift seeded once: the tests fill
+ * tens of megabytes, and libsodium's generator makes a system call per number. */
 static void
 filler(uint8_t *t, size_t n)
 {
+	static uint64_t x;
 	size_t i;
 
-	for (i = 0; i < n; i++)
-		t[i] = randombytes_uniform(6) == 0 ? ' ' : (uint8_t)('a' + randombytes_uniform(26));
+	if (x == 0)
+		randombytes_buf(&x, sizeof(x));
+	x |= 1;
+	for (i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		t[i] = (x >> 32) % 6 == 0 ? ' ' : (uint8_t)('a' + (x >> 40) % 26);
+	}
 }
 
 static void
@@ -117,7 +126,8 @@ test_variants(struct ak_scan *s)
 			nvar = kind == 1 ? 6 : (kind == 0 || kind == 5 ? 1 : 2);
 			for (var = 0; var < nvar; var++) {
 				el = encode(kind, var, keys[k], enc);
-				for (at = 0; at < 40; at += 3) {
+				/* At every offset modulo the stride: the grid must catch each. */
+				for (at = 0; at < ak_scan_stride(s) + 3; at++) {
 					filler(text, sizeof(text));
 					memcpy(text + 100 + at, enc, el);
 					memset(&f, 0, sizeof(f));
@@ -147,33 +157,37 @@ test_variants(struct ak_scan *s)
 	}
 }
 
-/* A key split by a wrap at every position: found when a piece holds 2 * stride - 1 + ... bytes. */
+/* A key split by a wrap at every position, at every offset modulo the stride: found when a piece holds
+ * 2 * stride - 1 bytes of the distinctive part (one of the two always does here). */
 static void
 test_wrapped(struct ak_scan *s)
 {
 	static const char *const wraps[] = { "\n", "\r\n", "\\n", "\\\n", "\n    ", "\\r\\n" };
 	static uint8_t text[1024];
 	struct found f;
-	size_t cut, w, kl = strlen(keys[0]), wl;
+	size_t cut, w, kl = strlen(keys[0]), wl, off, at;
 
 	for (w = 0; w < sizeof(wraps) / sizeof(wraps[0]); w++) {
 		wl = strlen(wraps[w]);
-		for (cut = 1; cut < kl; cut++) {
-			filler(text, sizeof(text));
-			memcpy(text + 50, keys[0], cut);
-			memcpy(text + 50 + cut, wraps[w], wl);
-			memcpy(text + 50 + cut + wl, keys[0] + cut, kl - cut);
-			memset(&f, 0, sizeof(f));
-			ak_scan_buf(s, text, sizeof(text), collect, &f);
-			CHECK_EQ(f.n, 1);
-			if (f.n == 1) {
-				if (f.h[0].start != 50)
-					fprintf(stderr, "wrap %zu cut %zu\n", w, cut);
-				CHECK_EQ(f.h[0].start, 50);
-				CHECK_EQ(f.h[0].end, 50 + kl + wl);
-				CHECK_EQ(f.h[0].wrapped, 1);
-			} else {
-				fprintf(stderr, "wrap %zu cut %zu: %d hits\n", w, cut, f.n);
+		for (off = 0; off < ak_scan_stride(s); off++) {
+			for (cut = 1; cut < kl; cut++) {
+				at = 50 + off;
+				filler(text, sizeof(text));
+				memcpy(text + at, keys[0], cut);
+				memcpy(text + at + cut, wraps[w], wl);
+				memcpy(text + at + cut + wl, keys[0] + cut, kl - cut);
+				memset(&f, 0, sizeof(f));
+				ak_scan_buf(s, text, sizeof(text), collect, &f);
+				CHECK_EQ(f.n, 1);
+				if (f.n == 1) {
+					if (f.h[0].start != at)
+						fprintf(stderr, "wrap %zu at %zu cut %zu\n", w, at, cut);
+					CHECK_EQ(f.h[0].start, at);
+					CHECK_EQ(f.h[0].end, at + kl + wl);
+					CHECK_EQ(f.h[0].wrapped, 1);
+				} else {
+					fprintf(stderr, "wrap %zu at %zu cut %zu: %d hits\n", w, at, cut, f.n);
+				}
 			}
 		}
 	}
@@ -210,6 +224,45 @@ test_wrapped(struct ak_scan *s)
 	ak_scan_buf(s, text, sizeof(text), collect, &f);
 	CHECK_EQ(f.n, 1);
 	CHECK_EQ(f.h[0].secret, 1);
+}
+
+/* Wrapped keys across the scan's blocks of 64 strides, with indentation longer than a window. */
+static void
+test_wrapped_blocks(struct ak_scan *s)
+{
+	static const size_t cuts[] = { 14, 29, 47, 61, 92 };
+	static const size_t indents[] = { 0, 3, 150 };
+	static uint8_t text[4 * 64 * 128];
+	const size_t blk = 64 * ak_scan_stride(s), kl = strlen(keys[2]);
+	struct found f;
+	size_t c, d, at, o;
+
+	for (c = 0; c < sizeof(cuts) / sizeof(cuts[0]); c++) {
+		for (d = 0; d < sizeof(indents) / sizeof(indents[0]); d++) {
+			for (at = blk - kl - indents[d] - 20; at < blk + 20; at++) {
+				filler(text, sizeof(text));
+				o = at;
+				memcpy(text + o, keys[2], cuts[c]);
+				o += cuts[c];
+				text[o++] = '\n';
+				memset(text + o, ' ', indents[d]);
+				o += indents[d];
+				memcpy(text + o, keys[2] + cuts[c], kl - cuts[c]);
+				o += kl - cuts[c];
+				memset(&f, 0, sizeof(f));
+				ak_scan_buf(s, text, sizeof(text), collect, &f);
+				CHECK_EQ(f.n, 1);
+				if (f.n != 1) {
+					fprintf(stderr, "cut %zu indent %zu at %zu: %d hits\n", cuts[c],
+					    indents[d], at, f.n);
+					continue;
+				}
+				CHECK_EQ(f.h[0].start, at);
+				CHECK_EQ(f.h[0].end, o);
+				CHECK_EQ(f.h[0].secret, 2);
+			}
+		}
+	}
 }
 
 static void
@@ -373,6 +426,7 @@ main(void)
 	CHECK_EQ(strlen(fp1), 12);
 	test_variants(s);
 	test_wrapped(s);
+	test_wrapped_blocks(s);
 	test_clean(s);
 	ak_scan_free(s);
 	test_holdback();
