@@ -45,25 +45,57 @@ ak_smem_alloc(size_t n)
 	return p;
 }
 
-void
-ak_smem_free(void *p)
-{
-	size_t n;
+/* Scratch sessions: the real arena releases every cJSON block of a session at its end, and the parser
+ * relies on that (it never deletes its tree). Here each such block is remembered, per thread as there,
+ * and freed at the end; one freed earlier (cJSON frees a half-built tree itself) is forgotten. */
+static __thread int sess_depth;
+static __thread void **sess;
+static __thread size_t sess_n, sess_cap;
 
-	if (p == NULL)
-		return;
+static void
+release(void *p)
+{
 	/* Under ASan malloc_usable_size is the requested size, and it reports a foreign pointer. */
-	n = malloc_usable_size(p);
+	size_t n = malloc_usable_size(p);
+
 	sodium_memzero(p, n);
 	in_use -= n;
 	free(p);
+}
+
+void
+ak_smem_free(void *p)
+{
+	size_t i;
+
+	if (p == NULL)
+		return;
+	for (i = sess_n; i > 0; i--)
+		if (sess[i - 1] == p) {
+			sess[i - 1] = NULL;
+			break;
+		}
+	release(p);
 }
 
 /* cJSON's blocks too: every one is its own malloc, seen by ASan. */
 void *
 ak_smem_cjson_alloc(size_t n)
 {
-	return ak_smem_alloc(n);
+	void *p = ak_smem_alloc(n), **v;
+
+	if (p == NULL || sess_depth == 0)
+		return p;
+	if (sess_n == sess_cap) {
+		if ((v = realloc(sess, (sess_cap ? sess_cap * 2 : 256) * sizeof(*v))) == NULL) {
+			release(p);
+			return NULL;
+		}
+		sess = v;
+		sess_cap = sess_cap ? sess_cap * 2 : 256;
+	}
+	sess[sess_n++] = p;
+	return p;
 }
 
 void
@@ -91,13 +123,23 @@ ak_smem_trim(void)
 	/* Nothing pooled: free() already returned every block. */
 }
 
-/* Scratch sessions change only where cJSON's blocks come from: here every block is ASan's anyway. */
 void
 ak_smem_scratch_begin(void)
 {
+	sess_depth++;
 }
 
 void
 ak_smem_scratch_end(void)
 {
+	size_t i;
+
+	if (sess_depth == 0 || --sess_depth > 0)
+		return;
+	for (i = 0; i < sess_n; i++)
+		if (sess[i] != NULL)
+			release(sess[i]);
+	free(sess);
+	sess = NULL;
+	sess_n = sess_cap = 0;
 }
