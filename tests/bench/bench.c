@@ -340,12 +340,77 @@ build_request(enum target tgt, const char *profile)
 	    encode(T_AKAGENT_STATUS, profile, &reqs[2]) == 0 ? 0 : -1;
 }
 
+/*
+ * akagent-write: one connection that adds a profile and removes it again, RATE writes a second in all,
+ * each a whole keystore transaction in the agent (lock, file, seal, fsync) - the load beside which the
+ * GET clients of another akbench measure whether writes stall reads. One long-lived client, so that
+ * what is measured is the agent, not the start of a process per write.
+ */
+static int
+run_writer(const char *sock, double rate, double secs)
+{
+	struct ak_client *cl = NULL;
+	struct ak_profile *p = NULL;
+	struct lat l = { 0 };
+	char detail[256], name[32];
+	uint64_t start, end, next, t, step = (uint64_t)(1e9 / rate);
+	unsigned i;
+	enum ak_err e;
+	int rc = 1;
+
+	if (ak_client_connect(sock, AK_CLIENT_PLAIN, &cl, detail, sizeof(detail)) != AK_OK) {
+		fprintf(stderr, "akbench: %s\n", detail);
+		return 1;
+	}
+	if ((p = ak_profile_new()) == NULL || ak_profile_set_field(&p->provider, "anthropic") != AK_OK ||
+	    ak_profile_set_field(&p->secret_var, "ANTHROPIC_API_KEY") != AK_OK ||
+	    ak_profile_set_field(&p->secret, "sk-ant-api03-BENCHWRITERBENCHWRITERBENCHWRITERBENCHWRITER"
+	    "BENCHWRITERBENCHWRITERBENCHWRITERBENCHWRITERAA") != AK_OK)
+		goto out;
+	start = next = now_ns();
+	end = start + (uint64_t)(secs * 1e9);
+	for (i = 1; (t = now_ns()) < end; i++) {
+		snprintf(name, sizeof(name), "w%u", (i + 1) / 2);
+		if (i % 2) {
+			if (ak_profile_set_field(&p->name, name) != AK_OK)
+				goto out;
+			e = ak_client_add(cl, p, 1);
+		} else {
+			e = ak_client_remove(cl, name);
+		}
+		if (e != AK_OK) {
+			fprintf(stderr, "akbench: write %u: %s\n", i, ak_strerror(e));
+			goto out;
+		}
+		if (lat_push(&l, now_ns() - t) == -1)
+			goto out;
+		next += step;
+		if ((t = now_ns()) < next) {
+			struct timespec ts = { (time_t)((next - t) / 1000000000u), (long)((next - t) % 1000000000u) };
+
+			nanosleep(&ts, NULL);
+		}
+	}
+	if (l.n == 0)
+		goto out;
+	qsort(l.v, l.n, sizeof(*l.v), cmp_u64);
+	printf("%-16s %7d %12.1f %9.1f %9.1f %10zu\n", "akagent-write", 1, (double)l.n / secs,
+	    (double)l.v[l.n / 2] / 1e3, (double)l.v[(l.n * 99) / 100] / 1e3, l.n);
+	rc = 0;
+out:
+	free(l.v);
+	ak_profile_free(p);
+	ak_client_close(cl);
+	return rc;
+}
+
 static void
 usage(void)
 {
 	fprintf(stderr,
 	    "usage: akbench -s SOCKET -t akagent-get|-status|-list|-mix|ssh|echo [-c CLIENTS] [-d SECONDS]\n"
 	    "               [-w WARMUP_MS] [-j THREADS] [-p PROFILE] [-H]\n"
+	    "       akbench -s SOCKET -t akagent-write [-r WRITES_PER_SECOND] [-d SECONDS]\n"
 	    "Prints: target clients requests/s p50_us p99_us requests (-H: a header line first).\n");
 	exit(2);
 }
@@ -356,14 +421,14 @@ main(int argc, char **argv)
 	const char *sock = NULL, *profile = "p050", *tname = NULL;
 	enum target tgt = T_ECHO;
 	int clients = 1, threads = 1, header = 0, ch, i, fail = 0;
-	double secs = 2.0, elapsed;
+	double secs = 2.0, elapsed, rate = 20;
 	long warm_ms = 200;
 	struct worker *w;
 	struct lat all = { 0 };
 	uint64_t start, total = 0;
 	size_t k;
 
-	while ((ch = getopt(argc, argv, "s:t:c:d:w:j:p:Hh")) != -1) {
+	while ((ch = getopt(argc, argv, "s:t:c:d:w:j:p:r:Hh")) != -1) {
 		switch (ch) {
 		case 's': sock = optarg; break;
 		case 't': tname = optarg; break;
@@ -372,6 +437,7 @@ main(int argc, char **argv)
 		case 'w': warm_ms = atol(optarg); break;
 		case 'j': threads = atoi(optarg); break;
 		case 'p': profile = optarg; break;
+		case 'r': rate = atof(optarg); break;
 		case 'H': header = 1; break;
 		default: usage();
 		}
@@ -379,6 +445,8 @@ main(int argc, char **argv)
 	if (sock == NULL || tname == NULL || clients < 1 || clients > 4096 || threads < 1 ||
 	    threads > clients || secs <= 0 || warm_ms < 0)
 		usage();
+	if (strcmp(tname, "akagent-write") == 0)
+		return rate > 0 && rate <= 10000 && ak_smem_init() == 0 ? run_writer(sock, rate, secs) : 2;
 	if (strcmp(tname, "akagent-get") == 0 || strcmp(tname, "akagent") == 0)
 		tgt = T_AKAGENT_GET;
 	else if (strcmp(tname, "akagent-status") == 0)
