@@ -57,14 +57,8 @@ chmod 700 "$T/home" "$T/run" "$T/data"
 export HOME=$T/home XDG_RUNTIME_DIR=$T/run XDG_DATA_HOME=$T/data SHELL=/bin/sh
 unset AKAGENT_SOCK AKAGENT_PID AKCTL_KEYSTORE AKCTL_ASKPASS AKCTL_PROFILE SSH_AUTH_SOCK SSH_AGENT_PID
 
-wait_sock() {
-	local i
-	for i in $(seq 1 500); do
-		[ -S "$1" ] && return 0
-		sleep 0.01
-	done
-	return 1
-}
+# shellcheck source=med.sh
+. "$(dirname "$0")/med.sh"
 
 # spawn ARGS...: akbench-spawn's lines ("INDEX MEDIAN_US CPU_US"), or die
 spawn() {

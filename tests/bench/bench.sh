@@ -84,14 +84,6 @@ export HOME=$T/home XDG_RUNTIME_DIR=$T/run XDG_DATA_HOME=$T/data SHELL=/bin/sh A
 unset AKAGENT_SOCK AKAGENT_PID AKCTL_KEYSTORE AKCTL_PROFILE SSH_AUTH_SOCK SSH_AGENT_PID
 STORE=$T/data/akagent/keystore
 
-wait_sock() {
-	local i
-	for i in $(seq 1 500); do
-		[ -S "$1" ] && return 0
-		sleep 0.01
-	done
-	return 1
-}
 kb() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status"; }
 
 # A fresh agent on a generated keystore of $1 profiles, unlocked; sets AK_PID, AKAGENT_SOCK.

@@ -1,5 +1,14 @@
 # med.sh - sourced by the bench and stress scripts (which define die, T and REPS).
 ns() { date +%s%N; }
+# wait_sock PATH: 0 once PATH is a socket (up to 5 s).
+wait_sock() {
+	local i
+	for i in $(seq 1 500); do
+		[ -S "$1" ] && return 0
+		sleep 0.01
+	done
+	return 1
+}
 # med CMD...: runs CMD REPS times in this shell (so CMD may keep state) and sets MED to the median (ms).
 med() {
 	local i t0 t1 ts=()
