@@ -197,40 +197,135 @@ jo_profile(struct ak_jw *j, const struct ak_list_entry *e, const struct use *u)
 	AK_JW_LIT(j, "}");
 }
 
-static enum ak_err
-list_json(const struct ak_list_entry *e, uint32_t n, const struct use *u)
-{
+/*
+ * The rows are written as they arrive (ak_client_list_each): the reply goes through the client's
+ * buffer of a few tens of KiB and the JSON through this one, so `list --json` of 10,000 profiles
+ * touches the same few pages as that of ten, where holding the reply, the decoded rows and the output
+ * at once took megabytes of fresh pages, each a fault. The use counts come first, from the usage log:
+ * each profile finds its own by binary search in them, sorted by name.
+ */
+struct json_out {
 	struct ak_jw j;
-	uint32_t i;
+	const struct use_by_name *ub; /* NULL: the agent gave no log, so no use counts */
+	size_t nub;
+	uint32_t i;                   /* rows written */
+};
 
+struct use_by_name {
+	const char *name;
+	struct use u;
+};
+
+static int
+cmp_use_name(const void *a, const void *b)
+{
+	return strcmp(((const struct use_by_name *)a)->name, ((const struct use_by_name *)b)->name);
+}
+
+/* The log's successful GETs, one record per profile name with its count and last time, sorted by name
+ * into *out (malloc'd, *nout records); the names point into lg. -1 when out of memory. */
+static int
+uses_by_name(const struct ak_use_entry *lg, uint32_t nlg, struct use_by_name **out, size_t *nout)
+{
+	struct use_by_name *ub;
+	size_t k = 0, i;
+	uint32_t j;
+
+	*out = NULL;
+	*nout = 0;
+	if ((ub = calloc(nlg + 1, sizeof(*ub))) == NULL)
+		return -1;
+	for (j = 0; j < nlg; j++) {
+		if ((lg[j].op != AK_MSG_GET && lg[j].op != AK_MSG_GET_PREVIOUS) || lg[j].err != AK_OK)
+			continue;
+		ub[k].name = lg[j].profile;
+		ub[k].u.count = 1;
+		ub[k].u.last = lg[j].time;
+		k++;
+	}
+	qsort(ub, k, sizeof(*ub), cmp_use_name);
+	/* Fold each name's records into its first. */
+	for (i = 0, j = 0; i < k; i++) {
+		if (j > 0 && strcmp(ub[j - 1].name, ub[i].name) == 0) {
+			ub[j - 1].u.count++;
+			if (ub[i].u.last > ub[j - 1].u.last)
+				ub[j - 1].u.last = ub[i].u.last;
+			continue;
+		}
+		ub[j++] = ub[i];
+	}
+	*out = ub;
+	*nout = j;
+	return 0;
+}
+
+static enum ak_err
+json_row(void *arg, const struct ak_list_entry *e, uint32_t n)
+{
+	static const struct use none;
+	struct json_out *o = arg;
+	const struct use_by_name *hit = NULL;
+	struct use_by_name key;
+
+	if (o->ub != NULL) {
+		key.name = e->name;
+		hit = bsearch(&key, o->ub, o->nub, sizeof(*o->ub), cmp_use_name);
+	}
+	if (o->i == 0)
+		AK_JW_LIT(&o->j, "[");
+	else
+		AK_JW_LIT(&o->j, ",");
+	jo_profile(&o->j, e, o->ub == NULL ? NULL : hit != NULL ? &hit->u : &none);
+	o->i++;
+	/* Out in pieces of tens of KiB: fwrite passes those straight to write(2). */
+	if (ak_buf_len(o->j.b) + o->j.used >= JO_FLUSH || o->i == n) {
+		ak_jw_raw(&o->j, "", 1); /* cli_json_write takes a C string */
+		ak_jw_commit(&o->j);
+		if (o->j.r == AK_OK)
+			cli_json_write((const char *)ak_buf_ptr(o->j.b));
+		ak_buf_reset(o->j.b);
+	}
+	return o->j.r != AK_OK ? AK_ERR_NOMEM : AK_OK;
+}
+
+static enum ak_err
+list_json(struct ak_client *cl)
+{
+	struct json_out o;
+	struct ak_use_entry *lg = NULL;
+	struct use_by_name *ub = NULL;
+	uint32_t nlg = 0, n = 0;
+	size_t nub = 0;
+	enum ak_err r;
+
+	memset(&o, 0, sizeof(o));
+	/* Use counts from the usage log; an agent without one (or a failure) just shows none. */
+	if (ak_client_log(cl, NULL, 0, &lg, &nlg) == AK_OK && uses_by_name(lg, nlg, &ub, &nub) == 0) {
+		o.ub = ub;
+		o.nub = nub;
+	}
 	/* A few profiles at a time through one small buffer: the answer for 10,000 profiles is megabytes,
 	 * and a buffer that size cost more in fresh pages than the writing. */
-	ak_jw_init(&j, ak_buf_new(JSON_OUT_MAX), JO_CHUNK);
-	if (j.b == NULL)
+	ak_jw_init(&o.j, ak_buf_new(JSON_OUT_MAX), JO_CHUNK);
+	if (o.j.b == NULL) {
+		r = AK_ERR_NOMEM;
 		goto out;
-	for (i = 0; i < n && j.r == AK_OK; i++) {
-		if (i > 0)
-			AK_JW_LIT(&j, ",");
-		else
-			AK_JW_LIT(&j, "[");
-		jo_profile(&j, &e[i], u != NULL ? &u[i] : NULL);
-		/* Out in pieces of tens of KiB: fwrite passes those straight to write(2). */
-		if (ak_buf_len(j.b) + j.used >= JO_FLUSH || i + 1 == n) {
-			ak_jw_raw(&j, "", 1); /* cli_json_write takes a C string */
-			ak_jw_commit(&j);
-			if (j.r == AK_OK)
-				cli_json_write((const char *)ak_buf_ptr(j.b));
-			ak_buf_reset(j.b);
-		}
 	}
-	if (j.r == AK_OK)
+	r = ak_client_list_each(cl, json_row, &o, &n);
+	if (r == AK_OK && o.j.r == AK_OK)
 		cli_json_put(n == 0 ? "[]" : "]");
 out:
-	/* A buffer too small for one profile is as much "cannot build it" as a failed allocation. */
-	if (j.r != AK_OK)
+	if (r == AK_ERR_NOMEM || o.j.r != AK_OK) {
+		/* A buffer too small for one profile is as much "cannot build it" as a failed allocation. */
 		cli_fail(AK_ERR_NOMEM, NULL, "list");
-	ak_buf_free(j.b);
-	return j.r != AK_OK ? AK_ERR_NOMEM : AK_OK;
+		r = AK_ERR_NOMEM;
+	} else if (r != AK_OK) {
+		r = cli_fail_client(cl, r, "list");
+	}
+	ak_buf_free(o.j.b);
+	free(ub);
+	ak_client_log_free(lg, nlg);
+	return r;
 }
 
 /* The age of the key, then the rotation policy's verdict and a previous key still kept. */
@@ -320,6 +415,10 @@ cmd_list(struct cli *c, int argc, char **argv)
 		return cli_usage_error(c, "--json and --names exclude each other");
 	if ((rc = cli_agent_unlocked(c, &cl)) != 0)
 		return rc;
+	if (json) {
+		rc = list_json(cl);
+		goto out;
+	}
 	if ((r = ak_client_list(cl, &e, &n)) != AK_OK) {
 		rc = cli_fail_client(cl, r, "list");
 		goto out;
@@ -338,7 +437,7 @@ cmd_list(struct cli *c, int argc, char **argv)
 		    (u = calloc(n, sizeof(*u))) != NULL)
 			count_uses(e, n, lg, nlg, u);
 		ak_client_log_free(lg, nlg);
-		rc = json ? list_json(e, n, u) : list_table(e, n, u);
+		rc = list_table(e, n, u);
 		free(u);
 	}
 out:

@@ -34,6 +34,9 @@ size_t ak_buf_max(const struct ak_buf *b);
 /* Reserve len writable bytes at the end (e.g. for read()); returns AK_ERR_TOO_LARGE past the cap.
  * *out points at them; they count as data immediately: call ak_buf_unreserve() for what was not filled. */
 enum ak_err ak_buf_reserve(struct ak_buf *b, size_t len, uint8_t **out);
+/* Bytes that can be reserved without growing the storage (after a reset: all of it): a reader asks
+ * for at least this much, so a reply that fits what the buffer held before is taken in one read. */
+size_t ak_buf_spare(const struct ak_buf *b);
 /* Drop len bytes from the end (the unfilled part of a reservation). */
 void ak_buf_unreserve(struct ak_buf *b, size_t len);
 

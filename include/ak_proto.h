@@ -15,7 +15,7 @@
 #include "ak_err.h"
 #include "ak_store.h"
 
-#define AK_PROTO_VERSION 5
+#define AK_PROTO_VERSION 6
 #define AK_PROTO_MAX_REQUEST (256u * 1024)
 #define AK_PROTO_MAX_REPLY (64u * 1024 * 1024)
 
@@ -41,6 +41,8 @@ enum ak_msg {
 	                        * akctl-proxy saw pass through, recorded in the usage log */
 	AK_MSG_LIST_ONE = 14, /* string name -> LIST_REPLY with that profile's row alone | ERROR (LOCKED,
 	                         NO_PROFILE): what LIST says of one profile, without the whole list */
+	AK_MSG_LIST_PACKED = 15, /* -> LIST_PACKED_REPLY | ERROR (LOCKED): LIST's rows, packed
+	                            (ak_proto_pack.h) */
 	/* replies */
 	AK_MSG_OK = 0x80,
 	AK_MSG_ERROR = 0x81,        /* uint32 ak_err, string detail (never a secret) */
@@ -50,6 +52,7 @@ enum ak_msg {
 	AK_MSG_LOG_REPLY = 0x85,    /* uint32 n, n x use entry, oldest first */
 	AK_MSG_AUDIT_MAP_REPLY = 0x86, /* uint32 n, n x (string name, string hash): the audit log's
 	                                  keyed hash (32 hex digits) of each profile name */
+	AK_MSG_LIST_PACKED_REPLY = 0x87, /* varint n, text table, n x packed row (ak_proto_pack.h) */
 };
 
 #define AK_ADD_FORCE 0x01

@@ -114,6 +114,14 @@ ak_buf_max(const struct ak_buf *b)
 	return b->max;
 }
 
+size_t
+ak_buf_spare(const struct ak_buf *b)
+{
+	size_t room = b->size - b->end;
+
+	return room < b->max - (b->end - b->off) ? room : b->max - (b->end - b->off);
+}
+
 /* Make room for len more bytes at the end without changing the live data. */
 static enum ak_err
 ensure(struct ak_buf *b, size_t len)

@@ -22,6 +22,7 @@
 #include "ak_client.h"
 #include "ak_path.h"
 #include "ak_proto.h"
+#include "ak_proto_pack.h"
 #include "ak_util.h"
 
 /* An UNLOCK may be parked behind the agent's failed-unlock back-off (at most 8 s). */
@@ -272,6 +273,10 @@ recv_frame(struct ak_client *cl, int wait, const uint8_t **frame, size_t *len)
 		want = need > ak_buf_len(cl->rep) ? need - ak_buf_len(cl->rep) : 0;
 		if (want < CLIENT_READ_MIN)
 			want = CLIENT_READ_MIN;
+		/* And at least the room the buffer already has: a reply no larger than one before it (a
+		 * load tool's, a LIST's) then comes in one recv, not a first 1 KiB and then the rest. */
+		if (want < ak_buf_spare(cl->rep))
+			want = ak_buf_spare(cl->rep);
 		if (want > 1u << 20)
 			want = 1u << 20; /* grow the buffer with what actually arrives */
 		if ((r = ak_buf_reserve(cl->rep, want, &w)) != AK_OK)
@@ -532,25 +537,25 @@ out:
  * worst case costs no pages.
  */
 struct list_block {
+	uint8_t *pool;
 	size_t pool_used;
-	size_t pad; /* keeps the entries after it 16-aligned */
 };
 
 void
 ak_client_list_free(struct ak_list_entry *entries, uint32_t n)
 {
 	struct list_block *blk;
-	uint8_t *pool;
 
+	(void)n;
 	if (entries == NULL)
 		return;
 	blk = (struct list_block *)entries - 1;
-	pool = (uint8_t *)(entries + n);
 	/* Wipe: the redacted forms and hints carry characters of keys. */
-	sodium_memzero(pool, blk->pool_used);
+	sodium_memzero(blk->pool, blk->pool_used);
 	free(blk);
 }
 
+/* LIST or LIST_ONE (the old row encoding). */
 static enum ak_err
 request_list(struct ak_client *cl, enum ak_err r, struct ak_list_entry **out, uint32_t *n)
 {
@@ -575,9 +580,10 @@ request_list(struct ak_client *cl, enum ak_err r, struct ak_list_entry **out, ui
 		r = AK_ERR_NOMEM;
 		goto out;
 	}
-	blk->pool_used = 0;
 	e = (struct ak_list_entry *)(blk + 1);
 	pool.p = (uint8_t *)(e + count);
+	blk->pool = pool.p;
+	blk->pool_used = 0;
 	for (i = 0; i < count; i++) {
 		if ((r = ak_proto_get_list_entry_pool(cl->rep, &e[i], &pool)) != AK_OK) {
 			if (r == AK_ERR_NOMEM)
@@ -599,10 +605,269 @@ out:
 	return r;
 }
 
+/* The smallest packed row on the wire (a one-byte name, every other field one byte): bounds the
+ * entries a reply can hold before anything is decoded. */
+#define PACKED_ROW_MIN 11
+
+/* LIST_PACKED into the same one block: the entries, then a pool with the text table and the rows'
+ * strings. Sized from the payload, so the pool cannot run out; its untouched tail costs no pages. */
+static enum ak_err
+request_list_packed(struct ak_client *cl, struct ak_list_entry **out, uint32_t *n)
+{
+	struct list_block *blk = NULL;
+	struct ak_list_entry *e = NULL;
+	struct ak_proto_pool pool = { NULL, 0, 0 };
+	struct ak_list_unpack u;
+	const uint8_t *p;
+	size_t wire, used, emax;
+	uint32_t i;
+	enum ak_err r;
+
+	*out = NULL;
+	*n = 0;
+	r = request(cl, ak_proto_begin(cl->req, AK_MSG_LIST_PACKED), AK_MSG_LIST_PACKED_REPLY, cl->timeout_s);
+	if (r != AK_OK)
+		goto out;
+	p = ak_buf_ptr(cl->rep);
+	wire = ak_buf_len(cl->rep);
+	emax = wire / PACKED_ROW_MIN + 1;
+	pool.size = ak_proto_unpack_head_pool(wire) + ak_proto_unpack_row_pool(wire) + emax * 256;
+	if ((blk = malloc(sizeof(*blk) + emax * sizeof(*e) + pool.size)) == NULL) {
+		r = AK_ERR_NOMEM;
+		goto out;
+	}
+	e = (struct ak_list_entry *)(blk + 1);
+	pool.p = (uint8_t *)(e + emax);
+	blk->pool = pool.p;
+	blk->pool_used = 0;
+	if ((r = ak_proto_unpack_head(&u, p, wire, &pool, &used)) != AK_OK)
+		goto bad;
+	p += used;
+	wire -= used;
+	if (u.n > emax) {
+		r = AK_ERR_BAD_MESSAGE;
+		goto out;
+	}
+	for (i = 0; i < u.n; i++) {
+		if ((r = ak_proto_unpack_row(&u, p, wire, &e[i], &pool, &used)) != AK_OK)
+			goto bad;
+		p += used;
+		wire -= used;
+	}
+	if (wire != 0) {
+		r = AK_ERR_BAD_MESSAGE;
+		goto out;
+	}
+	blk->pool_used = pool.used;
+	*out = e;
+	*n = u.n;
+	blk = NULL;
+	r = AK_OK;
+	goto out;
+bad:
+	/* The whole payload was there: a row cut short is a malformed reply, and so is a pool too small. */
+	if (r == AK_ERR_TRUNCATED || r == AK_ERR_NOMEM)
+		r = AK_ERR_BAD_MESSAGE;
+out:
+	if (blk != NULL) {
+		sodium_memzero(pool.p, pool.used);
+		free(blk);
+	}
+	ak_buf_reset(cl->rep);
+	return r;
+}
+
 enum ak_err
 ak_client_list(struct ak_client *cl, struct ak_list_entry **entries, uint32_t *n)
 {
-	return request_list(cl, ak_proto_begin(cl->req, AK_MSG_LIST), entries, n);
+	enum ak_err r = request_list_packed(cl, entries, n);
+
+	/* An agent older than LIST_PACKED says so and keeps the connection: ask for the LIST. */
+	if (r == AK_ERR_UNKNOWN_MESSAGE)
+		r = request_list(cl, ak_proto_begin(cl->req, AK_MSG_LIST), entries, n);
+	return r;
+}
+
+/* Streaming a LIST ----------------------------------------------------------------------------- */
+
+#define STREAM_CHUNK (64u << 10) /* read at most this much at a time: the buffer stays this size */
+
+/* A failed recv (n <= 0) as an ak_err, the reason in cl->detail. */
+static enum ak_err
+recv_failed(struct ak_client *cl, ssize_t n)
+{
+	if (n == 0) {
+		snprintf(cl->detail, sizeof(cl->detail), "agent closed the connection");
+		return AK_ERR_IO;
+	}
+	if (errno == EAGAIN || errno == EWOULDBLOCK) {
+		snprintf(cl->detail, sizeof(cl->detail), "agent did not answer in %d s", cl->fd_rcv_s);
+		return AK_ERR_BUSY;
+	}
+	snprintf(cl->detail, sizeof(cl->detail), "receiving: %s", strerror(errno));
+	return AK_ERR_IO;
+}
+
+/* Append up to max bytes (one recv) to cl->rep. */
+static enum ak_err
+stream_read(struct ak_client *cl, size_t max, size_t *got)
+{
+	uint8_t *w;
+	ssize_t k;
+	enum ak_err r;
+
+	if ((r = ak_buf_reserve(cl->rep, max, &w)) != AK_OK)
+		return r;
+	while ((k = recv(cl->fd, w, max, 0)) < 0 && errno == EINTR)
+		;
+	if (k <= 0) {
+		ak_buf_unreserve(cl->rep, max);
+		return recv_failed(cl, k);
+	}
+	ak_buf_unreserve(cl->rep, max - (size_t)k);
+	*got = (size_t)k;
+	return AK_OK;
+}
+
+/* The packed reply's payload through cl->rep, *left its bytes still to come: the text table whole, then
+ * each row handed to fn as soon as it is there. */
+static enum ak_err
+stream_rows(struct ak_client *cl, size_t left, ak_client_list_fn fn, void *arg, uint32_t *n)
+{
+	struct ak_proto_pool tpool = { NULL, 0, 0 }, rpool = { NULL, 0, 0 };
+	struct ak_list_unpack u;
+	struct ak_list_entry e;
+	size_t used, got;
+	enum ak_err r;
+
+	memset(&u, 0, sizeof(u));
+	tpool.size = ak_proto_unpack_head_pool(ak_buf_len(cl->rep) + left);
+	rpool.size = ak_proto_unpack_row_pool(AK_PROTO_PACKED_ROW_MAX);
+	if ((tpool.p = malloc(tpool.size)) == NULL || (rpool.p = malloc(rpool.size)) == NULL) {
+		r = AK_ERR_NOMEM;
+		goto out;
+	}
+	while ((r = ak_proto_unpack_head(&u, ak_buf_ptr(cl->rep), ak_buf_len(cl->rep), &tpool, &used)) ==
+	    AK_ERR_TRUNCATED && left > 0) {
+		/* The table comes whole before the rows: it may take the buffer past one chunk. */
+		if ((r = stream_read(cl, left < STREAM_CHUNK ? left : STREAM_CHUNK, &got)) != AK_OK)
+			goto out;
+		left -= got;
+	}
+	if (r != AK_OK || (r = ak_buf_consume(cl->rep, used)) != AK_OK)
+		goto out;
+	while (u.done < u.n) {
+		r = ak_proto_unpack_row(&u, ak_buf_ptr(cl->rep), ak_buf_len(cl->rep), &e, &rpool, &used);
+		if (r == AK_ERR_TRUNCATED && left > 0 && ak_buf_len(cl->rep) < AK_PROTO_PACKED_ROW_MAX) {
+			if ((r = stream_read(cl, left < STREAM_CHUNK ? left : STREAM_CHUNK, &got)) != AK_OK)
+				goto out;
+			left -= got;
+			continue;
+		}
+		if (r != AK_OK)
+			goto out;
+		r = fn(arg, &e, u.n);
+		/* Wipe the row's strings at once: the redacted form carries characters of the key. */
+		sodium_memzero(rpool.p, rpool.used);
+		rpool.used = 0;
+		if (r != AK_OK || (r = ak_buf_consume(cl->rep, used)) != AK_OK)
+			goto out;
+	}
+	r = left == 0 && ak_buf_len(cl->rep) == 0 ? AK_OK : AK_ERR_BAD_MESSAGE;
+	*n = u.n;
+out:
+	/* Reads fail as IO or BUSY: a row cut short, or one larger than any row can be, is malformed. */
+	if (r == AK_ERR_TRUNCATED || r == AK_ERR_NOMEM)
+		r = AK_ERR_BAD_MESSAGE;
+	if (tpool.p != NULL) {
+		sodium_memzero(tpool.p, tpool.used);
+		free(tpool.p);
+	}
+	free(rpool.p); /* wiped after each row */
+	return r;
+}
+
+static enum ak_err
+list_each_old(struct ak_client *cl, ak_client_list_fn fn, void *arg, uint32_t *n)
+{
+	struct ak_list_entry *e = NULL;
+	uint32_t i, k = 0;
+	enum ak_err r;
+
+	if ((r = request_list(cl, ak_proto_begin(cl->req, AK_MSG_LIST), &e, &k)) != AK_OK)
+		return r;
+	for (i = 0; i < k && r == AK_OK; i++)
+		r = fn(arg, &e[i], k);
+	ak_client_list_free(e, k);
+	if (r == AK_OK)
+		*n = k;
+	return r;
+}
+
+enum ak_err
+ak_client_list_each(struct ak_client *cl, ak_client_list_fn fn, void *arg, uint32_t *n)
+{
+	const uint8_t *frame;
+	size_t flen, got, left;
+	uint32_t len;
+	uint8_t type;
+	enum ak_err r;
+
+	*n = 0;
+	cl->detail[0] = '\0';
+	ak_buf_reset(cl->rep);
+	cl->frame_len = 0;
+	if ((r = ak_proto_begin(cl->req, AK_MSG_LIST_PACKED)) != AK_OK ||
+	    (r = ak_proto_finish(cl->req, AK_PROTO_MAX_REQUEST)) != AK_OK)
+		goto out;
+	send_timeout(cl);
+	recv_timeout(cl, cl->timeout_s);
+	r = send_all(cl, ak_buf_ptr(cl->req), ak_buf_len(cl->req));
+	ak_buf_reset(cl->req);
+	if (r != AK_OK)
+		goto out;
+	while (ak_buf_len(cl->rep) < 5)
+		if ((r = stream_read(cl, STREAM_CHUNK, &got)) != AK_OK)
+			goto out;
+	if ((r = ak_buf_peek_u32(cl->rep, &len)) != AK_OK)
+		goto out;
+	type = ak_buf_ptr(cl->rep)[4];
+	if (len == 0 || len > AK_PROTO_MAX_REPLY || (size_t)len + 4 < ak_buf_len(cl->rep)) {
+		r = AK_ERR_BAD_MESSAGE;
+		goto out;
+	}
+	if (type != AK_MSG_LIST_PACKED_REPLY) {
+		/* An ERROR (LOCKED, or UNKNOWN_MESSAGE from an older agent): small, read it whole. */
+		if ((r = recv_frame(cl, 1, &frame, &flen)) != AK_OK ||
+		    (r = ak_buf_consume(cl->rep, 5)) != AK_OK)
+			goto out;
+		r = AK_ERR_BAD_MESSAGE;
+		if (type == AK_MSG_ERROR) {
+			enum ak_err e;
+			char *detail = NULL;
+
+			if ((r = ak_proto_get_error(cl->rep, &e, &detail)) == AK_OK) {
+				if (detail != NULL)
+					keep_detail(cl, detail);
+				r = e == AK_OK ? AK_ERR_INTERNAL : e;
+			}
+			free(detail);
+		}
+		ak_buf_reset(cl->rep);
+		if (r == AK_ERR_UNKNOWN_MESSAGE)
+			return list_each_old(cl, fn, arg, n);
+		return r;
+	}
+	left = (size_t)len + 4 - ak_buf_len(cl->rep);
+	if ((r = ak_buf_consume(cl->rep, 5)) != AK_OK)
+		goto out;
+	r = stream_rows(cl, left, fn, arg, n);
+out:
+	if (r != AK_OK && r != AK_ERR_LOCKED)
+		/* The rest of the reply may still be on its way: nothing more can be read in step. */
+		(void)shutdown(cl->fd, SHUT_RDWR);
+	ak_buf_reset(cl->rep);
+	return r;
 }
 
 enum ak_err
