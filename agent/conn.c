@@ -133,8 +133,8 @@ queue_error(struct conn *c, enum ak_err e, uint64_t now)
 /* The peer's executable, NULL when unreadable (another user's process, e.g. root's). Looked up once,
  * at the connection's first request that may be logged, while its sender waits for the answer, so the
  * pid is normally still the process that connected (read after the peer is gone, it may have been
- * reused). STATUS and LIST, which most connections send alone or first, never need it: a readlink
- * was a good part of what a new connection cost. */
+ * reused). STATUS and LIST (either form), which most connections send alone or first, never need
+ * it: a readlink was a good part of what a new connection cost. */
 static char *
 peer_exe(pid_t pid)
 {
@@ -219,7 +219,8 @@ conn_next_frame(struct conn *c, uint64_t now)
 		return 1;
 	}
 	c->last_active = now;
-	if (!c->exe_read && type != AK_MSG_STATUS && type != AK_MSG_LIST) {
+	if (!c->exe_read && type != AK_MSG_STATUS && type != AK_MSG_LIST &&
+	    type != AK_MSG_LIST_PACKED) {
 		c->peer.exe = peer_exe(c->peer.pid);
 		c->exe_read = 1;
 	}

@@ -5,7 +5,8 @@
  * Targets speak their own protocol, all framed as uint32 big-endian length + type byte + payload:
  *   akagent-get     AK_MSG_GET <profile>   -> AK_MSG_PROFILE_REPLY
  *   akagent-status  AK_MSG_STATUS          -> AK_MSG_STATUS_REPLY
- *   akagent-list    AK_MSG_LIST            -> AK_MSG_LIST_REPLY
+ *   akagent-list    AK_MSG_LIST_PACKED     -> AK_MSG_LIST_PACKED_REPLY (what akctl and libakclient ask)
+ *   akagent-list1   AK_MSG_LIST            -> AK_MSG_LIST_REPLY (the older rows, for older clients)
  *   akagent-mix     GET:LIST:STATUS 80:10:10, in a fixed order on every connection (8 GET, LIST, STATUS)
  *   ssh             SSH2_AGENTC_REQUEST_IDENTITIES (11) -> SSH2_AGENT_IDENTITIES_ANSWER (12)
  *   echo            the akagent GET frame  -> the same frame back (akbench-echo)
@@ -36,7 +37,7 @@
 #define SSH_IDENTITIES_ANSWER 12
 #define RBUF_MAX AK_PROTO_MAX_REPLY	/* largest reply we accept (a LIST of a big store) */
 
-enum target { T_AKAGENT_GET, T_AKAGENT_STATUS, T_AKAGENT_LIST, T_AKAGENT_MIX, T_SSH, T_ECHO };
+enum target { T_AKAGENT_GET, T_AKAGENT_STATUS, T_AKAGENT_LIST, T_AKAGENT_LIST1, T_AKAGENT_MIX, T_SSH, T_ECHO };
 
 struct conn {
 	struct ak_client *cl;	/* the library client: it checks the peer's uid, frames, buffers */
@@ -310,6 +311,10 @@ encode(enum target tgt, const char *profile, struct reqdef *d)
 			goto out;
 		d->want = AK_MSG_STATUS_REPLY;
 	} else if (tgt == T_AKAGENT_LIST) {
+		if (ak_proto_begin(b, AK_MSG_LIST_PACKED) != AK_OK)
+			goto out;
+		d->want = AK_MSG_LIST_PACKED_REPLY;
+	} else if (tgt == T_AKAGENT_LIST1) {
 		if (ak_proto_begin(b, AK_MSG_LIST) != AK_OK)
 			goto out;
 		d->want = AK_MSG_LIST_REPLY;
@@ -408,7 +413,7 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: akbench -s SOCKET -t akagent-get|-status|-list|-mix|ssh|echo [-c CLIENTS] [-d SECONDS]\n"
+	    "usage: akbench -s SOCKET -t akagent-get|-status|-list|-list1|-mix|ssh|echo [-c CLIENTS] [-d SECONDS]\n"
 	    "               [-w WARMUP_MS] [-j THREADS] [-p PROFILE] [-H]\n"
 	    "       akbench -s SOCKET -t akagent-write [-r WRITES_PER_SECOND] [-d SECONDS]\n"
 	    "Prints: target clients requests/s p50_us p99_us requests (-H: a header line first).\n");
@@ -453,6 +458,8 @@ main(int argc, char **argv)
 		tgt = T_AKAGENT_STATUS;
 	else if (strcmp(tname, "akagent-list") == 0)
 		tgt = T_AKAGENT_LIST;
+	else if (strcmp(tname, "akagent-list1") == 0)
+		tgt = T_AKAGENT_LIST1;
 	else if (strcmp(tname, "akagent-mix") == 0)
 		tgt = T_AKAGENT_MIX;
 	else if (strcmp(tname, "ssh") == 0 || strcmp(tname, "ssh-agent") == 0)
