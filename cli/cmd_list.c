@@ -103,15 +103,13 @@ count_uses(const struct ak_list_entry *e, uint32_t n, const struct ak_use_entry 
 /* ,"key":NUMBER as cJSON prints a number made from v: %d when it fits an int, else the shortest of
  * %1.15g and %1.17g that reads back as the same double. */
 static void
-jo_knum(struct ak_jw *j, const char *key, int64_t v)
+jo_knum(struct ak_jw *j, const char *key, size_t klen, int64_t v)
 {
 	char num[32];
 	double d = (double)v, back;
 	int n;
 
-	AK_JW_LIT(j, ",");
-	ak_jw_str(j, key);
-	AK_JW_LIT(j, ":");
+	ak_jw_raw(j, key, klen);
 	if (d > -2147483649.0 && d < 2147483648.0) {
 		n = snprintf(num, sizeof(num), "%d", (int)v);
 	} else {
@@ -126,7 +124,7 @@ jo_knum(struct ak_jw *j, const char *key, int64_t v)
 /* ,"key":"ISO date". The last conversion is kept: most profiles of a large store share their dates,
  * and formatting one costs more than writing the whole row. */
 static void
-jo_ktime(struct ak_jw *j, const char *key, int64_t t)
+jo_ktime(struct ak_jw *j, const char *key, size_t klen, int64_t t)
 {
 	static char when[32];
 	static int64_t when_t;
@@ -137,8 +135,16 @@ jo_ktime(struct ak_jw *j, const char *key, int64_t t)
 		when_t = t;
 		have = 1;
 	}
-	ak_jw_kstr(j, key, when, 0);
+	ak_jw_raw(j, key, klen);
+	ak_jw_str(j, when);
 }
+
+/* The keys are written as they are printed (",\"key\":"): plain ASCII, nothing to escape, and
+ * escaping a dozen constant keys a row cost more than the values. */
+#define JO_KEY(j, k) AK_JW_LIT(j, "," "\"" k "\":")
+#define JO_KSTR(j, k, v) do { JO_KEY(j, k); ak_jw_str(j, v); } while (0)
+#define JO_KTIME(j, k, t) jo_ktime(j, "," "\"" k "\":", sizeof(k) + 3, t)
+#define JO_KNUM(j, k, v) jo_knum(j, "," "\"" k "\":", sizeof(k) + 3, v)
 
 static void
 jo_profile(struct ak_jw *j, const struct ak_list_entry *e, const struct use *u)
@@ -146,16 +152,17 @@ jo_profile(struct ak_jw *j, const struct ak_list_entry *e, const struct use *u)
 	uint32_t k;
 	int secret, first;
 
-	AK_JW_LIT(j, "{");
-	ak_jw_kstr(j, "name", e->name, 1);
-	ak_jw_kstr(j, "provider", e->provider, 0);
-	ak_jw_kstr(j, "secret_var", e->secret_var, 0);
-	ak_jw_kstr(j, "key", e->redacted, 0);
+	AK_JW_LIT(j, "{\"name\":");
+	ak_jw_str(j, e->name);
+	JO_KSTR(j, "provider", e->provider);
+	JO_KSTR(j, "secret_var", e->secret_var);
+	JO_KSTR(j, "key", e->redacted);
 	/* The variable names: plain ones under "vars", secret ones under "secrets". */
 	for (secret = 0; secret <= 1; secret++) {
-		AK_JW_LIT(j, ",");
-		ak_jw_str(j, secret ? "secrets" : "vars");
-		AK_JW_LIT(j, ":[");
+		if (secret)
+			AK_JW_LIT(j, ",\"secrets\":[");
+		else
+			AK_JW_LIT(j, ",\"vars\":[");
 		for (k = 0, first = 1; k < e->nvars; k++) {
 			if ((e->var_secret != NULL && e->var_secret[k]) != secret)
 				continue;
@@ -166,33 +173,37 @@ jo_profile(struct ak_jw *j, const struct ak_list_entry *e, const struct use *u)
 		}
 		AK_JW_LIT(j, "]");
 	}
-	ak_jw_kstr(j, "description", e->description, 0);
-	jo_ktime(j, "created", e->created);
-	jo_ktime(j, "rotated", e->rotated);
+	JO_KSTR(j, "description", e->description);
+	JO_KTIME(j, "created", e->created);
+	JO_KTIME(j, "rotated", e->rotated);
 	/* Rotation: the policy in seconds, its state, and when a kept previous key goes. */
 	if (e->rotate_every != 0) {
 		const char *mark = cli_rotation_mark(e, ak_now_s());
 
-		jo_knum(j, "rotate_every", e->rotate_every);
-		ak_jw_kstr(j, "rotation", mark[0] ? mark : "ok", 0);
+		JO_KNUM(j, "rotate_every", e->rotate_every);
+		JO_KSTR(j, "rotation", mark[0] ? mark : "ok");
 	}
 	if (e->prev_until != 0)
-		jo_ktime(j, "previous_until", e->prev_until);
+		JO_KTIME(j, "previous_until", e->prev_until);
 	/* Use policies: confirm-on-use, the profile's own lifetime and the agent's wipe of it. */
 	if (e->confirm)
 		AK_JW_LIT(j, ",\"confirm\":true");
 	if (e->lifetime != 0)
-		jo_knum(j, "lifetime", e->lifetime);
+		JO_KNUM(j, "lifetime", e->lifetime);
 	if (e->expired)
 		AK_JW_LIT(j, ",\"expired\":true");
 	if (e->wipe_at != 0)
-		jo_ktime(j, "wiped_at", e->wipe_at);
-	if (e->deact_hint != NULL && e->deact_hint[0] != '\0')
-		ak_jw_kstr(j, e->deact_pending ? "deactivation_pending" : "deactivate_on_finish", e->deact_hint, 0);
+		JO_KTIME(j, "wiped_at", e->wipe_at);
+	if (e->deact_hint != NULL && e->deact_hint[0] != '\0') {
+		if (e->deact_pending)
+			JO_KSTR(j, "deactivation_pending", e->deact_hint);
+		else
+			JO_KSTR(j, "deactivate_on_finish", e->deact_hint);
+	}
 	if (u != NULL) {
-		jo_knum(j, "uses", u->count);
+		JO_KNUM(j, "uses", u->count);
 		if (u->last != 0)
-			jo_ktime(j, "last_use", u->last);
+			JO_KTIME(j, "last_use", u->last);
 	}
 	AK_JW_LIT(j, "}");
 }
