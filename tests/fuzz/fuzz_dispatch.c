@@ -181,6 +181,59 @@ fz_check_list(struct ak_buf *rb, const uint8_t *reply, size_t reply_len, int one
 	}
 }
 
+/* LIST_PACKED_REPLY: the same rows LIST gives, in store order, decoded as the client does. */
+static void
+fz_check_list_packed(struct ak_buf *rb, const uint8_t *reply, size_t reply_len)
+{
+	struct ak_proto_pool pool = { NULL, 0, 0 };
+	struct ak_list_unpack u;
+	struct ak_list_entry e, want;
+	struct ak_buf *old;
+	const uint8_t *p = ak_buf_ptr(rb);
+	size_t len = ak_buf_len(rb), used, i;
+
+	pool.size = ak_proto_unpack_head_pool(len) + ak_proto_unpack_row_pool(len) + 64 * (len + 1);
+	FUZZ_CHECK((pool.p = malloc(pool.size)) != NULL, "pool");
+	FUZZ_CHECK(ak_proto_unpack_head(&u, p, len, &pool, &used) == AK_OK, "LIST_PACKED head decodes");
+	FUZZ_CHECK(st.store != NULL && u.n == st.store->n, "LIST_PACKED count == store size");
+	p += used;
+	len -= used;
+	old = ak_buf_new_secure(AK_PROTO_MAX_REPLY);
+	FUZZ_CHECK(old != NULL, "buffer");
+	for (i = 0; i < u.n; i++) {
+		FUZZ_CHECK(ak_proto_unpack_row(&u, p, len, &e, &pool, &used) == AK_OK, "LIST_PACKED row decodes");
+		p += used;
+		len -= used;
+		ak_buf_reset(old);
+		FUZZ_CHECK(ak_proto_put_list_entry(old, st.store->p[i]) == AK_OK &&
+		    ak_proto_get_list_entry(old, &want) == AK_OK, "the LIST row");
+		FUZZ_CHECK(strcmp(e.name, want.name) == 0 && strcmp(e.provider, want.provider) == 0 &&
+		    strcmp(e.secret_var, want.secret_var) == 0 && strcmp(e.redacted, want.redacted) == 0 &&
+		    strcmp(e.description, want.description) == 0 && strcmp(e.deact_hint, want.deact_hint) == 0 &&
+		    e.created == want.created && e.rotated == want.rotated && e.nvars == want.nvars &&
+		    e.rotate_every == want.rotate_every && e.prev_until == want.prev_until &&
+		    e.confirm == want.confirm && e.expired == want.expired && e.lifetime == want.lifetime &&
+		    e.wipe_at == want.wipe_at && e.deact_pending == want.deact_pending,
+		    "LIST_PACKED row == LIST row, in store order");
+		for (used = 0; used < e.nvars; used++)
+			FUZZ_CHECK(strcmp(e.vars[used], want.vars[used]) == 0 &&
+			    e.var_secret[used] == want.var_secret[used], "LIST_PACKED variables");
+		ak_list_entry_clear(&want);
+	}
+	FUZZ_CHECK(len == 0, "LIST_PACKED reply has no trailing bytes");
+	ak_buf_free(old);
+	sodium_memzero(pool.p, pool.used);
+	free(pool.p);
+	/* No whole secret anywhere in the reply, unless the user put it in a public field. */
+	for (i = 0; i < st.store->n; i++) {
+		const char *sec = st.store->p[i]->secret;
+		size_t sl = strlen(sec);
+
+		if (sl >= 16 && memmem(reply, reply_len, sec, sl) != NULL)
+			FUZZ_CHECK(fz_public_has(sec), "a secret travelled in a LIST_PACKED reply");
+	}
+}
+
 static void
 fz_check_profile(struct ak_buf *rb, const uint8_t *pl, size_t pl_len)
 {
@@ -308,7 +361,7 @@ fz_request(uint8_t type, struct ak_buf *req, struct ak_buf *out)
 		FUZZ_CHECK(e != AK_ERR_INTERNAL && e != AK_ERR_NOMEM, "no internal error or OOM");
 		if (e == AK_ERR_BAD_MESSAGE)
 			FUZZ_CHECK(res.close, "a malformed request closes the connection");
-		if (type < AK_MSG_STATUS || type > AK_MSG_LIST_ONE)
+		if (type < AK_MSG_STATUS || type > AK_MSG_LIST_PACKED)
 			FUZZ_CHECK(e == AK_ERR_UNKNOWN_MESSAGE, "unknown type -> UNKNOWN_MESSAGE");
 		if (e == AK_ERR_AUTH) {
 			FUZZ_CHECK(type == AK_MSG_UNLOCK && res.hold_until != 0, "failed unlock is delayed");
@@ -340,6 +393,11 @@ fz_request(uint8_t type, struct ak_buf *req, struct ak_buf *out)
 		FUZZ_CHECK((type == AK_MSG_LIST || type == AK_MSG_LIST_ONE) && was_unlocked,
 		    "LIST_REPLY only for LIST or LIST_ONE while unlocked");
 		fz_check_list(rb, reply, len, type == AK_MSG_LIST_ONE);
+		break;
+	case AK_MSG_LIST_PACKED_REPLY:
+		FUZZ_CHECK(type == AK_MSG_LIST_PACKED && was_unlocked,
+		    "LIST_PACKED_REPLY only for LIST_PACKED while unlocked");
+		fz_check_list_packed(rb, reply, len);
 		break;
 	case AK_MSG_LOG_REPLY: {
 		struct ak_use_entry ue;

@@ -14,6 +14,7 @@
 #include "ak_buf.h"
 #include "ak_edit.h"
 #include "ak_proto.h"
+#include "ak_proto_pack.h"
 #include "ak_smem.h"
 #include "ak_store.h"
 #include "ak_util.h"
@@ -105,6 +106,56 @@ do_list(struct ak_buf *b)
 			FUZZ_CHECK(ak_varname_check(e.vars[k]) == AK_OK, "row var name");
 		ak_list_entry_clear(&e);
 	}
+}
+
+/* LIST_PACKED_REPLY, as the streaming client takes it: the head, then one row at a time from byte
+ * ranges that may end early (each call takes a whole head or row, or nothing). */
+static void
+do_list_packed(struct ak_buf *b)
+{
+	struct ak_proto_pool pool = { NULL, 0, 0 };
+	struct ak_list_unpack u;
+	struct ak_list_entry e;
+	const uint8_t *p = ak_buf_ptr(b);
+	size_t len = ak_buf_len(b), used, before;
+	uint32_t k;
+	enum ak_err r;
+
+	pool.size = ak_proto_unpack_head_pool(len) + ak_proto_unpack_row_pool(AK_PROTO_PACKED_ROW_MAX);
+	if ((pool.p = malloc(pool.size)) == NULL)
+		return;
+	/* A cut a third of the way in must say TRUNCATED or fail, never read past it. */
+	if (ak_proto_unpack_head(&u, p, len / 3, &pool, &used) == AK_OK)
+		FUZZ_CHECK(used <= len / 3, "packed head within its bytes");
+	pool.used = 0;
+	if (ak_proto_unpack_head(&u, p, len, &pool, &used) != AK_OK)
+		goto out;
+	FUZZ_CHECK(used <= len && u.n <= AK_PROFILES_MAX, "packed head");
+	p += used;
+	len -= used;
+	while (u.done < u.n) {
+		before = pool.used;
+		r = ak_proto_unpack_row(&u, p, len / 2, &e, &pool, &used);
+		if (r != AK_OK)
+			FUZZ_CHECK(pool.used == before && e.name == NULL, "failed packed row takes nothing");
+		else
+			FUZZ_CHECK(used <= len / 2, "packed row within its bytes");
+		if (r != AK_OK && (r = ak_proto_unpack_row(&u, p, len, &e, &pool, &used)) != AK_OK)
+			break;
+		FUZZ_CHECK(used <= len, "packed row within its bytes");
+		FUZZ_CHECK(ak_name_check(e.name) == AK_OK, "packed row name");
+		FUZZ_CHECK(ak_varname_check(e.secret_var) == AK_OK, "packed row secret_var");
+		FUZZ_CHECK(e.nvars <= AK_VARS_MAX && e.provider && e.redacted && e.description &&
+		    strlen(e.redacted) < 128, "packed row strings");
+		for (k = 0; k < e.nvars; k++)
+			FUZZ_CHECK(ak_varname_check(e.vars[k]) == AK_OK, "packed row var name");
+		p += used;
+		len -= used;
+		/* rows are handed over one at a time: the row's pool goes back to its head's end */
+		pool.used = before;
+	}
+out:
+	free(pool.p);
 }
 
 static void
@@ -222,6 +273,9 @@ decode(uint8_t type, struct ak_buf *b, const uint8_t *orig, size_t olen)
 	case AK_MSG_LIST_REPLY:
 		do_list(b);
 		return;
+	case AK_MSG_LIST_PACKED_REPLY:
+		do_list_packed(b);
+		return;
 	case AK_MSG_ERROR:
 		do_error(b);
 		return;
@@ -261,6 +315,7 @@ decode(uint8_t type, struct ak_buf *b, const uint8_t *orig, size_t olen)
 	case AK_MSG_STATUS:
 	case AK_MSG_LOCK:
 	case AK_MSG_LIST:
+	case AK_MSG_LIST_PACKED:
 	case AK_MSG_SHUTDOWN:
 		return;
 	default:

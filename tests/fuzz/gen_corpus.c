@@ -13,6 +13,7 @@
 #include "ak_buf.h"
 #include "ak_edit.h"
 #include "ak_proto.h"
+#include "ak_proto_pack.h"
 #include "ak_smem.h"
 #include "ak_store.h"
 #include "fuzz.h"
@@ -215,6 +216,11 @@ gen_proto(const struct ak_store *s)
 	emit("proto", "list", ak_buf_ptr(acc), ak_buf_len(acc));
 	ak_buf_reset(acc);
 
+	ak_proto_put_list_packed(m, s->p, s->n);
+	cat(acc, m);
+	emit("proto", "list-packed", ak_buf_ptr(acc), ak_buf_len(acc));
+	ak_buf_reset(acc);
+
 	ak_proto_begin(m, AK_MSG_ERROR);
 	ak_proto_put_error(m, AK_ERR_LOCKED, "agent is locked");
 	cat(acc, m);
@@ -248,6 +254,7 @@ gen_dispatch(const struct ak_store *s)
 	emit_dispatch("status-locked", 0, 0, acc);
 
 	req_simple(acc, AK_MSG_LIST);
+	req_simple(acc, AK_MSG_LIST_PACKED);
 	req_name(acc, AK_MSG_GET, "work");
 	req_name(acc, AK_MSG_GET, "missing");
 	req_name(acc, AK_MSG_GET, "../etc");
