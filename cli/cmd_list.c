@@ -111,32 +111,37 @@ jo_knum(struct ak_jw *j, const char *key, size_t klen, int64_t v)
 
 	ak_jw_raw(j, key, klen);
 	if (d > -2147483649.0 && d < 2147483648.0) {
-		n = snprintf(num, sizeof(num), "%d", (int)v);
-	} else {
-		n = snprintf(num, sizeof(num), "%1.15g", d);
-		back = strtod(num, NULL);
-		if (fabs(back - d) > (fabs(back) > fabs(d) ? fabs(back) : fabs(d)) * DBL_EPSILON)
-			n = snprintf(num, sizeof(num), "%1.17g", d);
+		ak_jw_int(j, v); /* what %d prints, without printf */
+		return;
 	}
+	n = snprintf(num, sizeof(num), "%1.15g", d);
+	back = strtod(num, NULL);
+	if (fabs(back - d) > (fabs(back) > fabs(d) ? fabs(back) : fabs(d)) * DBL_EPSILON)
+		n = snprintf(num, sizeof(num), "%1.17g", d);
 	ak_jw_raw(j, num, (size_t)n);
 }
 
-/* ,"key":"ISO date". The last conversion is kept: most profiles of a large store share their dates,
- * and formatting one costs more than writing the whole row. */
+/* ,"key":"ISO date". The last conversion is kept, quoted: most profiles of a large store share their
+ * dates, and formatting one costs more than writing the whole row. A date is digits, '-', ':', 'T'
+ * and 'Z' (or "-"): nothing in it needs escaping. */
 static void
 jo_ktime(struct ak_jw *j, const char *key, size_t klen, int64_t t)
 {
-	static char when[32];
+	static char when[40];
+	static size_t when_len;
 	static int64_t when_t;
 	static int have;
 
 	if (!have || t != when_t) {
-		cli_iso_time(t, when, sizeof(when));
+		when[0] = '"';
+		cli_iso_time(t, when + 1, sizeof(when) - 2);
+		when_len = strlen(when);
+		when[when_len++] = '"';
 		when_t = t;
 		have = 1;
 	}
 	ak_jw_raw(j, key, klen);
-	ak_jw_str(j, when);
+	ak_jw_raw(j, when, when_len);
 }
 
 /* The keys are written as they are printed (",\"key\":"): plain ASCII, nothing to escape, and

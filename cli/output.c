@@ -3,6 +3,7 @@
  * ak_render: text from a file, a store, an agent or a server never drives the terminal. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,13 +227,23 @@ cli_mark(int fd, int ok)
 void
 cli_json_write(const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s, *run = p;
+	const unsigned char *p = (const unsigned char *)s, *run = p, *end = p + strlen(s);
 	size_t n, i;
 
 	/* Bytes that pass as they are go out in runs (one fwrite each), not one putchar at a time: a
 	 * list --json of 10,000 profiles is megabytes. */
 	while (*p != '\0') {
-		/* 0x01..0x7e: the run goes on (the NUL ends it, as 0 - 1 wraps past the range). */
+		/* 0x01..0x7e: the run goes on (the NUL ends it, as 0 - 1 wraps past the range). Eight bytes
+		 * at a time while none of them is DEL or above, which is almost all of any JSON; never past
+		 * the string's end. */
+		while (end - p >= 8) {
+			uint64_t w;
+
+			memcpy(&w, p, sizeof(w));
+			if (((w | ((w & 0x7f7f7f7f7f7f7f7full) + 0x0101010101010101ull)) & 0x8080808080808080ull) != 0)
+				break;
+			p += 8;
+		}
 		while ((unsigned)(*p - 1) < 0x7e)
 			p++;
 		if (*p == '\0')
