@@ -231,6 +231,9 @@ ak_proto_put_list_packed(struct ak_buf *b, struct ak_profile *const *p, size_t n
 out:
 	if (r != AK_OK)
 		ak_buf_reset(b);
+	/* The slots hold only offsets and hashes, but hashes of names: wiped like the rest. */
+	if (t.slot != NULL)
+		sodium_memzero(t.slot, t.cap * sizeof(*t.slot));
 	free(t.slot);
 	ak_buf_free(t.b); /* both wipe */
 	ak_buf_free(rows);
