@@ -537,7 +537,7 @@ out:
  * worst case costs no pages.
  */
 struct list_block {
-	uint8_t *pool;
+	uint8_t *pool;          /* 16 bytes in all: the entries after it stay 16-aligned */
 	size_t pool_used;
 };
 
@@ -631,6 +631,8 @@ request_list_packed(struct ak_client *cl, struct ak_list_entry **out, uint32_t *
 	p = ak_buf_ptr(cl->rep);
 	wire = ak_buf_len(cl->rep);
 	emax = wire / PACKED_ROW_MIN + 1;
+	/* The rows' pool is linear in their wire bytes plus a constant a row: summed over them, the one
+	 * call below with the whole payload and that constant for each possible row. */
 	pool.size = ak_proto_unpack_head_pool(wire) + ak_proto_unpack_row_pool(wire) + emax * 256;
 	if ((blk = malloc(sizeof(*blk) + emax * sizeof(*e) + pool.size)) == NULL) {
 		r = AK_ERR_NOMEM;
