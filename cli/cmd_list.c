@@ -214,11 +214,12 @@ jo_profile(struct ak_jw *j, const struct ak_list_entry *e, const struct use *u)
 }
 
 /*
- * The rows are written as they arrive (ak_client_list_each): the reply goes through the client's
- * buffer of a few tens of KiB and the JSON through this one, so `list --json` of 10,000 profiles
- * touches the same few pages as that of ten, where holding the reply, the decoded rows and the output
- * at once took megabytes of fresh pages, each a fault. The use counts come first, from the usage log:
- * each profile finds its own by binary search in them, sorted by name.
+ * The rows are written one at a time (ak_client_list_each): the packed reply is held (a fifth of the
+ * LIST's bytes) and the JSON goes out through this one buffer, so `list --json` of 10,000 profiles
+ * touches a few hundred KiB where holding the LIST reply, the decoded rows and the output at once took
+ * megabytes of fresh pages, each a fault. Nothing is printed unless the whole reply is good. The use
+ * counts come first, from the usage log: each profile finds its own by binary search in them, sorted
+ * by name.
  */
 struct json_out {
 	struct ak_jw j;

@@ -65,11 +65,11 @@ enum ak_err ak_client_shutdown(struct ak_client *cl);
  * (never ak_list_entry_clear on one of them). */
 enum ak_err ak_client_list(struct ak_client *cl, struct ak_list_entry **entries, uint32_t *n);
 void ak_client_list_free(struct ak_list_entry *entries, uint32_t n);
-/* The same rows one at a time, as the reply arrives (LIST_PACKED): the reply is read through a buffer
- * of about 64 KiB whatever the store's size, and e (with its strings) is valid during the call only
- * (wiped after it). fn's own error stops the list and is returned; rows handed over before any
- * failure stay handed over. *n: the row count once all are through. An agent older than
- * LIST_PACKED is asked for the LIST, whose rows are then handed over the same way. */
+/* The same rows one at a time (LIST_PACKED): the whole packed reply is received and checked before
+ * the first row is handed over, so fn sees every row or none; the rows are never held at once, and
+ * e (with its strings) is valid during the call only (wiped after it). fn's own error stops the list
+ * and is returned. *n: the row count once all are through. An agent older than LIST_PACKED is asked
+ * for the LIST, whose rows are then handed over the same way. */
 typedef enum ak_err (*ak_client_list_fn)(void *arg, const struct ak_list_entry *e, uint32_t n);
 enum ak_err ak_client_list_each(struct ak_client *cl, ak_client_list_fn fn, void *arg, uint32_t *n);
 /* LIST_ONE: the LIST row of one profile, *n == 1 (AK_ERR_NO_PROFILE when there is none); freed the same

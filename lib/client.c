@@ -692,7 +692,7 @@ ak_client_list(struct ak_client *cl, struct ak_list_entry **entries, uint32_t *n
 
 /* Streaming a LIST ----------------------------------------------------------------------------- */
 
-#define STREAM_CHUNK (64u << 10) /* read at most this much at a time: the buffer stays this size */
+#define STREAM_CHUNK (64u << 10) /* one recv takes at most this much */
 
 /* A failed recv (n <= 0) as an ak_err, the reason in cl->detail. */
 static enum ak_err
@@ -731,51 +731,60 @@ stream_read(struct ak_client *cl, size_t max, size_t *got)
 	return AK_OK;
 }
 
-/* The packed reply's payload through cl->rep, *left its bytes still to come: the text table whole, then
- * each row handed to fn as soon as it is there. */
+/* The packed reply's payload: *left bytes still to come after what cl->rep holds. The whole payload is
+ * received and every row decoded once before the first is handed to fn, so a reply that is cut short
+ * or malformed anywhere prints nothing (a caller's output is all or nothing); the second pass hands
+ * the rows over. The payload is a fifth of LIST's size, so holding it costs little; the rows are never
+ * held, each decoded into one small pool that is wiped and reused. */
 static enum ak_err
 stream_rows(struct ak_client *cl, size_t left, ak_client_list_fn fn, void *arg, uint32_t *n)
 {
 	struct ak_proto_pool tpool = { NULL, 0, 0 }, rpool = { NULL, 0, 0 };
-	struct ak_list_unpack u;
+	struct ak_list_unpack u, u0;
 	struct ak_list_entry e;
-	size_t used, got;
-	enum ak_err r;
+	const uint8_t *p;
+	size_t used, got, len, off, off0;
+	int pass;
+	enum ak_err r = AK_OK;
 
 	memset(&u, 0, sizeof(u));
-	tpool.size = ak_proto_unpack_head_pool(ak_buf_len(cl->rep) + left);
+	while (left > 0) {
+		if ((r = stream_read(cl, left < STREAM_CHUNK ? left : STREAM_CHUNK, &got)) != AK_OK)
+			goto out;
+		left -= got;
+	}
+	p = ak_buf_ptr(cl->rep);
+	len = ak_buf_len(cl->rep);
+	tpool.size = ak_proto_unpack_head_pool(len);
 	rpool.size = ak_proto_unpack_row_pool(AK_PROTO_PACKED_ROW_MAX);
 	if ((tpool.p = malloc(tpool.size)) == NULL || (rpool.p = malloc(rpool.size)) == NULL) {
 		r = AK_ERR_NOMEM;
 		goto out;
 	}
-	while ((r = ak_proto_unpack_head(&u, ak_buf_ptr(cl->rep), ak_buf_len(cl->rep), &tpool, &used)) ==
-	    AK_ERR_TRUNCATED && left > 0) {
-		/* The table comes whole before the rows: it may take the buffer past one chunk. */
-		if ((r = stream_read(cl, left < STREAM_CHUNK ? left : STREAM_CHUNK, &got)) != AK_OK)
-			goto out;
-		left -= got;
-	}
-	if (r != AK_OK || (r = ak_buf_consume(cl->rep, used)) != AK_OK)
+	if ((r = ak_proto_unpack_head(&u, p, len, &tpool, &used)) != AK_OK)
 		goto out;
-	while (u.done < u.n) {
-		r = ak_proto_unpack_row(&u, ak_buf_ptr(cl->rep), ak_buf_len(cl->rep), &e, &rpool, &used);
-		if (r == AK_ERR_TRUNCATED && left > 0 && ak_buf_len(cl->rep) < AK_PROTO_PACKED_ROW_MAX) {
-			if ((r = stream_read(cl, left < STREAM_CHUNK ? left : STREAM_CHUNK, &got)) != AK_OK)
+	u0 = u;
+	off0 = used;
+	for (pass = 0; pass < 2; pass++) {
+		u = u0;
+		off = off0;
+		while (u.done < u.n) {
+			if ((r = ak_proto_unpack_row(&u, p + off, len - off, &e, &rpool, &used)) != AK_OK)
 				goto out;
-			left -= got;
-			continue;
+			off += used;
+			if (pass == 1)
+				r = fn(arg, &e, u.n);
+			/* Wipe the row's strings at once: the redacted form carries characters of the key. */
+			sodium_memzero(rpool.p, rpool.used);
+			rpool.used = 0;
+			if (r != AK_OK)
+				goto out;
 		}
-		if (r != AK_OK)
+		if (off != len) {
+			r = AK_ERR_BAD_MESSAGE;
 			goto out;
-		r = fn(arg, &e, u.n);
-		/* Wipe the row's strings at once: the redacted form carries characters of the key. */
-		sodium_memzero(rpool.p, rpool.used);
-		rpool.used = 0;
-		if (r != AK_OK || (r = ak_buf_consume(cl->rep, used)) != AK_OK)
-			goto out;
+		}
 	}
-	r = left == 0 && ak_buf_len(cl->rep) == 0 ? AK_OK : AK_ERR_BAD_MESSAGE;
 	*n = u.n;
 out:
 	/* Reads fail as IO or BUSY: a row cut short, or one larger than any row can be, is malformed. */
@@ -785,7 +794,10 @@ out:
 		sodium_memzero(tpool.p, tpool.used);
 		free(tpool.p);
 	}
-	free(rpool.p); /* wiped after each row */
+	if (rpool.p != NULL) {
+		sodium_memzero(rpool.p, rpool.used);
+		free(rpool.p);
+	}
 	return r;
 }
 
