@@ -37,6 +37,11 @@ void *ak_smem_cjson_alloc(size_t n);
  * and unmaps every block of the session, whatever its size. */
 void ak_smem_scratch_begin(void);
 void ak_smem_scratch_end(void);
+/* Wipe every block of this thread's session and start it over, keeping its current region mapped and
+ * locked for what comes next: for a loop that parses one value after another, each dead before the
+ * next. Only in an outermost session (a nested one is left as it is: an outer caller's blocks may be
+ * alive); no block of the session may be used afterwards. */
+void ak_smem_scratch_rewind(void);
 
 /* Totals over both arenas; the scratch_ fields are the scratch arena's share of them. */
 struct ak_smem_stats {

@@ -185,6 +185,9 @@ enum ak_err ak_store_parse(const char *doc, size_t len, struct ak_store **out);
 /* The same for a document the caller has already NUL-terminated (doc[len] == '\0'), parsed where it is
  * instead of from a copy: the decrypted file, which is megabytes for a large store. */
 enum ak_err ak_store_parse_terminated(const char *doc, size_t len, struct ak_store **out);
+/* The same result, and the same error, from one cJSON tree of the whole document: what the reader above
+ * (one profile at a time) is held to by the tests and the fuzzer. Several times the memory. */
+enum ak_err ak_store_parse_whole(const char *doc, size_t len, struct ak_store **out);
 
 /* The file ------------------------------------------------------------------------------------------- */
 struct ak_header {

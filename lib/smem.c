@@ -740,9 +740,11 @@ ak_smem_trim(void)
  * are carved one after another from a few large regions (sodium_malloc'd, mlocked, counted in the scratch
  * arena), their free only marks them, and the end of the session wipes and unmaps the regions at once:
  * one allocation is a pointer bump, and no free has to find a slab. Per thread, so a session never hands
- * out memory another thread's cJSON still uses.
+ * out memory another thread's cJSON still uses. A region is 64 KiB: the store is parsed one profile at a
+ * time, rewinding the session after each (ak_smem_scratch_rewind), so one region, faulted in and locked
+ * once, serves a whole parse; a larger one would only be more fresh memory to fault in, lock and wipe.
  */
-#define BUMP_REGION (1u << 20)
+#define BUMP_REGION (64u << 10)
 
 struct bump {
 	struct bump *next;
@@ -762,24 +764,55 @@ ak_smem_scratch_begin(void)
 	bump_depth++;
 }
 
+/* Unmap region b of the scratch arena (sodium_free wipes the whole region and munlocks it). */
+static void
+bump_release(struct bump *b)
+{
+	struct arena *a = &arenas[ARENA_SCRATCH];
+
+	pthread_mutex_lock(&mu);
+	a->large_bytes -= b->size;
+	a->in_use -= b->size;
+	a->locked_bytes -= b->locked;
+	pthread_mutex_unlock(&mu);
+	sodium_free(b);
+}
+
 void
 ak_smem_scratch_end(void)
 {
-	struct arena *a = &arenas[ARENA_SCRATCH];
 	struct bump *b, *next;
 
 	if (bump_depth == 0 || --bump_depth > 0)
 		return;
 	for (b = bump_head; b != NULL; b = next) {
 		next = b->next;
-		pthread_mutex_lock(&mu);
-		a->large_bytes -= b->size;
-		a->in_use -= b->size;
-		a->locked_bytes -= b->locked;
-		pthread_mutex_unlock(&mu);
-		sodium_free(b); /* wipes the whole region and munlocks it */
+		bump_release(b);
 	}
 	bump_head = NULL;
+}
+
+void
+ak_smem_scratch_rewind(void)
+{
+	struct bump *b, *next;
+
+	if (bump_depth != 1 || (b = bump_head) == NULL)
+		return;
+	/* Regions of a single large block go; the current region stays mapped and locked, wiped as far as
+	 * it was used (past that it was never written). */
+	for (next = b->next; next != NULL; next = b->next) {
+		b->next = next->next;
+		bump_release(next);
+	}
+	if (b->size != BUMP_REGION - 16) {
+		/* A region of one large block is never the one to keep. */
+		bump_release(b);
+		bump_head = NULL;
+		return;
+	}
+	sodium_memzero((uint8_t *)b + BUMP_PREFIX, b->used - BUMP_PREFIX);
+	b->used = BUMP_PREFIX;
 }
 
 static void *

@@ -896,18 +896,243 @@ profile_cmp(const void *a, const void *b)
 	return strcmp((*pa)->name, (*pb)->name);
 }
 
+/* The version numbers this reader knows. 1: before secret variables, 2: before rotation; each reads as
+ * a document without them. */
+static int
+version_known(const cJSON *v)
+{
+	return v->valuedouble == 1.0 || v->valuedouble == 2.0 || v->valuedouble == (double)AK_DOC_VERSION;
+}
+
+/* The profiles in order, a duplicate name refused. The writer keeps them sorted (one pass checks it,
+ * and finds a duplicate); sort anyway when they are not, so find() is right for any valid document. */
+static enum ak_err
+store_sort(struct ak_store *s)
+{
+	size_t i;
+
+	for (i = 1; i < s->n && strcmp(s->p[i - 1]->name, s->p[i]->name) < 0; i++)
+		;
+	if (i == s->n)
+		return AK_OK;
+	qsort(s->p, s->n, sizeof(*s->p), profile_cmp);
+	for (i = 1; i < s->n; i++)
+		if (strcmp(s->p[i - 1]->name, s->p[i]->name) == 0)
+			return AK_ERR_BAD_FORMAT;
+	return AK_OK;
+}
+
+/*
+ * The document read one profile at a time. A cJSON tree of the whole store is ~7 times its size
+ * (20 MB for 10,000 profiles), every byte of it fresh locked memory that the kernel must fault in, zero
+ * and lock; here only the top level (the object, its two keys, the array's brackets and commas) is
+ * stepped through by this loop, and every value, each key included, is parsed by cJSON itself
+ * (ak_json_parse_one says where it ended). Each profile's tree is converted, then wiped by rewinding
+ * the scratch session, whose one region is used again by the next: the parse memory is one profile's.
+ *
+ * It accepts and refuses exactly what one cJSON parse of the whole document followed by the checks
+ * would (ak_store_parse_whole, kept for the tests and the fuzzer to hold it to that), with the same
+ * error: any JSON error, a missing, repeated or unknown top-level key, or "profiles" not an array is
+ * AK_ERR_BAD_FORMAT whatever else is wrong; then an unknown version is AK_ERR_VERSION; then too many
+ * profiles; then the first bad profile's error. So after a first error the rest is still parsed, only
+ * not converted, and profiles read before the version was seen are dropped if it is unknown.
+ */
+
+/* cJSON's whitespace between tokens: every byte from 1 to 32. */
+static const char *
+skip_ws(const char *p)
+{
+	while (*p != '\0' && (unsigned char)*p <= 32)
+		p++;
+	return p;
+}
+
+/* One value at *p (cJSON), *p moved past it and the whitespace after. NULL when it does not parse. A
+ * value cannot start with 0xEF: cJSON would skip a byte-order mark there, at the start of what it is
+ * given, which inside the document the whole parse would refuse. */
+static cJSON *
+value_at(const char **p, const char *end)
+{
+	const char *e;
+	cJSON *v;
+
+	if ((unsigned char)**p == 0xef)
+		return NULL;
+	/* The length includes the NUL, as for the whole document: cJSON may look at it. */
+	if ((v = ak_json_parse_one(*p, (size_t)(end - *p) + 1, &e)) == NULL || e == NULL || e > end)
+		return NULL;
+	*p = skip_ws(e);
+	return v;
+}
+
+/* How deeply v nests (0: not an array or object). */
+static size_t
+json_depth(const cJSON *v)
+{
+	const cJSON *c;
+	size_t d, max = 0;
+
+	if (!cJSON_IsArray(v) && !cJSON_IsObject(v))
+		return 0;
+	cJSON_ArrayForEach(c, v)
+		if ((d = json_depth(c)) > max)
+			max = d;
+	return max + 1;
+}
+
+/* cJSON refuses to nest more than CJSON_NESTING_LIMIT deep from where its parse starts: an element of
+ * "profiles" starts two levels down in the whole document, so that parse refuses it from two levels
+ * less. (A profile nests only a few levels: only an element that is not converted can be this deep.) */
+#define ELEMENT_DEPTH_MAX (CJSON_NESTING_LIMIT - 2)
+
+struct reader {
+	const char *p, *end;            /* end: the document's NUL */
+	struct ak_store *s;             /* what is converted so far */
+	size_t n;                       /* profiles seen */
+	int version;                    /* -1 not seen, 0 unknown, 1 known */
+	enum ak_err first;              /* the first bad profile's error, or AK_OK */
+};
+
+/* The elements of "profiles", the reader at '[': each parsed, converted while nothing is wrong so far,
+ * and released. AK_ERR_BAD_FORMAT on a JSON error (that decides the result). */
+static enum ak_err
+read_profiles(struct reader *rd)
+{
+	struct ak_profile *p;
+	cJSON *o;
+	enum ak_err r;
+
+	rd->p = skip_ws(rd->p + 1);
+	if (*rd->p == ']') {
+		rd->p = skip_ws(rd->p + 1);
+		return AK_OK;
+	}
+	for (;;) {
+		if ((o = value_at(&rd->p, rd->end)) == NULL)
+			return AK_ERR_BAD_FORMAT;
+		r = AK_ERR_BAD_FORMAT; /* not converted */
+		if (++rd->n <= AK_PROFILES_MAX && rd->first == AK_OK && rd->version != 0) {
+			if ((r = parse_profile(o, &p)) == AK_OK && (r = store_grow(rd->s, rd->s->n + 1)) != AK_OK) {
+				ak_profile_free(p);
+				r = r == AK_ERR_TOO_LARGE ? AK_ERR_BAD_FORMAT : r;
+			}
+			if (r == AK_OK)
+				rd->s->p[rd->s->n++] = p;
+			else
+				rd->first = r;
+		}
+		if (r != AK_OK && json_depth(o) > ELEMENT_DEPTH_MAX)
+			return AK_ERR_BAD_FORMAT;
+		/* Dead now (the profile holds its own copies): wiped, and its region is the next one's. */
+		ak_smem_scratch_rewind();
+		if (*rd->p == ']') {
+			rd->p = skip_ws(rd->p + 1);
+			return AK_OK;
+		}
+		if (*rd->p != ',')
+			return AK_ERR_BAD_FORMAT;
+		rd->p = skip_ws(rd->p + 1);
+	}
+}
+
+/* The top-level object. AK_ERR_BAD_FORMAT for anything wrong at this level; the verdicts on the
+ * version and the profiles are left in rd. */
+static enum ak_err
+read_document(struct reader *rd)
+{
+	int have_version = 0, have_profiles = 0, profiles_ok = 0, version_number = 0;
+	cJSON *k, *v;
+	enum ak_err r;
+
+	rd->p = skip_ws(rd->p);
+	/* A byte-order mark may open the document, as cJSON allows. */
+	if (memcmp(rd->p, "\xef\xbb\xbf", 3) == 0)
+		rd->p = skip_ws(rd->p + 3);
+	if (*rd->p != '{')
+		return AK_ERR_BAD_FORMAT;
+	rd->p = skip_ws(rd->p + 1);
+	if (*rd->p == '}')
+		return AK_ERR_BAD_FORMAT; /* neither key */
+	for (;;) {
+		/* The key, a JSON string decoded by cJSON ("vers\u0069on" is "version" there too). */
+		if (*rd->p != '"' || (k = value_at(&rd->p, rd->end)) == NULL || !cJSON_IsString(k) ||
+		    *rd->p != ':')
+			return AK_ERR_BAD_FORMAT;
+		rd->p = skip_ws(rd->p + 1);
+		if (strcmp(k->valuestring, "profiles") == 0 && !have_profiles) {
+			have_profiles = 1;
+			if (*rd->p == '[') {
+				profiles_ok = 1;
+				if ((r = read_profiles(rd)) != AK_OK)
+					return r;
+			} else if (value_at(&rd->p, rd->end) == NULL) {
+				return AK_ERR_BAD_FORMAT;
+			}
+		} else if (strcmp(k->valuestring, "version") == 0 && !have_version) {
+			have_version = 1;
+			if ((v = value_at(&rd->p, rd->end)) == NULL)
+				return AK_ERR_BAD_FORMAT;
+			if (cJSON_IsNumber(v)) {
+				version_number = 1;
+				rd->version = version_known(v);
+			}
+		} else {
+			return AK_ERR_BAD_FORMAT;
+		}
+		ak_smem_scratch_rewind();
+		if (*rd->p == '}')
+			break;
+		if (*rd->p != ',')
+			return AK_ERR_BAD_FORMAT;
+		rd->p = skip_ws(rd->p + 1);
+	}
+	rd->p = skip_ws(rd->p + 1);
+	if (rd->p != rd->end || !have_version || !have_profiles || !version_number || !profiles_ok)
+		return AK_ERR_BAD_FORMAT;
+	return AK_OK;
+}
+
 /* The parse proper: buf is the checked document, NUL-terminated. */
 static enum ak_err
 parse_terminated(const char *buf, struct ak_store **out)
+{
+	struct reader rd = { .p = buf, .end = buf + strlen(buf), .version = -1, .first = AK_OK };
+	enum ak_err r;
+
+	if ((rd.s = ak_store_new()) == NULL)
+		return AK_ERR_NOMEM;
+	/* Every cJSON block of this parse dies at a rewind or at the end of the session. */
+	ak_smem_scratch_begin();
+	r = read_document(&rd);
+	ak_smem_scratch_end();
+	if (r == AK_OK && rd.version == 0)
+		r = AK_ERR_VERSION;
+	if (r == AK_OK && rd.n > AK_PROFILES_MAX)
+		r = AK_ERR_BAD_FORMAT;
+	if (r == AK_OK)
+		r = rd.first;
+	if (r == AK_OK)
+		r = store_sort(rd.s);
+	if (r != AK_OK) {
+		ak_store_free(rd.s);
+		return r;
+	}
+	*out = rd.s;
+	return AK_OK;
+}
+
+/* The reference reader: one cJSON tree of the whole document, then the same checks. */
+static enum ak_err
+parse_whole(const char *buf, struct ak_store **out)
 {
 	cJSON *root = NULL;
 	const cJSON *f, *version = NULL, *profiles = NULL, *o;
 	struct ak_store *s = NULL;
 	struct ak_profile *p;
-	size_t i, n;
+	size_t n;
 	enum ak_err r = AK_ERR_BAD_FORMAT;
 
-	/* Every cJSON block of this parse dies at the cJSON_Delete below: one scratch session. */
+	/* Every cJSON block of this parse dies at the end of the session, which wipes and unmaps them. */
 	ak_smem_scratch_begin();
 	if ((root = ak_json_parse(buf, strlen(buf) + 1, 1)) == NULL || !cJSON_IsObject(root))
 		goto out;
@@ -921,9 +1146,7 @@ parse_terminated(const char *buf, struct ak_store **out)
 	}
 	if (version == NULL || profiles == NULL || !cJSON_IsNumber(version) || !cJSON_IsArray(profiles))
 		goto out;
-	/* 1: before secret variables, 2: before rotation; each reads as a document without them. */
-	if (version->valuedouble != 1.0 && version->valuedouble != 2.0 &&
-	    version->valuedouble != (double)AK_DOC_VERSION) {
+	if (!version_known(version)) {
 		r = AK_ERR_VERSION;
 		goto out;
 	}
@@ -936,34 +1159,14 @@ parse_terminated(const char *buf, struct ak_store **out)
 	cJSON_ArrayForEach(o, profiles) {
 		if ((r = parse_profile(o, &p)) != AK_OK)
 			goto out;
-		if (s->n >= s->cap) { /* cannot happen: n counted them */
-			ak_profile_free(p);
-			r = AK_ERR_INTERNAL;
-			goto out;
-		}
-		s->p[s->n++] = p;
+		s->p[s->n++] = p; /* n counted them: there is room */
 	}
-	/* The writer keeps them sorted (one pass checks it, and finds a duplicate); sort anyway when they
-	 * are not, so find() is right for any valid document. */
-	for (i = 1; i < s->n && strcmp(s->p[i - 1]->name, s->p[i]->name) < 0; i++)
-		;
-	if (i < s->n) {
-		qsort(s->p, s->n, sizeof(*s->p), profile_cmp);
-		for (i = 1; i < s->n; i++) {
-			if (strcmp(s->p[i - 1]->name, s->p[i]->name) == 0) {
-				r = AK_ERR_BAD_FORMAT;
-				goto out;
-			}
-		}
-	}
+	if ((r = store_sort(s)) != AK_OK)
+		goto out;
 	*out = s;
 	s = NULL;
-	r = AK_OK;
 out:
 	ak_store_free(s);
-	/* No cJSON_Delete: the tree is all in this session's regions, which its end wipes and unmaps at
-	 * once; walking 100,000s of nodes only to mark each one free cost as much as a tenth of the parse. */
-	(void)root;
 	ak_smem_scratch_end();
 	return r;
 }
@@ -1011,4 +1214,19 @@ ak_store_parse_terminated(const char *doc, size_t len, struct ak_store **out)
 	if (doc[len] != '\0')
 		return AK_ERR_INVALID;
 	return parse_terminated(doc, out);
+}
+
+enum ak_err
+ak_store_parse_whole(const char *doc, size_t len, struct ak_store **out)
+{
+	char *buf;
+	enum ak_err r;
+
+	if ((r = doc_check(doc, len, out)) != AK_OK)
+		return r;
+	if ((buf = ak_smem_strndup(doc, len)) == NULL)
+		return AK_ERR_NOMEM;
+	r = parse_whole(buf, out);
+	ak_smem_free(buf);
+	return r;
 }

@@ -143,3 +143,16 @@ ak_smem_scratch_end(void)
 	sess = NULL;
 	sess_n = sess_cap = 0;
 }
+
+void
+ak_smem_scratch_rewind(void)
+{
+	size_t i;
+
+	if (sess_depth != 1)
+		return;
+	for (i = 0; i < sess_n; i++)
+		if (sess[i] != NULL)
+			release(sess[i]);
+	sess_n = 0;
+}
