@@ -291,6 +291,73 @@ test_scratch_unfreed(void)
 	ak_smem_release_all();
 }
 
+/* Rewinding a session wipes what it handed out and serves the next blocks from the same region (nothing
+ * mapped again); a region of one large block goes; a nested session is left alone; the end still
+ * releases everything. */
+static void
+test_scratch_rewind(void)
+{
+	struct ak_smem_stats st0, st1, st;
+	unsigned char *a, *b, *big, *keep;
+	size_t i;
+
+	ak_smem_release_all();
+	ak_smem_hook_cjson();
+	ak_smem_stats(&st0);
+	ak_smem_scratch_begin();
+	CHECK((a = cJSON_malloc(100)) != NULL);
+	memset(a, 0x5a, 100);
+	ak_smem_stats(&st1);
+	CHECK(st1.scratch_slab_bytes > st0.scratch_slab_bytes);
+	for (i = 0; i < 1000; i++) {
+		ak_smem_scratch_rewind();
+		/* wiped, and the same place again: one region for a whole loop of parses */
+		for (b = a; b < a + 100 && *b == 0; b++)
+			;
+		CHECK(b == a + 100);
+		CHECK((b = cJSON_malloc(100)) == a);
+		memset(b, 0x5a, 100);
+	}
+	ak_smem_stats(&st);
+	CHECK_EQ(st.scratch_slab_bytes, st1.scratch_slab_bytes);
+	CHECK_EQ(st.scratch_locked_bytes, st1.scratch_locked_bytes);
+	/* a block larger than a region: its own region, released by the rewind */
+	CHECK((big = cJSON_malloc(1u << 20)) != NULL);
+	ak_smem_stats(&st);
+	CHECK(st.scratch_slab_bytes >= st1.scratch_slab_bytes + (1u << 20));
+	ak_smem_scratch_rewind();
+	ak_smem_stats(&st);
+	CHECK_EQ(st.scratch_slab_bytes, st1.scratch_slab_bytes);
+	/* nested: the outer session's blocks stay as they are */
+	CHECK((keep = cJSON_malloc(32)) != NULL);
+	memset(keep, 0x33, 32);
+	ak_smem_scratch_begin();
+	CHECK(cJSON_malloc(32) != NULL);
+	ak_smem_scratch_rewind();
+	CHECK(keep[0] == 0x33 && keep[31] == 0x33);
+	ak_smem_scratch_end();
+	CHECK(keep[0] == 0x33);
+	ak_smem_scratch_end();
+	ak_smem_stats(&st);
+	CHECK_EQ(st.scratch_slab_bytes, st0.scratch_slab_bytes);
+	CHECK_EQ(st.scratch_in_use, st0.scratch_in_use);
+	CHECK_EQ(st.scratch_locked_bytes, st0.scratch_locked_bytes);
+	/* outside a session: nothing to do */
+	ak_smem_scratch_rewind();
+	/* a session whose only region is a large block's: the rewind lets it go too */
+	ak_smem_scratch_begin();
+	CHECK(cJSON_malloc(1u << 20) != NULL);
+	ak_smem_scratch_rewind();
+	ak_smem_stats(&st);
+	CHECK_EQ(st.scratch_slab_bytes, st0.scratch_slab_bytes);
+	CHECK(cJSON_malloc(10) != NULL);
+	ak_smem_scratch_end();
+	ak_smem_stats(&st);
+	CHECK_EQ(st.scratch_slab_bytes, st0.scratch_slab_bytes);
+	cJSON_InitHooks(NULL);
+	ak_smem_release_all();
+}
+
 /* What the agent does on a write: parse a store (~40 KB of JSON) with cJSON, copy its strings into the main
  * arena while building the new cJSON tree to seal, print it, free the trees. The long-lived strings must not
  * end up scattered over slabs pinned by cJSON nodes: after a trim the main arena holds about what the
@@ -874,6 +941,7 @@ main(void)
 	test_many_slabs();
 	test_cjson_scratch();
 	test_scratch_unfreed();
+	test_scratch_rewind();
 	test_cjson_interleaved();
 	test_bad_free_aborts();
 	test_mixed();
