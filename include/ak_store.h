@@ -208,6 +208,12 @@ enum ak_err ak_header_parse(const uint8_t *file, size_t len, struct ak_header *h
  * AK_ERR_BAD_FORMAT / AK_ERR_VERSION only for the (public) header. */
 enum ak_err ak_store_open_image(const uint8_t *file, size_t len, const uint8_t *key,
     struct ak_header *h_out, struct ak_store **out);
+/* The same, decrypting in place: file is an arena block of len + 1 bytes (ak_store_read_secure), and
+ * whatever the outcome its ciphertext is gone, the plaintext (or part of it) left in its place for the
+ * caller's ak_smem_free to wipe. A large store is then one fresh region, not a ciphertext buffer and a
+ * plaintext one. */
+enum ak_err ak_store_open_in_place(uint8_t *file, size_t len, const uint8_t *key,
+    struct ak_header *h_out, struct ak_store **out);
 /* Serialize + encrypt as format version 2 with a fresh nonce under kdf/key into a new malloc'd file
  * image (not secret). */
 enum ak_err ak_store_seal_image(const struct ak_store *s, const struct ak_kdf *kdf, const uint8_t *key,
@@ -220,6 +226,9 @@ enum ak_err ak_store_seal_bytes(const uint8_t *pt, size_t ptlen, const struct ak
 /* Read the keystore file (a regular file, up to AK_FILE_MAX) into malloc'd memory: ciphertext, not
  * secret. AK_ERR_NO_STORE if it does not exist; otherwise as ak_file_load (ak_file.h). */
 enum ak_err ak_store_read(const char *path, uint8_t **out, size_t *len);
+/* The same into an arena block (ak_smem_free; len + 1 bytes, NUL-terminated), for
+ * ak_store_open_in_place. */
+enum ak_err ak_store_read_secure(const char *path, uint8_t **out, size_t *len);
 
 /* Writer lock: flock(LOCK_EX) on "<path>.lock" (created 0600), waiting at most timeout_ms.
  * Returns the lock fd in *fd (close it to release). AK_ERR_BUSY on timeout. */
