@@ -839,8 +839,9 @@ parse_profile(const cJSON *o, struct ak_profile **out)
 	cJSON_ArrayForEach(f, o) {
 		if (f->string == NULL)
 			return AK_ERR_BAD_FORMAT;
+		/* The first byte first: a tenth of an unlock of 10,000 profiles went to these strcmp calls. */
 		for (k = 0; k < PF_COUNT; k++)
-			if (strcmp(f->string, pfield_names[k]) == 0)
+			if (f->string[0] == pfield_names[k][0] && strcmp(f->string, pfield_names[k]) == 0)
 				break;
 		if (k == PF_COUNT || fields[k] != NULL)
 			return AK_ERR_BAD_FORMAT;
@@ -913,7 +914,7 @@ store_sort(struct ak_store *s)
 
 	for (i = 1; i < s->n && strcmp(s->p[i - 1]->name, s->p[i]->name) < 0; i++)
 		;
-	if (i == s->n)
+	if (i >= s->n)
 		return AK_OK;
 	qsort(s->p, s->n, sizeof(*s->p), profile_cmp);
 	for (i = 1; i < s->n; i++)
