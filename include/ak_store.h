@@ -27,6 +27,7 @@
 #define AK_PROFILES_MAX 100000
 #define AK_FILE_MAX (256u << 20) /* keystore file size cap */
 #define AK_COMMIT_BYTES 32
+#define AK_HEADER_MAX 4096      /* the header line, '\n' included, is at most this long */
 #define AK_STORE_VERSION 2      /* what every write produces; version 1 still opens */
 #define AK_DOC_VERSION 3        /* plaintext document every write produces; 1 and 2 still parse */
 #define AK_STORE_LOCK_MS 10000  /* how long akctl waits for another writer */
@@ -229,6 +230,9 @@ enum ak_err ak_store_read(const char *path, uint8_t **out, size_t *len);
 /* The same into an arena block (ak_smem_free; len + 1 bytes, NUL-terminated), for
  * ak_store_open_in_place. */
 enum ak_err ak_store_read_secure(const char *path, uint8_t **out, size_t *len);
+/* Only what ak_header_parse looks at: the first AK_HEADER_MAX bytes into buf (that many bytes), with
+ * ak_store_read's checks and errors. For akctl, which needs the KDF parameters and not the store. */
+enum ak_err ak_store_read_head(const char *path, uint8_t *buf, size_t *len);
 
 /* Writer lock: flock(LOCK_EX) on "<path>.lock" (created 0600), waiting at most timeout_ms.
  * Returns the lock fd in *fd (close it to release). AK_ERR_BUSY on timeout. */

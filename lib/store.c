@@ -1045,10 +1045,11 @@ read_document(struct reader *rd)
 	cJSON *k, *v;
 	enum ak_err r;
 
+	/* A byte-order mark may open the document, as cJSON allows: its very first bytes, before any
+	 * whitespace. Byte by byte: the document may end before three. */
+	if ((unsigned char)rd->p[0] == 0xef && (unsigned char)rd->p[1] == 0xbb && (unsigned char)rd->p[2] == 0xbf)
+		rd->p += 3;
 	rd->p = skip_ws(rd->p);
-	/* A byte-order mark may open the document, as cJSON allows. */
-	if (memcmp(rd->p, "\xef\xbb\xbf", 3) == 0)
-		rd->p = skip_ws(rd->p + 3);
 	if (*rd->p != '{')
 		return AK_ERR_BAD_FORMAT;
 	rd->p = skip_ws(rd->p + 1);

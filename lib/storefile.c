@@ -41,7 +41,7 @@
 #include "ak_store.h"
 #include "ak_util.h"
 
-#define HDR_MAX 4096 /* header line, '\n' included */
+#define HDR_MAX AK_HEADER_MAX
 #define FORMAT_NAME "akagent-keystore"
 #define ALG_NAME "argon2id13"
 #define CIPHER_NAME "xchacha20poly1305-ietf"
@@ -425,6 +425,14 @@ ak_store_read(const char *path, uint8_t **out, size_t *len)
 		return AK_ERR_NO_STORE;
 	*out = (uint8_t *)buf;
 	return r;
+}
+
+enum ak_err
+ak_store_read_head(const char *path, uint8_t *buf, size_t *len)
+{
+	enum ak_err r = ak_file_read_head(path, AK_FILE_MAX, buf, AK_HEADER_MAX, len);
+
+	return r == AK_ERR_NOT_FOUND ? AK_ERR_NO_STORE : r;
 }
 
 /* A negative timeout waits forever. */

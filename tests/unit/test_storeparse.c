@@ -141,6 +141,11 @@ test_valid_forms(void)
 	}
 	free(t);
 	free(doc);
+	/* The mark must be the very first bytes; a document may end inside one. */
+	CHECK_EQ(same_str("\xef\xbb\xbf {\"version\":1,\"profiles\":[]}"), AK_OK);
+	CHECK_EQ(same_str(" \xef\xbb\xbf{\"version\":1,\"profiles\":[]}"), AK_ERR_BAD_FORMAT);
+	CHECK_EQ(same_str("\xef\xbb"), AK_ERR_BAD_FORMAT);
+	CHECK_EQ(same_str("\xef"), AK_ERR_BAD_FORMAT);
 	/* Escapes in the top-level keys are decoded by cJSON in both. */
 	CHECK_EQ(same_str("{\"vers\\u0069on\":1,\"prof\\u0069les\":[]}"), AK_OK);
 	CHECK_EQ(same_str(" \n{ \"profiles\" : [ ] , \"version\" : 2.0 } \n"), AK_OK);
