@@ -107,6 +107,10 @@ struct ak_profile {
 	 * only the last frees and wipes. A shared profile is never changed in place: whoever changes a
 	 * profile of a store that may share it takes its own copy first (ak_store_own). */
 	unsigned refs;
+	/* A profile read from the store is one block (ak_smem_pack_alloc): the struct, then its variables
+	 * and strings; pack is the bytes past the struct, 0 when every field is its own allocation. A
+	 * string field of a pack is replaced as any other (ak_smem_free wipes it in place). */
+	size_t pack;
 };
 
 struct ak_store {

@@ -48,6 +48,23 @@ ak_profile_new(void)
 	return p;
 }
 
+/* 1 when q lies in p's own block past the struct (its pack). */
+static int
+in_pack(const struct ak_profile *p, const void *q)
+{
+	const char *b = (const char *)(p + 1);
+
+	return p->pack != 0 && (const char *)q >= b && (const char *)q < b + p->pack;
+}
+
+/* A field's own allocation freed; one inside the pack goes (wiped) with the pack. */
+static void
+field_free(const struct ak_profile *p, void *q)
+{
+	if (!in_pack(p, q))
+		ak_smem_free(q);
+}
+
 /* Copes with a half-built profile (any pointer NULL): the parser and dup free those too. */
 void
 ak_profile_free(struct ak_profile *p)
@@ -60,22 +77,26 @@ ak_profile_free(struct ak_profile *p)
 	 * count then wraps, but the struct is wiped and freed below.) */
 	if (__atomic_fetch_sub(&p->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
-	ak_smem_free(p->name);
-	ak_smem_free(p->provider);
-	ak_smem_free(p->secret_var);
-	ak_smem_free(p->secret);
-	ak_smem_free(p->description);
-	ak_smem_free(p->source);
+	field_free(p, p->name);
+	field_free(p, p->provider);
+	field_free(p, p->secret_var);
+	field_free(p, p->secret);
+	field_free(p, p->description);
+	field_free(p, p->source);
 	if (p->vars != NULL) {
 		for (i = 0; i < p->nvars; i++) {
-			ak_smem_free(p->vars[i].name);
-			ak_smem_free(p->vars[i].value);
+			field_free(p, p->vars[i].name);
+			field_free(p, p->vars[i].value);
 			ak_rot_clear(&p->vars[i].rot);
 		}
-		ak_smem_free(p->vars);
+		field_free(p, p->vars);
 	}
 	ak_rot_clear(&p->rot);
-	ak_smem_free(p); /* wipes the times and counts too */
+	/* Wipes the times and counts too, and a pack's strings. */
+	if (p->pack != 0)
+		ak_smem_pack_free(p);
+	else
+		ak_smem_free(p);
 }
 
 struct ak_profile *
@@ -181,7 +202,10 @@ ak_profile_put_var(struct ak_profile *p, const char *name, const char *value, in
 	nv[p->nvars].value = vv;
 	nv[p->nvars].secret = secret != 0;
 	memset(&nv[p->nvars].rot, 0, sizeof(nv[p->nvars].rot));
-	ak_smem_free(p->vars);
+	if (in_pack(p, p->vars))
+		sodium_memzero(p->vars, p->nvars * sizeof(*p->vars)); /* its bytes go with the pack */
+	else
+		ak_smem_free(p->vars);
 	p->vars = nv;
 	p->nvars++;
 	return AK_OK;
@@ -720,15 +744,15 @@ has_nul_escape(const char *doc, size_t len)
 	return 0;
 }
 
-/* A string item no longer than max, copied into the arena (replacing *dst). */
-static enum ak_err
-take_string(const cJSON *it, size_t max, char **dst)
+/* A string item no longer than max: its value, or NULL. */
+static const char *
+string_of(const cJSON *it, size_t max)
 {
 	const char *v;
 
 	if (!cJSON_IsString(it) || (v = it->valuestring) == NULL || too_long(v, max))
-		return AK_ERR_BAD_FORMAT;
-	return ak_profile_set_field(dst, v);
+		return NULL;
+	return v;
 }
 
 enum ak_err
@@ -749,68 +773,69 @@ ak_store_json_time(const cJSON *it, int64_t *dst)
 	return AK_OK;
 }
 
-/* The variables straight into one array of their number (growing it a variable at a time through
- * ak_profile_put_var cost an allocation and a copy each). Names, sizes, duplicates and a clash with
- * secret_var are left to the one ak_profile_validate of the profile that follows. */
-static enum ak_err
-parse_vars(const cJSON *arr, struct ak_profile *p)
-{
-	const cJSON *v, *f, *prev;
+/* A variable as the document has it, before it is copied into the profile. */
+struct var_src {
 	const char *name, *value;
-	struct ak_var *var;
-	size_t n;
-	int secret, has_secret;
-	enum ak_err r;
+	const cJSON *prev;
+	int secret;
+};
 
+/* The variables' fields, checked (names, sizes, duplicates and a clash with secret_var are left to
+ * the one ak_profile_validate of the profile that follows). *n of them, at most AK_VARS_MAX. */
+static enum ak_err
+collect_vars(const cJSON *arr, struct var_src *vs, size_t *n)
+{
+	const cJSON *v, *f;
+	struct var_src *x;
+
+	*n = 0;
 	if (!cJSON_IsArray(arr))
 		return AK_ERR_BAD_FORMAT;
-	n = 0;
-	cJSON_ArrayForEach(v, arr)
-		if (++n > AK_VARS_MAX)
-			return AK_ERR_BAD_FORMAT;
-	if (n == 0)
-		return AK_OK;
-	if ((p->vars = ak_smem_alloc(n * sizeof(*p->vars))) == NULL)
-		return AK_ERR_NOMEM;
 	cJSON_ArrayForEach(v, arr) {
+		if (*n >= AK_VARS_MAX)
+			return AK_ERR_BAD_FORMAT;
 		if (!cJSON_IsObject(v))
 			return AK_ERR_BAD_FORMAT;
-		name = value = NULL;
-		prev = NULL;
-		secret = has_secret = 0;
+		x = &vs[(*n)++];
+		memset(x, 0, sizeof(*x));
 		cJSON_ArrayForEach(f, v) {
-			if (f->string != NULL && strcmp(f->string, "previous") == 0 && prev == NULL) {
-				prev = f; /* optional: a rotated secret variable's previous value */
+			if (f->string != NULL && strcmp(f->string, "previous") == 0 && x->prev == NULL) {
+				x->prev = f; /* optional: a rotated secret variable's previous value */
 				continue;
 			}
-			if (f->string != NULL && strcmp(f->string, "secret") == 0 && !has_secret &&
+			if (f->string != NULL && strcmp(f->string, "secret") == 0 && x->secret == 0 &&
 			    cJSON_IsBool(f)) {
 				/* Optional (document version 2): absent means a plain variable. */
-				has_secret = 1;
-				secret = cJSON_IsTrue(f);
+				x->secret = cJSON_IsTrue(f) ? 1 : 2; /* 2: "false", seen */
 				continue;
 			}
 			if (f->string == NULL || !cJSON_IsString(f) || f->valuestring == NULL)
 				return AK_ERR_BAD_FORMAT;
-			if (strcmp(f->string, "name") == 0 && name == NULL)
-				name = f->valuestring;
-			else if (strcmp(f->string, "value") == 0 && value == NULL)
-				value = f->valuestring;
+			if (strcmp(f->string, "name") == 0 && x->name == NULL)
+				x->name = f->valuestring;
+			else if (strcmp(f->string, "value") == 0 && x->value == NULL)
+				x->value = f->valuestring;
 			else
 				return AK_ERR_BAD_FORMAT; /* unknown or repeated key */
 		}
-		if (name == NULL || value == NULL || too_long(name, AK_VARNAME_MAX) ||
-		    too_long(value, AK_VALUE_MAX) || (prev != NULL && !secret))
+		if (x->secret == 2)
+			x->secret = 0;
+		if (x->name == NULL || x->value == NULL || too_long(x->name, AK_VARNAME_MAX) ||
+		    too_long(x->value, AK_VALUE_MAX) || (x->prev != NULL && !x->secret))
 			return AK_ERR_BAD_FORMAT;
-		/* nvars counts the slots filled so far, so ak_profile_free sees only what exists. */
-		var = &p->vars[p->nvars++];
-		var->secret = secret;
-		if ((var->name = ak_smem_strdup(name)) == NULL || (var->value = ak_smem_strdup(value)) == NULL)
-			return AK_ERR_NOMEM;
-		if (prev != NULL && (r = ak_rot_from_json(prev, &var->rot)) != AK_OK)
-			return r;
 	}
 	return AK_OK;
+}
+
+/* Copy s (of length len) to *w and move *w past its NUL. */
+static char *
+pack_str(char **w, const char *s, size_t len)
+{
+	char *d = *w;
+
+	memcpy(d, s, len + 1);
+	*w += len + 1;
+	return d;
 }
 
 enum pfield {
@@ -823,13 +848,23 @@ static const char *const pfield_names[PF_COUNT] = {
 };
 #define PF_REQUIRED PF_PREVIOUS /* the fields before it are required; the rest are optional */
 
+/* The string fields come first in enum pfield; their size caps. */
+#define PF_NSTR (PF_SOURCE + 1)
+static const size_t pfield_max[PF_NSTR] = {
+	AK_NAME_MAX, AK_TEXT_MAX, AK_VARNAME_MAX, AK_VALUE_MAX, AK_TEXT_MAX, AK_TEXT_MAX,
+};
+
 static enum ak_err
 parse_profile(const cJSON *o, struct ak_profile **out)
 {
 	const cJSON *fields[PF_COUNT] = { 0 };
 	const cJSON *f;
+	const char *str[PF_NSTR];
+	size_t len[PF_NSTR], vlen[AK_VARS_MAX][2];
+	struct var_src vs[AK_VARS_MAX];
 	struct ak_profile *p = NULL;
-	size_t k;
+	size_t k, nv, size = 0;
+	char *w;
 	enum ak_err r = AK_ERR_BAD_FORMAT;
 
 	*out = NULL;
@@ -850,20 +885,50 @@ parse_profile(const cJSON *o, struct ak_profile **out)
 	for (k = 0; k < PF_REQUIRED; k++)
 		if (fields[k] == NULL)
 			return AK_ERR_BAD_FORMAT;
-	/* Zeroed, not ak_profile_new: every string field is required and set below, and its empty
-	 * defaults would only be allocated to be freed (a fifth of an unlock of 10,000 profiles went to
-	 * the arena). ak_profile_free copes with the NULLs of a half-built one. */
-	if ((p = ak_smem_alloc(sizeof(*p))) == NULL)
+	for (k = 0; k < PF_NSTR; k++) {
+		if ((str[k] = string_of(fields[k], pfield_max[k])) == NULL)
+			return AK_ERR_BAD_FORMAT;
+		len[k] = strlen(str[k]);
+		size += len[k] + 1;
+	}
+	if ((r = collect_vars(fields[PF_VARS], vs, &nv)) != AK_OK)
+		return r;
+	for (k = 0; k < nv; k++) {
+		vlen[k][0] = strlen(vs[k].name);
+		vlen[k][1] = strlen(vs[k].value);
+		size += vlen[k][0] + 1 + vlen[k][1] + 1;
+	}
+	/*
+	 * One block for the profile, its variables and every string (a pack): ten allocations a profile
+	 * were a third of an unlock of 10,000 profiles, and their headers and size classes a third of
+	 * the memory it locks. The variables go first, aligned right after the struct.
+	 */
+	size += sizeof(*p) + nv * sizeof(struct ak_var);
+	if ((p = ak_smem_pack_alloc(size)) == NULL)
 		return AK_ERR_NOMEM;
-	if ((r = take_string(fields[PF_NAME], AK_NAME_MAX, &p->name)) != AK_OK ||
-	    (r = take_string(fields[PF_PROVIDER], AK_TEXT_MAX, &p->provider)) != AK_OK ||
-	    (r = take_string(fields[PF_SECRET_VAR], AK_VARNAME_MAX, &p->secret_var)) != AK_OK ||
-	    (r = take_string(fields[PF_SECRET], AK_VALUE_MAX, &p->secret)) != AK_OK ||
-	    (r = take_string(fields[PF_DESCRIPTION], AK_TEXT_MAX, &p->description)) != AK_OK ||
-	    (r = take_string(fields[PF_SOURCE], AK_TEXT_MAX, &p->source)) != AK_OK ||
-	    (r = ak_store_json_time(fields[PF_CREATED], &p->created)) != AK_OK ||
+	p->pack = size - sizeof(*p);
+	w = (char *)(p + 1);
+	if (nv > 0) {
+		p->vars = (struct ak_var *)(void *)w;
+		w += nv * sizeof(struct ak_var);
+	}
+	p->name = pack_str(&w, str[PF_NAME], len[PF_NAME]);
+	p->provider = pack_str(&w, str[PF_PROVIDER], len[PF_PROVIDER]);
+	p->secret_var = pack_str(&w, str[PF_SECRET_VAR], len[PF_SECRET_VAR]);
+	p->secret = pack_str(&w, str[PF_SECRET], len[PF_SECRET]);
+	p->description = pack_str(&w, str[PF_DESCRIPTION], len[PF_DESCRIPTION]);
+	p->source = pack_str(&w, str[PF_SOURCE], len[PF_SOURCE]);
+	for (k = 0; k < nv; k++) {
+		p->vars[k].name = pack_str(&w, vs[k].name, vlen[k][0]);
+		p->vars[k].value = pack_str(&w, vs[k].value, vlen[k][1]);
+		p->vars[k].secret = vs[k].secret;
+	}
+	p->nvars = nv;
+	for (k = 0; k < nv; k++)
+		if (vs[k].prev != NULL && (r = ak_rot_from_json(vs[k].prev, &p->vars[k].rot)) != AK_OK)
+			goto out;
+	if ((r = ak_store_json_time(fields[PF_CREATED], &p->created)) != AK_OK ||
 	    (r = ak_store_json_time(fields[PF_ROTATED], &p->rotated)) != AK_OK ||
-	    (r = parse_vars(fields[PF_VARS], p)) != AK_OK ||
 	    (fields[PF_PREVIOUS] != NULL && (r = ak_rot_from_json(fields[PF_PREVIOUS], &p->rot)) != AK_OK) ||
 	    (fields[PF_ROTATE_EVERY] != NULL &&
 	    (r = ak_store_json_time(fields[PF_ROTATE_EVERY], &p->rotate_every)) != AK_OK) ||
