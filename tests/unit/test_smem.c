@@ -531,6 +531,60 @@ foreign_large(void)
 }
 
 static void
+block_freed_as_pack(void)
+{
+	ak_smem_pack_free(ak_smem_alloc(64));
+}
+
+/* A pack: a string inside it freed with ak_smem_free is wiped in place (no header read, no abort),
+ * the pack goes whole with ak_smem_pack_free, wiped, and trim returns its slab; a large pack too. */
+static void
+test_pack(void)
+{
+	struct ak_smem_stats st0, st;
+	unsigned char *pk, *big;
+	char *s1, *s2;
+	size_t sizes[2] = { 300, 40000 }, k;
+
+	ak_smem_release_all();
+	ak_smem_stats(&st0);
+	for (k = 0; k < 2; k++) {
+		CHECK((pk = ak_smem_pack_alloc(sizes[k])) != NULL);
+		CHECK((uintptr_t)pk % 16 == 0);
+		for (s1 = (char *)pk; s1 < (char *)pk + sizes[k] && *s1 == 0; s1++)
+			;
+		CHECK(s1 == (char *)pk + sizes[k]); /* zeroed */
+		s1 = (char *)pk + 40;
+		s2 = (char *)pk + sizes[k] - 20;
+		memcpy(s1, "sk-secret-one", 14);
+		memcpy(s2, "second", 7);
+		ak_smem_free(s1);
+		CHECK(memcmp(s1, "\0\0\0\0\0\0\0\0\0\0\0\0\0", 13) == 0);
+		CHECK(strcmp(s2, "second") == 0);
+		ak_smem_free(s1); /* an empty string now: nothing to wipe, no harm */
+		ak_smem_free(s2);
+		CHECK(s2[0] == 0);
+		ak_smem_stats(&st);
+		CHECK(st.in_use > st0.in_use);
+		ak_smem_pack_free(pk);
+		ak_smem_pack_free(NULL);
+		ak_smem_stats(&st);
+		CHECK_EQ(st.in_use, st0.in_use);
+	}
+	/* beside ordinary blocks: each freed by its own rule */
+	CHECK((big = ak_smem_alloc(100)) != NULL);
+	CHECK((pk = ak_smem_pack_alloc(100)) != NULL);
+	ak_smem_free(big);
+	ak_smem_pack_free(pk);
+	ak_smem_trim();
+	ak_smem_stats(&st);
+	CHECK_EQ(st.in_use, st0.in_use);
+	CHECK(st.slab_bytes <= st0.slab_bytes + 64 * 1024); /* the pack arena kept nothing */
+	expect_abort(block_freed_as_pack);
+	ak_smem_release_all();
+}
+
+static void
 test_bad_free_aborts(void)
 {
 	expect_abort(foreign_small);
@@ -944,6 +998,7 @@ main(void)
 	test_scratch_rewind();
 	test_cjson_interleaved();
 	test_bad_free_aborts();
+	test_pack();
 	test_mixed();
 	test_boundaries();
 	test_large_reuse_zeroed();

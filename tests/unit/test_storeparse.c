@@ -7,6 +7,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "ak_edit.h"
+#include "ak_rotate.h"
 #include "ak_smem.h"
 #include "ak_store.h"
 #include "t.h"
@@ -319,6 +321,90 @@ test_too_many(void)
 	free(t);
 }
 
+/* 1 when the n bytes at q are all zero. */
+static int
+zeroed(const char *q, size_t n)
+{
+	while (n > 0 && *q == 0) {
+		q++;
+		n--;
+	}
+	return n == 0;
+}
+
+/* A profile read from the store is one block; every way of changing one works on it as on any other,
+ * and what it replaces is wiped where it was. */
+static void
+test_packed_edits(void)
+{
+	struct ak_smem_stats st0, st;
+	struct ak_store *s = NULL, *t = NULL;
+	struct ak_profile *p, *d;
+	size_t len, olen;
+	char *doc = sample(&len), *old, *out = NULL;
+	struct ak_var *oldvars;
+
+	ak_smem_trim();
+	ak_smem_stats(&st0);
+	CHECK_EQ(ak_store_parse(doc, len, &s), AK_OK);
+	CHECK(s != NULL && (p = ak_store_find(s, "zeta")) != NULL);
+	if (s == NULL || p == NULL) {
+		free(doc);
+		return;
+	}
+	CHECK(p->pack != 0);
+	/* every string field replaced */
+	old = p->secret;
+	olen = strlen(old);
+	CHECK_EQ(ak_profile_set_field(&p->secret, "sk-replaced"), AK_OK);
+	CHECK(zeroed(old, olen));
+	CHECK_STR(p->secret, "sk-replaced");
+	old = p->description;
+	olen = strlen(old);
+	CHECK_EQ(ak_profile_set_field(&p->description, "new description"), AK_OK);
+	CHECK(zeroed(old, olen));
+	CHECK_EQ(ak_profile_set_field(&p->provider, "anthropic"), AK_OK);
+	CHECK_EQ(ak_profile_set_field(&p->source, "gcp://x"), AK_OK);
+	CHECK_EQ(ak_profile_set_field(&p->secret_var, "ZETA_KEY"), AK_OK);
+	/* a variable's value replaced, one added (the array leaves the pack), one removed */
+	old = ak_profile_find_var(p, "A")->value;
+	CHECK_EQ(ak_profile_set_var(p, "A", "2"), AK_OK);
+	CHECK(zeroed(old, 1));
+	oldvars = p->vars;
+	CHECK_EQ(ak_profile_put_var(p, "NEW", "n", 0), AK_OK);
+	CHECK(p->vars != oldvars && zeroed((const char *)oldvars, 2 * sizeof(*oldvars)));
+	old = ak_profile_find_var(p, "S")->value;
+	CHECK_EQ(ak_profile_unset_var(p, "S"), AK_OK);
+	CHECK(zeroed(old, 2));
+	CHECK_EQ(p->nvars, 2);
+	CHECK_STR(ak_profile_plain_value(p, "A"), "2");
+	CHECK_STR(ak_profile_plain_value(p, "NEW"), "n");
+	/* a rotation keeps the old secret as previous, a copy is whole */
+	CHECK_EQ(ak_rot_apply(p, AK_EDIT_ROTATE, "ZETA_KEY", "sk-rotated", 1800000000), AK_OK);
+	CHECK_STR(p->secret, "sk-rotated");
+	CHECK(p->rot.prev != NULL && strcmp(p->rot.prev, "sk-replaced") == 0);
+	CHECK((d = ak_profile_dup(p)) != NULL);
+	CHECK(d != NULL && d->pack == 0 && strcmp(d->secret, "sk-rotated") == 0 &&
+	    ak_profile_validate(d) == AK_OK);
+	ak_profile_free(d);
+	/* renamed: the store stays sorted and findable */
+	CHECK_EQ(ak_store_rename(s, "zeta", "beta", 0), AK_OK);
+	CHECK(ak_store_find(s, "beta") != NULL && ak_store_find(s, "zeta") == NULL);
+	/* and all of it reads back */
+	CHECK_EQ(ak_store_serialize(s, &out, &len), AK_OK);
+	CHECK_EQ(ak_store_parse(out, len, &t), AK_OK);
+	CHECK(t != NULL && (p = ak_store_find(t, "beta")) != NULL && strcmp(p->secret, "sk-rotated") == 0 &&
+	    strcmp(p->description, "new description") == 0 && strcmp(p->secret_var, "ZETA_KEY") == 0 &&
+	    p->nvars == 2);
+	ak_smem_free(out);
+	ak_store_free(t);
+	ak_store_free(s);
+	ak_smem_trim();
+	ak_smem_stats(&st);
+	CHECK_EQ(st.in_use, st0.in_use);
+	free(doc);
+}
+
 int
 main(void)
 {
@@ -333,6 +419,7 @@ main(void)
 	test_depth();
 	test_huge();
 	test_too_many();
+	test_packed_edits();
 	printf("%zu documents read by both readers\n", cases);
 	T_DONE();
 }
