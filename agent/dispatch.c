@@ -405,7 +405,8 @@ do_status(struct ak_buf *req, struct ak_buf *out, uint64_t now)
 	return ak_proto_finish(out, AK_PROTO_MAX_REPLY);
 }
 
-/* Read the keystore file and open it with key. The file image is ciphertext: not secret. */
+/* Read the keystore file and open it with key, decrypting in place: the file is read into the arena,
+ * so the plaintext needs no buffer of its own. Its hash is taken before the ciphertext is gone. */
 static enum ak_err
 open_file(const uint8_t *key, struct ak_header *hdr, struct ak_store **out, uint8_t *hash)
 {
@@ -413,12 +414,12 @@ open_file(const uint8_t *key, struct ak_header *hdr, struct ak_store **out, uint
 	size_t len = 0;
 	enum ak_err r;
 
-	if ((r = ak_store_read(st.store_path, &img, &len)) != AK_OK)
+	if ((r = ak_store_read_secure(st.store_path, &img, &len)) != AK_OK)
 		goto out;
-	if ((r = ak_store_open_image(img, len, key, hdr, out)) == AK_OK)
-		ak_store_image_hash(img, len, hash);
+	ak_store_image_hash(img, len, hash);
+	r = ak_store_open_in_place(img, len, key, hdr, out);
 out:
-	free(img);
+	ak_smem_free(img); /* wipes the plaintext */
 	return r;
 }
 

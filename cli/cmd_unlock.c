@@ -58,7 +58,7 @@ enum ak_err
 cli_unlock_pass(struct cli *c, struct ak_client *cl, uint32_t lifetime, int quiet_no_pass)
 {
 	struct ak_header hdr;
-	uint8_t *file = NULL, *key = NULL;
+	uint8_t file[AK_HEADER_MAX], *key = NULL;
 	char *pass = NULL;
 	char prompt[AK_PATH_MAX + 64], detail[512];
 	const char *askpass = getenv("AKCTL_ASKPASS");
@@ -68,7 +68,7 @@ cli_unlock_pass(struct cli *c, struct ak_client *cl, uint32_t lifetime, int quie
 
 	if ((r = cli_store_path(c)) != AK_OK)
 		return cli_fail(r, NULL, "%s: keystore path", c->cmd);
-	if ((r = ak_store_read(c->store, &file, &filelen)) != AK_OK) {
+	if ((r = ak_store_read_head(c->store, file, &filelen)) != AK_OK) {
 		rc = r == AK_ERR_NO_STORE ? cli_fail(r, "run 'akctl init' first", "%s: %s", c->cmd, c->store) :
 		    cli_fail(r, NULL, "%s: %s", c->cmd, c->store);
 		goto out;
@@ -109,7 +109,6 @@ cli_unlock_pass(struct cli *c, struct ak_client *cl, uint32_t lifetime, int quie
 out:
 	ak_smem_free(pass);
 	ak_smem_free(key);
-	free(file); /* ciphertext and header only */
 	return rc;
 }
 

@@ -25,6 +25,10 @@ enum {
  * AK_ERR_IO (a directory, a non-regular file under AK_FILE_REGULAR, a read error), AK_ERR_NOMEM.
  * errno is kept from the failing call for AK_ERR_IO and AK_ERR_DENIED. Symlinks are followed. */
 enum ak_err ak_file_load(const char *path, size_t max, unsigned flags, char **out, size_t *len);
+/* The first cap bytes (fewer if the file is shorter) of the regular file at path into buf, not secret:
+ * for a header, where reading a large file whole would only cost a fresh buffer of its size. The
+ * checks and errors of ak_file_load with AK_FILE_REGULAR (a file over max is AK_ERR_TOO_LARGE). */
+enum ak_err ak_file_read_head(const char *path, size_t max, uint8_t *buf, size_t cap, size_t *len);
 
 /* Atomic durable replace: temp file "<path>.tmp.XXXXXX" in the same directory (0600), write all,
  * fsync, rename over path, fsync the directory. If exclusive, fails with AK_ERR_STORE_EXISTS when path

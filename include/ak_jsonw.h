@@ -56,5 +56,8 @@ void ak_jw_kint(struct ak_jw *w, const char *key, int64_t v);
  * (the proxy on each worker). NULL when s is not one JSON value. */
 struct cJSON;
 struct cJSON *ak_json_parse(const char *s, size_t len, int require_end);
+/* The same for one value at the start of s, followed by anything: *end is where it ended (NULL when
+ * it does not parse). For a reader that steps through a large document one value at a time. */
+struct cJSON *ak_json_parse_one(const char *s, size_t len, const char **end);
 
 #endif

@@ -18,6 +18,13 @@ int ak_smem_init(void);
 void *ak_smem_alloc(size_t n);
 /* Wipe the whole block and return it to the arena. NULL is a no-op. */
 void ak_smem_free(void *p);
+/* Packs: one block holding a structure and the strings it points to (a profile read from the store),
+ * from an arena of their own. ak_smem_free of a string inside a pack wipes the string (to its NUL) and
+ * leaves its bytes to the pack, so code that replaces a string field need not know where it lives; only
+ * strings inside a pack may be freed that way. The pack itself is freed, and wholly wiped, with
+ * ak_smem_pack_free (NULL is a no-op; anything but a pack aborts). Zeroed, 16-byte aligned. */
+void *ak_smem_pack_alloc(size_t n);
+void ak_smem_pack_free(void *p);
 /* NUL-terminated copy of s (or of the first n bytes, adding a NUL) in the arena. NULL on failure. */
 char *ak_smem_strdup(const char *s);
 char *ak_smem_strndup(const char *s, size_t n);
@@ -37,8 +44,13 @@ void *ak_smem_cjson_alloc(size_t n);
  * and unmaps every block of the session, whatever its size. */
 void ak_smem_scratch_begin(void);
 void ak_smem_scratch_end(void);
+/* Wipe every block of this thread's session and start it over, keeping its current region mapped and
+ * locked for what comes next: for a loop that parses one value after another, each dead before the
+ * next. Only in an outermost session (a nested one is left as it is: an outer caller's blocks may be
+ * alive); no block of the session may be used afterwards. */
+void ak_smem_scratch_rewind(void);
 
-/* Totals over both arenas; the scratch_ fields are the scratch arena's share of them. */
+/* Totals over the arenas (main, scratch, packs); the scratch_ fields are the scratch arena's share. */
 struct ak_smem_stats {
 	size_t slabs;          /* sodium_malloc regions held */
 	size_t slab_bytes;     /* their total size */

@@ -27,6 +27,7 @@
 #define AK_PROFILES_MAX 100000
 #define AK_FILE_MAX (256u << 20) /* keystore file size cap */
 #define AK_COMMIT_BYTES 32
+#define AK_HEADER_MAX 4096      /* the header line, '\n' included, is at most this long */
 #define AK_STORE_VERSION 2      /* what every write produces; version 1 still opens */
 #define AK_DOC_VERSION 3        /* plaintext document every write produces; 1 and 2 still parse */
 #define AK_STORE_LOCK_MS 10000  /* how long akctl waits for another writer */
@@ -106,6 +107,10 @@ struct ak_profile {
 	 * only the last frees and wipes. A shared profile is never changed in place: whoever changes a
 	 * profile of a store that may share it takes its own copy first (ak_store_own). */
 	unsigned refs;
+	/* A profile read from the store is one block (ak_smem_pack_alloc): the struct, then its variables
+	 * and strings; pack is the bytes past the struct, 0 when every field is its own allocation. A
+	 * string field of a pack is replaced as any other (ak_smem_free wipes it in place). */
+	size_t pack;
 };
 
 struct ak_store {
@@ -185,6 +190,9 @@ enum ak_err ak_store_parse(const char *doc, size_t len, struct ak_store **out);
 /* The same for a document the caller has already NUL-terminated (doc[len] == '\0'), parsed where it is
  * instead of from a copy: the decrypted file, which is megabytes for a large store. */
 enum ak_err ak_store_parse_terminated(const char *doc, size_t len, struct ak_store **out);
+/* The same result, and the same error, from one cJSON tree of the whole document: what the reader above
+ * (one profile at a time) is held to by the tests and the fuzzer. Several times the memory. */
+enum ak_err ak_store_parse_whole(const char *doc, size_t len, struct ak_store **out);
 
 /* The file ------------------------------------------------------------------------------------------- */
 struct ak_header {
@@ -205,6 +213,12 @@ enum ak_err ak_header_parse(const uint8_t *file, size_t len, struct ak_header *h
  * AK_ERR_BAD_FORMAT / AK_ERR_VERSION only for the (public) header. */
 enum ak_err ak_store_open_image(const uint8_t *file, size_t len, const uint8_t *key,
     struct ak_header *h_out, struct ak_store **out);
+/* The same, decrypting in place: file is an arena block of len + 1 bytes (ak_store_read_secure), and
+ * whatever the outcome its ciphertext is gone, the plaintext (or part of it) left in its place for the
+ * caller's ak_smem_free to wipe. A large store is then one fresh region, not a ciphertext buffer and a
+ * plaintext one. */
+enum ak_err ak_store_open_in_place(uint8_t *file, size_t len, const uint8_t *key,
+    struct ak_header *h_out, struct ak_store **out);
 /* Serialize + encrypt as format version 2 with a fresh nonce under kdf/key into a new malloc'd file
  * image (not secret). */
 enum ak_err ak_store_seal_image(const struct ak_store *s, const struct ak_kdf *kdf, const uint8_t *key,
@@ -217,6 +231,12 @@ enum ak_err ak_store_seal_bytes(const uint8_t *pt, size_t ptlen, const struct ak
 /* Read the keystore file (a regular file, up to AK_FILE_MAX) into malloc'd memory: ciphertext, not
  * secret. AK_ERR_NO_STORE if it does not exist; otherwise as ak_file_load (ak_file.h). */
 enum ak_err ak_store_read(const char *path, uint8_t **out, size_t *len);
+/* The same into an arena block (ak_smem_free; len + 1 bytes, NUL-terminated), for
+ * ak_store_open_in_place. */
+enum ak_err ak_store_read_secure(const char *path, uint8_t **out, size_t *len);
+/* Only what ak_header_parse looks at: the first AK_HEADER_MAX bytes into buf (that many bytes), with
+ * ak_store_read's checks and errors. For akctl, which needs the KDF parameters and not the store. */
+enum ak_err ak_store_read_head(const char *path, uint8_t *buf, size_t *len);
 
 /* Writer lock: flock(LOCK_EX) on "<path>.lock" (created 0600), waiting at most timeout_ms.
  * Returns the lock fd in *fd (close it to release). AK_ERR_BUSY on timeout. */

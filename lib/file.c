@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +126,61 @@ out:
 	if (fd != -1)
 		close(fd);
 	buf_free(b, flags);
+	errno = saved;
+	return r;
+}
+
+enum ak_err
+ak_file_read_head(const char *path, size_t max, uint8_t *buf, size_t cap, size_t *len)
+{
+	struct stat st;
+	size_t n = 0;
+	ssize_t got;
+	int fd = -1, saved = 0;
+	enum ak_err r = AK_ERR_IO;
+
+	if (buf == NULL || len == NULL || path == NULL)
+		return AK_ERR_INVALID;
+	*len = 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
+		saved = errno;
+		r = open_err(saved);
+		goto out;
+	}
+	if (fstat(fd, &st) != 0) {
+		saved = errno;
+		goto out;
+	}
+	/* The checks of ak_file_load under AK_FILE_REGULAR, in its order. */
+	if (S_ISDIR(st.st_mode)) {
+		saved = EISDIR;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		saved = EINVAL;
+		goto out;
+	}
+	if (st.st_size < 0 || (uintmax_t)st.st_size > max) {
+		r = AK_ERR_TOO_LARGE;
+		goto out;
+	}
+	while (n < cap) {
+		got = read(fd, buf + n, cap - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			saved = errno;
+			goto out;
+		}
+		if (got == 0)
+			break;
+		n += (size_t)got;
+	}
+	*len = n;
+	r = AK_OK;
+out:
+	if (fd != -1)
+		close(fd);
 	errno = saved;
 	return r;
 }

@@ -138,14 +138,30 @@ ak_jw_kint(struct ak_jw *w, const char *key, int64_t v)
 	ak_jw_int(w, v);
 }
 
+/* cJSON keeps the position of the last error in a global that every parse writes. */
+static pthread_mutex_t json_mu = PTHREAD_MUTEX_INITIALIZER;
+
 struct cJSON *
 ak_json_parse(const char *s, size_t len, int require_end)
 {
-	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 	cJSON *j;
 
-	pthread_mutex_lock(&mu);
+	pthread_mutex_lock(&json_mu);
 	j = cJSON_ParseWithLengthOpts(s, len, NULL, require_end);
-	pthread_mutex_unlock(&mu);
+	pthread_mutex_unlock(&json_mu);
+	return j;
+}
+
+struct cJSON *
+ak_json_parse_one(const char *s, size_t len, const char **end)
+{
+	cJSON *j;
+
+	*end = NULL;
+	pthread_mutex_lock(&json_mu);
+	j = cJSON_ParseWithLengthOpts(s, len, end, 0);
+	pthread_mutex_unlock(&json_mu);
+	if (j == NULL)
+		*end = NULL;
 	return j;
 }

@@ -66,7 +66,8 @@
 #define ARENA_SHIFT 8
 #define ARENA_MAIN 0u
 #define ARENA_SCRATCH 1u
-#define NARENAS 2u
+#define ARENA_PACK 2u
+#define NARENAS 3u
 
 #define MAGIC_USED 0x616b6d55u /* "akmU" */
 #define MAGIC_FREE 0x616b6d46u /* "akmF" */
@@ -118,7 +119,7 @@ static const uint16_t class_sizes[NCLASSES] = {
 };
 
 struct arena {
-	uint32_t idx;                   /* ARENA_MAIN or ARENA_SCRATCH, stored in every header */
+	uint32_t idx;                   /* ARENA_MAIN, _SCRATCH or _PACK, stored in every header */
 	size_t slab_max;                /* slabs grow (doubling) up to this size */
 	/* One array, reallocated only when it doubles: a heap object per slab would pin the top of the
 	 * heap under the agent's big request buffers, which glibc could then not give back. */
@@ -151,6 +152,7 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct arena arenas[NARENAS] = {
 	{ .idx = ARENA_MAIN, .slab_max = SLAB_MAX },
 	{ .idx = ARENA_SCRATCH, .slab_max = SCRATCH_SLAB_MAX },
+	{ .idx = ARENA_PACK, .slab_max = SLAB_MAX },
 };
 
 /* Process-wide: one warning however many arenas hit the limit. No program name: the hook's caller (the
@@ -582,6 +584,34 @@ ak_smem_alloc(size_t n)
 	return locked_alloc(&arenas[ARENA_MAIN], n);
 }
 
+void *
+ak_smem_pack_alloc(size_t n)
+{
+	return locked_alloc(&arenas[ARENA_PACK], n);
+}
+
+/* 1 when p lies in one of a's slabs or large regions (anywhere in it: a block, a header, a free one). */
+static int
+arena_holds(const struct arena *a, const void *p)
+{
+	uintptr_t q = (uintptr_t)p;
+	const struct slab *sl;
+	const struct large *l;
+	size_t i;
+
+	if ((i = addr_upper(a, q)) > 0) {
+		sl = &a->slabs[a->by_addr[i - 1]];
+		if (q < (uintptr_t)sl->base + sl->size)
+			return 1;
+	}
+	if ((i = large_lower(a, q + 1)) > 0) {
+		l = a->large[i - 1];
+		if (q < (uintptr_t)l + l->region_size)
+			return 1;
+	}
+	return 0;
+}
+
 /* Index of the slab holding a block of class c at h, or a->nslabs if no slab of a could hold it. */
 static size_t
 slab_of_block(const struct arena *a, const struct hdr *h, int c)
@@ -626,6 +656,24 @@ ak_smem_free(void *p)
 	if (p == NULL)
 		return;
 	pthread_mutex_lock(&mu);
+	/* A string carved from a pack has no header of its own: it is wiped, and its bytes go with the
+	 * pack. Decided by address alone, before any header is read. */
+	if (arena_holds(&arenas[ARENA_PACK], p))
+		sodium_memzero(p, strlen(p));
+	else
+		smem_free(p);
+	pthread_mutex_unlock(&mu);
+}
+
+void
+ak_smem_pack_free(void *p)
+{
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&mu);
+	/* Only packs are freed here: a header from another arena is memory corruption. */
+	if ((((struct hdr *)p - 1)->cls >> ARENA_SHIFT) != ARENA_PACK)
+		abort();
 	smem_free(p);
 	pthread_mutex_unlock(&mu);
 }
@@ -731,6 +779,8 @@ ak_smem_trim(void)
 	pthread_mutex_lock(&mu);
 	trim_arena(&arenas[ARENA_MAIN], 1);
 	trim_arena(&arenas[ARENA_SCRATCH], 0);
+	/* Packs come from a parse only: nothing to keep a slab for. */
+	trim_arena(&arenas[ARENA_PACK], 0);
 	pthread_mutex_unlock(&mu);
 }
 
@@ -740,9 +790,11 @@ ak_smem_trim(void)
  * are carved one after another from a few large regions (sodium_malloc'd, mlocked, counted in the scratch
  * arena), their free only marks them, and the end of the session wipes and unmaps the regions at once:
  * one allocation is a pointer bump, and no free has to find a slab. Per thread, so a session never hands
- * out memory another thread's cJSON still uses.
+ * out memory another thread's cJSON still uses. A region is 64 KiB: the store is parsed one profile at a
+ * time, rewinding the session after each (ak_smem_scratch_rewind), so one region, faulted in and locked
+ * once, serves a whole parse; a larger one would only be more fresh memory to fault in, lock and wipe.
  */
-#define BUMP_REGION (1u << 20)
+#define BUMP_REGION (64u << 10)
 
 struct bump {
 	struct bump *next;
@@ -762,24 +814,55 @@ ak_smem_scratch_begin(void)
 	bump_depth++;
 }
 
+/* Unmap region b of the scratch arena (sodium_free wipes the whole region and munlocks it). */
+static void
+bump_release(struct bump *b)
+{
+	struct arena *a = &arenas[ARENA_SCRATCH];
+
+	pthread_mutex_lock(&mu);
+	a->large_bytes -= b->size;
+	a->in_use -= b->size;
+	a->locked_bytes -= b->locked;
+	pthread_mutex_unlock(&mu);
+	sodium_free(b);
+}
+
 void
 ak_smem_scratch_end(void)
 {
-	struct arena *a = &arenas[ARENA_SCRATCH];
 	struct bump *b, *next;
 
 	if (bump_depth == 0 || --bump_depth > 0)
 		return;
 	for (b = bump_head; b != NULL; b = next) {
 		next = b->next;
-		pthread_mutex_lock(&mu);
-		a->large_bytes -= b->size;
-		a->in_use -= b->size;
-		a->locked_bytes -= b->locked;
-		pthread_mutex_unlock(&mu);
-		sodium_free(b); /* wipes the whole region and munlocks it */
+		bump_release(b);
 	}
 	bump_head = NULL;
+}
+
+void
+ak_smem_scratch_rewind(void)
+{
+	struct bump *b, *next;
+
+	if (bump_depth != 1 || (b = bump_head) == NULL)
+		return;
+	/* Regions of a single large block go; the current region stays mapped and locked, wiped as far as
+	 * it was used (past that it was never written). */
+	for (next = b->next; next != NULL; next = b->next) {
+		b->next = next->next;
+		bump_release(next);
+	}
+	if (b->size != BUMP_REGION - 16) {
+		/* A region of one large block is never the one to keep. */
+		bump_release(b);
+		bump_head = NULL;
+		return;
+	}
+	sodium_memzero((uint8_t *)b + BUMP_PREFIX, b->used - BUMP_PREFIX);
+	b->used = BUMP_PREFIX;
 }
 
 static void *
@@ -839,14 +922,15 @@ ak_smem_cjson_alloc(size_t n)
 void
 ak_smem_stats(struct ak_smem_stats *st)
 {
-	const struct arena *m = &arenas[ARENA_MAIN], *s = &arenas[ARENA_SCRATCH];
+	const struct arena *m = &arenas[ARENA_MAIN], *s = &arenas[ARENA_SCRATCH], *k = &arenas[ARENA_PACK];
 
 	pthread_mutex_lock(&mu);
-	st->slabs = m->nslabs + m->nlarge + s->nslabs + s->nlarge;
-	st->slab_bytes = m->slab_total + m->large_bytes + s->slab_total + s->large_bytes;
-	st->locked_bytes = m->locked_bytes + s->locked_bytes;
-	st->in_use = m->in_use + s->in_use;
-	st->lock_failed = m->lock_failed || s->lock_failed;
+	st->slabs = m->nslabs + m->nlarge + s->nslabs + s->nlarge + k->nslabs + k->nlarge;
+	st->slab_bytes = m->slab_total + m->large_bytes + s->slab_total + s->large_bytes + k->slab_total +
+	    k->large_bytes;
+	st->locked_bytes = m->locked_bytes + s->locked_bytes + k->locked_bytes;
+	st->in_use = m->in_use + s->in_use + k->in_use;
+	st->lock_failed = m->lock_failed || s->lock_failed || k->lock_failed;
 	st->scratch_slabs = s->nslabs + s->nlarge;
 	st->scratch_slab_bytes = s->slab_total + s->large_bytes;
 	st->scratch_locked_bytes = s->locked_bytes;
@@ -898,6 +982,7 @@ ak_smem_release_all(void)
 	pthread_mutex_lock(&mu);
 	release_arena(&arenas[ARENA_MAIN], 1);
 	release_arena(&arenas[ARENA_SCRATCH], 1);
+	release_arena(&arenas[ARENA_PACK], 1);
 	/* A fresh arena: a later lock failure is reported again. */
 	warned = 0;
 	pthread_mutex_unlock(&mu);
@@ -909,5 +994,6 @@ ak_smem_wipe_all(void)
 	pthread_mutex_lock(&mu);
 	release_arena(&arenas[ARENA_MAIN], 0);
 	release_arena(&arenas[ARENA_SCRATCH], 0);
+	release_arena(&arenas[ARENA_PACK], 0);
 	pthread_mutex_unlock(&mu);
 }

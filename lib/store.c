@@ -48,6 +48,23 @@ ak_profile_new(void)
 	return p;
 }
 
+/* 1 when q lies in p's own block past the struct (its pack). */
+static int
+in_pack(const struct ak_profile *p, const void *q)
+{
+	const char *b = (const char *)(p + 1);
+
+	return p->pack != 0 && (const char *)q >= b && (const char *)q < b + p->pack;
+}
+
+/* A field's own allocation freed; one inside the pack goes (wiped) with the pack. */
+static void
+field_free(const struct ak_profile *p, void *q)
+{
+	if (!in_pack(p, q))
+		ak_smem_free(q);
+}
+
 /* Copes with a half-built profile (any pointer NULL): the parser and dup free those too. */
 void
 ak_profile_free(struct ak_profile *p)
@@ -60,22 +77,26 @@ ak_profile_free(struct ak_profile *p)
 	 * count then wraps, but the struct is wiped and freed below.) */
 	if (__atomic_fetch_sub(&p->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
-	ak_smem_free(p->name);
-	ak_smem_free(p->provider);
-	ak_smem_free(p->secret_var);
-	ak_smem_free(p->secret);
-	ak_smem_free(p->description);
-	ak_smem_free(p->source);
+	field_free(p, p->name);
+	field_free(p, p->provider);
+	field_free(p, p->secret_var);
+	field_free(p, p->secret);
+	field_free(p, p->description);
+	field_free(p, p->source);
 	if (p->vars != NULL) {
 		for (i = 0; i < p->nvars; i++) {
-			ak_smem_free(p->vars[i].name);
-			ak_smem_free(p->vars[i].value);
+			field_free(p, p->vars[i].name);
+			field_free(p, p->vars[i].value);
 			ak_rot_clear(&p->vars[i].rot);
 		}
-		ak_smem_free(p->vars);
+		field_free(p, p->vars);
 	}
 	ak_rot_clear(&p->rot);
-	ak_smem_free(p); /* wipes the times and counts too */
+	/* Wipes the times and counts too, and a pack's strings. */
+	if (p->pack != 0)
+		ak_smem_pack_free(p);
+	else
+		ak_smem_free(p);
 }
 
 struct ak_profile *
@@ -181,7 +202,10 @@ ak_profile_put_var(struct ak_profile *p, const char *name, const char *value, in
 	nv[p->nvars].value = vv;
 	nv[p->nvars].secret = secret != 0;
 	memset(&nv[p->nvars].rot, 0, sizeof(nv[p->nvars].rot));
-	ak_smem_free(p->vars);
+	if (in_pack(p, p->vars))
+		sodium_memzero(p->vars, p->nvars * sizeof(*p->vars)); /* its bytes go with the pack */
+	else
+		ak_smem_free(p->vars);
 	p->vars = nv;
 	p->nvars++;
 	return AK_OK;
@@ -720,15 +744,15 @@ has_nul_escape(const char *doc, size_t len)
 	return 0;
 }
 
-/* A string item no longer than max, copied into the arena (replacing *dst). */
-static enum ak_err
-take_string(const cJSON *it, size_t max, char **dst)
+/* A string item no longer than max: its value, or NULL. */
+static const char *
+string_of(const cJSON *it, size_t max)
 {
 	const char *v;
 
 	if (!cJSON_IsString(it) || (v = it->valuestring) == NULL || too_long(v, max))
-		return AK_ERR_BAD_FORMAT;
-	return ak_profile_set_field(dst, v);
+		return NULL;
+	return v;
 }
 
 enum ak_err
@@ -749,68 +773,69 @@ ak_store_json_time(const cJSON *it, int64_t *dst)
 	return AK_OK;
 }
 
-/* The variables straight into one array of their number (growing it a variable at a time through
- * ak_profile_put_var cost an allocation and a copy each). Names, sizes, duplicates and a clash with
- * secret_var are left to the one ak_profile_validate of the profile that follows. */
-static enum ak_err
-parse_vars(const cJSON *arr, struct ak_profile *p)
-{
-	const cJSON *v, *f, *prev;
+/* A variable as the document has it, before it is copied into the profile. */
+struct var_src {
 	const char *name, *value;
-	struct ak_var *var;
-	size_t n;
-	int secret, has_secret;
-	enum ak_err r;
+	const cJSON *prev;
+	int secret;
+};
 
+/* The variables' fields, checked (names, sizes, duplicates and a clash with secret_var are left to
+ * the one ak_profile_validate of the profile that follows). *n of them, at most AK_VARS_MAX. */
+static enum ak_err
+collect_vars(const cJSON *arr, struct var_src *vs, size_t *n)
+{
+	const cJSON *v, *f;
+	struct var_src *x;
+
+	*n = 0;
 	if (!cJSON_IsArray(arr))
 		return AK_ERR_BAD_FORMAT;
-	n = 0;
-	cJSON_ArrayForEach(v, arr)
-		if (++n > AK_VARS_MAX)
-			return AK_ERR_BAD_FORMAT;
-	if (n == 0)
-		return AK_OK;
-	if ((p->vars = ak_smem_alloc(n * sizeof(*p->vars))) == NULL)
-		return AK_ERR_NOMEM;
 	cJSON_ArrayForEach(v, arr) {
+		if (*n >= AK_VARS_MAX)
+			return AK_ERR_BAD_FORMAT;
 		if (!cJSON_IsObject(v))
 			return AK_ERR_BAD_FORMAT;
-		name = value = NULL;
-		prev = NULL;
-		secret = has_secret = 0;
+		x = &vs[(*n)++];
+		memset(x, 0, sizeof(*x));
 		cJSON_ArrayForEach(f, v) {
-			if (f->string != NULL && strcmp(f->string, "previous") == 0 && prev == NULL) {
-				prev = f; /* optional: a rotated secret variable's previous value */
+			if (f->string != NULL && strcmp(f->string, "previous") == 0 && x->prev == NULL) {
+				x->prev = f; /* optional: a rotated secret variable's previous value */
 				continue;
 			}
-			if (f->string != NULL && strcmp(f->string, "secret") == 0 && !has_secret &&
+			if (f->string != NULL && strcmp(f->string, "secret") == 0 && x->secret == 0 &&
 			    cJSON_IsBool(f)) {
 				/* Optional (document version 2): absent means a plain variable. */
-				has_secret = 1;
-				secret = cJSON_IsTrue(f);
+				x->secret = cJSON_IsTrue(f) ? 1 : 2; /* 2: "false", seen */
 				continue;
 			}
 			if (f->string == NULL || !cJSON_IsString(f) || f->valuestring == NULL)
 				return AK_ERR_BAD_FORMAT;
-			if (strcmp(f->string, "name") == 0 && name == NULL)
-				name = f->valuestring;
-			else if (strcmp(f->string, "value") == 0 && value == NULL)
-				value = f->valuestring;
+			if (strcmp(f->string, "name") == 0 && x->name == NULL)
+				x->name = f->valuestring;
+			else if (strcmp(f->string, "value") == 0 && x->value == NULL)
+				x->value = f->valuestring;
 			else
 				return AK_ERR_BAD_FORMAT; /* unknown or repeated key */
 		}
-		if (name == NULL || value == NULL || too_long(name, AK_VARNAME_MAX) ||
-		    too_long(value, AK_VALUE_MAX) || (prev != NULL && !secret))
+		if (x->secret == 2)
+			x->secret = 0;
+		if (x->name == NULL || x->value == NULL || too_long(x->name, AK_VARNAME_MAX) ||
+		    too_long(x->value, AK_VALUE_MAX) || (x->prev != NULL && !x->secret))
 			return AK_ERR_BAD_FORMAT;
-		/* nvars counts the slots filled so far, so ak_profile_free sees only what exists. */
-		var = &p->vars[p->nvars++];
-		var->secret = secret;
-		if ((var->name = ak_smem_strdup(name)) == NULL || (var->value = ak_smem_strdup(value)) == NULL)
-			return AK_ERR_NOMEM;
-		if (prev != NULL && (r = ak_rot_from_json(prev, &var->rot)) != AK_OK)
-			return r;
 	}
 	return AK_OK;
+}
+
+/* Copy s (of length len) to *w and move *w past its NUL. */
+static char *
+pack_str(char **w, const char *s, size_t len)
+{
+	char *d = *w;
+
+	memcpy(d, s, len + 1);
+	*w += len + 1;
+	return d;
 }
 
 enum pfield {
@@ -823,13 +848,23 @@ static const char *const pfield_names[PF_COUNT] = {
 };
 #define PF_REQUIRED PF_PREVIOUS /* the fields before it are required; the rest are optional */
 
+/* The string fields come first in enum pfield; their size caps. */
+#define PF_NSTR (PF_SOURCE + 1)
+static const size_t pfield_max[PF_NSTR] = {
+	AK_NAME_MAX, AK_TEXT_MAX, AK_VARNAME_MAX, AK_VALUE_MAX, AK_TEXT_MAX, AK_TEXT_MAX,
+};
+
 static enum ak_err
 parse_profile(const cJSON *o, struct ak_profile **out)
 {
 	const cJSON *fields[PF_COUNT] = { 0 };
 	const cJSON *f;
+	const char *str[PF_NSTR];
+	size_t len[PF_NSTR], vlen[AK_VARS_MAX][2];
+	struct var_src vs[AK_VARS_MAX];
 	struct ak_profile *p = NULL;
-	size_t k;
+	size_t k, nv, size = 0;
+	char *w;
 	enum ak_err r = AK_ERR_BAD_FORMAT;
 
 	*out = NULL;
@@ -839,8 +874,9 @@ parse_profile(const cJSON *o, struct ak_profile **out)
 	cJSON_ArrayForEach(f, o) {
 		if (f->string == NULL)
 			return AK_ERR_BAD_FORMAT;
+		/* The first byte first: a tenth of an unlock of 10,000 profiles went to these strcmp calls. */
 		for (k = 0; k < PF_COUNT; k++)
-			if (strcmp(f->string, pfield_names[k]) == 0)
+			if (f->string[0] == pfield_names[k][0] && strcmp(f->string, pfield_names[k]) == 0)
 				break;
 		if (k == PF_COUNT || fields[k] != NULL)
 			return AK_ERR_BAD_FORMAT;
@@ -849,20 +885,50 @@ parse_profile(const cJSON *o, struct ak_profile **out)
 	for (k = 0; k < PF_REQUIRED; k++)
 		if (fields[k] == NULL)
 			return AK_ERR_BAD_FORMAT;
-	/* Zeroed, not ak_profile_new: every string field is required and set below, and its empty
-	 * defaults would only be allocated to be freed (a fifth of an unlock of 10,000 profiles went to
-	 * the arena). ak_profile_free copes with the NULLs of a half-built one. */
-	if ((p = ak_smem_alloc(sizeof(*p))) == NULL)
+	for (k = 0; k < PF_NSTR; k++) {
+		if ((str[k] = string_of(fields[k], pfield_max[k])) == NULL)
+			return AK_ERR_BAD_FORMAT;
+		len[k] = strlen(str[k]);
+		size += len[k] + 1;
+	}
+	if ((r = collect_vars(fields[PF_VARS], vs, &nv)) != AK_OK)
+		return r;
+	for (k = 0; k < nv; k++) {
+		vlen[k][0] = strlen(vs[k].name);
+		vlen[k][1] = strlen(vs[k].value);
+		size += vlen[k][0] + 1 + vlen[k][1] + 1;
+	}
+	/*
+	 * One block for the profile, its variables and every string (a pack): ten allocations a profile
+	 * were a third of an unlock of 10,000 profiles, and their headers and size classes a third of
+	 * the memory it locks. The variables go first, aligned right after the struct.
+	 */
+	size += sizeof(*p) + nv * sizeof(struct ak_var);
+	if ((p = ak_smem_pack_alloc(size)) == NULL)
 		return AK_ERR_NOMEM;
-	if ((r = take_string(fields[PF_NAME], AK_NAME_MAX, &p->name)) != AK_OK ||
-	    (r = take_string(fields[PF_PROVIDER], AK_TEXT_MAX, &p->provider)) != AK_OK ||
-	    (r = take_string(fields[PF_SECRET_VAR], AK_VARNAME_MAX, &p->secret_var)) != AK_OK ||
-	    (r = take_string(fields[PF_SECRET], AK_VALUE_MAX, &p->secret)) != AK_OK ||
-	    (r = take_string(fields[PF_DESCRIPTION], AK_TEXT_MAX, &p->description)) != AK_OK ||
-	    (r = take_string(fields[PF_SOURCE], AK_TEXT_MAX, &p->source)) != AK_OK ||
-	    (r = ak_store_json_time(fields[PF_CREATED], &p->created)) != AK_OK ||
+	p->pack = size - sizeof(*p);
+	w = (char *)(p + 1);
+	if (nv > 0) {
+		p->vars = (struct ak_var *)(void *)w;
+		w += nv * sizeof(struct ak_var);
+	}
+	p->name = pack_str(&w, str[PF_NAME], len[PF_NAME]);
+	p->provider = pack_str(&w, str[PF_PROVIDER], len[PF_PROVIDER]);
+	p->secret_var = pack_str(&w, str[PF_SECRET_VAR], len[PF_SECRET_VAR]);
+	p->secret = pack_str(&w, str[PF_SECRET], len[PF_SECRET]);
+	p->description = pack_str(&w, str[PF_DESCRIPTION], len[PF_DESCRIPTION]);
+	p->source = pack_str(&w, str[PF_SOURCE], len[PF_SOURCE]);
+	for (k = 0; k < nv; k++) {
+		p->vars[k].name = pack_str(&w, vs[k].name, vlen[k][0]);
+		p->vars[k].value = pack_str(&w, vs[k].value, vlen[k][1]);
+		p->vars[k].secret = vs[k].secret;
+	}
+	p->nvars = nv;
+	for (k = 0; k < nv; k++)
+		if (vs[k].prev != NULL && (r = ak_rot_from_json(vs[k].prev, &p->vars[k].rot)) != AK_OK)
+			goto out;
+	if ((r = ak_store_json_time(fields[PF_CREATED], &p->created)) != AK_OK ||
 	    (r = ak_store_json_time(fields[PF_ROTATED], &p->rotated)) != AK_OK ||
-	    (r = parse_vars(fields[PF_VARS], p)) != AK_OK ||
 	    (fields[PF_PREVIOUS] != NULL && (r = ak_rot_from_json(fields[PF_PREVIOUS], &p->rot)) != AK_OK) ||
 	    (fields[PF_ROTATE_EVERY] != NULL &&
 	    (r = ak_store_json_time(fields[PF_ROTATE_EVERY], &p->rotate_every)) != AK_OK) ||
@@ -896,18 +962,244 @@ profile_cmp(const void *a, const void *b)
 	return strcmp((*pa)->name, (*pb)->name);
 }
 
+/* The version numbers this reader knows. 1: before secret variables, 2: before rotation; each reads as
+ * a document without them. */
+static int
+version_known(const cJSON *v)
+{
+	return v->valuedouble == 1.0 || v->valuedouble == 2.0 || v->valuedouble == (double)AK_DOC_VERSION;
+}
+
+/* The profiles in order, a duplicate name refused. The writer keeps them sorted (one pass checks it,
+ * and finds a duplicate); sort anyway when they are not, so find() is right for any valid document. */
+static enum ak_err
+store_sort(struct ak_store *s)
+{
+	size_t i;
+
+	for (i = 1; i < s->n && strcmp(s->p[i - 1]->name, s->p[i]->name) < 0; i++)
+		;
+	if (i >= s->n)
+		return AK_OK;
+	qsort(s->p, s->n, sizeof(*s->p), profile_cmp);
+	for (i = 1; i < s->n; i++)
+		if (strcmp(s->p[i - 1]->name, s->p[i]->name) == 0)
+			return AK_ERR_BAD_FORMAT;
+	return AK_OK;
+}
+
+/*
+ * The document read one profile at a time. A cJSON tree of the whole store is ~7 times its size
+ * (20 MB for 10,000 profiles), every byte of it fresh locked memory that the kernel must fault in, zero
+ * and lock; here only the top level (the object, its two keys, the array's brackets and commas) is
+ * stepped through by this loop, and every value, each key included, is parsed by cJSON itself
+ * (ak_json_parse_one says where it ended). Each profile's tree is converted, then wiped by rewinding
+ * the scratch session, whose one region is used again by the next: the parse memory is one profile's.
+ *
+ * It accepts and refuses exactly what one cJSON parse of the whole document followed by the checks
+ * would (ak_store_parse_whole, kept for the tests and the fuzzer to hold it to that), with the same
+ * error: any JSON error, a missing, repeated or unknown top-level key, or "profiles" not an array is
+ * AK_ERR_BAD_FORMAT whatever else is wrong; then an unknown version is AK_ERR_VERSION; then too many
+ * profiles; then the first bad profile's error. So after a first error the rest is still parsed, only
+ * not converted, and profiles read before the version was seen are dropped if it is unknown.
+ */
+
+/* cJSON's whitespace between tokens: every byte from 1 to 32. */
+static const char *
+skip_ws(const char *p)
+{
+	while (*p != '\0' && (unsigned char)*p <= 32)
+		p++;
+	return p;
+}
+
+/* One value at *p (cJSON), *p moved past it and the whitespace after. NULL when it does not parse. A
+ * value cannot start with 0xEF: cJSON would skip a byte-order mark there, at the start of what it is
+ * given, which inside the document the whole parse would refuse. */
+static cJSON *
+value_at(const char **p, const char *end)
+{
+	const char *e;
+	cJSON *v;
+
+	if ((unsigned char)**p == 0xef)
+		return NULL;
+	/* The length includes the NUL, as for the whole document: cJSON may look at it. */
+	if ((v = ak_json_parse_one(*p, (size_t)(end - *p) + 1, &e)) == NULL || e == NULL || e > end)
+		return NULL;
+	*p = skip_ws(e);
+	return v;
+}
+
+/* How deeply v nests (0: not an array or object). */
+static size_t
+json_depth(const cJSON *v)
+{
+	const cJSON *c;
+	size_t d, max = 0;
+
+	if (!cJSON_IsArray(v) && !cJSON_IsObject(v))
+		return 0;
+	cJSON_ArrayForEach(c, v)
+		if ((d = json_depth(c)) > max)
+			max = d;
+	return max + 1;
+}
+
+/* cJSON refuses to nest more than CJSON_NESTING_LIMIT deep from where its parse starts: an element of
+ * "profiles" starts two levels down in the whole document, so that parse refuses it from two levels
+ * less. (A profile nests only a few levels: only an element that is not converted can be this deep.) */
+#define ELEMENT_DEPTH_MAX (CJSON_NESTING_LIMIT - 2)
+
+struct reader {
+	const char *p, *end;            /* end: the document's NUL */
+	struct ak_store *s;             /* what is converted so far */
+	size_t n;                       /* profiles seen */
+	int version;                    /* -1 not seen, 0 unknown, 1 known */
+	enum ak_err first;              /* the first bad profile's error, or AK_OK */
+};
+
+/* The elements of "profiles", the reader at '[': each parsed, converted while nothing is wrong so far,
+ * and released. AK_ERR_BAD_FORMAT on a JSON error (that decides the result). */
+static enum ak_err
+read_profiles(struct reader *rd)
+{
+	struct ak_profile *p;
+	cJSON *o;
+	enum ak_err r;
+
+	rd->p = skip_ws(rd->p + 1);
+	if (*rd->p == ']') {
+		rd->p = skip_ws(rd->p + 1);
+		return AK_OK;
+	}
+	for (;;) {
+		if ((o = value_at(&rd->p, rd->end)) == NULL)
+			return AK_ERR_BAD_FORMAT;
+		r = AK_ERR_BAD_FORMAT; /* not converted */
+		if (++rd->n <= AK_PROFILES_MAX && rd->first == AK_OK && rd->version != 0) {
+			if ((r = parse_profile(o, &p)) == AK_OK && (r = store_grow(rd->s, rd->s->n + 1)) != AK_OK) {
+				ak_profile_free(p);
+				r = r == AK_ERR_TOO_LARGE ? AK_ERR_BAD_FORMAT : r;
+			}
+			if (r == AK_OK)
+				rd->s->p[rd->s->n++] = p;
+			else
+				rd->first = r;
+		}
+		if (r != AK_OK && json_depth(o) > ELEMENT_DEPTH_MAX)
+			return AK_ERR_BAD_FORMAT;
+		/* Dead now (the profile holds its own copies): wiped, and its region is the next one's. */
+		ak_smem_scratch_rewind();
+		if (*rd->p == ']') {
+			rd->p = skip_ws(rd->p + 1);
+			return AK_OK;
+		}
+		if (*rd->p != ',')
+			return AK_ERR_BAD_FORMAT;
+		rd->p = skip_ws(rd->p + 1);
+	}
+}
+
+/* The top-level object. AK_ERR_BAD_FORMAT for anything wrong at this level; the verdicts on the
+ * version and the profiles are left in rd. */
+static enum ak_err
+read_document(struct reader *rd)
+{
+	int have_version = 0, have_profiles = 0, profiles_ok = 0, version_number = 0;
+	cJSON *k, *v;
+	enum ak_err r;
+
+	/* A byte-order mark may open the document, as cJSON allows: its very first bytes, before any
+	 * whitespace. Byte by byte: the document may end before three. */
+	if ((unsigned char)rd->p[0] == 0xef && (unsigned char)rd->p[1] == 0xbb && (unsigned char)rd->p[2] == 0xbf)
+		rd->p += 3;
+	rd->p = skip_ws(rd->p);
+	if (*rd->p != '{')
+		return AK_ERR_BAD_FORMAT;
+	rd->p = skip_ws(rd->p + 1);
+	if (*rd->p == '}')
+		return AK_ERR_BAD_FORMAT; /* neither key */
+	for (;;) {
+		/* The key, a JSON string decoded by cJSON ("vers\u0069on" is "version" there too). */
+		if (*rd->p != '"' || (k = value_at(&rd->p, rd->end)) == NULL || !cJSON_IsString(k) ||
+		    *rd->p != ':')
+			return AK_ERR_BAD_FORMAT;
+		rd->p = skip_ws(rd->p + 1);
+		if (strcmp(k->valuestring, "profiles") == 0 && !have_profiles) {
+			have_profiles = 1;
+			if (*rd->p == '[') {
+				profiles_ok = 1;
+				if ((r = read_profiles(rd)) != AK_OK)
+					return r;
+			} else if (value_at(&rd->p, rd->end) == NULL) {
+				return AK_ERR_BAD_FORMAT;
+			}
+		} else if (strcmp(k->valuestring, "version") == 0 && !have_version) {
+			have_version = 1;
+			if ((v = value_at(&rd->p, rd->end)) == NULL)
+				return AK_ERR_BAD_FORMAT;
+			if (cJSON_IsNumber(v)) {
+				version_number = 1;
+				rd->version = version_known(v);
+			}
+		} else {
+			return AK_ERR_BAD_FORMAT;
+		}
+		ak_smem_scratch_rewind();
+		if (*rd->p == '}')
+			break;
+		if (*rd->p != ',')
+			return AK_ERR_BAD_FORMAT;
+		rd->p = skip_ws(rd->p + 1);
+	}
+	rd->p = skip_ws(rd->p + 1);
+	if (rd->p != rd->end || !have_version || !have_profiles || !version_number || !profiles_ok)
+		return AK_ERR_BAD_FORMAT;
+	return AK_OK;
+}
+
 /* The parse proper: buf is the checked document, NUL-terminated. */
 static enum ak_err
 parse_terminated(const char *buf, struct ak_store **out)
+{
+	struct reader rd = { .p = buf, .end = buf + strlen(buf), .version = -1, .first = AK_OK };
+	enum ak_err r;
+
+	if ((rd.s = ak_store_new()) == NULL)
+		return AK_ERR_NOMEM;
+	/* Every cJSON block of this parse dies at a rewind or at the end of the session. */
+	ak_smem_scratch_begin();
+	r = read_document(&rd);
+	ak_smem_scratch_end();
+	if (r == AK_OK && rd.version == 0)
+		r = AK_ERR_VERSION;
+	if (r == AK_OK && rd.n > AK_PROFILES_MAX)
+		r = AK_ERR_BAD_FORMAT;
+	if (r == AK_OK)
+		r = rd.first;
+	if (r == AK_OK)
+		r = store_sort(rd.s);
+	if (r != AK_OK) {
+		ak_store_free(rd.s);
+		return r;
+	}
+	*out = rd.s;
+	return AK_OK;
+}
+
+/* The reference reader: one cJSON tree of the whole document, then the same checks. */
+static enum ak_err
+parse_whole(const char *buf, struct ak_store **out)
 {
 	cJSON *root = NULL;
 	const cJSON *f, *version = NULL, *profiles = NULL, *o;
 	struct ak_store *s = NULL;
 	struct ak_profile *p;
-	size_t i, n;
+	size_t n;
 	enum ak_err r = AK_ERR_BAD_FORMAT;
 
-	/* Every cJSON block of this parse dies at the cJSON_Delete below: one scratch session. */
+	/* Every cJSON block of this parse dies at the end of the session, which wipes and unmaps them. */
 	ak_smem_scratch_begin();
 	if ((root = ak_json_parse(buf, strlen(buf) + 1, 1)) == NULL || !cJSON_IsObject(root))
 		goto out;
@@ -921,9 +1213,7 @@ parse_terminated(const char *buf, struct ak_store **out)
 	}
 	if (version == NULL || profiles == NULL || !cJSON_IsNumber(version) || !cJSON_IsArray(profiles))
 		goto out;
-	/* 1: before secret variables, 2: before rotation; each reads as a document without them. */
-	if (version->valuedouble != 1.0 && version->valuedouble != 2.0 &&
-	    version->valuedouble != (double)AK_DOC_VERSION) {
+	if (!version_known(version)) {
 		r = AK_ERR_VERSION;
 		goto out;
 	}
@@ -936,34 +1226,14 @@ parse_terminated(const char *buf, struct ak_store **out)
 	cJSON_ArrayForEach(o, profiles) {
 		if ((r = parse_profile(o, &p)) != AK_OK)
 			goto out;
-		if (s->n >= s->cap) { /* cannot happen: n counted them */
-			ak_profile_free(p);
-			r = AK_ERR_INTERNAL;
-			goto out;
-		}
-		s->p[s->n++] = p;
+		s->p[s->n++] = p; /* n counted them: there is room */
 	}
-	/* The writer keeps them sorted (one pass checks it, and finds a duplicate); sort anyway when they
-	 * are not, so find() is right for any valid document. */
-	for (i = 1; i < s->n && strcmp(s->p[i - 1]->name, s->p[i]->name) < 0; i++)
-		;
-	if (i < s->n) {
-		qsort(s->p, s->n, sizeof(*s->p), profile_cmp);
-		for (i = 1; i < s->n; i++) {
-			if (strcmp(s->p[i - 1]->name, s->p[i]->name) == 0) {
-				r = AK_ERR_BAD_FORMAT;
-				goto out;
-			}
-		}
-	}
+	if ((r = store_sort(s)) != AK_OK)
+		goto out;
 	*out = s;
 	s = NULL;
-	r = AK_OK;
 out:
 	ak_store_free(s);
-	/* No cJSON_Delete: the tree is all in this session's regions, which its end wipes and unmaps at
-	 * once; walking 100,000s of nodes only to mark each one free cost as much as a tenth of the parse. */
-	(void)root;
 	ak_smem_scratch_end();
 	return r;
 }
@@ -1011,4 +1281,19 @@ ak_store_parse_terminated(const char *doc, size_t len, struct ak_store **out)
 	if (doc[len] != '\0')
 		return AK_ERR_INVALID;
 	return parse_terminated(doc, out);
+}
+
+enum ak_err
+ak_store_parse_whole(const char *doc, size_t len, struct ak_store **out)
+{
+	char *buf;
+	enum ak_err r;
+
+	if ((r = doc_check(doc, len, out)) != AK_OK)
+		return r;
+	if ((buf = ak_smem_strndup(doc, len)) == NULL)
+		return AK_ERR_NOMEM;
+	r = parse_whole(buf, out);
+	ak_smem_free(buf);
+	return r;
 }

@@ -41,7 +41,7 @@
 #include "ak_store.h"
 #include "ak_util.h"
 
-#define HDR_MAX 4096 /* header line, '\n' included */
+#define HDR_MAX AK_HEADER_MAX
 #define FORMAT_NAME "akagent-keystore"
 #define ALG_NAME "argon2id13"
 #define CIPHER_NAME "xchacha20poly1305-ietf"
@@ -250,22 +250,20 @@ key_matches(const struct ak_header *h, const uint8_t *key)
 
 /* Seal / open --------------------------------------------------------------------------------------- */
 
-/* key is the caller's (it wipes it). The plaintext exists only in the arena and is wiped here. */
-enum ak_err
-ak_store_open_image(const uint8_t *file, size_t len, const uint8_t *key, struct ak_header *h_out,
-    struct ak_store **out)
+/* The open proper. The plaintext goes to m (an arena block of at least the ciphertext's length minus
+ * the tag, plus one for a NUL), which may be the ciphertext itself (file + the header's length): the
+ * AEAD checks the tag before it writes a byte, and then decrypts in place. key is the caller's. */
+static enum ak_err
+open_into(const uint8_t *file, size_t len, const uint8_t *key, struct ak_header *h_out,
+    struct ak_store **out, unsigned char *m, size_t mcap)
 {
 	struct ak_header h;
 	uint8_t ek[AK_KEY_BYTES], commit[AK_COMMIT_BYTES];
 	const uint8_t *dk = key;
-	unsigned char *m = NULL;
 	unsigned long long mlen = 0;
 	size_t hl, clen;
 	enum ak_err r;
 
-	if (file == NULL || key == NULL || out == NULL)
-		return AK_ERR_INVALID;
-	*out = NULL;
 	if ((r = ak_header_parse(file, len, &h, &hl)) != AK_OK)
 		return r;
 	clen = len - hl;
@@ -273,6 +271,20 @@ ak_store_open_image(const uint8_t *file, size_t len, const uint8_t *key, struct 
 	/* Too short to hold a tag: the file was cut, which is tampering like any other. */
 	if (clen < crypto_aead_xchacha20poly1305_ietf_ABYTES)
 		goto out;
+	if (m == NULL) {
+		mcap = clen - crypto_aead_xchacha20poly1305_ietf_ABYTES + 1;
+		if ((m = ak_smem_alloc(mcap)) == NULL) {
+			r = AK_ERR_NOMEM;
+			goto out;
+		}
+	} else {
+		m = (unsigned char *)file + hl; /* in place */
+		mcap -= hl;
+	}
+	if (mcap < clen - crypto_aead_xchacha20poly1305_ietf_ABYTES + 1) {
+		r = AK_ERR_INVALID;
+		goto out;
+	}
 	if (h.version == 2) {
 		/* The commitment first: a key that does not match never decrypts anything. */
 		v2_keys(key, ek, commit);
@@ -280,15 +292,11 @@ ak_store_open_image(const uint8_t *file, size_t len, const uint8_t *key, struct 
 			goto out;
 		dk = ek;
 	}
-	if ((m = ak_smem_alloc(clen - crypto_aead_xchacha20poly1305_ietf_ABYTES + 1)) == NULL) {
-		r = AK_ERR_NOMEM;
-		goto out;
-	}
 	if (crypto_aead_xchacha20poly1305_ietf_decrypt(m, &mlen, NULL, file + hl, clen, file, hl,
 	    h.nonce, dk) != 0)
 		goto out;
 	/* Decrypted but unparsable is AUTH too: one answer for every way a forged file can fail. */
-	m[mlen] = '\0'; /* room for it was allocated */
+	m[mlen] = '\0'; /* room for it was allocated (in place: the tag's first byte) */
 	if ((r = ak_store_parse_terminated((const char *)m, (size_t)mlen, out)) != AK_OK) {
 		if (r != AK_ERR_NOMEM)
 			r = AK_ERR_AUTH;
@@ -298,7 +306,48 @@ ak_store_open_image(const uint8_t *file, size_t len, const uint8_t *key, struct 
 		*h_out = h;
 out:
 	sodium_memzero(ek, sizeof(ek));
-	ak_smem_free(m); /* wipes the plaintext */
+	if (m != NULL && m != file + hl)
+		ak_smem_free(m); /* wipes the plaintext */
+	return r;
+}
+
+/* key is the caller's (it wipes it). The plaintext exists only in the arena and is wiped here. */
+enum ak_err
+ak_store_open_image(const uint8_t *file, size_t len, const uint8_t *key, struct ak_header *h_out,
+    struct ak_store **out)
+{
+	if (file == NULL || key == NULL || out == NULL)
+		return AK_ERR_INVALID;
+	*out = NULL;
+	return open_into(file, len, key, h_out, out, NULL, 0);
+}
+
+/* The plaintext is left in file, an arena block, for the caller's ak_smem_free to wipe. */
+enum ak_err
+ak_store_open_in_place(uint8_t *file, size_t len, const uint8_t *key, struct ak_header *h_out,
+    struct ak_store **out)
+{
+	if (file == NULL || key == NULL || out == NULL)
+		return AK_ERR_INVALID;
+	*out = NULL;
+	/* The block holds len + 1 bytes (ak_store_read_secure's NUL): room for the plaintext's NUL. */
+	return open_into(file, len, key, h_out, out, file, len + 1);
+}
+
+/* The file read straight into the arena, where ak_store_open_in_place decrypts it. */
+enum ak_err
+ak_store_read_secure(const char *path, uint8_t **out, size_t *len)
+{
+	char *buf = NULL;
+	enum ak_err r;
+
+	if (out == NULL || len == NULL)
+		return AK_ERR_INVALID;
+	*out = NULL;
+	r = ak_file_load(path, AK_FILE_MAX, AK_FILE_REGULAR | AK_FILE_SECURE, &buf, len);
+	if (r == AK_ERR_NOT_FOUND)
+		return AK_ERR_NO_STORE;
+	*out = (uint8_t *)buf;
 	return r;
 }
 
@@ -376,6 +425,14 @@ ak_store_read(const char *path, uint8_t **out, size_t *len)
 		return AK_ERR_NO_STORE;
 	*out = (uint8_t *)buf;
 	return r;
+}
+
+enum ak_err
+ak_store_read_head(const char *path, uint8_t *buf, size_t *len)
+{
+	enum ak_err r = ak_file_read_head(path, AK_FILE_MAX, buf, AK_HEADER_MAX, len);
+
+	return r == AK_ERR_NOT_FOUND ? AK_ERR_NO_STORE : r;
 }
 
 /* A negative timeout waits forever. */

@@ -3,7 +3,8 @@
  * Input: byte 0 picks the mode (mod 3), the rest is
  *  0: a whole file image: ak_header_parse, then ak_store_open_image with the fixed key (a mutated
  *     image must fail with AUTH or a format error, never crash);
- *  1: a decrypted plaintext document for ak_store_parse;
+ *  1: a decrypted plaintext document for ak_store_parse (one profile at a time), which must agree with
+ *     ak_store_parse_whole (one cJSON tree of the whole document) on the verdict and the store;
  *  2: the same plaintext, sealed under the fixed key (what someone holding the key, or a buggy
  *     writer, could produce: ak_store_seal_bytes) and opened through ak_store_open_image.
  * Properties: a parsed header has every field in range and its length ends at the newline; open_image
@@ -126,14 +127,28 @@ mode_image(const uint8_t *d, size_t n)
 static void
 mode_parse(const uint8_t *d, size_t n)
 {
-	struct ak_store *s = (struct ak_store *)1;
-	enum ak_err r;
+	struct ak_store *s = (struct ak_store *)1, *w = (struct ak_store *)1;
+	enum ak_err r, rw;
+	char *a, *b;
+	size_t al, bl;
 
 	r = ak_store_parse((const char *)d, n, &s);
+	/* The reader that parses one profile at a time answers as one cJSON tree of the whole would. */
+	rw = ak_store_parse_whole((const char *)d, n, &w);
+	FUZZ_CHECK(r == rw, "the profile-at-a-time reader and the whole-tree one give the same verdict");
 	if (r != AK_OK) {
 		FUZZ_CHECK(s == NULL, "failed parse leaves *out NULL");
 		FUZZ_CHECK(r == AK_ERR_BAD_FORMAT || r == AK_ERR_VERSION, "parse error code");
+		ak_store_free(w == (struct ak_store *)1 ? NULL : w);
 		return;
+	}
+	if (rw == AK_OK) {
+		a = ser(s, &al);
+		b = ser(w, &bl);
+		FUZZ_CHECK(al == bl && memcmp(a, b, al) == 0, "both readers read the same store");
+		ak_smem_free(a);
+		ak_smem_free(b);
+		ak_store_free(w);
 	}
 	check_store(s);
 	ak_store_free(s);

@@ -63,6 +63,50 @@ release(void *p)
 	free(p);
 }
 
+/* Packs are remembered (one malloc each), so that a string inside one is told from a block of its
+ * own by its address, as the arena does. */
+struct pack {
+	unsigned char *p;
+	size_t n;
+};
+static struct pack *packs;
+static size_t npacks, cappacks;
+
+void *
+ak_smem_pack_alloc(size_t n)
+{
+	struct pack *v;
+	void *p;
+
+	if (npacks == cappacks) {
+		if ((v = realloc(packs, (cappacks ? cappacks * 2 : 64) * sizeof(*v))) == NULL)
+			return NULL;
+		packs = v;
+		cappacks = cappacks ? cappacks * 2 : 64;
+	}
+	if ((p = ak_smem_alloc(n)) == NULL)
+		return NULL;
+	packs[npacks].p = p;
+	packs[npacks].n = n ? n : 1;
+	npacks++;
+	return p;
+}
+
+void
+ak_smem_pack_free(void *p)
+{
+	size_t i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < npacks && packs[i].p != p; i++)
+		;
+	if (i == npacks)
+		abort(); /* not a pack */
+	packs[i] = packs[--npacks];
+	release(p);
+}
+
 void
 ak_smem_free(void *p)
 {
@@ -70,6 +114,14 @@ ak_smem_free(void *p)
 
 	if (p == NULL)
 		return;
+	for (i = 0; i < npacks; i++) {
+		if ((unsigned char *)p == packs[i].p)
+			abort(); /* a pack goes with ak_smem_pack_free */
+		if ((unsigned char *)p > packs[i].p && (unsigned char *)p < packs[i].p + packs[i].n) {
+			sodium_memzero(p, strlen(p));
+			return;
+		}
+	}
 	for (i = sess_n; i > 0; i--)
 		if (sess[i - 1] == p) {
 			sess[i - 1] = NULL;
@@ -142,4 +194,17 @@ ak_smem_scratch_end(void)
 	free(sess);
 	sess = NULL;
 	sess_n = sess_cap = 0;
+}
+
+void
+ak_smem_scratch_rewind(void)
+{
+	size_t i;
+
+	if (sess_depth != 1)
+		return;
+	for (i = 0; i < sess_n; i++)
+		if (sess[i] != NULL)
+			release(sess[i]);
+	sess_n = 0;
 }

@@ -276,7 +276,7 @@ test_scratch_unfreed(void)
 	/* the big string took a region of its own; the small nodes did not need another */
 	CHECK(st.scratch_slab_bytes - st1.scratch_slab_bytes >= big);
 	CHECK(st.scratch_slab_bytes - st1.scratch_slab_bytes < big + 4096);
-	for (i = 0; i < 1000; i++)
+	for (i = 0; i < 500; i++) /* 40 KB: room in the current region (64 KiB) */
 		CHECK(cJSON_malloc(64) != NULL);
 	ak_smem_stats(&st1);
 	CHECK_EQ(st1.scratch_slab_bytes, st.scratch_slab_bytes);
@@ -287,6 +287,73 @@ test_scratch_unfreed(void)
 	CHECK_EQ(st.scratch_slab_bytes, st0.scratch_slab_bytes);
 	CHECK_EQ(st.scratch_locked_bytes, st0.scratch_locked_bytes);
 	free(doc);
+	cJSON_InitHooks(NULL);
+	ak_smem_release_all();
+}
+
+/* Rewinding a session wipes what it handed out and serves the next blocks from the same region (nothing
+ * mapped again); a region of one large block goes; a nested session is left alone; the end still
+ * releases everything. */
+static void
+test_scratch_rewind(void)
+{
+	struct ak_smem_stats st0, st1, st;
+	unsigned char *a, *b, *big, *keep;
+	size_t i;
+
+	ak_smem_release_all();
+	ak_smem_hook_cjson();
+	ak_smem_stats(&st0);
+	ak_smem_scratch_begin();
+	CHECK((a = cJSON_malloc(100)) != NULL);
+	memset(a, 0x5a, 100);
+	ak_smem_stats(&st1);
+	CHECK(st1.scratch_slab_bytes > st0.scratch_slab_bytes);
+	for (i = 0; i < 1000; i++) {
+		ak_smem_scratch_rewind();
+		/* wiped, and the same place again: one region for a whole loop of parses */
+		for (b = a; b < a + 100 && *b == 0; b++)
+			;
+		CHECK(b == a + 100);
+		CHECK((b = cJSON_malloc(100)) == a);
+		memset(b, 0x5a, 100);
+	}
+	ak_smem_stats(&st);
+	CHECK_EQ(st.scratch_slab_bytes, st1.scratch_slab_bytes);
+	CHECK_EQ(st.scratch_locked_bytes, st1.scratch_locked_bytes);
+	/* a block larger than a region: its own region, released by the rewind */
+	CHECK((big = cJSON_malloc(1u << 20)) != NULL);
+	ak_smem_stats(&st);
+	CHECK(st.scratch_slab_bytes >= st1.scratch_slab_bytes + (1u << 20));
+	ak_smem_scratch_rewind();
+	ak_smem_stats(&st);
+	CHECK_EQ(st.scratch_slab_bytes, st1.scratch_slab_bytes);
+	/* nested: the outer session's blocks stay as they are */
+	CHECK((keep = cJSON_malloc(32)) != NULL);
+	memset(keep, 0x33, 32);
+	ak_smem_scratch_begin();
+	CHECK(cJSON_malloc(32) != NULL);
+	ak_smem_scratch_rewind();
+	CHECK(keep[0] == 0x33 && keep[31] == 0x33);
+	ak_smem_scratch_end();
+	CHECK(keep[0] == 0x33);
+	ak_smem_scratch_end();
+	ak_smem_stats(&st);
+	CHECK_EQ(st.scratch_slab_bytes, st0.scratch_slab_bytes);
+	CHECK_EQ(st.scratch_in_use, st0.scratch_in_use);
+	CHECK_EQ(st.scratch_locked_bytes, st0.scratch_locked_bytes);
+	/* outside a session: nothing to do */
+	ak_smem_scratch_rewind();
+	/* a session whose only region is a large block's: the rewind lets it go too */
+	ak_smem_scratch_begin();
+	CHECK(cJSON_malloc(1u << 20) != NULL);
+	ak_smem_scratch_rewind();
+	ak_smem_stats(&st);
+	CHECK_EQ(st.scratch_slab_bytes, st0.scratch_slab_bytes);
+	CHECK(cJSON_malloc(10) != NULL);
+	ak_smem_scratch_end();
+	ak_smem_stats(&st);
+	CHECK_EQ(st.scratch_slab_bytes, st0.scratch_slab_bytes);
 	cJSON_InitHooks(NULL);
 	ak_smem_release_all();
 }
@@ -461,6 +528,60 @@ foreign_large(void)
 	fake[8] = 0x616b6d55u;
 	fake[9] = 0xffu;
 	ak_smem_free(&fake[12]);
+}
+
+static void
+block_freed_as_pack(void)
+{
+	ak_smem_pack_free(ak_smem_alloc(64));
+}
+
+/* A pack: a string inside it freed with ak_smem_free is wiped in place (no header read, no abort),
+ * the pack goes whole with ak_smem_pack_free, wiped, and trim returns its slab; a large pack too. */
+static void
+test_pack(void)
+{
+	struct ak_smem_stats st0, st;
+	unsigned char *pk, *big;
+	char *s1, *s2;
+	size_t sizes[2] = { 300, 40000 }, k;
+
+	ak_smem_release_all();
+	ak_smem_stats(&st0);
+	for (k = 0; k < 2; k++) {
+		CHECK((pk = ak_smem_pack_alloc(sizes[k])) != NULL);
+		CHECK((uintptr_t)pk % 16 == 0);
+		for (s1 = (char *)pk; s1 < (char *)pk + sizes[k] && *s1 == 0; s1++)
+			;
+		CHECK(s1 == (char *)pk + sizes[k]); /* zeroed */
+		s1 = (char *)pk + 40;
+		s2 = (char *)pk + sizes[k] - 20;
+		memcpy(s1, "sk-secret-one", 14);
+		memcpy(s2, "second", 7);
+		ak_smem_free(s1);
+		CHECK(memcmp(s1, "\0\0\0\0\0\0\0\0\0\0\0\0\0", 13) == 0);
+		CHECK(strcmp(s2, "second") == 0);
+		ak_smem_free(s1); /* an empty string now: nothing to wipe, no harm */
+		ak_smem_free(s2);
+		CHECK(s2[0] == 0);
+		ak_smem_stats(&st);
+		CHECK(st.in_use > st0.in_use);
+		ak_smem_pack_free(pk);
+		ak_smem_pack_free(NULL);
+		ak_smem_stats(&st);
+		CHECK_EQ(st.in_use, st0.in_use);
+	}
+	/* beside ordinary blocks: each freed by its own rule */
+	CHECK((big = ak_smem_alloc(100)) != NULL);
+	CHECK((pk = ak_smem_pack_alloc(100)) != NULL);
+	ak_smem_free(big);
+	ak_smem_pack_free(pk);
+	ak_smem_trim();
+	ak_smem_stats(&st);
+	CHECK_EQ(st.in_use, st0.in_use);
+	CHECK(st.slab_bytes <= st0.slab_bytes + 64 * 1024); /* the pack arena kept nothing */
+	expect_abort(block_freed_as_pack);
+	ak_smem_release_all();
 }
 
 static void
@@ -874,8 +995,10 @@ main(void)
 	test_many_slabs();
 	test_cjson_scratch();
 	test_scratch_unfreed();
+	test_scratch_rewind();
 	test_cjson_interleaved();
 	test_bad_free_aborts();
+	test_pack();
 	test_mixed();
 	test_boundaries();
 	test_large_reuse_zeroed();
