@@ -54,8 +54,8 @@ enum ak_err cmd_set(struct cli *c, int argc, char **argv);
 enum ak_err cmd_rename(struct cli *c, int argc, char **argv);
 enum ak_err cmd_cp(struct cli *c, int argc, char **argv);
 enum ak_err cmd_rotate(struct cli *c, int argc, char **argv);
-/* cmd_rotate.c: take "--previous" out of argv (before "--"; for exec, before the profile) into
- * c->previous; and a list entry's rotation mark: "overdue", "due" or "" (ak_rot_due). */
+/* entry.c: take "--previous" out of argv (before "--"; for exec, before the profile) into c->previous.
+ * cmd_rotate.c: a list entry's rotation mark: "overdue", "due" or "" (ak_rot_due). */
 void cli_take_previous(struct cli *c, int *argc, char **argv, int exec);
 struct ak_list_entry;
 const char *cli_rotation_mark(const struct ak_list_entry *e, int64_t now);
@@ -128,10 +128,24 @@ enum ak_err cli_proxy_exec(struct cli *c, int argc, char **argv);
 int cli_net_validate(struct cli *c, const struct ak_profile *p);
 
 /* main.c ------------------------------------------------------------------------------------------ */
-/* Print the usage of command name (from the table) to stdout; returns AK_OK (for --help). */
+/* Print the usage of command name (from the table) to stdout; returns AK_OK (for --help). The front
+ * (front.c) has no table: there this hands the whole command over to the full CLI. */
 enum ak_err cli_cmd_help(const char *name);
-/* The candidate closest to word within a typo's distance (for "did you mean"), or NULL. */
-const char *cli_closest(const char *word, const char *const *cands, size_t n);
+
+/* entry.c (the front and the full CLI alike) ----------------------------------------------------- */
+/* A program's own part of main: global options before the command, the command's name, its argv (in
+ * *cargvp, via cli_cmd_args; cli_entry frees it), and the command run. Returns the command's error. */
+typedef enum ak_err (*cli_run_fn)(struct cli *c, int argc, char **argv, char ***cargvp);
+/* main() of akctl and of the front: hardening (no core file, not dumpable), c set up, run, the exit
+ * status (ak_err_exit_code, or the verdict of cli_status), stdout flushed, the secure arena wiped. */
+int cli_entry(int argc, char **argv, cli_run_fn run);
+/* One global option at argv[*a] (with its value in argv[*a + 1] if separate): 1 taken (*a advanced past
+ * a separate value), 0 not a global option, or -2 after reporting a bad value. */
+int cli_global_opt(struct cli *c, int argc, char **argv, int *a);
+/* The command at argv[a]: its arguments (argv[a] first) copied into *cargvp, a NULL-ended array the
+ * caller frees, with the global options after the command taken out (up to "--"; for exec up to the
+ * command it runs); their count in *cargc. AK_OK, or the error reported. */
+enum ak_err cli_cmd_args(struct cli *c, int argc, char **argv, int a, char ***cargvp, int *cargc);
 /* Resolve the keystore path (-f, AKCTL_KEYSTORE, default) into c->store once. */
 enum ak_err cli_store_path(struct cli *c);
 
@@ -167,6 +181,8 @@ enum ak_err cli_kdf_opts(struct cli *c, int argc, char **argv, enum ak_kdf_prese
     int *helped);
 /* The warning for a chosen --kdf insecure-test (nothing for other presets). */
 void cli_kdf_warn(enum ak_kdf_preset preset);
+/* The candidate closest to word within a typo's distance (for "did you mean"), or NULL. */
+const char *cli_closest(const char *word, const char *const *cands, size_t n);
 /* "akctl: <message>" on stderr. */
 void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* write(2) all of buf to fd, retrying on EINTR/short writes. AK_ERR_IO on failure. */
