@@ -37,6 +37,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "ak_smem.h"
 #include "cli.h"
 
@@ -99,6 +101,22 @@ __wrap_getpwuid(uid_t uid)
 	(void)uid;
 	handover_now();
 }
+
+#ifdef AK_FRONT_SODIUM_ALLOC_ONLY
+/* The link wraps sodium_init (static builds, -Wl,--wrap=sodium_init). sodium_init detects the CPU's
+ * features (a dozen CPUID instructions, each a trap to the hypervisor on a virtual machine) to pick the
+ * fastest hash, stream and scalar-multiplication code; the front calls none of them, only sodium_malloc
+ * (which needs the page size and the guard canary: _sodium_alloc_init), sodium_memzero, sodium_memcmp
+ * and the base64 codecs, which need nothing. Anything else would still be correct, with libsodium's
+ * portable defaults. */
+int __wrap_sodium_init(void);
+
+int
+__wrap_sodium_init(void)
+{
+	return _sodium_alloc_init();
+}
+#endif
 
 static const struct {
 	const char *name;
