@@ -41,7 +41,7 @@ struct cli {
  * outcome is a verdict rather than an error (test's 10-17, exec's command, scan's "found") records it
  * with cli_status and returns AK_OK. Help printed on -h is AK_OK too. argv[0] is the command name. */
 typedef enum ak_err (*cli_cmd_fn)(struct cli *c, int argc, char **argv);
-/* main.c: record status as the process's exit status when the command returns AK_OK; returns AK_OK. */
+/* entry.c: record status as the process's exit status when the command returns AK_OK; returns AK_OK. */
 enum ak_err cli_status(struct cli *c, int status);
 enum ak_err cmd_init(struct cli *c, int argc, char **argv);
 enum ak_err cmd_unlock(struct cli *c, int argc, char **argv);
@@ -117,8 +117,8 @@ int cli_helper_path(const char *name, char *out, size_t outlen);
 enum ak_err cli_shell_exec(struct cli *c, int argc, char **argv);
 /* akctl: replace this process with akctl-net and the same arguments (net_exec.c). */
 enum ak_err cli_net_exec(struct cli *c, int argc, char **argv);
-/* akctl proxy, and akctl exec --proxy (cmd_proxy.c): cli_proxy_wanted says whether exec's arguments
- * ask for the proxy (before any "--"); cli_proxy_exec then runs exec through akctl-proxy. */
+/* akctl proxy, and akctl exec --proxy: cli_proxy_wanted (entry.c) says whether exec's arguments ask
+ * for the proxy (before any "--"); cli_proxy_exec (cmd_proxy.c) then runs exec through akctl-proxy. */
 enum ak_err cmd_proxy(struct cli *c, int argc, char **argv);
 int cli_proxy_wanted(int argc, char **argv);
 enum ak_err cli_proxy_exec(struct cli *c, int argc, char **argv);

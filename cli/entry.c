@@ -1,5 +1,5 @@
 /* entry.c - what every akctl program does around its command, shared by the front (front.c: get, env,
- * use) and the full CLI (main.c): process hardening, the global options and the command's own argv,
+ * use, exec) and the full CLI (main.c): process hardening, the global options and the command's own argv,
  * the keystore path, --previous, and the one place an error becomes the exit status. One source, so
  * the front and the full CLI read the same arguments the same way.
  */
@@ -142,6 +142,24 @@ cli_take_previous(struct cli *c, int *argc, char **argv, int exec)
 		argv[--*argc] = NULL;
 		i--;
 	}
+}
+
+int
+cli_proxy_wanted(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--proxy") == 0 || strncmp(argv[i], "--proxy=", 8) == 0)
+			return 1;
+	return 0;
+}
+
+enum ak_err
+cli_status(struct cli *c, int status)
+{
+	c->status = status;
+	return AK_OK;
 }
 
 int

@@ -1,17 +1,19 @@
-/* front.c - akctl, the front: get, env and use for the cost of a process start.
+/* front.c - akctl, the front: get, env, use and exec for the cost of a process start.
  *
- * These three are run by scripts, prompts and shell hooks many times a day, and their whole cost is a
+ * These are run by scripts, prompts and shell hooks many times a day, and their whole cost is a
  * process start. A dynamically linked program pays the loader (mapping, relocating and binding libc)
  * on every start; this one is linked static-pie (libc.a, libsodium.a) with unused code collected, so it
  * starts with one mapping and no symbol lookups, and then does one round trip to the agent.
  *
- * It runs the full CLI's own code for these commands (entry.c, cmd_env.c, agent.c, opts.c, output.c
- * and the library): the same options, messages and exit codes from one source. What it does not do
+ * It runs the full CLI's own code for these commands (entry.c, cmd_env.c, cmd_exec.c, agent.c, opts.c,
+ * output.c and the library): the same options, messages and exit codes from one source. What it does not do
  * itself, it hands over to the full CLI, akctl-main (found like akctl-net: beside this program, else
  * LIBEXECDIR/akagent), by execv with the same argv and environment:
  *   - every other command, -h/--help, --version, an unknown option, no command;
  *   - a command's -h (the help text lives with the full CLI's command table: cli_cmd_help below);
  *   - a locked agent with someone to ask (the passphrase prompt: cli_unlock_pass below);
+ *   - exec --proxy and exec --redact, decided from argv first thing (they run akctl-proxy or the
+ *     redaction filter, which need the scanner and more: cli_proxy_exec, cli_exec_redact below);
  *   - a home directory from the passwd database (HOME unset): no NSS in a static program
  *     (__wrap_getpwuid below; the link wraps getpwuid);
  *   - LD_PRELOAD set: a preloaded library does nothing in a static program; its user gets the
@@ -21,9 +23,9 @@
  * the one exception is a GET answered LOCKED, which changed nothing: the full CLI then asks for the
  * passphrase and sends it again, as it does itself.
  *
- * exec is not served here: it starts another program, whose own start dwarfs this saving, and its
- * --env-file, ak:// references, --redact and --proxy would bring the env parser, the allow list, the
- * scanner and cJSON into this program and make every get pay for their pages.
+ * exec is served too: handing it over would cost it a second program start on top of the one it
+ * saves, and its env files, ak:// references and allow list are library code that adds pages only
+ * to exec's own path.
  *
  * Secrets: as in the full CLI, the profile arrives in the secure arena (locked, not dumped, wiped on
  * free and once more at exit by cli_entry), the output is built in a secure buffer and leaves in one
@@ -41,6 +43,7 @@
 
 #include "ak_smem.h"
 #include "cli.h"
+#include "scan.h"
 
 /* main()'s argv, as given: what the full CLI is started with. */
 static char **front_argv;
@@ -91,6 +94,26 @@ cli_unlock_pass(struct cli *c, struct ak_client *cl, uint32_t lifetime, int quie
 	handover_now();
 }
 
+/* exec --proxy: akctl-proxy is run by the full CLI, before anything was asked of the agent. */
+enum ak_err
+cli_proxy_exec(struct cli *c, int argc, char **argv)
+{
+	(void)c;
+	(void)argc;
+	(void)argv;
+	handover_now();
+}
+
+/* exec --redact: the redaction filter (the scanner) is the full CLI's, before anything was asked. */
+enum ak_err
+cli_exec_redact(struct cli *c, int argc, char **argv)
+{
+	(void)c;
+	(void)argc;
+	(void)argv;
+	handover_now();
+}
+
 /* The link wraps getpwuid (-Wl,--wrap=getpwuid): a path that needs the passwd database (no HOME) goes to
  * the full CLI, which has NSS. This program calls no other NSS function. */
 struct passwd *__wrap_getpwuid(uid_t uid);
@@ -125,6 +148,7 @@ static const struct {
 	{ "get", cmd_get },
 	{ "env", cmd_env },
 	{ "use", cmd_use },
+	{ "exec", cmd_exec },
 };
 
 /* main.c's run for the commands served here; everything else is handed over before anything is done. */

@@ -1,7 +1,7 @@
 /* helper.c - akctl's helper programs, found beside akctl (the build tree, a bin-dir install) or in
  * LIBEXECDIR/akagent: akctl-main (the full CLI the front hands over to, front.c), akctl-net (libcurl,
  * net_exec.c), akctl-proxy (libmicrohttpd) and akctl-shell (readline). Each library loads only in the
- * process that needs it, so get/env/use start with no shared library at all and exec with libc alone. */
+ * process that needs it, so get/env/use/exec start with no shared library at all (the static front). */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* main.c - akctl-main, the full CLI: the command table, global options before the command.
  *
- * akctl itself is the front (front.c), which serves get, env and use and hands everything else here
+ * akctl itself is the front (front.c), which serves get, env, use and exec and hands everything else here
  * by execv with the same argv and environment. This program keeps every command, those three
  * included, so a user who runs it directly (or the front, handing over) gets the same behaviour from
  * one source. It still starts cheap (exec runs here, and the front hands over prompts): libc is its only
@@ -233,13 +233,6 @@ closest_cmd(const char *name)
 	for (i = 0; i < NCMDS; i++)
 		names[i] = cmds[i].name;
 	return cli_closest(name, names, NCMDS);
-}
-
-enum ak_err
-cli_status(struct cli *c, int status)
-{
-	c->status = status;
-	return AK_OK;
 }
 
 enum ak_err

@@ -1,9 +1,9 @@
 #!/bin/bash
-# akctl is a front: it serves get, env and use itself and hands everything else, by execv with the same
+# akctl is a front: it serves get, env, use and exec itself and hands everything else, by execv with the same
 # argv and environment, to the full CLI (akctl-main, beside it in the build). Its answers are the full
 # CLI's byte for byte (stdout, stderr, exit code) for successes and every kind of error; what it cannot
-# do itself (help, a passphrase prompt, a home directory from the passwd database, a program run with
-# LD_PRELOAD) reaches the full CLI; and a GET it sent is never sent again by a hand-over.
+# do itself (help, a passphrase prompt, exec --redact, a home directory from the passwd database, a
+# program run with LD_PRELOAD) reaches the full CLI; and a GET it sent is never sent again by a hand-over.
 # shellcheck source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
 
@@ -33,7 +33,7 @@ same() {
 	N=$((N + 1))
 }
 
-trace "unlocked: every form of get, env and use, and their errors, as the full CLI"
+trace "unlocked: every form of get, env, use and exec, and their errors, as the full CLI"
 same get p1
 assert_bytes "$T/f.out" "$K1"
 same get p1 MODEL
@@ -65,6 +65,27 @@ same use p1 --clear
 same use
 AKCTL_RESTORE=garbage same use work
 AKCTL_PROFILE=p1 same use work
+PRINT='printf "%s|%s|%s|%s" "$ANTHROPIC_API_KEY" "$MODEL" "${QUOTE-unset}" "${AKCTL_PROFILE-}"'
+same exec p1 -- sh -c "$PRINT"
+assert_bytes "$T/f.out" "$K1|claude|it's \$HOME \`x\`|p1"
+same exec --clean p1 -- sh -c "$PRINT"
+same exec --keep MODEL p1 -- sh -c "$PRINT"
+MODEL=mine same exec --keep MODEL p1 -- sh -c "$PRINT"
+same exec --previous p1 -- true
+same exec p1 -- sh -c 'exit 7'
+same exec p1 -- "$T/no-such-program"
+same exec p1
+same exec nope -- true
+same exec --bogus p1 -- true
+same exec --keep 'bad var' p1 -- true
+same exec --redact p1 -- sh -c "$PRINT"
+printf 'KEY=ak://work/ANTHROPIC_API_KEY\nPLAIN=x\n' >"$T/ref.env"
+same exec --env-file "$T/ref.env" -- sh -c 'printf "%s|%s" "${KEY-}" "$PLAIN"'
+expect_exit 0 "$AKCTL" allow "$T/ref.env"
+same exec --env-file "$T/ref.env" -- sh -c 'printf "%s|%s" "${KEY-}" "$PLAIN"'
+assert_bytes "$T/f.out" "$K2|x"
+same exec --env-file "$T/ref.env" p1 -- sh -c 'printf "%s|%s|%s" "${KEY-}" "$PLAIN" "$ANTHROPIC_API_KEY"'
+same exec --env-file "$T/missing.env" -- true
 same -f "$STORE" get p1
 same get p1 -f "$STORE"
 same -f "$T/other-store" get p1
@@ -112,6 +133,7 @@ same get p1
 same --no-prompt env p1
 same -f "$STORE" get p1
 same use p1
+same exec p1 -- true
 
 trace "locked, AKCTL_ASKPASS set: the full CLI asks, unlocks and answers"
 printf '#!/bin/sh\nprintf "%%s\\n" "%s"\n' "$PASS" >"$T/askpass"
