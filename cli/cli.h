@@ -31,6 +31,7 @@ struct cli {
 	int store_explicit;       /* -f or AKCTL_KEYSTORE chose the keystore */
 	char store[AK_PATH_MAX];  /* valid once store_resolved */
 	int previous;             /* --previous (get env use exec): serve the keys a rotation replaced */
+	int sent_get;             /* cli_fetch_profile's GET was answered (not LOCKED): the agent logged it */
 	int status;               /* the exit status of a command that succeeded with a verdict (cli_status) */
 	int argc0;                /* main()'s argc/argv, for handing a command to akctl-net */
 	char **argv0;

@@ -83,13 +83,16 @@ cli_cmd_help(const char *name)
 }
 
 /* A locked agent and someone to ask: the prompt, the KDF and UNLOCK are the full CLI's. Reached after
- * STATUS or a GET answered LOCKED, neither of which changed anything. */
+ * STATUS or a GET answered LOCKED, neither of which changed anything; unless an earlier GET of this
+ * command was answered (exec's references, after the agent was locked in between): the full CLI would
+ * send that GET again, so this says what it says when nobody can be asked. */
 enum ak_err
 cli_unlock_pass(struct cli *c, struct ak_client *cl, uint32_t lifetime, int quiet_no_pass)
 {
-	(void)c;
 	(void)lifetime;
 	(void)quiet_no_pass;
+	if (c->sent_get)
+		return cli_fail_client(NULL, AK_ERR_LOCKED, c->cmd);
 	ak_client_close(cl);
 	handover_now();
 }
