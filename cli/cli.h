@@ -31,6 +31,7 @@ struct cli {
 	int store_explicit;       /* -f or AKCTL_KEYSTORE chose the keystore */
 	char store[AK_PATH_MAX];  /* valid once store_resolved */
 	int previous;             /* --previous (get env use exec): serve the keys a rotation replaced */
+	int sent_get;             /* cli_fetch_profile's GET was answered (not LOCKED): the agent logged it */
 	int status;               /* the exit status of a command that succeeded with a verdict (cli_status) */
 	int argc0;                /* main()'s argc/argv, for handing a command to akctl-net */
 	char **argv0;
@@ -41,7 +42,7 @@ struct cli {
  * outcome is a verdict rather than an error (test's 10-17, exec's command, scan's "found") records it
  * with cli_status and returns AK_OK. Help printed on -h is AK_OK too. argv[0] is the command name. */
 typedef enum ak_err (*cli_cmd_fn)(struct cli *c, int argc, char **argv);
-/* main.c: record status as the process's exit status when the command returns AK_OK; returns AK_OK. */
+/* entry.c: record status as the process's exit status when the command returns AK_OK; returns AK_OK. */
 enum ak_err cli_status(struct cli *c, int status);
 enum ak_err cmd_init(struct cli *c, int argc, char **argv);
 enum ak_err cmd_unlock(struct cli *c, int argc, char **argv);
@@ -54,8 +55,8 @@ enum ak_err cmd_set(struct cli *c, int argc, char **argv);
 enum ak_err cmd_rename(struct cli *c, int argc, char **argv);
 enum ak_err cmd_cp(struct cli *c, int argc, char **argv);
 enum ak_err cmd_rotate(struct cli *c, int argc, char **argv);
-/* cmd_rotate.c: take "--previous" out of argv (before "--"; for exec, before the profile) into
- * c->previous; and a list entry's rotation mark: "overdue", "due" or "" (ak_rot_due). */
+/* entry.c: take "--previous" out of argv (before "--"; for exec, before the profile) into c->previous.
+ * cmd_rotate.c: a list entry's rotation mark: "overdue", "due" or "" (ak_rot_due). */
 void cli_take_previous(struct cli *c, int *argc, char **argv, int exec);
 struct ak_list_entry;
 const char *cli_rotation_mark(const struct ak_list_entry *e, int64_t now);
@@ -117,8 +118,8 @@ int cli_helper_path(const char *name, char *out, size_t outlen);
 enum ak_err cli_shell_exec(struct cli *c, int argc, char **argv);
 /* akctl: replace this process with akctl-net and the same arguments (net_exec.c). */
 enum ak_err cli_net_exec(struct cli *c, int argc, char **argv);
-/* akctl proxy, and akctl exec --proxy (cmd_proxy.c): cli_proxy_wanted says whether exec's arguments
- * ask for the proxy (before any "--"); cli_proxy_exec then runs exec through akctl-proxy. */
+/* akctl proxy, and akctl exec --proxy: cli_proxy_wanted (entry.c) says whether exec's arguments ask
+ * for the proxy (before any "--"); cli_proxy_exec (cmd_proxy.c) then runs exec through akctl-proxy. */
 enum ak_err cmd_proxy(struct cli *c, int argc, char **argv);
 int cli_proxy_wanted(int argc, char **argv);
 enum ak_err cli_proxy_exec(struct cli *c, int argc, char **argv);
@@ -128,10 +129,24 @@ enum ak_err cli_proxy_exec(struct cli *c, int argc, char **argv);
 int cli_net_validate(struct cli *c, const struct ak_profile *p);
 
 /* main.c ------------------------------------------------------------------------------------------ */
-/* Print the usage of command name (from the table) to stdout; returns AK_OK (for --help). */
+/* Print the usage of command name (from the table) to stdout; returns AK_OK (for --help). The front
+ * (front.c) has no table: there this hands the whole command over to the full CLI. */
 enum ak_err cli_cmd_help(const char *name);
-/* The candidate closest to word within a typo's distance (for "did you mean"), or NULL. */
-const char *cli_closest(const char *word, const char *const *cands, size_t n);
+
+/* entry.c (the front and the full CLI alike) ----------------------------------------------------- */
+/* A program's own part of main: global options before the command, the command's name, its argv (in
+ * *cargvp, via cli_cmd_args; cli_entry frees it), and the command run. Returns the command's error. */
+typedef enum ak_err (*cli_run_fn)(struct cli *c, int argc, char **argv, char ***cargvp);
+/* main() of akctl and of the front: hardening (no core file, not dumpable), c set up, run, the exit
+ * status (ak_err_exit_code, or the verdict of cli_status), stdout flushed, the secure arena wiped. */
+int cli_entry(int argc, char **argv, cli_run_fn run);
+/* One global option at argv[*a] (with its value in argv[*a + 1] if separate): 1 taken (*a advanced past
+ * a separate value), 0 not a global option, or -2 after reporting a bad value. */
+int cli_global_opt(struct cli *c, int argc, char **argv, int *a);
+/* The command at argv[a]: its arguments (argv[a] first) copied into *cargvp, a NULL-ended array the
+ * caller frees, with the global options after the command taken out (up to "--"; for exec up to the
+ * command it runs); their count in *cargc. AK_OK, or the error reported. */
+enum ak_err cli_cmd_args(struct cli *c, int argc, char **argv, int a, char ***cargvp, int *cargc);
 /* Resolve the keystore path (-f, AKCTL_KEYSTORE, default) into c->store once. */
 enum ak_err cli_store_path(struct cli *c);
 
@@ -167,6 +182,8 @@ enum ak_err cli_kdf_opts(struct cli *c, int argc, char **argv, enum ak_kdf_prese
     int *helped);
 /* The warning for a chosen --kdf insecure-test (nothing for other presets). */
 void cli_kdf_warn(enum ak_kdf_preset preset);
+/* The candidate closest to word within a typo's distance (for "did you mean"), or NULL. */
+const char *cli_closest(const char *word, const char *const *cands, size_t n);
 /* "akctl: <message>" on stderr. */
 void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* write(2) all of buf to fd, retrying on EINTR/short writes. AK_ERR_IO on failure. */

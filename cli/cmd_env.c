@@ -80,6 +80,8 @@ cli_fetch_profile(struct cli *c, const char *name, struct ak_profile **p, struct
 			r = ak_client_get_kind(cl, c->previous ? AK_MSG_GET_PREVIOUS : AK_MSG_GET, name, p);
 		}
 	}
+	if (r != AK_ERR_LOCKED)
+		c->sent_get = 1;
 	if (r == AK_ERR_NO_PROFILE)
 		rc = fail_no_profile(c, cl, name);
 	else if (r == AK_ERR_EXPIRED)

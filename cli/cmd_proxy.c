@@ -22,17 +22,6 @@
 
 #define PROXY_KEY_MAX 16384 /* far above any provider key; well within a pipe's buffer */
 
-int
-cli_proxy_wanted(int argc, char **argv)
-{
-	int i;
-
-	for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
-		if (strcmp(argv[i], "--proxy") == 0 || strncmp(argv[i], "--proxy=", 8) == 0)
-			return 1;
-	return 0;
-}
-
 static const char *
 var_value(const struct ak_profile *p, const char *name)
 {

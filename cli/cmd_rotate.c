@@ -18,31 +18,6 @@
 #include "ak_util.h"
 #include "cli.h"
 
-void
-cli_take_previous(struct cli *c, int *argc, char **argv, int exec)
-{
-	int i, j;
-
-	/* Only options of akctl's own: up to "--" (and for exec up to the first operand, where the
-	 * command's own arguments may follow). */
-	for (i = 1; i < *argc; i++) {
-		if (strcmp(argv[i], "--") == 0 || (exec && argv[i][0] != '-'))
-			break;
-		if (exec && (strcmp(argv[i], "--env-file") == 0 || strcmp(argv[i], "--keep") == 0 ||
-		    strcmp(argv[i], "--proxy") == 0)) {
-			i++; /* the option's argument */
-			continue;
-		}
-		if (strcmp(argv[i], "--previous") != 0)
-			continue;
-		c->previous = 1;
-		for (j = i; j + 1 < *argc; j++)
-			argv[j] = argv[j + 1];
-		argv[--*argc] = NULL;
-		i--;
-	}
-}
-
 const char *
 cli_rotation_mark(const struct ak_list_entry *e, int64_t now)
 {

@@ -1,19 +1,18 @@
-/* main.c - akctl: global options, the command table, process hardening.
+/* main.c - akctl-main, the full CLI: the command table, global options before the command.
  *
- * This process serves env/get/use/exec, so start-up stays cheap: libc is the only shared library it
- * starts with (libsodium is linked statically where its archive is installed, cJSON is opened on first
- * use: cjson_lazy.c). The secure arena is started once here, before any command runs: every command
- * holds a key, a secret or an agent connection's buffers in it.
+ * akctl itself is the front (front.c), which serves get, env, use and exec and hands everything else here
+ * by execv with the same argv and environment. This program keeps every command, those three
+ * included, so a user who runs it directly (or the front, handing over) gets the same behaviour from
+ * one source. It still starts cheap (exec runs here, and the front hands over prompts): libc is its only
+ * shared library at start (libsodium is linked statically where its archive is installed, cJSON is
+ * opened on first use: cjson_lazy.c). The secure arena is started once here, before any command runs:
+ * every command holds a key, a secret or an agent connection's buffers in it.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
-#include "ak_log.h"
 #include "ak_smem.h"
 #include "cli.h"
 #include "scan.h"
@@ -225,55 +224,6 @@ usage(FILE *f)
 	    "\nSee 'man akctl' for more.\n");
 }
 
-/* Edit distance (insertions, deletions, substitutions; a swap of neighbours counts 1), capped. */
-static size_t
-distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), i, j, d[33][33];
-
-	if (la > 32 || lb > 32)
-		return (size_t)-1;
-	for (i = 0; i <= la; i++)
-		d[i][0] = i;
-	for (j = 0; j <= lb; j++)
-		d[0][j] = j;
-	for (i = 1; i <= la; i++) {
-		for (j = 1; j <= lb; j++) {
-			size_t v = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-
-			if (d[i - 1][j] + 1 < v)
-				v = d[i - 1][j] + 1;
-			if (d[i][j - 1] + 1 < v)
-				v = d[i][j - 1] + 1;
-			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
-				v = d[i - 2][j - 2] + 1;
-			d[i][j] = v;
-		}
-	}
-	return d[la][lb];
-}
-
-const char *
-cli_closest(const char *word, const char *const *cands, size_t n)
-{
-	const char *best = NULL;
-	size_t i, d, bestd = (size_t)-1, lim;
-
-	/* Close enough to be a typo: a third of the word, at least 1, at most 3 edits; or a prefix. */
-	lim = strlen(word) / 3;
-	lim = lim < 1 ? 1 : lim > 3 ? 3 : lim;
-	for (i = 0; i < n; i++) {
-		d = distance(word, cands[i]);
-		if (d > lim && word[0] != '\0' && strncmp(cands[i], word, strlen(word)) == 0)
-			d = lim;
-		if (d <= lim && d < bestd) {
-			bestd = d;
-			best = cands[i];
-		}
-	}
-	return best;
-}
-
 static const char *
 closest_cmd(const char *name)
 {
@@ -283,13 +233,6 @@ closest_cmd(const char *name)
 	for (i = 0; i < NCMDS; i++)
 		names[i] = cmds[i].name;
 	return cli_closest(name, names, NCMDS);
-}
-
-enum ak_err
-cli_status(struct cli *c, int status)
-{
-	c->status = status;
-	return AK_OK;
 }
 
 enum ak_err
@@ -333,92 +276,19 @@ cmd_help(struct cli *c, int argc, char **argv)
 	return AK_ERR_INVALID;
 }
 
-enum ak_err
-cli_store_path(struct cli *c)
-{
-	enum ak_err r;
-
-	if (c->store_resolved)
-		return AK_OK;
-	r = ak_path_keystore(c->store_opt, c->store, sizeof(c->store), &c->store_explicit);
-	if (r == AK_OK)
-		c->store_resolved = 1;
-	return r;
-}
-
-/* Cheap hardening first: no core file, not dumpable (also blocks same-uid ptrace attach). */
-static void
-harden(void)
-{
-	struct rlimit rl = { 0, 0 };
-
-	(void)setrlimit(RLIMIT_CORE, &rl);
-	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-}
-
-/* One global option at argv[*a] (with its value in argv[*a + 1] if separate): 1 taken (*a advanced past
- * a separate value), 0 not a global option, or -2 after reporting a bad value. */
-static int
-global_opt(struct cli *c, int argc, char **argv, int *a)
-{
-	const char *arg = argv[*a], *val;
-	char *end;
-	long v;
-
-	if (strcmp(arg, "--no-prompt") == 0) {
-		c->no_prompt = 1;
-		return 1;
-	}
-	if (strncmp(arg, "--passphrase-fd=", 16) == 0 || strcmp(arg, "--passphrase-fd") == 0) {
-		if (arg[15] == '=') {
-			val = arg + 16;
-		} else if (*a + 1 >= argc) {
-			fprintf(stderr, "akctl: --passphrase-fd: missing argument\n");
-			return -2;
-		} else {
-			val = argv[++*a];
-		}
-		errno = 0;
-		v = strtol(val, &end, 10);
-		if (end == val || *end != '\0' || v < 0 || v > 1048576) {
-			fprintf(stderr, "akctl: --passphrase-fd: not a file descriptor: '%s'\n", val);
-			return -2;
-		}
-		c->pass_fd = (int)v;
-		return 1;
-	}
-	if (strcmp(arg, "-f") == 0 || (strncmp(arg, "-f", 2) == 0 && arg[2] != '\0')) {
-		if (arg[2] != '\0') {
-			val = arg + 2;
-		} else if (*a + 1 >= argc) {
-			fprintf(stderr, "akctl: -f: missing argument\n");
-			return -2;
-		} else {
-			val = argv[++*a];
-		}
-		if (val[0] == '\0') {
-			fprintf(stderr, "akctl: -f: empty keystore path\n");
-			return -2;
-		}
-		c->store_opt = val;
-		return 1;
-	}
-	return 0;
-}
-
 /* Global options, the command's name and its own arguments (in *cargvp, the caller frees it), then the
  * command itself, with the secure arena started for it. */
 static enum ak_err
 run(struct cli *c, int argc, char **argv, char ***cargvp)
 {
-	char **cargv;
 	const char *name, *near;
 	size_t i;
-	int a, w, k, npos = 0, prev_takes = 0;
+	int a, k;
+	enum ak_err r;
 
 	/* Global options before the command. */
 	for (a = 1; a < argc; a++) {
-		if ((k = global_opt(c, argc, argv, &a)) < 0)
+		if ((k = cli_global_opt(c, argc, argv, &a)) < 0)
 			return AK_ERR_INVALID;
 		if (k == 1)
 			continue;
@@ -456,30 +326,9 @@ run(struct cli *c, int argc, char **argv, char ***cargvp)
 		return AK_ERR_INVALID;
 	}
 	c->cmd = cmds[i].name;
-	/* A copy: argv itself stays whole for handing the command to akctl-net. */
-	if ((cargv = calloc((size_t)(argc - a + 1), sizeof(*cargv))) == NULL)
-		return cli_fail(AK_ERR_NOMEM, NULL, "akctl");
-	*cargvp = cargv;
-	memcpy(cargv, argv + a, (size_t)(argc - a) * sizeof(*cargv));
-	argc -= a;
-	argv = cargv;
-	/* Global options after the command too ("akctl unlock --passphrase-fd 3"): take them out of the
-	 * command's argv, stopping at "--" and, for exec, at the command it runs (its second operand), whose
-	 * arguments are its own. */
-	for (a = 1, w = 1; a < argc; a++) {
-		if (strcmp(argv[a], "--") == 0 ||
-		    (strcmp(c->cmd, "exec") == 0 && argv[a][0] != '-' && !prev_takes && ++npos == 2))
-			break;
-		prev_takes = strcmp(argv[a], "--env-file") == 0 || strcmp(argv[a], "--keep") == 0;
-		if ((k = global_opt(c, argc, argv, &a)) < 0)
-			return AK_ERR_INVALID;
-		if (k == 0)
-			argv[w++] = argv[a];
-	}
-	while (a < argc)
-		argv[w++] = argv[a++];
-	argv[w] = NULL;
-	argc = w;
+	if ((r = cli_cmd_args(c, argc, argv, a, cargvp, &argc)) != AK_OK)
+		return r;
+	argv = *cargvp;
 	if (ak_smem_init() != 0)
 		return cli_fail(AK_ERR_NOMEM, NULL, "akctl");
 	/* Before any JSON: every buffer cJSON holds is then wiped on free. */
@@ -491,30 +340,5 @@ run(struct cli *c, int argc, char **argv, char ***cargvp)
 int
 main(int argc, char **argv)
 {
-	struct cli c;
-	char **cargv = NULL;
-	enum ak_err r;
-	int rc;
-
-	harden();
-	/* Library warnings (e.g. a write that succeeded but could not sync its directory) say "akctl: ". */
-	ak_log_init("akctl", AK_LOG_WARN);
-	memset(&c, 0, sizeof(c));
-	c.argc0 = argc;
-	c.argv0 = argv;
-	c.pass_fd = -1;
-	c.cmd = "akctl";
-	r = run(&c, argc, argv, &cargv);
-	/* The one place an error becomes the exit status; a verdict (cli_status) stands as it is. */
-	rc = r != AK_OK ? ak_err_exit_code(r) : c.status;
-	/* Flush before wiping: stdout may still hold non-secret output. Secrets never go through stdio. */
-	if (fflush(stdout) != 0 && rc == 0) {
-		fprintf(stderr, "akctl: write error on standard output\n");
-		rc = ak_err_exit_code(AK_ERR_IO);
-	}
-	/* Every block was wiped when freed; this also wipes anything a bug leaked. Wiped, not unmapped:
-	 * the process ends here, and unlocking and unmapping would cost more than the wiping. */
-	ak_smem_wipe_all();
-	free(cargv);
-	return rc;
+	return cli_entry(argc, argv, run);
 }

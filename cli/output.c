@@ -108,6 +108,55 @@ cli_kdf_opts(struct cli *c, int argc, char **argv, enum ak_kdf_preset *preset, i
 	return AK_OK;
 }
 
+/* Edit distance (insertions, deletions, substitutions; a swap of neighbours counts 1), capped. */
+static size_t
+distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j, d[33][33];
+
+	if (la > 32 || lb > 32)
+		return (size_t)-1;
+	for (i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (i = 1; i <= la; i++) {
+		for (j = 1; j <= lb; j++) {
+			size_t v = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+
+			if (d[i - 1][j] + 1 < v)
+				v = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < v)
+				v = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
+				v = d[i - 2][j - 2] + 1;
+			d[i][j] = v;
+		}
+	}
+	return d[la][lb];
+}
+
+const char *
+cli_closest(const char *word, const char *const *cands, size_t n)
+{
+	const char *best = NULL;
+	size_t i, d, bestd = (size_t)-1, lim;
+
+	/* Close enough to be a typo: a third of the word, at least 1, at most 3 edits; or a prefix. */
+	lim = strlen(word) / 3;
+	lim = lim < 1 ? 1 : lim > 3 ? 3 : lim;
+	for (i = 0; i < n; i++) {
+		d = distance(word, cands[i]);
+		if (d > lim && word[0] != '\0' && strncmp(cands[i], word, strlen(word)) == 0)
+			d = lim;
+		if (d <= lim && d < bestd) {
+			bestd = d;
+			best = cands[i];
+		}
+	}
+	return best;
+}
+
 void
 cli_kdf_warn(enum ak_kdf_preset preset)
 {
