@@ -38,16 +38,6 @@ cli_helper_path(const char *name, char *out, size_t outlen)
 	if (self_dir(self, sizeof(self)) == 0 &&
 	    (size_t)snprintf(out, outlen, "%s/%s", self, name) < outlen && access(out, X_OK) == 0)
 		return 0;
-#ifdef AK_BUILD_DIR
-	/* The front in a copy of its own (a test runs one as another uid) still finds the full CLI where it
-	 * was built, after the installed one. */
-	if ((size_t)snprintf(out, outlen, "%s/%s", AK_LIBEXECDIR, name) < outlen && access(out, X_OK) != 0 &&
-	    (size_t)snprintf(self, sizeof(self), "%s/%s", AK_BUILD_DIR, name) < sizeof(self) &&
-	    access(self, X_OK) == 0 && strlen(self) < outlen) {
-		memcpy(out, self, strlen(self) + 1);
-		return 0;
-	}
-#endif
 	if ((size_t)snprintf(out, outlen, "%s/%s", AK_LIBEXECDIR, name) >= outlen)
 		return -1;
 	return 0;

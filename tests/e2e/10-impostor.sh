@@ -33,7 +33,8 @@ trap _impostor_cleanup EXIT
 
 chmod 0711 "$T"
 mkdir -m 0755 "$T/bin"
-cp "$AKCTL" "$AKAGENT" "$TESTS_DIR/fake/impostor.py" "$T/bin/"
+# akctl hands every command but get/env/use/exec to akctl-main beside it
+cp "$AKCTL" "$(dirname "$AKCTL")/akctl-main" "$AKAGENT" "$TESTS_DIR/fake/impostor.py" "$T/bin/"
 B="$T/bin"
 VH="$T/victim"
 mkdir -m 0700 "$VH"
