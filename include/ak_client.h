@@ -81,8 +81,8 @@ enum ak_err ak_client_get_kind(struct ak_client *cl, uint8_t type, const char *n
  * than AK_OK stops the batch and is returned. On any error other than a request's own (passed to cb)
  * replies may be left unread: close the client. */
 typedef enum ak_err (*ak_client_get_cb)(void *arg, size_t i, enum ak_err r, struct ak_profile *p);
-enum ak_err ak_client_get_batch(struct ak_client *cl, const uint8_t *types, const char *const *names, size_t n,
-    ak_client_get_cb cb, void *arg);
+enum ak_err ak_client_get_batch(struct ak_client *cl, const uint8_t *types, const char *const *names,
+    size_t n, ak_client_get_cb cb, void *arg);
 enum ak_err ak_client_add(struct ak_client *cl, const struct ak_profile *p, int force);
 /* Store p->secret as the secret of the profile named p->name, only if that profile's source is still
  * p->source (one ADD with AK_ADD_IF_SOURCE; its other fields stay as stored). AK_ERR_NO_PROFILE when

@@ -767,9 +767,12 @@ tiled_avx2(const struct ak_scan *s, const uint8_t *t, size_t npos, int high)
 		m |= fields_zero(tiled_miss(LOAD256(t + i * W), tlo, thi, bit, high) |
 		    (uint64_t)tiled_miss(LOAD256(t + i * W + 32), tlo, thi, bit, high) << 32) << i;
 	/* The last few windows of the text one at a time: nothing past the last is read. */
-	for (; i < npos; i++)
-		m |= (uint64_t)((uint16_t)tiled_miss(_mm256_inserti128_si256(_mm256_setzero_si256(),
-		    _mm_loadu_si128((const __m128i *)(const void *)(t + i * W)), 0), tlo, thi, bit, high) == 0) << i;
+	for (; i < npos; i++) {
+		__m256i v = _mm256_inserti128_si256(_mm256_setzero_si256(),
+		    _mm_loadu_si128((const __m128i *)(const void *)(t + i * W)), 0);
+
+		m |= (uint64_t)((uint16_t)tiled_miss(v, tlo, thi, bit, high) == 0) << i;
+	}
 	return m;
 }
 
