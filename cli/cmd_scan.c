@@ -142,13 +142,52 @@ load_profile(struct cli *c, struct ak_scan *m, struct scan_names *nm, const stru
 	return AK_OK;
 }
 
+/* scan_load's batch of GET and GET_PREVIOUS replies, in request order (a profile's previous keys right
+ * after the profile). */
+struct loading {
+	struct cli *c;
+	struct ak_scan *m;
+	struct scan_names *nm;
+	struct ak_client *cl;
+	const uint8_t *types;
+	struct ak_profile *cur;  /* the last profile fetched: its previous-key view is compared with it */
+	enum ak_err rc;          /* the failure already reported, if any */
+};
+
+static enum ak_err
+load_reply(void *arg, size_t i, enum ak_err r, struct ak_profile *p)
+{
+	struct loading *ld = arg;
+
+	if (ld->types[i] == AK_MSG_GET) {
+		ak_profile_free(ld->cur);
+		ld->cur = NULL;
+		if (r != AK_OK)
+			return ld->rc = cli_fail_client(ld->cl, r, ld->c->cmd);
+		ld->cur = p;
+		return ld->rc = load_profile(ld->c, ld->m, ld->nm, p, NULL, "");
+	}
+	/* NO_PREVIOUS: its grace ended since the list; nothing left to find. The view holds the current
+	 * key where only another variable was rotated: not a previous key then. */
+	if (r == AK_ERR_NO_PREVIOUS)
+		return AK_OK;
+	if (r != AK_OK)
+		return ld->rc = cli_fail_client(ld->cl, r, ld->c->cmd);
+	ld->rc = ld->cur != NULL ? load_profile(ld->c, ld->m, ld->nm, p, ld->cur, " (previous)") : AK_OK;
+	ak_profile_free(p);
+	return ld->rc;
+}
+
 enum ak_err
 scan_load(struct cli *c, int holdback, struct ak_scan **out, struct scan_names *nm)
 {
 	struct ak_client *cl = NULL;
 	struct ak_list_entry *ents = NULL;
-	struct ak_profile *p = NULL, *prev = NULL;
 	struct ak_scan *m = NULL;
+	struct loading ld = { 0 };
+	uint8_t *types = NULL;
+	const char **names = NULL;
+	size_t nreq = 0;
 	uint32_t n = 0, i;
 	enum ak_err r;
 	enum ak_err rc;
@@ -170,29 +209,29 @@ scan_load(struct cli *c, int holdback, struct ak_scan **out, struct scan_names *
 		goto out;
 	}
 	nm->cap = 2 * (size_t)n + 1;
+	/* Every profile (and the previous keys of those that keep one) in one pipelined batch: one
+	 * round trip to the agent for each, waiting on a busy machine, was most of a small scan. */
+	if ((types = calloc(2 * (size_t)n + 1, 1)) == NULL ||
+	    (names = calloc(2 * (size_t)n + 1, sizeof(*names))) == NULL) {
+		rc = cli_fail(AK_ERR_NOMEM, NULL, "%s", c->cmd);
+		goto out;
+	}
 	for (i = 0; i < n; i++) {
-		if ((r = ak_client_get(cl, ents[i].name, &p)) != AK_OK) {
-			rc = cli_fail_client(cl, r, c->cmd);
-			goto out;
-		}
-		if ((rc = load_profile(c, m, nm, p, NULL, "")) != 0)
-			goto out;
+		types[nreq] = AK_MSG_GET;
+		names[nreq++] = ents[i].name;
 		if (ents[i].prev_until != 0) {
-			r = ak_client_get_kind(cl, AK_MSG_GET_PREVIOUS, ents[i].name, &prev);
-			/* NO_PREVIOUS: its grace ended since the list; nothing left to find. The view holds the
-			 * current key where only another variable was rotated: not a previous key then. */
-			if (r == AK_OK) {
-				if ((rc = load_profile(c, m, nm, prev, p, " (previous)")) != 0)
-					goto out;
-			} else if (r != AK_OK && r != AK_ERR_NO_PREVIOUS) {
-				rc = cli_fail_client(cl, r, c->cmd);
-				goto out;
-			}
-			ak_profile_free(prev);
-			prev = NULL;
+			types[nreq] = AK_MSG_GET_PREVIOUS;
+			names[nreq++] = ents[i].name;
 		}
-		ak_profile_free(p);
-		p = NULL;
+	}
+	ld.c = c;
+	ld.m = m;
+	ld.nm = nm;
+	ld.cl = cl;
+	ld.types = types;
+	if ((r = ak_client_get_batch(cl, types, names, nreq, load_reply, &ld)) != AK_OK) {
+		rc = ld.rc != AK_OK ? ld.rc : cli_fail_client(cl, r, c->cmd);
+		goto out;
 	}
 	if ((r = ak_scan_build(m)) != AK_OK) {
 		rc = cli_fail(r, NULL, "%s", c->cmd);
@@ -205,8 +244,9 @@ scan_load(struct cli *c, int holdback, struct ak_scan **out, struct scan_names *
 	ents = NULL;
 	rc = AK_OK;
 out:
-	ak_profile_free(prev);
-	ak_profile_free(p);
+	ak_profile_free(ld.cur);
+	free(types);
+	free(names);
 	ak_client_list_free(ents, n);
 	ak_client_close(cl);
 	ak_scan_free(m);

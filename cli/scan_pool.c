@@ -30,6 +30,8 @@
  * file page by page, while the faults of the scan itself map 16 cached pages at a time (the kernel's
  * fault-around), which took a fifth less CPU on a tree of 1 MiB files. */
 #define MAP_MIN (256u << 10)
+/* The end of a mapped file read ahead at once (scan_one). */
+#define TAIL_AHEAD (64u << 10)
 
 struct job {
 	struct job *next;          /* in submission order */
@@ -139,6 +141,17 @@ scan_one(struct scan_ctx *x, const char *path)
 		return scan_file(x, path, 0);
 	}
 	close(fd);
+	/* A file's last partial page sits in a small folio of its own in the page cache, and where cold
+	 * page cache is paged out proactively it goes first: on a tree of 1 MiB files left alone for
+	 * seconds, most files had lost it, and the fault on it waited for the disk each time (817 waits
+	 * in a scan of 1 GiB). Reading the end of the file ahead now overlaps that read with the scan of
+	 * the rest. Only the end: asking for the whole file cost 20 us per cached MiB, the end 2 us. */
+	{
+		size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+		size_t from = len > TAIL_AHEAD ? (len - TAIL_AHEAD) / pg * pg : 0;
+
+		(void)madvise((uint8_t *)map + from, len - from, MADV_WILLNEED);
+	}
 	scan_stream_begin(x, &st, path);
 	if (sigsetjmp(env, 1) == 0) {
 		bus_env = &env;

@@ -81,6 +81,15 @@ enum ak_err ak_client_get(struct ak_client *cl, const char *name, struct ak_prof
 /* The same with type AK_MSG_GET or AK_MSG_GET_PREVIOUS (the previous keys, while in their grace). */
 enum ak_err ak_client_get_kind(struct ak_client *cl, uint8_t type, const char *name,
     struct ak_profile **out);
+/* GET or GET_PREVIOUS (types[i]) of names[i] for each i < n, pipelined: requests are sent in batches
+ * before their replies are read (the agent answers in order), so n profiles cost a few round trips, not
+ * n. cb(arg, i, r, p) is called for each in order: r is that request's result, p (when r is AK_OK) the
+ * profile in the secure arena, the callback's to free with ak_profile_free. A callback returning other
+ * than AK_OK stops the batch and is returned. On any error other than a request's own (passed to cb)
+ * replies may be left unread: close the client. */
+typedef enum ak_err (*ak_client_get_cb)(void *arg, size_t i, enum ak_err r, struct ak_profile *p);
+enum ak_err ak_client_get_batch(struct ak_client *cl, const uint8_t *types, const char *const *names,
+    size_t n, ak_client_get_cb cb, void *arg);
 enum ak_err ak_client_add(struct ak_client *cl, const struct ak_profile *p, int force);
 /* Store p->secret as the secret of the profile named p->name, only if that profile's source is still
  * p->source (one ADD with AK_ADD_IF_SOURCE; its other fields stay as stored). AK_ERR_NO_PROFILE when

@@ -946,6 +946,112 @@ ak_client_get_kind(struct ak_client *cl, uint8_t type, const char *name, struct 
 	return r;
 }
 
+/* One reply frame into cl->rep (reset first), reading exactly its bytes: the replies to the requests
+ * sent after it follow it in the socket. */
+static enum ak_err
+recv_exact(struct ak_client *cl)
+{
+	uint8_t *w;
+	size_t need, want;
+	ssize_t n;
+	enum ak_err r;
+
+	ak_buf_reset(cl->rep);
+	cl->frame_len = 0;
+	for (;;) {
+		need = 0;
+		r = ak_proto_frame(cl->rep, AK_PROTO_MAX_REPLY, &cl->frame_len, &need);
+		if (r == AK_OK)
+			return AK_OK;
+		if (r != AK_ERR_TRUNCATED)
+			return r;
+		/* The length field first, then the rest of the frame it announces. */
+		want = need > ak_buf_len(cl->rep) ? need - ak_buf_len(cl->rep) : 4 - ak_buf_len(cl->rep);
+		if ((r = ak_buf_reserve(cl->rep, want, &w)) != AK_OK)
+			return r;
+		n = recv(cl->fd, w, want, 0);
+		if (n <= 0) {
+			ak_buf_unreserve(cl->rep, want);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n == 0)
+				snprintf(cl->detail, sizeof(cl->detail), "agent closed the connection");
+			else if (errno == EAGAIN || errno == EWOULDBLOCK)
+				snprintf(cl->detail, sizeof(cl->detail), "agent did not answer in %d s",
+				    cl->fd_rcv_s);
+			else
+				snprintf(cl->detail, sizeof(cl->detail), "receiving: %s", strerror(errno));
+			return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? AK_ERR_BUSY : AK_ERR_IO;
+		}
+		ak_buf_unreserve(cl->rep, want - (size_t)n);
+	}
+}
+
+/* Requests of a batch sent before the first reply is read. Bounded so that the requests (a name is at
+ * most a few hundred bytes) always fit in the socket's buffer: the agent answers one request only once
+ * its previous reply is read, so requests that did not fit would wait on replies nobody reads yet. */
+#define GET_BATCH 32
+
+enum ak_err
+ak_client_get_batch(struct ak_client *cl, const uint8_t *types, const char *const *names, size_t n,
+    ak_client_get_cb cb, void *arg)
+{
+	struct ak_profile *p = NULL;
+	size_t i, j, end;
+	uint8_t type;
+	enum ak_err r = AK_OK, e;
+	char *detail;
+
+	for (i = 0; i < n; i++)
+		if (types[i] != AK_MSG_GET && types[i] != AK_MSG_GET_PREVIOUS)
+			return AK_ERR_INVALID;
+	send_timeout(cl);
+	recv_timeout(cl, cl->timeout_s > AK_CLIENT_CONFIRM_WAIT_S ? cl->timeout_s : AK_CLIENT_CONFIRM_WAIT_S);
+	for (i = 0; i < n; i = end) {
+		end = n - i > GET_BATCH ? i + GET_BATCH : n;
+		for (j = i; j < end; j++) {
+			if ((r = ak_proto_begin(cl->req, types[j])) != AK_OK ||
+			    (r = ak_buf_put_cstring(cl->req, names[j])) != AK_OK ||
+			    (r = ak_proto_finish(cl->req, AK_PROTO_MAX_REQUEST)) != AK_OK ||
+			    (r = send_all(cl, ak_buf_ptr(cl->req), ak_buf_len(cl->req))) != AK_OK)
+				goto out;
+			ak_buf_reset(cl->req);
+		}
+		for (j = i; j < end; j++) {
+			cl->detail[0] = '\0';
+			if ((r = recv_exact(cl)) != AK_OK || (r = ak_buf_consume(cl->rep, 4)) != AK_OK ||
+			    (r = ak_buf_get_u8(cl->rep, &type)) != AK_OK)
+				goto out;
+			if (type == AK_MSG_ERROR) {
+				detail = NULL;
+				if ((r = ak_proto_get_error(cl->rep, &e, &detail)) != AK_OK)
+					goto out;
+				if (detail != NULL)
+					keep_detail(cl, detail);
+				free(detail);
+				e = e == AK_OK ? AK_ERR_INTERNAL : e;
+			} else if (type != AK_MSG_PROFILE_REPLY) {
+				r = AK_ERR_BAD_MESSAGE;
+				goto out;
+			} else {
+				e = ak_proto_get_profile(cl->rep, &p);
+			}
+			ak_buf_reset(cl->rep); /* held the secret */
+			/* The profile is the callback's from here on. */
+			r = cb(arg, j, e, e == AK_OK ? p : NULL);
+			p = NULL;
+			if (r != AK_OK)
+				goto out;
+		}
+	}
+	r = AK_OK;
+out:
+	ak_profile_free(p);
+	ak_buf_reset(cl->req);
+	ak_buf_reset(cl->rep);
+	return r;
+}
+
 enum ak_err
 ak_client_add(struct ak_client *cl, const struct ak_profile *p, int force)
 {

@@ -82,6 +82,7 @@ struct ak_scan {
 	uint64_t bytes[4];        /* every byte of every distinctive part (a window holds no other) */
 	uint8_t nib_lo[16], nib_hi[16];  /* the same set for the charset prefilter (see charset_block) */
 	uint64_t (*prefilter)(const struct ak_scan *s, const uint8_t *t, size_t npos);
+	int high;                 /* a distinctive part holds a byte from 0x80 up */
 	int built, holdback;
 	int view;                 /* a worker's view: owns only norm and map */
 };
@@ -718,6 +719,74 @@ prefilter_avx2(const struct ak_scan *s, const uint8_t *t, size_t npos)
 		m |= prefilter_ssse3(s, t + i * st, 1) << i;
 	return m;
 }
+
+/* Bit j of the result (j < 4): whether 16-bit field j of x is zero. The fields' top bits, after the
+ * adds, are gathered by one multiplication into bits 45 to 48 (no two partial products meet). */
+static inline uint64_t
+fields_zero(uint64_t x)
+{
+	const uint64_t low15 = 0x7fff7fff7fff7fffull;
+
+	x = (((x & low15) + low15) | x) & ~low15;
+	return (((x >> 15) * 0x0000200040008001ull) >> 45 & 0xf) ^ 0xf;
+}
+
+/* With the stride at W the windows tile the text: a block's 64 positions are 1024 contiguous bytes,
+ * loaded 32 at a time and each tested once; a position passes when its 16 bytes all do. A set without
+ * bytes from 0x80 up (keys of base64, hex or escaped alphabets) needs one table per byte, not two and
+ * a blend: the high nibble's bit table is empty from 8 on. */
+__attribute__((target("avx2"), always_inline)) static inline uint32_t
+tiled_miss(__m256i v, __m256i tlo, __m256i thi, __m256i bit, int high)
+{
+	const __m256i low4 = _mm256_set1_epi8(0x0f);
+	__m256i lo = _mm256_and_si256(v, low4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+	__m256i row = _mm256_shuffle_epi8(tlo, lo);
+
+	if (high)
+		row = _mm256_blendv_epi8(row, _mm256_shuffle_epi8(thi, lo),
+		    _mm256_cmpgt_epi8(hi, _mm256_set1_epi8(7)));
+	return (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_and_si256(row,
+	    _mm256_shuffle_epi8(bit, hi)), _mm256_setzero_si256()));
+}
+
+#define LOAD256(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
+
+__attribute__((target("avx2"), always_inline)) static inline uint64_t
+tiled_avx2(const struct ak_scan *s, const uint8_t *t, size_t npos, int high)
+{
+	const __m256i tlo = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)s->nib_lo));
+	const __m256i thi = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)s->nib_hi));
+	const __m256i bit = high ? _mm256_setr_epi8(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64,
+	    -128, 1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128) :
+	    _mm256_setr_epi8(1, 2, 4, 8, 16, 32, 64, -128, 0, 0, 0, 0, 0, 0, 0, 0,
+	    1, 2, 4, 8, 16, 32, 64, -128, 0, 0, 0, 0, 0, 0, 0, 0);
+	uint64_t m = 0;
+	size_t i;
+
+	for (i = 0; i + 4 <= npos; i += 4)
+		m |= fields_zero(tiled_miss(LOAD256(t + i * W), tlo, thi, bit, high) |
+		    (uint64_t)tiled_miss(LOAD256(t + i * W + 32), tlo, thi, bit, high) << 32) << i;
+	/* The last few windows of the text one at a time: nothing past the last is read. */
+	for (; i < npos; i++) {
+		__m256i v = _mm256_inserti128_si256(_mm256_setzero_si256(),
+		    _mm_loadu_si128((const __m128i *)(const void *)(t + i * W)), 0);
+
+		m |= (uint64_t)((uint16_t)tiled_miss(v, tlo, thi, bit, high) == 0) << i;
+	}
+	return m;
+}
+
+__attribute__((target("avx2"))) static uint64_t
+prefilter_tiled(const struct ak_scan *s, const uint8_t *t, size_t npos)
+{
+	return tiled_avx2(s, t, npos, 0);
+}
+
+__attribute__((target("avx2"))) static uint64_t
+prefilter_tiled_high(const struct ak_scan *s, const uint8_t *t, size_t npos)
+{
+	return tiled_avx2(s, t, npos, 1);
+}
 #endif
 
 static void
@@ -729,10 +798,12 @@ prefilter_setup(struct ak_scan *s)
 	for (b = 0; b < 256; b++) {
 		if (!(s->bytes[b >> 6] & (1ull << (b & 63))))
 			continue;
-		if (b < 128)
+		if (b < 128) {
 			s->nib_lo[b & 15] |= (uint8_t)(1u << (b >> 4));
-		else
+		} else {
 			s->nib_hi[b & 15] |= (uint8_t)(1u << ((b >> 4) - 8));
+			s->high = 1;
+		}
 	}
 #if defined(AK_GLIBC_X86)
 	/* glibc's loader already asked the CPU (and the kernel) what is usable; reading its answer costs
@@ -740,13 +811,15 @@ prefilter_setup(struct ak_scan *s)
 	 * every process, scanning or not, and its dozen CPUID instructions each trap to the hypervisor on a
 	 * virtual machine: a tenth of akctl's start-up there. */
 	if (CPU_FEATURE_ACTIVE(AVX2))
-		s->prefilter = prefilter_avx2;
+		s->prefilter = s->stride != W ? prefilter_avx2 : s->high ? prefilter_tiled_high :
+		    prefilter_tiled;
 	else if (CPU_FEATURE_ACTIVE(SSSE3))
 		s->prefilter = prefilter_ssse3;
 #elif defined(__x86_64__) || defined(__i386__)
 	__builtin_cpu_init();
 	if (__builtin_cpu_supports("avx2"))
-		s->prefilter = prefilter_avx2;
+		s->prefilter = s->stride != W ? prefilter_avx2 : s->high ? prefilter_tiled_high :
+		    prefilter_tiled;
 	else if (__builtin_cpu_supports("ssse3"))
 		s->prefilter = prefilter_ssse3;
 #endif
@@ -763,7 +836,6 @@ ak_scan_build(struct ak_scan *s)
 	    NULL, 0);
 	if (make_table(s) != 0)
 		return AK_ERR_NOMEM;
-	prefilter_setup(s);
 	/* Every occurrence holds a window at a multiple of the stride if its distinctive part has at
 	 * least W + stride - 1 bytes. */
 	s->stride = s->mindlen == SIZE_MAX ? W : s->mindlen - W + 1;
@@ -771,6 +843,7 @@ ak_scan_build(struct ak_scan *s)
 		s->stride = W;
 	if (s->stride < 1)
 		s->stride = 1;
+	prefilter_setup(s); /* after the stride: it picks the prefilter */
 	s->normcap = SPAN_FACTOR * 2 * s->maxlen + 4 * W;
 	if ((s->norm = ak_smem_alloc(s->normcap)) == NULL ||
 	    (s->map = big_alloc(s->normcap, sizeof(*s->map))) == NULL)

@@ -102,4 +102,22 @@ expect_exit 1 "$AKCTL" scan --no-patterns "$T/tree"
 grep -q '^.*/db:1: withvar DB_TOKEN (previous) (raw)' "$OUT" ||
 	fail "a secret variable's previous value was not found: $(cat "$OUT")"
 assert_no_secret "$OUT" "$TOK" "scan output"
+trace "many profiles: every key found, and the previous ones, past the first batch of requests"
+# scan asks for the profiles 32 requests at a time before reading the answers: 40 more profiles (and
+# a previous key among the later ones) cross batches.
+mkdir -p "$T/many"
+for i in $(seq 40); do
+	k=$(fake_key)
+	add_profile "m$i" "$k"
+	case $i in 1 | 33 | 40) printf 'K=%s\n' "$k" > "$T/many/m$i" ;; 35) OLD35=$k ;; esac
+done
+printf '%s' "$(fake_key)" | "$AKCTL" rotate m35 --no-validate >/dev/null 2>&1 || fail "rotate m35 failed"
+printf 'K=%s\n' "$OLD35" > "$T/many/m35"
+expect_exit 1 "$AKCTL" scan --no-patterns "$T/many"
+for i in 1 33 40; do
+	grep -q "^$T/many/m$i:1: m$i ANTHROPIC_API_KEY (raw)" "$OUT" || fail "m$i not found: $(cat "$OUT")"
+done
+grep -q "^$T/many/m35:1: m35 ANTHROPIC_API_KEY (previous) (raw)" "$OUT" ||
+	fail "m35's previous key not found: $(cat "$OUT")"
+assert_eq "$(wc -l < "$OUT")" 4 "one line per planted key"
 exit 0
