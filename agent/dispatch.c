@@ -46,8 +46,8 @@ static struct {
 	struct ak_buf *list_packed; /* secure: the same rows as LIST_PACKED_REPLY, NULL = not built */
 	uint32_t pid;              /* ours, taken at the first STATUS (after daemonising), 0 = not yet */
 	int expiring;              /* a grace-expiry write is queued or under way */
-	/* The BLAKE2b of the keystore file that store is exactly the opened form of (read at unlock or
-	 * written by us), valid while file_hash_ok: a write then starts from a copy of store instead of
+	/* The identity (ak_store_image_hash) of the keystore file that store is exactly the opened form
+	 * of (read at unlock or written by us), valid while file_hash_ok: a write then starts from a copy of store instead of
 	 * parsing the file again, when the file under the lock still has this hash. Any other change to
 	 * store (a lifetime wipe, an expiry in memory, a lock) goes through store_changed(), which drops it. */
 	uint8_t file_hash[AK_FILE_HASH_BYTES];

@@ -267,17 +267,17 @@ struct ak_store_txn {
 	const uint8_t *new_key;
 	struct ak_store **written;    /* optional: receives the store as written (the caller frees it) */
 	struct ak_kdf *kdf_out;       /* optional: the KDF parameters of the file as written */
-	/* Optional, both or neither: *base is the store that the file whose BLAKE2b is base_hash opens
-	 * to (the caller's own copy). When the file under the lock still hashes to base_hash, the change
+	/* Optional, both or neither: *base is the store that the file with hash base_hash (ak_store_image_hash) opens
+	 * to (the caller's own copy). When the file under the lock still has base_hash (ak_store_image_hash), the change
 	 * is applied to *base (taken: set to NULL) instead of decrypting and parsing the file again;
 	 * otherwise *base is left alone and the file is opened as usual. */
 	struct ak_store **base;
 	const uint8_t *base_hash;     /* AK_FILE_HASH_BYTES */
-	uint8_t *hash_out;            /* optional: AK_FILE_HASH_BYTES, the BLAKE2b of the file as written */
+	uint8_t *hash_out;            /* optional: AK_FILE_HASH_BYTES, ak_store_image_hash of the file as written */
 };
 #define AK_FILE_HASH_BYTES 32
-/* The BLAKE2b (AK_FILE_HASH_BYTES) of a keystore file's image: what identifies the file a store was
- * read from or written to, for ak_store_txn's base. */
+/* What identifies the file a store was read from or written to, for ak_store_txn's base: a BLAKE2b
+ * (AK_FILE_HASH_BYTES) of the image's length, header line (its fresh nonce) and AEAD tag. */
 void ak_store_image_hash(const uint8_t *img, size_t len, uint8_t *out);
 
 /* The one keystore update: lock -> read -> open (key) -> apply -> remove stale temp files -> seal ->

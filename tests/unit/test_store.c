@@ -1485,6 +1485,50 @@ test_share(void)
 	ak_store_free(sh);
 }
 
+/* A file's identity: a fresh seal of the same store (a new nonce), any byte of the header or the tag,
+ * or another length is another file; the ciphertext between them is vouched for by the tag. */
+static void
+test_image_identity(void)
+{
+	struct ak_store *s = mkstore();
+	struct ak_kdf kdf;
+	uint8_t key[AK_KEY_BYTES], h[AK_FILE_HASH_BYTES], h2[AK_FILE_HASH_BYTES];
+	uint8_t *img = NULL, *img2 = NULL, *nl;
+	size_t len = 0, len2 = 0, hlen, i;
+
+	ak_kdf_new(&kdf, AK_KDF_INSECURE_TEST);
+	CHECK_EQ(ak_kdf_derive(&kdf, pass, strlen(pass), key), AK_OK);
+	CHECK_EQ(ak_store_seal_image(s, &kdf, key, &img, &len), AK_OK);
+	CHECK_EQ(ak_store_seal_image(s, &kdf, key, &img2, &len2), AK_OK);
+	ak_store_image_hash(img, len, h);
+	ak_store_image_hash(img2, len2, h2);
+	CHECK(len == len2 && memcmp(h, h2, sizeof(h)) != 0);
+	ak_store_image_hash(img, len, h2);
+	CHECK(memcmp(h, h2, sizeof(h)) == 0);
+	CHECK((nl = memchr(img, '\n', len)) != NULL);
+	hlen = (size_t)(nl + 1 - img);
+	for (i = 0; i < len; i++) {
+		if (i >= hlen && i < len - 16)
+			continue;
+		img[i] ^= 0x01;
+		ak_store_image_hash(img, len, h2);
+		CHECK(memcmp(h, h2, sizeof(h)) != 0);
+		img[i] ^= 0x01;
+	}
+	ak_store_image_hash(img, len - 1, h2);
+	CHECK(memcmp(h, h2, sizeof(h)) != 0);
+	/* Not a keystore (no header line): hashed whole, every byte counts. */
+	memset(img2, 'x', len2);
+	ak_store_image_hash(img2, len2, h);
+	img2[len2 / 2] = 'y';
+	ak_store_image_hash(img2, len2, h2);
+	CHECK(memcmp(h, h2, sizeof(h)) != 0);
+	sodium_memzero(key, sizeof(key));
+	free(img);
+	free(img2);
+	ak_store_free(s);
+}
+
 /* A write from a copy of the store when the file is the one the copy came from. */
 static void
 test_txn_base(void)
@@ -1621,6 +1665,7 @@ main(void)
 	test_load();
 	test_secret_vars_and_edits();
 	test_share();
+	test_image_identity();
 	test_txn_base();
 	test_parse_terminated();
 	cleanup();
