@@ -11,6 +11,8 @@
  * back to its length on entry (ak_buf_unreserve wipes what it drops), so a failed export leaves no
  * half-written secret behind.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -497,8 +499,7 @@ ak_shell_detect(void)
 	char p[64], buf[4096];
 	enum ak_shell sh;
 	ssize_t n;
-	FILE *f;
-	int ok;
+	int fd;
 
 	/* The parent evaluates our output: eval "$(akctl use P)" runs us from the shell (or its
 	 * subshell), whatever the login shell is. */
@@ -508,13 +509,18 @@ ak_shell_detect(void)
 		if (shell_by_name(buf, &sh))
 			return sh;
 	}
-	/* busybox sh, or an exe we may not read: the process name. */
+	/* busybox sh, or an exe we may not read: the process name (one read, no stdio: this runs in
+	 * every `env`/`use` from a script, whose parent is no shell). */
 	snprintf(p, sizeof(p), "/proc/%ld/comm", (long)getppid());
-	if ((f = fopen(p, "re")) != NULL) {
-		ok = fgets(buf, sizeof(buf), f) != NULL && shell_by_name(buf, &sh);
-		fclose(f);
-		if (ok)
-			return sh;
+	if ((fd = open(p, O_RDONLY | O_CLOEXEC)) >= 0) {
+		while ((n = read(fd, buf, sizeof(buf) - 1)) < 0 && errno == EINTR)
+			;
+		close(fd);
+		if (n > 0) {
+			buf[n] = '\0';
+			if (shell_by_name(buf, &sh))
+				return sh;
+		}
 	}
 	return ak_shell_from_env();
 }
