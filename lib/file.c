@@ -54,13 +54,31 @@ buf_free(void *p, unsigned flags)
 		free(p);
 }
 
+/* Read from fd into b until cap bytes or end of file; *n counts what arrived. 0, or the errno. */
+static int
+read_upto(int fd, void *buf, size_t cap, size_t *n)
+{
+	ssize_t got;
+
+	while (*n < cap) {
+		got = read(fd, (char *)buf + *n, cap - *n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return errno;
+		if (got == 0)
+			break;
+		*n += (size_t)got;
+	}
+	return 0;
+}
+
 enum ak_err
 ak_file_load(const char *path, size_t max, unsigned flags, char **out, size_t *len)
 {
 	struct stat st;
 	char *b = NULL;
 	size_t cap, n = 0;
-	ssize_t got;
 	int fd = -1, saved = 0;
 	enum ak_err r = AK_ERR_IO;
 
@@ -101,18 +119,8 @@ ak_file_load(const char *path, size_t max, unsigned flags, char **out, size_t *l
 		r = AK_ERR_NOMEM;
 		goto out;
 	}
-	while (n < cap) {
-		got = read(fd, b + n, cap - n);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			saved = errno;
-			goto out;
-		}
-		if (got == 0)
-			break;
-		n += (size_t)got;
-	}
+	if ((saved = read_upto(fd, b, cap, &n)) != 0)
+		goto out;
 	if (n > max) {
 		r = AK_ERR_TOO_LARGE;
 		goto out;
@@ -135,7 +143,6 @@ ak_file_read_head(const char *path, size_t max, uint8_t *buf, size_t cap, size_t
 {
 	struct stat st;
 	size_t n = 0;
-	ssize_t got;
 	int fd = -1, saved = 0;
 	enum ak_err r = AK_ERR_IO;
 
@@ -164,18 +171,8 @@ ak_file_read_head(const char *path, size_t max, uint8_t *buf, size_t cap, size_t
 		r = AK_ERR_TOO_LARGE;
 		goto out;
 	}
-	while (n < cap) {
-		got = read(fd, buf + n, cap - n);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			saved = errno;
-			goto out;
-		}
-		if (got == 0)
-			break;
-		n += (size_t)got;
-	}
+	if ((saved = read_upto(fd, buf, cap, &n)) != 0)
+		goto out;
 	*len = n;
 	r = AK_OK;
 out:
