@@ -1254,21 +1254,28 @@ doc_check(const char *doc, size_t len, struct ak_store **out)
 
 /* doc is the decrypted plaintext: the caller wipes it. On success *out belongs to the caller
  * (ak_store_free); on failure *out is NULL and every partial copy has been wiped. */
-enum ak_err
-ak_store_parse(const char *doc, size_t len, struct ak_store **out)
+/* Check doc, then parse a NUL-terminated secure copy of it with parse (cJSON then needs no length,
+ * and we can require that it consumed the whole document); the copy is wiped. */
+static enum ak_err
+parse_copy(const char *doc, size_t len, struct ak_store **out,
+    enum ak_err (*parse)(const char *, struct ak_store **))
 {
 	char *buf;
 	enum ak_err r;
 
 	if ((r = doc_check(doc, len, out)) != AK_OK)
 		return r;
-	/* A NUL-terminated secure copy: cJSON then needs no length, and we can require that it consumed
-	 * the whole document. */
 	if ((buf = ak_smem_strndup(doc, len)) == NULL)
 		return AK_ERR_NOMEM;
-	r = parse_terminated(buf, out);
+	r = parse(buf, out);
 	ak_smem_free(buf);
 	return r;
+}
+
+enum ak_err
+ak_store_parse(const char *doc, size_t len, struct ak_store **out)
+{
+	return parse_copy(doc, len, out, parse_terminated);
 }
 
 enum ak_err
@@ -1286,14 +1293,5 @@ ak_store_parse_terminated(const char *doc, size_t len, struct ak_store **out)
 enum ak_err
 ak_store_parse_whole(const char *doc, size_t len, struct ak_store **out)
 {
-	char *buf;
-	enum ak_err r;
-
-	if ((r = doc_check(doc, len, out)) != AK_OK)
-		return r;
-	if ((buf = ak_smem_strndup(doc, len)) == NULL)
-		return AK_ERR_NOMEM;
-	r = parse_whole(buf, out);
-	ak_smem_free(buf);
-	return r;
+	return parse_copy(doc, len, out, parse_whole);
 }

@@ -334,23 +334,6 @@ ak_store_open_in_place(uint8_t *file, size_t len, const uint8_t *key, struct ak_
 	return open_into(file, len, key, h_out, out, file, len + 1);
 }
 
-/* The file read straight into the arena, where ak_store_open_in_place decrypts it. */
-enum ak_err
-ak_store_read_secure(const char *path, uint8_t **out, size_t *len)
-{
-	char *buf = NULL;
-	enum ak_err r;
-
-	if (out == NULL || len == NULL)
-		return AK_ERR_INVALID;
-	*out = NULL;
-	r = ak_file_load(path, AK_FILE_MAX, AK_FILE_REGULAR | AK_FILE_SECURE, &buf, len);
-	if (r == AK_ERR_NOT_FOUND)
-		return AK_ERR_NO_STORE;
-	*out = (uint8_t *)buf;
-	return r;
-}
-
 /* key and pt are the caller's (it wipes them). *out is ciphertext: plain malloc, the caller frees it. */
 enum ak_err
 ak_store_seal_bytes(const uint8_t *pt, size_t ptlen, const struct ak_kdf *kdf, const uint8_t *key,
@@ -411,8 +394,8 @@ ak_store_seal_image(const struct ak_store *s, const struct ak_kdf *kdf, const ui
 /* Files ---------------------------------------------------------------------------------------------- */
 
 /* Symlinks are followed on purpose: users may keep the keystore elsewhere and link to it. */
-enum ak_err
-ak_store_read(const char *path, uint8_t **out, size_t *len)
+static enum ak_err
+read_file(const char *path, unsigned flags, uint8_t **out, size_t *len)
 {
 	char *buf = NULL;
 	enum ak_err r;
@@ -420,11 +403,24 @@ ak_store_read(const char *path, uint8_t **out, size_t *len)
 	if (out == NULL || len == NULL)
 		return AK_ERR_INVALID;
 	*out = NULL;
-	r = ak_file_load(path, AK_FILE_MAX, AK_FILE_REGULAR, &buf, len);
+	r = ak_file_load(path, AK_FILE_MAX, flags, &buf, len);
 	if (r == AK_ERR_NOT_FOUND)
 		return AK_ERR_NO_STORE;
 	*out = (uint8_t *)buf;
 	return r;
+}
+
+enum ak_err
+ak_store_read(const char *path, uint8_t **out, size_t *len)
+{
+	return read_file(path, AK_FILE_REGULAR, out, len);
+}
+
+/* The file read straight into the arena, where ak_store_open_in_place decrypts it. */
+enum ak_err
+ak_store_read_secure(const char *path, uint8_t **out, size_t *len)
+{
+	return read_file(path, AK_FILE_REGULAR | AK_FILE_SECURE, out, len);
 }
 
 enum ak_err
