@@ -12,6 +12,7 @@ AS_NOBODY=(setpriv --reuid=nobody --regid="$NOGROUP" --clear-groups)
 chmod 0711 "$T"
 mkdir -m 0755 "$T/bin"
 cp "$AKCTL" "$T/bin/akctl"
+cp "$(dirname "$AKCTL")/akctl-main" "$T/bin/akctl-main" # what akctl hands all but get/env/use/exec to
 cp "$AKAGENT" "$T/bin/akagent"
 NB_AKCTL="$T/bin/akctl"
 NB_AKAGENT="$T/bin/akagent"
