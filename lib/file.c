@@ -73,6 +73,34 @@ read_upto(int fd, void *buf, size_t cap, size_t *n)
 	return 0;
 }
 
+/* Open path for reading and check what it is: never a directory; with AK_FILE_REGULAR a regular file
+ * only; a regular file no larger than max. AK_OK with *fd open and *st filled; otherwise *fd is -1
+ * and *saved the errno behind an AK_ERR_IO (0 for the other errors). */
+static enum ak_err
+open_checked(const char *path, size_t max, unsigned flags, int *fd, struct stat *st, int *saved)
+{
+	enum ak_err r = AK_ERR_IO;
+
+	*saved = 0;
+	if ((*fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
+		*saved = errno;
+		return open_err(*saved);
+	}
+	if (fstat(*fd, st) != 0)
+		*saved = errno;
+	else if (S_ISDIR(st->st_mode))
+		*saved = EISDIR;
+	else if ((flags & AK_FILE_REGULAR) && !S_ISREG(st->st_mode))
+		*saved = EINVAL;
+	else if (S_ISREG(st->st_mode) && (st->st_size < 0 || (uintmax_t)st->st_size > max))
+		r = AK_ERR_TOO_LARGE;
+	else
+		return AK_OK;
+	close(*fd);
+	*fd = -1;
+	return r;
+}
+
 enum ak_err
 ak_file_load(const char *path, size_t max, unsigned flags, char **out, size_t *len)
 {
@@ -80,7 +108,7 @@ ak_file_load(const char *path, size_t max, unsigned flags, char **out, size_t *l
 	char *b = NULL;
 	size_t cap, n = 0;
 	int fd = -1, saved = 0;
-	enum ak_err r = AK_ERR_IO;
+	enum ak_err r;
 
 	if (out == NULL || len == NULL)
 		return AK_ERR_INVALID;
@@ -88,27 +116,8 @@ ak_file_load(const char *path, size_t max, unsigned flags, char **out, size_t *l
 	*len = 0;
 	if (path == NULL || max >= SIZE_MAX - 1)
 		return AK_ERR_INVALID;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
-		saved = errno;
-		r = open_err(saved);
+	if ((r = open_checked(path, max, flags, &fd, &st, &saved)) != AK_OK)
 		goto out;
-	}
-	if (fstat(fd, &st) != 0) {
-		saved = errno;
-		goto out;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		saved = EISDIR;
-		goto out;
-	}
-	if ((flags & AK_FILE_REGULAR) && !S_ISREG(st.st_mode)) {
-		saved = EINVAL;
-		goto out;
-	}
-	if (S_ISREG(st.st_mode) && (st.st_size < 0 || (uintmax_t)st.st_size > max)) {
-		r = AK_ERR_TOO_LARGE;
-		goto out;
-	}
 	/*
 	 * One block, never grown: a secure buffer has no realloc, and a grown copy would leave the old one
 	 * unwiped. A regular file is read up to the size it announced; anything else (a pipe) up to one
@@ -119,6 +128,7 @@ ak_file_load(const char *path, size_t max, unsigned flags, char **out, size_t *l
 		r = AK_ERR_NOMEM;
 		goto out;
 	}
+	r = AK_ERR_IO;
 	if ((saved = read_upto(fd, b, cap, &n)) != 0)
 		goto out;
 	if (n > max) {
@@ -144,33 +154,15 @@ ak_file_read_head(const char *path, size_t max, uint8_t *buf, size_t cap, size_t
 	struct stat st;
 	size_t n = 0;
 	int fd = -1, saved = 0;
-	enum ak_err r = AK_ERR_IO;
+	enum ak_err r;
 
 	if (buf == NULL || len == NULL || path == NULL)
 		return AK_ERR_INVALID;
 	*len = 0;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
-		saved = errno;
-		r = open_err(saved);
+	/* The checks of ak_file_load under AK_FILE_REGULAR. */
+	if ((r = open_checked(path, max, AK_FILE_REGULAR, &fd, &st, &saved)) != AK_OK)
 		goto out;
-	}
-	if (fstat(fd, &st) != 0) {
-		saved = errno;
-		goto out;
-	}
-	/* The checks of ak_file_load under AK_FILE_REGULAR, in its order. */
-	if (S_ISDIR(st.st_mode)) {
-		saved = EISDIR;
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		saved = EINVAL;
-		goto out;
-	}
-	if (st.st_size < 0 || (uintmax_t)st.st_size > max) {
-		r = AK_ERR_TOO_LARGE;
-		goto out;
-	}
+	r = AK_ERR_IO;
 	if ((saved = read_upto(fd, buf, cap, &n)) != 0)
 		goto out;
 	*len = n;
