@@ -251,41 +251,59 @@ addone() { "$AKCTL" add "$(printf 'p%05d' "$j")" <"$T/secret"; j=$((j - 1)); }
 echo
 echo "== 4. scale (generated keystores, KDF insecure-test; medians, ms) =="
 echo "goals at 10,000 profiles: unlock beyond the KDF < 50, list --json < 20, add/rm < 50, get < 1 beyond process start"
-REPS=21 med /bin/true
-TRUE_MS=$MED
+# akctl get beside /bin/true at each size: interleaved by akbench-spawn (fork, exec, wait; medians of
+# rounds), so both see the same load; two medians taken minutes apart in this shell, each with a date(1)
+# fork around it, moved by a millisecond from run to run. Without akbench-spawn, that is the fallback.
+SPAWN=$(dirname "$AKBENCH")/akbench-spawn
+get_beside_true() {
+	local out
+	if [ -x "$SPAWN" ]; then
+		out=$("$SPAWN" -n 400 -r 10 -- /bin/true :: "$AKCTL" get "$1") || die "akbench-spawn failed"
+		T_MS=$(awk '$1 == 0 { printf "%.2f", $2 / 1000 }' <<<"$out")
+		G_MS=$(awk '$1 == 1 { printf "%.2f", $2 / 1000 }' <<<"$out")
+	else
+		REPS=21 med /bin/true
+		T_MS=$MED
+		REPS=21 med "$AKCTL" get "$1"
+		G_MS=$MED
+	fi
+}
 printf '%9s %9s %11s %10s %10s %9s %8s %8s %9s %9s %9s\n' profiles unlock unlock-lock list_agent list_json get get-true add rm RSS_KiB VmLck_KiB
 declare -A SC
 for n in $SCALE; do
 	start_agent "$n"
 	mid=$(printf 'p%05d' $((n / 2)))
 	"$AKCTL" get "$mid" >/dev/null 2>&1 || mid=p00001
-	med relock
+	# The unlock is the difference of two medians: more runs steady it (rm/add below take at most as
+	# many profiles as the smallest store has, so they keep REPS).
+	REPS=11 med relock
 	u=$MED
-	med lockonly
+	REPS=11 med lockonly
 	l=$MED
 	"$AKCTL" --passphrase-fd 3 unlock 3<<<"$PASS" >/dev/null
 	set -- $("$AKBENCH" -s "$AKAGENT_SOCK" -t akagent-list -c 1 -d 0.5 -w 0) || die "akbench list failed"
 	la=$(awk -v p="$4" 'BEGIN { printf "%.2f", p / 1000 }')
 	med "$AKCTL" list --json
 	lj=$MED
-	REPS=21 med "$AKCTL" get "$mid"
-	g=$MED
+	get_beside_true "$mid"
+	g=$G_MS t=$T_MS
 	j=0
 	med rmone
 	rm_=$MED
 	med addone
 	a=$MED
 	rss=$(kb "$AK_PID" VmRSS) lck=$(kb "$AK_PID" VmLck)
-	SC[$n]="$u $l $la $lj $g $a $rm_ $rss $lck"
-	awk -v n="$n" -v u="$u" -v l="$l" -v la="$la" -v lj="$lj" -v g="$g" -v t="$TRUE_MS" -v a="$a" \
+	SC[$n]="$u $l $la $lj $g $a $rm_ $rss $lck $t"
+	awk -v n="$n" -v u="$u" -v l="$l" -v la="$la" -v lj="$lj" -v g="$g" -v t="$t" -v a="$a" \
 	    -v r="$rm_" -v rss="$rss" -v lck="$lck" 'BEGIN {
 		printf "%9d %9.2f %11.2f %10.2f %10.2f %9.2f %8.2f %8.2f %9.2f %9d %9d\n", n, u, u - l, la, lj, g, g - t, a, r, rss, lck }'
 done
 echo "(unlock = akctl lock + akctl unlock; unlock-lock = the unlock alone; list_agent = the agent's LIST p50 alone;"
-echo " get-true = akctl get beyond /bin/true ($TRUE_MS ms); add/rm = akctl add/rm through the agent, fsync included)"
+echo " get-true = akctl get beyond /bin/true, the two interleaved at each size; add/rm = akctl add/rm through the agent,"
+echo " fsync included)"
 if [ -n "${SC[10000]:-}" ]; then
 	set -- ${SC[10000]}
-	awk -v u="$1" -v l="$2" -v lj="$4" -v g="$5" -v t="$TRUE_MS" -v a="$6" -v r="$7" 'BEGIN {
+	awk -v u="$1" -v l="$2" -v lj="$4" -v g="$5" -v t="${10}" -v a="$6" -v r="$7" 'BEGIN {
 		printf "goal at 10,000: unlock beyond the KDF %.1f ms (< 50) %s; list --json %.1f ms (< 20) %s;\n",
 		    u - l, (u - l < 50) ? "ok" : "MISS", lj, (lj < 20) ? "ok" : "MISS"
 		printf "                add %.1f ms, rm %.1f ms (< 50) %s; get %.2f ms beyond /bin/true (< 1) %s\n",
@@ -334,7 +352,7 @@ printf 'akbench-echo:                     VmRSS %s kB\n' "$MEM_ECHO_RSS"
 	echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 	for n in $SCALE; do
 		set -- ${SC[$n]}
-		awk -v n="$n" -v u="$1" -v l="$2" -v la="$3" -v lj="$4" -v g="$5" -v t="$TRUE_MS" -v a="$6" -v r="$7" \
+		awk -v n="$n" -v u="$1" -v l="$2" -v la="$3" -v lj="$4" -v g="$5" -v t="${10}" -v a="$6" -v r="$7" \
 		    -v rss="$8" -v lck="$9" 'BEGIN {
 			printf "| %d | %.1f | %.2f | %.1f | %.2f | %.2f | %.1f | %.1f | %d | %d |\n", n, u - l, la, lj, g, g - t, a, r, rss, lck }'
 	done
