@@ -555,11 +555,34 @@ ak_client_list_free(struct ak_list_entry *entries, uint32_t n)
 	free(blk);
 }
 
+/* One block for count entries and a pool of pool->size bytes after them (pool->p set); NULL when out
+ * of memory. */
+static struct ak_list_entry *
+list_block_new(size_t count, struct ak_proto_pool *pool)
+{
+	struct list_block *blk;
+	struct ak_list_entry *e;
+
+	if ((blk = malloc(sizeof(*blk) + count * sizeof(*e) + pool->size)) == NULL)
+		return NULL;
+	e = (struct ak_list_entry *)(blk + 1);
+	pool->p = (uint8_t *)(e + count);
+	blk->pool = pool->p;
+	blk->pool_used = 0;
+	return e;
+}
+
+/* Note how much of the pool was written, so ak_client_list_free wipes all of it. */
+static void
+list_block_used(struct ak_list_entry *e, const struct ak_proto_pool *pool)
+{
+	((struct list_block *)e - 1)->pool_used = pool->used;
+}
+
 /* LIST or LIST_ONE (the old row encoding). */
 static enum ak_err
 request_list(struct ak_client *cl, enum ak_err r, struct ak_list_entry **out, uint32_t *n)
 {
-	struct list_block *blk = NULL;
 	struct ak_list_entry *e = NULL;
 	struct ak_proto_pool pool = { NULL, 0, 0 };
 	uint32_t count = 0, i;
@@ -576,14 +599,10 @@ request_list(struct ak_client *cl, enum ak_err r, struct ak_list_entry **out, ui
 		goto out;
 	}
 	pool.size = ak_buf_len(cl->rep) + (size_t)count * AK_PROTO_LIST_POOL_EXTRA;
-	if ((blk = malloc(sizeof(*blk) + (size_t)count * sizeof(*e) + pool.size)) == NULL) {
+	if ((e = list_block_new(count, &pool)) == NULL) {
 		r = AK_ERR_NOMEM;
 		goto out;
 	}
-	e = (struct ak_list_entry *)(blk + 1);
-	pool.p = (uint8_t *)(e + count);
-	blk->pool = pool.p;
-	blk->pool_used = 0;
 	for (i = 0; i < count; i++) {
 		if ((r = ak_proto_get_list_entry_pool(cl->rep, &e[i], &pool)) != AK_OK) {
 			if (r == AK_ERR_NOMEM)
@@ -591,15 +610,15 @@ request_list(struct ak_client *cl, enum ak_err r, struct ak_list_entry **out, ui
 			goto out;
 		}
 	}
-	blk->pool_used = pool.used;
+	list_block_used(e, &pool);
 	*out = e;
 	*n = count;
-	blk = NULL;
+	e = NULL;
 	r = AK_OK;
 out:
-	if (blk != NULL) {
-		sodium_memzero(pool.p, pool.used);
-		free(blk);
+	if (e != NULL) {
+		list_block_used(e, &pool);
+		ak_client_list_free(e, 0);
 	}
 	ak_buf_reset(cl->rep);
 	return r;
@@ -614,7 +633,6 @@ out:
 static enum ak_err
 request_list_packed(struct ak_client *cl, struct ak_list_entry **out, uint32_t *n)
 {
-	struct list_block *blk = NULL;
 	struct ak_list_entry *e = NULL;
 	struct ak_proto_pool pool = { NULL, 0, 0 };
 	struct ak_list_unpack u;
@@ -634,14 +652,10 @@ request_list_packed(struct ak_client *cl, struct ak_list_entry **out, uint32_t *
 	/* The rows' pool is linear in their wire bytes plus a constant a row: summed over them, the one
 	 * call below with the whole payload and that constant for each possible row. */
 	pool.size = ak_proto_unpack_head_pool(wire) + ak_proto_unpack_row_pool(wire) + emax * 256;
-	if ((blk = malloc(sizeof(*blk) + emax * sizeof(*e) + pool.size)) == NULL) {
+	if ((e = list_block_new(emax, &pool)) == NULL) {
 		r = AK_ERR_NOMEM;
 		goto out;
 	}
-	e = (struct ak_list_entry *)(blk + 1);
-	pool.p = (uint8_t *)(e + emax);
-	blk->pool = pool.p;
-	blk->pool_used = 0;
 	if ((r = ak_proto_unpack_head(&u, p, wire, &pool, &used)) != AK_OK)
 		goto bad;
 	p += used;
@@ -660,10 +674,10 @@ request_list_packed(struct ak_client *cl, struct ak_list_entry **out, uint32_t *
 		r = AK_ERR_BAD_MESSAGE;
 		goto out;
 	}
-	blk->pool_used = pool.used;
+	list_block_used(e, &pool);
 	*out = e;
 	*n = u.n;
-	blk = NULL;
+	e = NULL;
 	r = AK_OK;
 	goto out;
 bad:
@@ -671,9 +685,9 @@ bad:
 	if (r == AK_ERR_TRUNCATED || r == AK_ERR_NOMEM)
 		r = AK_ERR_BAD_MESSAGE;
 out:
-	if (blk != NULL) {
-		sodium_memzero(pool.p, pool.used);
-		free(blk);
+	if (e != NULL) {
+		list_block_used(e, &pool);
+		ak_client_list_free(e, 0);
 	}
 	ak_buf_reset(cl->rep);
 	return r;

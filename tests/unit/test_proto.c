@@ -15,6 +15,7 @@
 #include "ak_store.h"
 #include "ak_util.h"
 #include "t.h"
+#include "t_list.h"
 
 #define BIG (1u << 20)
 
@@ -127,25 +128,6 @@ dec_list(struct ak_buf *b)
 	return r;
 }
 
-static int
-list_entries_equal(const struct ak_list_entry *a, const struct ak_list_entry *b)
-{
-	uint32_t i;
-
-	if (strcmp(a->name, b->name) || strcmp(a->provider, b->provider) ||
-	    strcmp(a->secret_var, b->secret_var) || strcmp(a->redacted, b->redacted) ||
-	    strcmp(a->description, b->description) || strcmp(a->deact_hint, b->deact_hint) ||
-	    a->created != b->created || a->rotated != b->rotated || a->nvars != b->nvars ||
-	    a->rotate_every != b->rotate_every || a->prev_until != b->prev_until ||
-	    a->confirm != b->confirm || a->expired != b->expired || a->lifetime != b->lifetime ||
-	    a->wipe_at != b->wipe_at || a->deact_pending != b->deact_pending)
-		return 0;
-	for (i = 0; i < a->nvars; i++)
-		if (strcmp(a->vars[i], b->vars[i]) || a->var_secret[i] != b->var_secret[i])
-			return 0;
-	return 1;
-}
-
 /* The pool decoder against the malloc one on the same bytes: the same verdict, the same entry, and a
  * pool that never needs more than the row's wire bytes plus AK_PROTO_LIST_POOL_EXTRA. */
 static enum ak_err
@@ -164,7 +146,7 @@ dec_list_pool(struct ak_buf *b)
 	rm = ak_proto_get_list_entry(copy, &m);
 	CHECK_EQ(r, rm);
 	if (r == AK_OK && rm == AK_OK) {
-		CHECK(list_entries_equal(&e, &m));
+		CHECK(t_list_entries_equal(&e, &m));
 		CHECK(pool.used <= len - ak_buf_len(b) + AK_PROTO_LIST_POOL_EXTRA);
 		CHECK_EQ(ak_buf_len(b), ak_buf_len(copy));
 	} else if (r != AK_OK) {
@@ -175,7 +157,6 @@ dec_list_pool(struct ak_buf *b)
 	free(mem);
 	return r;
 }
-
 
 static enum ak_err
 dec_error(struct ak_buf *b)

@@ -14,6 +14,7 @@
 #include "ak_store.h"
 #include "ak_util.h"
 #include "t.h"
+#include "t_list.h"
 
 #define NPROF 7
 #define BIG (1u << 20)
@@ -64,25 +65,6 @@ mk_profile(unsigned i)
 		CHECK_EQ(ak_profile_set_field(&p->rot.hint, "sk-ant-api03-ABC...xyAA"), AK_OK);
 	}
 	return p;
-}
-
-static int
-entries_equal(const struct ak_list_entry *a, const struct ak_list_entry *b)
-{
-	uint32_t i;
-
-	if (strcmp(a->name, b->name) || strcmp(a->provider, b->provider) ||
-	    strcmp(a->secret_var, b->secret_var) || strcmp(a->redacted, b->redacted) ||
-	    strcmp(a->description, b->description) || strcmp(a->deact_hint, b->deact_hint) ||
-	    a->created != b->created || a->rotated != b->rotated || a->nvars != b->nvars ||
-	    a->rotate_every != b->rotate_every || a->prev_until != b->prev_until ||
-	    a->confirm != b->confirm || a->expired != b->expired || a->lifetime != b->lifetime ||
-	    a->wipe_at != b->wipe_at || a->deact_pending != b->deact_pending)
-		return 0;
-	for (i = 0; i < a->nvars; i++)
-		if (strcmp(a->vars[i], b->vars[i]) || a->var_secret[i] != b->var_secret[i])
-			return 0;
-	return 1;
 }
 
 struct packed {
@@ -173,7 +155,7 @@ test_same_rows_as_list(void)
 	for (i = 0; i < NPROF; i++) {
 		CHECK_EQ(ak_proto_put_list_entry(b, p[i]), AK_OK);
 		CHECK_EQ(ak_proto_get_list_entry(b, &old[i]), AK_OK);
-		CHECK(entries_equal(&old[i], &got[i]));
+		CHECK(t_list_entries_equal(&old[i], &got[i]));
 		ak_list_entry_clear(&old[i]);
 	}
 	CHECK_EQ(got[4].deact_pending, 0);
@@ -241,7 +223,7 @@ test_byte_by_byte(void)
 				head = 1;
 				continue;
 			}
-			CHECK(entries_equal(&e, &want[got]));
+			CHECK(t_list_entries_equal(&e, &want[got]));
 			got++;
 		}
 	}
