@@ -442,6 +442,7 @@ make_room(struct scan_ctx *x, struct scan_stream *st)
 	if (st->n < x->cap)
 		return;
 	scan_pass(x, st);
+	x->dirty = x->cap;
 	st->line += count_lines(x->buf, st->n - keep);
 	memmove(x->buf, x->buf + st->n - keep, keep);
 	st->base += st->n - keep;
@@ -485,6 +486,8 @@ scan_stream_end(struct scan_ctx *x, struct scan_stream *st)
 		scan_pass(x, st);
 	x->bytes += st->done;
 	/* The buffer held file content that may include keys: wipe it between files. */
+	if (st->n > x->dirty)
+		x->dirty = st->n;
 	sodium_memzero(x->buf, st->n);
 	st->n = 0;
 }
@@ -679,8 +682,22 @@ int
 scan_ctx_buffer(struct scan_ctx *x)
 {
 	x->cap = SCAN_CHUNK + ak_scan_span(x->m);
+	x->dirty = 0;
 	x->buf = malloc(x->cap);
 	return x->buf != NULL ? 0 : -1;
+}
+
+/* Only what content reached: the rest of the buffer was never written, and wiping it would make the
+ * kernel supply every page of it first (a worker that only scanned mapped files wrote none). */
+void
+scan_ctx_buffer_free(struct scan_ctx *x)
+{
+	if (x->buf != NULL) {
+		sodium_memzero(x->buf, x->dirty);
+		free(x->buf);
+	}
+	x->buf = NULL;
+	x->dirty = 0;
 }
 
 int
@@ -701,7 +718,7 @@ scan_ctx_worker(struct scan_ctx *w, const struct scan_ctx *x, scan_sink sink, vo
 void
 scan_ctx_finish(struct scan_ctx *x)
 {
-	free(x->buf);
+	scan_ctx_buffer_free(x);
 	scan_names_free(&x->names);
 	ak_scan_free(x->m); /* wipes the secrets it was built from */
 }

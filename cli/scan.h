@@ -45,6 +45,7 @@ struct scan_ctx {
 	uint64_t files;
 	uint8_t *buf;      /* chunk + overlap */
 	size_t cap;
+	size_t dirty;      /* how much of buf content has ever reached: what its free wipes */
 	struct scan_pool *pool;  /* files scanned by worker threads, or NULL */
 	scan_sink sink;          /* NULL: print */
 	void *sink_arg;
@@ -119,6 +120,8 @@ void scan_agents(struct scan_ctx *x);
 void scan_cursor(struct scan_ctx *x);
 /* A scan context for x->m/x->names already loaded: the chunk buffer. 0, or -1 out of memory. */
 int scan_ctx_buffer(struct scan_ctx *x);
+/* Wipe what the buffer ever held and free it. */
+void scan_ctx_buffer_free(struct scan_ctx *x);
 /* A worker thread's context made from x: the same names and options, its own view of the matcher and
  * its own buffer, no pool, counts from zero, findings to sink. 0, or -1 out of memory; either way w->m
  * and w->buf are what was made (or NULL), for the caller to free. */

@@ -715,10 +715,7 @@ out:
 		    "(not a repository?)", dir);
 	for (k = 0; w != NULL && k < nw; k++) {
 		/* The buffer held object content (keys, maybe). */
-		if (w[k].x.buf != NULL) {
-			sodium_memzero(w[k].x.buf, w[k].x.cap);
-			free(w[k].x.buf);
-		}
+		scan_ctx_buffer_free(&w[k].x);
 		ak_scan_free(w[k].x.m);
 		scan_findings_free(&w[k].fl);
 	}

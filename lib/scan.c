@@ -211,18 +211,25 @@ big_alloc(size_t n, size_t elem)
 	return p != MAP_FAILED ? p : NULL;
 }
 
-/* Wipe (the tables hold keyed hashes only, but nothing of the matcher goes back unwiped) and free a
- * block of n bytes from big_alloc. */
+/* Wipe the first used bytes (the tables hold keyed hashes only, but nothing of the matcher goes back
+ * unwiped) and free a block of n bytes from big_alloc. Only the part in use: a grown block's tail was
+ * never written, and wiping it would make the kernel supply each of its pages first. */
 static void
-wipe_free(void *p, size_t n)
+wipe_free_used(void *p, size_t used, size_t n)
 {
 	if (p == NULL)
 		return;
-	sodium_memzero(p, n);
+	sodium_memzero(p, used < n ? used : n);
 	if (n < BIG_MIN)
 		free(p);
 	else
 		munmap(p, n);
+}
+
+static void
+wipe_free(void *p, size_t n)
+{
+	wipe_free_used(p, n, n);
 }
 
 struct ak_scan *
@@ -255,14 +262,14 @@ ak_scan_free(struct ak_scan *s)
 		free(s);
 		return;
 	}
-	wipe_free(s->vars, s->capvars * sizeof(*s->vars));
-	wipe_free(s->win, s->capwin * sizeof(*s->win));
+	wipe_free_used(s->vars, s->nvars * sizeof(*s->vars), s->capvars * sizeof(*s->vars));
+	wipe_free_used(s->win, s->nwin * sizeof(*s->win), s->capwin * sizeof(*s->win));
 	wipe_free(s->ent, s->ent != NULL ? (s->nwin ? s->nwin : 1) * sizeof(*s->ent) : 0);
 	wipe_free(s->boff, s->boff != NULL ? (s->bmask + 3) * sizeof(*s->boff) : 0);
 	wipe_free(s->filt[0], s->filt[0] != NULL ? (s->fmask[0] + 1) * 8 : 0);
 	wipe_free(s->filt[1], s->filt[1] != NULL ? (s->fmask[1] + 1) * 8 : 0);
-	wipe_free(s->wcls, s->capcls);
-	wipe_free(s->pre, s->cappre * sizeof(*s->pre));
+	wipe_free_used(s->wcls, s->nwin, s->capcls);
+	wipe_free_used(s->pre, s->npre * sizeof(*s->pre), s->cappre * sizeof(*s->pre));
 	wipe_free(s->prebits, s->prebits != NULL ? ((size_t)1 << (64 - s->preshift)) / 8 : 0);
 	wipe_free(s->map, s->normcap * sizeof(*s->map));
 	ak_smem_free(s->norm);
@@ -635,8 +642,8 @@ make_table(struct ak_scan *s)
 		off[b] += off[b - 1];
 	for (i = 0; i < s->nwin; i++)
 		ent[off[bucket(s->win[i].h, nb - 1) + 1]++] = s->win[i];
-	wipe_free(s->win, s->capwin * sizeof(*s->win));
-	wipe_free(s->wcls, s->capcls);
+	wipe_free_used(s->win, s->nwin * sizeof(*s->win), s->capwin * sizeof(*s->win));
+	wipe_free_used(s->wcls, s->nwin, s->capcls);
 	s->win = NULL;
 	s->capwin = 0;
 	s->wcls = NULL;
