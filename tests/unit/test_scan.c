@@ -157,8 +157,11 @@ test_variants(struct ak_scan *s)
 	}
 }
 
+static void wrap_every(struct ak_scan *s, const char *enc, size_t el, size_t every, size_t at,
+    const char *wrap, struct found *f);
+
 /* A key split by a wrap at every position, at every offset modulo the stride: found when a piece holds
- * 2 * stride - 1 bytes of the distinctive part (one of the two always does here). */
+ * 31 bytes of the distinctive part (one of the two always does here). */
 static void
 test_wrapped(struct ak_scan *s)
 {
@@ -191,39 +194,127 @@ test_wrapped(struct ak_scan *s)
 			}
 		}
 	}
-	/* Wrapped every 20 columns (PEM-like): four wraps. */
+	/* Wrapped every 20 columns (PEM-like): five wraps. 20-byte pieces are shorter than the 31 bytes
+	 * promised: not guaranteed, so only run. */
+	wrap_every(s, keys[1], strlen(keys[1]), 20, 10, "\n", &f);
+}
+
+/* Put enc at text offset at, split into pieces of every bytes with wrap after each (the public prefix
+ * split too), in filler; scan. */
+static void
+wrap_every(struct ak_scan *s, const char *enc, size_t el, size_t every, size_t at, const char *wrap,
+    struct found *f)
+{
+	static uint8_t text[2048];
+	size_t o = at, i, n;
+
 	filler(text, sizeof(text));
-	{
-		size_t o = 10, i;
+	for (i = 0; i < el; i += every) {
+		n = el - i < every ? el - i : every;
+		memcpy(text + o, enc + i, n);
+		o += n;
+		memcpy(text + o, wrap, strlen(wrap));
+		o += strlen(wrap);
+	}
+	memset(f, 0, sizeof(*f));
+	ak_scan_buf(s, text, sizeof(text), collect, f);
+}
 
-		for (i = 0; i < kl; i += 20) {
-			size_t n = kl - i < 20 ? kl - i : 20;
+/* The promise, exactly: one piece only just long enough (31 bytes) and every other piece too short to
+ * hold a window (7 bytes), the long piece first, in the middle or last, at every offset modulo the
+ * stride, each encoding. The public prefix keeps a piece of its own. */
+static void
+test_wrap_promise(struct ak_scan *s)
+{
+	static const char *const wraps[] = { "\n", "\\n", "\\\n  " };
+	static uint8_t text[4096];
+	char enc[1024];
+	struct found f;
+	size_t el, de, at, w, every, pl, big, where, o, i, n, kl = strlen(keys[2]);
+	int kind;
 
-			memcpy(text + o, keys[1] + i, n);
-			o += n;
-			text[o++] = '\n';
+	for (kind = 0; kind < 6; kind++) {
+		el = encode(kind, 0, keys[2], enc);
+		/* The distinctive part: after the public prefix's 13 characters, so many characters in;
+		 * base64 (at alignment 0) from the first character free of the prefix's bits to the last
+		 * whole one of the key's (the "\n" after it and the padding are not the key's). */
+		pl = kind == 1 ? (8 * 13 + 5) / 6 : kind == 0 ? 13 : kind == 2 || kind == 5 ? 26 :
+		    kind == 3 ? 39 : 78;
+		de = kind == 1 ? 8 * kl / 6 : el;
+		every = 31;
+		for (where = 0; where < 3; where++) {
+			/* Where the long piece starts: right after the prefix, mid-way, at the end. */
+			big = where == 0 ? pl : where == 1 ? pl + (de - pl - every) / 2 : de - every;
+			for (w = 0; w < sizeof(wraps) / sizeof(wraps[0]); w++) {
+				/* A newline right after a backslash is a continuation, and JSON escapes
+				 * are full of backslashes; JSON text never holds a raw newline anyway. */
+				if (kind == 4 && w == 0)
+					continue;
+				for (at = 0; at < ak_scan_stride(s); at++) {
+					filler(text, sizeof(text));
+					o = 64 + at;
+					memcpy(text + o, enc, pl);
+					o += pl;
+					for (i = pl; i < el; i += n) {
+						n = i == big ? every : i < big && big - i < 7 ? big - i : 7;
+						if (i >= de)
+							n = el - i; /* base64's tail, not the key's */
+						if (n > el - i)
+							n = el - i;
+						memcpy(text + o, wraps[w], strlen(wraps[w]));
+						o += strlen(wraps[w]);
+						memcpy(text + o, enc + i, n);
+						o += n;
+					}
+					memset(&f, 0, sizeof(f));
+					ak_scan_buf(s, text, sizeof(text), collect, &f);
+					CHECK_EQ(f.n, 1);
+					if (f.n != 1) {
+						fprintf(stderr, "promise: kind %d piece %zu wrap %zu at %zu: %d hits\n",
+						    kind, where, w, at, f.n);
+						continue;
+					}
+					CHECK_EQ(f.h[0].secret, 2);
+					CHECK_EQ(f.h[0].wrapped, 1);
+				}
+			}
 		}
 	}
-	memset(&f, 0, sizeof(f));
-	ak_scan_buf(s, text, sizeof(text), collect, &f);
-	/* 20-byte pieces are shorter than 2 * stride - 1 = 31: documented as not guaranteed. Pieces of
-	 * 32 and more are: */
-	filler(text, sizeof(text));
-	{
-		size_t o = 10, i;
-
-		for (i = 0; i < kl; i += 32) {
-			size_t n = kl - i < 32 ? kl - i : 32;
-
-			memcpy(text + o, keys[1] + i, n);
-			o += n;
-			text[o++] = '\n';
-		}
-	}
-	memset(&f, 0, sizeof(f));
-	ak_scan_buf(s, text, sizeof(text), collect, &f);
+	/* Pieces of 32 bytes of a raw key at one offset, as wrapped text often comes. */
+	wrap_every(s, keys[1], strlen(keys[1]), 32, 10, "\n", &f);
 	CHECK_EQ(f.n, 1);
 	CHECK_EQ(f.h[0].secret, 1);
+}
+
+/* A short secret shortens the stride so that each of its encodings still holds a window on the grid. */
+static void
+test_short_stride(void)
+{
+	static const char key[] = "AKIAQWERTYUIOPASDFGHJK"; /* 4 + 18 */
+	static uint8_t text[512];
+	struct ak_scan *s = ak_scan_new(0);
+	char enc[1024];
+	struct found f;
+	size_t el, at;
+	uint32_t id;
+	int kind;
+
+	CHECK(s != NULL);
+	CHECK_EQ(ak_scan_add(s, key, strlen(key), &id), AK_OK);
+	CHECK_EQ(ak_scan_build(s), AK_OK);
+	/* 18 raw bytes after the prefix hold a 16-byte window at every third position. */
+	CHECK_EQ(ak_scan_stride(s), 3);
+	for (kind = 0; kind < 6; kind++) {
+		el = encode(kind, 0, key, enc);
+		for (at = 0; at < ak_scan_stride(s) + 3; at++) {
+			filler(text, sizeof(text));
+			memcpy(text + 40 + at, enc, el);
+			memset(&f, 0, sizeof(f));
+			ak_scan_buf(s, text, sizeof(text), collect, &f);
+			CHECK_EQ(f.n, 1);
+		}
+	}
+	ak_scan_free(s);
 }
 
 /* Wrapped keys across the scan's blocks of 64 strides, with indentation longer than a window. */
@@ -419,6 +510,7 @@ main(void)
 	CHECK_EQ(ak_scan_add(s, "sk-ant-api03-short", 18, &id), AK_ERR_INVALID);
 	CHECK_EQ(ak_scan_build(s), AK_OK);
 	CHECK_EQ(ak_scan_count(s), NKEYS);
+	/* Every encoding of these keys is long: the stride is at its most. */
 	CHECK_EQ(ak_scan_stride(s), 16);
 	ak_scan_secret_fingerprint(s, 0, fp1);
 	ak_scan_fingerprint(s, (const uint8_t *)keys[0], strlen(keys[0]), fp2);
@@ -426,7 +518,9 @@ main(void)
 	CHECK_EQ(strlen(fp1), 12);
 	test_variants(s);
 	test_wrapped(s);
+	test_wrap_promise(s);
 	test_wrapped_blocks(s);
+	test_short_stride();
 	test_clean(s);
 	ak_scan_free(s);
 	test_holdback();
