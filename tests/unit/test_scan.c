@@ -20,6 +20,11 @@ fake_key(char *out)
 	strcpy(out, "sk-ant-api03-");
 	for (i = 0; i < 93; i++)
 		out[13 + i] = b64u[randombytes_uniform(64)];
+	/* Not 'n' or 'r' first: a key split right after it by the escape "\\n" (or "\\r\\n") then has its
+	 * whole distinctive part, that letter first, unbroken after the backslash, and is reported as
+	 * that direct occurrence, not as the wrapped key test_wrapped expects (one run in thirty). */
+	while (out[13] == 'n' || out[13] == 'r')
+		out[13] = b64u[randombytes_uniform(64)];
 	strcpy(out + 106, "AA");
 }
 
