@@ -104,6 +104,9 @@ void ak_scan_secret_fingerprint(const struct ak_scan *s, uint32_t id, char *out)
  * prefixes, a charset and minimal/maximal run lengths. cb gets start/end; hit->secret is the index of the
  * pattern (ak_scan_pattern_name), variant AK_SCAN_RAW. Returns like ak_scan_buf. */
 int ak_scan_patterns(const uint8_t *buf, size_t len, ak_scan_cb cb, void *arg);
+/* The same, probing byte pairs at every second position without vector instructions: what CPUs without
+ * AVX2 run, and the reference the tests hold the vector search to. */
+int ak_scan_patterns_pairs(const uint8_t *buf, size_t len, ak_scan_cb cb, void *arg);
 const char *ak_scan_pattern_name(uint32_t idx);
 
 #endif

@@ -3,6 +3,16 @@
 #include <pthread.h>
 #include <string.h>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#if defined(__has_include)
+#if __has_include(<sys/platform/x86.h>)
+#include <sys/platform/x86.h>
+#define AK_GLIBC_X86 1
+#endif
+#endif
+#endif
+
 #include "ak_scan.h"
 
 enum charset { CS_B64URL, CS_ALNUM, CS_UPPERNUM, CS_ALNUM_UNDERSCORE, CS_SLACK };
@@ -87,9 +97,14 @@ plausible(const uint8_t *p, size_t n)
 /* One pass finds every place a prefix may start: a table of the byte pairs that open a prefix or
  * follow its first byte, probed at every second position (a prefix of 3 bytes or more always puts one of
  * its first two pairs there). Several memmem passes, one per anchor, cost several times more on text
- * full of "sk" and "gh". */
+ * full of "sk" and "gh". With AVX2, every position is tested 32 at a time instead: whether its byte
+ * opens a prefix and the next one can follow (two byte sets, as nibble tables for PSHUFB), then the
+ * exact pair. */
 static uint64_t pairs[65536 / 64];
-static pthread_once_t pairs_once = PTHREAD_ONCE_INIT;  /* scanning threads share the table */
+static uint64_t first_pairs[65536 / 64];
+static uint8_t first_set[16], second_set[16];   /* bit h of [l]: byte 16h + l (prefixes are ASCII) */
+static int use_avx2;
+static pthread_once_t pairs_once = PTHREAD_ONCE_INIT;  /* scanning threads share the tables */
 
 static void
 pairs_init(void)
@@ -102,7 +117,16 @@ pairs_init(void)
 
 		pairs[a >> 6] |= 1ull << (a & 63);
 		pairs[b >> 6] |= 1ull << (b & 63);
+		first_pairs[a >> 6] |= 1ull << (a & 63);
+		first_set[pr[0] & 15] |= (uint8_t)(1u << (pr[0] >> 4));
+		second_set[pr[1] & 15] |= (uint8_t)(1u << (pr[1] >> 4));
 	}
+#if defined(AK_GLIBC_X86)
+	use_avx2 = CPU_FEATURE_ACTIVE(AVX2);
+#elif defined(__x86_64__) || defined(__i386__)
+	__builtin_cpu_init();
+	use_avx2 = __builtin_cpu_supports("avx2");
+#endif
 }
 
 /* A key-shaped string starting at q: its end, or 0. *pat gets its pattern. */
@@ -131,10 +155,89 @@ match_at(const uint8_t *buf, size_t len, size_t q, uint32_t *pat)
 	return 0;
 }
 
+/* Report the key-shaped string [q, e) of pattern pat. */
+static int
+report(ak_scan_cb cb, void *arg, size_t q, size_t e, uint32_t pat)
+{
+	struct ak_scan_hit hit;
+
+	memset(&hit, 0, sizeof(hit));
+	hit.start = q;
+	hit.end = e;
+	hit.secret = pat;
+	hit.variant = AK_SCAN_RAW;
+	return cb(arg, &hit);
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+/* 0xff in each byte of v that is in set (as first_set), else 0. */
+__attribute__((target("avx2"), always_inline)) static inline __m256i
+in_set32(__m256i v, __m256i set)
+{
+	const __m256i low4 = _mm256_set1_epi8(0x0f);
+	const __m256i bit = _mm256_setr_epi8(1, 2, 4, 8, 16, 32, 64, -128, 0, 0, 0, 0, 0, 0, 0, 0,
+	    1, 2, 4, 8, 16, 32, 64, -128, 0, 0, 0, 0, 0, 0, 0, 0);
+	__m256i row = _mm256_shuffle_epi8(set, _mm256_and_si256(v, low4));
+	__m256i col = _mm256_shuffle_epi8(bit, _mm256_and_si256(_mm256_srli_epi16(v, 4), low4));
+
+	return _mm256_xor_si256(_mm256_cmpeq_epi8(_mm256_and_si256(row, col), _mm256_setzero_si256()),
+	    _mm256_set1_epi8(-1));
+}
+
+__attribute__((target("avx2"))) static int
+patterns_avx2(const uint8_t *buf, size_t len, ak_scan_cb cb, void *arg)
+{
+	const __m256i fs = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)first_set));
+	const __m256i ss = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)second_set));
+	size_t p, q, e, next = 0;
+	uint32_t m, pat;
+	unsigned v;
+	int rc;
+
+	/* Blocks of 32 positions while the next byte of each is there too; then one at a time. */
+	for (p = 0; p + 33 <= len; p += 32) {
+		__m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(buf + p));
+		__m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(buf + p + 1));
+
+		m = (uint32_t)_mm256_movemask_epi8(_mm256_and_si256(in_set32(a, fs), in_set32(b, ss)));
+		for (; m != 0; m &= m - 1) {
+			q = p + (size_t)__builtin_ctz(m);
+			v = (unsigned)buf[q] << 8 | buf[q + 1];
+			/* Positions inside the last string found are done. */
+			if (q < next || !(first_pairs[v >> 6] & (1ull << (v & 63))) ||
+			    (e = match_at(buf, len, q, &pat)) == 0)
+				continue;
+			if ((rc = report(cb, arg, q, e, pat)) != 0)
+				return rc;
+			next = e;
+		}
+	}
+	for (q = p > next ? p : next; q + 1 < len; q++) {
+		v = (unsigned)buf[q] << 8 | buf[q + 1];
+		if (!(first_pairs[v >> 6] & (1ull << (v & 63))) || (e = match_at(buf, len, q, &pat)) == 0)
+			continue;
+		if ((rc = report(cb, arg, q, e, pat)) != 0)
+			return rc;
+		q = e - 1;
+	}
+	return 0;
+}
+#endif
+
 int
 ak_scan_patterns(const uint8_t *buf, size_t len, ak_scan_cb cb, void *arg)
 {
-	struct ak_scan_hit hit;
+	(void)pthread_once(&pairs_once, pairs_init);
+#if defined(__x86_64__) || defined(__i386__)
+	if (use_avx2)
+		return patterns_avx2(buf, len, cb, arg);
+#endif
+	return ak_scan_patterns_pairs(buf, len, cb, arg);
+}
+
+int
+ak_scan_patterns_pairs(const uint8_t *buf, size_t len, ak_scan_cb cb, void *arg)
+{
 	size_t p, q, e, k;
 	uint32_t pat;
 	unsigned v;
@@ -152,12 +255,7 @@ ak_scan_patterns(const uint8_t *buf, size_t len, ak_scan_cb cb, void *arg)
 			q = p + k - 1;
 			if ((e = match_at(buf, len, q, &pat)) == 0)
 				continue;
-			memset(&hit, 0, sizeof(hit));
-			hit.start = q;
-			hit.end = e;
-			hit.secret = pat;
-			hit.variant = AK_SCAN_RAW;
-			if ((rc = cb(arg, &hit)) != 0)
+			if ((rc = report(cb, arg, q, e, pat)) != 0)
 				return rc;
 			/* Go on after it, on the even grid. */
 			p = (e + 1) / 2 * 2 - 2;

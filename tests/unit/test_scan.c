@@ -473,6 +473,84 @@ collect_pat(void *arg, const struct ak_scan_hit *hit)
 	return collect(arg, hit);
 }
 
+struct pat_hits {
+	size_t n;
+	size_t start[256], end[256];
+	uint32_t pat[256];
+};
+
+static int
+collect_pat_all(void *arg, const struct ak_scan_hit *hit)
+{
+	struct pat_hits *h = arg;
+
+	if (h->n < 256) {
+		h->start[h->n] = hit->start;
+		h->end[h->n] = hit->end;
+		h->pat[h->n] = hit->secret;
+	}
+	h->n++;
+	return 0;
+}
+
+/* The vector search against the pair-probing one: the same strings, in the same order, on text dense
+ * with prefixes, near-prefixes, key characters and separators, at every length up to a few blocks
+ * (every tail). */
+static void
+test_patterns_same(void)
+{
+	static const char *const toks[] = { "sk-ant-api03-", "sk-ant-admin01-", "sk-proj-", "sk-", "ghp_",
+		"gho_", "github_pat_", "glpat-", "xoxb-", "xoxp-", "AKIA", "AIza", "sk", "gh", "s", "g", "A",
+		"x", "-", "_", " ", "\n", "=", "\"", "k", "K", "I" };
+	static const char run[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	static char text[4096];
+	static struct pat_hits a, b;
+	size_t n, t, i, k, len, mism = 0, found = 0;
+	uint64_t x;
+	int round;
+
+	/* A xorshift seeded once, as filler's. */
+	randombytes_buf(&x, sizeof(x));
+	x |= 1;
+#define NEXT(m) (x ^= x << 13, x ^= x >> 7, x ^= x << 17, (size_t)((x >> 32) % (m)))
+	for (round = 0; round < 3000; round++) {
+		len = round < 200 ? (size_t)round : 64 + NEXT(sizeof(text) - 200);
+		for (n = 0; n < len;) {
+			t = NEXT(4);
+			if (t <= 1) {
+				const char *tk = toks[NEXT(sizeof(toks) / sizeof(toks[0]))];
+
+				for (k = 0; tk[k] && n < len; k++)
+					text[n++] = tk[k];
+			} else {
+				/* A run of key characters, often as long as a key's. */
+				size_t r = t == 2 ? NEXT(8) : 15 + NEXT(110);
+
+				for (k = 0; k < r && n < len; k++)
+					text[n++] = run[NEXT(sizeof(run) - 1)];
+			}
+		}
+#undef NEXT
+		a.n = b.n = 0;
+		ak_scan_patterns((const uint8_t *)text, len, collect_pat_all, &a);
+		ak_scan_patterns_pairs((const uint8_t *)text, len, collect_pat_all, &b);
+		found += b.n;
+		if (a.n != b.n) {
+			mism++;
+			continue;
+		}
+		for (i = 0; i < a.n && i < 256; i++)
+			if (a.start[i] != b.start[i] || a.end[i] != b.end[i] || a.pat[i] != b.pat[i])
+				break;
+		mism += i < a.n && i < 256;
+	}
+	CHECK_EQ(mism, 0);
+	/* The text does hold key-shaped strings: the comparison is not between two empty lists. */
+	if (found < 100)
+		fprintf(stderr, "patterns: only %zu found\n", found);
+	CHECK(found >= 100);
+}
+
 static void
 test_patterns(void)
 {
@@ -531,6 +609,7 @@ main(void)
 	test_holdback();
 	test_odd_bytes();
 	test_patterns();
+	test_patterns_same();
 	ak_smem_release_all();
 	T_DONE();
 }
