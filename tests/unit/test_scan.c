@@ -530,6 +530,13 @@ test_patterns_same(void)
 					text[n++] = run[NEXT(sizeof(run) - 1)];
 			}
 		}
+		/* Half the texts end in a key-shaped string, so the last positions, past the last whole
+		 * block, hold one as often as the rest. */
+		if (len >= 21 && NEXT(2) == 0) {
+			memcpy(text + len - 21, " AKIA", 5);
+			for (k = len - 16; k < len; k++)
+				text[k] = run[NEXT(36) < 26 ? NEXT(26) : 52 + NEXT(10)];
+		}
 #undef NEXT
 		a.n = b.n = 0;
 		ak_scan_patterns((const uint8_t *)text, len, collect_pat_all, &a);
