@@ -103,13 +103,17 @@ plausible(const uint8_t *p, size_t n)
 static uint64_t pairs[65536 / 64];
 static uint64_t first_pairs[65536 / 64];
 static uint8_t first_set[16], second_set[16];   /* bit h of [l]: byte 16h + l (prefixes are ASCII) */
+/* Each prefix as two 64-bit words and masks (the longest is 15 bytes), and its length: a candidate is
+ * compared with two loads, not a call to memcmp per pattern (text full of "sk-" tries seven). */
+static uint64_t pfx_word[NPATTERNS][2], pfx_mask[NPATTERNS][2];
+static size_t pfx_len[NPATTERNS];
 static int use_avx2;
 static pthread_once_t pairs_once = PTHREAD_ONCE_INIT;  /* scanning threads share the tables */
 
 static void
 pairs_init(void)
 {
-	size_t i;
+	size_t i, k;
 
 	for (i = 0; i < NPATTERNS; i++) {
 		const uint8_t *pr = (const uint8_t *)patterns[i].prefix;
@@ -120,6 +124,11 @@ pairs_init(void)
 		first_pairs[a >> 6] |= 1ull << (a & 63);
 		first_set[pr[0] & 15] |= (uint8_t)(1u << (pr[0] >> 4));
 		second_set[pr[1] & 15] |= (uint8_t)(1u << (pr[1] >> 4));
+		pfx_len[i] = strlen(patterns[i].prefix);
+		for (k = 0; k < pfx_len[i] && k < 16; k++) {
+			pfx_word[i][k / 8] |= (uint64_t)pr[k] << (8 * (k % 8));
+			pfx_mask[i][k / 8] |= (uint64_t)0xff << (8 * (k % 8));
+		}
 	}
 #if defined(AK_GLIBC_X86)
 	use_avx2 = CPU_FEATURE_ACTIVE(AVX2);
@@ -135,14 +144,25 @@ match_at(const uint8_t *buf, size_t len, size_t q, uint32_t *pat)
 {
 	const uint8_t *p = buf + q, *end = buf + len;
 	size_t i, pl, run;
+	uint64_t w0 = 0, w1 = 0;
+	int whole = end - p >= 16;
 
 	if (q > 0 && word_byte(p[-1]))
 		return 0;
+	if (whole) {
+		/* Little-endian words, as pfx_word (byte k at bits 8k): built, not loaded, to not
+		 * depend on the host's byte order. */
+		for (i = 0; i < 8; i++) {
+			w0 |= (uint64_t)p[i] << (8 * i);
+			w1 |= (uint64_t)p[8 + i] << (8 * i);
+		}
+	}
 	for (i = 0; i < NPATTERNS; i++) {
 		if ((uint8_t)patterns[i].prefix[0] != *p)
 			continue;
-		pl = strlen(patterns[i].prefix);
-		if ((size_t)(end - p) < pl || memcmp(p, patterns[i].prefix, pl) != 0)
+		pl = pfx_len[i];
+		if (whole ? ((w0 & pfx_mask[i][0]) != pfx_word[i][0] || (w1 & pfx_mask[i][1]) != pfx_word[i][1]) :
+		    ((size_t)(end - p) < pl || memcmp(p, patterns[i].prefix, pl) != 0))
 			continue;
 		for (run = 0; p + pl + run < end && in_set(patterns[i].cs, p[pl + run]); run++)
 			;
