@@ -113,6 +113,9 @@ enum ak_err cli_admin_create(struct cli *c, const char *name, const char *admin,
 /* helper.c: the path of helper program name (akctl-net, akctl-proxy, akctl-shell): beside akctl, else
  * LIBEXECDIR/akagent. 0, or -1 if the path does not fit. */
 int cli_helper_path(const char *name, char *out, size_t outlen);
+/* The akctl a user runs, for what is written down to run later (the git hook): the front beside
+ * akctl-main or in BINDIR when this is akctl-main, else this program. 0, or -1. */
+int cli_front_path(char *out, size_t outlen);
 /* akctl shell (and akctl alone on a terminal): replace this process with akctl-shell, the readline
  * console, so that akctl itself never loads libreadline. */
 enum ak_err cli_shell_exec(struct cli *c, int argc, char **argv);

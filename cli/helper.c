@@ -13,6 +13,9 @@
 #ifndef AK_LIBEXECDIR
 #define AK_LIBEXECDIR "/usr/local/libexec/akagent"
 #endif
+#ifndef AK_BINDIR
+#define AK_BINDIR "/usr/local/bin"
+#endif
 
 static int
 self_dir(char *out, size_t outlen)
@@ -39,6 +42,32 @@ cli_helper_path(const char *name, char *out, size_t outlen)
 	    (size_t)snprintf(out, outlen, "%s/%s", self, name) < outlen && access(out, X_OK) == 0)
 		return 0;
 	if ((size_t)snprintf(out, outlen, "%s/%s", AK_LIBEXECDIR, name) >= outlen)
+		return -1;
+	return 0;
+}
+
+int
+cli_front_path(char *out, size_t outlen)
+{
+	char self[PATH_MAX], dir[PATH_MAX];
+	const char *base;
+	ssize_t n;
+
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return -1;
+	self[n] = '\0';
+	base = strrchr(self, '/') != NULL ? strrchr(self, '/') + 1 : self;
+	/* akctl-main is where the front hands over to: an installed hook or script names the front, which
+	 * serves it the same and is the program on the user's PATH. */
+	if (strcmp(base, "akctl-main") == 0 && self_dir(dir, sizeof(dir)) == 0) {
+		if ((size_t)snprintf(out, outlen, "%s/akctl", dir) < outlen && access(out, X_OK) == 0)
+			return 0;
+		if (strcmp(dir, AK_LIBEXECDIR) == 0 &&
+		    (size_t)snprintf(out, outlen, "%s/akctl", AK_BINDIR) < outlen && access(out, X_OK) == 0)
+			return 0;
+	}
+	if ((size_t)snprintf(out, outlen, "%s", self) >= outlen)
 		return -1;
 	return 0;
 }

@@ -828,10 +828,8 @@ scan_install_hook(struct cli *c, const char *dir, int force)
 	if (reap(pid) != 0 || n <= 1)
 		return cli_fail(AK_ERR_INVALID, NULL, "%s: %s is not in a git repository", c->cmd, dir);
 	hooks[n - 1] = '\0'; /* the newline */
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0)
+	if (cli_front_path(self, sizeof(self)) != 0)
 		return cli_fail(AK_ERR_SYSTEM, strerror(errno), "%s: finding akctl", c->cmd);
-	self[n] = '\0';
 	/* Single-quote the path for sh. */
 	q[o++] = '\'';
 	for (i = 0; self[i] && o + 5 < sizeof(q); i++) {

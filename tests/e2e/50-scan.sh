@@ -217,6 +217,9 @@ cd "$T" || fail "cd"
 trace "pre-commit hook blocks a stored key, allows a clean commit"
 expect_exit 0 "$AKCTL" scan --install-hook "$R"
 [ -x "$R/.git/hooks/pre-commit" ] || fail "hook not installed"
+# It runs the akctl the user runs (the front), not the full CLI the front hands the command to.
+grep -qxF "exec '$(realpath "$AKCTL")' scan --staged --no-patterns" "$R/.git/hooks/pre-commit" ||
+	fail "hook does not run akctl: $(tail -1 "$R/.git/hooks/pre-commit")"
 expect_exit nonzero "$AKCTL" scan --install-hook "$R"
 cd "$R" || fail "cd"
 git stash list | grep -q . && fail "stash not dropped"
