@@ -10,14 +10,9 @@
 #endif
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
-#if defined(__has_include)
-#if __has_include(<sys/platform/x86.h>)
-#include <sys/platform/x86.h>
-#define AK_GLIBC_X86 1
-#endif
-#endif
 #endif
 
+#include "ak_cpu.h"
 #include "ak_scan.h"
 #include "ak_smem.h"
 
@@ -812,22 +807,11 @@ prefilter_setup(struct ak_scan *s)
 			s->high = 1;
 		}
 	}
-#if defined(AK_GLIBC_X86)
-	/* glibc's loader already asked the CPU (and the kernel) what is usable; reading its answer costs
-	 * nothing. __builtin_cpu_supports would link libgcc's detection, which runs as a constructor in
-	 * every process, scanning or not, and its dozen CPUID instructions each trap to the hypervisor on a
-	 * virtual machine: a tenth of akctl's start-up there. */
-	if (CPU_FEATURE_ACTIVE(AVX2))
+#if defined(__x86_64__) || defined(__i386__)
+	if (ak_cpu_avx2())
 		s->prefilter = s->stride != W ? prefilter_avx2 : s->high ? prefilter_tiled_high :
 		    prefilter_tiled;
-	else if (CPU_FEATURE_ACTIVE(SSSE3))
-		s->prefilter = prefilter_ssse3;
-#elif defined(__x86_64__) || defined(__i386__)
-	__builtin_cpu_init();
-	if (__builtin_cpu_supports("avx2"))
-		s->prefilter = s->stride != W ? prefilter_avx2 : s->high ? prefilter_tiled_high :
-		    prefilter_tiled;
-	else if (__builtin_cpu_supports("ssse3"))
+	else if (ak_cpu_ssse3())
 		s->prefilter = prefilter_ssse3;
 #endif
 }

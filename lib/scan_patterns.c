@@ -5,14 +5,9 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
-#if defined(__has_include)
-#if __has_include(<sys/platform/x86.h>)
-#include <sys/platform/x86.h>
-#define AK_GLIBC_X86 1
-#endif
-#endif
 #endif
 
+#include "ak_cpu.h"
 #include "ak_scan.h"
 
 enum charset { CS_B64URL, CS_ALNUM, CS_UPPERNUM, CS_ALNUM_UNDERSCORE, CS_SLACK };
@@ -130,12 +125,7 @@ pairs_init(void)
 			pfx_mask[i][k / 8] |= (uint64_t)0xff << (8 * (k % 8));
 		}
 	}
-#if defined(AK_GLIBC_X86)
-	use_avx2 = CPU_FEATURE_ACTIVE(AVX2);
-#elif defined(__x86_64__) || defined(__i386__)
-	__builtin_cpu_init();
-	use_avx2 = __builtin_cpu_supports("avx2");
-#endif
+	use_avx2 = ak_cpu_avx2();
 }
 
 /* A key-shaped string starting at q: its end, or 0. *pat gets its pattern. */
