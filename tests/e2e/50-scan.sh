@@ -15,6 +15,33 @@ printf 'ANTHROPIC_API_KEY=sk-ant-api03-placeholder\ntask-force\n' > "$T/clean/re
 expect_exit 0 "$AKCTL" scan "$T/clean"
 [ -s "$OUT" ] && fail "clean tree reported: $(cat "$OUT")"
 
+trace "many large files: each worker maps them side by side and reuses its region when full"
+# 140 files of 1 MiB (sparse: no disk, pages of zeros) are more than the two workers' 64 MiB regions
+# hold, so each region is emptied and filled again; one file is larger than a region and is mapped on
+# its own. A key in every tenth file, at a place of its own in each; the files between hold none.
+B="$T/big"
+mkdir -p "$B"
+for i in $(seq 140); do truncate -s 1M "$B/f$(printf %03d "$i")"; done
+for i in $(seq 5 10 140); do
+	printf 'k=%s\n' "$KEY" | dd of="$B/f$(printf %03d "$i")" bs=1 seek=$((i * 7001)) conv=notrunc \
+		status=none
+done
+truncate -s 65M "$B/huge"
+printf '\nk=%s\n' "$KEY" | dd of="$B/huge" bs=1 seek=$((64 * 1048576 + 4093)) conv=notrunc status=none
+expect_exit 1 "$AKCTL" scan --no-patterns "$B"
+[ "$(grep -c "^$B/f[0-9]*:1: production ANTHROPIC_API_KEY (raw) fp:" "$OUT")" -eq 14 ] ||
+	fail "keys in the batch-mapped files: $(cat "$OUT")"
+grep -qx "$B/huge:2: production ANTHROPIC_API_KEY (raw) fp:[0-9a-f]\{12\}" "$OUT" ||
+	fail "the key past the region's size not found: $(cat "$OUT")"
+[ "$(wc -l < "$OUT")" -eq 15 ] || fail "more than the planted keys: $(cat "$OUT")"
+# In walk order, the same as on one thread (one CPU: no workers), line for line.
+cp "$OUT" "$T/big.out"
+if command -v taskset >/dev/null; then
+	expect_exit 1 taskset -c 0 "$AKCTL" scan --no-patterns "$B"
+	cmp -s "$OUT" "$T/big.out" || fail "not as on one thread: $(diff "$OUT" "$T/big.out")"
+fi
+rm -rf "$B"
+
 trace "every variant, in a file each"
 V="$T/variants"
 mkdir -p "$V"
