@@ -250,6 +250,16 @@ scan_one(struct scan_ctx *x, const char *path)
 	return rc;
 }
 
+/* Whether the calling thread, printing in order, has enough to go on with (mu held, the queue not
+ * empty): a finished head, and half the queue printable or all that is left, or any finished head while
+ * the progress line is drawn. Each wake-up costs a context switch on a CPU the workers need, so not one
+ * per file. */
+static int
+print_ready(const struct scan_pool *p)
+{
+	return p->head->done && (p->eager || p->ndone >= QUEUE_MAX / 2 || p->ndone == p->pending);
+}
+
 static void *
 work(void *arg)
 {
@@ -279,11 +289,7 @@ work(void *arg)
 		pthread_mutex_lock(&p->mu);
 		j->done = 1;
 		p->ndone++;
-		/* The calling thread prints in order, so only a finished head lets it go on; and each
-		 * wake-up costs a context switch on a CPU the workers need, so it is woken once half the
-		 * queue can be printed (or all that is left), not for every file. */
-		if (p->waiting && p->head->done &&
-		    (p->eager || p->ndone >= QUEUE_MAX / 2 || p->ndone == p->pending))
+		if (p->waiting && print_ready(p))
 			pthread_cond_signal(&p->done);
 		pthread_mutex_unlock(&p->mu);
 	}
@@ -352,13 +358,13 @@ flush_done(struct scan_ctx *x)
 	}
 }
 
-/* Wait, with mu held, until a worker finds there is enough to print (see work). */
+/* Wait, with mu held and the queue not empty, until there is enough to print. */
 static void
 flush_wait(struct scan_pool *p)
 {
 	p->waiting = 1;
 	/* Whatever finished while the caller was printing counts: it may be all that is coming. */
-	while (!(p->head->done && (p->eager || p->ndone >= QUEUE_MAX / 2 || p->ndone == p->pending)))
+	while (!print_ready(p))
 		pthread_cond_wait(&p->done, &p->mu);
 	p->waiting = 0;
 }
