@@ -558,12 +558,46 @@ out:
 	return r;
 }
 
+/* Sort n 64-bit values: four passes of a 16-bit radix through a scratch block, each stable. A
+ * streaming filter's matcher holds hundreds of thousands of prefix hashes, and qsort's comparisons
+ * took a fifth of its start. 0, or -1 when out of memory. */
 static int
-cmp_u64(const void *a, const void *b)
+sort_u64(uint64_t *a, size_t n)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	uint64_t *tmp, *src = a, *dst, *t;
+	uint32_t *cnt;
+	size_t i, pass, sum, c;
 
-	return x < y ? -1 : x > y;
+	if (n < 2)
+		return 0;
+	if ((tmp = big_alloc(n, sizeof(*tmp))) == NULL)
+		return -1;
+	if ((cnt = calloc(65536, sizeof(*cnt))) == NULL) {
+		wipe_free(tmp, n * sizeof(*tmp));
+		return -1;
+	}
+	dst = tmp;
+	for (pass = 0; pass < 4; pass++) {
+		unsigned sh = (unsigned)(16 * pass);
+
+		memset(cnt, 0, 65536 * sizeof(*cnt));
+		for (i = 0; i < n; i++)
+			cnt[(src[i] >> sh) & 0xffff]++;
+		for (i = 0, sum = 0; i < 65536; i++) {
+			c = cnt[i];
+			cnt[i] = (uint32_t)sum;
+			sum += c;
+		}
+		for (i = 0; i < n; i++)
+			dst[cnt[(src[i] >> sh) & 0xffff]++] = src[i];
+		t = src;
+		src = dst;
+		dst = t;
+	}
+	/* An even number of passes: the sorted values are back in a. */
+	free(cnt);
+	wipe_free(tmp, n * sizeof(*tmp));
+	return 0;
 }
 
 /* A bitmap with about 16 bits per entry (holdback's prefix hashes): one memory read rejects most. */
@@ -840,7 +874,8 @@ ak_scan_build(struct ak_scan *s)
 	    (s->map = big_alloc(s->normcap, sizeof(*s->map))) == NULL)
 		return AK_ERR_NOMEM;
 	if (s->npre > 0) {
-		qsort(s->pre, s->npre, sizeof(*s->pre), cmp_u64);
+		if (sort_u64(s->pre, s->npre) != 0)
+			return AK_ERR_NOMEM;
 		if (make_bits(s->pre, 1, s->npre, &s->prebits, &s->preshift) != 0)
 			return AK_ERR_NOMEM;
 	}
