@@ -75,6 +75,7 @@ struct ak_scan {
 	uint32_t *map;
 	size_t normcap;
 	uint64_t bytes[4];        /* every byte of every distinctive part (a window holds no other) */
+	uint64_t corebytes[4];    /* every byte of every variant, prefix included (holdback) */
 	uint8_t nib_lo[16], nib_hi[16];  /* the same set for the charset prefilter (see charset_block) */
 	uint64_t (*prefilter)(const struct ak_scan *s, const uint8_t *t, size_t npos);
 	int high;                 /* a distinctive part holds a byte from 0x80 up */
@@ -451,6 +452,7 @@ add_variant(struct ak_scan *s, uint32_t id, enum ak_scan_variant kind, const uin
 			pw *= s->k->base;
 			if (o + 1 > dstart)
 				s->pre[s->npre++] = pre_tag(g, o + 1);
+			s->corebytes[core[o] >> 6] |= 1ull << (core[o] & 63);
 		}
 	}
 	for (o = dstart; o < len; o++)
@@ -1146,6 +1148,21 @@ pre_member(const struct ak_scan *s, uint64_t h)
 	return lo < s->npre && s->pre[lo] == h;
 }
 
+static inline int
+in_bytes(const uint64_t set[4], uint8_t c)
+{
+	return (set[c >> 6] >> (c & 63)) & 1;
+}
+
+/* Whether c can be inside a held suffix: a variant's byte, or one that a wrap (removed before
+ * matching) is made of. */
+static inline int
+hold_byte(const struct ak_scan *s, uint8_t c)
+{
+	return in_bytes(s->corebytes, c) || c == '\n' || c == '\r' || c == '\\' || c == ' ' || c == '\t' ||
+	    c == 'n' || c == 'r';
+}
+
 size_t
 ak_scan_holdback(struct ak_scan *s, const uint8_t *buf, size_t len)
 {
@@ -1158,6 +1175,18 @@ ak_scan_holdback(struct ak_scan *s, const uint8_t *buf, size_t len)
 	if (L > len)
 		L = len;
 	lo = len - L;
+	/* A byte no variant holds and no wrap is made of survives the removal of wraps, so no held suffix
+	 * reaches back past it: only what follows it is looked at. Ordinary text has one within a word
+	 * or two of its end, and a filter calls this after every read. */
+	for (k = len; k > lo; k--) {
+		if (!hold_byte(s, buf[k - 1])) {
+			lo = k;
+			break;
+		}
+	}
+	if (lo == len)
+		return 0;
+	L = len - lo;
 	nn = normalise(buf + lo, L, s->norm, s->map);
 	/* G(c u) = c + B G(u): extend the suffix to the left one byte at a time. */
 	for (k = 1; k <= nn && k <= s->maxlen; k++) {
