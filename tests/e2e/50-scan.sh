@@ -106,6 +106,52 @@ expect_exit 1 "$AKCTL" scan --json --no-patterns "$V/hex"
 "$PY" -c 'import json,sys; o=json.loads(open(sys.argv[1]).readline()); assert o["variant"]=="hex" and o["line"]==2 and o["key"]=="production ANTHROPIC_API_KEY", o' "$OUT" ||
 	fail "--json line"
 
+trace "every variant in every kind of source: git objects, each history format, each transcript"
+# The fifteen copies above, all in one text, planted in a repository and in every history and
+# transcript file of another HOME (zsh's metafied: bytes from 0x83 up, and NUL, escaped as zsh does).
+H2="$T/h2"
+"$PY" - "$V" "$H2" <<'PY'
+import os, sys
+v, h = sys.argv[1], sys.argv[2]
+names = ["raw", "b64-0", "b64-1", "b64-2", "b64url-0", "b64url-1", "b64url-2", "hex", "HEX", "pct", "json",
+         "utf16", "wrap-nl", "wrap-esc", "wrap-cont"]
+text = b"".join(open(os.path.join(v, n), "rb").read() for n in names)
+def metafy(b):
+    out = bytearray()
+    for c in b:
+        if c >= 0x83 or c == 0:
+            out += bytes([0x83, c ^ 0x20])
+        else:
+            out.append(c)
+    return bytes(out)
+files = [".bash_history", ".zsh_history", ".local/share/fish/fish_history", ".python_history",
+         ".node_repl_history", ".psql_history", ".claude/projects/p/s.jsonl", ".claude/history.jsonl",
+         ".claude.json", ".claude/settings.local.json", ".codex/sessions/2026/01/rollout-1.jsonl",
+         ".copilot/session-state/s/events.jsonl"]
+for f in files:
+    p = os.path.join(h, f)
+    os.makedirs(os.path.dirname(p), exist_ok=True)
+    open(p, "wb").write(metafy(text) if f == ".zsh_history" else text)
+os.makedirs(os.path.join(h, "repo"))
+open(os.path.join(h, "repo", "all.txt"), "wb").write(text)
+PY
+HOME="$H2" expect_exit 1 "$AKCTL" scan --history --agents --no-patterns
+no_value "$OUT" "$ERR"
+for f in .bash_history .zsh_history .local/share/fish/fish_history .python_history .node_repl_history \
+	.psql_history .claude/projects/p/s.jsonl .claude/history.jsonl .claude.json .claude/settings.local.json \
+	.codex/sessions/2026/01/rollout-1.jsonl .copilot/session-state/s/events.jsonl; do
+	assert_eq "$(grep -c "^$H2/$f:[0-9]*: production ANTHROPIC_API_KEY (" "$OUT")" 15 "copies found in $f"
+done
+(cd "$H2/repo" && git init -q && git add all.txt && git -c user.name=t -c user.email=t@example.invalid \
+	commit -qm all) || fail "variants repository"
+expect_exit 1 "$AKCTL" scan --git --no-patterns "$H2/repo"
+# The working tree's file is scanned too; the object's copies are the ones named by object id. (A
+# key without "+" or "/" has the same base64url as base64, reported as base64.)
+assert_eq "$(grep -c "@[0-9a-f]\{40\}:[0-9]*: production ANTHROPIC_API_KEY (" "$OUT")" 15 "copies found in git objects"
+for v in raw base64 hex percent json-escape utf16le; do
+	grep -q "@[0-9a-f]\{40\}:[0-9]*: production ANTHROPIC_API_KEY ($v" "$OUT" || fail "git: variant $v not reported"
+done
+
 trace "many files (scanned on several threads, large ones mapped): each copy once, at its line, in walk order"
 M="$T/many"
 "$PY" - "$KEY" "$M" <<'PY'
