@@ -106,7 +106,7 @@ expect_exit 1 "$AKCTL" scan --json --no-patterns "$V/hex"
 "$PY" -c 'import json,sys; o=json.loads(open(sys.argv[1]).readline()); assert o["variant"]=="hex" and o["line"]==2 and o["key"]=="production ANTHROPIC_API_KEY", o' "$OUT" ||
 	fail "--json line"
 
-trace "every variant in every kind of source: git objects, each history format, each transcript"
+trace "every variant in every kind of source: git objects, each history format, each transcript, Cursor"
 # The fifteen copies above, all in one text, planted in a repository and in every history and
 # transcript file of another HOME (zsh's metafied: bytes from 0x83 up, and NUL, escaped as zsh does).
 H2="$T/h2"
@@ -134,14 +134,25 @@ for f in files:
     open(p, "wb").write(metafy(text) if f == ".zsh_history" else text)
 os.makedirs(os.path.join(h, "repo"))
 open(os.path.join(h, "repo", "all.txt"), "wb").write(text)
+import sqlite3
+c = os.path.join(h, ".config/Cursor/User/globalStorage")
+os.makedirs(c)
+db = sqlite3.connect(os.path.join(c, "state.vscdb"))
+for t in ("ItemTable", "cursorDiskKV"):
+    db.execute("CREATE TABLE %s (key TEXT UNIQUE ON CONFLICT REPLACE, value BLOB)" % t)
+db.execute("INSERT INTO cursorDiskKV VALUES ('all', ?)", (text,))
+db.commit()
+db.close()
 PY
-HOME="$H2" expect_exit 1 "$AKCTL" scan --history --agents --no-patterns
+HOME="$H2" XDG_CONFIG_HOME="$H2/.config" expect_exit 1 "$AKCTL" scan --history --agents --no-patterns
 no_value "$OUT" "$ERR"
 for f in .bash_history .zsh_history .local/share/fish/fish_history .python_history .node_repl_history \
 	.psql_history .claude/projects/p/s.jsonl .claude/history.jsonl .claude.json .claude/settings.local.json \
 	.codex/sessions/2026/01/rollout-1.jsonl .copilot/session-state/s/events.jsonl; do
 	assert_eq "$(grep -c "^$H2/$f:[0-9]*: production ANTHROPIC_API_KEY (" "$OUT")" 15 "copies found in $f"
 done
+assert_eq "$(grep -c "^$H2/.config/Cursor/User/globalStorage/state.vscdb#cursorDiskKV/all:[0-9]*: production ANTHROPIC_API_KEY (" "$OUT")" \
+	15 "copies found in Cursor's state.vscdb"
 (cd "$H2/repo" && git init -q && git add all.txt && git -c user.name=t -c user.email=t@example.invalid \
 	commit -qm all) || fail "variants repository"
 expect_exit 1 "$AKCTL" scan --git --no-patterns "$H2/repo"
