@@ -2,18 +2,23 @@
 """Run a command on a new pseudo-terminal (its controlling terminal, stdin, stdout and stderr) and
 answer its prompts, for the e2e tests of what akctl does when a person sits at a terminal.
 
-  pty_run.py [--expect TEXT --send LINE]... [--timeout SECS] [--stdout FILE] -- CMD [ARG...]
+  pty_run.py [--expect TEXT (--send LINE | --send-raw BYTES | --resize ROWSxCOLS)]... [--timeout SECS]
+             [--stdout FILE] -- CMD [ARG...]
 
-Each --expect/--send pair waits until TEXT appeared in the terminal output (after the previous one)
-and then types LINE and a carriage return. --stdout FILE: the command's stdout goes to FILE (a pipe,
+Each --expect waits until TEXT appeared in the terminal output (after the previous one) and then
+types LINE and a carriage return (--send), or types BYTES as they are, with Python's backslash escapes
+(--send-raw '\x03' is Ctrl-C), or resizes the terminal (--resize 50x132). --stdout FILE: the command's stdout goes to FILE (a pipe,
 as in eval "$(akctl use P)"), its stdin and stderr stay on the terminal. Everything the terminal showed
 is printed on our stdout; our exit status is the command's (124 on timeout, 125 when an expected
 text never came).
 """
+import fcntl
 import os
 import pty
 import select
+import struct
 import sys
+import termios
 import time
 
 
@@ -25,7 +30,15 @@ def main():
             pairs.append([args[1].encode(), None])
             args = args[2:]
         elif args[0] == "--send":
-            pairs[-1][1] = args[1].encode()
+            pairs[-1][1] = args[1].encode() + b"\r"
+            args = args[2:]
+        elif args[0] == "--send-raw":
+            pairs[-1][1] = args[1].encode().decode("unicode_escape").encode("latin-1")
+            args = args[2:]
+        elif args[0] == "--resize":
+            rows, cols = (int(x) for x in args[1].split("x"))
+            pairs[-1][1] = struct.pack("HHHH", rows, cols, 0, 0)
+            pairs[-1].append("resize")
             args = args[2:]
         elif args[0] == "--timeout":
             timeout = float(args[1]) * float(os.environ.get("AK_TIMEOUT_FACTOR", "1"))
@@ -55,7 +68,10 @@ def main():
             if at >= 0:
                 pos = at + len(pairs[i][0])
                 time.sleep(0.05)
-                os.write(fd, pairs[i][1] + b"\r")
+                if len(pairs[i]) > 2:
+                    fcntl.ioctl(fd, termios.TIOCSWINSZ, pairs[i][1])
+                else:
+                    os.write(fd, pairs[i][1])
                 i += 1
                 continue
         left = deadline - time.monotonic()

@@ -37,28 +37,7 @@ grep -qx "$B/huge:2: production ANTHROPIC_API_KEY (raw) fp:[0-9a-f]\{12\}" "$OUT
 grep -q "scanning:" "$ERR" && fail "a progress line on a pipe"
 cp "$OUT" "$T/big.out"
 # On a terminal, a progress line on stderr, drawn and then erased; findings the same. Not on a pipe.
-cat > "$T/ptyscan.py" <<'PY'
-import os, pty, sys
-pid, fd = pty.fork()
-if pid == 0:
-    # stderr on the terminal, stdout to a file: only the progress line may reach the terminal.
-    out = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.dup2(out, 1)
-    os.execv(sys.argv[2], sys.argv[2:])
-data = b""
-while True:
-    try:
-        chunk = os.read(fd, 65536)
-    except OSError:
-        break
-    if not chunk:
-        break
-    data += chunk
-_, st = os.waitpid(pid, 0)
-sys.stdout.buffer.write(data)
-sys.exit(os.waitstatus_to_exitcode(st))
-PY
-expect_exit 1 "$PY" "$T/ptyscan.py" "$T/tty.out" "$AKCTL" scan --no-patterns "$B"
+expect_exit 1 "$PY" "$TESTS_DIR/pty_run.py" --stdout "$T/tty.out" -- "$AKCTL" scan --no-patterns "$B"
 grep -q "scanning: [0-9]* files, [0-9]* MiB" "$OUT" || fail "no progress line on a terminal: $(od -c "$OUT" | head)"
 # Erased before the summary: the last thing before it clears the line.
 grep -q "$(printf '\r\033\\[K')akctl: scan: 15 stored key occurrences" "$OUT" ||

@@ -60,54 +60,17 @@ assert_no_secret "$T/pty.out" "${KEY:13:40}"
 
 trace "exec --redact on a terminal: a resize, Ctrl-C and raw mode reach the command"
 # The command prints "ready" once it is set up; then the terminal is resized, or bytes are typed.
-cat > "$T/ptyact.py" <<'PY'
-import fcntl, os, pty, select, struct, sys, termios
-akctl, action, script = sys.argv[1], sys.argv[2], sys.argv[3]
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(akctl, [akctl, "exec", "--redact", "production", "--", "sh", "-c", script])
-fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-def read_until(marker, out):
-    while marker not in out:
-        if not select.select([fd], [], [], 60)[0]:
-            sys.exit("timed out waiting for %r, got %r" % (marker, out))
-        try:
-            b = os.read(fd, 4096)
-        except OSError:
-            b = b""
-        if not b:
-            sys.exit("ended before %r: %r" % (marker, out))
-        out += b
-    return out
-out = read_until(b"ready", b"")
-if action == "resize":
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 132, 0, 0))
-else:
-    os.write(fd, action.encode().decode("unicode_escape").encode("latin-1"))
-while True:
-    if not select.select([fd], [], [], 60)[0]:
-        sys.exit("timed out: %r" % out)
-    try:
-        b = os.read(fd, 4096)
-    except OSError:
-        break
-    if not b:
-        break
-    out += b
-_, st = os.waitpid(pid, 0)
-sys.stdout.buffer.write(out)
-sys.exit(os.waitstatus_to_exitcode(st))
-PY
+PTY=("$PY" "$TESTS_DIR/pty_run.py" --timeout 60)
 # A resize: akctl passes the new size on, and the command gets SIGWINCH.
-expect_exit 0 "$PY" "$T/ptyact.py" "$AKCTL" resize \
+expect_exit 0 "${PTY[@]}" --expect ready --resize 50x132 -- "$AKCTL" exec --redact production -- sh -c \
 	'trap "stty size; exit 0" WINCH; echo ready; while :; do sleep 0.05; done'
 tr -d '\r' < "$OUT" | grep -qx '50 132' || fail "resize not passed on: $(cat "$OUT")"
 # Ctrl-C typed: the command's terminal turns it into SIGINT for the command, not for akctl.
-expect_exit 7 "$PY" "$T/ptyact.py" "$AKCTL" '\x03' \
+expect_exit 7 "${PTY[@]}" --expect ready --send-raw '\x03' -- "$AKCTL" exec --redact production -- sh -c \
 	'trap "echo got-int; exit 7" INT; echo ready; while :; do sleep 0.05; done'
 tr -d '\r' < "$OUT" | grep -q 'got-int$' || fail "Ctrl-C did not reach the command: $(cat "$OUT")"
 # Raw mode (as an editor sets it): every byte typed arrives as it is, Ctrl-C included.
-expect_exit 0 "$PY" "$T/ptyact.py" "$AKCTL" 'x\x03y' \
+expect_exit 0 "${PTY[@]}" --expect ready --send-raw 'x\x03y' -- "$AKCTL" exec --redact production -- sh -c \
 	'stty raw -echo; echo ready; v=$(head -c 3 | od -An -c | tr -s " "); stty sane; echo "got:$v"'
 tr -d '\r' < "$OUT" | grep -qx 'got: x 003 y' || fail "raw mode bytes: $(cat "$OUT")"
 exit 0
