@@ -220,6 +220,16 @@ fake_key() {
 	printf 'sk-ant-api03-%sAA' "${body:0:93}"
 }
 
+# fake_keys N FILE: N fake keys, one a line, into FILE.
+fake_keys() {
+	local i
+	: > "$2"
+	for i in $(seq "$1"); do
+		fake_key >> "$2"
+		echo >> "$2"
+	done
+}
+
 # rand_word: 24 random lowercase hex characters.
 rand_word() {
 	head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n'
@@ -353,6 +363,15 @@ add_profile() {
 	printf '%s' "$secret" > "$T/secret-in"
 	expect_exit 0 "$AKCTL" --passphrase-fd 3 add "$name" "$@" <"$T/secret-in" 3<<<"$PASS"
 	rm -f "$T/secret-in"
+}
+
+# add_profiles FILE: a profile p1, p2... for each key of FILE (one a line), in order.
+add_profiles() {
+	local i=0 k
+	while read -r k; do
+		i=$((i + 1))
+		add_profile "p$i" "$k"
+	done < "$1"
 }
 
 # am_root: true when running as uid 0.

@@ -17,15 +17,8 @@ NKEYS=64
 init_store
 start_agent
 unlock
-for i in $(seq "$NKEYS"); do
-	fake_key >> "$T/keys"
-	echo >> "$T/keys"
-done
-i=0
-while read -r k; do
-	i=$((i + 1))
-	add_profile "p$i" "$k"
-done < "$T/keys"
+fake_keys "$NKEYS" "$T/keys"
+add_profiles "$T/keys"
 
 trace "generating $SIZE MiB with planted keys"
 "$PY" - "$T/keys" "$T/text" "$SIZE" "$T/planted" <<'PY'

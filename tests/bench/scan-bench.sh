@@ -34,17 +34,9 @@ if [ -n "${SCAN_BENCH_CACHE:-}" ]; then
 fi
 if [ ! -s "$G/planted" ]; then
 	rm -rf "$G/tree" "$G/repo"
-	: > "$G/keys"
-	for i in $(seq "$NKEYS"); do
-		fake_key >> "$G/keys"
-		echo >> "$G/keys"
-	done
+	fake_keys "$NKEYS" "$G/keys"
 fi
-i=0
-while read -r k; do
-	i=$((i + 1))
-	add_profile "p$i" "$k"
-done < "$G/keys"
+add_profiles "$G/keys"
 
 if [ ! -s "$G/planted" ]; then
 trace "generating $SIZE MiB with planted keys"
