@@ -1,8 +1,11 @@
 /* scan.c - the exact matcher for stored secrets (contract and design in ak_scan.h). */
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <sodium.h>
 #ifdef __SSE2__
@@ -44,6 +47,12 @@ struct wentry {
 	uint32_t off;      /* window offset in the core */
 };
 
+struct pending {
+	uint8_t *v;                /* a copy of the value, in the secure arena */
+	size_t len;
+	uint32_t id;
+};
+
 struct keys {                  /* in the secure arena */
 	uint64_t k1, k2, base;
 	uint8_t confirm[crypto_generichash_KEYBYTES];
@@ -69,6 +78,8 @@ struct ak_scan {
 	uint64_t *prebits;
 	unsigned preshift;
 	uint8_t (*ids)[32];       /* unkeyed BLAKE2b of each secret, in the secure arena */
+	struct pending *pend;     /* secrets added and not yet hashed into windows (ak_scan_build does) */
+	size_t npend, cappend;
 	size_t nsecrets;
 	size_t stride, maxlen, maxdstart, mindlen;
 	uint8_t *norm;            /* scratch for normalised text (secure: it holds candidates) */
@@ -203,8 +214,15 @@ big_alloc(size_t n, size_t elem)
 	n *= elem;
 	if (n < BIG_MIN)
 		return calloc(1, n);
-	p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	return p != MAP_FAILED ? p : NULL;
+	p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	/* Huge pages where the block spans them: a fault per 2 MiB, not per 4 KiB. Then every page at
+	 * once (MAP_POPULATE would populate before the advice). Both only advice: without them the pages
+	 * come as they are first touched. */
+	(void)madvise(p, n, MADV_HUGEPAGE);
+	(void)madvise(p, n, MADV_POPULATE_WRITE);
+	return p;
 }
 
 /* Wipe the first used bytes (the tables hold keyed hashes only, but nothing of the matcher goes back
@@ -247,6 +265,18 @@ ak_scan_view(const struct ak_scan *s)
 	return v;
 }
 
+static void
+pending_free(struct ak_scan *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->npend; i++)
+		ak_smem_free(s->pend[i].v);
+	free(s->pend);
+	s->pend = NULL;
+	s->npend = s->cappend = 0;
+}
+
 void
 ak_scan_free(struct ak_scan *s)
 {
@@ -268,6 +298,7 @@ ak_scan_free(struct ak_scan *s)
 	wipe_free_used(s->pre, s->npre * sizeof(*s->pre), s->cappre * sizeof(*s->pre));
 	wipe_free(s->prebits, s->prebits != NULL ? ((size_t)1 << (64 - s->preshift)) / 8 : 0);
 	wipe_free(s->map, s->normcap * sizeof(*s->map));
+	pending_free(s);
 	ak_smem_free(s->norm);
 	ak_smem_free(s->ids);
 	ak_smem_free(s->k);
@@ -474,15 +505,63 @@ add_variant(struct ak_scan *s, uint32_t id, enum ak_scan_variant kind, const uin
 	return 0;
 }
 
+/* Every variant of secret id (value v) into s: its windows, hashed. 0, or -1 out of memory. */
+static int
+add_secret(struct ak_scan *s, const uint8_t *v, size_t len, uint32_t id)
+{
+	static const enum ak_scan_variant kinds[] = { AK_SCAN_HEX, AK_SCAN_PERCENT, AK_SCAN_URLENCODED,
+		AK_SCAN_JSON_ESCAPE };
+	uint8_t *core = NULL, *tmp = NULL;
+	size_t plen = public_prefix_len((const char *)v, len), clen, ds = 0, i, a;
+	int ascii = 1, r = -1;
+
+	/* The encodings hold the secret: build them in the arena, wipe them right after hashing. */
+	core = ak_smem_alloc(6 * len + 16);
+	tmp = ak_smem_alloc(len + 8);
+	if (core == NULL || tmp == NULL)
+		goto out;
+	for (i = 0; i < len; i++)
+		if (v[i] >= 0x80)
+			ascii = 0;
+	clen = enc_bytes(v, len, plen, AK_SCAN_RAW, 0, core, &ds);
+	if (add_variant(s, id, AK_SCAN_RAW, core, clen, ds) != 0)
+		goto out;
+	for (a = 0; a < 3; a++) {
+		clen = enc_base64(v, len, plen, a, 0, tmp, core, &ds);
+		if (add_variant(s, id, AK_SCAN_BASE64, core, clen, ds) != 0)
+			goto out;
+		clen = enc_base64(v, len, plen, a, 1, tmp, core, &ds);
+		if (add_variant(s, id, AK_SCAN_BASE64URL, core, clen, ds) != 0)
+			goto out;
+	}
+	for (a = 0; a < 2; a++) {
+		for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+			clen = enc_bytes(v, len, plen, kinds[i], (int)a, core, &ds);
+			if (add_variant(s, id, kinds[i], core, clen, ds) != 0)
+				goto out;
+		}
+	}
+	if (ascii) {
+		clen = enc_bytes(v, len, plen, AK_SCAN_UTF16LE, 0, core, &ds);
+		if (add_variant(s, id, AK_SCAN_UTF16LE, core, clen, ds) != 0)
+			goto out;
+	}
+	r = 0;
+out:
+	ak_smem_free(core);
+	ak_smem_free(tmp);
+	return r;
+}
+
+/* Only the id here: the value is kept (in the arena) and hashed into windows by ak_scan_build, which
+ * shares that work between two threads. */
 enum ak_err
 ak_scan_add(struct ak_scan *s, const char *value, size_t len, uint32_t *id)
 {
 	const uint8_t *v = (const uint8_t *)value;
 	uint8_t idh[32];
-	uint8_t *core = NULL, *tmp = NULL;
-	size_t plen, clen, ds, i, a;
-	int ascii = 1;
-	enum ak_err r;
+	uint8_t *copy;
+	size_t plen, i;
 
 	*id = 0;
 	if (s->built)
@@ -498,13 +577,24 @@ ak_scan_add(struct ak_scan *s, const char *value, size_t len, uint32_t *id)
 			return AK_OK;
 		}
 	}
+	if (s->npend == s->cappend) {
+		size_t cap = s->cappend ? 2 * s->cappend : 16;
+		struct pending *np = realloc(s->pend, cap * sizeof(*np));
+
+		if (np == NULL)
+			goto nomem;
+		s->pend = np;
+		s->cappend = cap;
+	}
+	if ((copy = ak_smem_alloc(len)) == NULL)
+		goto nomem;
 	/* The id table is tiny: regrow it in the arena, copying (the old block is wiped on free). */
 	{
 		uint8_t(*nids)[32] = ak_smem_alloc((s->nsecrets + 1) * 32);
 
 		if (nids == NULL) {
-			r = AK_ERR_NOMEM;
-			goto out;
+			ak_smem_free(copy);
+			goto nomem;
 		}
 		if (s->nsecrets > 0)
 			memcpy(nids, s->ids, s->nsecrets * 32);
@@ -512,52 +602,137 @@ ak_scan_add(struct ak_scan *s, const char *value, size_t len, uint32_t *id)
 		s->ids = nids;
 	}
 	memcpy(s->ids[s->nsecrets], idh, sizeof(idh));
-	*id = (uint32_t)s->nsecrets++;
-
-	/* The encodings hold the secret: build them in the arena, wipe them right after hashing. */
-	core = ak_smem_alloc(6 * len + 16);
-	tmp = ak_smem_alloc(len + 8);
-	if (core == NULL || tmp == NULL) {
-		r = AK_ERR_NOMEM;
-		goto out;
-	}
-	for (i = 0; i < len; i++)
-		if (v[i] >= 0x80)
-			ascii = 0;
-	r = AK_ERR_NOMEM;
-	ds = 0;
-	clen = enc_bytes(v, len, plen, AK_SCAN_RAW, 0, core, &ds);
-	if (add_variant(s, *id, AK_SCAN_RAW, core, clen, ds) != 0)
-		goto out;
-	for (a = 0; a < 3; a++) {
-		clen = enc_base64(v, len, plen, a, 0, tmp, core, &ds);
-		if (add_variant(s, *id, AK_SCAN_BASE64, core, clen, ds) != 0)
-			goto out;
-		clen = enc_base64(v, len, plen, a, 1, tmp, core, &ds);
-		if (add_variant(s, *id, AK_SCAN_BASE64URL, core, clen, ds) != 0)
-			goto out;
-	}
-	for (a = 0; a < 2; a++) {
-		static const enum ak_scan_variant kinds[] = { AK_SCAN_HEX, AK_SCAN_PERCENT,
-			AK_SCAN_URLENCODED, AK_SCAN_JSON_ESCAPE };
-
-		for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-			clen = enc_bytes(v, len, plen, kinds[i], (int)a, core, &ds);
-			if (add_variant(s, *id, kinds[i], core, clen, ds) != 0)
-				goto out;
-		}
-	}
-	if (ascii) {
-		clen = enc_bytes(v, len, plen, AK_SCAN_UTF16LE, 0, core, &ds);
-		if (add_variant(s, *id, AK_SCAN_UTF16LE, core, clen, ds) != 0)
-			goto out;
-	}
-	r = AK_OK;
-out:
 	sodium_memzero(idh, sizeof(idh));
-	ak_smem_free(core);
-	ak_smem_free(tmp);
-	return r;
+	memcpy(copy, v, len);
+	*id = (uint32_t)s->nsecrets++;
+	s->pend[s->npend].v = copy;
+	s->pend[s->npend].len = len;
+	s->pend[s->npend].id = *id;
+	s->npend++;
+	return AK_OK;
+nomem:
+	sodium_memzero(idh, sizeof(idh));
+	return AK_ERR_NOMEM;
+}
+
+/* The secrets added, hashed into windows: the first half on this thread into s, the second on another
+ * into a matcher of its own sharing s's keys, then appended to s, so that the windows end up in the
+ * order added, as on one thread. Hashing every window of 64 keys took 5 ms, most of a small scan (a
+ * pre-commit hook); the other CPU was idle. */
+struct half {
+	struct ak_scan *s;
+	const struct pending *p;
+	size_t n;
+	int rc;
+};
+
+static void *
+add_half(void *arg)
+{
+	struct half *h = arg;
+	size_t i;
+
+	for (i = 0; i < h->n && h->rc == 0; i++)
+		h->rc = add_secret(h->s, h->p[i].v, h->p[i].len, h->p[i].id);
+	return NULL;
+}
+
+/* Append part's variants and windows to s. 0, or -1 out of memory. */
+static int
+merge_part(struct ak_scan *s, const struct ak_scan *part)
+{
+	size_t i, base = s->nvars;
+
+	if (part->nvars == 0)
+		return 0; /* nothing was added: a variant too short for a window adds nothing at all */
+	if (grow((void **)&s->vars, &s->capvars, s->nvars + part->nvars, sizeof(*s->vars)) != 0 ||
+	    grow((void **)&s->win, &s->capwin, s->nwin + part->nwin, sizeof(*s->win)) != 0 ||
+	    grow((void **)&s->wcls, &s->capcls, s->nwin + part->nwin, 1) != 0 ||
+	    (part->npre > 0 && grow((void **)&s->pre, &s->cappre, s->npre + part->npre, sizeof(*s->pre)) != 0))
+		return -1;
+	memcpy(s->vars + s->nvars, part->vars, part->nvars * sizeof(*s->vars));
+	s->nvars += part->nvars;
+	for (i = 0; i < part->nwin; i++) {
+		s->win[s->nwin + i] = part->win[i];
+		s->win[s->nwin + i].var += (uint32_t)base;
+	}
+	memcpy(s->wcls + s->nwin, part->wcls, part->nwin);
+	s->nwin += part->nwin;
+	if (part->npre > 0)
+		memcpy(s->pre + s->npre, part->pre, part->npre * sizeof(*s->pre));
+	s->npre += part->npre;
+	for (i = 0; i < 4; i++) {
+		s->bytes[i] |= part->bytes[i];
+		s->corebytes[i] |= part->corebytes[i];
+	}
+	if (part->maxlen > s->maxlen)
+		s->maxlen = part->maxlen;
+	if (part->maxdstart > s->maxdstart)
+		s->maxdstart = part->maxdstart;
+	if (part->mindlen < s->mindlen)
+		s->mindlen = part->mindlen;
+	return 0;
+}
+
+/* Room for every window (and holdback prefix) of the secrets p[0..n) at once: growing the arrays as
+ * they fill copied and remapped them a dozen times, and with two threads each remap interrupted the
+ * other CPU (a TLB flush), which took more than the second thread saved. The longest encodings:
+ * raw 1, base64 6 x 4/3, hex 2 x 2, percent and URL 4 x 3, JSON 2 x 6, UTF-16 2 bytes per byte of
+ * the distinctive part. */
+static int
+reserve(struct ak_scan *s, const struct pending *p, size_t n)
+{
+	size_t i, w = 0;
+
+	for (i = 0; i < n; i++)
+		w += 39 * (p[i].len - public_prefix_len((const char *)p[i].v, p[i].len)) + 24;
+	w += s->nwin;
+	return grow((void **)&s->vars, &s->capvars, s->nvars + 16 * n, sizeof(*s->vars)) != 0 ||
+	    grow((void **)&s->win, &s->capwin, w, sizeof(*s->win)) != 0 ||
+	    grow((void **)&s->wcls, &s->capcls, w, 1) != 0 ||
+	    (s->holdback && grow((void **)&s->pre, &s->cappre, w, sizeof(*s->pre)) != 0) ? -1 : 0;
+}
+
+static int
+add_pending(struct ak_scan *s)
+{
+	struct ak_scan part;
+	struct half h0 = { s, s->pend, s->npend, 0 }, h1;
+	pthread_t th;
+	cpu_set_t set;
+	int two, rc;
+
+	/* Two threads when two CPUs may run them and there is enough to share. */
+	two = s->npend >= 8 && sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 1;
+	memset(&part, 0, sizeof(part));
+	part.k = s->k;
+	part.holdback = s->holdback;
+	part.mindlen = SIZE_MAX;
+	h1.s = &part;
+	h1.rc = 0;
+	h1.n = two ? s->npend / 2 : 0;
+	h1.p = s->pend + (s->npend - h1.n);
+	h0.n = s->npend - h1.n;
+	if (reserve(s, s->pend, h0.n) != 0 || (two && reserve(&part, h1.p, h1.n) != 0)) {
+		rc = -1;
+		goto out;
+	}
+	if (two && pthread_create(&th, NULL, add_half, &h1) != 0) {
+		two = 0;
+		h0.n = s->npend;
+		h1.n = 0;
+	}
+	add_half(&h0);
+	if (two)
+		pthread_join(th, NULL);
+	rc = h0.rc != 0 || h1.rc != 0 || merge_part(s, &part) != 0 ? -1 : 0;
+out:
+	wipe_free_used(part.vars, part.nvars * sizeof(*part.vars), part.capvars * sizeof(*part.vars));
+	wipe_free_used(part.win, part.nwin * sizeof(*part.win), part.capwin * sizeof(*part.win));
+	wipe_free_used(part.wcls, part.nwin, part.capcls);
+	wipe_free_used(part.pre, part.npre * sizeof(*part.pre), part.cappre * sizeof(*part.pre));
+	pending_free(s);
+	return rc;
 }
 
 /* Sort n 64-bit values: four passes of a 16-bit radix through a scratch block, each stable. A
@@ -858,6 +1033,8 @@ ak_scan_build(struct ak_scan *s)
 
 	if (s->built)
 		return AK_ERR_INTERNAL;
+	if (add_pending(s) != 0)
+		return AK_ERR_NOMEM;
 	/* The fingerprint key: a hash of every secret's hash, in the order added (the store's order). */
 	crypto_generichash(s->k->fp, sizeof(s->k->fp), s->nsecrets ? &s->ids[0][0] : NULL, s->nsecrets * 32,
 	    NULL, 0);

@@ -1,5 +1,7 @@
 /* test_scan.c - the exact matcher: every variant found at every offset, wrapped keys, nothing on clean
  * text, holdback for streaming, key-shaped patterns. Keys are generated here, never committed. */
+#include <sched.h>
+
 #include <sodium.h>
 
 #include "ak_scan.h"
@@ -578,6 +580,114 @@ test_patterns(void)
 	CHECK_EQ(f.n, 2);
 }
 
+/* ak_scan_build hashes the secrets' windows on two threads when two CPUs may run them, and appends
+ * the second thread's to the first's. The matcher must be the same as one built on one thread: the
+ * same hits (secret, variant, where, wrapped) in the same order, over every encoding of every key, a
+ * key stored twice under one id, a short secret and wrapped copies, and the same holdback. */
+struct hitlist {
+	size_t n;
+	struct ak_scan_hit h[1024];
+};
+
+static int
+collect_all(void *arg, const struct ak_scan_hit *hit)
+{
+	struct hitlist *l = arg;
+
+	if (l->n < sizeof(l->h) / sizeof(l->h[0]))
+		l->h[l->n] = *hit;
+	l->n++;
+	return 0;
+}
+
+static struct ak_scan *
+build_on(int one_cpu, int holdback)
+{
+	cpu_set_t all, one;
+	struct ak_scan *s = ak_scan_new(holdback);
+	uint32_t id;
+	int k, cpu;
+
+	CHECK(s != NULL);
+	CHECK(sched_getaffinity(0, sizeof(all), &all) == 0);
+	for (k = 0; k < NKEYS; k++)
+		CHECK_EQ(ak_scan_add(s, keys[k], strlen(keys[k]), &id), AK_OK);
+	CHECK_EQ(ak_scan_add(s, keys[5], strlen(keys[5]), &id), AK_OK);
+	CHECK_EQ(ak_scan_add(s, "AKIAABCDEFGHIJKLMNOPQR", 22, &id), AK_OK);
+	if (one_cpu) {
+		for (cpu = 0; !CPU_ISSET(cpu, &all); cpu++)
+			;
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		CHECK(sched_setaffinity(0, sizeof(one), &one) == 0);
+	}
+	CHECK_EQ(ak_scan_build(s), AK_OK);
+	CHECK(sched_setaffinity(0, sizeof(all), &all) == 0);
+	return s;
+}
+
+static void
+test_split_build(void)
+{
+	static uint8_t text[1 << 16];
+	static struct hitlist l1, l2;
+	struct ak_scan *a, *b;
+	cpu_set_t all;
+	char enc[1024];
+	size_t o = 0, el, i, cut;
+	int k, kind, var, nvar;
+
+	CHECK(sched_getaffinity(0, sizeof(all), &all) == 0);
+	if (CPU_COUNT(&all) < 2) {
+		fprintf(stderr, "test_split_build: one CPU, the build is never split here\n");
+		return;
+	}
+	filler(text, sizeof(text));
+	for (k = 0; k < NKEYS; k++) {
+		for (kind = 0; kind < 6; kind++) {
+			nvar = kind == 1 ? 6 : (kind == 0 || kind == 5 ? 1 : 2);
+			for (var = 0; var < nvar; var++) {
+				el = encode(kind, var, keys[k], enc);
+				if (o + el + 40 > sizeof(text) - 200)
+					break;
+				o += 7 + (size_t)(k + kind + var) % 13;
+				memcpy(text + o, enc, el);
+				o += el;
+			}
+		}
+	}
+	/* A wrapped copy and the short secret. */
+	memcpy(text + o + 10, keys[1], 50);
+	memcpy(text + o + 60, "\\\n    ", 6);
+	memcpy(text + o + 66, keys[1] + 50, strlen(keys[1]) - 50);
+	memcpy(text + o + 200, "AKIAABCDEFGHIJKLMNOPQR", 22);
+	for (cut = 0; cut < 2; cut++) {
+		a = build_on(1, (int)cut);
+		b = build_on(0, (int)cut);
+		memset(&l1, 0, sizeof(l1));
+		memset(&l2, 0, sizeof(l2));
+		ak_scan_buf(a, text, sizeof(text), collect_all, &l1);
+		ak_scan_buf(b, text, sizeof(text), collect_all, &l2);
+		CHECK(l1.n > (size_t)NKEYS * 8);
+		CHECK_EQ(l1.n, l2.n);
+		for (i = 0; i < l1.n && i < l2.n && i < sizeof(l1.h) / sizeof(l1.h[0]); i++) {
+			CHECK_EQ(l1.h[i].secret, l2.h[i].secret);
+			CHECK_EQ(l1.h[i].variant, l2.h[i].variant);
+			CHECK_EQ(l1.h[i].start, l2.h[i].start);
+			CHECK_EQ(l1.h[i].end, l2.h[i].end);
+			CHECK_EQ(l1.h[i].wrapped, l2.h[i].wrapped);
+		}
+		CHECK_EQ(ak_scan_stride(a), ak_scan_stride(b));
+		CHECK_EQ(ak_scan_span(a), ak_scan_span(b));
+		if (cut)
+			for (i = 1; i <= strlen(keys[6]); i++)
+				CHECK_EQ(ak_scan_holdback(a, (const uint8_t *)keys[6], i),
+				    ak_scan_holdback(b, (const uint8_t *)keys[6], i));
+		ak_scan_free(a);
+		ak_scan_free(b);
+	}
+}
+
 int
 main(void)
 {
@@ -617,6 +727,7 @@ main(void)
 	test_odd_bytes();
 	test_patterns();
 	test_patterns_same();
+	test_split_build();
 	ak_smem_release_all();
 	T_DONE();
 }
