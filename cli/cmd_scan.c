@@ -19,7 +19,9 @@
 #include "ak_smem.h"
 #include "scan.h"
 
-#define SCAN_CHUNK (1u << 20)
+/* Read a file this much at a time: with the matcher's tables it stays in the CPU's second-level cache
+ * (512 KiB here) between the copy the kernel makes into it and the scan; 1 MiB did not. */
+#define SCAN_CHUNK (256u << 10)
 
 void
 scan_names_free(struct scan_names *nm)
@@ -339,10 +341,37 @@ struct pass {
 	uint64_t lcnt;
 };
 
+/* Count the newlines of a re-readable stream's bytes that left the buffer uncounted, from the file
+ * itself (only once something is found in it: most files have no finding, and counting every byte
+ * read cost a sixth of a scan). A file that changed since gives a line number that is off, no more. */
+static void
+lines_catch_up(struct scan_stream *st)
+{
+	uint8_t b[16384];
+	uint64_t at = st->lbase;
+	ssize_t r;
+
+	while (at < st->base) {
+		size_t want = st->base - at < sizeof(b) ? (size_t)(st->base - at) : sizeof(b);
+
+		r = pread(st->fd, b, want, (off_t)at);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		st->line += count_lines(b, (size_t)r);
+		at += (uint64_t)r;
+	}
+	sodium_memzero(b, sizeof(b));
+	st->lbase = st->base;
+}
+
 /* The 1-based line of data[pos]: counted on from the previous hit's, only when something is found. */
 static uint64_t
 line_at(struct pass *ps, size_t pos)
 {
+	if (ps->st->lbase < ps->st->base)
+		lines_catch_up(ps->st);
 	if (pos < ps->lpos) {
 		ps->lpos = 0;
 		ps->lcnt = 0;
@@ -429,6 +458,7 @@ scan_stream_begin(struct scan_ctx *x, struct scan_stream *st, const char *label)
 {
 	memset(st, 0, sizeof(*st));
 	st->label = label;
+	st->fd = -1;
 	(void)x;
 }
 
@@ -443,7 +473,10 @@ make_room(struct scan_ctx *x, struct scan_stream *st)
 		return;
 	scan_pass(x, st);
 	x->dirty = x->cap;
-	st->line += count_lines(x->buf, st->n - keep);
+	if (st->fd < 0) {
+		st->line += count_lines(x->buf, st->n - keep);
+		st->lbase = st->base + st->n - keep;
+	}
 	memmove(x->buf, x->buf + st->n - keep, keep);
 	st->base += st->n - keep;
 	st->n = keep;
@@ -493,25 +526,19 @@ scan_stream_end(struct scan_ctx *x, struct scan_stream *st)
 }
 
 int
-scan_file(struct scan_ctx *x, const char *path, int zsh)
+scan_fd(struct scan_ctx *x, int fd, const char *path, int zsh)
 {
 	struct scan_stream st;
-	struct stat sb;
 	uint8_t *chunk = NULL;
 	ssize_t n;
-	int fd, rc = -1, e;
+	int rc = -1, e;
 
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -1;
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-		close(fd);
-		return 0;
-	}
 	scan_stream_begin(x, &st, path);
 	st.zsh = zsh;
+	if (!zsh)
+		st.fd = fd; /* lines are counted from the file when something is found */
 	if (zsh && (chunk = malloc(SCAN_CHUNK)) == NULL)
-		goto out;
+		return -1;
 	for (;;) {
 		/* Straight into the scan buffer (no copy), except zsh's, which is unmetafied on the way. */
 		if (chunk == NULL) {
@@ -533,13 +560,31 @@ scan_file(struct scan_ctx *x, const char *path, int zsh)
 	scan_stream_end(x, &st);
 	if (n == 0)
 		rc = 0;
-	errno = e;
-out:
 	if (chunk != NULL) {
 		sodium_memzero(chunk, SCAN_CHUNK);
 		free(chunk);
 	}
+	errno = e;
+	return rc;
+}
+
+int
+scan_file(struct scan_ctx *x, const char *path, int zsh)
+{
+	struct stat sb;
+	int fd, rc, e;
+
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return 0;
+	}
+	rc = scan_fd(x, fd, path, zsh);
+	e = errno;
 	close(fd);
+	errno = e;
 	return rc;
 }
 

@@ -57,7 +57,9 @@ struct scan_stream {
 	const char *object;   /* git object id, or NULL */
 	size_t n;             /* bytes in ctx->buf */
 	uint64_t base;        /* stream offset of buf[0] */
-	uint64_t line;        /* line number of buf[0] */
+	uint64_t line;        /* newlines before stream offset lbase */
+	uint64_t lbase;       /* base, or less when newlines are counted only on a finding (fd) */
+	int fd;               /* the file the stream reads, to count newlines from; -1: none */
 	uint64_t done;        /* hits ending at or before this offset were reported */
 	int zsh;              /* unmetafy (zsh history) */
 	int meta;             /* a 0x83 at the end of the last feed */
@@ -75,6 +77,9 @@ void scan_stream_end(struct scan_ctx *x, struct scan_stream *st);
 void scan_stream_whole(struct scan_ctx *x, struct scan_stream *st, const uint8_t *data, size_t len);
 /* Scan a file by path (regular files only, never through a symlink). 0, or -1 when it cannot be read. */
 int scan_file(struct scan_ctx *x, const char *path, int zsh);
+/* The same from a regular file open for reading, read to its end (fd stays open: the caller closes it).
+ * Newlines are counted from the file itself when something is found (pread), unless zsh. */
+int scan_fd(struct scan_ctx *x, int fd, const char *path, int zsh);
 /* Print one finding (or pass it to x->sink). st gives the label; line is 1-based. */
 void scan_report(struct scan_ctx *x, struct scan_stream *st, uint64_t line, const char *what,
     const char *variant, int wrapped, const char *fp, int unknown);

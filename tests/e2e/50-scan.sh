@@ -50,6 +50,50 @@ if command -v taskset >/dev/null; then
 fi
 rm -rf "$B"
 
+trace "large files of many lines, mapped or read: a key across a read's end, line numbers exact"
+# Each worker maps its first large file and reads its second (then whichever was faster): eight files
+# of 1.3 MiB give both ways to both workers. Reading goes 256 KiB at a time and counts lines only
+# when something is found, from the file; mapping counts them where they lie. Keys at known lines,
+# one across the first 256 KiB boundary, one in the last bytes.
+L="$T/lines"
+mkdir -p "$L"
+"$PY" - "$KEY" "$L" > "$T/lines.expect" <<'PY'
+import sys
+key, d = sys.argv[1], sys.argv[2]
+for f in range(8):
+    lines, size, want = [], 0, (1 + f, 15000 + 997 * f)
+    n = 0
+    while size < 1300000:
+        n += 1
+        line = "%06d the quick brown fox %s" % (n, "x" * (n % 50))
+        if n in want:
+            line += " k=" + key
+        lines.append(line)
+        size += len(line) + 1
+    text = "\n".join(lines) + "\n"
+    if f == 2:  # a key across the first read's end, on a line of its own
+        cut = 262144 - 40
+        text = text[:cut] + key + "\n" + text[cut:]
+    if f == 6:  # the key is the last thing in the file
+        text += "k=" + key
+    at = text.find(key)
+    while at >= 0:
+        print("%s/f%d:%d" % (d, f, text.count("\n", 0, at) + 1))
+        at = text.find(key, at + 1)
+    open("%s/f%d" % (d, f), "w").write(text)
+PY
+sort -t: -k1,1 -k2n "$T/lines.expect" > "$T/lines.want"
+expect_exit 1 "$AKCTL" scan --no-patterns "$L"
+grep -v "production ANTHROPIC_API_KEY (raw) fp:" "$OUT" && fail "other findings: $(cat "$OUT")"
+sed 's/: production .*//' "$OUT" | sort -t: -k1,1 -k2n > "$T/lines.got"
+cmp -s "$T/lines.got" "$T/lines.want" || fail "lines: $(diff "$T/lines.got" "$T/lines.want")"
+if command -v taskset >/dev/null; then
+	cp "$OUT" "$T/lines.out"
+	expect_exit 1 taskset -c 0 "$AKCTL" scan --no-patterns "$L"
+	cmp -s "$OUT" "$T/lines.out" || fail "not as on one thread: $(diff "$OUT" "$T/lines.out")"
+fi
+rm -rf "$L"
+
 trace "every variant, in a file each"
 V="$T/variants"
 mkdir -p "$V"
