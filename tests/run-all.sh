@@ -13,7 +13,7 @@ BUILD_DEPS=(gcc libc6-dev libsodium-dev libcurl4-openssl-dev libcjson-dev librea
 	pkg-config scdoc clang libclang-rt-14-dev)
 TEST_DEPS=(bash zsh fish tcsh dash procps util-linux python3 coreutils openssl curl python3-dotenv git tmux
 	systemd bash-completion cracklib-runtime openssh-server openssh-client
-	python3-botocore)
+	python3-botocore strace)
 
 install_missing() {
 	local missing=() p

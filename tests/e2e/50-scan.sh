@@ -94,6 +94,107 @@ if command -v taskset >/dev/null; then
 fi
 rm -rf "$L"
 
+trace "large files mapped where the page cache holds them in large folios, read where in 4 KiB pages"
+# A mapped file's page faults show which: a fault maps a whole large folio, but only 16 small pages.
+# 40 files of 1 MiB, a key in every eighth. Dropped from the cache and read back in 1 MiB reads, they
+# sit in 4 KiB pages (the kernel reads a request that large ahead in small pages), and each worker
+# maps its first file, then reads, mapping every 32nd to look again. Written anew in one write each,
+# they sit in large folios where the filesystem has them (ext4 from 6.16, XFS), and every file is
+# mapped. The share of the files' pages in large folios is read from /proc/kpageflags (root), and
+# each expectation is checked where the cache is as it needs; with one CPU there are no workers and
+# every file is read.
+command -v strace >/dev/null || fail "strace is needed (Debian: apt-get install strace)"
+IO="$T/io"
+mkdir -p "$IO"
+"$PY" - "$KEY" "$IO" <<'PY'
+import sys
+key, d = sys.argv[1], sys.argv[2]
+for f in range(40):
+    lines = ["%06d %s" % (n, "lorem ipsum dolor " * (n % 5)) for n in range(1, 22000)]
+    if f % 8 == 3:
+        lines[1000 * (f % 7) + 5] += " k=" + key
+    text = "\n".join(lines) + "\n"
+    open("%s/f%02d" % (d, f), "w").write(text[:1 << 20])
+PY
+# io_state written|small: put the files in that state; prints the percentage of their cached pages in
+# large folios, or "unknown" without root.
+io_state() {
+	"$PY" - "$1" "$IO" <<'PY'
+import mmap, os, struct, sys
+mode, d = sys.argv[1], sys.argv[2]
+files = sorted(os.path.join(d, f) for f in os.listdir(d))
+for p in files:
+    if mode == "written":
+        data = open(p, "rb").read()
+        with open(p + ".new", "wb") as f:
+            f.write(data)
+        os.rename(p + ".new", p)
+    else:
+        fd = os.open(p, os.O_RDONLY)
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        while os.read(fd, 1 << 20):
+            pass
+        os.close(fd)
+os.sync()
+try:
+    pm, kf = open("/proc/self/pagemap", "rb"), open("/proc/kpageflags", "rb")
+except OSError:
+    print("unknown")
+    sys.exit(0)
+pages = large = 0
+for p in files:
+    fd = os.open(p, os.O_RDONLY)
+    size = os.fstat(fd).st_size
+    m = mmap.mmap(fd, size, prot=mmap.PROT_READ)
+    os.close(fd)
+    base = [int(l.split("-")[0], 16) for l in open("/proc/self/maps") if l.rstrip().endswith(" " + p)][0]
+    for i in range(0, size, 4096):
+        m[i]
+        pm.seek((base + i) // 4096 * 8)
+        e = struct.unpack("Q", pm.read(8))[0]
+        if e >> 63 & 1:
+            kf.seek((e & ((1 << 55) - 1)) * 8)
+            fl = struct.unpack("Q", kf.read(8))[0]
+            pages += 1
+            large += (fl >> 15 | fl >> 16) & 1
+    m.close()
+print(100 * large // max(pages, 1))
+PY
+}
+# io_scan NAME: the scan under strace; NAME.maps gets how many of the files were mapped.
+io_scan() {
+	strace -f -y -qq -o "$T/$1.strace" -e trace=mmap "$AKCTL" scan --no-patterns "$IO" > "$T/$1.out" 2>/dev/null
+	grep -c "^[0-9]* *mmap(.*, PROT_READ, MAP_PRIVATE|MAP_FIXED, [0-9]*<$IO/f" "$T/$1.strace" > "$T/$1.maps"
+	sed 's/ fp:.*//' "$T/$1.out" | sort > "$T/$1.found"
+}
+for i in 3 11 19 27 35; do
+	printf '%s/f%02d:%d: production ANTHROPIC_API_KEY (raw)\n' "$IO" "$i" $((1000 * (i % 7) + 6))
+done | sort > "$T/io.want"
+small=$(io_state small)
+io_scan small
+cmp -s "$T/small.found" "$T/io.want" || fail "4 KiB pages: $(diff "$T/small.found" "$T/io.want")"
+maps=$(cat "$T/small.maps")
+if [ "$(nproc)" -lt 2 ]; then
+	trace "one CPU: no workers, every file read; mapped $maps of 40"
+elif [ "$small" = unknown ] || [ "$small" -gt 10 ]; then
+	trace "the files in 4 KiB pages: ${small}% in large folios; mapped $maps of 40"
+else
+	[ "$maps" -ge 1 ] && [ "$maps" -le 6 ] || fail "4 KiB pages: $maps of 40 files mapped, want 1 to 6"
+fi
+written=$(io_state written)
+io_scan written
+cmp -s "$T/written.found" "$T/io.want" || fail "large folios: $(diff "$T/written.found" "$T/io.want")"
+maps=$(cat "$T/written.maps")
+if [ "$(nproc)" -lt 2 ]; then
+	:
+elif [ "$written" = unknown ] || [ "$written" -lt 90 ]; then
+	trace "the files written anew: ${written}% in large folios (none on this filesystem); mapped $maps of 40"
+else
+	[ "$maps" -eq 40 ] || fail "large folios (${written}%): $maps of 40 files mapped, want all"
+fi
+rm -rf "$IO"
+
 trace "every variant, in a file each"
 V="$T/variants"
 mkdir -p "$V"
