@@ -14,8 +14,12 @@
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 #include <sodium.h>
 
+#include "ak_cpu.h"
 #include "ak_smem.h"
 #include "scan.h"
 
@@ -300,30 +304,59 @@ scan_report(struct scan_ctx *x, struct scan_stream *st, uint64_t line, const cha
 }
 
 /* Newlines in p[0..n). Found lines are short (tens of bytes) in text, so a memchr per line costs more
- * in calls than in bytes: count 16 bytes at a time instead. */
+ * in calls than in bytes: count a vector at a time instead. Each compare adds 1 (as -1) per newline
+ * to a byte lane; 255 rounds at most before the lanes are summed, so none overflows. A finding half a
+ * mapped megabyte in is counted up to from the file's start: with 16 bytes at a time that was 3% of a
+ * scan of 1 GiB with 256 findings. */
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("avx2"))) static uint64_t
+count_lines_avx2(const uint8_t *p, size_t n, size_t *done)
+{
+	const __m256i nl = _mm256_set1_epi8('\n'), zero = _mm256_setzero_si256();
+	uint64_t c = 0;
+	size_t i = 0;
+
+	while (n - i >= 32) {
+		__m256i acc = zero;
+		size_t r;
+
+		for (r = 0; r < 255 && n - i >= 32; r++, i += 32)
+			acc = _mm256_sub_epi8(acc, _mm256_cmpeq_epi8(
+			    _mm256_loadu_si256((const __m256i *)(const void *)(p + i)), nl));
+		acc = _mm256_sad_epu8(acc, zero);
+		c += (uint64_t)_mm256_extract_epi64(acc, 0) + (uint64_t)_mm256_extract_epi64(acc, 1) +
+		    (uint64_t)_mm256_extract_epi64(acc, 2) + (uint64_t)_mm256_extract_epi64(acc, 3);
+	}
+	*done = i;
+	return c;
+}
+#endif
+
 static uint64_t
 count_lines(const uint8_t *p, size_t n)
 {
 	uint64_t c = 0;
 	size_t i = 0;
 
+#if defined(__x86_64__) || defined(__i386__)
+	if (ak_cpu_avx2())
+		c = count_lines_avx2(p, n, &i);
+#endif
 #ifdef __SSE2__
-	const __m128i nl = _mm_set1_epi8('\n'), zero = _mm_setzero_si128();
+	{
+		const __m128i nl = _mm_set1_epi8('\n'), zero = _mm_setzero_si128();
 
-	while (n - i >= 16) {
-		/* Each compare adds 1 (as -1) per newline to a byte lane; 255 rounds at most before the
-		 * lanes are summed, so none overflows. */
-		__m128i acc = zero;
-		size_t r;
+		while (n - i >= 16) {
+			__m128i acc = zero;
+			size_t r;
 
-		for (r = 0; r < 255 && n - i >= 16; r++, i += 16) {
-			__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
-
-			acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(v, nl));
+			for (r = 0; r < 255 && n - i >= 16; r++, i += 16)
+				acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(
+				    _mm_loadu_si128((const __m128i *)(const void *)(p + i)), nl));
+			acc = _mm_sad_epu8(acc, zero);
+			c += (uint64_t)_mm_cvtsi128_si64(acc);
+			c += (uint64_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(acc, acc));
 		}
-		acc = _mm_sad_epu8(acc, zero);
-		c += (uint64_t)_mm_cvtsi128_si64(acc);
-		c += (uint64_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(acc, acc));
 	}
 #endif
 	for (; i < n; i++)
