@@ -6,10 +6,20 @@
 #   - akctl scan --git (the whole object store of a repository holding that tree, one
 #     `git cat-file --batch` per CPU) against one `git cat-file --batch-all-objects --batch` to
 #     /dev/null, goal >= 1x (on a 2-CPU machine the ratio moves with the load of the other CPU);
-#   - every planted copy found (the count must match).
-# Each comparison runs the two commands alternately, SCAN_BENCH_RUNS times each (default 5): best wall
-# time, and CPU time beside it. Needs ripgrep (Debian: apt-get install ripgrep), git and /usr/bin/time;
-# installs nothing.
+#   - every planted copy found (the count must match);
+#   - the first comparison again on a page cache of 4 KiB pages (see below).
+# The page cache: mapping a file costs per folio of the page cache, not per byte. A file written in one
+# go sits in folios of up to 2 MiB (kernels from 6.16 on, ext4 among them); a file read back from disk
+# may sit in 4 KiB pages, depending on how it was read, and this machine pages idle cache out by
+# itself. Runs on a reused tree found it in whatever state the weeks before had left, and the ratio
+# moved by half. So every run first writes each file of the tree anew, in one write, as the generator
+# does (a fresh tree and a reused one are then the same), and reports how much of the tree the cache
+# holds in large folios; then, as the worst case, drops the tree from the cache and reads it back in
+# 1 MiB reads, which leaves it in 4 KiB pages here (as every file is on a kernel without large folios
+# for its filesystem). The scan reads rather than maps where it finds 4 KiB pages.
+# Each comparison runs the two commands alternately, SCAN_BENCH_RUNS times each (default 7): best wall
+# time, median wall time and CPU time beside it. Needs ripgrep (Debian: apt-get install ripgrep), git
+# and /usr/bin/time; installs nothing.
 # usage: AKAGENT=build/akagent AKCTL=build/akctl tests/bench/scan-bench.sh [SIZE_MIB]
 # A small SIZE_MIB (64, 128) makes a quick round while changing the scanner; 1024 takes minutes to
 # generate.
@@ -97,9 +107,9 @@ BYTES=$(du -sb "$G/tree" | cut -f1)
 # pair CMD_A... -- CMD_B...: run A and B alternately, RUNS times each after one untimed round, so
 # both meet the same load on a shared machine and the same warm cache (measured apart, one could get an
 # idle minute and the other a busy one, which moved the ratio by 2x). Sets wa/wb: the best wall seconds
-# of each; ca/cb: the CPU seconds (user + sys) of each's median run by CPU, much steadier than wall
-# time. A's stdout of its last run goes to $T/last.
-RUNS=${SCAN_BENCH_RUNS:-5}
+# of each; ma/mb: the median wall seconds; ca/cb: the CPU seconds (user + sys) of each's median run by
+# CPU, much steadier than wall time. A's stdout of its last run goes to $T/last.
+RUNS=${SCAN_BENCH_RUNS:-7}
 pair() {
 	local a=() b=() i w s e t cpu ta="" tb="" cas="" cbs=""
 	while [ "$1" != "--" ]; do a+=("$1"); shift; done
@@ -123,18 +133,81 @@ pair() {
 	done
 	wa=$(echo "$ta" | tr ' ' '\n' | sed '/^$/d' | sort -g | head -1)
 	wb=$(echo "$tb" | tr ' ' '\n' | sed '/^$/d' | sort -g | head -1)
+	ma=$(echo "$ta" | tr ' ' '\n' | sed '/^$/d' | sort -g | sed -n "$(( (RUNS + 1) / 2 ))p")
+	mb=$(echo "$tb" | tr ' ' '\n' | sed '/^$/d' | sort -g | sed -n "$(( (RUNS + 1) / 2 ))p")
 	ca=$(echo "$cas" | tr ' ' '\n' | sed '/^$/d' | sort -g | sed -n "$(( (RUNS + 1) / 2 ))p")
 	cb=$(echo "$cbs" | tr ' ' '\n' | sed '/^$/d' | sort -g | sed -n "$(( (RUNS + 1) / 2 ))p")
 }
 mbs() { echo "scale=0; $BYTES / $1 / 1000000" | bc -l; }
 
-cat "$G/tree"/*/* > /dev/null
+# cache_state written|small: each file of the tree written anew in one write, or dropped from the
+# cache and read back in 1 MiB reads; synced either way, so no writeback runs beside the timing. Prints
+# the share of the tree's cached pages in folios over 4 KiB (when /proc/kpageflags can be read: root).
+cache_state() {
+	"$PY" - "$1" "$G/tree" <<'PY'
+import os, struct, sys
+mode, root = sys.argv[1], sys.argv[2]
+files = sorted(os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs)
+for p in files:
+    if mode == "written":
+        with open(p, "rb") as f:
+            data = f.read()
+        with open(p + ".new", "wb") as f:
+            f.write(data)
+        os.rename(p + ".new", p)
+    else:
+        fd = os.open(p, os.O_RDONLY)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        while os.read(fd, 1 << 20):
+            pass
+        os.close(fd)
+os.sync()
+# Folio sizes, from the pages of every 16th file: pagemap gives each page's frame, kpageflags whether
+# it is part of a compound (large) folio.
+try:
+    import mmap
+    pm, kf = open("/proc/self/pagemap", "rb"), open("/proc/kpageflags", "rb")
+    pages = large = 0
+    for p in files[::16]:
+        fd = os.open(p, os.O_RDONLY)
+        size = os.fstat(fd).st_size
+        m = mmap.mmap(fd, size, prot=mmap.PROT_READ)
+        os.close(fd)
+        buf = memoryview(m)
+        base = None
+        for line in open("/proc/self/maps"):
+            if line.rstrip().endswith(" " + p):
+                base = int(line.split("-")[0], 16)
+        if base is None:
+            continue
+        for i in range(0, size, 4096):
+            buf[i]
+            pm.seek((base // 4096 + i // 4096) * 8)
+            e = struct.unpack("Q", pm.read(8))[0]
+            if e >> 63 & 1:
+                kf.seek((e & ((1 << 55) - 1)) * 8)
+                flags = struct.unpack("Q", kf.read(8))[0]
+                pages += 1
+                large += (flags >> 15 & 1) | (flags >> 16 & 1)
+        buf.release()
+        m.close()
+    print("%d%%" % (100 * large // max(pages, 1)))
+except OSError:
+    print("unknown (not root)")
+PY
+}
 trace "files: akctl scan --no-patterns vs rg -F (same literal set: $(wc -l < "$G/literals") literals)"
+large_w=$(cache_state written)
 pair "$AKCTL" --no-prompt scan --no-patterns "$G/tree" -- rg -F -a -c --no-ignore --hidden -f "$G/literals" "$G/tree"
-t_ak=$wa c_ak=$ca t_rg=$wb c_rg=$cb
+t_ak=$wa c_ak=$ca t_rg=$wb c_rg=$cb m_ak=$ma m_rg=$mb
 found=$(grep -c ' (' "$T/last")
 pair "$AKCTL" --no-prompt scan "$G/tree" -- rg -F -a -c --no-ignore --hidden -f "$G/literals" "$G/tree"
 t_akp=$wa c_akp=$ca t_rg2=$wb c_rg2=$cb
+trace "files again, the tree in 4 KiB pages"
+large_s=$(cache_state small)
+pair "$AKCTL" --no-prompt scan --no-patterns "$G/tree" -- rg -F -a -c --no-ignore --hidden -f "$G/literals" "$G/tree"
+t_aks=$wa c_aks=$ca t_rg3=$wb c_rg3=$cb m_aks=$ma m_rg3=$mb
+sfound=$(grep -c ' (' "$T/last")
 
 trace "git: a repository holding the tree; akctl scan --git vs git cat-file --batch-all-objects --batch"
 R="$G/repo"
@@ -164,17 +237,23 @@ printf '%-52s %8s s %6s MB/s  CPU %5s s\n' "akctl scan --no-patterns" "$t_ak" "$
 printf '%-52s %8s s %6s MB/s  CPU %5s s\n' "rg -F -f literals (all variants of $NKEYS keys)" "$t_rg" "$(mbs "$t_rg")" "$c_rg"
 printf '%-52s %8s s %6s MB/s  CPU %5s s\n' "akctl scan (with unknown-key patterns)" "$t_akp" "$(mbs "$t_akp")" "$c_akp"
 printf '%-52s %8s s %6s MB/s  CPU %5s s\n' "rg -F (again, beside the previous line)" "$t_rg2" "$(mbs "$t_rg2")" "$c_rg2"
+printf '%-52s %8s s %6s MB/s  CPU %5s s\n' "akctl scan --no-patterns, 4 KiB pages" "$t_aks" "$(mbs "$t_aks")" "$c_aks"
+printf '%-52s %8s s %6s MB/s  CPU %5s s\n' "rg -F (again, beside the previous line)" "$t_rg3" "$(mbs "$t_rg3")" "$c_rg3"
 printf '%-52s %8s s %13s CPU %5s s\n' "git cat-file --batch-all-objects --batch >/dev/null" "$t_cat" "" "$c_cat"
 printf '%-52s %8s s %13s CPU %5s s   (object store %s MiB on disk)\n' "akctl scan --git --no-patterns" \
 	"$t_git" "" "$c_git" "$((ODB / 1048576))"
 echo
-printf 'ratio scan/rg -F:            %6sx   goal >= 10x   (CPU time: %sx)\n' "$(ratio "$t_rg" "$t_ak")" \
-	"$(cratio "$c_rg" "$c_ak")"
+printf 'ratio scan/rg -F:            %6sx   goal >= 10x   (CPU time: %sx; median runs: %sx)\n' \
+	"$(ratio "$t_rg" "$t_ak")" "$(cratio "$c_rg" "$c_ak")" "$(ratio "$m_rg" "$m_ak")"
+printf '  (page cache: %s of the tree in large folios, as written)\n' "$large_w"
 printf 'ratio scan/rg -F (patterns): %6sx                 (CPU time: %sx)\n' "$(ratio "$t_rg2" "$t_akp")" \
 	"$(cratio "$c_rg2" "$c_akp")"
+printf 'ratio scan/rg -F, 4 KiB pages: %4sx                 (CPU time: %sx; median runs: %sx; %s in large folios)\n' \
+	"$(ratio "$t_rg3" "$t_aks")" "$(cratio "$c_rg3" "$c_aks")" "$(ratio "$m_rg3" "$m_aks")" "$large_s"
 printf 'ratio scan --git/cat-file:   %6sx   goal >= 1x    (CPU time: %sx)\n' "$(ratio "$t_cat" "$t_git")" \
 	"$(cratio "$c_cat" "$c_git")"
 printf 'found in files: %d of %d planted; in git: %d\n' "$found" "$PLANTED" "$gfound"
 [ "$found" -eq "$PLANTED" ] || fail "files: found $found of $PLANTED"
+[ "$sfound" -eq "$PLANTED" ] || fail "files (4 KiB pages): found $sfound of $PLANTED"
 [ "$gfound" -eq "$PLANTED" ] || fail "git: found $gfound of $PLANTED"
 exit 0
