@@ -1,7 +1,8 @@
 /* ak_scan.h - find stored secrets, in every common encoding, in arbitrary bytes.
  *
- * A matcher is built from the secret values (ak_scan_add) and then only ever holds keyed hashes of
- * them: the values are encoded into their variants in the secure arena, hashed, and wiped at once.
+ * A matcher is built from the secret values (ak_scan_add, ak_scan_build) and then only ever holds keyed
+ * hashes of them: the values are kept in the secure arena until the build encodes them into their
+ * variants there, hashes them (on two threads when two CPUs may run them), and wipes them.
  *  - Every variant (raw, base64 and base64url at the three byte alignments, hex lower and upper, %XX,
  *    URL component encoding, JSON \u00XX escapes, UTF-16LE) is cut at the end of the key's public prefix
  *    (sk-ant-api03-, sk-proj-, ghp_...): only the "distinctive" part after it is matched, since a prefix
@@ -68,12 +69,13 @@ void ak_scan_free(struct ak_scan *s);
  * call from the thread that owns s (it allocates from the secure arena). */
 struct ak_scan *ak_scan_view(const struct ak_scan *s);
 
-/* Add a secret (len bytes; stays the caller's, never copied outside the secure arena, which is wiped).
- * *id: its index; a value already added returns the first one's index (same secret under two names).
- * AK_ERR_INVALID when it has fewer than AK_SCAN_MIN_SECRET bytes after its public prefix (too short to
- * search for without false alarms). Only before ak_scan_build. */
+/* Add a secret (len bytes; stays the caller's: a copy is kept in the secure arena until ak_scan_build,
+ * which wipes it). *id: its index; a value already added returns the first one's index (same secret
+ * under two names). AK_ERR_INVALID when it has fewer than AK_SCAN_MIN_SECRET bytes after its public
+ * prefix (too short to search for without false alarms). Only before ak_scan_build. */
 enum ak_err ak_scan_add(struct ak_scan *s, const char *value, size_t len, uint32_t *id);
-/* Sort the tables. After this, no more ak_scan_add. */
+/* Hash every added secret's variants into windows and sort the tables. After this, no more
+ * ak_scan_add. AK_ERR_NOMEM when out of memory. */
 enum ak_err ak_scan_build(struct ak_scan *s);
 /* Number of distinct secrets and the scan stride (for tests and benchmarks). */
 size_t ak_scan_count(const struct ak_scan *s);
