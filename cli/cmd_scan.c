@@ -570,8 +570,10 @@ scan_fd(struct scan_ctx *x, int fd, const char *path, int zsh)
 	st.zsh = zsh;
 	if (!zsh)
 		st.fd = fd; /* lines are counted from the file when something is found */
-	if (zsh && (chunk = malloc(SCAN_CHUNK)) == NULL)
+	if (zsh && (chunk = malloc(SCAN_CHUNK)) == NULL) {
+		close(fd);
 		return -1;
+	}
 	for (;;) {
 		/* Straight into the scan buffer (no copy), except zsh's, which is unmetafied on the way. */
 		if (chunk == NULL) {
@@ -597,28 +599,34 @@ scan_fd(struct scan_ctx *x, int fd, const char *path, int zsh)
 		sodium_memzero(chunk, SCAN_CHUNK);
 		free(chunk);
 	}
+	close(fd);
 	errno = e;
 	return rc;
+}
+
+int
+scan_open(const char *path, struct stat *sb)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, sb) != 0 || !S_ISREG(sb->st_mode)) {
+		close(fd);
+		return -2;
+	}
+	return fd;
 }
 
 int
 scan_file(struct scan_ctx *x, const char *path, int zsh)
 {
 	struct stat sb;
-	int fd, rc, e;
+	int fd = scan_open(path, &sb);
 
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -1;
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-		close(fd);
+	if (fd == -2 || (fd < 0 && errno == ENOENT))
 		return 0;
-	}
-	rc = scan_fd(x, fd, path, zsh);
-	e = errno;
-	close(fd);
-	errno = e;
-	return rc;
+	return fd < 0 ? -1 : scan_fd(x, fd, path, zsh);
 }
 
 /* Walk a tree: every regular file, symlinks never followed, .git skipped unless with_git. A filter

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "ak_scan.h"
 #include "cli.h"
@@ -77,9 +78,13 @@ void scan_stream_end(struct scan_ctx *x, struct scan_stream *st);
 void scan_stream_whole(struct scan_ctx *x, struct scan_stream *st, const uint8_t *data, size_t len);
 /* Scan a file by path (regular files only, never through a symlink). 0, or -1 when it cannot be read. */
 int scan_file(struct scan_ctx *x, const char *path, int zsh);
-/* The same from a regular file open for reading, read to its end (fd stays open: the caller closes it).
- * Newlines are counted from the file itself when something is found (pread), unless zsh. */
+/* The same from a regular file open for reading, read to its end; closes fd. Newlines are counted from
+ * the file itself when something is found (pread), unless zsh. */
 int scan_fd(struct scan_ctx *x, int fd, const char *path, int zsh);
+/* Open path to scan it: read-only, never through a symlink, a regular file only. The descriptor; -1
+ * with errno when it cannot be opened (ENOENT: gone since it was listed, nothing to report); -2 when
+ * it is not a regular file (skipped). *sb: its status. */
+int scan_open(const char *path, struct stat *sb);
 /* Print one finding (or pass it to x->sink). st gives the label; line is 1-based. */
 void scan_report(struct scan_ctx *x, struct scan_stream *st, uint64_t line, const char *what,
     const char *variant, int wrapped, const char *fp, int unknown);

@@ -305,23 +305,15 @@ scan_one(struct scan_ctx *x, const char *path)
 	void *map = MAP_FAILED;
 	size_t len;
 	long faults;
-	int fd, rc, e;
+	int fd = scan_open(path, &sb), rc;
 
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -1;
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-		close(fd);
+	if (fd == -2 || (fd < 0 && errno == ENOENT))
 		return 0;
-	}
+	if (fd < 0)
+		return -1;
 	if (sb.st_size < (off_t)MAP_MIN || (uint64_t)sb.st_size > SIZE_MAX / 2 || io_pick() == IO_READ ||
-	    (map = map_file(fd, len = (size_t)sb.st_size)) == MAP_FAILED) {
-		rc = scan_fd(x, fd, path, 0);
-		e = errno;
-		close(fd);
-		errno = e;
-		return rc;
-	}
+	    (map = map_file(fd, len = (size_t)sb.st_size)) == MAP_FAILED)
+		return scan_fd(x, fd, path, 0);
 	close(fd);
 	faults = minor_faults();
 	if ((rc = scan_mapped(x, path, map, len)) == 0)

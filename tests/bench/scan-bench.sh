@@ -140,61 +140,12 @@ pair() {
 }
 mbs() { echo "scale=0; $BYTES / $1 / 1000000" | bc -l; }
 
-# cache_state written|small: each file of the tree written anew in one write, or dropped from the
-# cache and read back in 1 MiB reads; synced either way, so no writeback runs beside the timing. Prints
-# the share of the tree's cached pages in folios over 4 KiB (when /proc/kpageflags can be read: root).
+# cache_state written|small: the tree as just written, or in 4 KiB pages (see the top); prints the
+# share of its cached pages in large folios.
 cache_state() {
-	"$PY" - "$1" "$G/tree" <<'PY'
-import os, struct, sys
-mode, root = sys.argv[1], sys.argv[2]
-files = sorted(os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs)
-for p in files:
-    if mode == "written":
-        with open(p, "rb") as f:
-            data = f.read()
-        with open(p + ".new", "wb") as f:
-            f.write(data)
-        os.rename(p + ".new", p)
-    else:
-        fd = os.open(p, os.O_RDONLY)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        while os.read(fd, 1 << 20):
-            pass
-        os.close(fd)
-os.sync()
-# Folio sizes, from the pages of every 16th file: pagemap gives each page's frame, kpageflags whether
-# it is part of a compound (large) folio.
-try:
-    import mmap
-    pm, kf = open("/proc/self/pagemap", "rb"), open("/proc/kpageflags", "rb")
-    pages = large = 0
-    for p in files[::16]:
-        fd = os.open(p, os.O_RDONLY)
-        size = os.fstat(fd).st_size
-        m = mmap.mmap(fd, size, prot=mmap.PROT_READ)
-        os.close(fd)
-        buf = memoryview(m)
-        base = None
-        for line in open("/proc/self/maps"):
-            if line.rstrip().endswith(" " + p):
-                base = int(line.split("-")[0], 16)
-        if base is None:
-            continue
-        for i in range(0, size, 4096):
-            buf[i]
-            pm.seek((base // 4096 + i // 4096) * 8)
-            e = struct.unpack("Q", pm.read(8))[0]
-            if e >> 63 & 1:
-                kf.seek((e & ((1 << 55) - 1)) * 8)
-                flags = struct.unpack("Q", kf.read(8))[0]
-                pages += 1
-                large += (flags >> 15 & 1) | (flags >> 16 & 1)
-        buf.release()
-        m.close()
-    print("%d%%" % (100 * large // max(pages, 1)))
-except OSError:
-    print("unknown (not root)")
-PY
+	local v
+	v=$("$PY" "$TESTS_DIR/pagecache.py" "$1" "$G/tree")
+	case $v in *[!0-9]*) echo "$v" ;; *) echo "$v%" ;; esac
 }
 trace "files: akctl scan --no-patterns vs rg -F (same literal set: $(wc -l < "$G/literals") literals)"
 large_w=$(cache_state written)

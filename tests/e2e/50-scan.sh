@@ -116,52 +116,9 @@ for f in range(40):
     text = "\n".join(lines) + "\n"
     open("%s/f%02d" % (d, f), "w").write(text[:1 << 20])
 PY
-# io_state written|small: put the files in that state; prints the percentage of their cached pages in
-# large folios, or "unknown" without root.
-io_state() {
-	"$PY" - "$1" "$IO" <<'PY'
-import mmap, os, struct, sys
-mode, d = sys.argv[1], sys.argv[2]
-files = sorted(os.path.join(d, f) for f in os.listdir(d))
-for p in files:
-    if mode == "written":
-        data = open(p, "rb").read()
-        with open(p + ".new", "wb") as f:
-            f.write(data)
-        os.rename(p + ".new", p)
-    else:
-        fd = os.open(p, os.O_RDONLY)
-        os.fsync(fd)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        while os.read(fd, 1 << 20):
-            pass
-        os.close(fd)
-os.sync()
-try:
-    pm, kf = open("/proc/self/pagemap", "rb"), open("/proc/kpageflags", "rb")
-except OSError:
-    print("unknown")
-    sys.exit(0)
-pages = large = 0
-for p in files:
-    fd = os.open(p, os.O_RDONLY)
-    size = os.fstat(fd).st_size
-    m = mmap.mmap(fd, size, prot=mmap.PROT_READ)
-    os.close(fd)
-    base = [int(l.split("-")[0], 16) for l in open("/proc/self/maps") if l.rstrip().endswith(" " + p)][0]
-    for i in range(0, size, 4096):
-        m[i]
-        pm.seek((base + i) // 4096 * 8)
-        e = struct.unpack("Q", pm.read(8))[0]
-        if e >> 63 & 1:
-            kf.seek((e & ((1 << 55) - 1)) * 8)
-            fl = struct.unpack("Q", kf.read(8))[0]
-            pages += 1
-            large += (fl >> 15 | fl >> 16) & 1
-    m.close()
-print(100 * large // max(pages, 1))
-PY
-}
+# io_state written|small: the files in that state (tests/pagecache.py); prints the percentage of their
+# cached pages in large folios, or "unknown" without root.
+io_state() { "$PY" "$TESTS_DIR/pagecache.py" "$1" "$IO"; }
 # io_scan NAME: the scan under strace; NAME.maps gets how many of the files were mapped.
 io_scan() {
 	strace -f -y -qq -o "$T/$1.strace" -e trace=mmap "$AKCTL" scan --no-patterns "$IO" > "$T/$1.out" 2>/dev/null
