@@ -805,7 +805,10 @@ make_bits(const uint64_t *hs, size_t stride_words, size_t n, uint64_t **bits, un
  * third of the memory (filling memory, page by page, was most of the time a matcher took to build).
  * A filter half that size (a word for two to four windows, which fits the second-level cache beside
  * the text) let several times as many positions through to a lookup in the buckets, and the scan of
- * text in memory took 3-6% longer. */
+ * text in memory took 3-6% longer. Past FILT_WIDE words (a store of about a thousand keys) a word is
+ * for two to four windows again, as the memory then matters more. */
+#define FILT_WIDE ((size_t)1 << 19)
+
 static int
 make_table(struct ak_scan *s)
 {
@@ -820,9 +823,12 @@ make_table(struct ak_scan *s)
 		n[s->wcls[i]]++;
 	while (nb * 4 < s->nwin && nb < ((size_t)1 << 26))
 		nb *= 2;
-	for (c = 0; c < 2; c++)
-		while (fw[c] * 2 < n[c])
+	for (c = 0; c < 2; c++) {
+		while (fw[c] * 2 < n[c] && fw[c] < FILT_WIDE)
 			fw[c] *= 2;
+		while (fw[c] * 4 < n[c])
+			fw[c] *= 2;
+	}
 	ent = big_alloc(nent, sizeof(*ent));
 	off = big_alloc(nb + 2, sizeof(*off));
 	f0 = big_alloc(fw[0], 8);
