@@ -158,9 +158,10 @@ fi
 rm -rf "$IO"
 
 trace "every variant, in a file each"
-V="$T/variants"
-mkdir -p "$V"
-"$PY" - "$KEY" "$V" <<'PY'
+# variants KEY DIR: a file for each variant of KEY (and each kind of wrap) in DIR.
+variants() {
+	mkdir -p "$2"
+	"$PY" - "$1" "$2" <<'PY'
 import base64, sys, urllib.parse
 key, d = sys.argv[1], sys.argv[2]
 kb = key.encode()
@@ -180,6 +181,9 @@ w("wrap-nl", kb[:50] + b"\n" + kb[50:])
 w("wrap-esc", kb[:70] + b"\\n" + kb[70:])
 w("wrap-cont", kb[:30] + b"\\\n    " + kb[30:])
 PY
+}
+V="$T/variants"
+variants "$KEY" "$V"
 expect_exit 1 "$AKCTL" scan --no-patterns "$V"
 no_value "$OUT" "$ERR"
 for f in raw b64-0 b64-1 b64-2 b64url-0 b64url-1 b64url-2 hex HEX pct json utf16 wrap-nl wrap-esc wrap-cont; do
@@ -195,8 +199,9 @@ expect_exit 1 "$AKCTL" scan --json --no-patterns "$V/hex"
 trace "every variant in every kind of source: git objects, each history format, each transcript, Cursor"
 # The fifteen copies above, all in one text, planted in a repository and in every history and
 # transcript file of another HOME (zsh's metafied: bytes from 0x83 up, and NUL, escaped as zsh does).
-H2="$T/h2"
-"$PY" - "$V" "$H2" <<'PY'
+# sources VARIANTS HOME: every file of VARIANTS, in one text, in every source under HOME.
+sources() {
+	"$PY" - "$1" "$2" <<'PY'
 import os, sys
 v, h = sys.argv[1], sys.argv[2]
 names = ["raw", "b64-0", "b64-1", "b64-2", "b64url-0", "b64url-1", "b64url-2", "hex", "HEX", "pct", "json",
@@ -230,6 +235,11 @@ db.execute("INSERT INTO cursorDiskKV VALUES ('all', ?)", (text,))
 db.commit()
 db.close()
 PY
+	(cd "$2/repo" && git init -q && git add all.txt && git -c user.name=t -c user.email=t@example.invalid \
+		commit -qm all) || fail "variants repository"
+}
+H2="$T/h2"
+sources "$V" "$H2"
 HOME="$H2" XDG_CONFIG_HOME="$H2/.config" expect_exit 1 "$AKCTL" scan --history --agents --no-patterns
 no_value "$OUT" "$ERR"
 for f in .bash_history .zsh_history .local/share/fish/fish_history .python_history .node_repl_history \
@@ -239,8 +249,6 @@ for f in .bash_history .zsh_history .local/share/fish/fish_history .python_histo
 done
 assert_eq "$(grep -c "^$H2/.config/Cursor/User/globalStorage/state.vscdb#cursorDiskKV/all:[0-9]*: production ANTHROPIC_API_KEY (" "$OUT")" \
 	15 "copies found in Cursor's state.vscdb"
-(cd "$H2/repo" && git init -q && git add all.txt && git -c user.name=t -c user.email=t@example.invalid \
-	commit -qm all) || fail "variants repository"
 expect_exit 1 "$AKCTL" scan --git --no-patterns "$H2/repo"
 # The working tree's file is scanned too; the object's copies are the ones named by object id. (A
 # key without "+" or "/" has the same base64url as base64, reported as base64.)
@@ -248,6 +256,17 @@ assert_eq "$(grep -c "@[0-9a-f]\{40\}:[0-9]*: production ANTHROPIC_API_KEY (" "$
 for v in raw base64 hex percent json-escape utf16le; do
 	grep -q "@[0-9a-f]\{40\}:[0-9]*: production ANTHROPIC_API_KEY ($v" "$OUT" || fail "git: variant $v not reported"
 done
+
+trace "the same corpus with a key that is not stored: nothing found, in any source"
+# Every variant and wrap of another key of the same shape (same public prefix, same length), in every
+# source as above: the same size of text, and no false positive.
+variants "$(fake_key)" "$T/variants-other"
+sources "$T/variants-other" "$T/h3"
+HOME="$T/h3" XDG_CONFIG_HOME="$T/h3/.config" expect_exit 0 "$AKCTL" scan --history --agents --no-patterns \
+	"$T/variants-other"
+[ -s "$OUT" ] && fail "a key not stored reported: $(cat "$OUT")"
+expect_exit 0 "$AKCTL" scan --git --no-patterns "$T/h3/repo"
+[ -s "$OUT" ] && fail "a key not stored reported in git: $(cat "$OUT")"
 
 trace "many files (scanned on several threads, large ones mapped): each copy once, at its line, in walk order"
 M="$T/many"
